@@ -1,0 +1,53 @@
+"""The book sorted by breach threshold, with compensated prefix sums, for the replay kernel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stresstest.book.positions import Book
+from stresstest.kernels.sums import compensated_prefix_sums
+
+
+@dataclass(frozen=True)
+class SortedBook:
+    """Longs sorted by ``theta = e - c / q`` and shorts by ``phi = e + c / q``, ascending.
+
+    ``*_prefix`` are ``(4, n + 1)`` double-double prefix sums of ``q`` and
+    ``q * threshold`` (rows QTY_HI, QTY_LO, QT_HI, QT_LO of
+    :mod:`stresstest.kernels.replay`). Thresholds are in quote per base.
+    """
+
+    long_threshold: np.ndarray
+    long_prefix: np.ndarray
+    short_threshold: np.ndarray
+    short_prefix: np.ndarray
+
+    @property
+    def n_positions(self) -> int:
+        """Number of positions, both sides."""
+        return int(self.long_threshold.shape[0] + self.short_threshold.shape[0])
+
+
+def _sorted_side(qty: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(threshold, kind="stable")
+    sorted_threshold = np.ascontiguousarray(threshold[order])
+    sorted_qty = np.ascontiguousarray(qty[order])
+    prefix = np.empty((4, sorted_qty.shape[0] + 1))
+    prefix[0], prefix[1] = compensated_prefix_sums(sorted_qty)
+    prefix[2], prefix[3] = compensated_prefix_sums(sorted_qty * sorted_threshold)
+    return sorted_threshold, prefix
+
+
+def sort_book(book: Book) -> SortedBook:
+    """Sort a book once by breach threshold: O(N log N)."""
+    is_long = book.side == 1
+    margin_per_unit = book.collateral / book.qty
+    long_threshold, long_prefix = _sorted_side(
+        book.qty[is_long], book.entry_price[is_long] - margin_per_unit[is_long]
+    )
+    short_threshold, short_prefix = _sorted_side(
+        book.qty[~is_long], book.entry_price[~is_long] + margin_per_unit[~is_long]
+    )
+    return SortedBook(long_threshold, long_prefix, short_threshold, short_prefix)

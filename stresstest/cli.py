@@ -1,0 +1,151 @@
+"""The ``stresstest`` command line: thin typer commands over one engine call each."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from stresstest import __version__
+from stresstest.errors import InputError
+
+app = typer.Typer(
+    name="stresstest",
+    help="Stress-test margin, liquidation and insurance-fund designs over many price paths.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True)
+out_console = Console()
+
+ScenarioArgument = Annotated[
+    Path | None,
+    typer.Argument(help="Scenario TOML file; the shipped scenarios/default.toml if omitted."),
+]
+OutOption = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Result folder (replaced whole); default runs/<name>."),
+]
+ChunkOption = Annotated[
+    int | None,
+    typer.Option("--chunk-size", min=1, help="Paths per chunk; results do not depend on it."),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, help="Numba threads; results do not depend on it."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+
+
+@contextmanager
+def input_errors() -> Iterator[None]:
+    """Turn bad input into a one-line message on stderr and exit status 2."""
+    try:
+        yield
+    except InputError as error:
+        err_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+        raise typer.Exit(code=2) from None
+
+
+@contextmanager
+def progress_bar(enabled: bool, description: str) -> Iterator[Any]:
+    """A rich progress bar; yields a ``progress(done, total)`` callback."""
+    if not enabled:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(
+        title=f"{summary['scenario']}: {summary['n_paths']:,} paths", title_justify="left"
+    )
+    for column in ("metric", "mean", "± se", "q99", "es99"):
+        table.add_column(column, justify="right" if column != "metric" else "left")
+    for name in (
+        "n_liquidations",
+        "liquidated_notional",
+        "bad_debt",
+        "fees_to_fund",
+        "fund_min",
+        "fund_max_drawdown",
+        "socialized_loss",
+        "fund_required",
+    ):
+        stats = summary["metrics"][name]
+        table.add_row(name, *(_number(stats[key]) for key in ("mean", "mean_se", "q99", "es99")))
+    depleted = summary["probability_fund_depleted"]
+    table.add_row("P(fund depleted)", f"{depleted['p']:.4f}", f"{depleted['se']:.4f}", "", "")
+    return table
+
+
+def _number(value: float | None) -> str:
+    """Compact: 12.35M, 1.23B; small values with two decimals."""
+    if value is None:
+        return "-"
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:,.2f}{suffix}"
+    return f"{value:,.2f}"
+
+
+@app.command("run")
+def run_command(
+    scenario: ScenarioArgument = None,
+    out: OutOption = None,
+    chunk_size: ChunkOption = None,
+    threads: ThreadsOption = None,
+    quiet: QuietOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Replay the scenario's book over its paths and write paths.parquet, summary.json and
+    scenario.resolved.toml to the result folder."""
+    from stresstest.engine.jobs import run_to_dir
+
+    started = time.perf_counter()
+    with input_errors(), progress_bar(not quiet and not json_output, "replaying paths") as update:
+        result, target = run_to_dir(
+            scenario, out, chunk_size=chunk_size, threads=threads, progress=update
+        )
+    summary = result.summary()
+    if json_output:
+        sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        return
+    if not quiet:
+        out_console.print(_summary_table(summary))
+        elapsed = time.perf_counter() - started
+        out_console.print(f"wrote {target} in {elapsed:.1f} s")
+
+
+@app.command("version")
+def version_command() -> None:
+    """Print the stresstest version."""
+    out_console.print(__version__)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Entry point for ``python -m stresstest``."""
+    app()

@@ -1,0 +1,39 @@
+"""Whole jobs as the CLI and the Python API run them: load, run, write."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stresstest.engine.result import Result
+from stresstest.engine.run import Progress, run
+from stresstest.io.atomic import check_output_dir
+from stresstest.scenario import Scenario, load_scenario
+from stresstest.scenario.embedded import default_scenario_path
+
+
+def default_output_dir(scenario: Scenario) -> Path:
+    """``runs/<scenario name>`` under the current folder."""
+    safe = "".join(char if char.isalnum() or char in "-_." else "_" for char in scenario.name)
+    return Path("runs") / (safe or "scenario")
+
+
+def run_to_dir(
+    scenario_file: Path | None,
+    out_dir: Path | None,
+    *,
+    chunk_size: int | None = None,
+    threads: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[Result, Path]:
+    """Load a scenario (the shipped default if ``None``), run it and write its result folder.
+
+    The output folder is checked before any work, and written whole or not at all.
+    """
+    scenario = load_scenario(
+        scenario_file if scenario_file is not None else default_scenario_path()
+    )
+    target = out_dir if out_dir is not None else default_output_dir(scenario)
+    check_output_dir(target)
+    result = run(scenario, chunk_size=chunk_size, threads=threads, progress=progress)
+    result.write(target)
+    return result, target

@@ -1,0 +1,65 @@
+"""The one exception type that bad user input raises.
+
+Every check at the boundary (scenario files, data files, CLI options) raises
+:class:`InputError`. It carries where the problem is (``file``, ``key`` or
+``row``), the offending ``value`` and what would be ``expected``, so Python
+callers can inspect it and the CLI can print it and exit with status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class InputError(ValueError):
+    """Bad user input: a scenario key, a data file, a row or a CLI option.
+
+    Parameters
+    ----------
+    problem
+        What is wrong, in a few words (``"unknown key"``, ``"missing column"``).
+    file
+        The file the input came from, if any.
+    key
+        The dotted scenario key or column name, if any.
+    row
+        The 0-based data row (after the header), if any.
+    value
+        The offending value, if any.
+    expected
+        What would be valid.
+    """
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        file: str | Path | None = None,
+        key: str | None = None,
+        row: int | None = None,
+        value: Any = None,
+        expected: str | None = None,
+    ) -> None:
+        self.problem = problem
+        self.file = None if file is None else str(file)
+        self.key = key
+        self.row = row
+        self.value = value
+        self.expected = expected
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = []
+        if self.file is not None:
+            where.append(self.file)
+        if self.key is not None:
+            where.append(f"key '{self.key}'")
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        text = ": ".join([", ".join(where), self.problem]) if where else self.problem
+        if self.value is not None:
+            text += f" (got {self.value!r})"
+        if self.expected is not None:
+            text += f"; expected {self.expected}"
+        return text

@@ -1,0 +1,1 @@
+"""Reading user tables and writing outputs whole or not at all."""

@@ -1,0 +1,156 @@
+"""The dense replay: every position walked step by step to its first breach.
+
+This is the loop a risk team would write by hand, O(positions x steps) per
+path. It evaluates the breach in its direct form ``E_i,t < R_i,t`` on the
+unsorted book. It is kept as a compiled twin of :mod:`stresstest.kernels.replay`
+for the benchmarks and the tests, not used by the engine.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from stresstest.kernels import enums
+from stresstest.kernels.fund import walk_fund
+from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.margin import ewma_variance, maintenance_rate
+
+
+@kernel
+def margin_rates(
+    prices: np.ndarray,
+    margin_model: int,
+    maintenance: float,
+    k: float,
+    horizon_steps: float,
+    ewma_lambda: float,
+    initial_variance: float,
+    floor: float,
+    cap: float,
+) -> np.ndarray:
+    """The maintenance rate ``m_t`` of one path for steps 0..T (fraction of notional)."""
+    n_points = prices.shape[0]
+    rates = np.empty(n_points)
+    sqrt_horizon = np.sqrt(horizon_steps)
+    variance = initial_variance
+    for step in range(n_points):
+        if margin_model == enums.MARGIN_VOL_SCALED and step >= 1:
+            variance = ewma_variance(variance, prices[step], prices[step - 1], ewma_lambda)
+        rates[step] = maintenance_rate(
+            margin_model, maintenance, k, sqrt_horizon, floor, cap, variance
+        )
+    return rates
+
+
+@kernel
+def dense_replay_path(
+    prices: np.ndarray,
+    rates: np.ndarray,
+    latency_steps: int,
+    slippage: float,
+    fee: float,
+    liquidator_share: float,
+    side: np.ndarray,
+    qty: np.ndarray,
+    entry_price: np.ndarray,
+    collateral: np.ndarray,
+    fund_initial: float,
+    out_row: np.ndarray,
+) -> None:
+    """Replay the unsorted book (side +1/-1, qty, entry, collateral) over one path."""
+    n_points = prices.shape[0]
+    last_step = n_points - 1
+    fees_to_fund_by_step = np.zeros(n_points)
+    bad_debt_by_step = np.zeros(n_points)
+    n_liquidations = 0.0
+    notional_total = 0.0
+    bad_debt_total = 0.0
+    to_fund_total = 0.0
+    to_liquidators_total = 0.0
+    for position in range(side.shape[0]):
+        direction = side[position]
+        quantity = qty[position]
+        entry = entry_price[position]
+        margin = collateral[position]
+        for step in range(n_points):
+            price = prices[step]
+            equity = margin + direction * quantity * (price - entry)
+            if equity < rates[step] * quantity * price:
+                close_step = min(step + latency_steps, last_step)
+                exit_price = prices[close_step] * (1.0 - direction * slippage)
+                remaining = margin + direction * quantity * (exit_price - entry)
+                due = fee * quantity * exit_price
+                if remaining >= due:
+                    paid = due
+                elif remaining >= 0.0:
+                    paid = remaining
+                else:
+                    paid = 0.0
+                bad = max(0.0, -remaining)
+                to_fund = (1.0 - liquidator_share) * paid
+                n_liquidations += 1.0
+                notional_total += quantity * exit_price
+                bad_debt_total += bad
+                to_fund_total += to_fund
+                to_liquidators_total += liquidator_share * paid
+                fees_to_fund_by_step[close_step] += to_fund
+                bad_debt_by_step[close_step] += bad
+                break
+    out_row[enums.N_LIQUIDATIONS] = n_liquidations
+    out_row[enums.LIQUIDATED_NOTIONAL] = notional_total
+    out_row[enums.BAD_DEBT] = bad_debt_total
+    out_row[enums.FEES_TO_FUND] = to_fund_total
+    out_row[enums.FEES_TO_LIQUIDATORS] = to_liquidators_total
+    walk_fund(fees_to_fund_by_step, bad_debt_by_step, fund_initial, out_row)
+
+
+@parallel_kernel
+def dense_replay_paths(
+    prices: np.ndarray,
+    margin_model: int,
+    maintenance: float,
+    k: float,
+    horizon_steps: float,
+    ewma_lambda: float,
+    initial_variance: float,
+    floor: float,
+    cap: float,
+    latency_steps: int,
+    slippage: float,
+    fee: float,
+    liquidator_share: float,
+    side: np.ndarray,
+    qty: np.ndarray,
+    entry_price: np.ndarray,
+    collateral: np.ndarray,
+    fund_initial: float,
+    out: np.ndarray,
+) -> None:
+    """Dense replay of every row of ``prices``; same outputs as ``replay_paths``."""
+    for row in numba.prange(prices.shape[0]):
+        rates = margin_rates(
+            prices[row],
+            margin_model,
+            maintenance,
+            k,
+            horizon_steps,
+            ewma_lambda,
+            initial_variance,
+            floor,
+            cap,
+        )
+        dense_replay_path(
+            prices[row],
+            rates,
+            latency_steps,
+            slippage,
+            fee,
+            liquidator_share,
+            side,
+            qty,
+            entry_price,
+            collateral,
+            fund_initial,
+            out[row],
+        )

@@ -1,0 +1,42 @@
+"""Constants the kernels and the engine share.
+
+Per-path outputs of the replay kernels are rows of a float64 matrix; the
+column order is fixed here so that kernels, engine and tests agree.
+"""
+
+from __future__ import annotations
+
+# Columns of the per-path output matrix (one row per path).
+N_LIQUIDATIONS = 0  # count of positions closed by liquidation
+LIQUIDATED_NOTIONAL = 1  # sum of q_i * x_i over closes, quote units
+BAD_DEBT = 2  # sum of max(0, -e'_i) over closes, quote units
+FEES_TO_FUND = 3  # fund's share of penalties paid, quote units
+FEES_TO_LIQUIDATORS = 4  # liquidators' share of penalties paid, quote units
+FUND_END = 5  # insurance fund after step T, quote units
+FUND_MIN = 6  # minimum of the fund over the initial value and every step, quote units
+FUND_MAX_DRAWDOWN = 7  # largest fall of the fund from its running peak, quote units
+SOCIALIZED_LOSS = 8  # shortfall the fund could not cover, quote units
+FUND_REQUIRED = 9  # smallest initial fund with no socialized loss, quote units
+N_METRICS = 10
+
+#: Output column names in column order.
+METRIC_NAMES: tuple[str, ...] = (
+    "n_liquidations",
+    "liquidated_notional",
+    "bad_debt",
+    "fees_to_fund",
+    "fees_to_liquidators",
+    "fund_end",
+    "fund_min",
+    "fund_max_drawdown",
+    "socialized_loss",
+    "fund_required",
+)
+
+# Margin models.
+MARGIN_STATIC = 0
+MARGIN_VOL_SCALED = 1
+
+# Random-stream identifiers (the second word of the Philox counter), so that
+# different uses of randomness for the same path never share draws.
+STREAM_GBM = 0

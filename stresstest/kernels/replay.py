@@ -1,0 +1,235 @@
+"""The exact sorted-threshold replay of a whole book over price paths.
+
+A long position breaches when ``P_t (1 - m_t) < theta_i = e_i - c_i / q_i`` and a
+short when ``P_t (1 + m_t) > phi_i = e_i + c_i / q_i``: a threshold on one
+series per path. With the longs sorted by ``theta`` ascending, the longs flagged
+by step t are those with ``theta_i`` above the running minimum of
+``P (1 - m)``: a suffix of the sorted book, which grows only when the running
+minimum falls. The positions first flagged at step t are therefore one
+contiguous range, found by binary search, and closed together at the same exit
+price ``x``. Their remaining equity is ``q_i (x - theta_i)`` (longs) or
+``q_i (phi_i - x)`` (shorts), linear in ``q`` and ``q * theta``, so the penalty
+paid, the bad debt and the notional of the whole range come from compensated
+prefix sums of ``q`` and ``q * theta`` after two more binary searches. A path
+costs O(T + B log N) for B new extremes, whatever the book size.
+
+Prefix arrays are ``(4, N + 1)``: rows ``QTY_HI, QTY_LO`` (prefix sums of ``q``)
+and ``QT_HI, QT_LO`` (of ``q * threshold``), double-double.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from stresstest.kernels import enums
+from stresstest.kernels.fund import walk_fund
+from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.margin import ewma_variance, maintenance_rate
+from stresstest.kernels.search import first_greater, first_not_less
+from stresstest.kernels.sums import range_sum
+
+QTY_HI = 0
+QTY_LO = 1
+QT_HI = 2
+QT_LO = 3
+
+
+@kernel
+def _close_long_range(
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    start: int,
+    stop: int,
+    exit_price: float,
+    fee: float,
+) -> tuple[float, float, float, float]:
+    """Close longs ``[start, stop)`` at ``exit_price``.
+
+    Returns ``(sum of q, notional, penalty paid, bad debt)`` in base and quote units.
+    Sorted by ``theta`` ascending: ``theta <= x (1 - fee)`` pays the full penalty
+    ``fee q x``; ``x (1 - fee) < theta <= x`` pays its remaining equity
+    ``q (x - theta)``; ``theta > x`` pays nothing and leaves bad debt ``q (theta - x)``.
+    """
+    full_stop = first_greater(threshold, exit_price * (1.0 - fee), start, stop)
+    partial_stop = first_greater(threshold, exit_price, full_stop, stop)
+    qty_all = range_sum(prefix[QTY_HI], prefix[QTY_LO], start, stop)
+    qty_full = range_sum(prefix[QTY_HI], prefix[QTY_LO], start, full_stop)
+    qty_partial = range_sum(prefix[QTY_HI], prefix[QTY_LO], full_stop, partial_stop)
+    qt_partial = range_sum(prefix[QT_HI], prefix[QT_LO], full_stop, partial_stop)
+    qty_bad = range_sum(prefix[QTY_HI], prefix[QTY_LO], partial_stop, stop)
+    qt_bad = range_sum(prefix[QT_HI], prefix[QT_LO], partial_stop, stop)
+    penalty_paid = fee * exit_price * qty_full + max(0.0, exit_price * qty_partial - qt_partial)
+    bad_debt = max(0.0, qt_bad - exit_price * qty_bad)
+    return qty_all, exit_price * qty_all, penalty_paid, bad_debt
+
+
+@kernel
+def _close_short_range(
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    start: int,
+    stop: int,
+    exit_price: float,
+    fee: float,
+) -> tuple[float, float, float, float]:
+    """Close shorts ``[start, stop)`` at ``exit_price``; the mirror of the long case.
+
+    Sorted by ``phi`` ascending: ``phi < x`` leaves bad debt ``q (x - phi)``;
+    ``x <= phi < x (1 + fee)`` pays ``q (phi - x)``; ``phi >= x (1 + fee)`` pays ``fee q x``.
+    """
+    bad_stop = first_not_less(threshold, exit_price, start, stop)
+    partial_stop = first_not_less(threshold, exit_price * (1.0 + fee), bad_stop, stop)
+    qty_all = range_sum(prefix[QTY_HI], prefix[QTY_LO], start, stop)
+    qty_bad = range_sum(prefix[QTY_HI], prefix[QTY_LO], start, bad_stop)
+    qt_bad = range_sum(prefix[QT_HI], prefix[QT_LO], start, bad_stop)
+    qty_partial = range_sum(prefix[QTY_HI], prefix[QTY_LO], bad_stop, partial_stop)
+    qt_partial = range_sum(prefix[QT_HI], prefix[QT_LO], bad_stop, partial_stop)
+    qty_full = range_sum(prefix[QTY_HI], prefix[QTY_LO], partial_stop, stop)
+    penalty_paid = fee * exit_price * qty_full + max(0.0, qt_partial - exit_price * qty_partial)
+    bad_debt = max(0.0, exit_price * qty_bad - qt_bad)
+    return qty_all, exit_price * qty_all, penalty_paid, bad_debt
+
+
+@kernel
+def replay_path(
+    prices: np.ndarray,
+    margin_model: int,
+    maintenance: float,
+    k: float,
+    horizon_steps: float,
+    ewma_lambda: float,
+    initial_variance: float,
+    floor: float,
+    cap: float,
+    latency_steps: int,
+    slippage: float,
+    fee: float,
+    liquidator_share: float,
+    long_threshold: np.ndarray,
+    long_prefix: np.ndarray,
+    short_threshold: np.ndarray,
+    short_prefix: np.ndarray,
+    fund_initial: float,
+    out_row: np.ndarray,
+) -> None:
+    """Replay the sorted book over one path of prices ``P_0..P_T`` into ``out_row``."""
+    n_points = prices.shape[0]
+    last_step = n_points - 1
+    n_long = long_threshold.shape[0]
+    fees_to_fund_by_step = np.zeros(n_points)
+    bad_debt_by_step = np.zeros(n_points)
+    sqrt_horizon = np.sqrt(horizon_steps)
+    long_flagged_from = n_long  # longs [long_flagged_from, n_long) are flagged
+    short_flagged_to = 0  # shorts [0, short_flagged_to) are flagged
+    running_min = np.inf
+    running_max = -np.inf
+    variance = initial_variance
+    n_liquidations = 0.0
+    notional_total = 0.0
+    bad_debt_total = 0.0
+    to_fund_total = 0.0
+    to_liquidators_total = 0.0
+    for step in range(n_points):
+        price = prices[step]
+        if margin_model == enums.MARGIN_VOL_SCALED and step >= 1:
+            variance = ewma_variance(variance, price, prices[step - 1], ewma_lambda)
+        rate = maintenance_rate(margin_model, maintenance, k, sqrt_horizon, floor, cap, variance)
+        long_series = price * (1.0 - rate)
+        short_series = price * (1.0 + rate)
+        close_step = min(step + latency_steps, last_step)
+        if long_series < running_min:
+            running_min = long_series
+            start = first_greater(long_threshold, long_series, 0, long_flagged_from)
+            if start < long_flagged_from:
+                exit_price = prices[close_step] * (1.0 - slippage)
+                _, notional, paid, bad = _close_long_range(
+                    long_threshold, long_prefix, start, long_flagged_from, exit_price, fee
+                )
+                n_liquidations += long_flagged_from - start
+                notional_total += notional
+                bad_debt_total += bad
+                to_liquidators = liquidator_share * paid
+                to_fund = (1.0 - liquidator_share) * paid
+                to_fund_total += to_fund
+                to_liquidators_total += to_liquidators
+                fees_to_fund_by_step[close_step] += to_fund
+                bad_debt_by_step[close_step] += bad
+                long_flagged_from = start
+        if short_series > running_max:
+            running_max = short_series
+            stop = first_not_less(
+                short_threshold, short_series, short_flagged_to, short_threshold.shape[0]
+            )
+            if stop > short_flagged_to:
+                exit_price = prices[close_step] * (1.0 + slippage)
+                _, notional, paid, bad = _close_short_range(
+                    short_threshold, short_prefix, short_flagged_to, stop, exit_price, fee
+                )
+                n_liquidations += stop - short_flagged_to
+                notional_total += notional
+                bad_debt_total += bad
+                to_liquidators = liquidator_share * paid
+                to_fund = (1.0 - liquidator_share) * paid
+                to_fund_total += to_fund
+                to_liquidators_total += to_liquidators
+                fees_to_fund_by_step[close_step] += to_fund
+                bad_debt_by_step[close_step] += bad
+                short_flagged_to = stop
+    out_row[enums.N_LIQUIDATIONS] = n_liquidations
+    out_row[enums.LIQUIDATED_NOTIONAL] = notional_total
+    out_row[enums.BAD_DEBT] = bad_debt_total
+    out_row[enums.FEES_TO_FUND] = to_fund_total
+    out_row[enums.FEES_TO_LIQUIDATORS] = to_liquidators_total
+    walk_fund(fees_to_fund_by_step, bad_debt_by_step, fund_initial, out_row)
+
+
+@parallel_kernel
+def replay_paths(
+    prices: np.ndarray,
+    margin_model: int,
+    maintenance: float,
+    k: float,
+    horizon_steps: float,
+    ewma_lambda: float,
+    initial_variance: float,
+    floor: float,
+    cap: float,
+    latency_steps: int,
+    slippage: float,
+    fee: float,
+    liquidator_share: float,
+    long_threshold: np.ndarray,
+    long_prefix: np.ndarray,
+    short_threshold: np.ndarray,
+    short_prefix: np.ndarray,
+    fund_initial: float,
+    out: np.ndarray,
+) -> None:
+    """Replay every row of ``prices`` (paths x (T + 1)); row i of ``out`` is path i's metrics.
+
+    Each thread owns whole paths and writes only their rows, so the result does
+    not depend on the thread count or on how paths are chunked.
+    """
+    for row in numba.prange(prices.shape[0]):
+        replay_path(
+            prices[row],
+            margin_model,
+            maintenance,
+            k,
+            horizon_steps,
+            ewma_lambda,
+            initial_variance,
+            floor,
+            cap,
+            latency_steps,
+            slippage,
+            fee,
+            liquidator_share,
+            long_threshold,
+            long_prefix,
+            short_threshold,
+            short_prefix,
+            fund_initial,
+            out[row],
+        )

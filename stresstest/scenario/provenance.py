@@ -1,0 +1,78 @@
+"""What makes a run reproducible: input file hashes and the resolved scenario."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from stresstest.errors import InputError
+from stresstest.scenario import schema
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def input_files(scenario: schema.Scenario) -> dict[str, Path]:
+    """Every input file of a scenario, by dotted key."""
+    files: dict[str, Path] = {}
+    for table in ("paths", "book"):
+        config = getattr(scenario, table)
+        for field in dataclasses.fields(config):
+            if field.metadata.get("is_file"):
+                files[f"{table}.{field.name}"] = getattr(config, field.name)
+    return files
+
+
+def check_input_hashes(scenario: schema.Scenario, provenance: Any, file: Path | None) -> None:
+    """If the scenario carries ``[provenance.inputs]``, every input must still hash the same."""
+    if provenance is None:
+        return
+    if not isinstance(provenance, dict):
+        raise InputError("not a table", file=file, key="provenance", value=provenance)
+    recorded = provenance.get("inputs", {})
+    if not isinstance(recorded, dict):
+        raise InputError("not a table", file=file, key="provenance.inputs", value=recorded)
+    files = input_files(scenario)
+    for key, expected_hash in recorded.items():
+        if key not in files:
+            continue
+        actual = sha256_of(files[key])
+        if actual != expected_hash:
+            raise InputError(
+                "input file changed since the run that recorded it",
+                file=file,
+                key=f"provenance.inputs.{key}",
+                value=actual,
+                expected=f"SHA-256 {expected_hash} of {files[key]}",
+            )
+
+
+def resolved_dict(scenario: schema.Scenario, version: str) -> dict[str, Any]:
+    """The scenario with every default filled, absolute file paths and provenance."""
+    result: dict[str, Any] = {}
+    tables = {
+        "scenario": scenario.info,
+        "paths": scenario.paths,
+        "book": scenario.book,
+        "margin": scenario.margin,
+        "liquidation": scenario.liquidation,
+        "insurance_fund": scenario.insurance_fund,
+    }
+    for name, config in tables.items():
+        values = dataclasses.asdict(config)
+        result[name] = {
+            key: str(value) if isinstance(value, Path) else value for key, value in values.items()
+        }
+    result["provenance"] = {
+        "stresstest_version": version,
+        "inputs": {key: sha256_of(path) for key, path in input_files(scenario).items()},
+    }
+    return result

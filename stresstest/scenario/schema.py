@@ -1,0 +1,250 @@
+"""The scenario file's tables, as dataclasses whose field metadata is the schema.
+
+Each table (or each variant of a table, chosen by its ``source`` or ``model``
+key) is a frozen dataclass. A field's metadata says what is valid (bounds,
+choices), its unit and what it means; :mod:`stresstest.scenario.validate` checks
+TOML against it and the JSON Schema is generated from the same definitions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REQUIRED: Any = dataclasses.MISSING
+
+
+def spec(
+    doc: str,
+    *,
+    default: Any = REQUIRED,
+    unit: str | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    is_file: bool = False,
+) -> Any:
+    """A scenario field: its meaning, default, unit and the values that are valid."""
+    metadata = {
+        "doc": doc,
+        "unit": unit,
+        "ge": ge,
+        "gt": gt,
+        "le": le,
+        "lt": lt,
+        "choices": choices,
+        "is_file": is_file,
+    }
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+# ----------------------------------------------------------------------------- [scenario]
+@dataclass(frozen=True, kw_only=True)
+class ScenarioInfo:
+    """The ``[scenario]`` table."""
+
+    name: str = spec("Name of the scenario, used in reports and default output folders.")
+    seed: int = spec(
+        "Seed from which every random draw derives (paths, synthetic book).", default=0, ge=0
+    )
+    description: str = spec("Free text describing the scenario.", default="")
+
+
+# ----------------------------------------------------------------------------- [paths]
+@dataclass(frozen=True, kw_only=True)
+class GbmPaths:
+    """``[paths] source = "gbm"``: geometric Brownian motion."""
+
+    source: str = spec("Path source.", default="gbm", choices=("gbm",))
+    s0: float = spec("Price at step 0.", unit="quote per base", gt=0.0)
+    sigma: float = spec("Volatility of log returns.", unit="per step", ge=0.0, lt=1.0)
+    drift: float = spec(
+        "Arithmetic drift mu; the log return has mean mu - sigma^2 / 2.",
+        default=0.0,
+        unit="per step",
+        gt=-1.0,
+        lt=1.0,
+    )
+    n_paths: int = spec("Number of paths.", ge=1, le=100_000_000)
+    n_steps: int = spec("Number of steps T after step 0.", ge=1, le=10_000_000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FilePaths:
+    """``[paths] source = "file"``: prices in long format (path, step, price)."""
+
+    source: str = spec("Path source.", default="file", choices=("file",))
+    file: Path = spec(
+        "Parquet or CSV with columns path (int), step (int), price (float > 0); every path "
+        "has steps 0..T once, the same T for all. Relative to the scenario file.",
+        is_file=True,
+    )
+
+
+# ----------------------------------------------------------------------------- [book]
+@dataclass(frozen=True, kw_only=True)
+class FileBook:
+    """``[book] source = "file"``: one row per position."""
+
+    source: str = spec("Book source.", default="file", choices=("file",))
+    file: Path = spec(
+        "Parquet or CSV with columns side ('long'/'short'), qty (> 0, base units), "
+        "entry_price (> 0, quote per base), collateral (>= 0, quote units). "
+        "Relative to the scenario file.",
+        is_file=True,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SyntheticBook:
+    """``[book] source = "synthetic"``: a seeded random book (see docs/model.md)."""
+
+    source: str = spec("Book source.", default="synthetic", choices=("synthetic",))
+    n_positions: int = spec("Number of positions.", ge=1, le=1_000_000_000)
+    long_fraction: float = spec("Probability that a position is long.", default=0.5, ge=0.0, le=1.0)
+    leverage_min: float = spec(
+        "Lower bound of the log-uniform leverage distribution.", default=1.0, ge=1.0
+    )
+    leverage_max: float = spec(
+        "Upper bound of the log-uniform leverage distribution.", default=50.0, ge=1.0, le=1000.0
+    )
+    notional_median: float = spec(
+        "Median entry notional q * e (lognormal).", default=10_000.0, unit="quote units", gt=0.0
+    )
+    notional_sigma: float = spec(
+        "Standard deviation of ln(notional).", default=1.5, ge=0.0, le=10.0
+    )
+    entry_dispersion: float = spec(
+        "Standard deviation of ln(entry_price / reference_price).", default=0.01, ge=0.0, le=1.0
+    )
+    reference_price: float = spec(
+        "Centre of the entry prices; 0 means the price at step 0 (s0, or the mean step-0 "
+        "price of a path file).",
+        default=0.0,
+        unit="quote per base",
+        ge=0.0,
+    )
+
+
+# ----------------------------------------------------------------------------- [margin]
+@dataclass(frozen=True, kw_only=True)
+class StaticMargin:
+    """``[margin] model = "static"``: a flat maintenance rate."""
+
+    model: str = spec("Margin model.", default="static", choices=("static",))
+    maintenance: float = spec("Maintenance rate m.", unit="fraction of notional", ge=0.0, lt=1.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VolScaledMargin:
+    """``[margin] model = "vol_scaled"``: k EWMA volatilities over the liquidation horizon."""
+
+    model: str = spec("Margin model.", default="vol_scaled", choices=("vol_scaled",))
+    k: float = spec("Multiplier on the EWMA volatility.", gt=0.0)
+    horizon_steps: int = spec("Liquidation horizon the margin must cover.", unit="steps", ge=1)
+    ewma_lambda: float = spec("EWMA decay lambda.", gt=0.0, lt=1.0)
+    initial_variance: float = spec("Variance at t = 0.", unit="per step", ge=0.0)
+    floor: float = spec("Lowest maintenance rate.", unit="fraction of notional", ge=0.0, lt=1.0)
+    cap: float = spec("Highest maintenance rate.", unit="fraction of notional", ge=0.0, lt=1.0)
+
+
+# ----------------------------------------------------------------------------- others
+@dataclass(frozen=True, kw_only=True)
+class Liquidation:
+    """``[liquidation]``: how flagged positions are closed."""
+
+    latency_steps: int = spec("Steps between the breach and the close.", default=0, ge=0)
+    slippage: float = spec(
+        "Fraction of price lost on the close, against the position.",
+        default=0.0,
+        unit="fraction of price",
+        ge=0.0,
+        lt=1.0,
+    )
+    fee: float = spec(
+        "Liquidation penalty.", default=0.0, unit="fraction of closed notional", ge=0.0, lt=1.0
+    )
+    liquidator_share: float = spec(
+        "Fraction of the paid penalty that goes to the liquidator; the rest to the fund.",
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class InsuranceFund:
+    """``[insurance_fund]``."""
+
+    initial: float = spec(
+        "Fund at the start of every path.", default=0.0, unit="quote units", ge=0.0
+    )
+
+
+#: Tables with variants: table name -> (discriminating key, {value: dataclass}).
+VARIANT_TABLES: dict[str, tuple[str, dict[str, type]]] = {
+    "paths": ("source", {"gbm": GbmPaths, "file": FilePaths}),
+    "book": ("source", {"synthetic": SyntheticBook, "file": FileBook}),
+    "margin": ("model", {"static": StaticMargin, "vol_scaled": VolScaledMargin}),
+}
+
+#: Tables without variants: table name -> dataclass.
+PLAIN_TABLES: dict[str, type] = {
+    "scenario": ScenarioInfo,
+    "liquidation": Liquidation,
+    "insurance_fund": InsuranceFund,
+}
+
+#: Tables that may be absent (all their fields have defaults).
+OPTIONAL_TABLES: frozenset[str] = frozenset({"liquidation", "insurance_fund"})
+
+PathsConfig = GbmPaths | FilePaths
+BookConfig = SyntheticBook | FileBook
+MarginConfig = StaticMargin | VolScaledMargin
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    """A validated scenario: every default filled, every file path absolute.
+
+    Attributes
+    ----------
+    raw
+        The scenario as plain TOML-able data (before defaults), for overrides.
+    source_file
+        The file it was read from, or ``None`` when built from a dict.
+    """
+
+    info: ScenarioInfo
+    paths: PathsConfig
+    book: BookConfig
+    margin: MarginConfig
+    liquidation: Liquidation
+    insurance_fund: InsuranceFund
+    raw: dict[str, Any] = dataclasses.field(compare=False, repr=False)
+    source_file: Path | None = dataclasses.field(default=None, compare=False)
+
+    @property
+    def name(self) -> str:
+        """The scenario's name."""
+        return self.info.name
+
+    @property
+    def seed(self) -> int:
+        """The scenario's seed."""
+        return self.info.seed
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Scenario:
+        """A new scenario with dotted-key or whole-table overrides applied and validated.
+
+        ``{"margin.maintenance": 0.01}`` sets one key; ``{"margin": {...}}`` replaces
+        the whole table.
+        """
+        from stresstest.scenario.validate import apply_overrides, scenario_from_dict
+
+        raw = apply_overrides(self.raw, overrides, file=self.source_file)
+        return scenario_from_dict(raw, file=self.source_file)

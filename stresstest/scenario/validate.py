@@ -1,0 +1,243 @@
+"""Read a scenario (TOML file or dict), check it against the schema, fill defaults.
+
+Every problem raises :class:`stresstest.errors.InputError` naming the file,
+the dotted key, the value and what is valid.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from stresstest.errors import InputError
+from stresstest.scenario import schema
+from stresstest.scenario.provenance import check_input_hashes
+
+_TOP_LEVEL_EXTRA = frozenset({"provenance"})
+
+
+def load_scenario(source: str | Path | dict[str, Any]) -> schema.Scenario:
+    """Load and validate a scenario from a TOML file path or a dict.
+
+    Parameters
+    ----------
+    source
+        Path to a ``.toml`` file, or the scenario as a dict (relative file
+        paths in a dict resolve against the current directory).
+
+    Raises
+    ------
+    InputError
+        If the file is missing or not valid TOML, or any key is unknown, of
+        the wrong type or out of range.
+    """
+    if isinstance(source, dict):
+        return scenario_from_dict(copy.deepcopy(source), file=None)
+    path = Path(source)
+    if not path.is_file():
+        raise InputError("scenario file not found", file=path, expected="an existing .toml file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise InputError(f"not valid TOML: {error}", file=path) from None
+    except UnicodeDecodeError as error:
+        raise InputError(f"not UTF-8 text: {error}", file=path) from None
+    return scenario_from_dict(raw, file=path.resolve())
+
+
+def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scenario:
+    """Validate a parsed scenario; ``file`` locates errors and relative paths."""
+    base_dir = file.parent if file is not None else Path.cwd()
+    known = set(schema.PLAIN_TABLES) | set(schema.VARIANT_TABLES) | _TOP_LEVEL_EXTRA
+    for table in raw:
+        if table not in known:
+            raise InputError(
+                "unknown table", file=file, key=table, expected=f"one of {sorted(known)}"
+            )
+    built: dict[str, Any] = {}
+    for table, cls in schema.PLAIN_TABLES.items():
+        built[table] = _build_table(raw, table, cls, file, base_dir)
+    for table, (discriminator, variants) in schema.VARIANT_TABLES.items():
+        values = _table(raw, table, file)
+        choice = values.get(discriminator)
+        if choice not in variants:
+            raise InputError(
+                "missing or unknown variant" if choice is not None else "missing key",
+                file=file,
+                key=f"{table}.{discriminator}",
+                value=choice,
+                expected=f"one of {sorted(variants)}",
+            )
+        built[table] = _build_table(raw, table, variants[choice], file, base_dir)
+    _check_cross_fields(built, file)
+    scenario = schema.Scenario(
+        info=built["scenario"],
+        paths=built["paths"],
+        book=built["book"],
+        margin=built["margin"],
+        liquidation=built["liquidation"],
+        insurance_fund=built["insurance_fund"],
+        raw=raw,
+        source_file=file,
+    )
+    check_input_hashes(scenario, raw.get("provenance"), file)
+    return scenario
+
+
+def _table(raw: dict[str, Any], table: str, file: Path | None) -> dict[str, Any]:
+    values = raw.get(table)
+    if values is None:
+        if table in schema.OPTIONAL_TABLES:
+            return {}
+        raise InputError("missing table", file=file, key=table, expected=f"a [{table}] table")
+    if not isinstance(values, dict):
+        raise InputError("not a table", file=file, key=table, value=values, expected="a table")
+    return values
+
+
+def _build_table(
+    raw: dict[str, Any], table: str, cls: type, file: Path | None, base_dir: Path
+) -> Any:
+    values = _table(raw, table, file)
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    for key in values:
+        if key not in fields:
+            raise InputError(
+                "unknown key",
+                file=file,
+                key=f"{table}.{key}",
+                value=values[key],
+                expected=f"one of {sorted(fields)}",
+            )
+    arguments: dict[str, Any] = {}
+    for name, field in fields.items():
+        dotted = f"{table}.{name}"
+        if name not in values:
+            if field.default is dataclasses.MISSING:
+                raise InputError("missing key", file=file, key=dotted, expected=_describe(field))
+            arguments[name] = field.default
+            continue
+        arguments[name] = _check_value(values[name], field, dotted, file, base_dir)
+    return cls(**arguments)
+
+
+def _check_value(
+    value: Any, field: dataclasses.Field[Any], dotted: str, file: Path | None, base_dir: Path
+) -> Any:
+    kind = field.type
+    meta = field.metadata
+    type_ok = {
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "str": isinstance(value, str),
+        "Path": isinstance(value, str),
+    }[kind]
+    if not type_ok:
+        raise InputError(
+            "wrong type", file=file, key=dotted, value=value, expected=_describe(field)
+        )
+    if kind == "float":
+        value = float(value)
+        if not math.isfinite(value):
+            raise InputError(
+                "not finite", file=file, key=dotted, value=value, expected=_describe(field)
+            )
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise InputError(
+            "unknown value", file=file, key=dotted, value=value, expected=_describe(field)
+        )
+    if kind in ("float", "int") and not _in_bounds(value, meta):
+        raise InputError(
+            "out of range", file=file, key=dotted, value=value, expected=_describe(field)
+        )
+    if meta["is_file"]:
+        path = Path(value)
+        path = path if path.is_absolute() else (base_dir / path)
+        path = path.resolve()
+        if not path.is_file():
+            raise InputError(
+                "file not found",
+                file=file,
+                key=dotted,
+                value=str(path),
+                expected="an existing file",
+            )
+        return path
+    return value
+
+
+def _in_bounds(value: float, meta: Any) -> bool:
+    return not (
+        (meta["ge"] is not None and not value >= meta["ge"])
+        or (meta["gt"] is not None and not value > meta["gt"])
+        or (meta["le"] is not None and not value <= meta["le"])
+        or (meta["lt"] is not None and not value < meta["lt"])
+    )
+
+
+def _describe(field: dataclasses.Field[Any]) -> str:
+    """What a valid value of ``field`` looks like, in words."""
+    meta = field.metadata
+    kind = {"float": "a number", "int": "an integer", "str": "a string", "Path": "a file path"}.get(
+        str(field.type), str(field.type)
+    )
+    if meta["choices"] is not None:
+        return "one of " + ", ".join(repr(choice) for choice in meta["choices"])
+    bounds = []
+    for key, word in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+        if meta[key] is not None:
+            bounds.append(f"{word} {meta[key]:g}")
+    text = kind + (" " + " and ".join(bounds) if bounds else "")
+    if meta["unit"]:
+        text += f" ({meta['unit']})"
+    return text
+
+
+def _check_cross_fields(built: dict[str, Any], file: Path | None) -> None:
+    margin = built["margin"]
+    if isinstance(margin, schema.VolScaledMargin) and margin.floor > margin.cap:
+        raise InputError(
+            "floor above cap",
+            file=file,
+            key="margin.floor",
+            value=margin.floor,
+            expected=f"a number <= margin.cap ({margin.cap:g})",
+        )
+    book = built["book"]
+    if isinstance(book, schema.SyntheticBook) and book.leverage_min > book.leverage_max:
+        raise InputError(
+            "leverage_min above leverage_max",
+            file=file,
+            key="book.leverage_min",
+            value=book.leverage_min,
+            expected=f"a number <= book.leverage_max ({book.leverage_max:g})",
+        )
+
+
+def apply_overrides(
+    raw: dict[str, Any], overrides: dict[str, Any], *, file: Path | None
+) -> dict[str, Any]:
+    """Apply dotted-key (``"margin.k": 3``) or whole-table (``"margin": {...}``) overrides."""
+    result = copy.deepcopy(raw)
+    result.pop("provenance", None)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if len(parts) == 1:
+            if not isinstance(value, dict):
+                raise InputError(
+                    "a whole-table override needs a table", file=file, key=key, value=value
+                )
+            result[key] = copy.deepcopy(value)
+            continue
+        if len(parts) != 2:
+            raise InputError("override key too deep", file=file, key=key, expected="'table.key'")
+        table, name = parts
+        target = result.setdefault(table, {})
+        if not isinstance(target, dict):
+            raise InputError("not a table", file=file, key=table, value=target)
+        target[name] = copy.deepcopy(value)
+    return result
