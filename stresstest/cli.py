@@ -46,6 +46,18 @@ ThreadsOption = Annotated[
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")]
+ResumeOption = Annotated[
+    bool,
+    typer.Option("--resume", help="Continue an interrupted run from its checkpointed chunks."),
+]
+ExecutorOption = Annotated[
+    str,
+    typer.Option("--executor", help="'local' (numba threads) or 'dask' (dask.distributed)."),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Dask scheduler address; a local cluster if omitted."),
+]
 
 
 @contextmanager
@@ -120,6 +132,9 @@ def run_command(
     threads: ThreadsOption = None,
     quiet: QuietOption = False,
     json_output: JsonOption = False,
+    resume: ResumeOption = False,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Replay the scenario's book over its paths and write paths.parquet, summary.json and
     scenario.resolved.toml to the result folder."""
@@ -128,7 +143,14 @@ def run_command(
     started = time.perf_counter()
     with input_errors(), progress_bar(not quiet and not json_output, "replaying paths") as update:
         result, target = run_to_dir(
-            scenario, out, chunk_size=chunk_size, threads=threads, progress=update
+            scenario,
+            out,
+            chunk_size=chunk_size,
+            threads=threads,
+            progress=update,
+            executor=executor,
+            scheduler=scheduler,
+            resume=resume,
         )
     summary = result.summary()
     if json_output:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from stresstest.engine.checkpoint import checkpoint_dir_for
 from stresstest.engine.result import Result
 from stresstest.engine.run import Progress, run
 from stresstest.io.atomic import check_output_dir
@@ -24,16 +26,32 @@ def run_to_dir(
     chunk_size: int | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    resume: bool = False,
 ) -> tuple[Result, Path]:
     """Load a scenario (the shipped default if ``None``), run it and write its result folder.
 
-    The output folder is checked before any work, and written whole or not at all.
+    Completed chunks are checkpointed beside the output folder until the result
+    is written; ``resume`` continues from them. The output folder is checked
+    before any work, and written whole or not at all.
     """
     scenario = load_scenario(
         scenario_file if scenario_file is not None else default_scenario_path()
     )
     target = out_dir if out_dir is not None else default_output_dir(scenario)
     check_output_dir(target)
-    result = run(scenario, chunk_size=chunk_size, threads=threads, progress=progress)
+    checkpoint_dir = checkpoint_dir_for(target)
+    result = run(
+        scenario,
+        chunk_size=chunk_size,
+        threads=threads,
+        progress=progress,
+        executor=executor,
+        scheduler=scheduler,
+        checkpoint_dir=checkpoint_dir,
+        resume=resume,
+    )
     result.write(target)
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return result, target

@@ -1,21 +1,36 @@
-"""Run a scenario: prepare the book, stream path chunks through the replay kernel."""
+"""Run a scenario: prepare the book and paths, stream chunks through the kernels, wrap results."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numba
 import numpy as np
+import tomli_w
 
+from stresstest import __version__
 from stresstest.book import Book, SortedBook, sort_book
 from stresstest.book.positions import read_book
 from stresstest.book.synthetic import synthetic_book
+from stresstest.engine.checkpoint import Checkpoint, missing_ranges
+from stresstest.engine.executors import EXECUTORS, run_dask, run_local
+from stresstest.engine.plan import (
+    ReplayPlan,
+    VariantPlan,
+    chunk_ranges,
+    liquidation_arguments,
+    margin_arguments,
+)
 from stresstest.engine.result import BookStats, Result
 from stresstest.errors import InputError
 from stresstest.kernels import enums
-from stresstest.kernels.replay import replay_paths
 from stresstest.paths import PathSource, path_source
 from stresstest.scenario import schema
+from stresstest.scenario.provenance import resolved_dict
+
+__all__ = ["build_book", "default_chunk_size", "margin_arguments", "replay_all", "run"]
 
 #: Prices held in memory at once, in float64 values (64 MB).
 CHUNK_BUDGET_VALUES = 8_000_000
@@ -31,27 +46,110 @@ def build_book(scenario: schema.Scenario, start_price: float) -> Book:
     return read_book(config.file)
 
 
-def margin_arguments(
-    margin: schema.MarginConfig,
-) -> tuple[int, float, float, float, float, float, float, float]:
-    """Kernel arguments ``(model, maintenance, k, horizon, lambda, v0, floor, cap)``."""
-    if isinstance(margin, schema.StaticMargin):
-        return (enums.MARGIN_STATIC, margin.maintenance, 0.0, 1.0, 0.5, 0.0, 0.0, 0.0)
-    return (
-        enums.MARGIN_VOL_SCALED,
-        0.0,
-        margin.k,
-        float(margin.horizon_steps),
-        margin.ewma_lambda,
-        margin.initial_variance,
-        margin.floor,
-        margin.cap,
-    )
-
-
 def default_chunk_size(n_paths: int, n_steps: int) -> int:
     """Paths per chunk so that one chunk of prices takes about 64 MB."""
     return max(1, min(n_paths, CHUNK_BUDGET_VALUES // (n_steps + 1)))
+
+
+def fingerprint(scenarios: Sequence[schema.Scenario]) -> str:
+    """SHA-256 of the resolved scenarios (inputs' hashes included): what a checkpoint belongs to."""
+    digest = hashlib.sha256()
+    for scenario in scenarios:
+        digest.update(tomli_w.dumps(resolved_dict(scenario, __version__)).encode())
+    return digest.hexdigest()
+
+
+def _check_options(chunk_size: int | None, threads: int | None, executor: str) -> None:
+    if chunk_size is not None and chunk_size < 1:
+        raise InputError(
+            "chunk size must be positive",
+            key="chunk_size",
+            value=chunk_size,
+            expected="an integer >= 1",
+        )
+    if executor not in EXECUTORS:
+        raise InputError(
+            "unknown executor", key="executor", value=executor, expected=f"one of {EXECUTORS}"
+        )
+    if threads is not None:
+        if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+            raise InputError(
+                "thread count out of range",
+                key="threads",
+                value=threads,
+                expected=f"an integer from 1 to {numba.config.NUMBA_NUM_THREADS}",
+            )
+        numba.set_num_threads(threads)
+
+
+def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[BookStats]]:
+    """Paths of the first scenario shared by all; one sorted book per distinct book table."""
+    source = path_source(scenarios[0])
+    books: dict[tuple[object, int], tuple[SortedBook, BookStats]] = {}
+    variants = []
+    for scenario in scenarios:
+        key = (scenario.book, scenario.seed)
+        if key not in books:
+            book = build_book(scenario, source.start_price())
+            stats = BookStats(len(book), book.n_long, book.entry_notional)
+            books[key] = (sort_book(book), stats)
+        sorted_book, _ = books[key]
+        variants.append(
+            VariantPlan(
+                book=sorted_book,
+                margin=margin_arguments(scenario.margin),
+                liquidation=liquidation_arguments(scenario.liquidation),
+                fund_initial=scenario.insurance_fund.initial,
+            )
+        )
+    stats = [books[(scenario.book, scenario.seed)][1] for scenario in scenarios]
+    return ReplayPlan(source=source, variants=tuple(variants)), stats
+
+
+def execute(
+    plan: ReplayPlan,
+    *,
+    chunk_size: int | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    checkpoint: Checkpoint | None = None,
+    progress: Progress | None = None,
+) -> np.ndarray:
+    """Replay every chunk of paths; ``(n_variants, n_paths, N_METRICS)``.
+
+    Chunks already in ``checkpoint`` are taken from it; new ones are saved to it.
+    """
+    n_paths = plan.n_paths
+    n_variants = len(plan.variants)
+    size = chunk_size or default_chunk_size(n_paths, plan.source.n_steps)
+    metrics = np.empty((n_variants, n_paths, enums.N_METRICS))
+    done = checkpoint.completed(n_variants, enums.N_METRICS) if checkpoint is not None else {}
+    finished = 0
+    for (first, count), values in done.items():
+        metrics[:, first : first + count] = values
+        finished += count
+    ranges = [
+        piece
+        for start, stop in missing_ranges(n_paths, list(done))
+        for piece in chunk_ranges(start, stop, size)
+    ]
+    if progress is not None:
+        progress(finished, n_paths)
+
+    def on_done(first: int, count: int, values: np.ndarray) -> None:
+        nonlocal finished
+        metrics[:, first : first + count] = values
+        if checkpoint is not None:
+            checkpoint.save(first, count, values)
+        finished += count
+        if progress is not None:
+            progress(finished, n_paths)
+
+    if executor == "dask":
+        run_dask(plan, ranges, on_done, scheduler)
+    else:
+        run_local(plan, ranges, on_done)
+    return metrics
 
 
 def run(
@@ -60,6 +158,10 @@ def run(
     chunk_size: int | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
 ) -> Result:
     """Replay the scenario's book over all its paths.
 
@@ -72,29 +174,31 @@ def run(
         Numba threads; results do not depend on it.
     progress
         Called as ``progress(paths_done, n_paths)`` after each chunk.
+    executor, scheduler
+        ``"local"`` or ``"dask"`` (with the scheduler address; ``None`` starts a
+        local cluster). Results do not depend on it.
+    checkpoint_dir, resume
+        Save each completed chunk there; with ``resume``, reuse the chunks a
+        previous run of the same resolved scenario saved.
     """
-    if chunk_size is not None and chunk_size < 1:
-        raise InputError(
-            "chunk size must be positive",
-            key="chunk_size",
-            value=chunk_size,
-            expected="an integer >= 1",
-        )
-    if threads is not None:
-        if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
-            raise InputError(
-                "thread count out of range",
-                key="threads",
-                value=threads,
-                expected=f"an integer from 1 to {numba.config.NUMBA_NUM_THREADS}",
-            )
-        numba.set_num_threads(threads)
-    source = path_source(scenario)
-    book = build_book(scenario, source.start_price())
-    sorted_book = sort_book(book)
-    metrics = replay_all(scenario, source, sorted_book, chunk_size=chunk_size, progress=progress)
-    stats = BookStats(n_positions=len(book), n_long=book.n_long, entry_notional=book.entry_notional)
-    return Result(scenario=scenario, path_ids=source.path_ids(), metrics=metrics, book=stats)
+    _check_options(chunk_size, threads, executor)
+    plan, stats = prepare([scenario])
+    checkpoint = (
+        Checkpoint(checkpoint_dir, fingerprint([scenario]), resume=resume)
+        if checkpoint_dir is not None
+        else None
+    )
+    metrics = execute(
+        plan,
+        chunk_size=chunk_size,
+        executor=executor,
+        scheduler=scheduler,
+        checkpoint=checkpoint,
+        progress=progress,
+    )
+    return Result(
+        scenario=scenario, path_ids=plan.source.path_ids(), metrics=metrics[0], book=stats[0]
+    )
 
 
 def replay_all(
@@ -102,32 +206,15 @@ def replay_all(
     source: PathSource,
     sorted_book: SortedBook,
     *,
-    chunk_size: int | None,
-    progress: Progress | None,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
 ) -> np.ndarray:
-    """Stream every chunk of paths through the replay kernel; ``(n_paths, N_METRICS)``."""
-    n_paths = source.n_paths
-    size = chunk_size or default_chunk_size(n_paths, source.n_steps)
-    metrics = np.empty((n_paths, enums.N_METRICS))
-    margin = margin_arguments(scenario.margin)
-    liquidation = scenario.liquidation
-    for first in range(0, n_paths, size):
-        count = min(size, n_paths - first)
-        prices = source.chunk(first, count)
-        replay_paths(
-            prices,
-            *margin,
-            liquidation.latency_steps,
-            liquidation.slippage,
-            liquidation.fee,
-            liquidation.liquidator_share,
-            sorted_book.long_threshold,
-            sorted_book.long_prefix,
-            sorted_book.short_threshold,
-            sorted_book.short_prefix,
-            scenario.insurance_fund.initial,
-            metrics[first : first + count],
-        )
-        if progress is not None:
-            progress(first + count, n_paths)
-    return metrics
+    """Replay a prepared sorted book over every path of ``source``; ``(n_paths, N_METRICS)``."""
+    variant = VariantPlan(
+        book=sorted_book,
+        margin=margin_arguments(scenario.margin),
+        liquidation=liquidation_arguments(scenario.liquidation),
+        fund_initial=scenario.insurance_fund.initial,
+    )
+    plan = ReplayPlan(source=source, variants=(variant,))
+    return execute(plan, chunk_size=chunk_size, progress=progress)[0]
