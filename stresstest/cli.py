@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from stresstest import __version__
 from stresstest.errors import InputError
@@ -66,7 +67,9 @@ def input_errors() -> Iterator[None]:
     try:
         yield
     except InputError as error:
-        err_console.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+        # Plain text on one line: file names may hold "[...]", and logs are grepped.
+        message = Text.assemble(("error:", "bold red"), " ", str(error))
+        err_console.print(message, soft_wrap=True, highlight=False)
         raise typer.Exit(code=2) from None
 
 

@@ -53,14 +53,23 @@ def numeric_column(frame: pl.DataFrame, column: str, path: Path, *, integer: boo
     """A column as float64 or int64, rejecting nulls, NaN and wrong types with the row."""
     series = frame[column]
     dtype = series.dtype
-    if integer and not dtype.is_integer():
-        raise InputError(
-            "wrong column type", file=path, key=column, value=str(dtype), expected="integers"
-        )
-    if not integer and not dtype.is_numeric():
-        raise InputError(
-            "wrong column type", file=path, key=column, value=str(dtype), expected="numbers"
-        )
+    if dtype == pl.String:
+        # CSV cells such as "nan" or "abc" make polars read the column as text:
+        # convert what converts, and name the first cell that does not.
+        converted = series.cast(pl.Int64 if integer else pl.Float64, strict=False)
+        not_numbers = converted.is_null() & series.is_not_null()
+        if not_numbers.any():
+            first = int(np.flatnonzero(not_numbers.to_numpy())[0])
+            raise InputError(
+                "not a number",
+                file=path,
+                key=column,
+                row=int(frame[ROW_INDEX][first]),
+                value=series[first],
+                expected="an integer" if integer else "a number",
+            )
+        series = converted
+        dtype = series.dtype
     nulls = series.is_null()
     if nulls.any():
         row = int(frame[ROW_INDEX].filter(nulls)[0])

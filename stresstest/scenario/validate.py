@@ -17,7 +17,7 @@ from stresstest.errors import InputError
 from stresstest.scenario import schema
 from stresstest.scenario.provenance import check_input_hashes
 
-_TOP_LEVEL_EXTRA = frozenset({"provenance"})
+_TOP_LEVEL_EXTRA = frozenset({"provenance", "compare"})
 
 
 def load_scenario(source: str | Path | dict[str, Any]) -> schema.Scenario:
