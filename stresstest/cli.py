@@ -165,6 +165,84 @@ def run_command(
         out_console.print(f"wrote {target} in {elapsed:.1f} s")
 
 
+MatchOption = Annotated[
+    str | None,
+    typer.Option(
+        "--match",
+        help="'cost': match each vol_scaled variant with the static rate of equal average "
+        "requirement; 'risk': of equal ES99 bad debt.",
+    ),
+]
+
+
+def _compare_table(comparison: Any) -> Table:
+    from stresstest.compare.output import compare_frame
+
+    frame = compare_frame(comparison)
+    table = Table(title=f"{comparison.scenario.name}: {len(frame)} variants", title_justify="left")
+    labels = ("variant", "bad debt", "ES99", "P(depl.)", "req.", "rate", "liq.")
+    for label in labels:
+        table.add_column(
+            label,
+            justify="left" if label == "variant" else "right",
+            no_wrap=label != "variant",
+            overflow="fold",
+        )
+    for row in frame.iter_rows(named=True):
+        table.add_row(
+            row["variant"],
+            _number(row["bad_debt_mean"]),
+            _number(row["bad_debt_es99"]),
+            f"{row['probability_fund_depleted']:.4f}",
+            _number(row["requirement_mean"]),
+            f"{row['margin_rate_mean']:.5f}",
+            _number(row["n_liquidations_mean"]),
+        )
+    return table
+
+
+@app.command("compare")
+def compare_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file with a [compare] table.")],
+    out: OutOption = None,
+    match: MatchOption = None,
+    chunk_size: ChunkOption = None,
+    threads: ThreadsOption = None,
+    quiet: QuietOption = False,
+    json_output: JsonOption = False,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+) -> None:
+    """Replay every variant of the scenario's [compare] table on the same paths and write
+    compare.parquet, differences.parquet, compare.json and variants/NAME/."""
+    from stresstest.compare.output import compare_document
+    from stresstest.engine.jobs import compare_to_dir
+
+    started = time.perf_counter()
+    with (
+        input_errors(),
+        progress_bar(not quiet and not json_output, "replaying variants") as update,
+    ):
+        comparison, target = compare_to_dir(
+            scenario,
+            out,
+            match=match,
+            chunk_size=chunk_size,
+            threads=threads,
+            progress=update,
+            executor=executor,
+            scheduler=scheduler,
+        )
+    if json_output:
+        sys.stdout.write(json.dumps(compare_document(comparison), indent=2, sort_keys=True) + "\n")
+        return
+    if not quiet:
+        out_console.print(_compare_table(comparison))
+        for found in comparison.matches:
+            out_console.print(Text(found.verdict or f"{found.variant}: no match"), soft_wrap=True)
+        out_console.print(f"wrote {target} in {time.perf_counter() - started:.1f} s")
+
+
 @app.command("version")
 def version_command() -> None:
     """Print the stresstest version."""

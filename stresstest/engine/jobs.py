@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stresstest.engine.checkpoint import checkpoint_dir_for
 from stresstest.engine.result import Result
@@ -11,6 +12,9 @@ from stresstest.engine.run import Progress, run
 from stresstest.io.atomic import check_output_dir
 from stresstest.scenario import Scenario, load_scenario
 from stresstest.scenario.embedded import default_scenario_path
+
+if TYPE_CHECKING:
+    from stresstest.compare.engine import Comparison
 
 
 def default_output_dir(scenario: Scenario) -> Path:
@@ -55,3 +59,34 @@ def run_to_dir(
     result.write(target)
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return result, target
+
+
+def compare_to_dir(
+    scenario_file: Path,
+    out_dir: Path | None,
+    *,
+    match: str | None = None,
+    chunk_size: int | None = None,
+    threads: int | None = None,
+    progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> tuple[Comparison, Path]:
+    """Load a scenario with a ``[compare]`` table, run every variant and write the comparison."""
+    from stresstest.compare.engine import compare
+    from stresstest.compare.output import write_comparison
+
+    scenario = load_scenario(scenario_file)
+    target = out_dir if out_dir is not None else default_output_dir(scenario)
+    check_output_dir(target)
+    comparison = compare(
+        scenario,
+        match=match,
+        chunk_size=chunk_size,
+        threads=threads,
+        progress=progress,
+        executor=executor,
+        scheduler=scheduler,
+    )
+    write_comparison(comparison, target)
+    return comparison, target

@@ -89,9 +89,13 @@ class Result:
         """The scenario with defaults, absolute paths, version and input hashes."""
         return resolved_dict(self.scenario, __version__)
 
+    def write_files(self, folder: Path) -> None:
+        """Write paths.parquet, summary.json and scenario.resolved.toml into ``folder``."""
+        write_parquet(self.paths_frame(), folder / "paths.parquet")
+        write_toml(self.resolved_scenario(), folder / "scenario.resolved.toml")
+        write_json(self.summary(), folder / "summary.json")
+
     def write(self, out_dir: Path) -> None:
-        """Write paths.parquet, summary.json and scenario.resolved.toml, whole or not at all."""
+        """Write the result folder whole or not at all."""
         with atomic_dir(out_dir) as staging:
-            write_parquet(self.paths_frame(), staging / "paths.parquet")
-            write_toml(self.resolved_scenario(), staging / "scenario.resolved.toml")
-            write_json(self.summary(), staging / "summary.json")
+            self.write_files(staging)

@@ -59,7 +59,7 @@ def fingerprint(scenarios: Sequence[schema.Scenario]) -> str:
     return digest.hexdigest()
 
 
-def _check_options(chunk_size: int | None, threads: int | None, executor: str) -> None:
+def check_options(chunk_size: int | None, threads: int | None, executor: str) -> None:
     if chunk_size is not None and chunk_size < 1:
         raise InputError(
             "chunk size must be positive",
@@ -181,7 +181,7 @@ def run(
         Save each completed chunk there; with ``resume``, reuse the chunks a
         previous run of the same resolved scenario saved.
     """
-    _check_options(chunk_size, threads, executor)
+    check_options(chunk_size, threads, executor)
     plan, stats = prepare([scenario])
     checkpoint = (
         Checkpoint(checkpoint_dir, fingerprint([scenario]), resume=resume)

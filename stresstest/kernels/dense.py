@@ -63,6 +63,7 @@ def dense_replay_path(
     last_step = n_points - 1
     fees_to_fund_by_step = np.zeros(n_points)
     bad_debt_by_step = np.zeros(n_points)
+    flagged_qty_by_step = np.zeros(n_points)
     n_liquidations = 0.0
     notional_total = 0.0
     bad_debt_total = 0.0
@@ -77,6 +78,7 @@ def dense_replay_path(
             price = prices[step]
             equity = margin + direction * quantity * (price - entry)
             if equity < rates[step] * quantity * price:
+                flagged_qty_by_step[step] += quantity
                 close_step = min(step + latency_steps, last_step)
                 exit_price = prices[close_step] * (1.0 - direction * slippage)
                 remaining = margin + direction * quantity * (exit_price - entry)
@@ -102,6 +104,18 @@ def dense_replay_path(
     out_row[enums.BAD_DEBT] = bad_debt_total
     out_row[enums.FEES_TO_FUND] = to_fund_total
     out_row[enums.FEES_TO_LIQUIDATORS] = to_liquidators_total
+    open_qty = np.sum(qty)
+    requirement_sum = 0.0
+    open_notional_sum = 0.0
+    for step in range(n_points):
+        open_notional = prices[step] * open_qty
+        requirement_sum += rates[step] * open_notional
+        open_notional_sum += open_notional
+        open_qty -= flagged_qty_by_step[step]
+    out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
+    out_row[enums.MARGIN_RATE_MEAN] = (
+        requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
+    )
     walk_fund(fees_to_fund_by_step, bad_debt_by_step, fund_initial, out_row)
 
 

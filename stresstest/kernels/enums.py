@@ -17,7 +17,9 @@ FUND_MIN = 6  # minimum of the fund over the initial value and every step, quote
 FUND_MAX_DRAWDOWN = 7  # largest fall of the fund from its running peak, quote units
 SOCIALIZED_LOSS = 8  # shortfall the fund could not cover, quote units
 FUND_REQUIRED = 9  # smallest initial fund with no socialized loss, quote units
-N_METRICS = 10
+REQUIREMENT_MEAN = 10  # time average of the maintenance requirement of open positions, quote units
+MARGIN_RATE_MEAN = 11  # notional-weighted average maintenance rate over steps, fraction
+N_METRICS = 12
 
 #: Output column names in column order.
 METRIC_NAMES: tuple[str, ...] = (
@@ -31,6 +33,8 @@ METRIC_NAMES: tuple[str, ...] = (
     "fund_max_drawdown",
     "socialized_loss",
     "fund_required",
+    "requirement_mean",
+    "margin_rate_mean",
 )
 
 # Margin models.

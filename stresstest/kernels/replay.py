@@ -125,6 +125,11 @@ def replay_path(
     running_min = np.inf
     running_max = -np.inf
     variance = initial_variance
+    open_qty = range_sum(long_prefix[QTY_HI], long_prefix[QTY_LO], 0, n_long) + range_sum(
+        short_prefix[QTY_HI], short_prefix[QTY_LO], 0, short_threshold.shape[0]
+    )
+    requirement_sum = 0.0
+    open_notional_sum = 0.0
     n_liquidations = 0.0
     notional_total = 0.0
     bad_debt_total = 0.0
@@ -138,14 +143,18 @@ def replay_path(
         long_series = price * (1.0 - rate)
         short_series = price * (1.0 + rate)
         close_step = min(step + latency_steps, last_step)
+        open_notional = price * open_qty
+        requirement_sum += rate * open_notional
+        open_notional_sum += open_notional
         if long_series < running_min:
             running_min = long_series
             start = first_greater(long_threshold, long_series, 0, long_flagged_from)
             if start < long_flagged_from:
                 exit_price = prices[close_step] * (1.0 - slippage)
-                _, notional, paid, bad = _close_long_range(
+                qty, notional, paid, bad = _close_long_range(
                     long_threshold, long_prefix, start, long_flagged_from, exit_price, fee
                 )
+                open_qty -= qty
                 n_liquidations += long_flagged_from - start
                 notional_total += notional
                 bad_debt_total += bad
@@ -163,9 +172,10 @@ def replay_path(
             )
             if stop > short_flagged_to:
                 exit_price = prices[close_step] * (1.0 + slippage)
-                _, notional, paid, bad = _close_short_range(
+                qty, notional, paid, bad = _close_short_range(
                     short_threshold, short_prefix, short_flagged_to, stop, exit_price, fee
                 )
+                open_qty -= qty
                 n_liquidations += stop - short_flagged_to
                 notional_total += notional
                 bad_debt_total += bad
@@ -181,6 +191,10 @@ def replay_path(
     out_row[enums.BAD_DEBT] = bad_debt_total
     out_row[enums.FEES_TO_FUND] = to_fund_total
     out_row[enums.FEES_TO_LIQUIDATORS] = to_liquidators_total
+    out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
+    out_row[enums.MARGIN_RATE_MEAN] = (
+        requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
+    )
     walk_fund(fees_to_fund_by_step, bad_debt_by_step, fund_initial, out_row)
 
 

@@ -1,0 +1,1 @@
+"""Compare margin designs on the same paths: variants, sweeps, paired differences, matching."""

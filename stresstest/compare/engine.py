@@ -1,0 +1,244 @@
+"""Run every variant of a comparison on the same paths, match designs, estimate differences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import brentq
+
+from stresstest.compare.paired import (
+    PairedDifference,
+    expected_shortfall_99,
+    frequency_positive,
+    mean,
+    paired_differences,
+)
+from stresstest.compare.spec import CompareSpec, Variant, parse_compare
+from stresstest.engine.result import Result
+from stresstest.engine.run import Progress, check_options, execute, prepare
+from stresstest.errors import InputError
+from stresstest.kernels import enums
+from stresstest.scenario import Scenario, schema
+
+#: Statistics whose paired differences against the baseline are reported.
+DIFFERENCE_STATISTICS: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
+    "bad_debt_mean": ("bad_debt", mean),
+    "bad_debt_es99": ("bad_debt", expected_shortfall_99),
+    "probability_fund_depleted": ("socialized_loss", frequency_positive),
+    "fund_max_drawdown_mean": ("fund_max_drawdown", mean),
+    "n_liquidations_mean": ("n_liquidations", mean),
+    "penalties_paid_mean": ("penalties_paid", mean),
+    "requirement_mean": ("requirement_mean", mean),
+}
+
+#: Search interval for the matched static maintenance rate (fraction of notional).
+MATCH_BRACKET = (1e-4, 0.5)
+#: Absolute tolerance of the matched rate (fraction of notional).
+MATCH_XTOL = 1e-7
+MATCH_KINDS = ("cost", "risk")
+
+
+@dataclass(frozen=True)
+class Match:
+    """A static design matched to a volatility-scaled one at equal cost or equal risk."""
+
+    variant: str
+    matched_on: str
+    static_variant: str | None
+    static_maintenance: float | None
+    target: float
+    achieved: float | None
+    evaluations: int
+    verdict: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Results of every variant on the same paths, with paired differences and matches."""
+
+    scenario: Scenario
+    spec: CompareSpec
+    names: tuple[str, ...]
+    results: tuple[Result, ...]
+    differences: dict[str, dict[str, PairedDifference]]
+    matches: tuple[Match, ...] = field(default=())
+
+    def result(self, name: str) -> Result:
+        """The result of one variant."""
+        return self.results[self.names.index(name)]
+
+
+def columns_of(result: Result) -> dict[str, np.ndarray]:
+    """Per-path columns used by the paired statistics (with ``penalties_paid``)."""
+    columns = {name: result.column(name) for name in enums.METRIC_NAMES}
+    columns["penalties_paid"] = columns["fees_to_fund"] + columns["fees_to_liquidators"]
+    return columns
+
+
+def cost_of(result: Result) -> float:
+    """Cost to traders: mean over paths of the time-averaged maintenance requirement (quote)."""
+    return float(np.mean(result.column("requirement_mean")))
+
+
+def risk_of(result: Result) -> float:
+    """Risk: ES 99% of bad debt over paths (quote)."""
+    return expected_shortfall_99(result.column("bad_debt"))
+
+
+def _run_variants(
+    variants: list[Variant], options: dict[str, Any], progress: Progress | None = None
+) -> list[Result]:
+    plan, stats = prepare([variant.scenario for variant in variants])
+    metrics = execute(plan, progress=progress, **options)
+    ids = plan.source.path_ids()
+    return [
+        Result(scenario=variant.scenario, path_ids=ids, metrics=metrics[index], book=stats[index])
+        for index, variant in enumerate(variants)
+    ]
+
+
+def _static_variant(variant: Variant, maintenance: float, kind: str) -> Variant:
+    overrides = {**variant.overrides, "margin": {"model": "static", "maintenance": maintenance}}
+    name = f"{variant.name}@static-{kind}"
+    return Variant(
+        name, overrides, variant.scenario.with_overrides({"margin": overrides["margin"]})
+    )
+
+
+def _match(
+    variant: Variant, result: Result, kind: str, options: dict[str, Any], spec: CompareSpec
+) -> tuple[Match, Variant | None, Result | None]:
+    """Root search (Brent) for the static rate with the same cost or the same ES99 bad debt."""
+    measure = cost_of if kind == "cost" else risk_of
+    target = measure(result)
+    cache: dict[float, Result] = {}
+
+    def evaluate(maintenance: float) -> Result:
+        if maintenance not in cache:
+            cache[maintenance] = _run_variants(
+                [_static_variant(variant, maintenance, kind)], options
+            )[0]
+        return cache[maintenance]
+
+    def gap(maintenance: float) -> float:
+        return measure(evaluate(maintenance)) - target
+
+    low, high = MATCH_BRACKET
+    gap_low, gap_high = gap(low), gap(high)
+    if gap_low == 0.0 or gap_high == 0.0 or np.sign(gap_low) != np.sign(gap_high):
+        maintenance = (
+            low
+            if gap_low == 0.0
+            else high
+            if gap_high == 0.0
+            else float(brentq(gap, low, high, xtol=MATCH_XTOL))
+        )
+    else:
+        verdict = (
+            f"no static rate in [{low:g}, {high:g}] has the same {kind} ({target:,.6g}); no match"
+        )
+        return Match(variant.name, kind, None, None, target, None, len(cache), verdict), None, None
+    matched_variant = _static_variant(variant, maintenance, kind)
+    matched = evaluate(maintenance)
+    return (
+        Match(
+            variant.name,
+            kind,
+            matched_variant.name,
+            maintenance,
+            target,
+            measure(matched),
+            len(cache),
+            "",
+        ),
+        matched_variant,
+        matched,
+    )
+
+
+def _verdict(match: Match, difference: dict[str, PairedDifference], confidence: float) -> str:
+    """Which design is ahead at equal cost (lower risk) or at equal risk (lower cost)."""
+    statistic = "bad_debt_es99" if match.matched_on == "cost" else "requirement_mean"
+    what = "ES99 of bad debt" if match.matched_on == "cost" else "average requirement"
+    paired = difference[statistic]
+    interval = f"{confidence:.0%} CI [{paired.low:,.6g}, {paired.high:,.6g}]"
+    if paired.high < 0.0:
+        leader = f"{match.variant} is ahead"
+    elif paired.low > 0.0:
+        leader = f"static {match.static_maintenance:.6g} is ahead"
+    else:
+        leader = "neither design is ahead"
+    return (
+        f"at equal {match.matched_on}: {leader}; {what} of {match.variant} minus static "
+        f"{match.static_maintenance:.6g} = {paired.estimate:,.6g} ({interval})"
+    )
+
+
+def compare(
+    scenario: Scenario,
+    *,
+    match: str | None = None,
+    chunk_size: int | None = None,
+    threads: int | None = None,
+    progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> Comparison:
+    """Replay every variant of ``scenario``'s ``[compare]`` table on the same paths.
+
+    Paths are generated once per chunk and fed to every variant, so differences
+    are paired. With ``match`` (``"cost"`` or ``"risk"``), each volatility-scaled
+    variant gets a static twin with the same average requirement or the same
+    ES99 of bad debt, found by Brent's method over the static rate.
+    """
+    if match is not None and match not in MATCH_KINDS:
+        raise InputError(
+            "unknown match", key="match", value=match, expected=f"one of {MATCH_KINDS}"
+        )
+    check_options(chunk_size, threads, executor)
+    spec = parse_compare(scenario)
+    options = {"chunk_size": chunk_size, "executor": executor, "scheduler": scheduler}
+    variants = list(spec.variants)
+    results = _run_variants(variants, options, progress)
+    matches: list[Match] = []
+    if match is not None:
+        for variant, result in list(zip(variants, results, strict=True)):
+            if not isinstance(variant.scenario.margin, schema.VolScaledMargin):
+                continue
+            found, matched_variant, matched_result = _match(variant, result, match, options, spec)
+            matches.append(found)
+            if matched_variant is not None and matched_result is not None:
+                variants.append(matched_variant)
+                results.append(matched_result)
+    names = tuple(variant.name for variant in variants)
+    baseline = columns_of(results[names.index(spec.baseline)])
+    differences = {}
+    for name, result in zip(names, results, strict=True):
+        differences[name] = paired_differences(
+            columns_of(result),
+            baseline,
+            DIFFERENCE_STATISTICS,
+            samples=spec.bootstrap_samples,
+            confidence=spec.confidence,
+            seed=scenario.seed,
+        )
+    judged = []
+    for found in matches:
+        if found.static_variant is None:
+            judged.append(found)
+            continue
+        pair = paired_differences(
+            columns_of(results[names.index(found.variant)]),
+            columns_of(results[names.index(found.static_variant)]),
+            DIFFERENCE_STATISTICS,
+            samples=spec.bootstrap_samples,
+            confidence=spec.confidence,
+            seed=scenario.seed,
+        )
+        judged.append(
+            Match(**{**found.__dict__, "verdict": _verdict(found, pair, spec.confidence)})
+        )
+    return Comparison(scenario, spec, names, tuple(results), differences, tuple(judged))

@@ -1,0 +1,131 @@
+"""Tables and files of a comparison: compare.parquet, differences.parquet, compare.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from stresstest import __version__
+from stresstest.compare.engine import Comparison, Match
+from stresstest.engine.result import Result
+from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml
+from stresstest.scenario import schema
+from stresstest.scenario.provenance import resolved_dict
+
+
+def design_label(margin: schema.MarginConfig) -> str:
+    """A short description of a margin design."""
+    if isinstance(margin, schema.StaticMargin):
+        return f"static m={margin.maintenance:g}"
+    return (
+        f"vol_scaled k={margin.k:g} h={margin.horizon_steps} lambda={margin.ewma_lambda:g} "
+        f"floor={margin.floor:g} cap={margin.cap:g}"
+    )
+
+
+def variant_row(name: str, result: Result) -> dict[str, Any]:
+    """One row of compare.parquet: a variant's risk and cost (quote units unless noted)."""
+    summary = result.summary()["metrics"]
+    margin = result.scenario.margin
+    bad_debt = summary["bad_debt"]
+    drawdown = summary["fund_max_drawdown"]
+    depleted = result.summary()["probability_fund_depleted"]
+    penalties = result.column("fees_to_fund") + result.column("fees_to_liquidators")
+    return {
+        "variant": name,
+        "margin_model": margin.model,
+        "design": design_label(margin),
+        "maintenance": margin.maintenance if isinstance(margin, schema.StaticMargin) else None,
+        "k": margin.k if isinstance(margin, schema.VolScaledMargin) else None,
+        "bad_debt_mean": bad_debt["mean"],
+        "bad_debt_mean_se": bad_debt["mean_se"],
+        "bad_debt_var99": bad_debt["q99"],
+        "bad_debt_var99_9": bad_debt["q99_9"],
+        "bad_debt_es99": bad_debt["es99"],
+        "bad_debt_es99_se": bad_debt["es99_se"],
+        "probability_fund_depleted": depleted["p"],
+        "probability_fund_depleted_se": depleted["se"],
+        "fund_max_drawdown_q50": drawdown["q50"],
+        "fund_max_drawdown_q90": drawdown["q90"],
+        "fund_max_drawdown_q99": drawdown["q99"],
+        "fund_required_q99": summary["fund_required"]["q99"],
+        "fund_required_q99_9": summary["fund_required"]["q99_9"],
+        "n_liquidations_mean": summary["n_liquidations"]["mean"],
+        "liquidated_notional_mean": summary["liquidated_notional"]["mean"],
+        "penalties_paid_mean": float(penalties.mean()),
+        "requirement_mean": summary["requirement_mean"]["mean"],
+        "requirement_q99": summary["requirement_mean"]["q99"],
+        "margin_rate_mean": summary["margin_rate_mean"]["mean"],
+        "margin_rate_q99": summary["margin_rate_mean"]["q99"],
+    }
+
+
+def compare_frame(comparison: Comparison) -> pl.DataFrame:
+    """compare.parquet: one row per variant."""
+    return pl.DataFrame(
+        [
+            variant_row(name, result)
+            for name, result in zip(comparison.names, comparison.results, strict=True)
+        ]
+    )
+
+
+def differences_frame(comparison: Comparison) -> pl.DataFrame:
+    """differences.parquet: variant minus baseline, per statistic, with the paired interval."""
+    rows = [
+        {
+            "variant": name,
+            "baseline": comparison.spec.baseline,
+            "statistic": statistic,
+            "difference": paired.estimate,
+            "ci_low": paired.low,
+            "ci_high": paired.high,
+            "confidence": comparison.spec.confidence,
+        }
+        for name, by_statistic in comparison.differences.items()
+        for statistic, paired in by_statistic.items()
+    ]
+    return pl.DataFrame(rows)
+
+
+def _match_dict(match: Match) -> dict[str, Any]:
+    return {key: value for key, value in match.__dict__.items() if value is not None}
+
+
+def compare_document(comparison: Comparison) -> dict[str, Any]:
+    """compare.json: variants with their overrides, the baseline, matches and verdicts."""
+    overrides = {variant.name: variant.overrides for variant in comparison.spec.variants}
+    return {
+        "scenario": comparison.scenario.name,
+        "seed": comparison.scenario.seed,
+        "stresstest_version": __version__,
+        "baseline": comparison.spec.baseline,
+        "bootstrap_samples": comparison.spec.bootstrap_samples,
+        "confidence": comparison.spec.confidence,
+        "variants": [
+            {
+                "name": name,
+                "overrides": overrides.get(name, {}),
+                "design": design_label(result.scenario.margin),
+            }
+            for name, result in zip(comparison.names, comparison.results, strict=True)
+        ],
+        "matches": [_match_dict(match) for match in comparison.matches],
+    }
+
+
+def write_comparison(comparison: Comparison, out_dir: Path) -> None:
+    """Write the comparison folder whole or not at all; ``variants/NAME/`` is a run folder each."""
+    with atomic_dir(out_dir) as staging:
+        write_parquet(compare_frame(comparison), staging / "compare.parquet")
+        write_parquet(differences_frame(comparison), staging / "differences.parquet")
+        write_json(compare_document(comparison), staging / "compare.json")
+        resolved = resolved_dict(comparison.scenario, __version__)
+        resolved["compare"] = comparison.scenario.raw["compare"]
+        write_toml(resolved, staging / "scenario.resolved.toml")
+        for name, result in zip(comparison.names, comparison.results, strict=True):
+            folder = staging / "variants" / name
+            folder.mkdir(parents=True)
+            result.write_files(folder)

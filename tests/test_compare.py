@@ -1,0 +1,201 @@
+"""Compare: variants equal separate runs; paired intervals, matching and fund_required."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from stresstest.compare.engine import compare, cost_of
+from stresstest.compare.paired import expected_shortfall_99, mean, paired_differences
+from stresstest.compare.spec import parse_compare
+from stresstest.engine.jobs import compare_to_dir, run_to_dir
+from stresstest.engine.run import run
+from stresstest.errors import InputError
+from stresstest.scenario import load_scenario
+
+BASE = """
+[scenario]
+name = "cmp"
+seed = 5
+
+[paths]
+source = "gbm"
+s0 = 100.0
+sigma = 0.01
+n_paths = 60
+n_steps = 120
+
+[book]
+source = "synthetic"
+n_positions = 4000
+leverage_max = 30.0
+
+[margin]
+model = "static"
+maintenance = 0.01
+
+[liquidation]
+latency_steps = 2
+slippage = 0.002
+fee = 0.01
+
+[insurance_fund]
+initial = 20000.0
+"""
+
+VOL_TABLE = (
+    '{ model = "vol_scaled", k = 1.0, horizon_steps = 4, ewma_lambda = 0.94, '
+    "initial_variance = 1e-4, floor = 0.004, cap = 0.2 }"
+)
+
+COMPARE = f"""
+[compare]
+baseline = "static_0.01"
+bootstrap_samples = 200
+
+[[compare.variants]]
+name = "vol_k1"
+margin = {VOL_TABLE}
+
+[[compare.variants]]
+name = "slow"
+"liquidation.latency_steps" = 6
+
+[[compare.sweep]]
+parameter = "margin.maintenance"
+values = [0.01, 0.03]
+name = "static_{{value}}"
+"""
+
+
+@pytest.fixture
+def scenario_file(tmp_path: Path) -> Path:
+    path = tmp_path / "compare.toml"
+    path.write_text(BASE + COMPARE)
+    return path
+
+
+def test_variant_folder_equals_a_separate_run(scenario_file: Path, tmp_path: Path) -> None:
+    comparison, target = compare_to_dir(scenario_file, tmp_path / "out")
+    assert comparison.names == ("vol_k1", "slow", "static_0.01", "static_0.03")
+    for name, overrides in [
+        (
+            "vol_k1",
+            {"margin": load_scenario(scenario_file).raw["compare"]["variants"][0]["margin"]},
+        ),
+        ("slow", {"liquidation.latency_steps": 6}),
+        ("static_0.03", {"margin.maintenance": 0.03}),
+    ]:
+        separate_file = tmp_path / f"{name}.toml"
+        base = load_scenario(scenario_file).with_overrides(overrides)
+        import tomli_w
+
+        raw = {key: value for key, value in base.raw.items() if key != "compare"}
+        separate_file.write_text(tomli_w.dumps(raw))
+        _, separate_dir = run_to_dir(separate_file, tmp_path / f"run_{name}")
+        for file_name in ("paths.parquet", "scenario.resolved.toml"):
+            assert (target / "variants" / name / file_name).read_bytes() == (
+                separate_dir / file_name
+            ).read_bytes(), (name, file_name)
+    table = pl.read_parquet(target / "compare.parquet")
+    assert table["variant"].to_list() == list(comparison.names)
+    differences = pl.read_parquet(target / "differences.parquet")
+    baseline_rows = differences.filter(pl.col("variant") == "static_0.01")
+    assert (baseline_rows["difference"] == 0.0).all()
+
+
+def test_higher_maintenance_lowers_bad_debt_with_an_interval_excluding_zero(
+    scenario_file: Path,
+) -> None:
+    comparison = compare(load_scenario(scenario_file))
+    difference = comparison.differences["static_0.03"]["bad_debt_mean"]
+    assert difference.high < 0.0 < -difference.low  # strictly lower, interval excludes 0
+    assert difference.low <= difference.estimate <= difference.high
+    cost = comparison.differences["static_0.03"]["requirement_mean"]
+    assert cost.low > 0.0  # and it costs traders more margin
+
+
+def test_paired_bootstrap_is_deterministic_and_can_fail() -> None:
+    generator = np.random.default_rng(0)
+    baseline = {"x": generator.normal(size=500)}
+    same = paired_differences(
+        baseline, baseline, {"m": ("x", mean)}, samples=100, confidence=0.9, seed=1
+    )
+    assert (same["m"].estimate, same["m"].low, same["m"].high) == (0.0, 0.0, 0.0)
+    shifted = {"x": baseline["x"] + 0.5}
+    first = paired_differences(
+        shifted,
+        baseline,
+        {"m": ("x", mean), "es": ("x", expected_shortfall_99)},
+        samples=100,
+        confidence=0.9,
+        seed=1,
+    )
+    again = paired_differences(
+        shifted,
+        baseline,
+        {"m": ("x", mean), "es": ("x", expected_shortfall_99)},
+        samples=100,
+        confidence=0.9,
+        seed=1,
+    )
+    assert first == again
+    assert first["m"].low == pytest.approx(0.5, abs=1e-12)  # a pure shift: every resample agrees
+    noise = generator.normal(size=500)
+    noisy = {"x": baseline["x"] + noise}
+    interval = paired_differences(
+        noisy, baseline, {"m": ("x", mean)}, samples=2000, confidence=0.9, seed=1
+    )["m"]
+    # The percentile interval of a mean difference is close to the normal one,
+    # estimate +- 1.645 std(d) / sqrt(n), with d the paired differences.
+    assert interval.estimate == pytest.approx(float(np.mean(noise)), rel=1e-12)
+    normal_half_width = 1.645 * float(np.std(noise, ddof=1)) / np.sqrt(500)
+    assert (interval.high - interval.low) / 2 == pytest.approx(normal_half_width, rel=0.15)
+
+
+def test_match_cost_finds_a_static_rate_of_equal_average_requirement(scenario_file: Path) -> None:
+    comparison = compare(load_scenario(scenario_file), match="cost")
+    (found,) = comparison.matches
+    assert found.variant == "vol_k1" and found.static_variant == "vol_k1@static-cost"
+    matched = comparison.result("vol_k1@static-cost")
+    target = cost_of(comparison.result("vol_k1"))
+    assert abs(cost_of(matched) / target - 1.0) < 1e-3
+    assert "at equal cost" in found.verdict
+
+
+def test_fund_required_against_brute_force(scenario_file: Path) -> None:
+    base = load_scenario(scenario_file).with_overrides({"insurance_fund.initial": 0.0})
+    result = run(base)
+    required = result.column("fund_required")
+    path = int(np.argmax(required))
+    assert required[path] > 0.0
+    below = run(base.with_overrides({"insurance_fund.initial": required[path] * (1 - 1e-9)}))
+    above = run(base.with_overrides({"insurance_fund.initial": required[path] * (1 + 1e-9)}))
+    assert below.column("socialized_loss")[path] > 0.0
+    assert above.column("socialized_loss")[path] == 0.0
+    assert np.all((above.column("socialized_loss") > 0) == (required > required[path] * (1 + 1e-9)))
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('[[compare.variants]]\nname = "x"\n"paths.sigma" = 0.02\n', "share the paths"),
+        (
+            '[[compare.variants]]\nname = "x"\n[[compare.variants]]\nname = "x"\n',
+            "duplicate variant",
+        ),
+        ('[compare]\nbaseline = "nope"\n[[compare.variants]]\nname = "x"\n', "unknown baseline"),
+        ('[compare]\ncolour = 1\n[[compare.variants]]\nname = "x"\n', "unknown key"),
+        ('[[compare.sweep]]\nparameter = "margin.maintenance"\nvalues = []\n', "empty values"),
+        ('[[compare.variants]]\nname = "x"\n"margin.maintenance" = 2.0\n', "out of range"),
+    ],
+)
+def test_bad_compare_tables(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(BASE + text)
+    with pytest.raises(InputError, match=fragment) as caught:
+        parse_compare(load_scenario(path))
+    assert str(path) in str(caught.value)
