@@ -243,6 +243,68 @@ def compare_command(
         out_console.print(f"wrote {target} in {time.perf_counter() - started:.1f} s")
 
 
+@app.command("backtest")
+def backtest_command(
+    data: Annotated[Path, typer.Argument(help="Candle file (CSV or Parquet) to backtest on.")],
+    scenario: Annotated[Path, typer.Argument(help="Scenario whose [margin] is tested.")],
+    coverage: Annotated[float, typer.Option(help="Target coverage per side.")] = 0.99,
+    horizon: Annotated[
+        int | None,
+        typer.Option(min=1, help="Steps; default margin.horizon_steps or latency_steps."),
+    ] = None,
+    stride: Annotated[
+        int | None, typer.Option(min=1, help="Steps between windows; default the horizon.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write backtest.json and windows.parquet.")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Margin coverage backtest: how often the move over the horizon exceeded the margin in
+    force, with Kupiec and Christoffersen tests."""
+    from stresstest.backtest.coverage import backtest, backtest_document, write_backtest
+
+    with input_errors():
+        if out is not None:
+            from stresstest.io.atomic import check_output_dir
+
+            check_output_dir(out)
+        result = backtest(data, scenario, coverage=coverage, horizon_steps=horizon, stride=stride)
+        if out is not None:
+            write_backtest(result, out)
+    if json_output:
+        sys.stdout.write(json.dumps(backtest_document(result), indent=2, sort_keys=True) + "\n")
+        return
+    table = Table(
+        title=f"coverage backtest: {result.data.name}, horizon {result.horizon_steps} steps, "
+        f"stride {result.stride}, target {result.coverage:.1%}",
+        title_justify="left",
+    )
+    for label in (
+        "side",
+        "windows",
+        "exceptions",
+        "rate",
+        "expected",
+        "p Kupiec",
+        "p indep.",
+        "p cc",
+    ):
+        table.add_column(label, justify="left" if label == "side" else "right")
+    for side, test in result.tests.items():
+        table.add_row(
+            side,
+            f"{test.n:,}",
+            f"{test.exceptions:,}",
+            f"{test.rate:.4f}",
+            f"{test.expected_rate:.4f}",
+            f"{test.p_pof:.3g}",
+            f"{test.p_ind:.3g}",
+            f"{test.p_cc:.3g}",
+        )
+    out_console.print(table)
+
+
 @app.command("version")
 def version_command() -> None:
     """Print the stresstest version."""

@@ -1,0 +1,1 @@
+"""Margin coverage backtest over historical prices (Kupiec and Christoffersen tests)."""
