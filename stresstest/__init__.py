@@ -1,12 +1,35 @@
-"""stresstest: stress-test default-risk defences of derivatives venues."""
+"""stresstest: stress-test default-risk defences of derivatives venues.
 
-from importlib.metadata import PackageNotFoundError, version
+The Python API mirrors the command line:
 
+>>> import stresstest
+>>> scenario = stresstest.load_scenario("scenarios/default.toml")      # doctest: +SKIP
+>>> result = stresstest.run(scenario.with_overrides({"paths.n_paths": 100}))  # doctest: +SKIP
+>>> result.paths_frame()        # polars DataFrame, the columns of paths.parquet  # doctest: +SKIP
+>>> result.summary()            # the content of summary.json                     # doctest: +SKIP
+
+Bad input raises :class:`InputError` carrying ``file``, ``key``, ``row``,
+``value`` and ``expected``.
+"""
+
+from stresstest._version import __version__
 from stresstest.errors import InputError
 
-try:
-    __version__ = version("stresstest")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0+unknown"
+__all__ = ["InputError", "__version__", "compare", "load_scenario", "run"]
 
-__all__ = ["InputError", "__version__"]
+
+def __getattr__(name: str) -> object:
+    """Import the API lazily, so ``import stresstest`` stays fast for the CLI."""
+    if name == "load_scenario":
+        from stresstest.scenario import load_scenario
+
+        return load_scenario
+    if name == "run":
+        from stresstest.engine.run import run
+
+        return run
+    if name == "compare":
+        from stresstest.compare.engine import compare
+
+        return compare
+    raise AttributeError(f"module 'stresstest' has no attribute {name!r}")

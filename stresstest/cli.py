@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from stresstest import __version__
+from stresstest._version import __version__
 from stresstest.errors import InputError
 
 app = typer.Typer(

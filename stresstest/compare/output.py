@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from stresstest import __version__
+from stresstest._version import __version__
 from stresstest.compare.engine import Comparison, Match
 from stresstest.engine.result import Result
 from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from stresstest import __version__
+from stresstest._version import __version__
 from stresstest.estimators import describe, probability_with_error
 from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml
 from stresstest.kernels import enums

@@ -10,7 +10,7 @@ import numba
 import numpy as np
 import tomli_w
 
-from stresstest import __version__
+from stresstest._version import __version__
 from stresstest.book import Book, SortedBook, sort_book
 from stresstest.book.positions import read_book
 from stresstest.book.synthetic import synthetic_book

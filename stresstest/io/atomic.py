@@ -31,32 +31,31 @@ def _publish(path: str | Path, mode: int) -> None:
     os.chmod(path, mode & ~_umask())
 
 
-def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[str]:
+    """Yield a temporary file name beside ``path``; on success it replaces ``path``."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        frame.write_parquet(temporary)
+        yield temporary
         _publish(temporary, 0o666)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
+
+
+def write_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Write ``frame`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    with _replacing(path) as temporary:
+        frame.write_parquet(temporary)
 
 
 def write_text(text: str, path: Path) -> None:
     """Write text atomically."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        _publish(temporary, 0o666)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    with _replacing(path) as temporary, open(temporary, "w", encoding="utf-8") as stream:
+        stream.write(text)
 
 
 def write_json(data: Any, path: Path) -> None:

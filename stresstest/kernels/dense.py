@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.fund import walk_fund
+from stresstest.kernels.fund import N_TOTALS, record_close, walk_fund, write_totals
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import ewma_variance, maintenance_rate
 
@@ -64,11 +64,7 @@ def dense_replay_path(
     fees_to_fund_by_step = np.zeros(n_points)
     bad_debt_by_step = np.zeros(n_points)
     flagged_qty_by_step = np.zeros(n_points)
-    n_liquidations = 0.0
-    notional_total = 0.0
-    bad_debt_total = 0.0
-    to_fund_total = 0.0
-    to_liquidators_total = 0.0
+    totals = np.zeros(N_TOTALS)
     for position in range(side.shape[0]):
         direction = side[position]
         quantity = qty[position]
@@ -89,21 +85,19 @@ def dense_replay_path(
                     paid = remaining
                 else:
                     paid = 0.0
-                bad = max(0.0, -remaining)
-                to_fund = (1.0 - liquidator_share) * paid
-                n_liquidations += 1.0
-                notional_total += quantity * exit_price
-                bad_debt_total += bad
-                to_fund_total += to_fund
-                to_liquidators_total += liquidator_share * paid
-                fees_to_fund_by_step[close_step] += to_fund
-                bad_debt_by_step[close_step] += bad
+                record_close(
+                    totals,
+                    fees_to_fund_by_step,
+                    bad_debt_by_step,
+                    close_step,
+                    1.0,
+                    quantity * exit_price,
+                    paid,
+                    max(0.0, -remaining),
+                    liquidator_share,
+                )
                 break
-    out_row[enums.N_LIQUIDATIONS] = n_liquidations
-    out_row[enums.LIQUIDATED_NOTIONAL] = notional_total
-    out_row[enums.BAD_DEBT] = bad_debt_total
-    out_row[enums.FEES_TO_FUND] = to_fund_total
-    out_row[enums.FEES_TO_LIQUIDATORS] = to_liquidators_total
+    write_totals(totals, out_row)
     open_qty = np.sum(qty)
     requirement_sum = 0.0
     open_notional_sum = 0.0

@@ -7,6 +7,52 @@ import numpy as np
 from stresstest.kernels import enums
 from stresstest.kernels.jit import kernel
 
+# Slots of the per-path totals array that ``record_close`` accumulates into.
+TOTAL_COUNT = 0
+TOTAL_NOTIONAL = 1
+TOTAL_BAD_DEBT = 2
+TOTAL_TO_FUND = 3
+TOTAL_TO_LIQUIDATORS = 4
+N_TOTALS = 5
+
+
+@kernel
+def record_close(
+    totals: np.ndarray,
+    fees_to_fund_by_step: np.ndarray,
+    bad_debt_by_step: np.ndarray,
+    close_step: int,
+    count: float,
+    notional: float,
+    penalty_paid: float,
+    bad_debt: float,
+    liquidator_share: float,
+) -> None:
+    """Account for ``count`` positions closed at ``close_step``.
+
+    The paid penalty is split ``liquidator_share`` to the liquidator and
+    ``1 - liquidator_share`` to the fund; the fund's share and the bad debt are
+    booked at the close step for the fund walk.
+    """
+    to_fund = (1.0 - liquidator_share) * penalty_paid
+    totals[TOTAL_COUNT] += count
+    totals[TOTAL_NOTIONAL] += notional
+    totals[TOTAL_BAD_DEBT] += bad_debt
+    totals[TOTAL_TO_FUND] += to_fund
+    totals[TOTAL_TO_LIQUIDATORS] += liquidator_share * penalty_paid
+    fees_to_fund_by_step[close_step] += to_fund
+    bad_debt_by_step[close_step] += bad_debt
+
+
+@kernel
+def write_totals(totals: np.ndarray, out_row: np.ndarray) -> None:
+    """Copy the close totals into the per-path output row."""
+    out_row[enums.N_LIQUIDATIONS] = totals[TOTAL_COUNT]
+    out_row[enums.LIQUIDATED_NOTIONAL] = totals[TOTAL_NOTIONAL]
+    out_row[enums.BAD_DEBT] = totals[TOTAL_BAD_DEBT]
+    out_row[enums.FEES_TO_FUND] = totals[TOTAL_TO_FUND]
+    out_row[enums.FEES_TO_LIQUIDATORS] = totals[TOTAL_TO_LIQUIDATORS]
+
 
 @kernel
 def walk_fund(

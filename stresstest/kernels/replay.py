@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.fund import walk_fund
+from stresstest.kernels.fund import N_TOTALS, record_close, walk_fund, write_totals
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import ewma_variance, maintenance_rate
 from stresstest.kernels.search import first_greater, first_not_less
@@ -130,11 +130,7 @@ def replay_path(
     )
     requirement_sum = 0.0
     open_notional_sum = 0.0
-    n_liquidations = 0.0
-    notional_total = 0.0
-    bad_debt_total = 0.0
-    to_fund_total = 0.0
-    to_liquidators_total = 0.0
+    totals = np.zeros(N_TOTALS)
     for step in range(n_points):
         price = prices[step]
         if margin_model == enums.MARGIN_VOL_SCALED and step >= 1:
@@ -155,15 +151,17 @@ def replay_path(
                     long_threshold, long_prefix, start, long_flagged_from, exit_price, fee
                 )
                 open_qty -= qty
-                n_liquidations += long_flagged_from - start
-                notional_total += notional
-                bad_debt_total += bad
-                to_liquidators = liquidator_share * paid
-                to_fund = (1.0 - liquidator_share) * paid
-                to_fund_total += to_fund
-                to_liquidators_total += to_liquidators
-                fees_to_fund_by_step[close_step] += to_fund
-                bad_debt_by_step[close_step] += bad
+                record_close(
+                    totals,
+                    fees_to_fund_by_step,
+                    bad_debt_by_step,
+                    close_step,
+                    long_flagged_from - start,
+                    notional,
+                    paid,
+                    bad,
+                    liquidator_share,
+                )
                 long_flagged_from = start
         if short_series > running_max:
             running_max = short_series
@@ -176,21 +174,19 @@ def replay_path(
                     short_threshold, short_prefix, short_flagged_to, stop, exit_price, fee
                 )
                 open_qty -= qty
-                n_liquidations += stop - short_flagged_to
-                notional_total += notional
-                bad_debt_total += bad
-                to_liquidators = liquidator_share * paid
-                to_fund = (1.0 - liquidator_share) * paid
-                to_fund_total += to_fund
-                to_liquidators_total += to_liquidators
-                fees_to_fund_by_step[close_step] += to_fund
-                bad_debt_by_step[close_step] += bad
+                record_close(
+                    totals,
+                    fees_to_fund_by_step,
+                    bad_debt_by_step,
+                    close_step,
+                    stop - short_flagged_to,
+                    notional,
+                    paid,
+                    bad,
+                    liquidator_share,
+                )
                 short_flagged_to = stop
-    out_row[enums.N_LIQUIDATIONS] = n_liquidations
-    out_row[enums.LIQUIDATED_NOTIONAL] = notional_total
-    out_row[enums.BAD_DEBT] = bad_debt_total
-    out_row[enums.FEES_TO_FUND] = to_fund_total
-    out_row[enums.FEES_TO_LIQUIDATORS] = to_liquidators_total
+    write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
     out_row[enums.MARGIN_RATE_MEAN] = (
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
