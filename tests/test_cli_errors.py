@@ -335,7 +335,12 @@ def test_earlier_result_folder_is_replaced_whole(ws: Workspace) -> None:
     result = CliRunner().invoke(app, ["run", str(scenario), "--out", str(ws.out), "--quiet"])
     assert result.exit_code == 0, (result.stderr, result.exception)
     assert sorted(p.name for p in ws.out.iterdir()) == [
+        "fund_quantiles.parquet",
+        "liquidated_notional_quantiles.parquet",
+        "liquidation_quantiles.parquet",
         "paths.parquet",
+        "price_quantiles.parquet",
+        "sample_paths.parquet",
         "scenario.resolved.toml",
         "summary.json",
     ]

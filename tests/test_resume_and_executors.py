@@ -78,8 +78,8 @@ def test_resume_gives_the_same_bytes(
     with pytest.raises(InterruptedRunError):
         run_to_dir(scenario_file, out_dir, chunk_size=8, progress=stop_after_two_chunks)
     assert not out_dir.exists()
-    saved = sorted(path.name for path in checkpoint_dir_for(out_dir).glob("paths-*.npy"))
-    assert saved == ["paths-000000000000-000000000008.npy", "paths-000000000008-000000000008.npy"]
+    saved = sorted(path.name for path in checkpoint_dir_for(out_dir).glob("paths-*.npz"))
+    assert saved == ["paths-000000000000-000000000008.npz", "paths-000000000008-000000000008.npz"]
 
     computed: list[tuple[int, int]] = []
     original = plan_module.replay_chunk

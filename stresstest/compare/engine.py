@@ -92,10 +92,17 @@ def _run_variants(
     variants: list[Variant], options: dict[str, Any], progress: Progress | None = None
 ) -> list[Result]:
     plan, stats = prepare([variant.scenario for variant in variants])
-    metrics = execute(plan, progress=progress, **options)
+    metrics, records = execute(plan, progress=progress, **options)
     ids = plan.source.path_ids()
     return [
-        Result(scenario=variant.scenario, path_ids=ids, metrics=metrics[index], book=stats[index])
+        Result(
+            scenario=variant.scenario,
+            path_ids=ids,
+            metrics=metrics[index],
+            book=stats[index],
+            grid=plan.grid,
+            records=records[index],
+        )
         for index, variant in enumerate(variants)
     ]
 

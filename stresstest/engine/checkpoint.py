@@ -2,9 +2,10 @@
 
 A checkpoint folder sits beside the result folder (``.<name>.checkpoint``). It
 holds ``fingerprint.txt`` (SHA-256 of the resolved scenario, which includes the
-input files' hashes) and one ``.npy`` file per completed chunk of paths, named by
-its path range and written atomically. Per-path results do not depend on the
-chunking, so a resumed run may use another chunk size and still gives the same bytes.
+input files' hashes) and one ``.npz`` file per completed chunk of paths (metrics
+and grid records), named by its path range and written atomically. Per-path
+results do not depend on the chunking, so a resumed run may use another chunk
+size and still gives the same bytes.
 Files are read with ``allow_pickle=False``.
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from stresstest.errors import InputError
 
-_CHUNK_FILE = re.compile(r"^paths-(\d{12})-(\d{12})\.npy$")
+_CHUNK_FILE = re.compile(r"^paths-(\d{12})-(\d{12})\.npz$")
 
 
 def checkpoint_dir_for(out_dir: Path) -> Path:
@@ -50,29 +51,36 @@ class Checkpoint:
         folder.mkdir(parents=True, exist_ok=True)
         stamp.write_text(fingerprint + "\n")
 
-    def completed(self, n_variants: int, n_metrics: int) -> dict[tuple[int, int], np.ndarray]:
-        """Chunks already done: ``{(first, count): (n_variants, count, n_metrics) array}``."""
-        done: dict[tuple[int, int], np.ndarray] = {}
+    def completed(
+        self, n_variants: int, n_metrics: int, grid_shape: tuple[int, int]
+    ) -> dict[tuple[int, int], tuple[np.ndarray, np.ndarray]]:
+        """Chunks already done: ``{(first, count): (metrics, grid records)}``."""
+        done: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         for entry in sorted(self.folder.iterdir()):
             match = _CHUNK_FILE.match(entry.name)
             if match is None:
                 continue
             first, count = int(match.group(1)), int(match.group(2))
             try:
-                values = np.load(entry, allow_pickle=False)
-            except (OSError, ValueError):
+                with np.load(entry, allow_pickle=False) as archive:
+                    metrics, records = archive["metrics"], archive["records"]
+            except (OSError, ValueError, KeyError):
                 continue  # a damaged file is recomputed
-            if values.shape == (n_variants, count, n_metrics) and values.dtype == np.float64:
-                done[(first, count)] = values
+            if (
+                metrics.shape == (n_variants, count, n_metrics)
+                and records.shape == (n_variants, count, *grid_shape)
+                and metrics.dtype == records.dtype == np.float64
+            ):
+                done[(first, count)] = (metrics, records)
         return done
 
-    def save(self, first: int, count: int, values: np.ndarray) -> None:
+    def save(self, first: int, count: int, values: tuple[np.ndarray, np.ndarray]) -> None:
         """Record a completed chunk atomically."""
-        target = self.folder / f"paths-{first:012d}-{count:012d}.npy"
+        target = self.folder / f"paths-{first:012d}-{count:012d}.npz"
         handle, temporary = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as stream:
-                np.save(stream, values, allow_pickle=False)
+                np.savez(stream, metrics=values[0], records=values[1])
             os.replace(temporary, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

@@ -9,7 +9,7 @@ import numpy as np
 from stresstest.engine.plan import ReplayPlan, replay_chunk
 from stresstest.errors import InputError
 
-ChunkDone = Callable[[int, int, np.ndarray], None]
+ChunkDone = Callable[[int, int, tuple[np.ndarray, np.ndarray]], None]
 EXECUTORS = ("local", "dask")
 
 

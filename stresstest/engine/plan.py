@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from stresstest.book import SortedBook
 from stresstest.kernels import enums
+from stresstest.kernels.fund import N_GRID
 from stresstest.kernels.replay import replay_paths
 from stresstest.paths import PathSource
 from stresstest.scenario import schema
@@ -52,12 +53,21 @@ class VariantPlan:
     fund_initial: float
 
 
+def _no_grid() -> np.ndarray:
+    return np.empty(0, dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class ReplayPlan:
-    """Paths shared by one or more variants (several for ``compare``)."""
+    """Paths shared by one or more variants (several for ``compare``).
+
+    ``grid`` holds the steps at which every path's price, fund and closes are
+    recorded (empty: none).
+    """
 
     source: PathSource
     variants: tuple[VariantPlan, ...]
+    grid: np.ndarray = field(default_factory=_no_grid)
 
     @property
     def n_paths(self) -> int:
@@ -65,13 +75,16 @@ class ReplayPlan:
         return int(self.source.n_paths)
 
 
-def replay_chunk(plan: ReplayPlan, first: int, count: int) -> np.ndarray:
+def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Generate paths ``first .. first + count - 1`` once and replay every variant on them.
 
-    Returns ``(n_variants, count, N_METRICS)`` float64.
+    Returns the metrics ``(n_variants, count, N_METRICS)`` and the records at the
+    grid steps ``(n_variants, count, N_GRID, len(grid))``, float64.
     """
     prices = plan.source.chunk(first, count)
-    out = np.empty((len(plan.variants), count, enums.N_METRICS))
+    n_variants = len(plan.variants)
+    out = np.empty((n_variants, count, enums.N_METRICS))
+    grid_out = np.empty((n_variants, count, N_GRID, plan.grid.shape[0]))
     for index, variant in enumerate(plan.variants):
         replay_paths(
             prices,
@@ -82,11 +95,29 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> np.ndarray:
             variant.book.short_threshold,
             variant.book.short_prefix,
             variant.fund_initial,
+            plan.grid,
             out[index],
+            grid_out[index],
         )
-    return out
+    return out, grid_out
 
 
 def chunk_ranges(first: int, stop: int, chunk_size: int) -> list[tuple[int, int]]:
     """``(first, count)`` pairs covering ``[first, stop)`` in chunks of at most ``chunk_size``."""
     return [(start, min(chunk_size, stop - start)) for start in range(first, stop, chunk_size)]
+
+
+#: Memory for the per-path records at grid steps, bytes (all variants together).
+RECORD_BUDGET_BYTES = 256 * 1024 * 1024
+
+
+def record_grid_steps(n_paths: int, n_steps: int, n_variants: int) -> np.ndarray:
+    """Steps to record: every step if the records fit ``RECORD_BUDGET_BYTES``, else an even grid.
+
+    The grid always holds steps 0 and T, and is the same for every chunk size.
+    """
+    per_step = n_variants * n_paths * N_GRID * 8
+    points = max(2, min(n_steps + 1, RECORD_BUDGET_BYTES // max(per_step, 1)))
+    if points >= n_steps + 1:
+        return np.arange(n_steps + 1, dtype=np.int64)
+    return np.unique(np.round(np.linspace(0, n_steps, points)).astype(np.int64))

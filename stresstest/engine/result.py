@@ -13,10 +13,35 @@ from stresstest._version import __version__
 from stresstest.estimators import describe, probability_with_error
 from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml
 from stresstest.kernels import enums
+from stresstest.kernels.fund import GRID_COUNT, GRID_FUND, GRID_NOTIONAL, GRID_PRICE
 from stresstest.scenario.provenance import resolved_dict
 from stresstest.scenario.schema import Scenario
 
 INTEGER_METRICS = frozenset({"n_liquidations"})
+
+#: Quantile levels of the per-step files (fund_quantiles.parquet and the like).
+STEP_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+#: Per-step files: file name -> row of the grid records.
+STEP_FILES: dict[str, int] = {
+    "fund_quantiles.parquet": GRID_FUND,
+    "price_quantiles.parquet": GRID_PRICE,
+    "liquidation_quantiles.parquet": GRID_COUNT,
+    "liquidated_notional_quantiles.parquet": GRID_NOTIONAL,
+}
+#: Paths whose price and fund at the grid steps go to sample_paths.parquet.
+N_SAMPLE_PATHS = 10
+
+
+def step_quantiles(values: np.ndarray, grid: np.ndarray) -> pl.DataFrame:
+    """Across paths, at each grid step: mean and quantiles (numpy "linear") of ``values``.
+
+    ``values`` is ``(n_paths, len(grid))``; exact over the sample of paths.
+    """
+    columns: dict[str, Any] = {"step": grid.astype(np.int64), "mean": values.mean(axis=0)}
+    levels = np.quantile(values, STEP_QUANTILES, axis=0, method="linear")
+    for level, row in zip(STEP_QUANTILES, levels, strict=True):
+        columns[f"q{round(level * 100):02d}"] = row
+    return pl.DataFrame(columns)
 
 
 @dataclass(frozen=True)
@@ -36,12 +61,20 @@ class Result:
     ----------
     metrics
         ``(n_paths, N_METRICS)`` float64, columns in ``enums.METRIC_NAMES`` order.
+    grid
+        Steps at which every path was recorded (every step when it fits the
+        memory budget, else an even grid including 0 and T).
+    records
+        ``(n_paths, N_GRID, len(grid))``: price, fund after the step, and
+        positions and notional closed since the previous grid step.
     """
 
     scenario: Scenario
     path_ids: np.ndarray
     metrics: np.ndarray
     book: BookStats
+    grid: np.ndarray
+    records: np.ndarray
 
     @property
     def n_paths(self) -> int:
@@ -89,9 +122,32 @@ class Result:
         """The scenario with defaults, absolute paths, version and input hashes."""
         return resolved_dict(self.scenario, __version__)
 
+    def step_frames(self) -> dict[str, pl.DataFrame]:
+        """Per-step quantile tables across paths, by file name."""
+        return {
+            name: step_quantiles(self.records[:, row, :], self.grid)
+            for name, row in STEP_FILES.items()
+        }
+
+    def sample_paths_frame(self) -> pl.DataFrame:
+        """Price and fund of the first paths at the grid steps (long format)."""
+        count = min(N_SAMPLE_PATHS, self.n_paths)
+        width = self.grid.shape[0]
+        return pl.DataFrame(
+            {
+                "path": np.repeat(self.path_ids[:count], width).astype(np.int64),
+                "step": np.tile(self.grid, count).astype(np.int64),
+                "price": self.records[:count, GRID_PRICE, :].reshape(-1),
+                "fund": self.records[:count, GRID_FUND, :].reshape(-1),
+            }
+        )
+
     def write_files(self, folder: Path) -> None:
-        """Write paths.parquet, summary.json and scenario.resolved.toml into ``folder``."""
+        """Write paths.parquet, the per-step files, summary.json and scenario.resolved.toml."""
         write_parquet(self.paths_frame(), folder / "paths.parquet")
+        for name, frame in self.step_frames().items():
+            write_parquet(frame, folder / name)
+        write_parquet(self.sample_paths_frame(), folder / "sample_paths.parquet")
         write_toml(self.resolved_scenario(), folder / "scenario.resolved.toml")
         write_json(self.summary(), folder / "summary.json")
 

@@ -22,10 +22,12 @@ from stresstest.engine.plan import (
     chunk_ranges,
     liquidation_arguments,
     margin_arguments,
+    record_grid_steps,
 )
 from stresstest.engine.result import BookStats, Result
 from stresstest.errors import InputError
 from stresstest.kernels import enums
+from stresstest.kernels.fund import N_GRID
 from stresstest.paths import PathSource, path_source
 from stresstest.scenario import schema
 from stresstest.scenario.provenance import resolved_dict
@@ -103,7 +105,8 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
             )
         )
     stats = [books[(scenario.book, scenario.seed)][1] for scenario in scenarios]
-    return ReplayPlan(source=source, variants=tuple(variants)), stats
+    grid = record_grid_steps(source.n_paths, source.n_steps, len(variants))
+    return ReplayPlan(source=source, variants=tuple(variants), grid=grid), stats
 
 
 def execute(
@@ -114,19 +117,28 @@ def execute(
     scheduler: str | None = None,
     checkpoint: Checkpoint | None = None,
     progress: Progress | None = None,
-) -> np.ndarray:
-    """Replay every chunk of paths; ``(n_variants, n_paths, N_METRICS)``.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replay every chunk of paths.
 
-    Chunks already in ``checkpoint`` are taken from it; new ones are saved to it.
+    Returns the metrics ``(n_variants, n_paths, N_METRICS)`` and the records at
+    the plan's grid steps ``(n_variants, n_paths, N_GRID, len(grid))``. Chunks
+    already in ``checkpoint`` are taken from it; new ones are saved to it.
     """
     n_paths = plan.n_paths
     n_variants = len(plan.variants)
     size = chunk_size or default_chunk_size(n_paths, plan.source.n_steps)
+    grid_shape = (N_GRID, int(plan.grid.shape[0]))
     metrics = np.empty((n_variants, n_paths, enums.N_METRICS))
-    done = checkpoint.completed(n_variants, enums.N_METRICS) if checkpoint is not None else {}
+    records = np.empty((n_variants, n_paths, *grid_shape))
+    done = (
+        checkpoint.completed(n_variants, enums.N_METRICS, grid_shape)
+        if checkpoint is not None
+        else {}
+    )
     finished = 0
-    for (first, count), values in done.items():
-        metrics[:, first : first + count] = values
+    for (first, count), (chunk_metrics, chunk_records) in done.items():
+        metrics[:, first : first + count] = chunk_metrics
+        records[:, first : first + count] = chunk_records
         finished += count
     ranges = [
         piece
@@ -136,9 +148,10 @@ def execute(
     if progress is not None:
         progress(finished, n_paths)
 
-    def on_done(first: int, count: int, values: np.ndarray) -> None:
+    def on_done(first: int, count: int, values: tuple[np.ndarray, np.ndarray]) -> None:
         nonlocal finished
-        metrics[:, first : first + count] = values
+        metrics[:, first : first + count] = values[0]
+        records[:, first : first + count] = values[1]
         if checkpoint is not None:
             checkpoint.save(first, count, values)
         finished += count
@@ -149,7 +162,7 @@ def execute(
         run_dask(plan, ranges, on_done, scheduler)
     else:
         run_local(plan, ranges, on_done)
-    return metrics
+    return metrics, records
 
 
 def run(
@@ -188,7 +201,7 @@ def run(
         if checkpoint_dir is not None
         else None
     )
-    metrics = execute(
+    metrics, records = execute(
         plan,
         chunk_size=chunk_size,
         executor=executor,
@@ -197,7 +210,12 @@ def run(
         progress=progress,
     )
     return Result(
-        scenario=scenario, path_ids=plan.source.path_ids(), metrics=metrics[0], book=stats[0]
+        scenario=scenario,
+        path_ids=plan.source.path_ids(),
+        metrics=metrics[0],
+        book=stats[0],
+        grid=plan.grid,
+        records=records[0],
     )
 
 
@@ -217,4 +235,4 @@ def replay_all(
         fund_initial=scenario.insurance_fund.initial,
     )
     plan = ReplayPlan(source=source, variants=(variant,))
-    return execute(plan, chunk_size=chunk_size, progress=progress)[0]
+    return execute(plan, chunk_size=chunk_size, progress=progress)[0][0]

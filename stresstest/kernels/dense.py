@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.fund import N_TOTALS, record_close, walk_fund, write_totals
+from stresstest.kernels.fund import N_FLOWS, N_TOTALS, record_close, walk_fund, write_totals
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import ewma_variance, maintenance_rate
 
@@ -61,8 +61,7 @@ def dense_replay_path(
     """Replay the unsorted book (side +1/-1, qty, entry, collateral) over one path."""
     n_points = prices.shape[0]
     last_step = n_points - 1
-    fees_to_fund_by_step = np.zeros(n_points)
-    bad_debt_by_step = np.zeros(n_points)
+    flows = np.zeros((N_FLOWS, n_points))
     flagged_qty_by_step = np.zeros(n_points)
     totals = np.zeros(N_TOTALS)
     for position in range(side.shape[0]):
@@ -87,8 +86,7 @@ def dense_replay_path(
                     paid = 0.0
                 record_close(
                     totals,
-                    fees_to_fund_by_step,
-                    bad_debt_by_step,
+                    flows,
                     close_step,
                     1.0,
                     quantity * exit_price,
@@ -110,7 +108,7 @@ def dense_replay_path(
     out_row[enums.MARGIN_RATE_MEAN] = (
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
-    walk_fund(fees_to_fund_by_step, bad_debt_by_step, fund_initial, out_row)
+    walk_fund(flows, fund_initial, out_row)
 
 
 @parallel_kernel

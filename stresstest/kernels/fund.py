@@ -7,6 +7,14 @@ import numpy as np
 from stresstest.kernels import enums
 from stresstest.kernels.jit import kernel
 
+# Rows of the per-path, per-step flows array ``(N_FLOWS, T + 1)``.
+FLOW_TO_FUND = 0  # fund's share of penalties of closes at the step, quote units
+FLOW_BAD_DEBT = 1  # bad debt of closes at the step, quote units
+FLOW_COUNT = 2  # positions closed at the step
+FLOW_NOTIONAL = 3  # notional closed at the step, quote units
+FLOW_FUND = 4  # the fund after the step (written by walk_fund), quote units
+N_FLOWS = 5
+
 # Slots of the per-path totals array that ``record_close`` accumulates into.
 TOTAL_COUNT = 0
 TOTAL_NOTIONAL = 1
@@ -19,8 +27,7 @@ N_TOTALS = 5
 @kernel
 def record_close(
     totals: np.ndarray,
-    fees_to_fund_by_step: np.ndarray,
-    bad_debt_by_step: np.ndarray,
+    flows: np.ndarray,
     close_step: int,
     count: float,
     notional: float,
@@ -32,7 +39,7 @@ def record_close(
 
     The paid penalty is split ``liquidator_share`` to the liquidator and
     ``1 - liquidator_share`` to the fund; the fund's share and the bad debt are
-    booked at the close step for the fund walk.
+    booked at the close step (row ``close_step`` of ``flows``) for the fund walk.
     """
     to_fund = (1.0 - liquidator_share) * penalty_paid
     totals[TOTAL_COUNT] += count
@@ -40,8 +47,10 @@ def record_close(
     totals[TOTAL_BAD_DEBT] += bad_debt
     totals[TOTAL_TO_FUND] += to_fund
     totals[TOTAL_TO_LIQUIDATORS] += liquidator_share * penalty_paid
-    fees_to_fund_by_step[close_step] += to_fund
-    bad_debt_by_step[close_step] += bad_debt
+    flows[FLOW_TO_FUND, close_step] += to_fund
+    flows[FLOW_BAD_DEBT, close_step] += bad_debt
+    flows[FLOW_COUNT, close_step] += count
+    flows[FLOW_NOTIONAL, close_step] += notional
 
 
 @kernel
@@ -54,16 +63,41 @@ def write_totals(totals: np.ndarray, out_row: np.ndarray) -> None:
     out_row[enums.FEES_TO_LIQUIDATORS] = totals[TOTAL_TO_LIQUIDATORS]
 
 
+# Rows of a path's record at the grid steps ``(N_GRID, G)``.
+GRID_PRICE = 0  # price at the grid step, quote per base
+GRID_FUND = 1  # fund after the grid step, quote units
+GRID_COUNT = 2  # positions closed in (previous grid step, this grid step]
+GRID_NOTIONAL = 3  # notional closed in the same interval, quote units
+N_GRID = 4
+
+
 @kernel
-def walk_fund(
-    fees_to_fund_by_step: np.ndarray,
-    bad_debt_by_step: np.ndarray,
-    fund_initial: float,
-    out_row: np.ndarray,
+def record_grid(
+    prices: np.ndarray, flows: np.ndarray, grid: np.ndarray, grid_row: np.ndarray
 ) -> None:
+    """Copy a path's price and fund at the ``grid`` steps, and its closes between them."""
+    previous = -1
+    for index in range(grid.shape[0]):
+        step = grid[index]
+        count = 0.0
+        notional = 0.0
+        for inner in range(previous + 1, step + 1):
+            count += flows[FLOW_COUNT, inner]
+            notional += flows[FLOW_NOTIONAL, inner]
+        grid_row[GRID_PRICE, index] = prices[step]
+        grid_row[GRID_FUND, index] = flows[FLOW_FUND, step]
+        grid_row[GRID_COUNT, index] = count
+        grid_row[GRID_NOTIONAL, index] = notional
+        previous = step
+
+
+@kernel
+def walk_fund(flows: np.ndarray, fund_initial: float, out_row: np.ndarray) -> None:
     """Walk the fund over steps 0..T and write its per-path metrics into ``out_row``.
 
-    ``F`` starts at ``fund_initial``; at each step ``F += fees_to_fund[t] - bad_debt[t]``;
+    Reads rows ``FLOW_TO_FUND`` and ``FLOW_BAD_DEBT`` of ``flows`` and writes the
+    fund after each step into row ``FLOW_FUND``. ``F`` starts at ``fund_initial``;
+    at each step ``F += fees_to_fund[t] - bad_debt[t]``;
     if ``F < 0`` the shortfall ``-F`` is added to the socialized loss and ``F = 0``.
     ``fund_min`` includes the initial value, ``fund_max_drawdown`` is the largest
     ``peak - F`` with the peak starting at ``fund_initial``, and ``fund_required``
@@ -77,8 +111,8 @@ def walk_fund(
     socialized = 0.0
     cumulative = 0.0
     required = 0.0
-    for step in range(fees_to_fund_by_step.shape[0]):
-        net = fees_to_fund_by_step[step] - bad_debt_by_step[step]
+    for step in range(flows.shape[1]):
+        net = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
         fund += net
         cumulative += net
         if -cumulative > required:
@@ -86,6 +120,7 @@ def walk_fund(
         if fund < 0.0:
             socialized += -fund
             fund = 0.0
+        flows[FLOW_FUND, step] = fund
         if fund < fund_min:
             fund_min = fund
         if fund > peak:

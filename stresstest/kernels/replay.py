@@ -23,7 +23,14 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.fund import N_TOTALS, record_close, walk_fund, write_totals
+from stresstest.kernels.fund import (
+    N_FLOWS,
+    N_TOTALS,
+    record_close,
+    record_grid,
+    walk_fund,
+    write_totals,
+)
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import ewma_variance, maintenance_rate
 from stresstest.kernels.search import first_greater, first_not_less
@@ -111,14 +118,17 @@ def replay_path(
     short_threshold: np.ndarray,
     short_prefix: np.ndarray,
     fund_initial: float,
+    flows: np.ndarray,
     out_row: np.ndarray,
 ) -> None:
-    """Replay the sorted book over one path of prices ``P_0..P_T`` into ``out_row``."""
+    """Replay the sorted book over one path of prices ``P_0..P_T`` into ``out_row``.
+
+    ``flows`` is a zeroed ``(N_FLOWS, T + 1)`` scratch array; on return it holds
+    the path's per-step closes and fund (see :mod:`stresstest.kernels.fund`).
+    """
     n_points = prices.shape[0]
     last_step = n_points - 1
     n_long = long_threshold.shape[0]
-    fees_to_fund_by_step = np.zeros(n_points)
-    bad_debt_by_step = np.zeros(n_points)
     sqrt_horizon = np.sqrt(horizon_steps)
     long_flagged_from = n_long  # longs [long_flagged_from, n_long) are flagged
     short_flagged_to = 0  # shorts [0, short_flagged_to) are flagged
@@ -153,8 +163,7 @@ def replay_path(
                 open_qty -= qty
                 record_close(
                     totals,
-                    fees_to_fund_by_step,
-                    bad_debt_by_step,
+                    flows,
                     close_step,
                     long_flagged_from - start,
                     notional,
@@ -176,8 +185,7 @@ def replay_path(
                 open_qty -= qty
                 record_close(
                     totals,
-                    fees_to_fund_by_step,
-                    bad_debt_by_step,
+                    flows,
                     close_step,
                     stop - short_flagged_to,
                     notional,
@@ -191,7 +199,7 @@ def replay_path(
     out_row[enums.MARGIN_RATE_MEAN] = (
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
-    walk_fund(fees_to_fund_by_step, bad_debt_by_step, fund_initial, out_row)
+    walk_fund(flows, fund_initial, out_row)
 
 
 @parallel_kernel
@@ -214,14 +222,20 @@ def replay_paths(
     short_threshold: np.ndarray,
     short_prefix: np.ndarray,
     fund_initial: float,
+    grid: np.ndarray,
     out: np.ndarray,
+    grid_out: np.ndarray,
 ) -> None:
     """Replay every row of ``prices`` (paths x (T + 1)); row i of ``out`` is path i's metrics.
+
+    ``grid`` (int64, ascending steps, possibly empty) selects the steps recorded
+    into ``grid_out`` (paths x N_GRID x len(grid)), see ``record_grid``.
 
     Each thread owns whole paths and writes only their rows, so the result does
     not depend on the thread count or on how paths are chunked.
     """
     for row in numba.prange(prices.shape[0]):
+        flows = np.zeros((N_FLOWS, prices.shape[1]))
         replay_path(
             prices[row],
             margin_model,
@@ -241,5 +255,8 @@ def replay_paths(
             short_threshold,
             short_prefix,
             fund_initial,
+            flows,
             out[row],
         )
+        if grid.shape[0] > 0:
+            record_grid(prices[row], flows, grid, grid_out[row])
