@@ -90,3 +90,46 @@ def compare_to_dir(
     )
     write_comparison(comparison, target)
     return comparison, target
+
+
+def validate_file(scenario_file: Path) -> dict[str, object]:
+    """Check a scenario and every data file it names, without running it.
+
+    Reads path and book files in full (so their rows are validated) and parses
+    a ``[compare]`` table if present. Returns what a run would replay.
+    """
+    from stresstest.book.positions import read_book
+    from stresstest.compare.spec import parse_compare
+    from stresstest.paths import path_source
+    from stresstest.scenario import schema
+
+    scenario = load_scenario(scenario_file)
+    source = path_source(scenario)
+    if isinstance(scenario.book, schema.FileBook):
+        n_positions = len(read_book(scenario.book.file))
+    else:
+        n_positions = scenario.book.n_positions
+    variants = (
+        [variant.name for variant in parse_compare(scenario).variants]
+        if "compare" in scenario.raw
+        else []
+    )
+    return {
+        "scenario": scenario.name,
+        "n_paths": source.n_paths,
+        "n_steps": source.n_steps,
+        "n_positions": n_positions,
+        "margin": scenario.margin.model,
+        "variants": variants,
+    }
+
+
+def shipped_scenarios() -> list[tuple[str, str]]:
+    """``(file name, description)`` of every scenario shipped in ``scenarios/``."""
+    from stresstest.scenario.embedded import embedded_dir
+
+    listing = []
+    for path in sorted(embedded_dir("scenarios").glob("*.toml")):
+        scenario = load_scenario(path)
+        listing.append((path.name, scenario.info.description or scenario.name))
+    return listing
