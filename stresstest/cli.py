@@ -305,6 +305,56 @@ def backtest_command(
     out_console.print(table)
 
 
+@app.command("validate")
+def validate_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file to check.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Check a scenario and every data file it names, without running it."""
+    from stresstest.engine.jobs import validate_file
+
+    with input_errors():
+        checked = validate_file(scenario)
+    if json_output:
+        sys.stdout.write(json.dumps(checked, indent=2, sort_keys=True) + "\n")
+        return
+    out_console.print(
+        Text(
+            f"{scenario}: valid; {checked['n_positions']:,} positions over "
+            f"{checked['n_paths']:,} paths of {checked['n_steps']:,} steps, "
+            f"{checked['margin']} margin"
+            + (f", {len(checked['variants'])} compare variants" if checked["variants"] else "")
+        ),
+        soft_wrap=True,
+    )
+
+
+@app.command("scenarios")
+def scenarios_command() -> None:
+    """List the scenarios shipped with stresstest."""
+    from stresstest.engine.jobs import shipped_scenarios
+
+    with input_errors():
+        listing = shipped_scenarios()
+    for name, description in listing:
+        out_console.print(Text(f"{name:32} {description}"), soft_wrap=True)
+
+
+@app.command("schema")
+def schema_command(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="The scenario reference as Markdown instead.")
+    ] = False,
+) -> None:
+    """Print the JSON Schema of scenario files (for editors), or its Markdown reference."""
+    from stresstest.scenario.json_schema import scenario_json_schema, scenario_reference_markdown
+
+    if markdown:
+        sys.stdout.write(scenario_reference_markdown() + "\n")
+    else:
+        sys.stdout.write(json.dumps(scenario_json_schema(), indent=2) + "\n")
+
+
 @app.command("version")
 def version_command() -> None:
     """Print the stresstest version."""
