@@ -18,6 +18,29 @@ ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL = 1e-9
 ENGINE_VS_DENSE_RTOL = 1e-9
 #: Number of Monte-Carlo standard errors allowed against a closed form.
 MONTE_CARLO_SIGMAS = 4.0
+#: Hand-computed cases (tests/test_hand_cases.py) against the engine: the inputs are
+#: short decimals (0.01, 89.89, ...) that float64 holds to half an ulp, and each
+#: expected value is a handful of operations away from them, so the engine's
+#: results differ from the exact decimal answer by a few ulps (~1e-15 relative);
+#: 1e-12 leaves room for that and for cancellation, yet any wrong formula fails.
+HAND_COMPUTED_RTOL = 1e-12
+#: Absolute floor for the same comparison, quote units: the hand cases handle
+#: amounts of 1 to 10^4, so 1e-10 only matters for values that should be 0.
+HAND_COMPUTED_ATOL = 1e-10
+#: A compensated (double-double) range sum against math.fsum, in units of the bound
+#: eps * |range sum| + N eps^2 |S| of stresstest/kernels/sums.py (S the whole prefix):
+#: the final TwoSum is exact and the result is rounded about twice more. For ranges
+#: not far smaller than eps * N |S| the second term vanishes: "a few eps of the
+#: range's own size" (docs/model.md 4.1).
+COMPENSATED_RANGE_SUM_EPS = 4.0
+#: The same formula evaluated by the numba kernel and by numpy in the test (GBM
+#: prices from the Philox normals): only libm's exp/log/sin/cos may differ, by an
+#: ulp or so, amplified at most by the ~10^2 terms of a log-price sum.
+SAME_FORMULA_RTOL = 1e-12
+#: Significance level of the Kolmogorov-Smirnov test of the Philox normals: the seed
+#: is fixed, so the test is deterministic; at this level a correct generator would
+#: fail for only one seed in a thousand, while a wrong transform fails at p ~ 0.
+KS_SIGNIFICANCE = 1e-3
 #: A closed form against its own numerical integral (scipy.integrate.quad of a smooth
 #: density): checks the test's formulas, not the engine; quad reaches ~1e-12 here.
 QUADRATURE_RTOL = 1e-8
