@@ -59,6 +59,13 @@ SchedulerOption = Annotated[
     str | None,
     typer.Option("--scheduler", help="Dask scheduler address; a local cluster if omitted."),
 ]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option("--report", help="Then write the PDF report of the results to this file."),
+]
+PngOption = Annotated[
+    bool, typer.Option("--png", help="With the report, also one PNG per page beside the PDF.")
+]
 
 
 @contextmanager
@@ -138,6 +145,8 @@ def run_command(
     resume: ResumeOption = False,
     executor: ExecutorOption = "local",
     scheduler: SchedulerOption = None,
+    report: ReportOption = None,
+    png: PngOption = False,
 ) -> None:
     """Replay the scenario's book over its paths and write paths.parquet, summary.json and
     scenario.resolved.toml to the result folder."""
@@ -145,6 +154,7 @@ def run_command(
 
     started = time.perf_counter()
     with input_errors(), progress_bar(not quiet and not json_output, "replaying paths") as update:
+        _check_report(report, png)
         result, target = run_to_dir(
             scenario,
             out,
@@ -155,6 +165,7 @@ def run_command(
             scheduler=scheduler,
             resume=resume,
         )
+    _write_report(target, report, png=png, verbose=not quiet and not json_output)
     summary = result.summary()
     if json_output:
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
@@ -212,6 +223,8 @@ def compare_command(
     json_output: JsonOption = False,
     executor: ExecutorOption = "local",
     scheduler: SchedulerOption = None,
+    report: ReportOption = None,
+    png: PngOption = False,
 ) -> None:
     """Replay every variant of the scenario's [compare] table on the same paths and write
     compare.parquet, differences.parquet, compare.json and variants/NAME/."""
@@ -223,6 +236,7 @@ def compare_command(
         input_errors(),
         progress_bar(not quiet and not json_output, "replaying variants") as update,
     ):
+        _check_report(report, png)
         comparison, target = compare_to_dir(
             scenario,
             out,
@@ -233,6 +247,7 @@ def compare_command(
             executor=executor,
             scheduler=scheduler,
         )
+    _write_report(target, report, png=png, verbose=not quiet and not json_output)
     if json_output:
         sys.stdout.write(json.dumps(compare_document(comparison), indent=2, sort_keys=True) + "\n")
         return
@@ -241,6 +256,55 @@ def compare_command(
         for found in comparison.matches:
             out_console.print(Text(found.verdict or f"{found.variant}: no match"), soft_wrap=True)
         out_console.print(f"wrote {target} in {time.perf_counter() - started:.1f} s")
+
+
+def _check_report(report: Path | None, png: bool) -> None:
+    """Refuse a bad --report path (or --png without --report) before any work."""
+    from stresstest.report.build import check_report_path
+
+    if report is None and png:
+        raise InputError("--png needs --report", key="--png", expected="--report NAME.pdf")
+    if report is not None:
+        check_report_path(report)
+
+
+def _write_report(result_dir: Path, report: Path | None, *, png: bool, verbose: bool) -> None:
+    """With --report, write the report of the result folder just written."""
+    if report is None:
+        return
+    from stresstest.report.build import report_to_file
+
+    with input_errors():
+        written = report_to_file(result_dir, report, png=png)
+    if verbose:
+        extra = f" and {len(written) - 1} PNG files" if len(written) > 1 else ""
+        out_console.print(f"wrote {written[0]}{extra}")
+
+
+@app.command("report")
+def report_command(
+    result: Annotated[
+        Path, typer.Argument(help="Result folder of stresstest run or stresstest compare.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="PDF to write (replaced whole); default reports/<folder>.pdf."
+        ),
+    ] = None,
+    png: Annotated[
+        bool, typer.Option("--png", help="Also one PNG per page beside the PDF: NAME-NN-page.png.")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Write the PDF report of a run or comparison folder, drawn only from its files."""
+    from stresstest.report.build import report_to_file
+
+    with input_errors():
+        written = report_to_file(result, out, png=png)
+    if not quiet:
+        for path in written:
+            out_console.print(f"wrote {path}")
 
 
 @app.command("backtest")
