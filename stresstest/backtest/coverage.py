@@ -24,12 +24,15 @@ from stresstest.engine.plan import margin_arguments
 from stresstest.errors import InputError
 from stresstest.kernels.dense import margin_rates
 from stresstest.scenario import Scenario, load_scenario, schema
+from stresstest.scenario.schema import design_label
 
 
 @dataclass(frozen=True)
 class Backtest:
     """Exception series and tests, per side and for either side."""
 
+    scenario: str
+    design: str
     data: Path
     data_sha256: str
     horizon_steps: int
@@ -104,6 +107,8 @@ def backtest_candles(
         "either": coverage_test(long_exception | short_exception, segment, 2.0 * expected),
     }
     return Backtest(
+        scenario=scenario.name,
+        design=design_label(scenario.margin),
         data=candles.path,
         data_sha256=candles.sha256,
         horizon_steps=horizon,
@@ -139,6 +144,8 @@ def backtest(
 def backtest_document(result: Backtest) -> dict[str, object]:
     """backtest.json: settings, data provenance and the three tests."""
     return {
+        "scenario": result.scenario,
+        "design": result.design,
         "data": str(result.data),
         "data_sha256": result.data_sha256,
         "horizon_steps": result.horizon_steps,

@@ -65,6 +65,7 @@ class Comparison:
     results: tuple[Result, ...]
     differences: dict[str, dict[str, PairedDifference]]
     matches: tuple[Match, ...] = field(default=())
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def result(self, name: str) -> Result:
         """The result of one variant."""
@@ -248,4 +249,5 @@ def compare(
         judged.append(
             Match(**{**found.__dict__, "verdict": _verdict(found, pair, spec.confidence)})
         )
-    return Comparison(scenario, spec, names, tuple(results), differences, tuple(judged))
+    overrides = {variant.name: variant.overrides for variant in variants}
+    return Comparison(scenario, spec, names, tuple(results), differences, tuple(judged), overrides)

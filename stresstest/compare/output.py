@@ -13,16 +13,7 @@ from stresstest.engine.result import Result
 from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml
 from stresstest.scenario import schema
 from stresstest.scenario.provenance import resolved_dict
-
-
-def design_label(margin: schema.MarginConfig) -> str:
-    """A short description of a margin design."""
-    if isinstance(margin, schema.StaticMargin):
-        return f"static m={margin.maintenance:g}"
-    return (
-        f"vol_scaled k={margin.k:g} h={margin.horizon_steps} lambda={margin.ewma_lambda:g} "
-        f"floor={margin.floor:g} cap={margin.cap:g}"
-    )
+from stresstest.scenario.schema import design_label
 
 
 def variant_row(name: str, result: Result) -> dict[str, Any]:
@@ -96,7 +87,7 @@ def _match_dict(match: Match) -> dict[str, Any]:
 
 def compare_document(comparison: Comparison) -> dict[str, Any]:
     """compare.json: variants with their overrides, the baseline, matches and verdicts."""
-    overrides = {variant.name: variant.overrides for variant in comparison.spec.variants}
+    overrides = comparison.overrides
     return {
         "scenario": comparison.scenario.name,
         "seed": comparison.scenario.seed,

@@ -115,8 +115,8 @@ class Result:
         }
 
     def _n_steps(self) -> int:
-        paths = self.scenario.paths
-        return int(getattr(paths, "n_steps", -1))
+        """T: the grid always ends at the last step."""
+        return int(self.grid[-1]) if self.grid.shape[0] else -1
 
     def resolved_scenario(self) -> dict[str, Any]:
         """The scenario with defaults, absolute paths, version and input hashes."""

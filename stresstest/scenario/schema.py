@@ -202,6 +202,17 @@ PLAIN_TABLES: dict[str, type] = {
 #: Tables that may be absent (all their fields have defaults).
 OPTIONAL_TABLES: frozenset[str] = frozenset({"liquidation", "insurance_fund"})
 
+
+def design_label(margin: StaticMargin | VolScaledMargin) -> str:
+    """A short description of a margin design, for tables and reports."""
+    if isinstance(margin, StaticMargin):
+        return f"static m={margin.maintenance:g}"
+    return (
+        f"vol_scaled k={margin.k:g} h={margin.horizon_steps} lambda={margin.ewma_lambda:g} "
+        f"floor={margin.floor:g} cap={margin.cap:g}"
+    )
+
+
 PathsConfig = GbmPaths | FilePaths
 BookConfig = SyntheticBook | FileBook
 MarginConfig = StaticMargin | VolScaledMargin
