@@ -199,3 +199,20 @@ def test_bad_compare_tables(tmp_path: Path, text: str, fragment: str) -> None:
     with pytest.raises(InputError, match=fragment) as caught:
         parse_compare(load_scenario(path))
     assert str(path) in str(caught.value)
+
+
+def test_backtest_of_every_variant(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    path = tmp_path / "with_backtest.toml"
+    data = repo / "data" / "btc_usdt_spot_1h.parquet"
+    text = COMPARE.replace(
+        "bootstrap_samples = 200\n",
+        f'bootstrap_samples = 200\nbacktest_data = "{data}"\nbacktest_horizon_steps = 2\n',
+    )
+    path.write_text(BASE + text)
+    comparison, target = compare_to_dir(path, tmp_path / "out")
+    table = pl.read_parquet(target / "compare.parquet")
+    rates = dict(zip(table["variant"], table["backtest_exception_rate"], strict=True))
+    assert rates["static_0.03"] < rates["static_0.01"]  # a wider margin is exceeded less often
+    assert (target / "backtest.json").exists()
+    assert (target / "variants" / "vol_k1" / "backtest.json").exists()

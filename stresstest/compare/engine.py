@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import brentq
 
+from stresstest.backtest.coverage import Backtest, backtest_candles
 from stresstest.compare.paired import (
     PairedDifference,
     expected_shortfall_99,
@@ -17,6 +18,7 @@ from stresstest.compare.paired import (
     paired_differences,
 )
 from stresstest.compare.spec import CompareSpec, Variant, parse_compare
+from stresstest.data.candles import load_candles
 from stresstest.engine.result import Result
 from stresstest.engine.run import Progress, check_options, execute, prepare
 from stresstest.errors import InputError
@@ -66,6 +68,7 @@ class Comparison:
     differences: dict[str, dict[str, PairedDifference]]
     matches: tuple[Match, ...] = field(default=())
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    backtests: dict[str, Backtest] = field(default_factory=dict)
 
     def result(self, name: str) -> Result:
         """The result of one variant."""
@@ -250,4 +253,18 @@ def compare(
             Match(**{**found.__dict__, "verdict": _verdict(found, pair, spec.confidence)})
         )
     overrides = {variant.name: variant.overrides for variant in variants}
-    return Comparison(scenario, spec, names, tuple(results), differences, tuple(judged), overrides)
+    backtests = {}
+    if spec.backtest_data is not None:
+        candles = load_candles(spec.backtest_data)
+        backtests = {
+            variant.name: backtest_candles(
+                candles,
+                variant.scenario,
+                coverage=spec.backtest_coverage,
+                horizon_steps=spec.backtest_horizon_steps,
+            )
+            for variant in variants
+        }
+    return Comparison(
+        scenario, spec, names, tuple(results), differences, tuple(judged), overrides, backtests
+    )

@@ -8,6 +8,7 @@ from typing import Any
 import polars as pl
 
 from stresstest._version import __version__
+from stresstest.backtest.coverage import backtest_document
 from stresstest.compare.engine import Comparison, Match
 from stresstest.engine.result import Result
 from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml
@@ -54,13 +55,18 @@ def variant_row(name: str, result: Result) -> dict[str, Any]:
 
 
 def compare_frame(comparison: Comparison) -> pl.DataFrame:
-    """compare.parquet: one row per variant."""
-    return pl.DataFrame(
-        [
-            variant_row(name, result)
-            for name, result in zip(comparison.names, comparison.results, strict=True)
-        ]
-    )
+    """compare.parquet: one row per variant (with coverage-backtest columns if backtested)."""
+    rows = []
+    for name, result in zip(comparison.names, comparison.results, strict=True):
+        row = variant_row(name, result)
+        if comparison.backtests:
+            either = comparison.backtests[name].tests["either"]
+            row["backtest_exception_rate"] = either.rate
+            row["backtest_expected_rate"] = either.expected_rate
+            row["backtest_p_kupiec"] = either.p_pof
+            row["backtest_p_independence"] = either.p_ind
+        rows.append(row)
+    return pl.DataFrame(rows)
 
 
 def differences_frame(comparison: Comparison) -> pl.DataFrame:
@@ -120,3 +126,8 @@ def write_comparison(comparison: Comparison, out_dir: Path) -> None:
             folder = staging / "variants" / name
             folder.mkdir(parents=True)
             result.write_files(folder)
+            if name in comparison.backtests:
+                write_json(backtest_document(comparison.backtests[name]), folder / "backtest.json")
+        if comparison.backtests:
+            baseline = comparison.backtests[comparison.spec.baseline]
+            write_json(backtest_document(baseline), staging / "backtest.json")

@@ -21,6 +21,10 @@ values = [0.005, 0.01, 0.02]
 name = "static_{value}"          # default: "<parameter>={value}"
 overrides = { margin = { model = "static", maintenance = 0.005 } }   # applied before the sweep
 ```
+
+Optionally, ``backtest_data = "candles.parquet"`` (relative to the scenario file)
+backtests every variant's margin on that history (``backtest_coverage``, default
+0.99; ``backtest_horizon_steps``, default as ``stresstest backtest``).
 """
 
 from __future__ import annotations
@@ -33,7 +37,16 @@ from typing import Any
 from stresstest.errors import InputError
 from stresstest.scenario import Scenario
 
-_COMPARE_KEYS = {"baseline", "bootstrap_samples", "confidence", "variants", "sweep"}
+_COMPARE_KEYS = {
+    "baseline",
+    "bootstrap_samples",
+    "confidence",
+    "variants",
+    "sweep",
+    "backtest_data",
+    "backtest_coverage",
+    "backtest_horizon_steps",
+}
 _SWEEP_KEYS = {"parameter", "values", "name", "overrides"}
 
 
@@ -54,6 +67,9 @@ class CompareSpec:
     baseline: str
     bootstrap_samples: int
     confidence: float
+    backtest_data: Path | None = None
+    backtest_coverage: float = 0.99
+    backtest_horizon_steps: int | None = None
 
 
 def _error(
@@ -209,7 +225,41 @@ def parse_compare(scenario: Scenario) -> CompareSpec:
         or math.isnan(confidence)
     ):
         raise _error("out of range", file, "compare.confidence", confidence, "a number in [0.5, 1)")
-    return CompareSpec(tuple(variants), baseline, samples, float(confidence))
+    backtest_data = table.get("backtest_data")
+    if backtest_data is not None:
+        if not isinstance(backtest_data, str):
+            raise _error("wrong type", file, "compare.backtest_data", backtest_data, "a file path")
+        base_dir = file.parent if file is not None else Path.cwd()
+        backtest_data = (base_dir / backtest_data).resolve()
+        if not backtest_data.is_file():
+            raise _error(
+                "file not found", file, "compare.backtest_data", str(backtest_data), "a candle file"
+            )
+    coverage = table.get("backtest_coverage", 0.99)
+    if (
+        isinstance(coverage, bool)
+        or not isinstance(coverage, int | float)
+        or not 0.5 <= coverage < 1
+    ):
+        raise _error(
+            "out of range", file, "compare.backtest_coverage", coverage, "a number in [0.5, 1)"
+        )
+    horizon = table.get("backtest_horizon_steps")
+    if horizon is not None and (
+        isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1
+    ):
+        raise _error(
+            "out of range", file, "compare.backtest_horizon_steps", horizon, "an integer >= 1"
+        )
+    return CompareSpec(
+        tuple(variants),
+        baseline,
+        samples,
+        float(confidence),
+        backtest_data,
+        float(coverage),
+        horizon,
+    )
 
 
 def scenario_without_compare(scenario: Scenario) -> Scenario:
