@@ -14,8 +14,8 @@ from stresstest.kernels.sums import compensated_prefix_sums
 class SortedBook:
     """Longs sorted by ``theta = e - c / q`` and shorts by ``phi = e + c / q``, ascending.
 
-    ``*_prefix`` are ``(4, n + 1)`` double-double prefix sums of ``q`` and
-    ``q * threshold`` (rows QTY_HI, QTY_LO, QT_HI, QT_LO of
+    ``*_prefix`` are ``(n + 1, 4)`` double-double prefix sums of ``q`` and
+    ``q * threshold`` (columns QTY_HI, QTY_LO, QT_HI, QT_LO of
     :mod:`stresstest.kernels.replay`). Thresholds are in quote per base.
     """
 
@@ -34,9 +34,9 @@ def _sorted_side(qty: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, np
     order = np.argsort(threshold, kind="stable")
     sorted_threshold = np.ascontiguousarray(threshold[order])
     sorted_qty = np.ascontiguousarray(qty[order])
-    prefix = np.empty((4, sorted_qty.shape[0] + 1))
-    prefix[0], prefix[1] = compensated_prefix_sums(sorted_qty)
-    prefix[2], prefix[3] = compensated_prefix_sums(sorted_qty * sorted_threshold)
+    prefix = np.empty((sorted_qty.shape[0] + 1, 4))
+    prefix[:, 0], prefix[:, 1] = compensated_prefix_sums(sorted_qty)
+    prefix[:, 2], prefix[:, 3] = compensated_prefix_sums(sorted_qty * sorted_threshold)
     return sorted_threshold, prefix
 
 

@@ -60,12 +60,12 @@ def _close_long_range(
     """
     full_stop = first_greater(threshold, exit_price * (1.0 - fee), start, stop)
     partial_stop = first_greater(threshold, exit_price, full_stop, stop)
-    qty_all = range_sum(prefix[QTY_HI], prefix[QTY_LO], start, stop)
-    qty_full = range_sum(prefix[QTY_HI], prefix[QTY_LO], start, full_stop)
-    qty_partial = range_sum(prefix[QTY_HI], prefix[QTY_LO], full_stop, partial_stop)
-    qt_partial = range_sum(prefix[QT_HI], prefix[QT_LO], full_stop, partial_stop)
-    qty_bad = range_sum(prefix[QTY_HI], prefix[QTY_LO], partial_stop, stop)
-    qt_bad = range_sum(prefix[QT_HI], prefix[QT_LO], partial_stop, stop)
+    qty_all = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+    qty_full = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, full_stop)
+    qty_partial = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], full_stop, partial_stop)
+    qt_partial = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], full_stop, partial_stop)
+    qty_bad = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], partial_stop, stop)
+    qt_bad = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], partial_stop, stop)
     penalty_paid = fee * exit_price * qty_full + max(0.0, exit_price * qty_partial - qt_partial)
     bad_debt = max(0.0, qt_bad - exit_price * qty_bad)
     return qty_all, exit_price * qty_all, penalty_paid, bad_debt
@@ -87,12 +87,12 @@ def _close_short_range(
     """
     bad_stop = first_not_less(threshold, exit_price, start, stop)
     partial_stop = first_not_less(threshold, exit_price * (1.0 + fee), bad_stop, stop)
-    qty_all = range_sum(prefix[QTY_HI], prefix[QTY_LO], start, stop)
-    qty_bad = range_sum(prefix[QTY_HI], prefix[QTY_LO], start, bad_stop)
-    qt_bad = range_sum(prefix[QT_HI], prefix[QT_LO], start, bad_stop)
-    qty_partial = range_sum(prefix[QTY_HI], prefix[QTY_LO], bad_stop, partial_stop)
-    qt_partial = range_sum(prefix[QT_HI], prefix[QT_LO], bad_stop, partial_stop)
-    qty_full = range_sum(prefix[QTY_HI], prefix[QTY_LO], partial_stop, stop)
+    qty_all = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+    qty_bad = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, bad_stop)
+    qt_bad = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], start, bad_stop)
+    qty_partial = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], bad_stop, partial_stop)
+    qt_partial = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], bad_stop, partial_stop)
+    qty_full = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], partial_stop, stop)
     penalty_paid = fee * exit_price * qty_full + max(0.0, qt_partial - exit_price * qty_partial)
     bad_debt = max(0.0, exit_price * qty_bad - qt_bad)
     return qty_all, exit_price * qty_all, penalty_paid, bad_debt
@@ -135,8 +135,8 @@ def replay_path(
     running_min = np.inf
     running_max = -np.inf
     variance = initial_variance
-    open_qty = range_sum(long_prefix[QTY_HI], long_prefix[QTY_LO], 0, n_long) + range_sum(
-        short_prefix[QTY_HI], short_prefix[QTY_LO], 0, short_threshold.shape[0]
+    open_qty = range_sum(long_prefix[:, QTY_HI], long_prefix[:, QTY_LO], 0, n_long) + range_sum(
+        short_prefix[:, QTY_HI], short_prefix[:, QTY_LO], 0, short_threshold.shape[0]
     )
     requirement_sum = 0.0
     open_notional_sum = 0.0
