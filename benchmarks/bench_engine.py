@@ -969,7 +969,8 @@ def memory_section(memory: dict | None) -> list[str]:
         "book's statistics; this benchmark keeps the book for the dense twin) |",
         "| `Book.qty`, `entry_price`, `collateral` float64 | 24 | until sorted (idem) |",
         "| `SortedBook.*_threshold` float64 | 8 | whole run |",
-        "| `SortedBook.*_prefix` (4 columns: q hi/lo, q x threshold hi/lo) float64 | 32 | whole run |",
+        "| `SortedBook.*_prefix` (4 columns: q hi/lo, q x threshold hi/lo) float64 "
+        "| 32 | whole run |",
         "| **total while both are held** | **65** | |",
         "| `sort_book` temporaries (side mask, c/q; per side: q and threshold gathers, "
         "argsort order int64, sorted copies, q x threshold, prefix-sum outputs) | transient "

@@ -404,6 +404,29 @@ def scenarios_command() -> None:
         out_console.print(Text(f"{name:32} {description}"), soft_wrap=True)
 
 
+@app.command("init")
+def init_command(
+    path: Annotated[Path, typer.Argument(help="Scenario file to write.")],
+    template: Annotated[
+        str, typer.Option("--template", "-t", help="gbm, garch, historical or compare.")
+    ] = "gbm",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented scenario to start from, copied from a shipped one, with absolute
+    data paths."""
+    from stresstest.scenario.templates import write_template
+
+    with input_errors():
+        written = write_template(path, template, force=force)
+    out_console.print(
+        Text(
+            f"wrote {written.path} from {written.source.name}; check edits with "
+            f"`stresstest validate {written.path}`"
+        ),
+        soft_wrap=True,
+    )
+
+
 @app.command("schema")
 def schema_command(
     markdown: Annotated[
@@ -423,6 +446,49 @@ def schema_command(
 def version_command() -> None:
     """Print the stresstest version."""
     out_console.print(__version__)
+
+
+@app.command("paths")
+def paths_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file whose [paths] to generate.")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Path file to write (.parquet or .csv).")
+    ],
+    chunk_size: ChunkOption = None,
+    threads: ThreadsOption = None,
+) -> None:
+    """Write a scenario's price paths in long format (path, step, price), atomically."""
+    from stresstest.engine.path_jobs import write_paths
+
+    with input_errors():
+        written = write_paths(scenario, out, chunk_size=chunk_size, threads=threads)
+    out_console.print(
+        Text(f"wrote {written.file}: {written.n_paths:,} paths x {written.n_steps:,} steps"),
+        soft_wrap=True,
+    )
+
+
+@app.command("fit")
+def fit_command(
+    data: Annotated[Path, typer.Argument(help="Candle file (CSV or Parquet, docs/data.md).")],
+    model: Annotated[str, typer.Option("--model", help="garch, gjr or egarch.")] = "gjr",
+    dist: Annotated[str, typer.Option("--dist", help="normal, t or skewt.")] = "t",
+    mean: Annotated[str, typer.Option("--mean", help="zero or constant.")] = "zero",
+    resolution: Annotated[
+        str | None, typer.Option("--resolution", help="Bar length to fit at, e.g. 1h.")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--start", help="First bar (ISO, UTC).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="End of bars (exclusive).")] = None,
+) -> None:
+    """Fit a GARCH-family model with arch; print estimates and a [paths] table to paste."""
+    from stresstest.engine.path_jobs import fit_report
+
+    with input_errors():
+        table, toml = fit_report(
+            data, model=model, dist=dist, mean=mean, resolution=resolution, start=start, end=end
+        )
+    out_console.print(table)
+    sys.stdout.write(toml)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -210,7 +210,7 @@ def test_backtest_of_every_variant(tmp_path: Path) -> None:
         f'bootstrap_samples = 200\nbacktest_data = "{data}"\nbacktest_horizon_steps = 2\n',
     )
     path.write_text(BASE + text)
-    comparison, target = compare_to_dir(path, tmp_path / "out")
+    _, target = compare_to_dir(path, tmp_path / "out")
     table = pl.read_parquet(target / "compare.parquet")
     rates = dict(zip(table["variant"], table["backtest_exception_rate"], strict=True))
     assert rates["static_0.03"] < rates["static_0.01"]  # a wider margin is exceeded less often

@@ -44,3 +44,17 @@ MARGIN_VOL_SCALED = 1
 # Random-stream identifiers (the second word of the Philox counter), so that
 # different uses of randomness for the same path never share draws.
 STREAM_GBM = 0
+STREAM_GARCH = 1  # GARCH-family innovations (normal, Student-t, skewed t)
+STREAM_BOOTSTRAP = 2  # stationary block bootstrap of historical returns
+STREAM_FHS = 3  # filtered historical simulation: draws of standardized residuals
+
+# GARCH-family variance models (kernels/garch.py).
+VOL_GARCH = 0  # GARCH(1,1), also GJR with gamma = 0
+VOL_GJR = 1  # GJR-GARCH(1,1,1): asymmetric term gamma eps^2 1{eps < 0}
+VOL_EGARCH = 2  # EGARCH(1,1,1) in arch's form, recursion on ln sigma^2
+
+# Innovation distributions (kernels/garch.py).
+DIST_NORMAL = 0  # standard normal, Box-Muller pairs
+DIST_T = 1  # Student-t standardized to unit variance, Bailey's polar method
+DIST_SKEWT = 2  # Hansen's skewed t (arch's SkewStudent), unit variance
+DIST_EMPIRICAL = 3  # iid draws from a given array of standardized residuals (FHS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -27,6 +27,16 @@ class PathSource(Protocol):
     def start_price(self) -> float: ...
 
 
+def source_provenance(source: PathSource) -> dict[str, Any] | None:
+    """A source's ``provenance()`` record (fitted parameters, data used), if it has one.
+
+    Sources that generate from data or fits (historical, garch, fhs) describe
+    what they used as a TOML-ready dict; GBM and path files return ``None``.
+    """
+    method = getattr(source, "provenance", None)
+    return method() if callable(method) else None
+
+
 def path_source(scenario: schema.Scenario) -> PathSource:
     """The path source a scenario's ``[paths]`` table describes."""
     from stresstest.paths.file import FilePathSource
@@ -37,4 +47,12 @@ def path_source(scenario: schema.Scenario) -> PathSource:
         return GbmPathSource(config, scenario.seed)
     if isinstance(config, schema.FilePaths):
         return FilePathSource(config.file)
+    if isinstance(config, schema.HistoricalPaths):
+        from stresstest.paths.historical import HistoricalPathSource
+
+        return HistoricalPathSource(config, scenario.seed, scenario.source_file)
+    if isinstance(config, schema.GarchPaths | schema.FhsPaths):
+        from stresstest.paths.garch import GarchPathSource
+
+        return GarchPathSource(config, scenario.seed, scenario.source_file)
     raise TypeError(f"no path source for {type(config).__name__}")  # pragma: no cover

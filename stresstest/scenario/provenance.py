@@ -26,7 +26,7 @@ def input_files(scenario: schema.Scenario) -> dict[str, Path]:
     for table in ("paths", "book"):
         config = getattr(scenario, table)
         for field in dataclasses.fields(config):
-            if field.metadata.get("is_file"):
+            if field.metadata.get("is_file") and getattr(config, field.name) is not None:
                 files[f"{table}.{field.name}"] = getattr(config, field.name)
     return files
 
@@ -69,7 +69,9 @@ def resolved_dict(scenario: schema.Scenario, version: str) -> dict[str, Any]:
     for name, config in tables.items():
         values = dataclasses.asdict(config)
         result[name] = {
-            key: str(value) if isinstance(value, Path) else value for key, value in values.items()
+            key: str(value) if isinstance(value, Path) else value
+            for key, value in values.items()
+            if value is not None  # TOML has no null: an absent optional key means its default
         }
     result["provenance"] = {
         "stresstest_version": version,

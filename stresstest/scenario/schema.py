@@ -85,6 +85,154 @@ class FilePaths:
     )
 
 
+_WINDOW_START = spec(
+    "Open time of the first bar used (inclusive): an ISO date or time, UTC unless an offset "
+    "is given. Absent: the file's first bar.",
+    default=None,
+)
+_WINDOW_END = spec(
+    "Open time after the last bar used (exclusive), like start. Absent: after the file's last bar.",
+    default=None,
+)
+_S0 = "Price at step 0: every path is rescaled to start here (P_t = s0 * close_t / close_0)."
+_GARCH_MODEL = spec(
+    "Variance model: GARCH(1,1), GJR-GARCH(1,1,1) or EGARCH(1,1,1), as in arch.",
+    default="gjr",
+    choices=("garch", "gjr", "egarch"),
+)
+_GARCH_MEAN = spec(
+    "Mean of the percent return: 'zero' (mu = 0) or 'constant' (mu fitted or given).",
+    default="zero",
+    choices=("zero", "constant"),
+)
+_START_VARIANCE = spec(
+    "Variance of the first step: 'fitted' (the fit's forecast for the step after the data's "
+    "last bar; needs data) or 'unconditional' (the model's long-run level; needs a stationary "
+    "model). Absent: 'fitted' with data, 'unconditional' with params. See docs/paths.md.",
+    default=None,
+    choices=("fitted", "unconditional"),
+)
+_SIGMA0 = spec(
+    "Conditional volatility of the first step; overrides start_variance.",
+    default=None,
+    unit="percent per step",
+    gt=0.0,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HistoricalPaths:
+    """``[paths] source = "historical"``: real closes, replayed, windowed or bootstrapped."""
+
+    source: str = spec("Path source.", default="historical", choices=("historical",))
+    mode: str = spec(
+        "'replay' (one path: the window), 'windows' (every gap-free window of n_steps + 1 "
+        "closes), 'bootstrap' (stationary block bootstrap of log returns) or 'events' (one "
+        "path per crash event of data/events/events.toml).",
+        choices=("replay", "windows", "bootstrap", "events"),
+    )
+    data: Path = spec(
+        "Candle file, CSV or Parquet (docs/data.md); closes are used. Relative to the "
+        "scenario file.",
+        is_file=True,
+    )
+    start: str | None = _WINDOW_START
+    end: str | None = _WINDOW_END
+    n_steps: int | None = spec(
+        "Steps T per path. Required for windows and bootstrap; replay: default the whole "
+        "window; events: default the shortest event.",
+        default=None,
+        ge=1,
+        le=10_000_000,
+    )
+    n_paths: int | None = spec(
+        "Number of paths (bootstrap only, required there).", default=None, ge=1, le=100_000_000
+    )
+    mean_block: float | None = spec(
+        "Mean block length of the bootstrap (bootstrap only). Absent: the Politis-White "
+        "estimate for the squared returns.",
+        default=None,
+        unit="steps",
+        ge=1.0,
+    )
+    events: list[str] | None = spec(
+        "Event names of data/events/events.toml (events only). Absent: every event.",
+        default=None,
+    )
+    s0: float | None = spec(
+        _S0 + " Absent: the data's last close (bootstrap) or each path's own first close.",
+        default=None,
+        unit="quote per base",
+        gt=0.0,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class GarchPaths:
+    """``[paths] source = "garch"``: a GARCH-family model fitted with arch or given."""
+
+    source: str = spec("Path source.", default="garch", choices=("garch",))
+    model: str = _GARCH_MODEL
+    dist: str = spec(
+        "Innovation distribution: normal, Student-t or Hansen's skewed t (unit variance).",
+        default="t",
+        choices=("normal", "t", "skewt"),
+    )
+    mean: str = _GARCH_MEAN
+    data: Path | None = spec(
+        "Candle file to fit on (percent log returns of its gap-free segments). Relative to the "
+        "scenario file. Give either data or params.",
+        default=None,
+        is_file=True,
+    )
+    start: str | None = _WINDOW_START
+    end: str | None = _WINDOW_END
+    params: dict[str, float] | None = spec(
+        "Parameters in arch's names and units (percent returns): omega, alpha, beta, gamma "
+        "(gjr, egarch), nu (t, skewt; arch's eta for skewt), lambda (skewt), mu (mean = "
+        "'constant'). Give either data or params.",
+        default=None,
+    )
+    start_variance: str | None = _START_VARIANCE
+    sigma0: float | None = _SIGMA0
+    n_paths: int = spec("Number of paths.", ge=1, le=100_000_000)
+    n_steps: int = spec("Number of steps T after step 0.", ge=1, le=10_000_000)
+    s0: float | None = spec(
+        "Price at step 0. Absent: the data's last close (required with params).",
+        default=None,
+        unit="quote per base",
+        gt=0.0,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FhsPaths:
+    """``[paths] source = "fhs"``: filtered historical simulation on a fitted GARCH model."""
+
+    source: str = spec("Path source.", default="fhs", choices=("fhs",))
+    model: str = _GARCH_MODEL
+    dist: str = spec(
+        "Distribution the fit's likelihood assumes ('normal' is Gaussian quasi-likelihood); "
+        "the simulation draws the fit's own standardized residuals.",
+        default="normal",
+        choices=("normal", "t", "skewt"),
+    )
+    mean: str = _GARCH_MEAN
+    data: Path = spec("Candle file to fit on, relative to the scenario file.", is_file=True)
+    start: str | None = _WINDOW_START
+    end: str | None = _WINDOW_END
+    start_variance: str | None = _START_VARIANCE
+    sigma0: float | None = _SIGMA0
+    n_paths: int = spec("Number of paths.", ge=1, le=100_000_000)
+    n_steps: int = spec("Number of steps T after step 0.", ge=1, le=10_000_000)
+    s0: float | None = spec(
+        "Price at step 0. Absent: the data's last close.",
+        default=None,
+        unit="quote per base",
+        gt=0.0,
+    )
+
+
 # ----------------------------------------------------------------------------- [book]
 @dataclass(frozen=True, kw_only=True)
 class FileBook:
@@ -187,7 +335,16 @@ class InsuranceFund:
 
 #: Tables with variants: table name -> (discriminating key, {value: dataclass}).
 VARIANT_TABLES: dict[str, tuple[str, dict[str, type]]] = {
-    "paths": ("source", {"gbm": GbmPaths, "file": FilePaths}),
+    "paths": (
+        "source",
+        {
+            "gbm": GbmPaths,
+            "file": FilePaths,
+            "historical": HistoricalPaths,
+            "garch": GarchPaths,
+            "fhs": FhsPaths,
+        },
+    ),
     "book": ("source", {"synthetic": SyntheticBook, "file": FileBook}),
     "margin": ("model", {"static": StaticMargin, "vol_scaled": VolScaledMargin}),
 }
@@ -213,7 +370,7 @@ def design_label(margin: StaticMargin | VolScaledMargin) -> str:
     )
 
 
-PathsConfig = GbmPaths | FilePaths
+PathsConfig = GbmPaths | FilePaths | HistoricalPaths | GarchPaths | FhsPaths
 BookConfig = SyntheticBook | FileBook
 MarginConfig = StaticMargin | VolScaledMargin
 

@@ -128,18 +128,24 @@ def _build_table(
 def _check_value(
     value: Any, field: dataclasses.Field[Any], dotted: str, file: Path | None, base_dir: Path
 ) -> Any:
-    kind = field.type
+    kind = str(field.type).removesuffix(" | None")
     meta = field.metadata
     type_ok = {
-        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "float": _is_number(value),
         "int": isinstance(value, int) and not isinstance(value, bool),
         "str": isinstance(value, str),
         "Path": isinstance(value, str),
+        "list[str]": isinstance(value, list) and all(isinstance(item, str) for item in value),
+        "dict[str, float]": isinstance(value, dict) and all(map(_is_number, value.values())),
     }[kind]
     if not type_ok:
         raise InputError(
             "wrong type", file=file, key=dotted, value=value, expected=_describe(field)
         )
+    if kind == "list[str]":
+        return tuple(value)
+    if kind == "dict[str, float]":
+        return _check_number_table(value, dotted, file)
     if kind == "float":
         value = float(value)
         if not math.isfinite(value):
@@ -170,6 +176,18 @@ def _check_value(
     return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_number_table(value: dict[str, Any], dotted: str, file: Path | None) -> dict[str, float]:
+    """A table of finite numbers (which keys are valid is the table's user's to check)."""
+    for name, item in value.items():
+        if not math.isfinite(item):
+            raise InputError("not finite", file=file, key=f"{dotted}.{name}", value=item)
+    return {name: float(item) for name, item in value.items()}
+
+
 def _in_bounds(value: float, meta: Any) -> bool:
     return not (
         (meta["ge"] is not None and not value >= meta["ge"])
@@ -182,9 +200,16 @@ def _in_bounds(value: float, meta: Any) -> bool:
 def _describe(field: dataclasses.Field[Any]) -> str:
     """What a valid value of ``field`` looks like, in words."""
     meta = field.metadata
-    kind = {"float": "a number", "int": "an integer", "str": "a string", "Path": "a file path"}.get(
-        str(field.type), str(field.type)
-    )
+    kinds = {
+        "float": "a number",
+        "int": "an integer",
+        "str": "a string",
+        "Path": "a file path",
+        "list[str]": "a list of strings",
+        "dict[str, float]": "a table of numbers",
+    }
+    kind_name = str(field.type).removesuffix(" | None")
+    kind = kinds.get(kind_name, kind_name)
     if meta["choices"] is not None:
         return "one of " + ", ".join(repr(choice) for choice in meta["choices"])
     bounds = []
