@@ -55,6 +55,10 @@ class Match:
     achieved: float | None
     evaluations: int
     verdict: str
+    statistic: str | None = None
+    difference: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -249,8 +253,18 @@ def compare(
             confidence=spec.confidence,
             seed=scenario.seed,
         )
+        statistic = "bad_debt_es99" if found.matched_on == "cost" else "requirement_mean"
         judged.append(
-            Match(**{**found.__dict__, "verdict": _verdict(found, pair, spec.confidence)})
+            Match(
+                **{
+                    **found.__dict__,
+                    "verdict": _verdict(found, pair, spec.confidence),
+                    "statistic": statistic,
+                    "difference": pair[statistic].estimate,
+                    "ci_low": pair[statistic].low,
+                    "ci_high": pair[statistic].high,
+                }
+            )
         )
     overrides = {variant.name: variant.overrides for variant in variants}
     backtests = {}
