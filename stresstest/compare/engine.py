@@ -23,6 +23,7 @@ from stresstest.engine.result import Result
 from stresstest.engine.run import Progress, check_options, execute, prepare
 from stresstest.errors import InputError
 from stresstest.kernels import enums
+from stresstest.paths.source import source_provenance
 from stresstest.scenario import Scenario, schema
 
 #: Statistics whose paired differences against the baseline are reported.
@@ -102,6 +103,7 @@ def _run_variants(
     plan, stats = prepare([variant.scenario for variant in variants])
     metrics, records = execute(plan, progress=progress, **options)
     ids = plan.source.path_ids()
+    record = source_provenance(plan.source)
     return [
         Result(
             scenario=variant.scenario,
@@ -110,6 +112,7 @@ def _run_variants(
             book=stats[index],
             grid=plan.grid,
             records=records[index],
+            paths_record=record,
         )
         for index, variant in enumerate(variants)
     ]

@@ -119,7 +119,9 @@ def write_comparison(comparison: Comparison, out_dir: Path) -> None:
         write_parquet(compare_frame(comparison), staging / "compare.parquet")
         write_parquet(differences_frame(comparison), staging / "differences.parquet")
         write_json(compare_document(comparison), staging / "compare.json")
-        resolved = resolved_dict(comparison.scenario, __version__)
+        resolved = resolved_dict(
+            comparison.scenario, __version__, comparison.results[0].paths_record
+        )
         resolved["compare"] = comparison.scenario.raw["compare"]
         write_toml(resolved, staging / "scenario.resolved.toml")
         for name, result in zip(comparison.names, comparison.results, strict=True):

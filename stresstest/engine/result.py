@@ -67,6 +67,8 @@ class Result:
     records
         ``(n_paths, N_GRID, len(grid))``: price, fund after the step, and
         positions and notional closed since the previous grid step.
+    paths_record
+        What the path source used (fit, data), for the resolved scenario.
     """
 
     scenario: Scenario
@@ -75,6 +77,7 @@ class Result:
     book: BookStats
     grid: np.ndarray
     records: np.ndarray
+    paths_record: dict[str, Any] | None = None
 
     @property
     def n_paths(self) -> int:
@@ -84,6 +87,11 @@ class Result:
     def column(self, name: str) -> np.ndarray:
         """One metric over paths."""
         return self.metrics[:, enums.METRIC_NAMES.index(name)]
+
+    @property
+    def paths(self) -> pl.DataFrame:
+        """One row per path, as :meth:`paths_frame` (the columns of ``paths.parquet``)."""
+        return self.paths_frame()
 
     def paths_frame(self) -> pl.DataFrame:
         """One row per path: ``path`` and every metric (the columns of ``paths.parquet``)."""
@@ -120,7 +128,7 @@ class Result:
 
     def resolved_scenario(self) -> dict[str, Any]:
         """The scenario with defaults, absolute paths, version and input hashes."""
-        return resolved_dict(self.scenario, __version__)
+        return resolved_dict(self.scenario, __version__, self.paths_record)
 
     def step_frames(self) -> dict[str, pl.DataFrame]:
         """Per-step quantile tables across paths, by file name."""

@@ -29,6 +29,7 @@ from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.kernels.fund import N_GRID
 from stresstest.paths import PathSource, path_source
+from stresstest.paths.source import source_provenance
 from stresstest.scenario import schema
 from stresstest.scenario.provenance import resolved_dict
 
@@ -216,6 +217,7 @@ def run(
         book=stats[0],
         grid=plan.grid,
         records=records[0],
+        paths_record=source_provenance(plan.source),
     )
 
 

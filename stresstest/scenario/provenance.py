@@ -55,8 +55,14 @@ def check_input_hashes(scenario: schema.Scenario, provenance: Any, file: Path | 
             )
 
 
-def resolved_dict(scenario: schema.Scenario, version: str) -> dict[str, Any]:
-    """The scenario with every default filled, absolute file paths and provenance."""
+def resolved_dict(
+    scenario: schema.Scenario, version: str, paths_record: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The scenario with every default filled, absolute file paths and provenance.
+
+    ``paths_record`` is what the path source used (fitted parameters with their
+    standard errors, data rows), written as ``[provenance.paths]``.
+    """
     result: dict[str, Any] = {}
     tables = {
         "scenario": scenario.info,
@@ -77,4 +83,6 @@ def resolved_dict(scenario: schema.Scenario, version: str) -> dict[str, Any]:
         "stresstest_version": version,
         "inputs": {key: sha256_of(path) for key, path in input_files(scenario).items()},
     }
+    if paths_record:
+        result["provenance"]["paths"] = paths_record
     return result
