@@ -187,7 +187,7 @@ MatchOption = Annotated[
 
 
 def _compare_table(comparison: Any) -> Table:
-    from stresstest.compare.output import compare_frame
+    from stresstest.comparison.output import compare_frame
 
     frame = compare_frame(comparison)
     table = Table(title=f"{comparison.scenario.name}: {len(frame)} variants", title_justify="left")
@@ -228,7 +228,7 @@ def compare_command(
 ) -> None:
     """Replay every variant of the scenario's [compare] table on the same paths and write
     compare.parquet, differences.parquet, compare.json and variants/NAME/."""
-    from stresstest.compare.output import compare_document
+    from stresstest.comparison.output import compare_document
     from stresstest.engine.jobs import compare_to_dir
 
     started = time.perf_counter()

@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from stresstest.compare.engine import compare, cost_of
-from stresstest.compare.paired import expected_shortfall_99, mean, paired_differences
-from stresstest.compare.spec import parse_compare
+from stresstest.comparison.engine import compare, cost_of
+from stresstest.comparison.paired import expected_shortfall_99, mean, paired_differences
+from stresstest.comparison.spec import parse_compare
 from stresstest.engine.jobs import compare_to_dir, run_to_dir
 from stresstest.engine.run import run
 from stresstest.errors import InputError

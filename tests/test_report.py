@@ -317,3 +317,27 @@ def test_number_formats_carry_units() -> None:
     assert style.compact(None) == "n/a"
     assert style.compact(0.0) == "0"
     assert style.tick(2.5e7) == "25M"
+
+
+def test_historical_run_overlays_the_crash_events(tmp_path: Path) -> None:
+    """A bootstrap of BTC history writes the real crash paths and draws them on the price page."""
+    scenario = RUN.replace(
+        'source = "gbm"\ns0 = 100.0\nsigma = 0.01\nn_paths = 120\nn_steps = 48',
+        'source = "historical"\nmode = "bootstrap"\nmean_block = 24\n'
+        f'data = "{REPO / "data" / "btc_usdt_spot_1h.parquet"}"\n'
+        "s0 = 30000.0\nn_paths = 40\nn_steps = 96",
+    )
+    (tmp_path / "history.toml").write_text(scenario)
+    _, target = run_to_dir(tmp_path / "history.toml", tmp_path / "history")
+    references = load_result(target).references
+    assert references is not None
+    events = references["event"].unique(maintain_order=True).to_list()
+    assert "2020-03-black-thursday" in events
+    march = references.filter(references["event"] == "2020-03-black-thursday")
+    assert march["step"].to_list() == list(range(97))
+    assert march["price"][0] == pytest.approx(30000.0, rel=1e-12)
+    assert march["price"].min() < 0.8 * 30000.0  # 12-13 March: within 96 hours
+    price = dict(report_figures(target))["price"]
+    labels = [line.get_label() for line in price.axes[0].lines]
+    assert "crash: 2020-03-black-thursday" in labels
+    assert len([label for label in labels if label.startswith("crash: ")]) == len(events)

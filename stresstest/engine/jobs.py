@@ -14,7 +14,7 @@ from stresstest.scenario import Scenario, load_scenario
 from stresstest.scenario.embedded import default_scenario_path
 
 if TYPE_CHECKING:
-    from stresstest.compare.engine import Comparison
+    from stresstest.comparison.engine import Comparison
 
 
 def default_output_dir(scenario: Scenario) -> Path:
@@ -73,8 +73,8 @@ def compare_to_dir(
     scheduler: str | None = None,
 ) -> tuple[Comparison, Path]:
     """Load a scenario with a ``[compare]`` table, run every variant and write the comparison."""
-    from stresstest.compare.engine import compare
-    from stresstest.compare.output import write_comparison
+    from stresstest.comparison.engine import compare
+    from stresstest.comparison.output import write_comparison
 
     scenario = load_scenario(scenario_file)
     target = out_dir if out_dir is not None else default_output_dir(scenario)
@@ -99,7 +99,7 @@ def validate_file(scenario_file: Path) -> dict[str, object]:
     a ``[compare]`` table if present. Returns what a run would replay.
     """
     from stresstest.book.positions import read_book
-    from stresstest.compare.spec import parse_compare
+    from stresstest.comparison.spec import parse_compare
     from stresstest.paths import path_source
     from stresstest.scenario import schema
 

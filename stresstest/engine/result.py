@@ -69,6 +69,9 @@ class Result:
         positions and notional closed since the previous grid step.
     paths_record
         What the path source used (fit, data), for the resolved scenario.
+    references
+        Real crash paths rescaled to the start price (historical sources), by
+        event name, written to reference_paths.parquet for the report.
     """
 
     scenario: Scenario
@@ -78,6 +81,7 @@ class Result:
     grid: np.ndarray
     records: np.ndarray
     paths_record: dict[str, Any] | None = None
+    references: dict[str, np.ndarray] | None = None
 
     @property
     def n_paths(self) -> int:
@@ -150,12 +154,27 @@ class Result:
             }
         )
 
+    def references_frame(self) -> pl.DataFrame:
+        """reference_paths.parquet: event, step, price (quote per base)."""
+        references = self.references or {}
+        return pl.DataFrame(
+            {
+                "event": [name for name, prices in references.items() for _ in prices],
+                "step": np.concatenate(
+                    [np.arange(prices.shape[0]) for prices in references.values()]
+                ).astype(np.int64),
+                "price": np.concatenate(list(references.values())),
+            }
+        )
+
     def write_files(self, folder: Path) -> None:
         """Write paths.parquet, the per-step files, summary.json and scenario.resolved.toml."""
         write_parquet(self.paths_frame(), folder / "paths.parquet")
         for name, frame in self.step_frames().items():
             write_parquet(frame, folder / name)
         write_parquet(self.sample_paths_frame(), folder / "sample_paths.parquet")
+        if self.references:
+            write_parquet(self.references_frame(), folder / "reference_paths.parquet")
         write_toml(self.resolved_scenario(), folder / "scenario.resolved.toml")
         write_json(self.summary(), folder / "summary.json")
 

@@ -29,7 +29,7 @@ from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.kernels.fund import N_GRID
 from stresstest.paths import PathSource, path_source
-from stresstest.paths.source import source_provenance
+from stresstest.paths.source import source_provenance, source_references
 from stresstest.scenario import schema
 from stresstest.scenario.provenance import resolved_dict
 
@@ -218,6 +218,7 @@ def run(
         grid=plan.grid,
         records=records[0],
         paths_record=source_provenance(plan.source),
+        references=source_references(plan.source),
     )
 
 

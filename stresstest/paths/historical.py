@@ -97,6 +97,7 @@ class HistoricalPathSource:
         self.key = philox_key(seed, PATHS_SEED_CHILD)
         self._check_keys()
         candles = load_candles(config.data)
+        self.candles = candles
         self.data_sha256 = candles.sha256
         self.details: dict[str, Any] = {}
         self.prices: np.ndarray | None = None
@@ -289,6 +290,25 @@ class HistoricalPathSource:
             return float(np.mean(self.close[self.starts]))
         assert self.prices is not None
         return float(np.mean(self.prices[:, 0]))
+
+    def reference_paths(self) -> dict[str, np.ndarray]:
+        """The catalogue's crash events found gap-free in the data, for comparison.
+
+        Each event's closes are rescaled to start at :meth:`start_price` and cut
+        to at most ``n_steps + 1`` points (quote per base). Events the data does
+        not cover, or covers with a gap, are left out.
+        """
+        references = {}
+        for name, (start, end) in event_windows().items():
+            try:
+                window = _select_window(self.candles, start, end)
+            except InputError:
+                continue
+            if len(window) < 2 or window.gaps:
+                continue
+            closes = np.asarray(window.close[: self.n_steps + 1], dtype=np.float64)
+            references[name] = self.start_price() * closes / closes[0]
+        return references
 
     def window_starts(self) -> np.ndarray:
         """Windows mode: the open time (UTC) of each path's first bar."""

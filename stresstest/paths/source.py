@@ -37,6 +37,12 @@ def source_provenance(source: PathSource) -> dict[str, Any] | None:
     return method() if callable(method) else None
 
 
+def source_references(source: PathSource) -> dict[str, np.ndarray]:
+    """Real crash paths a source offers for comparison (historical sources), else none."""
+    method = getattr(source, "reference_paths", None)
+    return method() if callable(method) else {}
+
+
 def path_source(scenario: schema.Scenario) -> PathSource:
     """The path source a scenario's ``[paths]`` table describes."""
     from stresstest.paths.file import FilePathSource

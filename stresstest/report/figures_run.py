@@ -148,6 +148,21 @@ def samples(ax: Axes, frame: pl.DataFrame, column: str, total: int) -> None:
         )
 
 
+def crash_events(ax: Axes, frame: pl.DataFrame) -> None:
+    """The historical crash events, rescaled to the start price, as labelled lines."""
+    colours = (style.GREEN, style.PURPLE, style.ORANGE, style.SKY, style.GREY)
+    for index, event in enumerate(frame["event"].unique(maintain_order=True).to_list()):
+        rows = frame.filter(pl.col("event") == event)
+        ax.plot(
+            rows["step"].to_numpy(),
+            rows["price"].to_numpy(),
+            color=colours[index % len(colours)],
+            lw=1.6,
+            ls="-.",
+            label=f"crash: {event}",
+        )
+
+
 def wilson(p: np.ndarray, n: int, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval of a binomial proportion ``p`` out of ``n``."""
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
@@ -441,6 +456,8 @@ def price_page(run: RunFolder) -> Figure:
     ax = figure.subplots()
     fan(ax, frame, style.BLUE)
     samples(ax, run.samples, "price", run.n_paths)
+    if run.references is not None:
+        crash_events(ax, run.references)
     ax.set_title(f"Price across paths ({run.scenario.get('paths', {}).get('source', '?')} paths)")
     ax.set_xlabel("step (hours in the shipped scenarios)")
     ax.set_ylabel(style.PRICE_LABEL)

@@ -67,6 +67,8 @@ DIFFERENCE_COLUMNS = (
     "confidence",
 )
 BACKTEST_FILE = "backtest.json"
+#: Real crash paths rescaled to the start price (historical sources only).
+REFERENCES_FILE = "reference_paths.parquet"
 SCENARIO_FILE = "scenario.resolved.toml"
 
 
@@ -85,6 +87,7 @@ class RunFolder:
     steps: dict[str, pl.DataFrame]
     samples: pl.DataFrame
     backtest: dict[str, Any] | None
+    references: pl.DataFrame | None = None
 
     @property
     def n_paths(self) -> int:
@@ -202,6 +205,11 @@ def load_run(folder: Path, label: str | None = None) -> RunFolder:
         paths=read_table(folder / "paths.parquet", PATH_COLUMNS),
         steps=steps,
         samples=read_table(folder / "sample_paths.parquet", ("path", "step", "price", "fund")),
+        references=(
+            read_table(folder / REFERENCES_FILE, ("event", "step", "price"))
+            if (folder / REFERENCES_FILE).exists()
+            else None
+        ),
         backtest=_optional_backtest(folder),
     )
 

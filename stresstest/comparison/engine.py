@@ -10,20 +10,20 @@ import numpy as np
 from scipy.optimize import brentq
 
 from stresstest.backtest.coverage import Backtest, backtest_candles
-from stresstest.compare.paired import (
+from stresstest.comparison.paired import (
     PairedDifference,
     expected_shortfall_99,
     frequency_positive,
     mean,
     paired_differences,
 )
-from stresstest.compare.spec import CompareSpec, Variant, parse_compare
+from stresstest.comparison.spec import CompareSpec, Variant, parse_compare
 from stresstest.data.candles import load_candles
 from stresstest.engine.result import Result
 from stresstest.engine.run import Progress, check_options, execute, prepare
 from stresstest.errors import InputError
 from stresstest.kernels import enums
-from stresstest.paths.source import source_provenance
+from stresstest.paths.source import source_provenance, source_references
 from stresstest.scenario import Scenario, schema
 
 #: Statistics whose paired differences against the baseline are reported.
@@ -104,6 +104,7 @@ def _run_variants(
     metrics, records = execute(plan, progress=progress, **options)
     ids = plan.source.path_ids()
     record = source_provenance(plan.source)
+    references = source_references(plan.source)
     return [
         Result(
             scenario=variant.scenario,
@@ -113,6 +114,7 @@ def _run_variants(
             grid=plan.grid,
             records=records[index],
             paths_record=record,
+            references=references,
         )
         for index, variant in enumerate(variants)
     ]

@@ -9,7 +9,7 @@ import polars as pl
 
 from stresstest._version import __version__
 from stresstest.backtest.coverage import backtest_document
-from stresstest.compare.engine import Comparison, Match
+from stresstest.comparison.engine import Comparison, Match
 from stresstest.engine.result import Result
 from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml
 from stresstest.scenario import schema
