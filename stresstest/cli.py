@@ -394,12 +394,16 @@ def validate_command(
 
 
 @app.command("scenarios")
-def scenarios_command() -> None:
-    """List the scenarios shipped with stresstest."""
+def scenarios_command(json_output: JsonOption = False) -> None:
+    """List the scenarios shipped with stresstest, one line each."""
     from stresstest.engine.jobs import shipped_scenarios
 
     with input_errors():
         listing = shipped_scenarios()
+    if json_output:
+        document = [{"file": name, "description": text} for name, text in listing]
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
     for name, description in listing:
         out_console.print(Text(f"{name:32} {description}"), soft_wrap=True)
 

@@ -107,6 +107,19 @@ def test_variant_folder_equals_a_separate_run(scenario_file: Path, tmp_path: Pat
     assert (baseline_rows["difference"] == 0.0).all()
 
 
+def test_an_earlier_comparison_folder_is_replaced_whole(
+    scenario_file: Path, tmp_path: Path
+) -> None:
+    """Rerunning a comparison into its own folder replaces it (it is a stresstest result)."""
+    _, target = compare_to_dir(scenario_file, tmp_path / "out")
+    (target / "variants" / "stale").mkdir()
+    first = (target / "compare.parquet").read_bytes()
+    _, again = compare_to_dir(scenario_file, tmp_path / "out")
+    assert again == target
+    assert (target / "compare.parquet").read_bytes() == first
+    assert not (target / "variants" / "stale").exists()
+
+
 def test_higher_maintenance_lowers_bad_debt_with_an_interval_excluding_zero(
     scenario_file: Path,
 ) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import polars as pl
 from scipy.optimize import brentq
 
 from stresstest.backtest.coverage import Backtest, backtest_candles
@@ -78,6 +79,20 @@ class Comparison:
     def result(self, name: str) -> Result:
         """The result of one variant."""
         return self.results[self.names.index(name)]
+
+    @property
+    def table(self) -> pl.DataFrame:
+        """One row per variant: the columns of ``compare.parquet``."""
+        from stresstest.comparison.output import compare_frame
+
+        return compare_frame(self)
+
+    @property
+    def differences_table(self) -> pl.DataFrame:
+        """Paired differences against the baseline: the columns of ``differences.parquet``."""
+        from stresstest.comparison.output import differences_frame
+
+        return differences_frame(self)
 
 
 def columns_of(result: Result) -> dict[str, np.ndarray]:

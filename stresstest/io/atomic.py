@@ -16,8 +16,9 @@ import tomli_w
 
 from stresstest.errors import InputError
 
-#: A folder holding this file is a stresstest result that may be replaced.
-RESULT_MARKER = "summary.json"
+#: A folder holding one of these files is a stresstest result (of ``run``, or of
+#: ``compare``) that may be replaced.
+RESULT_MARKERS = ("summary.json", "compare.parquet")
 
 
 def _umask() -> int:
@@ -73,7 +74,8 @@ def check_output_dir(out_dir: Path) -> None:
     if out_dir.exists():
         if not out_dir.is_dir():
             raise InputError("output path is a file", file=out_dir, expected="a folder path")
-        if any(out_dir.iterdir()) and not (out_dir / RESULT_MARKER).exists():
+        is_result = any((out_dir / marker).exists() for marker in RESULT_MARKERS)
+        if any(out_dir.iterdir()) and not is_result:
             raise InputError(
                 "output folder is not empty and holds no stresstest result",
                 file=out_dir,
