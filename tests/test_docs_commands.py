@@ -183,3 +183,33 @@ def test_relative_links_resolve(page: str) -> None:
     markdown = REPO / page
     for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", markdown.read_text(encoding="utf-8")):
         assert (markdown.parent / target).exists(), f"{page}: link to {target} is broken"
+
+
+def _squeeze(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    "page", sorted((REPO / "docs" / "concepts").glob("*.md")), ids=lambda page: page.name
+)
+def test_concept_pages_quote_model_md_verbatim(page: Path) -> None:
+    """Formulas on the concept pages are quotes of docs/model.md, so the two cannot diverge.
+
+    Every line of a ``text`` block and every block-quoted paragraph (``> ...``,
+    indented or not) of a concept page must appear in docs/model.md (whitespace aside).
+    """
+    model = _squeeze((REPO / "docs" / "model.md").read_text(encoding="utf-8"))
+    quoted: list[str] = []
+    paragraph: list[str] = []
+    for line in [*page.read_text(encoding="utf-8").splitlines(), ""]:
+        if line.lstrip().startswith(">"):
+            paragraph.append(line.lstrip()[1:])
+        elif paragraph:
+            quoted.append(_squeeze(" ".join(paragraph)))
+            paragraph = []
+    for block in code_blocks(page):
+        if block.language == "text":
+            quoted.extend(_squeeze(line) for line in block.text.splitlines() if line.strip())
+    assert quoted, f"{page.name} quotes no formula from docs/model.md"
+    for quote in quoted:
+        assert quote in model, f"{page.name}: {quote!r} is not in docs/model.md"
