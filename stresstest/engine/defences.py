@@ -1,0 +1,113 @@
+"""Partial liquidation and ADL in a replay plan: arguments and dispatch (docs/model.md 10)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stresstest.book import Book, SortedBook
+from stresstest.errors import InputError
+from stresstest.kernels import enums
+from stresstest.kernels.adl import adl_replay_paths
+from stresstest.kernels.partial import partial_replay_paths
+from stresstest.scenario import schema
+
+
+@dataclass(frozen=True)
+class DefencePlan:
+    """What one variant's defence needs besides the core arguments.
+
+    Attributes
+    ----------
+    buffer
+        Partial liquidation's buffer (fraction of notional), ``None`` without it.
+    long_positions, short_positions
+        ADL only: ``(3, n)`` rows ``q`` (base units), ``e`` (quote per base) and
+        ``c`` (quote units) of each side, in the order of the sorted book.
+    """
+
+    buffer: float | None = None
+    long_positions: np.ndarray | None = None
+    short_positions: np.ndarray | None = None
+
+    @property
+    def n_metrics(self) -> int:
+        """Output columns of the variant: ``N_METRICS_ADL`` with ADL, else ``N_METRICS``."""
+        return enums.N_METRICS_ADL if self.long_positions is not None else enums.N_METRICS
+
+
+def sorted_positions(book: Book) -> tuple[np.ndarray, np.ndarray]:
+    """``(3, n)`` arrays ``q, e, c`` of longs and shorts in :func:`sort_book`'s order."""
+    sides = []
+    for is_side, sign in ((book.side == 1, 1.0), (book.side != 1, -1.0)):
+        qty = book.qty[is_side]
+        entry = book.entry_price[is_side]
+        collateral = book.collateral[is_side]
+        order = np.argsort(entry - sign * (collateral / qty), kind="stable")
+        sides.append(np.ascontiguousarray(np.stack([qty[order], entry[order], collateral[order]])))
+    return sides[0], sides[1]
+
+
+def defence_plan(scenario: schema.Scenario, book: Book | None) -> DefencePlan | None:
+    """The variant's defence, ``None`` if neither ``[partial_liquidation]`` nor ``[adl]`` is set.
+
+    ``book`` (unsorted) is needed for ADL only.
+    """
+    if scenario.partial_liquidation is not None:
+        return DefencePlan(buffer=scenario.partial_liquidation.buffer)
+    if scenario.adl is None:
+        return None
+    if book is None:
+        raise InputError(
+            "ADL needs the positions themselves, not only the sorted book",
+            key="adl",
+            expected="a run through stresstest.engine.run.run or compare",
+        )
+    long_positions, short_positions = sorted_positions(book)
+    return DefencePlan(long_positions=long_positions, short_positions=short_positions)
+
+
+def replay_defences(
+    prices: np.ndarray,
+    grid: np.ndarray,
+    book: SortedBook,
+    margin: tuple[float, ...],
+    liquidation: tuple[float, ...],
+    fund_initial: float,
+    defences: DefencePlan,
+    out: np.ndarray,
+    grid_out: np.ndarray,
+) -> None:
+    """Replay one variant with its defence into ``out`` (paths x columns) and ``grid_out``."""
+    if defences.buffer is not None:
+        partial_replay_paths(
+            prices,
+            *margin,
+            *liquidation,
+            defences.buffer,
+            book.long_threshold,
+            book.long_prefix,
+            book.short_threshold,
+            book.short_prefix,
+            fund_initial,
+            grid,
+            out,
+            grid_out,
+        )
+        return
+    adl_replay_paths(
+        prices,
+        *margin,
+        *liquidation,
+        book.long_threshold,
+        book.long_prefix,
+        defences.long_positions,
+        book.short_threshold,
+        book.short_prefix,
+        defences.short_positions,
+        fund_initial,
+        grid,
+        out,
+        grid_out,
+    )

@@ -1,0 +1,102 @@
+"""The crash mechanisms of a scenario as the parameter vector of kernels/mechanics.py."""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+from stresstest.kernels import enums
+from stresstest.kernels.mechanics import mechanics_replay_paths
+from stresstest.scenario import schema
+
+_ORACLE_MODELS = {"lag": enums.ORACLE_LAG, "ema": enums.ORACLE_EMA, "twap": enums.ORACLE_TWAP}
+_IMPACT_LAWS = {"linear": enums.IMPACT_LINEAR, "sqrt": enums.IMPACT_SQRT}
+
+
+def trigger_z(probability: float) -> float:
+    """``z = -Phi^-1(p* / 2)``: the predictive trigger fires when ``d < z sigma sqrt(h)``."""
+    return -NormalDist().inv_cdf(probability / 2.0)
+
+
+def uses_mechanics(scenario: schema.Scenario) -> bool:
+    """Whether any crash mechanism differs from the core model (docs/model.md 9)."""
+    liquidation = scenario.liquidation
+    return (
+        scenario.oracle is not None
+        or scenario.market is not None
+        or liquidation.trigger != "maintenance"
+        or liquidation.fee_model != "static"
+    )
+
+
+def mechanics_arguments(scenario: schema.Scenario) -> np.ndarray | None:
+    """The ``N_MECH`` parameter vector of the scenario's mechanisms, ``None`` if none is on."""
+    return mechanics_vector(scenario) if uses_mechanics(scenario) else None
+
+
+def mechanics_vector(scenario: schema.Scenario) -> np.ndarray:
+    """The ``N_MECH`` parameter vector (all-neutral when no mechanism is on)."""
+    params = np.zeros(enums.N_MECH)
+    params[enums.MECH_MANIP_STEP] = -1.0
+    oracle = scenario.oracle
+    if oracle is not None:
+        params[enums.MECH_ORACLE_MODEL] = _ORACLE_MODELS[oracle.model]
+        params[enums.MECH_ORACLE_LAG] = oracle.lag_steps
+        params[enums.MECH_ORACLE_EMA] = oracle.ema_lambda
+        params[enums.MECH_ORACLE_TWAP] = oracle.twap_steps
+        if oracle.manipulation_step is not None:
+            params[enums.MECH_MANIP_STEP] = oracle.manipulation_step
+            params[enums.MECH_MANIP_STEPS] = oracle.manipulation_steps
+            params[enums.MECH_MANIP_SIZE] = oracle.manipulation_size
+    liquidation = scenario.liquidation
+    if liquidation.trigger == "predictive":
+        horizon = liquidation.trigger_horizon_steps
+        horizon = liquidation.latency_steps if horizon is None else horizon
+        params[enums.MECH_TRIGGER] = enums.TRIGGER_PREDICTIVE
+        params[enums.MECH_TRIGGER_Z] = trigger_z(liquidation.trigger_probability)
+        params[enums.MECH_TRIGGER_SQRT_H] = np.sqrt(float(horizon))
+    if liquidation.fee_model == "vol_scaled":
+        params[enums.MECH_FEE_MODEL] = enums.FEE_VOL_SCALED
+        params[enums.MECH_FEE_BASE] = liquidation.fee_base
+        params[enums.MECH_FEE_K] = liquidation.fee_k
+        params[enums.MECH_FEE_MIN] = liquidation.fee_min
+        params[enums.MECH_FEE_MAX] = liquidation.fee_max
+    margin = scenario.margin
+    shared = isinstance(margin, schema.VolScaledMargin)
+    params[enums.MECH_VOL_LAMBDA] = (
+        liquidation.vol_ewma_lambda
+        if liquidation.vol_ewma_lambda is not None
+        else (margin.ewma_lambda if shared else 0.5)  # type: ignore[union-attr]
+    )
+    params[enums.MECH_VOL_V0] = (
+        liquidation.vol_initial_variance
+        if liquidation.vol_initial_variance is not None
+        else (margin.initial_variance if shared else 0.0)  # type: ignore[union-attr]
+    )
+    market = scenario.market
+    if market is not None:
+        params[enums.MECH_IMPACT] = _IMPACT_LAWS[market.impact]
+        if market.impact == "linear":
+            params[enums.MECH_IMPACT_COEF] = 0.01 / float(market.depth)  # type: ignore[arg-type]
+        else:
+            params[enums.MECH_IMPACT_COEF] = float(market.coefficient)  # type: ignore[arg-type]
+            params[enums.MECH_IMPACT_REF] = market.reference_notional
+        params[enums.MECH_PERMANENT] = market.permanent_fraction
+        params[enums.MECH_IMPACT_MAX] = market.max_impact
+    return params
+
+
+def has_impact(params: np.ndarray | None) -> bool:
+    """Whether a parameter vector has an impact law (then its rows have the market columns)."""
+    return params is not None and int(params[enums.MECH_IMPACT]) != enums.IMPACT_NONE
+
+
+__all__ = [
+    "has_impact",
+    "mechanics_arguments",
+    "mechanics_replay_paths",
+    "mechanics_vector",
+    "trigger_z",
+    "uses_mechanics",
+]

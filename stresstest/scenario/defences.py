@@ -1,0 +1,106 @@
+"""Optional defences of a venue in a crash: partial liquidation and auto-deleveraging.
+
+Each table is optional; absent, the field of :class:`stresstest.scenario.schema.Scenario`
+is ``None`` and the engine replays exactly as without it (docs/model.md 10).
+The field metadata is the schema, as for every other table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stresstest.errors import InputError
+from stresstest.scenario.schema import spec
+
+#: Tables of mechanisms (other than these) that cannot be combined with these defences.
+_OTHER_MECHANISM_TABLES = ("oracle", "market")
+#: ``[liquidation]`` keys of other mechanisms and the value that means "off".
+_OTHER_LIQUIDATION_KEYS = {"trigger": "maintenance", "fee_model": "static"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartialLiquidation:
+    """``[partial_liquidation]``: close only what brings a breached position back to m + buffer."""
+
+    # On a breach the venue closes the fraction of the position that leaves the rest
+    # with equity (m + buffer) times its notional at the exit price; the rest stays
+    # open and is checked again (docs/model.md 10.1).
+
+    buffer: float = spec(
+        "Equity above maintenance that the remaining position is brought back to; needs "
+        "maintenance (or the margin floor) + buffer > liquidation.fee.",
+        default=0.0,
+        unit="fraction of notional",
+        ge=0.0,
+        lt=1.0,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Adl:
+    """``[adl]``: when the fund is empty, profitable opposite positions cover the shortfall."""
+
+    # Instead of socializing the shortfall pro rata, the venue closes the open positions
+    # of the side opposite to the bankrupt ones, highest score first, at the mark price
+    # and takes from their profit what is needed (docs/model.md 10.2).
+
+    ranking: str = spec(
+        "Order in which opposite positions are deleveraged: 'profit_leverage' ranks by "
+        "unrealized profit / collateral times notional / equity, highest first.",
+        default="profit_leverage",
+        choices=("profit_leverage",),
+    )
+
+
+#: Defence tables: table name -> dataclass. Absent means off (the scenario field is None).
+DEFENCE_TABLES: dict[str, type] = {"partial_liquidation": PartialLiquidation, "adl": Adl}
+
+
+def check_defences(built: dict[str, Any], file: Path | None) -> None:
+    """Cross-table checks of the defence tables; raises :class:`InputError`.
+
+    - partial liquidation needs ``m + buffer > fee`` at every step (``m`` the static
+      maintenance or the vol-scaled floor), so the remaining quantity is well defined;
+    - partial liquidation and ADL are not combined with each other, nor with the
+      ``[oracle]`` or ``[market]`` tables, a predictive ``liquidation.trigger`` or a
+      vol-scaled ``liquidation.fee_model`` (docs/mechanics.md).
+    """
+    enabled = [name for name in DEFENCE_TABLES if built.get(name) is not None]
+    if not enabled:
+        return
+    others = [name for name in _OTHER_MECHANISM_TABLES if built.get(name) is not None]
+    others += [
+        f"liquidation.{key}"
+        for key, off in _OTHER_LIQUIDATION_KEYS.items()
+        if getattr(built["liquidation"], key, off) != off
+    ]
+    if others:
+        raise InputError(
+            "these defences cannot be combined with other liquidation mechanisms",
+            file=file,
+            key=", ".join(enabled + others),
+            expected=f"either [{'] or ['.join(enabled)}] or {', '.join(others)}, not both",
+        )
+    if len(enabled) > 1:
+        raise InputError(
+            "partial liquidation and ADL cannot be combined",
+            file=file,
+            key="partial_liquidation, adl",
+            expected="at most one of [partial_liquidation] and [adl]",
+        )
+    partial = built.get("partial_liquidation")
+    if partial is None:
+        return
+    margin = built["margin"]
+    lowest_rate = margin.maintenance if hasattr(margin, "maintenance") else margin.floor
+    fee = built["liquidation"].fee
+    if not lowest_rate + partial.buffer > fee:
+        raise InputError(
+            "maintenance + buffer must exceed the liquidation fee",
+            file=file,
+            key="partial_liquidation.buffer",
+            value=partial.buffer,
+            expected=f"a number > fee - lowest maintenance rate ({fee - lowest_rate:g})",
+        )

@@ -1,0 +1,239 @@
+"""The crash-mechanism kernel against its plain reference (docs/model.md 9).
+
+``mechanics_replay_paths`` (sorted book, threshold form, queued closes) is
+compared column by column with ``tests.reference_mechanics.reference_mechanics``
+(position by position, direct form) on random books, paths and mechanisms:
+oracle models with manipulation, the predictive trigger, the vol-scaled penalty
+and price impact with cascades. Absent or neutral mechanisms must reproduce the
+core kernel bit for bit.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+
+from stresstest.book import sort_book
+from stresstest.engine.mechanics import mechanics_vector
+from stresstest.engine.run import margin_arguments
+from stresstest.kernels import enums
+from stresstest.kernels.fund import N_GRID
+from stresstest.kernels.mechanics import mechanics_replay_paths
+from stresstest.scenario import schema
+from stresstest.scenario.mechanics import Market, Oracle
+from tests.reference_mechanics import Mechanisms, reference_mechanics
+from tests.test_replay_reference import (
+    KERNEL_SETTINGS,
+    NEAR_TIE_RELATIVE_GAP,
+    ReplayCase,
+    assert_metrics_close,
+    margin_config,
+    replay_cases,
+    run_sorted_kernel,
+)
+from tests.tolerances import (
+    ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL,
+    ENGINE_VS_REFERENCE_RTOL,
+    assert_close,
+)
+
+
+def liquidation_table(case: ReplayCase, **keys: Any) -> dict[str, Any]:
+    """Every ``[liquidation]`` key: the case's core ones, defaults, then ``keys``."""
+    table = {
+        field.name: field.default
+        for field in schema.Liquidation.__dataclass_fields__.values()  # type: ignore[attr-defined]
+    }
+    table.update(
+        latency_steps=case.latency_steps,
+        slippage=case.slippage,
+        fee=case.fee,
+        liquidator_share=case.liquidator_share,
+    )
+    table.update(keys)
+    return table
+
+
+def mechanisms_of(case: ReplayCase, mechanisms: Mechanisms) -> np.ndarray:
+    """The kernel's parameter vector of ``mechanisms`` (through the engine's own builder)."""
+    scenario = SimpleNamespace(
+        margin=margin_config(case.margin),
+        liquidation=schema.Liquidation(**mechanisms.liquidation),
+        oracle=Oracle(**mechanisms.oracle) if mechanisms.oracle else None,
+        market=Market(**mechanisms.market) if mechanisms.market else None,
+    )
+    return mechanics_vector(scenario)  # type: ignore[arg-type]
+
+
+def run_mechanics_kernel(case: ReplayCase, mechanisms: Mechanisms) -> np.ndarray:
+    """The mechanics kernel on the sorted book, ``(n_paths, N_METRICS [+ 2])``."""
+    sorted_book = sort_book(case.book)
+    n_paths = case.prices.shape[0]
+    width = enums.N_METRICS_MARKET if mechanisms.market else enums.N_METRICS
+    out = np.full((n_paths, width), np.nan)
+    liq = mechanisms.liquidation
+    mechanics_replay_paths(
+        np.ascontiguousarray(case.prices),
+        *margin_arguments(margin_config(case.margin)),
+        liq["latency_steps"],
+        liq["slippage"],
+        liq["fee"],
+        liq["liquidator_share"],
+        mechanisms_of(case, mechanisms),
+        sorted_book.long_threshold,
+        sorted_book.long_prefix,
+        sorted_book.short_threshold,
+        sorted_book.short_prefix,
+        case.fund_initial,
+        np.empty(0, dtype=np.int64),
+        out,
+        np.empty((n_paths, N_GRID, 0)),
+    )
+    return out
+
+
+def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) -> None:
+    book = case.book
+    expected, gap = reference_mechanics(
+        case.prices, book.side, book.qty, book.entry_price, book.collateral, mechanisms
+    )
+    assume(gap > NEAR_TIE_RELATIVE_GAP)
+    actual = run_mechanics_kernel(case, mechanisms)
+    event(f"liquidations: {bool(np.any(actual[:, enums.N_LIQUIDATIONS] > 0))}")
+    if mechanisms.market:
+        event(f"cascade: {bool(np.any(actual[:, enums.CASCADE_DEPTH] > 0))}")
+        event(f"impact bad debt: {bool(np.any(actual[:, enums.IMPACT_BAD_DEBT] != 0))}")
+    assert_metrics_close(
+        actual[:, : enums.N_METRICS],
+        expected[:, : enums.N_METRICS],
+        rtol=ENGINE_VS_REFERENCE_RTOL,
+        scale=case.scale,
+        what=what,
+    )
+    if mechanisms.market:
+        assert_close(
+            actual[:, enums.CASCADE_DEPTH],
+            expected[:, enums.CASCADE_DEPTH],
+            rtol=0.0,
+            atol=0.0,
+            what=f"{what}: cascade_depth",
+        )
+        assert_close(
+            actual[:, enums.IMPACT_BAD_DEBT],
+            expected[:, enums.IMPACT_BAD_DEBT],
+            rtol=ENGINE_VS_REFERENCE_RTOL,
+            atol=ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL * case.scale,
+            what=f"{what}: impact_bad_debt",
+        )
+
+
+@st.composite
+def oracle_tables(draw: st.DrawFn, n_steps: int) -> dict[str, Any] | None:
+    model = draw(st.sampled_from([None, "lag", "ema", "twap"]))
+    if model is None:
+        return None
+    table: dict[str, Any] = {"model": model}
+    if model == "lag":
+        table["lag_steps"] = draw(st.integers(0, 6))
+    elif model == "ema":
+        table["ema_lambda"] = draw(st.floats(0.0, 0.95))
+    else:
+        table["twap_steps"] = draw(st.integers(1, 8))
+    if draw(st.booleans()):
+        table["manipulation_step"] = draw(st.integers(0, n_steps))
+        table["manipulation_size"] = draw(st.floats(-0.3, 0.3))
+        table["manipulation_steps"] = draw(st.integers(1, 5))
+    return table
+
+
+@st.composite
+def liquidation_keys(draw: st.DrawFn, static_margin: bool) -> dict[str, Any]:
+    keys: dict[str, Any] = {}
+    if draw(st.booleans()):
+        keys["trigger"] = "predictive"
+        keys["trigger_probability"] = draw(st.floats(0.01, 0.6))
+        keys["trigger_horizon_steps"] = draw(st.sampled_from([None, 0, 1, 4, 24]))
+    if draw(st.booleans()):
+        fee_min = draw(st.floats(0.0, 0.01))
+        keys.update(
+            fee_model="vol_scaled",
+            fee_base=draw(st.floats(0.0, 0.02)),
+            fee_k=draw(st.floats(0.0, 2.0)),
+            fee_min=fee_min,
+            fee_max=draw(st.floats(fee_min, 0.1)),
+        )
+    if static_margin or draw(st.booleans()):
+        keys["vol_ewma_lambda"] = draw(st.floats(0.5, 0.99))
+        keys["vol_initial_variance"] = draw(st.sampled_from([None, 0.0, 1e-4, 1e-3]))
+    return keys
+
+
+@st.composite
+def market_tables(draw: st.DrawFn, notional: float) -> dict[str, Any] | None:
+    law = draw(st.sampled_from([None, "linear", "sqrt"]))
+    if law is None:
+        return None
+    table: dict[str, Any] = {
+        "impact": law,
+        "permanent_fraction": draw(st.floats(0.0, 1.0)),
+        "max_impact": draw(st.sampled_from([0.05, 0.3, 1.0])),
+    }
+    if law == "linear":
+        table["depth"] = notional * draw(st.floats(0.002, 2.0))
+    else:
+        table["coefficient"] = draw(st.floats(0.0, 0.2))
+        table["reference_notional"] = notional * draw(st.floats(0.01, 1.0))
+    return table
+
+
+@st.composite
+def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
+    case = draw(replay_cases())
+    n_steps = case.prices.shape[1] - 1
+    notional = float(np.sum(case.book.qty * case.book.entry_price))
+    keys = draw(liquidation_keys(case.margin["model"] == "static"))
+    mechanisms = Mechanisms(
+        margin=case.margin,
+        liquidation=liquidation_table(case, **keys),
+        oracle=draw(oracle_tables(n_steps)),
+        market=draw(market_tables(notional)),
+        fund_initial=case.fund_initial,
+    )
+    return case, mechanisms
+
+
+@settings(KERNEL_SETTINGS, max_examples=400)
+@given(drawn=mechanism_cases())
+def test_mechanics_kernel_matches_reference(drawn: tuple[ReplayCase, Mechanisms]) -> None:
+    case, mechanisms = drawn
+    compare_with_reference(case, mechanisms, "mechanics_replay_paths vs reference")
+
+
+@KERNEL_SETTINGS
+@given(case=replay_cases(), lag_or_twap=st.sampled_from(["lag", "ema", "twap", "market"]))
+def test_neutral_mechanisms_are_bit_identical_to_the_core_kernel(
+    case: ReplayCase, lag_or_twap: str
+) -> None:
+    """lag 0, ema weight 0, twap of one point, infinite depth: the core kernel, bit for bit."""
+    neutral = {
+        "lag": ({"model": "lag", "lag_steps": 0}, None),
+        "ema": ({"model": "ema", "ema_lambda": 0.0}, None),
+        "twap": ({"model": "twap", "twap_steps": 1}, None),
+        "market": (None, {"impact": "linear", "depth": 1e300, "permanent_fraction": 1.0}),
+    }[lag_or_twap]
+    mechanisms = Mechanisms(
+        margin=case.margin,
+        liquidation=liquidation_table(case),
+        oracle=neutral[0],
+        market=neutral[1],
+        fund_initial=case.fund_initial,
+    )
+    actual = run_mechanics_kernel(case, mechanisms)
+    core = run_sorted_kernel(case)
+    np.testing.assert_array_equal(actual[:, : enums.N_METRICS], core)
+    if neutral[1] is not None:
+        np.testing.assert_array_equal(actual[:, enums.N_METRICS :], 0.0)
