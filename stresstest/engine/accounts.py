@@ -1,0 +1,272 @@
+"""Run an accounts scenario: multi-asset paths, margin units, the cross-margin kernel.
+
+Validate and prepare (paths, book, margin units, filter index), stream chunks
+of paths through :func:`stresstest.kernels.cross.cross_replay_paths`, wrap the
+per-path metrics in the same :class:`~stresstest.engine.result.Result` as a
+single-asset run. Memory is O(positions + chunk x assets x steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stresstest.book.accounts import AccountsBook, margin_units, read_accounts, synthetic_accounts
+from stresstest.book.cross_index import CrossIndex, build_cross_index
+from stresstest.engine.plan import (
+    chunk_ranges,
+    liquidation_arguments,
+    margin_arguments,
+    record_grid_steps,
+)
+from stresstest.engine.result import BookStats, Result
+from stresstest.errors import InputError
+from stresstest.kernels import enums
+from stresstest.kernels.brackets import bracket_amounts
+from stresstest.kernels.cross import cross_replay_paths
+from stresstest.kernels.fund import N_GRID
+from stresstest.paths.multi import MultiPathSource, multi_path_source
+from stresstest.scenario import schema
+from stresstest.scenario.accounts import (
+    ACCOUNT_BOOKS,
+    MULTI_PATHS,
+    AccountsSyntheticBook,
+    AccountsTable,
+)
+
+#: Prices held in memory at once, in float64 values (64 MB), as the single-asset engine.
+CHUNK_BUDGET_VALUES = 8_000_000
+
+Progress = Callable[[int, int], None]
+
+
+def is_accounts_scenario(scenario: schema.Scenario) -> bool:
+    """True when the scenario has a multi-asset ``[paths]`` or an accounts ``[book]``."""
+    return isinstance(scenario.paths, MULTI_PATHS) or isinstance(scenario.book, ACCOUNT_BOOKS)
+
+
+def accounts_table(scenario: schema.Scenario) -> AccountsTable:
+    """The scenario's ``[accounts]`` table (defaults when absent)."""
+    table = getattr(scenario, "accounts", None)
+    return table if table is not None else AccountsTable()
+
+
+def check_accounts_scenario(scenario: schema.Scenario) -> None:
+    """Reject mixes the accounts engine cannot run, naming the key."""
+    file = scenario.source_file
+    if not isinstance(scenario.paths, MULTI_PATHS):
+        raise InputError(
+            "an accounts book needs multi-asset paths",
+            file=file,
+            key="paths.source",
+            value=getattr(scenario.paths, "source", None),
+            expected="'gbm_multi' or 'historical_multi'",
+        )
+    if not isinstance(scenario.book, ACCOUNT_BOOKS):
+        raise InputError(
+            "multi-asset paths need an accounts book",
+            file=file,
+            key="book.source",
+            value=getattr(scenario.book, "source", None),
+            expected="'accounts_synthetic' or 'accounts_file'",
+        )
+    table = accounts_table(scenario)
+    floors, rates = table.bracket_floor, table.bracket_rate
+    if (floors is None) != (rates is None):
+        raise InputError(
+            "bracket_floor and bracket_rate go together",
+            file=file,
+            key="accounts.bracket_rate" if rates is None else "accounts.bracket_floor",
+            expected="both lists, of the same length",
+        )
+    if floors is None or rates is None:
+        return
+    if not isinstance(scenario.margin, schema.StaticMargin):
+        raise InputError(
+            "tiered brackets need static margin",
+            file=file,
+            key="margin.model",
+            value=scenario.margin.model,
+            expected="'static'",
+        )
+    floor_array = np.asarray(floors, dtype=float)
+    rate_array = np.asarray(rates, dtype=float)
+    if floor_array.shape != rate_array.shape or floor_array.shape[0] == 0:
+        raise InputError(
+            "bracket lists differ in length",
+            file=file,
+            key="accounts.bracket_rate",
+            value=list(rates),
+            expected=f"{len(floors)} rates, one per bracket_floor",
+        )
+    if not (floor_array[0] > 0 and np.all(np.diff(floor_array) > 0)):
+        raise InputError(
+            "bracket floors not ascending",
+            file=file,
+            key="accounts.bracket_floor",
+            value=list(floors),
+            expected="numbers > 0, strictly ascending",
+        )
+    full_rates = np.concatenate([[scenario.margin.maintenance], rate_array])
+    if not (np.all(np.diff(full_rates) >= 0) and full_rates[-1] < 1.0):
+        raise InputError(
+            "bracket rates not non-decreasing",
+            file=file,
+            key="accounts.bracket_rate",
+            value=list(rates),
+            expected=(
+                f"non-decreasing rates >= margin.maintenance ({scenario.margin.maintenance:g}), < 1"
+            ),
+        )
+
+
+def bracket_table(scenario: schema.Scenario) -> np.ndarray:
+    """``(3, n_brackets)``: floors, rates and amounts (one column without tiers)."""
+    table = accounts_table(scenario)
+    margin = scenario.margin
+    base_rate = margin.maintenance if isinstance(margin, schema.StaticMargin) else 0.0
+    floors = np.concatenate([[0.0], np.asarray(table.bracket_floor or [], dtype=float)])
+    rates = np.concatenate([[base_rate], np.asarray(table.bracket_rate or [], dtype=float)])
+    return np.ascontiguousarray(np.stack([floors, rates, bracket_amounts(floors, rates)]))
+
+
+def rate_bound(margin: schema.MarginConfig, brackets: np.ndarray) -> float:
+    """``m_bar``: no step's rate exceeds it (static: the rate or top bracket; vol-scaled: cap)."""
+    if isinstance(margin, schema.StaticMargin):
+        return float(brackets[1].max())
+    return float(margin.cap)
+
+
+def build_accounts(scenario: schema.Scenario, source: MultiPathSource) -> AccountsBook:
+    """The accounts book of a scenario's ``[book]`` table."""
+    config = scenario.book
+    if isinstance(config, AccountsSyntheticBook):
+        return synthetic_accounts(config, scenario.seed, source.start_prices(), source.assets)
+    return read_accounts(config.file, source.assets)
+
+
+@dataclass(frozen=True)
+class AccountsPlan:
+    """Everything a chunk of paths needs: source, kernel arguments, filter index."""
+
+    source: MultiPathSource
+    index: CrossIndex
+    margin: np.ndarray
+    brackets: np.ndarray
+    liquidation: np.ndarray
+    fund_initial: float
+    grid: np.ndarray
+
+
+def plan_for_mode(
+    scenario: schema.Scenario,
+    source: MultiPathSource,
+    book: AccountsBook,
+    mode: str,
+    grid: np.ndarray,
+) -> AccountsPlan:
+    """Kernel arguments for the book under margin ``mode`` ('book', 'isolated', 'cross')."""
+    brackets = bracket_table(scenario)
+    units = margin_units(book, mode)
+    index = build_cross_index(
+        units, source.start_prices(), rate_bound(scenario.margin, brackets), brackets
+    )
+    return AccountsPlan(
+        source=source,
+        index=index,
+        margin=np.asarray(margin_arguments(scenario.margin), dtype=float),
+        brackets=brackets,
+        liquidation=np.asarray(liquidation_arguments(scenario.liquidation), dtype=float),
+        fund_initial=scenario.insurance_fund.initial,
+        grid=grid,
+    )
+
+
+def replay_accounts_chunk(
+    plan: AccountsPlan, first: int, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generate paths ``first .. first + count - 1`` and replay the units over them.
+
+    Returns metrics ``(count, N_METRICS)`` and grid records ``(count, N_GRID, len(grid))``.
+    """
+    prices = plan.source.chunk(first, count)
+    out = np.empty((count, enums.N_METRICS))
+    grid_out = np.empty((count, N_GRID, plan.grid.shape[0]))
+    cross_replay_paths(
+        prices,
+        plan.margin,
+        plan.brackets,
+        plan.liquidation,
+        plan.index.units,
+        plan.index.index,
+        plan.index.reference,
+        plan.index.always,
+        plan.fund_initial,
+        plan.grid,
+        out,
+        grid_out,
+    )
+    return out, grid_out
+
+
+def execute_accounts(
+    plan: AccountsPlan, *, chunk_size: int | None = None, progress: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replay every chunk of paths, in this process; results do not depend on ``chunk_size``."""
+    source = plan.source
+    n_points = len(source.assets) * (source.n_steps + 1)
+    size = chunk_size or max(1, min(source.n_paths, CHUNK_BUDGET_VALUES // n_points))
+    metrics = np.empty((source.n_paths, enums.N_METRICS))
+    records = np.empty((source.n_paths, N_GRID, plan.grid.shape[0]))
+    done = 0
+    for first, count in chunk_ranges(0, source.n_paths, size):
+        metrics[first : first + count], records[first : first + count] = replay_accounts_chunk(
+            plan, first, count
+        )
+        done += count
+        if progress is not None:
+            progress(done, source.n_paths)
+    return metrics, records
+
+
+def prepare_accounts(
+    scenario: schema.Scenario,
+) -> tuple[MultiPathSource, AccountsBook]:
+    """Validate the scenario, build its path source and accounts book."""
+    check_accounts_scenario(scenario)
+    source = multi_path_source(scenario.paths, scenario.seed, scenario.source_file)
+    return source, build_accounts(scenario, source)
+
+
+def book_stats(book: AccountsBook) -> BookStats:
+    """Counts and entry notional of the book (positions, longs, quote units)."""
+    return BookStats(len(book), int(np.count_nonzero(book.side > 0)), book.entry_notional)
+
+
+def run_accounts(
+    scenario: schema.Scenario,
+    *,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+    mode: str | None = None,
+) -> Result:
+    """Replay the scenario's accounts over all its paths (``mode`` overrides [accounts] mode)."""
+    source, book = prepare_accounts(scenario)
+    grid = record_grid_steps(source.n_paths, source.n_steps, 1)
+    plan = plan_for_mode(scenario, source, book, mode or accounts_table(scenario).mode, grid)
+    metrics, records = execute_accounts(plan, chunk_size=chunk_size, progress=progress)
+    provenance = getattr(source, "provenance", None)
+    paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
+    return Result(
+        scenario=scenario,
+        path_ids=source.path_ids(),
+        metrics=metrics,
+        book=book_stats(book),
+        grid=grid,
+        records=records,
+        paths_record=paths_record,
+        references={},
+    )

@@ -1,0 +1,120 @@
+"""Multi-asset price paths: correlated GBM and the joint block bootstrap.
+
+Output arrays are ``(paths, n_assets, T + 1)``, C-contiguous, prices in quote
+per base of each asset. Every path draws from its own Philox stream (counter
+``(block, stream, path)``), so a path is the same whatever chunk or thread
+generates it. See docs/model.md 11.1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from stresstest.kernels.enums import STREAM_BOOTSTRAP_MULTI, STREAM_GBM_MULTI
+from stresstest.kernels.garch import philox_block
+from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.rng import normal_pair, uniform53
+
+
+@parallel_kernel
+def correlated_gbm_paths(
+    k0: np.uint64,
+    k1: np.uint64,
+    first_path: int,
+    s0: np.ndarray,
+    sigma: np.ndarray,
+    drift: np.ndarray,
+    cholesky: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Fill ``out`` (paths x assets x (T + 1)) with correlated GBM prices.
+
+    For path ``p`` the standard normals are numbered ``i = (t - 1) n + a`` (step
+    ``t >= 1``, asset ``a``, ``n`` assets); ``Z_i`` is element ``i mod 2`` of the
+    Box-Muller pair of Philox block ``i // 2``, stream ``STREAM_GBM_MULTI``. With
+    ``L`` the lower Cholesky factor of the correlation matrix,
+    ``X_t = L Z_t`` and ``P_a,t = s0_a exp(sum_{u<=t} (drift_a - sigma_a^2/2 + sigma_a X_a,u))``.
+    ``sigma`` and ``drift`` are per step; the sum runs in step order and ``exp``
+    is taken afresh at every step.
+    """
+    n_paths, n_assets, n_points = out.shape
+    n_normals = (n_points - 1) * n_assets
+    for row in numba.prange(n_paths):
+        path = first_path + row
+        normals = np.empty(n_normals + 1)
+        for block in range((n_normals + 1) // 2):
+            z0, z1 = normal_pair(k0, k1, block, STREAM_GBM_MULTI, path)
+            normals[2 * block] = z0
+            normals[2 * block + 1] = z1
+        log_sum = np.zeros(n_assets)
+        for asset in range(n_assets):
+            out[row, asset, 0] = s0[asset]
+        for step in range(1, n_points):
+            base = (step - 1) * n_assets
+            for asset in range(n_assets):
+                mixed = 0.0
+                for other in range(asset + 1):
+                    mixed += cholesky[asset, other] * normals[base + other]
+                log_sum[asset] += (drift[asset] - 0.5 * sigma[asset] * sigma[asset]) + sigma[
+                    asset
+                ] * mixed
+                out[row, asset, step] = s0[asset] * np.exp(log_sum[asset])
+
+
+@kernel
+def _joint_block(
+    k0: np.uint64, k1: np.uint64, path: int, block: int, n_returns: int, inv_log_stay: float
+) -> tuple[int, float]:
+    """Start index and extra length of block ``block``, stream ``STREAM_BOOTSTRAP_MULTI``."""
+    w0, w1, w2, w3 = philox_block(k0, k1, block, STREAM_BOOTSTRAP_MULTI, path)
+    start = int(uniform53(w0, w1) * n_returns)
+    if start >= n_returns:
+        start = n_returns - 1
+    extra = math.floor(math.log(1.0 - uniform53(w2, w3)) * inv_log_stay)
+    return start, extra
+
+
+@parallel_kernel
+def joint_bootstrap_paths(
+    k0: np.uint64,
+    k1: np.uint64,
+    first_path: int,
+    returns: np.ndarray,
+    successor: np.ndarray,
+    inv_log_stay: float,
+    s0: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Fill ``out`` (paths x assets x (T + 1)) by the stationary bootstrap of joint returns.
+
+    ``returns`` is ``(n_returns, n_assets)``: row ``k`` holds every asset's log
+    return over the same hour, so a block copies whole rows and keeps the
+    cross-correlation and tail dependence of the data. Blocks are drawn as in
+    the single-asset bootstrap (docs/model.md 1.4) from stream
+    ``STREAM_BOOTSTRAP_MULTI``; ``successor`` wraps within a gap-free run.
+    ``P_a,0 = s0_a``, ``P_a,t = s0_a exp(sum_{u<=t} r_{k(u), a})``.
+    """
+    n_paths, n_assets, n_points = out.shape
+    n_returns = returns.shape[0]
+    for row in numba.prange(n_paths):
+        path = first_path + row
+        log_sum = np.zeros(n_assets)
+        for asset in range(n_assets):
+            out[row, asset, 0] = s0[asset]
+        step = 1
+        block = 0
+        while step < n_points:
+            index, extra = _joint_block(k0, k1, path, block, n_returns, inv_log_stay)
+            block += 1
+            length = 1.0 + extra
+            taken = 0
+            while step < n_points and taken < length:
+                for asset in range(n_assets):
+                    log_sum[asset] += returns[index, asset]
+                    out[row, asset, step] = s0[asset] * np.exp(log_sum[asset])
+                index = successor[index]
+                step += 1
+                taken += 1

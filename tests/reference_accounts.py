@@ -1,0 +1,192 @@
+"""A plain Python reference of the accounts replay, written from docs/model.md 11.
+
+Account by account, step by step, in the direct form ``E_u,t < R_u,t`` on the
+book's own rows (no margin units precomputed, no filter, no sorting). Sums use
+``math.fsum``. No numba.
+
+Units: prices quote per base, quantities base units, money quote units.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from stresstest.kernels.enums import METRIC_NAMES, N_METRICS
+from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
+
+_COLUMN = {name: index for index, name in enumerate(METRIC_NAMES)}
+
+
+def reference_requirement(
+    notional: float, rate: float, brackets: list[tuple[float, float]]
+) -> float:
+    """``R(n)`` of one position: ``rate n`` without brackets, else the tiered table.
+
+    ``brackets`` lists ``(floor_b, rate_b)`` for the brackets above the first
+    (whose rate is ``rate``); the amounts are the continuity sums of 11.4.
+    """
+    if not brackets:
+        return rate * notional
+    floors = [0.0] + [floor for floor, _ in brackets]
+    rates = [rate] + [value for _, value in brackets]
+    amount = 0.0
+    chosen_rate, chosen_amount = rates[0], 0.0
+    for b in range(1, len(floors)):
+        amount += (rates[b] - rates[b - 1]) * floors[b]
+        if notional >= floors[b]:
+            chosen_rate, chosen_amount = rates[b], amount
+    return chosen_rate * notional - chosen_amount
+
+
+def reference_accounts(
+    prices: np.ndarray,
+    book: dict[str, np.ndarray],
+    cross: np.ndarray,
+    margin: dict[str, Any],
+    latency_steps: int,
+    slippage: float,
+    fee: float,
+    liquidator_share: float,
+    fund_initial: float,
+    brackets: list[tuple[float, float]] | None = None,
+) -> np.ndarray:
+    """Per-path metrics ``(n_paths, N_METRICS)`` of an accounts book.
+
+    ``prices`` is ``(n_paths, n_assets, T + 1)``; ``book`` has per-position arrays
+    ``account``, ``asset``, ``side``, ``qty``, ``entry_price``, ``collateral``;
+    ``cross[account]`` is the account's mode. A cross account is one margin unit
+    with collateral ``sum c``; an isolated account's positions are units of their own.
+    """
+    brackets = brackets or []
+    prices = np.asarray(prices, dtype=float)
+    n_paths, n_assets, n_points = prices.shape
+    last = n_points - 1
+    units: list[list[int]] = []
+    by_account: dict[int, list[int]] = {}
+    for row, account in enumerate(book["account"].tolist()):
+        by_account.setdefault(account, []).append(row)
+    for account in sorted(by_account):
+        rows = by_account[account]
+        if cross[account]:
+            units.append(rows)
+        else:
+            units.extend([row] for row in rows)
+    out = np.zeros((n_paths, N_METRICS))
+    for path in range(n_paths):
+        rates = [reference_margin_rates(prices[path, asset], margin) for asset in range(n_assets)]
+        price = [[float(v) for v in prices[path, asset]] for asset in range(n_assets)]
+        is_open = [True] * len(units)
+        closes: list[tuple[float, float, float, int]] = []
+        to_fund_by_step: list[list[float]] = [[] for _ in range(n_points)]
+        bad_by_step: list[list[float]] = [[] for _ in range(n_points)]
+        requirement_terms: list[float] = []
+        notional_terms: list[float] = []
+        for t in range(n_points):
+            for u, rows in enumerate(units):
+                if not is_open[u]:
+                    continue
+                for row in rows:
+                    a = int(book["asset"][row])
+                    notional = float(book["qty"][row]) * price[a][t]
+                    notional_terms.append(notional)
+                    requirement_terms.append(
+                        reference_requirement(notional, float(rates[a][t]), brackets)
+                    )
+            for u, rows in enumerate(units):
+                if not is_open[u]:
+                    continue
+                equity_terms = [float(book["collateral"][row]) for row in rows]
+                requirement_terms_u = []
+                for row in rows:
+                    a = int(book["asset"][row])
+                    s, q = float(book["side"][row]), float(book["qty"][row])
+                    equity_terms.append(s * q * (price[a][t] - float(book["entry_price"][row])))
+                    requirement_terms_u.append(
+                        reference_requirement(q * price[a][t], float(rates[a][t]), brackets)
+                    )
+                if not math.fsum(equity_terms) < math.fsum(requirement_terms_u):
+                    continue
+                is_open[u] = False
+                tau = min(t + latency_steps, last)
+                remaining_terms = [float(book["collateral"][row]) for row in rows]
+                notional_terms_u = []
+                for row in rows:
+                    a = int(book["asset"][row])
+                    s, q = float(book["side"][row]), float(book["qty"][row])
+                    x = price[a][tau] * (1.0 - s * slippage)
+                    remaining_terms.append(s * q * (x - float(book["entry_price"][row])))
+                    notional_terms_u.append(q * x)
+                remaining = math.fsum(remaining_terms)
+                notional = math.fsum(notional_terms_u)
+                paid = _penalty_paid(remaining, fee * notional)
+                bad = max(0.0, -remaining)
+                closes.append((notional, paid, bad, len(rows)))
+                to_fund_by_step[tau].append((1.0 - liquidator_share) * paid)
+                bad_by_step[tau].append(bad)
+        row_out = out[path]
+        row_out[_COLUMN["n_liquidations"]] = sum(close[3] for close in closes)
+        row_out[_COLUMN["liquidated_notional"]] = math.fsum(close[0] for close in closes)
+        row_out[_COLUMN["bad_debt"]] = math.fsum(close[2] for close in closes)
+        row_out[_COLUMN["fees_to_fund"]] = math.fsum(
+            (1.0 - liquidator_share) * close[1] for close in closes
+        )
+        row_out[_COLUMN["fees_to_liquidators"]] = math.fsum(
+            liquidator_share * close[1] for close in closes
+        )
+        fund = _fund_walk(
+            [math.fsum(values) for values in to_fund_by_step],
+            [math.fsum(values) for values in bad_by_step],
+            fund_initial,
+        )
+        for name, value in fund.items():
+            row_out[_COLUMN[name]] = value
+        requirement_sum = math.fsum(requirement_terms)
+        notional_sum = math.fsum(notional_terms)
+        row_out[_COLUMN["requirement_mean"]] = requirement_sum / n_points
+        row_out[_COLUMN["margin_rate_mean"]] = (
+            requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
+        )
+    return out
+
+
+def smallest_gap(
+    prices: np.ndarray,
+    book: dict[str, np.ndarray],
+    cross: np.ndarray,
+    margin: dict[str, Any],
+    brackets: list[tuple[float, float]] | None = None,
+) -> float:
+    """Smallest ``|E_u,t - R_u,t|`` relative to the unit's notional, over paths, units and
+    steps up to the unit's first breach: where tiny, rounding decides the breach step."""
+    brackets = brackets or []
+    prices = np.asarray(prices, dtype=float)
+    n_paths, n_assets, n_points = prices.shape
+    units: list[list[int]] = []
+    by_account: dict[int, list[int]] = {}
+    for row, account in enumerate(book["account"].tolist()):
+        by_account.setdefault(account, []).append(row)
+    for account in sorted(by_account):
+        rows = by_account[account]
+        units.extend([rows] if cross[account] else [[row] for row in rows])
+    smallest = math.inf
+    for path in range(n_paths):
+        rates = [reference_margin_rates(prices[path, asset], margin) for asset in range(n_assets)]
+        for rows in units:
+            for t in range(n_points):
+                equity, requirement, notional = [], [], []
+                for row in rows:
+                    a = int(book["asset"][row])
+                    p = float(prices[path, a, t])
+                    s, q = float(book["side"][row]), float(book["qty"][row])
+                    equity.append(s * q * (p - float(book["entry_price"][row])))
+                    equity.append(float(book["collateral"][row]))
+                    requirement.append(reference_requirement(q * p, float(rates[a][t]), brackets))
+                    notional.append(q * p)
+                gap = math.fsum(equity) - math.fsum(requirement)
+                smallest = min(smallest, abs(gap) / math.fsum(notional))
+                if gap < 0:
+                    break
+    return smallest
