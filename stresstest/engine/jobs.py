@@ -104,6 +104,19 @@ def validate_file(scenario_file: Path) -> dict[str, object]:
     from stresstest.scenario import schema
 
     scenario = load_scenario(scenario_file)
+    from stresstest.engine.accounts import is_accounts_scenario, prepare_accounts
+
+    if is_accounts_scenario(scenario):  # docs/model.md 11: paths and accounts book, read in full
+        multi_source, book = prepare_accounts(scenario)
+        return {
+            "scenario": scenario.name,
+            "n_paths": multi_source.n_paths,
+            "n_steps": multi_source.n_steps,
+            "n_positions": len(book),
+            "n_accounts": book.n_accounts,
+            "margin": scenario.margin.model,
+            "variants": [],
+        }
     source = path_source(scenario)
     if isinstance(scenario.book, schema.FileBook):
         n_positions = len(read_book(scenario.book.file))

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stresstest.book import SortedBook
+from stresstest.engine.defences import DefencePlan, replay_defences
+from stresstest.engine.mechanics import has_impact, mechanics_replay_paths
 from stresstest.kernels import enums
 from stresstest.kernels.fund import N_GRID
 from stresstest.kernels.replay import replay_paths
@@ -51,6 +53,11 @@ class VariantPlan:
     margin: MarginArguments
     liquidation: LiquidationArguments
     fund_initial: float
+    #: Crash mechanisms (docs/model.md 9) as kernels/mechanics.py's parameter vector;
+    #: ``None``: none, and the core kernel runs.
+    mechanics: np.ndarray | None = None
+    #: Partial liquidation or ADL (docs/model.md 10); ``None``: neither, the core kernel runs.
+    defences: DefencePlan | None = None
 
 
 def _no_grid() -> np.ndarray:
@@ -74,6 +81,14 @@ class ReplayPlan:
         """Number of paths."""
         return int(self.source.n_paths)
 
+    @property
+    def n_metrics(self) -> int:
+        """Columns per path: the core metrics, and the market ones if any variant has impact."""
+        wide = any(has_impact(variant.mechanics) for variant in self.variants)
+        width = enums.N_METRICS_MARKET if wide else enums.N_METRICS
+        extra = [variant.defences.n_metrics for variant in self.variants if variant.defences]
+        return max([width, *extra])
+
 
 def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Generate paths ``first .. first + count - 1`` once and replay every variant on them.
@@ -83,9 +98,25 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     """
     prices = plan.source.chunk(first, count)
     n_variants = len(plan.variants)
-    out = np.empty((n_variants, count, enums.N_METRICS))
+    out = np.zeros((n_variants, count, plan.n_metrics))
     grid_out = np.empty((n_variants, count, N_GRID, plan.grid.shape[0]))
     for index, variant in enumerate(plan.variants):
+        if variant.mechanics is not None:
+            replay_mechanics(prices, plan.grid, variant, out[index], grid_out[index])
+            continue
+        if variant.defences is not None:
+            replay_defences(
+                prices,
+                plan.grid,
+                variant.book,
+                variant.margin,
+                variant.liquidation,
+                variant.fund_initial,
+                variant.defences,
+                out[index],
+                grid_out[index],
+            )
+            continue
         replay_paths(
             prices,
             *variant.margin,
@@ -100,6 +131,30 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
             grid_out[index],
         )
     return out, grid_out
+
+
+def replay_mechanics(
+    prices: np.ndarray,
+    grid: np.ndarray,
+    variant: VariantPlan,
+    out: np.ndarray,
+    grid_out: np.ndarray,
+) -> None:
+    """Replay one variant with crash mechanisms (kernels/mechanics.py) into ``out``."""
+    mechanics_replay_paths(
+        prices,
+        *variant.margin,
+        *variant.liquidation,
+        variant.mechanics,
+        variant.book.long_threshold,
+        variant.book.long_prefix,
+        variant.book.short_threshold,
+        variant.book.short_prefix,
+        variant.fund_initial,
+        grid,
+        out,
+        grid_out,
+    )
 
 
 def chunk_ranges(first: int, stop: int, chunk_size: int) -> list[tuple[int, int]]:

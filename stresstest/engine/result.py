@@ -17,7 +17,7 @@ from stresstest.kernels.fund import GRID_COUNT, GRID_FUND, GRID_NOTIONAL, GRID_P
 from stresstest.scenario.provenance import resolved_dict
 from stresstest.scenario.schema import Scenario
 
-INTEGER_METRICS = frozenset({"n_liquidations"})
+INTEGER_METRICS = frozenset({"n_liquidations", "cascade_depth", "adl_count"})
 
 #: Quantile levels of the per-step files (fund_quantiles.parquet and the like).
 STEP_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -88,9 +88,18 @@ class Result:
         """Number of paths."""
         return int(self.path_ids.shape[0])
 
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Metric columns: ``METRIC_NAMES``, and ``MARKET_METRIC_NAMES`` with a [market] table."""
+        if self.scenario.market is not None:
+            return enums.METRIC_NAMES + enums.MARKET_METRIC_NAMES
+        if self.scenario.adl is not None:  # docs/model.md 10.2
+            return enums.METRIC_NAMES + enums.ADL_METRIC_NAMES
+        return enums.METRIC_NAMES
+
     def column(self, name: str) -> np.ndarray:
         """One metric over paths."""
-        return self.metrics[:, enums.METRIC_NAMES.index(name)]
+        return self.metrics[:, self.metric_names.index(name)]
 
     @property
     def paths(self) -> pl.DataFrame:
@@ -100,14 +109,14 @@ class Result:
     def paths_frame(self) -> pl.DataFrame:
         """One row per path: ``path`` and every metric (the columns of ``paths.parquet``)."""
         columns: dict[str, Any] = {"path": self.path_ids.astype(np.int64)}
-        for index, name in enumerate(enums.METRIC_NAMES):
+        for index, name in enumerate(self.metric_names):
             values = self.metrics[:, index]
             columns[name] = values.astype(np.int64) if name in INTEGER_METRICS else values
         return pl.DataFrame(columns)
 
     def summary(self) -> dict[str, Any]:
         """Summary statistics of every metric with Monte-Carlo errors (``summary.json``)."""
-        metrics = {name: describe(self.column(name)) for name in enums.METRIC_NAMES}
+        metrics = {name: describe(self.column(name)) for name in self.metric_names}
         return {
             "scenario": self.scenario.name,
             "seed": self.scenario.seed,

@@ -15,7 +15,9 @@ from stresstest.book import Book, SortedBook, sort_book
 from stresstest.book.positions import read_book
 from stresstest.book.synthetic import synthetic_book
 from stresstest.engine.checkpoint import Checkpoint, missing_ranges
+from stresstest.engine.defences import defence_plan
 from stresstest.engine.executors import EXECUTORS, run_dask, run_local
+from stresstest.engine.mechanics import mechanics_arguments
 from stresstest.engine.plan import (
     ReplayPlan,
     VariantPlan,
@@ -26,7 +28,6 @@ from stresstest.engine.plan import (
 )
 from stresstest.engine.result import BookStats, Result
 from stresstest.errors import InputError
-from stresstest.kernels import enums
 from stresstest.kernels.fund import N_GRID
 from stresstest.paths import PathSource, path_source
 from stresstest.paths.source import source_provenance, source_references
@@ -89,6 +90,7 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
     """Paths of the first scenario shared by all; one sorted book per distinct book table."""
     source = path_source(scenarios[0])
     books: dict[tuple[object, int], tuple[SortedBook, BookStats]] = {}
+    unsorted: dict[tuple[object, int], Book] = {}
     variants = []
     for scenario in scenarios:
         key = (scenario.book, scenario.seed)
@@ -96,6 +98,7 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
             book = build_book(scenario, source.start_price())
             stats = BookStats(len(book), book.n_long, book.entry_notional)
             books[key] = (sort_book(book), stats)
+            unsorted[key] = book  # ADL needs the positions (docs/model.md 10.2)
         sorted_book, _ = books[key]
         variants.append(
             VariantPlan(
@@ -103,6 +106,8 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
                 margin=margin_arguments(scenario.margin),
                 liquidation=liquidation_arguments(scenario.liquidation),
                 fund_initial=scenario.insurance_fund.initial,
+                mechanics=mechanics_arguments(scenario),
+                defences=defence_plan(scenario, unsorted[key]),
             )
         )
     stats = [books[(scenario.book, scenario.seed)][1] for scenario in scenarios]
@@ -129,10 +134,10 @@ def execute(
     n_variants = len(plan.variants)
     size = chunk_size or default_chunk_size(n_paths, plan.source.n_steps)
     grid_shape = (N_GRID, int(plan.grid.shape[0]))
-    metrics = np.empty((n_variants, n_paths, enums.N_METRICS))
+    metrics = np.empty((n_variants, n_paths, plan.n_metrics))
     records = np.empty((n_variants, n_paths, *grid_shape))
     done = (
-        checkpoint.completed(n_variants, enums.N_METRICS, grid_shape)
+        checkpoint.completed(n_variants, plan.n_metrics, grid_shape)
         if checkpoint is not None
         else {}
     )
@@ -196,6 +201,17 @@ def run(
         previous run of the same resolved scenario saved.
     """
     check_options(chunk_size, threads, executor)
+    from stresstest.engine.accounts import is_accounts_scenario, run_accounts
+
+    if is_accounts_scenario(scenario):  # accounts across several assets, docs/model.md 11
+        if executor != "local":
+            raise InputError(
+                "accounts scenarios run locally only",
+                key="executor",
+                value=executor,
+                expected="'local'",
+            )
+        return run_accounts(scenario, chunk_size=chunk_size, progress=progress)
     plan, stats = prepare([scenario])
     checkpoint = (
         Checkpoint(checkpoint_dir, fingerprint([scenario]), resume=resume)
@@ -236,6 +252,8 @@ def replay_all(
         margin=margin_arguments(scenario.margin),
         liquidation=liquidation_arguments(scenario.liquidation),
         fund_initial=scenario.insurance_fund.initial,
+        mechanics=mechanics_arguments(scenario),
+        defences=defence_plan(scenario, None),
     )
     plan = ReplayPlan(source=source, variants=(variant,))
     return execute(plan, chunk_size=chunk_size, progress=progress)[0][0]

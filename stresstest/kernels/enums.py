@@ -47,6 +47,8 @@ STREAM_GBM = 0
 STREAM_GARCH = 1  # GARCH-family innovations (normal, Student-t, skewed t)
 STREAM_BOOTSTRAP = 2  # stationary block bootstrap of historical returns
 STREAM_FHS = 3  # filtered historical simulation: draws of standardized residuals
+STREAM_GBM_MULTI = 4  # correlated multi-asset GBM (kernels/multi_paths.py)
+STREAM_BOOTSTRAP_MULTI = 5  # joint block bootstrap of multi-asset returns
 
 # GARCH-family variance models (kernels/garch.py).
 VOL_GARCH = 0  # GARCH(1,1), also GJR with gamma = 0
@@ -58,3 +60,63 @@ DIST_NORMAL = 0  # standard normal, Box-Muller pairs
 DIST_T = 1  # Student-t standardized to unit variance, Bailey's polar method
 DIST_SKEWT = 2  # Hansen's skewed t (arch's SkewStudent), unit variance
 DIST_EMPIRICAL = 3  # iid draws from a given array of standardized residuals (FHS)
+
+# ----------------------------------------------------------------------------- crash mechanisms
+# Extra per-path columns, written only when the scenario has a [market] table
+# (docs/model.md 9.4); they follow the N_METRICS core columns.
+CASCADE_DEPTH = 12  # largest generation of liquidations caused by price impact, count
+IMPACT_BAD_DEBT = 13  # bad debt minus the bad debt of the same path without impact, quote units
+MARKET_METRIC_NAMES: tuple[str, ...] = ("cascade_depth", "impact_bad_debt")
+N_METRICS_MARKET = N_METRICS + len(MARKET_METRIC_NAMES)
+
+# Extra per-path columns written only when the scenario has an [adl] table
+# (docs/model.md 10.2). They also follow the N_METRICS core columns: a scenario
+# cannot have both [adl] and [market], and each variant's result names its own.
+ADL_NOTIONAL = 12  # notional closed by auto-deleveraging, sum q_j P_t, quote units
+ADL_COUNT = 13  # positions closed by auto-deleveraging, count
+ADL_METRIC_NAMES: tuple[str, ...] = ("adl_notional", "adl_count")
+N_METRICS_ADL = N_METRICS + len(ADL_METRIC_NAMES)
+
+# Oracle models (docs/model.md 9.1); ORACLE_MARKET means no [oracle] table (O_t = P_t).
+ORACLE_MARKET = 0
+ORACLE_LAG = 1
+ORACLE_EMA = 2
+ORACLE_TWAP = 3
+
+# Liquidation triggers (docs/model.md 9.3).
+TRIGGER_MAINTENANCE = 0  # E < R at the oracle price
+TRIGGER_PREDICTIVE = 1  # first-passage probability to the bankruptcy price above p*
+
+# Penalty models (docs/model.md 9.2).
+FEE_STATIC = 0
+FEE_VOL_SCALED = 1
+
+# Price-impact laws (docs/model.md 9.4).
+IMPACT_NONE = 0
+IMPACT_LINEAR = 1
+IMPACT_SQRT = 2
+
+# Slots of the float64 parameter vector of kernels/mechanics.py (integers stored as floats).
+MECH_ORACLE_MODEL = 0  # ORACLE_* code
+MECH_ORACLE_LAG = 1  # k, steps
+MECH_ORACLE_EMA = 2  # a = ema_lambda, dimensionless
+MECH_ORACLE_TWAP = 3  # w, points
+MECH_MANIP_STEP = 4  # first manipulated step (negative: none)
+MECH_MANIP_STEPS = 5  # manipulated steps
+MECH_MANIP_SIZE = 6  # signed fraction of the oracle price
+MECH_TRIGGER = 7  # TRIGGER_* code
+MECH_TRIGGER_Z = 8  # z = -Phi^-1(p* / 2), dimensionless
+MECH_TRIGGER_SQRT_H = 9  # sqrt(horizon), sqrt(steps)
+MECH_FEE_MODEL = 10  # FEE_* code
+MECH_FEE_BASE = 11  # fraction of closed notional
+MECH_FEE_K = 12  # fraction of closed notional per unit of per-step volatility
+MECH_FEE_MIN = 13  # fraction of closed notional
+MECH_FEE_MAX = 14  # fraction of closed notional
+MECH_VOL_LAMBDA = 15  # EWMA decay of sigma_t, dimensionless
+MECH_VOL_V0 = 16  # EWMA variance at step 0, per step
+MECH_IMPACT = 17  # IMPACT_* code
+MECH_IMPACT_COEF = 18  # linear: 0.01 / depth (per quote unit); sqrt: coefficient
+MECH_IMPACT_REF = 19  # sqrt: reference notional, quote units
+MECH_PERMANENT = 20  # fraction of the impact that stays in later prices
+MECH_IMPACT_MAX = 21  # largest impact of one step, log-price
+N_MECH = 22

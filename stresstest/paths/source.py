@@ -61,4 +61,17 @@ def path_source(scenario: schema.Scenario) -> PathSource:
         from stresstest.paths.garch import GarchPathSource
 
         return GarchPathSource(config, scenario.seed, scenario.source_file)
+    from stresstest.scenario.accounts import MULTI_PATHS
+
+    if isinstance(config, MULTI_PATHS):  # docs/model.md 11: run by engine/accounts.py
+        from stresstest.errors import InputError
+
+        raise InputError(
+            "multi-asset paths need an accounts scenario (stresstest run); this command "
+            "replays single-asset books",
+            file=scenario.source_file,
+            key="paths.source",
+            value=config.source,
+            expected="a single-asset source for this command",
+        )
     raise TypeError(f"no path source for {type(config).__name__}")  # pragma: no cover

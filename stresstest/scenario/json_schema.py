@@ -11,6 +11,9 @@ import dataclasses
 from typing import Any
 
 from stresstest.scenario import schema
+from stresstest.scenario.accounts import ACCOUNTS_TABLES
+from stresstest.scenario.defences import DEFENCE_TABLES
+from stresstest.scenario.mechanics import MECHANISM_TABLES
 
 _JSON_TYPES = {"float": "number", "int": "integer", "str": "string", "Path": "string"}
 
@@ -64,6 +67,12 @@ def scenario_json_schema() -> dict[str, Any]:
     }
     for name, (_, variants) in schema.VARIANT_TABLES.items():
         properties[name] = {"oneOf": [table_schema(cls) for cls in variants.values()]}
+    for name, cls in MECHANISM_TABLES.items():
+        properties[name] = table_schema(cls)
+    for name, cls in DEFENCE_TABLES.items():
+        properties[name] = table_schema(cls)
+    for name, cls in ACCOUNTS_TABLES.items():
+        properties[name] = table_schema(cls)
     properties["compare"] = {
         "type": "object",
         "description": "Variants and sweeps for `stresstest compare` (docs/compare.md).",
@@ -125,4 +134,10 @@ def scenario_reference_markdown() -> str:
     for name, (key, variants) in schema.VARIANT_TABLES.items():
         for value, cls in variants.items():
             describe_table(f'[{name}] {key} = "{value}"', cls)
+    for name, cls in MECHANISM_TABLES.items():
+        describe_table(f"[{name}] (optional)", cls)
+    for name, cls in DEFENCE_TABLES.items():
+        describe_table(f"[{name}] (optional)", cls)
+    for name, cls in ACCOUNTS_TABLES.items():
+        describe_table(f"[{name}] (optional)", cls)
     return "\n".join(lines)

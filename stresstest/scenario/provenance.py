@@ -72,6 +72,9 @@ def resolved_dict(
         "liquidation": scenario.liquidation,
         "insurance_fund": scenario.insurance_fund,
     }
+    for name in ("oracle", "market", "partial_liquidation", "adl", "accounts"):  # optional
+        if getattr(scenario, name) is not None:
+            tables[name] = getattr(scenario, name)
     for name, config in tables.items():
         values = dataclasses.asdict(config)
         result[name] = {

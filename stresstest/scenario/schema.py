@@ -11,7 +11,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stresstest.scenario.accounts import AccountsTable
+    from stresstest.scenario.defences import Adl, PartialLiquidation
+    from stresstest.scenario.mechanics import Market, Oracle
 
 REQUIRED: Any = dataclasses.MISSING
 
@@ -322,6 +327,68 @@ class Liquidation:
         ge=0.0,
         le=1.0,
     )
+    # Crash mechanisms (docs/model.md 9.2-9.3); the defaults are the core model.
+    trigger: str = spec(
+        "'maintenance' (equity below the maintenance requirement) or 'predictive' (the "
+        "probability of reaching the bankruptcy price within trigger_horizon_steps under the "
+        "EWMA volatility exceeds trigger_probability).",
+        default="maintenance",
+        choices=("maintenance", "predictive"),
+    )
+    trigger_probability: float = spec("p* of the predictive trigger.", default=0.05, gt=0.0, lt=1.0)
+    trigger_horizon_steps: int | None = spec(
+        "Horizon h of the predictive trigger. Absent: latency_steps.",
+        default=None,
+        unit="steps",
+        ge=0,
+    )
+    fee_model: str = spec(
+        "'static' (fee) or 'vol_scaled' (min(fee_max, max(fee_min, fee_base + fee_k sigma_t)) "
+        "at the close step).",
+        default="static",
+        choices=("static", "vol_scaled"),
+    )
+    fee_base: float = spec(
+        "Penalty at zero volatility (vol_scaled).",
+        default=0.0,
+        unit="fraction of closed notional",
+        ge=0.0,
+        lt=1.0,
+    )
+    fee_k: float = spec(
+        "Penalty per unit of per-step EWMA volatility sigma_t (vol_scaled).",
+        default=0.0,
+        unit="fraction of closed notional per unit of sigma",
+        ge=0.0,
+    )
+    fee_min: float = spec(
+        "Lowest penalty (vol_scaled).",
+        default=0.0,
+        unit="fraction of closed notional",
+        ge=0.0,
+        lt=1.0,
+    )
+    fee_max: float = spec(
+        "Highest penalty (vol_scaled).",
+        default=0.1,
+        unit="fraction of closed notional",
+        ge=0.0,
+        lt=1.0,
+    )
+    vol_ewma_lambda: float | None = spec(
+        "EWMA decay of sigma_t for the predictive trigger and the vol_scaled penalty. Absent: "
+        "the vol_scaled margin's ewma_lambda (required with a static margin).",
+        default=None,
+        gt=0.0,
+        lt=1.0,
+    )
+    vol_initial_variance: float | None = spec(
+        "EWMA variance at step 0 for sigma_t. Absent: the vol_scaled margin's "
+        "initial_variance, or 0 with a static margin.",
+        default=None,
+        unit="per step",
+        ge=0.0,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -395,6 +462,11 @@ class Scenario:
     insurance_fund: InsuranceFund
     raw: dict[str, Any] = dataclasses.field(compare=False, repr=False)
     source_file: Path | None = dataclasses.field(default=None, compare=False)
+    oracle: Oracle | None = None  # [oracle], docs/model.md 9.1
+    market: Market | None = None  # [market], docs/model.md 9.4
+    partial_liquidation: PartialLiquidation | None = None  # docs/model.md 10.1
+    adl: Adl | None = None  # [adl], docs/model.md 10.2
+    accounts: AccountsTable | None = None  # [accounts], docs/model.md 11
 
     @property
     def name(self) -> str:
@@ -416,3 +488,8 @@ class Scenario:
 
         raw = apply_overrides(self.raw, overrides, file=self.source_file)
         return scenario_from_dict(raw, file=self.source_file)
+
+
+# Accounts across several assets (docs/model.md 11) register their [paths] and [book]
+# variants here; imported last because that module builds on spec() above.
+import stresstest.scenario.accounts  # noqa: E402, F401

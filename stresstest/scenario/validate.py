@@ -15,6 +15,13 @@ from typing import Any
 
 from stresstest.errors import InputError
 from stresstest.scenario import schema
+from stresstest.scenario.accounts import ACCOUNTS_TABLES
+from stresstest.scenario.defences import DEFENCE_TABLES, check_defences
+from stresstest.scenario.mechanics import (
+    MECHANISM_TABLES,
+    check_mechanisms,
+    check_mechanisms_alone,
+)
 from stresstest.scenario.provenance import check_input_hashes
 
 _TOP_LEVEL_EXTRA = frozenset({"provenance", "compare"})
@@ -52,7 +59,14 @@ def load_scenario(source: str | Path | dict[str, Any]) -> schema.Scenario:
 def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scenario:
     """Validate a parsed scenario; ``file`` locates errors and relative paths."""
     base_dir = file.parent if file is not None else Path.cwd()
-    known = set(schema.PLAIN_TABLES) | set(schema.VARIANT_TABLES) | _TOP_LEVEL_EXTRA
+    known = (
+        set(schema.PLAIN_TABLES)
+        | set(schema.VARIANT_TABLES)
+        | set(MECHANISM_TABLES)
+        | set(DEFENCE_TABLES)
+        | set(ACCOUNTS_TABLES)
+        | _TOP_LEVEL_EXTRA
+    )
     for table in raw:
         if table not in known:
             raise InputError(
@@ -73,7 +87,16 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
                 expected=f"one of {sorted(variants)}",
             )
         built[table] = _build_table(raw, table, variants[choice], file, base_dir)
+    for table, cls in MECHANISM_TABLES.items():
+        built[table] = _build_table(raw, table, cls, file, base_dir) if table in raw else None
     _check_cross_fields(built, file)
+    check_mechanisms(built, file)
+    for table, cls in DEFENCE_TABLES.items():
+        built[table] = _build_table(raw, table, cls, file, base_dir) if table in raw else None
+    check_defences(built, file)
+    for table, cls in ACCOUNTS_TABLES.items():
+        built[table] = _build_table(raw, table, cls, file, base_dir) if table in raw else None
+    check_mechanisms_alone(built, file)
     scenario = schema.Scenario(
         info=built["scenario"],
         paths=built["paths"],
@@ -83,6 +106,11 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         insurance_fund=built["insurance_fund"],
         raw=raw,
         source_file=file,
+        oracle=built["oracle"],
+        market=built["market"],
+        partial_liquidation=built["partial_liquidation"],
+        adl=built["adl"],
+        accounts=built["accounts"],
     )
     check_input_hashes(scenario, raw.get("provenance"), file)
     return scenario
@@ -136,6 +164,9 @@ def _check_value(
         "str": isinstance(value, str),
         "Path": isinstance(value, str),
         "list[str]": isinstance(value, list) and all(isinstance(item, str) for item in value),
+        "list[float]": isinstance(value, list) and all(map(_is_number, value)),
+        "list[list[float]]": isinstance(value, list)
+        and all(isinstance(row, list) and all(map(_is_number, row)) for row in value),
         "dict[str, float]": isinstance(value, dict) and all(map(_is_number, value.values())),
     }[kind]
     if not type_ok:
@@ -144,6 +175,8 @@ def _check_value(
         )
     if kind == "list[str]":
         return tuple(value)
+    if kind in ("list[float]", "list[list[float]]"):
+        return _check_number_list(value, dotted, file)
     if kind == "dict[str, float]":
         return _check_number_table(value, dotted, file)
     if kind == "float":
@@ -188,6 +221,16 @@ def _check_number_table(value: dict[str, Any], dotted: str, file: Path | None) -
     return {name: float(item) for name, item in value.items()}
 
 
+def _check_number_list(value: list[Any], dotted: str, file: Path | None) -> Any:
+    """A list (or list of lists) of finite numbers, as a tuple (of tuples) of floats."""
+    if value and isinstance(value[0], list):
+        return tuple(_check_number_list(row, dotted, file) for row in value)
+    for item in value:
+        if not math.isfinite(item):
+            raise InputError("not finite", file=file, key=dotted, value=item)
+    return tuple(float(item) for item in value)
+
+
 def _in_bounds(value: float, meta: Any) -> bool:
     return not (
         (meta["ge"] is not None and not value >= meta["ge"])
@@ -206,6 +249,8 @@ def _describe(field: dataclasses.Field[Any]) -> str:
         "str": "a string",
         "Path": "a file path",
         "list[str]": "a list of strings",
+        "list[float]": "a list of numbers",
+        "list[list[float]]": "a list of lists of numbers",
         "dict[str, float]": "a table of numbers",
     }
     kind_name = str(field.type).removesuffix(" | None")
