@@ -49,6 +49,7 @@ STREAM_BOOTSTRAP = 2  # stationary block bootstrap of historical returns
 STREAM_FHS = 3  # filtered historical simulation: draws of standardized residuals
 STREAM_GBM_MULTI = 4  # correlated multi-asset GBM (kernels/multi_paths.py)
 STREAM_BOOTSTRAP_MULTI = 5  # joint block bootstrap of multi-asset returns
+STREAM_FHS_MULTI = 6  # multi-asset FHS: draws of whole rows of joint standardized residuals
 
 # GARCH-family variance models (kernels/garch.py).
 VOL_GARCH = 0  # GARCH(1,1), also GJR with gamma = 0

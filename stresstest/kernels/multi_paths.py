@@ -1,4 +1,4 @@
-"""Multi-asset price paths: correlated GBM and the joint block bootstrap.
+"""Multi-asset price paths: correlated GBM, the joint block bootstrap and joint FHS.
 
 Output arrays are ``(paths, n_assets, T + 1)``, C-contiguous, prices in quote
 per base of each asset. Every path draws from its own Philox stream (counter
@@ -13,8 +13,8 @@ import math
 import numba
 import numpy as np
 
-from stresstest.kernels.enums import STREAM_BOOTSTRAP_MULTI, STREAM_GBM_MULTI
-from stresstest.kernels.garch import philox_block
+from stresstest.kernels.enums import STREAM_BOOTSTRAP_MULTI, STREAM_FHS_MULTI, STREAM_GBM_MULTI
+from stresstest.kernels.garch import PERCENT, garch_step, philox_block
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.rng import normal_pair, uniform53
 
@@ -118,3 +118,105 @@ def joint_bootstrap_paths(
                 index = successor[index]
                 step += 1
                 taken += 1
+
+
+# ----------------------------------------------------------------------------- FHS
+@kernel
+def fhs_row_pair(
+    k0: np.uint64, k1: np.uint64, path: int, block: int, n_rows: int
+) -> tuple[int, int]:
+    """Residual rows of steps ``2 block + 1`` and ``2 block + 2``, stream ``STREAM_FHS_MULTI``.
+
+    ``min(floor(U(w0, w1) n), n - 1)`` and ``min(floor(U(w2, w3) n), n - 1)`` for
+    the words of Philox block ``block`` of the path: the layout of the
+    single-asset FHS draws (docs/model.md 1.6), one row index per step.
+    """
+    w0, w1, w2, w3 = philox_block(k0, k1, block, STREAM_FHS_MULTI, path)
+    first = int(uniform53(w0, w1) * n_rows)
+    second = int(uniform53(w2, w3) * n_rows)
+    return min(first, n_rows - 1), min(second, n_rows - 1)
+
+
+@parallel_kernel
+def fhs_multi_rows(
+    k0: np.uint64, k1: np.uint64, first_path: int, n_rows: int, out: np.ndarray
+) -> None:
+    """Rows drawn by :func:`fhs_multi_paths`: ``out[i, t - 1]`` of path ``first_path + i``."""
+    n_paths, n_steps = out.shape
+    for row in numba.prange(n_paths):
+        path = first_path + row
+        for block in range((n_steps + 1) >> 1):
+            first, second = fhs_row_pair(k0, k1, path, block, n_rows)
+            out[row, 2 * block] = first
+            if 2 * block + 1 < n_steps:
+                out[row, 2 * block + 1] = second
+
+
+@kernel
+def _fhs_multi_step(
+    model: int,
+    variance: np.ndarray,
+    residuals: np.ndarray,
+    index: int,
+    s0: np.ndarray,
+    state: np.ndarray,
+    log_sum: np.ndarray,
+    out_row: np.ndarray,
+    step: int,
+) -> None:
+    """Apply residual row ``index`` to every asset at ``step``: ``state``, ``log_sum`` in place."""
+    for asset in range(s0.shape[0]):
+        parameters = (
+            variance[asset, 0],
+            variance[asset, 1],
+            variance[asset, 2],
+            variance[asset, 3],
+            variance[asset, 4],
+        )
+        r, state[asset] = garch_step(model, parameters, state[asset], residuals[index, asset])
+        log_sum[asset] += r
+        out_row[asset, step] = s0[asset] * math.exp(PERCENT * log_sum[asset])
+
+
+@parallel_kernel
+def fhs_multi_paths(
+    k0: np.uint64,
+    k1: np.uint64,
+    first_path: int,
+    residuals: np.ndarray,
+    model: int,
+    variance: np.ndarray,
+    state0: np.ndarray,
+    s0: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Fill ``out`` (paths x assets x (T + 1)) by multi-asset filtered historical simulation.
+
+    ``residuals`` is ``(n_rows, n_assets)``: row ``k`` holds every asset's
+    standardized residual of the same hour. Step ``t`` of a path draws one row
+    ``k(t)`` (:func:`fhs_row_pair`) and every asset ``a`` applies its own
+    GARCH-family recursion (:func:`stresstest.kernels.garch.garch_step`, model
+    ``model`` shared, parameters ``variance[a] = (mu, omega, alpha, gamma, beta)``
+    in arch's units) to ``z_a,t = residuals[k(t), a]``:
+    ``r_a,t = mu_a + sigma_a,t z_a,t`` (percent),
+    ``P_a,t = s0_a exp(0.01 sum_{u<=t} r_a,u)``. ``state0[a]`` is
+    ``sigma^2_a,1`` in percent^2 (``ln sigma^2_a,1`` for EGARCH); ``s0`` in
+    quote per base of each asset. See docs/model.md 11.1.
+    """
+    n_paths, n_assets, n_points = out.shape
+    n_steps = n_points - 1
+    n_rows = residuals.shape[0]
+    for row in numba.prange(n_paths):
+        path = first_path + row
+        state = state0.copy()
+        log_sum = np.zeros(n_assets)
+        for asset in range(n_assets):
+            out[row, asset, 0] = s0[asset]
+        for block in range((n_steps + 1) >> 1):
+            first, second = fhs_row_pair(k0, k1, path, block, n_rows)
+            step = 2 * block + 1
+            _fhs_multi_step(model, variance, residuals, first, s0, state, log_sum, out[row], step)
+            if step < n_steps:
+                _fhs_multi_step(
+                    model, variance, residuals, second, s0, state, log_sum, out[row], step + 1
+                )
