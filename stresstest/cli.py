@@ -192,6 +192,8 @@ def _compare_table(comparison: Any) -> Table:
     frame = compare_frame(comparison)
     table = Table(title=f"{comparison.scenario.name}: {len(frame)} variants", title_justify="left")
     labels = ("variant", "bad debt", "ES99", "P(depl.)", "req.", "rate", "liq.")
+    if "collateral_posted" in frame.columns:  # accounts: the capital side, docs/model.md 11.6
+        labels = (*labels, "collateral")
     for label in labels:
         table.add_column(
             label,
@@ -208,6 +210,7 @@ def _compare_table(comparison: Any) -> Table:
             _number(row["requirement_mean"]),
             f"{row['margin_rate_mean']:.5f}",
             _number(row["n_liquidations_mean"]),
+            *([_number(row["collateral_posted"])] if "collateral_posted" in frame.columns else []),
         )
     return table
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from stresstest.comparison.paired import (
 )
 from stresstest.comparison.spec import CompareSpec, Variant, parse_compare
 from stresstest.data.candles import load_candles
+from stresstest.engine.accounts import is_accounts_scenario, run_accounts_variants
 from stresstest.engine.result import Result
 from stresstest.engine.run import Progress, check_options, execute, prepare
 from stresstest.errors import InputError
@@ -36,6 +38,12 @@ DIFFERENCE_STATISTICS: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
     "n_liquidations_mean": ("n_liquidations", mean),
     "penalties_paid_mean": ("penalties_paid", mean),
     "requirement_mean": ("requirement_mean", mean),
+}
+#: Accounts comparisons add the capital side: collateral posted (quote units, the same on
+#: every path, so its paired difference is exact and its interval has zero width).
+ACCOUNTS_DIFFERENCE_STATISTICS: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
+    **DIFFERENCE_STATISTICS,
+    "collateral_posted": ("collateral_posted", mean),
 }
 
 #: Search interval for the matched static maintenance rate (fraction of notional).
@@ -99,7 +107,38 @@ def columns_of(result: Result) -> dict[str, np.ndarray]:
     """Per-path columns used by the paired statistics (with ``penalties_paid``)."""
     columns = {name: result.column(name) for name in enums.METRIC_NAMES}
     columns["penalties_paid"] = columns["fees_to_fund"] + columns["fees_to_liquidators"]
+    if result.book.collateral is not None:  # accounts: collateral posted, docs/model.md 11.6
+        columns["collateral_posted"] = np.full(result.n_paths, result.book.collateral)
     return columns
+
+
+def _check_accounts_compare(
+    spec: CompareSpec, file: Path | None, match: str | None, executor: str
+) -> None:
+    """Refuse the options an accounts comparison (docs/model.md 11.6) does not support."""
+    if match is not None:
+        raise InputError(
+            "--match needs single-asset volatility-scaled variants; accounts variants "
+            "are compared as given",
+            key="match",
+            value=match,
+            expected="no --match for an accounts scenario",
+        )
+    if executor != "local":
+        raise InputError(
+            "accounts scenarios run locally only",
+            key="executor",
+            value=executor,
+            expected="'local'",
+        )
+    if spec.backtest_data is not None:
+        raise InputError(
+            "the coverage backtest is single-asset",
+            file=file,
+            key="compare.backtest_data",
+            value=str(spec.backtest_data),
+            expected="no backtest_data in an accounts scenario",
+        )
 
 
 def cost_of(result: Result) -> float:
@@ -237,7 +276,15 @@ def compare(
     spec = parse_compare(scenario)
     options = {"chunk_size": chunk_size, "executor": executor, "scheduler": scheduler}
     variants = list(spec.variants)
-    results = _run_variants(variants, options, progress)
+    accounts = is_accounts_scenario(variants[0].scenario)
+    if accounts:  # same paths, same accounts, every variant (docs/model.md 11.6)
+        _check_accounts_compare(spec, scenario.source_file, match, executor)
+        results = run_accounts_variants(
+            [variant.scenario for variant in variants], chunk_size=chunk_size, progress=progress
+        )
+    else:
+        results = _run_variants(variants, options, progress)
+    statistics = ACCOUNTS_DIFFERENCE_STATISTICS if accounts else DIFFERENCE_STATISTICS
     matches: list[Match] = []
     if match is not None:
         for variant, result in list(zip(variants, results, strict=True)):
@@ -255,7 +302,7 @@ def compare(
         differences[name] = paired_differences(
             columns_of(result),
             baseline,
-            DIFFERENCE_STATISTICS,
+            statistics,
             samples=spec.bootstrap_samples,
             confidence=spec.confidence,
             seed=scenario.seed,

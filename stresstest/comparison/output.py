@@ -51,6 +51,19 @@ def variant_row(name: str, result: Result) -> dict[str, Any]:
         "requirement_q99": summary["requirement_mean"]["q99"],
         "margin_rate_mean": summary["margin_rate_mean"]["mean"],
         "margin_rate_q99": summary["margin_rate_mean"]["q99"],
+        **accounts_columns(result),
+    }
+
+
+def accounts_columns(result: Result) -> dict[str, Any]:
+    """Accounts variants (docs/model.md 11.6): margin mode, collateral scale and posted (quote)."""
+    if result.book.collateral is None:
+        return {}
+    table = result.scenario.accounts
+    return {
+        "accounts_mode": table.mode if table is not None else "book",
+        "collateral_scale": table.collateral_scale if table is not None else 1.0,
+        "collateral_posted": result.book.collateral,
     }
 
 
@@ -106,6 +119,11 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
                 "name": name,
                 "overrides": overrides.get(name, {}),
                 "design": design_label(result.scenario.margin),
+                **{
+                    key: value
+                    for key, value in accounts_columns(result).items()
+                    if key != "collateral_posted"
+                },
             }
             for name, result in zip(comparison.names, comparison.results, strict=True)
         ],

@@ -115,7 +115,11 @@ def validate_file(scenario_file: Path) -> dict[str, object]:
             "n_positions": len(book),
             "n_accounts": book.n_accounts,
             "margin": scenario.margin.model,
-            "variants": [],
+            "variants": (
+                [variant.name for variant in parse_compare(scenario).variants]
+                if "compare" in scenario.raw
+                else []
+            ),
         }
     source = path_source(scenario)
     if isinstance(scenario.book, schema.FileBook):

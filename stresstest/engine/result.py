@@ -46,11 +46,17 @@ def step_quantiles(values: np.ndarray, grid: np.ndarray) -> pl.DataFrame:
 
 @dataclass(frozen=True)
 class BookStats:
-    """What the book held: counts and entry notional (quote units)."""
+    """What the book held: counts, entry notional and (accounts) collateral posted.
+
+    ``entry_notional`` and ``collateral`` are in quote units; ``collateral`` is
+    the sum of the positions' collateral of an accounts book (docs/model.md
+    11.2), ``None`` for a single-asset book.
+    """
 
     n_positions: int
     n_long: int
     entry_notional: float
+    collateral: float | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,7 @@ class Result:
                 "n_positions": self.book.n_positions,
                 "n_long": self.book.n_long,
                 "entry_notional": self.book.entry_notional,
+                **({} if self.book.collateral is None else {"collateral": self.book.collateral}),
             },
             "fund_initial": self.scenario.insurance_fund.initial,
             "probability_fund_depleted": probability_with_error(

@@ -211,7 +211,14 @@ def run(
                 value=executor,
                 expected="'local'",
             )
-        return run_accounts(scenario, chunk_size=chunk_size, progress=progress)
+        accounts_checkpoint = (
+            Checkpoint(checkpoint_dir, fingerprint([scenario]), resume=resume)
+            if checkpoint_dir is not None
+            else None
+        )
+        return run_accounts(
+            scenario, chunk_size=chunk_size, progress=progress, checkpoint=accounts_checkpoint
+        )
     plan, stats = prepare([scenario])
     checkpoint = (
         Checkpoint(checkpoint_dir, fingerprint([scenario]), resume=resume)

@@ -458,7 +458,10 @@ def price_page(run: RunFolder) -> Figure:
     samples(ax, run.samples, "price", run.n_paths)
     if run.references is not None:
         crash_events(ax, run.references)
-    ax.set_title(f"Price across paths ({run.scenario.get('paths', {}).get('source', '?')} paths)")
+    paths = run.scenario.get("paths", {})
+    assets = paths.get("assets")  # accounts runs record the first asset (docs/model.md 11.3)
+    what = f"Price of {assets[0]} (first of {len(assets)} assets)" if assets else "Price"
+    ax.set_title(f"{what} across paths ({paths.get('source', '?')} paths)")
     ax.set_xlabel("step (hours in the shipped scenarios)")
     ax.set_ylabel(style.PRICE_LABEL)
     style.compact_axis(ax.yaxis)

@@ -20,14 +20,30 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+def data_file_list(scenario: schema.Scenario) -> list[Path] | None:
+    """Absolute paths of a multi-asset ``[paths] data`` list (one file per asset), else None.
+
+    Relative names are taken from the scenario file's folder (the current
+    folder without one), as the multi-asset path sources read them.
+    """
+    data = getattr(scenario.paths, "data", None)
+    if not isinstance(data, list | tuple):
+        return None
+    file = scenario.source_file
+    base = file.parent if file is not None else Path.cwd()
+    return [(base / str(name)).resolve() for name in data]
+
+
 def input_files(scenario: schema.Scenario) -> dict[str, Path]:
-    """Every input file of a scenario, by dotted key."""
+    """Every input file of a scenario, by dotted key (``paths.data[i]`` for a list of files)."""
     files: dict[str, Path] = {}
     for table in ("paths", "book"):
         config = getattr(scenario, table)
         for field in dataclasses.fields(config):
             if field.metadata.get("is_file") and getattr(config, field.name) is not None:
                 files[f"{table}.{field.name}"] = getattr(config, field.name)
+    for index, path in enumerate(data_file_list(scenario) or []):
+        files[f"paths.data[{index}]"] = path
     return files
 
 
@@ -82,6 +98,9 @@ def resolved_dict(
             for key, value in values.items()
             if value is not None  # TOML has no null: an absent optional key means its default
         }
+    data_files = data_file_list(scenario)
+    if data_files is not None:  # multi-asset candle files, absolute like every other file
+        result["paths"]["data"] = [str(path) for path in data_files]
     result["provenance"] = {
         "stresstest_version": version,
         "inputs": {key: sha256_of(path) for key, path in input_files(scenario).items()},
