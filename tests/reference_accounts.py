@@ -21,24 +21,35 @@ _COLUMN = {name: index for index, name in enumerate(METRIC_NAMES)}
 
 
 def reference_requirement(
-    notional: float, rate: float, brackets: list[tuple[float, float]]
+    notional: float,
+    rate: float,
+    brackets: list[tuple[float, float]],
+    base_rate: float | None = None,
 ) -> float:
-    """``R(n)`` of one position: ``rate n`` without brackets, else the tiered table.
+    """``R_t(n)`` of one position: ``rate n`` without brackets, else the tiered table.
 
-    ``brackets`` lists ``(floor_b, rate_b)`` for the brackets above the first
-    (whose rate is ``rate``); the amounts are the continuity sums of 11.4.
+    ``brackets`` lists ``(floor_b, rate_b)`` for the brackets above the first,
+    whose rate is ``base_rate`` (the vol-scaled margin's floor; ``None``: ``rate``,
+    static margin); the amounts are the continuity sums of 11.4, and the
+    volatility add-on ``(rate - base_rate) n`` applies on top of the table.
     """
     if not brackets:
         return rate * notional
+    base = rate if base_rate is None else base_rate
     floors = [0.0] + [floor for floor, _ in brackets]
-    rates = [rate] + [value for _, value in brackets]
+    rates = [base] + [value for _, value in brackets]
     amount = 0.0
     chosen_rate, chosen_amount = rates[0], 0.0
     for b in range(1, len(floors)):
         amount += (rates[b] - rates[b - 1]) * floors[b]
         if notional >= floors[b]:
             chosen_rate, chosen_amount = rates[b], amount
-    return chosen_rate * notional - chosen_amount
+    return chosen_rate * notional - chosen_amount + (rate - base) * notional
+
+
+def schedule_base(margin: dict[str, Any]) -> float | None:
+    """The first bracket's rate: ``None`` (the static rate) or the vol-scaled floor."""
+    return None if margin["model"] == "static" else float(margin["floor"])
 
 
 def reference_accounts(
@@ -61,6 +72,7 @@ def reference_accounts(
     with collateral ``sum c``; an isolated account's positions are units of their own.
     """
     brackets = brackets or []
+    base = schedule_base(margin)
     prices = np.asarray(prices, dtype=float)
     n_paths, n_assets, n_points = prices.shape
     last = n_points - 1
@@ -93,7 +105,7 @@ def reference_accounts(
                     notional = float(book["qty"][row]) * price[a][t]
                     notional_terms.append(notional)
                     requirement_terms.append(
-                        reference_requirement(notional, float(rates[a][t]), brackets)
+                        reference_requirement(notional, float(rates[a][t]), brackets, base)
                     )
             for u, rows in enumerate(units):
                 if not is_open[u]:
@@ -105,7 +117,7 @@ def reference_accounts(
                     s, q = float(book["side"][row]), float(book["qty"][row])
                     equity_terms.append(s * q * (price[a][t] - float(book["entry_price"][row])))
                     requirement_terms_u.append(
-                        reference_requirement(q * price[a][t], float(rates[a][t]), brackets)
+                        reference_requirement(q * price[a][t], float(rates[a][t]), brackets, base)
                     )
                 if not math.fsum(equity_terms) < math.fsum(requirement_terms_u):
                     continue
@@ -162,6 +174,7 @@ def smallest_gap(
     """Smallest ``|E_u,t - R_u,t|`` relative to the unit's notional, over paths, units and
     steps up to the unit's first breach: where tiny, rounding decides the breach step."""
     brackets = brackets or []
+    base = schedule_base(margin)
     prices = np.asarray(prices, dtype=float)
     n_paths, n_assets, n_points = prices.shape
     units: list[list[int]] = []
@@ -183,7 +196,9 @@ def smallest_gap(
                     s, q = float(book["side"][row]), float(book["qty"][row])
                     equity.append(s * q * (p - float(book["entry_price"][row])))
                     equity.append(float(book["collateral"][row]))
-                    requirement.append(reference_requirement(q * p, float(rates[a][t]), brackets))
+                    requirement.append(
+                        reference_requirement(q * p, float(rates[a][t]), brackets, base)
+                    )
                     notional.append(q * p)
                 gap = math.fsum(equity) - math.fsum(requirement)
                 smallest = min(smallest, abs(gap) / math.fsum(notional))

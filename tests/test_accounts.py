@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from stresstest.book.accounts import AccountsBook, margin_units
 from stresstest.book.cross_index import build_cross_index
+from stresstest.engine.accounts import bracket_base_rate, rate_bound
 from stresstest.engine.plan import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.brackets import bracket_amounts
@@ -97,10 +98,16 @@ def run_kernel(
         else schema.VolScaledMargin(**{k: v for k, v in margin.items() if k != "model"})
     )
     margin_vector = np.asarray(margin_arguments(config), dtype=float)
-    table = brackets_array(margin.get("maintenance", 0.0), brackets or [])
-    bound = float(table[1].max()) if margin["model"] == "static" else float(margin["cap"])
+    table = brackets_array(bracket_base_rate(config)[1], brackets or [])
     units = margin_units(book, mode)
-    index = build_cross_index(units, prices[0, :, 0], bound, table, group_size)
+    index = build_cross_index(
+        units,
+        prices[0, :, 0],
+        rate_bound(config, table),
+        table,
+        group_size,
+        static_rates=margin["model"] == "static",
+    )
     liquidation_vector = np.asarray(liquidation, dtype=float)
     out = np.empty((prices.shape[0], enums.N_METRICS))
     grid = np.empty(0, dtype=np.int64) if grid is None else grid
@@ -173,7 +180,9 @@ def assert_metrics(actual: np.ndarray, expected: np.ndarray, scale: float, what:
 
 # ----------------------------------------------------------------------------- random cases
 @st.composite
-def accounts_cases(draw: st.DrawFn) -> dict[str, Any]:
+def accounts_cases(draw: st.DrawFn, vol_brackets: bool = False) -> dict[str, Any]:
+    """A random book, paths, margin and liquidation; ``vol_brackets``: always vol-scaled
+    margin with tiered brackets (docs/model.md 11.4)."""
     seed = draw(st.integers(0, 2**32 - 1))
     rng = np.random.default_rng(seed)
     n_assets = draw(st.integers(2, 3))
@@ -213,7 +222,7 @@ def accounts_cases(draw: st.DrawFn) -> dict[str, Any]:
         list(rng.random(n_accounts) < 0.5),
         tuple(f"A{i}" for i in range(n_assets)),
     )
-    if draw(st.booleans()):
+    if not vol_brackets and draw(st.booleans()):
         margin: dict[str, Any] = {"model": "static", "maintenance": draw(st.floats(0.0, 0.1))}
         brackets = (
             [(50.0, margin["maintenance"] + 0.01), (400.0, margin["maintenance"] + 0.05)]
@@ -230,7 +239,11 @@ def accounts_cases(draw: st.DrawFn) -> dict[str, Any]:
             "floor": 0.002,
             "cap": draw(st.floats(0.002, 0.2)),
         }
-        brackets = None
+        brackets = (
+            [(draw(st.floats(10.0, 200.0)), 0.002 + draw(st.floats(0.0, 0.02))), (400.0, 0.06)]
+            if vol_brackets or draw(st.booleans())
+            else None
+        )
     liquidation = (
         draw(st.integers(0, 3)),
         draw(st.floats(0.0, 0.05)),

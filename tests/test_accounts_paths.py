@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from stresstest.errors import InputError
+from stresstest.kernels import enums
 from stresstest.paths.multi import GbmMultiPathSource, HistoricalMultiPathSource
 from stresstest.scenario.accounts import GbmMultiPaths, HistoricalMultiPaths
 from stresstest.scenario.validate import scenario_from_dict
@@ -137,25 +138,35 @@ def test_bad_accounts_scenarios_name_the_key(changes: dict[str, Any], key: str) 
     assert caught.value.key == key
 
 
-def test_brackets_need_static_margin() -> None:
-    from stresstest.engine.accounts import prepare_accounts
+def test_brackets_with_vol_scaled_margin_start_at_the_floor() -> None:
+    """docs/model.md 11.4: the table's first rate is the floor; rates below it are refused."""
+    from stresstest.engine.accounts import bracket_table, prepare_accounts, run_accounts
 
-    scenario = scenario_from_dict(SCENARIO, file=None).with_overrides(
-        {
-            "accounts": {"bracket_floor": [5e4], "bracket_rate": [0.01]},
-            "margin": {
-                "model": "vol_scaled",
-                "k": 3.0,
-                "horizon_steps": 24,
-                "ewma_lambda": 0.97,
-                "initial_variance": 1e-4,
-                "floor": 0.004,
-                "cap": 0.05,
-            },
-        }
+    margin = {
+        "model": "vol_scaled",
+        "k": 3.0,
+        "horizon_steps": 24,
+        "ewma_lambda": 0.97,
+        "initial_variance": 1e-4,
+        "floor": 0.004,
+        "cap": 0.05,
+    }
+    base = scenario_from_dict(SCENARIO, file=None)
+    scenario = base.with_overrides(
+        {"accounts": {"bracket_floor": [5e4], "bracket_rate": [0.01]}, "margin": margin}
     )
-    with pytest.raises(InputError, match="static margin"):
-        prepare_accounts(scenario)
+    assert bracket_table(scenario)[1].tolist() == [0.004, 0.01]
+    metrics = run_accounts(scenario).metrics
+    plain = run_accounts(base.with_overrides({"margin": margin})).metrics
+    liquidations = enums.METRIC_NAMES.index("n_liquidations")
+    assert np.all(metrics[:, liquidations] >= plain[:, liquidations])
+    assert metrics[:, liquidations].sum() > plain[:, liquidations].sum()
+    below = base.with_overrides(
+        {"accounts": {"bracket_floor": [5e4], "bracket_rate": [0.003]}, "margin": margin}
+    )
+    with pytest.raises(InputError, match=r"margin\.floor") as caught:
+        prepare_accounts(below)
+    assert caught.value.key == "accounts.bracket_rate"
 
 
 def test_accounts_file_round_trip_and_errors(tmp_path: Path) -> None:

@@ -64,6 +64,8 @@ def build_cross_index(
     rate_bound: float,
     brackets: np.ndarray,
     group_size: int = DEFAULT_GROUP_SIZE,
+    *,
+    static_rates: bool = True,
 ) -> CrossIndex:
     """Bin and sort margin units for :func:`stresstest.kernels.cross.cross_replay_paths`.
 
@@ -72,12 +74,17 @@ def build_cross_index(
     reference
         Scaling price ``R_a`` of each asset (the paths' start), quote per base.
     rate_bound
-        ``m_bar``, a rate no step's maintenance rate exceeds (static: the rate;
-        vol-scaled: the cap), fraction of notional.
+        ``m_bar``, a rate no step's requirement per notional exceeds (static: the
+        rate or top bracket rate; vol-scaled: the cap, plus ``r_B - floor`` with
+        brackets), fraction of notional.
     brackets
         ``(3, n_brackets)`` rows floors, rates, amounts; with more than one
-        bracket, one-position units use their exact liquidation price and cross
-        units are checked at every step.
+        bracket, cross units are checked at every step, and one-position units
+        use their exact liquidation price when ``static_rates``.
+    static_rates
+        Whether the rates are the same at every step (static margin). With
+        vol-scaled margin and brackets the liquidation price moves with
+        ``m_t``, so one-position units use the half-plane of ``m_bar`` instead.
     """
     reference = np.ascontiguousarray(reference, dtype=float)
     n_assets = reference.shape[0]
@@ -98,7 +105,7 @@ def build_cross_index(
     constant = offset
     tiered = brackets.shape[1] > 1
     single = np.diff(units.start) == 1
-    if tiered:
+    if tiered and static_rates:
         # one position: breach iff P < P* (long) or P > P* (short); a half-line in y_a
         for unit in np.flatnonzero(single):
             position = units.start[unit]

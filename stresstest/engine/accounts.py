@@ -8,7 +8,8 @@ single-asset run. Memory is O(positions + chunk x assets x steps).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from stresstest.book.accounts import AccountsBook, margin_units, read_accounts, synthetic_accounts
 from stresstest.book.cross_index import CrossIndex, build_cross_index
+from stresstest.engine.checkpoint import Checkpoint, missing_ranges
 from stresstest.engine.plan import (
     chunk_ranges,
     liquidation_arguments,
@@ -63,7 +65,7 @@ def check_accounts_scenario(scenario: schema.Scenario) -> None:
             file=file,
             key="paths.source",
             value=getattr(scenario.paths, "source", None),
-            expected="'gbm_multi' or 'historical_multi'",
+            expected="'gbm_multi', 'historical_multi' or 'fhs_multi'",
         )
     if not isinstance(scenario.book, ACCOUNT_BOOKS):
         raise InputError(
@@ -84,14 +86,6 @@ def check_accounts_scenario(scenario: schema.Scenario) -> None:
         )
     if floors is None or rates is None:
         return
-    if not isinstance(scenario.margin, schema.StaticMargin):
-        raise InputError(
-            "tiered brackets need static margin",
-            file=file,
-            key="margin.model",
-            value=scenario.margin.model,
-            expected="'static'",
-        )
     floor_array = np.asarray(floors, dtype=float)
     rate_array = np.asarray(rates, dtype=float)
     if floor_array.shape != rate_array.shape or floor_array.shape[0] == 0:
@@ -110,33 +104,48 @@ def check_accounts_scenario(scenario: schema.Scenario) -> None:
             value=list(floors),
             expected="numbers > 0, strictly ascending",
         )
-    full_rates = np.concatenate([[scenario.margin.maintenance], rate_array])
+    base_name, base_rate = bracket_base_rate(scenario.margin)
+    full_rates = np.concatenate([[base_rate], rate_array])
     if not (np.all(np.diff(full_rates) >= 0) and full_rates[-1] < 1.0):
         raise InputError(
             "bracket rates not non-decreasing",
             file=file,
             key="accounts.bracket_rate",
             value=list(rates),
-            expected=(
-                f"non-decreasing rates >= margin.maintenance ({scenario.margin.maintenance:g}), < 1"
-            ),
+            expected=f"non-decreasing rates >= {base_name} ({base_rate:g}), < 1",
         )
+
+
+def bracket_base_rate(margin: schema.MarginConfig) -> tuple[str, float]:
+    """The first bracket's rate ``r_0`` and its key: ``maintenance`` (static) or ``floor``.
+
+    With vol-scaled margin the table is the requirement at the floor and the
+    add-on ``(m_t - floor) q P`` applies on top of it (docs/model.md 11.4).
+    """
+    if isinstance(margin, schema.StaticMargin):
+        return "margin.maintenance", float(margin.maintenance)
+    return "margin.floor", float(margin.floor)
 
 
 def bracket_table(scenario: schema.Scenario) -> np.ndarray:
     """``(3, n_brackets)``: floors, rates and amounts (one column without tiers)."""
     table = accounts_table(scenario)
-    margin = scenario.margin
-    base_rate = margin.maintenance if isinstance(margin, schema.StaticMargin) else 0.0
+    _, base_rate = bracket_base_rate(scenario.margin)
     floors = np.concatenate([[0.0], np.asarray(table.bracket_floor or [], dtype=float)])
     rates = np.concatenate([[base_rate], np.asarray(table.bracket_rate or [], dtype=float)])
     return np.ascontiguousarray(np.stack([floors, rates, bracket_amounts(floors, rates)]))
 
 
 def rate_bound(margin: schema.MarginConfig, brackets: np.ndarray) -> float:
-    """``m_bar``: no step's rate exceeds it (static: the rate or top bracket; vol-scaled: cap)."""
+    """``m_bar``: no step's requirement per notional exceeds it, fraction of notional.
+
+    Static: the rate or the top bracket rate ``r_B``. Vol-scaled: ``cap``, or
+    ``r_B + cap - floor`` with brackets (``R(n) <= r_B n`` and ``m_t <= cap``).
+    """
     if isinstance(margin, schema.StaticMargin):
         return float(brackets[1].max())
+    if brackets.shape[1] > 1:
+        return float(brackets[1].max()) + float(margin.cap) - float(brackets[1, 0])
     return float(margin.cap)
 
 
@@ -172,7 +181,11 @@ def plan_for_mode(
     brackets = bracket_table(scenario)
     units = margin_units(book, mode)
     index = build_cross_index(
-        units, source.start_prices(), rate_bound(scenario.margin, brackets), brackets
+        units,
+        source.start_prices(),
+        rate_bound(scenario.margin, brackets),
+        brackets,
+        static_rates=isinstance(scenario.margin, schema.StaticMargin),
     )
     return AccountsPlan(
         source=source,
@@ -185,14 +198,12 @@ def plan_for_mode(
     )
 
 
-def replay_accounts_chunk(
-    plan: AccountsPlan, first: int, count: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Generate paths ``first .. first + count - 1`` and replay the units over them.
+def replay_prices(plan: AccountsPlan, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Replay the plan's margin units over ``prices`` ``(count, n_assets, T + 1)`` (quote per base).
 
     Returns metrics ``(count, N_METRICS)`` and grid records ``(count, N_GRID, len(grid))``.
     """
-    prices = plan.source.chunk(first, count)
+    count = prices.shape[0]
     out = np.empty((count, enums.N_METRICS))
     grid_out = np.empty((count, N_GRID, plan.grid.shape[0]))
     cross_replay_paths(
@@ -212,24 +223,81 @@ def replay_accounts_chunk(
     return out, grid_out
 
 
+def replay_accounts_chunk(
+    plan: AccountsPlan, first: int, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generate paths ``first .. first + count - 1`` and replay the units over them.
+
+    Returns metrics ``(count, N_METRICS)`` and grid records ``(count, N_GRID, len(grid))``.
+    """
+    return replay_prices(plan, plan.source.chunk(first, count))
+
+
+def replay_variants_chunk(
+    plans: Sequence[AccountsPlan], first: int, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generate paths ``first .. first + count - 1`` once and replay every plan over them.
+
+    The plans share the first plan's path source (a comparison's variants are
+    paired). Returns metrics ``(n_plans, count, N_METRICS)`` and grid records
+    ``(n_plans, count, N_GRID, len(grid))``.
+    """
+    prices = plans[0].source.chunk(first, count)
+    values = [replay_prices(plan, prices) for plan in plans]
+    return np.stack([value[0] for value in values]), np.stack([value[1] for value in values])
+
+
+def execute_accounts_variants(
+    plans: Sequence[AccountsPlan],
+    *,
+    chunk_size: int | None = None,
+    checkpoint: Checkpoint | None = None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replay every chunk of paths for every plan, in this process.
+
+    Returns metrics ``(n_plans, n_paths, N_METRICS)`` and grid records
+    ``(n_plans, n_paths, N_GRID, len(grid))``; they do not depend on
+    ``chunk_size``. Chunks already in ``checkpoint`` are taken from it, new ones
+    are saved to it (as :func:`stresstest.engine.run.execute`).
+    """
+    source = plans[0].source
+    n_paths = source.n_paths
+    n_points = len(source.assets) * (source.n_steps + 1)
+    size = chunk_size or max(1, min(n_paths, CHUNK_BUDGET_VALUES // (n_points * len(plans))))
+    grid_shape = (N_GRID, int(plans[0].grid.shape[0]))
+    metrics = np.empty((len(plans), n_paths, enums.N_METRICS))
+    records = np.empty((len(plans), n_paths, *grid_shape))
+    done = (
+        checkpoint.completed(len(plans), enums.N_METRICS, grid_shape)
+        if checkpoint is not None
+        else {}
+    )
+    finished = 0
+    for (first, count), (chunk_metrics, chunk_records) in done.items():
+        metrics[:, first : first + count] = chunk_metrics
+        records[:, first : first + count] = chunk_records
+        finished += count
+    if progress is not None:
+        progress(finished, n_paths)
+    for start, stop in missing_ranges(n_paths, list(done)):
+        for first, count in chunk_ranges(start, stop, size):
+            values = replay_variants_chunk(plans, first, count)
+            metrics[:, first : first + count], records[:, first : first + count] = values
+            if checkpoint is not None:
+                checkpoint.save(first, count, values)
+            finished += count
+            if progress is not None:
+                progress(finished, n_paths)
+    return metrics, records
+
+
 def execute_accounts(
     plan: AccountsPlan, *, chunk_size: int | None = None, progress: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Replay every chunk of paths, in this process; results do not depend on ``chunk_size``."""
-    source = plan.source
-    n_points = len(source.assets) * (source.n_steps + 1)
-    size = chunk_size or max(1, min(source.n_paths, CHUNK_BUDGET_VALUES // n_points))
-    metrics = np.empty((source.n_paths, enums.N_METRICS))
-    records = np.empty((source.n_paths, N_GRID, plan.grid.shape[0]))
-    done = 0
-    for first, count in chunk_ranges(0, source.n_paths, size):
-        metrics[first : first + count], records[first : first + count] = replay_accounts_chunk(
-            plan, first, count
-        )
-        done += count
-        if progress is not None:
-            progress(done, source.n_paths)
-    return metrics, records
+    metrics, records = execute_accounts_variants([plan], chunk_size=chunk_size, progress=progress)
+    return metrics[0], records[0]
 
 
 def prepare_accounts(
@@ -241,9 +309,69 @@ def prepare_accounts(
     return source, build_accounts(scenario, source)
 
 
+def scale_collateral(book: AccountsBook, scale: float) -> AccountsBook:
+    """The book with every position's collateral multiplied by ``scale`` ([accounts] 11.2)."""
+    if scale == 1.0:
+        return book
+    return dataclasses.replace(book, collateral=book.collateral * scale)
+
+
 def book_stats(book: AccountsBook) -> BookStats:
-    """Counts and entry notional of the book (positions, longs, quote units)."""
-    return BookStats(len(book), int(np.count_nonzero(book.side > 0)), book.entry_notional)
+    """Counts, entry notional and collateral posted (positions, longs, quote units)."""
+    return BookStats(
+        len(book),
+        int(np.count_nonzero(book.side > 0)),
+        book.entry_notional,
+        float(book.collateral.sum()),
+    )
+
+
+def run_accounts_variants(
+    scenarios: Sequence[schema.Scenario],
+    *,
+    chunk_size: int | None = None,
+    checkpoint: Checkpoint | None = None,
+    progress: Progress | None = None,
+) -> list[Result]:
+    """Replay several accounts scenarios on the paths of the first one (paired).
+
+    The scenarios must share ``[paths]`` and the seed (a comparison's variants
+    do); one accounts book is built per distinct ``[book]`` table, so variants
+    that differ only in margin mode, margin, brackets, collateral scale,
+    liquidation or fund replay the same accounts. Each result is bit-identical
+    to :func:`run_accounts` of its scenario alone.
+    """
+    source, first_book = prepare_accounts(scenarios[0])
+    books: dict[object, AccountsBook] = {scenarios[0].book: first_book}
+    grid = record_grid_steps(source.n_paths, source.n_steps, len(scenarios))
+    plans = []
+    stats = []
+    for scenario in scenarios:
+        check_accounts_scenario(scenario)
+        if scenario.book not in books:
+            books[scenario.book] = build_accounts(scenario, source)
+        table = accounts_table(scenario)
+        book = scale_collateral(books[scenario.book], table.collateral_scale)
+        plans.append(plan_for_mode(scenario, source, book, table.mode, grid))
+        stats.append(book_stats(book))
+    metrics, records = execute_accounts_variants(
+        plans, chunk_size=chunk_size, checkpoint=checkpoint, progress=progress
+    )
+    provenance = getattr(source, "provenance", None)
+    paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
+    return [
+        Result(
+            scenario=scenario,
+            path_ids=source.path_ids(),
+            metrics=metrics[index],
+            book=stats[index],
+            grid=grid,
+            records=records[index],
+            paths_record=paths_record,
+            references={},
+        )
+        for index, scenario in enumerate(scenarios)
+    ]
 
 
 def run_accounts(
@@ -252,21 +380,15 @@ def run_accounts(
     chunk_size: int | None = None,
     progress: Progress | None = None,
     mode: str | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> Result:
-    """Replay the scenario's accounts over all its paths (``mode`` overrides [accounts] mode)."""
-    source, book = prepare_accounts(scenario)
-    grid = record_grid_steps(source.n_paths, source.n_steps, 1)
-    plan = plan_for_mode(scenario, source, book, mode or accounts_table(scenario).mode, grid)
-    metrics, records = execute_accounts(plan, chunk_size=chunk_size, progress=progress)
-    provenance = getattr(source, "provenance", None)
-    paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
-    return Result(
-        scenario=scenario,
-        path_ids=source.path_ids(),
-        metrics=metrics,
-        book=book_stats(book),
-        grid=grid,
-        records=records,
-        paths_record=paths_record,
-        references={},
-    )
+    """Replay the scenario's accounts over all its paths (``mode`` overrides [accounts] mode).
+
+    With ``checkpoint``, completed chunks are saved there and chunks it already
+    holds are reused (``--resume``); the result is the same bytes either way.
+    """
+    if mode is not None:
+        scenario = scenario.with_overrides({"accounts.mode": mode})
+    return run_accounts_variants(
+        [scenario], chunk_size=chunk_size, checkpoint=checkpoint, progress=progress
+    )[0]

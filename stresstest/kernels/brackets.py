@@ -5,7 +5,10 @@ the last bracket unbounded) with rate ``rate_b`` and maintenance amount
 ``amount_b``; the requirement is ``R(n) = rate_b n - amount_b``, quote units.
 With ``amount_0 = 0`` and ``amount_b = amount_{b-1} + (rate_b - rate_{b-1}) floor_b``
 it is continuous in ``n``, and convex when the rates do not decrease: the
-venue-style table (Binance's "maintenance amount" or "cum"). See docs/model.md 11.4.
+venue-style table (Binance's "maintenance amount" or "cum"). With
+volatility-scaled margin the table is the requirement at the margin's floor
+``rate_0``, and the add-on ``(m_t - rate_0) n`` applies on top of it
+(:func:`position_requirement`). See docs/model.md 11.4.
 """
 
 from __future__ import annotations
@@ -42,6 +45,28 @@ def bracket_requirement(
     """``R(n) = rate_b n - amount_b`` for the bracket holding ``n`` (quote units)."""
     index = bracket_index(notional, floors)
     return rates[index] * notional - amounts[index]
+
+
+@kernel
+def position_requirement(
+    notional: float, rate_now: float, floors: np.ndarray, rates: np.ndarray, amounts: np.ndarray
+) -> float:
+    """``R_t(n) = R(n) + (m_t - rate_0) n``, quote units: the table plus the volatility add-on.
+
+    Parameters
+    ----------
+    notional
+        ``n = q P_t``, quote units.
+    rate_now
+        The asset's maintenance rate ``m_t`` at the step (fraction of notional):
+        ``maintenance`` for static margin, the EWMA rate of docs/model.md 3 for
+        vol-scaled margin.
+    floors, rates, amounts
+        The bracket table; ``rates[0]`` is ``maintenance`` (static) or the
+        margin's ``floor`` (vol-scaled), so the add-on is exactly 0 for static
+        margin and whenever ``m_t`` sits at the floor.
+    """
+    return bracket_requirement(notional, floors, rates, amounts) + (rate_now - rates[0]) * notional
 
 
 @kernel

@@ -5,7 +5,8 @@ A unit ``u`` with collateral ``c`` and positions ``k`` (asset ``a_k``, side
 
     E_u,t = c + sum_k s_k q_k (P_a,t - e_k)  <  R_u,t = sum_k m_a,t q_k P_a,t
 
-(or ``sum_k R_b(q_k P_a,t)`` with tiered brackets) and is then closed in full
+(or ``sum_k R_b(q_k P_a,t) + (m_a,t - r_0) q_k P_a,t`` with tiered brackets, the
+add-on zero for static margin) and is then closed in full
 at step ``min(t + latency, T)``. Cross margin has no single threshold per
 unit, so the kernel filters instead (docs/model.md 11.5). With a rate bound
 ``m_bar >= m_a,t``, ``E - R >= K + sum_a w_a P_a`` where ``K = c - sum s q e`` and
@@ -34,7 +35,7 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.brackets import bracket_requirement
+from stresstest.kernels.brackets import position_requirement
 from stresstest.kernels.fund import (
     N_FLOWS,
     N_TOTALS,
@@ -83,7 +84,9 @@ def unit_gap(
         quantity = pos_qty[position]
         equity += pos_side[position] * quantity * (price - pos_entry[position])
         if tiered:
-            requirement += bracket_requirement(quantity * price, floors, rates, amounts)
+            requirement += position_requirement(
+                quantity * price, rates_now[asset], floors, rates, amounts
+            )
         else:
             requirement += rates_now[asset] * quantity * price
     return equity, requirement
@@ -231,9 +234,11 @@ def cross_replay_path(
 
     ``margin`` = (model, maintenance, k, horizon_steps, ewma_lambda,
     initial_variance, floor, cap); ``brackets`` = rows (floors, rates, amounts)
-    (one column without tiers); ``liquidation`` = (latency_steps, slippage, fee,
-    liquidator_share); ``units`` = (unit_start, pos_asset, pos_side, pos_qty,
-    pos_entry, unit_collateral) with the filtered units first;
+    (one column without tiers; ``rates[0]`` is ``maintenance``, or ``floor`` for
+    vol-scaled margin, whose add-on ``(m_a,t - floor) q P`` comes on top);
+    ``liquidation`` = (latency_steps, slippage, fee, liquidator_share);
+    ``units`` = (unit_start, pos_asset, pos_side, pos_qty, pos_entry,
+    unit_collateral) with the filtered units first;
     ``index`` = (group_start, h, group_pair, group_angle, unit_direction,
     pair_a, pair_b) from :func:`stresstest.book.cross_index.build_cross_index`;
     ``reference`` the scaling prices ``R_a``; ``always`` the units checked at
@@ -306,8 +311,9 @@ def cross_replay_path(
             for unit in range(n_units):
                 if not closed[unit]:
                     for position in range(unit_start[unit], unit_start[unit + 1]):
-                        requirement += bracket_requirement(
+                        requirement += position_requirement(
                             pos_qty[position] * prices[pos_asset[position], step],
+                            rates_now[pos_asset[position]],
                             floors,
                             rates,
                             amounts,

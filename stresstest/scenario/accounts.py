@@ -1,7 +1,7 @@
 """Scenario tables of accounts across several assets (docs/model.md 11).
 
 An accounts scenario pairs a multi-asset ``[paths]`` source (``gbm_multi``,
-``historical_multi``) with an accounts ``[book]`` (``accounts_synthetic``,
+``historical_multi``, ``fhs_multi``) with an accounts ``[book]`` (``accounts_synthetic``,
 ``accounts_file``) and the optional ``[accounts]`` table (margin mode and
 tiered maintenance brackets). It runs on its own engine
 (:mod:`stresstest.engine.accounts`); single-asset scenarios are unchanged.
@@ -79,6 +79,58 @@ class HistoricalMultiPaths:
     s0: list[float] | None = spec(
         "Price of each asset at step 0: every path is rescaled to start there "
         "(P_t = s0 close_t / close_0). Absent: each asset's last common close.",
+        default=None,
+        unit="quote per base",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FhsMultiPaths:
+    """``[paths] source = "fhs_multi"``: filtered historical simulation of several assets."""
+
+    source: str = spec("Path source.", default="fhs_multi", choices=("fhs_multi",))
+    assets: list[str] = _ASSETS
+    data: list[str] = spec(
+        "One candle file per asset (docs/data.md), relative to the scenario file. Bars are "
+        "aligned on their open time; each asset's model is fitted on the returns of the hours "
+        "every file has, within gap-free joint runs."
+    )
+    model: str = spec(
+        "Variance model of every asset: GARCH(1,1), GJR-GARCH(1,1,1) or EGARCH(1,1,1), as in "
+        "arch (each asset has its own fitted parameters).",
+        default="gjr",
+        choices=("garch", "gjr", "egarch"),
+    )
+    dist: str = spec(
+        "Distribution the fits' likelihood assumes ('normal' is Gaussian quasi-likelihood); "
+        "the simulation draws whole rows of the fits' joint standardized residuals.",
+        default="normal",
+        choices=("normal", "t", "skewt"),
+    )
+    mean: str = spec(
+        "Mean of each percent return: 'zero' (mu = 0) or 'constant' (mu fitted per asset).",
+        default="zero",
+        choices=("zero", "constant"),
+    )
+    start: str | None = spec(
+        "Open time of the first bar used (inclusive), ISO, UTC. Absent: the first common bar.",
+        default=None,
+    )
+    end: str | None = spec(
+        "Open time after the last bar used (exclusive). Absent: after the last common bar.",
+        default=None,
+    )
+    start_variance: str = spec(
+        "Variance of each asset's first step: 'fitted' (the fit's forecast for the hour after "
+        "the last common bar) or 'unconditional' (the model's long-run level with the "
+        "residuals' own moments; needs a stationary fit).",
+        default="fitted",
+        choices=("fitted", "unconditional"),
+    )
+    n_paths: int = spec("Number of paths.", ge=1, le=100_000_000)
+    n_steps: int = spec("Number of steps T after step 0.", ge=1, le=10_000_000)
+    s0: list[float] | None = spec(
+        "Price of each asset at step 0. Absent: each asset's last common close.",
         default=None,
         unit="quote per base",
     )
@@ -172,19 +224,28 @@ class AccountsTable:
     )
     bracket_floor: list[float] | None = spec(
         "Notional at which each bracket above the first starts, ascending, > 0 (the first "
-        "bracket starts at 0 and uses margin.maintenance). Needs [margin] model = 'static'.",
+        "bracket starts at 0 and uses margin.maintenance, or margin.floor with vol_scaled "
+        "margin, whose add-on (m_t - floor) q P applies on top of the brackets).",
         default=None,
         unit="quote units",
     )
     bracket_rate: list[float] | None = spec(
         "Maintenance rate of each bracket above the first, one per bracket_floor, "
-        "non-decreasing and >= margin.maintenance, < 1.",
+        "non-decreasing and >= margin.maintenance (vol_scaled: margin.floor), < 1.",
         default=None,
         unit="fraction of notional",
     )
+    collateral_scale: float = spec(
+        "Multiplies every position's collateral before the replay (1: as the book gives it; "
+        "0.5: traders post half). With compare variants this measures the capital a margin "
+        "mode saves (docs/cross-margin.md).",
+        default=1.0,
+        gt=0.0,
+        le=100.0,
+    )
 
 
-MULTI_PATHS: tuple[type, ...] = (GbmMultiPaths, HistoricalMultiPaths)
+MULTI_PATHS: tuple[type, ...] = (GbmMultiPaths, HistoricalMultiPaths, FhsMultiPaths)
 ACCOUNT_BOOKS: tuple[type, ...] = (AccountsFileBook, AccountsSyntheticBook)
 
 #: Optional tables of accounts scenarios: name -> dataclass (absent: None on the Scenario).
@@ -193,7 +254,11 @@ ACCOUNTS_TABLES: dict[str, type] = {"accounts": AccountsTable}
 # Register the multi-asset variants with the scenario schema (validation, JSON Schema and
 # docs/scenario-reference.md iterate over schema.VARIANT_TABLES).
 schema.VARIANT_TABLES["paths"][1].update(
-    {"gbm_multi": GbmMultiPaths, "historical_multi": HistoricalMultiPaths}
+    {
+        "gbm_multi": GbmMultiPaths,
+        "historical_multi": HistoricalMultiPaths,
+        "fhs_multi": FhsMultiPaths,
+    }
 )
 schema.VARIANT_TABLES["book"][1].update(
     {"accounts_synthetic": AccountsSyntheticBook, "accounts_file": AccountsFileBook}
