@@ -112,9 +112,7 @@ def columns_of(result: Result) -> dict[str, np.ndarray]:
     return columns
 
 
-def _check_accounts_compare(
-    spec: CompareSpec, file: Path | None, match: str | None, executor: str
-) -> None:
+def _check_accounts_compare(spec: CompareSpec, file: Path | None, match: str | None) -> None:
     """Refuse the options an accounts comparison (docs/model.md 11.6) does not support."""
     if match is not None:
         raise InputError(
@@ -123,13 +121,6 @@ def _check_accounts_compare(
             key="match",
             value=match,
             expected="no --match for an accounts scenario",
-        )
-    if executor != "local":
-        raise InputError(
-            "accounts scenarios run locally only",
-            key="executor",
-            value=executor,
-            expected="'local'",
         )
     if spec.backtest_data is not None:
         raise InputError(
@@ -278,9 +269,13 @@ def compare(
     variants = list(spec.variants)
     accounts = is_accounts_scenario(variants[0].scenario)
     if accounts:  # same paths, same accounts, every variant (docs/model.md 11.6)
-        _check_accounts_compare(spec, scenario.source_file, match, executor)
+        _check_accounts_compare(spec, scenario.source_file, match)
         results = run_accounts_variants(
-            [variant.scenario for variant in variants], chunk_size=chunk_size, progress=progress
+            [variant.scenario for variant in variants],
+            chunk_size=chunk_size,
+            progress=progress,
+            executor=executor,
+            scheduler=scheduler,
         )
     else:
         results = _run_variants(variants, options, progress)

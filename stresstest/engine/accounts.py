@@ -18,6 +18,7 @@ import numpy as np
 from stresstest.book.accounts import AccountsBook, margin_units, read_accounts, synthetic_accounts
 from stresstest.book.cross_index import CrossIndex, build_cross_index
 from stresstest.engine.checkpoint import Checkpoint, missing_ranges
+from stresstest.engine.executors import run_dask, run_local
 from stresstest.engine.plan import (
     chunk_ranges,
     liquidation_arguments,
@@ -253,13 +254,17 @@ def execute_accounts_variants(
     chunk_size: int | None = None,
     checkpoint: Checkpoint | None = None,
     progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Replay every chunk of paths for every plan, in this process.
+    """Replay every chunk of paths for every plan.
 
     Returns metrics ``(n_plans, n_paths, N_METRICS)`` and grid records
     ``(n_plans, n_paths, N_GRID, len(grid))``; they do not depend on
-    ``chunk_size``. Chunks already in ``checkpoint`` are taken from it, new ones
-    are saved to it (as :func:`stresstest.engine.run.execute`).
+    ``chunk_size`` or ``executor``. Chunks already in ``checkpoint`` are taken
+    from it, new ones are saved to it (as :func:`stresstest.engine.run.execute`).
+    ``executor="dask"`` ships the plans once to the cluster at ``scheduler``
+    (``None``: a local in-process cluster) and runs each chunk as a task.
     """
     source = plans[0].source
     n_paths = source.n_paths
@@ -280,15 +285,25 @@ def execute_accounts_variants(
         finished += count
     if progress is not None:
         progress(finished, n_paths)
-    for start, stop in missing_ranges(n_paths, list(done)):
-        for first, count in chunk_ranges(start, stop, size):
-            values = replay_variants_chunk(plans, first, count)
-            metrics[:, first : first + count], records[:, first : first + count] = values
-            if checkpoint is not None:
-                checkpoint.save(first, count, values)
-            finished += count
-            if progress is not None:
-                progress(finished, n_paths)
+    ranges = [
+        piece
+        for start, stop in missing_ranges(n_paths, list(done))
+        for piece in chunk_ranges(start, stop, size)
+    ]
+
+    def on_done(first: int, count: int, values: tuple[np.ndarray, np.ndarray]) -> None:
+        nonlocal finished
+        metrics[:, first : first + count], records[:, first : first + count] = values
+        if checkpoint is not None:
+            checkpoint.save(first, count, values)
+        finished += count
+        if progress is not None:
+            progress(finished, n_paths)
+
+    if executor == "dask":
+        run_dask(tuple(plans), ranges, on_done, scheduler, replay_variants_chunk)
+    else:
+        run_local(tuple(plans), ranges, on_done, replay_variants_chunk)
     return metrics, records
 
 
@@ -332,6 +347,8 @@ def run_accounts_variants(
     chunk_size: int | None = None,
     checkpoint: Checkpoint | None = None,
     progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> list[Result]:
     """Replay several accounts scenarios on the paths of the first one (paired).
 
@@ -355,7 +372,12 @@ def run_accounts_variants(
         plans.append(plan_for_mode(scenario, source, book, table.mode, grid))
         stats.append(book_stats(book))
     metrics, records = execute_accounts_variants(
-        plans, chunk_size=chunk_size, checkpoint=checkpoint, progress=progress
+        plans,
+        chunk_size=chunk_size,
+        checkpoint=checkpoint,
+        progress=progress,
+        executor=executor,
+        scheduler=scheduler,
     )
     provenance = getattr(source, "provenance", None)
     paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
@@ -381,14 +403,22 @@ def run_accounts(
     progress: Progress | None = None,
     mode: str | None = None,
     checkpoint: Checkpoint | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> Result:
     """Replay the scenario's accounts over all its paths (``mode`` overrides [accounts] mode).
 
     With ``checkpoint``, completed chunks are saved there and chunks it already
-    holds are reused (``--resume``); the result is the same bytes either way.
+    holds are reused (``--resume``); the result is the same bytes either way,
+    and with ``executor="dask"`` (chunks as tasks on the cluster at ``scheduler``).
     """
     if mode is not None:
         scenario = scenario.with_overrides({"accounts.mode": mode})
     return run_accounts_variants(
-        [scenario], chunk_size=chunk_size, checkpoint=checkpoint, progress=progress
+        [scenario],
+        chunk_size=chunk_size,
+        checkpoint=checkpoint,
+        progress=progress,
+        executor=executor,
+        scheduler=scheduler,
     )[0]

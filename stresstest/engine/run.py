@@ -204,20 +204,18 @@ def run(
     from stresstest.engine.accounts import is_accounts_scenario, run_accounts
 
     if is_accounts_scenario(scenario):  # accounts across several assets, docs/model.md 11
-        if executor != "local":
-            raise InputError(
-                "accounts scenarios run locally only",
-                key="executor",
-                value=executor,
-                expected="'local'",
-            )
         accounts_checkpoint = (
             Checkpoint(checkpoint_dir, fingerprint([scenario]), resume=resume)
             if checkpoint_dir is not None
             else None
         )
         return run_accounts(
-            scenario, chunk_size=chunk_size, progress=progress, checkpoint=accounts_checkpoint
+            scenario,
+            chunk_size=chunk_size,
+            progress=progress,
+            checkpoint=accounts_checkpoint,
+            executor=executor,
+            scheduler=scheduler,
         )
     plan, stats = prepare([scenario])
     checkpoint = (
