@@ -17,10 +17,9 @@ import numpy as np
 
 from stresstest.book.accounts import AccountsBook, margin_units, read_accounts, synthetic_accounts
 from stresstest.book.cross_index import CrossIndex, build_cross_index
-from stresstest.engine.checkpoint import Checkpoint, missing_ranges
-from stresstest.engine.executors import run_dask, run_local
+from stresstest.engine.checkpoint import Checkpoint
+from stresstest.engine.executors import execute_chunks
 from stresstest.engine.plan import (
-    chunk_ranges,
     liquidation_arguments,
     margin_arguments,
     record_grid_steps,
@@ -270,41 +269,19 @@ def execute_accounts_variants(
     n_paths = source.n_paths
     n_points = len(source.assets) * (source.n_steps + 1)
     size = chunk_size or max(1, min(n_paths, CHUNK_BUDGET_VALUES // (n_points * len(plans))))
-    grid_shape = (N_GRID, int(plans[0].grid.shape[0]))
-    metrics = np.empty((len(plans), n_paths, enums.N_METRICS))
-    records = np.empty((len(plans), n_paths, *grid_shape))
-    done = (
-        checkpoint.completed(len(plans), enums.N_METRICS, grid_shape)
-        if checkpoint is not None
-        else {}
+    return execute_chunks(
+        tuple(plans),
+        chunk_function=replay_variants_chunk,
+        n_variants=len(plans),
+        n_paths=n_paths,
+        n_metrics=enums.N_METRICS,
+        grid_shape=(N_GRID, int(plans[0].grid.shape[0])),
+        chunk_size=size,
+        executor=executor,
+        scheduler=scheduler,
+        checkpoint=checkpoint,
+        progress=progress,
     )
-    finished = 0
-    for (first, count), (chunk_metrics, chunk_records) in done.items():
-        metrics[:, first : first + count] = chunk_metrics
-        records[:, first : first + count] = chunk_records
-        finished += count
-    if progress is not None:
-        progress(finished, n_paths)
-    ranges = [
-        piece
-        for start, stop in missing_ranges(n_paths, list(done))
-        for piece in chunk_ranges(start, stop, size)
-    ]
-
-    def on_done(first: int, count: int, values: tuple[np.ndarray, np.ndarray]) -> None:
-        nonlocal finished
-        metrics[:, first : first + count], records[:, first : first + count] = values
-        if checkpoint is not None:
-            checkpoint.save(first, count, values)
-        finished += count
-        if progress is not None:
-            progress(finished, n_paths)
-
-    if executor == "dask":
-        run_dask(tuple(plans), ranges, on_done, scheduler, replay_variants_chunk)
-    else:
-        run_local(tuple(plans), ranges, on_done, replay_variants_chunk)
-    return metrics, records
 
 
 def execute_accounts(

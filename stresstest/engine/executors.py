@@ -7,11 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from stresstest.engine.plan import replay_chunk
+from stresstest.engine.checkpoint import Checkpoint, missing_ranges
+from stresstest.engine.plan import chunk_ranges, replay_chunk
 from stresstest.errors import InputError
 
 ChunkValues = tuple[np.ndarray, np.ndarray]
 ChunkDone = Callable[[int, int, ChunkValues], None]
+Progress = Callable[[int, int], None]
 #: ``chunk_function(plan, first, count)``: generate paths ``first .. first + count - 1``
 #: and replay them; a module-level function, so a remote worker can import it.
 ChunkFunction = Callable[[Any, int, int], ChunkValues]
@@ -86,3 +88,59 @@ def run_dask(
     finally:
         if cluster is not None:
             cluster.close()
+
+
+def execute_chunks(
+    plan: Any,
+    *,
+    chunk_function: ChunkFunction | None = None,
+    n_variants: int,
+    n_paths: int,
+    n_metrics: int,
+    grid_shape: tuple[int, int],
+    chunk_size: int,
+    executor: str = "local",
+    scheduler: str | None = None,
+    checkpoint: Checkpoint | None = None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Replay every chunk of ``chunk_size`` paths and gather the per-path values.
+
+    Returns metrics ``(n_variants, n_paths, n_metrics)`` and records
+    ``(n_variants, n_paths, *grid_shape)``; each path's values come from its own
+    streams, so they depend neither on ``chunk_size`` nor on ``executor``.
+    Chunks already in ``checkpoint`` are taken from it, new ones are saved to it
+    as they finish; ``progress(paths_done, n_paths)`` is called after each.
+    ``chunk_function`` defaults to the single-asset :func:`replay_chunk`.
+    """
+    metrics = np.empty((n_variants, n_paths, n_metrics))
+    records = np.empty((n_variants, n_paths, *grid_shape))
+    done = checkpoint.completed(n_variants, n_metrics, grid_shape) if checkpoint is not None else {}
+    finished = 0
+    for (first, count), (chunk_metrics, chunk_records) in done.items():
+        metrics[:, first : first + count] = chunk_metrics
+        records[:, first : first + count] = chunk_records
+        finished += count
+    ranges = [
+        piece
+        for start, stop in missing_ranges(n_paths, list(done))
+        for piece in chunk_ranges(start, stop, chunk_size)
+    ]
+    if progress is not None:
+        progress(finished, n_paths)
+
+    def on_done(first: int, count: int, values: ChunkValues) -> None:
+        nonlocal finished
+        metrics[:, first : first + count] = values[0]
+        records[:, first : first + count] = values[1]
+        if checkpoint is not None:
+            checkpoint.save(first, count, values)
+        finished += count
+        if progress is not None:
+            progress(finished, n_paths)
+
+    if executor == "dask":
+        run_dask(plan, ranges, on_done, scheduler, chunk_function)
+    else:
+        run_local(plan, ranges, on_done, chunk_function)
+    return metrics, records

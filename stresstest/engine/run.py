@@ -14,14 +14,13 @@ from stresstest._version import __version__
 from stresstest.book import Book, SortedBook, sort_book
 from stresstest.book.positions import read_book
 from stresstest.book.synthetic import synthetic_book
-from stresstest.engine.checkpoint import Checkpoint, missing_ranges
+from stresstest.engine.checkpoint import Checkpoint
 from stresstest.engine.defences import defence_plan
-from stresstest.engine.executors import EXECUTORS, run_dask, run_local
+from stresstest.engine.executors import EXECUTORS, execute_chunks
 from stresstest.engine.mechanics import mechanics_arguments
 from stresstest.engine.plan import (
     ReplayPlan,
     VariantPlan,
-    chunk_ranges,
     liquidation_arguments,
     margin_arguments,
     record_grid_steps,
@@ -130,45 +129,19 @@ def execute(
     the plan's grid steps ``(n_variants, n_paths, N_GRID, len(grid))``. Chunks
     already in ``checkpoint`` are taken from it; new ones are saved to it.
     """
-    n_paths = plan.n_paths
-    n_variants = len(plan.variants)
-    size = chunk_size or default_chunk_size(n_paths, plan.source.n_steps)
-    grid_shape = (N_GRID, int(plan.grid.shape[0]))
-    metrics = np.empty((n_variants, n_paths, plan.n_metrics))
-    records = np.empty((n_variants, n_paths, *grid_shape))
-    done = (
-        checkpoint.completed(n_variants, plan.n_metrics, grid_shape)
-        if checkpoint is not None
-        else {}
+    size = chunk_size or default_chunk_size(plan.n_paths, plan.source.n_steps)
+    return execute_chunks(
+        plan,
+        n_variants=len(plan.variants),
+        n_paths=plan.n_paths,
+        n_metrics=plan.n_metrics,
+        grid_shape=(N_GRID, int(plan.grid.shape[0])),
+        chunk_size=size,
+        executor=executor,
+        scheduler=scheduler,
+        checkpoint=checkpoint,
+        progress=progress,
     )
-    finished = 0
-    for (first, count), (chunk_metrics, chunk_records) in done.items():
-        metrics[:, first : first + count] = chunk_metrics
-        records[:, first : first + count] = chunk_records
-        finished += count
-    ranges = [
-        piece
-        for start, stop in missing_ranges(n_paths, list(done))
-        for piece in chunk_ranges(start, stop, size)
-    ]
-    if progress is not None:
-        progress(finished, n_paths)
-
-    def on_done(first: int, count: int, values: tuple[np.ndarray, np.ndarray]) -> None:
-        nonlocal finished
-        metrics[:, first : first + count] = values[0]
-        records[:, first : first + count] = values[1]
-        if checkpoint is not None:
-            checkpoint.save(first, count, values)
-        finished += count
-        if progress is not None:
-            progress(finished, n_paths)
-
-    if executor == "dask":
-        run_dask(plan, ranges, on_done, scheduler)
-    else:
-        run_local(plan, ranges, on_done)
-    return metrics, records
 
 
 def run(
