@@ -19,6 +19,7 @@ from rich.text import Text
 from stresstest._version import __version__
 from stresstest.errors import InputError
 
+#: Help texts are Rich markup: write a literal "[table]" as r"\[table]".
 app = typer.Typer(
     name="stresstest",
     help="Stress-test margin, liquidation and insurance-fund designs over many price paths.",
@@ -217,7 +218,7 @@ def _compare_table(comparison: Any) -> Table:
 
 @app.command("compare")
 def compare_command(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file with a [compare] table.")],
+    scenario: Annotated[Path, typer.Argument(help=r"Scenario TOML file with a \[compare] table.")],
     out: OutOption = None,
     match: MatchOption = None,
     chunk_size: ChunkOption = None,
@@ -229,7 +230,7 @@ def compare_command(
     report: ReportOption = None,
     png: PngOption = False,
 ) -> None:
-    """Replay every variant of the scenario's [compare] table on the same paths and write
+    r"""Replay every variant of the scenario's \[compare] table on the same paths and write
     compare.parquet, differences.parquet, compare.json and variants/NAME/."""
     from stresstest.comparison.output import compare_document
     from stresstest.engine.jobs import compare_to_dir
@@ -313,7 +314,7 @@ def report_command(
 @app.command("backtest")
 def backtest_command(
     data: Annotated[Path, typer.Argument(help="Candle file (CSV or Parquet) to backtest on.")],
-    scenario: Annotated[Path, typer.Argument(help="Scenario whose [margin] is tested.")],
+    scenario: Annotated[Path, typer.Argument(help=r"Scenario whose \[margin] is tested.")],
     coverage: Annotated[float, typer.Option(help="Target coverage per side.")] = 0.99,
     horizon: Annotated[
         int | None,
@@ -457,7 +458,7 @@ def version_command() -> None:
 
 @app.command("paths")
 def paths_command(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file whose [paths] to generate.")],
+    scenario: Annotated[Path, typer.Argument(help=r"Scenario whose \[paths] to generate.")],
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Path file to write (.parquet or .csv).")
     ],
@@ -487,7 +488,7 @@ def fit_command(
     start: Annotated[str | None, typer.Option("--start", help="First bar (ISO, UTC).")] = None,
     end: Annotated[str | None, typer.Option("--end", help="End of bars (exclusive).")] = None,
 ) -> None:
-    """Fit a GARCH-family model with arch; print estimates and a [paths] table to paste."""
+    r"""Fit a GARCH-family model with arch; print estimates and a \[paths] table to paste."""
     from stresstest.engine.path_jobs import fit_report
 
     with input_errors():

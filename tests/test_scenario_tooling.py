@@ -54,3 +54,13 @@ def test_validate_and_scenarios_commands(tmp_path: Path) -> None:
         path.name for path in (REPO / "scenarios").glob("*.toml")
     )
     assert "default.toml" in listing.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "table"),
+    [("compare", "[compare]"), ("backtest", "[margin]"), ("paths", "[paths]"), ("fit", "[paths]")],
+)
+def test_help_keeps_the_table_names_rich_would_read_as_markup(command: str, table: str) -> None:
+    shown = CliRunner().invoke(app, [command, "--help"])
+    assert shown.exit_code == 0
+    assert table in shown.output
