@@ -60,6 +60,7 @@ END = "<!-- defences:end -->"
 SEED = 20261124
 MARGIN = schema.StaticMargin(maintenance=0.005)
 LIQUIDATION = (2, 0.002, 0.01, 0.5)  # latency steps, slippage, fee, liquidator share
+LIQUIDATION_VECTOR = np.asarray(LIQUIDATION, dtype=np.float64)  # as the kernels take it
 BUFFER = 0.01  # fraction of notional
 FUND = 5e6  # quote units
 NO_GRID = np.empty(0, dtype=np.int64)
@@ -83,8 +84,8 @@ def core(prices: np.ndarray, book: Book) -> np.ndarray:
     out = np.empty((prices.shape[0], enums.N_METRICS))
     replay_paths(
         prices,
-        *margin_arguments(MARGIN),
-        *LIQUIDATION,
+        margin_arguments(MARGIN),
+        LIQUIDATION_VECTOR,
         sorted_book.long_threshold,
         sorted_book.long_prefix,
         sorted_book.short_threshold,
@@ -102,8 +103,8 @@ def partial(prices: np.ndarray, book: Book) -> np.ndarray:
     out = np.empty((prices.shape[0], enums.N_METRICS))
     partial_replay_paths(
         prices,
-        *margin_arguments(MARGIN),
-        *LIQUIDATION,
+        margin_arguments(MARGIN),
+        LIQUIDATION_VECTOR,
         BUFFER,
         sorted_book.long_threshold,
         sorted_book.long_prefix,
@@ -123,8 +124,8 @@ def adl(prices: np.ndarray, book: Book, fund: float = FUND) -> np.ndarray:
     out = np.empty((prices.shape[0], enums.N_METRICS_ADL))
     adl_replay_paths(
         prices,
-        *margin_arguments(MARGIN),
-        *LIQUIDATION,
+        margin_arguments(MARGIN),
+        LIQUIDATION_VECTOR,
         sorted_book.long_threshold,
         sorted_book.long_prefix,
         long_positions,

@@ -55,6 +55,7 @@ import numpy as np  # noqa: E402
 from benchmarks.numpy_reference import ReferenceParams, reference_metrics  # noqa: E402
 from stresstest.book import sort_book  # noqa: E402
 from stresstest.engine import run as engine_run  # noqa: E402
+from stresstest.engine.plan import liquidation_arguments  # noqa: E402
 from stresstest.engine.run import build_book, margin_arguments, replay_all  # noqa: E402
 from stresstest.kernels import enums  # noqa: E402
 from stresstest.kernels.dense import dense_replay_paths  # noqa: E402
@@ -169,14 +170,10 @@ def engine_metrics(scenario: Any, sorted_book: Any) -> np.ndarray:
 def dense_metrics(scenario: Any, book: Any, prices: np.ndarray) -> np.ndarray:
     """The dense numba twin over the unsorted book for the rows of ``prices``."""
     out = np.empty((prices.shape[0], enums.N_METRICS))
-    liquidation = scenario.liquidation
     dense_replay_paths(
         np.ascontiguousarray(prices),
-        *margin_arguments(scenario.margin),
-        liquidation.latency_steps,
-        liquidation.slippage,
-        liquidation.fee,
-        liquidation.liquidator_share,
+        margin_arguments(scenario.margin),
+        liquidation_arguments(scenario.liquidation),
         book.side,
         book.qty,
         book.entry_price,

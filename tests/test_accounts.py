@@ -97,7 +97,7 @@ def run_kernel(
         if margin["model"] == "static"
         else schema.VolScaledMargin(**{k: v for k, v in margin.items() if k != "model"})
     )
-    margin_vector = np.asarray(margin_arguments(config), dtype=float)
+    margin_vector = margin_arguments(config)
     table = brackets_array(bracket_base_rate(config)[1], brackets or [])
     units = margin_units(book, mode)
     index = build_cross_index(

@@ -323,7 +323,7 @@ def test_f_vol_scaled_margin_by_hand(tmp_path: Path) -> None:
     )
     # The rates themselves, step by step: the engine's compiled series and the reference.
     engine_rates = margin_rates(
-        np.array(prices), MARGIN_VOL_SCALED, 0.0, 2.0, 4.0, 0.75, 1e-4, 0.05, 0.2
+        np.array(prices), np.array([MARGIN_VOL_SCALED, 0.0, 2.0, 4.0, 0.75, 1e-4, 0.05, 0.2])
     )
     for what, rates in (
         ("kernels.dense.margin_rates", engine_rates),

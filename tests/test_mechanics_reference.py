@@ -78,11 +78,11 @@ def run_mechanics_kernel(case: ReplayCase, mechanisms: Mechanisms) -> np.ndarray
     liq = mechanisms.liquidation
     mechanics_replay_paths(
         np.ascontiguousarray(case.prices),
-        *margin_arguments(margin_config(case.margin)),
-        liq["latency_steps"],
-        liq["slippage"],
-        liq["fee"],
-        liq["liquidator_share"],
+        margin_arguments(margin_config(case.margin)),
+        np.array(
+            [liq["latency_steps"], liq["slippage"], liq["fee"], liq["liquidator_share"]],
+            dtype=np.float64,
+        ),
         mechanisms_of(case, mechanisms),
         sorted_book.long_threshold,
         sorted_book.long_prefix,

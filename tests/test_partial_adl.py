@@ -36,6 +36,7 @@ from tests.test_replay_reference import (
     ReplayCase,
     assert_metrics_close,
     liquidation_tail,
+    liquidation_vector,
     margin_config,
     replay_cases,
 )
@@ -61,8 +62,8 @@ def run_partial_kernel(case: ReplayCase, buffer: float) -> np.ndarray:
     out = np.full((n_paths, enums.N_METRICS), np.nan)
     partial_replay_paths(
         np.ascontiguousarray(case.prices),
-        *margin_arguments(margin_config(case.margin)),
-        *liquidation_tail(case),
+        margin_arguments(margin_config(case.margin)),
+        liquidation_vector(case),
         buffer,
         book.long_threshold,
         book.long_prefix,
@@ -83,8 +84,8 @@ def run_adl_kernel(case: ReplayCase) -> np.ndarray:
     out = np.full((n_paths, enums.N_METRICS_ADL), np.nan)
     adl_replay_paths(
         np.ascontiguousarray(case.prices),
-        *margin_arguments(margin_config(case.margin)),
-        *liquidation_tail(case),
+        margin_arguments(margin_config(case.margin)),
+        liquidation_vector(case),
         book.long_threshold,
         book.long_prefix,
         long_positions,
@@ -105,8 +106,8 @@ def run_core_kernel(case: ReplayCase) -> np.ndarray:
     out = np.full((n_paths, enums.N_METRICS), np.nan)
     replay_paths(
         np.ascontiguousarray(case.prices),
-        *margin_arguments(margin_config(case.margin)),
-        *liquidation_tail(case),
+        margin_arguments(margin_config(case.margin)),
+        liquidation_vector(case),
         book.long_threshold,
         book.long_prefix,
         book.short_threshold,
@@ -365,8 +366,8 @@ def test_absent_defences_run_the_core_kernel_bit_for_bit() -> None:
     out = np.empty((plan.n_paths, enums.N_METRICS))
     replay_paths(
         prices,
-        *variant.margin,
-        *variant.liquidation,
+        variant.margin,
+        variant.liquidation,
         variant.book.long_threshold,
         variant.book.long_prefix,
         variant.book.short_threshold,

@@ -76,7 +76,13 @@ def margin_config(margin: dict[str, Any]) -> schema.MarginConfig:
 
 
 def liquidation_tail(case: ReplayCase) -> tuple[int, float, float, float]:
+    """The plain references' liquidation arguments."""
     return (case.latency_steps, case.slippage, case.fee, case.liquidator_share)
+
+
+def liquidation_vector(case: ReplayCase) -> np.ndarray:
+    """The kernels' liquidation vector (``enums.LIQUIDATION_ARG_*``)."""
+    return np.asarray(liquidation_tail(case), dtype=np.float64)
 
 
 def run_sorted_kernel(case: ReplayCase) -> np.ndarray:
@@ -86,8 +92,8 @@ def run_sorted_kernel(case: ReplayCase) -> np.ndarray:
     out = np.full((n_paths, enums.N_METRICS), np.nan)
     arguments: list[Any] = [
         np.ascontiguousarray(case.prices),
-        *margin_arguments(margin_config(case.margin)),
-        *liquidation_tail(case),
+        margin_arguments(margin_config(case.margin)),
+        liquidation_vector(case),
         sorted_book.long_threshold,
         sorted_book.long_prefix,
         sorted_book.short_threshold,
@@ -105,8 +111,8 @@ def run_dense_kernel(case: ReplayCase) -> np.ndarray:
     out = np.full((case.prices.shape[0], enums.N_METRICS), np.nan)
     dense_replay_paths(
         np.ascontiguousarray(case.prices),
-        *margin_arguments(margin_config(case.margin)),
-        *liquidation_tail(case),
+        margin_arguments(margin_config(case.margin)),
+        liquidation_vector(case),
         case.book.side,
         case.book.qty,
         case.book.entry_price,

@@ -71,7 +71,7 @@ def backtest_candles(
     for key, value in (("horizon", horizon), ("stride", step)):
         if value < 1:
             raise InputError("out of range", key=key, value=value, expected="an integer >= 1")
-    arguments = margin_arguments(scenario.margin)
+    margin = margin_arguments(scenario.margin)
     starts: list[np.ndarray] = []
     rates: list[np.ndarray] = []
     moves: list[np.ndarray] = []
@@ -81,7 +81,7 @@ def backtest_candles(
         prices = np.ascontiguousarray(close[first:stop])
         if prices.shape[0] <= horizon:
             continue
-        rate = margin_rates(prices, *arguments)
+        rate = margin_rates(prices, margin)
         window = np.arange(0, prices.shape[0] - horizon, step)
         starts.append(first + window)
         rates.append(rate[window])

@@ -190,9 +190,9 @@ def plan_for_mode(
     return AccountsPlan(
         source=source,
         index=index,
-        margin=np.asarray(margin_arguments(scenario.margin), dtype=float),
+        margin=margin_arguments(scenario.margin),
         brackets=brackets,
-        liquidation=np.asarray(liquidation_arguments(scenario.liquidation), dtype=float),
+        liquidation=liquidation_arguments(scenario.liquidation),
         fund_initial=scenario.insurance_fund.initial,
         grid=grid,
     )

@@ -72,19 +72,22 @@ def replay_defences(
     prices: np.ndarray,
     grid: np.ndarray,
     book: SortedBook,
-    margin: tuple[float, ...],
-    liquidation: tuple[float, ...],
+    margin: np.ndarray,
+    liquidation: np.ndarray,
     fund_initial: float,
     defences: DefencePlan,
     out: np.ndarray,
     grid_out: np.ndarray,
 ) -> None:
-    """Replay one variant with its defence into ``out`` (paths x columns) and ``grid_out``."""
+    """Replay one variant with its defence into ``out`` (paths x columns) and ``grid_out``.
+
+    ``margin`` and ``liquidation`` are the kernels' vectors (engine.plan.margin_arguments).
+    """
     if defences.buffer is not None:
         partial_replay_paths(
             prices,
-            *margin,
-            *liquidation,
+            margin,
+            liquidation,
             defences.buffer,
             book.long_threshold,
             book.long_prefix,
@@ -98,8 +101,8 @@ def replay_defences(
         return
     adl_replay_paths(
         prices,
-        *margin,
-        *liquidation,
+        margin,
+        liquidation,
         book.long_threshold,
         book.long_prefix,
         defences.long_positions,

@@ -15,33 +15,42 @@ from stresstest.kernels.replay import replay_paths
 from stresstest.paths import PathSource
 from stresstest.scenario import schema
 
-MarginArguments = tuple[int, float, float, float, float, float, float, float]
-LiquidationArguments = tuple[int, float, float, float]
 
+def margin_arguments(margin: schema.MarginConfig) -> np.ndarray:
+    """The kernels' margin design vector, float64, indexed by ``enums.MARGIN_ARG_*``.
 
-def margin_arguments(margin: schema.MarginConfig) -> MarginArguments:
-    """Kernel arguments ``(model, maintenance, k, horizon, lambda, v0, floor, cap)``."""
+    ``(model, maintenance, k, horizon_steps, lambda, v0, floor, cap)``; the
+    fields the model does not use hold neutral values.
+    """
     if isinstance(margin, schema.StaticMargin):
-        return (enums.MARGIN_STATIC, margin.maintenance, 0.0, 1.0, 0.5, 0.0, 0.0, 0.0)
-    return (
-        enums.MARGIN_VOL_SCALED,
-        0.0,
-        margin.k,
-        float(margin.horizon_steps),
-        margin.ewma_lambda,
-        margin.initial_variance,
-        margin.floor,
-        margin.cap,
-    )
+        values = (enums.MARGIN_STATIC, margin.maintenance, 0.0, 1.0, 0.5, 0.0, 0.0, 0.0)
+    else:
+        values = (
+            enums.MARGIN_VOL_SCALED,
+            0.0,
+            margin.k,
+            float(margin.horizon_steps),
+            margin.ewma_lambda,
+            margin.initial_variance,
+            margin.floor,
+            margin.cap,
+        )
+    return np.asarray(values, dtype=np.float64)
 
 
-def liquidation_arguments(liquidation: schema.Liquidation) -> LiquidationArguments:
-    """Kernel arguments ``(latency_steps, slippage, fee, liquidator_share)``."""
-    return (
-        liquidation.latency_steps,
-        liquidation.slippage,
-        liquidation.fee,
-        liquidation.liquidator_share,
+def liquidation_arguments(liquidation: schema.Liquidation) -> np.ndarray:
+    """The kernels' liquidation vector, float64, indexed by ``enums.LIQUIDATION_ARG_*``.
+
+    ``(latency_steps, slippage, fee, liquidator_share)``.
+    """
+    return np.asarray(
+        (
+            liquidation.latency_steps,
+            liquidation.slippage,
+            liquidation.fee,
+            liquidation.liquidator_share,
+        ),
+        dtype=np.float64,
     )
 
 
@@ -50,8 +59,8 @@ class VariantPlan:
     """One margin/liquidation/fund design replayed over the shared paths."""
 
     book: SortedBook
-    margin: MarginArguments
-    liquidation: LiquidationArguments
+    margin: np.ndarray
+    liquidation: np.ndarray
     fund_initial: float
     #: Crash mechanisms (docs/model.md 9) as kernels/mechanics.py's parameter vector;
     #: ``None``: none, and the core kernel runs.
@@ -119,8 +128,8 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
             continue
         replay_paths(
             prices,
-            *variant.margin,
-            *variant.liquidation,
+            variant.margin,
+            variant.liquidation,
             variant.book.long_threshold,
             variant.book.long_prefix,
             variant.book.short_threshold,
@@ -143,8 +152,8 @@ def replay_mechanics(
     """Replay one variant with crash mechanisms (kernels/mechanics.py) into ``out``."""
     mechanics_replay_paths(
         prices,
-        *variant.margin,
-        *variant.liquidation,
+        variant.margin,
+        variant.liquidation,
         variant.mechanics,
         variant.book.long_threshold,
         variant.book.long_prefix,

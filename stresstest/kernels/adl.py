@@ -40,7 +40,12 @@ from stresstest.kernels.fund import (
     write_totals,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import ewma_variance, maintenance_rate
+from stresstest.kernels.margin import (
+    design_rate,
+    liquidation_terms,
+    next_variance,
+    sqrt_horizon_of,
+)
 from stresstest.kernels.replay import QT_HI, QT_LO, QTY_HI, QTY_LO
 from stresstest.kernels.search import first_greater, first_not_less
 from stresstest.kernels.sums import range_sum
@@ -239,18 +244,8 @@ def fund_step(state: np.ndarray, net: float, cover: float, covered: bool) -> Non
 @kernel
 def adl_replay_path(
     prices: np.ndarray,
-    margin_model: int,
-    maintenance: float,
-    k: float,
-    horizon_steps: float,
-    ewma_lambda: float,
-    initial_variance: float,
-    floor: float,
-    cap: float,
-    latency_steps: int,
-    slippage: float,
-    fee: float,
-    liquidator_share: float,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
     long_threshold: np.ndarray,
     long_prefix: np.ndarray,
     long_positions: np.ndarray,
@@ -272,12 +267,13 @@ def adl_replay_path(
     last_step = n_points - 1
     n_long = long_threshold.shape[0]
     n_short = short_threshold.shape[0]
-    sqrt_horizon = np.sqrt(horizon_steps)
+    latency_steps, slippage, fee, liquidator_share = liquidation_terms(liquidation)
+    sqrt_horizon = sqrt_horizon_of(margin)
     long_flagged_from = n_long
     short_flagged_to = 0
     running_min = np.inf
     running_max = -np.inf
-    variance = initial_variance
+    variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
     long_removed = np.zeros((N_REMOVED, 1))
     short_removed = np.zeros((N_REMOVED, 1))
     long_mask = np.zeros(1, dtype=np.bool_)
@@ -297,9 +293,9 @@ def adl_replay_path(
     state[FUND_LOW] = fund_initial
     for step in range(n_points):
         price = prices[step]
-        if margin_model == enums.MARGIN_VOL_SCALED and step >= 1:
-            variance = ewma_variance(variance, price, prices[step - 1], ewma_lambda)
-        rate = maintenance_rate(margin_model, maintenance, k, sqrt_horizon, floor, cap, variance)
+        if step >= 1:
+            variance = next_variance(margin, variance, price, prices[step - 1])
+        rate = design_rate(margin, sqrt_horizon, variance)
         long_series = price * (1.0 - rate)
         short_series = price * (1.0 + rate)
         close_step = min(step + latency_steps, last_step)
@@ -418,18 +414,8 @@ def adl_replay_path(
 @parallel_kernel
 def adl_replay_paths(
     prices: np.ndarray,
-    margin_model: int,
-    maintenance: float,
-    k: float,
-    horizon_steps: float,
-    ewma_lambda: float,
-    initial_variance: float,
-    floor: float,
-    cap: float,
-    latency_steps: int,
-    slippage: float,
-    fee: float,
-    liquidator_share: float,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
     long_threshold: np.ndarray,
     long_prefix: np.ndarray,
     long_positions: np.ndarray,
@@ -449,18 +435,8 @@ def adl_replay_paths(
         flows = np.zeros((N_FLOWS, prices.shape[1]))
         adl_replay_path(
             prices[row],
-            margin_model,
-            maintenance,
-            k,
-            horizon_steps,
-            ewma_lambda,
-            initial_variance,
-            floor,
-            cap,
-            latency_steps,
-            slippage,
-            fee,
-            liquidator_share,
+            margin,
+            liquidation,
             long_threshold,
             long_prefix,
             long_positions,

@@ -45,7 +45,12 @@ from stresstest.kernels.fund import (
     write_totals,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import ewma_variance, maintenance_rate
+from stresstest.kernels.margin import (
+    design_rate,
+    liquidation_terms,
+    next_variance,
+    sqrt_horizon_of,
+)
 from stresstest.kernels.search import first_greater
 
 #: Slack added to the filter's bound, in units of |y| (scaled prices): the bound and
@@ -146,25 +151,21 @@ def close_unit(
 def step_rates(
     prices: np.ndarray,
     step: int,
-    margin_model: int,
-    maintenance: float,
-    k: float,
+    margin: np.ndarray,
     sqrt_horizon: float,
-    ewma_lambda: float,
-    floor: float,
-    cap: float,
     variance: np.ndarray,
     rates_now: np.ndarray,
 ) -> None:
-    """Update each asset's EWMA variance with the return into ``step`` and its rate ``m_a,t``."""
+    """Update each asset's EWMA variance with the return into ``step`` and its rate ``m_a,t``.
+
+    ``margin`` is the margin design vector (``enums.MARGIN_ARG_*``).
+    """
     for asset in range(prices.shape[0]):
-        if margin_model == enums.MARGIN_VOL_SCALED and step >= 1:
-            variance[asset] = ewma_variance(
-                variance[asset], prices[asset, step], prices[asset, step - 1], ewma_lambda
+        if step >= 1:
+            variance[asset] = next_variance(
+                margin, variance[asset], prices[asset, step], prices[asset, step - 1]
             )
-        rates_now[asset] = maintenance_rate(
-            margin_model, maintenance, k, sqrt_horizon, floor, cap, variance[asset]
-        )
+        rates_now[asset] = design_rate(margin, sqrt_horizon, variance[asset])
 
 
 @kernel
@@ -247,14 +248,12 @@ def cross_replay_path(
     """
     unit_start, pos_asset, pos_side, pos_qty, pos_entry, unit_collateral = units
     group_start, unit_h, group_pair, group_angle, unit_direction, pair_a, pair_b = index
-    margin_model = int(margin[0])
-    sqrt_horizon = np.sqrt(margin[3])
+    sqrt_horizon = sqrt_horizon_of(margin)
     floors = brackets[0]
     rates = brackets[1]
     amounts = brackets[2]
     tiered = floors.shape[0] > 1
-    latency = int(liquidation[0])
-    slippage, fee, share = liquidation[1], liquidation[2], liquidation[3]
+    latency, slippage, fee, share = liquidation_terms(liquidation)
     n_assets, n_points = prices.shape
     last_step = n_points - 1
     n_units = unit_collateral.shape[0]
@@ -262,7 +261,7 @@ def cross_replay_path(
     n_groups = group_start.shape[0] - 1
     n_filtered = unit_h.shape[0]
 
-    variance = np.full(n_assets, margin[5])
+    variance = np.full(n_assets, margin[enums.MARGIN_ARG_INITIAL_VARIANCE])
     rates_now = np.empty(n_assets)
     open_qty = initial_qty.copy()
     closed = np.zeros(n_units if tiered else 1, dtype=np.bool_)
@@ -287,19 +286,7 @@ def cross_replay_path(
     open_notional_sum = 0.0
 
     for step in range(n_points):
-        step_rates(
-            prices,
-            step,
-            margin_model,
-            margin[1],
-            margin[2],
-            sqrt_horizon,
-            margin[4],
-            margin[6],
-            margin[7],
-            variance,
-            rates_now,
-        )
+        step_rates(prices, step, margin, sqrt_horizon, variance, rates_now)
         # requirement and notional of the units open at the step (before its closes)
         open_notional = 0.0
         requirement = 0.0

@@ -15,6 +15,7 @@ from stresstest.kernels import enums
 from stresstest.kernels.cross import close_unit, step_rates, unit_gap
 from stresstest.kernels.fund import N_FLOWS, N_TOTALS, walk_fund, write_totals
 from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
 
 
 @kernel
@@ -31,23 +32,12 @@ def dense_cross_path(
     unit_start, pos_asset, pos_side, pos_qty, pos_entry, unit_collateral = units
     n_assets, n_points = prices.shape
     last_step = n_points - 1
-    latency = int(liquidation[0])
+    latency, slippage, fee, share = liquidation_terms(liquidation)
+    sqrt_horizon = sqrt_horizon_of(margin)
     rate_table = np.empty((n_points, n_assets))
-    variance = np.full(n_assets, margin[5])
+    variance = np.full(n_assets, margin[enums.MARGIN_ARG_INITIAL_VARIANCE])
     for step in range(n_points):
-        step_rates(
-            prices,
-            step,
-            int(margin[0]),
-            margin[1],
-            margin[2],
-            np.sqrt(margin[3]),
-            margin[4],
-            margin[6],
-            margin[7],
-            variance,
-            rate_table[step],
-        )
+        step_rates(prices, step, margin, sqrt_horizon, variance, rate_table[step])
     flows = np.zeros((N_FLOWS, n_points))
     totals = np.zeros(N_TOTALS)
     requirement_by_step = np.zeros(n_points)
@@ -77,9 +67,9 @@ def dense_cross_path(
                     unit,
                     min(step + latency, last_step),
                     prices,
-                    liquidation[1],
-                    liquidation[2],
-                    liquidation[3],
+                    slippage,
+                    fee,
+                    share,
                     unit_start,
                     pos_asset,
                     pos_side,

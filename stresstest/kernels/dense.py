@@ -14,32 +14,28 @@ import numpy as np
 from stresstest.kernels import enums
 from stresstest.kernels.fund import N_FLOWS, N_TOTALS, record_close, walk_fund, write_totals
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import ewma_variance, maintenance_rate
+from stresstest.kernels.margin import (
+    design_rate,
+    liquidation_terms,
+    next_variance,
+    sqrt_horizon_of,
+)
 
 
 @kernel
-def margin_rates(
-    prices: np.ndarray,
-    margin_model: int,
-    maintenance: float,
-    k: float,
-    horizon_steps: float,
-    ewma_lambda: float,
-    initial_variance: float,
-    floor: float,
-    cap: float,
-) -> np.ndarray:
-    """The maintenance rate ``m_t`` of one path for steps 0..T (fraction of notional)."""
+def margin_rates(prices: np.ndarray, margin: np.ndarray) -> np.ndarray:
+    """The maintenance rate ``m_t`` of one path for steps 0..T (fraction of notional).
+
+    ``margin`` is the margin design vector (``enums.MARGIN_ARG_*``).
+    """
     n_points = prices.shape[0]
     rates = np.empty(n_points)
-    sqrt_horizon = np.sqrt(horizon_steps)
-    variance = initial_variance
+    sqrt_horizon = sqrt_horizon_of(margin)
+    variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
     for step in range(n_points):
-        if margin_model == enums.MARGIN_VOL_SCALED and step >= 1:
-            variance = ewma_variance(variance, prices[step], prices[step - 1], ewma_lambda)
-        rates[step] = maintenance_rate(
-            margin_model, maintenance, k, sqrt_horizon, floor, cap, variance
-        )
+        if step >= 1:
+            variance = next_variance(margin, variance, prices[step], prices[step - 1])
+        rates[step] = design_rate(margin, sqrt_horizon, variance)
     return rates
 
 
@@ -47,10 +43,7 @@ def margin_rates(
 def dense_replay_path(
     prices: np.ndarray,
     rates: np.ndarray,
-    latency_steps: int,
-    slippage: float,
-    fee: float,
-    liquidator_share: float,
+    liquidation: np.ndarray,
     side: np.ndarray,
     qty: np.ndarray,
     entry_price: np.ndarray,
@@ -59,6 +52,7 @@ def dense_replay_path(
     out_row: np.ndarray,
 ) -> None:
     """Replay the unsorted book (side +1/-1, qty, entry, collateral) over one path."""
+    latency_steps, slippage, fee, liquidator_share = liquidation_terms(liquidation)
     n_points = prices.shape[0]
     last_step = n_points - 1
     flows = np.zeros((N_FLOWS, n_points))
@@ -68,15 +62,15 @@ def dense_replay_path(
         direction = side[position]
         quantity = qty[position]
         entry = entry_price[position]
-        margin = collateral[position]
+        posted = collateral[position]
         for step in range(n_points):
             price = prices[step]
-            equity = margin + direction * quantity * (price - entry)
+            equity = posted + direction * quantity * (price - entry)
             if equity < rates[step] * quantity * price:
                 flagged_qty_by_step[step] += quantity
                 close_step = min(step + latency_steps, last_step)
                 exit_price = prices[close_step] * (1.0 - direction * slippage)
-                remaining = margin + direction * quantity * (exit_price - entry)
+                remaining = posted + direction * quantity * (exit_price - entry)
                 due = fee * quantity * exit_price
                 if remaining >= due:
                     paid = due
@@ -114,18 +108,8 @@ def dense_replay_path(
 @parallel_kernel
 def dense_replay_paths(
     prices: np.ndarray,
-    margin_model: int,
-    maintenance: float,
-    k: float,
-    horizon_steps: float,
-    ewma_lambda: float,
-    initial_variance: float,
-    floor: float,
-    cap: float,
-    latency_steps: int,
-    slippage: float,
-    fee: float,
-    liquidator_share: float,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
     side: np.ndarray,
     qty: np.ndarray,
     entry_price: np.ndarray,
@@ -135,24 +119,10 @@ def dense_replay_paths(
 ) -> None:
     """Dense replay of every row of ``prices``; same outputs as ``replay_paths``."""
     for row in numba.prange(prices.shape[0]):
-        rates = margin_rates(
-            prices[row],
-            margin_model,
-            maintenance,
-            k,
-            horizon_steps,
-            ewma_lambda,
-            initial_variance,
-            floor,
-            cap,
-        )
         dense_replay_path(
             prices[row],
-            rates,
-            latency_steps,
-            slippage,
-            fee,
-            liquidator_share,
+            margin_rates(prices[row], margin),
+            liquidation,
             side,
             qty,
             entry_price,

@@ -41,6 +41,24 @@ METRIC_NAMES: tuple[str, ...] = (
 MARGIN_STATIC = 0
 MARGIN_VOL_SCALED = 1
 
+# The margin design vector every replay kernel takes (float64, engine.plan.margin_arguments).
+MARGIN_ARG_MODEL = 0  # MARGIN_STATIC or MARGIN_VOL_SCALED
+MARGIN_ARG_MAINTENANCE = 1  # static rate, fraction of notional
+MARGIN_ARG_K = 2  # vol_scaled multiplier on the EWMA volatility
+MARGIN_ARG_HORIZON = 3  # vol_scaled horizon_steps, steps
+MARGIN_ARG_LAMBDA = 4  # EWMA decay lambda
+MARGIN_ARG_INITIAL_VARIANCE = 5  # v_0, per-step variance
+MARGIN_ARG_FLOOR = 6  # vol_scaled floor, fraction of notional
+MARGIN_ARG_CAP = 7  # vol_scaled cap, fraction of notional
+N_MARGIN_ARGS = 8
+
+# The liquidation vector (float64, engine.plan.liquidation_arguments).
+LIQUIDATION_ARG_LATENCY = 0  # latency_steps, steps (a whole number)
+LIQUIDATION_ARG_SLIPPAGE = 1  # fraction of price
+LIQUIDATION_ARG_FEE = 2  # penalty rate of the closed notional
+LIQUIDATION_ARG_LIQUIDATOR_SHARE = 3  # fraction of the paid penalty
+N_LIQUIDATION_ARGS = 4
+
 # Random-stream identifiers (the second word of the Philox counter), so that
 # different uses of randomness for the same path never share draws.
 STREAM_GBM = 0

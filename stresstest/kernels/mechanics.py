@@ -35,7 +35,13 @@ from stresstest.kernels.fund import (
     write_totals,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import ewma_variance, maintenance_rate
+from stresstest.kernels.margin import (
+    design_rate,
+    ewma_variance,
+    liquidation_terms,
+    next_variance,
+    sqrt_horizon_of,
+)
 from stresstest.kernels.replay import (
     QTY_HI,
     QTY_LO,
@@ -125,18 +131,8 @@ def _flag_steps_closing_at(step: int, last_step: int, latency_steps: int) -> tup
 @kernel
 def mechanics_path(
     prices: np.ndarray,
-    margin_model: int,
-    maintenance: float,
-    k: float,
-    horizon_steps: float,
-    ewma_lambda: float,
-    initial_variance: float,
-    floor: float,
-    cap: float,
-    latency_steps: int,
-    slippage: float,
-    fee: float,
-    liquidator_share: float,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
     params: np.ndarray,
     long_threshold: np.ndarray,
     long_prefix: np.ndarray,
@@ -169,7 +165,8 @@ def mechanics_path(
     last_step = n_points - 1
     n_long = long_threshold.shape[0]
     n_short = short_threshold.shape[0]
-    sqrt_horizon = np.sqrt(horizon_steps)
+    latency_steps, slippage, fee, liquidator_share = liquidation_terms(liquidation)
+    sqrt_horizon = sqrt_horizon_of(margin)
     predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
     shift_per_sigma = params[enums.MECH_TRIGGER_Z] * params[enums.MECH_TRIGGER_SQRT_H]
     ema_weight = params[enums.MECH_ORACLE_EMA]
@@ -179,7 +176,7 @@ def mechanics_path(
     short_to = 0
     running_min = np.inf
     running_max = -np.inf
-    variance = initial_variance
+    variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
     vol_variance = params[enums.MECH_VOL_V0]
     ema_state = 0.0
     factor = 1.0  # permanent impact so far: market price = factor * P_t
@@ -194,14 +191,13 @@ def mechanics_path(
         price = prices[step] * factor
         market[step] = price
         if step >= 1:
-            if margin_model == enums.MARGIN_VOL_SCALED:
-                variance = ewma_variance(variance, price, market[step - 1], ewma_lambda)
+            variance = next_variance(margin, variance, price, market[step - 1])
             vol_variance = ewma_variance(vol_variance, price, market[step - 1], vol_lambda)
             ema_state = ema_weight * ema_state + (1.0 - ema_weight) * price
         else:
             ema_state = price
         oracle = oracle_price(params, market, step, ema_state) * manipulation_factor(params, step)
-        rate = maintenance_rate(margin_model, maintenance, k, sqrt_horizon, floor, cap, variance)
+        rate = design_rate(margin, sqrt_horizon, variance)
         if predictive:
             shift = shift_per_sigma * np.sqrt(vol_variance)
             long_series = oracle * np.exp(-shift)
@@ -290,18 +286,8 @@ def mechanics_path(
 @parallel_kernel
 def mechanics_replay_paths(
     prices: np.ndarray,
-    margin_model: int,
-    maintenance: float,
-    k: float,
-    horizon_steps: float,
-    ewma_lambda: float,
-    initial_variance: float,
-    floor: float,
-    cap: float,
-    latency_steps: int,
-    slippage: float,
-    fee: float,
-    liquidator_share: float,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
     params: np.ndarray,
     long_threshold: np.ndarray,
     long_prefix: np.ndarray,
@@ -333,18 +319,8 @@ def mechanics_replay_paths(
             baseline_short_to = np.empty(n_points, dtype=np.int64)
             mechanics_path(
                 prices[row],
-                margin_model,
-                maintenance,
-                k,
-                horizon_steps,
-                ewma_lambda,
-                initial_variance,
-                floor,
-                cap,
-                latency_steps,
-                slippage,
-                fee,
-                liquidator_share,
+                margin,
+                liquidation,
                 params,
                 long_threshold,
                 long_prefix,
@@ -362,18 +338,8 @@ def mechanics_replay_paths(
             )
             depth = mechanics_path(
                 prices[row],
-                margin_model,
-                maintenance,
-                k,
-                horizon_steps,
-                ewma_lambda,
-                initial_variance,
-                floor,
-                cap,
-                latency_steps,
-                slippage,
-                fee,
-                liquidator_share,
+                margin,
+                liquidation,
                 params,
                 long_threshold,
                 long_prefix,
@@ -396,18 +362,8 @@ def mechanics_replay_paths(
         else:
             mechanics_path(
                 prices[row],
-                margin_model,
-                maintenance,
-                k,
-                horizon_steps,
-                ewma_lambda,
-                initial_variance,
-                floor,
-                cap,
-                latency_steps,
-                slippage,
-                fee,
-                liquidator_share,
+                margin,
+                liquidation,
                 params,
                 long_threshold,
                 long_prefix,

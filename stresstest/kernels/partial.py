@@ -50,6 +50,7 @@ from stresstest.kernels.fund import (
     write_totals,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.margin import liquidation_terms
 from stresstest.kernels.replay import (
     QT_HI,
     QT_LO,
@@ -332,18 +333,8 @@ def initial_segments(n_positions: int, side: int) -> np.ndarray:
 @kernel
 def partial_replay_path(
     prices: np.ndarray,
-    margin_model: int,
-    maintenance: float,
-    k: float,
-    horizon_steps: float,
-    ewma_lambda: float,
-    initial_variance: float,
-    floor: float,
-    cap: float,
-    latency_steps: int,
-    slippage: float,
-    fee: float,
-    liquidator_share: float,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
     buffer: float,
     long_threshold: np.ndarray,
     long_prefix: np.ndarray,
@@ -363,17 +354,8 @@ def partial_replay_path(
     """
     n_points = prices.shape[0]
     last_step = n_points - 1
-    rates = margin_rates(
-        prices,
-        margin_model,
-        maintenance,
-        k,
-        horizon_steps,
-        ewma_lambda,
-        initial_variance,
-        floor,
-        cap,
-    )
+    latency_steps, slippage, fee, liquidator_share = liquidation_terms(liquidation)
+    rates = margin_rates(prices, margin)
     long_segments = initial_segments(long_threshold.shape[0], 1)
     short_segments = initial_segments(short_threshold.shape[0], -1)
     long_cohorts = np.zeros((16, N_COH))
@@ -455,18 +437,8 @@ def partial_replay_path(
 @parallel_kernel
 def partial_replay_paths(
     prices: np.ndarray,
-    margin_model: int,
-    maintenance: float,
-    k: float,
-    horizon_steps: float,
-    ewma_lambda: float,
-    initial_variance: float,
-    floor: float,
-    cap: float,
-    latency_steps: int,
-    slippage: float,
-    fee: float,
-    liquidator_share: float,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
     buffer: float,
     long_threshold: np.ndarray,
     long_prefix: np.ndarray,
@@ -486,18 +458,8 @@ def partial_replay_paths(
         flows = np.zeros((N_FLOWS, prices.shape[1]))
         partial_replay_path(
             prices[row],
-            margin_model,
-            maintenance,
-            k,
-            horizon_steps,
-            ewma_lambda,
-            initial_variance,
-            floor,
-            cap,
-            latency_steps,
-            slippage,
-            fee,
-            liquidator_share,
+            margin,
+            liquidation,
             buffer,
             long_threshold,
             long_prefix,

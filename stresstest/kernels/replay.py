@@ -32,7 +32,12 @@ from stresstest.kernels.fund import (
     write_totals,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import ewma_variance, maintenance_rate
+from stresstest.kernels.margin import (
+    design_rate,
+    liquidation_terms,
+    next_variance,
+    sqrt_horizon_of,
+)
 from stresstest.kernels.search import first_greater, first_not_less
 from stresstest.kernels.sums import range_sum
 
@@ -101,18 +106,8 @@ def _close_short_range(
 @kernel
 def replay_path(
     prices: np.ndarray,
-    margin_model: int,
-    maintenance: float,
-    k: float,
-    horizon_steps: float,
-    ewma_lambda: float,
-    initial_variance: float,
-    floor: float,
-    cap: float,
-    latency_steps: int,
-    slippage: float,
-    fee: float,
-    liquidator_share: float,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
     long_threshold: np.ndarray,
     long_prefix: np.ndarray,
     short_threshold: np.ndarray,
@@ -123,18 +118,21 @@ def replay_path(
 ) -> None:
     """Replay the sorted book over one path of prices ``P_0..P_T`` into ``out_row``.
 
+    ``margin`` and ``liquidation`` are the design vectors indexed by
+    ``enums.MARGIN_ARG_*`` and ``enums.LIQUIDATION_ARG_*`` (engine.plan builds them).
     ``flows`` is a zeroed ``(N_FLOWS, T + 1)`` scratch array; on return it holds
     the path's per-step closes and fund (see :mod:`stresstest.kernels.fund`).
     """
     n_points = prices.shape[0]
     last_step = n_points - 1
     n_long = long_threshold.shape[0]
-    sqrt_horizon = np.sqrt(horizon_steps)
+    latency_steps, slippage, fee, liquidator_share = liquidation_terms(liquidation)
+    sqrt_horizon = sqrt_horizon_of(margin)
     long_flagged_from = n_long  # longs [long_flagged_from, n_long) are flagged
     short_flagged_to = 0  # shorts [0, short_flagged_to) are flagged
     running_min = np.inf
     running_max = -np.inf
-    variance = initial_variance
+    variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
     open_qty = range_sum(long_prefix[:, QTY_HI], long_prefix[:, QTY_LO], 0, n_long) + range_sum(
         short_prefix[:, QTY_HI], short_prefix[:, QTY_LO], 0, short_threshold.shape[0]
     )
@@ -143,9 +141,9 @@ def replay_path(
     totals = np.zeros(N_TOTALS)
     for step in range(n_points):
         price = prices[step]
-        if margin_model == enums.MARGIN_VOL_SCALED and step >= 1:
-            variance = ewma_variance(variance, price, prices[step - 1], ewma_lambda)
-        rate = maintenance_rate(margin_model, maintenance, k, sqrt_horizon, floor, cap, variance)
+        if step >= 1:
+            variance = next_variance(margin, variance, price, prices[step - 1])
+        rate = design_rate(margin, sqrt_horizon, variance)
         long_series = price * (1.0 - rate)
         short_series = price * (1.0 + rate)
         close_step = min(step + latency_steps, last_step)
@@ -205,18 +203,8 @@ def replay_path(
 @parallel_kernel
 def replay_paths(
     prices: np.ndarray,
-    margin_model: int,
-    maintenance: float,
-    k: float,
-    horizon_steps: float,
-    ewma_lambda: float,
-    initial_variance: float,
-    floor: float,
-    cap: float,
-    latency_steps: int,
-    slippage: float,
-    fee: float,
-    liquidator_share: float,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
     long_threshold: np.ndarray,
     long_prefix: np.ndarray,
     short_threshold: np.ndarray,
@@ -238,18 +226,8 @@ def replay_paths(
         flows = np.zeros((N_FLOWS, prices.shape[1]))
         replay_path(
             prices[row],
-            margin_model,
-            maintenance,
-            k,
-            horizon_steps,
-            ewma_lambda,
-            initial_variance,
-            floor,
-            cap,
-            latency_steps,
-            slippage,
-            fee,
-            liquidator_share,
+            margin,
+            liquidation,
             long_threshold,
             long_prefix,
             short_threshold,
