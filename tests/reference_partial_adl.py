@@ -25,8 +25,8 @@ from stresstest.kernels import enums
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
 
 _COLUMN = {name: index for index, name in enumerate(enums.METRIC_NAMES)}
-ADL_NOTIONAL = enums.N_METRICS
-ADL_COUNT = enums.N_METRICS + 1
+ADL_NOTIONAL = enums.ADL_NOTIONAL
+ADL_COUNT = enums.ADL_COUNT
 
 
 @dataclass
@@ -208,11 +208,11 @@ def reference_adl(
     liquidator_share: float,
     fund_initial: float,
 ) -> tuple[np.ndarray, float]:
-    """Auto-deleveraging (docs/model.md 10.2), ``(n_paths, N_METRICS + 2)`` and the smallest gap."""
+    """Auto-deleveraging (docs/model.md 10.2), ``(n_paths, N_METRICS_ADL)`` and the smallest gap."""
     prices = np.asarray(prices, dtype=float)
     n_paths, n_points = prices.shape
     last = n_points - 1
-    out = np.zeros((n_paths, enums.N_METRICS + 2))
+    out = np.zeros((n_paths, enums.N_METRICS_ADL))
     gap = math.inf
     for path in range(n_paths):
         rates = [float(r) for r in reference_margin_rates(prices[path], margin)]

@@ -33,7 +33,7 @@ class DefencePlan:
 
     @property
     def n_metrics(self) -> int:
-        """Output columns of the variant: ``N_METRICS_ADL`` with ADL, else ``N_METRICS``."""
+        """Row width the variant's kernel writes: ``N_METRICS_ADL`` with ADL, else ``N_METRICS``."""
         return enums.N_METRICS_ADL if self.long_positions is not None else enums.N_METRICS
 
 

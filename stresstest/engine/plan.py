@@ -92,11 +92,15 @@ class ReplayPlan:
 
     @property
     def n_metrics(self) -> int:
-        """Columns per path: the core metrics, and the market ones if any variant has impact."""
-        wide = any(has_impact(variant.mechanics) for variant in self.variants)
-        width = enums.N_METRICS_MARKET if wide else enums.N_METRICS
-        extra = [variant.defences.n_metrics for variant in self.variants if variant.defences]
-        return max([width, *extra])
+        """Columns per path: wide enough for every stage column of every variant.
+
+        Each stage column has its own slot (``enums.METRIC_INDEX``); a row is
+        ``N_METRICS`` wide when no variant has a stage with columns of its own.
+        """
+        widths = [enums.N_METRICS]
+        widths += [enums.N_METRICS_MARKET for v in self.variants if has_impact(v.mechanics)]
+        widths += [v.defences.n_metrics for v in self.variants if v.defences is not None]
+        return max(widths)
 
 
 def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:

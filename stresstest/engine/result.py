@@ -44,6 +44,21 @@ def step_quantiles(values: np.ndarray, grid: np.ndarray) -> pl.DataFrame:
     return pl.DataFrame(columns)
 
 
+def metric_names(scenario: Scenario) -> tuple[str, ...]:
+    """The per-path columns a scenario's run has, in the order of ``paths.parquet``.
+
+    The core columns, then each stage's own columns when that stage is on:
+    ``[market]`` adds ``cascade_depth, impact_bad_debt`` (docs/model.md 9.4),
+    ``[adl]`` adds ``adl_notional, adl_count`` (docs/model.md 10.2).
+    """
+    names = enums.METRIC_NAMES
+    if scenario.market is not None:
+        names += enums.MARKET_METRIC_NAMES
+    if scenario.adl is not None:
+        names += enums.ADL_METRIC_NAMES
+    return names
+
+
 @dataclass(frozen=True)
 class BookStats:
     """What the book held: counts, entry notional and (accounts) collateral posted.
@@ -66,7 +81,8 @@ class Result:
     Attributes
     ----------
     metrics
-        ``(n_paths, N_METRICS)`` float64, columns in ``enums.METRIC_NAMES`` order.
+        ``(n_paths, width)`` float64: column ``enums.METRIC_INDEX[name]`` holds
+        metric ``name``; only the columns :attr:`metric_names` lists are defined.
     grid
         Steps at which every path was recorded (every step when it fits the
         memory budget, else an even grid including 0 and T).
@@ -96,16 +112,14 @@ class Result:
 
     @property
     def metric_names(self) -> tuple[str, ...]:
-        """Metric columns: ``METRIC_NAMES``, and ``MARKET_METRIC_NAMES`` with a [market] table."""
-        if self.scenario.market is not None:
-            return enums.METRIC_NAMES + enums.MARKET_METRIC_NAMES
-        if self.scenario.adl is not None:  # docs/model.md 10.2
-            return enums.METRIC_NAMES + enums.ADL_METRIC_NAMES
-        return enums.METRIC_NAMES
+        """The per-path columns of this run, in file order (:func:`metric_names`)."""
+        return metric_names(self.scenario)
 
     def column(self, name: str) -> np.ndarray:
-        """One metric over paths."""
-        return self.metrics[:, self.metric_names.index(name)]
+        """One metric over paths, by name (``enums.METRIC_INDEX`` gives its slot)."""
+        if name not in self.metric_names:
+            raise KeyError(f"no column {name!r} in this run; it has {self.metric_names}")
+        return self.metrics[:, enums.METRIC_INDEX[name]]
 
     @property
     def paths(self) -> pl.DataFrame:
@@ -115,8 +129,8 @@ class Result:
     def paths_frame(self) -> pl.DataFrame:
         """One row per path: ``path`` and every metric (the columns of ``paths.parquet``)."""
         columns: dict[str, Any] = {"path": self.path_ids.astype(np.int64)}
-        for index, name in enumerate(self.metric_names):
-            values = self.metrics[:, index]
+        for name in self.metric_names:
+            values = self.column(name)
             columns[name] = values.astype(np.int64) if name in INTEGER_METRICS else values
         return pl.DataFrame(columns)
 

@@ -261,7 +261,8 @@ def adl_replay_path(
     Arguments as :func:`stresstest.kernels.replay.replay_path`, plus
     ``*_positions`` ``(3, n)``: rows ``q`` (base units), ``e`` (quote per base) and
     ``c`` (quote units) of each side in the sorted order. ``out_row`` has
-    ``N_METRICS_ADL`` slots. Without any ADL event the result is the core one.
+    ``N_METRICS_ADL`` slots; the ADL columns are ``ADL_NOTIONAL`` and ``ADL_COUNT``,
+    slots no other stage writes. Without any ADL event the result is the core one.
     """
     n_points = prices.shape[0]
     last_step = n_points - 1

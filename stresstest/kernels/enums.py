@@ -80,21 +80,34 @@ DIST_T = 1  # Student-t standardized to unit variance, Bailey's polar method
 DIST_SKEWT = 2  # Hansen's skewed t (arch's SkewStudent), unit variance
 DIST_EMPIRICAL = 3  # iid draws from a given array of standardized residuals (FHS)
 
-# ----------------------------------------------------------------------------- crash mechanisms
-# Extra per-path columns, written only when the scenario has a [market] table
-# (docs/model.md 9.4); they follow the N_METRICS core columns.
+# ----------------------------------------------------------------------------- stage columns
+# Per-path columns that only some stages write. Every column has its own slot:
+# no two stages share an index, so any set of stages can fill one row. A
+# result names a column only when its stage is on (engine.result.metric_names).
+
+# [market] (docs/model.md 9.4).
 CASCADE_DEPTH = 12  # largest generation of liquidations caused by price impact, count
 IMPACT_BAD_DEBT = 13  # bad debt minus the bad debt of the same path without impact, quote units
 MARKET_METRIC_NAMES: tuple[str, ...] = ("cascade_depth", "impact_bad_debt")
-N_METRICS_MARKET = N_METRICS + len(MARKET_METRIC_NAMES)
+N_METRICS_MARKET = IMPACT_BAD_DEBT + 1  # row width a kernel with [market] writes into
 
-# Extra per-path columns written only when the scenario has an [adl] table
-# (docs/model.md 10.2). They also follow the N_METRICS core columns: a scenario
-# cannot have both [adl] and [market], and each variant's result names its own.
-ADL_NOTIONAL = 12  # notional closed by auto-deleveraging, sum q_j P_t, quote units
-ADL_COUNT = 13  # positions closed by auto-deleveraging, count
+# [adl] (docs/model.md 10.2).
+ADL_NOTIONAL = 14  # notional closed by auto-deleveraging, sum q_j P_t, quote units
+ADL_COUNT = 15  # positions closed by auto-deleveraging, count
 ADL_METRIC_NAMES: tuple[str, ...] = ("adl_notional", "adl_count")
-N_METRICS_ADL = N_METRICS + len(ADL_METRIC_NAMES)
+N_METRICS_ADL = ADL_COUNT + 1  # row width a kernel with [adl] writes into
+
+#: Row width that holds every column of every stage.
+N_METRICS_ALL = ADL_COUNT + 1
+
+#: Every per-path column by name: its slot in a kernel's output row.
+METRIC_INDEX: dict[str, int] = {
+    **{name: index for index, name in enumerate(METRIC_NAMES)},
+    "cascade_depth": CASCADE_DEPTH,
+    "impact_bad_debt": IMPACT_BAD_DEBT,
+    "adl_notional": ADL_NOTIONAL,
+    "adl_count": ADL_COUNT,
+}
 
 # Oracle models (docs/model.md 9.1); ORACLE_MARKET means no [oracle] table (O_t = P_t).
 ORACLE_MARKET = 0
