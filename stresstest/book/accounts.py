@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from stresstest.book.positions import check_position_ranges
 from stresstest.errors import InputError
 from stresstest.io.tables import ROW_INDEX, check_positive, numeric_column, read_table
 from stresstest.scenario.accounts import AccountsSyntheticBook
@@ -225,7 +226,9 @@ def _string_column(
 def read_accounts(path: Path, assets: tuple[str, ...]) -> AccountsBook:
     """Read an accounts file (docs/model.md 11.2) and validate every row.
 
-    Account identifiers may be any integers >= 0; they are renumbered
+    Account identifiers may be any whole numbers >= 0 (a float column only if
+    every value is whole: ``0.5`` is refused at its row, never merged into
+    account 0); they are renumbered
     0..n_accounts-1 in ascending order, and positions are grouped by account
     (stable, so an account's positions keep their file order).
     """
@@ -242,6 +245,7 @@ def read_accounts(path: Path, assets: tuple[str, ...]) -> AccountsBook:
     check_positive(qty, frame, "qty", path, allow_zero=False)
     check_positive(entry, frame, "entry_price", path, allow_zero=False)
     check_positive(collateral, frame, "collateral", path, allow_zero=True)
+    check_position_ranges(qty, entry, collateral, frame, path)
     if "mode" in frame.columns:
         cross_row = (
             _string_column(frame, "mode", path, ("isolated", "cross")) == "cross"

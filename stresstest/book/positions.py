@@ -9,7 +9,21 @@ import numpy as np
 import polars as pl
 
 from stresstest.errors import InputError
-from stresstest.io.tables import ROW_INDEX, check_positive, numeric_column, read_table
+from stresstest.io.tables import (
+    ROW_INDEX,
+    check_column_range,
+    check_positive,
+    numeric_column,
+    read_table,
+)
+from stresstest.limits import (
+    AMOUNT_MAX,
+    AMOUNT_MIN,
+    PRICE_MAX,
+    PRICE_MIN,
+    QUANTITY_MAX,
+    QUANTITY_MIN,
+)
 
 BOOK_COLUMNS = ("side", "qty", "entry_price", "collateral")
 
@@ -49,8 +63,50 @@ class Book:
         return float(np.sum(self.qty * self.entry_price))
 
 
+def check_position_ranges(
+    qty: np.ndarray,
+    entry_price: np.ndarray,
+    collateral: np.ndarray,
+    frame: pl.DataFrame,
+    path: Path,
+) -> None:
+    """Hold a book file's quantities, entry prices and collateral to :mod:`stresstest.limits`.
+
+    ``qty`` (base units) must lie in ``[QUANTITY_MIN, QUANTITY_MAX]``,
+    ``entry_price`` (quote per base) in ``[PRICE_MIN, PRICE_MAX]`` and
+    ``collateral`` (quote units) be 0 or in ``[AMOUNT_MIN, AMOUNT_MAX]``;
+    the first value outside is refused naming the file, column and row.
+    """
+    check_column_range(
+        qty, frame, "qty", path, low=QUANTITY_MIN, high=QUANTITY_MAX, what="quantity (base units)"
+    )
+    check_column_range(
+        entry_price,
+        frame,
+        "entry_price",
+        path,
+        low=PRICE_MIN,
+        high=PRICE_MAX,
+        what="entry price (quote per base)",
+    )
+    check_column_range(
+        collateral,
+        frame,
+        "collateral",
+        path,
+        low=AMOUNT_MIN,
+        high=AMOUNT_MAX,
+        what="collateral (quote units)",
+        zero_ok=True,
+    )
+
+
 def read_book(path: Path) -> Book:
-    """Read a book file (columns side, qty, entry_price, collateral) and validate every row."""
+    """Read a book file (columns side, qty, entry_price, collateral) and validate every row.
+
+    Numeric columns must be numbers (not Boolean or text) and within the ranges
+    of :func:`check_position_ranges`; every refusal names the file, column and row.
+    """
     frame = read_table(path, BOOK_COLUMNS)
     if frame.height == 0:
         raise InputError("book has no positions", file=path, expected="at least one row")
@@ -82,5 +138,6 @@ def read_book(path: Path) -> Book:
     check_positive(qty, frame, "qty", path, allow_zero=False)
     check_positive(entry, frame, "entry_price", path, allow_zero=False)
     check_positive(collateral, frame, "collateral", path, allow_zero=True)
+    check_position_ranges(qty, entry, collateral, frame, path)
     side = np.where(is_long.to_numpy(), 1, -1).astype(np.int8)
     return Book(side=side, qty=qty, entry_price=entry, collateral=collateral)

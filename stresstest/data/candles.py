@@ -14,7 +14,6 @@ bridged: no bar is invented and no return is computed across a hole.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -27,6 +26,8 @@ import numpy as np
 import polars as pl
 
 from stresstest.errors import InputError
+from stresstest.io.tables import read_input
+from stresstest.limits import PRICE_MAX, PRICE_MIN
 
 __all__ = [
     "COLUMNS",
@@ -162,9 +163,11 @@ def _parse_number(path: Path, name: str, col: pl.Series) -> np.ndarray:
         if row is not None:
             raise _fail("not a number", path, key=name, row=row, value=col[row])
     elif col.dtype.is_numeric():
-        values = col.cast(pl.Float64)
-    else:
-        raise _fail(f"column has type {col.dtype}", path, key=name, expected="numbers")
+        values = col.cast(pl.Float64)  # Int128 / UInt64 too: no NumPy conversion of wide ints
+    else:  # Boolean, dates, lists: never read as 0/1 or as a number of days
+        raise _fail(
+            f"column has type {col.dtype}", path, key=name, value=str(col.dtype), expected="numbers"
+        )
     null_row = _first_row(values.is_null().to_numpy())
     if null_row is not None:
         kind = "volume" if name == "volume" else "price"
@@ -181,6 +184,16 @@ def _parse_number(path: Path, name: str, col: pl.Series) -> np.ndarray:
             problem = "NaN price" if np.isnan(arr[bad]) else "non-positive or infinite price"
             raise _fail(
                 problem, path, key=name, row=bad, value=float(arr[bad]), expected="a price > 0"
+            )
+        bad = _first_row((arr < PRICE_MIN) | (arr > PRICE_MAX))
+        if bad is not None:
+            raise _fail(
+                "price (quote per base) out of the range the engine computes exactly",
+                path,
+                key=name,
+                row=bad,
+                value=float(arr[bad]),
+                expected=f"a finite number from {PRICE_MIN:g} to {PRICE_MAX:g}",
             )
     return arr
 
@@ -255,20 +268,20 @@ def load_candles(
     Raises
     ------
     InputError
-        Missing file, unknown or unreadable format, missing column, fewer than
-        two rows, unparsable, unsorted or duplicate timestamp, a null, NaN,
-        infinite or non-positive price, a high below or low above the bar's
-        other prices, or a negative volume. The message names the file and the
-        0-based data row and column where they apply.
+        Missing file (or a directory, symbolic link loop or unreadable file),
+        unknown or unreadable format, missing column, a non-numeric price or
+        volume column (Boolean, date), fewer than two rows, unparsable, unsorted
+        or duplicate timestamp, a null, NaN, infinite or non-positive price, a
+        price outside ``[PRICE_MIN, PRICE_MAX]`` of :mod:`stresstest.limits`, a
+        high below or low above the bar's other prices, or a negative volume.
+        The message names the file and the 0-based data row and column where
+        they apply.
     """
     unknown = sorted(set(columns_required) - set(COLUMNS))
     if unknown:
         raise ValueError(f"columns_required: unknown column(s) {unknown}; known: {COLUMNS}")
     p = Path(path)
-    if not p.is_file():
-        raise _fail("file not found", p)
-    data = p.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+    data, digest = read_input(p)
     df = _read_frame(p, data)
 
     for name in ("timestamp", "close", *columns_required):

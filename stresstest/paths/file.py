@@ -8,7 +8,14 @@ import numpy as np
 import polars as pl
 
 from stresstest.errors import InputError
-from stresstest.io.tables import ROW_INDEX, check_positive, numeric_column, read_table
+from stresstest.io.tables import (
+    ROW_INDEX,
+    check_column_range,
+    check_positive,
+    numeric_column,
+    read_table,
+)
+from stresstest.limits import PRICE_MAX, PRICE_MIN
 
 PATH_COLUMNS = ("path", "step", "price")
 
@@ -17,8 +24,11 @@ def read_path_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read and validate a path file; return ``(path_ids, prices)``.
 
     Rows may be in any order. Every path must hold steps 0..T, each once, with
-    the same T for all paths; prices must be finite and > 0. ``prices`` has
-    shape ``(n_paths, T + 1)`` with paths in ascending id order.
+    the same T for all paths; ``path`` and ``step`` are whole numbers (a float
+    column is accepted only if every value is whole: ``2.5`` is refused at its
+    row, never truncated); prices (quote per base) must lie in
+    ``[PRICE_MIN, PRICE_MAX]`` of :mod:`stresstest.limits`. ``prices`` has shape
+    ``(n_paths, T + 1)`` with paths in ascending id order.
     """
     frame = read_table(path, PATH_COLUMNS)
     if frame.height == 0:
@@ -27,6 +37,9 @@ def read_path_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     step = numeric_column(frame, "step", path, integer=True)
     price = numeric_column(frame, "price", path, integer=False)
     check_positive(price, frame, "price", path, allow_zero=False)
+    check_column_range(
+        price, frame, "price", path, low=PRICE_MIN, high=PRICE_MAX, what="price (quote per base)"
+    )
     if (step < 0).any():
         first = int(np.flatnonzero(step < 0)[0])
         raise InputError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -186,9 +187,10 @@ def load_joint_candles(
             expected=f"{n_assets} candle files, one per asset of paths.assets",
         )
     base = scenario_file.parent if scenario_file is not None else Path.cwd()
-    files = [(base / name).resolve() for name in config.data]
+    # os.path.realpath is Path.resolve without its RuntimeError on a symbolic link loop
+    files = [Path(os.path.realpath(base / name)) for name in config.data]
     for path in files:
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():  # load_candles names the other cases
             raise InputError(
                 "file not found",
                 file=scenario_file,

@@ -4,19 +4,53 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 from stresstest.errors import InputError
+from stresstest.io.tables import file_signature, remember_digest, remembered_digest, unreadable
 from stresstest.scenario import schema
 
 
-def sha256_of(path: Path) -> str:
-    """SHA-256 of a file's bytes, as hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+def sha256_of(path: Path, *, key: str | None = None) -> str:
+    """SHA-256 of a file's bytes, as hex.
+
+    A data file the run has read (:func:`stresstest.io.tables.read_input`) and
+    that still has the same device, inode, size and modification time gives the
+    digest of the very bytes that were read, without reading it again; any other
+    file is hashed now, and that digest is remembered the same way.
+
+    Raises
+    ------
+    InputError
+        If the file is missing (for instance removed during the run), a
+        directory, a symbolic link loop or unreadable, naming the file and
+        ``key`` (the scenario key that names it), never an ``OSError``.
+    """
+    try:
+        with Path(path).open("rb") as handle:
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise InputError("not a regular file", file=path, key=key, expected="a data file")
+            signature = file_signature(status)
+            known = remembered_digest(path, signature)
+            if known is not None:
+                return known
+            digest = hashlib.sha256()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+            if file_signature(os.fstat(handle.fileno())) != signature:
+                raise InputError(
+                    "the file changed while it was hashed",
+                    file=path,
+                    key=key,
+                    expected="a file nothing writes to during the run",
+                )
+    except OSError as error:
+        raise unreadable(path, error, key=key) from None
+    remember_digest(path, signature, digest.hexdigest())
     return digest.hexdigest()
 
 
@@ -31,7 +65,8 @@ def data_file_list(scenario: schema.Scenario) -> list[Path] | None:
         return None
     file = scenario.source_file
     base = file.parent if file is not None else Path.cwd()
-    return [(base / str(name)).resolve() for name in data]
+    # os.path.realpath is Path.resolve without its RuntimeError on a symbolic link loop
+    return [Path(os.path.realpath(base / str(name))) for name in data]
 
 
 def input_files(scenario: schema.Scenario) -> dict[str, Path]:
@@ -60,7 +95,7 @@ def check_input_hashes(scenario: schema.Scenario, provenance: Any, file: Path | 
     for key, expected_hash in recorded.items():
         if key not in files:
             continue
-        actual = sha256_of(files[key])
+        actual = sha256_of(files[key], key=key)
         if actual != expected_hash:
             raise InputError(
                 "input file changed since the run that recorded it",
@@ -103,7 +138,7 @@ def resolved_dict(
         result["paths"]["data"] = [str(path) for path in data_files]
     result["provenance"] = {
         "stresstest_version": version,
-        "inputs": {key: sha256_of(path) for key, path in input_files(scenario).items()},
+        "inputs": {key: sha256_of(path, key=key) for key, path in input_files(scenario).items()},
     }
     if paths_record:
         result["provenance"]["paths"] = paths_record
