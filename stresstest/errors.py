@@ -63,3 +63,18 @@ class InputError(ValueError):
         if self.expected is not None:
             text += f"; expected {self.expected}"
         return text
+
+
+class OutputError(InputError):
+    """An output location that cannot be written: busy, foreign, read-only, full or too long.
+
+    ``problem`` names the location and says what is wrong; ``expected`` says what to
+    do instead (choose another ``--out``, free space, ...). The CLI prints it on one
+    line with exit status 2, like every :class:`InputError`.
+    """
+
+    def _message(self) -> str:
+        text = self.problem
+        if self.expected is not None:
+            text += f"; {self.expected}"
+        return text

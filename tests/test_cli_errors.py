@@ -329,12 +329,14 @@ def test_foreign_output_folder_is_refused_and_untouched(ws: Workspace) -> None:
 
 def test_earlier_result_folder_is_replaced_whole(ws: Workspace) -> None:
     scenario = ws.write()
-    ws.out.mkdir()
+    ws.out.mkdir()  # as written before result folders had a manifest
     (ws.out / "summary.json").write_text("{}\n", encoding="utf-8")
-    (ws.out / "stale.txt").write_text("from an earlier run\n", encoding="utf-8")
+    (ws.out / "paths.parquet").write_bytes(b"PAR1")
+    (ws.out / "reference_paths.parquet").write_bytes(b"PAR1")  # stale: not written this time
     result = CliRunner().invoke(app, ["run", str(scenario), "--out", str(ws.out), "--quiet"])
     assert result.exit_code == 0, (result.stderr, result.exception)
     assert sorted(p.name for p in ws.out.iterdir()) == [
+        ".stresstest-manifest.json",
         "fund_quantiles.parquet",
         "liquidated_notional_quantiles.parquet",
         "liquidation_quantiles.parquet",

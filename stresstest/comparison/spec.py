@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from stresstest.errors import InputError
+from stresstest.io.atomic import MAX_NAME_CHARS, is_plain_name
 from stresstest.scenario import Scenario
 
 _COMPARE_KEYS = {
@@ -185,9 +186,14 @@ def parse_compare(scenario: Scenario) -> CompareSpec:
     for name, _ in named:
         if name in seen:
             raise _error("duplicate variant name", file, "compare.variants", name, "unique names")
-        if not all(char.isalnum() or char in "-_.=@" for char in name):
+        if not is_plain_name(name) or not all(char.isalnum() or char in "-_.=@" for char in name):
             raise _error(
-                "bad variant name", file, "compare.variants", name, "letters, digits and - _ . = @"
+                "bad variant name",
+                file,
+                "compare.variants",
+                name,
+                "a plain folder name (it names variants/NAME/): letters, digits and - _ . = @, "
+                f"not '.' or '..', at most {MAX_NAME_CHARS} characters",
             )
         seen.add(name)
     base = scenario_without_compare(scenario)
