@@ -161,10 +161,10 @@ def test_brackets_with_vol_scaled_margin_start_at_the_floor() -> None:
     liquidations = enums.METRIC_NAMES.index("n_liquidations")
     assert np.all(metrics[:, liquidations] >= plain[:, liquidations])
     assert metrics[:, liquidations].sum() > plain[:, liquidations].sum()
-    below = base.with_overrides(
-        {"accounts": {"bracket_floor": [5e4], "bracket_rate": [0.003]}, "margin": margin}
-    )
     with pytest.raises(InputError, match=r"margin\.floor") as caught:
+        below = base.with_overrides(
+            {"accounts": {"bracket_floor": [5e4], "bracket_rate": [0.003]}, "margin": margin}
+        )
         prepare_accounts(below)
     assert caught.value.key == "accounts.bracket_rate"
 

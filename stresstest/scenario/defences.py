@@ -14,11 +14,6 @@ from typing import Any
 from stresstest.errors import InputError
 from stresstest.scenario.schema import spec
 
-#: Tables of mechanisms (other than these) that cannot be combined with these defences.
-_OTHER_MECHANISM_TABLES = ("oracle", "market")
-#: ``[liquidation]`` keys of other mechanisms and the value that means "off".
-_OTHER_LIQUIDATION_KEYS = {"trigger": "maintenance", "fee_model": "static"}
-
 
 @dataclass(frozen=True, kw_only=True)
 class PartialLiquidation:
@@ -61,35 +56,10 @@ DEFENCE_TABLES: dict[str, type] = {"partial_liquidation": PartialLiquidation, "a
 def check_defences(built: dict[str, Any], file: Path | None) -> None:
     """Cross-table checks of the defence tables; raises :class:`InputError`.
 
-    - partial liquidation needs ``m + buffer > fee`` at every step (``m`` the static
-      maintenance or the vol-scaled floor), so the remaining quantity is well defined;
-    - partial liquidation and ADL are not combined with each other, nor with the
-      ``[oracle]`` or ``[market]`` tables, a predictive ``liquidation.trigger`` or a
-      vol-scaled ``liquidation.fee_model`` (docs/mechanics.md).
+    Partial liquidation needs ``m + buffer > fee`` at every step (``m`` the static
+    maintenance or the vol-scaled floor), so the remaining quantity is well defined.
+    Which stages run together is :func:`stresstest.scenario.composition.check_composition`'s.
     """
-    enabled = [name for name in DEFENCE_TABLES if built.get(name) is not None]
-    if not enabled:
-        return
-    others = [name for name in _OTHER_MECHANISM_TABLES if built.get(name) is not None]
-    others += [
-        f"liquidation.{key}"
-        for key, off in _OTHER_LIQUIDATION_KEYS.items()
-        if getattr(built["liquidation"], key, off) != off
-    ]
-    if others:
-        raise InputError(
-            "these defences cannot be combined with other liquidation mechanisms",
-            file=file,
-            key=", ".join(enabled + others),
-            expected=f"either [{'] or ['.join(enabled)}] or {', '.join(others)}, not both",
-        )
-    if len(enabled) > 1:
-        raise InputError(
-            "partial liquidation and ADL cannot be combined",
-            file=file,
-            key="partial_liquidation, adl",
-            expected="at most one of [partial_liquidation] and [adl]",
-        )
     partial = built.get("partial_liquidation")
     if partial is None:
         return

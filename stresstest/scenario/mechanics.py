@@ -8,12 +8,17 @@ of ``[liquidation]`` (:class:`stresstest.scenario.schema.Liquidation`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stresstest.errors import InputError
-from stresstest.scenario.schema import spec
+from stresstest.limits import AMOUNT_MAX, AMOUNT_MIN
+from stresstest.scenario.schema import MAX_STEPS, spec
+
+#: Largest impact coefficient of the sqrt law, log-price (max_impact caps the impact at 5).
+MAX_IMPACT_COEFFICIENT = 1000.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,7 +30,9 @@ class Oracle:
         "(1 - ema_lambda) P_t, O_0 = P_0) or 'twap' (mean of the last twap_steps prices).",
         choices=("lag", "ema", "twap"),
     )
-    lag_steps: int = spec("Delay of the lag oracle (lag only).", default=0, unit="steps", ge=0)
+    lag_steps: int = spec(
+        "Delay of the lag oracle (lag only).", default=0, unit="steps", ge=0, le=MAX_STEPS
+    )
     ema_lambda: float = spec(
         "Weight of the previous oracle price (ema only); 0 follows the market.",
         default=0.0,
@@ -38,12 +45,14 @@ class Oracle:
         default=1,
         unit="steps",
         ge=1,
+        le=MAX_STEPS,
     )
     manipulation_step: int | None = spec(
         "First step at which the published oracle is manipulated. Absent: never.",
         default=None,
         unit="steps",
         ge=0,
+        le=MAX_STEPS,
     )
     manipulation_size: float = spec(
         "The manipulated oracle is O_t (1 + manipulation_size): negative pushes it down.",
@@ -52,7 +61,9 @@ class Oracle:
         gt=-1.0,
         le=10.0,
     )
-    manipulation_steps: int = spec("Number of manipulated steps.", default=1, unit="steps", ge=1)
+    manipulation_steps: int = spec(
+        "Number of manipulated steps.", default=1, unit="steps", ge=1, le=MAX_STEPS
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,19 +80,22 @@ class Market:
         "Notional that moves the log-price by 0.01 (about 1%) (linear only, required there).",
         default=None,
         unit="quote units per 1% move",
-        gt=0.0,
+        ge=AMOUNT_MIN,
+        le=AMOUNT_MAX,
     )
     coefficient: float | None = spec(
         "Log-price impact of a net order of reference_notional (sqrt only, required there).",
         default=None,
         unit="log-price",
         ge=0.0,
+        le=MAX_IMPACT_COEFFICIENT,
     )
     reference_notional: float = spec(
         "Notional at which the sqrt law's impact equals coefficient (sqrt only).",
         default=1_000_000.0,
         unit="quote units",
-        gt=0.0,
+        ge=AMOUNT_MIN,
+        le=AMOUNT_MAX,
     )
     max_impact: float = spec(
         "Largest impact I of one step's net order: the law's value is capped here.",
@@ -103,8 +117,40 @@ class Market:
 MECHANISM_TABLES: dict[str, type] = {"oracle": Oracle, "market": Market}
 
 
+#: Keys of one oracle model or impact law: table -> {key: the model that uses it}.
+_MODEL_KEYS: dict[str, tuple[str, dict[str, str]]] = {
+    "oracle": ("model", {"lag_steps": "lag", "ema_lambda": "ema", "twap_steps": "twap"}),
+    "market": (
+        "impact",
+        {"depth": "linear", "coefficient": "sqrt", "reference_notional": "sqrt"},
+    ),
+}
+
+
+def _check_model_keys(built: dict[str, Any], file: Path | None) -> None:
+    """Refuse a key set (away from its default) that the table's model does not use."""
+    for table, (selector, keys) in _MODEL_KEYS.items():
+        config = built.get(table)
+        if config is None:
+            continue
+        chosen = getattr(config, selector)
+        defaults = {field.name: field.default for field in dataclasses.fields(config)}
+        for key, model in keys.items():
+            value = getattr(config, key)
+            if model != chosen and value != defaults[key]:
+                raise InputError(
+                    f"{table}.{key} is used by {selector} = '{model}' only and would be "
+                    f"ignored with {selector} = '{chosen}'",
+                    file=file,
+                    key=f"{table}.{key}",
+                    value=value,
+                    expected=f"no {key} with {selector} = '{chosen}'",
+                )
+
+
 def check_mechanisms(built: dict[str, Any], file: Path | None) -> None:
     """Cross-key checks of the mechanism tables and the new ``[liquidation]`` keys."""
+    _check_model_keys(built, file)
     market = built.get("market")
     if market is not None:
         needed = "depth" if market.impact == "linear" else "coefficient"
@@ -138,33 +184,4 @@ def check_mechanisms(built: dict[str, Any], file: Path | None) -> None:
                 "a number in (0, 1): the predictive trigger and the vol_scaled penalty need "
                 "an EWMA volatility, and a static margin has none to share"
             ),
-        )
-
-
-#: Tables of other kernels that the crash-mechanism kernel does not combine with.
-_EXCLUSIVE_TABLES = ("partial_liquidation", "adl", "accounts")
-
-
-def check_mechanisms_alone(built: dict[str, Any], file: Path | None) -> None:
-    """The crash mechanisms run in their own kernel: not together with partial
-    liquidation, ADL or multi-asset accounts (those tables would be ignored)."""
-    liquidation = built["liquidation"]
-    used = [
-        key
-        for key, on in (
-            ("oracle", built.get("oracle") is not None),
-            ("market", built.get("market") is not None),
-            ("liquidation.trigger", liquidation.trigger != "maintenance"),
-            ("liquidation.fee_model", liquidation.fee_model != "static"),
-        )
-        if on
-    ]
-    others = [table for table in _EXCLUSIVE_TABLES if built.get(table) is not None]
-    if used and others:
-        raise InputError(
-            "crash mechanisms cannot be combined with this table",
-            file=file,
-            key=others[0],
-            value=f"with {used[0]}",
-            expected=f"either the crash mechanisms ({', '.join(used)}) or [{others[0]}]",
         )

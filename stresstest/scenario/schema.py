@@ -9,9 +9,12 @@ TOML against it and the JSON Schema is generated from the same definitions.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from stresstest.limits import AMOUNT_MAX, AMOUNT_MIN, PRICE_MAX, PRICE_MIN, SEED_MAX
 
 if TYPE_CHECKING:
     from stresstest.scenario.accounts import AccountsTable
@@ -19,6 +22,16 @@ if TYPE_CHECKING:
     from stresstest.scenario.mechanics import Market, Oracle
 
 REQUIRED: Any = dataclasses.MISSING
+
+#: Largest number of steps of a path, and so of every count of steps (latency, horizon,
+#: window, lag), in steps.
+MAX_STEPS = 10_000_000
+#: Largest number of paths.
+MAX_PATHS = 100_000_000
+#: Largest variance of one step's log return (a 100% volatility per step), per step.
+MAX_STEP_VARIANCE = 1.0
+#: Largest multiplier of a volatility (margin k, penalty fee_k), dimensionless.
+MAX_VOL_MULTIPLIER = 1000.0
 
 
 def spec(
@@ -32,8 +45,14 @@ def spec(
     lt: float | None = None,
     choices: tuple[str, ...] | None = None,
     is_file: bool = False,
+    nonzero_ge: float | None = None,
 ) -> Any:
-    """A scenario field: its meaning, default, unit and the values that are valid."""
+    """A scenario field: its meaning, default, unit and the values that are valid.
+
+    ``ge``, ``gt``, ``le`` and ``lt`` bound the value; ``nonzero_ge`` further
+    requires any value other than exactly 0 to be at least this (a money amount
+    of 0 means none, but 1e-300 is taken for a unit mistake).
+    """
     metadata = {
         "doc": doc,
         "unit": unit,
@@ -43,6 +62,7 @@ def spec(
         "lt": lt,
         "choices": choices,
         "is_file": is_file,
+        "nonzero_ge": nonzero_ge,
     }
     return dataclasses.field(default=default, metadata=metadata)
 
@@ -54,7 +74,11 @@ class ScenarioInfo:
 
     name: str = spec("Name of the scenario, used in reports and default output folders.")
     seed: int = spec(
-        "Seed from which every random draw derives (paths, synthetic book).", default=0, ge=0
+        "Seed from which every random draw derives (paths, synthetic book): an unsigned "
+        "64-bit integer.",
+        default=0,
+        ge=0,
+        le=SEED_MAX,
     )
     description: str = spec("Free text describing the scenario.", default="")
 
@@ -65,8 +89,14 @@ class GbmPaths:
     """``[paths] source = "gbm"``: geometric Brownian motion."""
 
     source: str = spec("Path source.", default="gbm", choices=("gbm",))
-    s0: float = spec("Price at step 0.", unit="quote per base", gt=0.0)
-    sigma: float = spec("Volatility of log returns.", unit="per step", ge=0.0, lt=1.0)
+    s0: float = spec("Price at step 0.", unit="quote per base", ge=PRICE_MIN, le=PRICE_MAX)
+    sigma: float = spec(
+        "Volatility of log returns. With drift and n_steps it must keep the log price, to 8 "
+        f"standard deviations, within prices {PRICE_MIN:g} to {PRICE_MAX:g}.",
+        unit="per step",
+        ge=0.0,
+        lt=1.0,
+    )
     drift: float = spec(
         "Arithmetic drift mu; the log return has mean mu - sigma^2 / 2.",
         default=0.0,
@@ -74,8 +104,66 @@ class GbmPaths:
         gt=-1.0,
         lt=1.0,
     )
-    n_paths: int = spec("Number of paths.", ge=1, le=100_000_000)
-    n_steps: int = spec("Number of steps T after step 0.", ge=1, le=10_000_000)
+    n_paths: int = spec("Number of paths.", ge=1, le=MAX_PATHS)
+    n_steps: int = spec("Number of steps T after step 0.", ge=1, le=MAX_STEPS)
+
+
+#: Standard deviations of the log price within which a GBM path must stay in price range.
+GBM_BAND_SIGMAS = 8.0
+
+
+def check_gbm_band(
+    s0: float,
+    sigma: float,
+    drift: float,
+    n_steps: int,
+    *,
+    table: str = "paths",
+    asset: str | None = None,
+    file: Path | None = None,
+) -> None:
+    """Refuse GBM parameters whose prices would leave ``[PRICE_MIN, PRICE_MAX]``.
+
+    The log price is ``ln s0 + m t + sigma W_t`` with ``m = drift - sigma^2 / 2``
+    per step. Over ``t <= n_steps`` it stays within ``ln s0 + min(0, m T) - 8 sigma
+    sqrt(T)`` and ``ln s0 + max(0, m T) + 8 sigma sqrt(T)`` except with probability
+    below 3e-15 per path (reflection principle: ``P(max W > a) = 2 P(W_T > a)``).
+    Both ends must be prices the engine computes exactly; otherwise a run would
+    overflow to ``inf`` or underflow to 0.
+
+    Parameters
+    ----------
+    s0, sigma, drift
+        Start price (quote per base), volatility and drift (per step).
+    n_steps
+        Steps ``T`` of a path.
+    table, asset
+        Where the parameters came from, for the message (``asset`` for multi-asset paths).
+    file
+        The scenario file, for the message.
+    """
+    from stresstest.errors import InputError
+
+    mean = (drift - 0.5 * sigma * sigma) * n_steps
+    spread = GBM_BAND_SIGMAS * sigma * math.sqrt(n_steps)
+    low = math.log(s0) + min(0.0, mean) - spread
+    high = math.log(s0) + max(0.0, mean) + spread
+    if math.log(PRICE_MIN) <= low and high <= math.log(PRICE_MAX):
+        return
+    name = "drift" if abs(drift) * n_steps > spread + 0.5 * sigma * sigma * n_steps else "sigma"
+    what = f" of asset {asset}" if asset is not None else ""
+    raise InputError(
+        f"prices{what} would leave the range the engine computes exactly: over {n_steps} "
+        f"steps the log price spans ln s0 + (drift - sigma^2/2) T +- 8 sigma sqrt(T), "
+        f"prices from {math.exp(max(low, -700.0)):.3g} to {math.exp(min(high, 700.0)):.3g}",
+        file=file,
+        key=f"{table}.{name}",
+        value=drift if name == "drift" else sigma,
+        expected=(
+            f"a smaller drift, sigma or n_steps, or an s0 nearer the middle, so that prices "
+            f"stay within {PRICE_MIN:g} to {PRICE_MAX:g} quote per base"
+        ),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -122,6 +210,7 @@ _SIGMA0 = spec(
     default=None,
     unit="percent per step",
     gt=0.0,
+    le=100.0,
 )
 
 
@@ -148,10 +237,10 @@ class HistoricalPaths:
         "window; events: default the shortest event.",
         default=None,
         ge=1,
-        le=10_000_000,
+        le=MAX_STEPS,
     )
     n_paths: int | None = spec(
-        "Number of paths (bootstrap only, required there).", default=None, ge=1, le=100_000_000
+        "Number of paths (bootstrap only, required there).", default=None, ge=1, le=MAX_PATHS
     )
     mean_block: float | None = spec(
         "Mean block length of the bootstrap (bootstrap only). Absent: the Politis-White "
@@ -159,6 +248,7 @@ class HistoricalPaths:
         default=None,
         unit="steps",
         ge=1.0,
+        le=float(MAX_STEPS),
     )
     events: list[str] | None = spec(
         "Event names of data/events/events.toml (events only). Absent: every event.",
@@ -168,7 +258,8 @@ class HistoricalPaths:
         _S0 + " Absent: the data's last close (bootstrap) or each path's own first close.",
         default=None,
         unit="quote per base",
-        gt=0.0,
+        ge=PRICE_MIN,
+        le=PRICE_MAX,
     )
 
 
@@ -200,13 +291,14 @@ class GarchPaths:
     )
     start_variance: str | None = _START_VARIANCE
     sigma0: float | None = _SIGMA0
-    n_paths: int = spec("Number of paths.", ge=1, le=100_000_000)
-    n_steps: int = spec("Number of steps T after step 0.", ge=1, le=10_000_000)
+    n_paths: int = spec("Number of paths.", ge=1, le=MAX_PATHS)
+    n_steps: int = spec("Number of steps T after step 0.", ge=1, le=MAX_STEPS)
     s0: float | None = spec(
         "Price at step 0. Absent: the data's last close (required with params).",
         default=None,
         unit="quote per base",
-        gt=0.0,
+        ge=PRICE_MIN,
+        le=PRICE_MAX,
     )
 
 
@@ -228,13 +320,14 @@ class FhsPaths:
     end: str | None = _WINDOW_END
     start_variance: str | None = _START_VARIANCE
     sigma0: float | None = _SIGMA0
-    n_paths: int = spec("Number of paths.", ge=1, le=100_000_000)
-    n_steps: int = spec("Number of steps T after step 0.", ge=1, le=10_000_000)
+    n_paths: int = spec("Number of paths.", ge=1, le=MAX_PATHS)
+    n_steps: int = spec("Number of steps T after step 0.", ge=1, le=MAX_STEPS)
     s0: float | None = spec(
         "Price at step 0. Absent: the data's last close.",
         default=None,
         unit="quote per base",
-        gt=0.0,
+        ge=PRICE_MIN,
+        le=PRICE_MAX,
     )
 
 
@@ -260,13 +353,17 @@ class SyntheticBook:
     n_positions: int = spec("Number of positions.", ge=1, le=1_000_000_000)
     long_fraction: float = spec("Probability that a position is long.", default=0.5, ge=0.0, le=1.0)
     leverage_min: float = spec(
-        "Lower bound of the log-uniform leverage distribution.", default=1.0, ge=1.0
+        "Lower bound of the log-uniform leverage distribution.", default=1.0, ge=1.0, le=1000.0
     )
     leverage_max: float = spec(
         "Upper bound of the log-uniform leverage distribution.", default=50.0, ge=1.0, le=1000.0
     )
     notional_median: float = spec(
-        "Median entry notional q * e (lognormal).", default=10_000.0, unit="quote units", gt=0.0
+        "Median entry notional q * e (lognormal).",
+        default=10_000.0,
+        unit="quote units",
+        ge=AMOUNT_MIN,
+        le=AMOUNT_MAX,
     )
     notional_sigma: float = spec(
         "Standard deviation of ln(notional).", default=1.5, ge=0.0, le=10.0
@@ -276,10 +373,12 @@ class SyntheticBook:
     )
     reference_price: float = spec(
         "Centre of the entry prices; 0 means the price at step 0 (s0, or the mean step-0 "
-        "price of a path file).",
+        f"price of a path file); otherwise at least {PRICE_MIN:g}.",
         default=0.0,
         unit="quote per base",
         ge=0.0,
+        le=PRICE_MAX,
+        nonzero_ge=PRICE_MIN,
     )
 
 
@@ -297,10 +396,14 @@ class VolScaledMargin:
     """``[margin] model = "vol_scaled"``: k EWMA volatilities over the liquidation horizon."""
 
     model: str = spec("Margin model.", default="vol_scaled", choices=("vol_scaled",))
-    k: float = spec("Multiplier on the EWMA volatility.", gt=0.0)
-    horizon_steps: int = spec("Liquidation horizon the margin must cover.", unit="steps", ge=1)
+    k: float = spec("Multiplier on the EWMA volatility.", gt=0.0, le=MAX_VOL_MULTIPLIER)
+    horizon_steps: int = spec(
+        "Liquidation horizon the margin must cover.", unit="steps", ge=1, le=MAX_STEPS
+    )
     ewma_lambda: float = spec("EWMA decay lambda.", gt=0.0, lt=1.0)
-    initial_variance: float = spec("Variance at t = 0.", unit="per step", ge=0.0)
+    initial_variance: float = spec(
+        "Variance at t = 0.", unit="per step", ge=0.0, le=MAX_STEP_VARIANCE
+    )
     floor: float = spec("Lowest maintenance rate.", unit="fraction of notional", ge=0.0, lt=1.0)
     cap: float = spec("Highest maintenance rate.", unit="fraction of notional", ge=0.0, lt=1.0)
 
@@ -310,7 +413,9 @@ class VolScaledMargin:
 class Liquidation:
     """``[liquidation]``: how flagged positions are closed."""
 
-    latency_steps: int = spec("Steps between the breach and the close.", default=0, ge=0)
+    latency_steps: int = spec(
+        "Steps between the breach and the close.", default=0, unit="steps", ge=0, le=MAX_STEPS
+    )
     slippage: float = spec(
         "Fraction of price lost on the close, against the position.",
         default=0.0,
@@ -341,6 +446,7 @@ class Liquidation:
         default=None,
         unit="steps",
         ge=0,
+        le=MAX_STEPS,
     )
     fee_model: str = spec(
         "'static' (fee) or 'vol_scaled' (min(fee_max, max(fee_min, fee_base + fee_k sigma_t)) "
@@ -360,6 +466,7 @@ class Liquidation:
         default=0.0,
         unit="fraction of closed notional per unit of sigma",
         ge=0.0,
+        le=MAX_VOL_MULTIPLIER,
     )
     fee_min: float = spec(
         "Lowest penalty (vol_scaled).",
@@ -388,6 +495,7 @@ class Liquidation:
         default=None,
         unit="per step",
         ge=0.0,
+        le=MAX_STEP_VARIANCE,
     )
 
 
@@ -396,7 +504,12 @@ class InsuranceFund:
     """``[insurance_fund]``."""
 
     initial: float = spec(
-        "Fund at the start of every path.", default=0.0, unit="quote units", ge=0.0
+        f"Fund at the start of every path: 0 or at least {AMOUNT_MIN:g}.",
+        default=0.0,
+        unit="quote units",
+        ge=0.0,
+        le=AMOUNT_MAX,
+        nonzero_ge=AMOUNT_MIN,
     )
 
 

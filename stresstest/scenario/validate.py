@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from stresstest.errors import InputError
-from stresstest.scenario import schema
-from stresstest.scenario.accounts import ACCOUNTS_TABLES
+from stresstest.io.atomic import check_folder_name
+from stresstest.scenario import lookalikes, schema
+from stresstest.scenario.accounts import ACCOUNTS_TABLES, check_accounts
+from stresstest.scenario.composition import check_composition
 from stresstest.scenario.defences import DEFENCE_TABLES, check_defences
 from stresstest.scenario.mechanics import (
     MECHANISM_TABLES,
     check_mechanisms,
-    check_mechanisms_alone,
 )
 from stresstest.scenario.provenance import check_input_hashes
 
@@ -48,18 +49,28 @@ def load_scenario(source: str | Path | dict[str, Any]) -> schema.Scenario:
     if not path.is_file():
         raise InputError("scenario file not found", file=path, expected="an existing .toml file")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
+        detail = lookalikes.toml_error_detail(text, str(error), _known_tables(), _known_keys())
+        if detail is not None:
+            raise InputError(detail[0], file=path, expected=detail[1]) from None
         raise InputError(f"not valid TOML: {error}", file=path) from None
     except UnicodeDecodeError as error:
         raise InputError(f"not UTF-8 text: {error}", file=path) from None
+    except ValueError as error:  # tomllib: an integer literal of more than 4300 digits
+        digits = "".join(char for char in str(error).split("value has")[-1] if char.isdigit())
+        raise InputError(
+            f"not valid TOML: an integer literal of {digits or 'too many'} digits",
+            file=path,
+            expected="integers of at most 64 bits (20 digits)",
+        ) from None
     return scenario_from_dict(raw, file=path.resolve())
 
 
-def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scenario:
-    """Validate a parsed scenario; ``file`` locates errors and relative paths."""
-    base_dir = file.parent if file is not None else Path.cwd()
-    known = (
+def _known_tables() -> set[str]:
+    """Every top-level table name a scenario may hold."""
+    return (
         set(schema.PLAIN_TABLES)
         | set(schema.VARIANT_TABLES)
         | set(MECHANISM_TABLES)
@@ -67,14 +78,43 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         | set(ACCOUNTS_TABLES)
         | _TOP_LEVEL_EXTRA
     )
+
+
+def _known_keys() -> set[str]:
+    """Every key of every table (and variant) a scenario may hold."""
+    classes = [
+        *schema.PLAIN_TABLES.values(),
+        *MECHANISM_TABLES.values(),
+        *DEFENCE_TABLES.values(),
+        *ACCOUNTS_TABLES.values(),
+    ]
+    for _, variants in schema.VARIANT_TABLES.values():
+        classes.extend(variants.values())
+    return {field.name for cls in classes for field in dataclasses.fields(cls)}
+
+
+def _unknown(what: str, name: str, known: set[str]) -> tuple[str, str]:
+    """``(problem, expected)`` of an unknown table or key, naming a non-ASCII character."""
+    note = lookalikes.non_ascii_note(name)
+    if note is None:
+        return what, f"one of {sorted(known)}"
+    guess = lookalikes.suggest(name, known)
+    hint = f"; did you mean {guess!r}?" if guess is not None else ""
+    return f"{what}: {name!r} {note}", f"ASCII letters, one of {sorted(known)}{hint}"
+
+
+def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scenario:
+    """Validate a parsed scenario; ``file`` locates errors and relative paths."""
+    base_dir = file.parent if file is not None else Path.cwd()
+    known = _known_tables()
     for table in raw:
         if table not in known:
-            raise InputError(
-                "unknown table", file=file, key=table, expected=f"one of {sorted(known)}"
-            )
+            problem, expected = _unknown("unknown table", table, known)
+            raise InputError(problem, file=file, key=table, expected=expected)
     built: dict[str, Any] = {}
     for table, cls in schema.PLAIN_TABLES.items():
         built[table] = _build_table(raw, table, cls, file, base_dir)
+    check_folder_name(built["scenario"].name, file=file, key="scenario.name")  # runs/NAME
     for table, (discriminator, variants) in schema.VARIANT_TABLES.items():
         values = _table(raw, table, file)
         choice = values.get(discriminator)
@@ -96,7 +136,8 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
     check_defences(built, file)
     for table, cls in ACCOUNTS_TABLES.items():
         built[table] = _build_table(raw, table, cls, file, base_dir) if table in raw else None
-    check_mechanisms_alone(built, file)
+    check_accounts(built, raw, file)
+    check_composition(built, file)  # which stages run together: docs/model.md 12
     scenario = schema.Scenario(
         info=built["scenario"],
         paths=built["paths"],
@@ -134,12 +175,9 @@ def _build_table(
     fields = {field.name: field for field in dataclasses.fields(cls)}
     for key in values:
         if key not in fields:
+            problem, expected = _unknown("unknown key", key, set(fields))
             raise InputError(
-                "unknown key",
-                file=file,
-                key=f"{table}.{key}",
-                value=values[key],
-                expected=f"one of {sorted(fields)}",
+                problem, file=file, key=f"{table}.{key}", value=values[key], expected=expected
             )
     arguments: dict[str, Any] = {}
     for name, field in fields.items():
@@ -171,7 +209,7 @@ def _check_value(
     }[kind]
     if not type_ok:
         raise InputError(
-            "wrong type", file=file, key=dotted, value=value, expected=_describe(field)
+            "wrong type", file=file, key=dotted, value=_shown(value), expected=_describe(field)
         )
     if kind == "list[str]":
         return tuple(value)
@@ -180,23 +218,28 @@ def _check_value(
     if kind == "dict[str, float]":
         return _check_number_table(value, dotted, file)
     if kind == "float":
-        value = float(value)
+        value = _as_float(value)
         if not math.isfinite(value):
             raise InputError(
-                "not finite", file=file, key=dotted, value=value, expected=_describe(field)
+                "not finite", file=file, key=dotted, value=_shown(value), expected=_describe(field)
             )
     if meta["choices"] is not None and value not in meta["choices"]:
         raise InputError(
-            "unknown value", file=file, key=dotted, value=value, expected=_describe(field)
+            "unknown value", file=file, key=dotted, value=_shown(value), expected=_describe(field)
         )
     if kind in ("float", "int") and not _in_bounds(value, meta):
         raise InputError(
-            "out of range", file=file, key=dotted, value=value, expected=_describe(field)
+            "out of range", file=file, key=dotted, value=_shown(value), expected=_describe(field)
         )
     if meta["is_file"]:
         path = Path(value)
         path = path if path.is_absolute() else (base_dir / path)
-        path = path.resolve()
+        try:
+            path = path.resolve()
+        except RuntimeError:  # Python 3.11: a symbolic link loop
+            raise InputError(
+                "symbolic link loop", file=file, key=dotted, value=str(path), expected="a file"
+            ) from None
         if not path.is_file():
             raise InputError(
                 "file not found",
@@ -209,6 +252,21 @@ def _check_value(
     return value
 
 
+def _shown(value: Any) -> Any:
+    """``value`` for a message: an integer beyond 128 bits by its size, not its digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"{'-' if value < 0 else ''}an integer of {value.bit_length()} bits"
+    return value
+
+
+def _as_float(value: int | float) -> float:
+    """``value`` as a float; an integer beyond float64 becomes an infinity of its sign."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -216,8 +274,8 @@ def _is_number(value: Any) -> bool:
 def _check_number_table(value: dict[str, Any], dotted: str, file: Path | None) -> dict[str, float]:
     """A table of finite numbers (which keys are valid is the table's user's to check)."""
     for name, item in value.items():
-        if not math.isfinite(item):
-            raise InputError("not finite", file=file, key=f"{dotted}.{name}", value=item)
+        if not math.isfinite(_as_float(item)):
+            raise InputError("not finite", file=file, key=f"{dotted}.{name}", value=_shown(item))
     return {name: float(item) for name, item in value.items()}
 
 
@@ -226,18 +284,26 @@ def _check_number_list(value: list[Any], dotted: str, file: Path | None) -> Any:
     if value and isinstance(value[0], list):
         return tuple(_check_number_list(row, dotted, file) for row in value)
     for item in value:
-        if not math.isfinite(item):
-            raise InputError("not finite", file=file, key=dotted, value=item)
+        if not math.isfinite(_as_float(item)):
+            raise InputError("not finite", file=file, key=dotted, value=_shown(item))
     return tuple(float(item) for item in value)
 
 
 def _in_bounds(value: float, meta: Any) -> bool:
+    tiny = meta.get("nonzero_ge")
     return not (
         (meta["ge"] is not None and not value >= meta["ge"])
         or (meta["gt"] is not None and not value > meta["gt"])
         or (meta["le"] is not None and not value <= meta["le"])
         or (meta["lt"] is not None and not value < meta["lt"])
+        or (tiny is not None and value != 0 and not abs(value) >= tiny)
     )
+
+
+def _number(value: float) -> str:
+    """``value`` in short form, or in full where the short form would round it (2**64 - 1)."""
+    short = f"{value:g}"
+    return short if float(short) == value else str(value)
 
 
 def _describe(field: dataclasses.Field[Any]) -> str:
@@ -260,14 +326,21 @@ def _describe(field: dataclasses.Field[Any]) -> str:
     bounds = []
     for key, word in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
         if meta[key] is not None:
-            bounds.append(f"{word} {meta[key]:g}")
+            bounds.append(f"{word} {_number(meta[key])}")
+    if meta.get("nonzero_ge") is not None:
+        bounds[0] = f"0 or {kind} >= {meta['nonzero_ge']:g}"
+        kind = ""
     text = kind + (" " + " and ".join(bounds) if bounds else "")
+    text = text.strip()
     if meta["unit"]:
         text += f" ({meta['unit']})"
     return text
 
 
 def _check_cross_fields(built: dict[str, Any], file: Path | None) -> None:
+    paths = built["paths"]
+    if isinstance(paths, schema.GbmPaths):
+        schema.check_gbm_band(paths.s0, paths.sigma, paths.drift, paths.n_steps, file=file)
     margin = built["margin"]
     if isinstance(margin, schema.VolScaledMargin) and margin.floor > margin.cap:
         raise InputError(

@@ -1,0 +1,122 @@
+"""Which stages a scenario turns on, and the one place that says which of them run together.
+
+A scenario's mechanisms are stages of the per-path loop (docs/model.md 12):
+oracle, market impact, breach rule, penalty, close rule and the ADL layer of
+the loss waterfall. Every stage a scenario turns on must run; a set of stages
+this version's engine does not run together is refused here, before anything
+is read or written, with an :class:`~stresstest.errors.InputError` that names
+both settings. Nothing a scenario asks for is ignored.
+
+The table :data:`UNSUPPORTED` is the whole rule; docs/model.md 12 prints it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stresstest.errors import InputError
+from stresstest.scenario.accounts import ACCOUNT_BOOKS, MULTI_PATHS
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage setting a scenario can turn on.
+
+    Attributes
+    ----------
+    name
+        Short name used in :data:`UNSUPPORTED`.
+    setting
+        The scenario setting that turns it on, as a user writes it.
+    """
+
+    name: str
+    setting: str
+
+
+ORACLE = Stage("oracle", "[oracle]")
+MARKET = Stage("market", "[market]")
+PREDICTIVE = Stage("predictive", "liquidation.trigger = 'predictive'")
+VOL_FEE = Stage("vol_fee", "liquidation.fee_model = 'vol_scaled'")
+PARTIAL = Stage("partial", "[partial_liquidation]")
+ADL = Stage("adl", "[adl]")
+ACCOUNTS = Stage("accounts", "multi-asset accounts ([paths] source '*_multi')")
+
+#: Pairs of stages this version does not run together, with the reason. Every
+#: pair not listed composes. Listed pairs are refused, never half run.
+UNSUPPORTED: dict[frozenset[str], str] = {
+    frozenset({"partial", "adl"}): "partial liquidation and ADL are separate kernels",
+    **{
+        frozenset({defence, mechanism}): (
+            "partial liquidation and ADL run in kernels without the crash mechanisms"
+        )
+        for defence in ("partial", "adl")
+        for mechanism in ("oracle", "market", "predictive", "vol_fee")
+    },
+    **{
+        frozenset({"accounts", stage}): (
+            "the accounts (isolated and cross margin) kernel has none of the crash "
+            "mechanisms, partial liquidation or ADL"
+        )
+        for stage in ("oracle", "market", "predictive", "vol_fee", "partial", "adl")
+    },
+}
+
+
+def stages_on(built: dict[str, Any]) -> list[Stage]:
+    """The stages the validated tables of a scenario turn on, in the order errors name them.
+
+    Defences first, accounts last, as the keys of the error list them.
+
+    ``built`` maps table names to their validated dataclasses (``None`` when absent).
+    """
+    liquidation = built["liquidation"]
+    accounts = isinstance(built["paths"], MULTI_PATHS) or isinstance(built["book"], ACCOUNT_BOOKS)
+    on = [
+        (PARTIAL, built.get("partial_liquidation") is not None),
+        (ADL, built.get("adl") is not None),
+        (MARKET, built.get("market") is not None),
+        (ORACLE, built.get("oracle") is not None),
+        (PREDICTIVE, liquidation.trigger == "predictive"),
+        (VOL_FEE, liquidation.fee_model == "vol_scaled"),
+        (ACCOUNTS, accounts),
+    ]
+    return [stage for stage, is_on in on if is_on]
+
+
+def check_composition(built: dict[str, Any], file: Path | None) -> None:
+    """Refuse a scenario whose stages include a pair in :data:`UNSUPPORTED`.
+
+    Raises
+    ------
+    InputError
+        Naming both settings, the reason, and what to drop.
+    """
+    stages = stages_on(built)
+    for index, first in enumerate(stages):
+        for second in stages[index + 1 :]:
+            reason = UNSUPPORTED.get(frozenset({first.name, second.name}))
+            if reason is None:
+                continue
+            raise InputError(
+                f"{first.setting} and {second.setting} do not run together in this "
+                f"version: {reason}",
+                file=file,
+                key=f"{_key(first)}, {_key(second)}",
+                expected=(
+                    f"one of {first.setting} and {second.setting}; docs/model.md 12 lists "
+                    "the combinations the engine runs"
+                ),
+            )
+
+
+def _key(stage: Stage) -> str:
+    """The scenario key or table that turns the stage on."""
+    return {
+        "accounts": "paths.source",
+        "predictive": "liquidation.trigger",
+        "vol_fee": "liquidation.fee_model",
+        "partial": "partial_liquidation",
+    }.get(stage.name, stage.name)

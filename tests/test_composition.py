@@ -1,0 +1,143 @@
+"""Which stages run together (docs/model.md 12): every pair the engine does not run is
+refused when the scenario is loaded, naming both settings; every other pair loads and
+runs, and each stage's columns appear exactly when it is on.
+
+Before this rule accounts scenarios ran [oracle], [partial_liquidation] and a predictive
+trigger as if they were absent, and [market] or [adl] ended in an IndexError.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from typer.testing import CliRunner
+
+import stresstest
+from stresstest.cli import app
+from stresstest.errors import InputError
+from stresstest.kernels import enums
+from stresstest.scenario import load_scenario
+from stresstest.scenario.composition import UNSUPPORTED
+
+GBM: dict[str, Any] = {
+    "scenario": {"name": "composition", "seed": 3},
+    "paths": {"source": "gbm", "s0": 100.0, "sigma": 0.02, "n_paths": 4, "n_steps": 24},
+    "book": {"source": "synthetic", "n_positions": 200},
+    "margin": {"model": "static", "maintenance": 0.01},
+    "liquidation": {"latency_steps": 1, "fee": 0.005},
+}
+ACCOUNTS: dict[str, Any] = {
+    "scenario": {"name": "composition", "seed": 3},
+    "paths": {
+        "source": "gbm_multi",
+        "assets": ["BTC", "ETH"],
+        "s0": [60000.0, 3000.0],
+        "sigma": [0.01, 0.02],
+        "correlation": [[1.0, 0.5], [0.5, 1.0]],
+        "n_paths": 2,
+        "n_steps": 8,
+    },
+    "book": {"source": "accounts_synthetic", "n_accounts": 20},
+    "accounts": {"mode": "cross"},
+    "margin": {"model": "static", "maintenance": 0.01},
+}
+
+#: Each stage as the scenario settings that turn it on, and the words the error uses.
+STAGE_SETTINGS: dict[str, tuple[dict[str, Any], str]] = {
+    "oracle": ({"oracle": {"model": "ema", "ema_lambda": 0.5}}, "[oracle]"),
+    "market": ({"market": {"impact": "linear", "depth": 1e6}}, "[market]"),
+    "predictive": (
+        {"liquidation": {"trigger": "predictive", "vol_ewma_lambda": 0.94}},
+        "liquidation.trigger = 'predictive'",
+    ),
+    "vol_fee": (
+        {"liquidation": {"fee_model": "vol_scaled", "vol_ewma_lambda": 0.94}},
+        "liquidation.fee_model = 'vol_scaled'",
+    ),
+    "partial": ({"partial_liquidation": {"buffer": 0.01}}, "[partial_liquidation]"),
+    "adl": ({"adl": {"ranking": "profit_leverage"}}, "[adl]"),
+}
+SINGLE_STAGES = tuple(STAGE_SETTINGS)
+
+
+def with_stages(base: dict[str, Any], stages: tuple[str, ...]) -> dict[str, Any]:
+    """``base`` with the settings of ``stages`` merged in, table by table."""
+    scenario = copy.deepcopy(base)
+    for stage in stages:
+        for table, values in STAGE_SETTINGS[stage][0].items():
+            scenario.setdefault(table, {}).update(values)
+    return scenario
+
+
+def test_the_table_names_only_known_stages() -> None:
+    known = {*SINGLE_STAGES, "accounts"}
+    assert UNSUPPORTED, "the table of refused pairs is empty"
+    for pair in UNSUPPORTED:
+        assert len(pair) == 2 and pair <= known
+
+
+@pytest.mark.parametrize(
+    "pair", [tuple(sorted(pair)) for pair in UNSUPPORTED if "accounts" not in pair]
+)
+def test_single_asset_pairs_not_run_together_are_refused_naming_both(
+    pair: tuple[str, str],
+) -> None:
+    with pytest.raises(InputError) as caught:
+        load_scenario(with_stages(GBM, pair))
+    message = str(caught.value)
+    for stage in pair:
+        assert STAGE_SETTINGS[stage][1] in message
+    assert "do not run together" in message
+
+
+@pytest.mark.parametrize("stage", SINGLE_STAGES)
+def test_every_stage_is_refused_with_accounts_naming_both(stage: str) -> None:
+    assert frozenset({stage, "accounts"}) in UNSUPPORTED
+    with pytest.raises(InputError) as caught:
+        load_scenario(with_stages(ACCOUNTS, (stage,)))
+    message = str(caught.value)
+    assert STAGE_SETTINGS[stage][1] in message
+    assert "multi-asset accounts" in message
+
+
+def supported_single_sets() -> list[tuple[str, ...]]:
+    """Every set of single-asset stages with no refused pair (the empty set too)."""
+    sets = []
+    for size in range(len(SINGLE_STAGES) + 1):
+        for stages in itertools.combinations(SINGLE_STAGES, size):
+            pairs = {frozenset(pair) for pair in itertools.combinations(stages, 2)}
+            if not pairs & set(UNSUPPORTED):
+                sets.append(stages)
+    return sets
+
+
+@pytest.mark.parametrize("stages", supported_single_sets(), ids=lambda s: "+".join(s) or "core")
+def test_every_set_of_stages_not_refused_runs_with_its_columns(stages: tuple[str, ...]) -> None:
+    result = stresstest.run(load_scenario(with_stages(GBM, stages)))
+    expected = enums.METRIC_NAMES
+    if "market" in stages:
+        expected += enums.MARKET_METRIC_NAMES
+    if "adl" in stages:
+        expected += enums.ADL_METRIC_NAMES
+    assert result.paths.columns == ["path", *expected]
+    assert set(result.summary()["metrics"]) == set(expected)
+    assert result.paths.null_count().sum_horizontal().item() == 0
+
+
+def test_the_cli_refuses_accounts_with_market_in_one_line(tmp_path: Path) -> None:
+    """It used to end in IndexError: index 12 is out of bounds for axis 1 with size 12."""
+    scenario = tmp_path / "cross_market.toml"
+    scenario.write_text(tomli_w.dumps(with_stages(ACCOUNTS, ("market",))))
+    out = tmp_path / "result"
+    outcome = CliRunner().invoke(app, ["run", str(scenario), "--out", str(out), "--quiet"])
+    assert outcome.exit_code == 2, outcome.output
+    lines = [line for line in outcome.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    assert "[market]" in lines[0] and "multi-asset accounts" in lines[0]
+    assert "Traceback" not in outcome.output
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["cross_market.toml"]
