@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -69,11 +71,40 @@ PngOption = Annotated[
 ]
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM ends the command as an exception does: staging folders and locks are removed."""
+    raise SystemExit(128 + signum)
+
+
 @contextmanager
-def input_errors() -> Iterator[None]:
-    """Turn bad input into a one-line message on stderr and exit status 2."""
+def _terminate_cleanly() -> Iterator[None]:
+    """While the command works, turn SIGTERM into ``SystemExit`` (exit status 143).
+
+    Python's default SIGTERM kills the process without unwinding, which would leave
+    a hidden staging folder beside ``--out``. Only in the main thread, and only if
+    no other handler is installed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def input_errors() -> Iterator[None]:
+    """Turn bad input (and unwritable output) into a one-line message on stderr and exit
+    status 2; SIGTERM meanwhile ends the command with cleanup (:func:`_terminate_cleanly`)."""
+    try:
+        with _terminate_cleanly():
+            yield
     except InputError as error:
         # Plain text on one line: file names may hold "[...]", and logs are grepped.
         message = Text.assemble(("error:", "bold red"), " ", str(error))
@@ -151,10 +182,19 @@ def run_command(
 ) -> None:
     """Replay the scenario's book over its paths and write paths.parquet, summary.json and
     scenario.resolved.toml to the result folder."""
+    from stresstest.engine.checkpoint import checkpoint_warnings_to
     from stresstest.engine.jobs import run_to_dir
 
+    def warn(message: str) -> None:  # a checkpoint chunk recomputed: one line on stderr
+        text = Text.assemble(("warning:", "bold yellow"), " ", message)
+        err_console.print(text, soft_wrap=True, highlight=False)
+
     started = time.perf_counter()
-    with input_errors(), progress_bar(not quiet and not json_output, "replaying paths") as update:
+    with (
+        input_errors(),
+        checkpoint_warnings_to(warn),
+        progress_bar(not quiet and not json_output, "replaying paths") as update,
+    ):
         _check_report(report, png)
         result, target = run_to_dir(
             scenario,

@@ -247,6 +247,13 @@ def replay_variants_chunk(
     return np.stack([value[0] for value in values]), np.stack([value[1] for value in values])
 
 
+def accounts_chunk_size(plans: Sequence[AccountsPlan]) -> int:
+    """Paths per chunk so that one chunk of prices for every plan takes about 64 MB."""
+    source = plans[0].source
+    n_points = len(source.assets) * (source.n_steps + 1)
+    return max(1, min(source.n_paths, CHUNK_BUDGET_VALUES // (n_points * len(plans))))
+
+
 def execute_accounts_variants(
     plans: Sequence[AccountsPlan],
     *,
@@ -265,10 +272,8 @@ def execute_accounts_variants(
     ``executor="dask"`` ships the plans once to the cluster at ``scheduler``
     (``None``: a local in-process cluster) and runs each chunk as a task.
     """
-    source = plans[0].source
-    n_paths = source.n_paths
-    n_points = len(source.assets) * (source.n_steps + 1)
-    size = chunk_size or max(1, min(n_paths, CHUNK_BUDGET_VALUES // (n_points * len(plans))))
+    n_paths = plans[0].source.n_paths
+    size = chunk_size or accounts_chunk_size(plans)
     return execute_chunks(
         tuple(plans),
         chunk_function=replay_variants_chunk,
@@ -318,22 +323,24 @@ def book_stats(book: AccountsBook) -> BookStats:
     )
 
 
-def run_accounts_variants(
-    scenarios: Sequence[schema.Scenario],
-    *,
-    chunk_size: int | None = None,
-    checkpoint: Checkpoint | None = None,
-    progress: Progress | None = None,
-    executor: str = "local",
-    scheduler: str | None = None,
-) -> list[Result]:
-    """Replay several accounts scenarios on the paths of the first one (paired).
+@dataclass(frozen=True)
+class PreparedAccounts:
+    """Accounts scenarios ready to replay: shared paths, one plan and book summary each."""
+
+    scenarios: tuple[schema.Scenario, ...]
+    source: MultiPathSource
+    plans: tuple[AccountsPlan, ...]
+    stats: tuple[BookStats, ...]
+    grid: np.ndarray
+
+
+def prepare_accounts_variants(scenarios: Sequence[schema.Scenario]) -> PreparedAccounts:
+    """Check every scenario and build its paths, accounts book and plan; nothing is written.
 
     The scenarios must share ``[paths]`` and the seed (a comparison's variants
     do); one accounts book is built per distinct ``[book]`` table, so variants
     that differ only in margin mode, margin, brackets, collateral scale,
-    liquidation or fund replay the same accounts. Each result is bit-identical
-    to :func:`run_accounts` of its scenario alone.
+    liquidation or fund replay the same accounts.
     """
     source, first_book = prepare_accounts(scenarios[0])
     books: dict[object, AccountsBook] = {scenarios[0].book: first_book}
@@ -348,14 +355,14 @@ def run_accounts_variants(
         book = scale_collateral(books[scenario.book], table.collateral_scale)
         plans.append(plan_for_mode(scenario, source, book, table.mode, grid))
         stats.append(book_stats(book))
-    metrics, records = execute_accounts_variants(
-        plans,
-        chunk_size=chunk_size,
-        checkpoint=checkpoint,
-        progress=progress,
-        executor=executor,
-        scheduler=scheduler,
-    )
+    return PreparedAccounts(tuple(scenarios), source, tuple(plans), tuple(stats), grid)
+
+
+def accounts_results(
+    prepared: PreparedAccounts, metrics: np.ndarray, records: np.ndarray
+) -> list[Result]:
+    """One :class:`Result` per prepared scenario from the replayed metrics and records."""
+    source = prepared.source
     provenance = getattr(source, "provenance", None)
     paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
     return [
@@ -363,14 +370,40 @@ def run_accounts_variants(
             scenario=scenario,
             path_ids=source.path_ids(),
             metrics=metrics[index],
-            book=stats[index],
-            grid=grid,
+            book=prepared.stats[index],
+            grid=prepared.grid,
             records=records[index],
             paths_record=paths_record,
             references={},
         )
-        for index, scenario in enumerate(scenarios)
+        for index, scenario in enumerate(prepared.scenarios)
     ]
+
+
+def run_accounts_variants(
+    scenarios: Sequence[schema.Scenario],
+    *,
+    chunk_size: int | None = None,
+    checkpoint: Checkpoint | None = None,
+    progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> list[Result]:
+    """Replay several accounts scenarios on the paths of the first one (paired).
+
+    See :func:`prepare_accounts_variants`; each result is bit-identical to
+    :func:`run_accounts` of its scenario alone.
+    """
+    prepared = prepare_accounts_variants(scenarios)
+    metrics, records = execute_accounts_variants(
+        prepared.plans,
+        chunk_size=chunk_size,
+        checkpoint=checkpoint,
+        progress=progress,
+        executor=executor,
+        scheduler=scheduler,
+    )
+    return accounts_results(prepared, metrics, records)
 
 
 def run_accounts(

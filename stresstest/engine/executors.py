@@ -109,21 +109,18 @@ def execute_chunks(
     Returns metrics ``(n_variants, n_paths, n_metrics)`` and records
     ``(n_variants, n_paths, *grid_shape)``; each path's values come from its own
     streams, so they depend neither on ``chunk_size`` nor on ``executor``.
-    Chunks already in ``checkpoint`` are taken from it, new ones are saved to it
-    as they finish; ``progress(paths_done, n_paths)`` is called after each.
+    Chunks already in ``checkpoint`` are taken from it once verified (the others
+    are recomputed), new ones are saved to it as they finish;
+    ``progress(paths_done, n_paths)`` is called after each.
     ``chunk_function`` defaults to the single-asset :func:`replay_chunk`.
     """
     metrics = np.empty((n_variants, n_paths, n_metrics))
     records = np.empty((n_variants, n_paths, *grid_shape))
-    done = checkpoint.completed(n_variants, n_metrics, grid_shape) if checkpoint is not None else {}
-    finished = 0
-    for (first, count), (chunk_metrics, chunk_records) in done.items():
-        metrics[:, first : first + count] = chunk_metrics
-        records[:, first : first + count] = chunk_records
-        finished += count
+    done = checkpoint.restore(metrics, records) if checkpoint is not None else []
+    finished = sum(count for _, count in done)
     ranges = [
         piece
-        for start, stop in missing_ranges(n_paths, list(done))
+        for start, stop in missing_ranges(n_paths, done)
         for piece in chunk_ranges(start, stop, chunk_size)
     ]
     if progress is not None:

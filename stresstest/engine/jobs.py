@@ -6,10 +6,11 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stresstest.engine.budget import check_scenario_budget
 from stresstest.engine.checkpoint import checkpoint_dir_for
 from stresstest.engine.result import Result
 from stresstest.engine.run import Progress, run
-from stresstest.io.atomic import check_output_dir
+from stresstest.io.atomic import MAX_NAME_CHARS, output_lock
 from stresstest.scenario import Scenario, load_scenario
 from stresstest.scenario.embedded import default_scenario_path
 
@@ -18,9 +19,14 @@ if TYPE_CHECKING:
 
 
 def default_output_dir(scenario: Scenario) -> Path:
-    """``runs/<scenario name>`` under the current folder."""
+    """``runs/<scenario name>`` under the current folder: always one folder below ``runs``.
+
+    Characters other than letters, digits, ``-``, ``_`` and ``.`` become ``_``;
+    a name left empty, ``.`` or ``..`` (load refuses those) becomes ``scenario``.
+    """
     safe = "".join(char if char.isalnum() or char in "-_." else "_" for char in scenario.name)
-    return Path("runs") / (safe or "scenario")
+    safe = safe[:MAX_NAME_CHARS]
+    return Path("runs") / (safe if safe not in ("", ".", "..") else "scenario")
 
 
 def run_to_dir(
@@ -38,26 +44,29 @@ def run_to_dir(
 
     Completed chunks are checkpointed beside the output folder until the result
     is written; ``resume`` continues from them. The output folder is checked
-    before any work, and written whole or not at all.
+    before any work, and written whole or not at all. From before the checkpoint
+    until the result is published, the job holds the output folder's lock
+    (:func:`~stresstest.io.atomic.output_lock`): a second job writing the same
+    folder is refused at once.
     """
     scenario = load_scenario(
         scenario_file if scenario_file is not None else default_scenario_path()
     )
     target = out_dir if out_dir is not None else default_output_dir(scenario)
-    check_output_dir(target)
-    checkpoint_dir = checkpoint_dir_for(target)
-    result = run(
-        scenario,
-        chunk_size=chunk_size,
-        threads=threads,
-        progress=progress,
-        executor=executor,
-        scheduler=scheduler,
-        checkpoint_dir=checkpoint_dir,
-        resume=resume,
-    )
-    result.write(target)
-    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    with output_lock(target):
+        checkpoint_dir = checkpoint_dir_for(target)
+        result = run(
+            scenario,
+            chunk_size=chunk_size,
+            threads=threads,
+            progress=progress,
+            executor=executor,
+            scheduler=scheduler,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+        )
+        result.write(target)
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return result, target
 
 
@@ -78,18 +87,29 @@ def compare_to_dir(
 
     scenario = load_scenario(scenario_file)
     target = out_dir if out_dir is not None else default_output_dir(scenario)
-    check_output_dir(target)
-    comparison = compare(
-        scenario,
-        match=match,
-        chunk_size=chunk_size,
-        threads=threads,
-        progress=progress,
-        executor=executor,
-        scheduler=scheduler,
-    )
-    write_comparison(comparison, target)
+    check_scenario_budget(scenario, target.parent, n_variants=compare_width(scenario, match))
+    with output_lock(target):
+        comparison = compare(
+            scenario,
+            match=match,
+            chunk_size=chunk_size,
+            threads=threads,
+            progress=progress,
+            executor=executor,
+            scheduler=scheduler,
+        )
+        write_comparison(comparison, target)
     return comparison, target
+
+
+def compare_width(scenario: Scenario, match: str | None) -> int:
+    """Designs replayed on the same paths: 1, or a comparison's variants (twice with ``match``)."""
+    if "compare" not in scenario.raw:
+        return 1
+    from stresstest.comparison.spec import parse_compare
+
+    n_variants = len(parse_compare(scenario).variants)
+    return n_variants * (2 if match is not None else 1)
 
 
 def validate_file(scenario_file: Path) -> dict[str, object]:
@@ -104,6 +124,8 @@ def validate_file(scenario_file: Path) -> dict[str, object]:
     from stresstest.scenario import schema
 
     scenario = load_scenario(scenario_file)
+    # memory and disk its stated sizes need (engine/budget.py)
+    check_scenario_budget(scenario, n_variants=compare_width(scenario, None))
     from stresstest.engine.accounts import is_accounts_scenario, prepare_accounts
 
     if is_accounts_scenario(scenario):  # docs/model.md 11: paths and accounts book, read in full

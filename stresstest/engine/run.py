@@ -14,6 +14,12 @@ from stresstest._version import __version__
 from stresstest.book import Book, SortedBook, sort_book
 from stresstest.book.positions import read_book
 from stresstest.book.synthetic import synthetic_book
+from stresstest.engine.budget import (
+    check_budget,
+    check_scenario_budget,
+    checkpoint_bytes,
+    estimate,
+)
 from stresstest.engine.checkpoint import Checkpoint
 from stresstest.engine.defences import defence_plan
 from stresstest.engine.executors import EXECUTORS, execute_chunks
@@ -171,37 +177,64 @@ def run(
         local cluster). Results do not depend on it.
     checkpoint_dir, resume
         Save each completed chunk there; with ``resume``, reuse the chunks a
-        previous run of the same resolved scenario saved.
+        previous run of the same resolved scenario saved (each one verified,
+        see :mod:`stresstest.engine.checkpoint`). The folder is created only
+        after the book and paths are prepared and the memory and disk
+        estimate (:mod:`stresstest.engine.budget`) fits.
+
+    Raises
+    ------
+    InputError
+        Bad input, or more memory or disk needed than available.
     """
     check_options(chunk_size, threads, executor)
-    from stresstest.engine.accounts import is_accounts_scenario, run_accounts
+    from stresstest.engine import accounts
 
-    if is_accounts_scenario(scenario):  # accounts across several assets, docs/model.md 11
-        accounts_checkpoint = (
-            Checkpoint(checkpoint_dir, fingerprint([scenario]), resume=resume)
-            if checkpoint_dir is not None
-            else None
+    out_location = checkpoint_dir.parent if checkpoint_dir is not None else None
+    held = checkpoint_bytes(checkpoint_dir)  # an earlier checkpoint's files, reused or replaced
+    # The sizes the scenario states, before anything is built (the book, the paths).
+    check_scenario_budget(
+        scenario, out_location, check_disk=out_location is not None, held_disk=held
+    )
+    if accounts.is_accounts_scenario(scenario):  # accounts across several assets, docs/model.md 11
+        prepared = accounts.prepare_accounts_variants([scenario])
+        size = chunk_size or accounts.accounts_chunk_size(prepared.plans)
+        source = prepared.source
+        need = estimate(
+            n_paths=source.n_paths,
+            n_steps=source.n_steps,
+            n_positions=0,  # built already
+            n_assets=len(source.assets),
+            n_grid=int(prepared.grid.shape[0]),
+            chunk_size=size,
         )
-        return run_accounts(
-            scenario,
-            chunk_size=chunk_size,
+        check_budget(need, out_location=out_location, file=scenario.source_file, held_disk=held)
+        metrics, records = accounts.execute_accounts_variants(
+            prepared.plans,
+            chunk_size=size,
+            checkpoint=open_checkpoint(checkpoint_dir, scenario, resume),
             progress=progress,
-            checkpoint=accounts_checkpoint,
             executor=executor,
             scheduler=scheduler,
         )
+        return accounts.accounts_results(prepared, metrics, records)[0]
     plan, stats = prepare([scenario])
-    checkpoint = (
-        Checkpoint(checkpoint_dir, fingerprint([scenario]), resume=resume)
-        if checkpoint_dir is not None
-        else None
+    size = chunk_size or default_chunk_size(plan.n_paths, plan.source.n_steps)
+    need = estimate(
+        n_paths=plan.n_paths,
+        n_steps=plan.source.n_steps,
+        n_positions=0,  # built already
+        n_metrics=plan.n_metrics,
+        n_grid=int(plan.grid.shape[0]),
+        chunk_size=size,
     )
+    check_budget(need, out_location=out_location, file=scenario.source_file, held_disk=held)
     metrics, records = execute(
         plan,
-        chunk_size=chunk_size,
+        chunk_size=size,
         executor=executor,
         scheduler=scheduler,
-        checkpoint=checkpoint,
+        checkpoint=open_checkpoint(checkpoint_dir, scenario, resume),
         progress=progress,
     )
     return Result(
@@ -214,6 +247,15 @@ def run(
         paths_record=source_provenance(plan.source),
         references=source_references(plan.source),
     )
+
+
+def open_checkpoint(
+    checkpoint_dir: Path | None, scenario: schema.Scenario, resume: bool
+) -> Checkpoint | None:
+    """The run's checkpoint, created only once the book and paths are prepared and checked."""
+    if checkpoint_dir is None:
+        return None
+    return Checkpoint(checkpoint_dir, fingerprint([scenario]), resume=resume)
 
 
 def replay_all(
