@@ -38,7 +38,12 @@ ScenarioArgument = Annotated[
 ]
 OutOption = Annotated[
     Path | None,
-    typer.Option("--out", "-o", help="Result folder (replaced whole); default runs/<name>."),
+    typer.Option(
+        "--out",
+        "-o",
+        help="Result folder, default runs/<name>; an earlier result is replaced whole, "
+        "a folder holding anything else is refused.",
+    ),
 ]
 ChunkOption = Annotated[
     int | None,
