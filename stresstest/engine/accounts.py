@@ -25,7 +25,6 @@ from stresstest.engine.plan import (
     record_grid_steps,
 )
 from stresstest.engine.result import BookStats, Result
-from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.kernels.brackets import bracket_amounts
 from stresstest.kernels.cross import cross_replay_paths
@@ -33,10 +32,10 @@ from stresstest.kernels.fund import N_GRID
 from stresstest.paths.multi import MultiPathSource, multi_path_source
 from stresstest.scenario import schema
 from stresstest.scenario.accounts import (
-    ACCOUNT_BOOKS,
-    MULTI_PATHS,
     AccountsSyntheticBook,
     AccountsTable,
+    bracket_base_rate,
+    is_accounts,
 )
 
 #: Prices held in memory at once, in float64 values (64 MB), as the single-asset engine.
@@ -46,85 +45,18 @@ Progress = Callable[[int, int], None]
 
 
 def is_accounts_scenario(scenario: schema.Scenario) -> bool:
-    """True when the scenario has a multi-asset ``[paths]`` or an accounts ``[book]``."""
-    return isinstance(scenario.paths, MULTI_PATHS) or isinstance(scenario.book, ACCOUNT_BOOKS)
+    """True when the scenario has multi-asset ``[paths]`` and an accounts ``[book]``.
+
+    Whether the two go together, and every accounts table, is checked when the
+    scenario is loaded (:func:`stresstest.scenario.accounts.check_accounts`).
+    """
+    return is_accounts(scenario.paths, scenario.book)
 
 
 def accounts_table(scenario: schema.Scenario) -> AccountsTable:
     """The scenario's ``[accounts]`` table (defaults when absent)."""
     table = getattr(scenario, "accounts", None)
     return table if table is not None else AccountsTable()
-
-
-def check_accounts_scenario(scenario: schema.Scenario) -> None:
-    """Reject mixes the accounts engine cannot run, naming the key."""
-    file = scenario.source_file
-    if not isinstance(scenario.paths, MULTI_PATHS):
-        raise InputError(
-            "an accounts book needs multi-asset paths",
-            file=file,
-            key="paths.source",
-            value=getattr(scenario.paths, "source", None),
-            expected="'gbm_multi', 'historical_multi' or 'fhs_multi'",
-        )
-    if not isinstance(scenario.book, ACCOUNT_BOOKS):
-        raise InputError(
-            "multi-asset paths need an accounts book",
-            file=file,
-            key="book.source",
-            value=getattr(scenario.book, "source", None),
-            expected="'accounts_synthetic' or 'accounts_file'",
-        )
-    table = accounts_table(scenario)
-    floors, rates = table.bracket_floor, table.bracket_rate
-    if (floors is None) != (rates is None):
-        raise InputError(
-            "bracket_floor and bracket_rate go together",
-            file=file,
-            key="accounts.bracket_rate" if rates is None else "accounts.bracket_floor",
-            expected="both lists, of the same length",
-        )
-    if floors is None or rates is None:
-        return
-    floor_array = np.asarray(floors, dtype=float)
-    rate_array = np.asarray(rates, dtype=float)
-    if floor_array.shape != rate_array.shape or floor_array.shape[0] == 0:
-        raise InputError(
-            "bracket lists differ in length",
-            file=file,
-            key="accounts.bracket_rate",
-            value=list(rates),
-            expected=f"{len(floors)} rates, one per bracket_floor",
-        )
-    if not (floor_array[0] > 0 and np.all(np.diff(floor_array) > 0)):
-        raise InputError(
-            "bracket floors not ascending",
-            file=file,
-            key="accounts.bracket_floor",
-            value=list(floors),
-            expected="numbers > 0, strictly ascending",
-        )
-    base_name, base_rate = bracket_base_rate(scenario.margin)
-    full_rates = np.concatenate([[base_rate], rate_array])
-    if not (np.all(np.diff(full_rates) >= 0) and full_rates[-1] < 1.0):
-        raise InputError(
-            "bracket rates not non-decreasing",
-            file=file,
-            key="accounts.bracket_rate",
-            value=list(rates),
-            expected=f"non-decreasing rates >= {base_name} ({base_rate:g}), < 1",
-        )
-
-
-def bracket_base_rate(margin: schema.MarginConfig) -> tuple[str, float]:
-    """The first bracket's rate ``r_0`` and its key: ``maintenance`` (static) or ``floor``.
-
-    With vol-scaled margin the table is the requirement at the floor and the
-    add-on ``(m_t - floor) q P`` applies on top of it (docs/model.md 11.4).
-    """
-    if isinstance(margin, schema.StaticMargin):
-        return "margin.maintenance", float(margin.maintenance)
-    return "margin.floor", float(margin.floor)
 
 
 def bracket_table(scenario: schema.Scenario) -> np.ndarray:
@@ -300,8 +232,7 @@ def execute_accounts(
 def prepare_accounts(
     scenario: schema.Scenario,
 ) -> tuple[MultiPathSource, AccountsBook]:
-    """Validate the scenario, build its path source and accounts book."""
-    check_accounts_scenario(scenario)
+    """Build a loaded (so validated) scenario's path source and accounts book."""
     source = multi_path_source(scenario.paths, scenario.seed, scenario.source_file)
     return source, build_accounts(scenario, source)
 
@@ -348,7 +279,6 @@ def prepare_accounts_variants(scenarios: Sequence[schema.Scenario]) -> PreparedA
     plans = []
     stats = []
     for scenario in scenarios:
-        check_accounts_scenario(scenario)
         if scenario.book not in books:
             books[scenario.book] = build_accounts(scenario, source)
         table = accounts_table(scenario)

@@ -265,6 +265,27 @@ class AccountsTable:
 MULTI_PATHS: tuple[type, ...] = (GbmMultiPaths, HistoricalMultiPaths, FhsMultiPaths)
 ACCOUNT_BOOKS: tuple[type, ...] = (AccountsFileBook, AccountsSyntheticBook)
 
+
+def is_accounts(paths: object, book: object) -> bool:
+    """Whether a scenario with these ``[paths]`` and ``[book]`` tables is an accounts scenario.
+
+    Multi-asset paths or an accounts book; :func:`check_accounts` refuses one without
+    the other, so a loaded scenario has both or neither.
+    """
+    return isinstance(paths, MULTI_PATHS) or isinstance(book, ACCOUNT_BOOKS)
+
+
+def bracket_base_rate(margin: Any) -> tuple[str, float]:
+    """The first bracket's rate ``r_0`` and its key: ``maintenance`` (static) or ``floor``.
+
+    With vol-scaled margin the table is the requirement at the floor and the
+    add-on ``(m_t - floor) q P`` applies on top of it (docs/model.md 11.4).
+    """
+    if isinstance(margin, schema.StaticMargin):
+        return "margin.maintenance", float(margin.maintenance)
+    return "margin.floor", float(margin.floor)
+
+
 #: Optional tables of accounts scenarios: name -> dataclass (absent: None on the Scenario).
 ACCOUNTS_TABLES: dict[str, type] = {"accounts": AccountsTable}
 
@@ -304,7 +325,7 @@ def check_accounts(built: dict[str, Any], raw: dict[str, Any], file: Path | None
     """
     paths, book = built["paths"], built["book"]
     multi_paths, accounts_book = isinstance(paths, MULTI_PATHS), isinstance(book, ACCOUNT_BOOKS)
-    if "accounts" in raw and not (multi_paths or accounts_book):
+    if "accounts" in raw and not is_accounts(paths, book):
         raise InputError(
             "the [accounts] table applies to accounts scenarios only and would be ignored "
             "with single-asset paths",
@@ -443,11 +464,7 @@ def _check_brackets(table: AccountsTable, margin: Any, file: Path | None) -> Non
                 value=floor,
                 expected="strictly ascending notionals",
             )
-    base_name, base_rate = (
-        ("margin.maintenance", margin.maintenance)
-        if isinstance(margin, schema.StaticMargin)
-        else ("margin.floor", margin.floor)
-    )
+    base_name, base_rate = bracket_base_rate(margin)
     for index, rate in enumerate(rates):
         if not rate < 1.0:
             raise InputError(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from stresstest.errors import InputError
-from stresstest.scenario.accounts import ACCOUNT_BOOKS, MULTI_PATHS
+from stresstest.scenario.accounts import is_accounts
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,6 @@ def stages_on(built: dict[str, Any]) -> list[Stage]:
     ``built`` maps table names to their validated dataclasses (``None`` when absent).
     """
     liquidation = built["liquidation"]
-    accounts = isinstance(built["paths"], MULTI_PATHS) or isinstance(built["book"], ACCOUNT_BOOKS)
     on = [
         (PARTIAL, built.get("partial_liquidation") is not None),
         (ADL, built.get("adl") is not None),
@@ -81,7 +80,7 @@ def stages_on(built: dict[str, Any]) -> list[Stage]:
         (ORACLE, built.get("oracle") is not None),
         (PREDICTIVE, liquidation.trigger == "predictive"),
         (VOL_FEE, liquidation.fee_model == "vol_scaled"),
-        (ACCOUNTS, accounts),
+        (ACCOUNTS, is_accounts(built["paths"], built["book"])),
     ]
     return [stage for stage, is_on in on if is_on]
 
