@@ -20,6 +20,7 @@ from stresstest.book.cross_index import CrossIndex, build_cross_index
 from stresstest.engine.checkpoint import Checkpoint
 from stresstest.engine.executors import execute_chunks
 from stresstest.engine.plan import (
+    CHUNK_BUDGET_VALUES,
     liquidation_arguments,
     margin_arguments,
     record_grid_steps,
@@ -37,9 +38,6 @@ from stresstest.scenario.accounts import (
     bracket_base_rate,
     is_accounts,
 )
-
-#: Prices held in memory at once, in float64 values (64 MB), as the single-asset engine.
-CHUNK_BUDGET_VALUES = 8_000_000
 
 Progress = Callable[[int, int], None]
 

@@ -18,6 +18,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from stresstest.engine.plan import CHUNK_BUDGET_VALUES, record_grid_points
 from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.kernels.fund import N_GRID
@@ -33,10 +34,6 @@ WRITE_COPIES = 2
 CHUNK_FILE_OVERHEAD = 4096
 #: Result files beside paths.parquet (summary, resolved scenario, small tables), bytes.
 RESULT_FILES_BYTES = 1 << 20
-#: Records held for the grid steps, all variants together (as engine/plan.py).
-RECORD_BUDGET_BYTES = 256 * 1024 * 1024
-#: Paths per chunk budget in price values (as engine/run.py).
-CHUNK_BUDGET_VALUES = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -87,12 +84,6 @@ class Estimate:
         return (self.results + self.writing) / max(self.n_paths, 1)
 
 
-def grid_points(n_paths: int, n_steps: int, n_variants: int) -> int:
-    """Grid steps recorded per path (at most, as :func:`engine.plan.record_grid_steps`)."""
-    per_step = n_variants * n_paths * N_GRID * 8
-    return max(2, min(n_steps + 1, RECORD_BUDGET_BYTES // max(per_step, 1)))
-
-
 def estimate(
     *,
     n_paths: int,
@@ -105,7 +96,7 @@ def estimate(
     chunk_size: int | None = None,
 ) -> Estimate:
     """Memory and disk of a run of these sizes (see :class:`Estimate` for each part)."""
-    grid = n_grid if n_grid is not None else grid_points(n_paths, n_steps, n_variants)
+    grid = n_grid if n_grid is not None else record_grid_points(n_paths, n_steps, n_variants)
     per_path = n_metrics + N_GRID * grid
     points = n_assets * (n_steps + 1)
     chunk = chunk_size or max(1, min(n_paths, CHUNK_BUDGET_VALUES // max(points, 1)))

@@ -179,13 +179,22 @@ def chunk_ranges(first: int, stop: int, chunk_size: int) -> list[tuple[int, int]
 RECORD_BUDGET_BYTES = 256 * 1024 * 1024
 
 
+#: Prices held in memory at once, in float64 values (64 MB): sets the default chunk size.
+CHUNK_BUDGET_VALUES = 8_000_000
+
+
+def record_grid_points(n_paths: int, n_steps: int, n_variants: int) -> int:
+    """How many steps :func:`record_grid_steps` records: all ``T + 1``, or fewer (at least 2)."""
+    per_step = n_variants * n_paths * N_GRID * 8
+    return max(2, min(n_steps + 1, RECORD_BUDGET_BYTES // max(per_step, 1)))
+
+
 def record_grid_steps(n_paths: int, n_steps: int, n_variants: int) -> np.ndarray:
     """Steps to record: every step if the records fit ``RECORD_BUDGET_BYTES``, else an even grid.
 
     The grid always holds steps 0 and T, and is the same for every chunk size.
     """
-    per_step = n_variants * n_paths * N_GRID * 8
-    points = max(2, min(n_steps + 1, RECORD_BUDGET_BYTES // max(per_step, 1)))
+    points = record_grid_points(n_paths, n_steps, n_variants)
     if points >= n_steps + 1:
         return np.arange(n_steps + 1, dtype=np.int64)
     return np.unique(np.round(np.linspace(0, n_steps, points)).astype(np.int64))

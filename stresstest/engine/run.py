@@ -25,6 +25,7 @@ from stresstest.engine.defences import defence_plan
 from stresstest.engine.executors import EXECUTORS, execute_chunks
 from stresstest.engine.mechanics import mechanics_arguments
 from stresstest.engine.plan import (
+    CHUNK_BUDGET_VALUES,
     ReplayPlan,
     VariantPlan,
     liquidation_arguments,
@@ -41,8 +42,6 @@ from stresstest.scenario.provenance import resolved_dict
 
 __all__ = ["build_book", "default_chunk_size", "margin_arguments", "replay_all", "run"]
 
-#: Prices held in memory at once, in float64 values (64 MB).
-CHUNK_BUDGET_VALUES = 8_000_000
 
 Progress = Callable[[int, int], None]
 
