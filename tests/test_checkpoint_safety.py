@@ -7,6 +7,7 @@ recomputed; a checkpoint that is a symbolic link is refused with exit 2.
 
 from __future__ import annotations
 
+import copy
 import shutil
 import zipfile
 from pathlib import Path
@@ -29,6 +30,7 @@ from stresstest.engine.checkpoint import (
 from stresstest.engine.jobs import run_to_dir, validate_file
 from stresstest.errors import InputError
 from stresstest.scenario import load_scenario
+from tests.test_accounts import SCENARIO as ACCOUNTS_SCENARIO
 from tests.test_resume_and_executors import SCENARIO_TOML
 
 N_PATHS = 40
@@ -282,21 +284,11 @@ def test_linked_chunk_file_is_refused(reference: dict[str, Any], work: tuple[Pat
 
 
 # ----------------------------------------------------------------------------- accounts runs
-ACCOUNTS: dict[str, Any] = {
-    "scenario": {"name": "cross_checkpoint", "seed": 5},
-    "paths": {
-        "source": "gbm_multi",
-        "assets": ["BTC", "ETH"],
-        "s0": [60000.0, 3000.0],
-        "sigma": [0.01, 0.012],
-        "correlation": [[1.0, 0.8], [0.8, 1.0]],
-        "n_paths": 11,
-        "n_steps": 30,
-    },
-    "book": {"source": "accounts_synthetic", "n_accounts": 300, "cross_fraction": 0.5},
-    "margin": {"model": "static", "maintenance": 0.005},
-    "liquidation": {"latency_steps": 1, "fee": 0.005},
-}
+#: tests/test_accounts.py's two-asset scenario, shorter and with fewer accounts.
+ACCOUNTS: dict[str, Any] = copy.deepcopy(ACCOUNTS_SCENARIO)
+ACCOUNTS["scenario"]["name"] = "cross_checkpoint"
+ACCOUNTS["paths"]["n_steps"] = 30
+ACCOUNTS["book"]["n_accounts"] = 300
 
 
 def test_accounts_resume_from_damaged_chunks(tmp_path: Path) -> None:

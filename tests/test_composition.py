@@ -23,29 +23,20 @@ from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.scenario import load_scenario
 from stresstest.scenario.composition import UNSUPPORTED
+from tests.test_scenario_limits import ACCOUNTS as LIMITS_ACCOUNTS
+from tests.test_scenario_limits import GBM as LIMITS_GBM
 
-GBM: dict[str, Any] = {
-    "scenario": {"name": "composition", "seed": 3},
-    "paths": {"source": "gbm", "s0": 100.0, "sigma": 0.02, "n_paths": 4, "n_steps": 24},
-    "book": {"source": "synthetic", "n_positions": 200},
-    "margin": {"model": "static", "maintenance": 0.01},
-    "liquidation": {"latency_steps": 1, "fee": 0.005},
-}
-ACCOUNTS: dict[str, Any] = {
-    "scenario": {"name": "composition", "seed": 3},
-    "paths": {
-        "source": "gbm_multi",
-        "assets": ["BTC", "ETH"],
-        "s0": [60000.0, 3000.0],
-        "sigma": [0.01, 0.02],
-        "correlation": [[1.0, 0.5], [0.5, 1.0]],
-        "n_paths": 2,
-        "n_steps": 8,
-    },
-    "book": {"source": "accounts_synthetic", "n_accounts": 20},
-    "accounts": {"mode": "cross"},
-    "margin": {"model": "static", "maintenance": 0.01},
-}
+#: tests/test_scenario_limits.py's tiny scenarios, with enough steps and positions to liquidate.
+GBM: dict[str, Any] = copy.deepcopy(LIMITS_GBM)
+GBM["scenario"] = {"name": "composition", "seed": 3}
+GBM["paths"].update(sigma=0.02, n_paths=4, n_steps=24)
+GBM["book"]["n_positions"] = 200
+GBM["liquidation"] = {"latency_steps": 1, "fee": 0.005}
+ACCOUNTS: dict[str, Any] = copy.deepcopy(LIMITS_ACCOUNTS)
+ACCOUNTS["scenario"] = {"name": "composition", "seed": 3}
+ACCOUNTS["paths"]["n_steps"] = 8
+ACCOUNTS["book"]["n_accounts"] = 20
+ACCOUNTS["accounts"] = {"mode": "cross"}
 
 #: Each stage as the scenario settings that turn it on, and the words the error uses.
 STAGE_SETTINGS: dict[str, tuple[dict[str, Any], str]] = {

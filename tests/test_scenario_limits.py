@@ -26,6 +26,7 @@ from stresstest.errors import InputError
 from stresstest.scenario import load_scenario
 from stresstest.scenario.json_schema import scenario_json_schema
 from stresstest.scenario.templates import TEMPLATES, write_template
+from tests.test_cli_errors import VOL_SCALED
 
 REPO = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -35,15 +36,6 @@ GBM: dict[str, Any] = {
     "paths": {"source": "gbm", "s0": 100.0, "sigma": 0.01, "n_paths": 2, "n_steps": 3},
     "book": {"source": "synthetic", "n_positions": 2},
     "margin": {"model": "static", "maintenance": 0.01},
-}
-VOL_SCALED = {
-    "model": "vol_scaled",
-    "k": 3.0,
-    "horizon_steps": 1,
-    "ewma_lambda": 0.94,
-    "initial_variance": 1e-4,
-    "floor": 0.005,
-    "cap": 0.5,
 }
 GARCH_PARAMS = {"omega": 0.01, "alpha": 0.05, "beta": 0.9, "gamma": 0.05, "nu": 6.0}
 ACCOUNTS: dict[str, Any] = {
