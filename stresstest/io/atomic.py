@@ -44,7 +44,9 @@ MANIFEST_NAME = ".stresstest-manifest.json"
 MANIFEST_FORMAT = "stresstest-result-manifest"
 MANIFEST_VERSION = 1
 
-#: Files of a run folder (engine/result.py ``Result.write_files``).
+#: Files of a run folder as versions before manifests wrote them (engine/result.py
+#: ``Result.write_files``). Only folders without a manifest are judged by this list, so
+#: it stays as those versions left it when the files a run writes change.
 RUN_FILES = frozenset(
     {
         "paths.parquet",
