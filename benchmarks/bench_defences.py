@@ -39,11 +39,12 @@ from stresstest.book import Book, sort_book  # noqa: E402
 from stresstest.book.synthetic import synthetic_book  # noqa: E402
 from stresstest.engine import run as engine_run  # noqa: E402
 from stresstest.engine.defences import sorted_positions  # noqa: E402
+from stresstest.engine.mechanics import neutral_vector  # noqa: E402
 from stresstest.engine.run import margin_arguments  # noqa: E402
 from stresstest.kernels import enums  # noqa: E402
-from stresstest.kernels.adl import adl_replay_paths  # noqa: E402
 from stresstest.kernels.fund import N_GRID  # noqa: E402
 from stresstest.kernels.partial import partial_replay_paths  # noqa: E402
+from stresstest.kernels.pipeline import pipeline_paths  # noqa: E402
 from stresstest.kernels.replay import replay_paths  # noqa: E402
 from stresstest.paths.gbm import GbmPathSource  # noqa: E402
 from stresstest.scenario import load_scenario, schema  # noqa: E402
@@ -122,10 +123,11 @@ def adl(prices: np.ndarray, book: Book, fund: float = FUND) -> np.ndarray:
     sorted_book = sort_book(book)
     long_positions, short_positions = sorted_positions(book)
     out = np.empty((prices.shape[0], enums.N_METRICS_ADL))
-    adl_replay_paths(
+    pipeline_paths(
         prices,
         margin_arguments(MARGIN),
         LIQUIDATION_VECTOR,
+        neutral_vector(adl="profit_leverage"),  # ADL the only stage of the pipeline
         sorted_book.long_threshold,
         sorted_book.long_prefix,
         long_positions,

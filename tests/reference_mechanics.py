@@ -1,10 +1,13 @@
-"""A plain Python reference of the crash mechanisms, written from docs/model.md section 9.
+"""A plain Python reference of the stage pipeline, written from docs/model.md sections 9, 10.2, 12.
 
 Position by position and step by step, in the direct form: the maintenance
 breach is ``E_i,t < R_i,t`` at the oracle price, the predictive trigger compares
 the first-passage probability ``2 Phi(-d / (sigma sqrt(h)))`` (computed with
-``math.erfc``) with ``p*``, and every close of a step is priced from the
-``math.fsum`` of the quantities closing at it. No numba and no sorted book.
+``math.erfc``) with ``p*``, every close of a step is priced from the
+``math.fsum`` of the quantities closing at it, and with ``[adl]`` the fund is
+walked during the loop and a shortfall deleverages profitable opposite positions
+at the mark (the oracle price) by a full sort of their scores. No numba and no
+sorted book (its order serves only the documented ADL tie-break).
 
 Units: prices quote per base, quantities base units, money quote units.
 """
@@ -18,18 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from stresstest.kernels.enums import METRIC_NAMES, N_METRICS
+from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ALL
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
 
-_COLUMN = {name: index for index, name in enumerate(METRIC_NAMES)}
+_COLUMN = METRIC_INDEX
 
 
 @dataclass(frozen=True)
 class Mechanisms:
     """The scenario's tables as plain dicts (defaults filled as docs/model.md 9 says).
 
-    ``liquidation`` holds every ``[liquidation]`` key; ``oracle`` and ``market``
-    are the tables or ``None``.
+    ``liquidation`` holds every ``[liquidation]`` key; ``oracle``, ``market`` and
+    ``adl`` are the tables or ``None``.
     """
 
     margin: dict[str, Any]
@@ -37,6 +40,49 @@ class Mechanisms:
     oracle: dict[str, Any] | None = None
     market: dict[str, Any] | None = None
     fund_initial: float = 0.0
+    adl: dict[str, Any] | None = None
+
+
+@dataclass
+class _Walk:
+    """The fund walked during the loop (docs/model.md 5 with the ADL cover of 10.2)."""
+
+    fund: float
+    fund_min: float
+    peak: float
+    max_drawdown: float = 0.0
+    socialized: float = 0.0
+    cumulative: float = 0.0
+    required: float = 0.0
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "fund_end": self.fund,
+            "fund_min": self.fund_min,
+            "fund_max_drawdown": self.max_drawdown,
+            "socialized_loss": self.socialized,
+            "fund_required": self.required,
+        }
+
+
+def adl_score(profit: float, qty: float, collateral: float, mark: float) -> float:
+    """``(u / c) (q O / (c + u))`` for unrealized profit ``u > 0``; ``inf`` if ``c = 0``."""
+    if collateral == 0.0:
+        return math.inf
+    return (profit / collateral) * (qty * mark / (collateral + profit))
+
+
+def _threshold_ranks(
+    side: np.ndarray, qty: np.ndarray, entry: np.ndarray, collateral: np.ndarray
+) -> list[int]:
+    """Each position's index in the stable order by ``e - s c / q`` within its side."""
+    threshold = entry - side * collateral / qty
+    ranks = np.zeros(len(side), dtype=int)
+    for sign in (1, -1):
+        members = np.flatnonzero(side == sign)
+        order = np.argsort(threshold[members], kind="stable")
+        ranks[members[order]] = np.arange(len(members))
+    return [int(rank) for rank in ranks]
 
 
 def _sigma_series(market: list[float], mechanisms: Mechanisms) -> float:
@@ -121,6 +167,67 @@ def _breaches(
     return probability > p_star, abs(distance - boundary)
 
 
+def _waterfall(
+    walk: _Walk,
+    to_fund: float,
+    bad_long: float,
+    bad_short: float,
+    book: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ranks: list[int],
+    open_now: list[bool],
+    deleveraged: list[bool],
+    mark: float,
+    adl_closes: list[float],
+) -> float:
+    """One step of the fund walk with ADL (docs/model.md 10.2); returns the smallest tie gap."""
+    side, qty, entry, collateral = book
+    gap = math.inf
+    net = to_fund - (bad_long + bad_short)
+    walk.cumulative += net
+    walk.required = max(walk.required, -walk.cumulative)
+    fund = walk.fund + net
+    if to_fund + bad_long + bad_short > 0.0:
+        gap = min(gap, abs(fund) / (to_fund + bad_long + bad_short))
+    if fund < 0.0:
+        shortfall = -fund
+        cover = 0.0
+        uncovered = 0.0
+        # Longs' bad debt is covered by shorts and the other way round.
+        for bankrupt_bad, other in ((bad_long, -1.0), (bad_short, 1.0)):
+            if not bankrupt_bad > 0.0:
+                continue
+            need = shortfall * bankrupt_bad / (bad_long + bad_short)
+            candidates = []
+            for j in range(len(side)):
+                profit = float(side[j]) * float(qty[j]) * (mark - float(entry[j]))
+                if float(side[j]) == other and open_now[j] and profit > 0.0:
+                    score = adl_score(profit, float(qty[j]), float(collateral[j]), mark)
+                    candidates.append((-score, ranks[j], j, profit))
+            candidates.sort()
+            for _, _, j, profit in candidates:
+                if not need > 0.0:
+                    break
+                if profit < need:
+                    gap = min(gap, (need - profit) / shortfall)
+                taken = min(profit, need)
+                need -= taken
+                cover += taken
+                deleveraged[j] = True
+                open_now[j] = False
+                adl_closes.append(float(qty[j]) * mark)
+            uncovered += max(0.0, need)
+        # Fully covered: the fund ends at 0 exactly; else what is left is socialized.
+        fund = 0.0 if uncovered == 0.0 else fund + cover
+        if fund < 0.0:
+            walk.socialized += -fund
+            fund = 0.0
+    walk.fund = fund
+    walk.fund_min = min(walk.fund_min, fund)
+    walk.peak = max(walk.peak, fund)
+    walk.max_drawdown = max(walk.max_drawdown, walk.peak - fund)
+    return gap
+
+
 def _replay_one(
     prices: list[float],
     book: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -128,15 +235,23 @@ def _replay_one(
     with_impact: bool,
     baseline_flag_step: list[int] | None,
 ) -> tuple[np.ndarray, list[int], int, float]:
-    """One path: metrics row, each position's flag step (large if never), depth, min gap."""
+    """One path: metrics row, each position's threshold-crossing step (large if never), depth, gap.
+
+    The crossing step is the flag step, or for a position deleveraged before it
+    crossed, the step its threshold was crossed (it is not flagged then).
+    """
     side, qty, entry, collateral = book
     liq = mechanisms.liquidation
     market_table = mechanisms.market
+    with_adl = mechanisms.adl is not None
     n_points = len(prices)
     last = n_points - 1
     n = len(side)
     never = n_points + 1
     flag_step = [never] * n
+    crossed = [never] * n  # first step the breach series crossed i's threshold
+    deleveraged = [False] * n
+    ranks = _threshold_ranks(side, qty, entry, collateral)
     market: list[float] = []
     factor = 1.0
     ema = 0.0
@@ -145,8 +260,10 @@ def _replay_one(
     depth = 0
     gap = math.inf
     closes: list[tuple[float, float, float]] = []
+    adl_closes: list[float] = []
     to_fund_by_step: list[list[float]] = [[] for _ in range(n_points)]
     bad_by_step: list[list[float]] = [[] for _ in range(n_points)]
+    walk = _Walk(mechanisms.fund_initial, mechanisms.fund_initial, mechanisms.fund_initial)
     requirement_terms: list[float] = []
     open_notional_terms: list[float] = []
     decay = float(mechanisms.oracle.get("ema_lambda", 0.0)) if mechanisms.oracle else 0.0
@@ -157,12 +274,16 @@ def _replay_one(
         oracle = _oracle(market, ema, t, mechanisms.oracle)
         rate = float(reference_margin_rates(np.array(market), mechanisms.margin)[-1])
         sigma = _sigma_series(market, mechanisms)
-        open_qty = math.fsum(float(qty[i]) for i in range(n) if flag_step[i] == never)
+        open_qty = math.fsum(
+            float(qty[i]) for i in range(n) if flag_step[i] == never and not deleveraged[i]
+        )
         requirement_terms.append(rate * oracle * open_qty)
         open_notional_terms.append(oracle * open_qty)
         caused = False
         for i in range(n):
-            if flag_step[i] != never:
+            # A deleveraged position is never flagged, but its threshold crossing is
+            # still recorded: the impact comparison of 9.4 is by threshold, not by flag.
+            if flag_step[i] != never or crossed[i] != never:
                 continue
             hit, distance = _breaches(
                 float(side[i]),
@@ -176,6 +297,9 @@ def _replay_one(
             )
             gap = min(gap, distance)
             if hit:
+                crossed[i] = t
+                if deleveraged[i]:
+                    continue
                 flag_step[i] = t
                 if with_impact and baseline_flag_step is not None and baseline_flag_step[i] > t:
                     caused = True
@@ -186,45 +310,70 @@ def _replay_one(
             for i in range(n)
             if flag_step[i] != never and min(flag_step[i] + liq["latency_steps"], last) == t
         ]
-        if not closing:
-            continue
-        execution = price
-        impact = 0.0
-        direction = -1.0
-        if with_impact and market_table is not None:
-            net = math.fsum(float(side[i]) * -1.0 * float(qty[i]) for i in closing)
-            direction = 1.0 if net > 0.0 else -1.0
-            impact = _impact(price * abs(net), market_table)
-            execution = price * math.exp(direction * impact)
-        fee = _fee(sigma, liq)
-        for i in closing:
-            s = float(side[i])
-            q = float(qty[i])
-            x = execution * (1.0 - s * liq["slippage"])
-            remaining = float(collateral[i]) + s * q * (x - float(entry[i]))
-            paid = _penalty_paid(remaining, fee * q * x)
-            bad = max(0.0, -remaining)
-            closes.append((q * x, paid, bad))
-            to_fund_by_step[t].append((1.0 - liq["liquidator_share"]) * paid)
-            bad_by_step[t].append(bad)
-        permanent = float(market_table.get("permanent_fraction", 0.0)) if market_table else 0.0
-        if with_impact and permanent * impact > 0.0:
-            factor *= math.exp(direction * permanent * impact)
-            impact_generation = max(
-                [impact_generation, *(generation_of_step[flag_step[i]] for i in closing)]
+        bad_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
+        if closing:
+            execution = price
+            impact = 0.0
+            direction = -1.0
+            if with_impact and market_table is not None:
+                net = math.fsum(float(side[i]) * -1.0 * float(qty[i]) for i in closing)
+                direction = 1.0 if net > 0.0 else -1.0
+                impact = _impact(price * abs(net), market_table)
+                execution = price * math.exp(direction * impact)
+            fee = _fee(sigma, liq)
+            for i in closing:
+                s = float(side[i])
+                q = float(qty[i])
+                x = execution * (1.0 - s * liq["slippage"])
+                remaining = float(collateral[i]) + s * q * (x - float(entry[i]))
+                paid = _penalty_paid(remaining, fee * q * x)
+                bad = max(0.0, -remaining)
+                closes.append((q * x, paid, bad))
+                to_fund_by_step[t].append((1.0 - liq["liquidator_share"]) * paid)
+                bad_by_step[t].append(bad)
+                bad_sides[s].append(bad)
+                if with_adl:
+                    gap = min(gap, abs(remaining - fee * q * x) / (q * x), abs(remaining) / (q * x))
+            permanent = float(market_table.get("permanent_fraction", 0.0)) if market_table else 0.0
+            if with_impact and permanent * impact > 0.0:
+                factor *= math.exp(direction * permanent * impact)
+                impact_generation = max(
+                    [impact_generation, *(generation_of_step[flag_step[i]] for i in closing)]
+                )
+        if with_adl:
+            open_now = [flag_step[i] == never and not deleveraged[i] for i in range(n)]
+            gap = min(
+                gap,
+                _waterfall(
+                    walk,
+                    math.fsum(to_fund_by_step[t]),
+                    math.fsum(bad_sides[1.0]),
+                    math.fsum(bad_sides[-1.0]),
+                    book,
+                    ranks,
+                    open_now,
+                    deleveraged,
+                    oracle,
+                    adl_closes,
+                ),
             )
-    row = np.zeros(N_METRICS)
+    row = np.zeros(N_METRICS_ALL)
     share = liq["liquidator_share"]
     row[_COLUMN["n_liquidations"]] = len(closes)
     row[_COLUMN["liquidated_notional"]] = math.fsum(close[0] for close in closes)
     row[_COLUMN["bad_debt"]] = math.fsum(close[2] for close in closes)
     row[_COLUMN["fees_to_fund"]] = math.fsum((1.0 - share) * close[1] for close in closes)
     row[_COLUMN["fees_to_liquidators"]] = math.fsum(share * close[1] for close in closes)
-    fund = _fund_walk(
-        [math.fsum(values) for values in to_fund_by_step],
-        [math.fsum(values) for values in bad_by_step],
-        mechanisms.fund_initial,
-    )
+    if with_adl:
+        fund = walk.summary()
+        row[_COLUMN["adl_notional"]] = math.fsum(adl_closes)
+        row[_COLUMN["adl_count"]] = len(adl_closes)
+    else:
+        fund = _fund_walk(
+            [math.fsum(values) for values in to_fund_by_step],
+            [math.fsum(values) for values in bad_by_step],
+            mechanisms.fund_initial,
+        )
     for name, value in fund.items():
         row[_COLUMN[name]] = value
     requirement_sum = math.fsum(requirement_terms)
@@ -233,7 +382,7 @@ def _replay_one(
     row[_COLUMN["margin_rate_mean"]] = (
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
-    return row, flag_step, depth, gap
+    return row, crossed, depth, gap
 
 
 def reference_mechanics(
@@ -246,17 +395,19 @@ def reference_mechanics(
 ) -> tuple[np.ndarray, float]:
     """Per-path metrics and the smallest breach gap over every path, position and step.
 
-    Returns ``(n_paths, N_METRICS)`` (``N_METRICS + 2`` with a ``[market]`` table:
-    ``cascade_depth``, ``impact_bad_debt``), unsorted book, ``side`` +1 / -1.
+    Returns ``(n_paths, N_METRICS_ALL)`` in the engine's column slots
+    (``enums.METRIC_INDEX``): ``cascade_depth`` and ``impact_bad_debt`` are filled
+    with a ``[market]`` table, ``adl_notional`` and ``adl_count`` with ``[adl]``,
+    zero otherwise; unsorted book, ``side`` +1 / -1.
     The gap is the smallest relative distance of any open position to its trigger
     (``|E - R| / (q O)``, or ``|d - z sigma sqrt(h)|`` in log-price for the predictive
-    trigger): where it is tiny the engine's
-    threshold form may flag a step apart, a rounding tie rather than a test.
+    trigger), and with ``[adl]`` of the fund and ADL decisions from their boundaries:
+    where it is tiny the engine's threshold form may decide a step or a position
+    apart, a rounding tie rather than a test.
     """
     prices = np.asarray(prices, dtype=float)
     book = (side, qty, entry_price, collateral)
-    width = N_METRICS + (2 if mechanisms.market is not None else 0)
-    out = np.zeros((prices.shape[0], width))
+    out = np.zeros((prices.shape[0], N_METRICS_ALL))
     gap = math.inf
     for path in range(prices.shape[0]):
         path_prices = [float(value) for value in prices[path]]
@@ -267,7 +418,9 @@ def reference_mechanics(
             continue
         impacted, _, depth, impacted_gap = _replay_one(path_prices, book, mechanisms, True, flags)
         gap = min(gap, impacted_gap)
-        out[path, :N_METRICS] = impacted
-        out[path, N_METRICS] = depth
-        out[path, N_METRICS + 1] = impacted[_COLUMN["bad_debt"]] - row[_COLUMN["bad_debt"]]
+        out[path] = impacted
+        out[path, _COLUMN["cascade_depth"]] = depth
+        out[path, _COLUMN["impact_bad_debt"]] = (
+            impacted[_COLUMN["bad_debt"]] - row[_COLUMN["bad_debt"]]
+        )
     return out, gap

@@ -74,7 +74,7 @@ def replay(
     )
     row = run_mechanics_kernel(case, mechanisms)[0]
     names = enums.METRIC_NAMES + (enums.MARKET_METRIC_NAMES if market else ())
-    return dict(zip(names, row.tolist(), strict=True))
+    return {name: float(row[enums.METRIC_INDEX[name]]) for name in names}
 
 
 def check(actual: dict[str, float], expected: dict[str, float]) -> None:
@@ -331,6 +331,58 @@ name = "predictive"
 """
 
 
+def test_adl_deleverages_at_the_mark_of_a_twap_oracle() -> None:
+    """ADL with an oracle (docs/model.md 10.2): the winner gives up profit at the mark O_t.
+
+    Long A: q 1, e 100, c 5, theta 95. Short B: q 1, e 110, c 50, phi 160.
+    Prices 100, 92; twap over 2 points: O = 100, 96; static m = 0.02, no fee,
+    no latency, fund 0. Step 0: 100 * 0.98 = 98 > 95, nothing. Step 1: 96 * 0.98 =
+    94.08 < 95 flags A, closed at the market 92: equity 5 - 8 = -3, bad debt 3;
+    B (96 * 1.02 = 97.92 < 160) stays open. The fund (0) is short 3, all from a
+    long: shorts cover. B's profit at the mark is 110 - 96 = 14 >= 3: B is
+    deleveraged, adl_notional = q O_1 = 96 (not the market's 92), and nothing is
+    socialized.
+    """
+    book = Book(
+        side=np.array([1, -1], dtype=np.int8),
+        qty=np.ones(2),
+        entry_price=np.array([100.0, 110.0]),
+        collateral=np.array([5.0, 50.0]),
+    )
+    margin = {"model": "static", "maintenance": 0.02}
+    case = ReplayCase(
+        prices=np.array([[100.0, 92.0]]),
+        book=book,
+        margin=margin,
+        latency_steps=0,
+        slippage=0.0,
+        fee=0.0,
+        liquidator_share=0.5,
+        fund_initial=0.0,
+    )
+    mechanisms = Mechanisms(
+        margin=margin,
+        liquidation=liquidation_table(case),
+        oracle={"model": "twap", "twap_steps": 2},
+        adl={"ranking": "profit_leverage"},
+    )
+    row = run_mechanics_kernel(case, mechanisms)[0]
+    actual = {name: float(row[enums.METRIC_INDEX[name]]) for name in enums.METRIC_INDEX}
+    check(
+        actual,
+        {
+            "n_liquidations": 1.0,
+            "liquidated_notional": 92.0,
+            "bad_debt": 3.0,
+            "fund_end": 0.0,
+            "socialized_loss": 0.0,
+            "fund_required": 3.0,
+            "adl_count": 1.0,
+            "adl_notional": 96.0,
+        },
+    )
+
+
 def test_compare_pits_the_predictive_trigger_against_maintenance(tmp_path: Path) -> None:
     path = tmp_path / "compare.toml"
     path.write_text(SCENARIO + COMPARE)
@@ -391,8 +443,8 @@ SCENARIO_DICT: dict[str, Any] = {
             "partial_liquidation",
         ),
         (
-            {"market": {"impact": "linear", "depth": 1e6}, "adl": {}},
-            "adl",
+            {"market": {"impact": "linear", "depth": 1e6}, "partial_liquidation": {}},
+            "partial_liquidation",
         ),
     ],
 )

@@ -1,11 +1,11 @@
-"""The crash-mechanism kernel against its plain reference (docs/model.md 9).
+"""The stage pipeline against its plain reference (docs/model.md 9, 10.2, 12).
 
-``mechanics_replay_paths`` (sorted book, threshold form, queued closes) is
+``pipeline_paths`` (sorted book, threshold form, queued closes, online fund) is
 compared column by column with ``tests.reference_mechanics.reference_mechanics``
-(position by position, direct form) on random books, paths and mechanisms:
-oracle models with manipulation, the predictive trigger, the vol-scaled penalty
-and price impact with cascades. Absent or neutral mechanisms must reproduce the
-core kernel bit for bit.
+(position by position, direct form) on random books, paths and random
+combinations of stages: oracle models with manipulation, the predictive
+trigger, the vol-scaled penalty, price impact with cascades and ADL in the loss
+waterfall. Absent or neutral stages must reproduce the core kernel bit for bit.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from stresstest.book import sort_book
+from stresstest.engine.defences import sorted_positions
 from stresstest.engine.mechanics import mechanics_vector
 from stresstest.engine.run import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.fund import N_GRID
-from stresstest.kernels.mechanics import mechanics_replay_paths
+from stresstest.kernels.pipeline import pipeline_paths
 from stresstest.scenario import schema
+from stresstest.scenario.defences import Adl
 from stresstest.scenario.mechanics import Market, Oracle
 from tests.reference_mechanics import Mechanisms, reference_mechanics
 from tests.test_replay_reference import (
@@ -65,18 +67,23 @@ def mechanisms_of(case: ReplayCase, mechanisms: Mechanisms) -> np.ndarray:
         liquidation=schema.Liquidation(**mechanisms.liquidation),
         oracle=Oracle(**mechanisms.oracle) if mechanisms.oracle else None,
         market=Market(**mechanisms.market) if mechanisms.market else None,
+        adl=Adl(**mechanisms.adl) if mechanisms.adl is not None else None,
     )
     return mechanics_vector(scenario)  # type: ignore[arg-type]
 
 
 def run_mechanics_kernel(case: ReplayCase, mechanisms: Mechanisms) -> np.ndarray:
-    """The mechanics kernel on the sorted book, ``(n_paths, N_METRICS [+ 2])``."""
+    """The stage pipeline on the sorted book, ``(n_paths, N_METRICS_ALL)``.
+
+    Columns of stages that are off stay NaN, so a stage writing outside its own
+    columns is caught.
+    """
     sorted_book = sort_book(case.book)
+    long_positions, short_positions = sorted_positions(case.book)
     n_paths = case.prices.shape[0]
-    width = enums.N_METRICS_MARKET if mechanisms.market else enums.N_METRICS
-    out = np.full((n_paths, width), np.nan)
+    out = np.full((n_paths, enums.N_METRICS_ALL), np.nan)
     liq = mechanisms.liquidation
-    mechanics_replay_paths(
+    pipeline_paths(
         np.ascontiguousarray(case.prices),
         margin_arguments(margin_config(case.margin)),
         np.array(
@@ -86,9 +93,11 @@ def run_mechanics_kernel(case: ReplayCase, mechanisms: Mechanisms) -> np.ndarray
         mechanisms_of(case, mechanisms),
         sorted_book.long_threshold,
         sorted_book.long_prefix,
+        long_positions,
         sorted_book.short_threshold,
         sorted_book.short_prefix,
-        case.fund_initial,
+        short_positions,
+        mechanisms.fund_initial,
         np.empty(0, dtype=np.int64),
         out,
         np.empty((n_paths, N_GRID, 0)),
@@ -107,6 +116,26 @@ def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) 
     if mechanisms.market:
         event(f"cascade: {bool(np.any(actual[:, enums.CASCADE_DEPTH] > 0))}")
         event(f"impact bad debt: {bool(np.any(actual[:, enums.IMPACT_BAD_DEBT] != 0))}")
+    else:
+        assert np.all(np.isnan(actual[:, enums.CASCADE_DEPTH : enums.IMPACT_BAD_DEBT + 1]))
+    if mechanisms.adl is not None:
+        event(f"adl: {bool(np.any(actual[:, enums.ADL_COUNT] > 0))}")
+        assert_close(
+            actual[:, enums.ADL_COUNT],
+            expected[:, enums.ADL_COUNT],
+            rtol=0.0,
+            atol=0.0,
+            what=f"{what}: adl_count",
+        )
+        assert_close(
+            actual[:, enums.ADL_NOTIONAL],
+            expected[:, enums.ADL_NOTIONAL],
+            rtol=ENGINE_VS_REFERENCE_RTOL,
+            atol=ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL * case.scale,
+            what=f"{what}: adl_notional",
+        )
+    else:
+        assert np.all(np.isnan(actual[:, enums.ADL_NOTIONAL : enums.ADL_COUNT + 1]))
     assert_metrics_close(
         actual[:, : enums.N_METRICS],
         expected[:, : enums.N_METRICS],
@@ -201,16 +230,18 @@ def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
         liquidation=liquidation_table(case, **keys),
         oracle=draw(oracle_tables(n_steps)),
         market=draw(market_tables(notional)),
-        fund_initial=case.fund_initial,
+        # ADL acts only once the fund is empty: a small or empty fund makes it fire.
+        fund_initial=case.fund_initial * draw(st.sampled_from([1.0, 0.01, 0.0])),
+        adl=draw(st.sampled_from([None, {"ranking": "profit_leverage"}])),
     )
     return case, mechanisms
 
 
 @settings(KERNEL_SETTINGS, max_examples=400)
 @given(drawn=mechanism_cases())
-def test_mechanics_kernel_matches_reference(drawn: tuple[ReplayCase, Mechanisms]) -> None:
+def test_pipeline_matches_reference(drawn: tuple[ReplayCase, Mechanisms]) -> None:
     case, mechanisms = drawn
-    compare_with_reference(case, mechanisms, "mechanics_replay_paths vs reference")
+    compare_with_reference(case, mechanisms, "pipeline_paths vs reference")
 
 
 @KERNEL_SETTINGS
@@ -236,4 +267,6 @@ def test_neutral_mechanisms_are_bit_identical_to_the_core_kernel(
     core = run_sorted_kernel(case)
     np.testing.assert_array_equal(actual[:, : enums.N_METRICS], core)
     if neutral[1] is not None:
-        np.testing.assert_array_equal(actual[:, enums.N_METRICS :], 0.0)
+        np.testing.assert_array_equal(
+            actual[:, enums.CASCADE_DEPTH : enums.IMPACT_BAD_DEBT + 1], 0.0
+        )

@@ -1,6 +1,7 @@
 """Partial liquidation and ADL (docs/model.md 10) against their plain references and by hand.
 
-The kernels (:mod:`stresstest.kernels.partial`, :mod:`stresstest.kernels.adl`) are
+The partial kernel (:mod:`stresstest.kernels.partial`) and the stage pipeline with
+ADL as its only stage (:mod:`stresstest.kernels.pipeline`) are
 compared column by column with ``tests.reference_partial_adl`` on the random cases
 of ``tests.test_replay_reference``; hand-computed cases run through the public
 engine; and without the tables the engine's results are those of the core kernel,
@@ -21,12 +22,14 @@ from hypothesis import strategies as st
 from stresstest.book import Book, sort_book
 from stresstest.engine import Result, run
 from stresstest.engine.defences import sorted_positions
+from stresstest.engine.mechanics import neutral_vector
 from stresstest.engine.run import margin_arguments, prepare
 from stresstest.errors import InputError
 from stresstest.kernels import enums
-from stresstest.kernels.adl import FIRST_BATCH, adl_replay_paths
+from stresstest.kernels.adl import FIRST_BATCH
 from stresstest.kernels.fund import N_GRID
 from stresstest.kernels.partial import partial_replay_paths
+from stresstest.kernels.pipeline import pipeline_paths
 from stresstest.kernels.replay import replay_paths
 from stresstest.scenario import load_scenario
 from tests.reference_partial_adl import reference_adl, reference_partial
@@ -78,14 +81,16 @@ def run_partial_kernel(case: ReplayCase, buffer: float) -> np.ndarray:
 
 
 def run_adl_kernel(case: ReplayCase) -> np.ndarray:
+    """The stage pipeline with ADL as its only stage, ``(n_paths, N_METRICS_ADL)``."""
     book = sort_book(case.book)
     long_positions, short_positions = sorted_positions(case.book)
     n_paths = case.prices.shape[0]
     out = np.full((n_paths, enums.N_METRICS_ADL), np.nan)
-    adl_replay_paths(
+    pipeline_paths(
         np.ascontiguousarray(case.prices),
         margin_arguments(margin_config(case.margin)),
         liquidation_vector(case),
+        neutral_vector(adl="profit_leverage"),  # ADL the only stage
         book.long_threshold,
         book.long_prefix,
         long_positions,
@@ -161,7 +166,7 @@ def test_adl_kernel_matches_reference(case: ReplayCase) -> None:
         expected[:, : enums.N_METRICS],
         rtol=ENGINE_VS_REFERENCE_RTOL,
         scale=case.scale,
-        what="adl_replay_paths vs reference",
+        what="pipeline_paths (ADL only) vs reference",
     )
     assert np.array_equal(actual[:, enums.ADL_COUNT], expected[:, enums.ADL_COUNT])
     assert_close(
@@ -414,13 +419,22 @@ def test_bad_defence_tables_raise_input_error(tables: dict[str, Any], key: str) 
     assert caught.value.key == key
 
 
-def test_defences_refuse_other_mechanisms() -> None:
-    raw = synthetic_scenario(adl={}, oracle={"model": "lag", "lag_steps": 1})
+def test_partial_liquidation_refuses_other_mechanisms() -> None:
+    raw = synthetic_scenario(
+        partial_liquidation={"buffer": 0.01}, oracle={"model": "lag", "lag_steps": 1}
+    )
     with pytest.raises(InputError) as caught:
         load_scenario(raw)
     assert caught.value.key is not None
-    assert "adl" in caught.value.key
+    assert "partial_liquidation" in caught.value.key
     assert "oracle" in caught.value.key
+
+
+def test_adl_runs_with_an_oracle() -> None:
+    """ADL is a layer of the stage pipeline: it composes with the crash mechanisms."""
+    raw = synthetic_scenario(adl={}, oracle={"model": "lag", "lag_steps": 1})
+    result = run(load_scenario(raw))
+    assert "adl_count" in result.paths.columns
 
 
 def test_sorted_positions_follow_the_sorted_book() -> None:

@@ -1,4 +1,9 @@
-"""Partial liquidation and ADL in a replay plan: arguments and dispatch (docs/model.md 10)."""
+"""Partial liquidation and ADL in a replay plan: their arguments, and the partial kernel's call.
+
+ADL is a layer of the loss waterfall in the stage pipeline (kernels/pipeline.py):
+this module gives it the positions it ranks; partial liquidation still runs in
+its own kernel (kernels/partial.py). docs/model.md 10.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,6 @@ import numpy as np
 from stresstest.book import Book, SortedBook
 from stresstest.errors import InputError
 from stresstest.kernels import enums
-from stresstest.kernels.adl import adl_replay_paths
 from stresstest.kernels.partial import partial_replay_paths
 from stresstest.scenario import schema
 
@@ -68,47 +72,31 @@ def defence_plan(scenario: schema.Scenario, book: Book | None) -> DefencePlan | 
     return DefencePlan(long_positions=long_positions, short_positions=short_positions)
 
 
-def replay_defences(
+def replay_partial(
     prices: np.ndarray,
     grid: np.ndarray,
     book: SortedBook,
     margin: np.ndarray,
     liquidation: np.ndarray,
     fund_initial: float,
-    defences: DefencePlan,
+    buffer: float,
     out: np.ndarray,
     grid_out: np.ndarray,
 ) -> None:
-    """Replay one variant with its defence into ``out`` (paths x columns) and ``grid_out``.
+    """Replay one variant with partial liquidation into ``out`` (paths x columns) and ``grid_out``.
 
-    ``margin`` and ``liquidation`` are the kernels' vectors (engine.plan.margin_arguments).
+    ``margin`` and ``liquidation`` are the kernels' vectors (engine.plan.margin_arguments);
+    ``buffer`` is a fraction of notional.
     """
-    if defences.buffer is not None:
-        partial_replay_paths(
-            prices,
-            margin,
-            liquidation,
-            defences.buffer,
-            book.long_threshold,
-            book.long_prefix,
-            book.short_threshold,
-            book.short_prefix,
-            fund_initial,
-            grid,
-            out,
-            grid_out,
-        )
-        return
-    adl_replay_paths(
+    partial_replay_paths(
         prices,
         margin,
         liquidation,
+        buffer,
         book.long_threshold,
         book.long_prefix,
-        defences.long_positions,
         book.short_threshold,
         book.short_prefix,
-        defences.short_positions,
         fund_initial,
         grid,
         out,

@@ -1,4 +1,4 @@
-"""The crash mechanisms of a scenario as the parameter vector of kernels/mechanics.py."""
+"""A scenario's stages as the parameter vector of kernels/pipeline.py (docs/model.md 12)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from statistics import NormalDist
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.mechanics import mechanics_replay_paths
+from stresstest.kernels.pipeline import pipeline_paths
 from stresstest.scenario import schema
 
 _ORACLE_MODELS = {"lag": enums.ORACLE_LAG, "ema": enums.ORACLE_EMA, "twap": enums.ORACLE_TWAP}
 _IMPACT_LAWS = {"linear": enums.IMPACT_LINEAR, "sqrt": enums.IMPACT_SQRT}
+_ADL_RANKINGS = {"profit_leverage": enums.ADL_PROFIT_LEVERAGE}
 
 
 def trigger_z(probability: float) -> float:
@@ -30,15 +31,32 @@ def uses_mechanics(scenario: schema.Scenario) -> bool:
     )
 
 
+def uses_pipeline(scenario: schema.Scenario) -> bool:
+    """Whether a stage of kernels/pipeline.py is on: a crash mechanism (9) or ADL (10.2).
+
+    Without any, the core kernel (4.1) runs, or the partial one with
+    ``[partial_liquidation]``.
+    """
+    return uses_mechanics(scenario) or scenario.adl is not None
+
+
 def mechanics_arguments(scenario: schema.Scenario) -> np.ndarray | None:
-    """The ``N_MECH`` parameter vector of the scenario's mechanisms, ``None`` if none is on."""
-    return mechanics_vector(scenario) if uses_mechanics(scenario) else None
+    """The ``N_MECH`` stage vector of the pipeline, ``None`` if no pipeline stage is on."""
+    return mechanics_vector(scenario) if uses_pipeline(scenario) else None
+
+
+def neutral_vector(adl: str | None = None) -> np.ndarray:
+    """The ``N_MECH`` stage vector with every stage off, or only ADL with ranking ``adl``."""
+    params = np.zeros(enums.N_MECH)
+    params[enums.MECH_MANIP_STEP] = -1.0
+    if adl is not None:
+        params[enums.MECH_ADL] = _ADL_RANKINGS[adl]
+    return params
 
 
 def mechanics_vector(scenario: schema.Scenario) -> np.ndarray:
-    """The ``N_MECH`` parameter vector (all-neutral when no mechanism is on)."""
-    params = np.zeros(enums.N_MECH)
-    params[enums.MECH_MANIP_STEP] = -1.0
+    """The ``N_MECH`` stage vector (all-neutral when no stage is on)."""
+    params = neutral_vector()
     oracle = scenario.oracle
     if oracle is not None:
         params[enums.MECH_ORACLE_MODEL] = _ORACLE_MODELS[oracle.model]
@@ -84,6 +102,8 @@ def mechanics_vector(scenario: schema.Scenario) -> np.ndarray:
             params[enums.MECH_IMPACT_REF] = market.reference_notional
         params[enums.MECH_PERMANENT] = market.permanent_fraction
         params[enums.MECH_IMPACT_MAX] = market.max_impact
+    if scenario.adl is not None:
+        params[enums.MECH_ADL] = _ADL_RANKINGS[scenario.adl.ranking]
     return params
 
 
@@ -95,8 +115,10 @@ def has_impact(params: np.ndarray | None) -> bool:
 __all__ = [
     "has_impact",
     "mechanics_arguments",
-    "mechanics_replay_paths",
     "mechanics_vector",
+    "neutral_vector",
+    "pipeline_paths",
     "trigger_z",
     "uses_mechanics",
+    "uses_pipeline",
 ]

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stresstest.book import SortedBook
-from stresstest.engine.defences import DefencePlan, replay_defences
-from stresstest.engine.mechanics import has_impact, mechanics_replay_paths
+from stresstest.engine.defences import DefencePlan, replay_partial
+from stresstest.engine.mechanics import has_impact, pipeline_paths
 from stresstest.kernels import enums
 from stresstest.kernels.fund import N_GRID
 from stresstest.kernels.replay import replay_paths
@@ -62,10 +62,11 @@ class VariantPlan:
     margin: np.ndarray
     liquidation: np.ndarray
     fund_initial: float
-    #: Crash mechanisms (docs/model.md 9) as kernels/mechanics.py's parameter vector;
-    #: ``None``: none, and the core kernel runs.
+    #: The stages of kernels/pipeline.py (crash mechanisms, docs/model.md 9, and ADL,
+    #: 10.2) as its ``N_MECH`` vector; ``None``: none is on, and the core kernel or,
+    #: with ``[partial_liquidation]``, the partial one runs.
     mechanics: np.ndarray | None = None
-    #: Partial liquidation or ADL (docs/model.md 10); ``None``: neither, the core kernel runs.
+    #: Partial liquidation's buffer or ADL's positions (docs/model.md 10); ``None``: neither.
     defences: DefencePlan | None = None
 
 
@@ -115,17 +116,17 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     grid_out = np.empty((n_variants, count, N_GRID, plan.grid.shape[0]))
     for index, variant in enumerate(plan.variants):
         if variant.mechanics is not None:
-            replay_mechanics(prices, plan.grid, variant, out[index], grid_out[index])
+            replay_pipeline(prices, plan.grid, variant, out[index], grid_out[index])
             continue
-        if variant.defences is not None:
-            replay_defences(
+        if variant.defences is not None and variant.defences.buffer is not None:
+            replay_partial(
                 prices,
                 plan.grid,
                 variant.book,
                 variant.margin,
                 variant.liquidation,
                 variant.fund_initial,
-                variant.defences,
+                variant.defences.buffer,
                 out[index],
                 grid_out[index],
             )
@@ -146,23 +147,36 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     return out, grid_out
 
 
-def replay_mechanics(
+_NO_POSITIONS = np.empty((3, 0))
+
+
+def replay_pipeline(
     prices: np.ndarray,
     grid: np.ndarray,
     variant: VariantPlan,
     out: np.ndarray,
     grid_out: np.ndarray,
 ) -> None:
-    """Replay one variant with crash mechanisms (kernels/mechanics.py) into ``out``."""
-    mechanics_replay_paths(
+    """Replay one variant through the stage pipeline (kernels/pipeline.py) into ``out``."""
+    assert variant.mechanics is not None
+    defences = variant.defences
+    long_positions = _NO_POSITIONS
+    short_positions = _NO_POSITIONS
+    if defences is not None and defences.long_positions is not None:
+        assert defences.short_positions is not None
+        long_positions = defences.long_positions
+        short_positions = defences.short_positions
+    pipeline_paths(
         prices,
         variant.margin,
         variant.liquidation,
         variant.mechanics,
         variant.book.long_threshold,
         variant.book.long_prefix,
+        long_positions,
         variant.book.short_threshold,
         variant.book.short_prefix,
+        short_positions,
         variant.fund_initial,
         grid,
         out,

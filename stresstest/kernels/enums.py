@@ -151,4 +151,9 @@ MECH_IMPACT_COEF = 18  # linear: 0.01 / depth (per quote unit); sqrt: coefficien
 MECH_IMPACT_REF = 19  # sqrt: reference notional, quote units
 MECH_PERMANENT = 20  # fraction of the impact that stays in later prices
 MECH_IMPACT_MAX = 21  # largest impact of one step, log-price
-N_MECH = 22
+MECH_ADL = 22  # ADL_* code: the ADL layer of the loss waterfall
+N_MECH = 23
+
+# ADL rankings (docs/model.md 10.2); ADL_NONE means no [adl] table.
+ADL_NONE = 0
+ADL_PROFIT_LEVERAGE = 1

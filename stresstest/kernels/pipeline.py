@@ -1,0 +1,477 @@
+"""The per-path stage pipeline of a single-asset book (docs/model.md 12).
+
+One loop per path; within a step the stages run in the order of docs/model.md 12:
+
+1. **market price**: ``P~_t = P_t M_t`` with the permanent impact ``M_t`` of
+   earlier closes (9.0, 9.4);
+2. **oracle / mark**: ``O_t`` (lag, ema or twap, times a manipulation factor; 9.1);
+3. **breach series**: ``S_t = O_t (1 - m_t)`` for longs (``O_t (1 + m_t)`` for
+   shorts), or the predictive ``O_t exp(-+ z sigma_t sqrt(h))`` (9.3);
+4. **flag**: a new running extreme of ``S_t`` flags one contiguous range of the
+   sorted book (4.1), found by binary search;
+5. **close queue**: the ranges flagged at ``s`` close at ``min(s + L, T)``; all
+   closes of a step execute together at one execution price (slippage, and with
+   ``[market]`` the impact of their net quantity, 9.4);
+6. **penalty**: flat or volatility-scaled (9.2), split with the liquidator;
+7. **loss waterfall**: the insurance fund takes the step's fees and bad debt;
+   with ``[adl]`` a shortfall is covered by deleveraging profitable opposite
+   positions at the mark ``O_t`` (10.2); what is left is socialized (5).
+
+A stage whose setting is off takes its neutral branch: ``O_t = P~_t``, no
+impact, no ADL. The breach stays a threshold on one per-path series and each
+close a range of the sorted book, so a path costs ``O(T + B log N)`` for ``B``
+flag events, plus the ADL events (10.2). Partial liquidation runs in
+:mod:`stresstest.kernels.partial`, and a book with every stage off in the core
+kernel :mod:`stresstest.kernels.replay`, whose results this pipeline reproduces
+bit for bit with every stage off (tests/test_pipeline.py).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from stresstest.kernels import enums
+from stresstest.kernels.adl import (
+    FUND,
+    FUND_DRAWDOWN,
+    FUND_LOW,
+    FUND_PEAK,
+    FUND_REQUIRED,
+    FUND_SOCIALIZED,
+    N_FUND,
+    N_REMOVED,
+    close_range,
+    deleverage,
+    fund_step,
+    open_sums,
+)
+from stresstest.kernels.fund import (
+    FLOW_BAD_DEBT,
+    FLOW_FUND,
+    FLOW_TO_FUND,
+    N_FLOWS,
+    N_TOTALS,
+    record_close,
+    record_grid,
+    write_totals,
+)
+from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.margin import (
+    design_rate,
+    ewma_variance,
+    liquidation_terms,
+    next_variance,
+    sqrt_horizon_of,
+)
+from stresstest.kernels.mechanics import (
+    manipulation_factor,
+    oracle_price,
+    penalty_rate,
+    relative_impact,
+)
+from stresstest.kernels.search import first_greater, first_not_less
+
+
+@kernel
+def _flag_steps_closing_at(step: int, last_step: int, latency_steps: int) -> tuple[int, int]:
+    """Flag steps ``[first, last]`` whose closes fall on ``step`` (empty if ``last < first``)."""
+    if step == last_step:
+        return max(0, last_step - latency_steps), last_step
+    return step - latency_steps, step - latency_steps
+
+
+@kernel
+def _open_qty(prefix: np.ndarray, removed: np.ndarray, start: int, stop: int) -> float:
+    """Open ``q`` over ``[start, stop)`` of a sorted side, deleveraged positions excluded."""
+    qty, _, _ = open_sums(prefix, removed, start, stop)
+    return qty
+
+
+@kernel
+def _open_count(prefix: np.ndarray, removed: np.ndarray, start: int, stop: int) -> float:
+    """Open positions in ``[start, stop)`` of a sorted side (deleveraged ones excluded)."""
+    _, _, count = open_sums(prefix, removed, start, stop)
+    return count
+
+
+@kernel
+def _init_fund(fund_initial: float) -> np.ndarray:
+    """The online fund state of :func:`stresstest.kernels.adl.fund_step` at its start."""
+    state = np.zeros(N_FUND)
+    state[FUND] = fund_initial
+    state[FUND_PEAK] = fund_initial
+    state[FUND_LOW] = fund_initial
+    return state
+
+
+@kernel
+def _write_fund(state: np.ndarray, out_row: np.ndarray) -> None:
+    """Copy the fund walk's per-path metrics (docs/model.md 5) into ``out_row``."""
+    out_row[enums.FUND_END] = state[FUND]
+    out_row[enums.FUND_MIN] = state[FUND_LOW]
+    out_row[enums.FUND_MAX_DRAWDOWN] = state[FUND_DRAWDOWN]
+    out_row[enums.SOCIALIZED_LOSS] = state[FUND_SOCIALIZED]
+    out_row[enums.FUND_REQUIRED] = state[FUND_REQUIRED]
+
+
+@kernel
+def pipeline_path(
+    prices: np.ndarray,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
+    params: np.ndarray,
+    long_threshold: np.ndarray,
+    long_prefix: np.ndarray,
+    long_positions: np.ndarray,
+    short_threshold: np.ndarray,
+    short_prefix: np.ndarray,
+    short_positions: np.ndarray,
+    fund_initial: float,
+    with_impact: bool,
+    baseline_long_from: np.ndarray,
+    baseline_short_to: np.ndarray,
+    long_from_at: np.ndarray,
+    short_to_at: np.ndarray,
+    market: np.ndarray,
+    flows: np.ndarray,
+    out_row: np.ndarray,
+) -> int:
+    """Replay the sorted book over one path through every stage of ``params``.
+
+    ``prices`` are the path's prices ``P_0..P_T`` before impact; ``params`` the
+    ``N_MECH`` stage vector (engine.mechanics.mechanics_vector). ``*_positions``
+    are ``(3, n)`` rows ``q``, ``e``, ``c`` of each side in the sorted order when
+    ``params[MECH_ADL]`` is on (any shape otherwise). On return ``market`` holds
+    the market prices after permanent impact, ``flows`` (zeroed ``(N_FLOWS, T +
+    1)``) the per-step closes and fund, and ``long_from_at[t]`` /
+    ``short_to_at[t]`` the flagged ranges after step t (longs ``[long_from_at[t],
+    n_long)``, shorts ``[0, short_to_at[t])``).
+
+    With ``with_impact`` the closes move prices, and a flag at step t is caused by
+    impact when it flags an open position beyond ``baseline_long_from[t]`` /
+    ``baseline_short_to[t]`` (the range the same path replayed without impact had
+    crossed by t). Returns the cascade depth: the
+    largest generation of such flags (0 without impact). ``out_row`` has
+    ``N_METRICS_ALL`` slots; the ADL columns are written only with ADL on.
+    """
+    n_points = prices.shape[0]
+    last_step = n_points - 1
+    n_long = long_threshold.shape[0]
+    n_short = short_threshold.shape[0]
+    latency_steps, slippage, fee, liquidator_share = liquidation_terms(liquidation)
+    sqrt_horizon = sqrt_horizon_of(margin)
+    predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
+    with_adl = int(params[enums.MECH_ADL]) != enums.ADL_NONE
+    shift_per_sigma = params[enums.MECH_TRIGGER_Z] * params[enums.MECH_TRIGGER_SQRT_H]
+    ema_weight = params[enums.MECH_ORACLE_EMA]
+    vol_lambda = params[enums.MECH_VOL_LAMBDA]
+    permanent = params[enums.MECH_PERMANENT]
+    long_from = n_long
+    short_to = 0
+    running_min = np.inf
+    running_max = -np.inf
+    variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
+    vol_variance = params[enums.MECH_VOL_V0]
+    ema_state = 0.0
+    factor = 1.0  # permanent impact so far: market price = factor * P_t
+    impact_generation = 0  # largest generation of the closes that moved the price so far
+    depth = 0
+    flag_generation = np.zeros(n_points, dtype=np.int64)
+    # ADL removal state (docs/model.md 10.2): a single column means nothing removed yet.
+    long_removed = np.zeros((N_REMOVED, 1))
+    short_removed = np.zeros((N_REMOVED, 1))
+    long_mask = np.zeros(1, dtype=np.bool_)
+    short_mask = np.zeros(1, dtype=np.bool_)
+    adl_notional = 0.0
+    adl_count = 0.0
+    open_qty = _open_qty(long_prefix, long_removed, 0, n_long) + _open_qty(
+        short_prefix, short_removed, 0, n_short
+    )
+    requirement_sum = 0.0
+    open_notional_sum = 0.0
+    totals = np.zeros(N_TOTALS)
+    state = _init_fund(fund_initial)
+    for step in range(n_points):
+        # Market price, volatility and oracle.
+        price = prices[step] * factor
+        market[step] = price
+        if step >= 1:
+            variance = next_variance(margin, variance, price, market[step - 1])
+            vol_variance = ewma_variance(vol_variance, price, market[step - 1], vol_lambda)
+            ema_state = ema_weight * ema_state + (1.0 - ema_weight) * price
+        else:
+            ema_state = price
+        oracle = oracle_price(params, market, step, ema_state) * manipulation_factor(params, step)
+        # Breach series.
+        rate = design_rate(margin, sqrt_horizon, variance)
+        if predictive:
+            shift = shift_per_sigma * np.sqrt(vol_variance)
+            long_series = oracle * np.exp(-shift)
+            short_series = oracle * np.exp(shift)
+        else:
+            long_series = oracle * (1.0 - rate)
+            short_series = oracle * (1.0 + rate)
+        open_notional = oracle * open_qty
+        requirement_sum += rate * open_notional
+        open_notional_sum += open_notional
+        # Flag.
+        generation = 0
+        if long_series < running_min:
+            running_min = long_series
+            start = first_greater(long_threshold, long_series, 0, long_from)
+            if start < long_from:
+                open_qty -= _open_qty(long_prefix, long_removed, start, long_from)
+                if with_impact and start < baseline_long_from[step]:
+                    beyond = min(long_from, baseline_long_from[step])
+                    if _open_count(long_prefix, long_removed, start, beyond) > 0.0:
+                        generation = impact_generation + 1
+                long_from = start
+        if short_series > running_max:
+            running_max = short_series
+            stop = first_not_less(short_threshold, short_series, short_to, n_short)
+            if stop > short_to:
+                open_qty -= _open_qty(short_prefix, short_removed, short_to, stop)
+                if with_impact and stop > baseline_short_to[step]:
+                    beyond = max(short_to, baseline_short_to[step])
+                    if _open_count(short_prefix, short_removed, beyond, stop) > 0.0:
+                        generation = impact_generation + 1
+                short_to = stop
+        long_from_at[step] = long_from
+        short_to_at[step] = short_to
+        flag_generation[step] = generation
+        depth = max(depth, generation)
+        # Close queue and penalty: the flags of steps [first, last], adjacent ranges.
+        bad_long = 0.0
+        bad_short = 0.0
+        first, last = _flag_steps_closing_at(step, last_step, latency_steps)
+        if last >= 0:
+            closing_from = long_from_at[last]
+            closing_long_to = long_from_at[first - 1] if first >= 1 else n_long
+            closing_short_from = short_to_at[first - 1] if first >= 1 else 0
+            closing_to = short_to_at[last]
+            if closing_from < closing_long_to or closing_short_from < closing_to:
+                execution = price
+                impact = 0.0
+                direction = 0.0
+                if with_impact:
+                    sold = _open_qty(long_prefix, long_removed, closing_from, closing_long_to)
+                    bought = _open_qty(short_prefix, short_removed, closing_short_from, closing_to)
+                    net = bought - sold
+                    direction = 1.0 if net > 0.0 else -1.0
+                    impact = relative_impact(params, price * abs(net))
+                    execution = price * np.exp(direction * impact)
+                rate_paid = penalty_rate(params, fee, vol_variance)
+                long_exit = execution * (1.0 - slippage)
+                short_exit = execution * (1.0 + slippage)
+                close_generation = 0
+                for flag_step in range(first, last + 1):
+                    close_generation = max(close_generation, flag_generation[flag_step])
+                    upper = long_from_at[flag_step - 1] if flag_step >= 1 else n_long
+                    lower = short_to_at[flag_step - 1] if flag_step >= 1 else 0
+                    if long_from_at[flag_step] < upper:
+                        count, _, notional, paid, bad = close_range(
+                            1,
+                            long_threshold,
+                            long_prefix,
+                            long_removed,
+                            long_from_at[flag_step],
+                            upper,
+                            long_exit,
+                            rate_paid,
+                        )
+                        record_close(
+                            totals, flows, step, count, notional, paid, bad, liquidator_share
+                        )
+                        bad_long += bad
+                    if short_to_at[flag_step] > lower:
+                        count, _, notional, paid, bad = close_range(
+                            -1,
+                            short_threshold,
+                            short_prefix,
+                            short_removed,
+                            lower,
+                            short_to_at[flag_step],
+                            short_exit,
+                            rate_paid,
+                        )
+                        record_close(
+                            totals, flows, step, count, notional, paid, bad, liquidator_share
+                        )
+                        bad_short += bad
+                if permanent * impact > 0.0:
+                    factor *= np.exp(direction * permanent * impact)
+                    impact_generation = max(impact_generation, close_generation)
+        # Loss waterfall: the step's flows are final (later flags close at later steps).
+        net = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
+        cover = 0.0
+        left = 0.0
+        shortfall = -(state[FUND] + net)
+        if with_adl and shortfall > 0.0:
+            if bad_long > 0.0:  # longs went bankrupt: profitable shorts cover
+                if short_removed.shape[1] == 1:
+                    short_removed = np.zeros((N_REMOVED, n_short + 1))
+                    short_mask = np.zeros(n_short, dtype=np.bool_)
+                got, short_left, notional, count, qty = deleverage(
+                    -1,
+                    shortfall * bad_long / (bad_long + bad_short),
+                    oracle,
+                    short_threshold,
+                    short_positions[0],
+                    short_positions[1],
+                    short_positions[2],
+                    short_to,
+                    n_short,
+                    short_removed,
+                    short_mask,
+                )
+                cover += got
+                left += short_left
+                adl_notional += notional
+                adl_count += count
+                open_qty -= qty
+            if bad_short > 0.0:  # shorts went bankrupt: profitable longs cover
+                if long_removed.shape[1] == 1:
+                    long_removed = np.zeros((N_REMOVED, n_long + 1))
+                    long_mask = np.zeros(n_long, dtype=np.bool_)
+                got, long_left, notional, count, qty = deleverage(
+                    1,
+                    shortfall * bad_short / (bad_long + bad_short),
+                    oracle,
+                    long_threshold,
+                    long_positions[0],
+                    long_positions[1],
+                    long_positions[2],
+                    0,
+                    long_from,
+                    long_removed,
+                    long_mask,
+                )
+                cover += got
+                left += long_left
+                adl_notional += notional
+                adl_count += count
+                open_qty -= qty
+            fund_step(state, net, cover, left == 0.0)
+        else:
+            fund_step(state, net, 0.0, False)
+        flows[FLOW_FUND, step] = state[FUND]
+    write_totals(totals, out_row)
+    out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
+    out_row[enums.MARGIN_RATE_MEAN] = (
+        requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
+    )
+    _write_fund(state, out_row)
+    if with_adl:
+        out_row[enums.ADL_NOTIONAL] = adl_notional
+        out_row[enums.ADL_COUNT] = adl_count
+    return depth
+
+
+@parallel_kernel
+def pipeline_paths(
+    prices: np.ndarray,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
+    params: np.ndarray,
+    long_threshold: np.ndarray,
+    long_prefix: np.ndarray,
+    long_positions: np.ndarray,
+    short_threshold: np.ndarray,
+    short_prefix: np.ndarray,
+    short_positions: np.ndarray,
+    fund_initial: float,
+    grid: np.ndarray,
+    out: np.ndarray,
+    grid_out: np.ndarray,
+) -> None:
+    """Replay every row of ``prices`` through the stages of ``params`` (``N_MECH`` slots).
+
+    Arguments as :func:`pipeline_path` and :func:`stresstest.kernels.replay.replay_paths`;
+    ``out`` has ``N_METRICS_ALL`` columns (or at least those of the stages on).
+    With an impact law each path is replayed twice, without impact first (its
+    flagged ranges and bad debt are the baseline; every other stage stays on) and
+    then with it; ``cascade_depth`` and ``impact_bad_debt`` are then written. The
+    grid records the market price after impact. Each thread owns whole paths.
+    """
+    n_points = prices.shape[1]
+    with_impact = int(params[enums.MECH_IMPACT]) != enums.IMPACT_NONE
+    for row in numba.prange(prices.shape[0]):
+        flows = np.zeros((N_FLOWS, n_points))
+        market = np.empty(n_points)
+        long_from_at = np.empty(n_points, dtype=np.int64)
+        short_to_at = np.empty(n_points, dtype=np.int64)
+        if with_impact:
+            baseline_row = np.zeros(enums.N_METRICS_ALL)
+            baseline_long_from = np.empty(n_points, dtype=np.int64)
+            baseline_short_to = np.empty(n_points, dtype=np.int64)
+            pipeline_path(
+                prices[row],
+                margin,
+                liquidation,
+                params,
+                long_threshold,
+                long_prefix,
+                long_positions,
+                short_threshold,
+                short_prefix,
+                short_positions,
+                fund_initial,
+                False,
+                baseline_long_from,
+                baseline_short_to,
+                baseline_long_from,
+                baseline_short_to,
+                market,
+                np.zeros((N_FLOWS, n_points)),
+                baseline_row,
+            )
+            depth = pipeline_path(
+                prices[row],
+                margin,
+                liquidation,
+                params,
+                long_threshold,
+                long_prefix,
+                long_positions,
+                short_threshold,
+                short_prefix,
+                short_positions,
+                fund_initial,
+                True,
+                baseline_long_from,
+                baseline_short_to,
+                long_from_at,
+                short_to_at,
+                market,
+                flows,
+                out[row],
+            )
+            out[row, enums.CASCADE_DEPTH] = depth
+            out[row, enums.IMPACT_BAD_DEBT] = (
+                out[row, enums.BAD_DEBT] - baseline_row[enums.BAD_DEBT]
+            )
+        else:
+            pipeline_path(
+                prices[row],
+                margin,
+                liquidation,
+                params,
+                long_threshold,
+                long_prefix,
+                long_positions,
+                short_threshold,
+                short_prefix,
+                short_positions,
+                fund_initial,
+                False,
+                long_from_at,
+                short_to_at,
+                long_from_at,
+                short_to_at,
+                market,
+                flows,
+                out[row],
+            )
+        if grid.shape[0] > 0:
+            record_grid(market, flows, grid, grid_out[row])
