@@ -115,7 +115,9 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     grid_out = np.empty((n_variants, count, N_GRID, plan.grid.shape[0]))
     for index, variant in enumerate(plan.variants):
         if variant.mechanics is not None:
-            replay_mechanics(prices, plan.grid, variant, out[index], grid_out[index])
+            replay_mechanics(
+                prices, plan.grid, variant, variant.mechanics, out[index], grid_out[index]
+            )
             continue
         if variant.defences is not None:
             replay_defences(
@@ -150,15 +152,19 @@ def replay_mechanics(
     prices: np.ndarray,
     grid: np.ndarray,
     variant: VariantPlan,
+    mechanics: np.ndarray,
     out: np.ndarray,
     grid_out: np.ndarray,
 ) -> None:
-    """Replay one variant with crash mechanisms (kernels/mechanics.py) into ``out``."""
+    """Replay one variant with crash mechanisms (kernels/mechanics.py) into ``out``.
+
+    ``mechanics`` is the variant's parameter vector (``variant.mechanics``, not ``None``).
+    """
     mechanics_replay_paths(
         prices,
         variant.margin,
         variant.liquidation,
-        variant.mechanics,
+        mechanics,
         variant.book.long_threshold,
         variant.book.long_prefix,
         variant.book.short_threshold,

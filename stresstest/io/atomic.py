@@ -363,6 +363,7 @@ def write_manifest(folder: Path) -> None:
 def _read_manifest(out_dir: Path) -> dict[str, dict[str, Any]]:
     """The entries a folder's manifest lists; refuse a manifest that is not one of ours."""
     path = out_dir / MANIFEST_NAME
+    entries: dict[str, dict[str, Any]] = {}
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         entries = document["entries"]
