@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stresstest.book import SortedBook
-from stresstest.engine.defences import DefencePlan, replay_defences
-from stresstest.engine.mechanics import has_impact, mechanics_replay_paths
 from stresstest.kernels import enums
-from stresstest.kernels.fund import N_GRID
-from stresstest.kernels.replay import replay_paths
+from stresstest.kernels.enums import N_GRID
 from stresstest.paths import PathSource
 from stresstest.scenario import schema
+
+if TYPE_CHECKING:
+    from stresstest.book import SortedBook
+    from stresstest.engine.defences import DefencePlan
+
+# The compiled kernels (and numba) are imported where a chunk is replayed, not here:
+# the budget (engine/budget.py) and `stresstest validate` plan without them.
 
 
 def margin_arguments(margin: schema.MarginConfig) -> np.ndarray:
@@ -97,6 +101,8 @@ class ReplayPlan:
         Each stage column has its own slot (``enums.METRIC_INDEX``); a row is
         ``N_METRICS`` wide when no variant has a stage with columns of its own.
         """
+        from stresstest.engine.mechanics import has_impact
+
         widths = [enums.N_METRICS]
         widths += [enums.N_METRICS_MARKET for v in self.variants if has_impact(v.mechanics)]
         widths += [v.defences.n_metrics for v in self.variants if v.defences is not None]
@@ -109,6 +115,9 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     Returns the metrics ``(n_variants, count, N_METRICS)`` and the records at the
     grid steps ``(n_variants, count, N_GRID, len(grid))``, float64.
     """
+    from stresstest.engine.defences import replay_defences
+    from stresstest.kernels.replay import replay_paths
+
     prices = plan.source.chunk(first, count)
     n_variants = len(plan.variants)
     out = np.zeros((n_variants, count, plan.n_metrics))
@@ -160,6 +169,8 @@ def replay_mechanics(
 
     ``mechanics`` is the variant's parameter vector (``variant.mechanics``, not ``None``).
     """
+    from stresstest.engine.mechanics import mechanics_replay_paths
+
     mechanics_replay_paths(
         prices,
         variant.margin,
