@@ -42,7 +42,7 @@ from stresstest.engine.defences import sorted_positions  # noqa: E402
 from stresstest.engine.mechanics import neutral_vector  # noqa: E402
 from stresstest.engine.run import margin_arguments  # noqa: E402
 from stresstest.kernels import enums  # noqa: E402
-from stresstest.kernels.fund import N_GRID  # noqa: E402
+from stresstest.kernels.enums import N_GRID  # noqa: E402
 from stresstest.kernels.partial import partial_replay_paths  # noqa: E402
 from stresstest.kernels.pipeline import pipeline_paths  # noqa: E402
 from stresstest.kernels.replay import replay_paths  # noqa: E402

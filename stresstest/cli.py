@@ -237,7 +237,7 @@ def _compare_table(comparison: Any) -> Table:
 
     frame = compare_frame(comparison)
     table = Table(title=f"{comparison.scenario.name}: {len(frame)} variants", title_justify="left")
-    labels = ("variant", "bad debt", "ES99", "P(depl.)", "req.", "rate", "liq.")
+    labels: tuple[str, ...] = ("variant", "bad debt", "ES99", "P(depl.)", "req.", "rate", "liq.")
     if "collateral_posted" in frame.columns:  # accounts: the capital side, docs/model.md 11.6
         labels = (*labels, "collateral")
     for label in labels:

@@ -24,7 +24,7 @@ from stresstest.kernels import enums
 from stresstest.kernels.brackets import bracket_amounts
 from stresstest.kernels.cross import cross_replay_paths
 from stresstest.kernels.cross_dense import dense_cross_paths
-from stresstest.kernels.fund import N_GRID
+from stresstest.kernels.enums import N_GRID
 from stresstest.scenario.validate import scenario_from_dict
 from tests.reference_accounts import reference_accounts, smallest_gap
 from tests.tolerances import (

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 
 from stresstest.kernels.brackets import bracket_amounts, bracket_liquidation_price
-from stresstest.kernels.fund import GRID_COUNT
+from stresstest.kernels.enums import GRID_COUNT
 from tests.reference_accounts import reference_requirement
 from tests.test_accounts import (
     COLUMN,

@@ -333,17 +333,18 @@ def test_book_removed_during_the_run_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Read, then removed before its hash is recorded: a message, not an OSError."""
-    engine_run = importlib.import_module("stresstest.engine.run")  # the module, not run()
+    # engine/run.py imports read_book when it builds the book (no polars before that)
+    positions = importlib.import_module("stresstest.book.positions")
     ws = Workspace(tmp_path)
     ws.write()
-    read_book = engine_run.read_book
+    read_book = positions.read_book
 
     def read_then_remove(path: Path) -> Any:
         book = read_book(path)
         path.unlink()
         return book
 
-    monkeypatch.setattr(engine_run, "read_book", read_then_remove)
+    monkeypatch.setattr(positions, "read_book", read_then_remove)
     code, message = run_cli(ws)
     assert code == 2, message
     assert message.startswith("error:") and "\n" not in message, message

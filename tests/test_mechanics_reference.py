@@ -22,7 +22,7 @@ from stresstest.engine.defences import sorted_positions
 from stresstest.engine.mechanics import mechanics_vector
 from stresstest.engine.run import margin_arguments
 from stresstest.kernels import enums
-from stresstest.kernels.fund import N_GRID
+from stresstest.kernels.enums import N_GRID
 from stresstest.kernels.pipeline import pipeline_paths
 from stresstest.scenario import schema
 from stresstest.scenario.defences import Adl

@@ -27,7 +27,7 @@ from stresstest.engine.run import margin_arguments, prepare
 from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.kernels.adl import FIRST_BATCH
-from stresstest.kernels.fund import N_GRID
+from stresstest.kernels.enums import N_GRID
 from stresstest.kernels.partial import partial_replay_paths
 from stresstest.kernels.pipeline import pipeline_paths
 from stresstest.kernels.replay import replay_paths

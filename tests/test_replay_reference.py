@@ -22,7 +22,7 @@ from stresstest.book.synthetic import synthetic_book
 from stresstest.engine.run import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.dense import dense_replay_paths
-from stresstest.kernels.fund import N_GRID
+from stresstest.kernels.enums import N_GRID
 from stresstest.kernels.replay import replay_paths
 from stresstest.paths.gbm import GbmPathSource
 from stresstest.scenario import schema

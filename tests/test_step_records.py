@@ -8,7 +8,7 @@ import pytest
 from stresstest.engine import plan as plan_module
 from stresstest.engine.result import step_quantiles
 from stresstest.engine.run import run
-from stresstest.kernels.fund import GRID_COUNT, GRID_FUND, GRID_NOTIONAL, GRID_PRICE
+from stresstest.kernels.enums import GRID_COUNT, GRID_FUND, GRID_NOTIONAL, GRID_PRICE
 from stresstest.paths.gbm import GbmPathSource
 from stresstest.scenario import load_scenario
 from tests.tolerances import assert_close

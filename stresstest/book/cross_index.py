@@ -39,7 +39,7 @@ class CrossIndex:
     """
 
     units: tuple[np.ndarray, ...]
-    index: tuple[np.ndarray, ...]
+    index: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     always: np.ndarray
     order: np.ndarray
     reference: np.ndarray
@@ -200,4 +200,5 @@ def _ramp(counts: np.ndarray) -> np.ndarray:
     """``0, 1, .., c_0 - 1, 0, 1, .., c_1 - 1, ...`` for counts ``c``."""
     total = int(counts.sum())
     starts = np.repeat(np.cumsum(counts) - counts, counts)
-    return np.arange(total) - starts
+    ramp: np.ndarray = np.arange(total) - starts
+    return ramp

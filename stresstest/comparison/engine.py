@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
-from scipy.optimize import brentq
 
-from stresstest.backtest.coverage import Backtest, backtest_candles
 from stresstest.comparison.paired import (
     PairedDifference,
     expected_shortfall_99,
@@ -21,13 +19,16 @@ from stresstest.comparison.paired import (
 )
 from stresstest.comparison.spec import CompareSpec, Variant, parse_compare
 from stresstest.data.candles import load_candles
-from stresstest.engine.accounts import is_accounts_scenario, run_accounts_variants
 from stresstest.engine.result import Result
 from stresstest.engine.run import Progress, check_options, execute, prepare
 from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.paths.source import source_provenance, source_references
 from stresstest.scenario import Scenario, schema
+from stresstest.scenario.accounts import is_accounts_scenario
+
+if TYPE_CHECKING:
+    from stresstest.backtest.coverage import Backtest
 
 #: Statistics whose paired differences against the baseline are reported.
 DIFFERENCE_STATISTICS: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
@@ -191,6 +192,8 @@ def _match(
     def gap(maintenance: float) -> float:
         return measure(evaluate(maintenance)) - target
 
+    from scipy.optimize import brentq  # scipy only when designs are matched
+
     low, high = MATCH_BRACKET
     gap_low, gap_high = gap(low), gap(high)
     if gap_low == 0.0 or gap_high == 0.0 or np.sign(gap_low) != np.sign(gap_high):
@@ -269,6 +272,8 @@ def compare(
     variants = list(spec.variants)
     accounts = is_accounts_scenario(variants[0].scenario)
     if accounts:  # same paths, same accounts, every variant (docs/model.md 11.6)
+        from stresstest.engine.accounts import run_accounts_variants
+
         _check_accounts_compare(spec, scenario.source_file, match)
         results = run_accounts_variants(
             [variant.scenario for variant in variants],
@@ -331,6 +336,8 @@ def compare(
     overrides = {variant.name: variant.overrides for variant in variants}
     backtests = {}
     if spec.backtest_data is not None:
+        from stresstest.backtest.coverage import backtest_candles  # scipy: only to backtest
+
         candles = load_candles(spec.backtest_data)
         backtests = {
             variant.name: backtest_candles(

@@ -36,7 +36,7 @@ def expected_shortfall_99(values: np.ndarray) -> float:
 
 def frequency_positive(values: np.ndarray) -> float:
     """Share of values > 0 (e.g. paths with socialized loss: fund depleted)."""
-    return float(np.count_nonzero(values > 0.0)) / values.shape[0]
+    return float(np.count_nonzero(values > 0.0)) / len(values)
 
 
 @dataclass(frozen=True)

@@ -29,26 +29,17 @@ from stresstest.engine.result import BookStats, Result
 from stresstest.kernels import enums
 from stresstest.kernels.brackets import bracket_amounts
 from stresstest.kernels.cross import cross_replay_paths
-from stresstest.kernels.fund import N_GRID
+from stresstest.kernels.enums import N_GRID
 from stresstest.paths.multi import MultiPathSource, multi_path_source
 from stresstest.scenario import schema
 from stresstest.scenario.accounts import (
+    AccountsFileBook,
     AccountsSyntheticBook,
     AccountsTable,
     bracket_base_rate,
-    is_accounts,
 )
 
 Progress = Callable[[int, int], None]
-
-
-def is_accounts_scenario(scenario: schema.Scenario) -> bool:
-    """True when the scenario has multi-asset ``[paths]`` and an accounts ``[book]``.
-
-    Whether the two go together, and every accounts table, is checked when the
-    scenario is loaded (:func:`stresstest.scenario.accounts.check_accounts`).
-    """
-    return is_accounts(scenario.paths, scenario.book)
 
 
 def accounts_table(scenario: schema.Scenario) -> AccountsTable:
@@ -84,7 +75,10 @@ def build_accounts(scenario: schema.Scenario, source: MultiPathSource) -> Accoun
     config = scenario.book
     if isinstance(config, AccountsSyntheticBook):
         return synthetic_accounts(config, scenario.seed, source.start_prices(), source.assets)
-    return read_accounts(config.file, source.assets)
+    if isinstance(config, AccountsFileBook):
+        return read_accounts(config.file, source.assets)
+    # check_accounts refuses multi-asset paths with a single-asset book when it loads
+    raise TypeError(f"no accounts book for {type(config).__name__}")  # pragma: no cover
 
 
 @dataclass(frozen=True)

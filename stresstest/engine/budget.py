@@ -21,7 +21,7 @@ from pathlib import Path
 from stresstest.engine.plan import CHUNK_BUDGET_VALUES, record_grid_points
 from stresstest.errors import InputError
 from stresstest.kernels import enums
-from stresstest.kernels.fund import N_GRID
+from stresstest.kernels.enums import N_GRID
 from stresstest.scenario import schema
 
 #: Bytes per position while a book is built and sorted (peak, single-asset and accounts).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from stresstest.engine.budget import check_scenario_budget
 from stresstest.engine.checkpoint import checkpoint_dir_for
@@ -112,23 +112,35 @@ def compare_width(scenario: Scenario, match: str | None) -> int:
     return n_variants * (2 if match is not None else 1)
 
 
-def validate_file(scenario_file: Path) -> dict[str, object]:
+class ValidatedScenario(TypedDict):
+    """What :func:`validate_file` found a scenario would replay (``validate --json``)."""
+
+    scenario: str
+    n_paths: int
+    n_steps: int
+    n_positions: int
+    n_accounts: NotRequired[int]  # accounts scenarios only
+    margin: str
+    variants: list[str]
+
+
+def validate_file(scenario_file: Path) -> ValidatedScenario:
     """Check a scenario and every data file it names, without running it.
 
     Reads path and book files in full (so their rows are validated) and parses
     a ``[compare]`` table if present. Returns what a run would replay.
     """
-    from stresstest.book.positions import read_book
     from stresstest.comparison.spec import parse_compare
     from stresstest.paths import path_source
     from stresstest.scenario import schema
+    from stresstest.scenario.accounts import is_accounts_scenario
 
     scenario = load_scenario(scenario_file)
     # memory and disk its stated sizes need (engine/budget.py)
     check_scenario_budget(scenario, n_variants=compare_width(scenario, None))
-    from stresstest.engine.accounts import is_accounts_scenario, prepare_accounts
-
     if is_accounts_scenario(scenario):  # docs/model.md 11: paths and accounts book, read in full
+        from stresstest.engine.accounts import prepare_accounts
+
         multi_source, book = prepare_accounts(scenario)
         return {
             "scenario": scenario.name,
@@ -144,10 +156,15 @@ def validate_file(scenario_file: Path) -> dict[str, object]:
             ),
         }
     source = path_source(scenario)
-    if isinstance(scenario.book, schema.FileBook):
-        n_positions = len(read_book(scenario.book.file))
-    else:
-        n_positions = scenario.book.n_positions
+    book_table = scenario.book
+    if isinstance(book_table, schema.FileBook):
+        from stresstest.book.positions import read_book  # polars: only to read a book file
+
+        n_positions = len(read_book(book_table.file))
+    elif isinstance(book_table, schema.SyntheticBook):
+        n_positions = book_table.n_positions
+    else:  # pragma: no cover - an accounts book took the branch above
+        raise TypeError(f"no single-asset book for {type(book_table).__name__}")
     variants = (
         [variant.name for variant in parse_compare(scenario).variants]
         if "compare" in scenario.raw

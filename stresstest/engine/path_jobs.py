@@ -13,6 +13,7 @@ from rich.table import Table
 from stresstest._version import __version__
 from stresstest.data import load_candles, select_window
 from stresstest.errors import InputError
+from stresstest.kernels.jit import thread_limit
 from stresstest.paths import path_source
 from stresstest.paths.file import write_path_file
 from stresstest.paths.fit import (
@@ -63,12 +64,12 @@ def write_paths(
         ``MAX_PATH_VALUES`` prices.
     """
     if threads is not None:
-        if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+        if not 1 <= threads <= thread_limit():
             raise InputError(
                 "thread count out of range",
                 key="threads",
                 value=threads,
-                expected=f"an integer from 1 to {numba.config.NUMBA_NUM_THREADS}",
+                expected=f"an integer from 1 to {thread_limit()}",
             )
         numba.set_num_threads(threads)
     if chunk_size is not None and chunk_size < 1:

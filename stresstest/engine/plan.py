@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stresstest.book import SortedBook
-from stresstest.engine.defences import DefencePlan, replay_partial
-from stresstest.engine.mechanics import has_impact, pipeline_paths
 from stresstest.kernels import enums
-from stresstest.kernels.fund import N_GRID
-from stresstest.kernels.replay import replay_paths
+from stresstest.kernels.enums import N_GRID
 from stresstest.paths import PathSource
 from stresstest.scenario import schema
+
+if TYPE_CHECKING:
+    from stresstest.book import SortedBook
+    from stresstest.engine.defences import DefencePlan
+
+# The compiled kernels (and numba) are imported where a chunk is replayed, not here:
+# the budget (engine/budget.py) and `stresstest validate` plan without them.
 
 
 def margin_arguments(margin: schema.MarginConfig) -> np.ndarray:
@@ -98,6 +102,8 @@ class ReplayPlan:
         Each stage column has its own slot (``enums.METRIC_INDEX``); a row is
         ``N_METRICS`` wide when no variant has a stage with columns of its own.
         """
+        from stresstest.engine.mechanics import has_impact
+
         widths = [enums.N_METRICS]
         widths += [enums.N_METRICS_MARKET for v in self.variants if has_impact(v.mechanics)]
         widths += [v.defences.n_metrics for v in self.variants if v.defences is not None]
@@ -110,6 +116,9 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     Returns the metrics ``(n_variants, count, N_METRICS)`` and the records at the
     grid steps ``(n_variants, count, N_GRID, len(grid))``, float64.
     """
+    from stresstest.engine.defences import replay_partial
+    from stresstest.kernels.replay import replay_paths
+
     prices = plan.source.chunk(first, count)
     n_variants = len(plan.variants)
     out = np.zeros((n_variants, count, plan.n_metrics))
@@ -158,6 +167,8 @@ def replay_pipeline(
     grid_out: np.ndarray,
 ) -> None:
     """Replay one variant through the stage pipeline (kernels/pipeline.py) into ``out``."""
+    from stresstest.engine.mechanics import pipeline_paths
+
     assert variant.mechanics is not None
     defences = variant.defences
     long_positions = _NO_POSITIONS

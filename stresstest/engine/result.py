@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 
 from stresstest._version import __version__
 from stresstest.estimators import describe, probability_with_error
 from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml
 from stresstest.kernels import enums
-from stresstest.kernels.fund import GRID_COUNT, GRID_FUND, GRID_NOTIONAL, GRID_PRICE
+from stresstest.kernels.enums import GRID_COUNT, GRID_FUND, GRID_NOTIONAL, GRID_PRICE
 from stresstest.scenario.provenance import resolved_dict
 from stresstest.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars is imported where frames are built: `import stresstest` and the commands that
+# only check a scenario start without it (docs/performance.md).
 
 INTEGER_METRICS = frozenset({"n_liquidations", "cascade_depth", "adl_count"})
 
@@ -37,6 +42,8 @@ def step_quantiles(values: np.ndarray, grid: np.ndarray) -> pl.DataFrame:
 
     ``values`` is ``(n_paths, len(grid))``; exact over the sample of paths.
     """
+    import polars as pl
+
     columns: dict[str, Any] = {"step": grid.astype(np.int64), "mean": values.mean(axis=0)}
     levels = np.quantile(values, STEP_QUANTILES, axis=0, method="linear")
     for level, row in zip(STEP_QUANTILES, levels, strict=True):
@@ -128,6 +135,8 @@ class Result:
 
     def paths_frame(self) -> pl.DataFrame:
         """One row per path: ``path`` and every metric (the columns of ``paths.parquet``)."""
+        import polars as pl
+
         columns: dict[str, Any] = {"path": self.path_ids.astype(np.int64)}
         for name in self.metric_names:
             values = self.column(name)
@@ -173,6 +182,8 @@ class Result:
 
     def sample_paths_frame(self) -> pl.DataFrame:
         """Price and fund of the first paths at the grid steps (long format)."""
+        import polars as pl
+
         count = min(N_SAMPLE_PATHS, self.n_paths)
         width = self.grid.shape[0]
         return pl.DataFrame(
@@ -186,6 +197,8 @@ class Result:
 
     def references_frame(self) -> pl.DataFrame:
         """reference_paths.parquet: event, step, price (quote per base)."""
+        import polars as pl
+
         references = self.references or {}
         return pl.DataFrame(
             {

@@ -5,15 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 import tomli_w
 
 from stresstest._version import __version__
-from stresstest.book import Book, SortedBook, sort_book
-from stresstest.book.positions import read_book
-from stresstest.book.synthetic import synthetic_book
 from stresstest.engine.budget import (
     check_budget,
     check_scenario_budget,
@@ -21,9 +18,7 @@ from stresstest.engine.budget import (
     estimate,
 )
 from stresstest.engine.checkpoint import Checkpoint
-from stresstest.engine.defences import defence_plan
 from stresstest.engine.executors import EXECUTORS, execute_chunks
-from stresstest.engine.mechanics import mechanics_arguments
 from stresstest.engine.plan import (
     CHUNK_BUDGET_VALUES,
     ReplayPlan,
@@ -34,11 +29,19 @@ from stresstest.engine.plan import (
 )
 from stresstest.engine.result import BookStats, Result
 from stresstest.errors import InputError
-from stresstest.kernels.fund import N_GRID
+from stresstest.kernels.enums import N_GRID
 from stresstest.paths import PathSource, path_source
 from stresstest.paths.source import source_provenance, source_references
 from stresstest.scenario import schema
+from stresstest.scenario.accounts import is_accounts_scenario
 from stresstest.scenario.provenance import resolved_dict
+
+if TYPE_CHECKING:
+    from stresstest.book import Book, SortedBook
+
+# numba, the compiled kernels, polars and the book readers are imported by the functions
+# that build and replay: `import stresstest.engine` (and so `stresstest validate`, which
+# uses the budget and the plan) starts without them (docs/performance.md).
 
 __all__ = ["build_book", "default_chunk_size", "margin_arguments", "replay_all", "run"]
 
@@ -50,8 +53,15 @@ def build_book(scenario: schema.Scenario, start_price: float) -> Book:
     """The book a scenario's ``[book]`` table describes."""
     config = scenario.book
     if isinstance(config, schema.SyntheticBook):
+        from stresstest.book.synthetic import synthetic_book
+
         return synthetic_book(config, scenario.seed, start_price)
-    return read_book(config.file)
+    if isinstance(config, schema.FileBook):
+        from stresstest.book.positions import read_book
+
+        return read_book(config.file)
+    # accounts books are built by engine/accounts.py (run() dispatches them there)
+    raise TypeError(f"no single-asset book for {type(config).__name__}")  # pragma: no cover
 
 
 def default_chunk_size(n_paths: int, n_steps: int) -> int:
@@ -80,18 +90,26 @@ def check_options(chunk_size: int | None, threads: int | None, executor: str) ->
             "unknown executor", key="executor", value=executor, expected=f"one of {EXECUTORS}"
         )
     if threads is not None:
-        if not 1 <= threads <= numba.config.NUMBA_NUM_THREADS:
+        import numba
+
+        from stresstest.kernels.jit import thread_limit
+
+        if not 1 <= threads <= thread_limit():
             raise InputError(
                 "thread count out of range",
                 key="threads",
                 value=threads,
-                expected=f"an integer from 1 to {numba.config.NUMBA_NUM_THREADS}",
+                expected=f"an integer from 1 to {thread_limit()}",
             )
         numba.set_num_threads(threads)
 
 
 def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[BookStats]]:
     """Paths of the first scenario shared by all; one sorted book per distinct book table."""
+    from stresstest.book import sort_book
+    from stresstest.engine.defences import defence_plan
+    from stresstest.engine.mechanics import mechanics_arguments
+
     source = path_source(scenarios[0])
     books: dict[tuple[object, int], tuple[SortedBook, BookStats]] = {}
     unsorted: dict[tuple[object, int], Book] = {}
@@ -114,9 +132,9 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
                 defences=defence_plan(scenario, unsorted[key]),
             )
         )
-    stats = [books[(scenario.book, scenario.seed)][1] for scenario in scenarios]
+    book_stats = [books[(scenario.book, scenario.seed)][1] for scenario in scenarios]
     grid = record_grid_steps(source.n_paths, source.n_steps, len(variants))
-    return ReplayPlan(source=source, variants=tuple(variants), grid=grid), stats
+    return ReplayPlan(source=source, variants=tuple(variants), grid=grid), book_stats
 
 
 def execute(
@@ -187,15 +205,15 @@ def run(
         Bad input, or more memory or disk needed than available.
     """
     check_options(chunk_size, threads, executor)
-    from stresstest.engine import accounts
-
     out_location = checkpoint_dir.parent if checkpoint_dir is not None else None
     held = checkpoint_bytes(checkpoint_dir)  # an earlier checkpoint's files, reused or replaced
     # The sizes the scenario states, before anything is built (the book, the paths).
     check_scenario_budget(
         scenario, out_location, check_disk=out_location is not None, held_disk=held
     )
-    if accounts.is_accounts_scenario(scenario):  # accounts across several assets, docs/model.md 11
+    if is_accounts_scenario(scenario):  # accounts across several assets, docs/model.md 11
+        from stresstest.engine import accounts
+
         prepared = accounts.prepare_accounts_variants([scenario])
         size = chunk_size or accounts.accounts_chunk_size(prepared.plans)
         source = prepared.source
@@ -266,6 +284,9 @@ def replay_all(
     progress: Progress | None = None,
 ) -> np.ndarray:
     """Replay a prepared sorted book over every path of ``source``; ``(n_paths, N_METRICS)``."""
+    from stresstest.engine.defences import defence_plan
+    from stresstest.engine.mechanics import mechanics_arguments
+
     variant = VariantPlan(
         book=sorted_book,
         margin=margin_arguments(scenario.margin),
@@ -275,4 +296,6 @@ def replay_all(
         defences=defence_plan(scenario, None),
     )
     plan = ReplayPlan(source=source, variants=(variant,))
-    return execute(plan, chunk_size=chunk_size, progress=progress)[0][0]
+    metrics, _ = execute(plan, chunk_size=chunk_size, progress=progress)
+    first: np.ndarray = metrics[0]
+    return first

@@ -32,12 +32,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import tomli_w
 
 from stresstest.errors import InputError, OutputError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 #: The manifest a result folder carries: what stresstest wrote there.
 MANIFEST_NAME = ".stresstest-manifest.json"
@@ -167,6 +169,8 @@ def _is_io_failure(error: BaseException) -> bool:
     """An ``OSError``, or a polars error caused by one (``... (os error 28)``)."""
     if isinstance(error, OSError):
         return True
+    import polars as pl  # not at module level: loading a scenario imports this module
+
     return isinstance(error, pl.exceptions.PolarsError) and bool(
         re.search(r"os error \d+|io error", str(error), re.IGNORECASE)
     )
@@ -363,6 +367,7 @@ def write_manifest(folder: Path) -> None:
 def _read_manifest(out_dir: Path) -> dict[str, dict[str, Any]]:
     """The entries a folder's manifest lists; refuse a manifest that is not one of ours."""
     path = out_dir / MANIFEST_NAME
+    entries: dict[str, dict[str, Any]] = {}
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         entries = document["entries"]

@@ -28,12 +28,18 @@ import os
 import stat
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 
 from stresstest.errors import InputError
 from stresstest.limits import check_range
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars is imported in the functions that parse tables: loading a scenario imports this
+# module for its file digests, and most scenarios read no table (docs/performance.md).
 
 ROW_INDEX = "__row__"
 #: Largest magnitude of a whole number a float64 holds exactly (2**53).
@@ -134,6 +140,8 @@ def read_table(path: Path, required: Iterable[str]) -> pl.DataFrame:
         If the file is missing, not a readable regular file, of an unknown
         format, unparsable, or lacks a required column.
     """
+    import polars as pl
+
     required = tuple(required)
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq"):
@@ -161,6 +169,8 @@ def read_table(path: Path, required: Iterable[str]) -> pl.DataFrame:
 
 def _row(frame: pl.DataFrame, mask: np.ndarray | pl.Series) -> int:
     """The file row (0-based, after the header) of the first True in ``mask``."""
+    import polars as pl
+
     flags = mask.to_numpy() if isinstance(mask, pl.Series) else mask
     return int(frame[ROW_INDEX][int(np.flatnonzero(flags)[0])])
 
@@ -177,6 +187,8 @@ def _wrong_type(path: Path, column: str, dtype: pl.DataType, *, integer: bool) -
 
 def _whole_numbers(frame: pl.DataFrame, series: pl.Series, column: str, path: Path) -> pl.Series:
     """A float column as Int64 if every value is a whole number within +-2**53, else refuse."""
+    import polars as pl
+
     values = series.to_numpy().astype(np.float64)
     bad = ~np.isfinite(values) | (np.floor(values) != values) | (np.abs(values) > FLOAT_INTEGER_MAX)
     if bad.any():
@@ -204,6 +216,8 @@ def numeric_column(frame: pl.DataFrame, column: str, path: Path, *, integer: boo
     a number, a missing value, NaN or an infinity, and for ``integer`` a value
     that is not a whole number or does not fit int64.
     """
+    import polars as pl
+
     series = frame[column]
     dtype = series.dtype
     if dtype == pl.String:

@@ -44,7 +44,7 @@ def bracket_requirement(
 ) -> float:
     """``R(n) = rate_b n - amount_b`` for the bracket holding ``n`` (quote units)."""
     index = bracket_index(notional, floors)
-    return rates[index] * notional - amounts[index]
+    return float(rates[index] * notional - amounts[index])
 
 
 @kernel
@@ -66,7 +66,9 @@ def position_requirement(
         margin's ``floor`` (vol-scaled), so the add-on is exactly 0 for static
         margin and whenever ``m_t`` sits at the floor.
     """
-    return bracket_requirement(notional, floors, rates, amounts) + (rate_now - rates[0]) * notional
+    return float(
+        bracket_requirement(notional, floors, rates, amounts) + (rate_now - rates[0]) * notional
+    )
 
 
 @kernel
@@ -99,5 +101,5 @@ def bracket_liquidation_price(
         notional = qty * price
         upper = floors[index + 1] if index + 1 < n_brackets else np.inf
         if notional < upper:
-            return max(price, 0.0)
+            return float(max(price, 0.0))
     return np.inf  # pragma: no cover - the last bracket is unbounded

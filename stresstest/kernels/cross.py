@@ -184,7 +184,7 @@ def _group_bound(
             group_angle[group, 2] * y_a + group_angle[group, 3] * y_b,
             group_angle[group, 4] * y_a + group_angle[group, 5] * y_b,
         )
-    return bound + FILTER_SLACK * radius
+    return float(bound + FILTER_SLACK * radius)
 
 
 @kernel
@@ -199,7 +199,7 @@ def _asleep(sleep: np.ndarray, row: int, pair_y: np.ndarray, pair: int, arc: flo
         return True
     move_a = pair_y[pair, 0] - sleep[row, 1]
     move_b = pair_y[pair, 1] - sleep[row, 2]
-    return move_a * move_a + move_b * move_b < sleep[row, 3] * sleep[row, 3]
+    return bool(move_a * move_a + move_b * move_b < sleep[row, 3] * sleep[row, 3])
 
 
 @kernel

@@ -37,6 +37,14 @@ METRIC_NAMES: tuple[str, ...] = (
     "margin_rate_mean",
 )
 
+# Rows of a path's record at the grid steps ``(N_GRID, G)`` (kernels/fund.py record_grid).
+# Here so that the engine sizes and reads records without importing a compiled kernel.
+GRID_PRICE = 0  # price at the grid step, quote per base
+GRID_FUND = 1  # fund after the grid step, quote units
+GRID_COUNT = 2  # positions closed in (previous grid step, this grid step]
+GRID_NOTIONAL = 3  # notional closed in the same interval, quote units
+N_GRID = 4
+
 # Margin models.
 MARGIN_STATIC = 0
 MARGIN_VOL_SCALED = 1

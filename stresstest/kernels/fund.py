@@ -63,14 +63,6 @@ def write_totals(totals: np.ndarray, out_row: np.ndarray) -> None:
     out_row[enums.FEES_TO_LIQUIDATORS] = totals[TOTAL_TO_LIQUIDATORS]
 
 
-# Rows of a path's record at the grid steps ``(N_GRID, G)``.
-GRID_PRICE = 0  # price at the grid step, quote per base
-GRID_FUND = 1  # fund after the grid step, quote units
-GRID_COUNT = 2  # positions closed in (previous grid step, this grid step]
-GRID_NOTIONAL = 3  # notional closed in the same interval, quote units
-N_GRID = 4
-
-
 @kernel
 def record_grid(
     prices: np.ndarray, flows: np.ndarray, grid: np.ndarray, grid_row: np.ndarray
@@ -84,10 +76,10 @@ def record_grid(
         for inner in range(previous + 1, step + 1):
             count += flows[FLOW_COUNT, inner]
             notional += flows[FLOW_NOTIONAL, inner]
-        grid_row[GRID_PRICE, index] = prices[step]
-        grid_row[GRID_FUND, index] = flows[FLOW_FUND, step]
-        grid_row[GRID_COUNT, index] = count
-        grid_row[GRID_NOTIONAL, index] = notional
+        grid_row[enums.GRID_PRICE, index] = prices[step]
+        grid_row[enums.GRID_FUND, index] = flows[FLOW_FUND, step]
+        grid_row[enums.GRID_COUNT, index] = count
+        grid_row[enums.GRID_NOTIONAL, index] = notional
         previous = step
 
 

@@ -161,7 +161,7 @@ def pick(residuals: np.ndarray, uniform: float) -> float:
     index = int(uniform * n)
     if index >= n:
         index = n - 1
-    return residuals[index]
+    return float(residuals[index])
 
 
 @kernel

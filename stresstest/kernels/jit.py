@@ -9,16 +9,21 @@ All kernels are compiled with the same explicit flags:
 - ``fastmath=False``: IEEE semantics, so results are bit-reproducible and the
   compiled kernels agree with the plain references in the tests.
 - ``nogil=True``: kernels release the GIL.
+
+The decorators are typed with ``ParamSpec``: a compiled kernel keeps the
+parameter and return types of the Python function it compiles, so mypy checks
+the engine's calls into the kernels (numba's ``njit`` itself returns ``Any``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import numba
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _FLAGS: dict[str, Any] = {
     "cache": True,
@@ -28,11 +33,18 @@ _FLAGS: dict[str, Any] = {
 }
 
 
-def kernel(function: F) -> F:
+def thread_limit() -> int:
+    """The most threads the parallel kernels may use (``NUMBA_NUM_THREADS``, fixed at start)."""
+    # numba.config sets its options at run time from the environment, so mypy sees none.
+    limit: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    return limit
+
+
+def kernel(function: Callable[P, R]) -> Callable[P, R]:
     """Compile a serial kernel with the project's flags."""
-    return numba.njit(**_FLAGS)(function)  # type: ignore[return-value]
+    return cast("Callable[P, R]", numba.njit(**_FLAGS)(function))
 
 
-def parallel_kernel(function: F) -> F:
+def parallel_kernel(function: Callable[P, R]) -> Callable[P, R]:
     """Compile a kernel whose outer loop is ``numba.prange`` over independent paths."""
-    return numba.njit(parallel=True, **_FLAGS)(function)  # type: ignore[return-value]
+    return cast("Callable[P, R]", numba.njit(parallel=True, **_FLAGS)(function))

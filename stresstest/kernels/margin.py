@@ -15,7 +15,7 @@ def ewma_variance(
 ) -> float:
     """``v_t = lambda v_{t-1} + (1 - lambda) r_t^2`` with ``r_t = ln(P_t / P_{t-1})`` (per step)."""
     log_return = np.log(price / previous_price)
-    return ewma_lambda * previous_variance + (1.0 - ewma_lambda) * log_return * log_return
+    return float(ewma_lambda * previous_variance + (1.0 - ewma_lambda) * log_return * log_return)
 
 
 @kernel
@@ -34,7 +34,7 @@ def maintenance_rate(
     ``m_t = min(cap, max(floor, k * sqrt(v_t) * sqrt(horizon_steps)))``.
     """
     if margin_model == MARGIN_VOL_SCALED:
-        return min(cap, max(floor, k * np.sqrt(variance) * sqrt_horizon))
+        return float(min(cap, max(floor, k * np.sqrt(variance) * sqrt_horizon)))
     return maintenance
 
 
@@ -57,7 +57,7 @@ def next_variance(
 @kernel
 def sqrt_horizon_of(margin: np.ndarray) -> float:
     """``sqrt(horizon_steps)`` of the margin design vector, computed once per path."""
-    return np.sqrt(margin[enums.MARGIN_ARG_HORIZON])
+    return float(np.sqrt(margin[enums.MARGIN_ARG_HORIZON]))
 
 
 @kernel

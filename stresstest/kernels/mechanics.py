@@ -31,7 +31,7 @@ def oracle_price(params: np.ndarray, market: np.ndarray, step: int, ema_state: f
     """
     model = int(params[enums.MECH_ORACLE_MODEL])
     if model == enums.ORACLE_LAG:
-        return market[max(0, step - int(params[enums.MECH_ORACLE_LAG]))]
+        return float(market[max(0, step - int(params[enums.MECH_ORACLE_LAG]))])
     if model == enums.ORACLE_TWAP:
         first = max(0, step - int(params[enums.MECH_ORACLE_TWAP]) + 1)
         total = 0.0
@@ -40,7 +40,7 @@ def oracle_price(params: np.ndarray, market: np.ndarray, step: int, ema_state: f
         return total / (step + 1 - first)
     if model == enums.ORACLE_EMA:
         return ema_state
-    return market[step]
+    return float(market[step])
 
 
 @kernel
@@ -48,7 +48,7 @@ def manipulation_factor(params: np.ndarray, step: int) -> float:
     """``1 + size`` on the manipulated steps ``[start, start + steps)``, else 1."""
     start = int(params[enums.MECH_MANIP_STEP])
     if start >= 0 and start <= step < start + int(params[enums.MECH_MANIP_STEPS]):
-        return 1.0 + params[enums.MECH_MANIP_SIZE]
+        return 1.0 + float(params[enums.MECH_MANIP_SIZE])
     return 1.0
 
 
@@ -61,7 +61,7 @@ def penalty_rate(params: np.ndarray, fee: float, variance: float) -> float:
     """
     if int(params[enums.MECH_FEE_MODEL]) == enums.FEE_VOL_SCALED:
         raw = params[enums.MECH_FEE_BASE] + params[enums.MECH_FEE_K] * np.sqrt(variance)
-        return min(params[enums.MECH_FEE_MAX], max(params[enums.MECH_FEE_MIN], raw))
+        return float(min(params[enums.MECH_FEE_MAX], max(params[enums.MECH_FEE_MIN], raw)))
     return fee
 
 
@@ -79,7 +79,7 @@ def relative_impact(params: np.ndarray, notional: float) -> float:
         raw = params[enums.MECH_IMPACT_COEF] * np.sqrt(notional / params[enums.MECH_IMPACT_REF])
     else:
         return 0.0
-    return min(params[enums.MECH_IMPACT_MAX], raw)
+    return float(min(params[enums.MECH_IMPACT_MAX], raw))
 
 
 @kernel

@@ -50,4 +50,4 @@ def range_sum(hi: np.ndarray, lo: np.ndarray, start: int, stop: int) -> float:
     if stop <= start:
         return 0.0
     difference, error = two_sum(hi[stop], -hi[start])
-    return difference + (error + (lo[stop] - lo[start]))
+    return float(difference + (error + (lo[stop] - lo[start])))

@@ -15,10 +15,9 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
-from scipy import integrate, special
 
 from stresstest.data import Candles, contiguous_segments, log_returns_segments
 from stresstest.errors import InputError
@@ -33,6 +32,12 @@ MODELS: dict[str, int] = {
     "egarch": enums.VOL_EGARCH,
 }
 DISTS: dict[str, int] = {"normal": enums.DIST_NORMAL, "t": enums.DIST_T, "skewt": enums.DIST_SKEWT}
+#: arch's name of each innovation distribution of DISTS (the same words).
+_ARCH_DISTS: dict[str, Literal["normal", "t", "skewt"]] = {
+    "normal": "normal",
+    "t": "t",
+    "skewt": "skewt",
+}
 _ARCH_TO_OURS = {"alpha[1]": "alpha", "gamma[1]": "gamma", "beta[1]": "beta", "eta": "nu"}
 _UNITS = {
     "mu": "percent per step",
@@ -67,6 +72,8 @@ def skew_t_constants(nu: float, lam: float) -> tuple[float, float]:
 
 
 def _log_c(nu: float) -> float:
+    from scipy import special  # scipy only where a t or skewed t density is evaluated
+
     return (
         float(special.gammaln((nu + 1) / 2) - special.gammaln(nu / 2))
         - math.log(math.pi * (nu - 2)) / 2
@@ -90,6 +97,8 @@ def innovation_moments(dist: str, nu: float = 0.0, lam: float = 0.0) -> tuple[fl
     """
     if dist == "normal":
         return 0.5, math.sqrt(2.0 / math.pi)
+    from scipy import integrate, special  # only for the t and skewed t moments
+
     if dist == "t":
         log_ratio = special.gammaln((nu - 1) / 2) - special.gammaln(nu / 2)
         return 0.5, math.sqrt((nu - 2) / math.pi) * math.exp(log_ratio)
@@ -349,7 +358,7 @@ def _arch_model(returns: np.ndarray, model: str, dist: str, mean: str, *, dist_n
         p=1,
         o=0 if model == "garch" else 1,
         q=1,
-        dist=dist_name,
+        dist=_ARCH_DISTS[dist_name],
         rescale=False,
     )
 

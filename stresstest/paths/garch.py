@@ -64,29 +64,16 @@ class GarchPathSource:
         self.key = philox_key(seed, PATHS_SEED_CHILD)
         self.fhs = isinstance(config, FhsPaths)
         self.fit: GarchFit | None = None
-        given = None if self.fhs else config.params  # type: ignore[union-attr]
+        given = None if isinstance(config, FhsPaths) else config.params
         model, dist, mean = config.model, config.dist, config.mean
-        if config.data is None and given is None:
-            raise InputError(
-                "no data and no params",
-                file=scenario_file,
-                key="paths.data",
-                expected="either data (a candle file to fit on) or a params table",
-            )
-        if config.data is not None and given is not None:
-            raise InputError(
-                "both data and params",
-                file=scenario_file,
-                key="paths.params",
-                expected="either data (to fit) or params (given), not both",
-            )
-        if config.data is not None:
-            candles = load_candles(config.data)
-            if config.start is not None or config.end is not None:
-                candles = select_window(candles, config.start, config.end)
-            self.fit = fit_garch(candles, model, dist, mean)
-            params = {"mu": 0.0, "gamma": 0.0, "nu": 0.0, "lambda": 0.0, **self.fit.params}
-        else:
+        if given is not None:
+            if config.data is not None:
+                raise InputError(
+                    "both data and params",
+                    file=scenario_file,
+                    key="paths.params",
+                    expected="either data (to fit) or params (given), not both",
+                )
             if config.start is not None or config.end is not None:
                 raise InputError(
                     "a window without data",
@@ -95,6 +82,19 @@ class GarchPathSource:
                     expected="start and end only together with data",
                 )
             params = check_params(given, model, dist, mean, scenario_file, "paths.params")
+        elif config.data is not None:
+            candles = load_candles(config.data)
+            if config.start is not None or config.end is not None:
+                candles = select_window(candles, config.start, config.end)
+            self.fit = fit_garch(candles, model, dist, mean)
+            params = {"mu": 0.0, "gamma": 0.0, "nu": 0.0, "lambda": 0.0, **self.fit.params}
+        else:
+            raise InputError(
+                "no data and no params",
+                file=scenario_file,
+                key="paths.data",
+                expected="either data (a candle file to fit on) or a params table",
+            )
         self.given_params: dict[str, float] = dict(given or {})
         self.params = params
         nu, lam = params["nu"], params["lambda"]

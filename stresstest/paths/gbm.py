@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.gbm import gbm_paths
 from stresstest.scenario.schema import GbmPaths
 
 #: Child index of ``SeedSequence(seed).spawn`` that keys the path streams.
@@ -28,6 +27,8 @@ class GbmPathSource:
 
     def chunk(self, first: int, count: int) -> np.ndarray:
         """Prices of paths ``first .. first + count - 1``, quote per base."""
+        from stresstest.kernels.gbm import gbm_paths  # compiled code only to draw paths
+
         out = np.empty((count, self.n_steps + 1))
         gbm_paths(
             self.key[0],

@@ -137,6 +137,16 @@ class HistoricalPathSource:
                     f"missing key (required in mode {mode!r})", name, expected="an integer >= 1"
                 )
 
+    def _required(self, value: int | None, name: str) -> int:
+        """A key the mode requires; ``_check_keys`` has refused its absence already."""
+        if value is None:  # pragma: no cover - refused by _check_keys
+            self._fail(
+                f"missing key (required in mode {self.config.mode!r})",
+                name,
+                expected="an integer >= 1",
+            )
+        return int(value)
+
     def _no_gap(self, window: Candles, what: str) -> None:
         if window.gaps:
             gap = window.gaps[0]
@@ -166,7 +176,7 @@ class HistoricalPathSource:
         self.prices = rescale(window.close[None, : self.n_steps + 1], self.config.s0)
 
     def _windows(self, window: Candles) -> None:
-        points = int(self.config.n_steps) + 1
+        points = self._required(self.config.n_steps, "n_steps") + 1
         starts = [
             np.arange(lo, hi - points + 1, dtype=np.int64)
             for lo, hi in contiguous_segments(window)
@@ -199,8 +209,8 @@ class HistoricalPathSource:
         stay = 1.0 - 1.0 / self.mean_block
         self.inv_log_stay = 1.0 / math.log(stay) if stay > 0.0 else -0.0
         self.s0 = float(self.config.s0) if self.config.s0 is not None else float(window.close[-1])
-        self.n_steps = int(self.config.n_steps)
-        self.n_paths = int(self.config.n_paths)
+        self.n_steps = self._required(self.config.n_steps, "n_steps")
+        self.n_paths = self._required(self.config.n_paths, "n_paths")
         self.details.update(
             n_returns=int(returns.shape[0]),
             n_segments=int(segment[-1] + 1),

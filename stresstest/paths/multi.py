@@ -462,7 +462,8 @@ class FhsMultiPathSource:
     def start_sigma(self) -> np.ndarray:
         """Conditional volatility of step 1 of each asset, percent per step."""
         states = self.state0
-        return np.sqrt(np.exp(states) if self.config.model == "egarch" else states)
+        sigma: np.ndarray = np.sqrt(np.exp(states) if self.config.model == "egarch" else states)
+        return sigma
 
     def provenance(self) -> dict[str, Any]:
         """What the paths were generated from, TOML-ready: common bars and every asset's fit."""

@@ -45,13 +45,14 @@ def source_references(source: PathSource) -> dict[str, np.ndarray]:
 
 def path_source(scenario: schema.Scenario) -> PathSource:
     """The path source a scenario's ``[paths]`` table describes."""
-    from stresstest.paths.file import FilePathSource
-    from stresstest.paths.gbm import GbmPathSource
-
     config = scenario.paths
     if isinstance(config, schema.GbmPaths):
+        from stresstest.paths.gbm import GbmPathSource
+
         return GbmPathSource(config, scenario.seed)
     if isinstance(config, schema.FilePaths):
+        from stresstest.paths.file import FilePathSource
+
         return FilePathSource(config.file)
     if isinstance(config, schema.HistoricalPaths):
         from stresstest.paths.historical import HistoricalPathSource

@@ -79,6 +79,12 @@ def scenario_rows(scenario: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def step_range(frame: pl.DataFrame) -> tuple[float, float]:
+    """First and last step of a per-step frame (not empty), for the x axis (steps)."""
+    steps = frame["step"].to_numpy()
+    return float(steps.min()), float(steps.max())
+
+
 def draw_table(
     ax: Axes,
     rows: list[list[str]],
@@ -101,7 +107,9 @@ def draw_table(
         colLabels=header,
         colWidths=widths,
         cellLoc="left",
-        bbox=(0.0, 1.0 - height, 1.0, height),
+        # matplotlib takes (left, bottom, width, height) as documented; its stubs say only
+        # Bbox, whose .bounds would recompute width and height by subtraction.
+        bbox=(0.0, 1.0 - height, 1.0, height),  # type: ignore[arg-type]
     )
     table.auto_set_font_size(False)
     table.set_fontsize(fontsize)
@@ -343,7 +351,7 @@ def fund_page(run: RunFolder) -> Figure:
     ax.set_xlabel("step (hours in the shipped scenarios)")
     ax.set_ylabel(f"insurance fund, {style.MONEY_LABEL}")
     style.compact_axis(ax.yaxis)
-    ax.set_xlim(frame["step"].min(), frame["step"].max())
+    ax.set_xlim(*step_range(frame))
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=4)
     return figure
 
@@ -465,7 +473,7 @@ def price_page(run: RunFolder) -> Figure:
     ax.set_xlabel("step (hours in the shipped scenarios)")
     ax.set_ylabel(style.PRICE_LABEL)
     style.compact_axis(ax.yaxis)
-    ax.set_xlim(frame["step"].min(), frame["step"].max())
+    ax.set_xlim(*step_range(frame))
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=4)
     return figure
 

@@ -101,7 +101,8 @@ class RunFolder:
 
     def metric(self, name: str) -> dict[str, Any]:
         """Summary statistics of one per-path metric (summary.json ``metrics``)."""
-        return self.summary["metrics"][name]
+        metrics: dict[str, dict[str, Any]] = self.summary["metrics"]
+        return metrics[name]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import math
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -21,7 +21,11 @@ from matplotlib.axis import Axis
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
+from matplotlib.rcsetup import cycler
 from matplotlib.ticker import FuncFormatter
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 #: Quote currency of the shipped scenarios; result files do not record it.
 QUOTE = "USDT"
@@ -51,7 +55,7 @@ PNG_DPI = 110
 FOOTER_HEIGHT = 0.04
 
 #: matplotlib settings for every page (points; 10 pt is the smallest printed text).
-RC: dict[str, Any] = {
+RC: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 11,
     "axes.titlesize": 12,
@@ -66,7 +70,7 @@ RC: dict[str, Any] = {
     "grid.alpha": 0.3,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "axes.prop_cycle": matplotlib.cycler(color=list(CYCLE)),
+    "axes.prop_cycle": cycler(color=list(CYCLE)),
     "lines.linewidth": 1.6,
     "pdf.fonttype": 42,
     "savefig.facecolor": "white",

@@ -275,6 +275,16 @@ def is_accounts(paths: object, book: object) -> bool:
     return isinstance(paths, MULTI_PATHS) or isinstance(book, ACCOUNT_BOOKS)
 
 
+def is_accounts_scenario(scenario: schema.Scenario) -> bool:
+    """True when the scenario has multi-asset ``[paths]`` and an accounts ``[book]``.
+
+    Whether the two go together, and every accounts table, is checked when the
+    scenario is loaded (:func:`check_accounts`). Here, not in the engine, so that
+    the engine imports its accounts machinery only for accounts scenarios.
+    """
+    return is_accounts(scenario.paths, scenario.book)
+
+
 def bracket_base_rate(margin: Any) -> tuple[str, float]:
     """The first bracket's rate ``r_0`` and its key: ``maintenance`` (static) or ``floor``.
 

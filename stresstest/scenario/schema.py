@@ -12,12 +12,19 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from stresstest.limits import AMOUNT_MAX, AMOUNT_MIN, PRICE_MAX, PRICE_MIN, SEED_MAX
 
 if TYPE_CHECKING:
-    from stresstest.scenario.accounts import AccountsTable
+    from stresstest.scenario.accounts import (
+        AccountsFileBook,
+        AccountsSyntheticBook,
+        AccountsTable,
+        FhsMultiPaths,
+        GbmMultiPaths,
+        HistoricalMultiPaths,
+    )
     from stresstest.scenario.defences import Adl, PartialLiquidation
     from stresstest.scenario.mechanics import Market, Oracle
 
@@ -550,8 +557,14 @@ def design_label(margin: StaticMargin | VolScaledMargin) -> str:
     )
 
 
-PathsConfig = GbmPaths | FilePaths | HistoricalPaths | GarchPaths | FhsPaths
-BookConfig = SyntheticBook | FileBook
+#: Every ``[paths]`` and ``[book]`` variant, the multi-asset ones of accounts scenarios
+#: included (defined in stresstest.scenario.accounts, which registers them below); only
+#: annotations use these two, so they are strings and need no import at run time.
+PathsConfig: TypeAlias = (
+    "GbmPaths | FilePaths | HistoricalPaths | GarchPaths | FhsPaths"
+    " | GbmMultiPaths | HistoricalMultiPaths | FhsMultiPaths"
+)
+BookConfig: TypeAlias = "SyntheticBook | FileBook | AccountsSyntheticBook | AccountsFileBook"
 MarginConfig = StaticMargin | VolScaledMargin
 
 
