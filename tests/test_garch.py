@@ -37,6 +37,7 @@ from stresstest.paths import path_source
 from stresstest.paths.fit import fit_garch, innovation_moments, skew_t_constants, skew_t_pdf
 from stresstest.scenario import load_scenario
 from tests import garch_twin
+from tests.tiers import examples
 from tests.tolerances import KS_SIGNIFICANCE, MONTE_CARLO_SIGMAS, QUADRATURE_RTOL, assert_close
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +98,7 @@ MODELS = (enums.VOL_GARCH, enums.VOL_GJR, enums.VOL_EGARCH)
 DISTS = (enums.DIST_NORMAL, enums.DIST_T, enums.DIST_SKEWT)
 
 
-@settings(deadline=None, max_examples=12)
+@settings(deadline=None, max_examples=examples(12))
 @given(
     model=st.sampled_from(MODELS),
     dist=st.sampled_from(DISTS),

@@ -35,6 +35,7 @@ from tests.test_replay_reference import (
     replay_cases,
     run_sorted_kernel,
 )
+from tests.tiers import examples
 from tests.tolerances import (
     ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL,
     ENGINE_VS_REFERENCE_RTOL,
@@ -206,7 +207,7 @@ def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
     return case, mechanisms
 
 
-@settings(KERNEL_SETTINGS, max_examples=400)
+@settings(KERNEL_SETTINGS, max_examples=examples(400))
 @given(drawn=mechanism_cases())
 def test_mechanics_kernel_matches_reference(drawn: tuple[ReplayCase, Mechanisms]) -> None:
     case, mechanisms = drawn
