@@ -197,6 +197,7 @@ def arch_returns(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "dist", "params"),
     [
@@ -296,6 +297,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_paths_do_not_depend_on_thread_count(tmp_path: Path) -> None:
     data = REPO / "data" / "btc_usdt_spot_1h.parquet"
     files = []
