@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     tiers.set_tier(tier)
     if tier == "fast":
-        current = settings.default  # the profile loaded now
+        current = settings()  # unset values come from the profile loaded now
         settings.register_profile(
             "fast", current, max_examples=tiers.fast_examples(current.max_examples)
         )
@@ -50,5 +50,5 @@ def pytest_report_header(config: pytest.Config) -> str:
     """Say which lane runs, so that a log shows whether example counts were scaled."""
     return (
         f"stresstest test lane: {tiers.current_tier()}, "
-        f"hypothesis max_examples {settings.default.max_examples} by default (docs/testing.md)"
+        f"hypothesis max_examples {settings().max_examples} by default (docs/testing.md)"
     )
