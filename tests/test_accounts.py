@@ -27,6 +27,7 @@ from stresstest.kernels.cross_dense import dense_cross_paths
 from stresstest.kernels.enums import N_GRID
 from stresstest.scenario.validate import scenario_from_dict
 from tests.reference_accounts import reference_accounts, smallest_gap
+from tests.tiers import examples
 from tests.tolerances import (
     ENGINE_VS_DENSE_RTOL,
     ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL,
@@ -290,13 +291,13 @@ def check_case(case: dict[str, Any], *, dense: bool) -> None:
     )
 
 
-@settings(KERNEL_SETTINGS, max_examples=300)
+@settings(KERNEL_SETTINGS, max_examples=examples(300))
 @given(case=accounts_cases())
 def test_cross_kernel_matches_reference(case: dict[str, Any]) -> None:
     check_case(case, dense=False)
 
 
-@settings(KERNEL_SETTINGS, max_examples=100)
+@settings(KERNEL_SETTINGS, max_examples=examples(100))
 @given(case=accounts_cases())
 def test_dense_cross_kernel_matches_reference(case: dict[str, Any]) -> None:
     check_case(case, dense=True)

@@ -37,6 +37,7 @@ from tests.test_accounts import (
     run_kernel,
     run_reference,
 )
+from tests.tiers import examples
 from tests.tolerances import (
     ENGINE_VS_DENSE_RTOL,
     ENGINE_VS_REFERENCE_RTOL,
@@ -199,13 +200,13 @@ def test_vol_scaled_brackets_liquidate_by_hand() -> None:
         assert other[0, COLUMN["n_liquidations"]] == 0
 
 
-@settings(KERNEL_SETTINGS, max_examples=200)
+@settings(KERNEL_SETTINGS, max_examples=examples(200))
 @given(case=accounts_cases(vol_brackets=True))
 def test_vol_scaled_brackets_kernel_matches_reference(case: dict[str, Any]) -> None:
     check_case(case, dense=False)
 
 
-@settings(KERNEL_SETTINGS, max_examples=60)
+@settings(KERNEL_SETTINGS, max_examples=examples(60))
 @given(case=accounts_cases(vol_brackets=True))
 def test_vol_scaled_brackets_dense_twin_matches_reference(case: dict[str, Any]) -> None:
     check_case(case, dense=True)

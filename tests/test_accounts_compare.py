@@ -166,6 +166,7 @@ def test_accounts_plans_survive_pickling(tmp_path: Path) -> None:
     assert np.array_equal(here[0], there[0]) and np.array_equal(here[1], there[1])
 
 
+@pytest.mark.slow
 def test_dask_cluster_matches_local_accounts_run_and_compare(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     scenario = load_scenario(write_scenario(tmp_path, {**BASE, "compare": COMPARE}))

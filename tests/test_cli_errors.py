@@ -281,6 +281,7 @@ def run_module(*args: str, columns: int | None = None) -> subprocess.CompletedPr
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("breaker", [negative_qty, invalid_toml], ids=["negative qty", "toml"])
 def test_subprocess_exits_2_without_traceback(ws: Workspace, breaker: Breaker) -> None:
     scenario, fragments = breaker(ws)
@@ -293,6 +294,7 @@ def test_subprocess_exits_2_without_traceback(ws: Workspace, breaker: Breaker) -
     assert_nothing_written(ws.out)
 
 
+@pytest.mark.slow
 def test_subprocess_message_is_one_line(ws: Workspace) -> None:
     deep = ws.root / ("a_rather_long_folder_name_" * 4)
     deep.mkdir()

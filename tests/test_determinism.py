@@ -103,6 +103,7 @@ def cli_run(scenario_file: Path, out_dir: Path, threads: int) -> None:
     assert completed.returncode == 0, completed.stderr
 
 
+@pytest.mark.slow
 def test_thread_count_does_not_change_results(scenario_file: Path, tmp_path: Path) -> None:
     cli_run(scenario_file, tmp_path / "one", threads=1)
     cli_run(scenario_file, tmp_path / "two", threads=2)

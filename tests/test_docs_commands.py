@@ -132,6 +132,7 @@ def test_the_readme_and_quickstart_have_runnable_blocks() -> None:
     assert len(runnable(REPO / "docs" / "quickstart.md")) >= 8
 
 
+@pytest.mark.slow
 def test_readme_commands_run(tmp_path: Path) -> None:
     cwd = workspace(tmp_path)
     for block in runnable(REPO / "README.md"):
@@ -157,6 +158,7 @@ def _table_rows(text: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_quickstart_commands_run_and_its_numbers_are_current(tmp_path: Path) -> None:
     quickstart = REPO / "docs" / "quickstart.md"
     cwd = workspace(tmp_path)

@@ -37,6 +37,7 @@ from stresstest.paths import path_source
 from stresstest.paths.fit import fit_garch, innovation_moments, skew_t_constants, skew_t_pdf
 from stresstest.scenario import load_scenario
 from tests import garch_twin
+from tests.tiers import examples
 from tests.tolerances import KS_SIGNIFICANCE, MONTE_CARLO_SIGMAS, QUADRATURE_RTOL, assert_close
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +98,7 @@ MODELS = (enums.VOL_GARCH, enums.VOL_GJR, enums.VOL_EGARCH)
 DISTS = (enums.DIST_NORMAL, enums.DIST_T, enums.DIST_SKEWT)
 
 
-@settings(deadline=None, max_examples=12)
+@settings(deadline=None, max_examples=examples(12))
 @given(
     model=st.sampled_from(MODELS),
     dist=st.sampled_from(DISTS),
@@ -196,6 +197,7 @@ def arch_returns(
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("model", "dist", "params"),
     [
@@ -295,6 +297,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_paths_do_not_depend_on_thread_count(tmp_path: Path) -> None:
     data = REPO / "data" / "btc_usdt_spot_1h.parquet"
     files = []

@@ -23,6 +23,7 @@ from stresstest.paths.gbm import PATHS_SEED_CHILD, philox_key
 from stresstest.paths.historical import event_windows, successors
 from stresstest.scenario import load_scenario
 from tests import garch_twin
+from tests.tiers import examples
 from tests.tolerances import MONTE_CARLO_SIGMAS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +98,7 @@ def test_windows_by_hand(tmp_path: Path) -> None:
     assert "at most 5" in str(error.value)
 
 
-@settings(deadline=None, max_examples=25)
+@settings(deadline=None, max_examples=examples(25))
 @given(
     lengths=st.lists(st.integers(1, 12), min_size=1, max_size=5),
     holes=st.lists(st.integers(1, 30), min_size=4, max_size=4),

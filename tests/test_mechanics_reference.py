@@ -37,6 +37,7 @@ from tests.test_replay_reference import (
     replay_cases,
     run_sorted_kernel,
 )
+from tests.tiers import examples
 from tests.tolerances import (
     ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL,
     ENGINE_VS_REFERENCE_RTOL,
@@ -237,7 +238,7 @@ def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
     return case, mechanisms
 
 
-@settings(KERNEL_SETTINGS, max_examples=400)
+@settings(KERNEL_SETTINGS, max_examples=examples(400))
 @given(drawn=mechanism_cases())
 def test_pipeline_matches_reference(drawn: tuple[ReplayCase, Mechanisms]) -> None:
     case, mechanisms = drawn

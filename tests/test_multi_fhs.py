@@ -26,6 +26,7 @@ from stresstest.scenario.provenance import sha256_of
 from stresstest.scenario.validate import scenario_from_dict
 from tests import garch_twin
 from tests.test_accounts_paths import write_candles
+from tests.tiers import examples
 from tests.tolerances import MONTE_CARLO_SIGMAS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +86,7 @@ def twin_path(
     return out, rows
 
 
-@settings(deadline=None, max_examples=40)
+@settings(deadline=None, max_examples=examples(40))
 @given(
     n_rows=st.integers(1, 30),
     n_assets=st.integers(1, 4),

@@ -526,6 +526,7 @@ def python_stresstest(*args: str, cwd: Path, script: str | None = None) -> subpr
     )
 
 
+@pytest.mark.slow
 def test_two_processes_writing_one_folder(ws: Workspace) -> None:
     """One wins cleanly; the other, if it overlapped, says why (never a traceback)."""
     ws.write()
@@ -578,6 +579,7 @@ def killed_while_writing(ws: Workspace, signum: int) -> int:
         return process.returncode
 
 
+@pytest.mark.slow
 def test_sigterm_while_writing_removes_staging(ws: Workspace) -> None:
     ws.write()
     assert killed_while_writing(ws, signal.SIGTERM) == 128 + signal.SIGTERM
@@ -585,6 +587,7 @@ def test_sigterm_while_writing_removes_staging(ws: Workspace) -> None:
     assert [name for name in siblings(ws.out) if not name.endswith(".checkpoint")] == []
 
 
+@pytest.mark.slow
 def test_stale_staging_of_a_killed_run_is_removed(ws: Workspace) -> None:
     ws.write()
     assert killed_while_writing(ws, signal.SIGKILL) == -signal.SIGKILL

@@ -43,6 +43,7 @@ from tests.test_replay_reference import (
     margin_config,
     replay_cases,
 )
+from tests.tiers import examples
 from tests.tolerances import (
     ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL,
     ENGINE_VS_REFERENCE_RTOL,
@@ -139,7 +140,7 @@ def reference_arguments(case: ReplayCase) -> tuple[Any, ...]:
     )
 
 
-@settings(KERNEL_SETTINGS, max_examples=250)
+@settings(KERNEL_SETTINGS, max_examples=examples(250))
 @given(case=replay_cases(), extra=st.floats(1e-3, 0.2))
 def test_partial_kernel_matches_reference(case: ReplayCase, extra: float) -> None:
     buffer = max(0.0, case.fee - lowest_rate(case.margin)) + extra
@@ -155,7 +156,7 @@ def test_partial_kernel_matches_reference(case: ReplayCase, extra: float) -> Non
     )
 
 
-@settings(KERNEL_SETTINGS, max_examples=250)
+@settings(KERNEL_SETTINGS, max_examples=examples(250))
 @given(case=replay_cases())
 def test_adl_kernel_matches_reference(case: ReplayCase) -> None:
     expected, gap = reference_adl(*reference_arguments(case))
@@ -178,7 +179,7 @@ def test_adl_kernel_matches_reference(case: ReplayCase) -> None:
     )
 
 
-@settings(KERNEL_SETTINGS, max_examples=100)
+@settings(KERNEL_SETTINGS, max_examples=examples(100))
 @given(case=replay_cases())
 def test_adl_kernel_without_adl_events_is_the_core_kernel(case: ReplayCase) -> None:
     """With a fund no path can empty, the ADL kernel gives the core results bit for bit."""

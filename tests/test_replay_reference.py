@@ -27,6 +27,7 @@ from stresstest.kernels.replay import replay_paths
 from stresstest.paths.gbm import GbmPathSource
 from stresstest.scenario import schema
 from tests.reference import reference_replay, smallest_breach_gap
+from tests.tiers import examples
 from tests.tolerances import (
     ENGINE_VS_DENSE_RTOL,
     ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL,
@@ -243,7 +244,7 @@ def discard_near_ties(case: ReplayCase) -> None:
     assume(gap > NEAR_TIE_RELATIVE_GAP)
 
 
-@settings(KERNEL_SETTINGS, max_examples=600)
+@settings(KERNEL_SETTINGS, max_examples=examples(600))
 @given(case=replay_cases())
 def test_sorted_kernel_matches_reference(case: ReplayCase) -> None:
     discard_near_ties(case)
@@ -256,7 +257,7 @@ def test_sorted_kernel_matches_reference(case: ReplayCase) -> None:
     )
 
 
-@settings(KERNEL_SETTINGS, max_examples=300)
+@settings(KERNEL_SETTINGS, max_examples=examples(300))
 @given(case=replay_cases())
 def test_dense_kernel_matches_reference(case: ReplayCase) -> None:
     discard_near_ties(case)

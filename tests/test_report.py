@@ -160,6 +160,7 @@ def test_compare_pages_have_titles_axes_and_data(compare_dir: Path) -> None:
     _check_pages(pages)
 
 
+@pytest.mark.slow
 def test_pdf_and_pngs_are_written_with_one_page_each(run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "reports" / "tiny.pdf"
     stale = tmp_path / "reports" / "tiny-07-old-page.png"
@@ -179,6 +180,7 @@ def test_pdf_and_pngs_are_written_with_one_page_each(run_dir: Path, tmp_path: Pa
         assert pixels[..., :3].std() > 0.05, f"{png.name} looks blank"
 
 
+@pytest.mark.slow
 def test_pdf_pages_are_not_blank(compare_dir: Path, tmp_path: Path) -> None:
     if shutil.which("pdftoppm") is None:
         pytest.skip("pdftoppm (Debian package poppler-utils) is not installed")
@@ -230,6 +232,7 @@ def test_cli_report_exit_2_names_the_file_and_writes_nothing(run_dir: Path, tmp_
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
+@pytest.mark.slow
 def test_cli_report_writes_the_pdf(run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.pdf"
     result = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(out), "-q"])
@@ -237,6 +240,7 @@ def test_cli_report_writes_the_pdf(run_dir: Path, tmp_path: Path) -> None:
     assert _pdf_pages(out) == len(RUN_SLUGS)
 
 
+@pytest.mark.slow
 def test_run_command_with_report(tmp_path: Path) -> None:
     scenario = tmp_path / "run.toml"
     scenario.write_text(RUN.replace("n_paths = 120", "n_paths = 20"))
@@ -255,6 +259,7 @@ def test_run_command_with_report(tmp_path: Path) -> None:
     assert len(list(out.parent.glob("r-*.png"))) == len(RUN_SLUGS)
 
 
+@pytest.mark.slow
 def test_a_failure_mid_way_leaves_no_report(
     run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -277,6 +282,7 @@ def test_a_failure_mid_way_leaves_no_report(
     assert [path.name for path in tmp_path.iterdir()] == ["report.pdf"]
 
 
+@pytest.mark.slow
 def test_a_failing_pdf_page_leaves_no_pdf(
     run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -297,6 +303,7 @@ def test_a_failing_pdf_page_leaves_no_pdf(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_run_without_bad_debt_still_draws(tmp_path: Path) -> None:
     calm = (
         RUN.replace("leverage_max = 40.0", "leverage_max = 1.0")

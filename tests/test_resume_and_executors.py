@@ -115,6 +115,7 @@ def test_resume_refuses_a_checkpoint_of_another_scenario(
     assert (out_dir / "paths.parquet").exists()
 
 
+@pytest.mark.slow
 def test_dask_cluster_matches_local_run(scenario_file: Path) -> None:
     distributed = pytest.importorskip("distributed")
     scenario = load_scenario(scenario_file)

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from stresstest.kernels.search import first_greater, first_not_less
 from stresstest.kernels.sums import compensated_prefix_sums, range_sum, two_sum
+from tests.tiers import examples
 from tests.tolerances import COMPENSATED_RANGE_SUM_EPS
 
 EPS = float(np.finfo(np.float64).eps)
@@ -102,7 +103,7 @@ def sorted_searches(draw: st.DrawFn) -> tuple[np.ndarray, float, int, int]:
 
 
 @given(case=sorted_searches())
-@settings(deadline=None, database=None, max_examples=300)
+@settings(deadline=None, database=None, max_examples=examples(300))
 def test_searches_equal_searchsorted(case: tuple[np.ndarray, float, int, int]) -> None:
     values, probe, start, stop = case
     window = values[start:stop]

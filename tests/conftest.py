@@ -1,0 +1,54 @@
+"""Chooses the test lane (docs/testing.md) before any test module is imported.
+
+``pytest -m "not slow"`` is the fast lane: property tests draw fewer examples
+(tests/tiers.py). ``pytest`` alone is the full suite, with every test and the example
+counts the tests declare. ``STRESSTEST_TEST_TIER=fast|full`` overrides the choice.
+
+The full suite leaves Hypothesis's profile as it is (``default``, or ``ci`` when
+Hypothesis detects a CI, or the one ``--hypothesis-profile`` names); the fast lane
+loads ``fast``: that profile with fewer examples.
+
+Both lanes set ``OMP_WAIT_POLICY=passive`` (unless it is set already) before any
+kernel runs: the property tests call the parallel kernels thousands of times on tiny
+books, and OpenMP's default of spinning idle threads made each call take 10-20 ms
+instead of 0.07 ms on a machine whose cores are busy (docs/testing.md). How idle
+threads wait changes no result; subprocesses the tests start inherit the setting.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import settings
+
+from tests import tiers
+
+#: How OpenMP's idle threads wait; read once, when numba first loads its OpenMP layer.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+
+@pytest.hookimpl(trylast=True)  # after Hypothesis's plugin has loaded --hypothesis-profile
+def pytest_configure(config: pytest.Config) -> None:
+    """Pick the lane from ``STRESSTEST_TEST_TIER`` or ``-m``; in the fast lane, load ``fast``."""
+    try:
+        tier = tiers.choose_tier(
+            os.environ.get(tiers.TIER_VARIABLE) or None, config.getoption("markexpr") or ""
+        )
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    tiers.set_tier(tier)
+    if tier == "fast":
+        current = settings()  # unset values come from the profile loaded now
+        settings.register_profile(
+            "fast", current, max_examples=tiers.fast_examples(current.max_examples)
+        )
+        settings.load_profile("fast")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which lane runs, so that a log shows whether example counts were scaled."""
+    return (
+        f"stresstest test lane: {tiers.current_tier()}, "
+        f"hypothesis max_examples {settings().max_examples} by default (docs/testing.md)"
+    )
