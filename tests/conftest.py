@@ -19,6 +19,8 @@ from tests.result_folders import validate_written
 
 #: Folders already validated, by path and manifest identity.
 _CHECKED: set[tuple[str, int, int]] = set()
+#: Folders validated, by kind (run, compare, backtest), for the terminal summary.
+_KINDS: dict[str, int] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -27,10 +29,16 @@ def _validate_outputs_of_test(request: pytest.FixtureRequest) -> Iterator[None]:
     root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
     yield
     if root is not None:
-        validate_written(root, _CHECKED)
+        validate_written(root, _CHECKED, _KINDS)
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _validate_outputs_of_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     yield
-    validate_written(tmp_path_factory.getbasetemp(), _CHECKED)
+    validate_written(tmp_path_factory.getbasetemp(), _CHECKED, _KINDS)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line: how many result folders were validated against the schemas, by kind."""
+    counts = ", ".join(f"{count} {kind}" for kind, count in sorted(_KINDS.items())) or "none"
+    terminalreporter.write_line(f"result folders validated against stresstest/schemas: {counts}")

@@ -16,8 +16,9 @@ from pathlib import Path
 from stresstest.io.atomic import MANIFEST_NAME, manifest_entries
 from stresstest.schemas import validate_result_folder
 
-#: The JSON document that makes a folder with a manifest a result folder.
-DOCUMENTS = ("summary.json", "compare.json", "backtest.json")
+#: The JSON documents that make a folder with a manifest a result folder, in the order
+#: validate_result_folder tries them.
+DOCUMENTS = ("compare.json", "summary.json", "backtest.json")
 
 
 def as_written(folder: Path) -> bool:
@@ -46,8 +47,21 @@ def signature(folder: Path) -> tuple[str, int, int]:
     return str(folder), info.st_ino, info.st_mtime_ns
 
 
-def validate_written(root: Path, checked: set[tuple[str, int, int]] | None = None) -> int:
+def kind(folder: Path) -> str:
+    """``compare``, ``run`` or ``backtest``, as :func:`stresstest.schemas.validate_result_folder`
+    tells them apart (the first of :data:`DOCUMENTS` the folder holds)."""
+    document = next(name for name in DOCUMENTS if (folder / name).is_file())
+    return {"compare.json": "compare", "summary.json": "run", "backtest.json": "backtest"}[document]
+
+
+def validate_written(
+    root: Path,
+    checked: set[tuple[str, int, int]] | None = None,
+    kinds: dict[str, int] | None = None,
+) -> int:
     """Validate every result folder below ``root`` not yet in ``checked``; return how many.
+
+    ``kinds`` counts the folders validated by :func:`kind`.
 
     Raises
     ------
@@ -63,4 +77,6 @@ def validate_written(root: Path, checked: set[tuple[str, int, int]] | None = Non
             checked.add(key)  # before validating: a failure is reported once
         validate_result_folder(folder)
         count += 1
+        if kinds is not None:
+            kinds[kind(folder)] = kinds.get(kind(folder), 0) + 1
     return count
