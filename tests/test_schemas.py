@@ -26,6 +26,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import stresstest.cli
+from stresstest.backtest.coverage import backtest, write_backtest
 from stresstest.cli import app
 from stresstest.engine.jobs import compare_to_dir, run_to_dir
 from stresstest.engine.result import INTEGER_METRICS, STEP_FILES, step_quantiles
@@ -86,6 +87,7 @@ name = "slow"
 "liquidation.latency_steps" = 3
 """
 
+REPO = Path(__file__).resolve().parents[1]
 JSON_SCHEMAS = ("summary.schema.json", "compare.schema.json", "backtest.schema.json")
 TABLE_SCHEMAS = tuple(name for name in schema_names() if name.startswith("tables/"))
 
@@ -346,6 +348,26 @@ def test_a_broken_compare_folder_is_refused(compare_dir: Path, tmp_path: Path, c
     breaks(broken)
     with pytest.raises(InputError, match=message):
         validate_result_folder(broken)
+
+
+def test_a_backtest_folder_validates_and_a_broken_one_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "s.toml").write_text(SCENARIO)
+    data = REPO / "data" / "btc_usdt_spot_1h.parquet"
+    folder = tmp_path / "bt"
+    write_backtest(backtest(data, tmp_path / "s.toml", horizon_steps=4), folder)
+    validate_result_folder(folder)
+    breaks = {
+        r"key 'timestamp': wrong column dtype \(got 'Int64'\)": lambda f: f.with_columns(
+            pl.col("timestamp").dt.epoch("ms")
+        ),
+        r"windows\.parquet: row count differs from backtest\.json windows": lambda f: f.head(3),
+    }
+    for index, (message, change) in enumerate(breaks.items()):
+        broken = tmp_path / f"broken{index}"
+        shutil.copytree(folder, broken)
+        _rewrite_table(broken / "windows.parquet", change)
+        with pytest.raises(InputError, match=message):
+            validate_result_folder(broken)
 
 
 def test_not_a_result_folder_is_refused(tmp_path: Path) -> None:

@@ -385,12 +385,12 @@ def check_table(
     for column_name, dtype in found.items():
         column = columns[column_name]
         nullable = bool(column.get("nullable", False))
-        if str(dtype) != column["dtype"] and not (nullable and dtype == pl.Null):
+        if dtype_name(dtype) != column["dtype"] and not (nullable and dtype == pl.Null):
             raise InputError(
                 "wrong column dtype",
                 file=path,
                 key=column_name,
-                value=str(dtype),
+                value=dtype_name(dtype),
                 expected=f"{column['dtype']}{' (or Null when all null)' if nullable else ''} "
                 f"({name})",
             )
@@ -412,6 +412,14 @@ def check_table(
             expected=f"{version}, the format_version of the folder's JSON document",
         )
     return height
+
+
+def dtype_name(dtype: pl.DataType) -> str:
+    """A dtype as the table schemas name it: polars' name, ``Datetime[ms]`` for naive datetimes."""
+    if isinstance(dtype, pl.Datetime):
+        zone = "" if dtype.time_zone is None else f", {dtype.time_zone}"
+        return f"Datetime[{dtype.time_unit}{zone}]"
+    return str(dtype)
 
 
 def _condition_words(condition: dict[str, Any] | None) -> str:
