@@ -13,16 +13,27 @@ kernel runs: the property tests call the parallel kernels thousands of times on 
 books, and OpenMP's default of spinning idle threads made each call take 10-20 ms
 instead of 0.07 ms on a machine whose cores are busy (docs/testing.md). How idle
 threads wait changes no result; subprocesses the tests start inherit the setting.
+
+Every result folder the suite writes is checked against the shipped schemas:
+after each test that used ``tmp_path``, the result folders below it that are
+as stresstest wrote them (tests/result_folders.py) are validated with
+:func:`stresstest.schemas.validate_result_folder`; a failure is an error of that
+test. When the session ends, the same is done once for everything below pytest's
+base temporary folder not yet checked, which covers module-scoped folders made
+with ``tmp_path_factory`` (a failure there is reported at the teardown of the
+last test, naming the file).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings
 
 from tests import tiers
+from tests.result_folders import validate_written
 
 #: How OpenMP's idle threads wait; read once, when numba first loads its OpenMP layer.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
@@ -52,3 +63,30 @@ def pytest_report_header(config: pytest.Config) -> str:
         f"stresstest test lane: {tiers.current_tier()}, "
         f"hypothesis max_examples {settings().max_examples} by default (docs/testing.md)"
     )
+
+
+#: Folders already validated, by path and manifest identity.
+_CHECKED: set[tuple[str, int, int]] = set()
+#: Folders validated, by kind (run, compare, backtest), for the terminal summary.
+_KINDS: dict[str, int] = {}
+
+
+@pytest.fixture(autouse=True)
+def _validate_outputs_of_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    # Requested before the test, so that tmp_path is torn down after this check.
+    root = request.getfixturevalue("tmp_path") if "tmp_path" in request.fixturenames else None
+    yield
+    if root is not None:
+        validate_written(root, _CHECKED, _KINDS)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _validate_outputs_of_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    yield
+    validate_written(tmp_path_factory.getbasetemp(), _CHECKED, _KINDS)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line: how many result folders were validated against the schemas, by kind."""
+    counts = ", ".join(f"{count} {kind}" for kind, count in sorted(_KINDS.items())) or "none"
+    terminalreporter.write_line(f"result folders validated against stresstest/schemas: {counts}")

@@ -490,7 +490,7 @@ def test_lock_is_reentrant_in_one_job_and_refused_to_another_thread(tmp_path: Pa
     out = tmp_path / "result"
     with atomic.output_lock(out):
         with atomic.atomic_dir(out) as staging:  # the job's own write: same lock
-            (staging / "summary.json").write_text("{}\n")
+            (staging / "result.txt").write_text("{}\n")
         errors: list[BaseException] = []
 
         def other() -> None:

@@ -15,6 +15,7 @@ from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_to
 from stresstest.scenario import schema
 from stresstest.scenario.provenance import resolved_dict
 from stresstest.scenario.schema import design_label
+from stresstest.schemas.format import FORMAT_KEY, FORMAT_VERSION, parquet_metadata
 
 
 def variant_row(name: str, result: Result) -> dict[str, Any]:
@@ -108,6 +109,7 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
     """compare.json: variants with their overrides, the baseline, matches and verdicts."""
     overrides = comparison.overrides
     return {
+        FORMAT_KEY: FORMAT_VERSION,  # the format of the whole folder (docs/results.md)
         "scenario": comparison.scenario.name,
         "seed": comparison.scenario.seed,
         "stresstest_version": __version__,
@@ -134,8 +136,9 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
 def write_comparison(comparison: Comparison, out_dir: Path) -> None:
     """Write the comparison folder whole or not at all; ``variants/NAME/`` is a run folder each."""
     with atomic_dir(out_dir) as staging:
-        write_parquet(compare_frame(comparison), staging / "compare.parquet")
-        write_parquet(differences_frame(comparison), staging / "differences.parquet")
+        metadata = parquet_metadata()
+        write_parquet(compare_frame(comparison), staging / "compare.parquet", metadata)
+        write_parquet(differences_frame(comparison), staging / "differences.parquet", metadata)
         write_json(compare_document(comparison), staging / "compare.json")
         resolved = resolved_dict(
             comparison.scenario, __version__, comparison.results[0].paths_record

@@ -15,6 +15,7 @@ from stresstest.kernels import enums
 from stresstest.kernels.enums import GRID_COUNT, GRID_FUND, GRID_NOTIONAL, GRID_PRICE
 from stresstest.scenario.provenance import resolved_dict
 from stresstest.scenario.schema import Scenario
+from stresstest.schemas.format import FORMAT_KEY, FORMAT_VERSION, parquet_metadata
 
 if TYPE_CHECKING:
     import polars as pl
@@ -144,9 +145,13 @@ class Result:
         return pl.DataFrame(columns)
 
     def summary(self) -> dict[str, Any]:
-        """Summary statistics of every metric with Monte-Carlo errors (``summary.json``)."""
+        """Summary statistics of every metric with Monte-Carlo errors (``summary.json``).
+
+        ``format_version`` is the format of the result folder (docs/results.md).
+        """
         metrics = {name: describe(self.column(name)) for name in self.metric_names}
         return {
+            FORMAT_KEY: FORMAT_VERSION,
             "scenario": self.scenario.name,
             "seed": self.scenario.seed,
             "stresstest_version": __version__,
@@ -212,12 +217,13 @@ class Result:
 
     def write_files(self, folder: Path) -> None:
         """Write paths.parquet, the per-step files, summary.json and scenario.resolved.toml."""
-        write_parquet(self.paths_frame(), folder / "paths.parquet")
+        metadata = parquet_metadata()  # the format version, if this polars writes metadata
+        write_parquet(self.paths_frame(), folder / "paths.parquet", metadata)
         for name, frame in self.step_frames().items():
-            write_parquet(frame, folder / name)
-        write_parquet(self.sample_paths_frame(), folder / "sample_paths.parquet")
+            write_parquet(frame, folder / name, metadata)
+        write_parquet(self.sample_paths_frame(), folder / "sample_paths.parquet", metadata)
         if self.references:
-            write_parquet(self.references_frame(), folder / "reference_paths.parquet")
+            write_parquet(self.references_frame(), folder / "reference_paths.parquet", metadata)
         write_toml(self.resolved_scenario(), folder / "scenario.resolved.toml")
         write_json(self.summary(), folder / "summary.json")
 

@@ -213,10 +213,17 @@ def _replacing(path: Path) -> Iterator[str]:
         raise
 
 
-def write_parquet(frame: pl.DataFrame, path: Path) -> None:
-    """Write ``frame`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+def write_parquet(frame: pl.DataFrame, path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Write ``frame`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+
+    ``metadata``: key-value pairs for the file's Parquet metadata (result folders
+    write their format version there, :func:`stresstest.schemas.parquet_metadata`).
+    """
     with _replacing(path) as temporary:
-        frame.write_parquet(temporary)
+        if metadata is None:
+            frame.write_parquet(temporary)
+        else:
+            frame.write_parquet(temporary, metadata=metadata)
 
 
 def write_text(text: str, path: Path) -> None:

@@ -3,7 +3,9 @@
 Reports draw only from these files (docs/model.md sections 6, 6a and 7;
 ``stresstest compare`` and ``stresstest backtest`` outputs). A missing or
 unreadable file, column or key raises :class:`~stresstest.errors.InputError`
-naming it.
+naming it, and so does a folder whose ``format_version`` is newer than this
+stresstest knows; a folder without one (legacy, version 0) is read as before
+(docs/results.md).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from stresstest.errors import InputError
+from stresstest.schemas.format import check_format_version
 
 QUANTILE_COLUMNS = ("step", "mean", "q01", "q05", "q25", "q50", "q75", "q95", "q99")
 #: Per-step files of a run: role -> file name.
@@ -195,6 +198,7 @@ def load_run(folder: Path, label: str | None = None) -> RunFolder:
     """Read a run folder (docs/model.md sections 6, 6a and 7)."""
     summary_path = folder / "summary.json"
     summary = read_json(summary_path)
+    check_format_version(summary, summary_path)
     require_keys(summary, _summary_keys(), summary_path)
     scenario = read_toml(folder / SCENARIO_FILE)
     steps = {role: read_table(folder / name, QUANTILE_COLUMNS) for role, name in STEP_FILES.items()}
@@ -219,6 +223,7 @@ def load_compare(folder: Path) -> CompareFolder:
     """Read a comparison folder and the run folder of its baseline variant."""
     document_path = folder / "compare.json"
     document = read_json(document_path)
+    check_format_version(document, document_path)
     require_keys(document, ("baseline", "variants", "matches"), document_path)
     baseline = str(document["baseline"])
     table = read_table(folder / "compare.parquet", COMPARE_COLUMNS)
