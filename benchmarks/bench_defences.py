@@ -2,6 +2,7 @@
 
     python benchmarks/bench_defences.py            # check, time, print
     python benchmarks/bench_defences.py --write    # also update docs/performance.md
+    python benchmarks/bench_defences.py --smoke    # check and time a tiny case only
 
 1. Parity: the kernels against ``tests/reference_partial_adl.py`` on a subset of the
    timed inputs (the first paths, a random sample of the book), every column at the
@@ -13,7 +14,8 @@
 3. Example: scenarios/event_2020_03.toml (the 2020-03 crash, 1M positions) with
    and without ``[partial_liquidation]`` and ``[adl]``, as quoted in docs/mechanics.md.
 
-``--write`` replaces the text between ``<!-- defences:begin -->`` and
+``--smoke`` runs 2,000 positions x 8 paths x 100 steps (ADL on 4) and skips the
+example. ``--write`` replaces the text between ``<!-- defences:begin -->`` and
 ``<!-- defences:end -->`` in docs/performance.md (appended if absent) and touches
 nothing else.
 """
@@ -21,20 +23,19 @@ nothing else.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.harness import cli, parity  # noqa: E402
+from benchmarks.harness.machine import machine_description  # noqa: E402
+from benchmarks.harness.markdown import table  # noqa: E402
+from benchmarks.harness.timing import best_of  # noqa: E402
 from stresstest.book import Book, sort_book  # noqa: E402
 from stresstest.book.synthetic import synthetic_book  # noqa: E402
 from stresstest.engine import run as engine_run  # noqa: E402
@@ -49,15 +50,8 @@ from stresstest.kernels.replay import replay_paths  # noqa: E402
 from stresstest.paths.gbm import GbmPathSource  # noqa: E402
 from stresstest.scenario import load_scenario, schema  # noqa: E402
 from tests.reference_partial_adl import reference_adl, reference_partial  # noqa: E402
-from tests.tolerances import (  # noqa: E402
-    ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL,
-    ENGINE_VS_REFERENCE_RTOL,
-    assert_close,
-)
 
-DOC = REPO / "docs" / "performance.md"
-BEGIN = "<!-- defences:begin -->"
-END = "<!-- defences:end -->"
+SECTION = "defences"
 SEED = 20261124
 MARGIN = schema.StaticMargin(maintenance=0.005)
 LIQUIDATION = (2, 0.002, 0.01, 0.5)  # latency steps, slippage, fee, liquidator share
@@ -65,6 +59,15 @@ LIQUIDATION_VECTOR = np.asarray(LIQUIDATION, dtype=np.float64)  # as the kernels
 BUFFER = 0.01  # fraction of notional
 FUND = 5e6  # quote units
 NO_GRID = np.empty(0, dtype=np.int64)
+#: Positions and paths of the parity subset (paths of the timed length).
+PARITY_POSITIONS, PARITY_PATHS = 200, 3
+#: Fund of the ADL parity check, quote units: small, so that the fund empties and ADL happens.
+ADL_PARITY_FUND = 100.0
+#: The columns the ADL kernel writes: the core metrics and the ADL ones. The [market]
+#: columns between them are left as allocated (np.empty), so they are not compared.
+ADL_COLUMNS = [*range(enums.N_METRICS), enums.ADL_NOTIONAL, enums.ADL_COUNT]
+#: ``--smoke``: positions, paths, steps, ADL paths.
+SMOKE_CASE = (2_000, 8, 100, 4)
 
 
 def inputs(n_positions: int, n_paths: int, n_steps: int) -> tuple[np.ndarray, Book]:
@@ -80,64 +83,57 @@ def inputs(n_positions: int, n_paths: int, n_steps: int) -> tuple[np.ndarray, Bo
     return source.chunk(0, n_paths), book
 
 
-def core(prices: np.ndarray, book: Book) -> np.ndarray:
+def _sides(book: Book) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The sorted book's long threshold and prefix, then the short ones."""
     sorted_book = sort_book(book)
-    out = np.empty((prices.shape[0], enums.N_METRICS))
-    replay_paths(
-        prices,
-        margin_arguments(MARGIN),
-        LIQUIDATION_VECTOR,
+    return (
         sorted_book.long_threshold,
         sorted_book.long_prefix,
         sorted_book.short_threshold,
         sorted_book.short_prefix,
-        FUND,
-        NO_GRID,
-        out,
-        np.empty((prices.shape[0], N_GRID, 0)),
     )
+
+
+def _outputs(prices: np.ndarray, width: int) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The metric rows ``(paths, width)`` and the kernels' last arguments (no fund grid)."""
+    out = np.empty((prices.shape[0], width))
+    return out, (NO_GRID, out, np.empty((prices.shape[0], N_GRID, 0)))
+
+
+def core(prices: np.ndarray, book: Book) -> np.ndarray:
+    """The core kernel (docs/model.md 4.1), per-path metrics."""
+    out, tail = _outputs(prices, enums.N_METRICS)
+    replay_paths(prices, margin_arguments(MARGIN), LIQUIDATION_VECTOR, *_sides(book), FUND, *tail)
     return out
 
 
 def partial(prices: np.ndarray, book: Book) -> np.ndarray:
-    sorted_book = sort_book(book)
-    out = np.empty((prices.shape[0], enums.N_METRICS))
+    """The partial-liquidation kernel (docs/model.md 10.1), per-path metrics."""
+    out, tail = _outputs(prices, enums.N_METRICS)
     partial_replay_paths(
-        prices,
-        margin_arguments(MARGIN),
-        LIQUIDATION_VECTOR,
-        BUFFER,
-        sorted_book.long_threshold,
-        sorted_book.long_prefix,
-        sorted_book.short_threshold,
-        sorted_book.short_prefix,
-        FUND,
-        NO_GRID,
-        out,
-        np.empty((prices.shape[0], N_GRID, 0)),
+        prices, margin_arguments(MARGIN), LIQUIDATION_VECTOR, BUFFER, *_sides(book), FUND, *tail
     )
     return out
 
 
 def adl(prices: np.ndarray, book: Book, fund: float = FUND) -> np.ndarray:
-    sorted_book = sort_book(book)
+    """ADL alone in the stage pipeline (docs/model.md 10.2), fund ``fund`` (quote units)."""
+    long_threshold, long_prefix, short_threshold, short_prefix = _sides(book)
     long_positions, short_positions = sorted_positions(book)
-    out = np.empty((prices.shape[0], enums.N_METRICS_ADL))
+    out, tail = _outputs(prices, enums.N_METRICS_ADL)
     pipeline_paths(
         prices,
         margin_arguments(MARGIN),
         LIQUIDATION_VECTOR,
         neutral_vector(adl="profit_leverage"),  # ADL the only stage of the pipeline
-        sorted_book.long_threshold,
-        sorted_book.long_prefix,
+        long_threshold,
+        long_prefix,
         long_positions,
-        sorted_book.short_threshold,
-        sorted_book.short_prefix,
+        short_threshold,
+        short_prefix,
         short_positions,
         fund,
-        NO_GRID,
-        out,
-        np.empty((prices.shape[0], N_GRID, 0)),
+        *tail,
     )
     return out
 
@@ -154,51 +150,39 @@ def subset(book: Book, size: int) -> Book:
 
 
 def check_parity(prices: np.ndarray, book: Book) -> str:
-    """Both kernels against the plain references on a subset; raises AssertionError."""
-    small = subset(book, 200)
-    few = np.ascontiguousarray(prices[:3])
+    """Both kernels against the plain references on a subset; raises ``ParityError``."""
+    small = subset(book, PARITY_POSITIONS)
+    few = np.ascontiguousarray(prices[:PARITY_PATHS])
     scale = float(np.sum(small.qty) * np.max(few))
     margin = {"model": "static", "maintenance": MARGIN.maintenance}
     arguments = (few, small.side, small.qty, small.entry_price, small.collateral, margin)
     expected, _ = reference_partial(*arguments, *LIQUIDATION, FUND, BUFFER)
     actual = partial(few, small)
-    assert_close(
-        actual,
-        expected,
-        rtol=ENGINE_VS_REFERENCE_RTOL,
-        atol=ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL * (scale + FUND),
-        what="partial",
-    )
-    small_fund = 100.0  # so that the fund empties and ADL happens
-    expected_adl, _ = reference_adl(*arguments, *LIQUIDATION, small_fund)
-    actual_adl = adl(few, small, small_fund)
-    assert_close(
-        actual_adl,
-        expected_adl,
-        rtol=ENGINE_VS_REFERENCE_RTOL,
-        atol=ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL * (scale + small_fund),
+    parity.compare(actual, expected, notional=scale + FUND, what="partial")
+    expected_adl, _ = reference_adl(*arguments, *LIQUIDATION, ADL_PARITY_FUND)
+    actual_adl = adl(few, small, ADL_PARITY_FUND)
+    parity.compare(
+        actual_adl[:, ADL_COLUMNS],
+        expected_adl[:, ADL_COLUMNS],
+        notional=scale + ADL_PARITY_FUND,
         what="adl",
+        names=[parity.ALL_COLUMN_NAMES[column] for column in ADL_COLUMNS],
     )
-    assert actual[:, enums.N_LIQUIDATIONS].min() > 0
-    assert actual_adl[:, enums.ADL_COUNT].max() > 0
+    parity.require(
+        bool(actual[:, enums.N_LIQUIDATIONS].min() > 0),
+        "partial: a checked path has no liquidation; the check would be vacuous",
+    )
+    parity.require(
+        bool(actual_adl[:, enums.ADL_COUNT].max() > 0),
+        "adl: no position was deleveraged; the check would be vacuous",
+    )
     return (
-        f"200 positions x 3 paths x {prices.shape[1] - 1} steps: partial "
-        f"{int(actual[:, enums.N_LIQUIDATIONS].sum())} closes, ADL "
+        f"{PARITY_POSITIONS} positions x {PARITY_PATHS} paths x {prices.shape[1] - 1} steps: "
+        f"partial {int(actual[:, enums.N_LIQUIDATIONS].sum())} closes, ADL "
         f"{int(actual_adl[:, enums.ADL_COUNT].sum())} deleveraged positions; every column "
-        f"within rtol {ENGINE_VS_REFERENCE_RTOL:g} (+ atol "
-        f"{ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL:g} x notional)"
+        f"within rtol {parity.PARITY_RTOL:g} (+ atol "
+        f"{parity.PARITY_ATOL_PER_NOTIONAL:g} x notional)"
     )
-
-
-def best_time(function: Callable[[], Any], runs: int = 3) -> float:
-    """Best wall time of ``runs`` calls, seconds (after one untimed warm-up call)."""
-    function()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def example() -> list[str]:
@@ -222,69 +206,87 @@ def example() -> list[str]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def render(
+    options: argparse.Namespace, parity_text: str, timed: dict[str, float], command: str
+) -> str:
+    """The defences section's markdown."""
+    size = f"{options.positions:,} positions x {options.steps} steps"
+    rows = [
+        ("core (§4.1)", options.paths, timed["core"]),
+        ("partial liquidation (§10.1)", options.paths, timed["partial"]),
+        ("ADL (§10.2), fund 0", options.adl_paths, timed["adl"]),
+    ]
+    return "\n".join(
+        [
+            "## Partial liquidation and ADL",
+            "",
+            f"Written by `{command}` ({machine_description().rstrip('.')}). Seeded GBM paths "
+            "(sigma 1% per step), synthetic book up to 50x, static m = 0.005, latency 2, "
+            "slippage 0.002, fee 0.01, buffer 0.01; kernel time only (paths generated before), "
+            "best of 3 after a warm-up. Parity first, on a subset: " + parity_text + ".",
+            "",
+            *table(
+                [("kernel", "l"), ("paths", "l"), ("seconds", "l"), ("per path, ms", "l")],
+                [
+                    [
+                        f"{kernel}, {size}",
+                        f"{paths:,}",
+                        f"{seconds:.2f}",
+                        f"{1e3 * seconds / paths:.2f}",
+                    ]
+                    for kernel, paths, seconds in rows
+                ],
+            ),
+            "",
+            f"Partial liquidation: {timed['liquidations']:,.0f} closes per path on average. ADL "
+            f"with an empty fund: {timed['adl_events']:,.0f} deleveraged positions per path; "
+            "every step with bad debt is an ADL event, and each scans the open side (O(N) per "
+            "selection round), which dominates its time.",
+        ]
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The case's size."""
     parser.add_argument("--positions", type=int, default=1_000_000)
     parser.add_argument("--paths", type=int, default=1_000)
     parser.add_argument("--steps", type=int, default=720)
     parser.add_argument("--adl-paths", type=int, default=100)
-    parser.add_argument("--write", action="store_true", help="update docs/performance.md")
-    options = parser.parse_args()
+
+
+def run(options: argparse.Namespace) -> str:
+    """Check, time and (unless ``--smoke``) print the example; the defences section."""
+    if options.smoke:
+        options.positions, options.paths, options.steps, options.adl_paths = SMOKE_CASE
     prices, book = inputs(options.positions, options.paths, options.steps)
-    parity = check_parity(prices, book)
-    print("parity:", parity)
+    parity_text = check_parity(prices, book)
+    cli.say(f"parity: {parity_text}")
     tiny_prices, tiny_book = inputs(1000, 2, 10)
     for kernel in (core, partial, adl):
         kernel(tiny_prices, tiny_book)  # compile or load from cache
-    t_core = best_time(lambda: core(prices, book))
-    t_partial = best_time(lambda: partial(prices, book))
     few = np.ascontiguousarray(prices[: options.adl_paths])
-    t_adl = best_time(lambda: adl(few, book, 0.0), runs=1)
-    liquidations = partial(prices, book)[:, enums.N_LIQUIDATIONS].mean()
-    adl_events = adl(few, book, 0.0)[:, enums.ADL_COUNT].mean()
-    size = f"{options.positions:,} positions x {options.steps} steps"
-    lines = [
-        BEGIN,
-        "## Partial liquidation and ADL",
-        "",
-        "Written by `python benchmarks/bench_defences.py --write` "
-        f"({platform.processor() or platform.machine()}, {numba.get_num_threads()} numba "
-        "threads). Seeded GBM paths (sigma 1% per step), synthetic book up to 50x, static "
-        "m = 0.005, latency 2, slippage 0.002, fee 0.01, buffer 0.01; kernel time only (paths "
-        "generated before), best of 3 after a warm-up. Parity first, on a subset: " + parity + ".",
-        "",
-        "| kernel | paths | seconds | per path, ms |",
-        "|---|---|---|---|",
-        f"| core (§4.1), {size} | {options.paths:,} | {t_core:.2f} | "
-        f"{1e3 * t_core / options.paths:.2f} |",
-        f"| partial liquidation (§10.1), {size} | {options.paths:,} | {t_partial:.2f} | "
-        f"{1e3 * t_partial / options.paths:.2f} |",
-        f"| ADL (§10.2), fund 0, {size} | {options.adl_paths:,} | {t_adl:.2f} | "
-        f"{1e3 * t_adl / options.adl_paths:.2f} |",
-        "",
-        f"Partial liquidation: {liquidations:,.0f} closes per path on average. ADL with an "
-        f"empty fund: {adl_events:,.0f} deleveraged positions per path; every step with bad "
-        "debt is an ADL event, and each scans the open side (O(N) per selection round), "
-        "which dominates its time.",
-        END,
-    ]
-    print("\n".join(lines))
-    rows = example()
-    print(
-        "| run | closes | liquidated notional | bad debt | fees to fund | socialized loss "
-        "| ADL notional | ADL count |"
-    )
-    print("\n".join(rows))
-    if options.write:
-        text = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
-        block = "\n".join(lines)
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            text = head + block + rest.split(END, 1)[1]
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        DOC.write_text(text, encoding="utf-8")
+    timed = {}
+    for name, function, runs in (
+        ("core", lambda: core(prices, book), 3),
+        ("partial", lambda: partial(prices, book), 3),
+        ("adl", lambda: adl(few, book, 0.0), 1),
+    ):
+        function()  # warm-up on the timed input
+        timed[name] = best_of(function, runs=runs).seconds
+    timed["liquidations"] = partial(prices, book)[:, enums.N_LIQUIDATIONS].mean()
+    timed["adl_events"] = adl(few, book, 0.0)[:, enums.ADL_COUNT].mean()
+    if not options.smoke:
+        print(
+            "| run | closes | liquidated notional | bad debt | fees to fund | socialized loss "
+            "| ADL notional | ADL count |"
+        )
+        print("\n".join(example()), flush=True)
+    command = "python benchmarks/bench_defences.py " + ("--smoke" if options.smoke else "--write")
+    return render(options, parity_text, timed, command)
 
+
+FAMILY = cli.Family(SECTION, __doc__, run, add_arguments=add_arguments)
+main = cli.main_function(FAMILY)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

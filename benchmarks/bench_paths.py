@@ -1,6 +1,6 @@
 """Path-generation benchmark that verifies before it times.
 
-    python benchmarks/bench_paths.py [--quick] [--write]
+    python benchmarks/bench_paths.py [--quick | --smoke] [--write]
 
 1. Warm-up: every kernel is compiled (or loaded from numba's cache) first.
 2. Verification, before anything is timed: on a subset (8 paths x 300 steps) of
@@ -11,7 +11,8 @@
    (GJR with the BTC-hourly Student-t fit of scenarios/garch_btc.toml, and with
    normal and skewed-t innovations), FHS draws, the stationary bootstrap and
    GBM, at 1 and 2 numba threads; best of 3 or more runs of 10,000 x 1,000 steps
-   (``--quick``: 2,000 x 1,000). Every timed output is checked again against the
+   (``--quick``: 2,000 x 1,000; ``--smoke``: 64 x 300, retrying for 2 s at most).
+   Every timed output is checked again against the
    verified subset (a path's first steps do not depend on its length).
 4. A yardstick row last: the same GJR-t recursion in a plain numba loop calling
    ``np.random.standard_t`` (not counter-based, so not verified or reproducible).
@@ -27,8 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +41,10 @@ if str(REPO) not in sys.path:
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
+from benchmarks.harness import cli, parity  # noqa: E402
+from benchmarks.harness.machine import load_average, machine_description  # noqa: E402
+from benchmarks.harness.markdown import table  # noqa: E402
+from benchmarks.harness.timing import interleaved_times  # noqa: E402
 from stresstest.kernels import enums  # noqa: E402
 from stresstest.kernels.garch import garch_innovations, garch_paths  # noqa: E402
 from stresstest.kernels.gbm import gbm_paths  # noqa: E402
@@ -51,9 +54,7 @@ from stresstest.paths.gbm import PATHS_SEED_CHILD, philox_key  # noqa: E402
 from stresstest.paths.historical import successors  # noqa: E402
 from tests import garch_twin  # noqa: E402
 
-DOC = REPO / "docs" / "performance.md"
-BEGIN = "<!-- paths:begin -->"
-END = "<!-- paths:end -->"
+SECTION = "paths"
 SEED = 20261124
 #: GJR-t fitted on BTC hourly (scenarios/garch_btc.toml), arch's units.
 BTC_GJR = (0.0, 0.0030946220590318874, 0.0789809625851088, 0.018914635751229564, 0.9115620952946821)
@@ -61,6 +62,10 @@ BTC_NU = 3.224639823063318
 SIGMA0 = 0.5852462532357069
 VERIFY_PATHS, VERIFY_STEPS = 8, 300
 TARGET = 40e6  # GARCH-t steps per second on 2 cores
+#: (paths, steps) timed per case; the smoke case is as long as the verified subset.
+FULL_SIZE, QUICK_SIZE, SMOKE_SIZE = (10_000, 1_000), (2_000, 1_000), (64, VERIFY_STEPS)
+#: Wall seconds spent retrying a case whose best run did not have the cores to itself.
+PATIENCE, SMOKE_PATIENCE = 20.0, 2.0
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,9 @@ def garch_case(name: str, dist: int, lam: float = 0.0, residuals: np.ndarray | N
         )
         compiled = np.empty((VERIFY_PATHS, n_steps))
         garch_innovations(k0, k1, first, stream, dist, shape, table, compiled)
-        if not np.array_equal(compiled, z):
-            raise SystemExit(f"{name}: compiled innovations differ from the documented draws")
+        parity.require_identical(
+            compiled, z, what=f"{name}: compiled innovations vs the documented draws"
+        )
         return garch_twin.prices(z, enums.VOL_GJR, BTC_GJR, state0, 30000.0)
 
     return Case(name, run, twin)
@@ -202,85 +208,95 @@ def cases() -> list[Case]:
 
 
 def verify(case: Case) -> np.ndarray:
-    """The subset's prices, checked against the twin; exits on a mismatch."""
+    """The subset's prices, checked against the twin; raises ``ParityError``."""
     out = np.empty((VERIFY_PATHS, VERIFY_STEPS + 1))
     first = 123_456_789
     case.run(first, out)
     expected = case.twin(first, VERIFY_STEPS)
-    if not np.array_equal(out, expected):
-        raise SystemExit(f"{case.name}: compiled prices differ from the Python twin")
+    parity.require_identical(out, expected, what=f"{case.name}: compiled prices vs the Python twin")
     return out
 
 
-def time_case(case: Case, n_paths: int, n_steps: int, verified: np.ndarray) -> dict[int, tuple]:
-    """Best steps per second at 1 and 2 threads, and CPU seconds per wall second."""
+def time_case(
+    case: Case, n_paths: int, n_steps: int, verified: np.ndarray, patience: float = PATIENCE
+) -> dict[int, tuple]:
+    """Best steps per second at 1 and 2 threads, and CPU seconds per wall second.
+
+    Best of 3 runs; on a shared machine more, for up to ``patience`` s, until a
+    run had the cores to itself (CPU seconds per wall second >= 0.9 x threads).
+    """
     out = np.empty((n_paths, n_steps + 1))
     results = {}
     for threads in (1, 2):
         numba.set_num_threads(threads)
-        best, cpu_ratio, spent, runs = math.inf, 0.0, 0.0, 0
-        # Best of at least 3 runs; on a shared machine keep trying (up to 20 s) until a
-        # run had the cores to itself (CPU seconds per wall second >= 0.9 x threads).
-        while runs < 3 or (cpu_ratio < 0.9 * threads and spent < 20.0):
-            wall, cpu = time.perf_counter(), time.process_time()
-            case.run(123_456_789, out)
-            elapsed = time.perf_counter() - wall
-            if elapsed < best:
-                best, cpu_ratio = elapsed, (time.process_time() - cpu) / elapsed
-            spent += elapsed
-            runs += 1
-            if runs >= 5 and spent > 8.0 and cpu_ratio >= 0.9 * threads:
-                break
-        if verified.size and not np.array_equal(out[:VERIFY_PATHS, : VERIFY_STEPS + 1], verified):
-            raise SystemExit(f"{case.name}: timed output differs from the verified subset")
-        results[threads] = (n_paths * n_steps / best, best, cpu_ratio)
+        best = interleaved_times(
+            [lambda: case.run(123_456_789, out)],
+            min_runs=3,
+            max_runs=3,
+            busy=0.9 * threads,
+            max_busy_runs=sys.maxsize,
+            busy_budget=patience,
+        )[0]
+        if verified.size:
+            parity.require_identical(
+                out[:VERIFY_PATHS, : VERIFY_STEPS + 1],
+                verified,
+                what=f"{case.name}: timed output vs the verified subset",
+            )
+        results[threads] = (n_paths * n_steps / best.seconds, best.seconds, best.cpu_share)
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return results
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}; {os.cpu_count()} cores. Python {platform.python_version()}, numpy "
-        f"{np.__version__}, numba {numba.__version__}, {platform.system()}"
-    )
-
-
-def render(rows: list[tuple[str, dict]], n_paths: int, n_steps: int, load: tuple) -> str:
+def render(
+    rows: list[tuple[str, dict]],
+    n_paths: int,
+    n_steps: int,
+    load: tuple[float, float],
+    command: str,
+    patience: float,
+) -> str:
+    """The paths section's markdown."""
     garch_t = rows[0][1][2][0]
     verdict = "meets" if garch_t >= TARGET else "misses"
     lines = [
         "## Path generation: verified, then timed",
         "",
-        f"Measured {datetime.date.today()} on: {machine()}.",
-        "Command: `python benchmarks/bench_paths.py --write`. Verified first: on 8 paths x 300 "
+        f"Measured {datetime.date.today()} on: {machine_description().rstrip('.')}.",
+        f"Command: `{command}`. Verified first: on {VERIFY_PATHS} paths x {VERIFY_STEPS} "
         "steps of every case the compiled innovations equal the documented draws and the prices "
         "equal the pure-Python twin `tests/garch_twin.py` exactly; every timed output is checked "
         "again against them.",
         "",
         f"Steps per second = {n_paths:,} paths x {n_steps:,} steps / best wall time of 3 or "
         "more runs (kernels compiled beforehand; on a shared machine runs are repeated, up to "
-        "20 s, until one had the cores to itself). *cpu* is CPU seconds per wall second of "
-        "the best run (2.00 = both cores busy). GJR parameters: the BTC-hourly Student-t fit of "
-        f"scenarios/garch_btc.toml (nu = {BTC_NU:.3f}); GBM sigma 0.006 per step.",
+        f"{patience:g} s, until one had the cores to itself). *cpu* is CPU seconds per wall "
+        "second of the best run (2.00 = both cores busy). GJR parameters: the BTC-hourly "
+        f"Student-t fit of scenarios/garch_btc.toml (nu = {BTC_NU:.3f}); GBM sigma 0.006 per "
+        "step.",
         "",
         f"Load average (1 min) before / after: {load[0]:.2f} / {load[1]:.2f}.",
         "",
-        "| generator | 1 thread (M steps/s) | 2 threads (M steps/s) | speed-up | cpu (2 threads) |",
-        "|---|---:|---:|---:|---:|",
+        *table(
+            [
+                ("generator", "l"),
+                ("1 thread (M steps/s)", "r"),
+                ("2 threads (M steps/s)", "r"),
+                ("speed-up", "r"),
+                ("cpu (2 threads)", "r"),
+            ],
+            [
+                [
+                    name,
+                    f"{result[1][0] / 1e6:.1f}",
+                    f"{result[2][0] / 1e6:.1f}",
+                    f"{result[2][0] / result[1][0]:.2f}x",
+                    f"{result[2][2]:.2f}",
+                ]
+                for name, result in rows
+            ],
+        ),
     ]
-    for name, result in rows:
-        one, two, cpu = result[1][0], result[2][0], result[2][2]
-        lines.append(
-            f"| {name} | {one / 1e6:.1f} | {two / 1e6:.1f} | {two / one:.2f}x | {cpu:.2f} |"
-        )
     baseline = rows[-1][1][2][0]
     lines += [
         "",
@@ -294,48 +310,37 @@ def render(rows: list[tuple[str, dict]], n_paths: int, n_steps: int, load: tuple
     return "\n".join(lines)
 
 
-def write_section(body: str, path: Path = DOC) -> None:
-    """Replace the text between the paths markers; create the file (with them) if absent."""
-    block = f"{BEGIN}\n{body}\n{END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
-    start, stop = text.find(BEGIN), text.find(END)
-    if start != -1 and stop > start:
-        text = text[:start] + block + text[stop + len(END) :]
+def run(options: argparse.Namespace) -> str:
+    """Warm up, verify every generator, then time it; the paths section."""
+    if options.smoke:
+        (n_paths, n_steps), patience, flag = SMOKE_SIZE, SMOKE_PATIENCE, " --smoke"
+    elif options.quick:
+        (n_paths, n_steps), patience, flag = QUICK_SIZE, PATIENCE, " --quick --write"
     else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    path.write_text(text, encoding="utf-8")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 paths instead of 10,000")
-    parser.add_argument("--write", action="store_true", help="update docs/performance.md")
-    options = parser.parse_args()
-    n_paths, n_steps = (2_000 if options.quick else 10_000), 1_000
+        (n_paths, n_steps), patience, flag = FULL_SIZE, PATIENCE, " --write"
     all_cases = cases()
     started = time.perf_counter()
     for case in all_cases:  # warm-up: compile or load every kernel
         case.run(0, np.empty((2, 3)))
-    print(f"warm-up {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    cli.say(f"warm-up {time.perf_counter() - started:.1f} s")
     verified = {case.name: verify(case) for case in all_cases}
     all_cases.append(yardstick_case())
     all_cases[-1].run(0, np.empty((2, 3)))
     verified[all_cases[-1].name] = np.empty(0)
-    print("verified: compiled == twin on every case", file=sys.stderr)
-    load_before = os.getloadavg()[0]
+    cli.say("verified: compiled == twin on every case")
+    load_before = load_average()
     rows = []
     for case in all_cases:
-        result = time_case(case, n_paths, n_steps, verified[case.name])
+        result = time_case(case, n_paths, n_steps, verified[case.name], patience)
         rows.append((case.name, result))
-        print(
-            f"{case.name}: {result[1][0] / 1e6:.1f} / {result[2][0] / 1e6:.1f} M steps/s",
-            file=sys.stderr,
-        )
-    body = render(rows, n_paths, n_steps, (load_before, os.getloadavg()[0]))
-    print(body)
-    if options.write:
-        write_section(body)
+        cli.say(f"{case.name}: {result[1][0] / 1e6:.1f} / {result[2][0] / 1e6:.1f} M steps/s")
+    load = (load_before, load_average())
+    command = f"python benchmarks/bench_paths.py{flag}"
+    return render(rows, n_paths, n_steps, load, command, patience)
 
+
+FAMILY = cli.Family(SECTION, __doc__, run, quick="2,000 paths instead of 10,000")
+main = cli.main_function(FAMILY)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

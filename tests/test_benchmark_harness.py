@@ -1,8 +1,9 @@
 """The engine benchmark verifies before it times, and its verification can fail.
 
-Runs the harness's parity check (benchmarks/bench_engine.py) on a tiny case for
-both margin models, then shows that it rejects a perturbed engine output, a
-vacuous case and a failing grid (exit status 1, nothing timed).
+Runs the engine family's parity check (benchmarks/engine_cases.py) on a tiny case
+for both margin models, then shows that it rejects a perturbed engine output, a
+vacuous case and a failing grid (benchmarks/bench_engine.py: exit status 1,
+nothing timed). The other families' checks: tests/test_benchmark_families.py.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from benchmarks import bench_engine
-from benchmarks.bench_engine import ParityError, check_parity, compare_metrics, make_scenario
+from benchmarks import bench_engine, engine_cases
+from benchmarks.engine_cases import ParityError, check_parity, compare_metrics, make_scenario
 from benchmarks.numpy_reference import ReferenceParams, reference_metrics
 from stresstest.kernels import enums
 
@@ -43,7 +44,7 @@ def _set(row: int, name: str, change: Callable[[float, float], float]):
     """An engine whose output has ``change(value, notional)`` in one cell."""
 
     def engine(scenario, sorted_book):
-        out = bench_engine.engine_metrics(scenario, sorted_book).copy()
+        out = engine_cases.engine_metrics(scenario, sorted_book).copy()
         column = enums.METRIC_NAMES.index(name)
         out[row, column] = change(out[row, column], _book_notional(scenario))
         return out
@@ -83,7 +84,7 @@ def test_rows_beyond_the_numpy_subset_are_checked_by_the_dense_twin() -> None:
 
 
 def test_parity_fails_when_replay_all_is_broken(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = bench_engine.replay_all
+    original = engine_cases.replay_all
 
     def broken(*args, **kwargs):
         out = original(*args, **kwargs)
@@ -91,14 +92,14 @@ def test_parity_fails_when_replay_all_is_broken(monkeypatch: pytest.MonkeyPatch)
         out[:, enums.LIQUIDATED_NOTIONAL] *= 1.01
         return out
 
-    monkeypatch.setattr(bench_engine, "replay_all", broken)
+    monkeypatch.setattr(engine_cases, "replay_all", broken)
     with pytest.raises(ParityError, match="engine vs"):
         check_parity(tiny("vol_scaled"))
 
 
 def test_parity_fails_on_a_shape_mismatch() -> None:
     def short(scenario, sorted_book):
-        return bench_engine.engine_metrics(scenario, sorted_book)[:-1]
+        return engine_cases.engine_metrics(scenario, sorted_book)[:-1]
 
     with pytest.raises(ParityError, match="shape"):
         check_parity(tiny("static"), engine=short)
@@ -106,10 +107,10 @@ def test_parity_fails_on_a_shape_mismatch() -> None:
 
 def test_a_vacuous_case_fails() -> None:
     """With 1x leverage and no entry dispersion nothing is liquidated: nothing to compare."""
-    raw = bench_engine.scenario_dict(N_POSITIONS, N_PATHS, "static", N_STEPS)
+    raw = engine_cases.scenario_dict(N_POSITIONS, N_PATHS, "static", N_STEPS)
     raw["book"].update(leverage_max=1.0, entry_dispersion=0.0)
     with pytest.raises(ParityError, match="vacuous"):
-        check_parity(bench_engine.load_scenario(raw))
+        check_parity(engine_cases.load_scenario(raw))
 
 
 def test_compare_metrics_tolerances() -> None:
@@ -129,7 +130,7 @@ def test_compare_metrics_tolerances() -> None:
 def test_failed_parity_exits_non_zero_and_times_nothing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    original = bench_engine.replay_all
+    original = engine_cases.replay_all
 
     def broken(*args, **kwargs):
         out = original(*args, **kwargs)
@@ -139,11 +140,11 @@ def test_failed_parity_exits_non_zero_and_times_nothing(
     def must_not_time(*args, **kwargs):
         raise AssertionError("timed after a failed parity check")
 
-    monkeypatch.setattr(bench_engine, "replay_all", broken)
+    monkeypatch.setattr(engine_cases, "replay_all", broken)
     monkeypatch.setattr(bench_engine, "time_all", must_not_time)
     monkeypatch.setattr(bench_engine, "QUICK_POSITIONS", (N_POSITIONS,))
     monkeypatch.setattr(bench_engine, "QUICK_PATHS", (4,))
-    assert bench_engine.main(["--quick", "--no-extras"]) == 1
+    assert bench_engine.main(["--quick"]) == 1
     assert "PARITY FAILED" in capsys.readouterr().err
 
 

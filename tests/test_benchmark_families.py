@@ -1,0 +1,170 @@
+"""Every benchmark family's verification can fail, and the shared harness does what it says.
+
+Each family (benchmarks/bench_*.py) checks its kernels against a twin or a
+reference before it times anything. Here each check is shown to reject a
+perturbed output on a tiny case (the engine family's own tests are in
+tests/test_benchmark_harness.py), and the harness's pieces (comparison,
+section writing, tables, the command line) are checked directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks import __main__ as entry
+from benchmarks import bench_accounts, bench_defences, bench_mechanics, bench_paths
+from benchmarks.harness import cli, markdown, parity
+from benchmarks.harness.parity import ParityError
+from stresstest.kernels import enums
+
+# ----------------------------------------------------------------------------- harness
+
+
+def test_compare_rejects_a_perturbation_beyond_its_named_tolerance() -> None:
+    expected = np.full((2, 14), 1e6)
+    notional = 1e9  # atol = PARITY_ATOL_PER_NOTIONAL x 1e9 = 1 quote unit
+    within = expected.copy()
+    within[0, 2] += 0.5
+    assert 0.0 < parity.compare(within, expected, notional=notional, what="within") < 1.0
+    outside = expected.copy()
+    outside[1, 2] += 2.5
+    with pytest.raises(ParityError, match="bad_debt"):
+        parity.compare(outside, expected, notional=notional, what="outside")
+
+
+def test_compare_counts_exactly_where_the_tolerance_says_so() -> None:
+    expected = np.full((1, 14), 10.0)
+    off_by_a_hair = expected.copy()
+    off_by_a_hair[0, enums.CASCADE_DEPTH] += 1e-6  # well inside the quote-unit floor
+    parity.compare(off_by_a_hair, expected, notional=1e9, what="uniform")
+    with pytest.raises(ParityError, match="cascade_depth"):
+        parity.compare(
+            off_by_a_hair, expected, notional=1e9, what="exact", tolerance=parity.MECHANICS
+        )
+
+
+def test_compare_rejects_nan_and_shape_mismatch() -> None:
+    expected = np.ones((2, 12))
+    with_nan = expected.copy()
+    with_nan[1, 5] = np.nan
+    with pytest.raises(ParityError, match="fund_end"):
+        parity.compare(with_nan, expected, notional=1.0, what="nan")
+    with pytest.raises(ParityError, match="shape"):
+        parity.compare(expected[:1], expected, notional=1.0, what="shape")
+
+
+def test_write_sections_replaces_only_the_named_sections(tmp_path) -> None:
+    doc = tmp_path / "performance.md"
+    doc.write_text(
+        "# Performance\n\nheader\n\n<!-- a:begin -->\nold a\n<!-- a:end -->\n\n"
+        "<!-- b:begin -->\nold b\n<!-- b:end -->\n\nfooter\n",
+        encoding="utf-8",
+    )
+    markdown.write_sections({"b": "new b"}, doc)
+    markdown.write_sections({"c": "new c"}, doc)
+    assert doc.read_text(encoding="utf-8") == (
+        "# Performance\n\nheader\n\n<!-- a:begin -->\nold a\n<!-- a:end -->\n\n"
+        "<!-- b:begin -->\nnew b\n<!-- b:end -->\n\nfooter\n\n"
+        "<!-- c:begin -->\nnew c\n<!-- c:end -->\n"
+    )
+    assert [path.name for path in tmp_path.iterdir()] == ["performance.md"]
+
+
+def test_table_renders_alignment_and_rejects_ragged_rows() -> None:
+    assert markdown.table([("a", "l"), ("b", "r")], [["1", "2"]]) == [
+        "| a | b |",
+        "|---|---:|",
+        "| 1 | 2 |",
+    ]
+    with pytest.raises(ValueError, match="2 columns"):
+        markdown.table([("a", "l"), ("b", "r")], [["1"]])
+
+
+def test_smoke_cannot_write(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.parse(bench_paths.FAMILY, ["--smoke", "--write"])
+    assert exit_.value.code == 2
+    assert "--smoke" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        entry.run_all(["--smoke", "--write"])
+    assert exit_.value.code == 2
+
+
+def test_every_family_is_reachable_from_the_entry_point() -> None:
+    assert list(entry.FAMILIES) == [
+        "engine",
+        "memory",
+        "startup",
+        "paths",
+        "defences",
+        "mechanics",
+        "accounts",
+    ]
+    assert all(family.section == name for name, family in entry.FAMILIES.items())
+    assert entry.main(["nonsense"]) == 2
+
+
+# ----------------------------------------------------------------------------- families
+
+
+def test_paths_verification_rejects_a_perturbed_generator() -> None:
+    case = bench_paths.gbm_case()
+    verified = bench_paths.verify(case)
+    assert verified.shape == (bench_paths.VERIFY_PATHS, bench_paths.VERIFY_STEPS + 1)
+
+    def nudged(first: int, out: np.ndarray) -> None:
+        case.run(first, out)
+        out[3, 200] = np.nextafter(out[3, 200], np.inf)  # one ulp on one price
+
+    with pytest.raises(ParityError, match="GBM"):
+        bench_paths.verify(bench_paths.Case(case.name, nudged, case.twin))
+
+
+def test_defences_parity_rejects_a_perturbed_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    prices, book = bench_defences.inputs(2_000, 3, 100)
+    assert "partial" in bench_defences.check_parity(prices, book)
+    original = bench_defences.adl
+
+    def adl_off(*args, **kwargs):
+        out = original(*args, **kwargs)
+        out[:, enums.ADL_NOTIONAL] *= 1.0 + 1e-6
+        return out
+
+    def market_columns_unset(*args, **kwargs):
+        out = original(*args, **kwargs)
+        out[:, enums.CASCADE_DEPTH : enums.IMPACT_BAD_DEBT + 1] = 5e7  # what np.empty may hold
+        return out
+
+    monkeypatch.setattr(bench_defences, "adl", market_columns_unset)
+    bench_defences.check_parity(prices, book)  # the ADL kernel does not write those columns
+    monkeypatch.setattr(bench_defences, "adl", adl_off)
+    with pytest.raises(ParityError, match="adl"):
+        bench_defences.check_parity(prices, book)
+
+
+def test_accounts_parity_rejects_a_perturbed_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = bench_accounts.replay_accounts_chunk
+
+    def one_liquidation_too_many(plan, first, count):
+        rows, rest = original(plan, first, count)
+        rows = rows.copy()
+        rows[0, enums.N_LIQUIDATIONS] += 1.0
+        return rows, rest
+
+    monkeypatch.setattr(bench_accounts, "replay_accounts_chunk", one_liquidation_too_many)
+    with pytest.raises(ParityError, match="dense twin"):
+        bench_accounts.run_case(500, 4, "cross", n_steps=50)
+
+
+def test_mechanics_parity_rejects_a_wrong_cascade_depth(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = bench_mechanics.replay_all
+
+    def deeper(*args, **kwargs):
+        out = original(*args, **kwargs)
+        out[:, enums.CASCADE_DEPTH] += 1.0
+        return out
+
+    monkeypatch.setattr(bench_mechanics, "replay_all", deeper)
+    with pytest.raises(ParityError, match="cascade_depth"):
+        bench_mechanics.check_parity(bench_mechanics.Size(2_000, 2, 100))
