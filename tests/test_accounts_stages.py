@@ -332,3 +332,68 @@ def test_filter_on_jumping_marks_matches_the_dense_twin_on_a_large_book() -> Non
     count = COLUMN["n_liquidations"]
     assert not np.array_equal(fast[:, count], unmanipulated[:, count])
     assert_close(fast, dense, rtol=ENGINE_VS_DENSE_RTOL, atol=1e-9 * book.entry_notional)
+
+
+# ----------------------------------------------------------------------------- the engine
+STAGED_SCENARIO: dict[str, Any] = {
+    "scenario": {"name": "cross_stages", "seed": 9},
+    "paths": {
+        "source": "gbm_multi",
+        "assets": ["BTC", "ETH"],
+        "s0": [60000.0, 3000.0],
+        "sigma": [0.015, 0.02],
+        "correlation": [[1.0, 0.6], [0.6, 1.0]],
+        "n_paths": 3,
+        "n_steps": 40,
+    },
+    "book": {"source": "accounts_synthetic", "n_accounts": 60, "leverage_max": 30.0},
+    "margin": {
+        "model": "vol_scaled",
+        "k": 3.0,
+        "horizon_steps": 8,
+        "ewma_lambda": 0.9,
+        "initial_variance": 1e-4,
+        "floor": 0.004,
+        "cap": 0.08,
+    },
+    "liquidation": {
+        "latency_steps": 2,
+        "slippage": 0.002,
+        "fee": 0.005,
+        "fee_model": "vol_scaled",
+        "fee_base": 0.001,
+        "fee_k": 0.4,
+        "fee_max": 0.03,
+    },
+    "oracle": {"model": "twap", "twap_steps": 4},
+    "insurance_fund": {"initial": 500.0},
+}
+
+
+def test_a_scenario_with_both_stages_runs_as_the_reference_says() -> None:
+    """From the scenario: the stage vector, the shared EWMA defaults and the plumbing."""
+    from stresstest.engine.accounts import prepare_accounts, run_accounts
+    from stresstest.scenario.validate import scenario_from_dict
+
+    scenario = scenario_from_dict(STAGED_SCENARIO, file=None)
+    result = run_accounts(scenario)
+    source, book = prepare_accounts(scenario)
+    margin = {"model": "vol_scaled", **STAGED_SCENARIO["margin"]}
+    fee_keys = {
+        key: STAGED_SCENARIO["liquidation"][key] for key in ("fee_base", "fee_k", "fee_max")
+    }
+    expected = reference_accounts(
+        source.chunk(0, source.n_paths),
+        book_dict(book),
+        book.cross,
+        margin,
+        2,
+        0.002,
+        0.005,
+        0.5,  # the default liquidator_share
+        500.0,
+        oracle=STAGED_SCENARIO["oracle"],
+        fee_model=resolved_fee(margin, fee_keys),  # vol_ewma_lambda from [margin]
+    )
+    assert result.metrics[:, COLUMN["n_liquidations"]].sum() > 0
+    assert_metrics(result.metrics, expected, book.entry_notional, "run_accounts")
