@@ -142,7 +142,14 @@ def run_case(n_accounts: int, n_paths: int, mode: str, n_steps: int = N_STEPS) -
     dense = np.empty((PARITY_PATHS, enums.N_METRICS))
     started = time.perf_counter()
     dense_cross_paths(
-        prices, plan.margin, plan.brackets, plan.liquidation, plan.index.units, FUND, dense
+        prices,
+        plan.stages,
+        plan.margin,
+        plan.brackets,
+        plan.liquidation,
+        plan.index.units,
+        FUND,
+        dense,
     )
     dense_seconds = (time.perf_counter() - started) / PARITY_PATHS * n_paths
     parity.compare(fast, dense, notional=scale, what=f"kernel vs dense twin, {label}")

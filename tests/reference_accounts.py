@@ -2,7 +2,9 @@
 
 Account by account, step by step, in the direct form ``E_u,t < R_u,t`` on the
 book's own rows (no margin units precomputed, no filter, no sorting). Sums use
-``math.fsum``. No numba.
+``math.fsum``. No numba. With an ``[oracle]`` table the breach and the requirement
+read each asset's mark ``O_a,t`` and the closes the market price; with the
+volatility-scaled penalty each leg pays its own asset's rate (11.7).
 
 Units: prices quote per base, quantities base units, money quote units.
 """
@@ -47,6 +49,51 @@ def reference_requirement(
     return chosen_rate * notional - chosen_amount + (rate - base) * notional
 
 
+def reference_marks(market: list[float], oracle: dict[str, Any] | None) -> list[float]:
+    """``O_t`` of one asset for ``t = 0..T`` from its market prices (docs/model.md 9.1)."""
+    if oracle is None:
+        return list(market)
+    marks = []
+    ema = market[0]
+    for t, price in enumerate(market):
+        if t > 0:
+            ema = (
+                oracle.get("ema_lambda", 0.0) * ema + (1.0 - oracle.get("ema_lambda", 0.0)) * price
+            )
+        if oracle["model"] == "lag":
+            value = market[max(0, t - int(oracle.get("lag_steps", 0)))]
+        elif oracle["model"] == "twap":
+            window = market[max(0, t - int(oracle.get("twap_steps", 1)) + 1) : t + 1]
+            value = math.fsum(window) / len(window)
+        else:
+            value = ema
+        first = oracle.get("manipulation_step")
+        if first is not None and first <= t < first + int(oracle.get("manipulation_steps", 1)):
+            value *= 1.0 + float(oracle.get("manipulation_size", 0.0))
+        marks.append(value)
+    return marks
+
+
+def reference_fee_rates(market: list[float], fee_model: dict[str, Any] | None) -> list[float]:
+    """``fee_a,t`` of one asset for ``t = 0..T`` (docs/model.md 9.2, 11.7); ``None``: flat.
+
+    ``fee_model`` holds ``fee_base``, ``fee_k``, ``fee_min``, ``fee_max``,
+    ``vol_ewma_lambda`` and ``vol_initial_variance`` (the resolved values).
+    """
+    if fee_model is None:
+        return []
+    decay = float(fee_model["vol_ewma_lambda"])
+    variance = float(fee_model["vol_initial_variance"])
+    rates = []
+    for t, price in enumerate(market):
+        if t > 0:
+            r = math.log(price / market[t - 1])
+            variance = decay * variance + (1.0 - decay) * r * r
+        raw = float(fee_model["fee_base"]) + float(fee_model["fee_k"]) * math.sqrt(variance)
+        rates.append(min(float(fee_model["fee_max"]), max(float(fee_model["fee_min"]), raw)))
+    return rates
+
+
 def schedule_base(margin: dict[str, Any]) -> float | None:
     """The first bracket's rate: ``None`` (the static rate) or the vol-scaled floor."""
     return None if margin["model"] == "static" else float(margin["floor"])
@@ -63,8 +110,14 @@ def reference_accounts(
     liquidator_share: float,
     fund_initial: float,
     brackets: list[tuple[float, float]] | None = None,
+    oracle: dict[str, Any] | None = None,
+    fee_model: dict[str, Any] | None = None,
 ) -> np.ndarray:
     """Per-path metrics ``(n_paths, N_METRICS)`` of an accounts book.
+
+    ``oracle``: the ``[oracle]`` table (one for every asset), ``None`` for none;
+    ``fee_model``: the volatility-scaled penalty's keys (:func:`reference_fee_rates`),
+    ``None`` for the flat ``fee``.
 
     ``prices`` is ``(n_paths, n_assets, T + 1)``; ``book`` has per-position arrays
     ``account``, ``asset``, ``side``, ``qty``, ``entry_price``, ``collateral``;
@@ -90,6 +143,8 @@ def reference_accounts(
     for path in range(n_paths):
         rates = [reference_margin_rates(prices[path, asset], margin) for asset in range(n_assets)]
         price = [[float(v) for v in prices[path, asset]] for asset in range(n_assets)]
+        mark = [reference_marks(price[asset], oracle) for asset in range(n_assets)]
+        fee_rate = [reference_fee_rates(price[asset], fee_model) for asset in range(n_assets)]
         is_open = [True] * len(units)
         closes: list[tuple[float, float, float, int]] = []
         to_fund_by_step: list[list[float]] = [[] for _ in range(n_points)]
@@ -102,7 +157,7 @@ def reference_accounts(
                     continue
                 for row in rows:
                     a = int(book["asset"][row])
-                    notional = float(book["qty"][row]) * price[a][t]
+                    notional = float(book["qty"][row]) * mark[a][t]
                     notional_terms.append(notional)
                     requirement_terms.append(
                         reference_requirement(notional, float(rates[a][t]), brackets, base)
@@ -115,9 +170,9 @@ def reference_accounts(
                 for row in rows:
                     a = int(book["asset"][row])
                     s, q = float(book["side"][row]), float(book["qty"][row])
-                    equity_terms.append(s * q * (price[a][t] - float(book["entry_price"][row])))
+                    equity_terms.append(s * q * (mark[a][t] - float(book["entry_price"][row])))
                     requirement_terms_u.append(
-                        reference_requirement(q * price[a][t], float(rates[a][t]), brackets, base)
+                        reference_requirement(q * mark[a][t], float(rates[a][t]), brackets, base)
                     )
                 if not math.fsum(equity_terms) < math.fsum(requirement_terms_u):
                     continue
@@ -125,15 +180,18 @@ def reference_accounts(
                 tau = min(t + latency_steps, last)
                 remaining_terms = [float(book["collateral"][row]) for row in rows]
                 notional_terms_u = []
+                due_terms = []
                 for row in rows:
                     a = int(book["asset"][row])
                     s, q = float(book["side"][row]), float(book["qty"][row])
                     x = price[a][tau] * (1.0 - s * slippage)
                     remaining_terms.append(s * q * (x - float(book["entry_price"][row])))
                     notional_terms_u.append(q * x)
+                    due_terms.append((fee_rate[a][tau] if fee_model else fee) * q * x)
                 remaining = math.fsum(remaining_terms)
                 notional = math.fsum(notional_terms_u)
-                paid = _penalty_paid(remaining, fee * notional)
+                due = math.fsum(due_terms) if fee_model else fee * notional
+                paid = _penalty_paid(remaining, due)
                 bad = max(0.0, -remaining)
                 closes.append((notional, paid, bad, len(rows)))
                 to_fund_by_step[tau].append((1.0 - liquidator_share) * paid)
@@ -170,9 +228,11 @@ def smallest_gap(
     cross: np.ndarray,
     margin: dict[str, Any],
     brackets: list[tuple[float, float]] | None = None,
+    oracle: dict[str, Any] | None = None,
 ) -> float:
     """Smallest ``|E_u,t - R_u,t|`` relative to the unit's notional, over paths, units and
-    steps up to the unit's first breach: where tiny, rounding decides the breach step."""
+    steps up to the unit's first breach: where tiny, rounding decides the breach step.
+    With ``oracle`` the gap is measured at the marks."""
     brackets = brackets or []
     base = schedule_base(margin)
     prices = np.asarray(prices, dtype=float)
@@ -187,12 +247,16 @@ def smallest_gap(
     smallest = math.inf
     for path in range(n_paths):
         rates = [reference_margin_rates(prices[path, asset], margin) for asset in range(n_assets)]
+        mark = [
+            reference_marks([float(v) for v in prices[path, asset]], oracle)
+            for asset in range(n_assets)
+        ]
         for rows in units:
             for t in range(n_points):
                 equity, requirement, notional = [], [], []
                 for row in rows:
                     a = int(book["asset"][row])
-                    p = float(prices[path, a, t])
+                    p = mark[a][t]
                     s, q = float(book["side"][row]), float(book["qty"][row])
                     equity.append(s * q * (p - float(book["entry_price"][row])))
                     equity.append(float(book["collateral"][row]))

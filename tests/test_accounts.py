@@ -89,8 +89,14 @@ def run_kernel(
     dense: bool = False,
     group_size: int = 4,
     grid: np.ndarray | None = None,
+    stages: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Metrics ``(n_paths, N_METRICS)`` and grid records of the kernel (or its dense twin)."""
+    """Metrics ``(n_paths, N_METRICS)`` and grid records of the kernel (or its dense twin).
+
+    ``stages``: the ``N_MECH`` stage vector (oracle, vol-scaled penalty); ``None``:
+    no stage (an empty vector, as the engine passes).
+    """
+    stages = np.empty(0) if stages is None else stages
     from stresstest.scenario import schema
 
     config = (
@@ -115,11 +121,12 @@ def run_kernel(
     grid_out = np.empty((prices.shape[0], N_GRID, grid.shape[0]))
     if dense:
         dense_cross_paths(
-            prices, margin_vector, table, liquidation_vector, index.units, fund_initial, out
+            prices, stages, margin_vector, table, liquidation_vector, index.units, fund_initial, out
         )
     else:
         cross_replay_paths(
             prices,
+            stages,
             margin_vector,
             table,
             liquidation_vector,

@@ -3,7 +3,8 @@ refused when the scenario is loaded, naming both settings; every other pair load
 runs, and each stage's columns appear exactly when it is on.
 
 Before this rule accounts scenarios ran [oracle], [partial_liquidation] and a predictive
-trigger as if they were absent, and [market] or [adl] ended in an IndexError.
+trigger as if they were absent, and [market] or [adl] ended in an IndexError. Accounts
+now run [oracle] and the vol-scaled penalty (docs/model.md 11.7); the rest is refused.
 """
 
 from __future__ import annotations
@@ -86,14 +87,37 @@ def test_single_asset_pairs_not_run_together_are_refused_naming_both(
     assert "do not run together" in message
 
 
-@pytest.mark.parametrize("stage", SINGLE_STAGES)
-def test_every_stage_is_refused_with_accounts_naming_both(stage: str) -> None:
+#: The stages accounts run (docs/model.md 11.7); every other stage is refused with them.
+ACCOUNT_STAGES = ("oracle", "vol_fee")
+
+
+@pytest.mark.parametrize("stage", [s for s in SINGLE_STAGES if s not in ACCOUNT_STAGES])
+def test_stages_accounts_lack_are_refused_naming_both_and_why(stage: str) -> None:
     assert frozenset({stage, "accounts"}) in UNSUPPORTED
     with pytest.raises(InputError) as caught:
         load_scenario(with_stages(ACCOUNTS, (stage,)))
     message = str(caught.value)
     assert STAGE_SETTINGS[stage][1] in message
     assert "multi-asset accounts" in message
+    assert "docs/model.md 11.7" in message
+
+
+@pytest.mark.parametrize("stages", [("oracle",), ("vol_fee",), ("oracle", "vol_fee")], ids="+".join)
+def test_accounts_run_the_oracle_and_the_vol_fee(stages: tuple[str, ...]) -> None:
+    for pair in itertools.combinations((*stages, "accounts"), 2):
+        assert frozenset(pair) not in UNSUPPORTED
+    scenario = with_stages(ACCOUNTS, stages)
+    if "oracle" in stages:
+        scenario["oracle"] = {"model": "lag", "lag_steps": 3}
+    if "vol_fee" in stages:
+        scenario["liquidation"].update(fee_base=0.002, fee_k=2.0, fee_max=0.05)
+    result = stresstest.run(load_scenario(scenario))
+    plain = stresstest.run(load_scenario(ACCOUNTS))
+    assert result.paths.columns == ["path", *enums.METRIC_NAMES]
+    assert plain.metrics[:, enums.N_LIQUIDATIONS].sum() > 0
+    # the stage changed something the plain run measures: it ran, nothing was ignored
+    changed = "requirement_mean" if "oracle" in stages else "fees_to_fund"
+    assert not (result.column(changed) == plain.column(changed)).all()
 
 
 def supported_single_sets() -> list[tuple[str, ...]]:

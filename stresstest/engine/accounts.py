@@ -19,6 +19,7 @@ from stresstest.book.accounts import AccountsBook, margin_units, read_accounts, 
 from stresstest.book.cross_index import CrossIndex, build_cross_index
 from stresstest.engine.checkpoint import Checkpoint
 from stresstest.engine.executors import execute_chunks
+from stresstest.engine.mechanics import mechanics_vector
 from stresstest.engine.plan import (
     CHUNK_BUDGET_VALUES,
     liquidation_arguments,
@@ -81,12 +82,35 @@ def build_accounts(scenario: schema.Scenario, source: MultiPathSource) -> Accoun
     raise TypeError(f"no accounts book for {type(config).__name__}")  # pragma: no cover
 
 
+def uses_account_stages(scenario: schema.Scenario) -> bool:
+    """Whether an accounts scenario turns on a stage the accounts kernel runs (11.7).
+
+    ``[oracle]`` or ``liquidation.fee_model = "vol_scaled"``; every other stage is
+    refused with accounts when the scenario is loaded (scenario/composition.py).
+    """
+    return scenario.oracle is not None or scenario.liquidation.fee_model == "vol_scaled"
+
+
+def stage_arguments(scenario: schema.Scenario) -> np.ndarray:
+    """The ``N_MECH`` stage vector of the accounts kernel, or an empty one with no stage on.
+
+    Empty means the kernel computes no mark and no per-asset penalty series:
+    the replay is the one without stages, bit for bit and at the same cost.
+    """
+    return mechanics_vector(scenario) if uses_account_stages(scenario) else np.empty(0)
+
+
 @dataclass(frozen=True)
 class AccountsPlan:
-    """Everything a chunk of paths needs: source, kernel arguments, filter index."""
+    """Everything a chunk of paths needs: source, kernel arguments, filter index.
+
+    ``stages`` is :func:`stage_arguments` (empty without ``[oracle]`` and a
+    volatility-scaled penalty).
+    """
 
     source: MultiPathSource
     index: CrossIndex
+    stages: np.ndarray
     margin: np.ndarray
     brackets: np.ndarray
     liquidation: np.ndarray
@@ -114,6 +138,7 @@ def plan_for_mode(
     return AccountsPlan(
         source=source,
         index=index,
+        stages=stage_arguments(scenario),
         margin=margin_arguments(scenario.margin),
         brackets=brackets,
         liquidation=liquidation_arguments(scenario.liquidation),
@@ -132,6 +157,7 @@ def replay_prices(plan: AccountsPlan, prices: np.ndarray) -> tuple[np.ndarray, n
     grid_out = np.empty((count, N_GRID, plan.grid.shape[0]))
     cross_replay_paths(
         prices,
+        plan.stages,
         plan.margin,
         plan.brackets,
         plan.liquidation,

@@ -25,6 +25,10 @@ path's arc length since they fell asleep, or its displacement from where they
 fell asleep, reaches ``d``. Units the filter cannot describe (three or more
 assets, cross accounts with brackets, ``|v| = 0``) are checked at every step.
 
+With an oracle every price of the breach, the requirement and the filter is the
+mark ``O_a,t`` (the filter's bounds hold on any positive series); the EWMA of the
+margin rates and the closes read the market prices ``P_a,t`` (docs/model.md 11.7).
+
 Cost per path: ``O(T G)`` cheap sleep tests for ``G`` groups, plus one
 evaluation per wake-up and ``O(log N)`` per release, instead of ``O(N T)``.
 """
@@ -35,6 +39,7 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
+from stresstest.kernels.account_stages import stage_series
 from stresstest.kernels.brackets import position_requirement
 from stresstest.kernels.fund import (
     N_FLOWS,
@@ -79,7 +84,11 @@ def unit_gap(
     pos_entry: np.ndarray,
     unit_collateral: np.ndarray,
 ) -> tuple[float, float]:
-    """Equity ``E_u,t`` and requirement ``R_u,t`` of a unit at a step, quote units."""
+    """Equity ``E_u,t`` and requirement ``R_u,t`` of a unit at a step, quote units.
+
+    ``prices`` is the series the breach is measured at: the marks ``O_a,t``
+    (the market prices without an oracle).
+    """
     equity = unit_collateral[unit]
     requirement = 0.0
     tiered = floors.shape[0] > 1
@@ -104,6 +113,7 @@ def close_unit(
     prices: np.ndarray,
     slippage: float,
     fee: float,
+    fee_rates: np.ndarray,
     liquidator_share: float,
     unit_start: np.ndarray,
     pos_asset: np.ndarray,
@@ -116,19 +126,27 @@ def close_unit(
 ) -> None:
     """Close every position of a unit at ``x_k = P_a,close (1 - s_k slippage)`` and book it.
 
-    Remaining equity ``e' = c + sum s q (x - e)``, penalty due ``fee sum q x``,
-    paid and bad debt as for one position (docs/model.md 4).
+    ``prices`` are the market prices (never the marks). Remaining equity
+    ``e' = c + sum s q (x - e)``; penalty due ``fee sum q x``, or with the
+    volatility-scaled penalty (``fee_rates`` ``(A, T + 1)``, not ``(0, 0)``)
+    ``sum fee_a_k,close q_k x_k``, each leg at its own asset's rate (docs/model.md
+    11.7); paid and bad debt as for one position (docs/model.md 4).
     """
     remaining = unit_collateral[unit]
     notional = 0.0
+    leg_due = 0.0
+    per_leg = fee_rates.shape[0] > 0
     first = unit_start[unit]
     stop = unit_start[unit + 1]
     for position in range(first, stop):
         side = pos_side[position]
-        exit_price = prices[pos_asset[position], close_step] * (1.0 - side * slippage)
+        asset = pos_asset[position]
+        exit_price = prices[asset, close_step] * (1.0 - side * slippage)
         remaining += side * pos_qty[position] * (exit_price - pos_entry[position])
         notional += pos_qty[position] * exit_price
-    due = fee * notional
+        if per_leg:
+            leg_due += fee_rates[asset, close_step] * pos_qty[position] * exit_price
+    due = leg_due if per_leg else fee * notional
     if remaining >= due:
         paid = due
     elif remaining >= 0.0:
@@ -217,6 +235,8 @@ def _sleep(
 @kernel
 def cross_replay_path(
     prices: np.ndarray,
+    marks: np.ndarray,
+    fee_rates: np.ndarray,
     margin: np.ndarray,
     brackets: np.ndarray,
     liquidation: np.ndarray,
@@ -233,8 +253,13 @@ def cross_replay_path(
 ) -> None:
     """Replay every margin unit over one multi-asset path ``prices`` (assets x (T + 1)).
 
-    ``margin`` = (model, maintenance, k, horizon_steps, ewma_lambda,
-    initial_variance, floor, cap); ``brackets`` = rows (floors, rates, amounts)
+    ``prices`` are the market prices ``P_a,t`` (EWMA of the margin rates,
+    closes); ``marks`` the marks ``O_a,t`` the breach, the requirement and the
+    filter read (``prices`` itself without an oracle); ``fee_rates`` the
+    per-asset penalty rates of :func:`stresstest.kernels.account_stages.fee_series`,
+    or ``(0, 0)`` for the flat ``fee`` (docs/model.md 11.7). ``margin`` = (model,
+    maintenance, k, horizon_steps, ewma_lambda, initial_variance, floor, cap);
+    ``brackets`` = rows (floors, rates, amounts)
     (one column without tiers; ``rates[0]`` is ``maintenance``, or ``floor`` for
     vol-scaled margin, whose add-on ``(m_a,t - floor) q P`` comes on top);
     ``liquidation`` = (latency_steps, slippage, fee, liquidator_share);
@@ -291,15 +316,15 @@ def cross_replay_path(
         open_notional = 0.0
         requirement = 0.0
         for asset in range(n_assets):
-            open_notional += prices[asset, step] * open_qty[asset]
-            requirement += rates_now[asset] * prices[asset, step] * open_qty[asset]
+            open_notional += marks[asset, step] * open_qty[asset]
+            requirement += rates_now[asset] * marks[asset, step] * open_qty[asset]
         if tiered:
             requirement = 0.0
             for unit in range(n_units):
                 if not closed[unit]:
                     for position in range(unit_start[unit], unit_start[unit + 1]):
                         requirement += position_requirement(
-                            pos_qty[position] * prices[pos_asset[position], step],
+                            pos_qty[position] * marks[pos_asset[position], step],
                             rates_now[pos_asset[position]],
                             floors,
                             rates,
@@ -307,10 +332,10 @@ def cross_replay_path(
                         )
         requirement_sum += requirement
         open_notional_sum += open_notional
-        # arc length of the path in scaled prices: nothing d away wakes before it grows by d
+        # arc length of the marks in scaled prices: nothing d away wakes before it grows by d
         moved = 0.0
         for asset in range(n_assets):
-            value = prices[asset, step] / reference[asset]
+            value = marks[asset, step] / reference[asset]
             if step > 0:
                 moved += (value - scaled[asset]) * (value - scaled[asset])
             scaled[asset] = value
@@ -374,7 +399,7 @@ def cross_replay_path(
             equity, unit_requirement = unit_gap(
                 unit,
                 step,
-                prices,
+                marks,
                 rates_now,
                 floors,
                 rates,
@@ -395,6 +420,7 @@ def cross_replay_path(
                 prices,
                 slippage,
                 fee,
+                fee_rates,
                 share,
                 unit_start,
                 pos_asset,
@@ -429,6 +455,7 @@ def cross_replay_path(
 @parallel_kernel
 def cross_replay_paths(
     prices: np.ndarray,
+    params: np.ndarray,
     margin: np.ndarray,
     brackets: np.ndarray,
     liquidation: np.ndarray,
@@ -445,7 +472,10 @@ def cross_replay_paths(
 ) -> None:
     """Replay every path of ``prices`` (paths x assets x (T + 1)); row i of ``out`` is path i.
 
-    The grid records (``record_grid``) hold the price of the first asset. Each
+    ``params`` is the ``N_MECH`` stage vector of the account stages on (oracle,
+    volatility-scaled penalty; engine.mechanics.mechanics_vector), or empty when
+    none is: then nothing more is computed than before the stages existed. The
+    grid records (``record_grid``) hold the price of the first asset. Each
     thread owns whole paths, so results do not depend on threads or chunks.
     """
     pos_asset = units[1]
@@ -455,8 +485,12 @@ def cross_replay_paths(
         initial_qty[pos_asset[position]] += pos_qty[position]
     for row in numba.prange(prices.shape[0]):
         flows = np.zeros((N_FLOWS, prices.shape[2]))
+        market = prices[row]
+        marks, fee_rates = stage_series(params, market, liquidation[enums.LIQUIDATION_ARG_FEE])
         cross_replay_path(
-            prices[row],
+            market,
+            marks,
+            fee_rates,
             margin,
             brackets,
             liquidation,

@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
+from stresstest.kernels.account_stages import stage_series
 from stresstest.kernels.cross import close_unit, step_rates, unit_gap
 from stresstest.kernels.fund import N_FLOWS, N_TOTALS, walk_fund, write_totals
 from stresstest.kernels.jit import kernel, parallel_kernel
@@ -21,6 +22,8 @@ from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
 @kernel
 def dense_cross_path(
     prices: np.ndarray,
+    marks: np.ndarray,
+    fee_rates: np.ndarray,
     margin: np.ndarray,
     brackets: np.ndarray,
     liquidation: np.ndarray,
@@ -28,7 +31,11 @@ def dense_cross_path(
     fund_initial: float,
     out_row: np.ndarray,
 ) -> None:
-    """Replay the units over one path (assets x (T + 1)); arguments as ``cross_replay_path``."""
+    """Replay the units over one path (assets x (T + 1)); arguments as ``cross_replay_path``.
+
+    The breach, the requirement and the notional read ``marks``; the margin EWMA
+    and the closes read ``prices`` (the market).
+    """
     unit_start, pos_asset, pos_side, pos_qty, pos_entry, unit_collateral = units
     n_assets, n_points = prices.shape
     last_step = n_points - 1
@@ -47,7 +54,7 @@ def dense_cross_path(
             equity, requirement = unit_gap(
                 unit,
                 step,
-                prices,
+                marks,
                 rate_table[step],
                 brackets[0],
                 brackets[1],
@@ -61,7 +68,7 @@ def dense_cross_path(
             )
             requirement_by_step[step] += requirement
             for position in range(unit_start[unit], unit_start[unit + 1]):
-                notional_by_step[step] += pos_qty[position] * prices[pos_asset[position], step]
+                notional_by_step[step] += pos_qty[position] * marks[pos_asset[position], step]
             if equity < requirement:
                 close_unit(
                     unit,
@@ -69,6 +76,7 @@ def dense_cross_path(
                     prices,
                     slippage,
                     fee,
+                    fee_rates,
                     share,
                     unit_start,
                     pos_asset,
@@ -91,6 +99,7 @@ def dense_cross_path(
 @parallel_kernel
 def dense_cross_paths(
     prices: np.ndarray,
+    params: np.ndarray,
     margin: np.ndarray,
     brackets: np.ndarray,
     liquidation: np.ndarray,
@@ -98,6 +107,13 @@ def dense_cross_paths(
     fund_initial: float,
     out: np.ndarray,
 ) -> None:
-    """Dense replay of every path of ``prices`` (paths x assets x (T + 1)) into ``out``."""
+    """Dense replay of every path of ``prices`` (paths x assets x (T + 1)) into ``out``.
+
+    ``params`` as :func:`stresstest.kernels.cross.cross_replay_paths` (empty: no stage).
+    """
     for row in numba.prange(prices.shape[0]):
-        dense_cross_path(prices[row], margin, brackets, liquidation, units, fund_initial, out[row])
+        market = prices[row]
+        marks, fee_rates = stage_series(params, market, liquidation[enums.LIQUIDATION_ARG_FEE])
+        dense_cross_path(
+            market, marks, fee_rates, margin, brackets, liquidation, units, fund_initial, out[row]
+        )

@@ -1,0 +1,96 @@
+"""The oracle and penalty stages of an accounts path, one series per asset (docs/model.md 11.7).
+
+Pure functions over one path's market prices ``(n_assets, T + 1)``, called by
+:mod:`stresstest.kernels.cross` and its dense twin once per path before the
+replay: the mark ``O_a,t`` of every asset (the oracle of 9.1 applied to that
+asset's own market path, with the same ``[oracle]`` table for every asset) and
+the volatility-scaled penalty rate ``fee_a,t`` of every asset (9.2, with that
+asset's own EWMA variance of market returns). Both are ``O(A T)`` per path
+(``O(A T twap_steps)`` with a twap oracle) and ``O(A T)`` memory per thread,
+never accounts x paths x steps. A stage that is off is not computed at all.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stresstest.kernels import enums
+from stresstest.kernels.jit import kernel
+from stresstest.kernels.margin import ewma_variance
+from stresstest.kernels.mechanics import manipulation_factor, oracle_price, penalty_rate
+
+
+@kernel
+def has_oracle(params: np.ndarray) -> bool:
+    """Whether a stage vector (empty: every stage off) has an oracle model."""
+    return params.shape[0] > 0 and int(params[enums.MECH_ORACLE_MODEL]) != enums.ORACLE_MARKET
+
+
+@kernel
+def has_vol_fee(params: np.ndarray) -> bool:
+    """Whether a stage vector (empty: every stage off) has the volatility-scaled penalty."""
+    return params.shape[0] > 0 and int(params[enums.MECH_FEE_MODEL]) == enums.FEE_VOL_SCALED
+
+
+@kernel
+def mark_series(params: np.ndarray, market: np.ndarray, marks: np.ndarray) -> None:
+    """Fill ``marks[a, t] = O_a,t`` (quote per base of asset ``a``) from ``market``.
+
+    ``market`` holds the market prices ``P_a,0..P_a,T`` of every asset (rows);
+    each row goes through :func:`stresstest.kernels.mechanics.oracle_price`
+    (lag, ema or twap of that row) times the manipulation factor of the step,
+    exactly as the single-asset pipeline computes ``O_t`` from ``P~_t``.
+    """
+    ema_weight = params[enums.MECH_ORACLE_EMA]
+    for asset in range(market.shape[0]):
+        row = market[asset]
+        ema_state = 0.0
+        for step in range(row.shape[0]):
+            price = row[step]
+            ema_state = (ema_weight * ema_state + (1.0 - ema_weight) * price) if step else price
+            marks[asset, step] = oracle_price(params, row, step, ema_state) * manipulation_factor(
+                params, step
+            )
+
+
+@kernel
+def fee_series(params: np.ndarray, market: np.ndarray, fee: float, rates: np.ndarray) -> None:
+    """Fill ``rates[a, t] = fee_a,t``, the penalty rate of a close of asset ``a`` at step ``t``.
+
+    ``fee_a,t = min(fee_max, max(fee_min, fee_base + fee_k sigma_a,t))`` (fraction
+    of notional) with ``sigma_a,t^2 = w_a,t``, the EWMA of asset ``a``'s squared
+    market log returns (``w_a,0 = vol_initial_variance``, decay ``vol_ewma_lambda``;
+    per step), computed as the single-asset pipeline computes ``w_t``.
+    """
+    decay = params[enums.MECH_VOL_LAMBDA]
+    for asset in range(market.shape[0]):
+        variance = params[enums.MECH_VOL_V0]
+        for step in range(market.shape[1]):
+            if step >= 1:
+                variance = ewma_variance(
+                    variance, market[asset, step], market[asset, step - 1], decay
+                )
+            rates[asset, step] = penalty_rate(params, fee, variance)
+
+
+@kernel
+def stage_series(
+    params: np.ndarray, market: np.ndarray, fee: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The series the replay of one path reads: ``(marks, fee_rates)``.
+
+    ``marks`` is ``market`` itself without an oracle (no copy), else a new
+    ``(A, T + 1)`` array of :func:`mark_series`. ``fee_rates`` is ``(0, 0)``
+    with the flat penalty (the close uses ``fee``), else ``(A, T + 1)`` of
+    :func:`fee_series`.
+    """
+    marks = market
+    if has_oracle(params):
+        marks = np.empty_like(market)
+        mark_series(params, market, marks)
+    if has_vol_fee(params):
+        fee_rates = np.empty(market.shape)
+        fee_series(params, market, fee, fee_rates)
+    else:
+        fee_rates = np.empty((0, 0))
+    return marks, fee_rates
