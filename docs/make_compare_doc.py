@@ -50,7 +50,8 @@ def main(folder: Path) -> None:
     lines += [
         "",
         "At equal cost (each volatility-scaled design against the static rate with the same "
-        "average requirement, found by Brent's method), paired differences over the same paths, "
+        'average requirement, the lowest such rate, docs/compare.md "Matching"), paired '
+        "differences over the same paths, "
         f"{document['confidence']:.0%} paired-bootstrap intervals "
         f"({document['bootstrap_samples']:,} resamples):",
         "",

@@ -103,13 +103,18 @@ def compare_to_dir(
 
 
 def compare_width(scenario: Scenario, match: str | None) -> int:
-    """Designs replayed on the same paths: 1, or a comparison's variants (twice with ``match``)."""
+    """Designs held at once on the same paths: 1, or a comparison's variants.
+
+    With ``match``, twice the variants (each may get a matched static twin) and
+    the ``MATCH_GRID_POINTS`` static rates the search replays together.
+    """
     if "compare" not in scenario.raw:
         return 1
+    from stresstest.comparison.matching import MATCH_GRID_POINTS
     from stresstest.comparison.spec import parse_compare
 
     n_variants = len(parse_compare(scenario).variants)
-    return n_variants * (2 if match is not None else 1)
+    return n_variants if match is None else 2 * n_variants + MATCH_GRID_POINTS
 
 
 def validate_file(scenario_file: Path) -> dict[str, object]:
