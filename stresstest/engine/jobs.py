@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,8 +40,12 @@ def run_to_dir(
     executor: str = "local",
     scheduler: str | None = None,
     resume: bool = False,
+    sets: Sequence[str] = (),
 ) -> tuple[Result, Path]:
     """Load a scenario (the shipped default if ``None``), run it and write its result folder.
+
+    ``sets`` are ``--set KEY=VALUE`` overrides, applied before validation and
+    recorded in ``scenario.resolved.toml`` (:mod:`stresstest.scenario.overrides`).
 
     Completed chunks are checkpointed beside the output folder until the result
     is written; ``resume`` continues from them. The output folder is checked
@@ -50,7 +55,7 @@ def run_to_dir(
     folder is refused at once.
     """
     scenario = load_scenario(
-        scenario_file if scenario_file is not None else default_scenario_path()
+        scenario_file if scenario_file is not None else default_scenario_path(), sets=sets
     )
     target = out_dir if out_dir is not None else default_output_dir(scenario)
     with output_lock(target):
@@ -80,12 +85,16 @@ def compare_to_dir(
     progress: Progress | None = None,
     executor: str = "local",
     scheduler: str | None = None,
+    sets: Sequence[str] = (),
 ) -> tuple[Comparison, Path]:
-    """Load a scenario with a ``[compare]`` table, run every variant and write the comparison."""
+    """Load a scenario with a ``[compare]`` table, run every variant and write the comparison.
+
+    ``sets`` are ``--set KEY=VALUE`` overrides of the base scenario, as for :func:`run_to_dir`.
+    """
     from stresstest.comparison.engine import compare
     from stresstest.comparison.output import write_comparison
 
-    scenario = load_scenario(scenario_file)
+    scenario = load_scenario(scenario_file, sets=sets)
     target = out_dir if out_dir is not None else default_output_dir(scenario)
     check_scenario_budget(scenario, target.parent, n_variants=compare_width(scenario, match))
     with output_lock(target):
@@ -117,18 +126,19 @@ def compare_width(scenario: Scenario, match: str | None) -> int:
     return n_variants if match is None else 2 * n_variants + MATCH_GRID_POINTS
 
 
-def validate_file(scenario_file: Path) -> dict[str, object]:
+def validate_file(scenario_file: Path, sets: Sequence[str] = ()) -> dict[str, object]:
     """Check a scenario and every data file it names, without running it.
 
     Reads path and book files in full (so their rows are validated) and parses
-    a ``[compare]`` table if present. Returns what a run would replay.
+    a ``[compare]`` table if present. ``sets`` are ``--set KEY=VALUE`` overrides:
+    the effective scenario is the one checked. Returns what a run would replay.
     """
     from stresstest.book.positions import read_book
     from stresstest.comparison.spec import parse_compare
     from stresstest.paths import path_source
     from stresstest.scenario import schema
 
-    scenario = load_scenario(scenario_file)
+    scenario = load_scenario(scenario_file, sets=sets)
     # memory and disk its stated sizes need (engine/budget.py)
     check_scenario_budget(scenario, n_variants=compare_width(scenario, None))
     from stresstest.engine.accounts import is_accounts_scenario, prepare_accounts
@@ -142,6 +152,7 @@ def validate_file(scenario_file: Path) -> dict[str, object]:
             "n_positions": len(book),
             "n_accounts": book.n_accounts,
             "margin": scenario.margin.model,
+            "overrides": list(scenario.overrides),
             "variants": (
                 [variant.name for variant in parse_compare(scenario).variants]
                 if "compare" in scenario.raw
@@ -164,6 +175,7 @@ def validate_file(scenario_file: Path) -> dict[str, object]:
         "n_steps": source.n_steps,
         "n_positions": n_positions,
         "margin": scenario.margin.model,
+        "overrides": list(scenario.overrides),
         "variants": variants,
     }
 

@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import math
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ from stresstest.scenario.provenance import check_input_hashes
 _TOP_LEVEL_EXTRA = frozenset({"provenance", "compare"})
 
 
-def load_scenario(source: str | Path | dict[str, Any]) -> schema.Scenario:
+def load_scenario(
+    source: str | Path | dict[str, Any], *, sets: Sequence[str] = ()
+) -> schema.Scenario:
     """Load and validate a scenario from a TOML file path or a dict.
 
     Parameters
@@ -36,21 +39,44 @@ def load_scenario(source: str | Path | dict[str, Any]) -> schema.Scenario:
     source
         Path to a ``.toml`` file, or the scenario as a dict (relative file
         paths in a dict resolve against the current directory).
+    sets
+        ``KEY=VALUE`` overrides as ``--set`` takes them (``"margin.maintenance=0.01"``):
+        a dotted key into the tables and a TOML value, applied in order before
+        anything is validated (:mod:`stresstest.scenario.overrides`). The scenario
+        records them (``Scenario.overrides``, ``[provenance] overrides``).
 
     Raises
     ------
     InputError
         If the file is missing or not valid TOML, or any key is unknown, of
-        the wrong type or out of range.
+        the wrong type or out of range; a problem with a set key names the
+        key and says it came from ``--set``.
     """
     if isinstance(source, dict):
-        return scenario_from_dict(copy.deepcopy(source), file=None)
-    path = Path(source)
+        raw, file = copy.deepcopy(source), None
+    else:
+        raw = read_scenario_file(Path(source))
+        file = Path(source).resolve()
+    if not sets:
+        return scenario_from_dict(raw, file=file)
+    from stresstest.scenario.overrides import scenario_with_sets
+
+    return scenario_with_sets(raw, sets, file=file)
+
+
+def read_scenario_file(path: Path) -> dict[str, Any]:
+    """The TOML of a scenario file as a dict, not yet validated.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not UTF-8 or not valid TOML.
+    """
     if not path.is_file():
         raise InputError("scenario file not found", file=path, expected="an existing .toml file")
     try:
         text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         detail = lookalikes.toml_error_detail(text, str(error), _known_tables(), _known_keys())
         if detail is not None:
@@ -65,7 +91,6 @@ def load_scenario(source: str | Path | dict[str, Any]) -> schema.Scenario:
             file=path,
             expected="integers of at most 64 bits (20 digits)",
         ) from None
-    return scenario_from_dict(raw, file=path.resolve())
 
 
 def _known_tables() -> set[str]:
