@@ -121,9 +121,10 @@ def input_errors() -> Iterator[None]:
         with _terminate_cleanly():
             yield
     except InputError as error:
-        # Plain text on one line: file names may hold "[...]", and logs are grepped.
-        message = Text.assemble(("error:", "bold red"), " ", str(error))
-        err_console.print(message, soft_wrap=True, highlight=False)
+        # Plain text, one line a problem: file names may hold "[...]", and logs are grepped.
+        for problem in getattr(error, "errors", (error,)):  # several: CombinedInputError
+            message = Text.assemble(("error:", "bold red"), " ", str(problem))
+            err_console.print(message, soft_wrap=True, highlight=False)
         raise typer.Exit(code=2) from None
 
 

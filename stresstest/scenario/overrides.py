@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stresstest.errors import InputError
+from stresstest.errors import InputError, raise_all
 from stresstest.scenario import schema
 
 #: What a valid ``--set`` looks like, for messages.
@@ -125,33 +125,53 @@ def scenario_with_sets(
     try:
         scenario = scenario_from_dict(applied, file=file)
     except InputError as error:
-        origin = next(
-            (
-                text
-                for text, (key, _) in zip(sets, assignments, strict=True)
-                if error.key is not None and (_under(error.key, key) or _under(key, error.key))
-            ),
-            None,
-        )
-        if origin is None:
-            table = (error.key or "").split(".")[0].split("[")[0]
-            nearby = next((text for text in sets if text.split(".")[0].strip() == table), None)
-            if nearby is None:
-                raise
-            raise InputError(  # the file's key, in a table a --set changed
-                f"{error.problem} (after --set {nearby}; --set '{table}={{ ... }}' "
-                "replaces the whole table)",
-                file=error.file,
-                key=error.key,
-                row=error.row,
-                value=error.value,
-                expected=error.expected,
-            ) from None
-        raise InputError(
+        found = [
+            _attributed(problem, sets, assignments)
+            for problem in getattr(error, "errors", (error,))
+        ]
+        raise_all(found)
+        raise  # pragma: no cover - raise_all raised
+    return dataclasses.replace(scenario, overrides=tuple(sets))
+
+
+def _attributed(
+    error: InputError, sets: Sequence[str], assignments: Sequence[tuple[str, Any]]
+) -> InputError:
+    """``error`` saying which ``--set`` it came from, if any (then naming no file)."""
+    origin = next(
+        (
+            text
+            for text, (key, _) in zip(sets, assignments, strict=True)
+            if error.key is not None and (_under(error.key, key) or _under(key, error.key))
+        ),
+        None,
+    )
+    if origin is not None:
+        return InputError(
             f"{error.problem} (from --set {origin})",
             key=error.key,
             row=error.row,
             value=error.value,
             expected=error.expected,
-        ) from None
-    return dataclasses.replace(scenario, overrides=tuple(sets))
+        )
+    table = (error.key or "").split(".")[0].split("[")[0]
+    discriminator = schema.VARIANT_TABLES.get(table, ("",))[0]  # margin.model, paths.source
+    nearby = next(
+        (
+            text
+            for text, (key, _) in zip(sets, assignments, strict=True)
+            if key == table + "." + discriminator
+        ),
+        None,
+    )
+    if nearby is None:
+        return error
+    return InputError(  # the file's key, in a table whose variant a --set changed
+        f"{error.problem} (after --set {nearby}; --set '{table}={{ ... }}' "
+        "replaces the whole table)",
+        file=error.file,
+        key=error.key,
+        row=error.row,
+        value=error.value,
+        expected=error.expected,
+    )

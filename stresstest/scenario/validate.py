@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stresstest.errors import InputError
+from stresstest.errors import InputError, raise_all
 from stresstest.io.atomic import check_folder_name
 from stresstest.scenario import lookalikes, schema
 from stresstest.scenario.accounts import ACCOUNTS_TABLES, check_accounts
@@ -129,38 +129,63 @@ def _unknown(what: str, name: str, known: set[str]) -> tuple[str, str]:
 
 
 def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scenario:
-    """Validate a parsed scenario; ``file`` locates errors and relative paths."""
+    """Validate a parsed scenario; ``file`` locates errors and relative paths.
+
+    Every problem of the tables themselves (an unknown table or key, a missing
+    key, a value of the wrong type or out of range) is found before any is
+    raised, and all are raised together (:class:`~stresstest.errors.CombinedInputError`
+    when there are several). Checks across tables run once every table is valid
+    and stop at the first problem.
+    """
     base_dir = file.parent if file is not None else Path.cwd()
     known = _known_tables()
+    errors: list[InputError] = []
     for table in raw:
         if table not in known:
             problem, expected = _unknown("unknown table", table, known)
-            raise InputError(problem, file=file, key=table, expected=expected)
+            errors.append(InputError(problem, file=file, key=table, expected=expected))
     built: dict[str, Any] = {}
-    for table, cls in schema.PLAIN_TABLES.items():
-        built[table] = _build_table(raw, table, cls, file, base_dir)
-    check_folder_name(built["scenario"].name, file=file, key="scenario.name")  # runs/NAME
-    for table, (discriminator, variants) in schema.VARIANT_TABLES.items():
-        values = _table(raw, table, file)
-        choice = values.get(discriminator)
-        if choice not in variants:
-            raise InputError(
-                "missing or unknown variant" if choice is not None else "missing key",
-                file=file,
-                key=f"{table}.{discriminator}",
-                value=choice,
-                expected=f"one of {sorted(variants)}",
-            )
-        built[table] = _build_table(raw, table, variants[choice], file, base_dir)
-    for table, cls in MECHANISM_TABLES.items():
-        built[table] = _build_table(raw, table, cls, file, base_dir) if table in raw else None
+
+    def build(table: str, cls: type | None) -> None:
+        """``built[table]``, or ``None`` with its problems kept in ``errors``."""
+        built[table] = None
+        try:
+            if cls is None:  # a variant table: the class its discriminator names
+                discriminator, variants = schema.VARIANT_TABLES[table]
+                choice = _table(raw, table, file).get(discriminator)
+                if choice not in variants:
+                    raise InputError(
+                        "missing or unknown variant" if choice is not None else "missing key",
+                        file=file,
+                        key=f"{table}.{discriminator}",
+                        value=choice,
+                        expected=f"one of {sorted(variants)}",
+                    )
+                cls = variants[choice]
+            built[table] = _build_table(raw, table, cls, file, base_dir)
+        except InputError as error:
+            errors.append(error)
+
+    for table, plain in schema.PLAIN_TABLES.items():
+        build(table, plain)
+    if built["scenario"] is not None:
+        try:
+            check_folder_name(built["scenario"].name, file=file, key="scenario.name")  # runs/NAME
+        except InputError as error:
+            errors.append(error)
+    for table in schema.VARIANT_TABLES:
+        build(table, None)
+    for tables in (MECHANISM_TABLES, DEFENCE_TABLES, ACCOUNTS_TABLES):
+        for table, optional in tables.items():
+            if table in raw:
+                build(table, optional)
+            else:
+                built[table] = None
+    order = {table: index for index, table in enumerate(raw)}  # as the file has them
+    raise_all(sorted(errors, key=lambda error: order.get(str(error.key).split(".")[0], 0)))
     _check_cross_fields(built, file)
     check_mechanisms(built, file)
-    for table, cls in DEFENCE_TABLES.items():
-        built[table] = _build_table(raw, table, cls, file, base_dir) if table in raw else None
     check_defences(built, file)
-    for table, cls in ACCOUNTS_TABLES.items():
-        built[table] = _build_table(raw, table, cls, file, base_dir) if table in raw else None
     check_accounts(built, raw, file)
     check_composition(built, file)  # which stages run together: docs/model.md 12
     scenario = schema.Scenario(
@@ -196,23 +221,33 @@ def _table(raw: dict[str, Any], table: str, file: Path | None) -> dict[str, Any]
 def _build_table(
     raw: dict[str, Any], table: str, cls: type, file: Path | None, base_dir: Path
 ) -> Any:
+    """One table as ``cls``; every problem of its keys is raised together (:func:`raise_all`)."""
     values = _table(raw, table, file)
     fields = {field.name: field for field in dataclasses.fields(cls)}
+    errors: list[InputError] = []
     for key in values:
         if key not in fields:
             problem, expected = _unknown("unknown key", key, set(fields))
-            raise InputError(
-                problem, file=file, key=f"{table}.{key}", value=values[key], expected=expected
+            errors.append(
+                InputError(
+                    problem, file=file, key=f"{table}.{key}", value=values[key], expected=expected
+                )
             )
     arguments: dict[str, Any] = {}
     for name, field in fields.items():
         dotted = f"{table}.{name}"
         if name not in values:
             if field.default is dataclasses.MISSING:
-                raise InputError("missing key", file=file, key=dotted, expected=_describe(field))
+                errors.append(
+                    InputError("missing key", file=file, key=dotted, expected=_describe(field))
+                )
             arguments[name] = field.default
             continue
-        arguments[name] = _check_value(values[name], field, dotted, file, base_dir)
+        try:
+            arguments[name] = _check_value(values[name], field, dotted, file, base_dir)
+        except InputError as error:
+            errors.append(error)
+    raise_all(errors)
     return cls(**arguments)
 
 
