@@ -240,7 +240,8 @@ MatchOption = Annotated[
     typer.Option(
         "--match",
         help="'cost': match each vol_scaled variant with the static rate of equal average "
-        "requirement; 'risk': of equal ES99 bad debt.",
+        "requirement; 'risk': of equal ES99 bad debt. Every matching rate in [1e-4, 0.5] is "
+        "searched for (a scan, then Brent) and the lowest is used (docs/compare.md).",
     ),
 ]
 
