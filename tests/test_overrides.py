@@ -172,6 +172,8 @@ def test_a_later_set_of_the_same_key_wins(tmp_path: Path) -> None:
     )
     assert scenario.margin.maintenance == 0.03
     assert scenario.overrides == ("margin.maintenance=0.02", "margin.maintenance=0.03")
+    with pytest.raises(InputError, match=r"from --set margin.maintenance=2\)"):
+        load_scenario(_scenario(tmp_path), sets=["margin.maintenance=0.5", "margin.maintenance=2"])
 
 
 @pytest.mark.parametrize(

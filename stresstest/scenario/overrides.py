@@ -137,11 +137,14 @@ def scenario_with_sets(
 def _attributed(
     error: InputError, sets: Sequence[str], assignments: Sequence[tuple[str, Any]]
 ) -> InputError:
-    """``error`` saying which ``--set`` it came from, if any (then naming no file)."""
+    """``error`` saying which ``--set`` it came from, if any (then naming no file).
+
+    Of several that set the key, the last (the one in effect) is named.
+    """
     origin = next(
         (
             text
-            for text, (key, _) in zip(sets, assignments, strict=True)
+            for text, (key, _) in reversed(list(zip(sets, assignments, strict=True)))
             if error.key is not None and (_under(error.key, key) or _under(key, error.key))
         ),
         None,
