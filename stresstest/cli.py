@@ -454,7 +454,7 @@ def validate_command(
             f"{checked['n_paths']:,} paths of {checked['n_steps']:,} steps, "
             f"{checked['margin']} margin"
             + (f", {len(checked['variants'])} compare variants" if checked["variants"] else "")
-            + (f", with {len(checked['overrides'])} --set" if checked["overrides"] else "")
+            + (f", with {len(sets)} --set" if sets else "")
         ),
         soft_wrap=True,
     )

@@ -207,11 +207,19 @@ def _match(
         return measure(last[rate])
 
     search = find_matching_rates(measure_many, measure_one, target)
-    scan = {"scan_rates": search.rates, "scan_values": search.values}
     if not search.matching_rates:
         verdict = no_match_text(kind, target, search, MATCH_BRACKET)
         found = Match(
-            variant.name, kind, None, None, target, None, search.evaluations, verdict, **scan
+            variant.name,
+            kind,
+            None,
+            None,
+            target,
+            None,
+            search.evaluations,
+            verdict,
+            scan_rates=search.rates,
+            scan_values=search.values,
         )
         return found, None, None
     maintenance = search.matching_rates[0]
@@ -231,7 +239,8 @@ def _match(
         evaluations,
         "",
         matching_rates=search.matching_rates,
-        **scan,
+        scan_rates=search.rates,
+        scan_values=search.values,
     )
     return found, matched_variant, matched
 
