@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from stresstest.comparison.engine import compare, cost_of
+from stresstest.comparison.matching import amount
 from stresstest.comparison.paired import expected_shortfall_99, mean, paired_differences
 from stresstest.comparison.spec import parse_compare
 from stresstest.engine.jobs import compare_to_dir, run_to_dir
@@ -303,7 +304,7 @@ def test_no_match_says_what_was_tried(tmp_path: Path) -> None:
     assert len(found.scan_rates) == len(found.scan_values) == 17
     assert found.target < min(found.scan_values)
     low = min(found.scan_values)
-    assert f"from {low:,.6g} (rate " in found.verdict
+    assert f"from {amount(low)} (rate " in found.verdict
     assert "no static rate in [0.0001, 0.5] has the same cost" in found.verdict
     assert (
         "17 log-spaced rates scanned" in found.verdict and "all above the target" in found.verdict

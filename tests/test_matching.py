@@ -17,6 +17,7 @@ from stresstest.comparison.matching import (
     MATCH_GRID_POINTS,
     MATCH_XTOL,
     RateSearch,
+    amount,
     find_matching_rates,
     no_match_text,
     scan_rates,
@@ -78,8 +79,8 @@ def test_no_match_says_what_was_tried(target: float, side: str) -> None:
     for fragment in (
         "[0.0001, 0.5]",
         f"{MATCH_GRID_POINTS} log-spaced rates",
-        f"from {values[lowest]:,.6g} (rate {scan_rates()[lowest]:.6g})",
-        f"to {values[highest]:,.6g} (rate {scan_rates()[highest]:.6g})",
+        f"from {amount(values[lowest])} (rate {scan_rates()[lowest]:.6g})",
+        f"to {amount(values[highest])} (rate {scan_rates()[highest]:.6g})",
         f"all {side} the target",
     ):
         assert fragment in text, (fragment, text)

@@ -132,6 +132,11 @@ def _lowest_exact(gap: Callable[[float], float], low: float, high: float, xtol: 
     return high
 
 
+def amount(value: float) -> str:
+    """An amount of quote units for a message: ``57,012,345`` from 1,000 up, else 6 figures."""
+    return f"{value:,.0f}" if abs(value) >= 1e3 else f"{value:.6g}"
+
+
 def no_match_text(
     kind: str, target: float, search: RateSearch, bracket: tuple[float, float]
 ) -> str:
@@ -141,8 +146,8 @@ def no_match_text(
     side = "below" if target > values[highest] else "above"
     return (
         f"no static rate in [{bracket[0]:g}, {bracket[1]:g}] has the same {kind} "
-        f"({target:,.6g} quote units): {len(values)} log-spaced rates scanned, the {kind} ranged "
-        f"from {values[lowest]:,.6g} (rate {search.rates[lowest]:.6g}) to "
-        f"{values[highest]:,.6g} (rate {search.rates[highest]:.6g}), all {side} the "
+        f"({amount(target)} quote units): {len(values)} log-spaced rates scanned, the {kind} "
+        f"ranged from {amount(values[lowest])} (rate {search.rates[lowest]:.6g}) to "
+        f"{amount(values[highest])} (rate {search.rates[highest]:.6g}), all {side} the "
         f"target; no match"
     )
