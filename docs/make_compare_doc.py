@@ -50,7 +50,8 @@ def main(folder: Path) -> None:
     lines += [
         "",
         "At equal cost (each volatility-scaled design against the static rate with the same "
-        "average requirement, found by Brent's method), paired differences over the same paths, "
+        'average requirement, the lowest such rate, docs/compare.md "Matching"), paired '
+        "differences over the same paths, "
         f"{document['confidence']:.0%} paired-bootstrap intervals "
         f"({document['bootstrap_samples']:,} resamples):",
         "",
@@ -73,6 +74,18 @@ def main(folder: Path) -> None:
             f"| {money(mean_difference)} | {depleted:+.3f} |"
         )
         reductions.append((variant, -es / static_row["bad_debt_es99"]))
+    several = [match for match in document["matches"] if len(match["matching_rates"]) > 1]
+    lines += [
+        "",
+        "The search finds one static rate of equal cost in [0.01%, 50%] for each design."
+        if not several
+        else "Several static rates have equal cost for "
+        + "; ".join(
+            f"`{match['variant']}` ({', '.join(f'{rate:.3%}' for rate in match['matching_rates'])})"
+            for match in several
+        )
+        + ': the lowest is matched (docs/compare.md "Matching").',
+    ]
     ahead = [match for match in document["matches"] if match["ci_high"] < 0.0]
     behind = [match for match in document["matches"] if match["ci_low"] > 0.0]
     best = max(reductions, key=lambda item: item[1])

@@ -74,6 +74,16 @@ ReportOption = Annotated[
 PngOption = Annotated[
     bool, typer.Option("--png", help="With the report, also one PNG per page beside the PDF.")
 ]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a scenario key, repeatable: a dotted key into the tables and a TOML "
+        "value, e.g. --set margin.maintenance=0.01 --set 'scenario.name=\"x\"'. Applied "
+        "before validation and recorded in scenario.resolved.toml.",
+    ),
+]
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -111,9 +121,10 @@ def input_errors() -> Iterator[None]:
         with _terminate_cleanly():
             yield
     except InputError as error:
-        # Plain text on one line: file names may hold "[...]", and logs are grepped.
-        message = Text.assemble(("error:", "bold red"), " ", str(error))
-        err_console.print(message, soft_wrap=True, highlight=False)
+        # Plain text, one line a problem: file names may hold "[...]", and logs are grepped.
+        for problem in getattr(error, "errors", (error,)):  # several: CombinedInputError
+            message = Text.assemble(("error:", "bold red"), " ", str(problem))
+            err_console.print(message, soft_wrap=True, highlight=False)
         raise typer.Exit(code=2) from None
 
 
@@ -184,6 +195,7 @@ def run_command(
     scheduler: SchedulerOption = None,
     report: ReportOption = None,
     png: PngOption = False,
+    sets: SetOption = None,
 ) -> None:
     """Replay the scenario's book over its paths and write paths.parquet, summary.json and
     scenario.resolved.toml to the result folder."""
@@ -210,6 +222,7 @@ def run_command(
             executor=executor,
             scheduler=scheduler,
             resume=resume,
+            sets=sets or (),
         )
     _write_report(target, report, png=png, verbose=not quiet and not json_output)
     summary = result.summary()
@@ -227,7 +240,8 @@ MatchOption = Annotated[
     typer.Option(
         "--match",
         help="'cost': match each vol_scaled variant with the static rate of equal average "
-        "requirement; 'risk': of equal ES99 bad debt.",
+        "requirement; 'risk': of equal ES99 bad debt. Every matching rate in [1e-4, 0.5] is "
+        "searched for (a scan, then Brent) and the lowest is used (docs/compare.md).",
     ),
 ]
 
@@ -274,6 +288,7 @@ def compare_command(
     scheduler: SchedulerOption = None,
     report: ReportOption = None,
     png: PngOption = False,
+    sets: SetOption = None,
 ) -> None:
     r"""Replay every variant of the scenario's \[compare] table on the same paths and write
     compare.parquet, differences.parquet, compare.json and variants/NAME/."""
@@ -295,6 +310,7 @@ def compare_command(
             progress=update,
             executor=executor,
             scheduler=scheduler,
+            sets=sets or (),
         )
     _write_report(target, report, png=png, verbose=not quiet and not json_output)
     if json_output:
@@ -422,12 +438,13 @@ def backtest_command(
 def validate_command(
     scenario: Annotated[Path, typer.Argument(help="Scenario TOML file to check.")],
     json_output: JsonOption = False,
+    sets: SetOption = None,
 ) -> None:
     """Check a scenario and every data file it names, without running it."""
     from stresstest.engine.jobs import validate_file
 
     with input_errors():
-        checked = validate_file(scenario)
+        checked = validate_file(scenario, sets or ())
     if json_output:
         sys.stdout.write(json.dumps(checked, indent=2, sort_keys=True) + "\n")
         return
@@ -437,6 +454,7 @@ def validate_command(
             f"{checked['n_paths']:,} paths of {checked['n_steps']:,} steps, "
             f"{checked['margin']} margin"
             + (f", {len(checked['variants'])} compare variants" if checked["variants"] else "")
+            + (f", with {len(sets)} --set" if sets else "")
         ),
         soft_wrap=True,
     )

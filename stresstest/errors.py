@@ -78,3 +78,40 @@ class OutputError(InputError):
         if self.expected is not None:
             text += f"; {self.expected}"
         return text
+
+
+class CombinedInputError(InputError):
+    """Several problems of one input, found together (a scenario file's tables).
+
+    ``errors`` holds each as an :class:`InputError`, in the order they were
+    found; the attributes of the group (``file``, ``key``, ...) are the first
+    one's, so a caller that reads one problem still gets one. ``str()`` gives
+    one problem per line; the CLI prints each as its own ``error:`` line.
+    """
+
+    def __init__(self, errors: list[InputError]) -> None:
+        self.errors = tuple(errors)
+        first = self.errors[0]
+        super().__init__(
+            first.problem,
+            file=first.file,
+            key=first.key,
+            row=first.row,
+            value=first.value,
+            expected=first.expected,
+        )
+
+    def _message(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+
+def raise_all(errors: list[InputError]) -> None:
+    """Raise the one problem of ``errors``, or all as :class:`CombinedInputError`; none: return.
+
+    A :class:`CombinedInputError` among ``errors`` adds each of its problems.
+    """
+    flat = [item for error in errors for item in getattr(error, "errors", (error,))]
+    if len(flat) == 1:
+        raise flat[0]
+    if flat:
+        raise CombinedInputError(flat)

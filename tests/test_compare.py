@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from stresstest.comparison.engine import compare, cost_of
+from stresstest.comparison.matching import amount
 from stresstest.comparison.paired import expected_shortfall_99, mean, paired_differences
 from stresstest.comparison.spec import parse_compare
 from stresstest.engine.jobs import compare_to_dir, run_to_dir
@@ -243,3 +244,68 @@ def test_match_risk_finds_a_static_rate_of_equal_tail_bad_debt(scenario_file: Pa
     # that crosses the target, so allow the size of one position's bad debt.
     assert abs(achieved - target) <= 0.02 * target
     assert "at equal risk" in found.verdict
+
+
+#: A book of 2-50x leverage and a volatility-scaled design that holds a lot of margin:
+#: the average requirement of a static rate rises with the rate, then falls once the
+#: rate liquidates most of the book at once (at 0.5, every position of 2x and more).
+#: The volatility-scaled design's cost lies above the cost of both ends of the search
+#: interval, so only a scan finds the two static rates of equal cost.
+NON_MONOTONE = (
+    BASE.replace("leverage_max = 30.0", "leverage_min = 2.0\nleverage_max = 50.0")
+    + """
+[compare]
+baseline = "static"
+bootstrap_samples = 200
+
+[[compare.variants]]
+name = "static"
+
+[[compare.variants]]
+name = "vol_k2"
+margin = { model = "vol_scaled", k = 2.0, horizon_steps = 4, ewma_lambda = 0.94, \
+initial_variance = 1e-4, floor = 0.004, cap = 0.2 }
+"""
+)
+
+
+def test_match_cost_finds_every_static_rate_of_equal_cost_when_cost_is_not_monotone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "non_monotone.toml"
+    path.write_text(NON_MONOTONE)
+    scenario = load_scenario(path)
+    static = scenario.with_overrides({"margin.maintenance": 0.5})
+    vol = compare(scenario).result("vol_k2")
+    target = cost_of(vol)
+    assert cost_of(run(static)) < target  # the premise: both ends of [1e-4, 0.5] cost less
+    assert cost_of(run(scenario.with_overrides({"margin.maintenance": 1e-4}))) < target
+    comparison = compare(scenario, match="cost")
+    (found,) = comparison.matches
+    assert found.static_variant == "vol_k2@static-cost", found.verdict
+    rates = found.matching_rates
+    assert len(rates) == 2 and rates[0] < rates[1]  # one on each side of the peak
+    assert found.static_maintenance == rates[0]  # the documented rule: the lowest
+    assert abs(cost_of(comparison.result(found.static_variant)) / target - 1.0) < 1e-3
+    upper = run(scenario.with_overrides({"margin.maintenance": rates[1]}))
+    assert abs(cost_of(upper) / target - 1.0) < 1e-3  # the other one matches too
+    assert f"{rates[1]:.6g}" in found.verdict  # and the verdict names it
+
+
+def test_no_match_says_what_was_tried(tmp_path: Path) -> None:
+    """A design that holds no margin (floor = cap = 0) costs nothing, less than any
+    static rate of [1e-4, 0.5]: the verdict gives the interval, grid and range met."""
+    path = tmp_path / "no_match.toml"
+    path.write_text(NON_MONOTONE.replace("floor = 0.004, cap = 0.2", "floor = 0.0, cap = 0.0"))
+    comparison = compare(load_scenario(path), match="cost")
+    (found,) = comparison.matches
+    assert found.static_variant is None and found.matching_rates == ()
+    assert comparison.names == ("static", "vol_k2")
+    assert len(found.scan_rates) == len(found.scan_values) == 17
+    assert found.target < min(found.scan_values)
+    low = min(found.scan_values)
+    assert f"from {amount(low)} (rate " in found.verdict
+    assert "no static rate in [0.0001, 0.5] has the same cost" in found.verdict
+    assert (
+        "17 log-spaced rates scanned" in found.verdict and "all above the target" in found.verdict
+    )

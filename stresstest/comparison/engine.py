@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from stresstest.comparison.matching import (
+    MATCH_BRACKET,
+    find_matching_rates,
+    no_match_text,
+)
 from stresstest.comparison.paired import (
     PairedDifference,
     expected_shortfall_99,
@@ -47,16 +52,19 @@ ACCOUNTS_DIFFERENCE_STATISTICS: dict[str, tuple[str, Callable[[np.ndarray], floa
     "collateral_posted": ("collateral_posted", mean),
 }
 
-#: Search interval for the matched static maintenance rate (fraction of notional).
-MATCH_BRACKET = (1e-4, 0.5)
-#: Absolute tolerance of the matched rate (fraction of notional).
-MATCH_XTOL = 1e-7
 MATCH_KINDS = ("cost", "risk")
+#: Which of several matching static rates is the match (docs/compare.md, "Matching").
+MATCH_RULE = "lowest"
 
 
 @dataclass(frozen=True)
 class Match:
-    """A static design matched to a volatility-scaled one at equal cost or equal risk."""
+    """A static design matched to a volatility-scaled one at equal cost or equal risk.
+
+    ``static_maintenance`` is the lowest of ``matching_rates`` (``MATCH_RULE``);
+    ``scan_rates`` and ``scan_values`` are the grid the search scanned and the
+    measure on it (quote units), kept so that a missing match can be explained.
+    """
 
     variant: str
     matched_on: str
@@ -70,6 +78,10 @@ class Match:
     difference: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
+    matching_rates: tuple[float, ...] = ()
+    scan_rates: tuple[float, ...] = ()
+    scan_values: tuple[float, ...] = ()
+    rule: str = MATCH_RULE
 
 
 @dataclass(frozen=True)
@@ -177,54 +189,62 @@ def _static_variant(variant: Variant, maintenance: float, kind: str) -> Variant:
 def _match(
     variant: Variant, result: Result, kind: str, options: dict[str, Any], spec: CompareSpec
 ) -> tuple[Match, Variant | None, Result | None]:
-    """Root search (Brent) for the static rate with the same cost or the same ES99 bad debt."""
+    """The static rates with the same cost or the same ES99 bad debt as ``variant``.
+
+    Scans ``MATCH_GRID_POINTS`` rates in one replay on the same paths, refines each
+    sign change (:func:`~stresstest.comparison.matching.find_matching_rates`) and
+    takes the lowest matching rate (``MATCH_RULE``, docs/compare.md).
+    """
     measure = cost_of if kind == "cost" else risk_of
     target = measure(result)
-    cache: dict[float, Result] = {}
+    last: dict[float, Result] = {}  # the latest single replay, reused for the match
 
-    def evaluate(maintenance: float) -> Result:
-        if maintenance not in cache:
-            cache[maintenance] = _run_variants(
-                [_static_variant(variant, maintenance, kind)], options
-            )[0]
-        return cache[maintenance]
+    def measure_many(rates: Any) -> list[float]:
+        designs = [_static_variant(variant, rate, kind) for rate in rates]
+        return [measure(found) for found in _run_variants(designs, options)]
 
-    def gap(maintenance: float) -> float:
-        return measure(evaluate(maintenance)) - target
+    def measure_one(rate: float) -> float:
+        last.clear()
+        last[rate] = _run_variants([_static_variant(variant, rate, kind)], options)[0]
+        return measure(last[rate])
 
-    from scipy.optimize import brentq  # scipy only when designs are matched
-
-    low, high = MATCH_BRACKET
-    gap_low, gap_high = gap(low), gap(high)
-    if gap_low == 0.0 or gap_high == 0.0 or np.sign(gap_low) != np.sign(gap_high):
-        maintenance = (
-            low
-            if gap_low == 0.0
-            else high
-            if gap_high == 0.0
-            else float(brentq(gap, low, high, xtol=MATCH_XTOL))
-        )
-    else:
-        verdict = (
-            f"no static rate in [{low:g}, {high:g}] has the same {kind} ({target:,.6g}); no match"
-        )
-        return Match(variant.name, kind, None, None, target, None, len(cache), verdict), None, None
-    matched_variant = _static_variant(variant, maintenance, kind)
-    matched = evaluate(maintenance)
-    return (
-        Match(
+    search = find_matching_rates(measure_many, measure_one, target)
+    if not search.matching_rates:
+        verdict = no_match_text(kind, target, search, MATCH_BRACKET)
+        found = Match(
             variant.name,
             kind,
-            matched_variant.name,
-            maintenance,
+            None,
+            None,
             target,
-            measure(matched),
-            len(cache),
-            "",
-        ),
-        matched_variant,
-        matched,
+            None,
+            search.evaluations,
+            verdict,
+            scan_rates=search.rates,
+            scan_values=search.values,
+        )
+        return found, None, None
+    maintenance = search.matching_rates[0]
+    evaluations = search.evaluations
+    if maintenance not in last:  # a grid rate, or Brent's last step was not its answer
+        measure_one(maintenance)
+        evaluations += 1
+    matched_variant = _static_variant(variant, maintenance, kind)
+    matched = last[maintenance]
+    found = Match(
+        variant.name,
+        kind,
+        matched_variant.name,
+        maintenance,
+        target,
+        measure(matched),
+        evaluations,
+        "",
+        matching_rates=search.matching_rates,
+        scan_rates=search.rates,
+        scan_values=search.values,
     )
+    return found, matched_variant, matched
 
 
 def _verdict(match: Match, difference: dict[str, PairedDifference], confidence: float) -> str:
@@ -239,9 +259,17 @@ def _verdict(match: Match, difference: dict[str, PairedDifference], confidence: 
         leader = f"static {match.static_maintenance:.6g} is ahead"
     else:
         leader = "neither design is ahead"
+    others = [f"{rate:.6g}" for rate in match.matching_rates[1:]]
+    also = (
+        f"; static {', '.join(others)} also match{'es' if len(others) == 1 else ''} "
+        f"(the {MATCH_RULE} matching rate is used)"
+        if others
+        else ""
+    )
     return (
         f"at equal {match.matched_on}: {leader}; {what} of {match.variant} minus static "
         f"{match.static_maintenance:.6g} = {paired.estimate:,.6g} ({interval})"
+        f"{also}"
     )
 
 
@@ -260,7 +288,9 @@ def compare(
     Paths are generated once per chunk and fed to every variant, so differences
     are paired. With ``match`` (``"cost"`` or ``"risk"``), each volatility-scaled
     variant gets a static twin with the same average requirement or the same
-    ES99 of bad debt, found by Brent's method over the static rate.
+    ES99 of bad debt (quote units): every matching static rate is found by a scan
+    of ``MATCH_GRID_POINTS`` rates and Brent's method on each sign change, and the
+    lowest is the twin (docs/compare.md, "Matching").
     """
     if match is not None and match not in MATCH_KINDS:
         raise InputError(

@@ -29,6 +29,7 @@ backtests every variant's margin on that history (``backtest_coverage``, default
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,8 +270,12 @@ def parse_compare(scenario: Scenario) -> CompareSpec:
 
 
 def scenario_without_compare(scenario: Scenario) -> Scenario:
-    """The base scenario as ``stresstest run`` sees it (the ``[compare]`` table dropped)."""
+    """The base scenario as ``stresstest run`` sees it (the ``[compare]`` table dropped).
+
+    Its ``--set`` overrides stay recorded (``Scenario.overrides``).
+    """
     raw = {key: value for key, value in scenario.raw.items() if key != "compare"}
     from stresstest.scenario.validate import scenario_from_dict
 
-    return scenario_from_dict(raw, file=scenario.source_file)
+    base = scenario_from_dict(raw, file=scenario.source_file)
+    return dataclasses.replace(base, overrides=scenario.overrides)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
@@ -39,8 +40,12 @@ def run_to_dir(
     executor: str = "local",
     scheduler: str | None = None,
     resume: bool = False,
+    sets: Sequence[str] = (),
 ) -> tuple[Result, Path]:
     """Load a scenario (the shipped default if ``None``), run it and write its result folder.
+
+    ``sets`` are ``--set KEY=VALUE`` overrides, applied before validation and
+    recorded in ``scenario.resolved.toml`` (:mod:`stresstest.scenario.overrides`).
 
     Completed chunks are checkpointed beside the output folder until the result
     is written; ``resume`` continues from them. The output folder is checked
@@ -50,7 +55,7 @@ def run_to_dir(
     folder is refused at once.
     """
     scenario = load_scenario(
-        scenario_file if scenario_file is not None else default_scenario_path()
+        scenario_file if scenario_file is not None else default_scenario_path(), sets=sets
     )
     target = out_dir if out_dir is not None else default_output_dir(scenario)
     with output_lock(target):
@@ -80,12 +85,16 @@ def compare_to_dir(
     progress: Progress | None = None,
     executor: str = "local",
     scheduler: str | None = None,
+    sets: Sequence[str] = (),
 ) -> tuple[Comparison, Path]:
-    """Load a scenario with a ``[compare]`` table, run every variant and write the comparison."""
+    """Load a scenario with a ``[compare]`` table, run every variant and write the comparison.
+
+    ``sets`` are ``--set KEY=VALUE`` overrides of the base scenario, as for :func:`run_to_dir`.
+    """
     from stresstest.comparison.engine import compare
     from stresstest.comparison.output import write_comparison
 
-    scenario = load_scenario(scenario_file)
+    scenario = load_scenario(scenario_file, sets=sets)
     target = out_dir if out_dir is not None else default_output_dir(scenario)
     check_scenario_budget(scenario, target.parent, n_variants=compare_width(scenario, match))
     with output_lock(target):
@@ -103,13 +112,18 @@ def compare_to_dir(
 
 
 def compare_width(scenario: Scenario, match: str | None) -> int:
-    """Designs replayed on the same paths: 1, or a comparison's variants (twice with ``match``)."""
+    """Designs held at once on the same paths: 1, or a comparison's variants.
+
+    With ``match``, twice the variants (each may get a matched static twin) and
+    the ``MATCH_GRID_POINTS`` static rates the search replays together.
+    """
     if "compare" not in scenario.raw:
         return 1
+    from stresstest.comparison.matching import MATCH_GRID_POINTS
     from stresstest.comparison.spec import parse_compare
 
     n_variants = len(parse_compare(scenario).variants)
-    return n_variants * (2 if match is not None else 1)
+    return n_variants if match is None else 2 * n_variants + MATCH_GRID_POINTS
 
 
 class ValidatedScenario(TypedDict):
@@ -122,20 +136,22 @@ class ValidatedScenario(TypedDict):
     n_accounts: NotRequired[int]  # accounts scenarios only
     margin: str
     variants: list[str]
+    overrides: list[str]  # the --set texts, in order
 
 
-def validate_file(scenario_file: Path) -> ValidatedScenario:
+def validate_file(scenario_file: Path, sets: Sequence[str] = ()) -> ValidatedScenario:
     """Check a scenario and every data file it names, without running it.
 
     Reads path and book files in full (so their rows are validated) and parses
-    a ``[compare]`` table if present. Returns what a run would replay.
+    a ``[compare]`` table if present. ``sets`` are ``--set KEY=VALUE`` overrides:
+    the effective scenario is the one checked. Returns what a run would replay.
     """
     from stresstest.comparison.spec import parse_compare
     from stresstest.paths import path_source
     from stresstest.scenario import schema
     from stresstest.scenario.accounts import is_accounts_scenario
 
-    scenario = load_scenario(scenario_file)
+    scenario = load_scenario(scenario_file, sets=sets)
     # memory and disk its stated sizes need (engine/budget.py)
     check_scenario_budget(scenario, n_variants=compare_width(scenario, None))
     if is_accounts_scenario(scenario):  # docs/model.md 11: paths and accounts book, read in full
@@ -149,6 +165,7 @@ def validate_file(scenario_file: Path) -> ValidatedScenario:
             "n_positions": len(book),
             "n_accounts": book.n_accounts,
             "margin": scenario.margin.model,
+            "overrides": list(scenario.overrides),
             "variants": (
                 [variant.name for variant in parse_compare(scenario).variants]
                 if "compare" in scenario.raw
@@ -176,6 +193,7 @@ def validate_file(scenario_file: Path) -> ValidatedScenario:
         "n_steps": source.n_steps,
         "n_positions": n_positions,
         "margin": scenario.margin.model,
+        "overrides": list(scenario.overrides),
         "variants": variants,
     }
 

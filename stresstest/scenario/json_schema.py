@@ -79,7 +79,8 @@ def scenario_json_schema() -> dict[str, Any]:
     }
     properties["provenance"] = {
         "type": "object",
-        "description": "Written by stresstest into scenario.resolved.toml; input file hashes.",
+        "description": "Written by stresstest into scenario.resolved.toml: input file "
+        "hashes, and the --set overrides applied (`overrides`).",
     }
     required = [
         name
@@ -140,4 +141,35 @@ def scenario_reference_markdown() -> str:
         describe_table(f"[{name}] (optional)", cls)
     for name, cls in ACCOUNTS_TABLES.items():
         describe_table(f"[{name}] (optional)", cls)
+    lines.extend(OVERRIDES_SECTION)
     return "\n".join(lines)
+
+
+#: How ``--set`` overrides these keys (stresstest/scenario/overrides.py).
+OVERRIDES_SECTION = [
+    "## Overrides: `--set KEY=VALUE`",
+    "",
+    "`stresstest run`, `compare` and `validate` take `--set KEY=VALUE`, repeatable, to",
+    "change a key of the file without editing it. `KEY` is a dotted key into the",
+    "tables above (`margin.maintenance`, `paths.n_paths`, `paths.params.omega`; a table",
+    "name alone replaces the whole table); `VALUE` is a TOML value: `0.01`, `true`,",
+    '`[1, 2]`, `{ model = "static", maintenance = 0.01 }`, and strings in double',
+    "quotes, which a shell keeps inside single quotes: `--set 'scenario.name=\"x\"'`.",
+    "",
+    "- The overrides are applied in order (a later one wins) to the file's tables",
+    "  before anything is checked: the effective scenario is what is validated, run",
+    "  and written to `scenario.resolved.toml`, whose `[provenance] overrides` lists",
+    "  the `KEY=VALUE` texts applied. Rerunning that file gives the same result",
+    "  without them.",
+    "- A file path set this way is relative to the scenario file's folder, as in",
+    "  the file.",
+    "- In `compare`, they change the base scenario, so every variant inherits them",
+    "  except where the variant sets the same key; `[compare]` keys can be set too",
+    "  (`compare.baseline`).",
+    "- An unknown key or a value that is not valid for its key is refused with exit",
+    "  status 2, naming the key, the value, what is valid and the `--set` it came",
+    "  from, e.g. `key 'margin.maintenance': out of range (from --set",
+    "  margin.maintenance=2) (got 2.0); expected a number >= 0 and < 1 (fraction of",
+    "  notional)`. Recorded input hashes of an overridden file key are dropped: the",
+    "  run reads another file.",
+]

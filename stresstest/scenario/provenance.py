@@ -111,6 +111,9 @@ def resolved_dict(
 ) -> dict[str, Any]:
     """The scenario with every default filled, absolute file paths and provenance.
 
+    ``[provenance]`` holds the version, the input files' SHA-256 and the
+    ``--set`` overrides that were applied (``overrides``, when there are any).
+
     ``paths_record`` is what the path source used (fitted parameters with their
     standard errors, data rows), written as ``[provenance.paths]``.
     """
@@ -140,6 +143,8 @@ def resolved_dict(
         "stresstest_version": version,
         "inputs": {key: sha256_of(path, key=key) for key, path in input_files(scenario).items()},
     }
+    if scenario.overrides:  # --set KEY=VALUE, already applied to the tables above
+        result["provenance"]["overrides"] = list(scenario.overrides)
     if paths_record:
         result["provenance"]["paths"] = paths_record
     return result

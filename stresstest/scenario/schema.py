@@ -578,6 +578,9 @@ class Scenario:
         The scenario as plain TOML-able data (before defaults), for overrides.
     source_file
         The file it was read from, or ``None`` when built from a dict.
+    overrides
+        The ``--set KEY=VALUE`` texts applied to the file, in order
+        (:mod:`stresstest.scenario.overrides`); written as ``[provenance] overrides``.
     """
 
     info: ScenarioInfo
@@ -593,6 +596,7 @@ class Scenario:
     partial_liquidation: PartialLiquidation | None = None  # docs/model.md 10.1
     adl: Adl | None = None  # [adl], docs/model.md 10.2
     accounts: AccountsTable | None = None  # [accounts], docs/model.md 11
+    overrides: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     @property
     def name(self) -> str:
@@ -613,7 +617,8 @@ class Scenario:
         from stresstest.scenario.validate import apply_overrides, scenario_from_dict
 
         raw = apply_overrides(self.raw, overrides, file=self.source_file)
-        return scenario_from_dict(raw, file=self.source_file)
+        changed = scenario_from_dict(raw, file=self.source_file)
+        return dataclasses.replace(changed, overrides=self.overrides)  # --set stays recorded
 
 
 # Accounts across several assets (docs/model.md 11) register their [paths] and [book]

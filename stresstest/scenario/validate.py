@@ -10,10 +10,11 @@ import copy
 import dataclasses
 import math
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stresstest.errors import InputError
+from stresstest.errors import InputError, raise_all
 from stresstest.io.atomic import check_folder_name
 from stresstest.scenario import lookalikes, schema
 from stresstest.scenario.accounts import ACCOUNTS_TABLES, check_accounts
@@ -28,7 +29,9 @@ from stresstest.scenario.provenance import check_input_hashes
 _TOP_LEVEL_EXTRA = frozenset({"provenance", "compare"})
 
 
-def load_scenario(source: str | Path | dict[str, Any]) -> schema.Scenario:
+def load_scenario(
+    source: str | Path | dict[str, Any], *, sets: Sequence[str] = ()
+) -> schema.Scenario:
     """Load and validate a scenario from a TOML file path or a dict.
 
     Parameters
@@ -36,21 +39,44 @@ def load_scenario(source: str | Path | dict[str, Any]) -> schema.Scenario:
     source
         Path to a ``.toml`` file, or the scenario as a dict (relative file
         paths in a dict resolve against the current directory).
+    sets
+        ``KEY=VALUE`` overrides as ``--set`` takes them (``"margin.maintenance=0.01"``):
+        a dotted key into the tables and a TOML value, applied in order before
+        anything is validated (:mod:`stresstest.scenario.overrides`). The scenario
+        records them (``Scenario.overrides``, ``[provenance] overrides``).
 
     Raises
     ------
     InputError
         If the file is missing or not valid TOML, or any key is unknown, of
-        the wrong type or out of range.
+        the wrong type or out of range; a problem with a set key names the
+        key and says it came from ``--set``.
     """
     if isinstance(source, dict):
-        return scenario_from_dict(copy.deepcopy(source), file=None)
-    path = Path(source)
+        raw, file = copy.deepcopy(source), None
+    else:
+        raw = read_scenario_file(Path(source))
+        file = Path(source).resolve()
+    if not sets:
+        return scenario_from_dict(raw, file=file)
+    from stresstest.scenario.overrides import scenario_with_sets
+
+    return scenario_with_sets(raw, sets, file=file)
+
+
+def read_scenario_file(path: Path) -> dict[str, Any]:
+    """The TOML of a scenario file as a dict, not yet validated.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, not UTF-8 or not valid TOML.
+    """
     if not path.is_file():
         raise InputError("scenario file not found", file=path, expected="an existing .toml file")
     try:
         text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         detail = lookalikes.toml_error_detail(text, str(error), _known_tables(), _known_keys())
         if detail is not None:
@@ -65,7 +91,6 @@ def load_scenario(source: str | Path | dict[str, Any]) -> schema.Scenario:
             file=path,
             expected="integers of at most 64 bits (20 digits)",
         ) from None
-    return scenario_from_dict(raw, file=path.resolve())
 
 
 def _known_tables() -> set[str]:
@@ -104,38 +129,63 @@ def _unknown(what: str, name: str, known: set[str]) -> tuple[str, str]:
 
 
 def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scenario:
-    """Validate a parsed scenario; ``file`` locates errors and relative paths."""
+    """Validate a parsed scenario; ``file`` locates errors and relative paths.
+
+    Every problem of the tables themselves (an unknown table or key, a missing
+    key, a value of the wrong type or out of range) is found before any is
+    raised, and all are raised together (:class:`~stresstest.errors.CombinedInputError`
+    when there are several). Checks across tables run once every table is valid
+    and stop at the first problem.
+    """
     base_dir = file.parent if file is not None else Path.cwd()
     known = _known_tables()
+    errors: list[InputError] = []
     for table in raw:
         if table not in known:
             problem, expected = _unknown("unknown table", table, known)
-            raise InputError(problem, file=file, key=table, expected=expected)
+            errors.append(InputError(problem, file=file, key=table, expected=expected))
     built: dict[str, Any] = {}
-    for table, cls in schema.PLAIN_TABLES.items():
-        built[table] = _build_table(raw, table, cls, file, base_dir)
-    check_folder_name(built["scenario"].name, file=file, key="scenario.name")  # runs/NAME
-    for table, (discriminator, variants) in schema.VARIANT_TABLES.items():
-        values = _table(raw, table, file)
-        choice = values.get(discriminator)
-        if choice not in variants:
-            raise InputError(
-                "missing or unknown variant" if choice is not None else "missing key",
-                file=file,
-                key=f"{table}.{discriminator}",
-                value=choice,
-                expected=f"one of {sorted(variants)}",
-            )
-        built[table] = _build_table(raw, table, variants[choice], file, base_dir)
-    for table, cls in MECHANISM_TABLES.items():
-        built[table] = _build_table(raw, table, cls, file, base_dir) if table in raw else None
+
+    def build(table: str, cls: type | None) -> None:
+        """``built[table]``, or ``None`` with its problems kept in ``errors``."""
+        built[table] = None
+        try:
+            if cls is None:  # a variant table: the class its discriminator names
+                discriminator, variants = schema.VARIANT_TABLES[table]
+                choice = _table(raw, table, file).get(discriminator)
+                if choice not in variants:
+                    raise InputError(
+                        "missing or unknown variant" if choice is not None else "missing key",
+                        file=file,
+                        key=f"{table}.{discriminator}",
+                        value=choice,
+                        expected=f"one of {sorted(variants)}",
+                    )
+                cls = variants[choice]
+            built[table] = _build_table(raw, table, cls, file, base_dir)
+        except InputError as error:
+            errors.append(error)
+
+    for table, plain in schema.PLAIN_TABLES.items():
+        build(table, plain)
+    if built["scenario"] is not None:
+        try:
+            check_folder_name(built["scenario"].name, file=file, key="scenario.name")  # runs/NAME
+        except InputError as error:
+            errors.append(error)
+    for table in schema.VARIANT_TABLES:
+        build(table, None)
+    for tables in (MECHANISM_TABLES, DEFENCE_TABLES, ACCOUNTS_TABLES):
+        for table, optional in tables.items():
+            if table in raw:
+                build(table, optional)
+            else:
+                built[table] = None
+    order = {table: index for index, table in enumerate(raw)}  # as the file has them
+    raise_all(sorted(errors, key=lambda error: order.get(str(error.key).split(".")[0], 0)))
     _check_cross_fields(built, file)
     check_mechanisms(built, file)
-    for table, cls in DEFENCE_TABLES.items():
-        built[table] = _build_table(raw, table, cls, file, base_dir) if table in raw else None
     check_defences(built, file)
-    for table, cls in ACCOUNTS_TABLES.items():
-        built[table] = _build_table(raw, table, cls, file, base_dir) if table in raw else None
     check_accounts(built, raw, file)
     check_composition(built, file)  # which stages run together: docs/model.md 12
     scenario = schema.Scenario(
@@ -171,23 +221,33 @@ def _table(raw: dict[str, Any], table: str, file: Path | None) -> dict[str, Any]
 def _build_table(
     raw: dict[str, Any], table: str, cls: type, file: Path | None, base_dir: Path
 ) -> Any:
+    """One table as ``cls``; every problem of its keys is raised together (:func:`raise_all`)."""
     values = _table(raw, table, file)
     fields = {field.name: field for field in dataclasses.fields(cls)}
+    errors: list[InputError] = []
     for key in values:
         if key not in fields:
             problem, expected = _unknown("unknown key", key, set(fields))
-            raise InputError(
-                problem, file=file, key=f"{table}.{key}", value=values[key], expected=expected
+            errors.append(
+                InputError(
+                    problem, file=file, key=f"{table}.{key}", value=values[key], expected=expected
+                )
             )
     arguments: dict[str, Any] = {}
     for name, field in fields.items():
         dotted = f"{table}.{name}"
         if name not in values:
             if field.default is dataclasses.MISSING:
-                raise InputError("missing key", file=file, key=dotted, expected=_describe(field))
+                errors.append(
+                    InputError("missing key", file=file, key=dotted, expected=_describe(field))
+                )
             arguments[name] = field.default
             continue
-        arguments[name] = _check_value(values[name], field, dotted, file, base_dir)
+        try:
+            arguments[name] = _check_value(values[name], field, dotted, file, base_dir)
+        except InputError as error:
+            errors.append(error)
+    raise_all(errors)
     return cls(**arguments)
 
 
