@@ -7,6 +7,8 @@ The Python API mirrors the command line:
 >>> result = stresstest.run(scenario.with_overrides({"paths.n_paths": 100}))  # doctest: +SKIP
 >>> result.paths                # polars DataFrame, the columns of paths.parquet  # doctest: +SKIP
 >>> result.summary()            # the content of summary.json                     # doctest: +SKIP
+>>> result.summary_frame()      # the same, tidy: metric, statistic, estimate, ...  # doctest: +SKIP
+>>> stresstest.run("scenarios/gbm_btc.toml")  # a path works too (str or Path)   # doctest: +SKIP
 >>> comparison = stresstest.compare(scenario, match="cost")  # needs [compare]   # doctest: +SKIP
 
 Bad input raises :class:`InputError` carrying ``file``, ``key``, ``row``,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -26,15 +27,22 @@ app = typer.Typer(
     name="stresstest",
     help="Stress-test margin, liquidation and insurance-fund designs over many price paths.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 err_console = Console(stderr=True)
 out_console = Console()
 
+#: How a SCENARIO argument is found (scenario/embedded.py, resolve_scenario).
+SCENARIO_LOOKUP = (
+    "or the name of a shipped scenario (stresstest scenarios), e.g. default; "
+    "a file of that name in the current folder wins."
+)
 ScenarioArgument = Annotated[
     Path | None,
-    typer.Argument(help="Scenario TOML file; the shipped scenarios/default.toml if omitted."),
+    typer.Argument(
+        help=f"Scenario TOML file, {SCENARIO_LOOKUP} The shipped default if omitted.",
+        show_default=False,
+    ),
 ]
 OutOption = Annotated[
     Path | None,
@@ -59,8 +67,18 @@ ResumeOption = Annotated[
     bool,
     typer.Option("--resume", help="Continue an interrupted run from its checkpointed chunks."),
 ]
+#: The choices of --executor, --match, --template, --model, --dist and --mean, written out
+#: (the CLI must not import the modules that hold them to start); tests/test_cli_conveniences.py
+#: checks each against the library's own list.
+Executor = Literal["local", "dask"]
+MatchKind = Literal["cost", "risk"]
+TemplateName = Literal["gbm", "garch", "historical", "compare"]
+FitModel = Literal["garch", "gjr", "egarch"]
+FitDist = Literal["normal", "t", "skewt"]
+FitMean = Literal["zero", "constant"]
+
 ExecutorOption = Annotated[
-    str,
+    Executor,
     typer.Option("--executor", help="'local' (numba threads) or 'dask' (dask.distributed)."),
 ]
 SchedulerOption = Annotated[
@@ -84,6 +102,28 @@ SetOption = Annotated[
         "before validation and recorded in scenario.resolved.toml.",
     ),
 ]
+
+
+def _print_version(value: bool) -> None:
+    """``--version``: print ``stresstest X.Y.Z`` and stop before any command runs."""
+    if value:
+        out_console.print(f"stresstest {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the stresstest version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Stress-test margin, liquidation and insurance-fund designs over many price paths."""
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -126,6 +166,26 @@ def input_errors() -> Iterator[None]:
             message = Text.assemble(("error:", "bold red"), " ", str(problem))
             err_console.print(message, soft_wrap=True, highlight=False)
         raise typer.Exit(code=2) from None
+
+
+#: compare keeps no checkpoints (engine/jobs.py, compare_to_dir), so nothing is left to resume.
+COMPARE_INTERRUPTED = "compare keeps no checkpoints, so rerunning starts over"
+
+
+@contextmanager
+def _interrupted(hint: Callable[[Path | None], str]) -> Iterator[None]:
+    """Ctrl-C: one line on stderr (``hint(checkpoint folder or None)``), exit status 130.
+
+    No traceback: the output folder was never published (written whole or not at
+    all) and its staging folder and lock are removed as the exception unwinds.
+    """
+    try:
+        yield
+    except KeyboardInterrupt as stop:
+        checkpoint = getattr(stop, "checkpoint_dir", None)  # a RunInterrupted knows it
+        message = Text.assemble(("interrupted:", "bold yellow"), " ", hint(checkpoint))
+        err_console.print(message, soft_wrap=True, highlight=False)
+        raise typer.Exit(code=130) from None
 
 
 @contextmanager
@@ -199,8 +259,19 @@ def run_command(
 ) -> None:
     """Replay the scenario's book over its paths and write paths.parquet, summary.json and
     scenario.resolved.toml to the result folder."""
-    from stresstest.engine.checkpoint import checkpoint_warnings_to
+    from stresstest.engine.checkpoint import checkpoint_warnings_to, resume_hint
     from stresstest.engine.jobs import run_to_dir
+
+    again = shlex.join(  # the command that continues this run; --set changes the fingerprint
+        [
+            "stresstest",
+            "run",
+            *([str(scenario)] if scenario is not None else []),
+            *(["--out", str(out)] if out is not None else []),
+            *(text for value in sets or () for text in ("--set", value)),
+            "--resume",
+        ]
+    )
 
     def warn(message: str) -> None:  # a checkpoint chunk recomputed: one line on stderr
         text = Text.assemble(("warning:", "bold yellow"), " ", message)
@@ -208,6 +279,7 @@ def run_command(
 
     started = time.perf_counter()
     with (
+        _interrupted(lambda checkpoint: resume_hint(checkpoint, again)),
         input_errors(),
         checkpoint_warnings_to(warn),
         progress_bar(not quiet and not json_output, "replaying paths") as update,
@@ -236,7 +308,7 @@ def run_command(
 
 
 MatchOption = Annotated[
-    str | None,
+    MatchKind | None,
     typer.Option(
         "--match",
         help="'cost': match each vol_scaled variant with the static rate of equal average "
@@ -277,7 +349,10 @@ def _compare_table(comparison: Any) -> Table:
 
 @app.command("compare")
 def compare_command(
-    scenario: Annotated[Path, typer.Argument(help=r"Scenario TOML file with a \[compare] table.")],
+    scenario: Annotated[
+        Path,
+        typer.Argument(help=rf"Scenario TOML file with a \[compare] table, {SCENARIO_LOOKUP}"),
+    ],
     out: OutOption = None,
     match: MatchOption = None,
     chunk_size: ChunkOption = None,
@@ -297,6 +372,7 @@ def compare_command(
 
     started = time.perf_counter()
     with (
+        _interrupted(lambda _: COMPARE_INTERRUPTED),
         input_errors(),
         progress_bar(not quiet and not json_output, "replaying variants") as update,
     ):
@@ -436,7 +512,9 @@ def backtest_command(
 
 @app.command("validate")
 def validate_command(
-    scenario: Annotated[Path, typer.Argument(help="Scenario TOML file to check.")],
+    scenario: Annotated[
+        Path, typer.Argument(help=f"Scenario TOML file to check, {SCENARIO_LOOKUP}")
+    ],
     json_output: JsonOption = False,
     sets: SetOption = None,
 ) -> None:
@@ -462,7 +540,8 @@ def validate_command(
 
 @app.command("scenarios")
 def scenarios_command(json_output: JsonOption = False) -> None:
-    """List the scenarios shipped with stresstest, one line each."""
+    """List the scenarios shipped with stresstest, one line each; run, compare and validate
+    also take them by name (without .toml)."""
     from stresstest.engine.jobs import shipped_scenarios
 
     with input_errors():
@@ -479,7 +558,7 @@ def scenarios_command(json_output: JsonOption = False) -> None:
 def init_command(
     path: Annotated[Path, typer.Argument(help="Scenario file to write.")],
     template: Annotated[
-        str, typer.Option("--template", "-t", help="gbm, garch, historical or compare.")
+        TemplateName, typer.Option("--template", "-t", help="The shipped scenario to copy.")
     ] = "gbm",
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
 ) -> None:
@@ -542,9 +621,9 @@ def paths_command(
 @app.command("fit")
 def fit_command(
     data: Annotated[Path, typer.Argument(help="Candle file (CSV or Parquet, docs/data.md).")],
-    model: Annotated[str, typer.Option("--model", help="garch, gjr or egarch.")] = "gjr",
-    dist: Annotated[str, typer.Option("--dist", help="normal, t or skewt.")] = "t",
-    mean: Annotated[str, typer.Option("--mean", help="zero or constant.")] = "zero",
+    model: Annotated[FitModel, typer.Option("--model", help="Volatility model.")] = "gjr",
+    dist: Annotated[FitDist, typer.Option("--dist", help="Innovation distribution.")] = "t",
+    mean: Annotated[FitMean, typer.Option("--mean", help="Mean of the returns.")] = "zero",
     resolution: Annotated[
         str | None, typer.Option("--resolution", help="Bar length to fit at, e.g. 1h.")
     ] = None,

@@ -274,7 +274,7 @@ def _verdict(match: Match, difference: dict[str, PairedDifference], confidence: 
 
 
 def compare(
-    scenario: Scenario,
+    scenario: Scenario | str | Path,
     *,
     match: str | None = None,
     chunk_size: int | None = None,
@@ -290,8 +290,13 @@ def compare(
     variant gets a static twin with the same average requirement or the same
     ES99 of bad debt (quote units): every matching static rate is found by a scan
     of ``MATCH_GRID_POINTS`` rates and Brent's method on each sign change, and the
-    lowest is the twin (docs/compare.md, "Matching").
+    lowest is the twin (docs/compare.md, "Matching"). ``scenario`` is a loaded
+    scenario or the path of a scenario TOML file (``str`` or ``Path``).
     """
+    if not isinstance(scenario, Scenario):
+        from stresstest.scenario import load_scenario
+
+        scenario = load_scenario(Path(scenario))
     if match is not None and match not in MATCH_KINDS:
         raise InputError(
             "unknown match", key="match", value=match, expected=f"one of {MATCH_KINDS}"

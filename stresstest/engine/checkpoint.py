@@ -89,6 +89,51 @@ def checkpoint_warnings_to(show: Callable[[str], None]) -> Iterator[None]:
         yield
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """A checkpointed run stopped by Ctrl-C; its completed chunks stay in ``checkpoint_dir``.
+
+    A :class:`KeyboardInterrupt`, so code that stops on Ctrl-C still does; the
+    command line turns it into one line saying how to resume (:func:`resume_hint`).
+    """
+
+    def __init__(self, checkpoint_dir: Path) -> None:
+        super().__init__(str(checkpoint_dir))
+        self.checkpoint_dir = checkpoint_dir
+
+
+def checkpointed_paths(folder: Path) -> tuple[int, int]:
+    """``(chunks, paths)`` the chunk files in ``folder`` cover, by their names (not verified)."""
+    chunks = paths = 0
+    if folder.is_dir() and not folder.is_symlink():
+        for entry in folder.iterdir():
+            match = _CHUNK_FILE.match(entry.name)
+            if match is not None:
+                chunks += 1
+                paths += int(match.group(2))
+    return chunks, paths
+
+
+def resume_hint(checkpoint_dir: Path | None, command: str) -> str:
+    """What an interrupted run left checkpointed and how to continue, in one line.
+
+    Parameters
+    ----------
+    checkpoint_dir
+        The run's checkpoint folder, or ``None`` if it was interrupted before
+        its result folder was known (while loading the scenario).
+    command
+        The command that continues the run (the same one with ``--resume``).
+    """
+    chunks, paths = checkpointed_paths(checkpoint_dir) if checkpoint_dir else (0, 0)
+    if chunks == 0:
+        return "no chunk of paths was checkpointed yet; rerunning starts over"
+    return (
+        f"{paths:,} paths in {chunks:,} chunks are checkpointed in "
+        f"{checkpoint_dir}; to continue from them, run the same command with --resume: "
+        f"{command}"
+    )
+
+
 def _refuse_link(path: Path) -> None:
     if path.is_symlink():
         raise InputError(

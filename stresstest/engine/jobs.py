@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 from stresstest.engine.budget import check_scenario_budget
-from stresstest.engine.checkpoint import checkpoint_dir_for
+from stresstest.engine.checkpoint import RunInterrupted, checkpoint_dir_for
 from stresstest.engine.result import Result
 from stresstest.engine.run import Progress, run
 from stresstest.io.atomic import MAX_NAME_CHARS, output_lock
 from stresstest.scenario import Scenario, load_scenario
-from stresstest.scenario.embedded import default_scenario_path
+from stresstest.scenario.embedded import default_scenario_path, resolve_scenario
 
 if TYPE_CHECKING:
     from stresstest.comparison.engine import Comparison
@@ -44,33 +44,42 @@ def run_to_dir(
 ) -> tuple[Result, Path]:
     """Load a scenario (the shipped default if ``None``), run it and write its result folder.
 
+    ``scenario_file`` is a file, or the name of a shipped scenario when no such
+    file exists (:func:`~stresstest.scenario.embedded.resolve_scenario`).
+
     ``sets`` are ``--set KEY=VALUE`` overrides, applied before validation and
     recorded in ``scenario.resolved.toml`` (:mod:`stresstest.scenario.overrides`).
 
     Completed chunks are checkpointed beside the output folder until the result
-    is written; ``resume`` continues from them. The output folder is checked
+    is written; ``resume`` continues from them. Ctrl-C raises
+    :class:`~stresstest.engine.checkpoint.RunInterrupted` (a ``KeyboardInterrupt``)
+    naming the checkpoint folder. The output folder is checked
     before any work, and written whole or not at all. From before the checkpoint
     until the result is published, the job holds the output folder's lock
     (:func:`~stresstest.io.atomic.output_lock`): a second job writing the same
     folder is refused at once.
     """
     scenario = load_scenario(
-        scenario_file if scenario_file is not None else default_scenario_path(), sets=sets
+        resolve_scenario(scenario_file) if scenario_file is not None else default_scenario_path(),
+        sets=sets,
     )
     target = out_dir if out_dir is not None else default_output_dir(scenario)
     with output_lock(target):
         checkpoint_dir = checkpoint_dir_for(target)
-        result = run(
-            scenario,
-            chunk_size=chunk_size,
-            threads=threads,
-            progress=progress,
-            executor=executor,
-            scheduler=scheduler,
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-        )
-        result.write(target)
+        try:
+            result = run(
+                scenario,
+                chunk_size=chunk_size,
+                threads=threads,
+                progress=progress,
+                executor=executor,
+                scheduler=scheduler,
+                checkpoint_dir=checkpoint_dir,
+                resume=resume,
+            )
+            result.write(target)
+        except KeyboardInterrupt as stop:  # the chunks done stay for --resume
+            raise RunInterrupted(checkpoint_dir) from stop
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return result, target
 
@@ -89,12 +98,14 @@ def compare_to_dir(
 ) -> tuple[Comparison, Path]:
     """Load a scenario with a ``[compare]`` table, run every variant and write the comparison.
 
+    ``scenario_file`` is a file or a shipped scenario's name, as for :func:`run_to_dir`.
+
     ``sets`` are ``--set KEY=VALUE`` overrides of the base scenario, as for :func:`run_to_dir`.
     """
     from stresstest.comparison.engine import compare
     from stresstest.comparison.output import write_comparison
 
-    scenario = load_scenario(scenario_file, sets=sets)
+    scenario = load_scenario(resolve_scenario(scenario_file), sets=sets)
     target = out_dir if out_dir is not None else default_output_dir(scenario)
     check_scenario_budget(scenario, target.parent, n_variants=compare_width(scenario, match))
     with output_lock(target):
@@ -144,14 +155,15 @@ def validate_file(scenario_file: Path, sets: Sequence[str] = ()) -> ValidatedSce
 
     Reads path and book files in full (so their rows are validated) and parses
     a ``[compare]`` table if present. ``sets`` are ``--set KEY=VALUE`` overrides:
-    the effective scenario is the one checked. Returns what a run would replay.
+    the effective scenario is the one checked. ``scenario_file`` is a file or a
+    shipped scenario's name, as for :func:`run_to_dir`. Returns what a run would replay.
     """
     from stresstest.comparison.spec import parse_compare
     from stresstest.paths import path_source
     from stresstest.scenario import schema
     from stresstest.scenario.accounts import is_accounts_scenario
 
-    scenario = load_scenario(scenario_file, sets=sets)
+    scenario = load_scenario(resolve_scenario(scenario_file), sets=sets)
     # memory and disk its stated sizes need (engine/budget.py)
     check_scenario_budget(scenario, n_variants=compare_width(scenario, None))
     if is_accounts_scenario(scenario):  # docs/model.md 11: paths and accounts book, read in full

@@ -24,6 +24,28 @@ if TYPE_CHECKING:
 # only check a scenario start without it (docs/performance.md).
 
 INTEGER_METRICS = frozenset({"n_liquidations", "cascade_depth", "adl_count"})
+#: Metrics that are fractions, not quote amounts (docs/model.md).
+FRACTION_METRICS = frozenset({"margin_rate_mean"})
+#: The statistics of summary.json, in the order :meth:`Result.summary_frame` lists them.
+SUMMARY_STATISTICS: tuple[str, ...] = ("mean", "std", "q50", "q90", "q99", "q99_9", "es99")
+
+
+def metric_unit(name: str) -> str:
+    """``"count"``, ``"fraction"`` or ``"quote"`` (money in the quote currency, e.g. USDT)."""
+    if name in INTEGER_METRICS:
+        return "count"
+    return "fraction" if name in FRACTION_METRICS else "quote"
+
+
+def _compact(value: float | None) -> str:
+    """12.35M, 1.23B; small values with two decimals ("-" for undefined)."""
+    if value is None:
+        return "-"
+    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:,.2f}{suffix}"
+    return f"{value:,.2f}"
+
 
 #: Quantile levels of the per-step files (fund_quantiles.parquet and the like).
 STEP_QUANTILES: tuple[float, ...] = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -169,6 +191,86 @@ class Result:
             ),
             "metrics": metrics,
         }
+
+    def summary_frame(self) -> pl.DataFrame:
+        """The summary as a tidy table: one row per metric and statistic.
+
+        Columns ``metric``, ``statistic`` (``mean, std, q50, q90, q99, q99_9,
+        es99`` of :meth:`summary`, then ``probability`` for the row
+        ``fund_depleted``), ``estimate``, ``standard_error`` (null where
+        summary.json has none, as for ``std``) and ``unit`` (``quote`` for money
+        in the quote currency, ``count`` or ``fraction``). The numbers are those of
+        ``summary.json``.
+        """
+        import polars as pl
+
+        summary = self.summary()
+        rows: list[dict[str, Any]] = []
+        for name, stats in summary["metrics"].items():
+            for statistic in SUMMARY_STATISTICS:
+                rows.append(
+                    {
+                        "metric": name,
+                        "statistic": statistic,
+                        "estimate": stats[statistic],
+                        "standard_error": stats.get(f"{statistic}_se"),
+                        "unit": metric_unit(name),
+                    }
+                )
+        depleted = summary["probability_fund_depleted"]
+        rows.append(
+            {
+                "metric": "fund_depleted",
+                "statistic": "probability",
+                "estimate": depleted["p"],
+                "standard_error": depleted["se"],
+                "unit": "probability",
+            }
+        )
+        schema = {
+            "metric": pl.String,
+            "statistic": pl.String,
+            "estimate": pl.Float64,
+            "standard_error": pl.Float64,
+            "unit": pl.String,
+        }
+        return pl.DataFrame(rows, schema=schema)
+
+    def _headline(self) -> list[tuple[str, str]]:
+        """``(label, value with unit)``: what a run is, and its headline figures."""
+        bad_debt = describe(self.column("bad_debt"))  # as summary.json has them
+        socialized = self.column("socialized_loss")
+        depleted = probability_with_error(socialized > 0.0)["p"]
+        return [
+            ("scenario", self.scenario.name),
+            ("paths", f"{self.n_paths:,}"),
+            ("positions", f"{self.book.n_positions:,}"),
+            ("bad debt, mean", f"{_compact(bad_debt['mean'])} quote"),
+            ("bad debt, q99", f"{_compact(bad_debt['q99'])} quote"),
+            ("socialized loss, mean", f"{_compact(float(socialized.mean()))} quote"),
+            ("P(fund depleted)", f"{depleted:.2%}"),
+        ]
+
+    def __repr__(self) -> str:
+        """One line: scenario, paths, positions and the headline figures with units."""
+        if self.n_paths == 0:
+            return f"<Result {self.scenario.name!r}: 0 paths>"
+        name, *figures = self._headline()
+        text = ", ".join(f"{label} {value}" for label, value in figures)
+        return f"<Result {name[1]!r}: {text}>"
+
+    def _repr_html_(self) -> str:
+        """A small HTML table for notebooks (every value escaped)."""
+        from html import escape
+
+        if self.n_paths == 0:
+            return f"<p>{escape(repr(self))}</p>"
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{escape(label)}</th>"
+            f"<td style='text-align:right'>{escape(value)}</td></tr>"
+            for label, value in self._headline()
+        )
+        return f"<table><caption>stresstest result</caption>{rows}</table>"
 
     def _n_steps(self) -> int:
         """T: the grid always ends at the last step."""

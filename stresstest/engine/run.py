@@ -168,7 +168,7 @@ def execute(
 
 
 def run(
-    scenario: schema.Scenario,
+    scenario: schema.Scenario | str | Path,
     *,
     chunk_size: int | None = None,
     threads: int | None = None,
@@ -182,6 +182,9 @@ def run(
 
     Parameters
     ----------
+    scenario
+        A loaded scenario, or the path of a scenario TOML file (``str`` or
+        ``Path``), loaded with :func:`~stresstest.scenario.load_scenario`.
     chunk_size
         Paths generated and replayed at once; memory is O(positions + chunk x steps).
         Results do not depend on it.
@@ -204,6 +207,10 @@ def run(
     InputError
         Bad input, or more memory or disk needed than available.
     """
+    if not isinstance(scenario, schema.Scenario):
+        from stresstest.scenario import load_scenario
+
+        scenario = load_scenario(Path(scenario))
     check_options(chunk_size, threads, executor)
     out_location = checkpoint_dir.parent if checkpoint_dir is not None else None
     held = checkpoint_bytes(checkpoint_dir)  # an earlier checkpoint's files, reused or replaced
