@@ -43,7 +43,6 @@ from stresstest.engine.mechanics import neutral_vector  # noqa: E402
 from stresstest.engine.run import margin_arguments  # noqa: E402
 from stresstest.kernels import enums  # noqa: E402
 from stresstest.kernels.fund import N_GRID  # noqa: E402
-from stresstest.kernels.partial import partial_replay_paths  # noqa: E402
 from stresstest.kernels.pipeline import pipeline_paths  # noqa: E402
 from stresstest.kernels.replay import replay_paths  # noqa: E402
 from stresstest.paths.gbm import GbmPathSource  # noqa: E402
@@ -65,6 +64,7 @@ LIQUIDATION_VECTOR = np.asarray(LIQUIDATION, dtype=np.float64)  # as the kernels
 BUFFER = 0.01  # fraction of notional
 FUND = 5e6  # quote units
 NO_GRID = np.empty(0, dtype=np.int64)
+NO_POSITIONS = np.empty((3, 0))  # the positions only ADL ranks
 
 
 def inputs(n_positions: int, n_paths: int, n_steps: int) -> tuple[np.ndarray, Book]:
@@ -101,22 +101,24 @@ def core(prices: np.ndarray, book: Book) -> np.ndarray:
 
 def partial(prices: np.ndarray, book: Book) -> np.ndarray:
     sorted_book = sort_book(book)
-    out = np.empty((prices.shape[0], enums.N_METRICS))
-    partial_replay_paths(
+    out = np.empty((prices.shape[0], enums.N_METRICS_ALL))
+    pipeline_paths(
         prices,
         margin_arguments(MARGIN),
         LIQUIDATION_VECTOR,
-        BUFFER,
+        neutral_vector(buffer=BUFFER),  # partial liquidation the only stage of the pipeline
         sorted_book.long_threshold,
         sorted_book.long_prefix,
+        NO_POSITIONS,
         sorted_book.short_threshold,
         sorted_book.short_prefix,
+        NO_POSITIONS,
         FUND,
         NO_GRID,
         out,
         np.empty((prices.shape[0], N_GRID, 0)),
     )
-    return out
+    return out[:, : enums.N_METRICS]
 
 
 def adl(prices: np.ndarray, book: Book, fund: float = FUND) -> np.ndarray:

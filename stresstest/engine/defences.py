@@ -1,8 +1,9 @@
-"""Partial liquidation and ADL in a replay plan: their arguments, and the partial kernel's call.
+"""Partial liquidation and ADL in a replay plan: what they need besides the stage vector.
 
-ADL is a layer of the loss waterfall in the stage pipeline (kernels/pipeline.py):
-this module gives it the positions it ranks; partial liquidation still runs in
-its own kernel (kernels/partial.py). docs/model.md 10.
+Both are stages of the pipeline (kernels/pipeline.py; partial liquidation is its
+close rule, kernels/partial.py, and ADL a layer of its loss waterfall): the stage
+vector (engine/mechanics.py) turns them on, and this module gives ADL the
+positions it ranks. docs/model.md 10, 12.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stresstest.book import Book, SortedBook
+from stresstest.book import Book
 from stresstest.errors import InputError
 from stresstest.kernels import enums
-from stresstest.kernels.partial import partial_replay_paths
 from stresstest.scenario import schema
 
 
@@ -70,35 +70,3 @@ def defence_plan(scenario: schema.Scenario, book: Book | None) -> DefencePlan | 
         )
     long_positions, short_positions = sorted_positions(book)
     return DefencePlan(long_positions=long_positions, short_positions=short_positions)
-
-
-def replay_partial(
-    prices: np.ndarray,
-    grid: np.ndarray,
-    book: SortedBook,
-    margin: np.ndarray,
-    liquidation: np.ndarray,
-    fund_initial: float,
-    buffer: float,
-    out: np.ndarray,
-    grid_out: np.ndarray,
-) -> None:
-    """Replay one variant with partial liquidation into ``out`` (paths x columns) and ``grid_out``.
-
-    ``margin`` and ``liquidation`` are the kernels' vectors (engine.plan.margin_arguments);
-    ``buffer`` is a fraction of notional.
-    """
-    partial_replay_paths(
-        prices,
-        margin,
-        liquidation,
-        buffer,
-        book.long_threshold,
-        book.long_prefix,
-        book.short_threshold,
-        book.short_prefix,
-        fund_initial,
-        grid,
-        out,
-        grid_out,
-    )

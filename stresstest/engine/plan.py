@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from stresstest.book import SortedBook
-from stresstest.engine.defences import DefencePlan, replay_partial
+from stresstest.engine.defences import DefencePlan
 from stresstest.engine.mechanics import has_impact, pipeline_paths
 from stresstest.kernels import enums
 from stresstest.kernels.fund import N_GRID
@@ -62,9 +62,9 @@ class VariantPlan:
     margin: np.ndarray
     liquidation: np.ndarray
     fund_initial: float
-    #: The stages of kernels/pipeline.py (crash mechanisms, docs/model.md 9, and ADL,
-    #: 10.2) as its ``N_MECH`` vector; ``None``: none is on, and the core kernel or,
-    #: with ``[partial_liquidation]``, the partial one runs.
+    #: The stages of kernels/pipeline.py (crash mechanisms, docs/model.md 9, partial
+    #: liquidation, 10.1, and ADL, 10.2) as its ``N_MECH`` vector; ``None``: none is
+    #: on, and the core kernel runs.
     mechanics: np.ndarray | None = None
     #: Partial liquidation's buffer or ADL's positions (docs/model.md 10); ``None``: neither.
     defences: DefencePlan | None = None
@@ -117,19 +117,6 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     for index, variant in enumerate(plan.variants):
         if variant.mechanics is not None:
             replay_pipeline(prices, plan.grid, variant, out[index], grid_out[index])
-            continue
-        if variant.defences is not None and variant.defences.buffer is not None:
-            replay_partial(
-                prices,
-                plan.grid,
-                variant.book,
-                variant.margin,
-                variant.liquidation,
-                variant.fund_initial,
-                variant.defences.buffer,
-                out[index],
-                grid_out[index],
-            )
             continue
         replay_paths(
             prices,
