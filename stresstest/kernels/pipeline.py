@@ -23,11 +23,15 @@ A stage whose setting is off takes its neutral branch: ``O_t = P~_t``, no
 impact, full closes, no ADL. The breach stays a threshold on one per-path series
 and each close a range of the sorted book (or a cohort), so a path costs
 ``O(T + B log N)`` for ``B`` flag events, plus the ADL events (10.2), or
-``O(T (S + K) + B log N)`` with partial liquidation. A book with every stage off
-runs in the core kernel :mod:`stresstest.kernels.replay`, whose results this
-pipeline reproduces bit for bit with every stage off
-(tests/test_mechanics_reference.py). Partial liquidation and ADL are not run
-together (scenario/composition.py); with both in ``params`` ADL is ignored.
+``O(T (S + K) + B log N)`` with partial liquidation. With partial liquidation
+the per-path loop is :func:`stresstest.kernels.pipeline_partial.partial_pipeline_path`:
+the same stages in the same order, its flag and close stages on segments,
+cohorts and close queues (a loop of its own so that the loop without it keeps
+its speed). A book with every stage off runs in the core kernel
+:mod:`stresstest.kernels.replay`, whose results this pipeline reproduces bit for
+bit with every stage off (tests/test_mechanics_reference.py). Partial
+liquidation and ADL are not run together (scenario/composition.py); with both in
+``params`` ADL is ignored.
 """
 
 from __future__ import annotations
@@ -69,31 +73,14 @@ from stresstest.kernels.margin import (
     sqrt_horizon_of,
 )
 from stresstest.kernels.mechanics import (
+    flag_steps_closing_at,
     manipulation_factor,
     oracle_price,
     penalty_rate,
     relative_impact,
 )
-from stresstest.kernels.partial import (
-    N_COH,
-    N_Q,
-    Q_FLAG,
-    arm_due,
-    close_side,
-    close_terms,
-    flag_side,
-    initial_segments,
-    sized_order,
-)
+from stresstest.kernels.pipeline_partial import partial_pipeline_path
 from stresstest.kernels.search import first_greater, first_not_less
-
-
-@kernel
-def _flag_steps_closing_at(step: int, last_step: int, latency_steps: int) -> tuple[int, int]:
-    """Flag steps ``[first, last]`` whose closes fall on ``step`` (empty if ``last < first``)."""
-    if step == last_step:
-        return max(0, last_step - latency_steps), last_step
-    return step - latency_steps, step - latency_steps
 
 
 @kernel
@@ -177,7 +164,6 @@ def pipeline_path(
     latency_steps, slippage, fee, liquidator_share = liquidation_terms(liquidation)
     sqrt_horizon = sqrt_horizon_of(margin)
     predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
-    with_vol = predictive or int(params[enums.MECH_FEE_MODEL]) == enums.FEE_VOL_SCALED
     with_adl = int(params[enums.MECH_ADL]) != enums.ADL_NONE
     shift_per_sigma = params[enums.MECH_TRIGGER_Z] * params[enums.MECH_TRIGGER_SQRT_H]
     ema_weight = params[enums.MECH_ORACLE_EMA]
@@ -201,32 +187,9 @@ def pipeline_path(
     short_mask = np.zeros(1, dtype=np.bool_)
     adl_notional = 0.0
     adl_count = 0.0
-    # Partial liquidation (docs/model.md 10.1): segments, cohorts and close queues per
-    # side; one-row placeholders when the stage is off.
-    with_partial = int(params[enums.MECH_PARTIAL]) != 0
-    with_adl = with_adl and not with_partial  # refused together (scenario/composition.py)
-    buffer = params[enums.MECH_BUFFER]
-    size = 16 if with_partial else 1
-    long_segments = initial_segments(n_long, 1)
-    short_segments = initial_segments(n_short, -1)
-    long_cohorts = np.zeros((size, N_COH))
-    short_cohorts = np.zeros((size, N_COH))
-    long_queue = np.zeros((size, N_Q))
-    short_queue = np.zeros((size, N_Q))
-    n_long_segments = 1
-    n_short_segments = 1
-    n_long_cohorts = 0
-    n_short_cohorts = 0
-    n_long_queue = 0
-    n_short_queue = 0
-    long_head = 0
-    short_head = 0
-    if with_partial:
-        open_qty = 0.0  # armed quantity: the first segments are armed at step 0
-    else:
-        open_qty = _open_qty(long_prefix, long_removed, 0, n_long) + _open_qty(
-            short_prefix, short_removed, 0, n_short
-        )
+    open_qty = _open_qty(long_prefix, long_removed, 0, n_long) + _open_qty(
+        short_prefix, short_removed, 0, n_short
+    )
     requirement_sum = 0.0
     open_notional_sum = 0.0
     totals = np.zeros(N_TOTALS)
@@ -237,15 +200,13 @@ def pipeline_path(
         market[step] = price
         if step >= 1:
             variance = next_variance(margin, variance, price, market[step - 1])
-            if with_vol:  # sigma_t of 9.0, read by the predictive trigger and vol fee only
-                vol_variance = ewma_variance(vol_variance, price, market[step - 1], vol_lambda)
+            vol_variance = ewma_variance(vol_variance, price, market[step - 1], vol_lambda)
             ema_state = ema_weight * ema_state + (1.0 - ema_weight) * price
         else:
             ema_state = price
         oracle = oracle_price(params, market, step, ema_state) * manipulation_factor(params, step)
         # Breach series.
         rate = design_rate(margin, sqrt_horizon, variance)
-        shift = 0.0
         if predictive:
             shift = shift_per_sigma * np.sqrt(vol_variance)
             long_series = oracle * np.exp(-shift)
@@ -253,77 +214,31 @@ def pipeline_path(
         else:
             long_series = oracle * (1.0 - rate)
             short_series = oracle * (1.0 + rate)
-        if with_partial:  # positions re-armed or remaining after a partial close
-            n_long_segments, n_long_cohorts, armed_long = arm_due(
-                long_segments, n_long_segments, long_cohorts, n_long_cohorts, long_prefix, step
-            )
-            n_short_segments, n_short_cohorts, armed_short = arm_due(
-                short_segments, n_short_segments, short_cohorts, n_short_cohorts, short_prefix, step
-            )
-            open_qty += armed_long + armed_short
         open_notional = oracle * open_qty
         requirement_sum += rate * open_notional
         open_notional_sum += open_notional
         # Flag.
         generation = 0
-        if with_partial:
-            long_queue, n_long_queue, flagged_long, first_from = flag_side(
-                1,
-                step,
-                long_series,
-                long_threshold,
-                long_prefix,
-                long_segments,
-                n_long_segments,
-                long_cohorts,
-                n_long_cohorts,
-                long_queue,
-                n_long_queue,
-                long_from,
-            )
-            short_queue, n_short_queue, flagged_short, first_to = flag_side(
-                -1,
-                step,
-                short_series,
-                short_threshold,
-                short_prefix,
-                short_segments,
-                n_short_segments,
-                short_cohorts,
-                n_short_cohorts,
-                short_queue,
-                n_short_queue,
-                short_to,
-            )
-            open_qty -= flagged_long + flagged_short
-            # Only first flags are compared with the replay without impact (9.4).
-            if with_impact and first_from < min(long_from, baseline_long_from[step]):
-                generation = impact_generation + 1
-            if with_impact and first_to > max(short_to, baseline_short_to[step]):
-                generation = impact_generation + 1
-            long_from = first_from
-            short_to = first_to
-        else:
-            if long_series < running_min:
-                running_min = long_series
-                start = first_greater(long_threshold, long_series, 0, long_from)
-                if start < long_from:
-                    open_qty -= _open_qty(long_prefix, long_removed, start, long_from)
-                    if with_impact and start < baseline_long_from[step]:
-                        beyond = min(long_from, baseline_long_from[step])
-                        if _open_count(long_prefix, long_removed, start, beyond) > 0.0:
-                            generation = impact_generation + 1
-                    long_from = start
-            if short_series > running_max:
-                running_max = short_series
-                stop = first_not_less(short_threshold, short_series, short_to, n_short)
-                if stop > short_to:
-                    open_qty -= _open_qty(short_prefix, short_removed, short_to, stop)
-                    if with_impact and stop > baseline_short_to[step]:
-                        beyond = max(short_to, baseline_short_to[step])
-                        if _open_count(short_prefix, short_removed, beyond, stop) > 0.0:
-                            generation = impact_generation + 1
-                    short_to = stop
+        if long_series < running_min:
+            running_min = long_series
+            start = first_greater(long_threshold, long_series, 0, long_from)
+            if start < long_from:
+                open_qty -= _open_qty(long_prefix, long_removed, start, long_from)
+                if with_impact and start < baseline_long_from[step]:
+                    beyond = min(long_from, baseline_long_from[step])
+                    if _open_count(long_prefix, long_removed, start, beyond) > 0.0:
+                        generation = impact_generation + 1
+                long_from = start
+        if short_series > running_max:
+            running_max = short_series
+            stop = first_not_less(short_threshold, short_series, short_to, n_short)
+            if stop > short_to:
+                open_qty -= _open_qty(short_prefix, short_removed, short_to, stop)
+                if with_impact and stop > baseline_short_to[step]:
+                    beyond = max(short_to, baseline_short_to[step])
+                    if _open_count(short_prefix, short_removed, beyond, stop) > 0.0:
+                        generation = impact_generation + 1
+                short_to = stop
         long_from_at[step] = long_from
         short_to_at[step] = short_to
         flag_generation[step] = generation
@@ -331,158 +246,8 @@ def pipeline_path(
         # Close queue and penalty: the flags of steps [first, last], adjacent ranges.
         bad_long = 0.0
         bad_short = 0.0
-        first, last = _flag_steps_closing_at(step, last_step, latency_steps)
-        due = last >= 0 and (
-            (long_head < n_long_queue and long_queue[long_head, Q_FLAG] <= last)
-            or (short_head < n_short_queue and short_queue[short_head, Q_FLAG] <= last)
-        )
-        if with_partial and due:
-            rate_paid = penalty_rate(params, fee, vol_variance)
-            if predictive:  # the trigger's boundary at the mark, less the buffer (10.1)
-                long_level = np.exp(-shift) - buffer
-                short_level = np.exp(shift) + buffer
-            else:
-                long_level = 1.0 - (rate + buffer)
-                short_level = 1.0 + (rate + buffer)
-            execution = price
-            impact = 0.0
-            direction = 0.0
-            if with_impact:  # the order sized at the price before impact sets the impact
-                sold = sized_order(
-                    1,
-                    first,
-                    last,
-                    step,
-                    last_step,
-                    price,
-                    oracle,
-                    long_level,
-                    slippage,
-                    rate_paid,
-                    not predictive,
-                    rate + buffer,
-                    long_threshold,
-                    long_prefix,
-                    long_queue,
-                    long_head,
-                    n_long_queue,
-                    long_segments,
-                    n_long_segments,
-                    long_cohorts,
-                    n_long_cohorts,
-                )
-                bought = sized_order(
-                    -1,
-                    first,
-                    last,
-                    step,
-                    last_step,
-                    price,
-                    oracle,
-                    short_level,
-                    slippage,
-                    rate_paid,
-                    not predictive,
-                    rate + buffer,
-                    short_threshold,
-                    short_prefix,
-                    short_queue,
-                    short_head,
-                    n_short_queue,
-                    short_segments,
-                    n_short_segments,
-                    short_cohorts,
-                    n_short_cohorts,
-                )
-                net = bought - sold
-                direction = 1.0 if net > 0.0 else -1.0
-                impact = relative_impact(params, price * abs(net))
-                execution = price * np.exp(direction * impact)
-            long_x, long_target, long_bound, long_denominator = close_terms(
-                1, execution, oracle, long_level, slippage, rate_paid, not predictive, rate + buffer
-            )
-            short_x, short_target, short_bound, short_denominator = close_terms(
-                -1,
-                execution,
-                oracle,
-                short_level,
-                slippage,
-                rate_paid,
-                not predictive,
-                rate + buffer,
-            )
-            close_generation = 0
-            for flag_step in range(first, last + 1):
-                close_generation = max(close_generation, flag_generation[flag_step])
-                if long_head < n_long_queue and long_queue[long_head, Q_FLAG] == flag_step:
-                    long_segments, n_long_segments, long_cohorts, n_long_cohorts, long_head, _ = (
-                        close_side(
-                            1,
-                            flag_step,
-                            step,
-                            last_step,
-                            long_x,
-                            long_target,
-                            long_bound,
-                            long_denominator,
-                            rate_paid,
-                            liquidator_share,
-                            long_threshold,
-                            long_prefix,
-                            long_queue,
-                            long_head,
-                            n_long_queue,
-                            long_segments,
-                            n_long_segments,
-                            long_cohorts,
-                            n_long_cohorts,
-                            totals,
-                            flows,
-                            True,
-                        )
-                    )
-                if short_head < n_short_queue and short_queue[short_head, Q_FLAG] == flag_step:
-                    (
-                        short_segments,
-                        n_short_segments,
-                        short_cohorts,
-                        n_short_cohorts,
-                        short_head,
-                        _,
-                    ) = close_side(
-                        -1,
-                        flag_step,
-                        step,
-                        last_step,
-                        short_x,
-                        short_target,
-                        short_bound,
-                        short_denominator,
-                        rate_paid,
-                        liquidator_share,
-                        short_threshold,
-                        short_prefix,
-                        short_queue,
-                        short_head,
-                        n_short_queue,
-                        short_segments,
-                        n_short_segments,
-                        short_cohorts,
-                        n_short_cohorts,
-                        totals,
-                        flows,
-                        True,
-                    )
-            if long_head == n_long_queue:  # the queues are empty: reuse their rows
-                long_head = 0
-                n_long_queue = 0
-            if short_head == n_short_queue:
-                short_head = 0
-                n_short_queue = 0
-            if permanent * impact > 0.0:
-                factor *= np.exp(direction * permanent * impact)
-                impact_generation = max(impact_generation, close_generation)
-        elif not with_partial and last >= 0:
+        first, last = flag_steps_closing_at(step, last_step, latency_steps)
+        if last >= 0:
             closing_from = long_from_at[last]
             closing_long_to = long_from_at[first - 1] if first >= 1 else n_long
             closing_short_from = short_to_at[first - 1] if first >= 1 else 0
@@ -605,6 +370,72 @@ def pipeline_path(
     return depth
 
 
+@kernel
+def _replay_path(
+    prices: np.ndarray,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
+    params: np.ndarray,
+    long_threshold: np.ndarray,
+    long_prefix: np.ndarray,
+    long_positions: np.ndarray,
+    short_threshold: np.ndarray,
+    short_prefix: np.ndarray,
+    short_positions: np.ndarray,
+    fund_initial: float,
+    with_impact: bool,
+    baseline_long_from: np.ndarray,
+    baseline_short_to: np.ndarray,
+    long_from_at: np.ndarray,
+    short_to_at: np.ndarray,
+    market: np.ndarray,
+    flows: np.ndarray,
+    out_row: np.ndarray,
+) -> int:
+    """:func:`pipeline_path`, or with partial liquidation on its loop (docs/model.md 10.1)."""
+    if int(params[enums.MECH_PARTIAL]) != 0:
+        return partial_pipeline_path(
+            prices,
+            margin,
+            liquidation,
+            params,
+            long_threshold,
+            long_prefix,
+            short_threshold,
+            short_prefix,
+            fund_initial,
+            with_impact,
+            baseline_long_from,
+            baseline_short_to,
+            long_from_at,
+            short_to_at,
+            market,
+            flows,
+            out_row,
+        )
+    return pipeline_path(
+        prices,
+        margin,
+        liquidation,
+        params,
+        long_threshold,
+        long_prefix,
+        long_positions,
+        short_threshold,
+        short_prefix,
+        short_positions,
+        fund_initial,
+        with_impact,
+        baseline_long_from,
+        baseline_short_to,
+        long_from_at,
+        short_to_at,
+        market,
+        flows,
+        out_row,
+    )
+
+
 @parallel_kernel
 def pipeline_paths(
     prices: np.ndarray,
@@ -642,7 +473,7 @@ def pipeline_paths(
             baseline_row = np.zeros(enums.N_METRICS_ALL)
             baseline_long_from = np.empty(n_points, dtype=np.int64)
             baseline_short_to = np.empty(n_points, dtype=np.int64)
-            pipeline_path(
+            _replay_path(
                 prices[row],
                 margin,
                 liquidation,
@@ -663,7 +494,7 @@ def pipeline_paths(
                 np.zeros((N_FLOWS, n_points)),
                 baseline_row,
             )
-            depth = pipeline_path(
+            depth = _replay_path(
                 prices[row],
                 margin,
                 liquidation,
@@ -689,7 +520,7 @@ def pipeline_paths(
                 out[row, enums.BAD_DEBT] - baseline_row[enums.BAD_DEBT]
             )
         else:
-            pipeline_path(
+            _replay_path(
                 prices[row],
                 margin,
                 liquidation,
