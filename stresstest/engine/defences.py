@@ -20,25 +20,22 @@ from stresstest.scenario import schema
 
 @dataclass(frozen=True)
 class DefencePlan:
-    """What one variant's defence needs besides the core arguments.
+    """What ADL needs besides the stage vector (partial liquidation needs nothing more).
 
     Attributes
     ----------
-    buffer
-        Partial liquidation's buffer (fraction of notional), ``None`` without it.
     long_positions, short_positions
-        ADL only: ``(3, n)`` rows ``q`` (base units), ``e`` (quote per base) and
-        ``c`` (quote units) of each side, in the order of the sorted book.
+        ``(3, n)`` rows ``q`` (base units), ``e`` (quote per base) and ``c`` (quote
+        units) of each side, in the order of the sorted book.
     """
 
-    buffer: float | None = None
-    long_positions: np.ndarray | None = None
-    short_positions: np.ndarray | None = None
+    long_positions: np.ndarray
+    short_positions: np.ndarray
 
     @property
     def n_metrics(self) -> int:
-        """Row width the variant's kernel writes: ``N_METRICS_ADL`` with ADL, else ``N_METRICS``."""
-        return enums.N_METRICS_ADL if self.long_positions is not None else enums.N_METRICS
+        """Row width the variant's kernel writes: ``N_METRICS_ADL``."""
+        return enums.N_METRICS_ADL
 
 
 def sorted_positions(book: Book) -> tuple[np.ndarray, np.ndarray]:
@@ -54,12 +51,11 @@ def sorted_positions(book: Book) -> tuple[np.ndarray, np.ndarray]:
 
 
 def defence_plan(scenario: schema.Scenario, book: Book | None) -> DefencePlan | None:
-    """The variant's defence, ``None`` if neither ``[partial_liquidation]`` nor ``[adl]`` is set.
+    """ADL's positions, ``None`` without ``[adl]``.
 
-    ``book`` (unsorted) is needed for ADL only.
+    ``book`` is the unsorted book. Partial liquidation's buffer travels in the
+    stage vector (engine.mechanics.mechanics_vector).
     """
-    if scenario.partial_liquidation is not None:
-        return DefencePlan(buffer=scenario.partial_liquidation.buffer)
     if scenario.adl is None:
         return None
     if book is None:

@@ -66,7 +66,7 @@ class VariantPlan:
     #: liquidation, 10.1, and ADL, 10.2) as its ``N_MECH`` vector; ``None``: none is
     #: on, and the core kernel runs.
     mechanics: np.ndarray | None = None
-    #: Partial liquidation's buffer or ADL's positions (docs/model.md 10); ``None``: neither.
+    #: ADL's positions (docs/model.md 10.2); ``None`` without ``[adl]``.
     defences: DefencePlan | None = None
 
 
@@ -149,8 +149,7 @@ def replay_pipeline(
     defences = variant.defences
     long_positions = _NO_POSITIONS
     short_positions = _NO_POSITIONS
-    if defences is not None and defences.long_positions is not None:
-        assert defences.short_positions is not None
+    if defences is not None:
         long_positions = defences.long_positions
         short_positions = defences.short_positions
     pipeline_paths(
