@@ -44,7 +44,6 @@ from stresstest.engine.mechanics import neutral_vector  # noqa: E402
 from stresstest.engine.run import margin_arguments  # noqa: E402
 from stresstest.kernels import enums  # noqa: E402
 from stresstest.kernels.enums import N_GRID  # noqa: E402
-from stresstest.kernels.partial import partial_replay_paths  # noqa: E402
 from stresstest.kernels.pipeline import pipeline_paths  # noqa: E402
 from stresstest.kernels.replay import replay_paths  # noqa: E402
 from stresstest.paths.gbm import GbmPathSource  # noqa: E402
@@ -68,6 +67,7 @@ ADL_PARITY_FUND = 100.0
 ADL_COLUMNS = [*range(enums.N_METRICS), enums.ADL_NOTIONAL, enums.ADL_COUNT]
 #: ``--smoke``: positions, paths, steps, ADL paths.
 SMOKE_CASE = (2_000, 8, 100, 4)
+NO_POSITIONS = np.empty((3, 0))  # the positions only ADL ranks
 
 
 def inputs(n_positions: int, n_paths: int, n_steps: int) -> tuple[np.ndarray, Book]:
@@ -108,12 +108,26 @@ def core(prices: np.ndarray, book: Book) -> np.ndarray:
 
 
 def partial(prices: np.ndarray, book: Book) -> np.ndarray:
-    """The partial-liquidation kernel (docs/model.md 10.1), per-path metrics."""
-    out, tail = _outputs(prices, enums.N_METRICS)
-    partial_replay_paths(
-        prices, margin_arguments(MARGIN), LIQUIDATION_VECTOR, BUFFER, *_sides(book), FUND, *tail
+    """Partial liquidation alone in the stage pipeline (docs/model.md 10.1), per-path metrics."""
+    sorted_book = sort_book(book)
+    out = np.empty((prices.shape[0], enums.N_METRICS_ALL))
+    pipeline_paths(
+        prices,
+        margin_arguments(MARGIN),
+        LIQUIDATION_VECTOR,
+        neutral_vector(buffer=BUFFER),  # partial liquidation the only stage of the pipeline
+        sorted_book.long_threshold,
+        sorted_book.long_prefix,
+        NO_POSITIONS,
+        sorted_book.short_threshold,
+        sorted_book.short_prefix,
+        NO_POSITIONS,
+        FUND,
+        NO_GRID,
+        out,
+        np.empty((prices.shape[0], N_GRID, 0)),
     )
-    return out
+    return out[:, : enums.N_METRICS]
 
 
 def adl(prices: np.ndarray, book: Book, fund: float = FUND) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""A plain Python reference of the stage pipeline, written from docs/model.md sections 9, 10.2, 12.
+"""A plain Python reference of the stage pipeline, written from docs/model.md sections 9, 10, 12.
 
 Position by position and step by step, in the direct form: the maintenance
 breach is ``E_i,t < R_i,t`` at the oracle price, the predictive trigger compares
@@ -6,8 +6,12 @@ the first-passage probability ``2 Phi(-d / (sigma sqrt(h)))`` (computed with
 ``math.erfc``) with ``p*``, every close of a step is priced from the
 ``math.fsum`` of the quantities closing at it, and with ``[adl]`` the fund is
 walked during the loop and a shortfall deleverages profitable opposite positions
-at the mark (the oracle price) by a full sort of their scores. No numba and no
-sorted book (its order serves only the documented ADL tie-break).
+at the mark (the oracle price) by a full sort of their scores. With
+``[partial_liquidation]`` each due position is closed to its target in the direct
+form of docs/model.md 10.1 (remaining equity at the mark against the target rate
+of the remaining notional), keeps its reduced quantity and collateral, and is
+checked again like any position. No numba and no sorted book (its order serves
+only the documented ADL tie-break).
 
 Units: prices quote per base, quantities base units, money quote units.
 """
@@ -31,8 +35,8 @@ _COLUMN = METRIC_INDEX
 class Mechanisms:
     """The scenario's tables as plain dicts (defaults filled as docs/model.md 9 says).
 
-    ``liquidation`` holds every ``[liquidation]`` key; ``oracle``, ``market`` and
-    ``adl`` are the tables or ``None``.
+    ``liquidation`` holds every ``[liquidation]`` key; ``oracle``, ``market``,
+    ``adl`` and ``partial`` (``[partial_liquidation]``) are the tables or ``None``.
     """
 
     margin: dict[str, Any]
@@ -41,6 +45,7 @@ class Mechanisms:
     market: dict[str, Any] | None = None
     fund_initial: float = 0.0
     adl: dict[str, Any] | None = None
+    partial: dict[str, Any] | None = None
 
 
 @dataclass
@@ -385,6 +390,213 @@ def _replay_one(
     return row, crossed, depth, gap
 
 
+def target_rate(side: float, rate: float, shift: float, buffer: float, predictive: bool) -> float:
+    """The equity a partial close leaves, per unit of remaining notional at the mark (10.1).
+
+    Maintenance trigger: ``m_tau + b``. Predictive trigger: the equity fraction at
+    which the trigger fires at the mark, ``1 - exp(-z sigma sqrt(h))`` for a long and
+    ``exp(z sigma sqrt(h)) - 1`` for a short (``shift = z sigma sqrt(h)``), plus ``b``.
+    """
+    if not predictive:
+        return rate + buffer
+    boundary = 1.0 - math.exp(-shift) if side > 0 else math.exp(shift) - 1.0
+    return boundary + buffer
+
+
+def partial_decision(
+    s: float, q: float, e: float, c: float, x: float, y: float, rho: float, fee: float
+) -> tuple[str, float, float]:
+    """How a due position is closed at exit price ``x`` with the mark ``y`` (10.1, direct form).
+
+    ``g(q') = A - q' D`` is the remaining equity at ``y`` minus ``rho q' y`` when
+    ``q'`` is kept, ``A = E_x - fee q x``, ``D = rho y - s (y - x) - fee x``:
+    ``"rearm"`` if ``g(q) >= 0`` (nothing closed), else ``"full"`` if ``A <= 0`` or
+    ``D <= 0`` (no partial close meets the target), else ``"partial"`` keeping
+    ``q' = A / D``. Returns the decision, ``q'`` and the relative distance from the
+    nearest boundary.
+    """
+    equity_x = c + s * q * (x - e)
+    equity_y = c + s * q * (y - e)
+    a = equity_x - fee * q * x
+    d = rho * y - s * (y - x) - fee * x
+    kept_all = equity_y - rho * q * y
+    gap = min(abs(kept_all) / (q * y), abs(a) / (q * x), abs(d) / x)
+    if kept_all >= 0.0:
+        return "rearm", q, gap
+    if a <= 0.0 or d <= 0.0:
+        return "full", 0.0, gap
+    return "partial", a / d, gap
+
+
+def _replay_partial_one(
+    prices: list[float],
+    book: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    mechanisms: Mechanisms,
+    with_impact: bool,
+    baseline_first_flag: list[int] | None,
+) -> tuple[np.ndarray, list[int], int, float]:
+    """One path with partial liquidation: metrics row, first flag steps, depth, gap.
+
+    Each position carries its current quantity and collateral, the step from which
+    it is checked (armed) and its pending close step. At a close step every due
+    position is sized at the price before impact (the net of those closed
+    quantities prices the impact, 9.4), then closed at the execution price: re-armed
+    unchanged, closed in full as in 4, or partially, keeping ``q'`` and the
+    collateral that leaves its equity at the mark ``rho q' y`` (10.1).
+    """
+    side, qty0, entry0, collateral0 = book
+    liq = mechanisms.liquidation
+    assert mechanisms.partial is not None
+    buffer = float(mechanisms.partial.get("buffer", 0.0))
+    market_table = mechanisms.market
+    slippage = float(liq["slippage"])
+    share = float(liq["liquidator_share"])
+    n_points = len(prices)
+    last = n_points - 1
+    n = len(side)
+    never = n_points + 1
+    sides = [float(value) for value in side]
+    qty = [float(value) for value in qty0]
+    entry = [float(value) for value in entry0]
+    collateral = [float(value) for value in collateral0]
+    armed_from = [0] * n
+    due = [-1] * n
+    flagged_at = [-1] * n
+    gone = [False] * n
+    first_flag = [never] * n
+    predictive = liq.get("trigger", "maintenance") == "predictive"
+    horizon = liq.get("trigger_horizon_steps")
+    horizon = liq["latency_steps"] if horizon is None else horizon
+    z = -NormalDist().inv_cdf(float(liq.get("trigger_probability", 0.05)) / 2.0)
+    market: list[float] = []
+    factor = 1.0
+    ema = 0.0
+    impact_generation = 0
+    generation_of_step = [0] * n_points
+    depth = 0
+    gap = math.inf
+    closes: list[tuple[float, float, float]] = []
+    to_fund_by_step: list[list[float]] = [[] for _ in range(n_points)]
+    bad_by_step: list[list[float]] = [[] for _ in range(n_points)]
+    requirement_terms: list[float] = []
+    open_notional_terms: list[float] = []
+    decay = float(mechanisms.oracle.get("ema_lambda", 0.0)) if mechanisms.oracle else 0.0
+    for t in range(n_points):
+        price = prices[t] * factor
+        market.append(price)
+        ema = price if t == 0 else decay * ema + (1.0 - decay) * price
+        oracle = _oracle(market, ema, t, mechanisms.oracle)
+        rate = float(reference_margin_rates(np.array(market), mechanisms.margin)[-1])
+        sigma = _sigma_series(market, mechanisms)
+        armed = [i for i in range(n) if not gone[i] and due[i] < 0 and armed_from[i] <= t]
+        open_qty = math.fsum(qty[i] for i in armed)
+        requirement_terms.append(rate * oracle * open_qty)
+        open_notional_terms.append(oracle * open_qty)
+        caused = False
+        for i in armed:
+            hit, distance = _breaches(
+                sides[i], qty[i], entry[i], collateral[i], oracle, rate, sigma, liq
+            )
+            gap = min(gap, distance)
+            if not hit:
+                continue
+            due[i] = min(t + liq["latency_steps"], last)
+            flagged_at[i] = t
+            if first_flag[i] == never:
+                first_flag[i] = t
+                if with_impact and baseline_first_flag is not None and baseline_first_flag[i] > t:
+                    caused = True
+        generation_of_step[t] = impact_generation + 1 if caused else 0
+        depth = max(depth, generation_of_step[t])
+        closing = [i for i in range(n) if not gone[i] and due[i] == t]
+        if not closing:
+            continue
+        fee = _fee(sigma, liq)
+        shift = z * sigma * math.sqrt(horizon)
+        execution = price
+        impact = 0.0
+        direction = -1.0
+        if with_impact and market_table is not None:
+            sized = []
+            for i in closing:
+                s = sides[i]
+                decision, kept, _ = partial_decision(
+                    s,
+                    qty[i],
+                    entry[i],
+                    collateral[i],
+                    price * (1.0 - s * slippage),
+                    oracle * (1.0 - s * slippage),
+                    target_rate(s, rate, shift, buffer, predictive),
+                    fee,
+                )
+                closed = {"rearm": 0.0, "full": qty[i]}.get(decision, qty[i] - kept)
+                sized.append(-s * closed)
+            net = math.fsum(sized)
+            direction = 1.0 if net > 0.0 else -1.0
+            impact = _impact(price * abs(net), market_table)
+            execution = price * math.exp(direction * impact)
+        for i in closing:
+            s = sides[i]
+            q = qty[i]
+            x = execution * (1.0 - s * slippage)
+            decision, kept, decision_gap = partial_decision(
+                s,
+                q,
+                entry[i],
+                collateral[i],
+                x,
+                oracle * (1.0 - s * slippage),
+                target_rate(s, rate, shift, buffer, predictive),
+                fee,
+            )
+            gap = min(gap, decision_gap)
+            due[i] = -1
+            equity = collateral[i] + s * q * (x - entry[i])
+            if decision == "full":
+                paid = _penalty_paid(equity, fee * q * x)
+                bad = max(0.0, -equity)
+                closes.append((q * x, paid, bad))
+                to_fund_by_step[t].append((1.0 - share) * paid)
+                bad_by_step[t].append(bad)
+                gone[i] = True
+                continue
+            armed_from[i] = t + 1  # re-armed or what remains: checked again from t + 1
+            if decision == "partial":
+                closed = q - kept
+                penalty = fee * closed * x
+                closes.append((closed * x, penalty, 0.0))
+                to_fund_by_step[t].append((1.0 - share) * penalty)
+                collateral[i] = equity - penalty - s * kept * (x - entry[i])
+                qty[i] = kept
+        permanent = float(market_table.get("permanent_fraction", 0.0)) if market_table else 0.0
+        if with_impact and permanent * impact > 0.0:
+            factor *= math.exp(direction * permanent * impact)
+            impact_generation = max(
+                [impact_generation, *(generation_of_step[flagged_at[i]] for i in closing)]
+            )
+    row = np.zeros(N_METRICS_ALL)
+    row[_COLUMN["n_liquidations"]] = len(closes)
+    row[_COLUMN["liquidated_notional"]] = math.fsum(close[0] for close in closes)
+    row[_COLUMN["bad_debt"]] = math.fsum(close[2] for close in closes)
+    row[_COLUMN["fees_to_fund"]] = math.fsum((1.0 - share) * close[1] for close in closes)
+    row[_COLUMN["fees_to_liquidators"]] = math.fsum(share * close[1] for close in closes)
+    fund = _fund_walk(
+        [math.fsum(values) for values in to_fund_by_step],
+        [math.fsum(values) for values in bad_by_step],
+        mechanisms.fund_initial,
+    )
+    for name, value in fund.items():
+        row[_COLUMN[name]] = value
+    requirement_sum = math.fsum(requirement_terms)
+    open_notional_sum = math.fsum(open_notional_terms)
+    row[_COLUMN["requirement_mean"]] = requirement_sum / n_points
+    row[_COLUMN["margin_rate_mean"]] = (
+        requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
+    )
+    return row, first_flag, depth, gap
+
+
 def reference_mechanics(
     prices: np.ndarray,
     side: np.ndarray,
@@ -398,25 +610,31 @@ def reference_mechanics(
     Returns ``(n_paths, N_METRICS_ALL)`` in the engine's column slots
     (``enums.METRIC_INDEX``): ``cascade_depth`` and ``impact_bad_debt`` are filled
     with a ``[market]`` table, ``adl_notional`` and ``adl_count`` with ``[adl]``,
-    zero otherwise; unsorted book, ``side`` +1 / -1.
+    zero otherwise; unsorted book, ``side`` +1 / -1. With ``[partial_liquidation]``
+    the cascade compares first flags only (docs/model.md 10.1).
     The gap is the smallest relative distance of any open position to its trigger
     (``|E - R| / (q O)``, or ``|d - z sigma sqrt(h)|`` in log-price for the predictive
     trigger), and with ``[adl]`` of the fund and ADL decisions from their boundaries:
     where it is tiny the engine's threshold form may decide a step or a position
-    apart, a rounding tie rather than a test.
+    apart, a rounding tie rather than a test. With partial liquidation it includes
+    each close decision's distance from its boundaries (re-arm, full close, and a
+    target beyond the full-close bound).
     """
     prices = np.asarray(prices, dtype=float)
     book = (side, qty, entry_price, collateral)
     out = np.zeros((prices.shape[0], N_METRICS_ALL))
     gap = math.inf
+    if mechanisms.partial is not None and mechanisms.adl is not None:
+        raise ValueError("[partial_liquidation] and [adl] do not run together (docs/model.md 12)")
+    replay = _replay_one if mechanisms.partial is None else _replay_partial_one
     for path in range(prices.shape[0]):
         path_prices = [float(value) for value in prices[path]]
-        row, flags, _, path_gap = _replay_one(path_prices, book, mechanisms, False, None)
+        row, flags, _, path_gap = replay(path_prices, book, mechanisms, False, None)
         gap = min(gap, path_gap)
         if mechanisms.market is None:
             out[path] = row
             continue
-        impacted, _, depth, impacted_gap = _replay_one(path_prices, book, mechanisms, True, flags)
+        impacted, _, depth, impacted_gap = replay(path_prices, book, mechanisms, True, flags)
         gap = min(gap, impacted_gap)
         out[path] = impacted
         out[path, _COLUMN["cascade_depth"]] = depth

@@ -64,6 +64,7 @@ def stage_vector(
         margin=margin_config(margin),
         market=None,
         adl=None,
+        partial_liquidation=None,
     )
     return mechanics_vector(scenario)  # type: ignore[arg-type]
 

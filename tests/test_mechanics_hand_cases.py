@@ -53,6 +53,7 @@ def replay(
     latency_steps: int = 0,
     oracle: dict[str, Any] | None = None,
     market: dict[str, Any] | None = None,
+    partial: dict[str, Any] | None = None,
     **liquidation: Any,
 ) -> dict[str, float]:
     """The mechanics kernel on one path; metrics by name."""
@@ -71,6 +72,7 @@ def replay(
         liquidation=liquidation_table(case, **liquidation),
         oracle=oracle,
         market=market,
+        partial=partial,
     )
     row = run_mechanics_kernel(case, mechanisms)[0]
     names = enums.METRIC_NAMES + (enums.MARKET_METRIC_NAMES if market else ())
@@ -331,6 +333,111 @@ name = "predictive"
 """
 
 
+def test_partial_close_with_a_lagged_oracle_targets_the_mark() -> None:
+    """Partial liquidation with an oracle (docs/model.md 10.1): breach and target at the mark.
+
+    Long q 1, e 100, c 10 (theta 90); m = 0.05, b = 0.05 (rho = 0.1), fee 0.01, no
+    latency or slippage, fund 0. Market P = 100, 92, 95, 80, 80; oracle lag 1:
+    O = 100, 100, 92, 95, 80.
+    t = 2: at the mark E = 10 - 8 = 2 < 0.05 * 92 = 4.6: flagged, closed at the market
+      x = 95 with the mark y = 92. E_x = 5, A = E_x - fee q x = 4.05,
+      D = rho y - (y - x) - fee x = 9.2 + 3 - 0.95 = 11.25, q' = A / D = 0.36:
+      0.64 closed, notional 60.8, penalty 0.608; the rest keeps
+      c' = 5 - 0.608 - 0.36 (95 - 100) = 6.192, so theta' = 100 - c' / q' = 82.8
+      = y (1 - rho): equity 0.1 of its notional at the mark, not at 95.
+    t = 3: O = 95, 95 * 0.95 = 90.25 > 82.8: open.
+    t = 4: O = 80, 76 < 82.8: flagged, closed at 80: E = 0.36 (80 - 82.8) < 0, full
+      close, bad debt 1.008, notional 28.8.
+    Q_t = 1, 1, 1, 0.36, 0.36 at O_t: requirement 0.05 (292 + 0.36 * 175) / 5.
+    """
+    prices = [100.0, 92.0, 95.0, 80.0, 80.0]
+    kwargs: dict[str, Any] = {
+        "fee": 0.01,
+        "oracle": {"model": "lag", "lag_steps": 1},
+        "partial": {"buffer": 0.05},
+    }
+    result = replay(prices, longs(10.0), {"model": "static", "maintenance": 0.05}, **kwargs)
+    check(
+        result,
+        {
+            "n_liquidations": 2,
+            "liquidated_notional": 60.8 + 28.8,
+            "bad_debt": 1.008,
+            "fees_to_fund": 0.304,
+            "fees_to_liquidators": 0.304,
+            "socialized_loss": 1.008 - 0.304,
+            "fund_end": 0.0,
+            "requirement_mean": 0.05 * (292.0 + 0.36 * 175.0) / 5,
+            "margin_rate_mean": 0.05,
+        },
+    )
+
+
+def test_partial_close_with_price_impact() -> None:
+    """Partial liquidation with linear impact (docs/model.md 10.1, 9.4).
+
+    Long q 1, e 100, c 10 (theta 90); m = 0.05, b = 0.05, no fee, latency or
+    slippage; depth 54, no permanent impact. Prices 100, 94.
+    t = 1: E = 4 < 4.7: flagged. Sized at the price before impact (x0 = y = 94):
+      q'0 = 4 / (0.1 * 94), the order sells 1 - q'0 = 54 / 94, notional 54:
+      I = 0.01 * 54 / 54 = 0.01 and the execution price x = 94 e^-0.01. At x the
+      venue keeps q' = (10 + x - 100) / (0.1 * 94 - (94 - x)) (the target is at the
+      mark 94, theta' = 84.6) and closes 1 - q' at x. No bad debt, nothing flagged
+      by impact.
+    """
+    x = 94.0 * math.exp(-0.01)
+    kept = (10.0 + x - 100.0) / (9.4 - (94.0 - x))
+    result = replay(
+        [100.0, 94.0],
+        longs(10.0),
+        {"model": "static", "maintenance": 0.05},
+        market={"impact": "linear", "depth": 54.0, "permanent_fraction": 0.0},
+        partial={"buffer": 0.05},
+    )
+    check(
+        result,
+        {
+            "n_liquidations": 1,
+            "liquidated_notional": (1.0 - kept) * x,
+            "bad_debt": 0.0,
+            "cascade_depth": 0,
+            "impact_bad_debt": 0.0,
+            "requirement_mean": 0.05 * 194.0 / 2,
+        },
+    )
+    # Without impact the same close keeps 4 / 9.4 and sells at 94.
+    calm = replay(
+        [100.0, 94.0],
+        longs(10.0),
+        {"model": "static", "maintenance": 0.05},
+        partial={"buffer": 0.05},
+    )
+    check(calm, {"liquidated_notional": (1.0 - 4.0 / 9.4) * 94.0})
+
+
+def test_partial_close_with_the_predictive_trigger() -> None:
+    """The target of a predictive trigger: the trigger's own boundary at the mark, less b.
+
+    Long q 1, e 100, c 10 (theta 90), z = 1, h = 4, sigma_t from an EWMA with
+    lambda 0.5 from 0; b = 0.02, no fee, latency or slippage. Prices 100, 95.
+    t = 1: r = ln 0.95, sigma^2 = 0.5 r^2, shift = z sigma sqrt(h) = 2 sigma;
+      95 e^-shift = 88.9 < 90: flagged. Closed at 95 keeping q' so that the bankruptcy
+      price is 95 (e^-shift - b): rho = 1 - e^-shift + b,
+      q' = E / (rho 95) with E = 5 (no fee, x = y).
+    """
+    shift = 2.0 * math.sqrt(0.5) * abs(math.log(0.95))
+    rho = 1.0 - math.exp(-shift) + 0.02
+    kept = 5.0 / (rho * 95.0)
+    result = replay(
+        [100.0, 95.0],
+        longs(10.0),
+        STATIC_0,
+        partial={"buffer": 0.02},
+        **PREDICTIVE,
+    )
+    check(result, {"n_liquidations": 1, "liquidated_notional": (1.0 - kept) * 95.0})
+
+
 def test_adl_deleverages_at_the_mark_of_a_twap_oracle() -> None:
     """ADL with an oracle (docs/model.md 10.2): the winner gives up profit at the mark O_t.
 
@@ -439,11 +546,15 @@ SCENARIO_DICT: dict[str, Any] = {
         ({"liquidation": {"fee_min": 0.05, "fee_max": 0.01}}, "liquidation.fee_min"),
         ({"liquidation": {"trigger_probability": 1.0}}, "liquidation.trigger_probability"),
         (
-            {"oracle": {"model": "lag"}, "partial_liquidation": {"buffer": 0.01}},
-            "partial_liquidation",
+            {
+                "oracle": {"model": "lag"},
+                "liquidation": {"fee": 0.02},
+                "partial_liquidation": {"buffer": 0.005},
+            },
+            "partial_liquidation.buffer",
         ),
         (
-            {"market": {"impact": "linear", "depth": 1e6}, "partial_liquidation": {}},
+            {"partial_liquidation": {"buffer": 0.01}, "adl": {}},
             "partial_liquidation",
         ),
     ],
@@ -456,7 +567,8 @@ def test_bad_mechanism_input_names_its_key(tables: dict[str, Any], key: str) -> 
 
 
 def test_mechanics_are_bit_identical_whatever_the_threads_or_chunks() -> None:
-    """Every mechanism on: 1 thread against all, and chunks of 7 paths against one chunk."""
+    """Every mechanism on, without and with partial liquidation: 1 thread against all,
+    and chunks of 7 paths against one chunk."""
     raw = {
         **SCENARIO_DICT,
         "liquidation": {
@@ -474,14 +586,16 @@ def test_mechanics_are_bit_identical_whatever_the_threads_or_chunks() -> None:
         },
         "market": {"impact": "sqrt", "coefficient": 0.01, "permanent_fraction": 0.5},
     }
-    scenario = load_scenario(raw)
-    threads = numba.get_num_threads()
-    try:
-        one = run(scenario, threads=1)
-    finally:
-        numba.set_num_threads(threads)
-    many = run(scenario, chunk_size=7)
-    assert one.metrics.shape == (20, enums.N_METRICS_MARKET)
-    assert one.metrics[:, enums.N_LIQUIDATIONS].sum() > 0
-    np.testing.assert_array_equal(one.metrics, many.metrics)
-    np.testing.assert_array_equal(one.records, many.records)
+    for partial in (None, {"buffer": 0.02}):
+        tables = raw if partial is None else {**raw, "partial_liquidation": partial}
+        scenario = load_scenario(tables)
+        threads = numba.get_num_threads()
+        try:
+            one = run(scenario, threads=1)
+        finally:
+            numba.set_num_threads(threads)
+        many = run(scenario, chunk_size=7)
+        assert one.metrics.shape == (20, enums.N_METRICS_MARKET)
+        assert one.metrics[:, enums.N_LIQUIDATIONS].sum() > 0
+        np.testing.assert_array_equal(one.metrics, many.metrics)
+        np.testing.assert_array_equal(one.records, many.records)

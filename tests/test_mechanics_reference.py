@@ -4,12 +4,14 @@
 compared column by column with ``tests.reference_mechanics.reference_mechanics``
 (position by position, direct form) on random books, paths and random
 combinations of stages: oracle models with manipulation, the predictive
-trigger, the vol-scaled penalty, price impact with cascades and ADL in the loss
-waterfall. Absent or neutral stages must reproduce the core kernel bit for bit.
+trigger, the vol-scaled penalty, price impact with cascades, and either ADL in
+the loss waterfall or partial liquidation as the close rule. Absent or neutral
+stages must reproduce the core kernel bit for bit.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,7 +27,7 @@ from stresstest.kernels import enums
 from stresstest.kernels.enums import N_GRID
 from stresstest.kernels.pipeline import pipeline_paths
 from stresstest.scenario import schema
-from stresstest.scenario.defences import Adl
+from stresstest.scenario.defences import Adl, PartialLiquidation
 from stresstest.scenario.mechanics import Market, Oracle
 from tests.reference_mechanics import Mechanisms, reference_mechanics
 from tests.test_replay_reference import (
@@ -69,6 +71,9 @@ def mechanisms_of(case: ReplayCase, mechanisms: Mechanisms) -> np.ndarray:
         oracle=Oracle(**mechanisms.oracle) if mechanisms.oracle else None,
         market=Market(**mechanisms.market) if mechanisms.market else None,
         adl=Adl(**mechanisms.adl) if mechanisms.adl is not None else None,
+        partial_liquidation=(
+            PartialLiquidation(**mechanisms.partial) if mechanisms.partial is not None else None
+        ),
     )
     return mechanics_vector(scenario)  # type: ignore[arg-type]
 
@@ -106,6 +111,22 @@ def run_mechanics_kernel(case: ReplayCase, mechanisms: Mechanisms) -> np.ndarray
     return out
 
 
+def stage_names(mechanisms: Mechanisms) -> str:
+    """The stages of ``mechanisms`` other than partial liquidation, for hypothesis events."""
+    liq = mechanisms.liquidation
+    names = [
+        name
+        for name, on in (
+            ("oracle", mechanisms.oracle is not None),
+            ("market", mechanisms.market is not None),
+            ("predictive", liq.get("trigger") == "predictive"),
+            ("vol_fee", liq.get("fee_model") == "vol_scaled"),
+        )
+        if on
+    ]
+    return "+".join(names) or "nothing else"
+
+
 def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) -> None:
     book = case.book
     expected, gap = reference_mechanics(
@@ -119,6 +140,8 @@ def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) 
         event(f"impact bad debt: {bool(np.any(actual[:, enums.IMPACT_BAD_DEBT] != 0))}")
     else:
         assert np.all(np.isnan(actual[:, enums.CASCADE_DEPTH : enums.IMPACT_BAD_DEBT + 1]))
+    if mechanisms.partial is not None:
+        event(f"partial with {stage_names(mechanisms)}")
     if mechanisms.adl is not None:
         event(f"adl: {bool(np.any(actual[:, enums.ADL_COUNT] > 0))}")
         assert_close(
@@ -235,7 +258,17 @@ def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
         fund_initial=case.fund_initial * draw(st.sampled_from([1.0, 0.01, 0.0])),
         adl=draw(st.sampled_from([None, {"ranking": "profit_leverage"}])),
     )
+    if mechanisms.adl is None and draw(st.booleans()):  # [partial_liquidation] (10.1)
+        mechanisms = replace(mechanisms, partial={"buffer": draw(partial_buffers(case))})
     return case, mechanisms
+
+
+@st.composite
+def partial_buffers(draw: st.DrawFn, case: ReplayCase) -> float:
+    """A buffer the scenario validation accepts: ``lowest m + b > fee`` (fraction of notional)."""
+    margin = case.margin
+    lowest = margin["maintenance"] if margin["model"] == "static" else margin["floor"]
+    return min(0.9, max(0.0, case.fee - lowest) + draw(st.floats(1e-3, 0.2)))
 
 
 @settings(KERNEL_SETTINGS, max_examples=examples(400))
@@ -243,6 +276,18 @@ def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
 def test_pipeline_matches_reference(drawn: tuple[ReplayCase, Mechanisms]) -> None:
     case, mechanisms = drawn
     compare_with_reference(case, mechanisms, "pipeline_paths vs reference")
+
+
+@settings(KERNEL_SETTINGS, max_examples=300)
+@given(drawn=mechanism_cases(), data=st.data())
+def test_partial_liquidation_in_the_pipeline_matches_reference(
+    drawn: tuple[ReplayCase, Mechanisms], data: st.DataObject
+) -> None:
+    """Partial liquidation drawn every time, with whatever other stages were drawn (no ADL)."""
+    case, mechanisms = drawn
+    buffer = data.draw(partial_buffers(case))
+    mechanisms = replace(mechanisms, adl=None, partial={"buffer": buffer})
+    compare_with_reference(case, mechanisms, "pipeline_paths with partial vs reference")
 
 
 @KERNEL_SETTINGS

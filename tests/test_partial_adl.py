@@ -1,7 +1,7 @@
 """Partial liquidation and ADL (docs/model.md 10) against their plain references and by hand.
 
-The partial kernel (:mod:`stresstest.kernels.partial`) and the stage pipeline with
-ADL as its only stage (:mod:`stresstest.kernels.pipeline`) are
+The stage pipeline (:mod:`stresstest.kernels.pipeline`) with partial liquidation
+(its close rule, :mod:`stresstest.kernels.partial`) or ADL as its only stage is
 compared column by column with ``tests.reference_partial_adl`` on the random cases
 of ``tests.test_replay_reference``; hand-computed cases run through the public
 engine; and without the tables the engine's results are those of the core kernel,
@@ -28,7 +28,6 @@ from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.kernels.adl import FIRST_BATCH
 from stresstest.kernels.enums import N_GRID
-from stresstest.kernels.partial import partial_replay_paths
 from stresstest.kernels.pipeline import pipeline_paths
 from stresstest.kernels.replay import replay_paths
 from stresstest.scenario import load_scenario
@@ -61,24 +60,28 @@ def lowest_rate(margin: dict[str, Any]) -> float:
 
 
 def run_partial_kernel(case: ReplayCase, buffer: float) -> np.ndarray:
+    """The stage pipeline with partial liquidation as its only stage, ``(n_paths, N_METRICS)``."""
     book = sort_book(case.book)
     n_paths = case.prices.shape[0]
-    out = np.full((n_paths, enums.N_METRICS), np.nan)
-    partial_replay_paths(
+    out = np.full((n_paths, enums.N_METRICS_ALL), np.nan)
+    pipeline_paths(
         np.ascontiguousarray(case.prices),
         margin_arguments(margin_config(case.margin)),
         liquidation_vector(case),
-        buffer,
+        neutral_vector(buffer=buffer),  # partial liquidation the only stage
         book.long_threshold,
         book.long_prefix,
+        np.empty((3, 0)),
         book.short_threshold,
         book.short_prefix,
+        np.empty((3, 0)),
         case.fund_initial,
         NO_GRID,
         out,
         np.empty((n_paths, N_GRID, 0)),
     )
-    return out
+    assert np.all(np.isnan(out[:, enums.N_METRICS :])), "partial wrote a column of another stage"
+    return out[:, : enums.N_METRICS]
 
 
 def run_adl_kernel(case: ReplayCase) -> np.ndarray:
@@ -152,7 +155,7 @@ def test_partial_kernel_matches_reference(case: ReplayCase, extra: float) -> Non
         expected,
         rtol=ENGINE_VS_REFERENCE_RTOL,
         scale=case.scale,
-        what="partial_replay_paths vs reference",
+        what="pipeline_paths (partial only) vs reference",
     )
 
 
@@ -420,15 +423,33 @@ def test_bad_defence_tables_raise_input_error(tables: dict[str, Any], key: str) 
     assert caught.value.key == key
 
 
-def test_partial_liquidation_refuses_other_mechanisms() -> None:
+def test_partial_liquidation_runs_with_the_crash_mechanisms() -> None:
+    """Partial liquidation is the close rule of the stage pipeline: it composes with them."""
     raw = synthetic_scenario(
-        partial_liquidation={"buffer": 0.01}, oracle={"model": "lag", "lag_steps": 1}
+        partial_liquidation={"buffer": 0.01},
+        oracle={"model": "lag", "lag_steps": 1},
+        market={"impact": "linear", "depth": 1e5, "permanent_fraction": 0.5},
+        liquidation={
+            "latency_steps": 1,
+            "slippage": 0.002,
+            "trigger": "predictive",
+            "fee_model": "vol_scaled",
+            "fee_base": 0.002,
+            "fee_k": 0.5,
+            "fee_max": 0.02,
+            "vol_ewma_lambda": 0.94,
+        },
     )
+    result = run(load_scenario(raw))
+    assert result.column("n_liquidations").sum() > 0
+    assert "cascade_depth" in result.paths.columns
+
+
+def test_partial_liquidation_with_adl_is_refused_naming_both() -> None:
     with pytest.raises(InputError) as caught:
-        load_scenario(raw)
-    assert caught.value.key is not None
-    assert "partial_liquidation" in caught.value.key
-    assert "oracle" in caught.value.key
+        load_scenario(synthetic_scenario(partial_liquidation={"buffer": 0.01}, adl={}))
+    assert caught.value.key == "partial_liquidation, adl"
+    assert "[partial_liquidation]" in str(caught.value) and "[adl]" in str(caught.value)
 
 
 def test_adl_runs_with_an_oracle() -> None:

@@ -1,8 +1,9 @@
-"""Partial liquidation and ADL in a replay plan: their arguments, and the partial kernel's call.
+"""Partial liquidation and ADL in a replay plan: what they need besides the stage vector.
 
-ADL is a layer of the loss waterfall in the stage pipeline (kernels/pipeline.py):
-this module gives it the positions it ranks; partial liquidation still runs in
-its own kernel (kernels/partial.py). docs/model.md 10.
+Both are stages of the pipeline (kernels/pipeline.py; partial liquidation is its
+close rule, kernels/partial.py, and ADL a layer of its loss waterfall): the stage
+vector (engine/mechanics.py) turns them on, and this module gives ADL the
+positions it ranks. docs/model.md 10, 12.
 """
 
 from __future__ import annotations
@@ -11,34 +12,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stresstest.book import Book, SortedBook
+from stresstest.book import Book
 from stresstest.errors import InputError
 from stresstest.kernels import enums
-from stresstest.kernels.partial import partial_replay_paths
 from stresstest.scenario import schema
 
 
 @dataclass(frozen=True)
 class DefencePlan:
-    """What one variant's defence needs besides the core arguments.
+    """What ADL needs besides the stage vector (partial liquidation needs nothing more).
 
     Attributes
     ----------
-    buffer
-        Partial liquidation's buffer (fraction of notional), ``None`` without it.
     long_positions, short_positions
-        ADL only: ``(3, n)`` rows ``q`` (base units), ``e`` (quote per base) and
-        ``c`` (quote units) of each side, in the order of the sorted book.
+        ``(3, n)`` rows ``q`` (base units), ``e`` (quote per base) and ``c`` (quote
+        units) of each side, in the order of the sorted book.
     """
 
-    buffer: float | None = None
-    long_positions: np.ndarray | None = None
-    short_positions: np.ndarray | None = None
+    long_positions: np.ndarray
+    short_positions: np.ndarray
 
     @property
     def n_metrics(self) -> int:
-        """Row width the variant's kernel writes: ``N_METRICS_ADL`` with ADL, else ``N_METRICS``."""
-        return enums.N_METRICS_ADL if self.long_positions is not None else enums.N_METRICS
+        """Row width the variant's kernel writes: ``N_METRICS_ADL``."""
+        return enums.N_METRICS_ADL
 
 
 def sorted_positions(book: Book) -> tuple[np.ndarray, np.ndarray]:
@@ -54,12 +51,11 @@ def sorted_positions(book: Book) -> tuple[np.ndarray, np.ndarray]:
 
 
 def defence_plan(scenario: schema.Scenario, book: Book | None) -> DefencePlan | None:
-    """The variant's defence, ``None`` if neither ``[partial_liquidation]`` nor ``[adl]`` is set.
+    """ADL's positions, ``None`` without ``[adl]``.
 
-    ``book`` (unsorted) is needed for ADL only.
+    ``book`` is the unsorted book. Partial liquidation's buffer travels in the
+    stage vector (engine.mechanics.mechanics_vector).
     """
-    if scenario.partial_liquidation is not None:
-        return DefencePlan(buffer=scenario.partial_liquidation.buffer)
     if scenario.adl is None:
         return None
     if book is None:
@@ -70,35 +66,3 @@ def defence_plan(scenario: schema.Scenario, book: Book | None) -> DefencePlan | 
         )
     long_positions, short_positions = sorted_positions(book)
     return DefencePlan(long_positions=long_positions, short_positions=short_positions)
-
-
-def replay_partial(
-    prices: np.ndarray,
-    grid: np.ndarray,
-    book: SortedBook,
-    margin: np.ndarray,
-    liquidation: np.ndarray,
-    fund_initial: float,
-    buffer: float,
-    out: np.ndarray,
-    grid_out: np.ndarray,
-) -> None:
-    """Replay one variant with partial liquidation into ``out`` (paths x columns) and ``grid_out``.
-
-    ``margin`` and ``liquidation`` are the kernels' vectors (engine.plan.margin_arguments);
-    ``buffer`` is a fraction of notional.
-    """
-    partial_replay_paths(
-        prices,
-        margin,
-        liquidation,
-        buffer,
-        book.long_threshold,
-        book.long_prefix,
-        book.short_threshold,
-        book.short_prefix,
-        fund_initial,
-        grid,
-        out,
-        grid_out,
-    )

@@ -32,12 +32,16 @@ def uses_mechanics(scenario: schema.Scenario) -> bool:
 
 
 def uses_pipeline(scenario: schema.Scenario) -> bool:
-    """Whether a stage of kernels/pipeline.py is on: a crash mechanism (9) or ADL (10.2).
+    """Whether a stage of kernels/pipeline.py is on: a crash mechanism (9), partial
+    liquidation (10.1) or ADL (10.2).
 
-    Without any, the core kernel (4.1) runs, or the partial one with
-    ``[partial_liquidation]``.
+    Without any, the core kernel (4.1) runs.
     """
-    return uses_mechanics(scenario) or scenario.adl is not None
+    return (
+        uses_mechanics(scenario)
+        or scenario.partial_liquidation is not None
+        or scenario.adl is not None
+    )
 
 
 def mechanics_arguments(scenario: schema.Scenario) -> np.ndarray | None:
@@ -45,12 +49,16 @@ def mechanics_arguments(scenario: schema.Scenario) -> np.ndarray | None:
     return mechanics_vector(scenario) if uses_pipeline(scenario) else None
 
 
-def neutral_vector(adl: str | None = None) -> np.ndarray:
-    """The ``N_MECH`` stage vector with every stage off, or only ADL with ranking ``adl``."""
+def neutral_vector(adl: str | None = None, buffer: float | None = None) -> np.ndarray:
+    """The ``N_MECH`` stage vector with every stage off but ADL with ranking ``adl``
+    and partial liquidation with ``buffer`` (fraction of notional), when given."""
     params = np.zeros(enums.N_MECH)
     params[enums.MECH_MANIP_STEP] = -1.0
     if adl is not None:
         params[enums.MECH_ADL] = _ADL_RANKINGS[adl]
+    if buffer is not None:
+        params[enums.MECH_PARTIAL] = 1.0
+        params[enums.MECH_BUFFER] = buffer
     return params
 
 
@@ -104,6 +112,10 @@ def mechanics_vector(scenario: schema.Scenario) -> np.ndarray:
         params[enums.MECH_IMPACT_MAX] = market.max_impact
     if scenario.adl is not None:
         params[enums.MECH_ADL] = _ADL_RANKINGS[scenario.adl.ranking]
+    partial = scenario.partial_liquidation
+    if partial is not None:
+        params[enums.MECH_PARTIAL] = 1.0
+        params[enums.MECH_BUFFER] = partial.buffer
     return params
 
 

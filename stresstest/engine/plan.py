@@ -66,11 +66,11 @@ class VariantPlan:
     margin: np.ndarray
     liquidation: np.ndarray
     fund_initial: float
-    #: The stages of kernels/pipeline.py (crash mechanisms, docs/model.md 9, and ADL,
-    #: 10.2) as its ``N_MECH`` vector; ``None``: none is on, and the core kernel or,
-    #: with ``[partial_liquidation]``, the partial one runs.
+    #: The stages of kernels/pipeline.py (crash mechanisms, docs/model.md 9, partial
+    #: liquidation, 10.1, and ADL, 10.2) as its ``N_MECH`` vector; ``None``: none is
+    #: on, and the core kernel runs.
     mechanics: np.ndarray | None = None
-    #: Partial liquidation's buffer or ADL's positions (docs/model.md 10); ``None``: neither.
+    #: ADL's positions (docs/model.md 10.2); ``None`` without ``[adl]``.
     defences: DefencePlan | None = None
 
 
@@ -116,7 +116,6 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     Returns the metrics ``(n_variants, count, N_METRICS)`` and the records at the
     grid steps ``(n_variants, count, N_GRID, len(grid))``, float64.
     """
-    from stresstest.engine.defences import replay_partial
     from stresstest.kernels.replay import replay_paths
 
     prices = plan.source.chunk(first, count)
@@ -126,19 +125,6 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     for index, variant in enumerate(plan.variants):
         if variant.mechanics is not None:
             replay_pipeline(prices, plan.grid, variant, out[index], grid_out[index])
-            continue
-        if variant.defences is not None and variant.defences.buffer is not None:
-            replay_partial(
-                prices,
-                plan.grid,
-                variant.book,
-                variant.margin,
-                variant.liquidation,
-                variant.fund_initial,
-                variant.defences.buffer,
-                out[index],
-                grid_out[index],
-            )
             continue
         replay_paths(
             prices,
@@ -173,8 +159,7 @@ def replay_pipeline(
     defences = variant.defences
     long_positions = _NO_POSITIONS
     short_positions = _NO_POSITIONS
-    if defences is not None and defences.long_positions is not None:
-        assert defences.short_positions is not None
+    if defences is not None:
         long_positions = defences.long_positions
         short_positions = defences.short_positions
     pipeline_paths(

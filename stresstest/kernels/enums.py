@@ -160,7 +160,9 @@ MECH_IMPACT_REF = 19  # sqrt: reference notional, quote units
 MECH_PERMANENT = 20  # fraction of the impact that stays in later prices
 MECH_IMPACT_MAX = 21  # largest impact of one step, log-price
 MECH_ADL = 22  # ADL_* code: the ADL layer of the loss waterfall
-N_MECH = 23
+MECH_PARTIAL = 23  # 1: partial liquidation closes to the target (docs/model.md 10.1), 0: full
+MECH_BUFFER = 24  # partial liquidation's buffer b, fraction of notional
+N_MECH = 25
 
 # ADL rankings (docs/model.md 10.2); ADL_NONE means no [adl] table.
 ADL_NONE = 0

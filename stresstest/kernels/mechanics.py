@@ -44,6 +44,18 @@ def oracle_price(params: np.ndarray, market: np.ndarray, step: int, ema_state: f
 
 
 @kernel
+def flag_steps_closing_at(step: int, last_step: int, latency_steps: int) -> tuple[int, int]:
+    """Flag steps ``[first, last]`` whose closes fall on ``step`` (empty if ``last < first``).
+
+    A flag at ``s`` closes at ``min(s + latency_steps, T)``: one flag step per close
+    step, and every flag step from ``T - latency_steps`` on at the last step ``T``.
+    """
+    if step == last_step:
+        return max(0, last_step - latency_steps), last_step
+    return step - latency_steps, step - latency_steps
+
+
+@kernel
 def manipulation_factor(params: np.ndarray, step: int) -> float:
     """``1 + size`` on the manipulated steps ``[start, start + steps)``, else 1."""
     start = int(params[enums.MECH_MANIP_STEP])

@@ -1,56 +1,57 @@
-"""Partial liquidation over the sorted book: cohorts of remaining positions (docs/model.md 10.1).
+"""The partial-liquidation stage of the pipeline: segments, cohorts and a close queue.
 
-A long ``(q, e, c)`` with threshold ``theta = e - c / q``, flagged and closed at the
-exit price ``x`` with penalty rate ``fee`` and maintenance ``m`` of the close step,
-keeps the quantity
+docs/model.md 10.1 and 12. A long ``(q, e, c)`` with threshold ``theta = e - c / q``,
+flagged and due at step ``tau``, closes at the exit price ``x`` (the execution
+price of the step, moved by slippage) with penalty rate ``fee`` and keeps the
+quantity
 
-    q' = q (x (1 - fee) - theta) / ((m + b - fee) x)
+    q' = q (F - theta) / (F - T),     F = x (1 - fee),   T = y * level
 
-so that its remaining equity is ``(m + b) q' x`` (``b`` the buffer). Then
-``theta' = x (1 - m - b)``: the same for every position closed at that step, so
-all of them form one *cohort* with a common threshold and a total quantity
-``Q = (x (1 - fee) sum q - sum q theta) / ((m + b - fee) x)``, linear in the prefix
-sums of the sorted book. Shorts mirror this with ``phi' = x (1 + m + b)``.
+where ``T`` is the *target threshold*: the mark ``y`` of the close step (the
+oracle price moved by slippage) times the trigger's boundary less the buffer
+(``level = 1 - m - b`` for the maintenance trigger, ``exp(-z sigma sqrt(h)) - b``
+for the predictive one). Then the remaining threshold is ``theta' = T``: the same
+for every position closed at that step, so all of them form one *cohort* with a
+common threshold and total quantity ``(F sum q - sum q theta) / (F - T)``, linear
+in the prefix sums of the sorted book. Shorts mirror this (``F = x (1 + fee)``,
+``level = 1 + m + b`` or ``exp(z sigma sqrt(h)) + b``).
 
 Three cases per position, by threshold (longs; shorts mirrored):
 
-- ``theta >= x (1 - fee)`` (``q' <= 0``): closed in full, as in the core model;
-- ``theta <= x (1 - m - b)`` (``q' >= q``): the price recovered during the latency,
-  nothing is closed; the position is re-armed unchanged from the step after the close;
+- ``theta <= T`` (``q' >= q``): nothing is closed; re-armed unchanged from ``tau + 1``;
+- otherwise ``theta >= F`` (``q' <= 0``): closed in full, as in the core model;
 - otherwise: ``q - q'`` is closed, paying its full penalty; the rest joins the cohort.
 
-The book is held as *segments* (ranges of the sorted book, each with its own running
-extreme of the breach series since it was armed: the whole book is segment 0, and a
-re-armed range becomes a new one) and *cohorts* ``(threshold, Q, members)``. A cohort
-is flagged when the series crosses its threshold, and then closed like one position:
-in full, re-armed, or scaled by ``q'/q``, which is the same for all its members.
-Per path the cost is ``O(T (S + K) + B log N)``: ``S`` live segments, ``K`` live
-cohorts (at most one new cohort per side and step, so ``K <= T``), ``B`` flag events.
+(With ``F <= T``, possible only when the mark and the execution price differ or
+the fee reaches the target's distance, the middle case is empty.)
 
-Segment table rows: ``SEG_A, SEG_B`` (armed range ``[a, b)`` of the sorted book),
-``SEG_EXTREME`` (running min of ``P (1 - m)`` for longs, max of ``P (1 + m)`` for
-shorts since arming) and ``SEG_FROM`` (first step it is checked). Cohort rows:
-``COH_THRESHOLD`` (quote per base), ``COH_QTY`` (base units), ``COH_COUNT``
-(positions; 0 marks a dead cohort) and ``COH_FROM``.
+The book is held as *segments* (ranges of the sorted book, each with its own running
+extreme of the breach series since it was armed: the whole book is the *first*
+segment, and a re-armed range becomes a new one) and *cohorts* ``(threshold, Q,
+members)``. A flag moves a segment's flagged range into the side's close *queue*
+(first in, first out by flag step) and marks a flagged cohort pending; both are
+closed at their close step by :func:`close_side`, so the execution price may
+depend on that step's own closes (price impact). Per path the cost is
+``O(T (S + K) + B log N)``: ``S`` live segments, ``K`` live cohorts (at most one
+new cohort per side and step), ``B`` flag events; memory ``O(T + S + K)``.
+
+Segment rows: ``SEG_A, SEG_B`` (armed range ``[a, b)`` of the sorted book),
+``SEG_EXTREME`` (running min of the long series, max of the short one, since
+arming), ``SEG_FROM`` (first step it is checked) and ``SEG_FIRST`` (1 for the
+first segment, whose flags are first flags). Cohort rows: ``COH_THRESHOLD`` (quote
+per base), ``COH_QTY`` (base units), ``COH_COUNT`` (positions; 0 marks a dead
+cohort), ``COH_FROM`` (``inf`` while pending) and ``COH_ID`` (ascending along the
+table, which only appends and drops rows in order). Queue rows: ``Q_FLAG`` (flag
+step), then a range ``Q_A, Q_B`` of the sorted book or, with ``Q_COHORT`` = 1, the
+id of a pending cohort in ``Q_A``.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from stresstest.kernels import enums
-from stresstest.kernels.dense import margin_rates
-from stresstest.kernels.fund import (
-    N_FLOWS,
-    N_TOTALS,
-    record_close,
-    record_grid,
-    walk_fund,
-    write_totals,
-)
-from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import liquidation_terms
+from stresstest.kernels.fund import record_close
+from stresstest.kernels.jit import kernel
 from stresstest.kernels.replay import (
     QT_HI,
     QT_LO,
@@ -66,13 +67,21 @@ SEG_A = 0
 SEG_B = 1
 SEG_EXTREME = 2
 SEG_FROM = 3
-N_SEG = 4
+SEG_FIRST = 4
+N_SEG = 5
 
 COH_THRESHOLD = 0
 COH_QTY = 1
 COH_COUNT = 2
 COH_FROM = 3
-N_COH = 4
+COH_ID = 4
+N_COH = 5
+
+Q_FLAG = 0
+Q_A = 1
+Q_B = 2
+Q_COHORT = 3
+N_Q = 4
 
 
 @kernel
@@ -96,6 +105,18 @@ def _qt(prefix: np.ndarray, start: int, stop: int) -> float:
 
 
 @kernel
+def initial_segments(n_positions: int, side: int) -> np.ndarray:
+    """The segment table of one side: the whole sorted book, armed from step 0."""
+    segments = np.zeros((4, N_SEG))
+    segments[0, SEG_A] = 0
+    segments[0, SEG_B] = n_positions
+    segments[0, SEG_EXTREME] = side * np.inf
+    segments[0, SEG_FROM] = 0
+    segments[0, SEG_FIRST] = 1.0
+    return segments
+
+
+@kernel
 def arm_due(
     segments: np.ndarray,
     n_segments: int,
@@ -107,6 +128,7 @@ def arm_due(
     """Drop dead rows (order kept) and arm the rows whose first step is ``step``.
 
     Returns the new row counts and the quantity armed at ``step`` (base units).
+    Pending cohorts (``COH_FROM = inf``) are kept and not armed.
     """
     armed = 0.0
     kept = 0
@@ -132,6 +154,289 @@ def arm_due(
 
 
 @kernel
+def flag_side(
+    side: int,
+    step: int,
+    series: float,
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    segments: np.ndarray,
+    n_segments: int,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+    queue: np.ndarray,
+    n_queue: int,
+    frontier: int,
+) -> tuple[np.ndarray, int, float, int]:
+    """Flag, at ``step``, the armed positions of one side whose threshold ``series`` crossed.
+
+    ``side`` +1: longs, flagged if ``series < threshold``; -1: shorts, flagged if
+    ``series > threshold``. A flagged range of a segment is cut from it and queued;
+    a flagged cohort becomes pending (``COH_FROM = inf``) and its id is queued.
+    ``frontier`` is the first-flag boundary (longs ``[frontier, n)``, shorts
+    ``[0, frontier)`` were ever flagged). Returns the
+    queue, its row count, the quantity flagged (base units) and the new frontier.
+    """
+    flagged = 0.0
+    for row in range(n_segments):
+        a = int(segments[row, SEG_A])
+        b = int(segments[row, SEG_B])
+        if a >= b or segments[row, SEG_FROM] > step:
+            continue
+        if side > 0:
+            if not series < segments[row, SEG_EXTREME]:
+                continue
+            segments[row, SEG_EXTREME] = series
+            start = first_greater(threshold, series, a, b)
+            if start == b:
+                continue
+            stop = b
+            segments[row, SEG_B] = start
+            if segments[row, SEG_FIRST] > 0.0:
+                frontier = start
+        else:
+            if not series > segments[row, SEG_EXTREME]:
+                continue
+            segments[row, SEG_EXTREME] = series
+            stop = first_not_less(threshold, series, a, b)
+            if stop == a:
+                continue
+            start = a
+            segments[row, SEG_A] = stop
+            if segments[row, SEG_FIRST] > 0.0:
+                frontier = stop
+        flagged += _qty(prefix, start, stop)
+        if n_queue == queue.shape[0]:
+            queue = grown(queue, n_queue)
+        queue[n_queue, Q_FLAG] = step
+        queue[n_queue, Q_A] = start
+        queue[n_queue, Q_B] = stop
+        queue[n_queue, Q_COHORT] = 0.0
+        n_queue += 1
+    for row in range(n_cohorts):
+        if cohorts[row, COH_COUNT] <= 0.0 or cohorts[row, COH_FROM] > step:
+            continue
+        if not side * (cohorts[row, COH_THRESHOLD] - series) > 0.0:
+            continue
+        flagged += cohorts[row, COH_QTY]
+        cohorts[row, COH_FROM] = np.inf
+        if n_queue == queue.shape[0]:
+            queue = grown(queue, n_queue)
+        queue[n_queue, Q_FLAG] = step
+        queue[n_queue, Q_A] = cohorts[row, COH_ID]
+        queue[n_queue, Q_COHORT] = 1.0
+        n_queue += 1
+    return queue, n_queue, flagged, frontier
+
+
+@kernel
+def close_terms(
+    side: int,
+    execution: float,
+    mark: float,
+    level: float,
+    slippage: float,
+    fee: float,
+    maintenance_form: bool,
+    rate_and_buffer: float,
+) -> tuple[float, float, float, float]:
+    """``(x, T, F, F - T signed)`` of one side's closes at a step (docs/model.md 10.1).
+
+    ``x = execution (1 - side slippage)`` (exit price), ``T = mark (1 - side
+    slippage) level`` (target threshold), ``F = x (1 - side fee)`` (full-close
+    bound) and ``side (F - T)``, the denominator of ``q'``. With the maintenance
+    trigger and the mark equal to the execution price the denominator is
+    ``(m + b - fee) x``, the form the results always had.
+    """
+    exit_price = execution * (1.0 - side * slippage)
+    mark_exit = mark * (1.0 - side * slippage)
+    target = mark_exit * level
+    full_bound = exit_price * (1.0 - side * fee)
+    if maintenance_form and mark_exit == exit_price:
+        denominator = (rate_and_buffer - fee) * exit_price
+    else:
+        denominator = side * (full_bound - target)
+    return exit_price, target, full_bound, denominator
+
+
+@kernel
+def close_side(
+    side: int,
+    flag_step: int,
+    close_step: int,
+    last_step: int,
+    exit_price: float,
+    target: float,
+    full_bound: float,
+    denominator: float,
+    fee: float,
+    liquidator_share: float,
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    queue: np.ndarray,
+    head: int,
+    n_queue: int,
+    segments: np.ndarray,
+    n_segments: int,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+    totals: np.ndarray,
+    flows: np.ndarray,
+    book: bool,
+) -> tuple[np.ndarray, int, np.ndarray, int, int, float]:
+    """Close one side's flags of ``flag_step`` at ``close_step`` (docs/model.md 10.1).
+
+    The queue's rows of ``flag_step`` from ``head`` (ranges, then cohorts, as
+    :func:`flag_side` queued them): re-armed, closed in full or partially, at ``exit_price`` with
+    the target threshold ``target`` (see :func:`close_terms`). With ``book`` the
+    closes are recorded, re-armed ranges become segments and the step's partial
+    remains one new cohort (armed from ``close_step + 1``; none at the last step);
+    without it nothing changes and only the closed quantity is computed (the order
+    the impact stage prices). Returns the tables, their row counts, the new queue
+    head and the closed quantity (base units).
+    """
+    alive_after = close_step < last_step
+    closed_qty = 0.0
+    new_qty = 0.0
+    new_count = 0.0
+    while head < n_queue and queue[head, Q_FLAG] == flag_step:
+        if queue[head, Q_COHORT] > 0.0:
+            row = _cohort_row(cohorts, n_cohorts, queue[head, Q_A])
+            head += 1
+            count = cohorts[row, COH_COUNT]
+            level = cohorts[row, COH_THRESHOLD]
+            qty = cohorts[row, COH_QTY]
+            if side * (target - level) >= 0.0:  # recovered: re-armed unchanged
+                if book:
+                    if alive_after:
+                        cohorts[row, COH_FROM] = close_step + 1
+                    else:
+                        cohorts[row, COH_COUNT] = 0.0
+            elif side * (level - full_bound) >= 0.0:  # closed in full
+                if book:
+                    paid, bad = _close_cohort(side, level, qty, exit_price, fee)
+                    record_close(
+                        totals,
+                        flows,
+                        close_step,
+                        count,
+                        exit_price * qty,
+                        paid,
+                        bad,
+                        liquidator_share,
+                    )
+                    cohorts[row, COH_COUNT] = 0.0
+                else:
+                    closed_qty += qty
+            else:
+                remaining = min(qty, max(0.0, qty * side * (full_bound - level) / denominator))
+                closed = qty - remaining
+                closed_qty += closed
+                if book:
+                    record_close(
+                        totals,
+                        flows,
+                        close_step,
+                        count,
+                        closed * exit_price,
+                        fee * closed * exit_price,
+                        0.0,
+                        liquidator_share,
+                    )
+                    new_qty += remaining
+                    new_count += count
+                    cohorts[row, COH_COUNT] = 0.0
+            continue
+        start = int(queue[head, Q_A])
+        stop = int(queue[head, Q_B])
+        head += 1
+        if side > 0:
+            rearm_start = start
+            rearm_stop = first_greater(threshold, target, start, stop)
+            full_start = first_not_less(threshold, full_bound, rearm_stop, stop)
+            full_stop = stop
+            part_start, part_stop = rearm_stop, full_start
+        else:
+            rearm_start = first_not_less(threshold, target, start, stop)
+            rearm_stop = stop
+            full_start = start
+            full_stop = first_greater(threshold, full_bound, start, rearm_start)
+            part_start, part_stop = full_stop, rearm_start
+        if full_start < full_stop:
+            if book:
+                if side > 0:
+                    qty, notional, paid, bad = _close_long_range(
+                        threshold, prefix, full_start, full_stop, exit_price, fee
+                    )
+                else:
+                    qty, notional, paid, bad = _close_short_range(
+                        threshold, prefix, full_start, full_stop, exit_price, fee
+                    )
+                record_close(
+                    totals,
+                    flows,
+                    close_step,
+                    full_stop - full_start,
+                    notional,
+                    paid,
+                    bad,
+                    liquidator_share,
+                )
+            else:
+                closed_qty += _qty(prefix, full_start, full_stop)
+        if part_start < part_stop:
+            qty = _qty(prefix, part_start, part_stop)
+            excess = side * (full_bound * qty - _qt(prefix, part_start, part_stop))
+            remaining = min(qty, max(0.0, excess / denominator))
+            closed = qty - remaining
+            closed_qty += closed
+            if book:
+                record_close(
+                    totals,
+                    flows,
+                    close_step,
+                    part_stop - part_start,
+                    closed * exit_price,
+                    fee * closed * exit_price,
+                    0.0,
+                    liquidator_share,
+                )
+                new_qty += remaining
+                new_count += part_stop - part_start
+        if book and rearm_start < rearm_stop and alive_after:
+            segments = grown(segments, n_segments)
+            segments[n_segments, SEG_A] = rearm_start
+            segments[n_segments, SEG_B] = rearm_stop
+            segments[n_segments, SEG_EXTREME] = side * np.inf
+            segments[n_segments, SEG_FROM] = close_step + 1
+            segments[n_segments, SEG_FIRST] = 0.0
+            n_segments += 1
+    if book and new_count > 0.0 and alive_after:
+        cohorts = grown(cohorts, n_cohorts)
+        cohorts[n_cohorts, COH_THRESHOLD] = target
+        cohorts[n_cohorts, COH_QTY] = new_qty
+        cohorts[n_cohorts, COH_COUNT] = new_count
+        cohorts[n_cohorts, COH_FROM] = close_step + 1
+        cohorts[n_cohorts, COH_ID] = cohorts[n_cohorts - 1, COH_ID] + 1.0 if n_cohorts else 0.0
+        n_cohorts += 1
+    return segments, n_segments, cohorts, n_cohorts, head, closed_qty
+
+
+@kernel
+def _cohort_row(cohorts: np.ndarray, n_cohorts: int, cohort_id: float) -> int:
+    """Row of the cohort ``cohort_id`` (ids ascend along the table; binary search)."""
+    low = 0
+    high = n_cohorts
+    while low < high:
+        middle = (low + high) >> 1
+        if cohorts[middle, COH_ID] < cohort_id:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+@kernel
 def _close_cohort(
     side: int, threshold: float, qty: float, exit_price: float, fee: float
 ) -> tuple[float, float]:
@@ -153,321 +458,65 @@ def _close_cohort(
 
 
 @kernel
-def check_side(
+def sized_order(
     side: int,
-    step: int,
-    series: float,
+    first: int,
+    last: int,
     close_step: int,
     last_step: int,
-    exit_price: float,
-    close_rate: float,
-    buffer: float,
+    price: float,
+    mark: float,
+    level: float,
+    slippage: float,
     fee: float,
-    liquidator_share: float,
+    maintenance_form: bool,
+    rate_and_buffer: float,
     threshold: np.ndarray,
     prefix: np.ndarray,
+    queue: np.ndarray,
+    head: int,
+    n_queue: int,
     segments: np.ndarray,
     n_segments: int,
     cohorts: np.ndarray,
     n_cohorts: int,
-    totals: np.ndarray,
-    flows: np.ndarray,
-) -> tuple[np.ndarray, int, np.ndarray, int, float]:
-    """Flag, at ``step``, the armed positions of one side whose threshold the series crossed.
+) -> float:
+    """Quantity (base units) one side closes at ``close_step`` if it executes at ``price``.
 
-    ``side`` is +1 (longs: ``series = P (1 - m)``, flagged if ``series < threshold``) or
-    -1 (shorts: ``P (1 + m)``, flagged if ``series > threshold``). Each flagged range
-    or cohort is closed at ``close_step`` at ``exit_price`` with maintenance
-    ``close_rate``, booked with ``record_close``; what remains forms the step's new
-    cohort (armed from ``close_step + 1``; none at the last step). Returns the tables,
-    their row counts and the quantity flagged (base units).
+    The flags of steps ``[first, last]``, sized by :func:`close_side` at the price
+    before impact (docs/model.md 10.1): the order whose net notional prices the
+    impact of the step. Changes nothing.
     """
-    target = exit_price * (1.0 - side * (close_rate + buffer))  # theta' or phi'
-    full_bound = exit_price * (1.0 - side * fee)  # q' <= 0 beyond this threshold
-    denominator = (close_rate + buffer - fee) * exit_price
-    alive_after = close_step < last_step
-    flagged = 0.0
-    new_qty = 0.0
-    new_count = 0.0
-    for row in range(n_segments):
-        a = int(segments[row, SEG_A])
-        b = int(segments[row, SEG_B])
-        if a >= b or segments[row, SEG_FROM] > step:
-            continue
-        if side > 0:
-            if not series < segments[row, SEG_EXTREME]:
-                continue
-            segments[row, SEG_EXTREME] = series
-            start = first_greater(threshold, series, a, b)
-            if start == b:
-                continue
-            stop = b
-            rearm_stop = first_greater(threshold, target, start, stop)
-            full_start = first_not_less(threshold, full_bound, rearm_stop, stop)
-            part_start, part_stop = rearm_stop, full_start
-            rearm_start = start
-            if full_start < stop:
-                qty, notional, paid, bad = _close_long_range(
-                    threshold, prefix, full_start, stop, exit_price, fee
-                )
-                record_close(
-                    totals,
-                    flows,
-                    close_step,
-                    stop - full_start,
-                    notional,
-                    paid,
-                    bad,
-                    liquidator_share,
-                )
-            segments[row, SEG_B] = start
-        else:
-            if not series > segments[row, SEG_EXTREME]:
-                continue
-            segments[row, SEG_EXTREME] = series
-            stop = first_not_less(threshold, series, a, b)
-            if stop == a:
-                continue
-            start = a
-            full_stop = first_greater(threshold, full_bound, start, stop)
-            rearm_start = first_not_less(threshold, target, full_stop, stop)
-            part_start, part_stop = full_stop, rearm_start
-            rearm_stop = stop
-            if full_stop > start:
-                qty, notional, paid, bad = _close_short_range(
-                    threshold, prefix, start, full_stop, exit_price, fee
-                )
-                record_close(
-                    totals,
-                    flows,
-                    close_step,
-                    full_stop - start,
-                    notional,
-                    paid,
-                    bad,
-                    liquidator_share,
-                )
-            segments[row, SEG_A] = stop
-        flagged += _qty(prefix, start, stop)
-        if part_start < part_stop:
-            qty = _qty(prefix, part_start, part_stop)
-            excess = side * (full_bound * qty - _qt(prefix, part_start, part_stop))
-            remaining = min(qty, max(0.0, excess / denominator))
-            closed = qty - remaining
-            record_close(
-                totals,
-                flows,
-                close_step,
-                part_stop - part_start,
-                closed * exit_price,
-                fee * closed * exit_price,
-                0.0,
-                liquidator_share,
-            )
-            new_qty += remaining
-            new_count += part_stop - part_start
-        if rearm_start < rearm_stop and alive_after:
-            segments = grown(segments, n_segments)
-            segments[n_segments, SEG_A] = rearm_start
-            segments[n_segments, SEG_B] = rearm_stop
-            segments[n_segments, SEG_EXTREME] = side * np.inf
-            segments[n_segments, SEG_FROM] = close_step + 1
-            n_segments += 1
-    for row in range(n_cohorts):
-        count = cohorts[row, COH_COUNT]
-        if count <= 0.0 or cohorts[row, COH_FROM] > step:
-            continue
-        level = cohorts[row, COH_THRESHOLD]
-        if not side * (level - series) > 0.0:
-            continue
-        qty = cohorts[row, COH_QTY]
-        flagged += qty
-        if side * (level - full_bound) >= 0.0:
-            paid, bad = _close_cohort(side, level, qty, exit_price, fee)
-            record_close(
-                totals, flows, close_step, count, exit_price * qty, paid, bad, liquidator_share
-            )
-            cohorts[row, COH_COUNT] = 0.0
-        elif side * (target - level) >= 0.0:
-            if alive_after:
-                cohorts[row, COH_FROM] = close_step + 1
-            else:
-                cohorts[row, COH_COUNT] = 0.0
-        else:
-            remaining = min(qty, max(0.0, qty * side * (full_bound - level) / denominator))
-            closed = qty - remaining
-            record_close(
-                totals,
-                flows,
-                close_step,
-                count,
-                closed * exit_price,
-                fee * closed * exit_price,
-                0.0,
-                liquidator_share,
-            )
-            new_qty += remaining
-            new_count += count
-            cohorts[row, COH_COUNT] = 0.0
-    if new_count > 0.0 and alive_after:
-        cohorts = grown(cohorts, n_cohorts)
-        cohorts[n_cohorts, COH_THRESHOLD] = target
-        cohorts[n_cohorts, COH_QTY] = new_qty
-        cohorts[n_cohorts, COH_COUNT] = new_count
-        cohorts[n_cohorts, COH_FROM] = close_step + 1
-        n_cohorts += 1
-    return segments, n_segments, cohorts, n_cohorts, flagged
-
-
-@kernel
-def initial_segments(n_positions: int, side: int) -> np.ndarray:
-    """The segment table of one side: the whole sorted book, armed from step 0."""
-    segments = np.zeros((4, N_SEG))
-    segments[0, SEG_A] = 0
-    segments[0, SEG_B] = n_positions
-    segments[0, SEG_EXTREME] = side * np.inf
-    segments[0, SEG_FROM] = 0
-    return segments
-
-
-@kernel
-def partial_replay_path(
-    prices: np.ndarray,
-    margin: np.ndarray,
-    liquidation: np.ndarray,
-    buffer: float,
-    long_threshold: np.ndarray,
-    long_prefix: np.ndarray,
-    short_threshold: np.ndarray,
-    short_prefix: np.ndarray,
-    fund_initial: float,
-    flows: np.ndarray,
-    out_row: np.ndarray,
-) -> None:
-    """Replay the sorted book over one path with partial liquidation (docs/model.md 10.1).
-
-    Arguments as :func:`stresstest.kernels.replay.replay_path`, plus ``buffer``
-    (fraction of notional). ``n_liquidations`` counts closes (a position closed
-    partially twice counts twice); ``liquidated_notional`` is the closed quantity
-    times the exit price; the open quantity ``Q_t`` of ``requirement_mean`` holds
-    armed positions only (flagged ones leave it until they are armed again).
-    """
-    n_points = prices.shape[0]
-    last_step = n_points - 1
-    latency_steps, slippage, fee, liquidator_share = liquidation_terms(liquidation)
-    rates = margin_rates(prices, margin)
-    long_segments = initial_segments(long_threshold.shape[0], 1)
-    short_segments = initial_segments(short_threshold.shape[0], -1)
-    long_cohorts = np.zeros((16, N_COH))
-    short_cohorts = np.zeros((16, N_COH))
-    n_long_segments = 1
-    n_short_segments = 1
-    n_long_cohorts = 0
-    n_short_cohorts = 0
-    open_qty = 0.0
-    requirement_sum = 0.0
-    open_notional_sum = 0.0
-    totals = np.zeros(N_TOTALS)
-    for step in range(n_points):
-        price = prices[step]
-        rate = rates[step]
-        n_long_segments, n_long_cohorts, armed_long = arm_due(
-            long_segments, n_long_segments, long_cohorts, n_long_cohorts, long_prefix, step
-        )
-        n_short_segments, n_short_cohorts, armed_short = arm_due(
-            short_segments, n_short_segments, short_cohorts, n_short_cohorts, short_prefix, step
-        )
-        open_qty += armed_long + armed_short
-        open_notional = price * open_qty
-        requirement_sum += rate * open_notional
-        open_notional_sum += open_notional
-        close_step = min(step + latency_steps, last_step)
-        close_price = prices[close_step]
-        long_segments, n_long_segments, long_cohorts, n_long_cohorts, flagged_long = check_side(
-            1,
-            step,
-            price * (1.0 - rate),
+    exit_price, target, full_bound, denominator = close_terms(
+        side, price, mark, level, slippage, fee, maintenance_form, rate_and_buffer
+    )
+    no_totals = np.zeros(1)
+    no_flows = np.zeros((1, 1))
+    total = 0.0
+    for flag_step in range(first, last + 1):
+        _, _, _, _, head, closed = close_side(
+            side,
+            flag_step,
             close_step,
             last_step,
-            close_price * (1.0 - slippage),
-            rates[close_step],
-            buffer,
+            exit_price,
+            target,
+            full_bound,
+            denominator,
             fee,
-            liquidator_share,
-            long_threshold,
-            long_prefix,
-            long_segments,
-            n_long_segments,
-            long_cohorts,
-            n_long_cohorts,
-            totals,
-            flows,
+            0.0,
+            threshold,
+            prefix,
+            queue,
+            head,
+            n_queue,
+            segments,
+            n_segments,
+            cohorts,
+            n_cohorts,
+            no_totals,
+            no_flows,
+            False,
         )
-        short_segments, n_short_segments, short_cohorts, n_short_cohorts, flagged_short = (
-            check_side(
-                -1,
-                step,
-                price * (1.0 + rate),
-                close_step,
-                last_step,
-                close_price * (1.0 + slippage),
-                rates[close_step],
-                buffer,
-                fee,
-                liquidator_share,
-                short_threshold,
-                short_prefix,
-                short_segments,
-                n_short_segments,
-                short_cohorts,
-                n_short_cohorts,
-                totals,
-                flows,
-            )
-        )
-        open_qty -= flagged_long + flagged_short
-    write_totals(totals, out_row)
-    out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
-    out_row[enums.MARGIN_RATE_MEAN] = (
-        requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
-    )
-    walk_fund(flows, fund_initial, out_row)
-
-
-@parallel_kernel
-def partial_replay_paths(
-    prices: np.ndarray,
-    margin: np.ndarray,
-    liquidation: np.ndarray,
-    buffer: float,
-    long_threshold: np.ndarray,
-    long_prefix: np.ndarray,
-    short_threshold: np.ndarray,
-    short_prefix: np.ndarray,
-    fund_initial: float,
-    grid: np.ndarray,
-    out: np.ndarray,
-    grid_out: np.ndarray,
-) -> None:
-    """Every row of ``prices`` with partial liquidation; as :func:`replay.replay_paths`.
-
-    Each thread owns whole paths; per-path scratch is ``O(T)`` plus the segment and
-    cohort tables, never ``O(N)``.
-    """
-    for row in numba.prange(prices.shape[0]):
-        flows = np.zeros((N_FLOWS, prices.shape[1]))
-        partial_replay_path(
-            prices[row],
-            margin,
-            liquidation,
-            buffer,
-            long_threshold,
-            long_prefix,
-            short_threshold,
-            short_prefix,
-            fund_initial,
-            flows,
-            out[row],
-        )
-        if grid.shape[0] > 0:
-            record_grid(prices[row], flows, grid, grid_out[row])
+        total += closed
+    return total

@@ -11,19 +11,27 @@ One loop per path; within a step the stages run in the order of docs/model.md 12
    sorted book (4.1), found by binary search;
 5. **close queue**: the ranges flagged at ``s`` close at ``min(s + L, T)``; all
    closes of a step execute together at one execution price (slippage, and with
-   ``[market]`` the impact of their net quantity, 9.4);
+   ``[market]`` the impact of their net quantity, 9.4); in full, or with
+   ``[partial_liquidation]`` down to the target at the mark (10.1: segments,
+   cohorts and a close queue of :mod:`stresstest.kernels.partial`);
 6. **penalty**: flat or volatility-scaled (9.2), split with the liquidator;
 7. **loss waterfall**: the insurance fund takes the step's fees and bad debt;
    with ``[adl]`` a shortfall is covered by deleveraging profitable opposite
    positions at the mark ``O_t`` (10.2); what is left is socialized (5).
 
 A stage whose setting is off takes its neutral branch: ``O_t = P~_t``, no
-impact, no ADL. The breach stays a threshold on one per-path series and each
-close a range of the sorted book, so a path costs ``O(T + B log N)`` for ``B``
-flag events, plus the ADL events (10.2). Partial liquidation runs in
-:mod:`stresstest.kernels.partial`, and a book with every stage off in the core
-kernel :mod:`stresstest.kernels.replay`, whose results this pipeline reproduces
-bit for bit with every stage off (tests/test_pipeline.py).
+impact, full closes, no ADL. The breach stays a threshold on one per-path series
+and each close a range of the sorted book (or a cohort), so a path costs
+``O(T + B log N)`` for ``B`` flag events, plus the ADL events (10.2), or
+``O(T (S + K) + B log N)`` with partial liquidation. With partial liquidation
+the per-path loop is :func:`stresstest.kernels.pipeline_partial.partial_pipeline_path`:
+the same stages in the same order, its flag and close stages on segments,
+cohorts and close queues (a loop of its own so that the loop without it keeps
+its speed). A book with every stage off runs in the core kernel
+:mod:`stresstest.kernels.replay`, whose results this pipeline reproduces bit for
+bit with every stage off (tests/test_mechanics_reference.py). Partial
+liquidation and ADL are not run together (scenario/composition.py); with both in
+``params`` ADL is ignored.
 """
 
 from __future__ import annotations
@@ -65,20 +73,14 @@ from stresstest.kernels.margin import (
     sqrt_horizon_of,
 )
 from stresstest.kernels.mechanics import (
+    flag_steps_closing_at,
     manipulation_factor,
     oracle_price,
     penalty_rate,
     relative_impact,
 )
+from stresstest.kernels.pipeline_partial import partial_pipeline_path
 from stresstest.kernels.search import first_greater, first_not_less
-
-
-@kernel
-def _flag_steps_closing_at(step: int, last_step: int, latency_steps: int) -> tuple[int, int]:
-    """Flag steps ``[first, last]`` whose closes fall on ``step`` (empty if ``last < first``)."""
-    if step == last_step:
-        return max(0, last_step - latency_steps), last_step
-    return step - latency_steps, step - latency_steps
 
 
 @kernel
@@ -244,7 +246,7 @@ def pipeline_path(
         # Close queue and penalty: the flags of steps [first, last], adjacent ranges.
         bad_long = 0.0
         bad_short = 0.0
-        first, last = _flag_steps_closing_at(step, last_step, latency_steps)
+        first, last = flag_steps_closing_at(step, last_step, latency_steps)
         if last >= 0:
             closing_from = long_from_at[last]
             closing_long_to = long_from_at[first - 1] if first >= 1 else n_long
@@ -368,6 +370,72 @@ def pipeline_path(
     return depth
 
 
+@kernel
+def _replay_path(
+    prices: np.ndarray,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
+    params: np.ndarray,
+    long_threshold: np.ndarray,
+    long_prefix: np.ndarray,
+    long_positions: np.ndarray,
+    short_threshold: np.ndarray,
+    short_prefix: np.ndarray,
+    short_positions: np.ndarray,
+    fund_initial: float,
+    with_impact: bool,
+    baseline_long_from: np.ndarray,
+    baseline_short_to: np.ndarray,
+    long_from_at: np.ndarray,
+    short_to_at: np.ndarray,
+    market: np.ndarray,
+    flows: np.ndarray,
+    out_row: np.ndarray,
+) -> int:
+    """:func:`pipeline_path`, or with partial liquidation on its loop (docs/model.md 10.1)."""
+    if int(params[enums.MECH_PARTIAL]) != 0:
+        return partial_pipeline_path(
+            prices,
+            margin,
+            liquidation,
+            params,
+            long_threshold,
+            long_prefix,
+            short_threshold,
+            short_prefix,
+            fund_initial,
+            with_impact,
+            baseline_long_from,
+            baseline_short_to,
+            long_from_at,
+            short_to_at,
+            market,
+            flows,
+            out_row,
+        )
+    return pipeline_path(
+        prices,
+        margin,
+        liquidation,
+        params,
+        long_threshold,
+        long_prefix,
+        long_positions,
+        short_threshold,
+        short_prefix,
+        short_positions,
+        fund_initial,
+        with_impact,
+        baseline_long_from,
+        baseline_short_to,
+        long_from_at,
+        short_to_at,
+        market,
+        flows,
+        out_row,
+    )
+
+
 @parallel_kernel
 def pipeline_paths(
     prices: np.ndarray,
@@ -405,7 +473,7 @@ def pipeline_paths(
             baseline_row = np.zeros(enums.N_METRICS_ALL)
             baseline_long_from = np.empty(n_points, dtype=np.int64)
             baseline_short_to = np.empty(n_points, dtype=np.int64)
-            pipeline_path(
+            _replay_path(
                 prices[row],
                 margin,
                 liquidation,
@@ -426,7 +494,7 @@ def pipeline_paths(
                 np.zeros((N_FLOWS, n_points)),
                 baseline_row,
             )
-            depth = pipeline_path(
+            depth = _replay_path(
                 prices[row],
                 margin,
                 liquidation,
@@ -452,7 +520,7 @@ def pipeline_paths(
                 out[row, enums.BAD_DEBT] - baseline_row[enums.BAD_DEBT]
             )
         else:
-            pipeline_path(
+            _replay_path(
                 prices[row],
                 margin,
                 liquidation,

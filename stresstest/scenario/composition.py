@@ -48,14 +48,9 @@ ACCOUNTS = Stage("accounts", "multi-asset accounts ([paths] source '*_multi')")
 #: pair not listed composes. Listed pairs are refused, never half run.
 UNSUPPORTED: dict[frozenset[str], str] = {
     frozenset({"partial", "adl"}): (
-        "partial liquidation runs in its own kernel, outside the stage pipeline that has ADL"
+        "the ADL ranking needs each partially closed position's remaining quantity and "
+        "collateral, which the partial stage keeps per cohort, not per position"
     ),
-    **{
-        frozenset({"partial", mechanism}): (
-            "partial liquidation runs in its own kernel, without the crash mechanisms"
-        )
-        for mechanism in ("oracle", "market", "predictive", "vol_fee")
-    },
     # Accounts run the oracle and the volatility-scaled penalty (docs/model.md 11.7);
     # these four need a rule for a unit of several assets that the model does not have yet.
     frozenset({"accounts", "predictive"}): (

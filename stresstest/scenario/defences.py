@@ -20,12 +20,13 @@ class PartialLiquidation:
     """``[partial_liquidation]``: close only what brings a breached position back to m + buffer."""
 
     # On a breach the venue closes the fraction of the position that leaves the rest
-    # with equity (m + buffer) times its notional at the exit price; the rest stays
-    # open and is checked again (docs/model.md 10.1).
+    # with equity (m + buffer) times its notional at the mark (the oracle price less
+    # slippage); the rest stays open and is checked again (docs/model.md 10.1).
 
     buffer: float = spec(
-        "Equity above maintenance that the remaining position is brought back to; needs "
-        "maintenance (or the margin floor) + buffer > liquidation.fee.",
+        "Equity above maintenance (or above the predictive trigger's boundary) that the "
+        "remaining position is brought back to, at the mark; with the maintenance trigger "
+        "and a static fee needs maintenance (or the margin floor) + buffer > liquidation.fee.",
         default=0.0,
         unit="fraction of notional",
         ge=0.0,
@@ -56,16 +57,23 @@ DEFENCE_TABLES: dict[str, type] = {"partial_liquidation": PartialLiquidation, "a
 def check_defences(built: dict[str, Any], file: Path | None) -> None:
     """Cross-table checks of the defence tables; raises :class:`InputError`.
 
-    Partial liquidation needs ``m + buffer > fee`` at every step (``m`` the static
-    maintenance or the vol-scaled floor), so the remaining quantity is well defined.
+    With the maintenance trigger and a static fee, partial liquidation needs
+    ``m + buffer > fee`` at every step (``m`` the static maintenance or the
+    vol-scaled floor), so that a close at the mark can always be partial. With a
+    predictive trigger or a vol-scaled fee there is no such fixed pair; a close
+    whose target lies beyond its full-close bound re-arms or closes in full
+    (docs/model.md 10.1).
     Which stages run together is :func:`stresstest.scenario.composition.check_composition`'s.
     """
     partial = built.get("partial_liquidation")
     if partial is None:
         return
+    liquidation = built["liquidation"]
+    if liquidation.trigger != "maintenance" or liquidation.fee_model != "static":
+        return  # no fixed m + b and fee to compare: the rule of 10.1 covers F <= T
     margin = built["margin"]
     lowest_rate = margin.maintenance if hasattr(margin, "maintenance") else margin.floor
-    fee = built["liquidation"].fee
+    fee = liquidation.fee
     if not lowest_rate + partial.buffer > fee:
         raise InputError(
             "maintenance + buffer must exceed the liquidation fee",

@@ -1,0 +1,363 @@
+"""The stage pipeline's per-path loop with partial liquidation as its close rule.
+
+docs/model.md 10.1 and 12. The stages and their order are those of
+:func:`stresstest.kernels.pipeline.pipeline_path`: market price (with the
+permanent impact of earlier closes), oracle, breach series (maintenance or
+predictive), flag, close queue (execution price with slippage and impact),
+penalty (flat or volatility-scaled) and the insurance fund. The flag and close
+stages work on the segments, cohorts and close queues of
+:mod:`stresstest.kernels.partial`: a flag queues ranges of the sorted book and
+cohorts, and at its close step each is re-armed, closed in full or closed down to
+the target at the mark. With ``[market]`` the due closes are first sized at the
+price before impact; their net quantity sets the step's impact. The loop is its
+own function so that the loop without partial liquidation keeps its speed; the
+shared stages are the same kernels (kernels/margin.py, kernels/mechanics.py).
+Per path: ``O(T (S + K) + B log N)`` time, ``O(T + S + K)`` memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stresstest.kernels import enums
+from stresstest.kernels.fund import N_TOTALS, walk_fund, write_totals
+from stresstest.kernels.jit import kernel
+from stresstest.kernels.margin import (
+    design_rate,
+    ewma_variance,
+    liquidation_terms,
+    next_variance,
+    sqrt_horizon_of,
+)
+from stresstest.kernels.mechanics import (
+    flag_steps_closing_at,
+    manipulation_factor,
+    oracle_price,
+    penalty_rate,
+    relative_impact,
+)
+from stresstest.kernels.partial import (
+    N_COH,
+    N_Q,
+    Q_FLAG,
+    arm_due,
+    close_side,
+    close_terms,
+    flag_side,
+    initial_segments,
+    sized_order,
+)
+
+
+@kernel
+def partial_pipeline_path(
+    prices: np.ndarray,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
+    params: np.ndarray,
+    long_threshold: np.ndarray,
+    long_prefix: np.ndarray,
+    short_threshold: np.ndarray,
+    short_prefix: np.ndarray,
+    fund_initial: float,
+    with_impact: bool,
+    baseline_long_from: np.ndarray,
+    baseline_short_to: np.ndarray,
+    long_from_at: np.ndarray,
+    short_to_at: np.ndarray,
+    market: np.ndarray,
+    flows: np.ndarray,
+    out_row: np.ndarray,
+) -> int:
+    """The pipeline's loop with partial liquidation as the close rule (10.1).
+
+    :func:`stresstest.kernels.pipeline.pipeline_path`'s arguments but the
+    positions only ADL ranks (ADL does not run with partial liquidation), and its
+    stages and outputs (docs/model.md 10.1, 12); the flag and close stages use the
+    segments, cohorts and close queues of :mod:`stresstest.kernels.partial`;
+    ``buffer`` is ``params[MECH_BUFFER]`` (fraction of notional).
+    ``long_from_at[t]`` / ``short_to_at[t]`` hold the first-flag boundaries after
+    step t; with ``with_impact`` a step's flags are caused by impact when they
+    first-flag a position beyond the baseline's first-flag boundary. Returns the
+    cascade depth.
+    """
+    n_points = prices.shape[0]
+    last_step = n_points - 1
+    n_long = long_threshold.shape[0]
+    n_short = short_threshold.shape[0]
+    latency_steps, slippage, fee, liquidator_share = liquidation_terms(liquidation)
+    sqrt_horizon = sqrt_horizon_of(margin)
+    predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
+    with_oracle = int(params[enums.MECH_ORACLE_MODEL]) != enums.ORACLE_MARKET
+    with_vol = predictive or int(params[enums.MECH_FEE_MODEL]) == enums.FEE_VOL_SCALED
+    shift_per_sigma = params[enums.MECH_TRIGGER_Z] * params[enums.MECH_TRIGGER_SQRT_H]
+    ema_weight = params[enums.MECH_ORACLE_EMA]
+    vol_lambda = params[enums.MECH_VOL_LAMBDA]
+    permanent = params[enums.MECH_PERMANENT]
+    long_from = n_long
+    short_to = 0
+    variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
+    vol_variance = params[enums.MECH_VOL_V0]
+    ema_state = 0.0
+    factor = 1.0  # permanent impact so far: market price = factor * P_t
+    impact_generation = 0  # largest generation of the closes that moved the price so far
+    depth = 0
+    flag_generation = np.zeros(n_points, dtype=np.int64)
+    # Segments, cohorts and close queues per side (docs/model.md 10.1).
+    buffer = params[enums.MECH_BUFFER]
+    size = 16
+    long_segments = initial_segments(n_long, 1)
+    short_segments = initial_segments(n_short, -1)
+    long_cohorts = np.zeros((size, N_COH))
+    short_cohorts = np.zeros((size, N_COH))
+    long_queue = np.zeros((size, N_Q))
+    short_queue = np.zeros((size, N_Q))
+    n_long_segments = 1
+    n_short_segments = 1
+    n_long_cohorts = 0
+    n_short_cohorts = 0
+    n_long_queue = 0
+    n_short_queue = 0
+    long_head = 0
+    short_head = 0
+    open_qty = 0.0  # armed quantity: the first segments are armed at step 0
+    requirement_sum = 0.0
+    open_notional_sum = 0.0
+    totals = np.zeros(N_TOTALS)
+    for step in range(n_points):
+        # Market price, volatility and oracle.
+        price = prices[step] * factor
+        market[step] = price
+        if step >= 1:
+            variance = next_variance(margin, variance, price, market[step - 1])
+            if with_vol:  # sigma_t of 9.0, read by the predictive trigger and vol fee only
+                vol_variance = ewma_variance(vol_variance, price, market[step - 1], vol_lambda)
+            ema_state = ema_weight * ema_state + (1.0 - ema_weight) * price
+        else:
+            ema_state = price
+        oracle = price  # no [oracle]: O_t = P~_t (the same float oracle_price gives)
+        if with_oracle:
+            oracle = oracle_price(params, market, step, ema_state)
+            oracle *= manipulation_factor(params, step)
+        # Breach series.
+        rate = design_rate(margin, sqrt_horizon, variance)
+        shift = 0.0
+        if predictive:
+            shift = shift_per_sigma * np.sqrt(vol_variance)
+            long_series = oracle * np.exp(-shift)
+            short_series = oracle * np.exp(shift)
+        else:
+            long_series = oracle * (1.0 - rate)
+            short_series = oracle * (1.0 + rate)
+        # Arm the positions re-armed or remaining after a partial close.
+        n_long_segments, n_long_cohorts, armed_long = arm_due(
+            long_segments, n_long_segments, long_cohorts, n_long_cohorts, long_prefix, step
+        )
+        n_short_segments, n_short_cohorts, armed_short = arm_due(
+            short_segments, n_short_segments, short_cohorts, n_short_cohorts, short_prefix, step
+        )
+        open_qty += armed_long + armed_short
+        open_notional = oracle * open_qty
+        requirement_sum += rate * open_notional
+        open_notional_sum += open_notional
+        # Flag.
+        generation = 0
+        long_queue, n_long_queue, flagged_long, first_from = flag_side(
+            1,
+            step,
+            long_series,
+            long_threshold,
+            long_prefix,
+            long_segments,
+            n_long_segments,
+            long_cohorts,
+            n_long_cohorts,
+            long_queue,
+            n_long_queue,
+            long_from,
+        )
+        short_queue, n_short_queue, flagged_short, first_to = flag_side(
+            -1,
+            step,
+            short_series,
+            short_threshold,
+            short_prefix,
+            short_segments,
+            n_short_segments,
+            short_cohorts,
+            n_short_cohorts,
+            short_queue,
+            n_short_queue,
+            short_to,
+        )
+        open_qty -= flagged_long + flagged_short
+        # Only first flags are compared with the replay without impact (9.4).
+        if with_impact and first_from < min(long_from, baseline_long_from[step]):
+            generation = impact_generation + 1
+        if with_impact and first_to > max(short_to, baseline_short_to[step]):
+            generation = impact_generation + 1
+        long_from = first_from
+        short_to = first_to
+        long_from_at[step] = long_from
+        short_to_at[step] = short_to
+        flag_generation[step] = generation
+        depth = max(depth, generation)
+        # Close queue and penalty: the queued flags of steps [first, last].
+        first, last = flag_steps_closing_at(step, last_step, latency_steps)
+        due = last >= 0 and (
+            (long_head < n_long_queue and long_queue[long_head, Q_FLAG] <= last)
+            or (short_head < n_short_queue and short_queue[short_head, Q_FLAG] <= last)
+        )
+        if due:
+            rate_paid = penalty_rate(params, fee, vol_variance)
+            if predictive:  # the trigger's boundary at the mark, less the buffer (10.1)
+                long_level = np.exp(-shift) - buffer
+                short_level = np.exp(shift) + buffer
+            else:
+                long_level = 1.0 - (rate + buffer)
+                short_level = 1.0 + (rate + buffer)
+            execution = price
+            impact = 0.0
+            direction = 0.0
+            if with_impact:  # the order sized at the price before impact sets the impact
+                sold = sized_order(
+                    1,
+                    first,
+                    last,
+                    step,
+                    last_step,
+                    price,
+                    oracle,
+                    long_level,
+                    slippage,
+                    rate_paid,
+                    not predictive,
+                    rate + buffer,
+                    long_threshold,
+                    long_prefix,
+                    long_queue,
+                    long_head,
+                    n_long_queue,
+                    long_segments,
+                    n_long_segments,
+                    long_cohorts,
+                    n_long_cohorts,
+                )
+                bought = sized_order(
+                    -1,
+                    first,
+                    last,
+                    step,
+                    last_step,
+                    price,
+                    oracle,
+                    short_level,
+                    slippage,
+                    rate_paid,
+                    not predictive,
+                    rate + buffer,
+                    short_threshold,
+                    short_prefix,
+                    short_queue,
+                    short_head,
+                    n_short_queue,
+                    short_segments,
+                    n_short_segments,
+                    short_cohorts,
+                    n_short_cohorts,
+                )
+                net = bought - sold
+                direction = 1.0 if net > 0.0 else -1.0
+                impact = relative_impact(params, price * abs(net))
+                execution = price * np.exp(direction * impact)
+            long_x, long_target, long_bound, long_denominator = close_terms(
+                1, execution, oracle, long_level, slippage, rate_paid, not predictive, rate + buffer
+            )
+            short_x, short_target, short_bound, short_denominator = close_terms(
+                -1,
+                execution,
+                oracle,
+                short_level,
+                slippage,
+                rate_paid,
+                not predictive,
+                rate + buffer,
+            )
+            close_generation = 0
+            for flag_step in range(first, last + 1):
+                close_generation = max(close_generation, flag_generation[flag_step])
+                if long_head < n_long_queue and long_queue[long_head, Q_FLAG] == flag_step:
+                    long_segments, n_long_segments, long_cohorts, n_long_cohorts, long_head, _ = (
+                        close_side(
+                            1,
+                            flag_step,
+                            step,
+                            last_step,
+                            long_x,
+                            long_target,
+                            long_bound,
+                            long_denominator,
+                            rate_paid,
+                            liquidator_share,
+                            long_threshold,
+                            long_prefix,
+                            long_queue,
+                            long_head,
+                            n_long_queue,
+                            long_segments,
+                            n_long_segments,
+                            long_cohorts,
+                            n_long_cohorts,
+                            totals,
+                            flows,
+                            True,
+                        )
+                    )
+                if short_head < n_short_queue and short_queue[short_head, Q_FLAG] == flag_step:
+                    (
+                        short_segments,
+                        n_short_segments,
+                        short_cohorts,
+                        n_short_cohorts,
+                        short_head,
+                        _,
+                    ) = close_side(
+                        -1,
+                        flag_step,
+                        step,
+                        last_step,
+                        short_x,
+                        short_target,
+                        short_bound,
+                        short_denominator,
+                        rate_paid,
+                        liquidator_share,
+                        short_threshold,
+                        short_prefix,
+                        short_queue,
+                        short_head,
+                        n_short_queue,
+                        short_segments,
+                        n_short_segments,
+                        short_cohorts,
+                        n_short_cohorts,
+                        totals,
+                        flows,
+                        True,
+                    )
+            if long_head == n_long_queue:  # the queues are empty: reuse their rows
+                long_head = 0
+                n_long_queue = 0
+            if short_head == n_short_queue:
+                short_head = 0
+                n_short_queue = 0
+            if permanent * impact > 0.0:
+                factor *= np.exp(direction * permanent * impact)
+                impact_generation = max(impact_generation, close_generation)
+    write_totals(totals, out_row)
+    out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
+    out_row[enums.MARGIN_RATE_MEAN] = (
+        requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
+    )
+    walk_fund(flows, fund_initial, out_row)
+    return depth
