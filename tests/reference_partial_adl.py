@@ -23,6 +23,7 @@ import numpy as np
 
 from stresstest.kernels import enums
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
+from tests.reference_mechanics import adl_score as mechanics_adl_score
 
 _COLUMN = {name: index for index, name in enumerate(enums.METRIC_NAMES)}
 ADL_NOTIONAL = enums.ADL_NOTIONAL
@@ -188,11 +189,8 @@ def reference_partial(
 
 
 def adl_score(p: _Position, price: float) -> float:
-    """``(u / c) (q P / (c + u))`` for unrealized profit ``u > 0``; ``inf`` if ``c = 0``."""
-    profit = p.side * p.qty * (price - p.entry)
-    if p.collateral == 0.0:
-        return math.inf
-    return (profit / p.collateral) * (p.qty * price / (p.collateral + profit))
+    """The ADL ranking score of docs/model.md 10.2 at ``price`` (reference_mechanics' formula)."""
+    return mechanics_adl_score(p.side * p.qty * (price - p.entry), p.qty, p.collateral, price)
 
 
 def reference_adl(
