@@ -127,3 +127,12 @@ def test_summary_frame_is_the_summary_tidy(result: object) -> None:
         "standard_error": summary["probability_fund_depleted"]["se"],
         "unit": "probability",
     }
+
+
+def test_paths_convert_to_pandas(result: object) -> None:
+    """``result.paths.to_pandas()`` works after the README install (pyarrow is a dependency)."""
+    paths = result.paths  # type: ignore[attr-defined]
+    frame = paths.to_pandas()
+    assert list(frame.columns) == paths.columns
+    assert len(frame) == paths.height == 30
+    assert (frame["bad_debt"].to_numpy() == paths["bad_debt"].to_numpy()).all()
