@@ -77,7 +77,34 @@ def adl_score(profit: float, qty: float, collateral: float, mark: float) -> floa
     return (profit / collateral) * (qty * mark / (collateral + profit))
 
 
-def _threshold_ranks(
+def _metrics_row(
+    closes: list[tuple[float, float, float]],
+    share: float,
+    fund: dict[str, float],
+    requirement_terms: list[float],
+    open_notional_terms: list[float],
+    n_points: int,
+) -> np.ndarray:
+    """A path's metric row from its closes ``(notional, penalty paid, bad debt)``, its
+    fund summary and the per-step requirement and open-notional terms (quote units)."""
+    row = np.zeros(N_METRICS_ALL)
+    row[_COLUMN["n_liquidations"]] = len(closes)
+    row[_COLUMN["liquidated_notional"]] = math.fsum(close[0] for close in closes)
+    row[_COLUMN["bad_debt"]] = math.fsum(close[2] for close in closes)
+    row[_COLUMN["fees_to_fund"]] = math.fsum((1.0 - share) * close[1] for close in closes)
+    row[_COLUMN["fees_to_liquidators"]] = math.fsum(share * close[1] for close in closes)
+    for name, value in fund.items():
+        row[_COLUMN[name]] = value
+    requirement_sum = math.fsum(requirement_terms)
+    open_notional_sum = math.fsum(open_notional_terms)
+    row[_COLUMN["requirement_mean"]] = requirement_sum / n_points
+    row[_COLUMN["margin_rate_mean"]] = (
+        requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
+    )
+    return row
+
+
+def threshold_ranks(
     side: np.ndarray, qty: np.ndarray, entry: np.ndarray, collateral: np.ndarray
 ) -> list[int]:
     """Each position's index in the stable order by ``e - s c / q`` within its side."""
@@ -256,7 +283,7 @@ def _replay_one(
     flag_step = [never] * n
     crossed = [never] * n  # first step the breach series crossed i's threshold
     deleveraged = [False] * n
-    ranks = _threshold_ranks(side, qty, entry, collateral)
+    ranks = threshold_ranks(side, qty, entry, collateral)
     market: list[float] = []
     factor = 1.0
     ema = 0.0
@@ -362,31 +389,20 @@ def _replay_one(
                     adl_closes,
                 ),
             )
-    row = np.zeros(N_METRICS_ALL)
-    share = liq["liquidator_share"]
-    row[_COLUMN["n_liquidations"]] = len(closes)
-    row[_COLUMN["liquidated_notional"]] = math.fsum(close[0] for close in closes)
-    row[_COLUMN["bad_debt"]] = math.fsum(close[2] for close in closes)
-    row[_COLUMN["fees_to_fund"]] = math.fsum((1.0 - share) * close[1] for close in closes)
-    row[_COLUMN["fees_to_liquidators"]] = math.fsum(share * close[1] for close in closes)
     if with_adl:
         fund = walk.summary()
-        row[_COLUMN["adl_notional"]] = math.fsum(adl_closes)
-        row[_COLUMN["adl_count"]] = len(adl_closes)
     else:
         fund = _fund_walk(
             [math.fsum(values) for values in to_fund_by_step],
             [math.fsum(values) for values in bad_by_step],
             mechanisms.fund_initial,
         )
-    for name, value in fund.items():
-        row[_COLUMN[name]] = value
-    requirement_sum = math.fsum(requirement_terms)
-    open_notional_sum = math.fsum(open_notional_terms)
-    row[_COLUMN["requirement_mean"]] = requirement_sum / n_points
-    row[_COLUMN["margin_rate_mean"]] = (
-        requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
+    row = _metrics_row(
+        closes, liq["liquidator_share"], fund, requirement_terms, open_notional_terms, n_points
     )
+    if with_adl:
+        row[_COLUMN["adl_notional"]] = math.fsum(adl_closes)
+        row[_COLUMN["adl_count"]] = len(adl_closes)
     return row, crossed, depth, gap
 
 
@@ -575,25 +591,12 @@ def _replay_partial_one(
             impact_generation = max(
                 [impact_generation, *(generation_of_step[flagged_at[i]] for i in closing)]
             )
-    row = np.zeros(N_METRICS_ALL)
-    row[_COLUMN["n_liquidations"]] = len(closes)
-    row[_COLUMN["liquidated_notional"]] = math.fsum(close[0] for close in closes)
-    row[_COLUMN["bad_debt"]] = math.fsum(close[2] for close in closes)
-    row[_COLUMN["fees_to_fund"]] = math.fsum((1.0 - share) * close[1] for close in closes)
-    row[_COLUMN["fees_to_liquidators"]] = math.fsum(share * close[1] for close in closes)
     fund = _fund_walk(
         [math.fsum(values) for values in to_fund_by_step],
         [math.fsum(values) for values in bad_by_step],
         mechanisms.fund_initial,
     )
-    for name, value in fund.items():
-        row[_COLUMN[name]] = value
-    requirement_sum = math.fsum(requirement_terms)
-    open_notional_sum = math.fsum(open_notional_terms)
-    row[_COLUMN["requirement_mean"]] = requirement_sum / n_points
-    row[_COLUMN["margin_rate_mean"]] = (
-        requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
-    )
+    row = _metrics_row(closes, share, fund, requirement_terms, open_notional_terms, n_points)
     return row, first_flag, depth, gap
 
 

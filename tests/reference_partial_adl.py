@@ -24,6 +24,7 @@ import numpy as np
 from stresstest.kernels import enums
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
 from tests.reference_mechanics import adl_score as mechanics_adl_score
+from tests.reference_mechanics import threshold_ranks
 
 _COLUMN = {name: index for index, name in enumerate(enums.METRIC_NAMES)}
 ADL_NOTIONAL = enums.ADL_NOTIONAL
@@ -65,12 +66,7 @@ def _positions(
     side: np.ndarray, qty: np.ndarray, entry: np.ndarray, collateral: np.ndarray
 ) -> list[_Position]:
     """The book as positions; ``rank`` is the stable order by threshold within a side."""
-    threshold = entry - side * collateral / qty
-    ranks = np.zeros(len(side), dtype=int)
-    for sign in (1, -1):
-        members = np.flatnonzero(side == sign)
-        order = np.argsort(threshold[members], kind="stable")
-        ranks[members[order]] = np.arange(len(members))
+    ranks = threshold_ranks(side, qty, entry, collateral)
     return [
         _Position(
             float(side[i]), float(qty[i]), float(entry[i]), float(collateral[i]), int(ranks[i])
