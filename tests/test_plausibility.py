@@ -3,6 +3,7 @@ threshold from both sides, --strict, the result files, and the shipped scenarios
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import warnings
@@ -323,3 +324,28 @@ def test_compare_names_the_variant_and_strict_refuses_it(tmp_path: Path) -> None
     assert [w["variant"] for w in variant["warnings"]] == ["percent"]
     plain = json.loads((out / "variants" / "plain" / "summary.json").read_text())
     assert plain["warnings"] == []
+
+
+def test_strict_after_the_run_writes_no_folder_and_keeps_the_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A post-run finding under --strict: exit 2, no result folder; --resume without
+    --strict then writes the result from the checkpoint, recording the finding."""
+    engine_run = importlib.import_module("stresstest.engine.run")  # the package exports run()
+
+    def found_after(scenario: Scenario, *args: Any, **kwargs: Any) -> list[Finding]:
+        rate = scenario.margin.maintenance  # type: ignore[union-attr]
+        return [Finding("liquidated_every_path", "margin.maintenance", rate, "x", "y", "post-run")]
+
+    monkeypatch.setattr(engine_run, "post_run_findings", found_after)
+    argv = small_run(tmp_path)
+    refused = CliRunner().invoke(app, [*argv, "--strict"])
+    assert refused.exit_code == 2, refused.output
+    assert "1 plausibility warning (after the run" in refused.stderr
+    assert not (tmp_path / "out").exists()
+    assert (tmp_path / ".out.checkpoint").is_dir()
+    resumed = CliRunner().invoke(app, [*argv, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [w["stage"] for w in summary["warnings"]] == ["post-run"]
+    assert not (tmp_path / ".out.checkpoint").exists()
