@@ -349,3 +349,55 @@ def test_strict_after_the_run_writes_no_folder_and_keeps_the_checkpoint(
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert [w["stage"] for w in summary["warnings"]] == ["post-run"]
     assert not (tmp_path / ".out.checkpoint").exists()
+
+
+@pytest.mark.parametrize(("latency", "fires"), [(9, False), (10, True)])
+def test_latency_threshold(latency: int, fires: bool) -> None:
+    source = SimpleNamespace(start_price=lambda: 100.0, n_steps=10)
+    found = plaus.pre_run_findings(gbm(**{"liquidation.latency_steps": latency}), None, source)
+    assert codes(found) == (["latency_beyond_path"] if fires else [])
+
+
+@pytest.mark.parametrize(("factor", "fires"), [(9.9, False), (10.1, True), (1 / 10.1, True)])
+def test_sigma0_threshold(factor: float, fires: bool) -> None:
+    from stresstest.paths import path_source
+    from stresstest.paths.fit import unconditional_state
+
+    stationary = load_scenario(GARCH, sets=("paths.params.beta=0.85",))
+    source: Any = path_source(stationary)
+    state = unconditional_state("gjr", source.params, source.kappa, source.e_abs)
+    assert state is not None
+    scenario = stationary.with_overrides({"paths.sigma0": factor * math.sqrt(state)})
+    found = plaus.pre_run_findings(scenario, None, path_source(scenario))
+    assert codes(found) == (["sigma0_scale"] if fires else [])
+
+
+def test_sigma0_written_as_a_fraction_is_named_and_no_variance_warning_follows() -> None:
+    from stresstest.paths import path_source
+
+    margin = {
+        "model": "vol_scaled",
+        "k": 3.0,
+        "horizon_steps": 2,
+        "ewma_lambda": 0.94,
+        "initial_variance": 3.4e-5,
+        "floor": 0.004,
+        "cap": 0.1,
+    }
+    scenario = load_scenario(GARCH, sets=("paths.params.beta=0.85",)).with_overrides(
+        {"paths.sigma0": 0.00585, "margin": margin}
+    )
+    (finding,) = plaus.pre_run_findings(scenario, None, path_source(scenario))
+    assert (finding.code, finding.key) == ("sigma0_scale", "paths.sigma0")
+    assert "sigma0 is in percent, 0.585" in finding.suggestion
+
+
+def test_every_check_is_in_the_schemas_and_the_docs() -> None:
+    from stresstest.schemas import load_schema
+
+    for name in ("summary.schema.json", "compare.schema.json"):
+        record = load_schema(name)["$defs"]["plausibility_warning"]
+        assert tuple(record["properties"]["code"]["enum"]) == plaus.CODES
+    table = (REPO / "docs" / "plausibility.md").read_text()
+    rows = [line.split("|")[1].strip(" `") for line in table.splitlines() if line.startswith("| `")]
+    assert tuple(rows) == plaus.CODES

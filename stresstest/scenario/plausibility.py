@@ -39,6 +39,10 @@ FUND_MIN_FRACTION = 1e-4
 #: Factor between the square root of a start variance and the paths' own per-step
 #: volatility beyond which the variance is probably in another unit.
 VARIANCE_FACTOR = 3.0
+#: Factor between a GARCH ``sigma0`` and the model's own level (the fit's forecast, or
+#: the long-run volatility of a stationary model) beyond which it is probably a fraction
+#: written where arch's percent is expected (or the reverse).
+SIGMA0_FACTOR = 10.0
 #: A liquidation penalty or slippage above this fraction of notional (10 %) reads
 #: like a percentage written as a number.
 PENALTY_PERCENT_SUSPECT = 0.1
@@ -51,6 +55,19 @@ FUND_DEPLETED_FRACTION = 0.1
 LIQUIDATED_SHARE_MAX = 0.9
 #: Paths' steps read to estimate a path file's per-step volatility, at most.
 VOLATILITY_SAMPLE_VALUES = 1_000_000
+
+#: Every check, in the order they run (pre-run, then post-run); the ``code`` of a Finding.
+CODES = (
+    "rate_in_percent",
+    "sigma0_scale",
+    "variance_scale",
+    "breach_at_step0",
+    "fund_tiny",
+    "fee_above_maintenance",
+    "latency_beyond_path",
+    "fund_always_depleted",
+    "liquidated_every_path",
+)
 
 #: Scales tried for a fund that reads like an amount written in thousands, millions, ...
 _FUND_SCALES = ((1e3, "thousands"), (1e6, "millions"), (1e9, "billions"))
@@ -231,6 +248,59 @@ def path_volatility(scenario: schema.Scenario, source: Any) -> tuple[float, str]
     return sigma, f"{what}, {sigma:.3g} per step"
 
 
+def _sigma0_check(scenario: schema.Scenario, source: Any) -> list[Finding]:
+    """A GARCH ``sigma0`` far from the model's own level: a fraction where percent is meant."""
+    config = scenario.paths
+    if not isinstance(config, schema.GarchPaths | schema.FhsPaths) or config.sigma0 is None:
+        return []
+    if source.fit is not None:
+        level, origin = math.sqrt(source.fit.next_variance), "the fit's forecast"
+    else:
+        from stresstest.paths.fit import unconditional_state
+
+        state = unconditional_state(config.model, source.params, source.kappa, source.e_abs)
+        if state is None:  # integrated: no long-run level to compare with
+            return []
+        variance = math.exp(state) if config.model == "egarch" else state
+        level, origin = math.sqrt(variance), "the model's long-run volatility"
+    ratio = config.sigma0 / level
+    if 1.0 / SIGMA0_FACTOR <= ratio <= SIGMA0_FACTOR:
+        return []
+    if 1.0 / SIGMA0_FACTOR <= 100.0 * ratio <= SIGMA0_FACTOR:
+        meant = f"a fraction: sigma0 is in percent, {100.0 * config.sigma0:.3g}"
+    elif 1.0 / SIGMA0_FACTOR <= ratio / 100.0 <= SIGMA0_FACTOR:
+        meant = f"percent of percent: {config.sigma0 / 100.0:.3g}"
+    else:
+        meant = f"a volatility near {level:.3g} percent per step"
+    return [
+        Finding(
+            "sigma0_scale",
+            "paths.sigma0",
+            config.sigma0,
+            f"{ratio:.3g}x {origin} {level:.3g} percent per step",
+            meant,
+        )
+    ]
+
+
+def _latency_check(liquidation: schema.Liquidation, source: Any) -> list[Finding]:
+    """A latency at least as long as the paths: every close waits to the last step."""
+    n_steps = getattr(source, "n_steps", None)
+    latency = liquidation.latency_steps
+    if n_steps is None or latency == 0 or latency < n_steps:
+        return []
+    return [
+        Finding(
+            "latency_beyond_path",
+            "liquidation.latency_steps",
+            latency,
+            f"every liquidation waits to the last step T = {n_steps}: the latency is as "
+            "long as the path",
+            "a latency in steps of the paths (not seconds or minutes), shorter than n_steps",
+        )
+    ]
+
+
 def _variance_checks(scenario: schema.Scenario, volatility: tuple[float, str]) -> list[Finding]:
     """Start variances whose square root is far from the paths' own volatility."""
     sigma, origin = volatility
@@ -351,7 +421,10 @@ def pre_run_findings(
         The compare variant's name, recorded in each finding.
     """
     found = _percent_checks(scenario.liquidation)
-    volatility = path_volatility(scenario, source)
+    sigma0 = _sigma0_check(scenario, source)
+    found += sigma0
+    # a wrong sigma0 makes the paths' own volatility wrong too: no variance check then
+    volatility = None if sigma0 else path_volatility(scenario, source)
     if volatility is not None:
         found += _variance_checks(scenario, volatility)
     if book is not None and len(book):
@@ -359,6 +432,7 @@ def pre_run_findings(
         found += _breach_check(scenario, book, price)
         found += _fund_check(scenario, book, price)
     found += _fee_check(scenario)
+    found += _latency_check(scenario.liquidation, source)
     return [with_variant(finding, variant) for finding in _unique(found)]
 
 
