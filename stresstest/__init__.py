@@ -8,6 +8,7 @@ The Python API mirrors the command line:
 >>> result.paths                # polars DataFrame, the columns of paths.parquet  # doctest: +SKIP
 >>> result.summary()            # the content of summary.json                     # doctest: +SKIP
 >>> result.summary_frame()      # the same, tidy: metric, statistic, estimate, ...  # doctest: +SKIP
+>>> result.warnings             # plausibility findings, also issued as warnings  # doctest: +SKIP
 >>> stresstest.run("scenarios/gbm_btc.toml")  # a path works too (str or Path)   # doctest: +SKIP
 >>> comparison = stresstest.compare(scenario, match="cost")  # needs [compare]   # doctest: +SKIP
 

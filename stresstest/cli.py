@@ -103,6 +103,31 @@ SetOption = Annotated[
     ),
 ]
 
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit with status 2 on any plausibility warning (docs/plausibility.md); "
+        "nothing is written.",
+    ),
+]
+
+
+def _warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr (a checkpoint chunk recomputed, a plausibility)."""
+    text = Text.assemble(("warning:", "bold yellow"), " ", message)
+    err_console.print(text, soft_wrap=True, highlight=False)
+
+
+@contextmanager
+def _warnings_shown(*categories: type[Warning]) -> Iterator[None]:
+    """Print every plausibility warning (and ``categories``) once, as one line on stderr."""
+    from stresstest.errors import warnings_to
+    from stresstest.scenario.plausibility import PlausibilityWarning
+
+    with warnings_to(_warn, PlausibilityWarning, *categories):
+        yield
+
 
 def _print_version(value: bool) -> None:
     """``--version``: print ``stresstest X.Y.Z`` and stop before any command runs."""
@@ -256,10 +281,11 @@ def run_command(
     report: ReportOption = None,
     png: PngOption = False,
     sets: SetOption = None,
+    strict: StrictOption = False,
 ) -> None:
     """Replay the scenario's book over its paths and write paths.parquet, summary.json and
     scenario.resolved.toml to the result folder."""
-    from stresstest.engine.checkpoint import checkpoint_warnings_to, resume_hint
+    from stresstest.engine.checkpoint import CheckpointWarning, resume_hint
     from stresstest.engine.jobs import run_to_dir
 
     again = shlex.join(  # the command that continues this run; --set changes the fingerprint
@@ -273,15 +299,11 @@ def run_command(
         ]
     )
 
-    def warn(message: str) -> None:  # a checkpoint chunk recomputed: one line on stderr
-        text = Text.assemble(("warning:", "bold yellow"), " ", message)
-        err_console.print(text, soft_wrap=True, highlight=False)
-
     started = time.perf_counter()
     with (
         _interrupted(lambda checkpoint: resume_hint(checkpoint, again)),
         input_errors(),
-        checkpoint_warnings_to(warn),
+        _warnings_shown(CheckpointWarning),
         progress_bar(not quiet and not json_output, "replaying paths") as update,
     ):
         _check_report(report, png)
@@ -295,6 +317,7 @@ def run_command(
             scheduler=scheduler,
             resume=resume,
             sets=sets or (),
+            strict=strict,
         )
     _write_report(target, report, png=png, verbose=not quiet and not json_output)
     summary = result.summary()
@@ -364,6 +387,7 @@ def compare_command(
     report: ReportOption = None,
     png: PngOption = False,
     sets: SetOption = None,
+    strict: StrictOption = False,
 ) -> None:
     r"""Replay every variant of the scenario's \[compare] table on the same paths and write
     compare.parquet, differences.parquet, compare.json and variants/NAME/."""
@@ -374,6 +398,7 @@ def compare_command(
     with (
         _interrupted(lambda _: COMPARE_INTERRUPTED),
         input_errors(),
+        _warnings_shown(),
         progress_bar(not quiet and not json_output, "replaying variants") as update,
     ):
         _check_report(report, png)
@@ -387,6 +412,7 @@ def compare_command(
             executor=executor,
             scheduler=scheduler,
             sets=sets or (),
+            strict=strict,
         )
     _write_report(target, report, png=png, verbose=not quiet and not json_output)
     if json_output:
@@ -517,12 +543,14 @@ def validate_command(
     ],
     json_output: JsonOption = False,
     sets: SetOption = None,
+    strict: StrictOption = False,
 ) -> None:
-    """Check a scenario and every data file it names, without running it."""
+    """Check a scenario and every data file it names, without running it; print its
+    plausibility warnings (docs/plausibility.md)."""
     from stresstest.engine.jobs import validate_file
 
-    with input_errors():
-        checked = validate_file(scenario, sets or ())
+    with input_errors(), _warnings_shown():
+        checked = validate_file(scenario, sets or (), strict=strict)
     if json_output:
         sys.stdout.write(json.dumps(checked, indent=2, sort_keys=True) + "\n")
         return

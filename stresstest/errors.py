@@ -8,8 +8,11 @@ callers can inspect it and the CLI can print it and exit with status 2.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 
 class InputError(ValueError):
@@ -115,3 +118,32 @@ def raise_all(errors: list[InputError]) -> None:
         raise flat[0]
     if flat:
         raise CombinedInputError(flat)
+
+
+@contextlib.contextmanager
+def warnings_to(show: Callable[[str], None], *categories: type[Warning]) -> Iterator[None]:
+    """Within the block, hand every warning of ``categories`` to ``show(message)``, each time.
+
+    Other warnings keep their filters and display. The CLI prints each message as
+    one ``warning: ...`` line on stderr (checkpoint chunks recomputed, plausibility).
+    """
+    with warnings.catch_warnings():
+        original = warnings.showwarning
+
+        def display(
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: TextIO | None = None,
+            line: str | None = None,
+        ) -> None:
+            if issubclass(category, categories):
+                show(str(message))
+            else:
+                original(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = display
+        for category in categories:
+            warnings.simplefilter("always", category)
+        yield

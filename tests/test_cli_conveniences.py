@@ -46,7 +46,7 @@ slippage = 0.001
 fee = 0.01
 
 [insurance_fund]
-initial = 1000.0
+initial = 100000.0
 """
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 
 from stresstest.errors import InputError
 from stresstest.io.tables import (
@@ -24,6 +24,11 @@ from stresstest.limits import (
     QUANTITY_MAX,
     QUANTITY_MIN,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
+
+# polars is imported where a book file is read: a synthetic book is built without it.
 
 BOOK_COLUMNS = ("side", "qty", "entry_price", "collateral")
 
@@ -107,6 +112,8 @@ def read_book(path: Path) -> Book:
     Numeric columns must be numbers (not Boolean or text) and within the ranges
     of :func:`check_position_ranges`; every refusal names the file, column and row.
     """
+    import polars as pl
+
     frame = read_table(path, BOOK_COLUMNS)
     if frame.height == 0:
         raise InputError("book has no positions", file=path, expected="at least one row")

@@ -25,12 +25,13 @@ from stresstest.comparison.paired import (
 from stresstest.comparison.spec import CompareSpec, Variant, parse_compare
 from stresstest.data.candles import load_candles
 from stresstest.engine.result import Result
-from stresstest.engine.run import Progress, check_options, execute, prepare
+from stresstest.engine.run import Progress, check_options, checked_result, execute, prepare
 from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.paths.source import source_provenance, source_references
 from stresstest.scenario import Scenario, schema
 from stresstest.scenario.accounts import is_accounts_scenario
+from stresstest.scenario.plausibility import emit, pre_run_findings, refuse_strict, with_variant
 
 if TYPE_CHECKING:
     from stresstest.backtest.coverage import Backtest
@@ -156,14 +157,32 @@ def risk_of(result: Result) -> float:
 
 
 def _run_variants(
-    variants: list[Variant], options: dict[str, Any], progress: Progress | None = None
+    variants: list[Variant],
+    options: dict[str, Any],
+    progress: Progress | None = None,
+    *,
+    strict: bool | None = None,
 ) -> list[Result]:
+    """Replay ``variants`` on the same paths.
+
+    ``strict`` ``None``: no plausibility checks (the static designs a match
+    scans); ``False``: each variant's findings are issued and kept in its
+    result; ``True``: any finding is refused (before the replay if it needs none).
+    """
     plan, stats = prepare([variant.scenario for variant in variants])
+    found = [
+        tuple(with_variant(finding, variant.name) for finding in planned.warnings)
+        for variant, planned in zip(variants, plan.variants, strict=True)
+    ]
+    if strict is not None:
+        emit(finding for findings in found for finding in findings)
+        if strict:
+            refuse_strict([finding for findings in found for finding in findings], "before the run")
     metrics, records = execute(plan, progress=progress, **options)
     ids = plan.source.path_ids()
     record = source_provenance(plan.source)
     references = source_references(plan.source)
-    return [
+    results = [
         Result(
             scenario=variant.scenario,
             path_ids=ids,
@@ -175,6 +194,38 @@ def _run_variants(
             references=references,
         )
         for index, variant in enumerate(variants)
+    ]
+    if strict is None:
+        return results
+    after = [
+        checked_result(result, earlier, strict=False, variant=variant.name)
+        for result, earlier, variant in zip(results, found, variants, strict=True)
+    ]
+    if strict:
+        refuse_strict(
+            [f for result in after for f in result.warnings if f.stage == "post-run"],
+            "after the run",
+        )
+    return after
+
+
+def _checked_accounts(
+    variants: list[Variant], replay: Callable[[], list[Result]], *, strict: bool
+) -> list[Result]:
+    """An accounts comparison with each variant's plausibility findings (no book checks)."""
+    found = [
+        tuple(
+            with_variant(finding, variant.name)
+            for finding in pre_run_findings(variant.scenario, None, None)
+        )
+        for variant in variants
+    ]
+    emit(finding for findings in found for finding in findings)
+    if strict:
+        refuse_strict([finding for findings in found for finding in findings], "before the run")
+    return [
+        checked_result(result, earlier, strict=strict, variant=variant.name)
+        for result, earlier, variant in zip(replay(), found, variants, strict=True)
     ]
 
 
@@ -282,6 +333,7 @@ def compare(
     progress: Progress | None = None,
     executor: str = "local",
     scheduler: str | None = None,
+    strict: bool = False,
 ) -> Comparison:
     """Replay every variant of ``scenario``'s ``[compare]`` table on the same paths.
 
@@ -292,6 +344,10 @@ def compare(
     of ``MATCH_GRID_POINTS`` rates and Brent's method on each sign change, and the
     lowest is the twin (docs/compare.md, "Matching"). ``scenario`` is a loaded
     scenario or the path of a scenario TOML file (``str`` or ``Path``).
+
+    Each variant's plausibility findings (:mod:`stresstest.scenario.plausibility`)
+    are issued as warnings and kept in its result; ``strict`` refuses them
+    (``InputError``), before the replay for those that need none.
     """
     if not isinstance(scenario, Scenario):
         from stresstest.scenario import load_scenario
@@ -310,15 +366,19 @@ def compare(
         from stresstest.engine.accounts import run_accounts_variants
 
         _check_accounts_compare(spec, scenario.source_file, match)
-        results = run_accounts_variants(
-            [variant.scenario for variant in variants],
-            chunk_size=chunk_size,
-            progress=progress,
-            executor=executor,
-            scheduler=scheduler,
+        results = _checked_accounts(
+            variants,
+            lambda: run_accounts_variants(
+                [variant.scenario for variant in variants],
+                chunk_size=chunk_size,
+                progress=progress,
+                executor=executor,
+                scheduler=scheduler,
+            ),
+            strict=strict,
         )
     else:
-        results = _run_variants(variants, options, progress)
+        results = _run_variants(variants, options, progress, strict=strict)
     statistics = ACCOUNTS_DIFFERENCE_STATISTICS if accounts else DIFFERENCE_STATISTICS
     matches: list[Match] = []
     if match is not None:

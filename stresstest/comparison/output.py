@@ -130,6 +130,9 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
             for name, result in zip(comparison.names, comparison.results, strict=True)
         ],
         "matches": [_match_dict(match) for match in comparison.matches],
+        "warnings": [  # plausibility findings, each naming its variant
+            finding.record() for result in comparison.results for finding in result.warnings
+        ],
     }
 
 

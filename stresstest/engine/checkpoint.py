@@ -29,13 +29,12 @@ import shutil
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 
-from stresstest.errors import InputError
+from stresstest.errors import InputError, warnings_to
 
 #: Version of the chunk files; chunks of another version are recomputed.
 CHUNK_FORMAT = 2
@@ -61,32 +60,13 @@ def warn_checkpoint(message: str) -> None:
     warnings.warn(message, CheckpointWarning, stacklevel=3)
 
 
-@contextlib.contextmanager
-def checkpoint_warnings_to(show: Callable[[str], None]) -> Iterator[None]:
+def checkpoint_warnings_to(show: Callable[[str], None]) -> contextlib.AbstractContextManager[None]:
     """Within the block, hand every :class:`CheckpointWarning` to ``show(message)``.
 
     Other warnings keep their filters and display. The CLI prints the message
-    as one ``warning: ...`` line on stderr.
+    as one ``warning: ...`` line on stderr (:func:`~stresstest.errors.warnings_to`).
     """
-    with warnings.catch_warnings():
-        original = warnings.showwarning
-
-        def display(
-            message: Warning | str,
-            category: type[Warning],
-            filename: str,
-            lineno: int,
-            file: TextIO | None = None,
-            line: str | None = None,
-        ) -> None:
-            if issubclass(category, CheckpointWarning):
-                show(str(message))
-            else:
-                original(message, category, filename, lineno, file, line)
-
-        warnings.showwarning = display
-        warnings.simplefilter("always", CheckpointWarning)
-        yield
+    return warnings_to(show, CheckpointWarning)
 
 
 class RunInterrupted(KeyboardInterrupt):

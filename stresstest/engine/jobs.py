@@ -5,18 +5,20 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from stresstest.engine.budget import check_scenario_budget
 from stresstest.engine.checkpoint import RunInterrupted, checkpoint_dir_for
 from stresstest.engine.result import Result
-from stresstest.engine.run import Progress, run
+from stresstest.engine.run import Progress, build_book, run
 from stresstest.io.atomic import MAX_NAME_CHARS, output_lock
 from stresstest.scenario import Scenario, load_scenario
 from stresstest.scenario.embedded import default_scenario_path, resolve_scenario
 
 if TYPE_CHECKING:
+    from stresstest.book import Book
     from stresstest.comparison.engine import Comparison
+    from stresstest.scenario.plausibility import Finding
 
 
 def default_output_dir(scenario: Scenario) -> Path:
@@ -41,6 +43,7 @@ def run_to_dir(
     scheduler: str | None = None,
     resume: bool = False,
     sets: Sequence[str] = (),
+    strict: bool = False,
 ) -> tuple[Result, Path]:
     """Load a scenario (the shipped default if ``None``), run it and write its result folder.
 
@@ -58,6 +61,10 @@ def run_to_dir(
     until the result is published, the job holds the output folder's lock
     (:func:`~stresstest.io.atomic.output_lock`): a second job writing the same
     folder is refused at once.
+
+    ``strict`` refuses a run with plausibility warnings (:func:`~stresstest.engine.run.run`):
+    nothing is written. A refusal after the replay keeps the checkpoint, so the
+    same command without ``--strict`` and with ``--resume`` writes the result at once.
     """
     scenario = load_scenario(
         resolve_scenario(scenario_file) if scenario_file is not None else default_scenario_path(),
@@ -76,6 +83,7 @@ def run_to_dir(
                 scheduler=scheduler,
                 checkpoint_dir=checkpoint_dir,
                 resume=resume,
+                strict=strict,
             )
             result.write(target)
         except KeyboardInterrupt as stop:  # the chunks done stay for --resume
@@ -95,12 +103,14 @@ def compare_to_dir(
     executor: str = "local",
     scheduler: str | None = None,
     sets: Sequence[str] = (),
+    strict: bool = False,
 ) -> tuple[Comparison, Path]:
     """Load a scenario with a ``[compare]`` table, run every variant and write the comparison.
 
     ``scenario_file`` is a file or a shipped scenario's name, as for :func:`run_to_dir`.
 
-    ``sets`` are ``--set KEY=VALUE`` overrides of the base scenario, as for :func:`run_to_dir`.
+    ``sets`` are ``--set KEY=VALUE`` overrides of the base scenario, as for :func:`run_to_dir`;
+    ``strict`` refuses a comparison with plausibility warnings, as there.
     """
     from stresstest.comparison.engine import compare
     from stresstest.comparison.output import write_comparison
@@ -117,6 +127,7 @@ def compare_to_dir(
             progress=progress,
             executor=executor,
             scheduler=scheduler,
+            strict=strict,
         )
         write_comparison(comparison, target)
     return comparison, target
@@ -148,19 +159,25 @@ class ValidatedScenario(TypedDict):
     margin: str
     variants: list[str]
     overrides: list[str]  # the --set texts, in order
+    warnings: list[dict[str, Any]]  # plausibility findings (scenario/plausibility.py)
 
 
-def validate_file(scenario_file: Path, sets: Sequence[str] = ()) -> ValidatedScenario:
+def validate_file(
+    scenario_file: Path, sets: Sequence[str] = (), *, strict: bool = False
+) -> ValidatedScenario:
     """Check a scenario and every data file it names, without running it.
 
     Reads path and book files in full (so their rows are validated) and parses
     a ``[compare]`` table if present. ``sets`` are ``--set KEY=VALUE`` overrides:
     the effective scenario is the one checked. ``scenario_file`` is a file or a
     shipped scenario's name, as for :func:`run_to_dir`. Returns what a run would replay.
+
+    The plausibility checks that need no replay run too (a synthetic book is
+    built for them): each finding is issued as a ``PlausibilityWarning`` and
+    listed in ``warnings``; ``strict`` refuses the scenario if there is any.
     """
     from stresstest.comparison.spec import parse_compare
     from stresstest.paths import path_source
-    from stresstest.scenario import schema
     from stresstest.scenario.accounts import is_accounts_scenario
 
     scenario = load_scenario(resolve_scenario(scenario_file), sets=sets)
@@ -169,13 +186,14 @@ def validate_file(scenario_file: Path, sets: Sequence[str] = ()) -> ValidatedSce
     if is_accounts_scenario(scenario):  # docs/model.md 11: paths and accounts book, read in full
         from stresstest.engine.accounts import prepare_accounts
 
-        multi_source, book = prepare_accounts(scenario)
+        multi_source, accounts_book = prepare_accounts(scenario)
+        found = _plausibility(scenario, None, multi_source, strict=strict)
         return {
             "scenario": scenario.name,
             "n_paths": multi_source.n_paths,
             "n_steps": multi_source.n_steps,
-            "n_positions": len(book),
-            "n_accounts": book.n_accounts,
+            "n_positions": len(accounts_book),
+            "n_accounts": accounts_book.n_accounts,
             "margin": scenario.margin.model,
             "overrides": list(scenario.overrides),
             "variants": (
@@ -183,17 +201,11 @@ def validate_file(scenario_file: Path, sets: Sequence[str] = ()) -> ValidatedSce
                 if "compare" in scenario.raw
                 else []
             ),
+            "warnings": [finding.record() for finding in found],
         }
     source = path_source(scenario)
-    book_table = scenario.book
-    if isinstance(book_table, schema.FileBook):
-        from stresstest.book.positions import read_book  # polars: only to read a book file
-
-        n_positions = len(read_book(book_table.file))
-    elif isinstance(book_table, schema.SyntheticBook):
-        n_positions = book_table.n_positions
-    else:  # pragma: no cover - an accounts book took the branch above
-        raise TypeError(f"no single-asset book for {type(book_table).__name__}")
+    book = build_book(scenario, source.start_price())  # read in full, or drawn
+    found = _plausibility(scenario, book, source, strict=strict)
     variants = (
         [variant.name for variant in parse_compare(scenario).variants]
         if "compare" in scenario.raw
@@ -203,11 +215,44 @@ def validate_file(scenario_file: Path, sets: Sequence[str] = ()) -> ValidatedSce
         "scenario": scenario.name,
         "n_paths": source.n_paths,
         "n_steps": source.n_steps,
-        "n_positions": n_positions,
+        "n_positions": len(book),
         "margin": scenario.margin.model,
         "overrides": list(scenario.overrides),
         "variants": variants,
+        "warnings": [finding.record() for finding in found],
     }
+
+
+def _plausibility(
+    scenario: Scenario, book: Book | None, source: Any, *, strict: bool
+) -> list[Finding]:
+    """The pre-run plausibility findings of a scenario, or of each of its compare variants.
+
+    Each is issued as a ``PlausibilityWarning``; ``strict`` refuses any.
+    """
+    from stresstest.comparison.spec import parse_compare
+    from stresstest.scenario.plausibility import (
+        emit,
+        pre_run_findings,
+        refuse_strict,
+        with_variant,
+    )
+
+    designs: list[tuple[str | None, Scenario]]
+    if "compare" in scenario.raw:
+        designs = [(variant.name, variant.scenario) for variant in parse_compare(scenario).variants]
+    else:
+        designs = [(None, scenario)]
+    found = []
+    for name, design in designs:
+        own = book
+        if book is not None and (design.book, design.seed) != (scenario.book, scenario.seed):
+            own = build_book(design, source.start_price())
+        found += [with_variant(finding, name) for finding in pre_run_findings(design, own, source)]
+    emit(found)
+    if strict:
+        refuse_strict(found, "before the run")
+    return found
 
 
 def shipped_scenarios() -> list[tuple[str, str]]:

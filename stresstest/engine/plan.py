@@ -15,6 +15,7 @@ from stresstest.scenario import schema
 if TYPE_CHECKING:
     from stresstest.book import SortedBook
     from stresstest.engine.defences import DefencePlan
+    from stresstest.scenario.plausibility import Finding
 
 # The compiled kernels (and numba) are imported where a chunk is replayed, not here:
 # the budget (engine/budget.py) and `stresstest validate` plan without them.
@@ -72,6 +73,9 @@ class VariantPlan:
     mechanics: np.ndarray | None = None
     #: ADL's positions (docs/model.md 10.2); ``None`` without ``[adl]``.
     defences: DefencePlan | None = None
+    #: Plausibility findings over the scenario, book and paths before the run
+    #: (:mod:`stresstest.scenario.plausibility`); the run does not depend on them.
+    warnings: tuple[Finding, ...] = ()
 
 
 def _no_grid() -> np.ndarray:

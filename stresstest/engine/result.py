@@ -13,6 +13,7 @@ from stresstest.estimators import describe, probability_with_error
 from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml
 from stresstest.kernels import enums
 from stresstest.kernels.enums import GRID_COUNT, GRID_FUND, GRID_NOTIONAL, GRID_PRICE
+from stresstest.scenario.plausibility import Finding
 from stresstest.scenario.provenance import resolved_dict
 from stresstest.scenario.schema import Scenario
 from stresstest.schemas.format import FORMAT_KEY, FORMAT_VERSION, parquet_metadata
@@ -124,6 +125,9 @@ class Result:
     references
         Real crash paths rescaled to the start price (historical sources), by
         event name, written to reference_paths.parquet for the report.
+    warnings
+        Plausibility findings (:class:`~stresstest.scenario.plausibility.Finding`),
+        also issued as ``PlausibilityWarning``; summary.json's ``warnings``.
     """
 
     scenario: Scenario
@@ -134,6 +138,9 @@ class Result:
     records: np.ndarray
     paths_record: dict[str, Any] | None = None
     references: dict[str, np.ndarray] | None = None
+    #: Plausibility warnings of the run (:mod:`stresstest.scenario.plausibility`),
+    #: before and after the replay; summary.json's ``warnings``.
+    warnings: tuple[Finding, ...] = ()
 
     @property
     def n_paths(self) -> int:
@@ -190,6 +197,7 @@ class Result:
                 self.column("socialized_loss") > 0.0
             ),
             "metrics": metrics,
+            "warnings": [finding.record() for finding in self.warnings],
         }
 
     def summary_frame(self) -> pl.DataFrame:

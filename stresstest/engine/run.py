@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +35,13 @@ from stresstest.paths import PathSource, path_source
 from stresstest.paths.source import source_provenance, source_references
 from stresstest.scenario import schema
 from stresstest.scenario.accounts import is_accounts_scenario
+from stresstest.scenario.plausibility import (
+    Finding,
+    emit,
+    post_run_findings,
+    pre_run_findings,
+    refuse_strict,
+)
 from stresstest.scenario.provenance import resolved_dict
 
 if TYPE_CHECKING:
@@ -130,6 +138,7 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
                 fund_initial=scenario.insurance_fund.initial,
                 mechanics=mechanics_arguments(scenario),
                 defences=defence_plan(scenario, unsorted[key]),
+                warnings=tuple(pre_run_findings(scenario, unsorted[key], source)),
             )
         )
     book_stats = [books[(scenario.book, scenario.seed)][1] for scenario in scenarios]
@@ -177,6 +186,7 @@ def run(
     scheduler: str | None = None,
     checkpoint_dir: Path | None = None,
     resume: bool = False,
+    strict: bool = False,
 ) -> Result:
     """Replay the scenario's book over all its paths.
 
@@ -201,11 +211,17 @@ def run(
         see :mod:`stresstest.engine.checkpoint`). The folder is created only
         after the book and paths are prepared and the memory and disk
         estimate (:mod:`stresstest.engine.budget`) fits.
+    strict
+        Refuse (``InputError``) a scenario with plausibility warnings: before the
+        replay for those over the scenario, book and paths, after it for those
+        over the results (:mod:`stresstest.scenario.plausibility`). Without it
+        each finding is a ``PlausibilityWarning`` and ``Result.warnings`` holds them.
 
     Raises
     ------
     InputError
-        Bad input, or more memory or disk needed than available.
+        Bad input, more memory or disk needed than available, or (``strict``)
+        a plausibility warning.
     """
     if not isinstance(scenario, schema.Scenario):
         from stresstest.scenario import load_scenario
@@ -222,6 +238,7 @@ def run(
         from stresstest.engine import accounts
 
         prepared = accounts.prepare_accounts_variants([scenario])
+        found = pre_run_checks(scenario, None, prepared.source, strict=strict)
         size = chunk_size or accounts.accounts_chunk_size(prepared.plans)
         source = prepared.source
         need = estimate(
@@ -241,8 +258,13 @@ def run(
             executor=executor,
             scheduler=scheduler,
         )
-        return accounts.accounts_results(prepared, metrics, records)[0]
+        return checked_result(
+            accounts.accounts_results(prepared, metrics, records)[0], found, strict=strict
+        )
     plan, stats = prepare([scenario])
+    emit(plan.variants[0].warnings)
+    if strict:
+        refuse_strict(plan.variants[0].warnings, "before the run")
     size = chunk_size or default_chunk_size(plan.n_paths, plan.source.n_steps)
     need = estimate(
         n_paths=plan.n_paths,
@@ -261,7 +283,7 @@ def run(
         checkpoint=open_checkpoint(checkpoint_dir, scenario, resume),
         progress=progress,
     )
-    return Result(
+    result = Result(
         scenario=scenario,
         path_ids=plan.source.path_ids(),
         metrics=metrics[0],
@@ -271,6 +293,42 @@ def run(
         paths_record=source_provenance(plan.source),
         references=source_references(plan.source),
     )
+    return checked_result(result, plan.variants[0].warnings, strict=strict)
+
+
+def pre_run_checks(
+    scenario: schema.Scenario, book: Book | None, source: object, *, strict: bool
+) -> tuple[Finding, ...]:
+    """The plausibility findings before a run, issued as warnings (refused if ``strict``)."""
+    found = tuple(pre_run_findings(scenario, book, source))
+    emit(found)
+    if strict:
+        refuse_strict(found, "before the run")
+    return found
+
+
+def checked_result(
+    result: Result,
+    earlier: Sequence[Finding],
+    *,
+    strict: bool,
+    variant: str | None = None,
+) -> Result:
+    """``result`` with its plausibility findings: ``earlier`` ones and those over its paths.
+
+    The findings over the results are issued as warnings; with ``strict`` any
+    is refused (``InputError``) before anything is written.
+    """
+    columns = {
+        name: result.column(name) for name in ("bad_debt", "socialized_loss", "n_liquidations")
+    }
+    after = post_run_findings(
+        result.scenario, columns, result.book.n_positions, earlier, variant=variant
+    )
+    emit(after)
+    if strict:
+        refuse_strict(after, "after the run")
+    return dataclasses.replace(result, warnings=(*earlier, *after))
 
 
 def open_checkpoint(

@@ -104,6 +104,7 @@ def scenario_reference_markdown() -> str:
         "",
         "Generated from the schema by `stresstest schema --markdown`; do not edit by hand.",
         "",
+        *UNITS_SECTION,
     ]
 
     def describe_table(title: str, cls: type) -> None:
@@ -144,6 +145,23 @@ def scenario_reference_markdown() -> str:
     lines.extend(OVERRIDES_SECTION)
     return "\n".join(lines)
 
+
+#: The one unit convention of scenario files (docs/plausibility.md checks it).
+UNITS_SECTION = [
+    "## Units",
+    "",
+    "Rates, penalties, slippage and volatilities are fractions (`0.01` is 1%), variances",
+    "are fractions squared (`1e-4` is a 1% volatility), all per step (one bar of the",
+    "paths); amounts of money are in quote units (e.g. USDT) and prices in quote per",
+    "base. The one exception is the GARCH family's `params` and `sigma0`, which keep",
+    "arch's percent returns (`sigma0 = 0.585` is 0.585% per step, `omega` is in percent",
+    "squared); a variance elsewhere (`margin.initial_variance`) is still a fraction",
+    "squared: `sigma0 = 0.585` goes with `initial_variance = 3.42e-5`. Each key's unit is",
+    "in its row below. Values that are valid but far from what the rest of the scenario",
+    "implies (a rate above the book's initial margin, a fund in the wrong unit, a variance",
+    "in percent squared) draw a plausibility warning (docs/plausibility.md).",
+    "",
+]
 
 #: How ``--set`` overrides these keys (stresstest/scenario/overrides.py).
 OVERRIDES_SECTION = [

@@ -37,6 +37,8 @@ MAX_STEPS = 10_000_000
 MAX_PATHS = 100_000_000
 #: Largest variance of one step's log return (a 100% volatility per step), per step.
 MAX_STEP_VARIANCE = 1.0
+#: Unit of every variance key: the variance of one step's log return, a fraction squared.
+VARIANCE_UNIT = "fraction squared per step"
 #: Largest multiplier of a volatility (margin k, penalty fee_k), dimensionless.
 MAX_VOL_MULTIPLIER = 1000.0
 
@@ -213,7 +215,8 @@ _START_VARIANCE = spec(
     choices=("fitted", "unconditional"),
 )
 _SIGMA0 = spec(
-    "Conditional volatility of the first step; overrides start_variance.",
+    "Conditional volatility of the first step, in arch's percent (0.5 is 0.5%, not 50%); "
+    "overrides start_variance.",
     default=None,
     unit="percent per step",
     gt=0.0,
@@ -409,7 +412,11 @@ class VolScaledMargin:
     )
     ewma_lambda: float = spec("EWMA decay lambda.", gt=0.0, lt=1.0)
     initial_variance: float = spec(
-        "Variance at t = 0.", unit="per step", ge=0.0, le=MAX_STEP_VARIANCE
+        "Variance of the log return at t = 0 (1e-4 is a 1% per-step volatility; not "
+        "percent squared).",
+        unit=VARIANCE_UNIT,
+        ge=0.0,
+        le=MAX_STEP_VARIANCE,
     )
     floor: float = spec("Lowest maintenance rate.", unit="fraction of notional", ge=0.0, lt=1.0)
     cap: float = spec("Highest maintenance rate.", unit="fraction of notional", ge=0.0, lt=1.0)
@@ -500,7 +507,7 @@ class Liquidation:
         "EWMA variance at step 0 for sigma_t. Absent: the vol_scaled margin's "
         "initial_variance, or 0 with a static margin.",
         default=None,
-        unit="per step",
+        unit=VARIANCE_UNIT,
         ge=0.0,
         le=MAX_STEP_VARIANCE,
     )
