@@ -189,7 +189,7 @@ def validate_file(scenario_file: Path, sets: Sequence[str] = ()) -> ValidatedSce
     if isinstance(book_table, schema.FileBook):
         from stresstest.book.positions import read_book  # polars: only to read a book file
 
-        n_positions = len(read_book(book_table.file))
+        n_positions = len(read_book(book_table.file, book_table.columns))
     elif isinstance(book_table, schema.SyntheticBook):
         n_positions = book_table.n_positions
     else:  # pragma: no cover - an accounts book took the branch above
