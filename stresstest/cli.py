@@ -72,7 +72,7 @@ ResumeOption = Annotated[
 #: checks each against the library's own list.
 Executor = Literal["local", "dask"]
 MatchKind = Literal["cost", "risk"]
-TemplateName = Literal["gbm", "garch", "historical", "compare"]
+TemplateName = Literal["gbm", "garch", "historical", "compare", "vol_scaled"]
 FitModel = Literal["garch", "gjr", "egarch"]
 FitDist = Literal["normal", "t", "skewt"]
 FitMean = Literal["zero", "constant"]
@@ -629,16 +629,32 @@ def fit_command(
     ] = None,
     start: Annotated[str | None, typer.Option("--start", help="First bar (ISO, UTC).")] = None,
     end: Annotated[str | None, typer.Option("--end", help="End of bars (exclusive).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help=r"Write the \[paths] table to this .toml file (atomically) instead of stdout.",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")] = False,
 ) -> None:
     r"""Fit a GARCH-family model with arch; print estimates and a \[paths] table to paste."""
-    from stresstest.engine.path_jobs import fit_report
+    from stresstest.engine.path_jobs import check_fit_out, fit_report, write_fit_toml
 
     with input_errors():
+        if out is not None:
+            check_fit_out(out, force=force)
         table, toml = fit_report(
             data, model=model, dist=dist, mean=mean, resolution=resolution, start=start, end=end
         )
+        if out is not None:
+            write_fit_toml(toml, out)
     out_console.print(table)
-    sys.stdout.write(toml)
+    if out is None:
+        sys.stdout.write(toml)
+    else:
+        out_console.print(Text(f"wrote the [paths] table to {out}"), soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -19,7 +19,7 @@ from typing import Any
 
 from stresstest._version import __version__
 from stresstest.errors import InputError
-from stresstest.io.atomic import write_text
+from stresstest.io.atomic import check_new_file, write_text
 from stresstest.scenario.embedded import embedded_dir
 
 #: Template name -> shipped scenario it is copied from.
@@ -28,6 +28,7 @@ TEMPLATES: dict[str, str] = {
     "garch": "garch_btc.toml",
     "historical": "historical_windows_btc.toml",
     "compare": "compare_btc.toml",
+    "vol_scaled": "vol_scaled_btc.toml",
 }
 
 _SCENARIO_HEADER = re.compile(r"^\s*\[\s*scenario\s*\]\s*(#.*)?$")
@@ -188,7 +189,8 @@ def write_template(path: Path, template: str = "gbm", *, force: bool = False) ->
     path
         The scenario file to write; missing parent folders are created.
     template
-        ``"gbm"``, ``"garch"``, ``"historical"`` or ``"compare"`` (:data:`TEMPLATES`).
+        ``"gbm"``, ``"garch"``, ``"historical"``, ``"compare"`` or ``"vol_scaled"``
+        (:data:`TEMPLATES`).
     force
         Overwrite ``path`` if it exists.
 
@@ -199,12 +201,7 @@ def write_template(path: Path, template: str = "gbm", *, force: bool = False) ->
         ``force`` is false. Nothing is written then.
     """
     path = Path(path)
-    if path.is_dir():
-        raise InputError("path is a folder", file=path, expected="a scenario file name (.toml)")
-    if path.exists() and not force:
-        raise InputError(
-            "file exists", file=path, expected="a new file name, or --force to overwrite it"
-        )
+    check_new_file(path, force=force, expected="a scenario file name (.toml)")
     name = _scenario_name(path)
     text, source, rewritten = template_text(template, name, path.name)
     path.parent.mkdir(parents=True, exist_ok=True)
