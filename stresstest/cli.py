@@ -32,6 +32,22 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 out_console = Console()
 
+
+def complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion of a SCENARIO argument (:mod:`stresstest.completion`, loaded only
+    when completing: the scenario package imports numpy)."""
+    from stresstest.completion import complete_scenario as complete
+
+    return complete(incomplete)
+
+
+def complete_result_folder(incomplete: str) -> list[str]:
+    """Shell completion of report's RESULT argument (:mod:`stresstest.completion`)."""
+    from stresstest.completion import complete_result_folder as complete
+
+    return complete(incomplete)
+
+
 #: How a SCENARIO argument is found (scenario/embedded.py, resolve_scenario).
 SCENARIO_LOOKUP = (
     "or the name of a shipped scenario (stresstest scenarios), e.g. default; "
@@ -42,6 +58,7 @@ ScenarioArgument = Annotated[
     typer.Argument(
         help=f"Scenario TOML file, {SCENARIO_LOOKUP} The shipped default if omitted.",
         show_default=False,
+        autocompletion=complete_scenario,
     ),
 ]
 OutOption = Annotated[
@@ -351,7 +368,10 @@ def _compare_table(comparison: Any) -> Table:
 def compare_command(
     scenario: Annotated[
         Path,
-        typer.Argument(help=rf"Scenario TOML file with a \[compare] table, {SCENARIO_LOOKUP}"),
+        typer.Argument(
+            help=rf"Scenario TOML file with a \[compare] table, {SCENARIO_LOOKUP}",
+            autocompletion=complete_scenario,
+        ),
     ],
     out: OutOption = None,
     match: MatchOption = None,
@@ -425,7 +445,11 @@ def _write_report(result_dir: Path, report: Path | None, *, png: bool, verbose: 
 @app.command("report")
 def report_command(
     result: Annotated[
-        Path, typer.Argument(help="Result folder of stresstest run or stresstest compare.")
+        Path,
+        typer.Argument(
+            help="Result folder of stresstest run or stresstest compare.",
+            autocompletion=complete_result_folder,
+        ),
     ],
     out: Annotated[
         Path | None,
@@ -513,7 +537,11 @@ def backtest_command(
 @app.command("validate")
 def validate_command(
     scenario: Annotated[
-        Path, typer.Argument(help=f"Scenario TOML file to check, {SCENARIO_LOOKUP}")
+        Path,
+        typer.Argument(
+            help=f"Scenario TOML file to check, {SCENARIO_LOOKUP}",
+            autocompletion=complete_scenario,
+        ),
     ],
     json_output: JsonOption = False,
     sets: SetOption = None,
