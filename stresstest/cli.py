@@ -67,7 +67,8 @@ OutOption = Annotated[
         "--out",
         "-o",
         help="Result folder, default runs/<name>; an earlier result is replaced whole, "
-        "a folder holding anything else is refused.",
+        "a folder holding anything else is refused, and so is runs/<name> holding the "
+        "results of another scenario file of that name.",
     ),
 ]
 ChunkOption = Annotated[

@@ -106,6 +106,36 @@ def check_input_hashes(scenario: schema.Scenario, provenance: Any, file: Path | 
             )
 
 
+def scenario_identity(scenario: schema.Scenario) -> str | None:
+    """The scenario file a run is of: what tells two scenarios of one ``[scenario] name`` apart.
+
+    The absolute path of the file the scenario was loaded from; for a
+    ``scenario.resolved.toml`` loaded again, the file its ``[provenance]
+    scenario_file`` names (a rerun of a run's record is a run of that scenario).
+    ``None`` for a scenario built from a dict. Editing a file keeps its identity;
+    ``--set`` overrides too.
+    """
+    recorded = scenario.raw.get("provenance")
+    if isinstance(recorded, dict) and isinstance(recorded.get("scenario_file"), str):
+        return str(recorded["scenario_file"])
+    if scenario.source_file is None:
+        return None
+    return os.path.realpath(scenario.source_file)
+
+
+def with_identity(resolved: dict[str, Any], scenario: schema.Scenario) -> dict[str, Any]:
+    """``resolved`` with ``[provenance] scenario_file`` (:func:`scenario_identity`), if known.
+
+    Kept out of :func:`resolved_dict`, which is also the checkpoint's fingerprint
+    and the record of each compare variant: only the top-level
+    ``scenario.resolved.toml`` of a result folder names the file.
+    """
+    identity = scenario_identity(scenario)
+    if identity is not None:
+        resolved["provenance"]["scenario_file"] = identity
+    return resolved
+
+
 def resolved_dict(
     scenario: schema.Scenario, version: str, paths_record: dict[str, Any] | None = None
 ) -> dict[str, Any]:
