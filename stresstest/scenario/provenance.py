@@ -106,6 +106,40 @@ def check_input_hashes(scenario: schema.Scenario, provenance: Any, file: Path | 
             )
 
 
+def toml_strings(value: Any) -> list[str]:
+    """Every string anywhere in a parsed TOML document, in document order."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in toml_strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in toml_strings(item)]
+    return []
+
+
+def inputs_digest(scenario_file: Path, version: str) -> str:
+    """SHA-256 (hex) of everything a run of ``scenario_file`` starts from, without loading it.
+
+    Hashed: the parsed TOML (so comments and layout do not count, every key and
+    value does), the SHA-256 of every file a string of it names (relative to the
+    file's folder: path and book files, ``compare.backtest_data``, ...) and
+    ``version``. Reading and hashing only, no engine: the check that the shipped
+    reports are current (docs/reports.md) costs milliseconds.
+    """
+    import json
+    import tomllib
+
+    raw = tomllib.loads(Path(scenario_file).read_text(encoding="utf-8"))
+    files = {}
+    for text in toml_strings(raw):
+        candidate = Path(scenario_file).parent / text
+        if text and candidate.is_file():
+            files[text] = sha256_of(candidate)
+    record = {"scenario": raw, "files": files, "stresstest_version": version}
+    canonical = json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def scenario_identity(scenario: schema.Scenario) -> str | None:
     """The scenario file a run is of: what tells two scenarios of one ``[scenario] name`` apart.
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from stresstest._version import __version__
 from stresstest.errors import InputError
 from stresstest.io.atomic import check_new_file, write_text
 from stresstest.scenario.embedded import embedded_dir
+from stresstest.scenario.provenance import toml_strings
 
 #: Template name -> shipped scenario it is copied from.
 TEMPLATES: dict[str, str] = {
@@ -90,22 +90,10 @@ def _exists(template: str) -> bool:
     return (embedded_dir("scenarios") / TEMPLATES[template]).is_file()
 
 
-def _strings(value: Any) -> Iterator[str]:
-    """Every string value anywhere in a parsed TOML document."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
 def _relative_files(raw: dict[str, Any], base_dir: Path) -> dict[str, str]:
     """Relative path strings that name an existing file beside ``base_dir``, made absolute."""
     found = {}
-    for value in _strings(raw):
+    for value in toml_strings(raw):
         if not value or Path(value).is_absolute():
             continue
         candidate = (base_dir / value).resolve()
