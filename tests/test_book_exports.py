@@ -166,8 +166,10 @@ def test_a_mapped_column_missing_from_the_file_is_named(tmp_path: Path) -> None:
     error = refusal(
         BINANCE, {"qty": "Quantity", "entry_price": "Entry Price", "collateral": "Margin"}, tmp_path
     )
-    assert error.problem == "missing column" and error.key == "Quantity"
-    assert "Size" in str(error)  # the columns found are listed
+    assert error.problem == "missing column (book.columns.qty)" and error.key == "Quantity"
+    assert "'Margin'], and 'side' unless quantities are signed (found ['Symbol', 'Size'" in str(
+        error
+    )
 
 
 def test_values_out_of_range_name_the_file_column(tmp_path: Path) -> None:

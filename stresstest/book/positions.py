@@ -13,7 +13,6 @@ from stresstest.errors import InputError
 from stresstest.io.tables import (
     ROW_INDEX,
     check_column_range,
-    check_columns,
     check_positive,
     numeric_column,
     read_table,
@@ -185,6 +184,23 @@ def _signed_sides(
     return side
 
 
+def _check_book_columns(
+    frame: pl.DataFrame, labels: dict[str, str], mapped: Mapping[str, str], path: Path
+) -> None:
+    """Refuse a book file without a column it needs, naming the mapping that asked for it."""
+    needed = [labels[name] for name in BOOK_COLUMNS if name != "side"]
+    found = [name for name in frame.columns if name != ROW_INDEX]
+    for name in BOOK_COLUMNS:
+        if name != "side" and labels[name] not in frame.columns:
+            raise InputError(
+                "missing column" + (f" (book.columns.{name})" if name in mapped else ""),
+                file=path,
+                key=labels[name],
+                expected=f"columns {needed}, and '{labels['side']}' unless quantities are "
+                f"signed (found {found})",
+            )
+
+
 def read_book(path: Path, columns: Mapping[str, str] | None = None) -> Book:
     """Read a book file and validate every row (docs/model.md 2.1).
 
@@ -209,7 +225,7 @@ def read_book(path: Path, columns: Mapping[str, str] | None = None) -> Book:
     labels = column_labels(path, columns)
     frame = read_table(path, ())
     has_side = labels["side"] in frame.columns
-    check_columns(frame, [labels[name] for name in BOOK_COLUMNS], path, optional=(labels["side"],))
+    _check_book_columns(frame, labels, columns or {}, path)
     if frame.height == 0:
         raise InputError("book has no positions", file=path, expected="at least one row")
     side = _parse_sides(frame, labels["side"], path) if has_side else None

@@ -160,13 +160,11 @@ def read_table(path: Path, required: Iterable[str]) -> pl.DataFrame:
     return frame.with_row_index(ROW_INDEX)
 
 
-def check_columns(
-    frame: pl.DataFrame, required: Iterable[str], path: Path, *, optional: Iterable[str] = ()
-) -> None:
-    """Refuse a table that lacks a column of ``required`` (other than the ``optional`` ones)."""
+def check_columns(frame: pl.DataFrame, required: Iterable[str], path: Path) -> None:
+    """Refuse a table that lacks a column of ``required``, naming the columns found."""
     required = tuple(required)
     for column in required:
-        if column not in frame.columns and column not in optional:
+        if column not in frame.columns:
             raise InputError(
                 "missing column",
                 file=path,
