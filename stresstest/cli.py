@@ -32,6 +32,22 @@ app = typer.Typer(
 err_console = Console(stderr=True)
 out_console = Console()
 
+
+def complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion of a SCENARIO argument (:mod:`stresstest.completion`, loaded only
+    when completing: the scenario package imports numpy)."""
+    from stresstest.completion import complete_scenario as complete
+
+    return complete(incomplete)
+
+
+def complete_result_folder(incomplete: str) -> list[str]:
+    """Shell completion of report's RESULT argument (:mod:`stresstest.completion`)."""
+    from stresstest.completion import complete_result_folder as complete
+
+    return complete(incomplete)
+
+
 #: How a SCENARIO argument is found (scenario/embedded.py, resolve_scenario).
 SCENARIO_LOOKUP = (
     "or the name of a shipped scenario (stresstest scenarios), e.g. default; "
@@ -42,6 +58,7 @@ ScenarioArgument = Annotated[
     typer.Argument(
         help=f"Scenario TOML file, {SCENARIO_LOOKUP} The shipped default if omitted.",
         show_default=False,
+        autocompletion=complete_scenario,
     ),
 ]
 OutOption = Annotated[
@@ -50,7 +67,8 @@ OutOption = Annotated[
         "--out",
         "-o",
         help="Result folder, default runs/<name>; an earlier result is replaced whole, "
-        "a folder holding anything else is refused.",
+        "a folder holding anything else is refused, and so is runs/<name> holding the "
+        "results of another scenario file of that name.",
     ),
 ]
 ChunkOption = Annotated[
@@ -72,7 +90,7 @@ ResumeOption = Annotated[
 #: checks each against the library's own list.
 Executor = Literal["local", "dask"]
 MatchKind = Literal["cost", "risk"]
-TemplateName = Literal["gbm", "garch", "historical", "compare"]
+TemplateName = Literal["gbm", "garch", "historical", "compare", "vol_scaled"]
 FitModel = Literal["garch", "gjr", "egarch"]
 FitDist = Literal["normal", "t", "skewt"]
 FitMean = Literal["zero", "constant"]
@@ -374,7 +392,10 @@ def _compare_table(comparison: Any) -> Table:
 def compare_command(
     scenario: Annotated[
         Path,
-        typer.Argument(help=rf"Scenario TOML file with a \[compare] table, {SCENARIO_LOOKUP}"),
+        typer.Argument(
+            help=rf"Scenario TOML file with a \[compare] table, {SCENARIO_LOOKUP}",
+            autocompletion=complete_scenario,
+        ),
     ],
     out: OutOption = None,
     match: MatchOption = None,
@@ -451,7 +472,11 @@ def _write_report(result_dir: Path, report: Path | None, *, png: bool, verbose: 
 @app.command("report")
 def report_command(
     result: Annotated[
-        Path, typer.Argument(help="Result folder of stresstest run or stresstest compare.")
+        Path,
+        typer.Argument(
+            help="Result folder of stresstest run or stresstest compare.",
+            autocompletion=complete_result_folder,
+        ),
     ],
     out: Annotated[
         Path | None,
@@ -539,7 +564,11 @@ def backtest_command(
 @app.command("validate")
 def validate_command(
     scenario: Annotated[
-        Path, typer.Argument(help=f"Scenario TOML file to check, {SCENARIO_LOOKUP}")
+        Path,
+        typer.Argument(
+            help=f"Scenario TOML file to check, {SCENARIO_LOOKUP}",
+            autocompletion=complete_scenario,
+        ),
     ],
     json_output: JsonOption = False,
     sets: SetOption = None,
@@ -657,16 +686,32 @@ def fit_command(
     ] = None,
     start: Annotated[str | None, typer.Option("--start", help="First bar (ISO, UTC).")] = None,
     end: Annotated[str | None, typer.Option("--end", help="End of bars (exclusive).")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help=r"Write the \[paths] table to this .toml file (atomically) instead of stdout.",
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out.")] = False,
 ) -> None:
     r"""Fit a GARCH-family model with arch; print estimates and a \[paths] table to paste."""
-    from stresstest.engine.path_jobs import fit_report
+    from stresstest.engine.path_jobs import check_fit_out, fit_report, write_fit_toml
 
     with input_errors():
+        if out is not None:
+            check_fit_out(out, force=force)
         table, toml = fit_report(
             data, model=model, dist=dist, mean=mean, resolution=resolution, start=start, end=end
         )
+        if out is not None:
+            write_fit_toml(toml, out)
     out_console.print(table)
-    sys.stdout.write(toml)
+    if out is None:
+        sys.stdout.write(toml)
+    else:
+        out_console.print(Text(f"wrote the [paths] table to {out}"), soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover - console entry point

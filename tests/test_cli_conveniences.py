@@ -137,7 +137,7 @@ def test_cli_choices_are_the_library_choices(alias: str) -> None:
     [
         (["run", "--help"], "--executor", "local|dask"),
         (["compare", "--help"], "--match", "cost|risk"),
-        (["init", "--help"], "--template", "gbm|garch|historical|compare"),
+        (["init", "--help"], "--template", "gbm|garch|historical|compare|vol_scaled"),
         (["fit", "--help"], "--model", "garch|gjr|egarch"),
         (["fit", "--help"], "--dist", "normal|t|skewt"),
     ],

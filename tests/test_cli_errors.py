@@ -153,8 +153,9 @@ def paths_missing_column(ws: Workspace) -> tuple[Path, list[str]]:
 
 
 def negative_qty(ws: Workspace) -> tuple[Path, list[str]]:
-    ws.write(book=GOOD_BOOK.replace("short,2.0", "short,-2.0"))
-    return ws.scenario, [str(ws.book), "key 'qty'", "row 1", "-2.0"]
+    """A negative quantity on a long row: the side column and the sign disagree."""
+    ws.write(book=GOOD_BOOK.replace("short,2.0", "long,-2.0"))
+    return ws.scenario, [str(ws.book), "key 'qty'", "row 1", "-2.0", "negative quantity on a long"]
 
 
 def unknown_side(ws: Workspace) -> tuple[Path, list[str]]:
@@ -366,7 +367,7 @@ def test_api_unknown_key_carries_location(ws: Workspace) -> None:
 
 
 def test_api_negative_qty_carries_row(ws: Workspace) -> None:
-    ws.write(book=GOOD_BOOK.replace("short,2.0", "short,-2.0"))
+    ws.write(book=GOOD_BOOK.replace("short,2.0", "long,-2.0"))
     scenario = load_scenario(ws.scenario)
     with pytest.raises(InputError) as caught:
         run(scenario)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -97,10 +98,15 @@ def test_variant_folder_equals_a_separate_run(scenario_file: Path, tmp_path: Pat
         raw = {key: value for key, value in base.raw.items() if key != "compare"}
         separate_file.write_text(tomli_w.dumps(raw))
         _, separate_dir = run_to_dir(separate_file, tmp_path / f"run_{name}")
-        for file_name in ("paths.parquet", "scenario.resolved.toml"):
-            assert (target / "variants" / name / file_name).read_bytes() == (
-                separate_dir / file_name
-            ).read_bytes(), (name, file_name)
+        variant_dir = target / "variants" / name
+        assert (variant_dir / "paths.parquet").read_bytes() == (
+            separate_dir / "paths.parquet"
+        ).read_bytes(), name
+        # the same record, but for the scenario file a top-level folder names (model.md 8)
+        separate = tomllib.loads((separate_dir / "scenario.resolved.toml").read_text())
+        assert separate["provenance"].pop("scenario_file") == str(separate_file.resolve())
+        variant = tomllib.loads((variant_dir / "scenario.resolved.toml").read_text())
+        assert variant == separate, name
     table = pl.read_parquet(target / "compare.parquet")
     assert table["variant"].to_list() == list(comparison.names)
     differences = pl.read_parquet(target / "differences.parquet")

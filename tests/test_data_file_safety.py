@@ -339,8 +339,8 @@ def test_book_removed_during_the_run_is_refused(
     ws.write()
     read_book = positions.read_book
 
-    def read_then_remove(path: Path) -> Any:
-        book = read_book(path)
+    def read_then_remove(path: Path, columns: Any = None) -> Any:
+        book = read_book(path, columns)
         path.unlink()
         return book
 

@@ -139,7 +139,7 @@ def test_manifest_lists_every_file_and_output_bytes_are_unchanged(ws: Workspace)
     }
     plain = ws.root / "plain"
     plain.mkdir()
-    result.write_files(plain)  # the files as written without atomic_dir and manifest
+    result.write_files(plain, identity=True)  # as write() does, without atomic_dir, manifest
     assert listing(plain) == files
     assert load_result(target).path == target  # the report reads it as before
     assert siblings(target) == []
@@ -552,8 +552,8 @@ SLOW_WRITE = """
 import sys, time
 import stresstest.engine.result as result
 write_files = result.Result.write_files
-def slow(self, folder):
-    write_files(self, folder)
+def slow(self, folder, **options):
+    write_files(self, folder, **options)
     print("WRITING", flush=True)
     time.sleep(120)
 result.Result.write_files = slow

@@ -13,7 +13,7 @@ from stresstest.comparison.engine import Comparison, Match
 from stresstest.engine.result import Result
 from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml
 from stresstest.scenario import schema
-from stresstest.scenario.provenance import resolved_dict
+from stresstest.scenario.provenance import resolved_dict, with_identity
 from stresstest.scenario.schema import design_label
 from stresstest.schemas.format import FORMAT_KEY, FORMAT_VERSION, parquet_metadata
 
@@ -147,6 +147,7 @@ def write_comparison(comparison: Comparison, out_dir: Path) -> None:
             comparison.scenario, __version__, comparison.results[0].paths_record
         )
         resolved["compare"] = comparison.scenario.raw["compare"]
+        resolved = with_identity(resolved, comparison.scenario)
         write_toml(resolved, staging / "scenario.resolved.toml")
         for name, result in zip(comparison.names, comparison.results, strict=True):
             folder = staging / "variants" / name

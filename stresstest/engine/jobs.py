@@ -11,9 +11,11 @@ from stresstest.engine.budget import check_scenario_budget
 from stresstest.engine.checkpoint import RunInterrupted, checkpoint_dir_for
 from stresstest.engine.result import Result
 from stresstest.engine.run import Progress, build_book, run
+from stresstest.errors import OutputError
 from stresstest.io.atomic import MAX_NAME_CHARS, output_lock
 from stresstest.scenario import Scenario, load_scenario
 from stresstest.scenario.embedded import default_scenario_path, resolve_scenario
+from stresstest.scenario.provenance import scenario_identity
 
 if TYPE_CHECKING:
     from stresstest.book import Book
@@ -30,6 +32,42 @@ def default_output_dir(scenario: Scenario) -> Path:
     safe = "".join(char if char.isalnum() or char in "-_." else "_" for char in scenario.name)
     safe = safe[:MAX_NAME_CHARS]
     return Path("runs") / (safe if safe not in ("", ".", "..") else "scenario")
+
+
+def recorded_identity(folder: Path) -> str | None:
+    """The scenario file whose results ``folder`` holds (``[provenance] scenario_file`` of its
+    ``scenario.resolved.toml``), or ``None`` if the folder, the file or the key is missing
+    or unreadable (an older result folder: it is replaced as before)."""
+    import tomllib
+
+    try:
+        with (folder / "scenario.resolved.toml").open("rb") as stream:
+            provenance = tomllib.load(stream).get("provenance")
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return None
+    recorded = provenance.get("scenario_file") if isinstance(provenance, dict) else None
+    return recorded if isinstance(recorded, str) else None
+
+
+def check_default_folder(target: Path, scenario: Scenario) -> None:
+    """Refuse to replace ``runs/<name>`` holding the results of another scenario file.
+
+    Two scenario files may share a ``[scenario] name``; its default result folder
+    then belongs to the first that ran, and the second is refused (exit 2) rather
+    than silently replacing it. The same file (edited, or with ``--set``) and a
+    rerun of its ``scenario.resolved.toml`` replace the folder as before; so does
+    any run with an explicit ``--out``, and a folder that records no file.
+    """
+    identity = scenario_identity(scenario)
+    recorded = recorded_identity(target)
+    if identity is None or recorded is None or recorded == identity:
+        return
+    raise OutputError(
+        f"{target} holds the results of the scenario file {recorded}, and {identity} has "
+        f"the same [scenario] name {scenario.name!r}",
+        expected="run with --out ANOTHER_FOLDER, give one of them another [scenario] name, "
+        f"or remove {target} to replace it",
+    )
 
 
 def run_to_dir(
@@ -71,6 +109,8 @@ def run_to_dir(
         sets=sets,
     )
     target = out_dir if out_dir is not None else default_output_dir(scenario)
+    if out_dir is None:
+        check_default_folder(target, scenario)
     with output_lock(target):
         checkpoint_dir = checkpoint_dir_for(target)
         try:
@@ -117,6 +157,8 @@ def compare_to_dir(
 
     scenario = load_scenario(resolve_scenario(scenario_file), sets=sets)
     target = out_dir if out_dir is not None else default_output_dir(scenario)
+    if out_dir is None:
+        check_default_folder(target, scenario)
     check_scenario_budget(scenario, target.parent, n_variants=compare_width(scenario, match))
     with output_lock(target):
         comparison = compare(

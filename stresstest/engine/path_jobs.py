@@ -13,6 +13,7 @@ from rich.table import Table
 from stresstest._version import __version__
 from stresstest.data import load_candles, select_window
 from stresstest.errors import InputError
+from stresstest.io.atomic import check_new_file, write_text
 from stresstest.kernels.jit import thread_limit
 from stresstest.paths import path_source
 from stresstest.paths.file import write_path_file
@@ -148,6 +149,27 @@ def fit_report(
         candles = at_resolution(candles, parse_resolution(resolution))
     fit = fit_garch(candles, model, dist, mean, key="DATA")
     return _fit_table(fit), _paths_toml(fit, n_paths, n_steps)
+
+
+def check_fit_out(out: Path, *, force: bool) -> None:
+    """Refuse a ``fit --out`` file before the fit: not ``.toml``, a folder, or an existing
+    file without ``force`` (``stresstest fit`` never overwrites a scenario by surprise)."""
+    if out.suffix.lower() != ".toml":
+        raise InputError(
+            "unknown file format", file=out, key="--out", value=out.suffix, expected="'.toml'"
+        )
+    check_new_file(out, force=force, expected="a TOML file name for the [paths] table")
+
+
+def write_fit_toml(toml: str, out: Path) -> None:
+    """Write what :func:`fit_report` returned as ``toml`` to ``out``, whole or not at all.
+
+    Missing parent folders are created. The file holds a ``[paths]`` table with
+    ``[paths.params]``, the provenance in comments: paste it into a scenario (or
+    add the other tables to it) and ``stresstest validate`` checks it.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_text(toml, out)
 
 
 def _bar_text(step_ms: int) -> str:

@@ -14,7 +14,7 @@ from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_to
 from stresstest.kernels import enums
 from stresstest.kernels.enums import GRID_COUNT, GRID_FUND, GRID_NOTIONAL, GRID_PRICE
 from stresstest.scenario.plausibility import Finding
-from stresstest.scenario.provenance import resolved_dict
+from stresstest.scenario.provenance import resolved_dict, with_identity
 from stresstest.scenario.schema import Scenario
 from stresstest.schemas.format import FORMAT_KEY, FORMAT_VERSION, parquet_metadata
 
@@ -325,8 +325,12 @@ class Result:
             }
         )
 
-    def write_files(self, folder: Path) -> None:
-        """Write paths.parquet, the per-step files, summary.json and scenario.resolved.toml."""
+    def write_files(self, folder: Path, *, identity: bool = False) -> None:
+        """Write paths.parquet, the per-step files, summary.json and scenario.resolved.toml.
+
+        ``identity`` adds ``[provenance] scenario_file`` (the top level of a result
+        folder; a compare variant's folder leaves it out).
+        """
         metadata = parquet_metadata()  # the format version, if this polars writes metadata
         write_parquet(self.paths_frame(), folder / "paths.parquet", metadata)
         for name, frame in self.step_frames().items():
@@ -334,10 +338,13 @@ class Result:
         write_parquet(self.sample_paths_frame(), folder / "sample_paths.parquet", metadata)
         if self.references:
             write_parquet(self.references_frame(), folder / "reference_paths.parquet", metadata)
-        write_toml(self.resolved_scenario(), folder / "scenario.resolved.toml")
+        resolved = self.resolved_scenario()
+        if identity:
+            resolved = with_identity(resolved, self.scenario)
+        write_toml(resolved, folder / "scenario.resolved.toml")
         write_json(self.summary(), folder / "summary.json")
 
     def write(self, out_dir: Path) -> None:
         """Write the result folder whole or not at all."""
         with atomic_dir(out_dir) as staging:
-            self.write_files(staging)
+            self.write_files(staging, identity=True)

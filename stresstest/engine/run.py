@@ -67,7 +67,7 @@ def build_book(scenario: schema.Scenario, start_price: float) -> Book:
     if isinstance(config, schema.FileBook):
         from stresstest.book.positions import read_book
 
-        return read_book(config.file)
+        return read_book(config.file, config.columns)
     # accounts books are built by engine/accounts.py (run() dispatches them there)
     raise TypeError(f"no single-asset book for {type(config).__name__}")  # pragma: no cover
 

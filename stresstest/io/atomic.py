@@ -232,6 +232,19 @@ def write_text(text: str, path: Path) -> None:
         stream.write(text)
 
 
+def check_new_file(path: Path, *, force: bool, expected: str) -> None:
+    """Refuse to write a file over a folder, or over an existing file unless ``force``.
+
+    ``expected`` says what a valid ``path`` is (``"a scenario file name (.toml)"``).
+    """
+    if path.is_dir():
+        raise InputError("path is a folder", file=path, expected=expected)
+    if path.exists() and not force:
+        raise InputError(
+            "file exists", file=path, expected="a new file name, or --force to overwrite it"
+        )
+
+
 def write_json(data: Any, path: Path) -> None:
     """Write JSON atomically, with sorted keys so equal data gives equal bytes."""
     write_text(json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n", path)

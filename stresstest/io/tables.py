@@ -156,15 +156,22 @@ def read_table(path: Path, required: Iterable[str]) -> pl.DataFrame:
             frame = pl.read_parquet(io.BytesIO(data))
     except Exception as error:  # polars raises several exception types for unreadable files
         raise InputError(f"cannot read table: {_first_line(error)}", file=path) from None
+    check_columns(frame, required, path)
+    return frame.with_row_index(ROW_INDEX)
+
+
+def check_columns(frame: pl.DataFrame, required: Iterable[str], path: Path) -> None:
+    """Refuse a table that lacks a column of ``required``, naming the columns found."""
+    required = tuple(required)
     for column in required:
         if column not in frame.columns:
             raise InputError(
                 "missing column",
                 file=path,
                 key=column,
-                expected=f"columns {list(required)} (found {frame.columns})",
+                expected=f"columns {list(required)} "
+                f"(found {[name for name in frame.columns if name != ROW_INDEX]})",
             )
-    return frame.with_row_index(ROW_INDEX)
 
 
 def _row(frame: pl.DataFrame, mask: np.ndarray | pl.Series) -> int:

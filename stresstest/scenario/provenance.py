@@ -106,6 +106,70 @@ def check_input_hashes(scenario: schema.Scenario, provenance: Any, file: Path | 
             )
 
 
+def toml_strings(value: Any) -> list[str]:
+    """Every string anywhere in a parsed TOML document, in document order."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in toml_strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in toml_strings(item)]
+    return []
+
+
+def inputs_digest(scenario_file: Path, version: str) -> str:
+    """SHA-256 (hex) of everything a run of ``scenario_file`` starts from, without loading it.
+
+    Hashed: the parsed TOML (so comments and layout do not count, every key and
+    value does), the SHA-256 of every file a string of it names (relative to the
+    file's folder: path and book files, ``compare.backtest_data``, ...) and
+    ``version``. Reading and hashing only, no engine: the check that the shipped
+    reports are current (docs/reports.md) costs milliseconds.
+    """
+    import json
+    import tomllib
+
+    raw = tomllib.loads(Path(scenario_file).read_text(encoding="utf-8"))
+    files = {}
+    for text in toml_strings(raw):
+        candidate = Path(scenario_file).parent / text
+        if text and candidate.is_file():
+            files[text] = sha256_of(candidate)
+    record = {"scenario": raw, "files": files, "stresstest_version": version}
+    canonical = json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def scenario_identity(scenario: schema.Scenario) -> str | None:
+    """The scenario file a run is of: what tells two scenarios of one ``[scenario] name`` apart.
+
+    The absolute path of the file the scenario was loaded from; for a
+    ``scenario.resolved.toml`` loaded again, the file its ``[provenance]
+    scenario_file`` names (a rerun of a run's record is a run of that scenario).
+    ``None`` for a scenario built from a dict. Editing a file keeps its identity;
+    ``--set`` overrides too.
+    """
+    recorded = scenario.raw.get("provenance")
+    if isinstance(recorded, dict) and isinstance(recorded.get("scenario_file"), str):
+        return str(recorded["scenario_file"])
+    if scenario.source_file is None:
+        return None
+    return os.path.realpath(scenario.source_file)
+
+
+def with_identity(resolved: dict[str, Any], scenario: schema.Scenario) -> dict[str, Any]:
+    """``resolved`` with ``[provenance] scenario_file`` (:func:`scenario_identity`), if known.
+
+    Kept out of :func:`resolved_dict`, which is also the checkpoint's fingerprint
+    and the record of each compare variant: only the top-level
+    ``scenario.resolved.toml`` of a result folder names the file.
+    """
+    identity = scenario_identity(scenario)
+    if identity is not None:
+        resolved["provenance"]["scenario_file"] = identity
+    return resolved
+
+
 def resolved_dict(
     scenario: schema.Scenario, version: str, paths_record: dict[str, Any] | None = None
 ) -> dict[str, Any]:

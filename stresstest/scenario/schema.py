@@ -55,6 +55,7 @@ def spec(
     choices: tuple[str, ...] | None = None,
     is_file: bool = False,
     nonzero_ge: float | None = None,
+    hashed: bool = True,
 ) -> Any:
     """A scenario field: its meaning, default, unit and the values that are valid.
 
@@ -73,7 +74,9 @@ def spec(
         "is_file": is_file,
         "nonzero_ge": nonzero_ge,
     }
-    return dataclasses.field(default=default, metadata=metadata)
+    # a table-valued field (a dict) cannot be hashed: it is left out of the hash (``hashed``)
+    # but still compared, so equal tables stay equal keys of the engine's caches
+    return dataclasses.field(default=default, metadata=metadata, hash=None if hashed else False)
 
 
 # ----------------------------------------------------------------------------- [scenario]
@@ -342,16 +345,29 @@ class FhsPaths:
 
 
 # ----------------------------------------------------------------------------- [book]
+#: The columns of a book file, as ``[book.columns]`` names them (docs/model.md 2.1).
+FILE_BOOK_COLUMNS = ("side", "qty", "entry_price", "collateral")
+
+
 @dataclass(frozen=True, kw_only=True)
 class FileBook:
     """``[book] source = "file"``: one row per position."""
 
     source: str = spec("Book source.", default="file", choices=("file",))
     file: Path = spec(
-        "Parquet or CSV with columns side ('long'/'short'), qty (> 0, base units), "
-        "entry_price (> 0, quote per base), collateral (>= 0, quote units). "
-        "Relative to the scenario file.",
+        "Parquet or CSV with columns side ('long'/'short', any case; 'buy'/'sell' too; "
+        "optional: without it a negative qty is a short), qty (base units, != 0; negative "
+        "only on a short), entry_price (> 0, quote per base), collateral (>= 0, quote "
+        "units); other columns are ignored. Relative to the scenario file.",
         is_file=True,
+    )
+    columns: dict[str, str] | None = spec(
+        "The file's names of the columns above, for an exchange's export: a table from "
+        'side, qty, entry_price or collateral to a column name, e.g. {qty = "Size", '
+        'entry_price = "Entry Price", collateral = "Margin"}. Unmapped columns keep '
+        "their names.",
+        default=None,
+        hashed=False,
     )
 
 

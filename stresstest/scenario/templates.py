@@ -12,15 +12,15 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stresstest._version import __version__
 from stresstest.errors import InputError
-from stresstest.io.atomic import write_text
+from stresstest.io.atomic import check_new_file, write_text
 from stresstest.scenario.embedded import embedded_dir
+from stresstest.scenario.provenance import toml_strings
 
 #: Template name -> shipped scenario it is copied from.
 TEMPLATES: dict[str, str] = {
@@ -28,6 +28,7 @@ TEMPLATES: dict[str, str] = {
     "garch": "garch_btc.toml",
     "historical": "historical_windows_btc.toml",
     "compare": "compare_btc.toml",
+    "vol_scaled": "vol_scaled_btc.toml",
 }
 
 _SCENARIO_HEADER = re.compile(r"^\s*\[\s*scenario\s*\]\s*(#.*)?$")
@@ -89,22 +90,10 @@ def _exists(template: str) -> bool:
     return (embedded_dir("scenarios") / TEMPLATES[template]).is_file()
 
 
-def _strings(value: Any) -> Iterator[str]:
-    """Every string value anywhere in a parsed TOML document."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _strings(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item)
-
-
 def _relative_files(raw: dict[str, Any], base_dir: Path) -> dict[str, str]:
     """Relative path strings that name an existing file beside ``base_dir``, made absolute."""
     found = {}
-    for value in _strings(raw):
+    for value in toml_strings(raw):
         if not value or Path(value).is_absolute():
             continue
         candidate = (base_dir / value).resolve()
@@ -188,7 +177,8 @@ def write_template(path: Path, template: str = "gbm", *, force: bool = False) ->
     path
         The scenario file to write; missing parent folders are created.
     template
-        ``"gbm"``, ``"garch"``, ``"historical"`` or ``"compare"`` (:data:`TEMPLATES`).
+        ``"gbm"``, ``"garch"``, ``"historical"``, ``"compare"`` or ``"vol_scaled"``
+        (:data:`TEMPLATES`).
     force
         Overwrite ``path`` if it exists.
 
@@ -199,12 +189,7 @@ def write_template(path: Path, template: str = "gbm", *, force: bool = False) ->
         ``force`` is false. Nothing is written then.
     """
     path = Path(path)
-    if path.is_dir():
-        raise InputError("path is a folder", file=path, expected="a scenario file name (.toml)")
-    if path.exists() and not force:
-        raise InputError(
-            "file exists", file=path, expected="a new file name, or --force to overwrite it"
-        )
+    check_new_file(path, force=force, expected="a scenario file name (.toml)")
     name = _scenario_name(path)
     text, source, rewritten = template_text(template, name, path.name)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -266,6 +266,8 @@ def _check_value(
         "list[list[float]]": isinstance(value, list)
         and all(isinstance(row, list) and all(map(_is_number, row)) for row in value),
         "dict[str, float]": isinstance(value, dict) and all(map(_is_number, value.values())),
+        "dict[str, str]": isinstance(value, dict)
+        and all(isinstance(item, str) for item in value.values()),
     }[kind]
     if not type_ok:
         raise InputError(
@@ -277,6 +279,8 @@ def _check_value(
         return _check_number_list(value, dotted, file)
     if kind == "dict[str, float]":
         return _check_number_table(value, dotted, file)
+    if kind == "dict[str, str]":
+        return dict(value)
     if kind == "float":
         value = _as_float(value)
         if not math.isfinite(value):
@@ -378,6 +382,7 @@ def _describe(field: dataclasses.Field[Any]) -> str:
         "list[float]": "a list of numbers",
         "list[list[float]]": "a list of lists of numbers",
         "dict[str, float]": "a table of numbers",
+        "dict[str, str]": "a table of strings",
     }
     kind_name = str(field.type).removesuffix(" | None")
     kind = kinds.get(kind_name, kind_name)
@@ -411,6 +416,8 @@ def _check_cross_fields(built: dict[str, Any], file: Path | None) -> None:
             expected=f"a number <= margin.cap ({margin.cap:g})",
         )
     book = built["book"]
+    if isinstance(book, schema.FileBook) and book.columns is not None:
+        _check_book_columns(book.columns, file)
     if isinstance(book, schema.SyntheticBook) and book.leverage_min > book.leverage_max:
         raise InputError(
             "leverage_min above leverage_max",
@@ -419,6 +426,41 @@ def _check_cross_fields(built: dict[str, Any], file: Path | None) -> None:
             value=book.leverage_min,
             expected=f"a number <= book.leverage_max ({book.leverage_max:g})",
         )
+
+
+def _check_book_columns(columns: dict[str, str], file: Path | None) -> None:
+    """``[book.columns]``: canonical book columns to distinct, non-empty file column names."""
+    errors = []
+    seen: dict[str, str] = {}
+    for name, column in columns.items():
+        dotted = f"book.columns.{name}"
+        if name not in schema.FILE_BOOK_COLUMNS:
+            problem, expected = _unknown("unknown column", name, set(schema.FILE_BOOK_COLUMNS))
+            errors.append(
+                InputError(problem, file=file, key=dotted, value=column, expected=expected)
+            )
+        elif not column.strip():
+            errors.append(
+                InputError(
+                    "empty column name",
+                    file=file,
+                    key=dotted,
+                    value=column,
+                    expected="the name of a column of the book file",
+                )
+            )
+        elif column in seen:
+            errors.append(
+                InputError(
+                    "column already mapped",
+                    file=file,
+                    key=dotted,
+                    value=column,
+                    expected=f"a column other than book.columns.{seen[column]}'s",
+                )
+            )
+        seen.setdefault(column, name)
+    raise_all(errors)
 
 
 def apply_overrides(
