@@ -43,8 +43,10 @@ def _unit_of(table: str, values: dict[str, Any], key: str) -> str:
     for field in dataclasses.fields(cls):
         if field.name == key:
             unit = field.metadata.get("unit") or ""
-            return unit.replace("quote units", style.QUOTE).replace(
-                "quote per base", f"{style.QUOTE} per base unit"
+            return (
+                unit.replace("quote units", style.QUOTE)
+                .replace("quote per base", f"{style.QUOTE} per base unit")
+                .replace("per unit of sigma", "per sigma")
             )
     return ""
 
@@ -93,14 +95,16 @@ def draw_table(
     *,
     fontsize: float = 10.0,
     row_height: float | None = None,
+    header_lines: int = 1,
 ) -> None:
     """A plain table at the top of ``ax`` (axis hidden), header row shaded.
 
     ``widths`` are fractions of the axes width; ``row_height`` a fraction of its
-    height (default: the rows fill the axes).
+    height (default: the rows fill the axes); the header row is ``header_lines``
+    rows high.
     """
     ax.set_axis_off()
-    count = len(rows) + 1
+    count = len(rows) + header_lines
     height = 1.0 if row_height is None else min(1.0, row_height * count)
     table = ax.table(
         cellText=rows,
@@ -118,6 +122,7 @@ def draw_table(
         cell.set_linewidth(0.5)
         cell.PAD = 0.04
         if row == 0:
+            cell.set_height(cell.get_height() * header_lines)
             cell.set_facecolor("#E8E8E8")
             cell.set_text_props(weight="bold")
 
@@ -189,6 +194,11 @@ def _symlog(ax: Axes, linthresh: float) -> None:
     ax.yaxis.set_minor_locator(NullLocator())
 
 
+#: A value axis spanning more than this ratio (largest to a typical value) is drawn on
+#: a log scale (histograms, tails) or a symmetric log scale from 0 (depletion curve).
+WIDE_RATIO = 50.0
+
+
 def _interval_widths(step: np.ndarray) -> np.ndarray:
     widths = np.diff(step, prepend=step[0] - 1).astype(np.float64)
     return np.maximum(widths, 1.0)
@@ -230,7 +240,7 @@ def summary_page(run: RunFolder) -> Figure:
         scenario_ax,
         scenario_rows(run.scenario),
         ["table", "key", "value", "unit"],
-        [0.21, 0.27, 0.19, 0.33],
+        [0.19, 0.25, 0.16, 0.40],
         fontsize=9,
         row_height=0.04,
     )
@@ -274,7 +284,7 @@ def summary_page(run: RunFolder) -> Figure:
         if bad_debt["mean"]
         else f"No path produced bad debt; the fund of {style.money(initial)} was never needed."
     )
-    figure.text(0.51, 0.25, _wrap(reading, 72), ha="left", va="top", fontsize=11)
+    figure.text(0.51, 0.25, _wrap(reading, 64), ha="left", va="top", fontsize=11)
     return figure
 
 
@@ -299,16 +309,31 @@ def bad_debt_page(run: RunFolder) -> Figure:
         else f"{run.label}: no bad debt on any of {run.n_paths:,} paths",
     )
     body, tail = figure.subplots(1, 2)
-    body.hist(values, bins=min(60, max(10, values.size // 10)), color=style.SKY, edgecolor="white")
-    body.set_title("Histogram of bad debt per path")
+    bins = min(60, max(10, values.size // 10))
+    positive = values[values > 0]
+    n = values.size
+    wide = positive.size > 1 and positive[-1] > WIDE_RATIO * positive[0]
+    if wide:  # most mass near 0 and a long tail: counts on log-spaced bins, log x
+        edges = np.geomspace(positive[0], positive[-1], bins + 1)
+        body.hist(positive, bins=edges, color=style.SKY, edgecolor="white")
+        body.set_xscale("log")
+        body.set_title(
+            f"Paths with bad debt ({positive.size / n:.1%}; log bins); "
+            f"{(n - positive.size) / n:.1%} have none"
+        )
+    else:
+        body.hist(values, bins=bins, color=style.SKY, edgecolor="white")
+        body.set_title("Histogram of bad debt per path")
     body.set_xlabel(f"bad debt per path, {style.MONEY_LABEL}")
     body.set_ylabel("number of paths")
-    n = values.size
     survival = (n - np.arange(n)) / n
     tail.step(values, survival, where="post", color=style.BLUE, label="P(bad debt ≥ x)")
     if np.any(values > 0):
         tail.set_yscale("log")
         tail.set_ylim(0.5 / n, 1.1)
+    if wide:
+        tail.set_xscale("log")
+        tail.set_xlim(positive[0], positive[-1] * 1.2)
     tail.set_title("Tail: share of paths with at least x (log scale)")
     tail.set_xlabel(f"bad debt per path x, {style.MONEY_LABEL}")
     tail.set_ylabel("share of paths")
@@ -321,7 +346,7 @@ def bad_debt_page(run: RunFolder) -> Figure:
         ):
             ax.axvline(value, color=colour, ls=ls, lw=2, label=f"{name} {style.money(value)}")
         style.compact_axis(ax.xaxis)
-    body.legend(loc="upper right")
+    body.legend(loc="upper left" if wide else "upper right")  # where the bars are not
     tail.legend(loc="lower left")
     return figure
 
@@ -364,7 +389,13 @@ def depletion_page(run: RunFolder) -> Figure:
     stats = run.metric("fund_required")
     depleted = run.summary["probability_fund_depleted"]
     top = max(float(required[-1]), initial, float(stats["q99_9"] or 0.0), 1.0) * 1.08
-    sizes = np.linspace(0.0, top, 600)
+    threshold = initial if initial > 0 else float(stats["q50"] or 0.0)
+    wide = threshold > 0 and top > WIDE_RATIO * threshold
+    sizes = (
+        np.concatenate([np.linspace(0.0, threshold, 100), np.geomspace(threshold, top, 600)])
+        if wide
+        else np.linspace(0.0, top, 600)
+    )
     probability = (n - np.searchsorted(required, sizes, side="right")) / n
     low, high = wilson(probability, n)
     figure = style.page()
@@ -404,6 +435,12 @@ def depletion_page(run: RunFolder) -> Figure:
     ax.set_xlabel(f"initial insurance fund F, {style.MONEY_LABEL}")
     ax.set_ylabel("probability of depletion (log scale)")
     style.percent_axis(ax.yaxis)
+    if wide:  # linear up to the scenario's fund, then decades: the data spans both
+        ax.set_xscale("symlog", linthresh=threshold, linscale=0.6)
+        ax.set_xlabel(
+            f"initial insurance fund F, {style.MONEY_LABEL}; linear to "
+            f"{style.compact(threshold)}, log scale beyond"
+        )
     style.compact_axis(ax.xaxis)
     ax.set_xlim(0.0, top)
     ax.legend(loc="upper right")
