@@ -47,6 +47,7 @@ def _unit_of(table: str, values: dict[str, Any], key: str) -> str:
                 unit.replace("quote units", style.QUOTE)
                 .replace("quote per base", f"{style.QUOTE} per base unit")
                 .replace("per unit of sigma", "per sigma")
+                .replace("fraction of closed notional", "of closed notional")
             )
     return ""
 
@@ -234,13 +235,13 @@ def summary_page(run: RunFolder) -> Figure:
         va="top",
         fontsize=10.5,
     )
-    scenario_ax = figure.add_axes((0.03, 0.06, 0.45, 0.76))
+    scenario_ax = figure.add_axes((0.03, 0.06, 0.46, 0.76))
     scenario_ax.set_title("Scenario (scenario.resolved.toml)", loc="left")
     draw_table(
         scenario_ax,
         scenario_rows(run.scenario),
         ["table", "key", "value", "unit"],
-        [0.19, 0.25, 0.16, 0.40],
+        [0.21, 0.27, 0.17, 0.35],
         fontsize=9,
         row_height=0.04,
     )
