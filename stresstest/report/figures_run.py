@@ -214,9 +214,13 @@ def summary_page(run: RunFolder) -> Figure:
     bad_debt = run.metric("bad_debt")
     required = run.metric("fund_required")
     figure = style.page(layout=False)
+    single = run.n_paths == 1  # one path: its values, no Monte-Carlo errors
     style.title(
         figure,
-        f"{run.label}: a fund of {style.money(initial)} is depleted on "
+        f"{run.label}: a fund of {style.money(initial)} "
+        f"{'runs dry' if depleted['p'] > 0 else 'is enough'} on the one path replayed"
+        if single
+        else f"{run.label}: a fund of {style.money(initial)} is depleted on "
         f"{style.percent_with_error(depleted['p'], depleted['se'])} of paths",
         x=0.03,
         y=0.965,
@@ -228,9 +232,10 @@ def summary_page(run: RunFolder) -> Figure:
     figure.text(
         0.03,
         0.905,
-        f"{description}\n{run.n_paths:,} paths x {run.n_steps:,} steps, "
+        f"{description}\n{run.n_paths:,} path{'' if single else 's'} x {run.n_steps:,} steps, "
         f"{book['n_positions']:,} positions ({share_long:.0%} long, entry notional "
-        f"{style.money(book.get('entry_notional'))}). ± is one Monte-Carlo standard error.",
+        f"{style.money(book.get('entry_notional'))})."
+        + ("" if single else " ± is one Monte-Carlo standard error."),
         ha="left",
         va="top",
         fontsize=10.5,
@@ -246,43 +251,72 @@ def summary_page(run: RunFolder) -> Figure:
         row_height=0.04,
     )
     unit = style.QUOTE
-    rows = [
-        [
-            "Expected bad debt per path",
-            style.with_error(bad_debt["mean"], bad_debt["mean_se"], unit),
-        ],
-        ["VaR 99% of bad debt", style.with_error(bad_debt["q99"], bad_debt["q99_se"], unit)],
-        ["ES 99% of bad debt", style.with_error(bad_debt["es99"], bad_debt["es99_se"], unit)],
-        ["Initial insurance fund", style.money(initial)],
-        ["P(fund depleted)", style.percent_with_error(depleted["p"], depleted["se"])],
-        [
-            "Fund needed, 99% confidence",
-            style.with_error(required["q99"], required["q99_se"], unit),
-        ],
-        [
-            "Fund needed, 99.9% confidence",
-            style.with_error(required["q99_9"], required["q99_9_se"], unit),
-        ],
-    ]
+
+    def se(error: float | None) -> float | None:
+        return None if single else error
+
+    def _with_error(value: float | None, error: float | None, suffix: str) -> str:
+        return style.with_error(value, se(error), suffix)
+
+    if single:
+        rows = [
+            ["Bad debt on the path", style.money(bad_debt["mean"])],
+            ["Initial insurance fund", style.money(initial)],
+            ["Fund depleted", "yes" if depleted["p"] > 0 else "no"],
+            ["Fund needed (fund_required)", style.money(required["mean"])],
+        ]
+    else:
+        rows = [
+            [
+                "Expected bad debt per path",
+                _with_error(bad_debt["mean"], bad_debt["mean_se"], unit),
+            ],
+            ["VaR 99% of bad debt", _with_error(bad_debt["q99"], bad_debt["q99_se"], unit)],
+            ["ES 99% of bad debt", _with_error(bad_debt["es99"], bad_debt["es99_se"], unit)],
+            ["Initial insurance fund", style.money(initial)],
+            ["P(fund depleted)", style.percent_with_error(depleted["p"], se(depleted["se"]))],
+            [
+                "Fund needed, 99% confidence",
+                _with_error(required["q99"], required["q99_se"], unit),
+            ],
+            [
+                "Fund needed, 99.9% confidence",
+                _with_error(required["q99_9"], required["q99_9_se"], unit),
+            ],
+        ]
     for name, metric, suffix in (
-        ("Socialized loss per path", "socialized_loss", unit),
-        ("Liquidations per path", "n_liquidations", "positions"),
-        ("Liquidated notional per path", "liquidated_notional", unit),
-        ("Penalties to the fund per path", "fees_to_fund", unit),
+        ("Socialized loss", "socialized_loss", unit),
+        ("Liquidations", "n_liquidations", "positions"),
+        ("Liquidated notional", "liquidated_notional", unit),
+        ("Penalties to the fund", "fees_to_fund", unit),
         ("Average maintenance requirement", "requirement_mean", unit),
     ):
         stats = run.metric(metric)
-        rows.append([f"{name} (mean)", style.with_error(stats["mean"], stats["mean_se"], suffix)])
+        label = f"{name} (path)" if single else f"{name} per path (mean)"
+        if metric == "requirement_mean":
+            label = f"{name}{' (path)' if single else ' (mean)'}"
+        value = (
+            f"{stats['mean']:,.0f} {suffix}"
+            if single and metric == "n_liquidations"
+            else _with_error(stats["mean"], stats["mean_se"], suffix)
+        )
+        rows.append([label, value])
     headline_ax = figure.add_axes((0.51, 0.30, 0.46, 0.52))
     headline_ax.set_title("Headline numbers (summary.json)", loc="left")
-    draw_table(headline_ax, rows, ["quantity", "estimate ± s.e."], [0.6, 0.4], fontsize=10)
+    header = ["quantity", "value (one path)" if single else "estimate ± s.e."]
+    draw_table(headline_ax, rows, header, [0.6, 0.4], fontsize=10)
     reading = (
-        f"With {style.money(initial)} at the start, the fund runs dry (socialized loss > 0) on "
-        f"{style.percent(depleted['p'])} of paths. To stay solvent on 99% of paths it would need "
-        f"{style.money(required['q99'])}, on 99.9% {style.money(required['q99_9'])}. "
+        f"On this one path bad debt is {style.money(bad_debt['mean'])}; a fund of "
+        f"{style.money(initial)} {'runs dry' if depleted['p'] > 0 else 'is enough'} "
+        f"(it would need {style.money(required['mean'])}). One path gives no probabilities: "
+        "run more paths for tail figures."
+        if single
+        else f"With {style.money(initial)} at the start, the fund runs dry (socialized loss > 0) "
+        f"on {style.percent(depleted['p'])} of paths. To stay solvent on 99% of paths it would "
+        f"need {style.money(required['q99'])}, on 99.9% {style.money(required['q99_9'])}. "
         f"In the worst 1% of paths bad debt averages {style.money(bad_debt['es99'])} (ES 99%), "
         f"{bad_debt['es99'] / bad_debt['mean']:.1f}x the mean."
-        if bad_debt["mean"]
+        if bad_debt["mean"] or single
         else f"No path produced bad debt; the fund of {style.money(initial)} was never needed."
     )
     figure.text(0.51, 0.25, _wrap(reading, 64), ha="left", va="top", fontsize=11)
