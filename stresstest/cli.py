@@ -535,6 +535,61 @@ def schema_command(
         sys.stdout.write(json.dumps(scenario_json_schema(), indent=2) + "\n")
 
 
+@app.command("reverse")
+def reverse_command(
+    scenario: Annotated[
+        Path, typer.Argument(help=f"Single-asset scenario TOML file, {SCENARIO_LOOKUP}")
+    ],
+    shock: Annotated[
+        str, typer.Option("--shock", help="Shock family: crash or vol (docs/reverse.md).")
+    ] = "crash",
+    target: Annotated[
+        str, typer.Option("--target", help="What breaks: fund, bad_debt or adl.")
+    ] = "fund",
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for reverse.json, reverse.png and reverse.pdf."),
+    ] = Path("runs/reverse"),
+    probability: Annotated[
+        float,
+        typer.Option("--probability", help="Share of paths that must show the event; 1: all."),
+    ] = 1.0,
+    amount: Annotated[
+        float, typer.Option("--amount", help="bad_debt target: the amount, quote units.")
+    ] = 0.0,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Width of the final bracket, family units.")
+    ] = 1e-3,
+    at_step: Annotated[int, typer.Option("--at-step", help="crash: first step hit.")] = 1,
+    recover_steps: Annotated[
+        int, typer.Option("--recover-steps", help="crash: steps to recover; 0: never.")
+    ] = 0,
+    sets: SetOption = None,
+) -> None:
+    """Find the smallest shock of a family that reaches a target (a reverse stress test)."""
+    from stresstest.reverse.run import reverse_to_dir
+
+    with input_errors():
+        found, written = reverse_to_dir(
+            scenario,
+            out,
+            family=shock,
+            target=target,
+            probability=probability,
+            amount=amount,
+            tolerance=tolerance,
+            at_step=at_step,
+            recover_steps=recover_steps,
+            sets=sets or (),
+        )
+    answer = (
+        f"smallest {shock} shock: {found.shock:.6g} ({found.document()['unit']})"
+        if found.shock is not None
+        else f"no {shock} shock in the searched range reaches the target"
+    )
+    out_console.print(Text(f"{answer}; wrote {written}"), soft_wrap=True)
+
+
 @app.command("version")
 def version_command() -> None:
     """Print the stresstest version."""

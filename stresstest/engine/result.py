@@ -203,8 +203,8 @@ class Result:
         """The summary as a tidy table: one row per metric and statistic.
 
         Columns ``metric``, ``statistic`` (``mean, std, q50, q90, q99, q99_9,
-        es99`` of :meth:`summary`, then ``probability`` for the row
-        ``fund_depleted``), ``estimate``, ``standard_error`` (null where
+        es99`` of :meth:`summary`, and ``q1, q0_1, es99_low`` for ``fund_min``, then
+        ``probability`` for the row ``fund_depleted``), ``estimate``, ``standard_error`` (null where
         summary.json has none, as for ``std``) and ``unit`` (``quote`` for money
         in the quote currency, ``count`` or ``fraction``). The numbers are those of
         ``summary.json``.

@@ -1,0 +1,137 @@
+"""Reverse stress tests: a closed-form case, the search's bracket, the refusals and the
+command (docs/reverse.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from stresstest.cli import app
+from stresstest.errors import InputError
+from stresstest.reverse.search import Target, reverse_search
+from stresstest.reverse.shocks import Shock
+from stresstest.scenario import load_scenario
+from stresstest.schemas.validate import check_document
+
+#: One long position of 1 BTC at 100 with 10 of collateral on a flat path; no fee,
+#: no slippage, no latency: a crash of x at step 1 closes it at 100 (1 - x) with bad
+#: debt max(0, 100 x - 10), and a fund F runs dry when 100 x - 10 > F.
+ONE_LONG = """
+[scenario]
+name = "one_long"
+seed = 1
+
+[paths]
+source = "gbm"
+s0 = 100.0
+sigma = 0.0
+n_paths = 1
+n_steps = 4
+
+[book]
+source = "file"
+file = "book.csv"
+
+[margin]
+model = "static"
+maintenance = 0.005
+
+[liquidation]
+latency_steps = 0
+slippage = 0.0
+fee = 0.0
+
+[insurance_fund]
+initial = {fund}
+"""
+
+#: Tolerance of the searches below, a fraction of the price.
+TOLERANCE = 1e-4
+
+
+def _scenario(tmp_path: Path, fund: float) -> Path:
+    (tmp_path / "book.csv").write_text("side,qty,entry_price,collateral\nlong,1,100,10\n")
+    (tmp_path / "s.toml").write_text(ONE_LONG.format(fund=fund))
+    return tmp_path / "s.toml"
+
+
+@pytest.mark.parametrize("fund", [0.0, 5.0, 30.0])
+def test_the_crash_that_empties_the_fund_is_the_closed_form(tmp_path: Path, fund: float) -> None:
+    scenario = load_scenario(_scenario(tmp_path, fund))
+    found = reverse_search(scenario, "crash", Target("fund"), tolerance=TOLERANCE)
+    expected = (10.0 + fund) / 100.0
+    assert found.shock is not None and found.below is not None
+    assert expected < found.shock <= expected + TOLERANCE
+    assert found.at_shock is not None and found.at_shock.met
+    assert not found.below.met and found.shock - found.below.size <= TOLERANCE
+    assert math.isclose(found.at_shock.bad_debt_mean, 100.0 * found.shock - 10.0, rel_tol=1e-9)
+
+
+def test_bad_debt_target_and_a_range_that_never_reaches_it(tmp_path: Path) -> None:
+    scenario = load_scenario(_scenario(tmp_path, 0.0))
+    found = reverse_search(scenario, "crash", Target("bad_debt", amount=40.0), tolerance=TOLERANCE)
+    assert found.shock is not None and 0.5 < found.shock <= 0.5 + TOLERANCE
+    never = reverse_search(scenario, "crash", Target("bad_debt", amount=1e9))
+    assert never.shock is None and never.at_shock is None
+    assert all(not evaluation.met for evaluation in never.evaluations)
+
+
+def test_a_crash_that_recovers_and_a_vol_multiplier_reshape_the_paths() -> None:
+    prices = np.array([[100.0, 110.0, 121.0, 110.0, 100.0]])
+    crash = Shock("crash", 0.2, at_step=2, recover_steps=2).apply(prices)
+    assert np.allclose(crash, [[100.0, 110.0, 121.0 * 0.8, 110.0 * 0.9, 100.0]])
+    vol = Shock("vol", 2.0).apply(prices)
+    assert np.allclose(vol, [[100.0, 121.0, 146.41, 121.0, 100.0]])
+
+
+@pytest.mark.parametrize(
+    ("family", "target", "fragment"),
+    [
+        ("depth", Target("fund"), "shock family not available"),
+        ("wobble", Target("fund"), "unknown shock family"),
+        ("crash", Target("backstop"), "no backstop vault"),
+        ("crash", Target("adl"), "needs ADL"),
+        ("crash", Target("fund", probability=0.0), "probability outside"),
+    ],
+)
+def test_refusals_name_the_option(
+    tmp_path: Path, family: str, target: Target, fragment: str
+) -> None:
+    scenario = load_scenario(_scenario(tmp_path, 5.0))
+    with pytest.raises(InputError, match=fragment):
+        reverse_search(scenario, family, target)
+
+
+def test_the_command_writes_reverse_json(tmp_path: Path) -> None:
+    path = _scenario(tmp_path, 5.0)
+    out = tmp_path / "rev"
+    result = CliRunner().invoke(
+        app,
+        [
+            "reverse",
+            str(path),
+            "--shock",
+            "crash",
+            "--target",
+            "fund",
+            "--out",
+            str(out),
+            "--tolerance",
+            "0.0001",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "reverse.json").read_text())
+    check_document(document, "reverse.schema.json", out / "reverse.json", 1)
+    with pytest.raises(InputError, match="shock"):
+        check_document({**document, "shock": "0.15"}, "reverse.schema.json", out, 1)
+    assert 0.15 < document["shock"] <= 0.1501
+    assert document["unit"] == "fraction of the price"
+    assert (out / "reverse.png").is_file()
+    bad = CliRunner().invoke(app, ["reverse", str(path), "--shock", "depth", "--out", str(out)])
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
