@@ -541,7 +541,10 @@ def reverse_command(
         Path, typer.Argument(help=f"Single-asset scenario TOML file, {SCENARIO_LOOKUP}")
     ],
     shock: Annotated[
-        str, typer.Option("--shock", help="Shock family: crash or vol (docs/reverse.md).")
+        str,
+        typer.Option(
+            "--shock", help="Shock family: crash, vol, oracle, depth or leverage (docs/reverse.md)."
+        ),
     ] = "crash",
     target: Annotated[
         str, typer.Option("--target", help="What breaks: fund, bad_debt or adl.")
@@ -560,9 +563,12 @@ def reverse_command(
     tolerance: Annotated[
         float, typer.Option("--tolerance", help="Width of the final bracket, family units.")
     ] = 1e-3,
-    at_step: Annotated[int, typer.Option("--at-step", help="crash: first step hit.")] = 1,
+    at_step: Annotated[int, typer.Option("--at-step", help="crash, oracle: first step hit.")] = 1,
     recover_steps: Annotated[
-        int, typer.Option("--recover-steps", help="crash: steps to recover; 0: never.")
+        int,
+        typer.Option(
+            "--recover-steps", help="crash: steps to recover (0: never); oracle: spike length."
+        ),
     ] = 0,
     sets: SetOption = None,
 ) -> None:

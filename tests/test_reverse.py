@@ -92,7 +92,9 @@ def test_a_crash_that_recovers_and_a_vol_multiplier_reshape_the_paths() -> None:
 @pytest.mark.parametrize(
     ("family", "target", "fragment"),
     [
-        ("depth", Target("fund"), "shock family not available"),
+        ("depth", Target("fund"), "the depth family needs more"),
+        ("oracle", Target("fund"), "the oracle family needs more"),
+        ("leverage", Target("fund"), "the leverage family needs more"),
         ("wobble", Target("fund"), "unknown shock family"),
         ("crash", Target("backstop"), "no backstop vault"),
         ("crash", Target("adl"), "needs ADL"),
@@ -135,3 +137,61 @@ def test_the_command_writes_reverse_json(tmp_path: Path) -> None:
     assert (out / "reverse.png").is_file()
     bad = CliRunner().invoke(app, ["reverse", str(path), "--shock", "depth", "--out", str(out)])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_an_oracle_spike_on_a_flat_market_liquidates_without_bad_debt(tmp_path: Path) -> None:
+    """The spike breaches the position at the oracle, the close is at the market (100),
+    above the bankruptcy price 90: no size empties the fund."""
+    text = ONE_LONG.format(fund=0.0) + '\n[oracle]\nmodel = "lag"\nlag_steps = 0\n'
+    _scenario(tmp_path, 0.0).write_text(text)
+    found = reverse_search(load_scenario(tmp_path / "s.toml"), "oracle", Target("fund"))
+    assert found.shock is None
+    assert all(evaluation.bad_debt_mean == 0.0 for evaluation in found.evaluations)
+
+
+SYNTHETIC = """
+[scenario]
+name = "levered"
+seed = 9
+
+[paths]
+source = "gbm"
+s0 = 100.0
+sigma = 0.004
+n_paths = 40
+n_steps = 48
+
+[book]
+source = "synthetic"
+n_positions = 400
+leverage_min = 2.0
+leverage_max = 10.0
+
+[margin]
+model = "static"
+maintenance = 0.005
+
+[liquidation]
+latency_steps = 2
+slippage = 0.002
+fee = 0.01
+
+[market]
+impact = "linear"
+depth = 20000.0
+
+[insurance_fund]
+initial = 100.0
+"""
+
+
+@pytest.mark.parametrize(("family", "share"), [("leverage", 0.25), ("depth", 0.02)])
+def test_scenario_families_bracket_their_answer(tmp_path: Path, family: str, share: float) -> None:
+    """Same seed, so the same paths: the target is met at the shock and not just below."""
+    (tmp_path / "s.toml").write_text(SYNTHETIC)
+    scenario = load_scenario(tmp_path / "s.toml")
+    found = reverse_search(scenario, family, Target("fund", probability=share), tolerance=0.01)
+    check_document(found.document(), "reverse.schema.json", tmp_path / "reverse.json", 1)
+    assert found.shock is not None and found.below is not None and found.at_shock is not None
+    assert found.at_shock.share >= share > found.below.share
+    assert 0.0 < found.shock - found.below.size <= 0.01

@@ -38,7 +38,7 @@ def reverse_to_dir(
             "two-parameter boundaries are not built yet",
             key="shock",
             value=family,
-            expected="one family: crash or vol",
+            expected="one family: crash, vol, oracle, depth or leverage",
         )
     scenario = load_scenario(resolve_scenario(scenario_file), sets=sets)
     found = reverse_search(

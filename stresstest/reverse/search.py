@@ -21,7 +21,15 @@ from stresstest._version import __version__
 from stresstest.engine.plan import ReplayPlan
 from stresstest.engine.result import Result
 from stresstest.errors import InputError
-from stresstest.reverse.shocks import FAMILIES, Shock, ShockedSource, check_family
+from stresstest.reverse.shocks import (
+    FAMILIES,
+    PATH_FAMILIES,
+    Shock,
+    ShockedSource,
+    check_family,
+    check_family_scenario,
+    family_range,
+)
 from stresstest.scenario import schema
 
 #: Sizes scanned before bisecting, evenly over the family's range.
@@ -110,7 +118,8 @@ class ReverseResult:
 
     def document(self) -> dict[str, Any]:
         """reverse.json (docs/reverse.md): the shock (key ``shock``) in the family's unit."""
-        unit, low, high, _neutral = FAMILIES[self.family]
+        unit = FAMILIES[self.family][0]
+        low, high = family_range(self.family, self.scenario)
         return {
             "format_version": 1,
             "scenario": self.scenario.name,
@@ -185,19 +194,26 @@ def reverse_search(
     if not tolerance > 0:
         raise InputError("tolerance must be positive", key="tolerance", value=tolerance)
     check_family(family, at_step, recover_steps, None)
+    check_family_scenario(family, scenario)
     plan, stats = prepare([scenario])
     check_family(family, at_step, recover_steps, plan.source.n_steps)
     evaluations: list[Evaluation] = []
 
     def evaluate(size: float) -> Evaluation:
         shock = Shock(family, size, at_step, recover_steps)
-        shocked = ReplayPlan(source=ShockedSource(plan.source, shock), variants=plan.variants)
+        if family in PATH_FAMILIES:
+            shocked = ReplayPlan(source=ShockedSource(plan.source, shock), variants=plan.variants)
+            book = stats[0]
+        else:  # the scenario changes; the same seed gives the same paths
+            shocked_plan, shocked_stats = prepare([shock.scenario_for(scenario)])
+            shocked = ReplayPlan(source=shocked_plan.source, variants=shocked_plan.variants)
+            book = shocked_stats[0]
         metrics, records = execute(shocked)
         result = Result(
             scenario=scenario,
             path_ids=plan.source.path_ids(),
             metrics=metrics[0],
-            book=stats[0],
+            book=book,
             grid=shocked.grid,
             records=records[0],
         )
@@ -215,7 +231,7 @@ def reverse_search(
             progress(len(evaluations))
         return evaluation
 
-    _unit, low, high, _neutral = FAMILIES[family]
+    low, high = family_range(family, scenario)
     scan = np.linspace(low, high, SCAN_POINTS)
     below: Evaluation | None = None
     above: Evaluation | None = None

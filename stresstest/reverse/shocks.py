@@ -7,24 +7,31 @@ chunk, so the memory stays that of a run. docs/reverse.md states each family.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from stresstest.errors import InputError
 from stresstest.paths import PathSource
+from stresstest.scenario import schema
+
+#: Largest leverage a synthetic book may have (the schema's bound on leverage_max).
+MAX_LEVERAGE = 1000.0
 
 #: Family name -> (unit of its size, smallest and largest size searched, neutral size).
+#: ``leverage``'s largest size is cut further to what the book's leverage_max allows.
 FAMILIES: dict[str, tuple[str, float, float, float]] = {
     "crash": ("fraction of the price", 0.0, 0.99, 0.0),
     "vol": ("factor on the log returns", 1.0, 20.0, 1.0),
+    "oracle": ("fraction of the price (oracle printed low)", 0.0, 0.99, 0.0),
+    "depth": ("factor dividing the market depth", 1.0, 100.0, 1.0),
+    "leverage": ("factor on every position's leverage", 1.0, 20.0, 1.0),
 }
+#: Families that transform the paths; the others change the scenario (scenario_for).
+PATH_FAMILIES = frozenset({"crash", "vol"})
 #: Families the issue names that this version does not build yet, and why.
-NOT_BUILT: dict[str, str] = {
-    "oracle": "an oracle spike needs the oracle stage's own shock input, not built yet",
-    "depth": "a cut of market depth needs a market-depth override, not built yet",
-    "leverage": "a shift of the book's leverage needs a book transform, not built yet",
-}
+NOT_BUILT: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,44 @@ class Shock:
         factor[steps < self.at_step] = 1.0
         return factor
 
+    def scenario_for(self, scenario: schema.Scenario) -> schema.Scenario:
+        """The scenario with the shock in it (``oracle``, ``depth``, ``leverage``).
+
+        ``oracle``: the oracle's manipulation becomes a fall of ``size`` from step
+        ``at_step`` for ``max(1, recover_steps)`` steps; ``depth``: a linear market's
+        depth is divided by ``size`` (a sqrt market's coefficient multiplied by
+        ``sqrt(size)``, the same cut of the depth under the square-root law);
+        ``leverage``: a synthetic book's ``leverage_min`` and ``leverage_max`` are
+        multiplied by ``size`` (same seed: the same positions with less collateral).
+        """
+        if self.family == "oracle":
+            assert scenario.oracle is not None
+            oracle = dataclasses.replace(
+                scenario.oracle,
+                manipulation_step=self.at_step,
+                manipulation_size=-self.size,
+                manipulation_steps=max(1, self.recover_steps),
+            )
+            return dataclasses.replace(scenario, oracle=oracle)
+        if self.family == "depth":
+            market = scenario.market
+            assert market is not None
+            if market.impact == "linear":
+                assert market.depth is not None
+                cut = dataclasses.replace(market, depth=market.depth / self.size)
+            else:
+                assert market.coefficient is not None
+                cut = dataclasses.replace(market, coefficient=market.coefficient * self.size**0.5)
+            return dataclasses.replace(scenario, market=cut)
+        book = scenario.book
+        assert isinstance(book, schema.SyntheticBook)
+        levered = dataclasses.replace(
+            book,
+            leverage_min=book.leverage_min * self.size,
+            leverage_max=book.leverage_max * self.size,
+        )
+        return dataclasses.replace(scenario, book=levered)
+
     def apply(self, prices: np.ndarray) -> np.ndarray:
         """The shocked prices of a chunk ``(paths, T + 1)`` (a new array)."""
         if self.family == "crash":
@@ -90,6 +135,39 @@ class ShockedSource:
     def start_price(self) -> float:
         """The inner source's start price (no family moves step 0)."""
         return self.inner.start_price()
+
+
+def family_range(family: str, scenario: schema.Scenario) -> tuple[float, float]:
+    """Sizes searched: the family's range, for ``leverage`` cut to ``MAX_LEVERAGE``."""
+    _unit, low, high, _neutral = FAMILIES[family]
+    if family == "leverage" and isinstance(scenario.book, schema.SyntheticBook):
+        high = min(high, MAX_LEVERAGE / scenario.book.leverage_max)
+    return low, high
+
+
+def check_family_scenario(family: str, scenario: schema.Scenario) -> None:
+    """Refuse a family the scenario has nothing to shock with, naming what it needs."""
+    needs = {
+        "oracle": (
+            scenario.oracle is None,
+            "oracle",
+            "an [oracle] table (its manipulation is the spike)",
+        ),
+        "depth": (scenario.market is None, "market", "a [market] table (docs/model.md 9.4)"),
+        "leverage": (
+            not isinstance(scenario.book, schema.SyntheticBook),
+            "book",
+            "a synthetic [book] (a file book's leverage is its data)",
+        ),
+    }
+    if family in needs and needs[family][0]:
+        _missing, key, expected = needs[family]
+        raise InputError(
+            f"the {family} family needs more in the scenario",
+            file=scenario.source_file,
+            key=key,
+            expected=expected,
+        )
 
 
 def check_family(family: str, at_step: int, recover_steps: int, n_steps: int | None) -> None:
