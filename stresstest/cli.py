@@ -543,7 +543,9 @@ def reverse_command(
     shock: Annotated[
         str,
         typer.Option(
-            "--shock", help="Shock family: crash, vol, oracle, depth or leverage (docs/reverse.md)."
+            "--shock",
+            help="Shock family: crash, vol, oracle, depth or leverage; A,B for the boundary "
+            "in two families (docs/reverse.md).",
         ),
     ] = "crash",
     target: Annotated[
@@ -570,10 +572,14 @@ def reverse_command(
             "--recover-steps", help="crash: steps to recover (0: never); oracle: spike length."
         ),
     ] = 0,
+    first_range: Annotated[
+        str | None,
+        typer.Option("--range", help="With A,B: LOW,HIGH of the sizes of A on the boundary."),
+    ] = None,
     sets: SetOption = None,
 ) -> None:
     """Find the smallest shock of a family that reaches a target (a reverse stress test)."""
-    from stresstest.reverse.run import reverse_to_dir
+    from stresstest.reverse.run import parse_range, reverse_to_dir
 
     with input_errors():
         found, written = reverse_to_dir(
@@ -587,12 +593,15 @@ def reverse_command(
             at_step=at_step,
             recover_steps=recover_steps,
             sets=sets or (),
+            first_range=parse_range(first_range),
         )
-    answer = (
-        f"smallest {shock} shock: {found.shock:.6g} ({found.document()['unit']})"
-        if found.shock is not None
-        else f"no {shock} shock in the searched range reaches the target"
-    )
+    if found.boundary is not None:
+        reached = sum(point["second"] is not None for point in found.boundary)
+        answer = f"boundary of {shock}: {reached} of {len(found.boundary)} points reach the target"
+    elif found.shock is not None:
+        answer = f"smallest {shock} shock: {found.shock:.6g} ({found.document()['unit']})"
+    else:
+        answer = f"no {shock} shock in the searched range reaches the target"
     out_console.print(Text(f"{answer}; wrote {written}"), soft_wrap=True)
 
 

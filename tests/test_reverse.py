@@ -195,3 +195,45 @@ def test_scenario_families_bracket_their_answer(tmp_path: Path, family: str, sha
     assert found.shock is not None and found.below is not None and found.at_shock is not None
     assert found.at_shock.share >= share > found.below.share
     assert 0.0 < found.shock - found.below.size <= 0.01
+
+
+def test_two_families_draw_the_boundary_of_the_closed_form(tmp_path: Path) -> None:
+    """crash then vol on a flat path: vol leaves a flat path flat, so the crash boundary
+    is (10 + F) / 100 whatever the vol factor; and crash,oracle is refused for lack of
+    an [oracle]."""
+    path = _scenario(tmp_path, 5.0)
+    out = tmp_path / "boundary"
+    result = CliRunner().invoke(
+        app,
+        [
+            "reverse",
+            str(path),
+            "--shock",
+            "vol,crash",
+            "--target",
+            "fund",
+            "--out",
+            str(out),
+            "--tolerance",
+            "0.0001",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "reverse.json").read_text())
+    check_document(document, "reverse.schema.json", out / "reverse.json", 1)
+    assert document["boundary_family"] == "vol" and document["family"] == "crash"
+    assert len(document["boundary"]) == 8
+    for point in document["boundary"]:
+        assert 0.15 < point["second"] <= 0.15 + 1e-4
+    assert all("first" in evaluation for evaluation in document["evaluations"])
+    refused = CliRunner().invoke(app, ["reverse", str(path), "--shock", "crash,oracle"])
+    assert refused.exit_code == 2 and "oracle family needs" in refused.output
+    narrow = ["reverse", str(path), "--shock", "vol,crash", "--out", str(out), "--range"]
+    outside = CliRunner().invoke(app, [*narrow, "0,5"])
+    assert outside.exit_code == 2 and "range outside the family's sizes" in outside.output
+    garbled = CliRunner().invoke(app, [*narrow, "2"])
+    assert garbled.exit_code == 2 and "range is not two numbers" in garbled.output
+    inside = CliRunner().invoke(app, [*narrow, "1,3", "--tolerance", "0.01"])
+    assert inside.exit_code == 0, inside.output
+    points = json.loads((out / "reverse.json").read_text())["boundary"]
+    assert [point["first"] for point in points][::7] == [1.0, 3.0]

@@ -20,7 +20,10 @@ def _size_text(document: dict[str, Any], size: float) -> str:
 
 
 def reverse_page(document: dict[str, Any]) -> Figure:
-    """Outcome against shock size, the search's evaluations and the shock found."""
+    """Outcome against shock size, the search's evaluations and the shock found; for a
+    two-parameter search, the boundary (:func:`boundary_page`)."""
+    if document.get("boundary") is not None:
+        return boundary_page(document)
     figure = style.page()
     shock = document["shock"]
     target = document["target_event"]
@@ -70,9 +73,60 @@ def reverse_page(document: dict[str, Any]) -> Figure:
     if document["family"] == "crash":
         style.percent_axis(ax.xaxis)
     ax.set_title(
-        f"{document['target_definition']}; {len(points)} evaluations on the same "
-        f"{document['n_paths']:,} paths",
-        fontsize=11,
+        f"{len(points)} evaluations on the same {document['n_paths']:,} paths; "
+        f"{document['target_definition']}",
+        fontsize=10,
     )
     ax.legend(loc="center right")
+    return figure
+
+
+def boundary_page(document: dict[str, Any]) -> Figure:
+    """The boundary in two families: below the line the target is not reached."""
+    figure = style.page()
+    first, second = document["boundary_family"], document["family"]
+    share = document["probability"]
+    where = "every path" if share >= 1.0 else f"at least {share:.2%} of paths"
+    points = document["boundary"]
+    reached = [point for point in points if point["second"] is not None]
+    style.title(
+        figure,
+        f"{document['scenario']}: the smallest {second} shock at which "
+        f"{document['target_event']} on {where}, for each {first} shock "
+        f"({len(reached)} of {len(points)} reach it in range)",
+    )
+    ax = figure.subplots()
+    ax.plot(
+        [point["first"] for point in reached],
+        [point["second"] for point in reached],
+        "-o",
+        color=style.VERMILLION,
+        label="boundary: the target is met on and above it",
+    )
+    low, high = document["range"]
+    missing = [point["first"] for point in points if point["second"] is None]
+    if missing:
+        ax.plot(
+            missing,
+            [high] * len(missing),
+            "^",
+            color=style.GREY,
+            ms=9,
+            label=f"not reached up to {high:g}",
+        )
+    ax.set_xlabel(f"{first} shock, {document['boundary_unit']}")
+    ax.set_ylabel(f"{second} shock, {document['unit']}")
+    top = high if missing or not reached else max(point["second"] for point in reached)
+    ax.set_ylim(low, low + 1.15 * (top - low) if top > low else high)  # where the data is
+    if first in ("crash", "oracle"):
+        style.percent_axis(ax.xaxis)
+    if second in ("crash", "oracle"):
+        style.percent_axis(ax.yaxis)
+    ax.set_title(
+        f"each point bisected to within {document['tolerance']:g} on the same "
+        f"{document['n_paths']:,} paths; {document['target_definition']}",
+        fontsize=10,
+        wrap=True,
+    )
+    ax.legend(loc="upper right")
     return figure

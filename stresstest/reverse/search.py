@@ -87,10 +87,13 @@ class Evaluation:
     met: bool
     bad_debt_mean: float
     probability_fund_depleted: float
+    #: Two-parameter searches: the first family's size at which this was evaluated.
+    first: float | None = None
 
     def record(self) -> dict[str, Any]:
         """As written in reverse.json."""
         return {
+            **({} if self.first is None else {"first": self.first}),
             "shock": self.size,
             "share": self.share,
             "met": self.met,
@@ -115,6 +118,11 @@ class ReverseResult:
     at_shock: Evaluation | None
     below: Evaluation | None
     evaluations: list[Evaluation] = field(default_factory=list)
+    #: Two-parameter searches: the first family and, at each of its sizes, the smallest
+    #: size of this result's family that reaches the target (``None``: none in range).
+    boundary_family: str | None = None
+    boundary: list[dict[str, Any]] | None = None
+    boundary_range: tuple[float, float] | None = None
 
     def document(self) -> dict[str, Any]:
         """reverse.json (docs/reverse.md): the shock (key ``shock``) in the family's unit."""
@@ -141,46 +149,135 @@ class ReverseResult:
             "at_shock": None if self.at_shock is None else self.at_shock.record(),
             "below": None if self.below is None else self.below.record(),
             "evaluations": [evaluation.record() for evaluation in self.evaluations],
+            **(
+                {}
+                if self.boundary_family is None
+                else {
+                    "boundary_family": self.boundary_family,
+                    "boundary_unit": FAMILIES[self.boundary_family][0],
+                    "boundary_range": list(self.boundary_range or ()),
+                    "boundary": self.boundary,
+                }
+            ),
         }
 
 
-Progress = Callable[[int], None]
+class Evaluator:
+    """Evaluates shocks on one scenario's book and paths (common random numbers).
+
+    Path shocks (``crash``, ``vol``) transform the prepared source's chunks; the
+    other families change the scenario and rebuild its plan, whose seed gives the
+    same paths. Several shocks compose: scenario changes first, then path
+    transforms in the order given.
+    """
+
+    def __init__(self, scenario: schema.Scenario, target: Target) -> None:
+        from stresstest.engine.run import prepare
+
+        self.scenario = scenario
+        self.target = target
+        self.plan, self.stats = prepare([scenario])
+        self.evaluations: list[Evaluation] = []
+
+    def outcome(
+        self, shocks: tuple[Shock, ...], size: float, first: float | None = None
+    ) -> Evaluation:
+        """Replay with every shock of ``shocks`` applied; ``size`` (and, for a boundary,
+        the first family's size ``first``) are what the evaluation records."""
+        from stresstest.engine.run import execute, prepare
+
+        scenario_shocks = [shock for shock in shocks if shock.family not in PATH_FAMILIES]
+        plan, book = self.plan, self.stats[0]
+        if scenario_shocks:
+            changed = self.scenario
+            for shock in scenario_shocks:
+                changed = shock.scenario_for(changed)
+            rebuilt, stats = prepare([changed])
+            plan, book = rebuilt, stats[0]
+        source = plan.source
+        for shock in shocks:
+            if shock.family in PATH_FAMILIES:
+                source = ShockedSource(source, shock)
+        shocked = ReplayPlan(source=source, variants=plan.variants)
+        metrics, records = execute(shocked)
+        result = Result(
+            scenario=self.scenario,
+            path_ids=self.plan.source.path_ids(),
+            metrics=metrics[0],
+            book=book,
+            grid=shocked.grid,
+            records=records[0],
+        )
+        events = self.target.events(result)
+        share = float(np.count_nonzero(events)) / events.shape[0]
+        evaluation = Evaluation(
+            size=size,
+            share=share,
+            met=share >= self.target.probability,
+            bad_debt_mean=float(result.column("bad_debt").mean()),
+            probability_fund_depleted=float(np.mean(result.column("socialized_loss") > 0.0)),
+            first=first,
+        )
+        self.evaluations.append(evaluation)
+        return evaluation
 
 
-def reverse_search(
-    scenario: schema.Scenario,
-    family: str,
-    target: Target,
-    *,
-    tolerance: float = 1e-3,
-    at_step: int = 1,
-    recover_steps: int = 0,
-    progress: Progress | None = None,
-) -> ReverseResult:
-    """The smallest shock of ``family`` at which ``target`` is met (module docstring).
+def smallest(
+    evaluate: Callable[[float], Evaluation], low: float, high: float, tolerance: float
+) -> tuple[float | None, Evaluation | None, Evaluation | None]:
+    """``(shock, at it, just below)`` by the scan and bisection of the module docstring."""
+    below: Evaluation | None = None
+    above: Evaluation | None = None
+    for size in np.linspace(low, high, SCAN_POINTS):
+        outcome = evaluate(float(size))
+        if outcome.met:
+            above = outcome
+            break
+        below = outcome
+    if above is None:
+        return None, None, None
+    if below is None:  # met at the neutral size: broken without a shock
+        return above.size, above, None
+    while above.size - below.size > tolerance:
+        middle = evaluate(0.5 * (below.size + above.size))
+        if middle.met:
+            above = middle
+        else:
+            below = middle
+    return above.size, above, below
 
-    Parameters
-    ----------
-    scenario
-        A single-asset scenario; its book, paths and every mechanism are kept.
-    family
-        ``"crash"`` or ``"vol"`` (:data:`~stresstest.reverse.shocks.FAMILIES`).
-    target
-        The event and the share of paths that must show it.
-    tolerance
-        Width of the final bracket, in the family's unit.
-    at_step, recover_steps
-        Where a crash starts and how long it takes to recover (0: never).
-    progress
-        Called with the number of evaluations done.
+
+def checked_range(
+    family: str, scenario: schema.Scenario, wanted: tuple[float, float] | None
+) -> tuple[float, float]:
+    """The sizes searched: ``wanted`` (``--range``) inside the family's own range, or all of it.
 
     Raises
     ------
     InputError
-        An accounts scenario, an unknown or unbuilt family or target, ``[adl]``
-        missing for the ``adl`` target, or a tolerance that is not positive.
+        A range outside the family's, or not increasing.
     """
-    from stresstest.engine.run import execute, prepare
+    low, high = family_range(family, scenario)
+    if wanted is None:
+        return low, high
+    if not low <= wanted[0] < wanted[1] <= high:
+        raise InputError(
+            "range outside the family's sizes",
+            key="range",
+            value=f"{wanted[0]:g},{wanted[1]:g}",
+            expected=f"LOW,HIGH with {low:g} <= LOW < HIGH <= {high:g} ({family})",
+        )
+    return wanted
+
+
+def _checked(
+    scenario: schema.Scenario,
+    families: tuple[str, ...],
+    target: Target,
+    tolerance: float,
+    at_step: int,
+    recover_steps: int,
+) -> None:
     from stresstest.scenario.accounts import is_accounts_scenario
 
     if is_accounts_scenario(scenario):
@@ -193,80 +290,124 @@ def reverse_search(
     _check_target(scenario, target)
     if not tolerance > 0:
         raise InputError("tolerance must be positive", key="tolerance", value=tolerance)
-    check_family(family, at_step, recover_steps, None)
-    check_family_scenario(family, scenario)
-    plan, stats = prepare([scenario])
-    check_family(family, at_step, recover_steps, plan.source.n_steps)
-    evaluations: list[Evaluation] = []
+    for family in families:
+        check_family(family, at_step, recover_steps, None)
+        check_family_scenario(family, scenario)
+
+
+def reverse_search(
+    scenario: schema.Scenario,
+    family: str,
+    target: Target,
+    *,
+    tolerance: float = 1e-3,
+    at_step: int = 1,
+    recover_steps: int = 0,
+) -> ReverseResult:
+    """The smallest shock of ``family`` at which ``target`` is met (module docstring).
+
+    Parameters
+    ----------
+    scenario
+        A single-asset scenario; its book, paths and every mechanism are kept.
+    family
+        A name of :data:`~stresstest.reverse.shocks.FAMILIES`.
+    target
+        The event and the share of paths that must show it.
+    tolerance
+        Width of the final bracket, in the family's unit.
+    at_step, recover_steps
+        Where a crash or oracle spike starts; how long a crash takes to recover (0:
+        never) or an oracle spike lasts.
+
+    Raises
+    ------
+    InputError
+        An accounts scenario, an unknown family or target, a family or target the
+        scenario has nothing for, or a tolerance that is not positive.
+    """
+    _checked(scenario, (family,), target, tolerance, at_step, recover_steps)
+    evaluator = Evaluator(scenario, target)
+    check_family(family, at_step, recover_steps, evaluator.plan.source.n_steps)
 
     def evaluate(size: float) -> Evaluation:
-        shock = Shock(family, size, at_step, recover_steps)
-        if family in PATH_FAMILIES:
-            shocked = ReplayPlan(source=ShockedSource(plan.source, shock), variants=plan.variants)
-            book = stats[0]
-        else:  # the scenario changes; the same seed gives the same paths
-            shocked_plan, shocked_stats = prepare([shock.scenario_for(scenario)])
-            shocked = ReplayPlan(source=shocked_plan.source, variants=shocked_plan.variants)
-            book = shocked_stats[0]
-        metrics, records = execute(shocked)
-        result = Result(
-            scenario=scenario,
-            path_ids=plan.source.path_ids(),
-            metrics=metrics[0],
-            book=book,
-            grid=shocked.grid,
-            records=records[0],
-        )
-        events = target.events(result)
-        share = float(np.count_nonzero(events)) / events.shape[0]
-        evaluation = Evaluation(
-            size=size,
-            share=share,
-            met=share >= target.probability,
-            bad_debt_mean=float(result.column("bad_debt").mean()),
-            probability_fund_depleted=float(np.mean(result.column("socialized_loss") > 0.0)),
-        )
-        evaluations.append(evaluation)
-        if progress is not None:
-            progress(len(evaluations))
-        return evaluation
+        return evaluator.outcome((Shock(family, size, at_step, recover_steps),), size)
 
     low, high = family_range(family, scenario)
-    scan = np.linspace(low, high, SCAN_POINTS)
-    below: Evaluation | None = None
-    above: Evaluation | None = None
-    for size in scan:
-        outcome = evaluate(float(size))
-        if outcome.met:
-            above = outcome
-            break
-        below = outcome
-    found = ReverseResult(
+    shock, at_shock, below = smallest(evaluate, low, high, tolerance)
+    return ReverseResult(
         scenario,
-        plan.n_paths,
+        evaluator.plan.n_paths,
         family,
         target,
         tolerance,
         at_step,
         recover_steps,
-        None,
-        None,
-        None,
-        evaluations,
+        shock,
+        at_shock,
+        below,
+        evaluator.evaluations,
     )
-    if above is None:
-        return found
-    if below is None:  # met at the neutral size: the scenario is broken without a shock
-        found.shock, found.at_shock = above.size, above
-        return found
-    while above.size - below.size > tolerance:
-        middle = evaluate(0.5 * (below.size + above.size))
-        if middle.met:
-            above = middle
-        else:
-            below = middle
-    found.shock, found.at_shock, found.below = above.size, above, below
-    return found
+
+
+#: Sizes of the first family at which a two-parameter boundary is searched.
+BOUNDARY_POINTS = 8
+
+
+def boundary_search(
+    scenario: schema.Scenario,
+    families: tuple[str, str],
+    target: Target,
+    *,
+    tolerance: float = 1e-3,
+    at_step: int = 1,
+    recover_steps: int = 0,
+    points: int = BOUNDARY_POINTS,
+    first_range: tuple[float, float] | None = None,
+) -> ReverseResult:
+    """The boundary in two families: at each of ``points`` sizes of the first, the
+    smallest size of the second at which ``target`` is met (both shocks applied).
+
+    Returns the one-parameter search of the second family at the first's neutral
+    size, with the boundary as ``{"first": a, "second": b or None}`` records.
+    """
+    first, second = families
+    if first == second:
+        raise InputError("the two families must differ", key="shock", value=f"{first},{second}")
+    _checked(scenario, families, target, tolerance, at_step, recover_steps)
+    evaluator = Evaluator(scenario, target)
+    for family in families:
+        check_family(family, at_step, recover_steps, evaluator.plan.source.n_steps)
+    low_a, high_a = checked_range(first, scenario, first_range)
+    low_b, high_b = family_range(second, scenario)
+    boundary: list[dict[str, Any]] = []
+    head: tuple[float | None, Evaluation | None, Evaluation | None] = (None, None, None)
+    for index, a in enumerate(np.linspace(low_a, high_a, points)):
+        shock_a = Shock(first, float(a), at_step, recover_steps)
+
+        def evaluate(size: float, shock_a: Shock = shock_a) -> Evaluation:
+            shock_b = Shock(second, size, at_step, recover_steps)
+            return evaluator.outcome((shock_a, shock_b), size, first=shock_a.size)
+
+        found = smallest(evaluate, low_b, high_b, tolerance)
+        if index == 0:
+            head = found
+        boundary.append({"first": float(a), "second": found[0]})
+    result = ReverseResult(
+        scenario,
+        evaluator.plan.n_paths,
+        second,
+        target,
+        tolerance,
+        at_step,
+        recover_steps,
+        *head,
+        evaluator.evaluations,
+        boundary_family=first,
+        boundary=boundary,
+        boundary_range=(low_a, high_a),
+    )
+    return result
 
 
 def _check_target(scenario: schema.Scenario, target: Target) -> None:
