@@ -252,39 +252,6 @@ def progress_bar(enabled: bool, description: str) -> Iterator[Any]:
         yield update
 
 
-def _summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(
-        title=f"{summary['scenario']}: {summary['n_paths']:,} paths", title_justify="left"
-    )
-    for column in ("metric", "mean", "± se", "q99", "es99"):
-        table.add_column(column, justify="right" if column != "metric" else "left")
-    for name in (
-        "n_liquidations",
-        "liquidated_notional",
-        "bad_debt",
-        "fees_to_fund",
-        "fund_min",
-        "fund_max_drawdown",
-        "socialized_loss",
-        "fund_required",
-    ):
-        stats = summary["metrics"][name]
-        table.add_row(name, *(_number(stats[key]) for key in ("mean", "mean_se", "q99", "es99")))
-    depleted = summary["probability_fund_depleted"]
-    table.add_row("P(fund depleted)", f"{depleted['p']:.4f}", f"{depleted['se']:.4f}", "", "")
-    return table
-
-
-def _number(value: float | None) -> str:
-    """Compact: 12.35M, 1.23B; small values with two decimals."""
-    if value is None:
-        return "-"
-    for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= scale:
-            return f"{value / scale:,.2f}{suffix}"
-    return f"{value:,.2f}"
-
-
 @app.command("run")
 def run_command(
     scenario: ScenarioArgument = None,
@@ -343,7 +310,9 @@ def run_command(
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return
     if not quiet:
-        out_console.print(_summary_table(summary))
+        from stresstest.console_tables import summary_table
+
+        out_console.print(summary_table(summary))
         elapsed = time.perf_counter() - started
         out_console.print(f"wrote {target} in {elapsed:.1f} s")
 
@@ -357,35 +326,6 @@ MatchOption = Annotated[
         "searched for (a scan, then Brent) and the lowest is used (docs/compare.md).",
     ),
 ]
-
-
-def _compare_table(comparison: Any) -> Table:
-    from stresstest.comparison.output import compare_frame
-
-    frame = compare_frame(comparison)
-    table = Table(title=f"{comparison.scenario.name}: {len(frame)} variants", title_justify="left")
-    labels: tuple[str, ...] = ("variant", "bad debt", "ES99", "P(depl.)", "req.", "rate", "liq.")
-    if "collateral_posted" in frame.columns:  # accounts: the capital side, docs/model.md 11.6
-        labels = (*labels, "collateral")
-    for label in labels:
-        table.add_column(
-            label,
-            justify="left" if label == "variant" else "right",
-            no_wrap=label != "variant",
-            overflow="fold",
-        )
-    for row in frame.iter_rows(named=True):
-        table.add_row(
-            row["variant"],
-            _number(row["bad_debt_mean"]),
-            _number(row["bad_debt_es99"]),
-            f"{row['probability_fund_depleted']:.4f}",
-            _number(row["requirement_mean"]),
-            f"{row['margin_rate_mean']:.5f}",
-            _number(row["n_liquidations_mean"]),
-            *([_number(row["collateral_posted"])] if "collateral_posted" in frame.columns else []),
-        )
-    return table
 
 
 @app.command("compare")
@@ -440,7 +380,10 @@ def compare_command(
         sys.stdout.write(json.dumps(compare_document(comparison), indent=2, sort_keys=True) + "\n")
         return
     if not quiet:
-        out_console.print(_compare_table(comparison))
+        from stresstest.comparison.output import compare_frame
+        from stresstest.console_tables import compare_table
+
+        out_console.print(compare_table(comparison.scenario.name, compare_frame(comparison)))
         for found in comparison.matches:
             out_console.print(Text(found.verdict or f"{found.variant}: no match"), soft_wrap=True)
         out_console.print(f"wrote {target} in {time.perf_counter() - started:.1f} s")
@@ -647,6 +590,76 @@ def schema_command(
         sys.stdout.write(scenario_reference_markdown() + "\n")
     else:
         sys.stdout.write(json.dumps(scenario_json_schema(), indent=2) + "\n")
+
+
+@app.command("reverse")
+def reverse_command(
+    scenario: Annotated[
+        Path, typer.Argument(help=f"Single-asset scenario TOML file, {SCENARIO_LOOKUP}")
+    ],
+    shock: Annotated[
+        str,
+        typer.Option(
+            "--shock",
+            help="Shock family: crash, vol, oracle, depth or leverage; A,B for the boundary "
+            "in two families (docs/reverse.md).",
+        ),
+    ] = "crash",
+    target: Annotated[
+        str, typer.Option("--target", help="What breaks: fund, bad_debt or adl.")
+    ] = "fund",
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for reverse.json, reverse.png and reverse.pdf."),
+    ] = Path("runs/reverse"),
+    probability: Annotated[
+        float,
+        typer.Option("--probability", help="Share of paths that must show the event; 1: all."),
+    ] = 1.0,
+    amount: Annotated[
+        float, typer.Option("--amount", help="bad_debt target: the amount, quote units.")
+    ] = 0.0,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Width of the final bracket, family units.")
+    ] = 1e-3,
+    at_step: Annotated[int, typer.Option("--at-step", help="crash, oracle: first step hit.")] = 1,
+    recover_steps: Annotated[
+        int,
+        typer.Option(
+            "--recover-steps", help="crash: steps to recover (0: never); oracle: spike length."
+        ),
+    ] = 0,
+    first_range: Annotated[
+        str | None,
+        typer.Option("--range", help="With A,B: LOW,HIGH of the sizes of A on the boundary."),
+    ] = None,
+    sets: SetOption = None,
+) -> None:
+    """Find the smallest shock of a family that reaches a target (a reverse stress test)."""
+    from stresstest.reverse.run import parse_range, reverse_to_dir
+
+    with input_errors():
+        found, written = reverse_to_dir(
+            scenario,
+            out,
+            family=shock,
+            target=target,
+            probability=probability,
+            amount=amount,
+            tolerance=tolerance,
+            at_step=at_step,
+            recover_steps=recover_steps,
+            sets=sets or (),
+            first_range=parse_range(first_range),
+        )
+    if found.boundary is not None:
+        reached = sum(point["second"] is not None for point in found.boundary)
+        answer = f"boundary of {shock}: {reached} of {len(found.boundary)} points reach the target"
+    elif found.shock is not None:
+        answer = f"smallest {shock} shock: {found.shock:.6g} ({found.document()['unit']})"
+    else:
+        answer = f"no {shock} shock in the searched range reaches the target"
+    out_console.print(Text(f"{answer}; wrote {written}"), soft_wrap=True)
 
 
 @app.command("version")

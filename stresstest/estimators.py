@@ -11,6 +11,11 @@ Definitions (docs/model.md, "Summary statistics"): for n path values x,
   values, with standard error ``sqrt((var_tail + p (ES - q_p)^2) / k)``
   (Brazauskas et al., 2008), where ``var_tail`` is the variance of those k;
 - a probability as the sample frequency, with standard error ``sqrt(p (1 - p) / n)``.
+
+A metric whose low values are the bad ones (``fund_min``) also gets its lower tail:
+``q1`` and ``q0_1`` (the 1% and 0.1% quantiles) and ``es99_low``, the mean of the
+``k = ceil(n / 100)`` smallest values, with the same standard errors on the mirrored
+sample.
 """
 
 from __future__ import annotations
@@ -49,8 +54,16 @@ def expected_shortfall_with_error(sorted_values: np.ndarray, level: float) -> tu
     return estimate, error
 
 
-def describe(values: np.ndarray) -> dict[str, float | None]:
-    """Mean, std, quantiles and ES of path values, each with ``*_se`` where defined."""
+#: Quantile levels of the lower tail (``q1``, ``q0_1``) of a metric where low is bad.
+LOWER_QUANTILE_LEVELS: tuple[float, ...] = (0.01, 0.001)
+
+
+def describe(values: np.ndarray, *, lower_tail: bool = False) -> dict[str, float | None]:
+    """Mean, std, quantiles and ES of path values, each with ``*_se`` where defined.
+
+    With ``lower_tail`` also ``q1``, ``q0_1`` and ``es99_low`` (the mean of the worst
+    1% when low values are the bad ones), each with its ``*_se``.
+    """
     n = values.shape[0]
     sorted_values = np.sort(values)
     mean = float(np.mean(values))
@@ -68,6 +81,15 @@ def describe(values: np.ndarray) -> dict[str, float | None]:
     es, es_error = expected_shortfall_with_error(sorted_values, ES_LEVEL)
     result["es99"] = _finite(es)
     result["es99_se"] = _finite(es_error)
+    if lower_tail:
+        for level in LOWER_QUANTILE_LEVELS:
+            name = f"q{level * 100:g}".replace(".", "_")
+            estimate, error = quantile_with_error(sorted_values, level)
+            result[name] = _finite(estimate)
+            result[f"{name}_se"] = _finite(error)
+        mirrored_es, mirrored_error = expected_shortfall_with_error(-sorted_values[::-1], ES_LEVEL)
+        result["es99_low"] = _finite(0.0 - mirrored_es)  # 0.0 - x: no -0.0
+        result["es99_low_se"] = _finite(mirrored_error)
     return result
 
 

@@ -110,7 +110,7 @@ def test_summary_frame_is_the_summary_tidy(result: object) -> None:
     summary = result.summary()  # type: ignore[attr-defined]
     assert frame.columns == ["metric", "statistic", "estimate", "standard_error", "unit"]
     metrics = summary["metrics"]
-    assert frame.height == 7 * len(metrics) + 1
+    assert frame.height == 7 * len(metrics) + 3 + 1  # fund_min adds q1, q0_1, es99_low
     row = frame.filter((pl.col("metric") == "bad_debt") & (pl.col("statistic") == "es99"))
     assert row["estimate"].item() == metrics["bad_debt"]["es99"]
     assert row["standard_error"].item() == metrics["bad_debt"]["es99_se"]

@@ -26,7 +26,8 @@ from stresstest.errors import InputError
 from stresstest.io.atomic import write_json
 from stresstest.report import build_report, style
 from stresstest.report.build import report_figures, report_to_file
-from stresstest.report.load import load_result
+from stresstest.report.load import RunFolder, load_result
+from stresstest.report.verdicts import recommend
 from stresstest.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,9 +155,16 @@ def test_run_pages_have_titles_axes_and_data(run_dir: Path) -> None:
 def test_compare_pages_have_titles_axes_and_data(compare_dir: Path) -> None:
     pages = report_figures(compare_dir)
     slugs = [slug for slug, _ in pages]
-    assert slugs == ["variants", "frontier", "differences", "backtest"] + [
-        f"baseline-{slug}" for slug in RUN_SLUGS
-    ]
+    folder = load_result(compare_dir)
+    assert not isinstance(folder, RunFolder)
+    chosen = recommend(folder.table, folder.differences, "static_0.005")
+    recommended = [] if chosen.reason == "none" else [f"recommended-{s}" for s in RUN_SLUGS]
+    assert (
+        slugs
+        == ["variants", "frontier", "differences", "backtest"]
+        + [f"baseline-{slug}" for slug in RUN_SLUGS]
+        + recommended
+    )
     _check_pages(pages)
 
 
@@ -186,14 +194,15 @@ def test_pdf_pages_are_not_blank(compare_dir: Path, tmp_path: Path) -> None:
         pytest.skip("pdftoppm (Debian package poppler-utils) is not installed")
     out = tmp_path / "compare.pdf"
     report_to_file(compare_dir, out)
-    assert _pdf_pages(out) == 4 + len(RUN_SLUGS)
+    expected = len(report_figures(compare_dir))
+    assert _pdf_pages(out) == expected
     subprocess.run(
         ["pdftoppm", "-r", "25", "-png", str(out), str(tmp_path / "page")],
         check=True,
         capture_output=True,
     )
     pages = sorted(tmp_path.glob("page-*.png"))
-    assert len(pages) == 4 + len(RUN_SLUGS)
+    assert len(pages) == expected
     for page in pages:
         pixels = matplotlib.image.imread(page)[..., :3]
         assert pixels.std() > 0.05, f"{page.name} looks blank"

@@ -88,7 +88,12 @@ name = "slow"
 """
 
 REPO = Path(__file__).resolve().parents[1]
-JSON_SCHEMAS = ("summary.schema.json", "compare.schema.json", "backtest.schema.json")
+JSON_SCHEMAS = (
+    "summary.schema.json",
+    "compare.schema.json",
+    "backtest.schema.json",
+    "reverse.schema.json",
+)
 TABLE_SCHEMAS = tuple(name for name in schema_names() if name.startswith("tables/"))
 
 

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 INTEGER_METRICS = frozenset({"n_liquidations", "cascade_depth", "adl_count"})
 #: Metrics that are fractions, not quote amounts (docs/model.md).
 FRACTION_METRICS = frozenset({"margin_rate_mean"})
+#: Metrics whose low values are the bad ones: summary.json adds their lower tail.
+LOWER_TAIL_METRICS = frozenset({"fund_min"})
+#: The lower-tail statistics of :data:`LOWER_TAIL_METRICS`, in summary_frame order.
+LOWER_TAIL_STATISTICS: tuple[str, ...] = ("q1", "q0_1", "es99_low")
 #: The statistics of summary.json, in the order :meth:`Result.summary_frame` lists them.
 SUMMARY_STATISTICS: tuple[str, ...] = ("mean", "std", "q50", "q90", "q99", "q99_9", "es99")
 
@@ -38,7 +42,7 @@ def metric_unit(name: str) -> str:
     return "fraction" if name in FRACTION_METRICS else "quote"
 
 
-def _compact(value: float | None) -> str:
+def compact_number(value: float | None) -> str:
     """12.35M, 1.23B; small values with two decimals ("-" for undefined)."""
     if value is None:
         return "-"
@@ -178,7 +182,10 @@ class Result:
 
         ``format_version`` is the format of the result folder (docs/results.md).
         """
-        metrics = {name: describe(self.column(name)) for name in self.metric_names}
+        metrics = {
+            name: describe(self.column(name), lower_tail=name in LOWER_TAIL_METRICS)
+            for name in self.metric_names
+        }
         return {
             FORMAT_KEY: FORMAT_VERSION,
             "scenario": self.scenario.name,
@@ -204,8 +211,8 @@ class Result:
         """The summary as a tidy table: one row per metric and statistic.
 
         Columns ``metric``, ``statistic`` (``mean, std, q50, q90, q99, q99_9,
-        es99`` of :meth:`summary`, then ``probability`` for the row
-        ``fund_depleted``), ``estimate``, ``standard_error`` (null where
+        es99`` of :meth:`summary`, and ``q1, q0_1, es99_low`` for ``fund_min``, then
+        ``probability`` for the row ``fund_depleted``), ``estimate``, ``standard_error`` (null where
         summary.json has none, as for ``std``) and ``unit`` (``quote`` for money
         in the quote currency, ``count`` or ``fraction``). The numbers are those of
         ``summary.json``.
@@ -215,7 +222,8 @@ class Result:
         summary = self.summary()
         rows: list[dict[str, Any]] = []
         for name, stats in summary["metrics"].items():
-            for statistic in SUMMARY_STATISTICS:
+            lower = LOWER_TAIL_STATISTICS if name in LOWER_TAIL_METRICS else ()
+            for statistic in (*SUMMARY_STATISTICS, *lower):
                 rows.append(
                     {
                         "metric": name,
@@ -253,9 +261,9 @@ class Result:
             ("scenario", self.scenario.name),
             ("paths", f"{self.n_paths:,}"),
             ("positions", f"{self.book.n_positions:,}"),
-            ("bad debt, mean", f"{_compact(bad_debt['mean'])} quote"),
-            ("bad debt, q99", f"{_compact(bad_debt['q99'])} quote"),
-            ("socialized loss, mean", f"{_compact(float(socialized.mean()))} quote"),
+            ("bad debt, mean", f"{compact_number(bad_debt['mean'])} quote"),
+            ("bad debt, q99", f"{compact_number(bad_debt['q99'])} quote"),
+            ("socialized loss, mean", f"{compact_number(float(socialized.mean()))} quote"),
             ("P(fund depleted)", f"{depleted:.2%}"),
         ]
 

@@ -23,20 +23,26 @@ from stresstest.report import style
 from stresstest.report.figures_compare import (
     backtest_page,
     compare_summary_page,
-    differences_page,
+    differences_pages,
     frontier_page,
 )
 from stresstest.report.figures_run import RUN_PAGES
-from stresstest.report.load import CompareFolder, RunFolder, load_result
+from stresstest.report.load import CompareFolder, RunFolder, load_result, load_run
+from stresstest.report.verdicts import recommend
 
 #: A page: file-name slug and the figure.
 Page = tuple[str, Figure]
 
 
-def run_pages(run: RunFolder, prefix: str = "") -> list[Page]:
-    """The pages of a run report (summary, bad debt, fund, depletion, liquidations, price)."""
+def run_pages(run: RunFolder, prefix: str = "", *, backtest: bool = True) -> list[Page]:
+    """The pages of a run report (summary, bad debt, fund, depletion, liquidations, price).
+
+    With ``backtest`` (and a backtest.json in the folder), its coverage page too; a
+    comparison that showed its own backtest page leaves it out, so no page is printed
+    twice.
+    """
     pages = [(prefix + slug, draw(run)) for slug, draw in RUN_PAGES.items()]
-    if run.backtest is not None:
+    if backtest and run.backtest is not None:
         pages.append((prefix + "backtest", backtest_page(run.backtest, run.label)))
     return pages
 
@@ -46,11 +52,24 @@ def compare_pages(folder: CompareFolder) -> list[Page]:
     pages: list[Page] = [
         ("variants", compare_summary_page(folder)),
         ("frontier", frontier_page(folder)),
-        ("differences", differences_page(folder)),
+    ]
+    differences = differences_pages(folder)
+    pages += [
+        ("differences" + (f"-{number}" if number > 1 else ""), figure)
+        for number, figure in enumerate(differences, start=1)
     ]
     if folder.backtest is not None:
         pages.append(("backtest", backtest_page(folder.backtest, folder.label)))
-    return pages + run_pages(folder.baseline, prefix="baseline-")
+    shown_backtest = folder.backtest is not None
+    pages += run_pages(folder.baseline, prefix="baseline-", backtest=not shown_backtest)
+    recommended = recommend(folder.table, folder.differences, str(folder.document["baseline"]))
+    if recommended.reason != "none":
+        run = load_run(
+            folder.path / "variants" / recommended.variant,
+            label=f"recommended {recommended.variant}",
+        )
+        pages += run_pages(run, prefix="recommended-", backtest=not shown_backtest)
+    return pages
 
 
 def report_figures(result_dir: Path) -> list[Page]:

@@ -15,8 +15,9 @@ import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
-from stresstest.report import style
+from stresstest.report import style, verdicts
 from stresstest.report.figures_run import draw_table, wilson
+from stresstest.report.labels import place_labels
 from stresstest.report.load import CompareFolder
 
 #: Statistics of differences.parquet: name -> (panel title, unit label, scale to unit).
@@ -62,50 +63,125 @@ def _override_text(overrides: dict[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- pages
+#: Largest number of ``--match`` verdicts listed on page 1 (the rest: compare.json).
+MAX_MATCH_VERDICTS = 6
+#: Height of one line of 10.5 pt text, as a fraction of the page height.
+LINE = 0.024
+
+
+def design_texts(
+    rows: list[dict[str, Any]], overrides: dict[str, dict[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """Short design descriptions and the footnotes of what every variant of a family shares.
+
+    A design string of compare.parquet is ``"<family> key=value ..."``; a ``key=value``
+    that every variant of its family (two or more) has is moved to one footnote per
+    family, so the table's design column shows only what differs. Overrides of other
+    tables follow the design.
+    """
+    tokens = [[_short_number(token) for token in str(row["design"]).split()] for row in rows]
+    families: dict[str, list[list[str]]] = {}
+    for parts in tokens:
+        families.setdefault(parts[0] if parts else "", []).append(parts[1:])
+    common: dict[str, list[str]] = {}
+    for family, members in families.items():
+        if len(members) < 2:
+            common[family] = []
+            continue
+        shared = set(members[0]).intersection(*map(set, members[1:]))
+        common[family] = [token for token in members[0] if token in shared]
+    texts = []
+    for row, parts in zip(rows, tokens, strict=True):
+        family = parts[0] if parts else ""
+        rest = [token for token in parts[1:] if token not in common[family]]
+        other = _override_text(overrides.get(row["variant"], {}))
+        texts.append(
+            " ".join([family.replace("vol_scaled", "vol"), *rest]) + (f"; {other}" if other else "")
+        )
+    notes = [
+        f"every {family} variant: {' '.join(shared)}" for family, shared in common.items() if shared
+    ]
+    return texts, notes
+
+
+def _bottom_of(figure: Figure, artist: Any) -> float:
+    """The lower edge of a drawn ``artist`` as a fraction of the page height."""
+    box = artist.get_window_extent(figure.canvas.get_renderer())  # type: ignore[attr-defined]
+    return float(box.transformed(figure.transFigure.inverted()).y0)
+
+
+def _short_number(token: str) -> str:
+    """``m=0.00681579`` -> ``m=0.006816``: a design value to four significant digits."""
+    key, _, value = token.partition("=")
+    try:
+        return f"{key}={float(value):.4g}" if value else token
+    except ValueError:
+        return token
+
+
 def compare_summary_page(folder: CompareFolder) -> Figure:
-    """Page 1: every variant's risk and cost, the designs and the matching verdicts."""
+    """Page 1: the verdicts with units, then every variant's risk and cost."""
     rows = _variants(folder)
     baseline = str(folder.document["baseline"])
-    base = next((row for row in rows if row["variant"] == baseline), rows[0])
-    best = min(rows, key=lambda row: row["bad_debt_es99"])
+    confidence = float(folder.document.get("confidence", 0.95))
+    recommendation = verdicts.recommend(folder.table, folder.differences, baseline)
     figure = style.page(layout=False)
-    style.title(
-        figure,
-        f"{folder.label}: lowest ES 99% of bad debt is {best['variant']} at "
-        f"{style.money(best['bad_debt_es99'])} vs {style.money(base['bad_debt_es99'])} for "
-        f"baseline {baseline}",
-        x=0.03,
-        y=0.965,
-        ha="left",
+    title = (
+        f"{folder.label}: recommended {recommendation.variant}, ES 99% of bad debt "
+        f"{verdicts.change_text(recommendation.risk_change, 'lower', 'higher')} than baseline "
+        f"{baseline}, average requirement "
+        f"{verdicts.change_text(recommendation.cost_change, 'lower', 'higher')}"
+        if recommendation.reason != "none"
+        else f"{folder.label}: no variant clearly lowers ES 99% of bad debt below baseline "
+        f"{baseline}"
     )
-    paths = folder.scenario.get("paths", {})
-    figure.text(
-        0.03,
-        0.885,
-        _wrap(
-            f"{len(rows)} variants on the same {folder.baseline.n_paths:,} paths x "
-            f"{folder.baseline.n_steps:,} steps; differences against {baseline} are paired. "
-            f"Paths: {paths.get('source', '?')}. ± is one Monte-Carlo standard error; amounts in "
-            f"{style.QUOTE}.",
-            150,
+    style.title(figure, title, x=0.03, y=0.975, ha="left")
+    title_lines = len(textwrap.wrap(title, style.TITLE_WIDTH))
+    matches = folder.document.get("matches", [])
+    lines = [
+        verdicts.lowest_risk_verdict(folder.table, baseline),
+        verdicts.recommendation_verdict(recommendation, baseline, confidence),
+        *(
+            verdicts.match_verdict(match, folder.table, confidence)
+            for match in matches[:MAX_MATCH_VERDICTS]
         ),
-        ha="left",
-        va="top",
-        fontsize=10.5,
-    )
+    ]
+    if len(matches) > MAX_MATCH_VERDICTS:
+        lines.append(f"... and {len(matches) - MAX_MATCH_VERDICTS} more matches in compare.json.")
+    wrapped = [_wrap(line, 135, "    ") for line in lines]
+    text = "\n".join(f"\u2022 {line}" for line in wrapped)
+    top = 0.975 - 0.034 * title_lines - 0.012
+    block = figure.text(0.03, top, text, ha="left", va="top", fontsize=10.5)
+    top = _bottom_of(figure, block) - 0.025
+    designs, notes = design_texts(rows, _overrides(folder))
+    paths = folder.scenario.get("paths", {})
+    notes = [
+        f"{len(rows)} variants on the same {folder.baseline.n_paths:,} paths x "
+        f"{folder.baseline.n_steps:,} steps ({paths.get('source', '?')}); differences against "
+        f"{baseline} are paired; \u00b1 is one Monte-Carlo standard error; amounts in "
+        f"{style.QUOTE}.",
+        *notes,
+    ]
+    if recommendation.reason != "none":
+        notes.append(f"* recommended design (rule in docs/reports.md): {recommendation.variant}")
+    bottom = style.FOOTER_HEIGHT + 0.02 + LINE * len(notes)
     header = [
         "variant",
-        "bad debt mean",
-        "ES 99% bad debt",
-        "P(depleted)",
-        "fund for 99%",
-        "avg requirement",
-        "avg rate",
-        "liquidations/path",
+        "design",
+        f"bad debt mean\n{style.QUOTE}",
+        f"ES 99% bad debt\n{style.QUOTE}",
+        "P(fund\ndepleted)",
+        f"fund for 99%\n{style.QUOTE}",
+        f"avg requirement\n{style.QUOTE}",
+        "avg rate\n%",
+        "liquidations\nper path",
     ]
     cells = [
         [
-            row["variant"] + (" (baseline)" if row["variant"] == baseline else ""),
+            row["variant"]
+            + (" (baseline)" if row["variant"] == baseline else "")
+            + (" *" if row["variant"] == recommendation.variant != baseline else ""),
+            design,
             style.with_error(row["bad_debt_mean"], row["bad_debt_mean_se"]),
             style.with_error(row["bad_debt_es99"], row["bad_debt_es99_se"]),
             style.percent_with_error(
@@ -116,32 +192,29 @@ def compare_summary_page(folder: CompareFolder) -> Figure:
             style.percent(row["margin_rate_mean"], 2),
             style.count(row["n_liquidations_mean"]),
         ]
-        for row in rows
+        for row, design in zip(rows, designs, strict=True)
     ]
-    size = 10.0 if len(rows) <= 12 else max(6.5, 10.0 - 0.15 * (len(rows) - 12))
-    table_height = min(0.045 * (len(rows) + 1), 0.55)
-    table_ax = figure.add_axes((0.03, 0.84 - table_height, 0.94, table_height))
+    row_height = min(0.04, (top - bottom) / (len(rows) + 2))
+    size = min(10.0, max(6.5, row_height / LINE * 10.0 * 0.95))
+    table_height = row_height * (len(rows) + 2)
+    table_ax = figure.add_axes((0.03, top - table_height, 0.94, table_height))
     draw_table(
         table_ax,
         cells,
         header,
-        [0.19, 0.12, 0.13, 0.13, 0.10, 0.13, 0.08, 0.12],
+        [0.15, 0.13, 0.12, 0.12, 0.10, 0.10, 0.12, 0.06, 0.10],
         fontsize=size,
+        header_lines=2,
     )
-    overrides = _overrides(folder)
-    matched = _matched(folder)
-    lines = ["Designs:"]
-    for row in rows:
-        other = _override_text(overrides.get(row["variant"], {}))
-        origin = matched.get(row["variant"])
-        note = f" (static design matched to {origin['variant']})" if origin else ""
-        lines.append(f"  {row['variant']}: {row['design']}{note}" + (f"; {other}" if other else ""))
-    verdicts = [str(match.get("verdict", "")) for match in folder.document.get("matches", [])]
-    if verdicts:
-        lines.append("Matches:")
-        lines += [f"  {_wrap(verdict, 150, '    ')}" for verdict in verdicts]
-    text = "\n".join(lines[:40])
-    figure.text(0.03, 0.84 - table_height - 0.04, text, ha="left", va="top", fontsize=10.5)
+    figure.text(
+        0.03,
+        top - table_height - 0.015,
+        "\n".join(notes),
+        ha="left",
+        va="top",
+        fontsize=10,
+        color=style.BLACK,
+    )
     return figure
 
 
@@ -214,14 +287,6 @@ def frontier_page(folder: CompareFolder) -> Figure:
                 ls=":",
                 lw=1.5,
             )
-    for row in rows:
-        ax.annotate(
-            row["variant"],
-            (row["requirement_mean"], row["bad_debt_es99"]),
-            xytext=(10, -16 if row["variant"] in matched else 6),
-            textcoords="offset points",
-            fontsize=9,
-        )
     _log_if_wide(ax, [row["requirement_mean"] for row in rows], "x")
     _log_if_wide(ax, [row["bad_debt_es99"] for row in rows], "y")
     ax.set_title("Risk-cost frontier: lower and further left is better (bars: ± 1 s.e.)")
@@ -232,6 +297,12 @@ def frontier_page(folder: CompareFolder) -> Figure:
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     ax.legend(unique.values(), unique.keys(), loc="upper right")
+    place_labels(
+        ax,
+        [row["requirement_mean"] for row in rows],
+        [row["bad_debt_es99"] for row in rows],
+        [row["variant"] for row in rows],
+    )
     return figure
 
 
@@ -273,55 +344,87 @@ def _log_if_wide(ax: Any, values: list[float], axis: str) -> None:
         (ax.set_xlim if axis == "x" else ax.set_ylim)(0.0, None)
 
 
-def differences_page(folder: CompareFolder) -> Figure:
-    """Page 3: paired differences against the baseline with their intervals, per statistic."""
+#: Rows of panels on one differences page, by the largest number of variants that fits.
+PANEL_ROWS: tuple[tuple[int, int], ...] = ((6, 4), (11, 3))
+#: Page height kept for the key under the panels of a differences page (fraction).
+KEY_HEIGHT = 0.07
+#: Rows of panels when there are more variants than :data:`PANEL_ROWS` lists.
+PANEL_ROWS_MANY = 2
+
+
+def panel_rows(n_variants: int) -> int:
+    """Rows of panels per differences page, so that variant labels do not overprint."""
+    for largest, rows in PANEL_ROWS:
+        if n_variants <= largest:
+            return rows
+    return PANEL_ROWS_MANY
+
+
+def differences_pages(folder: CompareFolder) -> list[Figure]:
+    """Page 3 on: paired differences against the baseline with their intervals.
+
+    Two panels per row; with many variants fewer rows per page (:func:`panel_rows`)
+    and more pages, so that each variant's label has room.
+    """
     frame = folder.differences
     baseline = str(folder.document["baseline"])
     frame = frame.filter(pl.col("variant") != baseline)
     statistics = [name for name in frame["statistic"].unique(maintain_order=True).to_list()]
     confidence = float(frame["confidence"][0]) if frame.height else 0.95
-    figure = style.page()
-    style.title(figure, _differences_title(folder.label, frame, baseline, confidence))
-    columns = 2
-    rows = max(1, math.ceil((len(statistics) + 1) / columns))
-    axes = np.atleast_1d(figure.subplots(rows, columns)).reshape(-1)
     variants = frame["variant"].unique(maintain_order=True).to_list()
-    positions = np.arange(len(variants))[::-1]
-    for ax, statistic in zip(axes, statistics, strict=False):
-        title, unit, scale = DIFFERENCE_LABELS.get(statistic, (statistic, "", 1.0))
-        part = frame.filter(pl.col("statistic") == statistic)
-        by_variant = {row["variant"]: row for row in part.iter_rows(named=True)}
-        for position, variant in zip(positions, variants, strict=True):
-            row = by_variant.get(variant)
-            if row is None:
-                continue
-            low, high = row["ci_low"] * scale, row["ci_high"] * scale
-            colour = style.BLUE if high < 0 else style.VERMILLION if low > 0 else style.GREY
-            ax.plot([low, high], [position, position], color=colour, lw=2.5)
-            ax.plot([row["difference"] * scale], [position], "o", color=colour, ms=7)
-        ax.axvline(0.0, color=style.BLACK, lw=1)
-        ax.set_yticks(positions, variants, fontsize=9)
-        ax.set_ylim(-0.6, len(variants) - 0.4)
-        ax.set_title(f"{title}: variant - baseline", fontsize=11)
-        ax.set_xlabel(unit, fontsize=10)
-        style.compact_axis(ax.xaxis)
-    for ax in axes[len(statistics) :]:
-        ax.set_axis_off()
-    key = axes[len(statistics)] if len(statistics) < axes.size else None
-    if key is not None:
+    columns = 2
+    per_page = columns * panel_rows(len(variants))
+    chunks = [statistics[start : start + per_page] for start in range(0, len(statistics), per_page)]
+    title = _differences_title(folder.label, frame, baseline, confidence)
+    pages = []
+    for number, chunk in enumerate(chunks or [[]], start=1):
+        figure = style.page(bottom=KEY_HEIGHT)
+        more = f" (page {number} of {len(chunks)})" if len(chunks) > 1 else ""
+        style.title(figure, title + more)
+        rows = max(1, math.ceil(len(chunk) / columns))
+        axes = np.atleast_1d(figure.subplots(rows, columns)).reshape(-1)
+        for ax, statistic in zip(axes, chunk, strict=False):
+            _difference_panel(ax, frame, statistic, variants)
+        for ax in axes[len(chunk) :]:
+            ax.set_axis_off()
         for colour, text in (
             (style.BLUE, "interval below 0: lower than baseline"),
             (style.VERMILLION, "interval above 0: higher than baseline"),
             (style.GREY, "interval spans 0: no clear difference"),
         ):
-            key.plot([], [], color=colour, lw=2.5, marker="o", label=text)
-        key.legend(
-            loc="center",
-            title=f"dot: estimate; bar: {confidence:.0%} paired bootstrap interval\n"
+            axes[0].plot([], [], color=colour, lw=2.5, marker="o", label=text)
+        figure.legend(
+            loc="lower center",
+            bbox_to_anchor=(0.5, style.FOOTER_HEIGHT),
+            ncols=3,
+            title=f"dot: estimate; bar: {confidence:.0%} paired bootstrap interval; "
             f"baseline: {baseline}",
             frameon=False,
         )
-    return figure
+        pages.append(figure)
+    return pages
+
+
+def _difference_panel(ax: Any, frame: pl.DataFrame, statistic: str, variants: list[str]) -> None:
+    """One statistic: each variant's paired difference and interval, one row per variant."""
+    title, unit, scale = DIFFERENCE_LABELS.get(statistic, (statistic, "", 1.0))
+    part = frame.filter(pl.col("statistic") == statistic)
+    by_variant = {row["variant"]: row for row in part.iter_rows(named=True)}
+    positions = np.arange(len(variants))[::-1]
+    for position, variant in zip(positions, variants, strict=True):
+        row = by_variant.get(variant)
+        if row is None:
+            continue
+        low, high = row["ci_low"] * scale, row["ci_high"] * scale
+        colour = style.BLUE if high < 0 else style.VERMILLION if low > 0 else style.GREY
+        ax.plot([low, high], [position, position], color=colour, lw=2.5)
+        ax.plot([row["difference"] * scale], [position], "o", color=colour, ms=6)
+    ax.axvline(0.0, color=style.BLACK, lw=1)
+    ax.set_yticks(positions, variants, fontsize=9)
+    ax.set_ylim(-0.6, len(variants) - 0.4)
+    ax.set_title(f"{title}: variant - baseline", fontsize=11)
+    ax.set_xlabel(unit, fontsize=10)
+    style.compact_axis(ax.xaxis)
 
 
 def _differences_title(label: str, frame: pl.DataFrame, baseline: str, confidence: float) -> str:
@@ -332,7 +435,7 @@ def _differences_title(label: str, frame: pl.DataFrame, baseline: str, confidenc
         return (
             f"{label}: {row['variant']} {verb} ES 99% of bad debt by "
             f"{style.money(abs(row['difference']))} vs {baseline} ({confidence:.0%} CI "
-            f"{style.compact(row['ci_low'])} to {style.compact(row['ci_high'])})"
+            f"{style.compact(row['ci_low'])} to {style.compact(row['ci_high'])} {style.QUOTE})"
         )
     clear = int(((frame["ci_high"] < 0) | (frame["ci_low"] > 0)).sum())
     return f"{label}: {clear} of {frame.height} differences vs {baseline} exclude zero"

@@ -43,8 +43,11 @@ def _unit_of(table: str, values: dict[str, Any], key: str) -> str:
     for field in dataclasses.fields(cls):
         if field.name == key:
             unit = field.metadata.get("unit") or ""
-            return unit.replace("quote units", style.QUOTE).replace(
-                "quote per base", f"{style.QUOTE} per base unit"
+            return (
+                unit.replace("quote units", style.QUOTE)
+                .replace("quote per base", f"{style.QUOTE} per base unit")
+                .replace("per unit of sigma", "per sigma")
+                .replace("fraction of closed notional", "of closed notional")
             )
     return ""
 
@@ -93,14 +96,16 @@ def draw_table(
     *,
     fontsize: float = 10.0,
     row_height: float | None = None,
+    header_lines: int = 1,
 ) -> None:
     """A plain table at the top of ``ax`` (axis hidden), header row shaded.
 
     ``widths`` are fractions of the axes width; ``row_height`` a fraction of its
-    height (default: the rows fill the axes).
+    height (default: the rows fill the axes); the header row is ``header_lines``
+    rows high.
     """
     ax.set_axis_off()
-    count = len(rows) + 1
+    count = len(rows) + header_lines
     height = 1.0 if row_height is None else min(1.0, row_height * count)
     table = ax.table(
         cellText=rows,
@@ -118,6 +123,7 @@ def draw_table(
         cell.set_linewidth(0.5)
         cell.PAD = 0.04
         if row == 0:
+            cell.set_height(cell.get_height() * header_lines)
             cell.set_facecolor("#E8E8E8")
             cell.set_text_props(weight="bold")
 
@@ -189,6 +195,11 @@ def _symlog(ax: Axes, linthresh: float) -> None:
     ax.yaxis.set_minor_locator(NullLocator())
 
 
+#: A value axis spanning more than this ratio (largest to a typical value) is drawn on
+#: a log scale (histograms, tails) or a symmetric log scale from 0 (depletion curve).
+WIDE_RATIO = 50.0
+
+
 def _interval_widths(step: np.ndarray) -> np.ndarray:
     widths = np.diff(step, prepend=step[0] - 1).astype(np.float64)
     return np.maximum(widths, 1.0)
@@ -203,9 +214,13 @@ def summary_page(run: RunFolder) -> Figure:
     bad_debt = run.metric("bad_debt")
     required = run.metric("fund_required")
     figure = style.page(layout=False)
+    single = run.n_paths == 1  # one path: its values, no Monte-Carlo errors
     style.title(
         figure,
-        f"{run.label}: a fund of {style.money(initial)} is depleted on "
+        f"{run.label}: a fund of {style.money(initial)} "
+        f"{'runs dry' if depleted['p'] > 0 else 'is enough'} on the one path replayed"
+        if single
+        else f"{run.label}: a fund of {style.money(initial)} is depleted on "
         f"{style.percent_with_error(depleted['p'], depleted['se'])} of paths",
         x=0.03,
         y=0.965,
@@ -217,64 +232,94 @@ def summary_page(run: RunFolder) -> Figure:
     figure.text(
         0.03,
         0.905,
-        f"{description}\n{run.n_paths:,} paths x {run.n_steps:,} steps, "
+        f"{description}\n{run.n_paths:,} path{'' if single else 's'} x {run.n_steps:,} steps, "
         f"{book['n_positions']:,} positions ({share_long:.0%} long, entry notional "
-        f"{style.money(book.get('entry_notional'))}). ± is one Monte-Carlo standard error.",
+        f"{style.money(book.get('entry_notional'))})."
+        + ("" if single else " ± is one Monte-Carlo standard error."),
         ha="left",
         va="top",
         fontsize=10.5,
     )
-    scenario_ax = figure.add_axes((0.03, 0.06, 0.45, 0.76))
+    scenario_ax = figure.add_axes((0.03, 0.06, 0.46, 0.76))
     scenario_ax.set_title("Scenario (scenario.resolved.toml)", loc="left")
     draw_table(
         scenario_ax,
         scenario_rows(run.scenario),
         ["table", "key", "value", "unit"],
-        [0.21, 0.27, 0.19, 0.33],
+        [0.21, 0.27, 0.17, 0.35],
         fontsize=9,
         row_height=0.04,
     )
     unit = style.QUOTE
-    rows = [
-        [
-            "Expected bad debt per path",
-            style.with_error(bad_debt["mean"], bad_debt["mean_se"], unit),
-        ],
-        ["VaR 99% of bad debt", style.with_error(bad_debt["q99"], bad_debt["q99_se"], unit)],
-        ["ES 99% of bad debt", style.with_error(bad_debt["es99"], bad_debt["es99_se"], unit)],
-        ["Initial insurance fund", style.money(initial)],
-        ["P(fund depleted)", style.percent_with_error(depleted["p"], depleted["se"])],
-        [
-            "Fund needed, 99% confidence",
-            style.with_error(required["q99"], required["q99_se"], unit),
-        ],
-        [
-            "Fund needed, 99.9% confidence",
-            style.with_error(required["q99_9"], required["q99_9_se"], unit),
-        ],
-    ]
+
+    def se(error: float | None) -> float | None:
+        return None if single else error
+
+    def _with_error(value: float | None, error: float | None, suffix: str) -> str:
+        return style.with_error(value, se(error), suffix)
+
+    if single:
+        rows = [
+            ["Bad debt on the path", style.money(bad_debt["mean"])],
+            ["Initial insurance fund", style.money(initial)],
+            ["Fund depleted", "yes" if depleted["p"] > 0 else "no"],
+            ["Fund needed (fund_required)", style.money(required["mean"])],
+        ]
+    else:
+        rows = [
+            [
+                "Expected bad debt per path",
+                _with_error(bad_debt["mean"], bad_debt["mean_se"], unit),
+            ],
+            ["VaR 99% of bad debt", _with_error(bad_debt["q99"], bad_debt["q99_se"], unit)],
+            ["ES 99% of bad debt", _with_error(bad_debt["es99"], bad_debt["es99_se"], unit)],
+            ["Initial insurance fund", style.money(initial)],
+            ["P(fund depleted)", style.percent_with_error(depleted["p"], se(depleted["se"]))],
+            [
+                "Fund needed, 99% confidence",
+                _with_error(required["q99"], required["q99_se"], unit),
+            ],
+            [
+                "Fund needed, 99.9% confidence",
+                _with_error(required["q99_9"], required["q99_9_se"], unit),
+            ],
+        ]
     for name, metric, suffix in (
-        ("Socialized loss per path", "socialized_loss", unit),
-        ("Liquidations per path", "n_liquidations", "positions"),
-        ("Liquidated notional per path", "liquidated_notional", unit),
-        ("Penalties to the fund per path", "fees_to_fund", unit),
+        ("Socialized loss", "socialized_loss", unit),
+        ("Liquidations", "n_liquidations", "positions"),
+        ("Liquidated notional", "liquidated_notional", unit),
+        ("Penalties to the fund", "fees_to_fund", unit),
         ("Average maintenance requirement", "requirement_mean", unit),
     ):
         stats = run.metric(metric)
-        rows.append([f"{name} (mean)", style.with_error(stats["mean"], stats["mean_se"], suffix)])
+        label = f"{name} (path)" if single else f"{name} per path (mean)"
+        if metric == "requirement_mean":
+            label = f"{name}{' (path)' if single else ' (mean)'}"
+        value = (
+            f"{stats['mean']:,.0f} {suffix}"
+            if single and metric == "n_liquidations"
+            else _with_error(stats["mean"], stats["mean_se"], suffix)
+        )
+        rows.append([label, value])
     headline_ax = figure.add_axes((0.51, 0.30, 0.46, 0.52))
     headline_ax.set_title("Headline numbers (summary.json)", loc="left")
-    draw_table(headline_ax, rows, ["quantity", "estimate ± s.e."], [0.6, 0.4], fontsize=10)
+    header = ["quantity", "value (one path)" if single else "estimate ± s.e."]
+    draw_table(headline_ax, rows, header, [0.6, 0.4], fontsize=10)
     reading = (
-        f"With {style.money(initial)} at the start, the fund runs dry (socialized loss > 0) on "
-        f"{style.percent(depleted['p'])} of paths. To stay solvent on 99% of paths it would need "
-        f"{style.money(required['q99'])}, on 99.9% {style.money(required['q99_9'])}. "
+        f"On this one path bad debt is {style.money(bad_debt['mean'])}; a fund of "
+        f"{style.money(initial)} {'runs dry' if depleted['p'] > 0 else 'is enough'} "
+        f"(it would need {style.money(required['mean'])}). One path gives no probabilities: "
+        "run more paths for tail figures."
+        if single
+        else f"With {style.money(initial)} at the start, the fund runs dry (socialized loss > 0) "
+        f"on {style.percent(depleted['p'])} of paths. To stay solvent on 99% of paths it would "
+        f"need {style.money(required['q99'])}, on 99.9% {style.money(required['q99_9'])}. "
         f"In the worst 1% of paths bad debt averages {style.money(bad_debt['es99'])} (ES 99%), "
         f"{bad_debt['es99'] / bad_debt['mean']:.1f}x the mean."
-        if bad_debt["mean"]
+        if bad_debt["mean"] or single
         else f"No path produced bad debt; the fund of {style.money(initial)} was never needed."
     )
-    figure.text(0.51, 0.25, _wrap(reading, 72), ha="left", va="top", fontsize=11)
+    figure.text(0.51, 0.25, _wrap(reading, 64), ha="left", va="top", fontsize=11)
     return figure
 
 
@@ -299,16 +344,31 @@ def bad_debt_page(run: RunFolder) -> Figure:
         else f"{run.label}: no bad debt on any of {run.n_paths:,} paths",
     )
     body, tail = figure.subplots(1, 2)
-    body.hist(values, bins=min(60, max(10, values.size // 10)), color=style.SKY, edgecolor="white")
-    body.set_title("Histogram of bad debt per path")
+    bins = min(60, max(10, values.size // 10))
+    positive = values[values > 0]
+    n = values.size
+    wide = positive.size > 1 and positive[-1] > WIDE_RATIO * positive[0]
+    if wide:  # most mass near 0 and a long tail: counts on log-spaced bins, log x
+        edges = np.geomspace(positive[0], positive[-1], bins + 1)
+        body.hist(positive, bins=edges, color=style.SKY, edgecolor="white")
+        body.set_xscale("log")
+        body.set_title(
+            f"Paths with bad debt ({positive.size / n:.1%}; log bins); "
+            f"{(n - positive.size) / n:.1%} have none"
+        )
+    else:
+        body.hist(values, bins=bins, color=style.SKY, edgecolor="white")
+        body.set_title("Histogram of bad debt per path")
     body.set_xlabel(f"bad debt per path, {style.MONEY_LABEL}")
     body.set_ylabel("number of paths")
-    n = values.size
     survival = (n - np.arange(n)) / n
     tail.step(values, survival, where="post", color=style.BLUE, label="P(bad debt ≥ x)")
     if np.any(values > 0):
         tail.set_yscale("log")
         tail.set_ylim(0.5 / n, 1.1)
+    if wide:
+        tail.set_xscale("log")
+        tail.set_xlim(positive[0], positive[-1] * 1.2)
     tail.set_title("Tail: share of paths with at least x (log scale)")
     tail.set_xlabel(f"bad debt per path x, {style.MONEY_LABEL}")
     tail.set_ylabel("share of paths")
@@ -321,7 +381,7 @@ def bad_debt_page(run: RunFolder) -> Figure:
         ):
             ax.axvline(value, color=colour, ls=ls, lw=2, label=f"{name} {style.money(value)}")
         style.compact_axis(ax.xaxis)
-    body.legend(loc="upper right")
+    body.legend(loc="upper left" if wide else "upper right")  # where the bars are not
     tail.legend(loc="lower left")
     return figure
 
@@ -364,7 +424,13 @@ def depletion_page(run: RunFolder) -> Figure:
     stats = run.metric("fund_required")
     depleted = run.summary["probability_fund_depleted"]
     top = max(float(required[-1]), initial, float(stats["q99_9"] or 0.0), 1.0) * 1.08
-    sizes = np.linspace(0.0, top, 600)
+    threshold = initial if initial > 0 else float(stats["q50"] or 0.0)
+    wide = threshold > 0 and top > WIDE_RATIO * threshold
+    sizes = (
+        np.concatenate([np.linspace(0.0, threshold, 100), np.geomspace(threshold, top, 600)])
+        if wide
+        else np.linspace(0.0, top, 600)
+    )
     probability = (n - np.searchsorted(required, sizes, side="right")) / n
     low, high = wilson(probability, n)
     figure = style.page()
@@ -404,6 +470,12 @@ def depletion_page(run: RunFolder) -> Figure:
     ax.set_xlabel(f"initial insurance fund F, {style.MONEY_LABEL}")
     ax.set_ylabel("probability of depletion (log scale)")
     style.percent_axis(ax.yaxis)
+    if wide:  # linear up to the scenario's fund, then decades: the data spans both
+        ax.set_xscale("symlog", linthresh=threshold, linscale=0.6)
+        ax.set_xlabel(
+            f"initial insurance fund F, {style.MONEY_LABEL}; linear to "
+            f"{style.compact(threshold)}, log scale beyond"
+        )
     style.compact_axis(ax.xaxis)
     ax.set_xlim(0.0, top)
     ax.legend(loc="upper right")

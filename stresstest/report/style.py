@@ -84,12 +84,14 @@ def context() -> Iterator[None]:
         yield
 
 
-def page(*, layout: bool = True) -> Figure:
+def page(*, layout: bool = True, bottom: float = 0.0) -> Figure:
     """A blank A4-landscape page on the Agg canvas (no pyplot state).
 
-    With ``layout``, constrained layout keeps the bottom :data:`FOOTER_HEIGHT` free.
+    With ``layout``, constrained layout keeps the bottom :data:`FOOTER_HEIGHT` free,
+    and ``bottom`` more (a fraction of the page height) for a key drawn there.
     """
-    engine = ConstrainedLayoutEngine(rect=(0.0, FOOTER_HEIGHT, 1.0, 1.0 - FOOTER_HEIGHT))
+    low = FOOTER_HEIGHT + bottom
+    engine = ConstrainedLayoutEngine(rect=(0.0, low, 1.0, 1.0 - low))
     figure = Figure(figsize=PAGE_SIZE, layout=engine if layout else None)
     FigureCanvasAgg(figure)
     return figure
