@@ -123,6 +123,8 @@ def test_compiled_paths_equal_the_python_twin_exactly(
 ) -> None:
     omega = -0.1 if model == enums.VOL_EGARCH else 0.02
     gamma = 0.0 if model == enums.VOL_GARCH else gamma
+    if model == enums.VOL_GJR:  # alpha + gamma >= 0 keeps a GJR variance positive
+        gamma = max(gamma, -alpha)
     variance = (mu, omega, alpha, gamma, beta)
     state0 = -0.5 if model == enums.VOL_EGARCH else 0.4
     prices, z = kernel_paths(3, 61, model, dist, variance, state0, nu, lam, first)
