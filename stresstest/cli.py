@@ -313,6 +313,10 @@ def run_command(
         from stresstest.console_tables import summary_table
 
         out_console.print(summary_table(summary))
+        from stresstest.check.appetite import appetite_lines
+
+        for line in appetite_lines(result):  # [appetite], when the scenario states one
+            out_console.print(Text(line), soft_wrap=True)
         elapsed = time.perf_counter() - started
         out_console.print(f"wrote {target} in {elapsed:.1f} s")
 
@@ -386,6 +390,10 @@ def compare_command(
         out_console.print(compare_table(comparison.scenario.name, compare_frame(comparison)))
         for found in comparison.matches:
             out_console.print(Text(found.verdict or f"{found.variant}: no match"), soft_wrap=True)
+        if "appetite" in comparison.scenario.raw:
+            out_console.print(
+                "note: compare does not check [appetite]; stresstest check does", markup=False
+            )
         out_console.print(f"wrote {target} in {time.perf_counter() - started:.1f} s")
 
 
@@ -660,6 +668,39 @@ def reverse_command(
     else:
         answer = f"no {shock} shock in the searched range reaches the target"
     out_console.print(Text(f"{answer}; wrote {written}"), soft_wrap=True)
+
+
+@app.command("check")
+def check_command(
+    current: Annotated[Path, typer.Argument(help=f"The current scenario, {SCENARIO_LOOKUP}")],
+    proposed: Annotated[
+        Path, typer.Argument(help="The proposed scenario: the same paths, another design.")
+    ],
+    tolerance: Annotated[
+        float,
+        typer.Option("--tolerance", help="Largest relative move of a headline figure, e.g. 0.1."),
+    ] = 0.10,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write check.json to this folder.")
+    ] = None,
+    sets: SetOption = None,
+) -> None:
+    r"""Review a parameter change on the same paths: exit 1 when a headline figure moves
+    beyond the tolerance, a limit of \[appetite] is broken or a new warning appears."""
+    from stresstest.check.change import check_files, write_check
+    from stresstest.console_tables import check_table
+
+    with input_errors(), _warnings_shown():
+        result = check_files(current, proposed, tolerance=tolerance, sets=tuple(sets or ()))
+        if out is not None:
+            write_check(result, out)
+    out_console.print(check_table(result))
+    for reason in result.reasons:
+        out_console.print(Text(f"fails: {reason}"), soft_wrap=True)
+    verdict = "passes" if result.passed else "fails"
+    out_console.print(Text(f"the change {verdict} ({len(result.reasons)} reasons)"), soft_wrap=True)
+    if not result.passed:
+        raise typer.Exit(code=1)
 
 
 @app.command("version")

@@ -123,3 +123,47 @@ def compare_table(name: str, frame: Any) -> Table:
             *([compact_number(row["collateral_posted"])] if accounts else []),
         )
     return table
+
+
+def check_table(result: Any) -> Table:
+    """A reviewed change (:class:`~stresstest.check.change.CheckResult`): each headline
+    figure current and proposed, the paired change, and whether it moved; then each
+    ``[appetite]`` limit. Intervals are in check.json and in the reasons printed."""
+    table = Table(
+        title=f"check: {result.n_paths:,} paths, tolerance {result.tolerance:.0%}",
+        title_justify="left",
+    )
+    for column in ("figure", "current", "proposed", "change", "moved"):
+        table.add_column(column, justify="left" if column == "figure" else "right", no_wrap=True)
+    for move in result.moves:
+        table.add_row(
+            move.figure,
+            figure_text(move.figure, move.current),
+            figure_text(move.figure, move.proposed),
+            change_text(move.figure, move.change, move.current),
+            "yes" if move.moved else "no",
+        )
+    for limit in result.limits:
+        table.add_row(
+            f"limit {limit.key}",
+            "",
+            figure_text(limit.figure, limit.value),
+            f"<= {figure_text(limit.figure, limit.limit)}",
+            "met" if limit.met else "BROKEN",
+        )
+    return table
+
+
+def figure_text(figure: str, value: float) -> str:
+    """A headline figure with its unit: probabilities in %, the rest compact."""
+    if figure.startswith("probability"):
+        return f"{100.0 * value:.2f}%"
+    return compact_number(value)
+
+
+def change_text(figure: str, change: float, current: float) -> str:
+    """A paired change: percentage points for probabilities, else compact and relative."""
+    if figure.startswith("probability"):
+        return f"{100.0 * change:+.2f} pp"
+    relative = f" ({change / abs(current):+.0%})" if current != 0 else ""
+    return f"{'+' if change > 0 else ''}{compact_number(change)}{relative}"

@@ -93,6 +93,7 @@ JSON_SCHEMAS = (
     "compare.schema.json",
     "backtest.schema.json",
     "reverse.schema.json",
+    "check.schema.json",
 )
 TABLE_SCHEMAS = tuple(name for name in schema_names() if name.startswith("tables/"))
 

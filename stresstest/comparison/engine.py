@@ -156,7 +156,7 @@ def risk_of(result: Result) -> float:
     return expected_shortfall_99(result.column("bad_debt"))
 
 
-def _run_variants(
+def run_variants(
     variants: list[Variant],
     options: dict[str, Any],
     progress: Progress | None = None,
@@ -252,11 +252,11 @@ def _match(
 
     def measure_many(rates: Any) -> list[float]:
         designs = [_static_variant(variant, rate, kind) for rate in rates]
-        return [measure(found) for found in _run_variants(designs, options)]
+        return [measure(found) for found in run_variants(designs, options)]
 
     def measure_one(rate: float) -> float:
         last.clear()
-        last[rate] = _run_variants([_static_variant(variant, rate, kind)], options)[0]
+        last[rate] = run_variants([_static_variant(variant, rate, kind)], options)[0]
         return measure(last[rate])
 
     search = find_matching_rates(measure_many, measure_one, target)
@@ -378,7 +378,7 @@ def compare(
             strict=strict,
         )
     else:
-        results = _run_variants(variants, options, progress, strict=strict)
+        results = run_variants(variants, options, progress, strict=strict)
     statistics = ACCOUNTS_DIFFERENCE_STATISTICS if accounts else DIFFERENCE_STATISTICS
     matches: list[Match] = []
     if match is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from stresstest.scenario import schema
 from stresstest.scenario.accounts import ACCOUNTS_TABLES
+from stresstest.scenario.appetite import Appetite
 from stresstest.scenario.defences import DEFENCE_TABLES
 from stresstest.scenario.mechanics import MECHANISM_TABLES
 
@@ -73,6 +74,7 @@ def scenario_json_schema() -> dict[str, Any]:
         properties[name] = table_schema(cls)
     for name, cls in ACCOUNTS_TABLES.items():
         properties[name] = table_schema(cls)
+    properties["appetite"] = table_schema(Appetite)
     properties["compare"] = {
         "type": "object",
         "description": "Variants and sweeps for `stresstest compare` (docs/compare.md).",
@@ -142,6 +144,7 @@ def scenario_reference_markdown() -> str:
         describe_table(f"[{name}] (optional)", cls)
     for name, cls in ACCOUNTS_TABLES.items():
         describe_table(f"[{name}] (optional)", cls)
+    describe_table("[appetite] (optional; read by stresstest check, docs/check.md)", Appetite)
     lines.extend(OVERRIDES_SECTION)
     return "\n".join(lines)
 

@@ -26,7 +26,7 @@ from stresstest.scenario.mechanics import (
 )
 from stresstest.scenario.provenance import check_input_hashes
 
-_TOP_LEVEL_EXTRA = frozenset({"provenance", "compare"})
+_TOP_LEVEL_EXTRA = frozenset({"provenance", "compare", "appetite"})
 
 
 def load_scenario(
@@ -216,6 +216,15 @@ def _table(raw: dict[str, Any], table: str, file: Path | None) -> dict[str, Any]
     if not isinstance(values, dict):
         raise InputError("not a table", file=file, key=table, value=values, expected="a table")
     return values
+
+
+def build_table(
+    raw: dict[str, Any], table: str, cls: type, file: Path | None, base_dir: Path | None
+) -> Any:
+    """One table of ``raw`` as ``cls``, validated by its fields' specs; every problem of
+    its keys raised together. For tables read beside the scenario (``[appetite]``);
+    ``base_dir`` (default: the current folder) resolves relative file names."""
+    return _build_table(raw, table, cls, file, base_dir if base_dir is not None else Path.cwd())
 
 
 def _build_table(
