@@ -703,6 +703,37 @@ def check_command(
         raise typer.Exit(code=1)
 
 
+@app.command("optimize")
+def optimize_command(
+    scenario: Annotated[
+        Path,
+        typer.Argument(help=rf"Scenario with \[appetite] and \[search], {SCENARIO_LOOKUP}"),
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for optimize.json, frontier.parquet, a page."),
+    ] = Path("runs/optimize"),
+    sets: SetOption = None,
+) -> None:
+    r"""The cheapest design of the \[search] grid that meets every \[appetite] limit, on the
+    scenario's paths and again on fresh ones (docs/optimize.md)."""
+    from stresstest.check.optimize import optimize
+    from stresstest.check.optimize_output import write_optimum
+    from stresstest.scenario import load_scenario
+    from stresstest.scenario.embedded import resolve_scenario
+
+    with input_errors():
+        found = optimize(load_scenario(resolve_scenario(scenario), sets=sets or ()))
+        write_optimum(found, out)
+    if found.best is None:
+        answer = "no design of the grid meets every limit on both sets of paths"
+    else:
+        shown = ", ".join(f"{key} = {value:.6g}" for key, value in found.best.parameters.items())
+        answer = f"best: {shown} ({found.objective} {found.best.objective:,.6g})"
+    binding = ", ".join(found.binding) or "none"
+    out_console.print(Text(f"{answer}; binding: {binding}; wrote {out}"), soft_wrap=True)
+
+
 @app.command("version")
 def version_command() -> None:
     """Print the stresstest version."""

@@ -6,7 +6,6 @@ a limit left out is not checked. docs/check.md lists them.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +49,7 @@ def parse_appetite(scenario: Scenario) -> Appetite | None:
     file = scenario.source_file
     base = file.parent if file is not None else None
     appetite: Appetite = build_table(scenario.raw, "appetite", Appetite, file, base)
-    if all(getattr(appetite, field.name) is None for field in dataclasses.fields(Appetite)):
+    if all(getattr(appetite, key) is None for key in LIMITS):
         raise InputError(
             "an [appetite] table without a limit",
             file=file,

@@ -14,7 +14,15 @@ from stresstest.scenario.schema import spec
 
 @dataclass(frozen=True, kw_only=True)
 class Appetite:
-    """``[appetite]``: upper limits on headline figures (``None``: not limited)."""
+    """``[appetite]``: upper limits on headline figures (absent: not limited), and what
+    ``stresstest optimize`` minimises among the designs that meet them."""
+
+    objective: str = spec(
+        "What optimize minimises: the average maintenance requirement (requirement_mean) "
+        "or the insurance fund's size (fund_initial).",
+        default="requirement_mean",
+        choices=("requirement_mean", "fund_initial"),
+    )
 
     probability_fund_depleted_max: float | None = spec(
         "Largest share of paths on which the insurance fund may run dry (socialized loss > 0).",

@@ -75,6 +75,11 @@ def scenario_json_schema() -> dict[str, Any]:
     for name, cls in ACCOUNTS_TABLES.items():
         properties[name] = table_schema(cls)
     properties["appetite"] = table_schema(Appetite)
+    properties["search"] = {
+        "type": "object",
+        "description": 'Design parameters and ranges for `stresstest optimize`: "table.key" = '
+        "[low, high], points, validation_seed (docs/optimize.md).",
+    }
     properties["compare"] = {
         "type": "object",
         "description": "Variants and sweeps for `stresstest compare` (docs/compare.md).",

@@ -26,7 +26,7 @@ from stresstest.scenario.mechanics import (
 )
 from stresstest.scenario.provenance import check_input_hashes
 
-_TOP_LEVEL_EXTRA = frozenset({"provenance", "compare", "appetite"})
+_TOP_LEVEL_EXTRA = frozenset({"provenance", "compare", "appetite", "search"})
 
 
 def load_scenario(
