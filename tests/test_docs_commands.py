@@ -143,6 +143,8 @@ def test_readme_commands_run(tmp_path: Path) -> None:
         "reports/compare_btc.pdf",
         "reports/default.pdf",
         "garch_paths.parquet",
+        "runs/reverse/reverse.json",
+        "runs/optimize_btc/optimize.json",
         "my_scenario.toml",
         "scenario.schema.json",
     ):
