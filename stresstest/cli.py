@@ -232,6 +232,36 @@ def _summary_table(summary: dict[str, Any]) -> Table:
     return table
 
 
+def _attribution_table(attribution: dict[str, Any]) -> Table | Text:
+    """The cohorts with the most bad debt (docs/model.md 6b), or why there is no attribution."""
+    from stresstest.engine.attribution import top_cohorts
+
+    if not attribution["available"]:
+        return Text(f"attribution: none ({attribution['reason']})")
+    table = Table(title="cohorts with the most bad debt (means per path)", title_justify="left")
+    for column in (
+        "side",
+        "leverage",
+        "notional",
+        "liquidations",
+        "bad debt, quote",
+        "share",
+        "es99, quote",
+    ):
+        table.add_column(column, justify="left" if column == "side" else "right")
+    for entry in top_cohorts(attribution):
+        table.add_row(
+            entry["side"],
+            entry["leverage_bucket"],
+            entry["notional_bucket"],
+            _number(entry["n_liquidations_mean"]),
+            _number(entry["bad_debt_mean"]),
+            f"{entry['bad_debt_share']:.1%}",
+            _number(entry["bad_debt_es99"]),
+        )
+    return table
+
+
 def _number(value: float | None) -> str:
     """Compact: 12.35M, 1.23B; small values with two decimals."""
     if value is None:
@@ -303,6 +333,7 @@ def run_command(
         return
     if not quiet:
         out_console.print(_summary_table(summary))
+        out_console.print(_attribution_table(summary["attribution"]))
         elapsed = time.perf_counter() - started
         out_console.print(f"wrote {target} in {elapsed:.1f} s")
 

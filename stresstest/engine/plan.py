@@ -14,6 +14,7 @@ from stresstest.scenario import schema
 
 if TYPE_CHECKING:
     from stresstest.book import SortedBook
+    from stresstest.engine.attribution import AttributionPlan
     from stresstest.engine.defences import DefencePlan
 
 # The compiled kernels (and numba) are imported where a chunk is replayed, not here:
@@ -72,6 +73,8 @@ class VariantPlan:
     mechanics: np.ndarray | None = None
     #: ADL's positions (docs/model.md 10.2); ``None`` without ``[adl]``.
     defences: DefencePlan | None = None
+    #: Cohorts and flag-step buckets to attribute to (docs/model.md 6b); ``None``: none.
+    attribution: AttributionPlan | None = None
 
 
 def _no_grid() -> np.ndarray:
@@ -96,11 +99,12 @@ class ReplayPlan:
         return int(self.source.n_paths)
 
     @property
-    def n_metrics(self) -> int:
-        """Columns per path: wide enough for every stage column of every variant.
+    def attribution_offset(self) -> int:
+        """Columns per path of the metrics: wide enough for every stage column of every variant.
 
         Each stage column has its own slot (``enums.METRIC_INDEX``); a row is
         ``N_METRICS`` wide when no variant has a stage with columns of its own.
+        The attribution columns (docs/model.md 6b) follow from here.
         """
         from stresstest.engine.mechanics import has_impact
 
@@ -109,6 +113,12 @@ class ReplayPlan:
         widths += [v.defences.n_metrics for v in self.variants if v.defences is not None]
         return max(widths)
 
+    @property
+    def n_metrics(self) -> int:
+        """Columns per path: the metrics, then the widest variant's attribution."""
+        widths = [0] + [v.attribution.width for v in self.variants if v.attribution is not None]
+        return self.attribution_offset + max(widths)
+
 
 def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Generate paths ``first .. first + count - 1`` once and replay every variant on them.
@@ -116,7 +126,7 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     Returns the metrics ``(n_variants, count, N_METRICS)`` and the records at the
     grid steps ``(n_variants, count, N_GRID, len(grid))``, float64.
     """
-    from stresstest.kernels.replay import replay_paths
+    from stresstest.kernels.replay import replay_paths, replay_paths_attributed
 
     prices = plan.source.chunk(first, count)
     n_variants = len(plan.variants)
@@ -125,6 +135,26 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     for index, variant in enumerate(plan.variants):
         if variant.mechanics is not None:
             replay_pipeline(prices, plan.grid, variant, out[index], grid_out[index])
+            continue
+        if variant.attribution is not None:
+            cohorts, step_edges = variant.attribution.kernel_arguments()
+            offset = plan.attribution_offset
+            replay_paths_attributed(
+                prices,
+                variant.margin,
+                variant.liquidation,
+                variant.book.long_threshold,
+                variant.book.long_prefix,
+                variant.book.short_threshold,
+                variant.book.short_prefix,
+                variant.fund_initial,
+                plan.grid,
+                out[index],
+                grid_out[index],
+                cohorts,  # type: ignore[arg-type]
+                step_edges,
+                out[index, :, offset : offset + variant.attribution.width],
+            )
             continue
         replay_paths(
             prices,

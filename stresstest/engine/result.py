@@ -20,6 +20,8 @@ from stresstest.schemas.format import FORMAT_KEY, FORMAT_VERSION, parquet_metada
 if TYPE_CHECKING:
     import polars as pl
 
+    from stresstest.engine.attribution import AttributionResult
+
 # polars is imported where frames are built: `import stresstest` and the commands that
 # only check a scenario start without it (docs/performance.md).
 
@@ -134,6 +136,18 @@ class Result:
     records: np.ndarray
     paths_record: dict[str, Any] | None = None
     references: dict[str, np.ndarray] | None = None
+    #: Liquidations, penalties and bad debt by cohort and flag step (docs/model.md 6b);
+    #: ``None``: the run has none (:attr:`attribution_result` says why).
+    attribution: AttributionResult | None = None
+
+    @property
+    def attribution_result(self) -> AttributionResult:
+        """The attribution, or why there is none (summary.json ``attribution``)."""
+        from stresstest.engine.attribution import AttributionResult, absent_reason
+
+        if self.attribution is not None:
+            return self.attribution
+        return AttributionResult.absent(absent_reason(self.scenario) or "not attributed")
 
     @property
     def n_paths(self) -> int:
@@ -190,6 +204,7 @@ class Result:
                 self.column("socialized_loss") > 0.0
             ),
             "metrics": metrics,
+            "attribution": self.attribution_result.summary(),
         }
 
     def summary_frame(self) -> pl.DataFrame:
@@ -326,6 +341,13 @@ class Result:
         write_parquet(self.sample_paths_frame(), folder / "sample_paths.parquet", metadata)
         if self.references:
             write_parquet(self.references_frame(), folder / "reference_paths.parquet", metadata)
+        if self.attribution is not None:  # docs/model.md 6b
+            ids = self.path_ids
+            write_parquet(
+                self.attribution.cohort_frame(ids), folder / "attribution.parquet", metadata
+            )
+            steps = self.attribution.steps_frame(ids)
+            write_parquet(steps, folder / "attribution_steps.parquet", metadata)
         write_toml(self.resolved_scenario(), folder / "scenario.resolved.toml")
         write_json(self.summary(), folder / "summary.json")
 

@@ -38,6 +38,7 @@ from stresstest.scenario.provenance import resolved_dict
 
 if TYPE_CHECKING:
     from stresstest.book import Book, SortedBook
+    from stresstest.engine.attribution import AttributionResult
 
 # numba, the compiled kernels, polars and the book readers are imported by the functions
 # that build and replay: `import stresstest.engine` (and so `stresstest validate`, which
@@ -107,6 +108,7 @@ def check_options(chunk_size: int | None, threads: int | None, executor: str) ->
 def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[BookStats]]:
     """Paths of the first scenario shared by all; one sorted book per distinct book table."""
     from stresstest.book import sort_book
+    from stresstest.engine.attribution import attribution_plan
     from stresstest.engine.defences import defence_plan
     from stresstest.engine.mechanics import mechanics_arguments
 
@@ -122,6 +124,7 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
             books[key] = (sort_book(book), stats)
             unsorted[key] = book  # ADL needs the positions (docs/model.md 10.2)
         sorted_book, _ = books[key]
+        attribution = attribution_plan(scenario, unsorted[key], source.n_steps)
         variants.append(
             VariantPlan(
                 book=sorted_book,
@@ -130,6 +133,7 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
                 fund_initial=scenario.insurance_fund.initial,
                 mechanics=mechanics_arguments(scenario),
                 defences=defence_plan(scenario, unsorted[key]),
+                attribution=attribution,
             )
         )
     book_stats = [books[(scenario.book, scenario.seed)][1] for scenario in scenarios]
@@ -264,13 +268,26 @@ def run(
     return Result(
         scenario=scenario,
         path_ids=plan.source.path_ids(),
-        metrics=metrics[0],
+        metrics=metrics[0, :, : plan.attribution_offset],
         book=stats[0],
         grid=plan.grid,
         records=records[0],
         paths_record=source_provenance(plan.source),
         references=source_references(plan.source),
+        attribution=attribution_of(plan, 0, metrics[0]),
     )
+
+
+def attribution_of(plan: ReplayPlan, index: int, metrics: np.ndarray) -> AttributionResult | None:
+    """Variant ``index``'s attribution from its metrics columns (``None``: it has none)."""
+    from stresstest.engine.attribution import AttributionResult
+
+    variant = plan.variants[index]
+    if variant.attribution is None:
+        return None
+    offset = plan.attribution_offset
+    columns = metrics[:, offset : offset + variant.attribution.width]
+    return AttributionResult.from_row(variant.attribution, columns, plan.source.n_steps)
 
 
 def open_checkpoint(

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from stresstest.errors import InputError
 from stresstest.report import style
+from stresstest.report.figures_attribution import attribution_page
 from stresstest.report.figures_compare import (
     backtest_page,
     compare_summary_page,
@@ -36,6 +37,8 @@ Page = tuple[str, Figure]
 def run_pages(run: RunFolder, prefix: str = "") -> list[Page]:
     """The pages of a run report (summary, bad debt, fund, depletion, liquidations, price)."""
     pages = [(prefix + slug, draw(run)) for slug, draw in RUN_PAGES.items()]
+    if run.attribution is not None:  # docs/model.md 6b
+        pages.append((prefix + "attribution", attribution_page(run)))
     if run.backtest is not None:
         pages.append((prefix + "backtest", backtest_page(run.backtest, run.label)))
     return pages
