@@ -21,12 +21,18 @@ from polars.testing import assert_frame_equal
 
 from stresstest.book import Book, sort_book
 from stresstest.book.cohorts import cohort_book
-from stresstest.engine.attribution import AttributionPlan
+from stresstest.engine.attribution import AttributionPlan, AttributionResult, absent_reason
 from stresstest.engine.run import margin_arguments, run
 from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.kernels.enums import N_GRID
 from stresstest.kernels.replay import replay_paths_attributed
+from stresstest.kernels.search import (
+    first_greater,
+    first_greater_from_stop,
+    first_not_less,
+    first_not_less_from_start,
+)
 from stresstest.scenario import load_scenario
 from stresstest.scenario.validate import scenario_from_dict
 from tests.reference_attribution import reference_attribution
@@ -243,7 +249,7 @@ def test_files_add_up_to_paths_and_are_deterministic(tmp_path: Path) -> None:
         totals = frame.group_by("path").agg(pl.col("n_liquidations").sum()).sort("path")
         assert totals["n_liquidations"].to_list() == paths["n_liquidations"].to_list()
     frame = pl.read_parquet(tmp_path / "a" / "attribution.parquet")
-    assert frame.height == 37 * 2 * 5 * 4  # paths x sides x leverage x notional buckets (defaults)
+    assert frame.height == 37 * 2 * 4 * 3  # paths x sides x leverage x notional buckets (defaults)
     assert frame["n_liquidations"].sum() > 0
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())["attribution"]
     assert summary["available"] is True
@@ -264,9 +270,10 @@ def test_disabled_and_unsupported_runs_say_why(tmp_path: Path) -> None:
     assert not (tmp_path / "off" / "attribution.parquet").exists()
     summary = json.loads((tmp_path / "off" / "summary.json").read_text())
     assert summary["attribution"] == {"available": False, "reason": "[attribution] enabled = false"}
-    pipeline = run(load_scenario(_scenario(tmp_path, "[partial_liquidation]\nbuffer = 0.01\n")))
-    reason = pipeline.summary()["attribution"]
-    assert reason["available"] is False and "partial_liquidation" in reason["reason"]
+    pipeline = load_scenario(_scenario(tmp_path, "[partial_liquidation]\nbuffer = 0.01\n"))
+    reason = absent_reason(pipeline)
+    assert reason is not None and "partial_liquidation" in reason
+    assert AttributionResult.absent(reason).summary() == {"available": False, "reason": reason}
 
 
 def _raw(tmp_path: Path, extra: str) -> dict[str, Any]:
@@ -291,3 +298,23 @@ def test_bad_attribution_tables_are_refused(tmp_path: Path, extra: str, key: str
     with pytest.raises(InputError) as error:
         scenario_from_dict(_raw(tmp_path, extra), file=None)
     assert error.value.key == key
+
+
+@settings(deadline=None, max_examples=examples(300))
+@given(
+    values=st.lists(st.integers(0, 20), max_size=40).map(sorted),
+    value=st.integers(-1, 21),
+    data=st.data(),
+)
+def test_galloping_searches_equal_the_binary_ones(
+    values: list[int], value: int, data: st.DataObject
+) -> None:
+    array = np.asarray(values, dtype=np.float64)
+    start = data.draw(st.integers(0, len(values)))
+    stop = data.draw(st.integers(start, len(values)))
+    assert first_greater_from_stop(array, value, start, stop) == first_greater(
+        array, value, start, stop
+    )
+    assert first_not_less_from_start(array, value, start, stop) == first_not_less(
+        array, value, start, stop
+    )

@@ -54,9 +54,23 @@ def side_thresholds(book: Book) -> tuple[np.ndarray, np.ndarray]:
     return is_long, threshold
 
 
-def sort_book(book: Book) -> SortedBook:
-    """Sort a book once by breach threshold: O(N log N)."""
+#: ``(is_long, threshold, long order, short order)``: each side's stable threshold order.
+ThresholdOrders = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def threshold_orders(book: Book) -> ThresholdOrders:
+    """Each side's thresholds and their stable ascending order: the one O(N log N) sort."""
     is_long, threshold = side_thresholds(book)
-    long_threshold, long_prefix = sorted_side(book.qty[is_long], threshold[is_long])
-    short_threshold, short_prefix = sorted_side(book.qty[~is_long], threshold[~is_long])
+    long_order = np.argsort(threshold[is_long], kind="stable")
+    short_order = np.argsort(threshold[~is_long], kind="stable")
+    return is_long, threshold, long_order, short_order
+
+
+def sort_book(book: Book, orders: ThresholdOrders | None = None) -> SortedBook:
+    """Sort a book once by breach threshold: O(N log N) (``orders``: already sorted)."""
+    is_long, threshold, long_order, short_order = orders or threshold_orders(book)
+    long_threshold, long_prefix = sorted_side(book.qty[is_long], threshold[is_long], long_order)
+    short_threshold, short_prefix = sorted_side(
+        book.qty[~is_long], threshold[~is_long], short_order
+    )
     return SortedBook(long_threshold, long_prefix, short_threshold, short_prefix)

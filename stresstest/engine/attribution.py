@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from stresstest.book import Book
     from stresstest.book.cohorts import CohortBook
+    from stresstest.book.sorted_book import ThresholdOrders
 
 #: Fields per slot of a path's attribution row (kernels/replay.py ``ATTR_*``), in order.
 ATTRIBUTION_FIELDS: tuple[str, ...] = (
@@ -112,8 +113,25 @@ def absent_reason(scenario: schema.Scenario) -> str | None:
     return None
 
 
-def attribution_plan(scenario: schema.Scenario, book: Book, n_steps: int) -> AttributionPlan | None:
-    """The attribution a core-engine scenario asks for (``None`` when :func:`absent_reason`)."""
+def attribution_width(scenario: schema.Scenario) -> int:
+    """Floats per path the scenario's attribution adds to the metrics (0 without one)."""
+    if absent_reason(scenario) is not None:
+        return 0
+    table = scenario.attribution
+    leverage = len(table.leverage_buckets) if table else len(DEFAULT_LEVERAGE_BUCKETS)
+    notional = len(table.notional_buckets) if table else len(DEFAULT_NOTIONAL_BUCKETS)
+    steps = len(table.step_buckets) if table and table.step_buckets is not None else 4
+    return (2 * (leverage + 1) * (notional + 1) + steps + 1) * N_FIELDS
+
+
+def attribution_plan(
+    scenario: schema.Scenario, book: Book, n_steps: int, orders: ThresholdOrders | None = None
+) -> AttributionPlan | None:
+    """The attribution a core-engine scenario asks for (``None`` when :func:`absent_reason`).
+
+    ``orders``: the book's threshold orders (:func:`~stresstest.book.sorted_book.threshold_orders`),
+    so that the book is sorted once.
+    """
     if absent_reason(scenario) is not None:
         return None
     from stresstest.book.cohorts import cohort_book
@@ -126,7 +144,7 @@ def attribution_plan(scenario: schema.Scenario, book: Book, n_steps: int) -> Att
         if table is not None and table.step_buckets is not None
         else default_step_edges(n_steps)
     )
-    cohorts = cohort_book(book, np.asarray(leverage), np.asarray(notional))
+    cohorts = cohort_book(book, np.asarray(leverage), np.asarray(notional), orders)
     return AttributionPlan(cohorts, leverage, notional, steps)
 
 

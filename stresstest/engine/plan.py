@@ -126,7 +126,7 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     Returns the metrics ``(n_variants, count, N_METRICS)`` and the records at the
     grid steps ``(n_variants, count, N_GRID, len(grid))``, float64.
     """
-    from stresstest.kernels.replay import replay_paths, replay_paths_attributed
+    from stresstest.kernels.replay import NO_COHORTS, NO_STEP_EDGES, replay_paths_attributed
 
     prices = plan.source.chunk(first, count)
     n_variants = len(plan.variants)
@@ -136,27 +136,12 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
         if variant.mechanics is not None:
             replay_pipeline(prices, plan.grid, variant, out[index], grid_out[index])
             continue
+        cohorts, step_edges, width = NO_COHORTS, NO_STEP_EDGES, 0
         if variant.attribution is not None:
-            cohorts, step_edges = variant.attribution.kernel_arguments()
-            offset = plan.attribution_offset
-            replay_paths_attributed(
-                prices,
-                variant.margin,
-                variant.liquidation,
-                variant.book.long_threshold,
-                variant.book.long_prefix,
-                variant.book.short_threshold,
-                variant.book.short_prefix,
-                variant.fund_initial,
-                plan.grid,
-                out[index],
-                grid_out[index],
-                cohorts,  # type: ignore[arg-type]
-                step_edges,
-                out[index, :, offset : offset + variant.attribution.width],
-            )
-            continue
-        replay_paths(
+            cohorts, step_edges = variant.attribution.kernel_arguments()  # type: ignore[assignment]
+            width = variant.attribution.width
+        offset = plan.attribution_offset
+        replay_paths_attributed(
             prices,
             variant.margin,
             variant.liquidation,
@@ -168,6 +153,9 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
             plan.grid,
             out[index],
             grid_out[index],
+            cohorts,
+            step_edges,
+            out[index, :, offset : offset + width],
         )
     return out, grid_out
 

@@ -38,6 +38,7 @@ from stresstest.scenario.provenance import resolved_dict
 
 if TYPE_CHECKING:
     from stresstest.book import Book, SortedBook
+    from stresstest.book.sorted_book import ThresholdOrders
     from stresstest.engine.attribution import AttributionResult
 
 # numba, the compiled kernels, polars and the book readers are imported by the functions
@@ -108,6 +109,7 @@ def check_options(chunk_size: int | None, threads: int | None, executor: str) ->
 def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[BookStats]]:
     """Paths of the first scenario shared by all; one sorted book per distinct book table."""
     from stresstest.book import sort_book
+    from stresstest.book.sorted_book import threshold_orders
     from stresstest.engine.attribution import attribution_plan
     from stresstest.engine.defences import defence_plan
     from stresstest.engine.mechanics import mechanics_arguments
@@ -115,16 +117,18 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
     source = path_source(scenarios[0])
     books: dict[tuple[object, int], tuple[SortedBook, BookStats]] = {}
     unsorted: dict[tuple[object, int], Book] = {}
+    orders: dict[tuple[object, int], ThresholdOrders] = {}
     variants = []
     for scenario in scenarios:
         key = (scenario.book, scenario.seed)
         if key not in books:
             book = build_book(scenario, source.start_price())
             stats = BookStats(len(book), book.n_long, book.entry_notional)
-            books[key] = (sort_book(book), stats)
+            orders[key] = threshold_orders(book)  # sorted once, for the book and its cohorts
+            books[key] = (sort_book(book, orders[key]), stats)
             unsorted[key] = book  # ADL needs the positions (docs/model.md 10.2)
         sorted_book, _ = books[key]
-        attribution = attribution_plan(scenario, unsorted[key], source.n_steps)
+        attribution = attribution_plan(scenario, unsorted[key], source.n_steps, orders[key])
         variants.append(
             VariantPlan(
                 book=sorted_book,

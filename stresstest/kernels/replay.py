@@ -38,7 +38,12 @@ from stresstest.kernels.margin import (
     next_variance,
     sqrt_horizon_of,
 )
-from stresstest.kernels.search import first_greater, first_not_less
+from stresstest.kernels.search import (
+    first_greater,
+    first_greater_from_stop,
+    first_not_less,
+    first_not_less_from_start,
+)
 from stresstest.kernels.sums import range_sum
 
 QTY_HI = 0
@@ -112,6 +117,42 @@ def _close_short_range(
 
 
 @kernel
+def _close_cohort_longs(
+    threshold: np.ndarray, prefix: np.ndarray, start: int, stop: int, exit_price: float, fee: float
+) -> tuple[float, float, float]:
+    """``(notional, penalty paid, bad debt)`` of :func:`_close_long_range`, the same values.
+
+    A range wholly in one case (all pay the full penalty, or all leave bad debt) skips
+    the two searches and the empty parts' sums, which are 0 there.
+    """
+    if threshold[stop - 1] <= exit_price * (1.0 - fee):
+        qty = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+        return exit_price * qty, fee * exit_price * qty + 0.0, 0.0
+    if threshold[start] > exit_price:
+        qty = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+        qt = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], start, stop)
+        return exit_price * qty, 0.0, max(0.0, qt - exit_price * qty)
+    _, notional, paid, bad = _close_long_range(threshold, prefix, start, stop, exit_price, fee)
+    return notional, paid, bad
+
+
+@kernel
+def _close_cohort_shorts(
+    threshold: np.ndarray, prefix: np.ndarray, start: int, stop: int, exit_price: float, fee: float
+) -> tuple[float, float, float]:
+    """The mirror of :func:`_close_cohort_longs` for :func:`_close_short_range`."""
+    if threshold[stop - 1] < exit_price:
+        qty = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+        qt = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], start, stop)
+        return exit_price * qty, 0.0, max(0.0, exit_price * qty - qt)
+    if threshold[start] >= exit_price * (1.0 + fee):
+        qty = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+        return exit_price * qty, fee * exit_price * qty + 0.0, 0.0
+    _, notional, paid, bad = _close_short_range(threshold, prefix, start, stop, exit_price, fee)
+    return notional, paid, bad
+
+
+@kernel
 def _attribute_longs(
     threshold: np.ndarray,
     prefix: np.ndarray,
@@ -134,10 +175,8 @@ def _attribute_longs(
         stop = cursor[cohort]
         if stop == bounds[cohort] or threshold[stop - 1] <= running_min:
             continue
-        start = first_greater(threshold, running_min, bounds[cohort], stop)
-        _qty, notional, paid, bad = _close_long_range(
-            threshold, prefix, start, stop, exit_price, fee
-        )
+        start = first_greater_from_stop(threshold, running_min, bounds[cohort], stop)
+        notional, paid, bad = _close_cohort_longs(threshold, prefix, start, stop, exit_price, fee)
         _add_attribution(attribution, cohort, stop - start, notional, paid, bad)
         cursor[cohort] = start
 
@@ -161,10 +200,8 @@ def _attribute_shorts(
         start = cursor[cohort]
         if start == bounds[cohort + 1] or threshold[start] >= running_max:
             continue
-        stop = first_not_less(threshold, running_max, start, bounds[cohort + 1])
-        _qty, notional, paid, bad = _close_short_range(
-            threshold, prefix, start, stop, exit_price, fee
-        )
+        stop = first_not_less_from_start(threshold, running_max, start, bounds[cohort + 1])
+        notional, paid, bad = _close_cohort_shorts(threshold, prefix, start, stop, exit_price, fee)
         _add_attribution(attribution, first_cohort + cohort, stop - start, notional, paid, bad)
         cursor[cohort] = stop
 
@@ -392,7 +429,10 @@ def replay_paths_attributed(
 
 _NO_BOUNDS = np.zeros(1, dtype=np.int64)
 _NO_PREFIX = np.zeros((1, 4))
-_NO_VALUES = np.empty(0)
+#: No flag-step edges (with an empty attribution row: nothing is attributed).
+NO_STEP_EDGES = np.empty(0)
+#: No cohorts: :func:`replay_paths_attributed`'s ``cohorts`` for a run without attribution.
+NO_COHORTS = (NO_STEP_EDGES, _NO_PREFIX, _NO_BOUNDS, NO_STEP_EDGES, _NO_PREFIX, _NO_BOUNDS)
 
 
 def replay_paths(
@@ -409,7 +449,6 @@ def replay_paths(
     grid_out: np.ndarray,
 ) -> None:
     """:func:`replay_paths_attributed` without attribution (the core replay, docs/model.md 4.1)."""
-    cohorts = (_NO_VALUES, _NO_PREFIX, _NO_BOUNDS, _NO_VALUES, _NO_PREFIX, _NO_BOUNDS)
     replay_paths_attributed(
         prices,
         margin,
@@ -422,7 +461,7 @@ def replay_paths(
         grid,
         out,
         grid_out,
-        cohorts,
-        _NO_VALUES,
+        NO_COHORTS,
+        NO_STEP_EDGES,
         np.zeros((prices.shape[0], 0)),
     )

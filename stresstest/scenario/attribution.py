@@ -18,9 +18,9 @@ from stresstest.scenario.accounts import is_accounts
 from stresstest.scenario.schema import MAX_STEPS, spec
 
 #: Default leverage edges (entry notional / collateral), dimensionless.
-DEFAULT_LEVERAGE_BUCKETS: tuple[float, ...] = (2.0, 5.0, 10.0, 25.0)
+DEFAULT_LEVERAGE_BUCKETS: tuple[float, ...] = (5.0, 10.0, 25.0)
 #: Default entry-notional edges, quote units.
-DEFAULT_NOTIONAL_BUCKETS: tuple[float, ...] = (1_000.0, 10_000.0, 100_000.0)
+DEFAULT_NOTIONAL_BUCKETS: tuple[float, ...] = (10_000.0, 100_000.0)
 #: Most edges of one list: at most 33 buckets per dimension.
 MAX_EDGES = 32
 
