@@ -238,17 +238,10 @@ def _attribution_table(attribution: dict[str, Any]) -> Table | Text:
 
     if not attribution["available"]:
         return Text(f"attribution: none ({attribution['reason']})")
-    table = Table(title="cohorts with the most bad debt (means per path)", title_justify="left")
-    for column in (
-        "side",
-        "leverage",
-        "notional",
-        "liquidations",
-        "bad debt, quote",
-        "share",
-        "es99, quote",
-    ):
-        table.add_column(column, justify="left" if column == "side" else "right")
+    title = "cohorts with the most bad debt (means per path; money in quote units)"
+    table = Table(title=title, title_justify="left")
+    for column in ("side", "leverage", "notional", "closed", "bad debt", "share", "es99"):
+        table.add_column(column, justify="left" if column == "side" else "right", no_wrap=True)
     for entry in top_cohorts(attribution):
         table.add_row(
             entry["side"],

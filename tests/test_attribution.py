@@ -318,3 +318,21 @@ def test_galloping_searches_equal_the_binary_ones(
     assert first_not_less_from_start(array, value, start, stop) == first_not_less(
         array, value, start, stop
     )
+
+
+def test_the_command_line_lists_the_top_cohorts_or_says_why_not(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from stresstest.cli import app
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["run", str(_scenario(tmp_path)), "--out", str(tmp_path / "on")])
+    assert shown.exit_code == 0, shown.output
+    assert "cohorts with the most bad debt" in shown.output
+    summary = json.loads((tmp_path / "on" / "summary.json").read_text())["attribution"]
+    worst = max(summary["cohorts"], key=lambda entry: entry["bad_debt_mean"])
+    assert worst["leverage_bucket"] in shown.output and worst["notional_bucket"] in shown.output
+    off = _scenario(tmp_path, "[attribution]\nenabled = false\n")
+    hidden = runner.invoke(app, ["run", str(off), "--out", str(tmp_path / "off")])
+    assert hidden.exit_code == 0, hidden.output
+    assert "attribution: none ([attribution] enabled = false)" in hidden.output
