@@ -336,3 +336,15 @@ def test_the_command_line_lists_the_top_cohorts_or_says_why_not(tmp_path: Path) 
     hidden = runner.invoke(app, ["run", str(off), "--out", str(tmp_path / "off")])
     assert hidden.exit_code == 0, hidden.output
     assert "attribution: none ([attribution] enabled = false)" in hidden.output
+
+
+def test_attribution_with_accounts_is_refused_naming_both() -> None:
+    import tomllib
+
+    file = Path(__file__).resolve().parents[1] / "scenarios" / "cross_gbm.toml"
+    raw = tomllib.loads(file.read_text())
+    scenario_from_dict(raw, file=file)  # valid without the table
+    with pytest.raises(InputError) as error:
+        scenario_from_dict({**raw, "attribution": {"enabled": True}}, file=file)
+    assert error.value.key == "attribution, accounts"
+    assert "accounts" in str(error.value) and "[attribution]" in str(error.value)
