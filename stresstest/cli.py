@@ -310,11 +310,11 @@ def run_command(
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return
     if not quiet:
-        from stresstest.console_tables import summary_table
+        from stresstest.check.appetite import appetite_lines
+        from stresstest.console_tables import attribution_table, summary_table
 
         out_console.print(summary_table(summary))
-        from stresstest.check.appetite import appetite_lines
-
+        out_console.print(attribution_table(summary["attribution"]))
         for line in appetite_lines(result):  # [appetite], when the scenario states one
             out_console.print(Text(line), soft_wrap=True)
         elapsed = time.perf_counter() - started

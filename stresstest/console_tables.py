@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from stresstest.engine.result import LOWER_TAIL_METRICS, compact_number, metric_unit
 
@@ -167,3 +168,26 @@ def change_text(figure: str, change: float, current: float) -> str:
         return f"{100.0 * change:+.2f} pp"
     relative = f" ({change / abs(current):+.0%})" if current != 0 else ""
     return f"{'+' if change > 0 else ''}{compact_number(change)}{relative}"
+
+
+def attribution_table(attribution: dict[str, Any]) -> Table | Text:
+    """The cohorts with the most bad debt (docs/model.md 6b), or why there is no attribution."""
+    from stresstest.engine.attribution import top_cohorts
+
+    if not attribution["available"]:
+        return Text(f"attribution: none ({attribution['reason']})")
+    title = "cohorts with the most bad debt (means per path; money in quote units)"
+    table = Table(title=title, title_justify="left")
+    for column in ("side", "leverage", "notional", "closed", "bad debt", "share", "es99"):
+        table.add_column(column, justify="left" if column == "side" else "right", no_wrap=True)
+    for entry in top_cohorts(attribution):
+        table.add_row(
+            entry["side"],
+            entry["leverage_bucket"],
+            entry["notional_bucket"],
+            compact_number(entry["n_liquidations_mean"]),
+            compact_number(entry["bad_debt_mean"]),
+            f"{entry['bad_debt_share']:.1%}",
+            compact_number(entry["bad_debt_es99"]),
+        )
+    return table

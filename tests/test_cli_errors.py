@@ -340,6 +340,8 @@ def test_earlier_result_folder_is_replaced_whole(ws: Workspace) -> None:
     assert result.exit_code == 0, (result.stderr, result.exception)
     assert sorted(p.name for p in ws.out.iterdir()) == [
         ".stresstest-manifest.json",
+        "attribution.parquet",
+        "attribution_steps.parquet",
         "fund_quantiles.parquet",
         "liquidated_notional_quantiles.parquet",
         "liquidation_quantiles.parquet",

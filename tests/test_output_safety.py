@@ -41,6 +41,8 @@ from tests.test_cli_errors import (
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_FILES = [
+    "attribution.parquet",
+    "attribution_steps.parquet",
     "fund_quantiles.parquet",
     "liquidated_notional_quantiles.parquet",
     "liquidation_quantiles.parquet",

@@ -93,7 +93,7 @@ RUN_FILES = (
     "liquidated_notional_quantiles.parquet",
     "sample_paths.parquet",
 )
-RUN_SLUGS = ["summary", "bad-debt", "fund", "depletion", "liquidations", "price"]
+RUN_SLUGS = ["summary", "bad-debt", "fund", "depletion", "liquidations", "price", "attribution"]
 
 
 @pytest.fixture(autouse=True)
@@ -124,7 +124,7 @@ def compare_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _has_data(ax: Axes) -> bool:
     lines = any(np.size(line.get_xdata()) > 0 for line in ax.lines)
     collections = any(len(item.get_paths()) > 0 for item in ax.collections)
-    return lines or collections or bool(ax.patches) or bool(ax.tables)
+    return lines or collections or bool(ax.patches) or bool(ax.tables) or bool(ax.images)
 
 
 def _check_pages(pages: list[tuple[str, Figure]]) -> None:

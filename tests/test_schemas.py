@@ -121,7 +121,7 @@ def compare_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ----------------------------------------------------------------------------- the schemas
 def test_schemas_are_shipped_and_valid() -> None:
     assert set(JSON_SCHEMAS) | {"table.schema.json"} <= set(schema_names())
-    assert len(TABLE_SCHEMAS) == 10
+    assert len(TABLE_SCHEMAS) == 12
     for name in (*JSON_SCHEMAS, "table.schema.json"):
         jsonschema.Draft202012Validator.check_schema(load_schema(name))
     form = load_schema("table.schema.json")
@@ -176,7 +176,7 @@ def test_run_and_compare_folders_carry_the_version(run_dir: Path, compare_dir: P
     variant = json.loads((compare_dir / "variants" / "slow" / "summary.json").read_text())
     assert variant["format_version"] == FORMAT_VERSION
     tables = [*run_dir.glob("*.parquet"), *compare_dir.rglob("*.parquet")]
-    assert len(tables) == 6 + 2 + 2 * 6
+    assert len(tables) == 8 + 2 + 2 * 8  # with attribution.parquet, attribution_steps.parquet
     expected = parquet_metadata()
     for table in tables:
         metadata = pl.read_parquet_metadata(table)

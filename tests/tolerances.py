@@ -16,6 +16,11 @@ ENGINE_VS_REFERENCE_RTOL = 1e-9
 ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL = 1e-9
 #: Sorted kernel against its dense compiled twin on large books.
 ENGINE_VS_DENSE_RTOL = 1e-9
+#: Attribution (docs/model.md 6b): the cohorts' or flag-step buckets' money figures
+#: summed against the per-path totals, in units of the path's liquidated notional.
+#: Both sides sum the same closes' compensated range sums, grouped differently, so
+#: they differ by a few eps of the closed notional (the counts must be equal).
+ATTRIBUTION_SUM_RTOL_PER_NOTIONAL = 1e-12
 #: Number of Monte-Carlo standard errors allowed against a closed form.
 MONTE_CARLO_SIGMAS = 4.0
 #: Hand-computed cases (tests/test_hand_cases.py) against the engine: the inputs are

@@ -30,8 +30,12 @@ class SortedBook:
         return int(self.long_threshold.shape[0] + self.short_threshold.shape[0])
 
 
-def _sorted_side(qty: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    order = np.argsort(threshold, kind="stable")
+def sorted_side(
+    qty: np.ndarray, threshold: np.ndarray, order: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``threshold`` in ``order`` (default: ascending, stable) and its ``(n + 1, 4)`` prefixes."""
+    if order is None:
+        order = np.argsort(threshold, kind="stable")
     sorted_threshold = np.ascontiguousarray(threshold[order])
     sorted_qty = np.ascontiguousarray(qty[order])
     prefix = np.empty((sorted_qty.shape[0] + 1, 4))
@@ -40,14 +44,33 @@ def _sorted_side(qty: np.ndarray, threshold: np.ndarray) -> tuple[np.ndarray, np
     return sorted_threshold, prefix
 
 
-def sort_book(book: Book) -> SortedBook:
-    """Sort a book once by breach threshold: O(N log N)."""
+def side_thresholds(book: Book) -> tuple[np.ndarray, np.ndarray]:
+    """``(is_long, threshold)``: ``theta = e - c / q`` of longs, ``phi = e + c / q`` of shorts."""
     is_long = book.side == 1
     margin_per_unit = book.collateral / book.qty
-    long_threshold, long_prefix = _sorted_side(
-        book.qty[is_long], book.entry_price[is_long] - margin_per_unit[is_long]
+    threshold = np.where(
+        is_long, book.entry_price - margin_per_unit, book.entry_price + margin_per_unit
     )
-    short_threshold, short_prefix = _sorted_side(
-        book.qty[~is_long], book.entry_price[~is_long] + margin_per_unit[~is_long]
+    return is_long, threshold
+
+
+#: ``(is_long, threshold, long order, short order)``: each side's stable threshold order.
+ThresholdOrders = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def threshold_orders(book: Book) -> ThresholdOrders:
+    """Each side's thresholds and their stable ascending order: the one O(N log N) sort."""
+    is_long, threshold = side_thresholds(book)
+    long_order = np.argsort(threshold[is_long], kind="stable")
+    short_order = np.argsort(threshold[~is_long], kind="stable")
+    return is_long, threshold, long_order, short_order
+
+
+def sort_book(book: Book, orders: ThresholdOrders | None = None) -> SortedBook:
+    """Sort a book once by breach threshold: O(N log N) (``orders``: already sorted)."""
+    is_long, threshold, long_order, short_order = orders or threshold_orders(book)
+    long_threshold, long_prefix = sorted_side(book.qty[is_long], threshold[is_long], long_order)
+    short_threshold, short_prefix = sorted_side(
+        book.qty[~is_long], threshold[~is_long], short_order
     )
     return SortedBook(long_threshold, long_prefix, short_threshold, short_prefix)

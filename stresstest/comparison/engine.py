@@ -25,7 +25,14 @@ from stresstest.comparison.paired import (
 from stresstest.comparison.spec import CompareSpec, Variant, parse_compare
 from stresstest.data.candles import load_candles
 from stresstest.engine.result import Result
-from stresstest.engine.run import Progress, check_options, checked_result, execute, prepare
+from stresstest.engine.run import (
+    Progress,
+    attribution_of,
+    check_options,
+    checked_result,
+    execute,
+    prepare,
+)
 from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.paths.source import source_provenance, source_references
@@ -186,12 +193,13 @@ def run_variants(
         Result(
             scenario=variant.scenario,
             path_ids=ids,
-            metrics=metrics[index],
+            metrics=metrics[index, :, : plan.attribution_offset],
             book=stats[index],
             grid=plan.grid,
             records=records[index],
             paths_record=record,
             references=references,
+            attribution=attribution_of(plan, index, metrics[index]),
         )
         for index, variant in enumerate(variants)
     ]

@@ -253,10 +253,13 @@ def scenario_sizes(scenario: schema.Scenario) -> dict[str, int] | None:
 
 
 def scenario_metrics(scenario: schema.Scenario) -> int:
-    """Metric columns per path, at most: the core ones, and the widest row with a stage table."""
+    """Metric columns per path, at most: the core ones, and the widest row with a stage table,
+    then the attribution's columns (docs/model.md 6b)."""
+    from stresstest.engine.attribution import attribution_width
+
     if getattr(scenario, "market", None) is None and getattr(scenario, "adl", None) is None:
-        return enums.N_METRICS
-    return enums.N_METRICS_ALL
+        return enums.N_METRICS + attribution_width(scenario)
+    return enums.N_METRICS_ALL + attribution_width(scenario)
 
 
 def check_scenario_budget(

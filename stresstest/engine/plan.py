@@ -14,6 +14,7 @@ from stresstest.scenario import schema
 
 if TYPE_CHECKING:
     from stresstest.book import SortedBook
+    from stresstest.engine.attribution import AttributionPlan
     from stresstest.engine.defences import DefencePlan
     from stresstest.scenario.plausibility import Finding
 
@@ -76,6 +77,8 @@ class VariantPlan:
     #: Plausibility findings over the scenario, book and paths before the run
     #: (:mod:`stresstest.scenario.plausibility`); the run does not depend on them.
     warnings: tuple[Finding, ...] = ()
+    #: Cohorts and flag-step buckets to attribute to (docs/model.md 6b); ``None``: none.
+    attribution: AttributionPlan | None = None
 
 
 def _no_grid() -> np.ndarray:
@@ -100,11 +103,12 @@ class ReplayPlan:
         return int(self.source.n_paths)
 
     @property
-    def n_metrics(self) -> int:
-        """Columns per path: wide enough for every stage column of every variant.
+    def attribution_offset(self) -> int:
+        """Columns per path of the metrics: wide enough for every stage column of every variant.
 
         Each stage column has its own slot (``enums.METRIC_INDEX``); a row is
         ``N_METRICS`` wide when no variant has a stage with columns of its own.
+        The attribution columns (docs/model.md 6b) follow from here.
         """
         from stresstest.engine.mechanics import has_impact
 
@@ -113,6 +117,12 @@ class ReplayPlan:
         widths += [v.defences.n_metrics for v in self.variants if v.defences is not None]
         return max(widths)
 
+    @property
+    def n_metrics(self) -> int:
+        """Columns per path: the metrics, then the widest variant's attribution."""
+        widths = [0] + [v.attribution.width for v in self.variants if v.attribution is not None]
+        return self.attribution_offset + max(widths)
+
 
 def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Generate paths ``first .. first + count - 1`` once and replay every variant on them.
@@ -120,7 +130,7 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     Returns the metrics ``(n_variants, count, N_METRICS)`` and the records at the
     grid steps ``(n_variants, count, N_GRID, len(grid))``, float64.
     """
-    from stresstest.kernels.replay import replay_paths
+    from stresstest.kernels.replay import NO_COHORTS, NO_STEP_EDGES, replay_paths_attributed
 
     prices = plan.source.chunk(first, count)
     n_variants = len(plan.variants)
@@ -130,7 +140,12 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
         if variant.mechanics is not None:
             replay_pipeline(prices, plan.grid, variant, out[index], grid_out[index])
             continue
-        replay_paths(
+        cohorts, step_edges, width = NO_COHORTS, NO_STEP_EDGES, 0
+        if variant.attribution is not None:
+            cohorts, step_edges = variant.attribution.kernel_arguments()  # type: ignore[assignment]
+            width = variant.attribution.width
+        offset = plan.attribution_offset
+        replay_paths_attributed(
             prices,
             variant.margin,
             variant.liquidation,
@@ -142,6 +157,9 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
             plan.grid,
             out[index],
             grid_out[index],
+            cohorts,
+            step_edges,
+            out[index, :, offset : offset + width],
         )
     return out, grid_out
 

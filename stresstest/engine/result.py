@@ -21,6 +21,8 @@ from stresstest.schemas.format import FORMAT_KEY, FORMAT_VERSION, parquet_metada
 if TYPE_CHECKING:
     import polars as pl
 
+    from stresstest.engine.attribution import AttributionResult
+
 # polars is imported where frames are built: `import stresstest` and the commands that
 # only check a scenario start without it (docs/performance.md).
 
@@ -145,6 +147,18 @@ class Result:
     #: Plausibility warnings of the run (:mod:`stresstest.scenario.plausibility`),
     #: before and after the replay; summary.json's ``warnings``.
     warnings: tuple[Finding, ...] = ()
+    #: Liquidations, penalties and bad debt by cohort and flag step (docs/model.md 6b);
+    #: ``None``: the run has none (:attr:`attribution_result` says why).
+    attribution: AttributionResult | None = None
+
+    @property
+    def attribution_result(self) -> AttributionResult:
+        """The attribution, or why there is none (summary.json ``attribution``)."""
+        from stresstest.engine.attribution import AttributionResult, absent_reason
+
+        if self.attribution is not None:
+            return self.attribution
+        return AttributionResult.absent(absent_reason(self.scenario) or "not attributed")
 
     @property
     def n_paths(self) -> int:
@@ -205,6 +219,7 @@ class Result:
             ),
             "metrics": metrics,
             "warnings": [finding.record() for finding in self.warnings],
+            "attribution": self.attribution_result.summary(),
         }
 
     def summary_frame(self) -> pl.DataFrame:
@@ -346,6 +361,13 @@ class Result:
         write_parquet(self.sample_paths_frame(), folder / "sample_paths.parquet", metadata)
         if self.references:
             write_parquet(self.references_frame(), folder / "reference_paths.parquet", metadata)
+        if self.attribution is not None:  # docs/model.md 6b
+            ids = self.path_ids
+            write_parquet(
+                self.attribution.cohort_frame(ids), folder / "attribution.parquet", metadata
+            )
+            steps = self.attribution.steps_frame(ids)
+            write_parquet(steps, folder / "attribution_steps.parquet", metadata)
         resolved = self.resolved_scenario()
         if identity:
             resolved = with_identity(resolved, self.scenario)

@@ -46,6 +46,8 @@ from stresstest.scenario.provenance import resolved_dict
 
 if TYPE_CHECKING:
     from stresstest.book import Book, SortedBook
+    from stresstest.book.sorted_book import ThresholdOrders
+    from stresstest.engine.attribution import AttributionResult
 
 # numba, the compiled kernels, polars and the book readers are imported by the functions
 # that build and replay: `import stresstest.engine` (and so `stresstest validate`, which
@@ -115,21 +117,26 @@ def check_options(chunk_size: int | None, threads: int | None, executor: str) ->
 def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[BookStats]]:
     """Paths of the first scenario shared by all; one sorted book per distinct book table."""
     from stresstest.book import sort_book
+    from stresstest.book.sorted_book import threshold_orders
+    from stresstest.engine.attribution import attribution_plan
     from stresstest.engine.defences import defence_plan
     from stresstest.engine.mechanics import mechanics_arguments
 
     source = path_source(scenarios[0])
     books: dict[tuple[object, int], tuple[SortedBook, BookStats]] = {}
     unsorted: dict[tuple[object, int], Book] = {}
+    orders: dict[tuple[object, int], ThresholdOrders] = {}
     variants = []
     for scenario in scenarios:
         key = (scenario.book, scenario.seed)
         if key not in books:
             book = build_book(scenario, source.start_price())
             stats = BookStats(len(book), book.n_long, book.entry_notional)
-            books[key] = (sort_book(book), stats)
+            orders[key] = threshold_orders(book)  # sorted once, for the book and its cohorts
+            books[key] = (sort_book(book, orders[key]), stats)
             unsorted[key] = book  # ADL needs the positions (docs/model.md 10.2)
         sorted_book, _ = books[key]
+        attribution = attribution_plan(scenario, unsorted[key], source.n_steps, orders[key])
         variants.append(
             VariantPlan(
                 book=sorted_book,
@@ -139,6 +146,7 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
                 mechanics=mechanics_arguments(scenario),
                 defences=defence_plan(scenario, unsorted[key]),
                 warnings=tuple(pre_run_findings(scenario, unsorted[key], source)),
+                attribution=attribution,
             )
         )
     book_stats = [books[(scenario.book, scenario.seed)][1] for scenario in scenarios]
@@ -286,12 +294,13 @@ def run(
     result = Result(
         scenario=scenario,
         path_ids=plan.source.path_ids(),
-        metrics=metrics[0],
+        metrics=metrics[0, :, : plan.attribution_offset],
         book=stats[0],
         grid=plan.grid,
         records=records[0],
         paths_record=source_provenance(plan.source),
         references=source_references(plan.source),
+        attribution=attribution_of(plan, 0, metrics[0]),
     )
     return checked_result(result, plan.variants[0].warnings, strict=strict)
 
@@ -329,6 +338,18 @@ def checked_result(
     if strict:
         refuse_strict(after, "after the run")
     return dataclasses.replace(result, warnings=(*earlier, *after))
+
+
+def attribution_of(plan: ReplayPlan, index: int, metrics: np.ndarray) -> AttributionResult | None:
+    """Variant ``index``'s attribution from its metrics columns (``None``: it has none)."""
+    from stresstest.engine.attribution import AttributionResult
+
+    variant = plan.variants[index]
+    if variant.attribution is None:
+        return None
+    offset = plan.attribution_offset
+    columns = metrics[:, offset : offset + variant.attribution.width]
+    return AttributionResult.from_row(variant.attribution, columns, plan.source.n_steps)
 
 
 def open_checkpoint(

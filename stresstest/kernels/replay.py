@@ -38,13 +38,26 @@ from stresstest.kernels.margin import (
     next_variance,
     sqrt_horizon_of,
 )
-from stresstest.kernels.search import first_greater, first_not_less
+from stresstest.kernels.search import (
+    first_greater,
+    first_greater_from_stop,
+    first_not_less,
+    first_not_less_from_start,
+)
 from stresstest.kernels.sums import range_sum
 
 QTY_HI = 0
 QTY_LO = 1
 QT_HI = 2
 QT_LO = 3
+
+# Fields of one cohort's (or flag-step bucket's) slot in a path's attribution row:
+# positions closed, their notional, penalties paid and bad debt (quote units).
+ATTR_COUNT = 0
+ATTR_NOTIONAL = 1
+ATTR_PENALTIES = 2
+ATTR_BAD_DEBT = 3
+N_ATTR = 4
 
 
 @kernel
@@ -104,6 +117,120 @@ def _close_short_range(
 
 
 @kernel
+def _close_cohort_longs(
+    threshold: np.ndarray, prefix: np.ndarray, start: int, stop: int, exit_price: float, fee: float
+) -> tuple[float, float, float]:
+    """``(notional, penalty paid, bad debt)`` of :func:`_close_long_range`, the same values.
+
+    A range wholly in one case (all pay the full penalty, or all leave bad debt) skips
+    the two searches and the empty parts' sums, which are 0 there.
+    """
+    if threshold[stop - 1] <= exit_price * (1.0 - fee):
+        qty = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+        return exit_price * qty, fee * exit_price * qty + 0.0, 0.0
+    if threshold[start] > exit_price:
+        qty = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+        qt = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], start, stop)
+        return exit_price * qty, 0.0, max(0.0, qt - exit_price * qty)
+    _, notional, paid, bad = _close_long_range(threshold, prefix, start, stop, exit_price, fee)
+    return notional, paid, bad
+
+
+@kernel
+def _close_cohort_shorts(
+    threshold: np.ndarray, prefix: np.ndarray, start: int, stop: int, exit_price: float, fee: float
+) -> tuple[float, float, float]:
+    """The mirror of :func:`_close_cohort_longs` for :func:`_close_short_range`."""
+    if threshold[stop - 1] < exit_price:
+        qty = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+        qt = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], start, stop)
+        return exit_price * qty, 0.0, max(0.0, exit_price * qty - qt)
+    if threshold[start] >= exit_price * (1.0 + fee):
+        qty = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+        return exit_price * qty, fee * exit_price * qty + 0.0, 0.0
+    _, notional, paid, bad = _close_short_range(threshold, prefix, start, stop, exit_price, fee)
+    return notional, paid, bad
+
+
+@kernel
+def _attribute_longs(
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    bounds: np.ndarray,
+    cursor: np.ndarray,
+    running_min: float,
+    exit_price: float,
+    fee: float,
+    attribution: np.ndarray,
+) -> None:
+    """Close, cohort by cohort, the longs newly flagged by ``running_min``.
+
+    Cohort ``j`` is ``[bounds[j], bounds[j + 1])`` of the (cohort, threshold) order;
+    ``[cursor[j], bounds[j + 1])`` are flagged already. Its newly flagged longs are
+    those with ``theta > running_min``: the same predicate as the whole side's
+    search, so the cohorts split the side's closed range exactly (docs/model.md 6b).
+    A cohort with nothing new costs one comparison.
+    """
+    for cohort in range(bounds.shape[0] - 1):
+        stop = cursor[cohort]
+        if stop == bounds[cohort] or threshold[stop - 1] <= running_min:
+            continue
+        start = first_greater_from_stop(threshold, running_min, bounds[cohort], stop)
+        notional, paid, bad = _close_cohort_longs(threshold, prefix, start, stop, exit_price, fee)
+        _add_attribution(attribution, cohort, stop - start, notional, paid, bad)
+        cursor[cohort] = start
+
+
+@kernel
+def _attribute_shorts(
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    bounds: np.ndarray,
+    cursor: np.ndarray,
+    running_max: float,
+    exit_price: float,
+    fee: float,
+    attribution: np.ndarray,
+    first_cohort: int,
+) -> None:
+    """The mirror of :func:`_attribute_longs`: ``[bounds[j], cursor[j])`` are flagged,
+    the newly flagged shorts have ``phi < running_max``; cohort ``j`` is written at
+    ``first_cohort + j``."""
+    for cohort in range(bounds.shape[0] - 1):
+        start = cursor[cohort]
+        if start == bounds[cohort + 1] or threshold[start] >= running_max:
+            continue
+        stop = first_not_less_from_start(threshold, running_max, start, bounds[cohort + 1])
+        notional, paid, bad = _close_cohort_shorts(threshold, prefix, start, stop, exit_price, fee)
+        _add_attribution(attribution, first_cohort + cohort, stop - start, notional, paid, bad)
+        cursor[cohort] = stop
+
+
+@kernel
+def _add_attribution(
+    attribution: np.ndarray,
+    slot: int,
+    count: float,
+    notional: float,
+    paid: float,
+    bad: float,
+) -> None:
+    """Add a close to slot ``slot`` (fields ``ATTR_*``) of a path's attribution row."""
+    base = slot * N_ATTR
+    attribution[base + ATTR_COUNT] += count
+    attribution[base + ATTR_NOTIONAL] += notional
+    attribution[base + ATTR_PENALTIES] += paid
+    attribution[base + ATTR_BAD_DEBT] += bad
+
+
+@kernel
+def _step_slot(step_edges: np.ndarray, step: int, first_slot: int) -> int:
+    """The slot of flag step ``step``: ``first_slot`` + its left-closed bucket of ``step_edges``
+    (float64, ascending whole steps)."""
+    return first_slot + first_greater(step_edges, float(step), 0, step_edges.shape[0])
+
+
+@kernel
 def replay_path(
     prices: np.ndarray,
     margin: np.ndarray,
@@ -115,6 +242,9 @@ def replay_path(
     fund_initial: float,
     flows: np.ndarray,
     out_row: np.ndarray,
+    cohorts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    step_edges: np.ndarray,
+    attribution: np.ndarray,
 ) -> None:
     """Replay the sorted book over one path of prices ``P_0..P_T`` into ``out_row``.
 
@@ -122,6 +252,12 @@ def replay_path(
     ``enums.MARGIN_ARG_*`` and ``enums.LIQUIDATION_ARG_*`` (engine.plan builds them).
     ``flows`` is a zeroed ``(N_FLOWS, T + 1)`` scratch array; on return it holds
     the path's per-step closes and fund (see :mod:`stresstest.kernels.fund`).
+
+    ``cohorts`` is the book by cohort (``threshold, prefix, bounds`` of the longs,
+    then of the shorts, as :class:`stresstest.book.cohorts.CohortBook`); with an
+    empty ``attribution`` nothing is attributed. Otherwise ``attribution`` (zeroed)
+    receives ``N_ATTR`` fields per slot: the long cohorts, the short cohorts, then
+    the flag-step buckets of ``step_edges`` (docs/model.md 6b).
     """
     n_points = prices.shape[0]
     last_step = n_points - 1
@@ -139,6 +275,18 @@ def replay_path(
     requirement_sum = 0.0
     open_notional_sum = 0.0
     totals = np.zeros(N_TOTALS)
+    attributed = attribution.shape[0] > 0
+    (
+        long_c_threshold,
+        long_c_prefix,
+        long_bounds,
+        short_c_threshold,
+        short_c_prefix,
+        short_bounds,
+    ) = cohorts
+    long_cursor = long_bounds[1:].copy()
+    short_cursor = short_bounds[:-1].copy()
+    n_cohort_slots = long_cursor.shape[0] + short_cursor.shape[0]
     for step in range(n_points):
         price = prices[step]
         if step >= 1:
@@ -169,6 +317,21 @@ def replay_path(
                     bad,
                     liquidator_share,
                 )
+                if attributed:
+                    _attribute_longs(
+                        long_c_threshold,
+                        long_c_prefix,
+                        long_bounds,
+                        long_cursor,
+                        running_min,
+                        exit_price,
+                        fee,
+                        attribution,
+                    )
+                    slot = _step_slot(step_edges, step, n_cohort_slots)
+                    _add_attribution(
+                        attribution, slot, long_flagged_from - start, notional, paid, bad
+                    )
                 long_flagged_from = start
         if short_series > running_max:
             running_max = short_series
@@ -191,6 +354,22 @@ def replay_path(
                     bad,
                     liquidator_share,
                 )
+                if attributed:
+                    _attribute_shorts(
+                        short_c_threshold,
+                        short_c_prefix,
+                        short_bounds,
+                        short_cursor,
+                        running_max,
+                        exit_price,
+                        fee,
+                        attribution,
+                        long_cursor.shape[0],
+                    )
+                    slot = _step_slot(step_edges, step, n_cohort_slots)
+                    _add_attribution(
+                        attribution, slot, stop - short_flagged_to, notional, paid, bad
+                    )
                 short_flagged_to = stop
     write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
@@ -201,7 +380,7 @@ def replay_path(
 
 
 @parallel_kernel
-def replay_paths(
+def replay_paths_attributed(
     prices: np.ndarray,
     margin: np.ndarray,
     liquidation: np.ndarray,
@@ -213,11 +392,16 @@ def replay_paths(
     grid: np.ndarray,
     out: np.ndarray,
     grid_out: np.ndarray,
+    cohorts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    step_edges: np.ndarray,
+    attribution_out: np.ndarray,
 ) -> None:
     """Replay every row of ``prices`` (paths x (T + 1)); row i of ``out`` is path i's metrics.
 
     ``grid`` (int64, ascending steps, possibly empty) selects the steps recorded
     into ``grid_out`` (paths x N_GRID x len(grid)), see ``record_grid``.
+    ``attribution_out`` is ``(paths, width)``, zeroed: row i is path i's
+    attribution (``width`` 0: none), see :func:`replay_path`.
 
     Each thread owns whole paths and writes only their rows, so the result does
     not depend on the thread count or on how paths are chunked.
@@ -235,6 +419,49 @@ def replay_paths(
             fund_initial,
             flows,
             out[row],
+            cohorts,
+            step_edges,
+            attribution_out[row],
         )
         if grid.shape[0] > 0:
             record_grid(prices[row], flows, grid, grid_out[row])
+
+
+_NO_BOUNDS = np.zeros(1, dtype=np.int64)
+_NO_PREFIX = np.zeros((1, 4))
+#: No flag-step edges (with an empty attribution row: nothing is attributed).
+NO_STEP_EDGES = np.empty(0)
+#: No cohorts: :func:`replay_paths_attributed`'s ``cohorts`` for a run without attribution.
+NO_COHORTS = (NO_STEP_EDGES, _NO_PREFIX, _NO_BOUNDS, NO_STEP_EDGES, _NO_PREFIX, _NO_BOUNDS)
+
+
+def replay_paths(
+    prices: np.ndarray,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
+    long_threshold: np.ndarray,
+    long_prefix: np.ndarray,
+    short_threshold: np.ndarray,
+    short_prefix: np.ndarray,
+    fund_initial: float,
+    grid: np.ndarray,
+    out: np.ndarray,
+    grid_out: np.ndarray,
+) -> None:
+    """:func:`replay_paths_attributed` without attribution (the core replay, docs/model.md 4.1)."""
+    replay_paths_attributed(
+        prices,
+        margin,
+        liquidation,
+        long_threshold,
+        long_prefix,
+        short_threshold,
+        short_prefix,
+        fund_initial,
+        grid,
+        out,
+        grid_out,
+        NO_COHORTS,
+        NO_STEP_EDGES,
+        np.zeros((prices.shape[0], 0)),
+    )

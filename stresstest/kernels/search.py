@@ -40,3 +40,43 @@ def first_not_less(sorted_values: np.ndarray, value: float, start: int, stop: in
         else:
             low = middle + 1
     return low
+
+
+@kernel
+def first_greater_from_stop(sorted_values: np.ndarray, value: float, start: int, stop: int) -> int:
+    """:func:`first_greater`, galloping down from ``stop``: O(log k) for k values ``> value``.
+
+    The same index as :func:`first_greater`; cheaper when the answer is near ``stop``.
+    """
+    high = stop  # every index in [high, stop) holds a value > value
+    step = 1
+    while True:
+        probe = high - step
+        if probe < start:
+            return first_greater(sorted_values, value, start, high)
+        if sorted_values[probe] > value:
+            high = probe
+            step *= 2
+        else:
+            return first_greater(sorted_values, value, probe, high)
+
+
+@kernel
+def first_not_less_from_start(
+    sorted_values: np.ndarray, value: float, start: int, stop: int
+) -> int:
+    """:func:`first_not_less`, galloping up from ``start``: O(log k) for k values ``< value``.
+
+    The same index as :func:`first_not_less`; cheaper when the answer is near ``start``.
+    """
+    low = start  # every index in [start, low) holds a value < value
+    step = 1
+    while True:
+        probe = low + step
+        if probe >= stop:
+            return first_not_less(sorted_values, value, low, stop)
+        if sorted_values[probe] < value:
+            low = probe + 1
+            step *= 2
+        else:
+            return first_not_less(sorted_values, value, low, probe + 1)

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from stresstest.errors import InputError
 from stresstest.report import style
+from stresstest.report.figures_attribution import attribution_page
 from stresstest.report.figures_compare import (
     backtest_page,
     compare_summary_page,
@@ -42,6 +43,8 @@ def run_pages(run: RunFolder, prefix: str = "", *, backtest: bool = True) -> lis
     twice.
     """
     pages = [(prefix + slug, draw(run)) for slug, draw in RUN_PAGES.items()]
+    if run.attribution is not None:  # docs/model.md 6b
+        pages.append((prefix + "attribution", attribution_page(run)))
     if backtest and run.backtest is not None:
         pages.append((prefix + "backtest", backtest_page(run.backtest, run.label)))
     return pages

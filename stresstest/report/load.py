@@ -91,6 +91,8 @@ class RunFolder:
     samples: pl.DataFrame
     backtest: dict[str, Any] | None
     references: pl.DataFrame | None = None
+    #: attribution.parquet (docs/model.md 6b); ``None`` when the run has none.
+    attribution: pl.DataFrame | None = None
 
     @property
     def n_paths(self) -> int:
@@ -216,7 +218,17 @@ def load_run(folder: Path, label: str | None = None) -> RunFolder:
             else None
         ),
         backtest=_optional_backtest(folder),
+        attribution=(
+            read_table(folder / ATTRIBUTION_FILE, ATTRIBUTION_COLUMNS)
+            if (folder / ATTRIBUTION_FILE).exists()
+            else None
+        ),
     )
+
+
+#: The attribution file a run folder may hold, and the columns its report page reads.
+ATTRIBUTION_FILE = "attribution.parquet"
+ATTRIBUTION_COLUMNS = ("path", "side", "leverage_bucket", "notional_bucket", "bad_debt")
 
 
 def load_compare(folder: Path) -> CompareFolder:

@@ -203,7 +203,7 @@ class Evaluator:
         result = Result(
             scenario=self.scenario,
             path_ids=self.plan.source.path_ids(),
-            metrics=metrics[0],
+            metrics=metrics[0, :, : shocked.attribution_offset],
             book=book,
             grid=shocked.grid,
             records=records[0],

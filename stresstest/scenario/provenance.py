@@ -190,7 +190,8 @@ def resolved_dict(
         "liquidation": scenario.liquidation,
         "insurance_fund": scenario.insurance_fund,
     }
-    for name in ("oracle", "market", "partial_liquidation", "adl", "accounts"):  # optional
+    optional = ("oracle", "market", "partial_liquidation", "adl", "accounts", "attribution")
+    for name in optional:
         if getattr(scenario, name) is not None:
             tables[name] = getattr(scenario, name)
     for name, config in tables.items():

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         GbmMultiPaths,
         HistoricalMultiPaths,
     )
+    from stresstest.scenario.attribution import Attribution
     from stresstest.scenario.defences import Adl, PartialLiquidation
     from stresstest.scenario.mechanics import Market, Oracle
 
@@ -619,6 +620,7 @@ class Scenario:
     partial_liquidation: PartialLiquidation | None = None  # docs/model.md 10.1
     adl: Adl | None = None  # [adl], docs/model.md 10.2
     accounts: AccountsTable | None = None  # [accounts], docs/model.md 11
+    attribution: Attribution | None = None  # [attribution], docs/model.md 6b; None: defaults
     overrides: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     @property

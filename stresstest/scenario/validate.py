@@ -18,6 +18,7 @@ from stresstest.errors import InputError, raise_all
 from stresstest.io.atomic import check_folder_name
 from stresstest.scenario import lookalikes, schema
 from stresstest.scenario.accounts import ACCOUNTS_TABLES, check_accounts
+from stresstest.scenario.attribution import ATTRIBUTION_TABLES, check_attribution
 from stresstest.scenario.composition import check_composition
 from stresstest.scenario.defences import DEFENCE_TABLES, check_defences
 from stresstest.scenario.mechanics import (
@@ -101,6 +102,7 @@ def _known_tables() -> set[str]:
         | set(MECHANISM_TABLES)
         | set(DEFENCE_TABLES)
         | set(ACCOUNTS_TABLES)
+        | set(ATTRIBUTION_TABLES)
         | _TOP_LEVEL_EXTRA
     )
 
@@ -112,6 +114,7 @@ def _known_keys() -> set[str]:
         *MECHANISM_TABLES.values(),
         *DEFENCE_TABLES.values(),
         *ACCOUNTS_TABLES.values(),
+        *ATTRIBUTION_TABLES.values(),
     ]
     for _, variants in schema.VARIANT_TABLES.values():
         classes.extend(variants.values())
@@ -175,7 +178,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
             errors.append(error)
     for table in schema.VARIANT_TABLES:
         build(table, None)
-    for tables in (MECHANISM_TABLES, DEFENCE_TABLES, ACCOUNTS_TABLES):
+    for tables in (MECHANISM_TABLES, DEFENCE_TABLES, ACCOUNTS_TABLES, ATTRIBUTION_TABLES):
         for table, optional in tables.items():
             if table in raw:
                 build(table, optional)
@@ -188,6 +191,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
     check_defences(built, file)
     check_accounts(built, raw, file)
     check_composition(built, file)  # which stages run together: docs/model.md 12
+    check_attribution(built, file)  # docs/model.md 6b
     scenario = schema.Scenario(
         info=built["scenario"],
         paths=built["paths"],
@@ -202,6 +206,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         partial_liquidation=built["partial_liquidation"],
         adl=built["adl"],
         accounts=built["accounts"],
+        attribution=built["attribution"],
     )
     check_input_hashes(scenario, raw.get("provenance"), file)
     return scenario
@@ -268,6 +273,7 @@ def _check_value(
     type_ok = {
         "float": _is_number(value),
         "int": isinstance(value, int) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
         "str": isinstance(value, str),
         "Path": isinstance(value, str),
         "list[str]": isinstance(value, list) and all(isinstance(item, str) for item in value),
@@ -385,6 +391,7 @@ def _describe(field: dataclasses.Field[Any]) -> str:
     kinds = {
         "float": "a number",
         "int": "an integer",
+        "bool": "true or false",
         "str": "a string",
         "Path": "a file path",
         "list[str]": "a list of strings",

@@ -37,6 +37,8 @@ RUN_TABLES = (
     "liquidated_notional_quantiles",
     "sample_paths",
     "reference_paths",
+    "attribution",
+    "attribution_steps",
 )
 #: Parquet files of a comparison folder (beside its ``variants/NAME/`` run folders).
 COMPARE_TABLES = ("compare", "differences")
@@ -146,6 +148,7 @@ def _validate_run(folder: Path, folder_version: int | None) -> None:
     if BACKTEST_FILE in files:
         path = folder / BACKTEST_FILE
         check_document(_read_json(path), "backtest.schema.json", path, version)
+    _check_attribution_files(summary, summary_path, files)
     paths_file = folder / "paths.parquet"
     metric_columns = sorted(name for name in pl.read_parquet_schema(paths_file) if name != "path")
     if metric_columns != sorted(summary["metrics"]):
@@ -163,6 +166,21 @@ def _validate_run(folder: Path, folder_version: int | None) -> None:
             value=heights["paths"],
             expected=f"{summary['n_paths']} rows, one per path",
         )
+
+
+def _check_attribution_files(summary: dict[str, Any], path: Path, files: frozenset[str]) -> None:
+    """The attribution files are there exactly when summary.json says the run has them."""
+    available = bool(summary.get("attribution", {}).get("available", False))
+    for name in ("attribution.parquet", "attribution_steps.parquet"):
+        if (name in files) != available:
+            raise InputError(
+                f"{name} {'missing' if available else 'present'} while summary.json says "
+                f"attribution.available = {str(available).lower()}",
+                file=path,
+                key="attribution.available",
+                value=available,
+                expected=f"{name} exactly when the attribution is available",
+            )
 
 
 def _validate_compare(folder: Path) -> None:
