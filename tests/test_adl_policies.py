@@ -14,10 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from stresstest.engine import run
 from stresstest.kernels import enums
-from tests.test_partial_adl import check, run_case
+from stresstest.scenario import load_scenario
+from tests.test_partial_adl import check, run_case, synthetic_scenario
 
 BOOK = [
     ("long", 2.0, 100.0, 10.0),
@@ -173,3 +176,36 @@ def test_score_ties_go_to_the_lower_bankruptcy_price(tmp_path: Path) -> None:
     book = [("long", 2.0, 100.0, 10.0), ("short", 1.0, 120.0, 0.0), ("short", 1.0, 110.0, 0.0)]
     result = run_case(tmp_path, [100.0, 90.0, 115.0], book, tables("profit_leverage"))
     check(result, {"n_liquidations": 1, "bad_debt": 10.0, "adl_count": 1, "adl_notional": 90.0})
+
+
+@pytest.mark.parametrize("policy", ["profit_leverage", "hyperliquid", "pro_rata"])
+def test_every_policy_runs_with_every_crash_mechanism(policy: str) -> None:
+    """Each policy composes with the oracle, price impact, the predictive trigger and the
+    vol-scaled penalty through the public engine; the figures stay in their ranges."""
+    raw = synthetic_scenario(
+        adl={"policy": policy},
+        oracle={"model": "ema", "ema_lambda": 0.5},
+        market={"impact": "linear", "depth": 1e7, "permanent_fraction": 0.5},
+        insurance_fund={"initial": 0.0},
+    )
+    raw["liquidation"].update(
+        trigger="predictive",
+        vol_ewma_lambda=0.94,
+        fee_model="vol_scaled",
+        fee_base=0.002,
+        fee_k=0.5,
+    )
+    result = run(load_scenario(raw))
+    assert result.column("adl_count").sum() > 0
+    for name in ("adl_top1_share", "adl_top10_share", "adl_gini"):
+        values = result.column(name)
+        assert np.all((values >= 0.0) & (values <= 1.0)), name
+    top1, top10 = result.column("adl_top1_share"), result.column("adl_top10_share")
+    assert np.all(top1 <= top10)
+    with_adl = result.column("adl_count") > 0
+    assert np.all(top1[with_adl] > 0.0)
+    gini = result.column("adl_gini")
+    if policy == "pro_rata":
+        assert np.array_equal(gini, np.zeros_like(gini))
+    else:
+        assert np.any(gini > 0.0)
