@@ -77,6 +77,56 @@ def adl_score(profit: float, qty: float, collateral: float, mark: float) -> floa
     return (profit / collateral) * (qty * mark / (collateral + profit))
 
 
+def hyperliquid_score(
+    side: float, profit: float, qty: float, entry: float, collateral: float, mark: float
+) -> float:
+    """``(O / e)`` (``e / O`` for a short) times ``q O / (c + u)``: docs/model.md 10.2."""
+    ratio = mark / entry if side > 0 else entry / mark
+    return ratio * (qty * mark / (collateral + profit))
+
+
+def gini(values: list[float]) -> float:
+    """``sum_i sum_j |h_i - h_j| / (2 n sum h)``, the direct form (0 when ``sum h = 0``)."""
+    total = math.fsum(values)
+    if not total > 0.0:
+        return 0.0
+    spread = math.fsum(abs(a - b) for a in values for b in values)
+    return spread / (2.0 * len(values) * total)
+
+
+def top_shares(given: list[float]) -> tuple[float, float]:
+    """Shares of the cover paid by the top ``ceil(0.01 n)`` and ``ceil(0.1 n)`` of the ``n``
+    traders with ``given > 0``; ``(0, 0)`` without any (docs/model.md 10.2)."""
+    paid = sorted((value for value in given if value > 0.0), reverse=True)
+    if not paid:
+        return 0.0, 0.0
+    total = math.fsum(paid)
+    n = len(paid)
+    return (
+        math.fsum(paid[: math.ceil(0.01 * n)]) / total,
+        math.fsum(paid[: math.ceil(0.1 * n)]) / total,
+    )
+
+
+@dataclass
+class _Adl:
+    """A path's ADL state: each position's remaining fraction and what it gave up, the
+    closes ``q_closed x price`` and each event's ``(cover, Gini)``."""
+
+    policy: str
+    remain: list[float]
+    given: list[float]
+    closes: list[float]
+    events: list[tuple[float, float]]
+
+    def fairness(self) -> tuple[float, float, float]:
+        """``(adl_top1_share, adl_top10_share, adl_gini)`` of the path."""
+        top1, top10 = top_shares(self.given)
+        covered = math.fsum(cover for cover, _ in self.events)
+        weighted = math.fsum(cover * value for cover, value in self.events)
+        return top1, top10, (weighted / covered if covered > 0.0 else 0.0)
+
+
 def _metrics_row(
     closes: list[tuple[float, float, float]],
     share: float,
@@ -199,6 +249,67 @@ def _breaches(
     return probability > p_star, abs(distance - boundary)
 
 
+def _deleverage_side(
+    adl: _Adl,
+    need: float,
+    other: float,
+    book: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ranks: list[int],
+    open_now: list[bool],
+    price: float,
+    shortfall: float,
+) -> tuple[float, float, float]:
+    """Cover ``need`` from side ``other`` at ``price`` by ``adl.policy``: ``(cover, left, gap)``."""
+    side, qty, entry, collateral = book
+    gap = math.inf
+    candidates = []
+    for j in range(len(side)):
+        q = float(qty[j]) * adl.remain[j]
+        profit = float(side[j]) * q * (price - float(entry[j]))
+        if float(side[j]) == other and open_now[j] and profit > 0.0:
+            c = float(collateral[j]) * adl.remain[j]
+            if adl.policy == "hyperliquid":
+                score = hyperliquid_score(other, profit, q, float(entry[j]), c, price)
+            else:
+                score = adl_score(profit, q, c, price)
+            candidates.append((-score, ranks[j], j, profit))
+    if not candidates:
+        return 0.0, need, gap
+    cover = 0.0
+    haircuts: list[float] = []
+    if adl.policy == "pro_rata":
+        total = math.fsum(profit for *_, profit in candidates)
+        gap = min(gap, abs(need - total) / shortfall)
+        fraction = min(1.0, need / total)
+        for _, _, j, profit in candidates:
+            taken = fraction * profit
+            cover += taken
+            adl.given[j] += taken
+            adl.closes.append(float(qty[j]) * adl.remain[j] * fraction * price)
+            adl.remain[j] = 0.0 if fraction >= 1.0 else adl.remain[j] * (1.0 - fraction)
+            haircuts.append(taken / profit)
+        left = max(0.0, need - total)
+    else:
+        candidates.sort()
+        left = need
+        for _, _, j, profit in candidates:
+            if not left > 0.0:
+                haircuts.append(0.0)
+                continue
+            if profit < left:
+                gap = min(gap, (left - profit) / shortfall)
+            taken = min(profit, left)
+            left -= taken
+            cover += taken
+            adl.given[j] += taken
+            adl.closes.append(float(qty[j]) * price)
+            adl.remain[j] = 0.0
+            open_now[j] = False
+            haircuts.append(taken / profit)
+    adl.events.append((cover, gini(haircuts)))
+    return cover, left, gap
+
+
 def _waterfall(
     walk: _Walk,
     to_fund: float,
@@ -207,12 +318,11 @@ def _waterfall(
     book: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     ranks: list[int],
     open_now: list[bool],
-    deleveraged: list[bool],
-    mark: float,
-    adl_closes: list[float],
+    adl: _Adl,
+    price: float,
 ) -> float:
-    """One step of the fund walk with ADL (docs/model.md 10.2); returns the smallest tie gap."""
-    side, qty, entry, collateral = book
+    """One step of the fund walk with ADL at ``price`` (docs/model.md 10.2); returns the
+    smallest tie gap."""
     gap = math.inf
     net = to_fund - (bad_long + bad_short)
     walk.cumulative += net
@@ -229,25 +339,12 @@ def _waterfall(
             if not bankrupt_bad > 0.0:
                 continue
             need = shortfall * bankrupt_bad / (bad_long + bad_short)
-            candidates = []
-            for j in range(len(side)):
-                profit = float(side[j]) * float(qty[j]) * (mark - float(entry[j]))
-                if float(side[j]) == other and open_now[j] and profit > 0.0:
-                    score = adl_score(profit, float(qty[j]), float(collateral[j]), mark)
-                    candidates.append((-score, ranks[j], j, profit))
-            candidates.sort()
-            for _, _, j, profit in candidates:
-                if not need > 0.0:
-                    break
-                if profit < need:
-                    gap = min(gap, (need - profit) / shortfall)
-                taken = min(profit, need)
-                need -= taken
-                cover += taken
-                deleveraged[j] = True
-                open_now[j] = False
-                adl_closes.append(float(qty[j]) * mark)
-            uncovered += max(0.0, need)
+            got, left, side_gap = _deleverage_side(
+                adl, need, other, book, ranks, open_now, price, shortfall
+            )
+            gap = min(gap, side_gap)
+            cover += got
+            uncovered += left
         # Fully covered: the fund ends at 0 exactly; else what is left is socialized.
         fund = 0.0 if uncovered == 0.0 else fund + cover
         if fund < 0.0:
@@ -282,7 +379,8 @@ def _replay_one(
     never = n_points + 1
     flag_step = [never] * n
     crossed = [never] * n  # first step the breach series crossed i's threshold
-    deleveraged = [False] * n
+    policy = mechanisms.adl.get("policy", "profit_leverage") if mechanisms.adl else ""
+    adl = _Adl(policy, [1.0] * n, [0.0] * n, [], [])
     ranks = threshold_ranks(side, qty, entry, collateral)
     market: list[float] = []
     factor = 1.0
@@ -292,22 +390,27 @@ def _replay_one(
     depth = 0
     gap = math.inf
     closes: list[tuple[float, float, float]] = []
-    adl_closes: list[float] = []
     to_fund_by_step: list[list[float]] = [[] for _ in range(n_points)]
     bad_by_step: list[list[float]] = [[] for _ in range(n_points)]
     walk = _Walk(mechanisms.fund_initial, mechanisms.fund_initial, mechanisms.fund_initial)
     requirement_terms: list[float] = []
     open_notional_terms: list[float] = []
     decay = float(mechanisms.oracle.get("ema_lambda", 0.0)) if mechanisms.oracle else 0.0
+    previous_oracle = 0.0
     for t in range(n_points):
         price = prices[t] * factor
         market.append(price)
         ema = price if t == 0 else decay * ema + (1.0 - decay) * price
         oracle = _oracle(market, ema, t, mechanisms.oracle)
+        # ADL's price: the mark O_t, or the previous mark O_{t-1} (O_0 at t = 0).
+        adl_price = previous_oracle if policy == "hyperliquid" and t >= 1 else oracle
+        previous_oracle = oracle
         rate = float(reference_margin_rates(np.array(market), mechanisms.margin)[-1])
         sigma = _sigma_series(market, mechanisms)
         open_qty = math.fsum(
-            float(qty[i]) for i in range(n) if flag_step[i] == never and not deleveraged[i]
+            float(qty[i]) * adl.remain[i]
+            for i in range(n)
+            if flag_step[i] == never and adl.remain[i] > 0.0
         )
         requirement_terms.append(rate * oracle * open_qty)
         open_notional_terms.append(oracle * open_qty)
@@ -330,7 +433,7 @@ def _replay_one(
             gap = min(gap, distance)
             if hit:
                 crossed[i] = t
-                if deleveraged[i]:
+                if adl.remain[i] == 0.0:
                     continue
                 flag_step[i] = t
                 if with_impact and baseline_flag_step is not None and baseline_flag_step[i] > t:
@@ -348,16 +451,18 @@ def _replay_one(
             impact = 0.0
             direction = -1.0
             if with_impact and market_table is not None:
-                net = math.fsum(float(side[i]) * -1.0 * float(qty[i]) for i in closing)
+                net = math.fsum(
+                    float(side[i]) * -1.0 * float(qty[i]) * adl.remain[i] for i in closing
+                )
                 direction = 1.0 if net > 0.0 else -1.0
                 impact = _impact(price * abs(net), market_table)
                 execution = price * math.exp(direction * impact)
             fee = _fee(sigma, liq)
             for i in closing:
                 s = float(side[i])
-                q = float(qty[i])
+                q = float(qty[i]) * adl.remain[i]
                 x = execution * (1.0 - s * liq["slippage"])
-                remaining = float(collateral[i]) + s * q * (x - float(entry[i]))
+                remaining = float(collateral[i]) * adl.remain[i] + s * q * (x - float(entry[i]))
                 paid = _penalty_paid(remaining, fee * q * x)
                 bad = max(0.0, -remaining)
                 closes.append((q * x, paid, bad))
@@ -373,7 +478,7 @@ def _replay_one(
                     [impact_generation, *(generation_of_step[flag_step[i]] for i in closing)]
                 )
         if with_adl:
-            open_now = [flag_step[i] == never and not deleveraged[i] for i in range(n)]
+            open_now = [flag_step[i] == never and adl.remain[i] > 0.0 for i in range(n)]
             gap = min(
                 gap,
                 _waterfall(
@@ -384,9 +489,8 @@ def _replay_one(
                     book,
                     ranks,
                     open_now,
-                    deleveraged,
-                    oracle,
-                    adl_closes,
+                    adl,
+                    adl_price,
                 ),
             )
     if with_adl:
@@ -401,8 +505,12 @@ def _replay_one(
         closes, liq["liquidator_share"], fund, requirement_terms, open_notional_terms, n_points
     )
     if with_adl:
-        row[_COLUMN["adl_notional"]] = math.fsum(adl_closes)
-        row[_COLUMN["adl_count"]] = len(adl_closes)
+        row[_COLUMN["adl_notional"]] = math.fsum(adl.closes)
+        row[_COLUMN["adl_count"]] = len(adl.closes)
+        top1, top10, adl_gini = adl.fairness()
+        row[_COLUMN["adl_top1_share"]] = top1
+        row[_COLUMN["adl_top10_share"]] = top10
+        row[_COLUMN["adl_gini"]] = adl_gini
     return row, crossed, depth, gap
 
 

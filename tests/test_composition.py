@@ -52,7 +52,7 @@ STAGE_SETTINGS: dict[str, tuple[dict[str, Any], str]] = {
         "liquidation.fee_model = 'vol_scaled'",
     ),
     "partial": ({"partial_liquidation": {"buffer": 0.01}}, "[partial_liquidation]"),
-    "adl": ({"adl": {"ranking": "profit_leverage"}}, "[adl]"),
+    "adl": ({"adl": {"policy": "profit_leverage"}}, "[adl]"),
 }
 SINGLE_STAGES = tuple(STAGE_SETTINGS)
 

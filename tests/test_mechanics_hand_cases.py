@@ -471,7 +471,7 @@ def test_adl_deleverages_at_the_mark_of_a_twap_oracle() -> None:
         margin=margin,
         liquidation=liquidation_table(case),
         oracle={"model": "twap", "twap_steps": 2},
-        adl={"ranking": "profit_leverage"},
+        adl={"policy": "profit_leverage"},
     )
     row = run_mechanics_kernel(case, mechanisms)[0]
     actual = {name: float(row[enums.METRIC_INDEX[name]]) for name in enums.METRIC_INDEX}

@@ -143,7 +143,7 @@ def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) 
     if mechanisms.partial is not None:
         event(f"partial with {stage_names(mechanisms)}")
     if mechanisms.adl is not None:
-        event(f"adl: {bool(np.any(actual[:, enums.ADL_COUNT] > 0))}")
+        event(f"adl {mechanisms.adl['policy']}: {bool(np.any(actual[:, enums.ADL_COUNT] > 0))}")
         assert_close(
             actual[:, enums.ADL_COUNT],
             expected[:, enums.ADL_COUNT],
@@ -158,8 +158,16 @@ def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) 
             atol=ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL * case.scale,
             what=f"{what}: adl_notional",
         )
+        for column in (enums.ADL_TOP1_SHARE, enums.ADL_TOP10_SHARE, enums.ADL_GINI):
+            assert_close(  # dimensionless fractions of money sums
+                actual[:, column],
+                expected[:, column],
+                rtol=ENGINE_VS_REFERENCE_RTOL,
+                atol=ENGINE_VS_REFERENCE_RTOL,
+                what=f"{what}: {enums.ADL_METRIC_NAMES[column - enums.ADL_NOTIONAL]}",
+            )
     else:
-        assert np.all(np.isnan(actual[:, enums.ADL_NOTIONAL : enums.ADL_COUNT + 1]))
+        assert np.all(np.isnan(actual[:, enums.ADL_NOTIONAL : enums.ADL_GINI + 1]))
     assert_metrics_close(
         actual[:, : enums.N_METRICS],
         expected[:, : enums.N_METRICS],
@@ -256,7 +264,16 @@ def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
         market=draw(market_tables(notional)),
         # ADL acts only once the fund is empty: a small or empty fund makes it fire.
         fund_initial=case.fund_initial * draw(st.sampled_from([1.0, 0.01, 0.0])),
-        adl=draw(st.sampled_from([None, {"ranking": "profit_leverage"}])),
+        adl=draw(
+            st.sampled_from(
+                [
+                    None,
+                    {"policy": "profit_leverage"},
+                    {"policy": "hyperliquid"},
+                    {"policy": "pro_rata"},
+                ]
+            )
+        ),
     )
     if mechanisms.adl is None and draw(st.booleans()):  # [partial_liquidation] (10.1)
         mechanisms = replace(mechanisms, partial={"buffer": draw(partial_buffers(case))})

@@ -392,7 +392,7 @@ def test_absent_defences_run_the_core_kernel_bit_for_bit() -> None:
 def test_defences_run_through_the_engine() -> None:
     core = run(load_scenario(synthetic_scenario()))
     partial = run(load_scenario(synthetic_scenario(partial_liquidation={"buffer": 0.01})))
-    adl = run(load_scenario(synthetic_scenario(adl={"ranking": "profit_leverage"})))
+    adl = run(load_scenario(synthetic_scenario(adl={"policy": "profit_leverage"})))
     assert partial.metrics.shape == core.metrics.shape
     assert adl.metrics.shape == (core.n_paths, enums.N_METRICS_ADL)
     # Partial closes only part of each breached position: less notional per liquidation.
@@ -412,7 +412,7 @@ def test_defences_run_through_the_engine() -> None:
             "partial_liquidation.buffer",
         ),
         ({"partial_liquidation": {"buffer": 0.01}, "adl": {}}, "partial_liquidation, adl"),
-        ({"adl": {"ranking": "pro_rata"}}, "adl.ranking"),
+        ({"adl": {"policy": "fair_share"}}, "adl.policy"),
         ({"partial_liquidation": {"buffer": 1.5}}, "partial_liquidation.buffer"),
         ({"adl": {"enabled": True}}, "adl.enabled"),
     ],

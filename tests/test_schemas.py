@@ -149,7 +149,7 @@ def test_paths_schema_lists_the_metric_columns_of_every_stage() -> None:
     for column in columns[1:]:
         integer = column["name"] in INTEGER_METRICS
         assert column["dtype"] == ("Int64" if integer else "Float64"), column["name"]
-        assert column["unit"] in ("count", "quote", "fraction"), column["name"]
+        assert column["unit"] in ("count", "quote", "fraction", "dimensionless"), column["name"]
 
 
 def test_summary_schema_has_one_metric_entry_per_column() -> None:

@@ -12,7 +12,11 @@ from stresstest.scenario import schema
 
 _ORACLE_MODELS = {"lag": enums.ORACLE_LAG, "ema": enums.ORACLE_EMA, "twap": enums.ORACLE_TWAP}
 _IMPACT_LAWS = {"linear": enums.IMPACT_LINEAR, "sqrt": enums.IMPACT_SQRT}
-_ADL_RANKINGS = {"profit_leverage": enums.ADL_PROFIT_LEVERAGE}
+_ADL_POLICIES = {
+    "profit_leverage": enums.ADL_PROFIT_LEVERAGE,
+    "hyperliquid": enums.ADL_HYPERLIQUID,
+    "pro_rata": enums.ADL_PRO_RATA,
+}
 
 
 def trigger_z(probability: float) -> float:
@@ -50,12 +54,12 @@ def mechanics_arguments(scenario: schema.Scenario) -> np.ndarray | None:
 
 
 def neutral_vector(adl: str | None = None, buffer: float | None = None) -> np.ndarray:
-    """The ``N_MECH`` stage vector with every stage off but ADL with ranking ``adl``
+    """The ``N_MECH`` stage vector with every stage off but ADL with policy ``adl``
     and partial liquidation with ``buffer`` (fraction of notional), when given."""
     params = np.zeros(enums.N_MECH)
     params[enums.MECH_MANIP_STEP] = -1.0
     if adl is not None:
-        params[enums.MECH_ADL] = _ADL_RANKINGS[adl]
+        params[enums.MECH_ADL] = _ADL_POLICIES[adl]
     if buffer is not None:
         params[enums.MECH_PARTIAL] = 1.0
         params[enums.MECH_BUFFER] = buffer
@@ -111,7 +115,7 @@ def mechanics_vector(scenario: schema.Scenario) -> np.ndarray:
         params[enums.MECH_PERMANENT] = market.permanent_fraction
         params[enums.MECH_IMPACT_MAX] = market.max_impact
     if scenario.adl is not None:
-        params[enums.MECH_ADL] = _ADL_RANKINGS[scenario.adl.ranking]
+        params[enums.MECH_ADL] = _ADL_POLICIES[scenario.adl.policy]
     partial = scenario.partial_liquidation
     if partial is not None:
         params[enums.MECH_PARTIAL] = 1.0

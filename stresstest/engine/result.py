@@ -86,7 +86,8 @@ def metric_names(scenario: Scenario) -> tuple[str, ...]:
 
     The core columns, then each stage's own columns when that stage is on:
     ``[market]`` adds ``cascade_depth, impact_bad_debt`` (docs/model.md 9.4),
-    ``[adl]`` adds ``adl_notional, adl_count`` (docs/model.md 10.2).
+    ``[adl]`` adds ``adl_notional, adl_count, adl_top1_share, adl_top10_share,
+    adl_gini`` (docs/model.md 10.2).
     """
     names = enums.METRIC_NAMES
     if scenario.market is not None:

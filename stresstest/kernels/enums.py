@@ -101,12 +101,21 @@ N_METRICS_MARKET = IMPACT_BAD_DEBT + 1  # row width a kernel with [market] write
 
 # [adl] (docs/model.md 10.2).
 ADL_NOTIONAL = 14  # notional closed by auto-deleveraging, sum q_j P_t, quote units
-ADL_COUNT = 15  # positions closed by auto-deleveraging, count
-ADL_METRIC_NAMES: tuple[str, ...] = ("adl_notional", "adl_count")
-N_METRICS_ADL = ADL_COUNT + 1  # row width a kernel with [adl] writes into
+ADL_COUNT = 15  # position reductions by auto-deleveraging, count
+ADL_TOP1_SHARE = 16  # share of the ADL cover paid by the top 1% of deleveraged traders
+ADL_TOP10_SHARE = 17  # share of the ADL cover paid by the top 10% of deleveraged traders
+ADL_GINI = 18  # cover-weighted mean Gini of the haircut / profit over each event's candidates
+ADL_METRIC_NAMES: tuple[str, ...] = (
+    "adl_notional",
+    "adl_count",
+    "adl_top1_share",
+    "adl_top10_share",
+    "adl_gini",
+)
+N_METRICS_ADL = ADL_GINI + 1  # row width a kernel with [adl] writes into
 
 #: Row width that holds every column of every stage.
-N_METRICS_ALL = ADL_COUNT + 1
+N_METRICS_ALL = ADL_GINI + 1
 
 #: Every per-path column by name: its slot in a kernel's output row.
 METRIC_INDEX: dict[str, int] = {
@@ -115,6 +124,9 @@ METRIC_INDEX: dict[str, int] = {
     "impact_bad_debt": IMPACT_BAD_DEBT,
     "adl_notional": ADL_NOTIONAL,
     "adl_count": ADL_COUNT,
+    "adl_top1_share": ADL_TOP1_SHARE,
+    "adl_top10_share": ADL_TOP10_SHARE,
+    "adl_gini": ADL_GINI,
 }
 
 # Oracle models (docs/model.md 9.1); ORACLE_MARKET means no [oracle] table (O_t = P_t).
@@ -164,6 +176,8 @@ MECH_PARTIAL = 23  # 1: partial liquidation closes to the target (docs/model.md 
 MECH_BUFFER = 24  # partial liquidation's buffer b, fraction of notional
 N_MECH = 25
 
-# ADL rankings (docs/model.md 10.2); ADL_NONE means no [adl] table.
+# ADL policies (docs/model.md 10.2); ADL_NONE means no [adl] table.
 ADL_NONE = 0
-ADL_PROFIT_LEVERAGE = 1
+ADL_PROFIT_LEVERAGE = 1  # profit / collateral x notional / equity, closed at the mark
+ADL_HYPERLIQUID = 2  # mark / entry x notional / account value, closed at the previous mark
+ADL_PRO_RATA = 3  # every profitable opposite position gives up the same fraction of its profit

@@ -16,8 +16,9 @@ One loop per path; within a step the stages run in the order of docs/model.md 12
    cohorts and a close queue of :mod:`stresstest.kernels.partial`);
 6. **penalty**: flat or volatility-scaled (9.2), split with the liquidator;
 7. **loss waterfall**: the insurance fund takes the step's fees and bad debt;
-   with ``[adl]`` a shortfall is covered by deleveraging profitable opposite
-   positions at the mark ``O_t`` (10.2); what is left is socialized (5).
+   with ``[adl]`` a shortfall is covered from the profit of opposite positions
+   by the ADL policy, at the mark ``O_t`` (``O_{t-1}`` for ``hyperliquid``; 10.2);
+   what is left is socialized (5).
 
 A stage whose setting is off takes its neutral branch: ``O_t = P~_t``, no
 impact, full closes, no ADL. The breach stays a threshold on one per-path series
@@ -53,6 +54,7 @@ from stresstest.kernels.adl import (
     deleverage,
     fund_step,
     open_sums,
+    top_shares,
 )
 from stresstest.kernels.fund import (
     FLOW_BAD_DEBT,
@@ -183,10 +185,16 @@ def pipeline_path(
     # ADL removal state (docs/model.md 10.2): a single column means nothing removed yet.
     long_removed = np.zeros((N_REMOVED, 1))
     short_removed = np.zeros((N_REMOVED, 1))
-    long_mask = np.zeros(1, dtype=np.bool_)
-    short_mask = np.zeros(1, dtype=np.bool_)
+    long_remain = np.ones(1)
+    short_remain = np.ones(1)
+    long_given = np.zeros(0)  # what each position gave up to ADL over the path, quote units
+    short_given = np.zeros(0)
+    adl_policy = int(params[enums.MECH_ADL])
     adl_notional = 0.0
     adl_count = 0.0
+    gini_weighted = 0.0  # sum over ADL events of cover x Gini
+    gini_cover = 0.0  # sum of their covers
+    previous_oracle = 0.0
     open_qty = _open_qty(long_prefix, long_removed, 0, n_long) + _open_qty(
         short_prefix, short_removed, 0, n_short
     )
@@ -205,6 +213,11 @@ def pipeline_path(
         else:
             ema_state = price
         oracle = oracle_price(params, market, step, ema_state) * manipulation_factor(params, step)
+        # ADL's price: the mark, or with `hyperliquid` the previous step's (O_0 at t = 0).
+        adl_price = oracle
+        if adl_policy == enums.ADL_HYPERLIQUID and step >= 1:
+            adl_price = previous_oracle
+        previous_oracle = oracle
         # Breach series.
         rate = design_rate(margin, sqrt_horizon, variance)
         if predictive:
@@ -313,11 +326,13 @@ def pipeline_path(
             if bad_long > 0.0:  # longs went bankrupt: profitable shorts cover
                 if short_removed.shape[1] == 1:
                     short_removed = np.zeros((N_REMOVED, n_short + 1))
-                    short_mask = np.zeros(n_short, dtype=np.bool_)
-                got, short_left, notional, count, qty = deleverage(
+                    short_remain = np.ones(n_short)
+                    short_given = np.zeros(n_short)
+                got, short_left, notional, count, qty, gini = deleverage(
+                    adl_policy,
                     -1,
                     shortfall * bad_long / (bad_long + bad_short),
-                    oracle,
+                    adl_price,
                     short_threshold,
                     short_positions[0],
                     short_positions[1],
@@ -325,8 +340,11 @@ def pipeline_path(
                     short_to,
                     n_short,
                     short_removed,
-                    short_mask,
+                    short_remain,
+                    short_given,
                 )
+                gini_weighted += got * gini
+                gini_cover += got
                 cover += got
                 left += short_left
                 adl_notional += notional
@@ -335,11 +353,13 @@ def pipeline_path(
             if bad_short > 0.0:  # shorts went bankrupt: profitable longs cover
                 if long_removed.shape[1] == 1:
                     long_removed = np.zeros((N_REMOVED, n_long + 1))
-                    long_mask = np.zeros(n_long, dtype=np.bool_)
-                got, long_left, notional, count, qty = deleverage(
+                    long_remain = np.ones(n_long)
+                    long_given = np.zeros(n_long)
+                got, long_left, notional, count, qty, gini = deleverage(
+                    adl_policy,
                     1,
                     shortfall * bad_short / (bad_long + bad_short),
-                    oracle,
+                    adl_price,
                     long_threshold,
                     long_positions[0],
                     long_positions[1],
@@ -347,8 +367,11 @@ def pipeline_path(
                     0,
                     long_from,
                     long_removed,
-                    long_mask,
+                    long_remain,
+                    long_given,
                 )
+                gini_weighted += got * gini
+                gini_cover += got
                 cover += got
                 left += long_left
                 adl_notional += notional
@@ -367,6 +390,10 @@ def pipeline_path(
     if with_adl:
         out_row[enums.ADL_NOTIONAL] = adl_notional
         out_row[enums.ADL_COUNT] = adl_count
+        top1, top10 = top_shares(long_given, short_given)
+        out_row[enums.ADL_TOP1_SHARE] = top1
+        out_row[enums.ADL_TOP10_SHARE] = top10
+        out_row[enums.ADL_GINI] = gini_weighted / gini_cover if gini_cover > 0.0 else 0.0
     return depth
 
 

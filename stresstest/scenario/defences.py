@@ -38,15 +38,19 @@ class PartialLiquidation:
 class Adl:
     """``[adl]``: when the fund is empty, profitable opposite positions cover the shortfall."""
 
-    # Instead of socializing the shortfall pro rata, the venue closes the open positions
-    # of the side opposite to the bankrupt ones, highest score first, at the mark price
-    # and takes from their profit what is needed (docs/model.md 10.2).
+    # Instead of socializing the shortfall, the venue takes what is needed from the
+    # profit of open positions on the side opposite to the bankrupt ones: in the order
+    # of a ranking, or the same fraction from each (docs/model.md 10.2).
 
-    ranking: str = spec(
-        "Order in which opposite positions are deleveraged: 'profit_leverage' ranks by "
-        "unrealized profit / collateral times notional / equity, highest first.",
+    policy: str = spec(
+        "Which opposite positions give up their profit: 'profit_leverage' closes them "
+        "highest unrealized profit / collateral times notional / equity first, at the mark; "
+        "'hyperliquid' highest mark / entry (entry / mark for a short) times notional / "
+        "account value first, at the previous step's mark; 'pro_rata' reduces every "
+        "profitable one by the same fraction of its quantity, so each gives up the same "
+        "fraction of its profit.",
         default="profit_leverage",
-        choices=("profit_leverage",),
+        choices=("profit_leverage", "hyperliquid", "pro_rata"),
     )
 
 
