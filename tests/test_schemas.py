@@ -253,9 +253,11 @@ RUN_BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
         r"notes\.txt: unexpected entry in a result folder",
     ),
     "newer format_version": (
-        lambda d: _edit_json(d / "summary.json", lambda s: s.update(format_version=2)),
+        lambda d: _edit_json(
+            d / "summary.json", lambda s: s.update(format_version=FORMAT_VERSION + 1)
+        ),
         r"summary\.json, key 'format_version': result folder written by a newer stresstest "
-        r"\(got 2\); expected format_version at most 1",
+        rf"\(got {FORMAT_VERSION + 1}\); expected format_version at most {FORMAT_VERSION}",
     ),
     "format_version not a number": (
         lambda d: _edit_json(d / "summary.json", lambda s: s.update(format_version="1")),
