@@ -132,3 +132,16 @@ def test_run_prints_each_limit_and_compare_says_it_does_not_check_them(tmp_path:
     compared = CliRunner().invoke(app, ["compare", str(path), "--out", str(tmp_path / "cmp")])
     assert compared.exit_code == 0, compared.output
     assert "compare does not check [appetite]" in compared.output
+
+
+def test_accounts_scenarios_are_refused_by_check_optimize_and_reverse() -> None:
+    from stresstest.check.optimize import optimize
+    from stresstest.reverse.search import Target, reverse_search
+
+    accounts = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "cross_gbm.toml")
+    with pytest.raises(InputError, match="check runs single-asset scenarios only"):
+        check_change(accounts, accounts)
+    with pytest.raises(InputError, match="optimize runs single-asset scenarios only"):
+        optimize(accounts)
+    with pytest.raises(InputError, match="reverse runs single-asset scenarios only"):
+        reverse_search(accounts, "crash", Target("fund"))

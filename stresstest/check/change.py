@@ -119,16 +119,10 @@ def check_change(
         Accounts scenarios, different paths or seeds, a tolerance not in (0, 10], or
         a bad ``[appetite]`` table.
     """
-    from stresstest.scenario.accounts import is_accounts_scenario
+    from stresstest.scenario.accounts import require_single_asset
 
     for scenario in (current, proposed):
-        if is_accounts_scenario(scenario):
-            raise InputError(
-                "check reviews single-asset scenarios only",
-                file=scenario.source_file,
-                key="book",
-                expected="a scenario with one asset's [paths] and [book]",
-            )
+        require_single_asset(scenario, "check")
     if not 0.0 < tolerance <= 10.0:
         raise InputError(
             "tolerance out of range",

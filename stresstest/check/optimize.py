@@ -216,15 +216,9 @@ def optimize(scenario: Scenario) -> Optimum:
         No ``[appetite]`` or ``[search]``, a bad table, an accounts scenario, or a
         parameter value the scenario refuses (naming the key).
     """
-    from stresstest.scenario.accounts import is_accounts_scenario
+    from stresstest.scenario.accounts import require_single_asset
 
-    if is_accounts_scenario(scenario):
-        raise InputError(
-            "optimize runs single-asset scenarios only",
-            file=scenario.source_file,
-            key="book",
-            expected="a scenario with one asset's [paths] and [book]",
-        )
+    require_single_asset(scenario, "optimize")
     appetite = parse_appetite(scenario)
     if appetite is None:
         raise InputError(

@@ -278,15 +278,9 @@ def _checked(
     at_step: int,
     recover_steps: int,
 ) -> None:
-    from stresstest.scenario.accounts import is_accounts_scenario
+    from stresstest.scenario.accounts import require_single_asset
 
-    if is_accounts_scenario(scenario):
-        raise InputError(
-            "reverse stress tests run single-asset scenarios only",
-            file=scenario.source_file,
-            key="book",
-            expected="a scenario with one asset's [paths] and [book]",
-        )
+    require_single_asset(scenario, "reverse")
     _check_target(scenario, target)
     if not tolerance > 0:
         raise InputError("tolerance must be positive", key="tolerance", value=tolerance)

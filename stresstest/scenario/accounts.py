@@ -285,6 +285,23 @@ def is_accounts_scenario(scenario: schema.Scenario) -> bool:
     return is_accounts(scenario.paths, scenario.book)
 
 
+def require_single_asset(scenario: schema.Scenario, command: str) -> None:
+    """Refuse an accounts scenario for a ``command`` that runs single-asset scenarios only.
+
+    Raises
+    ------
+    InputError
+        Naming the scenario file, the ``book`` key and what the command needs.
+    """
+    if is_accounts_scenario(scenario):
+        raise InputError(
+            f"{command} runs single-asset scenarios only",
+            file=scenario.source_file,
+            key="book",
+            expected="a scenario with one asset's [paths] and [book]",
+        )
+
+
 def bracket_base_rate(margin: Any) -> tuple[str, float]:
     """The first bracket's rate ``r_0`` and its key: ``maintenance`` (static) or ``floor``.
 
