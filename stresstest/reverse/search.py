@@ -11,6 +11,7 @@ is met, with a size ``tolerance`` below it (at most) at which it is not.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,7 +199,9 @@ class Evaluator:
         for shock in shocks:
             if shock.family in PATH_FAMILIES:
                 source = ShockedSource(source, shock)
-        shocked = ReplayPlan(source=source, variants=plan.variants)
+        # The search reads per-path totals only: no cohort attribution (docs/model.md 6b).
+        variants = tuple(dataclasses.replace(v, attribution=None) for v in plan.variants)
+        shocked = ReplayPlan(source=source, variants=variants)
         metrics, records = execute(shocked)
         result = Result(
             scenario=self.scenario,
