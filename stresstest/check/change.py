@@ -136,7 +136,7 @@ def check_change(
         Variant(name="current", overrides={}, scenario=current),
         Variant(name="proposed", overrides={}, scenario=proposed),
     ]
-    before, after = run_variants(variants, {}, strict=False)
+    before, after = run_variants(variants, {}, strict=False, attribution=False)
     old_columns, new_columns = columns_of(before), columns_of(after)
     differences = paired_differences(
         new_columns,

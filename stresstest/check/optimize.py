@@ -233,7 +233,7 @@ def optimize(scenario: Scenario) -> Optimum:
         Variant(name=f"design_{index}", overrides=design, scenario=scenario.with_overrides(design))
         for index, design in enumerate(grid)
     ]
-    results = run_variants(variants, {})
+    results = run_variants(variants, {}, attribution=False)
     designs = [
         Design(
             parameters=parameters,
@@ -254,7 +254,7 @@ def optimize(scenario: Scenario) -> Optimum:
         fresh = scenario.with_overrides(
             {**candidate.parameters, "scenario.seed": space.validation_seed}
         )
-        (checked,) = run_variants([Variant("validation", {}, fresh)], {})
+        (checked,) = run_variants([Variant("validation", {}, fresh)], {}, attribution=False)
         validation = check_limits(appetite, checked)
         if all(limit.met for limit in validation):
             best = candidate

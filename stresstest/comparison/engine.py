@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,14 +170,20 @@ def run_variants(
     progress: Progress | None = None,
     *,
     strict: bool | None = None,
+    attribution: bool = True,
 ) -> list[Result]:
     """Replay ``variants`` on the same paths.
 
     ``strict`` ``None``: no plausibility checks (the static designs a match
     scans); ``False``: each variant's findings are issued and kept in its
     result; ``True``: any finding is refused (before the replay if it needs none).
+    ``attribution`` ``False``: no cohort attribution (docs/model.md 6b), for replays
+    whose results only measure a design (a match's scan, an optimize grid, a check).
     """
     plan, stats = prepare([variant.scenario for variant in variants])
+    if not attribution:
+        bare = tuple(dataclasses.replace(v, attribution=None) for v in plan.variants)
+        plan = dataclasses.replace(plan, variants=bare)
     found = [
         tuple(with_variant(finding, variant.name) for finding in planned.warnings)
         for variant, planned in zip(variants, plan.variants, strict=True)
@@ -260,7 +267,7 @@ def _match(
 
     def measure_many(rates: Any) -> list[float]:
         designs = [_static_variant(variant, rate, kind) for rate in rates]
-        return [measure(found) for found in run_variants(designs, options)]
+        return [measure(found) for found in run_variants(designs, options, attribution=False)]
 
     def measure_one(rate: float) -> float:
         last.clear()
