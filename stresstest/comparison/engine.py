@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,10 +179,7 @@ def run_variants(
     ``attribution`` ``False``: no cohort attribution (docs/model.md 6b), for replays
     whose results only measure a design (a match's scan, an optimize grid, a check).
     """
-    plan, stats = prepare([variant.scenario for variant in variants])
-    if not attribution:
-        bare = tuple(dataclasses.replace(v, attribution=None) for v in plan.variants)
-        plan = dataclasses.replace(plan, variants=bare)
+    plan, stats = prepare([variant.scenario for variant in variants], attribution=attribution)
     found = [
         tuple(with_variant(finding, variant.name) for finding in planned.warnings)
         for variant, planned in zip(variants, plan.variants, strict=True)

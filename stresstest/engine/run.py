@@ -114,8 +114,14 @@ def check_options(chunk_size: int | None, threads: int | None, executor: str) ->
         numba.set_num_threads(threads)
 
 
-def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[BookStats]]:
-    """Paths of the first scenario shared by all; one sorted book per distinct book table."""
+def prepare(
+    scenarios: Sequence[schema.Scenario], *, attribution: bool = True
+) -> tuple[ReplayPlan, list[BookStats]]:
+    """Paths of the first scenario shared by all; one sorted book per distinct book table.
+
+    ``attribution`` ``False`` plans no cohort attribution (docs/model.md 6b), for
+    replays that only measure a design; nothing of it is built.
+    """
     from stresstest.book import sort_book
     from stresstest.book.sorted_book import threshold_orders
     from stresstest.engine.attribution import attribution_plan
@@ -136,7 +142,11 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
             books[key] = (sort_book(book, orders[key]), stats)
             unsorted[key] = book  # ADL needs the positions (docs/model.md 10.2)
         sorted_book, _ = books[key]
-        attribution = attribution_plan(scenario, unsorted[key], source.n_steps, orders[key])
+        cohorts = (
+            attribution_plan(scenario, unsorted[key], source.n_steps, orders[key])
+            if attribution
+            else None
+        )
         variants.append(
             VariantPlan(
                 book=sorted_book,
@@ -146,7 +156,7 @@ def prepare(scenarios: Sequence[schema.Scenario]) -> tuple[ReplayPlan, list[Book
                 mechanics=mechanics_arguments(scenario),
                 defences=defence_plan(scenario, unsorted[key]),
                 warnings=tuple(pre_run_findings(scenario, unsorted[key], source)),
-                attribution=attribution,
+                attribution=cohorts,
             )
         )
     book_stats = [books[(scenario.book, scenario.seed)][1] for scenario in scenarios]

@@ -11,7 +11,6 @@ is met, with a size ``tolerance`` below it (at most) at which it is not.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -177,7 +176,8 @@ class Evaluator:
 
         self.scenario = scenario
         self.target = target
-        self.plan, self.stats = prepare([scenario])
+        # The search reads per-path totals only: no cohort attribution (docs/model.md 6b).
+        self.plan, self.stats = prepare([scenario], attribution=False)
         self.evaluations: list[Evaluation] = []
 
     def outcome(
@@ -193,15 +193,13 @@ class Evaluator:
             changed = self.scenario
             for shock in scenario_shocks:
                 changed = shock.scenario_for(changed)
-            rebuilt, stats = prepare([changed])
+            rebuilt, stats = prepare([changed], attribution=False)
             plan, book = rebuilt, stats[0]
         source = plan.source
         for shock in shocks:
             if shock.family in PATH_FAMILIES:
                 source = ShockedSource(source, shock)
-        # The search reads per-path totals only: no cohort attribution (docs/model.md 6b).
-        variants = tuple(dataclasses.replace(v, attribution=None) for v in plan.variants)
-        shocked = ReplayPlan(source=source, variants=variants)
+        shocked = ReplayPlan(source=source, variants=plan.variants)
         metrics, records = execute(shocked)
         result = Result(
             scenario=self.scenario,
