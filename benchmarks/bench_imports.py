@@ -19,6 +19,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,6 +40,19 @@ COMMANDS: dict[str, list[str]] = {
     ],
     "python -c 'import stresstest.engine.run'": ["-c", "import stresstest.engine.run"],
     "small GBM run (API: 4 paths, 100 positions)": ["-c", SMALL_RUN],
+    "stresstest validate scenarios/garch_btc.toml": [
+        "-m",
+        "stresstest",
+        "validate",
+        "scenarios/garch_btc.toml",
+    ],
+    "stresstest run (the default scenario, written to a temporary folder)": [
+        "-m",
+        "stresstest",
+        "run",
+        "--out",
+        str(Path(tempfile.gettempdir()) / "bench_imports_default_run"),
+    ],
 }
 HEAVY = (
     "numba",

@@ -399,7 +399,7 @@ def compare_command(
 
 def _check_report(report: Path | None, png: bool) -> None:
     """Refuse a bad --report path (or --png without --report) before any work."""
-    from stresstest.report.build import check_report_path
+    from stresstest.report.target import check_report_path
 
     if report is None and png:
         raise InputError("--png needs --report", key="--png", expected="--report NAME.pdf")

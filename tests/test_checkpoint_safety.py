@@ -20,7 +20,10 @@ from typer.testing import CliRunner
 
 from stresstest.cli import app
 from stresstest.engine import budget
+from stresstest.engine import checkpoint as checkpoint_module
 from stresstest.engine.checkpoint import (
+    MAX_WRITE_SHARE,
+    MIN_WRITE_INTERVAL_SECONDS,
     Checkpoint,
     CheckpointWarning,
     checkpoint_dir_for,
@@ -97,7 +100,9 @@ def test_overlapping_chunks_first_by_path_wins(
 ) -> None:
     out, folder = work
     # Genuine chunks of another chunking that overlap the chunks of 8.
-    other = Checkpoint(folder, (folder / "fingerprint.txt").read_text().strip(), resume=True)
+    other = Checkpoint(
+        folder, (folder / "fingerprint.txt").read_text().strip(), resume=True, min_interval=0.0
+    )
     whole = chunk_arrays(folder / chunk_name(0, 8))
     pair = chunk_arrays(folder / chunk_name(8, 8))
     metrics = np.concatenate([whole["metrics"], pair["metrics"]], axis=1)
@@ -433,3 +438,62 @@ def test_shipped_scenarios_fit_in_a_few_gigabytes(name: str) -> None:
     need = budget.estimate(**sizes, n_metrics=budget.scenario_metrics(scenario))
     assert need.memory < 4e9 and need.disk < 1e9, (need.memory, need.disk)
     budget.check_scenario_budget(scenario)
+
+
+# ----------------------------------------------------------------------------- bounded rate
+class FakeClock:
+    """``perf_counter`` of :mod:`stresstest.engine.checkpoint`, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+def test_chunks_are_written_at_a_bounded_rate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queued chunks are written no sooner than MIN_WRITE_INTERVAL_SECONDS after the last
+    write, and after a write of d seconds no sooner than d (1 - share) / share: a write
+    takes at most MAX_WRITE_SHARE of the time from its start to the next write. Each
+    chunk keeps its own file."""
+    clock = FakeClock()
+    monkeypatch.setattr(checkpoint_module, "time", clock)
+    write = Checkpoint._write
+
+    def slow_write(self: Checkpoint, first: int, count: int, values: Any) -> None:
+        clock.now += 1.0  # each chunk file takes one second to write
+        write(self, first, count, values)
+
+    monkeypatch.setattr(Checkpoint, "_write", slow_write)
+    folder = tmp_path / "checkpoint"
+    checkpoint = Checkpoint(folder, "f" * 64, resume=False)
+    metrics, records = np.zeros((1, 40, 3)), np.zeros((1, 40, 4, 5))
+
+    def save(first: int, at: float) -> list[str]:
+        clock.now = at
+        checkpoint.save(first, 8, (metrics[:, first : first + 8], records[:, first : first + 8]))
+        return sorted(path.name for path in folder.glob("*.npz"))
+
+    assert save(0, 1.0) == [] and save(8, 9.9) == []
+    assert checkpoint.pending_paths == 16
+    assert save(16, MIN_WRITE_INTERVAL_SECONDS) == [chunk_name(f, 8) for f in (0, 8, 16)]
+    assert checkpoint.pending_paths == 0
+    # The write took 3 s (three files), so the next waits 3 x 0.95 / 0.05 = 57 s.
+    wait = 3.0 * (1 - MAX_WRITE_SHARE) / MAX_WRITE_SHARE
+    assert save(24, 13.0 + wait - 0.01) == [chunk_name(f, 8) for f in (0, 8, 16)]
+    written = save(32, 13.0 + wait)
+    assert written == [chunk_name(f, 8) for f in range(0, 40, 8)]
+    # Writing (3 s) took at most the share of the cycle from its start to the next write.
+    assert 3.0 / (13.0 + wait - 10.0) <= MAX_WRITE_SHARE + 1e-12
+
+
+def test_flush_writes_the_queue_at_once(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoint"
+    checkpoint = Checkpoint(folder, "f" * 64, resume=False)
+    values = (np.zeros((1, 8, 3)), np.zeros((1, 8, 4, 5)))
+    checkpoint.save(0, 8, values)
+    assert list(folder.glob("*.npz")) == []
+    checkpoint.flush()
+    assert [path.name for path in folder.glob("*.npz")] == [chunk_name(0, 8)]

@@ -127,14 +127,20 @@ stresstest.run(scenario).summary()
     assert loaded(modules, OURS_OPTIONAL) == []
 
 
-def test_probe_sees_the_imports_of_commands_that_need_them() -> None:
-    """Controls: GARCH paths with given parameters bring scipy.special (the t density)
-    but not arch (nothing is fitted); an accounts scenario brings its machinery; the
+def test_probe_sees_the_imports_of_commands_that_need_them(tmp_path: Path) -> None:
+    """Controls: GJR-t paths with given parameters need neither scipy (the t moments
+    come from ``math.lgamma``) nor arch (nothing is fitted), while a skewed t brings
+    scipy (its moments are integrals); an accounts scenario brings its machinery; the
     report package brings matplotlib."""
     garch = cli("validate", str(GARCH))
-    assert loaded(garch, ("arch", "scipy.special", "stresstest.paths.fit")) == [
+    assert loaded(garch, ("arch", *SCIPY_OURS, "stresstest.paths.fit")) == ["stresstest.paths.fit"]
+    text = GARCH.read_text(encoding="utf-8").replace('dist = "t"', 'dist = "skewt"')
+    skewed = tmp_path / "garch_skewt.toml"
+    skewed.write_text(text.replace("[paths.params]", "[paths.params]\nlambda = -0.05"))
+    garch_skewt = cli("validate", str(skewed))
+    assert loaded(garch_skewt, ("arch", "scipy.special", "scipy.integrate")) == [
+        "scipy.integrate",
         "scipy.special",
-        "stresstest.paths.fit",
     ]
     accounts = cli("validate", str(CROSS))
     assert loaded(accounts, ("stresstest.engine.accounts", "stresstest.paths.multi")) == [
@@ -150,3 +156,22 @@ def test_fitting_imports_arch() -> None:
     data = REPO / "data" / "btc_usdt_spot_1h.parquet"
     modules = cli("fit", str(data), "--start", "2024-01-01", "--end", "2024-01-15")
     assert loaded(modules, ("arch", "scipy.optimize")) == ["arch", "scipy.optimize"]
+
+
+@pytest.mark.slow
+def test_a_cli_run_without_report_imports_no_plotting(tmp_path: Path) -> None:
+    """``stresstest run`` checks a ``--report`` path without matplotlib (about 0.7 s of
+    start-up, docs/performance.md) and imports it only to draw a report."""
+    out = tmp_path / "run"
+    modules = cli(
+        "run",
+        str(GBM),
+        "--out",
+        str(out),
+        "--set",
+        "paths.n_paths=4",
+        "--set",
+        "book.n_positions=100",
+    )
+    assert (out / "summary.json").is_file()
+    assert loaded(modules, ("matplotlib", "stresstest.report.build", *SCIPY_OURS)) == []

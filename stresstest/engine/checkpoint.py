@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -44,6 +45,13 @@ _MEMBERS = ("header", "metrics", "records", "sha256")
 _NPY_HEADER_BYTES = 1 << 16
 
 ChunkValues = tuple[np.ndarray, np.ndarray]
+
+#: Completed chunks are written at most this often, seconds (a bounded rate: a run
+#: shorter than this writes none unless it is interrupted).
+MIN_WRITE_INTERVAL_SECONDS = 10.0
+#: Largest share of a run's wall time spent writing chunk files: after a write of
+#: ``d`` seconds the next waits at least ``d (1 - share) / share``.
+MAX_WRITE_SHARE = 0.05
 
 
 class CheckpointWarning(UserWarning):
@@ -153,6 +161,23 @@ class Checkpoint:
     notify
         Called with one message per rejected chunk; by default a
         :class:`CheckpointWarning`.
+    min_interval
+        Seconds between two writes of completed chunks at the least
+        (:data:`MIN_WRITE_INTERVAL_SECONDS`; 0 writes every chunk as it completes).
+
+    Notes
+    -----
+    :meth:`save` queues a completed chunk and writes the queue only when a write
+    is due: ``min_interval`` seconds after the end of the previous write, and at
+    least ``d (1 - MAX_WRITE_SHARE) / MAX_WRITE_SHARE`` after a write that took
+    ``d`` seconds, so a write takes at most 5 % of the time from its start to the
+    next one (over a whole run: 5 % plus the last write, which the end of the run
+    may follow at once). The queue
+    holds views of the run's own arrays (no copy). :meth:`flush` writes it at
+    once; the executor calls it when the replay stops with an exception (a
+    Ctrl-C, an error) and the run when ``--strict`` refuses the result, so only
+    a hard kill (``SIGKILL``, a power cut) loses the chunks of the last interval,
+    which a resumed run recomputes to the same bytes.
     """
 
     def __init__(
@@ -162,7 +187,11 @@ class Checkpoint:
         *,
         resume: bool,
         notify: Callable[[str], None] | None = None,
+        min_interval: float = MIN_WRITE_INTERVAL_SECONDS,
     ) -> None:
+        self.min_interval = min_interval
+        self._pending: list[tuple[int, int, ChunkValues]] = []
+        self._last_write_seconds = 0.0
         self.folder = folder
         self.fingerprint = fingerprint
         self.notify = notify or warn_checkpoint
@@ -193,6 +222,7 @@ class Checkpoint:
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
         stamp.write_text(fingerprint + "\n")
+        self._last_write_end = time.perf_counter()
 
     def restore(self, metrics: np.ndarray, records: np.ndarray) -> list[tuple[int, int]]:
         """Copy the verified chunks into ``metrics`` and ``records``; their ``(first, count)``.
@@ -247,6 +277,34 @@ class Checkpoint:
         self.notify(f"checkpoint chunk {entry} {problem}{action}")
 
     def save(self, first: int, count: int, values: ChunkValues) -> None:
+        """Queue a completed chunk; write the queue when a write is due (see Notes above).
+
+        ``values`` must not change afterwards (the executor passes views of the
+        run's arrays, which are final once a chunk is done).
+        """
+        self._pending.append((first, count, values))
+        wait = max(
+            self.min_interval, self._last_write_seconds * (1 - MAX_WRITE_SHARE) / MAX_WRITE_SHARE
+        )
+        if time.perf_counter() - self._last_write_end >= wait:
+            self.flush()
+
+    @property
+    def pending_paths(self) -> int:
+        """Paths of the completed chunks queued but not written yet."""
+        return sum(count for _, count, _ in self._pending)
+
+    def flush(self) -> None:
+        """Write every queued chunk now, each atomically in its own file."""
+        started = time.perf_counter()
+        while self._pending:
+            first, count, values = self._pending[0]
+            self._write(first, count, values)
+            self._pending.pop(0)
+        self._last_write_end = time.perf_counter()
+        self._last_write_seconds = self._last_write_end - started
+
+    def _write(self, first: int, count: int, values: ChunkValues) -> None:
         """Record a completed chunk atomically, with its range, shapes and checksum."""
         metrics = np.ascontiguousarray(values[0], dtype=np.float64)
         records = np.ascontiguousarray(values[1], dtype=np.float64)

@@ -130,14 +130,21 @@ def execute_chunks(
         nonlocal finished
         metrics[:, first : first + count] = values[0]
         records[:, first : first + count] = values[1]
-        if checkpoint is not None:
-            checkpoint.save(first, count, values)
+        if checkpoint is not None:  # views: final once the chunk is done
+            checkpoint.save(
+                first, count, (metrics[:, first : first + count], records[:, first : first + count])
+            )
         finished += count
         if progress is not None:
             progress(finished, n_paths)
 
-    if executor == "dask":
-        run_dask(plan, ranges, on_done, scheduler, chunk_function)
-    else:
-        run_local(plan, ranges, on_done, chunk_function)
+    try:
+        if executor == "dask":
+            run_dask(plan, ranges, on_done, scheduler, chunk_function)
+        else:
+            run_local(plan, ranges, on_done, chunk_function)
+    except BaseException:
+        if checkpoint is not None:  # an interruption keeps every chunk completed so far
+            checkpoint.flush()
+        raise
     return metrics, records

@@ -196,9 +196,8 @@ def _fit_table(fit: GarchFit) -> Table:
 
 
 def _paths_toml(fit: GarchFit, n_paths: int, n_steps: int) -> str:
-    kappa = innovation_moments(fit.dist, fit.params.get("nu", 0.0), fit.params.get("lambda", 0.0))[
-        0
-    ]
+    nu, lam = fit.params.get("nu", 0.0), fit.params.get("lambda", 0.0)
+    kappa = innovation_moments(fit.dist, nu, lam, mean_abs=False)[0]
     rho = persistence(fit.model, {"gamma": 0.0, **fit.params}, kappa)
     errors = ", ".join(f"{name} {error:.3g}" for name, error in fit.std_errors.items())
     lines = [

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -268,17 +269,19 @@ def run(
             chunk_size=size,
         )
         check_budget(need, out_location=out_location, file=scenario.source_file, held_disk=held)
+        checkpoint = open_checkpoint(checkpoint_dir, scenario, resume)
         metrics, records = accounts.execute_accounts_variants(
             prepared.plans,
             chunk_size=size,
-            checkpoint=open_checkpoint(checkpoint_dir, scenario, resume),
+            checkpoint=checkpoint,
             progress=progress,
             executor=executor,
             scheduler=scheduler,
         )
-        return checked_result(
-            accounts.accounts_results(prepared, metrics, records)[0], found, strict=strict
-        )
+        with kept_on_refusal(checkpoint):
+            return checked_result(
+                accounts.accounts_results(prepared, metrics, records)[0], found, strict=strict
+            )
     plan, stats = prepare([scenario])
     emit(plan.variants[0].warnings)
     if strict:
@@ -293,12 +296,13 @@ def run(
         chunk_size=size,
     )
     check_budget(need, out_location=out_location, file=scenario.source_file, held_disk=held)
+    checkpoint = open_checkpoint(checkpoint_dir, scenario, resume)
     metrics, records = execute(
         plan,
         chunk_size=size,
         executor=executor,
         scheduler=scheduler,
-        checkpoint=open_checkpoint(checkpoint_dir, scenario, resume),
+        checkpoint=checkpoint,
         progress=progress,
     )
     result = Result(
@@ -312,7 +316,23 @@ def run(
         references=source_references(plan.source),
         attribution=attribution_of(plan, 0, metrics[0]),
     )
-    return checked_result(result, plan.variants[0].warnings, strict=strict)
+    with kept_on_refusal(checkpoint):
+        return checked_result(result, plan.variants[0].warnings, strict=strict)
+
+
+@contextlib.contextmanager
+def kept_on_refusal(checkpoint: Checkpoint | None) -> Iterator[None]:
+    """Write the checkpoint's queued chunks if the block refuses the result (``--strict``).
+
+    The same command without ``--strict`` and with ``--resume`` then writes the
+    result from the checkpoint at once, with nothing recomputed.
+    """
+    try:
+        yield
+    except InputError:
+        if checkpoint is not None:
+            checkpoint.flush()
+        raise
 
 
 def pre_run_checks(

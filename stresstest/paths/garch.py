@@ -116,7 +116,7 @@ class GarchPathSource:
             self.residuals = np.empty(0)
             self.dist_code = DISTS[dist]
             self.stream = enums.STREAM_GARCH
-            self.kappa, self.e_abs = innovation_moments(dist, nu, lam)
+            self.kappa, self.e_abs = innovation_moments(dist, nu, lam, mean_abs=model == "egarch")
         self.model_code = MODELS[model]
         self.variance = (
             float(params["mu"]),

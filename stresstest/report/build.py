@@ -18,7 +18,6 @@ from pathlib import Path
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from stresstest.errors import InputError
 from stresstest.report import style
 from stresstest.report.figures_attribution import attribution_page
 from stresstest.report.figures_compare import (
@@ -29,6 +28,7 @@ from stresstest.report.figures_compare import (
 )
 from stresstest.report.figures_run import RUN_PAGES
 from stresstest.report.load import CompareFolder, RunFolder, load_result, load_run
+from stresstest.report.target import check_report_path, default_report_path
 from stresstest.report.verdicts import recommend
 
 #: A page: file-name slug and the figure.
@@ -186,24 +186,6 @@ def build_report(result_dir: Path, out_pdf: Path, *, png: bool) -> list[Path]:
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
     return written
-
-
-def default_report_path(result_dir: Path) -> Path:
-    """``reports/<result folder name>.pdf`` under the current folder."""
-    return Path("reports") / f"{result_dir.resolve().name or 'report'}.pdf"
-
-
-def check_report_path(out_pdf: Path) -> None:
-    """Refuse a report path that is not a ``.pdf`` file name or names a folder."""
-    if out_pdf.suffix.lower() != ".pdf":
-        raise InputError("report file name does not end in .pdf", file=out_pdf, expected="NAME.pdf")
-    if out_pdf.is_dir():
-        raise InputError("report path is a folder", file=out_pdf, expected="a file path")
-    for parent in out_pdf.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError("report folder is a file", file=parent, expected="a folder")
-            break
 
 
 def report_to_file(result_dir: Path, out: Path | None = None, *, png: bool = False) -> list[Path]:
