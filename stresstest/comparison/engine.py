@@ -15,6 +15,7 @@ from stresstest.comparison.matching import (
     find_matching_rates,
     no_match_text,
 )
+from stresstest.comparison.measuring import StaticFamily, static_variant
 from stresstest.comparison.paired import (
     PairedDifference,
     expected_shortfall_99,
@@ -240,14 +241,6 @@ def _checked_accounts(
     ]
 
 
-def _static_variant(variant: Variant, maintenance: float, kind: str) -> Variant:
-    overrides = {**variant.overrides, "margin": {"model": "static", "maintenance": maintenance}}
-    name = f"{variant.name}@static-{kind}"
-    return Variant(
-        name, overrides, variant.scenario.with_overrides({"margin": overrides["margin"]})
-    )
-
-
 def _match(
     variant: Variant, result: Result, kind: str, options: dict[str, Any], spec: CompareSpec
 ) -> tuple[Match, Variant | None, Result | None]:
@@ -259,16 +252,15 @@ def _match(
     """
     measure = cost_of if kind == "cost" else risk_of
     target = measure(result)
-    last: dict[float, Result] = {}  # the latest single replay, reused for the match
+    family = StaticFamily(variant, kind, options)  # one set of paths, one sorted book
+    last: list[float] = []  # the rate of the latest single replay
 
     def measure_many(rates: Any) -> list[float]:
-        designs = [_static_variant(variant, rate, kind) for rate in rates]
-        return [measure(found) for found in run_variants(designs, options, attribution=False)]
+        return [measure(found) for found in family.results(rates)]
 
     def measure_one(rate: float) -> float:
-        last.clear()
-        last[rate] = run_variants([_static_variant(variant, rate, kind)], options)[0]
-        return measure(last[rate])
+        last[:] = [rate]
+        return measure(family.results([rate])[0])
 
     search = find_matching_rates(measure_many, measure_one, target)
     if not search.matching_rates:
@@ -288,11 +280,11 @@ def _match(
         return found, None, None
     maintenance = search.matching_rates[0]
     evaluations = search.evaluations
-    if maintenance not in last:  # a grid rate, or Brent's last step was not its answer
-        measure_one(maintenance)
+    if last != [maintenance]:  # a grid rate, or Brent's last step was not its answer
         evaluations += 1
-    matched_variant = _static_variant(variant, maintenance, kind)
-    matched = last[maintenance]
+    matched_variant = static_variant(variant, maintenance, kind)
+    # The matched design in full (attribution, records, findings off as before: strict None).
+    matched = run_variants([matched_variant], options)[0]
     found = Match(
         variant.name,
         kind,

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -115,13 +116,38 @@ def check_options(chunk_size: int | None, threads: int | None, executor: str) ->
         numba.set_num_threads(threads)
 
 
+@dataclass
+class PrepareCache:
+    """What :func:`prepare` builds once for a family of replays on the same paths and books.
+
+    The static rates a match scans and refines (comparison/measuring.py) share
+    the first call's path source, held in memory when its prices fit
+    (:func:`~stresstest.paths.memory.held_in_memory`), and every book (built,
+    sorted and ordered once per book table and seed: the thresholds do not
+    depend on the margin).
+    """
+
+    source: PathSource | None = None
+    books: dict[tuple[object, int], tuple[SortedBook, BookStats]] = field(default_factory=dict)
+    unsorted: dict[tuple[object, int], Book] = field(default_factory=dict)
+    orders: dict[tuple[object, int], ThresholdOrders] = field(default_factory=dict)
+
+
 def prepare(
-    scenarios: Sequence[schema.Scenario], *, attribution: bool = True
+    scenarios: Sequence[schema.Scenario],
+    *,
+    attribution: bool = True,
+    records: bool = True,
+    findings: bool = True,
+    cache: PrepareCache | None = None,
 ) -> tuple[ReplayPlan, list[BookStats]]:
     """Paths of the first scenario shared by all; one sorted book per distinct book table.
 
-    ``attribution`` ``False`` plans no cohort attribution (docs/model.md 6b), for
-    replays that only measure a design; nothing of it is built.
+    ``attribution`` ``False`` plans no cohort attribution (docs/model.md 6b),
+    ``records`` ``False`` no per-step records (an empty grid) and ``findings``
+    ``False`` no plausibility findings, for replays that only measure a design;
+    nothing of them is built. With ``cache`` the path source and the books of an
+    earlier call are reused and this call's are kept (see :class:`PrepareCache`).
     """
     from stresstest.book import sort_book
     from stresstest.book.sorted_book import threshold_orders
@@ -129,10 +155,16 @@ def prepare(
     from stresstest.engine.defences import defence_plan
     from stresstest.engine.mechanics import mechanics_arguments
 
-    source = path_source(scenarios[0])
-    books: dict[tuple[object, int], tuple[SortedBook, BookStats]] = {}
-    unsorted: dict[tuple[object, int], Book] = {}
-    orders: dict[tuple[object, int], ThresholdOrders] = {}
+    held = cache if cache is not None else PrepareCache()
+    if held.source is None:
+        source = path_source(scenarios[0])
+        if cache is not None:
+            from stresstest.paths.memory import held_in_memory
+
+            source = held_in_memory(source)
+        held.source = source
+    source = held.source
+    books, unsorted, orders = held.books, held.unsorted, held.orders
     variants = []
     for scenario in scenarios:
         key = (scenario.book, scenario.seed)
@@ -156,12 +188,18 @@ def prepare(
                 fund_initial=scenario.insurance_fund.initial,
                 mechanics=mechanics_arguments(scenario),
                 defences=defence_plan(scenario, unsorted[key]),
-                warnings=tuple(pre_run_findings(scenario, unsorted[key], source)),
+                warnings=tuple(pre_run_findings(scenario, unsorted[key], source))
+                if findings
+                else (),
                 attribution=cohorts,
             )
         )
     book_stats = [books[(scenario.book, scenario.seed)][1] for scenario in scenarios]
-    grid = record_grid_steps(source.n_paths, source.n_steps, len(variants))
+    grid = (
+        record_grid_steps(source.n_paths, source.n_steps, len(variants))
+        if records
+        else np.empty(0, dtype=np.int64)
+    )
     return ReplayPlan(source=source, variants=tuple(variants), grid=grid), book_stats
 
 
