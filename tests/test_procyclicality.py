@@ -360,6 +360,7 @@ def test_a_procyclicality_limit_needs_the_table() -> None:
     assert "appetite.margin_max_increase_mean_max, procyclicality" in str(caught.value)
 
 
+@pytest.mark.slow  # a comparison and its whole report: about 6 s
 def test_compare_tables_and_report_page(tmp_path: Path) -> None:
     from stresstest.comparison.engine import compare
     from stresstest.comparison.output import write_comparison
@@ -390,3 +391,15 @@ def test_compare_tables_and_report_page(tmp_path: Path) -> None:
     assert "procyclicality" in pages
     axes = pages["procyclicality"].axes
     assert len(axes) == 2 and all(ax.has_data() for ax in axes)
+
+
+def test_columns_do_not_depend_on_threads_or_chunks() -> None:
+    """docs/model.md 8: the same bytes whatever the thread count or chunk size."""
+    from stresstest.engine.run import run
+
+    raw = end_to_end_raw(margin=with_margin(apc_buffer=0.25, stressed_weight=0.3))
+    built = scenario_from_dict(raw, file=None)
+    one = run(built, threads=1, chunk_size=30).paths_frame()
+    two = run(built, threads=2, chunk_size=7).paths_frame()
+    assert one.equals(two)
+    assert set(enums.PROCYCLICALITY_METRIC_NAMES) <= set(one.columns)
