@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from stresstest.engine import Result, run
+from stresstest.engine.plan import margin_arguments
 from stresstest.kernels.dense import margin_rates
-from stresstest.kernels.enums import MARGIN_VOL_SCALED, METRIC_NAMES
-from stresstest.scenario import load_scenario
+from stresstest.kernels.enums import METRIC_NAMES
+from stresstest.scenario import load_scenario, schema
 from tests.reference import reference_margin_rates
 from tests.tolerances import HAND_COMPUTED_ATOL, HAND_COMPUTED_RTOL, assert_close
 
@@ -323,7 +324,7 @@ def test_f_vol_scaled_margin_by_hand(tmp_path: Path) -> None:
     )
     # The rates themselves, step by step: the engine's compiled series and the reference.
     engine_rates = margin_rates(
-        np.array(prices), np.array([MARGIN_VOL_SCALED, 0.0, 2.0, 4.0, 0.75, 1e-4, 0.05, 0.2])
+        np.array(prices), margin_arguments(schema.VolScaledMargin(**margin))
     )
     for what, rates in (
         ("kernels.dense.margin_rates", engine_rates),

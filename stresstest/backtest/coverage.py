@@ -20,7 +20,7 @@ import numpy as np
 
 from stresstest.backtest.tests import CoverageTest, coverage_test
 from stresstest.data.candles import Candles, contiguous_segments, load_candles
-from stresstest.engine.plan import margin_arguments
+from stresstest.engine.procyclicality import scenario_margin_arguments
 from stresstest.errors import InputError
 from stresstest.kernels.dense import margin_rates
 from stresstest.scenario import Scenario, load_scenario, schema
@@ -71,7 +71,7 @@ def backtest_candles(
     for key, value in (("horizon", horizon), ("stride", step)):
         if value < 1:
             raise InputError("out of range", key=key, value=value, expected="an integer >= 1")
-    margin = margin_arguments(scenario.margin)
+    margin = scenario_margin_arguments(scenario)
     starts: list[np.ndarray] = []
     rates: list[np.ndarray] = []
     moves: list[np.ndarray] = []

@@ -30,7 +30,33 @@ LIMITS: dict[str, tuple[str, str, Any, str]] = {
     "socialized_loss_mean_max": ("socialized_loss_mean", "socialized_loss", mean, "quote"),
     "liquidations_mean_max": ("n_liquidations_mean", "n_liquidations", mean, "count"),
     "requirement_mean_max": ("requirement_mean", "requirement_mean", mean, "quote"),
+    "margin_peak_to_trough_mean_max": (
+        "margin_peak_to_trough_mean",
+        "margin_peak_to_trough",
+        mean,
+        "dimensionless",
+    ),
+    "margin_max_increase_mean_max": (
+        "margin_max_increase_mean",
+        "margin_max_increase",
+        mean,
+        "fraction",
+    ),
+    "procyclical_liquidations_mean_max": (
+        "procyclical_liquidations_mean",
+        "procyclical_liquidations",
+        mean,
+        "count",
+    ),
 }
+#: Limits on columns that only a run with ``[procyclicality]`` has (docs/model.md 3.2).
+PROCYCLICALITY_LIMITS = frozenset(
+    {
+        "margin_peak_to_trough_mean_max",
+        "margin_max_increase_mean_max",
+        "procyclical_liquidations_mean_max",
+    }
+)
 
 
 def parse_appetite(scenario: Scenario) -> Appetite | None:
@@ -56,6 +82,14 @@ def parse_appetite(scenario: Scenario) -> Appetite | None:
             key="appetite",
             expected=f"at least one of {sorted(LIMITS)}",
         )
+    for key in sorted(PROCYCLICALITY_LIMITS):
+        if getattr(appetite, key) is not None and scenario.procyclicality is None:
+            raise InputError(
+                "a procyclicality limit needs the procyclicality columns",
+                file=file,
+                key=f"appetite.{key}, procyclicality",
+                expected="a [procyclicality] table (docs/model.md 3.2), or no such limit",
+            )
     return appetite
 
 

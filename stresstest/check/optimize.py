@@ -203,7 +203,8 @@ def _objective(objective: str, result: Result) -> float:
 def _figures(result: Result) -> dict[str, float]:
     figures = {}
     for figure, column, statistic, _unit in LIMITS.values():
-        figures[figure] = float(statistic(np.asarray(result.column(column))))
+        if column in result.metric_names:  # procyclicality: only with [procyclicality]
+            figures[figure] = float(statistic(np.asarray(result.column(column))))
     return figures
 
 
@@ -309,13 +310,18 @@ def frontier_rows(optimum: Optimum) -> dict[str, list[Any]]:
     columns: dict[str, list[Any]] = {key: [] for key in optimum.space.values}
     columns["objective"] = []
     columns["feasible"] = []
-    for figure, *_ in LIMITS.values():
+    measured = [
+        figure
+        for figure, *_ in LIMITS.values()
+        if any(figure in design.figures for design in optimum.designs)
+    ]
+    for figure in measured:
         columns[figure] = []
     for design in optimum.designs:
         for key, value in design.parameters.items():
             columns[key].append(value)
         columns["objective"].append(design.objective)
         columns["feasible"].append(design.feasible)
-        for figure, *_ in LIMITS.values():
+        for figure in measured:
             columns[figure].append(design.figures.get(figure, math.nan))
     return columns

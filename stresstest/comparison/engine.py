@@ -61,6 +61,11 @@ ACCOUNTS_DIFFERENCE_STATISTICS: dict[str, tuple[str, Callable[[np.ndarray], floa
     "collateral_posted": ("collateral_posted", mean),
 }
 
+#: With ``[procyclicality]`` (docs/model.md 3.2): the mean of each procyclicality column.
+PROCYCLICALITY_DIFFERENCE_STATISTICS: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
+    f"{name}_mean": (name, mean) for name in enums.PROCYCLICALITY_METRIC_NAMES
+}
+
 MATCH_KINDS = ("cost", "risk")
 #: Which of several matching static rates is the match (docs/compare.md, "Matching").
 MATCH_RULE = "lowest"
@@ -129,6 +134,8 @@ def columns_of(result: Result) -> dict[str, np.ndarray]:
     """Per-path columns used by the paired statistics (with ``penalties_paid``)."""
     columns = {name: result.column(name) for name in enums.METRIC_NAMES}
     columns["penalties_paid"] = columns["fees_to_fund"] + columns["fees_to_liquidators"]
+    if result.scenario.procyclicality is not None:  # docs/model.md 3.2
+        columns.update({name: result.column(name) for name in enums.PROCYCLICALITY_METRIC_NAMES})
     if result.book.collateral is not None:  # accounts: collateral posted, docs/model.md 11.6
         columns["collateral_posted"] = np.full(result.n_paths, result.book.collateral)
     return columns
@@ -383,6 +390,8 @@ def compare(
     else:
         results = run_variants(variants, options, progress, strict=strict)
     statistics = ACCOUNTS_DIFFERENCE_STATISTICS if accounts else DIFFERENCE_STATISTICS
+    if scenario.procyclicality is not None:
+        statistics = {**statistics, **PROCYCLICALITY_DIFFERENCE_STATISTICS}
     matches: list[Match] = []
     if match is not None:
         for variant, result in list(zip(variants, results, strict=True)):

@@ -12,6 +12,7 @@ from stresstest.backtest.coverage import backtest_document
 from stresstest.comparison.engine import Comparison, Match
 from stresstest.engine.result import Result
 from stresstest.io.atomic import atomic_dir, write_json, write_parquet, write_toml
+from stresstest.kernels import enums
 from stresstest.scenario import schema
 from stresstest.scenario.provenance import resolved_dict, with_identity
 from stresstest.scenario.schema import design_label
@@ -53,7 +54,22 @@ def variant_row(name: str, result: Result) -> dict[str, Any]:
         "margin_rate_mean": summary["margin_rate_mean"]["mean"],
         "margin_rate_q99": summary["margin_rate_mean"]["q99"],
         **accounts_columns(result),
+        **procyclicality_columns(result),
     }
+
+
+def procyclicality_columns(result: Result) -> dict[str, Any]:
+    """With ``[procyclicality]`` (docs/model.md 3.2): mean (with its standard error) and
+    99% quantile over paths of each procyclicality column, in the column's unit."""
+    if result.scenario.procyclicality is None:
+        return {}
+    summary = result.summary()["metrics"]
+    columns: dict[str, Any] = {}
+    for name in enums.PROCYCLICALITY_METRIC_NAMES:
+        columns[f"{name}_mean"] = summary[name]["mean"]
+        columns[f"{name}_mean_se"] = summary[name]["mean_se"]
+        columns[f"{name}_q99"] = summary[name]["q99"]
+    return columns
 
 
 def accounts_columns(result: Result) -> dict[str, Any]:
@@ -105,6 +121,12 @@ def _match_dict(match: Match) -> dict[str, Any]:
     return {key: value for key, value in match.__dict__.items() if value is not None}
 
 
+def _procyclicality_dict(comparison: Comparison) -> dict[str, Any]:
+    """``{"procyclicality": {"horizon_steps": n}}`` with ``[procyclicality]``, else empty."""
+    table = comparison.scenario.procyclicality
+    return {} if table is None else {"procyclicality": {"horizon_steps": table.horizon_steps}}
+
+
 def compare_document(comparison: Comparison) -> dict[str, Any]:
     """compare.json: variants with their overrides, the baseline, matches and verdicts."""
     overrides = comparison.overrides
@@ -129,6 +151,7 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
             }
             for name, result in zip(comparison.names, comparison.results, strict=True)
         ],
+        **_procyclicality_dict(comparison),
         "matches": [_match_dict(match) for match in comparison.matches],
         "warnings": [  # plausibility findings, each naming its variant
             finding.record() for result in comparison.results for finding in result.warnings

@@ -22,15 +22,39 @@ if TYPE_CHECKING:
 # the budget (engine/budget.py) and `stresstest validate` plan without them.
 
 
-def margin_arguments(margin: schema.MarginConfig) -> np.ndarray:
+def margin_arguments(
+    margin: schema.MarginConfig,
+    *,
+    vol_floor_variance: float = 0.0,
+    procyclicality_horizon: int = 0,
+) -> np.ndarray:
     """The kernels' margin design vector, float64, indexed by ``enums.MARGIN_ARG_*``.
 
-    ``(model, maintenance, k, horizon_steps, lambda, v0, floor, cap)``; the
-    fields the model does not use hold neutral values.
+    ``(model, maintenance, k, horizon_steps, lambda, v0, floor, cap, apc_buffer,
+    stressed_weight, stressed_variance, vol_floor_variance, procyclicality_horizon)``;
+    the fields the model does not use hold neutral values (an APC option that is
+    off holds 0; an absent ``stressed_variance`` is -1: the running maximum).
+    ``vol_floor_variance`` (per step) is the floor the engine resolved from the
+    path source (engine/procyclicality.py); ``procyclicality_horizon`` the ``n`` of
+    ``[procyclicality]``, 0 without it (docs/model.md 3.1, 3.2).
     """
     if isinstance(margin, schema.StaticMargin):
-        values = (enums.MARGIN_STATIC, margin.maintenance, 0.0, 1.0, 0.5, 0.0, 0.0, 0.0)
+        values: tuple[float, ...] = (
+            enums.MARGIN_STATIC,
+            margin.maintenance,
+            0.0,
+            1.0,
+            0.5,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            -1.0,
+            0.0,
+        )
     else:
+        stressed = margin.stressed_variance
         values = (
             enums.MARGIN_VOL_SCALED,
             0.0,
@@ -40,8 +64,12 @@ def margin_arguments(margin: schema.MarginConfig) -> np.ndarray:
             margin.initial_variance,
             margin.floor,
             margin.cap,
+            margin.apc_buffer or 0.0,
+            margin.stressed_weight or 0.0,
+            -1.0 if stressed is None else stressed,
+            vol_floor_variance,
         )
-    return np.asarray(values, dtype=np.float64)
+    return np.asarray((*values, float(procyclicality_horizon)), dtype=np.float64)
 
 
 def liquidation_arguments(liquidation: schema.Liquidation) -> np.ndarray:
@@ -115,6 +143,11 @@ class ReplayPlan:
         widths = [enums.N_METRICS]
         widths += [enums.N_METRICS_MARKET for v in self.variants if has_impact(v.mechanics)]
         widths += [v.defences.n_metrics for v in self.variants if v.defences is not None]
+        widths += [
+            enums.N_METRICS_PROCYCLICALITY
+            for v in self.variants
+            if v.margin[enums.MARGIN_ARG_PROCYC_HORIZON] > 0
+        ]
         return max(widths)
 
     @property

@@ -26,9 +26,13 @@ if TYPE_CHECKING:
 # polars is imported where frames are built: `import stresstest` and the commands that
 # only check a scenario start without it (docs/performance.md).
 
-INTEGER_METRICS = frozenset({"n_liquidations", "cascade_depth", "adl_count"})
+INTEGER_METRICS = frozenset(
+    {"n_liquidations", "cascade_depth", "adl_count", "procyclical_liquidations"}
+)
 #: Metrics that are fractions, not quote amounts (docs/model.md).
-FRACTION_METRICS = frozenset({"margin_rate_mean"})
+FRACTION_METRICS = frozenset({"margin_rate_mean", "margin_max_increase"})
+#: Metrics that are ratios without a unit (docs/model.md 3.2).
+DIMENSIONLESS_METRICS = frozenset({"margin_peak_to_trough"})
 #: Metrics whose low values are the bad ones: summary.json adds their lower tail.
 LOWER_TAIL_METRICS = frozenset({"fund_min"})
 #: The lower-tail statistics of :data:`LOWER_TAIL_METRICS`, in summary_frame order.
@@ -38,9 +42,12 @@ SUMMARY_STATISTICS: tuple[str, ...] = ("mean", "std", "q50", "q90", "q99", "q99_
 
 
 def metric_unit(name: str) -> str:
-    """``"count"``, ``"fraction"`` or ``"quote"`` (money in the quote currency, e.g. USDT)."""
+    """``"count"``, ``"fraction"``, ``"dimensionless"`` (a ratio) or ``"quote"`` (money in
+    the quote currency, e.g. USDT)."""
     if name in INTEGER_METRICS:
         return "count"
+    if name in DIMENSIONLESS_METRICS:
+        return "dimensionless"
     return "fraction" if name in FRACTION_METRICS else "quote"
 
 
@@ -87,13 +94,17 @@ def metric_names(scenario: Scenario) -> tuple[str, ...]:
     The core columns, then each stage's own columns when that stage is on:
     ``[market]`` adds ``cascade_depth, impact_bad_debt`` (docs/model.md 9.4),
     ``[adl]`` adds ``adl_notional, adl_count, adl_top1_share, adl_top10_share,
-    adl_gini`` (docs/model.md 10.2).
+    adl_gini`` (docs/model.md 10.2), ``[procyclicality]`` adds
+    ``margin_peak_to_trough, margin_max_increase, procyclical_liquidations,
+    procyclical_notional`` (docs/model.md 3.2).
     """
     names = enums.METRIC_NAMES
     if scenario.market is not None:
         names += enums.MARKET_METRIC_NAMES
     if scenario.adl is not None:
         names += enums.ADL_METRIC_NAMES
+    if scenario.procyclicality is not None:
+        names += enums.PROCYCLICALITY_METRIC_NAMES
     return names
 
 

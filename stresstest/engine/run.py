@@ -30,6 +30,7 @@ from stresstest.engine.plan import (
     margin_arguments,
     record_grid_steps,
 )
+from stresstest.engine.procyclicality import scenario_margin_arguments
 from stresstest.engine.result import BookStats, Result
 from stresstest.errors import InputError
 from stresstest.kernels.enums import N_GRID
@@ -183,7 +184,7 @@ def prepare(
         variants.append(
             VariantPlan(
                 book=sorted_book,
-                margin=margin_arguments(scenario.margin),
+                margin=scenario_margin_arguments(scenario),
                 liquidation=liquidation_arguments(scenario.liquidation),
                 fund_initial=scenario.insurance_fund.initial,
                 mechanics=mechanics_arguments(scenario),
@@ -443,7 +444,7 @@ def replay_all(
 
     variant = VariantPlan(
         book=sorted_book,
-        margin=margin_arguments(scenario.margin),
+        margin=scenario_margin_arguments(scenario),
         liquidation=liquidation_arguments(scenario.liquidation),
         fund_initial=scenario.insurance_fund.initial,
         mechanics=mechanics_arguments(scenario),

@@ -14,29 +14,17 @@ import numpy as np
 from stresstest.kernels import enums
 from stresstest.kernels.fund import N_FLOWS, N_TOTALS, record_close, walk_fund, write_totals
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import (
-    design_rate,
-    liquidation_terms,
-    next_variance,
-    sqrt_horizon_of,
-)
+from stresstest.kernels.margin import liquidation_terms, rate_series
 
 
 @kernel
 def margin_rates(prices: np.ndarray, margin: np.ndarray) -> np.ndarray:
     """The maintenance rate ``m_t`` of one path for steps 0..T (fraction of notional).
 
-    ``margin`` is the margin design vector (``enums.MARGIN_ARG_*``).
+    ``margin`` is the margin design vector (``enums.MARGIN_ARG_*``); the same series
+    as :func:`stresstest.kernels.margin.rate_series` (APC options included).
     """
-    n_points = prices.shape[0]
-    rates = np.empty(n_points)
-    sqrt_horizon = sqrt_horizon_of(margin)
-    variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
-    for step in range(n_points):
-        if step >= 1:
-            variance = next_variance(margin, variance, prices[step], prices[step - 1])
-        rates[step] = design_rate(margin, sqrt_horizon, variance)
-    return rates
+    return rate_series(prices, margin)
 
 
 @kernel

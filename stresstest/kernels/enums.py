@@ -58,7 +58,20 @@ MARGIN_ARG_LAMBDA = 4  # EWMA decay lambda
 MARGIN_ARG_INITIAL_VARIANCE = 5  # v_0, per-step variance
 MARGIN_ARG_FLOOR = 6  # vol_scaled floor, fraction of notional
 MARGIN_ARG_CAP = 7  # vol_scaled cap, fraction of notional
-N_MARGIN_ARGS = 8
+# EMIR Art. 28 anti-procyclicality options of vol_scaled (docs/model.md 3.1); 0: off.
+MARGIN_ARG_APC_BUFFER = 8  # buffer b released in stress, fraction of the model rate
+MARGIN_ARG_STRESSED_WEIGHT = 9  # weight w on the stressed volatility, fraction
+MARGIN_ARG_STRESSED_VARIANCE = 10  # stressed per-step variance; negative: running max of v_t
+MARGIN_ARG_VOL_FLOOR_VARIANCE = 11  # floor on the EWMA variance, per step
+# Not the design but its measurement (docs/model.md 3.2): n of the largest n-step
+# increase of m_t, steps; 0: the procyclicality columns are not written.
+MARGIN_ARG_PROCYC_HORIZON = 12
+N_MARGIN_ARGS = 13
+
+# Slots of a path's margin state under the APC options (kernels/margin.py apc_rate).
+APC_STATE_STRESSED = 0  # running maximum of the floored variance, per step
+APC_STATE_POSTED = 1  # the rate posted at the previous step (negative before step 0)
+N_APC_STATE = 2
 
 # The liquidation vector (float64, engine.plan.liquidation_arguments).
 LIQUIDATION_ARG_LATENCY = 0  # latency_steps, steps (a whole number)
@@ -114,8 +127,21 @@ ADL_METRIC_NAMES: tuple[str, ...] = (
 )
 N_METRICS_ADL = ADL_GINI + 1  # row width a kernel with [adl] writes into
 
+# [procyclicality] (docs/model.md 3.2): the core kernel writes them.
+MARGIN_PEAK_TO_TROUGH = 19  # max_t m_t / min_t m_t over the path, dimensionless
+MARGIN_MAX_INCREASE = 20  # largest (m_{t+n} - m_t) / m_t, fraction
+PROCYCLICAL_LIQUIDATIONS = 21  # positions flagged that would not breach at m_0 held, count
+PROCYCLICAL_NOTIONAL = 22  # their closed notional sum q_i x_i, quote units
+PROCYCLICALITY_METRIC_NAMES: tuple[str, ...] = (
+    "margin_peak_to_trough",
+    "margin_max_increase",
+    "procyclical_liquidations",
+    "procyclical_notional",
+)
+N_METRICS_PROCYCLICALITY = PROCYCLICAL_NOTIONAL + 1  # row width with [procyclicality]
+
 #: Row width that holds every column of every stage.
-N_METRICS_ALL = ADL_GINI + 1
+N_METRICS_ALL = PROCYCLICAL_NOTIONAL + 1
 
 #: Every per-path column by name: its slot in a kernel's output row.
 METRIC_INDEX: dict[str, int] = {
@@ -127,6 +153,10 @@ METRIC_INDEX: dict[str, int] = {
     "adl_top1_share": ADL_TOP1_SHARE,
     "adl_top10_share": ADL_TOP10_SHARE,
     "adl_gini": ADL_GINI,
+    "margin_peak_to_trough": MARGIN_PEAK_TO_TROUGH,
+    "margin_max_increase": MARGIN_MAX_INCREASE,
+    "procyclical_liquidations": PROCYCLICAL_LIQUIDATIONS,
+    "procyclical_notional": PROCYCLICAL_NOTIONAL,
 }
 
 # Oracle models (docs/model.md 9.1); ORACLE_MARKET means no [oracle] table (O_t = P_t).

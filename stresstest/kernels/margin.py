@@ -75,6 +75,85 @@ def design_rate(margin: np.ndarray, sqrt_horizon: float, variance: float) -> flo
 
 
 @kernel
+def has_apc(margin: np.ndarray) -> bool:
+    """Whether any EMIR Art. 28 anti-procyclicality option of the design vector is on."""
+    return bool(
+        margin[enums.MARGIN_ARG_APC_BUFFER] > 0.0
+        or margin[enums.MARGIN_ARG_STRESSED_WEIGHT] > 0.0
+        or margin[enums.MARGIN_ARG_VOL_FLOOR_VARIANCE] > 0.0
+    )
+
+
+@kernel
+def apc_state() -> np.ndarray:
+    """A path's fresh APC state (``enums.APC_STATE_*``), before step 0."""
+    state = np.zeros(enums.N_APC_STATE)
+    state[enums.APC_STATE_POSTED] = -1.0
+    return state
+
+
+@kernel
+def apc_rate(margin: np.ndarray, sqrt_horizon: float, variance: float, state: np.ndarray) -> float:
+    """The posted rate ``m_t`` of vol-scaled margin with the APC options (docs/model.md 3.1).
+
+    ``variance`` is the EWMA ``v_t`` (per step); ``state`` (``enums.APC_STATE_*``,
+    from :func:`apc_state`) carries the running maximum of the floored variance and
+    the previous posted rate, and is updated. With ``f`` the variance floor, ``w``
+    the stressed weight, ``s_t`` the stressed variance and ``b`` the buffer::
+
+        v'_t = max(v_t, f)
+        u_t  = min(cap, max(floor, k ((1 - w) sqrt(v'_t) + w sqrt(s_t)) sqrt(h)))
+        m_0  = (1 + b) u_0,   m_t = min((1 + b) u_t, max(u_t, m_{t-1}))
+    """
+    floored = max(variance, margin[enums.MARGIN_ARG_VOL_FLOOR_VARIANCE])
+    state[enums.APC_STATE_STRESSED] = max(state[enums.APC_STATE_STRESSED], floored)
+    stressed = margin[enums.MARGIN_ARG_STRESSED_VARIANCE]
+    if stressed < 0.0:
+        stressed = state[enums.APC_STATE_STRESSED]
+    weight = margin[enums.MARGIN_ARG_STRESSED_WEIGHT]
+    sigma = (1.0 - weight) * np.sqrt(floored) + weight * np.sqrt(stressed)
+    model = min(
+        margin[enums.MARGIN_ARG_CAP],
+        max(margin[enums.MARGIN_ARG_FLOOR], margin[enums.MARGIN_ARG_K] * sigma * sqrt_horizon),
+    )
+    buffered = (1.0 + margin[enums.MARGIN_ARG_APC_BUFFER]) * model
+    previous = state[enums.APC_STATE_POSTED]
+    rate = buffered if previous < 0.0 else min(buffered, max(model, previous))
+    state[enums.APC_STATE_POSTED] = rate
+    return float(rate)
+
+
+@kernel
+def posted_rate(
+    margin: np.ndarray, sqrt_horizon: float, variance: float, apc: bool, state: np.ndarray
+) -> float:
+    """``m_t``: :func:`apc_rate` when ``apc`` (:func:`has_apc`), else :func:`design_rate`."""
+    if apc:
+        return apc_rate(margin, sqrt_horizon, variance, state)
+    return design_rate(margin, sqrt_horizon, variance)
+
+
+@kernel
+def rate_series(prices: np.ndarray, margin: np.ndarray) -> np.ndarray:
+    """The maintenance rate ``m_t`` of one path for steps 0..T (fraction of notional).
+
+    ``margin`` is the margin design vector (``enums.MARGIN_ARG_*``); the APC options
+    (docs/model.md 3.1) included.
+    """
+    n_points = prices.shape[0]
+    rates = np.empty(n_points)
+    sqrt_horizon = sqrt_horizon_of(margin)
+    variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
+    apc = has_apc(margin)
+    state = apc_state()
+    for step in range(n_points):
+        if step >= 1:
+            variance = next_variance(margin, variance, prices[step], prices[step - 1])
+        rates[step] = posted_rate(margin, sqrt_horizon, variance, apc, state)
+    return rates
+
+
+@kernel
 def liquidation_terms(liquidation: np.ndarray) -> tuple[int, float, float, float]:
     """``(latency_steps, slippage, fee, liquidator_share)`` of the liquidation vector."""
     return (

@@ -34,8 +34,10 @@ from stresstest.kernels.fund import (
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import (
     design_rate,
+    has_apc,
     liquidation_terms,
     next_variance,
+    rate_series,
     sqrt_horizon_of,
 )
 from stresstest.kernels.search import (
@@ -230,6 +232,73 @@ def _step_slot(step_edges: np.ndarray, step: int, first_slot: int) -> int:
     return first_slot + first_greater(step_edges, float(step), 0, step_edges.shape[0])
 
 
+# Fields of a path's procyclicality tally (docs/model.md 3.2).
+_PC_PEAK = 0  # max_t m_t, fraction
+_PC_TROUGH = 1  # min_t m_t, fraction
+_PC_INCREASE = 2  # largest (m_{t+n} - m_t) / m_t so far (-inf: no pair yet)
+_PC_COUNT = 3  # positions flagged that m_0 held constant would not flag, count
+_PC_NOTIONAL = 4  # their closed notional, quote units
+_N_PC = 5
+
+
+@kernel
+def _held_rate_flags(
+    prices: np.ndarray, rate: float, long_threshold: np.ndarray, short_threshold: np.ndarray
+) -> tuple[int, int]:
+    """The book flagged over the path at the step-0 rate ``m_0 = rate`` held constant.
+
+    Returns ``(long_from, short_to)``: longs ``[long_from, n)`` and shorts
+    ``[0, short_to)`` breach at some step with ``m_t = m_0`` (docs/model.md 3.2).
+    """
+    lowest = np.inf
+    highest = -np.inf
+    for step in range(prices.shape[0]):
+        lowest = min(lowest, prices[step] * (1.0 - rate))
+        highest = max(highest, prices[step] * (1.0 + rate))
+    long_from = first_greater(long_threshold, lowest, 0, long_threshold.shape[0])
+    short_to = first_not_less(short_threshold, highest, 0, short_threshold.shape[0])
+    return long_from, short_to
+
+
+@kernel
+def _track_rate(tally: np.ndarray, ring: np.ndarray, step: int, rate: float) -> None:
+    """Add ``m_t`` to the tally's peak, trough and largest ``n``-step increase.
+
+    ``ring`` (length ``n``) holds ``m_{t-n} .. m_{t-1}`` at ``t mod n``.
+    """
+    tally[_PC_PEAK] = max(tally[_PC_PEAK], rate)
+    tally[_PC_TROUGH] = min(tally[_PC_TROUGH], rate)
+    slot = step % ring.shape[0]
+    if step >= ring.shape[0]:
+        before = ring[slot]
+        if before > 0.0:
+            tally[_PC_INCREASE] = max(tally[_PC_INCREASE], (rate - before) / before)
+    ring[slot] = rate
+
+
+@kernel
+def _tally_procyclical(
+    tally: np.ndarray, prefix: np.ndarray, start: int, stop: int, exit_price: float
+) -> None:
+    """Add the closes ``[start, stop)`` (at ``exit_price``) that m_0 held would not flag."""
+    if stop > start:
+        tally[_PC_COUNT] += stop - start
+        tally[_PC_NOTIONAL] += exit_price * range_sum(
+            prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop
+        )
+
+
+@kernel
+def _write_procyclicality(tally: np.ndarray, out_row: np.ndarray) -> None:
+    """The procyclicality columns (``enums.PROCYCLICALITY_METRIC_NAMES``) of a path."""
+    trough = tally[_PC_TROUGH]
+    out_row[enums.MARGIN_PEAK_TO_TROUGH] = tally[_PC_PEAK] / trough if trough > 0.0 else np.inf
+    increase = tally[_PC_INCREASE]
+    out_row[enums.MARGIN_MAX_INCREASE] = increase if increase > -np.inf else 0.0
+    out_row[enums.PROCYCLICAL_LIQUIDATIONS] = tally[_PC_COUNT]
+    out_row[enums.PROCYCLICAL_NOTIONAL] = tally[_PC_NOTIONAL]
+
+
 @kernel
 def replay_path(
     prices: np.ndarray,
@@ -258,6 +327,10 @@ def replay_path(
     empty ``attribution`` nothing is attributed. Otherwise ``attribution`` (zeroed)
     receives ``N_ATTR`` fields per slot: the long cohorts, the short cohorts, then
     the flag-step buckets of ``step_edges`` (docs/model.md 6b).
+
+    With ``margin[MARGIN_ARG_PROCYC_HORIZON] = n > 0`` the procyclicality columns
+    (docs/model.md 3.2) are written too: one more pass over the prices at ``m_0``
+    before the loop, and per step a ring of ``n`` rates.
     """
     n_points = prices.shape[0]
     last_step = n_points - 1
@@ -269,6 +342,24 @@ def replay_path(
     running_min = np.inf
     running_max = -np.inf
     variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
+    apc = has_apc(margin)
+    # the APC rates (docs/model.md 3.1) carry a state: computed in a pass of their own,
+    # so that the loop below is the plain one when they are off
+    apc_rates = rate_series(prices, margin) if apc else prices[:0]
+    procyc_horizon = int(margin[enums.MARGIN_ARG_PROCYC_HORIZON])
+    measured = procyc_horizon > 0
+    ring = np.empty(procyc_horizon)
+    tally = np.zeros(_N_PC)
+    tally[_PC_TROUGH] = np.inf
+    tally[_PC_PEAK] = -np.inf
+    tally[_PC_INCREASE] = -np.inf
+    long_held_from = 0  # longs [long_held_from, n_long) breach at m_0 held (when measured)
+    short_held_to = short_threshold.shape[0]  # shorts [0, short_held_to) likewise
+    if measured:
+        rate_0 = apc_rates[0] if apc else design_rate(margin, sqrt_horizon, variance)
+        long_held_from, short_held_to = _held_rate_flags(
+            prices, rate_0, long_threshold, short_threshold
+        )
     open_qty = range_sum(long_prefix[:, QTY_HI], long_prefix[:, QTY_LO], 0, n_long) + range_sum(
         short_prefix[:, QTY_HI], short_prefix[:, QTY_LO], 0, short_threshold.shape[0]
     )
@@ -291,7 +382,9 @@ def replay_path(
         price = prices[step]
         if step >= 1:
             variance = next_variance(margin, variance, price, prices[step - 1])
-        rate = design_rate(margin, sqrt_horizon, variance)
+        rate = apc_rates[step] if apc else design_rate(margin, sqrt_horizon, variance)
+        if measured:
+            _track_rate(tally, ring, step, rate)
         long_series = price * (1.0 - rate)
         short_series = price * (1.0 + rate)
         close_step = min(step + latency_steps, last_step)
@@ -307,6 +400,14 @@ def replay_path(
                     long_threshold, long_prefix, start, long_flagged_from, exit_price, fee
                 )
                 open_qty -= qty
+                if measured:
+                    _tally_procyclical(
+                        tally,
+                        long_prefix,
+                        start,
+                        min(long_flagged_from, long_held_from),
+                        exit_price,
+                    )
                 record_close(
                     totals,
                     flows,
@@ -344,6 +445,10 @@ def replay_path(
                     short_threshold, short_prefix, short_flagged_to, stop, exit_price, fee
                 )
                 open_qty -= qty
+                if measured:
+                    _tally_procyclical(
+                        tally, short_prefix, max(short_flagged_to, short_held_to), stop, exit_price
+                    )
                 record_close(
                     totals,
                     flows,
@@ -376,6 +481,8 @@ def replay_path(
     out_row[enums.MARGIN_RATE_MEAN] = (
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
+    if measured:
+        _write_procyclicality(tally, out_row)
     walk_fund(flows, fund_initial, out_row)
 
 

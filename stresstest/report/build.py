@@ -26,6 +26,7 @@ from stresstest.report.figures_compare import (
     differences_pages,
     frontier_page,
 )
+from stresstest.report.figures_procyclicality import has_procyclicality, procyclicality_page
 from stresstest.report.figures_run import RUN_PAGES
 from stresstest.report.load import CompareFolder, RunFolder, load_result, load_run
 from stresstest.report.target import check_report_path, default_report_path
@@ -56,6 +57,8 @@ def compare_pages(folder: CompareFolder) -> list[Page]:
         ("variants", compare_summary_page(folder)),
         ("frontier", frontier_page(folder)),
     ]
+    if has_procyclicality(folder):  # docs/procyclicality.md
+        pages.append(("procyclicality", procyclicality_page(folder)))
     differences = differences_pages(folder)
     pages += [
         ("differences" + (f"-{number}" if number > 1 else ""), figure)

@@ -29,6 +29,10 @@ DIFFERENCE_LABELS: dict[str, tuple[str, str, float]] = {
     "n_liquidations_mean": ("Liquidations per path", "positions", 1.0),
     "penalties_paid_mean": ("Penalties paid per path", style.MONEY_LABEL, 1.0),
     "requirement_mean": ("Average maintenance requirement", style.MONEY_LABEL, 1.0),
+    "margin_peak_to_trough_mean": ("Peak/trough of the margin rate", "ratio", 1.0),
+    "margin_max_increase_mean": ("Largest n-step rise of the rate", "percentage points", 100.0),
+    "procyclical_liquidations_mean": ("Liquidations by rate rises alone", "positions", 1.0),
+    "procyclical_notional_mean": ("Notional closed by rate rises", style.MONEY_LABEL, 1.0),
 }
 FAMILY_COLOURS = {"static": style.BLUE, "vol_scaled": style.ORANGE}
 

@@ -66,3 +66,28 @@ class Appetite:
         ge=0.0,
         le=AMOUNT_MAX,
     )
+    # Procyclicality (docs/model.md 3.2): need the scenario's [procyclicality] table.
+    margin_peak_to_trough_mean_max: float | None = spec(
+        "Largest mean over paths of the margin rate's peak-to-trough ratio max m_t / min m_t "
+        "(needs [procyclicality]).",
+        default=None,
+        unit="dimensionless",
+        ge=1.0,
+        le=AMOUNT_MAX,
+    )
+    margin_max_increase_mean_max: float | None = spec(
+        "Largest mean over paths of the largest n-step relative rise of the margin rate "
+        "(n = procyclicality.horizon_steps; needs [procyclicality]).",
+        default=None,
+        unit="fraction",
+        ge=0.0,
+        le=AMOUNT_MAX,
+    )
+    procyclical_liquidations_mean_max: float | None = spec(
+        "Largest mean number per path of liquidations caused by margin increases alone "
+        "(needs [procyclicality]).",
+        default=None,
+        unit="positions",
+        ge=0.0,
+        le=AMOUNT_MAX,
+    )

@@ -16,6 +16,7 @@ from stresstest.scenario.appetite import Appetite
 from stresstest.scenario.attribution import ATTRIBUTION_TABLES
 from stresstest.scenario.defences import DEFENCE_TABLES
 from stresstest.scenario.mechanics import MECHANISM_TABLES
+from stresstest.scenario.procyclicality import PROCYCLICALITY_TABLES
 
 _JSON_TYPES = {
     "float": "number",
@@ -79,7 +80,7 @@ def scenario_json_schema() -> dict[str, Any]:
         properties[name] = table_schema(cls)
     for name, cls in DEFENCE_TABLES.items():
         properties[name] = table_schema(cls)
-    for name, cls in {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES}.items():
+    for name, cls in {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES, **PROCYCLICALITY_TABLES}.items():
         properties[name] = table_schema(cls)
     properties["appetite"] = table_schema(Appetite)
     properties["search"] = {
@@ -154,7 +155,7 @@ def scenario_reference_markdown() -> str:
         describe_table(f"[{name}] (optional)", cls)
     for name, cls in DEFENCE_TABLES.items():
         describe_table(f"[{name}] (optional)", cls)
-    for name, cls in {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES}.items():
+    for name, cls in {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES, **PROCYCLICALITY_TABLES}.items():
         describe_table(f"[{name}] (optional)", cls)
     describe_table("[appetite] (optional; read by stresstest check, docs/check.md)", Appetite)
     lines.extend(OVERRIDES_SECTION)

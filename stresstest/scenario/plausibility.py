@@ -27,6 +27,7 @@ import numpy as np
 
 from stresstest.errors import InputError
 from stresstest.scenario import schema
+from stresstest.scenario.procyclicality import apc_findings
 
 if TYPE_CHECKING:
     from stresstest.book import Book
@@ -65,6 +66,7 @@ CODES = (
     "fund_tiny",
     "fee_above_maintenance",
     "latency_beyond_path",
+    "apc_below_emir",
     "fund_always_depleted",
     "liquidated_every_path",
 )
@@ -166,11 +168,14 @@ def step0_rate(margin: schema.MarginConfig) -> tuple[float, str]:
     if isinstance(margin, schema.StaticMargin):
         return margin.maintenance, "margin.maintenance"
     raw = margin.k * math.sqrt(margin.initial_variance * margin.horizon_steps)
+    rate, key = raw, "margin.initial_variance"
     if raw <= margin.floor:
-        return margin.floor, "margin.floor"
-    if raw >= margin.cap:
-        return margin.cap, "margin.initial_variance"
-    return raw, "margin.initial_variance"
+        rate, key = margin.floor, "margin.floor"
+    elif raw >= margin.cap:
+        rate = margin.cap
+    if margin.apc_buffer is not None:  # m_0 = (1 + b) u_0 (docs/model.md 3.1)
+        return (1.0 + margin.apc_buffer) * rate, key
+    return rate, key
 
 
 def _percent_checks(liquidation: schema.Liquidation) -> list[Finding]:
@@ -433,6 +438,7 @@ def pre_run_findings(
         found += _fund_check(scenario, book, price)
     found += _fee_check(scenario)
     found += _latency_check(scenario.liquidation, source)
+    found += apc_findings(scenario)
     return [with_variant(finding, variant) for finding in _unique(found)]
 
 

@@ -190,7 +190,15 @@ def resolved_dict(
         "liquidation": scenario.liquidation,
         "insurance_fund": scenario.insurance_fund,
     }
-    optional = ("oracle", "market", "partial_liquidation", "adl", "accounts", "attribution")
+    optional = (
+        "oracle",
+        "market",
+        "partial_liquidation",
+        "adl",
+        "accounts",
+        "attribution",
+        "procyclicality",
+    )
     for name in optional:
         if getattr(scenario, name) is not None:
             tables[name] = getattr(scenario, name)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from stresstest.scenario.attribution import Attribution
     from stresstest.scenario.defences import Adl, PartialLiquidation
     from stresstest.scenario.mechanics import Market, Oracle
+    from stresstest.scenario.procyclicality import Procyclicality
 
 REQUIRED: Any = dataclasses.MISSING
 
@@ -437,6 +438,40 @@ class VolScaledMargin:
     )
     floor: float = spec("Lowest maintenance rate.", unit="fraction of notional", ge=0.0, lt=1.0)
     cap: float = spec("Highest maintenance rate.", unit="fraction of notional", ge=0.0, lt=1.0)
+    # EMIR RTS 153/2013 Art. 28 anti-procyclicality options (docs/model.md 3.1); absent: off.
+    apc_buffer: float | None = spec(
+        "APC (a): the posted rate is (1 + apc_buffer) x the model rate in calm times, and "
+        "the buffer is drawn down while the model rate rises (EMIR asks at least 0.25).",
+        default=None,
+        unit="fraction of the model rate",
+        ge=0.0,
+        le=10.0,
+    )
+    stressed_weight: float | None = spec(
+        "APC (b): weight w of the stressed volatility in the volatility the rate uses, "
+        "(1 - w) sqrt(v_t) + w sqrt(s_t) (EMIR asks at least 0.25).",
+        default=None,
+        unit="fraction",
+        ge=0.0,
+        le=1.0,
+    )
+    stressed_variance: float | None = spec(
+        "APC (b): the stressed per-step variance s_t. Absent: the running maximum of the "
+        "(floored) EWMA variance over the path so far. Only with stressed_weight.",
+        default=None,
+        unit=VARIANCE_UNIT,
+        ge=0.0,
+        le=MAX_STEP_VARIANCE,
+    )
+    vol_floor_lookback_years: float | None = spec(
+        "APC (c): floor the EWMA variance at the mean squared step log return of the last "
+        "this many years of the path source's data (all of it when shorter; gbm: sigma^2) "
+        "(EMIR asks ten years).",
+        default=None,
+        unit="years",
+        gt=0.0,
+        le=100.0,
+    )
 
 
 # ----------------------------------------------------------------------------- others
@@ -575,10 +610,32 @@ def design_label(margin: StaticMargin | VolScaledMargin) -> str:
     """A short description of a margin design, for tables and reports."""
     if isinstance(margin, StaticMargin):
         return f"static m={margin.maintenance:g}"
-    return (
+    label = (
         f"vol_scaled k={margin.k:g} h={margin.horizon_steps} lambda={margin.ewma_lambda:g} "
         f"floor={margin.floor:g} cap={margin.cap:g}"
     )
+    apc = [
+        f"{key}={value:g}"
+        for key in (
+            "apc_buffer",
+            "stressed_weight",
+            "stressed_variance",
+            "vol_floor_lookback_years",
+        )
+        if (value := getattr(margin, key)) is not None
+    ]
+    return f"{label} {APC_LABEL}({' '.join(apc)})" if apc else label
+
+
+#: Marks a design label with EMIR Art. 28 APC options (docs/model.md 3.1).
+APC_LABEL = "APC"
+#: The APC keys of ``[margin] model = "vol_scaled"``, in the order docs/model.md 3.1 lists them.
+APC_KEYS: tuple[str, ...] = (
+    "apc_buffer",
+    "stressed_weight",
+    "stressed_variance",
+    "vol_floor_lookback_years",
+)
 
 
 #: Every ``[paths]`` and ``[book]`` variant, the multi-asset ones of accounts scenarios
@@ -621,6 +678,7 @@ class Scenario:
     adl: Adl | None = None  # [adl], docs/model.md 10.2
     accounts: AccountsTable | None = None  # [accounts], docs/model.md 11
     attribution: Attribution | None = None  # [attribution], docs/model.md 6b; None: defaults
+    procyclicality: Procyclicality | None = None  # [procyclicality], docs/model.md 3.2
     overrides: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     @property

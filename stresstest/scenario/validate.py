@@ -25,6 +25,7 @@ from stresstest.scenario.mechanics import (
     MECHANISM_TABLES,
     check_mechanisms,
 )
+from stresstest.scenario.procyclicality import PROCYCLICALITY_TABLES, check_procyclicality
 from stresstest.scenario.provenance import check_input_hashes
 
 _TOP_LEVEL_EXTRA = frozenset({"provenance", "compare", "appetite", "search"})
@@ -103,6 +104,7 @@ def _known_tables() -> set[str]:
         | set(DEFENCE_TABLES)
         | set(ACCOUNTS_TABLES)
         | set(ATTRIBUTION_TABLES)
+        | set(PROCYCLICALITY_TABLES)
         | _TOP_LEVEL_EXTRA
     )
 
@@ -115,6 +117,7 @@ def _known_keys() -> set[str]:
         *DEFENCE_TABLES.values(),
         *ACCOUNTS_TABLES.values(),
         *ATTRIBUTION_TABLES.values(),
+        *PROCYCLICALITY_TABLES.values(),
     ]
     for _, variants in schema.VARIANT_TABLES.values():
         classes.extend(variants.values())
@@ -178,7 +181,14 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
             errors.append(error)
     for table in schema.VARIANT_TABLES:
         build(table, None)
-    for tables in (MECHANISM_TABLES, DEFENCE_TABLES, ACCOUNTS_TABLES, ATTRIBUTION_TABLES):
+    optional_tables = (
+        MECHANISM_TABLES,
+        DEFENCE_TABLES,
+        ACCOUNTS_TABLES,
+        ATTRIBUTION_TABLES,
+        PROCYCLICALITY_TABLES,
+    )
+    for tables in optional_tables:
         for table, optional in tables.items():
             if table in raw:
                 build(table, optional)
@@ -192,6 +202,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
     check_accounts(built, raw, file)
     check_composition(built, file)  # which stages run together: docs/model.md 12
     check_attribution(built, file)  # docs/model.md 6b
+    check_procyclicality(built, file)  # docs/model.md 3.1, 3.2
     scenario = schema.Scenario(
         info=built["scenario"],
         paths=built["paths"],
@@ -207,6 +218,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         adl=built["adl"],
         accounts=built["accounts"],
         attribution=built["attribution"],
+        procyclicality=built["procyclicality"],
     )
     check_input_hashes(scenario, raw.get("provenance"), file)
     return scenario
