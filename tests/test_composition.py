@@ -4,7 +4,8 @@ runs, and each stage's columns appear exactly when it is on.
 
 Before this rule accounts scenarios ran [oracle], [partial_liquidation] and a predictive
 trigger as if they were absent, and [market] or [adl] ended in an IndexError. Accounts
-now run [oracle] and the vol-scaled penalty (docs/model.md 11.7); the rest is refused.
+now run [oracle] and the vol-scaled penalty (docs/model.md 11.7), partial liquidation and
+ADL (11.8); the rest is refused.
 """
 
 from __future__ import annotations
@@ -87,13 +88,14 @@ def test_single_asset_pairs_not_run_together_are_refused_naming_both(
     assert "do not run together" in message
 
 
-#: The stages accounts run (docs/model.md 11.7); every other stage is refused with them.
-ACCOUNT_STAGES = ("oracle", "vol_fee")
+#: The stages accounts run (docs/model.md 11.7, 11.8); every other stage is refused with them.
+ACCOUNT_STAGES = ("oracle", "vol_fee", "partial", "adl")
 
 
 @pytest.mark.parametrize("stage", [s for s in SINGLE_STAGES if s not in ACCOUNT_STAGES])
 def test_stages_accounts_lack_are_refused_naming_both_and_why(stage: str) -> None:
     assert frozenset({stage, "accounts"}) in UNSUPPORTED
+    assert stage not in ACCOUNT_STAGES
     with pytest.raises(InputError) as caught:
         load_scenario(with_stages(ACCOUNTS, (stage,)))
     message = str(caught.value)
@@ -117,6 +119,28 @@ def test_accounts_run_the_oracle_and_the_vol_fee(stages: tuple[str, ...]) -> Non
     assert plain.metrics[:, enums.N_LIQUIDATIONS].sum() > 0
     # the stage changed something the plain run measures: it ran, nothing was ignored
     changed = "requirement_mean" if "oracle" in stages else "fees_to_fund"
+    assert not (result.column(changed) == plain.column(changed)).all()
+
+
+@pytest.mark.parametrize("stage", ["partial", "adl"])
+def test_accounts_run_partial_liquidation_and_adl(stage: str) -> None:
+    assert frozenset({stage, "accounts"}) not in UNSUPPORTED
+    # volatile enough for bad debt on every path, and no fund: every bad debt is a shortfall
+    base = copy.deepcopy(ACCOUNTS)
+    base["paths"].update(sigma=[0.03, 0.05], n_steps=24)
+    base["book"].update(n_accounts=200, leverage_max=50.0)
+    base["insurance_fund"] = {"initial": 0.0}
+    base["liquidation"] = {"latency_steps": 1, "fee": 0.005}
+    result = stresstest.run(load_scenario(with_stages(base, (stage,))))
+    plain = stresstest.run(load_scenario(base))
+    # whole paths per thread: the same bytes whatever the chunk size
+    chunked = stresstest.run(load_scenario(with_stages(base, (stage,))), chunk_size=1)
+    assert chunked.metrics.tobytes() == result.metrics.tobytes()
+    extra = enums.ADL_METRIC_NAMES if stage == "adl" else ()
+    assert result.paths.columns == ["path", *enums.METRIC_NAMES, *extra]
+    assert (plain.metrics[:, enums.BAD_DEBT] > 0).all()
+    # the stage changed what the plain run measures: it ran, nothing was ignored
+    changed = "socialized_loss" if stage == "adl" else "liquidated_notional"
     assert not (result.column(changed) == plain.column(changed)).all()
 
 
