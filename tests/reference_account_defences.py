@@ -42,21 +42,48 @@ def _units(book: dict[str, np.ndarray], cross: np.ndarray) -> list[list[int]]:
 
 def _kept_gap(
     phi: float,
-    legs: list[tuple[float, float, float, float, float]],
+    legs: list[tuple[float, float, float, float, float, float | None]],
     after: tuple[float, float, float],
     brackets: list[tuple[float, float]],
     base: float | None,
 ) -> float:
     """Equity at the sizing prices ``y`` after closing ``1 - phi`` of every leg, less the
-    target ``R(phi) + b phi sum q y`` (quote units). ``legs``: ``(s, q, y, e, m)``;
+    target ``R(phi) + b phi sum q y`` (quote units). ``legs``: ``(s, q, y, e, m, boundary)``
+    (``boundary``: the predictive trigger's rate, which replaces ``R``, or ``None``);
     ``after``: ``(c, S_x - F_x, b)``."""
     collateral, realized, buffer = after
     terms = [collateral + (1.0 - phi) * realized]
-    for side, qty, y, entry, rate in legs:
+    for side, qty, y, entry, rate, boundary in legs:
         terms.append(phi * side * qty * (y - entry))
-        terms.append(-reference_requirement(phi * qty * y, rate, brackets, base))
+        if boundary is not None:
+            terms.append(-boundary * phi * qty * y)
+        else:
+            terms.append(-reference_requirement(phi * qty * y, rate, brackets, base))
         terms.append(-buffer * phi * qty * y)
     return math.fsum(terms)
+
+
+def _shifts(market: list[float], trigger: dict[str, float] | None) -> list[float]:
+    """``z sigma_t sqrt(h)`` for ``t = 0..T`` (docs/model.md 9.3), ``sigma_t^2`` the EWMA of
+    squared market log returns; empty without the predictive trigger."""
+    if trigger is None:
+        return []
+    variance = trigger["vol_initial_variance"]
+    shifts = []
+    for t, price in enumerate(market):
+        if t > 0:
+            r = math.log(price / market[t - 1])
+            variance = (
+                trigger["vol_ewma_lambda"] * variance + (1.0 - trigger["vol_ewma_lambda"]) * r * r
+            )
+        shifts.append(trigger["z"] * trigger["sqrt_h"] * math.sqrt(variance))
+    return shifts
+
+
+def _boundary(side: float, shift: float) -> float:
+    """The predictive target rate of 10.1 without the buffer: ``1 - exp(-shift)`` long,
+    ``exp(shift) - 1`` short (fraction of notional)."""
+    return 1.0 - math.exp(-shift) if side > 0 else math.exp(shift) - 1.0
 
 
 def _gini(haircuts: list[float]) -> float:
@@ -94,12 +121,15 @@ def reference_account_defences(
     *,
     buffer: float | None = None,
     adl: str | None = None,
+    trigger: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Per-path metrics ``(n_paths, N_METRICS_ADL)`` (``enums.METRIC_INDEX`` slots).
 
     Arguments as :func:`tests.reference_accounts.reference_accounts`; ``buffer``:
     ``[partial_liquidation] buffer`` (``None``: closes in full); ``adl``: the ADL
-    policy (``None``: no ADL, the ADL columns stay 0).
+    policy (``None``: no ADL, the ADL columns stay 0); ``trigger``: the predictive
+    trigger's ``z``, ``sqrt_h``, ``vol_ewma_lambda``, ``vol_initial_variance`` (every unit
+    one position: isolated mode), ``None``: the maintenance trigger.
     """
     brackets = brackets or []
     base = schedule_base(margin)
@@ -117,6 +147,7 @@ def reference_account_defences(
         price = [[float(v) for v in prices[path, a]] for a in range(n_assets)]
         mark = [reference_marks(price[a], oracle) for a in range(n_assets)]
         fee_rate = [reference_fee_rates(price[a], fee_model) for a in range(n_assets)]
+        shift = [_shifts(price[a], trigger) for a in range(n_assets)]
         qty = [float(v) for v in book["qty"]]
         coll = [math.fsum(float(book["collateral"][row]) for row in rows) for rows in units]
         status = ["armed"] * len(units)
@@ -150,7 +181,14 @@ def reference_account_defences(
                     )
                     notional_terms.append(qty[row] * mark[a][t])
                 requirement_terms.extend(needed)
-                if math.fsum(equity) < math.fsum(needed):
+                if trigger is not None:
+                    (row,) = rows
+                    bankrupt = entry[row] - side[row] * coll[u] / qty[row]
+                    move = math.exp(-side[row] * shift[asset_of[row]][t])
+                    breached = side[row] * (mark[asset_of[row]][t] * move - bankrupt) < 0.0
+                else:
+                    breached = math.fsum(equity) < math.fsum(needed)
+                if breached:
                     status[u] = "flagged"
                     due[u] = min(t + latency_steps, last)
             bad_by: dict[tuple[int, float], list[float]] = {}
@@ -167,7 +205,14 @@ def reference_account_defences(
                 remaining = coll[u] + pnl
                 if buffer is not None and remaining - penalty > 0.0:
                     legs = [
-                        (side[row], qty[row], y[row], entry[row], float(rates[asset_of[row]][t]))
+                        (
+                            side[row],
+                            qty[row],
+                            y[row],
+                            entry[row],
+                            float(rates[asset_of[row]][t]),
+                            _boundary(side[row], shift[asset_of[row]][t]) if trigger else None,
+                        )
                         for row in live
                     ]
                     after = (coll[u], pnl - penalty, buffer)

@@ -16,6 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from stresstest.book.accounts import AccountsBook, margin_units
+from stresstest.engine.mechanics import trigger_z
 from stresstest.engine.plan import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.account_defences import defence_replay_paths
@@ -55,6 +56,35 @@ COUNTS = ("n_liquidations", "adl_count")
 SHARES = ("margin_rate_mean", "adl_top1_share", "adl_top10_share", "adl_gini")
 
 
+def defence_params(
+    margin: dict[str, Any],
+    oracle: dict[str, Any] | None,
+    fee_keys: dict[str, Any] | None,
+    buffer: float | None,
+    adl: str | None,
+    trigger: tuple[float, int] | None,
+) -> np.ndarray:
+    """The ``N_MECH`` vector; ``trigger`` = (p*, horizon steps) of the predictive trigger."""
+    params = stage_vector(margin, oracle, fee_keys, buffer=buffer, adl=adl)
+    if trigger is not None:
+        params[enums.MECH_TRIGGER] = enums.TRIGGER_PREDICTIVE
+        params[enums.MECH_TRIGGER_Z] = trigger_z(trigger[0])
+        params[enums.MECH_TRIGGER_SQRT_H] = np.sqrt(float(trigger[1]))
+    return params
+
+
+def reference_trigger(params: np.ndarray) -> dict[str, float] | None:
+    """The predictive trigger's keys of ``params`` for the reference, ``None`` if off."""
+    if int(params[enums.MECH_TRIGGER]) != enums.TRIGGER_PREDICTIVE:
+        return None
+    return {
+        "z": float(params[enums.MECH_TRIGGER_Z]),
+        "sqrt_h": float(params[enums.MECH_TRIGGER_SQRT_H]),
+        "vol_ewma_lambda": float(params[enums.MECH_VOL_LAMBDA]),
+        "vol_initial_variance": float(params[enums.MECH_VOL_V0]),
+    }
+
+
 def run_defences(
     prices: np.ndarray,
     book: AccountsBook,
@@ -68,6 +98,7 @@ def run_defences(
     fee_keys: dict[str, Any] | None = None,
     buffer: float | None = None,
     adl: str | None = None,
+    trigger: tuple[float, int] | None = None,
 ) -> np.ndarray:
     """Metrics ``(n_paths, N_METRICS_ADL)`` of the defence kernel (the engine's arguments)."""
     config = margin_config(margin)
@@ -77,7 +108,7 @@ def run_defences(
     grid = np.empty(0, dtype=np.int64)
     defence_replay_paths(
         prices,
-        stage_vector(margin, oracle, fee_keys, buffer=buffer, adl=adl),
+        defence_params(margin, oracle, fee_keys, buffer, adl, trigger),
         margin_arguments(config),
         table,
         np.asarray(liquidation, dtype=float),
@@ -127,6 +158,10 @@ def defence_cases(draw: st.DrawFn) -> dict[str, Any]:
     case["oracle"] = draw(oracle_tables()) if draw(st.booleans()) else None
     vol_margin = case["margin"]["model"] == "vol_scaled"
     case["fee_keys"] = draw(fee_tables(vol_margin)) if draw(st.booleans()) else None
+    case["trigger"] = None
+    if draw(st.integers(0, 3)) == 0:  # the predictive trigger runs in isolated mode only
+        case["trigger"] = (draw(st.floats(0.01, 0.5)), draw(st.integers(0, 12)))
+        case["mode"] = "isolated"
     return case
 
 
@@ -153,6 +188,15 @@ def test_defence_kernel_matches_reference(case: dict[str, Any]) -> None:
         fee_keys=case["fee_keys"],
         buffer=case["buffer"],
         adl=case["adl"],
+        trigger=case["trigger"],
+    )
+    params = defence_params(
+        case["margin"],
+        case["oracle"],
+        case["fee_keys"],
+        case["buffer"],
+        case["adl"],
+        case["trigger"],
     )
     expected = reference_account_defences(
         case["prices"],
@@ -166,6 +210,7 @@ def test_defence_kernel_matches_reference(case: dict[str, Any]) -> None:
         fee_model=resolved_fee(case["margin"], case["fee_keys"]),
         buffer=case["buffer"],
         adl=case["adl"],
+        trigger=reference_trigger(params),
     )
     names = enums.METRIC_NAMES + (enums.ADL_METRIC_NAMES if case["adl"] else ())
     assert_defence_metrics(actual, expected, book.entry_notional, names)
@@ -290,3 +335,23 @@ def test_partial_close_of_a_unit_with_no_equity_after_the_penalty_is_full() -> N
     assert out[INDEX["n_liquidations"]] == 2
     hand(out[INDEX["liquidated_notional"]], 120000.0, "liquidated notional")
     hand(out[INDEX["fees_to_fund"]], 0.0, "fees to fund")
+
+
+def test_predictive_trigger_flags_an_isolated_position_before_maintenance_does() -> None:
+    long_btc = make_book([0], [0], [1.0], [1.0], [60000.0], [3000.0], [False])
+    prices = hand_prices([60000.0, 58000.0], [3000.0, 3000.0])
+    liquidation = (0, 0.0, 0.005, 0.5)
+    plain = run_defences(prices, long_btc, "isolated", STATIC, liquidation, 0.0, adl="pro_rata")
+    # maintenance: E = 3000 - 2000 = 1000 >= R = 580 at step 1: nothing closed
+    assert plain[0, INDEX["n_liquidations"]] == 0
+    out = run_defences(
+        prices, long_btc, "isolated", STATIC, liquidation, 0.0, adl="pro_rata", trigger=(0.05, 1)
+    )[0]
+    # w_1 = 0.5 ln(58/60)^2 (lambda 0.5, w_0 = 0), shift = 1.95996 sqrt(w_1) = 0.0470:
+    # 58000 exp(-0.0470) = 55338 < B = 60000 - 3000 = 57000: flagged and closed at step 1,
+    # remaining 1000 pays the penalty 0.005 * 58000 = 290
+    shift = 1.959963984540054 * np.sqrt(0.5 * np.log(58.0 / 60.0) ** 2)
+    assert 58000.0 * np.exp(-shift) < 57000.0
+    assert out[INDEX["n_liquidations"]] == 1
+    hand(out[INDEX["fees_to_fund"]], 145.0, "fees to fund")
+    hand(out[INDEX["bad_debt"]], 0.0, "bad debt")

@@ -102,7 +102,8 @@ def stage_arguments(scenario: schema.Scenario) -> np.ndarray:
 
 
 def uses_account_defences(scenario: schema.Scenario) -> bool:
-    """Whether an accounts scenario has ``[partial_liquidation]`` or ``[adl]`` (11.8).
+    """Whether an accounts scenario has ``[partial_liquidation]``, ``[adl]`` or the
+    predictive trigger (isolated mode only; docs/model.md 11.8).
 
     Such a run replays the units in the direct form with the defences
     (:mod:`stresstest.kernels.account_defences`); any other runs the filtered
@@ -111,6 +112,7 @@ def uses_account_defences(scenario: schema.Scenario) -> bool:
     return (
         getattr(scenario, "partial_liquidation", None) is not None
         or getattr(scenario, "adl", None) is not None
+        or scenario.liquidation.trigger == "predictive"
     )
 
 

@@ -51,7 +51,7 @@ from stresstest.kernels.fund import (
     write_totals,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
+from stresstest.kernels.margin import ewma_variance, liquidation_terms, sqrt_horizon_of
 
 # Unit states of the replay.
 ARMED = 0  # open and checked at every step
@@ -110,6 +110,7 @@ def kept_gap(
     marks: np.ndarray,
     slippage: float,
     rates_now: np.ndarray,
+    shifts: np.ndarray,
     brackets: np.ndarray,
     buffer: float,
     units: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -120,7 +121,9 @@ def kept_gap(
 
     ``R_u(phi)`` is the unit's requirement (rates, or tiered brackets with the
     volatility add-on, docs/model.md 11.4) with every leg scaled by ``phi``, at the
-    sizing prices ``y_k = O_a,step (1 - s_k slippage)``.
+    sizing prices ``y_k = O_a,step (1 - s_k slippage)``. With the predictive trigger
+    (``shifts`` = ``z sigma_a sqrt(h)`` per asset, not empty) the rate of a leg is the
+    trigger's boundary of 10.1 instead: ``1 - exp(-shift)`` long, ``exp(shift) - 1`` short.
     """
     unit_start, pos_asset, pos_side, qty = units
     target = 0.0
@@ -130,7 +133,11 @@ def kept_gap(
             continue
         asset = pos_asset[position]
         notional = quantity * marks[asset, step] * (1.0 - pos_side[position] * slippage)
-        if brackets.shape[1] > 1:
+        if shifts.shape[0] > 0:
+            shift = shifts[asset]
+            boundary = 1.0 - np.exp(-shift) if pos_side[position] > 0 else np.exp(shift) - 1.0
+            target += boundary * notional
+        elif brackets.shape[1] > 1:
             target += position_requirement(
                 notional, rates_now[asset], brackets[0], brackets[1], brackets[2]
             )
@@ -147,6 +154,7 @@ def kept_fraction(
     marks: np.ndarray,
     slippage: float,
     rates_now: np.ndarray,
+    shifts: np.ndarray,
     brackets: np.ndarray,
     buffer: float,
     units: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -163,7 +171,18 @@ def kept_fraction(
     unit_start, pos_asset, pos_side, qty = units
     floors = brackets[0]
     high = kept_gap(
-        1.0, unit, step, marks, slippage, rates_now, brackets, buffer, units, after_fee, slope
+        1.0,
+        unit,
+        step,
+        marks,
+        slippage,
+        rates_now,
+        shifts,
+        brackets,
+        buffer,
+        units,
+        after_fee,
+        slope,
     )
     if high >= 0.0:
         return 1.0
@@ -185,6 +204,7 @@ def kept_fraction(
                 marks,
                 slippage,
                 rates_now,
+                shifts,
                 brackets,
                 buffer,
                 units,
@@ -252,6 +272,7 @@ def settle_unit(
     marks: np.ndarray,
     fee_rates: np.ndarray,
     rates_now: np.ndarray,
+    shifts: np.ndarray,
     brackets: np.ndarray,
     liquidation: np.ndarray,
     buffer: float,
@@ -299,6 +320,7 @@ def settle_unit(
             marks,
             slippage,
             rates_now,
+            shifts,
             brackets,
             buffer,
             (unit_start, pos_asset, pos_side, qty),
@@ -470,6 +492,56 @@ def _close_if_empty(unit: int, unit_start: np.ndarray, qty: np.ndarray, state: n
 
 
 @kernel
+def trigger_shifts(
+    params: np.ndarray, prices: np.ndarray, step: int, vol_variance: np.ndarray, shifts: np.ndarray
+) -> None:
+    """Update each asset's EWMA variance ``w_a,t`` and its shift ``z sqrt(w_a,t) sqrt(h)`` (9.3).
+
+    ``w_a,0 = vol_initial_variance``, decay ``vol_ewma_lambda``, market log returns:
+    the volatility the single-asset predictive trigger reads, one per asset.
+    """
+    shift_per_sigma = params[enums.MECH_TRIGGER_Z] * params[enums.MECH_TRIGGER_SQRT_H]
+    for asset in range(prices.shape[0]):
+        if step >= 1:
+            vol_variance[asset] = ewma_variance(
+                vol_variance[asset],
+                prices[asset, step],
+                prices[asset, step - 1],
+                params[enums.MECH_VOL_LAMBDA],
+            )
+        shifts[asset] = shift_per_sigma * np.sqrt(vol_variance[asset])
+
+
+@kernel
+def predictive_breach(
+    unit: int,
+    step: int,
+    marks: np.ndarray,
+    shifts: np.ndarray,
+    unit_start: np.ndarray,
+    pos_asset: np.ndarray,
+    pos_side: np.ndarray,
+    qty: np.ndarray,
+    pos_entry: np.ndarray,
+    collateral: np.ndarray,
+) -> bool:
+    """The predictive trigger of 9.3 for a one-position unit (isolated mode, 11.8).
+
+    Bankruptcy price ``B = e - s c / q``; a long breaches when ``O exp(-shift) < B``,
+    a short when ``O exp(shift) > B``. Validation allows the predictive trigger with
+    accounts only in isolated mode, so the unit has one position.
+    """
+    position = unit_start[unit]
+    side = pos_side[position]
+    bankruptcy = pos_entry[position] - side * collateral[unit] / qty[position]
+    mark = marks[pos_asset[position], step]
+    shift = shifts[pos_asset[position]]
+    if side > 0:
+        return bool(mark * np.exp(-shift) < bankruptcy)
+    return bool(mark * np.exp(shift) > bankruptcy)
+
+
+@kernel
 def defence_path(
     prices: np.ndarray,
     marks: np.ndarray,
@@ -509,6 +581,9 @@ def defence_path(
         pos_unit[unit_start[unit] : unit_start[unit + 1]] = unit
     variance = np.full(n_assets, margin[enums.MARGIN_ARG_INITIAL_VARIANCE])
     rates_now = np.empty(n_assets)
+    predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
+    vol_variance = np.full(n_assets, params[enums.MECH_VOL_V0])
+    shifts = np.zeros(n_assets if predictive else 0)  # z sigma_a,t sqrt(h), log-price
     totals = np.zeros(N_TOTALS)
     bad_by_asset = np.zeros((n_assets if with_adl else 0, 2))
     given = np.zeros(pos_asset.shape[0] if with_adl else 0)
@@ -522,6 +597,8 @@ def defence_path(
     notional_sum = 0.0
     for step in range(n_points):
         step_rates(prices, step, margin, sqrt_horizon, variance, rates_now)
+        if predictive:
+            trigger_shifts(params, prices, step, vol_variance, shifts)
         for unit in range(n_units):
             if state[unit] != ARMED:
                 continue
@@ -543,7 +620,22 @@ def defence_path(
             requirement_sum += requirement
             for position in range(unit_start[unit], unit_start[unit + 1]):
                 notional_sum += qty[position] * marks[pos_asset[position], step]
-            if equity < requirement:
+            if predictive:
+                breached = predictive_breach(
+                    unit,
+                    step,
+                    marks,
+                    shifts,
+                    unit_start,
+                    pos_asset,
+                    pos_side,
+                    qty,
+                    pos_entry,
+                    collateral,
+                )
+            else:
+                breached = equity < requirement
+            if breached:
                 state[unit] = FLAGGED
                 due[unit] = min(step + latency, last_step)
         for unit in range(n_units):
@@ -556,6 +648,7 @@ def defence_path(
                 marks,
                 fee_rates,
                 rates_now,
+                shifts,
                 brackets,
                 liquidation,
                 buffer,

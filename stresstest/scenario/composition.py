@@ -58,9 +58,9 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "the predictive trigger is a first-passage probability of one log-normal price to "
         "one bankruptcy price; a cross account's equity moves with several prices, has no "
         "bankruptcy price, and its probability of reaching zero needs the assets' "
-        "covariance, which no stage estimates (an isolated position alone would follow the "
-        "single-asset rule, but one trigger applies to every unit of the run; "
-        "docs/model.md 11.7)"
+        "covariance, which no stage estimates; with [accounts] mode = 'isolated' every "
+        "position is a unit of its own and follows the single-asset rule "
+        "(docs/model.md 11.7, 11.8)"
     ),
     frozenset({"accounts", "market"}): (
         "the accounts kernels close a unit at the market price of its close step as the "
@@ -69,6 +69,17 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "asset, which neither accounts kernel does yet (docs/model.md 11.7)"
     ),
 }
+
+
+#: Pairs of :data:`UNSUPPORTED` that do run when ``[accounts] mode = "isolated"``: every
+#: unit is then one position, which the single-asset rule covers (docs/model.md 11.8).
+ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset({frozenset({"accounts", "predictive"})})
+
+
+def _isolated(built: dict[str, Any]) -> bool:
+    """Whether the scenario's ``[accounts]`` table makes every account isolated."""
+    table = built.get("accounts")
+    return table is not None and table.mode == "isolated"
 
 
 def stages_on(built: dict[str, Any]) -> list[Stage]:
@@ -102,8 +113,9 @@ def check_composition(built: dict[str, Any], file: Path | None) -> None:
     stages = stages_on(built)
     for index, first in enumerate(stages):
         for second in stages[index + 1 :]:
-            reason = UNSUPPORTED.get(frozenset({first.name, second.name}))
-            if reason is None:
+            pair = frozenset({first.name, second.name})
+            reason = UNSUPPORTED.get(pair)
+            if reason is None or (pair in ISOLATED_ONLY and _isolated(built)):
                 continue
             raise InputError(
                 f"{first.setting} and {second.setting} do not run together in this "
