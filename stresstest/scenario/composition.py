@@ -52,8 +52,8 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "collateral, which the partial stage keeps per cohort, not per position"
     ),
     # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
-    # liquidation and ADL (11.8); these two need a rule for a unit of several assets that
-    # the model does not have yet.
+    # liquidation, ADL and, in isolated mode (ISOLATED_ONLY), the predictive trigger (11.8);
+    # these two need a rule for a unit of several assets that the model does not have yet.
     frozenset({"accounts", "predictive"}): (
         "the predictive trigger is a first-passage probability of one log-normal price to "
         "one bankruptcy price; a cross account's equity moves with several prices, has no "
