@@ -50,9 +50,17 @@ def margin_config(margin: dict[str, Any]) -> Any:
 
 
 def stage_vector(
-    margin: dict[str, Any], oracle: dict[str, Any] | None, fee_keys: dict[str, Any] | None
+    margin: dict[str, Any],
+    oracle: dict[str, Any] | None,
+    fee_keys: dict[str, Any] | None,
+    *,
+    buffer: float | None = None,
+    adl: str | None = None,
 ) -> np.ndarray:
-    """The engine's ``N_MECH`` vector (engine.mechanics.mechanics_vector) of these tables."""
+    """The engine's ``N_MECH`` vector (engine.mechanics.mechanics_vector) of these tables.
+
+    ``buffer``: ``[partial_liquidation] buffer``, ``adl``: ``[adl] policy`` (``None``: off).
+    """
     liquidation = (
         schema.Liquidation(fee_model="vol_scaled", **fee_keys)
         if fee_keys is not None
@@ -63,8 +71,8 @@ def stage_vector(
         liquidation=liquidation,
         margin=margin_config(margin),
         market=None,
-        adl=None,
-        partial_liquidation=None,
+        adl=SimpleNamespace(policy=adl) if adl is not None else None,
+        partial_liquidation=SimpleNamespace(buffer=buffer) if buffer is not None else None,
     )
     return mechanics_vector(scenario)  # type: ignore[arg-type]
 

@@ -4,13 +4,15 @@ runs, and each stage's columns appear exactly when it is on.
 
 Before this rule accounts scenarios ran [oracle], [partial_liquidation] and a predictive
 trigger as if they were absent, and [market] or [adl] ended in an IndexError. Accounts
-now run [oracle] and the vol-scaled penalty (docs/model.md 11.7); the rest is refused.
+now run [oracle] and the vol-scaled penalty (docs/model.md 11.7), partial liquidation and
+ADL (11.8); the rest is refused.
 """
 
 from __future__ import annotations
 
 import copy
 import itertools
+import json
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +89,14 @@ def test_single_asset_pairs_not_run_together_are_refused_naming_both(
     assert "do not run together" in message
 
 
-#: The stages accounts run (docs/model.md 11.7); every other stage is refused with them.
-ACCOUNT_STAGES = ("oracle", "vol_fee")
+#: The stages accounts run (docs/model.md 11.7, 11.8); every other stage is refused with them.
+ACCOUNT_STAGES = ("oracle", "vol_fee", "partial", "adl")
 
 
 @pytest.mark.parametrize("stage", [s for s in SINGLE_STAGES if s not in ACCOUNT_STAGES])
 def test_stages_accounts_lack_are_refused_naming_both_and_why(stage: str) -> None:
     assert frozenset({stage, "accounts"}) in UNSUPPORTED
+    assert stage not in ACCOUNT_STAGES
     with pytest.raises(InputError) as caught:
         load_scenario(with_stages(ACCOUNTS, (stage,)))
     message = str(caught.value)
@@ -117,6 +120,28 @@ def test_accounts_run_the_oracle_and_the_vol_fee(stages: tuple[str, ...]) -> Non
     assert plain.metrics[:, enums.N_LIQUIDATIONS].sum() > 0
     # the stage changed something the plain run measures: it ran, nothing was ignored
     changed = "requirement_mean" if "oracle" in stages else "fees_to_fund"
+    assert not (result.column(changed) == plain.column(changed)).all()
+
+
+@pytest.mark.parametrize("stage", ["partial", "adl"])
+def test_accounts_run_partial_liquidation_and_adl(stage: str) -> None:
+    assert frozenset({stage, "accounts"}) not in UNSUPPORTED
+    # volatile enough for bad debt on every path, and no fund: every bad debt is a shortfall
+    base = copy.deepcopy(ACCOUNTS)
+    base["paths"].update(sigma=[0.03, 0.05], n_steps=24)
+    base["book"].update(n_accounts=200, leverage_max=50.0)
+    base["insurance_fund"] = {"initial": 0.0}
+    base["liquidation"] = {"latency_steps": 1, "fee": 0.005}
+    result = stresstest.run(load_scenario(with_stages(base, (stage,))))
+    plain = stresstest.run(load_scenario(base))
+    # whole paths per thread: the same bytes whatever the chunk size
+    chunked = stresstest.run(load_scenario(with_stages(base, (stage,))), chunk_size=1)
+    assert chunked.metrics.tobytes() == result.metrics.tobytes()
+    extra = enums.ADL_METRIC_NAMES if stage == "adl" else ()
+    assert result.paths.columns == ["path", *enums.METRIC_NAMES, *extra]
+    assert (plain.metrics[:, enums.BAD_DEBT] > 0).all()
+    # the stage changed what the plain run measures: it ran, nothing was ignored
+    changed = "socialized_loss" if stage == "adl" else "liquidated_notional"
     assert not (result.column(changed) == plain.column(changed)).all()
 
 
@@ -156,3 +181,43 @@ def test_the_cli_refuses_accounts_with_market_in_one_line(tmp_path: Path) -> Non
     assert "[market]" in lines[0] and "multi-asset accounts" in lines[0]
     assert "Traceback" not in outcome.output
     assert sorted(path.name for path in tmp_path.iterdir()) == ["cross_market.toml"]
+
+
+def test_the_cli_writes_an_accounts_adl_run_with_its_columns(tmp_path: Path) -> None:
+    """The folder holds the ADL columns; the autouse fixture validates it against the schemas."""
+    scenario = tmp_path / "cross_adl.toml"
+    scenario.write_text(tomli_w.dumps(with_stages(ACCOUNTS, ("adl",))))
+    out = tmp_path / "result"
+    outcome = CliRunner().invoke(app, ["run", str(scenario), "--out", str(out), "--quiet"])
+    assert outcome.exit_code == 0, outcome.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(enums.ADL_METRIC_NAMES) <= set(summary["metrics"])
+
+
+def test_accounts_run_the_predictive_trigger_in_isolated_mode_only() -> None:
+    """Every unit one position: the single-asset rule of 9.3; cross or book mode is refused."""
+    predictive = {"trigger": "predictive", "vol_ewma_lambda": 0.94, "latency_steps": 1}
+    base = copy.deepcopy(ACCOUNTS)
+    base["paths"].update(sigma=[0.03, 0.05], n_steps=24)
+    base["book"].update(n_accounts=200, leverage_max=50.0)
+    for mode in ("cross", "book"):
+        scenario = copy.deepcopy(base)
+        scenario["accounts"] = {"mode": mode}
+        scenario["liquidation"] = dict(predictive)
+        with pytest.raises(InputError) as caught:
+            load_scenario(scenario)
+        message = str(caught.value)
+        assert "liquidation.trigger = 'predictive'" in message
+        assert "multi-asset accounts" in message and "mode = 'isolated'" in message
+    isolated = copy.deepcopy(base)
+    isolated["accounts"] = {"mode": "isolated"}
+    plain = stresstest.run(load_scenario({**isolated, "liquidation": {"latency_steps": 1}}))
+    isolated["liquidation"] = dict(predictive)
+    result = stresstest.run(load_scenario(isolated))
+    assert result.paths.columns == ["path", *enums.METRIC_NAMES]
+    assert result.metrics[:, enums.N_LIQUIDATIONS].sum() > 0
+    # the trigger ran: it flags at other steps than the maintenance check
+    assert (
+        not (result.column("n_liquidations") == plain.column("n_liquidations")).all()
+        or not (result.column("bad_debt") == plain.column("bad_debt")).all()
+    )

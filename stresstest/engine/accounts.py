@@ -28,6 +28,7 @@ from stresstest.engine.plan import (
 )
 from stresstest.engine.result import BookStats, Result
 from stresstest.kernels import enums
+from stresstest.kernels.account_defences import defence_replay_paths
 from stresstest.kernels.brackets import bracket_amounts
 from stresstest.kernels.cross import cross_replay_paths
 from stresstest.kernels.enums import N_GRID
@@ -100,12 +101,30 @@ def stage_arguments(scenario: schema.Scenario) -> np.ndarray:
     return mechanics_vector(scenario) if uses_account_stages(scenario) else np.empty(0)
 
 
+def uses_account_defences(scenario: schema.Scenario) -> bool:
+    """Whether an accounts scenario has ``[partial_liquidation]``, ``[adl]`` or the
+    predictive trigger (isolated mode only; docs/model.md 11.8).
+
+    Such a run replays the units in the direct form with the defences
+    (:mod:`stresstest.kernels.account_defences`); any other runs the filtered
+    kernel, unchanged.
+    """
+    return (
+        getattr(scenario, "partial_liquidation", None) is not None
+        or getattr(scenario, "adl", None) is not None
+        or scenario.liquidation.trigger == "predictive"
+    )
+
+
 @dataclass(frozen=True)
 class AccountsPlan:
     """Everything a chunk of paths needs: source, kernel arguments, filter index.
 
     ``stages`` is :func:`stage_arguments` (empty without ``[oracle]`` and a
-    volatility-scaled penalty).
+    volatility-scaled penalty). ``defences`` is ``None`` unless
+    :func:`uses_account_defences`: then the full ``N_MECH`` stage vector and the
+    units in the book's order for :mod:`stresstest.kernels.account_defences`.
+    ``width`` is the row width the kernel writes (``N_METRICS_ADL`` with ``[adl]``).
     """
 
     source: MultiPathSource
@@ -116,6 +135,25 @@ class AccountsPlan:
     liquidation: np.ndarray
     fund_initial: float
     grid: np.ndarray
+    defences: tuple[np.ndarray, tuple[np.ndarray, ...]] | None = None
+    width: int = enums.N_METRICS
+
+
+def defence_arguments(
+    scenario: schema.Scenario, book: AccountsBook, mode: str
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]] | None:
+    """``(stage vector, units in book order)`` with partial liquidation or ADL, else ``None``."""
+    if not uses_account_defences(scenario):
+        return None
+    units = margin_units(book, mode)
+    return mechanics_vector(scenario), (
+        units.start,
+        units.asset,
+        units.side,
+        units.qty,
+        units.entry,
+        units.collateral,
+    )
 
 
 def plan_for_mode(
@@ -144,6 +182,10 @@ def plan_for_mode(
         liquidation=liquidation_arguments(scenario.liquidation),
         fund_initial=scenario.insurance_fund.initial,
         grid=grid,
+        defences=defence_arguments(scenario, book, mode),
+        width=enums.N_METRICS_ADL
+        if getattr(scenario, "adl", None) is not None
+        else enums.N_METRICS,
     )
 
 
@@ -153,8 +195,23 @@ def replay_prices(plan: AccountsPlan, prices: np.ndarray) -> tuple[np.ndarray, n
     Returns metrics ``(count, N_METRICS)`` and grid records ``(count, N_GRID, len(grid))``.
     """
     count = prices.shape[0]
-    out = np.empty((count, enums.N_METRICS))
+    out = np.zeros((count, plan.width))  # columns of stages that are off stay 0
     grid_out = np.empty((count, N_GRID, plan.grid.shape[0]))
+    if plan.defences is not None:
+        params, units = plan.defences
+        defence_replay_paths(
+            prices,
+            params,
+            plan.margin,
+            plan.brackets,
+            plan.liquidation,
+            units,
+            plan.fund_initial,
+            plan.grid,
+            out,
+            grid_out,
+        )
+        return out, grid_out
     cross_replay_paths(
         prices,
         plan.stages,
@@ -194,7 +251,15 @@ def replay_variants_chunk(
     """
     prices = plans[0].source.chunk(first, count)
     values = [replay_prices(plan, prices) for plan in plans]
-    return np.stack([value[0] for value in values]), np.stack([value[1] for value in values])
+    metrics = np.zeros((len(plans), count, metrics_width(plans)))
+    for row, value in enumerate(values):
+        metrics[row, :, : value[0].shape[1]] = value[0]
+    return metrics, np.stack([value[1] for value in values])
+
+
+def metrics_width(plans: Sequence[AccountsPlan]) -> int:
+    """The widest row any plan's kernel writes (columns of absent stages are zeros)."""
+    return max(plan.width for plan in plans)
 
 
 def accounts_chunk_size(plans: Sequence[AccountsPlan]) -> int:
@@ -229,7 +294,7 @@ def execute_accounts_variants(
         chunk_function=replay_variants_chunk,
         n_variants=len(plans),
         n_paths=n_paths,
-        n_metrics=enums.N_METRICS,
+        n_metrics=metrics_width(plans),
         grid_shape=(N_GRID, int(plans[0].grid.shape[0])),
         chunk_size=size,
         executor=executor,

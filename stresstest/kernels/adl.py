@@ -378,3 +378,23 @@ def fund_step(state: np.ndarray, net: float, cover: float, covered: bool) -> Non
         state[FUND_PEAK] = fund
     if state[FUND_PEAK] - fund > state[FUND_DRAWDOWN]:
         state[FUND_DRAWDOWN] = state[FUND_PEAK] - fund
+
+
+@kernel
+def init_fund_state(fund_initial: float) -> np.ndarray:
+    """The online fund state of :func:`fund_step` at its start (quote units)."""
+    state = np.zeros(N_FUND)
+    state[FUND] = fund_initial
+    state[FUND_PEAK] = fund_initial
+    state[FUND_LOW] = fund_initial
+    return state
+
+
+@kernel
+def write_fund_state(state: np.ndarray, out_row: np.ndarray) -> None:
+    """Copy the fund walk's per-path metrics (docs/model.md 5) into ``out_row``."""
+    out_row[enums.FUND_END] = state[FUND]
+    out_row[enums.FUND_MIN] = state[FUND_LOW]
+    out_row[enums.FUND_MAX_DRAWDOWN] = state[FUND_DRAWDOWN]
+    out_row[enums.SOCIALIZED_LOSS] = state[FUND_SOCIALIZED]
+    out_row[enums.FUND_REQUIRED] = state[FUND_REQUIRED]

@@ -51,35 +51,35 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "the ADL ranking needs each partially closed position's remaining quantity and "
         "collateral, which the partial stage keeps per cohort, not per position"
     ),
-    # Accounts run the oracle and the volatility-scaled penalty (docs/model.md 11.7);
-    # these four need a rule for a unit of several assets that the model does not have yet.
+    # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
+    # liquidation, ADL and, in isolated mode (ISOLATED_ONLY), the predictive trigger (11.8);
+    # these two need a rule for a unit of several assets that the model does not have yet.
     frozenset({"accounts", "predictive"}): (
         "the predictive trigger is a first-passage probability of one log-normal price to "
         "one bankruptcy price; a cross account's equity moves with several prices, has no "
         "bankruptcy price, and its probability of reaching zero needs the assets' "
-        "covariance, which no stage estimates (an isolated position alone would follow the "
-        "single-asset rule, but one trigger applies to every unit of the run; "
-        "docs/model.md 11.7)"
+        "covariance, which no stage estimates; with [accounts] mode = 'isolated' every "
+        "position is a unit of its own and follows the single-asset rule "
+        "(docs/model.md 11.7, 11.8)"
     ),
     frozenset({"accounts", "market"}): (
-        "the accounts kernel books a unit's close when it is flagged, at the known market "
-        "price of its close step; price impact needs every close due at a step netted per "
-        "asset first and then moves every later price, mark and breach of the path, which "
-        "the accounts kernel does not do yet (docs/model.md 11.7)"
-    ),
-    frozenset({"accounts", "partial"}): (
-        "partial liquidation is defined for one position (close just enough to restore "
-        "maintenance + buffer); for an account of several legs the model does not say which "
-        "legs are reduced and by how much, and the accounts kernel closes a unit whole "
-        "(docs/model.md 11.7)"
-    ),
-    frozenset({"accounts", "adl"}): (
-        "ADL ranks the profitable positions opposite one bankrupt market; an account's bad "
-        "debt spans several assets, and the model has no rule yet for splitting the cover "
-        "between assets or ranking cross accounts by profit and leverage, so the accounts "
-        "kernel has no ADL layer (docs/model.md 11.7)"
+        "the accounts kernels close a unit at the market price of its close step as the "
+        "path gives it; price impact needs every close due at a step netted per asset "
+        "first and then moves every later price, mark, margin rate and breach of that "
+        "asset, which neither accounts kernel does yet (docs/model.md 11.7)"
     ),
 }
+
+
+#: Pairs of :data:`UNSUPPORTED` that do run when ``[accounts] mode = "isolated"``: every
+#: unit is then one position, which the single-asset rule covers (docs/model.md 11.8).
+ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset({frozenset({"accounts", "predictive"})})
+
+
+def _isolated(built: dict[str, Any]) -> bool:
+    """Whether the scenario's ``[accounts]`` table makes every account isolated."""
+    table = built.get("accounts")
+    return table is not None and table.mode == "isolated"
 
 
 def stages_on(built: dict[str, Any]) -> list[Stage]:
@@ -113,8 +113,9 @@ def check_composition(built: dict[str, Any], file: Path | None) -> None:
     stages = stages_on(built)
     for index, first in enumerate(stages):
         for second in stages[index + 1 :]:
-            reason = UNSUPPORTED.get(frozenset({first.name, second.name}))
-            if reason is None:
+            pair = frozenset({first.name, second.name})
+            reason = UNSUPPORTED.get(pair)
+            if reason is None or (pair in ISOLATED_ONLY and _isolated(built)):
                 continue
             raise InputError(
                 f"{first.setting} and {second.setting} do not run together in this "

@@ -1,0 +1,756 @@
+"""Partial liquidation and ADL for margin units over multi-asset paths (docs/model.md 11.8).
+
+The direct replay of :mod:`stresstest.kernels.cross_dense` (every open unit checked
+in the form ``E_u,t < R_u,t`` at every step) with the two defences of docs/model.md
+10 stated for units of several legs:
+
+- **partial liquidation**: a flagged unit is settled at its close step
+  ``tau`` by keeping the same fraction ``phi`` of every leg, the largest that
+  leaves the equity at the marks (less the exit slippage) at the requirement plus
+  the buffer ``b`` of the kept notional; re-armed when ``phi >= 1``, closed in full
+  when the equity at the exits after the penalty is ``<= 0``;
+- **ADL**: a step's bad debt is attributed to the closed legs in proportion to
+  their losses at the exit, so to (asset, side); the shortfall is split in
+  proportion, and each (asset, side) part is covered by the profitable legs of
+  the opposite side of that asset in open units, ranked by the account's score
+  (:func:`stresstest.kernels.adl.adl_score` with the unit's collateral and
+  account value) or reduced ``pro_rata``.
+
+Used by the engine only when ``[partial_liquidation]`` or ``[adl]`` is on, so the
+filtered kernel (:mod:`stresstest.kernels.cross`) and its outputs are untouched
+otherwise. Cost per path ``O(N T)`` unit checks plus ``O(N log N)`` per ADL event;
+memory ``O(N)`` per thread, never units x paths x steps.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from stresstest.kernels import enums
+from stresstest.kernels.account_stages import stage_series
+from stresstest.kernels.adl import (
+    FUND,
+    adl_score,
+    fund_step,
+    init_fund_state,
+    top_shares,
+    write_fund_state,
+)
+from stresstest.kernels.brackets import position_requirement
+from stresstest.kernels.cross import step_rates, unit_gap
+from stresstest.kernels.fund import (
+    FLOW_BAD_DEBT,
+    FLOW_FUND,
+    FLOW_TO_FUND,
+    N_FLOWS,
+    N_TOTALS,
+    record_close,
+    record_grid,
+    walk_fund,
+    write_totals,
+)
+from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.margin import ewma_variance, liquidation_terms, sqrt_horizon_of
+
+# Unit states of the replay.
+ARMED = 0  # open and checked at every step
+FLAGGED = 1  # breached; settled at its close step
+CLOSED = 2  # closed in full (liquidation or ADL of every leg)
+
+
+@kernel
+def settle_terms(
+    unit: int,
+    step: int,
+    prices: np.ndarray,
+    marks: np.ndarray,
+    fee_rates: np.ndarray,
+    fee: float,
+    slippage: float,
+    unit_start: np.ndarray,
+    pos_asset: np.ndarray,
+    pos_side: np.ndarray,
+    qty: np.ndarray,
+    pos_entry: np.ndarray,
+) -> tuple[float, float, float, float]:
+    """``(S_x, F_x, G, N_x)`` of a unit closed at ``step`` (quote units).
+
+    ``S_x = sum s q (x - e)`` the pnl at the exits ``x_k = P_a,step (1 - s_k slippage)``,
+    ``F_x = sum fee_k q x`` the penalty due (``fee_k`` the leg's rate, or ``fee``),
+    ``G = sum s q (y - x)`` with ``y_k = O_a,step (1 - s_k slippage)`` (mark less the
+    slippage), ``N_x = sum q x`` the exit notional.
+    """
+    pnl = 0.0
+    due = 0.0
+    to_mark = 0.0
+    notional = 0.0
+    per_leg = fee_rates.shape[0] > 0
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        quantity = qty[position]
+        if quantity == 0.0:
+            continue
+        side = pos_side[position]
+        asset = pos_asset[position]
+        exit_price = prices[asset, step] * (1.0 - side * slippage)
+        mark = marks[asset, step] * (1.0 - side * slippage)
+        pnl += side * quantity * (exit_price - pos_entry[position])
+        rate = fee_rates[asset, step] if per_leg else fee
+        due += rate * quantity * exit_price
+        to_mark += side * quantity * (mark - exit_price)
+        notional += quantity * exit_price
+    return pnl, due, to_mark, notional
+
+
+@kernel
+def kept_gap(
+    kept: float,
+    unit: int,
+    step: int,
+    marks: np.ndarray,
+    slippage: float,
+    rates_now: np.ndarray,
+    shifts: np.ndarray,
+    brackets: np.ndarray,
+    buffer: float,
+    units: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    after_fee: float,
+    slope: float,
+) -> float:
+    """``h(phi) = after_fee + phi slope - R_u(phi) - b phi sum q y`` at ``phi = kept``, quote.
+
+    ``R_u(phi)`` is the unit's requirement (rates, or tiered brackets with the
+    volatility add-on, docs/model.md 11.4) with every leg scaled by ``phi``, at the
+    sizing prices ``y_k = O_a,step (1 - s_k slippage)``. With the predictive trigger
+    (``shifts`` = ``z sigma_a sqrt(h)`` per asset, not empty) the rate of a leg is the
+    trigger's boundary of 10.1 instead: ``1 - exp(-shift)`` long, ``exp(shift) - 1`` short.
+    """
+    unit_start, pos_asset, pos_side, qty = units
+    target = 0.0
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        quantity = qty[position] * kept
+        if quantity == 0.0:
+            continue
+        asset = pos_asset[position]
+        notional = quantity * marks[asset, step] * (1.0 - pos_side[position] * slippage)
+        if shifts.shape[0] > 0:
+            shift = shifts[asset]
+            boundary = 1.0 - np.exp(-shift) if pos_side[position] > 0 else np.exp(shift) - 1.0
+            target += boundary * notional
+        elif brackets.shape[1] > 1:
+            target += position_requirement(
+                notional, rates_now[asset], brackets[0], brackets[1], brackets[2]
+            )
+        else:
+            target += rates_now[asset] * notional
+        target += buffer * notional
+    return after_fee + kept * slope - target
+
+
+@kernel
+def kept_fraction(
+    unit: int,
+    step: int,
+    marks: np.ndarray,
+    slippage: float,
+    rates_now: np.ndarray,
+    shifts: np.ndarray,
+    brackets: np.ndarray,
+    buffer: float,
+    units: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    after_fee: float,
+    slope: float,
+) -> float:
+    """The fraction ``phi`` of every leg a partial close keeps (docs/model.md 11.8).
+
+    ``h`` of :func:`kept_gap` is concave (affine minus a convex piecewise-linear
+    requirement) with ``h(0) = after_fee > 0``; when ``h(1) < 0`` its root is found
+    on the linear piece between the bracket breakpoints ``phi = F_b / (q_k y_k)``
+    that holds it, so it is exact. Returns 1 when ``h(1) >= 0`` (re-armed).
+    """
+    unit_start, pos_asset, pos_side, qty = units
+    floors = brackets[0]
+    high = kept_gap(
+        1.0,
+        unit,
+        step,
+        marks,
+        slippage,
+        rates_now,
+        shifts,
+        brackets,
+        buffer,
+        units,
+        after_fee,
+        slope,
+    )
+    if high >= 0.0:
+        return 1.0
+    low_phi = 0.0
+    low = after_fee
+    high_phi = 1.0
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        sized = (
+            qty[position] * marks[pos_asset[position], step] * (1.0 - pos_side[position] * slippage)
+        )
+        for bracket in range(1, floors.shape[0]):
+            point = floors[bracket] / sized if sized > 0.0 else 2.0
+            if not low_phi < point < high_phi:
+                continue
+            value = kept_gap(
+                point,
+                unit,
+                step,
+                marks,
+                slippage,
+                rates_now,
+                shifts,
+                brackets,
+                buffer,
+                units,
+                after_fee,
+                slope,
+            )
+            if value >= 0.0:
+                low_phi = point
+                low = value
+            else:
+                high_phi = point
+                high = value
+    return low_phi + low * (high_phi - low_phi) / (low - high)
+
+
+@kernel
+def leg_loss(
+    position: int,
+    step: int,
+    prices: np.ndarray,
+    slippage: float,
+    pos_asset: np.ndarray,
+    pos_side: np.ndarray,
+    qty: np.ndarray,
+    pos_entry: np.ndarray,
+) -> float:
+    """``max(0, -s q (x - e))``: a leg's loss at its exit at ``step`` (quote units)."""
+    side = pos_side[position]
+    exit_price = prices[pos_asset[position], step] * (1.0 - side * slippage)
+    return float(max(0.0, -side * qty[position] * (exit_price - pos_entry[position])))
+
+
+@kernel
+def attribute_bad_debt(
+    unit: int,
+    step: int,
+    prices: np.ndarray,
+    slippage: float,
+    bad: float,
+    units: tuple[np.ndarray, ...],
+    qty: np.ndarray,
+    bad_by_asset: np.ndarray,
+) -> None:
+    """Add a unit's bad debt to ``bad_by_asset[a, j]`` (``j`` 0 long, 1 short), by leg loss.
+
+    Each leg's share is its :func:`leg_loss` over the unit's total loss (positive
+    whenever ``bad > 0``).
+    """
+    unit_start, pos_asset, pos_side, _, pos_entry, _ = units
+    total = 0.0
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        total += leg_loss(position, step, prices, slippage, pos_asset, pos_side, qty, pos_entry)
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        loss = leg_loss(position, step, prices, slippage, pos_asset, pos_side, qty, pos_entry)
+        if loss > 0.0:
+            side = 0 if pos_side[position] > 0 else 1
+            bad_by_asset[pos_asset[position], side] += bad * loss / total
+
+
+@kernel
+def settle_unit(
+    unit: int,
+    step: int,
+    prices: np.ndarray,
+    marks: np.ndarray,
+    fee_rates: np.ndarray,
+    rates_now: np.ndarray,
+    shifts: np.ndarray,
+    brackets: np.ndarray,
+    liquidation: np.ndarray,
+    buffer: float,
+    units: tuple[np.ndarray, ...],
+    qty: np.ndarray,
+    collateral: np.ndarray,
+    totals: np.ndarray,
+    flows: np.ndarray,
+    bad_by_asset: np.ndarray,
+) -> bool:
+    """Settle a flagged unit at its close step; whether it stays open.
+
+    ``buffer < 0``: no partial liquidation, the unit is closed in full
+    (docs/model.md 11.3). Otherwise 11.8: re-armed (nothing closed), closed in full
+    when ``A = E_x - F_x <= 0``, else every leg keeps the fraction ``phi`` of
+    :func:`kept_fraction`, the closed part pays its penalty in full and
+    ``c' = c + (1 - phi) (S_x - F_x)``.
+    """
+    unit_start, pos_asset, pos_side, _, pos_entry, _ = units
+    _, slippage, fee, share = liquidation_terms(liquidation)
+    pnl, due, to_mark, notional = settle_terms(
+        unit,
+        step,
+        prices,
+        marks,
+        fee_rates,
+        fee,
+        slippage,
+        unit_start,
+        pos_asset,
+        pos_side,
+        qty,
+        pos_entry,
+    )
+    legs = 0.0
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        if qty[position] > 0.0:
+            legs += 1.0
+    remaining = collateral[unit] + pnl
+    after_fee = remaining - due
+    if buffer >= 0.0 and after_fee > 0.0:
+        kept = kept_fraction(
+            unit,
+            step,
+            marks,
+            slippage,
+            rates_now,
+            shifts,
+            brackets,
+            buffer,
+            (unit_start, pos_asset, pos_side, qty),
+            after_fee,
+            due + to_mark,
+        )
+        if kept >= 1.0:
+            return True
+        closed = 1.0 - kept
+        record_close(totals, flows, step, legs, closed * notional, closed * due, 0.0, share)
+        collateral[unit] += closed * (pnl - due)
+        for position in range(unit_start[unit], unit_start[unit + 1]):
+            qty[position] *= kept
+        return True
+    if remaining >= due:
+        paid = due
+    elif remaining >= 0.0:
+        paid = remaining
+    else:
+        paid = 0.0
+    bad = max(0.0, -remaining)
+    record_close(totals, flows, step, legs, notional, paid, bad, share)
+    if bad > 0.0 and bad_by_asset.shape[0] > 0:
+        attribute_bad_debt(unit, step, prices, slippage, bad, units, qty, bad_by_asset)
+    return False
+
+
+@kernel
+def account_value(
+    unit: int,
+    adl_prices: np.ndarray,
+    unit_start: np.ndarray,
+    pos_asset: np.ndarray,
+    pos_side: np.ndarray,
+    qty: np.ndarray,
+    pos_entry: np.ndarray,
+    collateral: np.ndarray,
+) -> float:
+    """``V_u = c_u + sum_k s_k q_k (A_a_k - e_k)`` at the ADL prices (quote units)."""
+    value = float(collateral[unit])
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        value += (
+            pos_side[position]
+            * qty[position]
+            * (adl_prices[pos_asset[position]] - pos_entry[position])
+        )
+    return value
+
+
+@kernel
+def deleverage_legs(
+    policy: int,
+    asset: int,
+    side: float,
+    need: float,
+    adl_prices: np.ndarray,
+    units: tuple[np.ndarray, ...],
+    pos_unit: np.ndarray,
+    state: np.ndarray,
+    qty: np.ndarray,
+    collateral: np.ndarray,
+    given: np.ndarray,
+) -> tuple[float, float, float, float, float]:
+    """Cover ``need`` from the profitable legs of ``asset`` on ``side`` in armed units.
+
+    Returns ``(cover, need left, notional q A, count, gini)`` as
+    :func:`stresstest.kernels.adl.deleverage` (docs/model.md 11.8). Ranked policies
+    take legs by descending score (ties: lower position index, i.e. book order), each
+    closed whole giving ``min(u, need left)``; a unit left with no leg is closed, a
+    unit with other legs keeps ``c + u - taken``. ``pro_rata`` reduces every
+    candidate by ``f = min(1, need / U)``; a one-leg unit's collateral shrinks with it.
+    """
+    unit_start, pos_asset, pos_side, _, pos_entry, _ = units
+    price = adl_prices[asset]
+    n_positions = pos_asset.shape[0]
+    index = np.empty(n_positions, dtype=np.int64)
+    key = np.empty(n_positions)
+    profit = np.empty(n_positions)
+    n_all = 0
+    total = 0.0
+    for position in range(n_positions):
+        if pos_asset[position] != asset or pos_side[position] != side or qty[position] == 0.0:
+            continue
+        unit = pos_unit[position]
+        if state[unit] != ARMED:
+            continue
+        gain = side * qty[position] * (price - pos_entry[position])
+        if not gain > 0.0:
+            continue
+        index[n_all] = position
+        profit[n_all] = gain
+        total += gain
+        if policy != enums.ADL_PRO_RATA:
+            value = account_value(
+                unit, adl_prices, unit_start, pos_asset, pos_side, qty, pos_entry, collateral
+            )
+            margin = collateral[unit]
+            score = (
+                np.inf
+                if value <= 0.0
+                else adl_score(
+                    policy,
+                    int(side),
+                    qty[position],
+                    pos_entry[position],
+                    margin,
+                    value - margin,
+                    price,
+                )
+            )
+            key[n_all] = -score
+        n_all += 1
+    if n_all == 0:
+        return 0.0, need, 0.0, 0.0, 0.0
+    cover = 0.0
+    notional = 0.0
+    count = 0.0
+    if policy == enums.ADL_PRO_RATA:
+        fraction = 1.0 if need >= total else need / total
+        for candidate in range(n_all):
+            position = index[candidate]
+            unit = pos_unit[position]
+            taken = profit[candidate] * fraction
+            cover += taken
+            given[position] += taken
+            notional += qty[position] * fraction * price
+            count += 1.0
+            qty[position] = 0.0 if fraction >= 1.0 else qty[position] * (1.0 - fraction)
+            if unit_start[unit + 1] - unit_start[unit] == 1:
+                collateral[unit] = 0.0 if fraction >= 1.0 else collateral[unit] * (1.0 - fraction)
+            _close_if_empty(unit, unit_start, qty, state)
+        left = need - total if fraction >= 1.0 else 0.0
+        return cover, left, notional, count, 0.0
+    order = np.argsort(key[:n_all], kind="mergesort")
+    left = need
+    weighted = 0.0
+    haircuts = 0.0
+    for rank in range(n_all):
+        if not left > 0.0:
+            break
+        position = index[order[rank]]
+        unit = pos_unit[position]
+        gain = profit[order[rank]]
+        taken = min(gain, left)
+        left -= taken
+        cover += taken
+        given[position] += taken
+        notional += qty[position] * price
+        count += 1.0
+        qty[position] = 0.0
+        collateral[unit] += gain - taken
+        _close_if_empty(unit, unit_start, qty, state)
+        haircut = taken / gain
+        weighted += (n_all - count + 1.0) * haircut
+        haircuts += haircut
+    gini = 0.0
+    if haircuts > 0.0:
+        gini = max(0.0, 2.0 * weighted / (n_all * haircuts) - (n_all + 1.0) / n_all)
+    return cover, max(0.0, left), notional, count, gini
+
+
+@kernel
+def _close_if_empty(unit: int, unit_start: np.ndarray, qty: np.ndarray, state: np.ndarray) -> None:
+    """Mark a unit closed once ADL has taken every one of its legs."""
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        if qty[position] > 0.0:
+            return
+    state[unit] = CLOSED
+
+
+@kernel
+def trigger_shifts(
+    params: np.ndarray, prices: np.ndarray, step: int, vol_variance: np.ndarray, shifts: np.ndarray
+) -> None:
+    """Update each asset's EWMA variance ``w_a,t`` and its shift ``z sqrt(w_a,t) sqrt(h)`` (9.3).
+
+    ``w_a,0 = vol_initial_variance``, decay ``vol_ewma_lambda``, market log returns:
+    the volatility the single-asset predictive trigger reads, one per asset.
+    """
+    shift_per_sigma = params[enums.MECH_TRIGGER_Z] * params[enums.MECH_TRIGGER_SQRT_H]
+    for asset in range(prices.shape[0]):
+        if step >= 1:
+            vol_variance[asset] = ewma_variance(
+                vol_variance[asset],
+                prices[asset, step],
+                prices[asset, step - 1],
+                params[enums.MECH_VOL_LAMBDA],
+            )
+        shifts[asset] = shift_per_sigma * np.sqrt(vol_variance[asset])
+
+
+@kernel
+def predictive_breach(
+    unit: int,
+    step: int,
+    marks: np.ndarray,
+    shifts: np.ndarray,
+    unit_start: np.ndarray,
+    pos_asset: np.ndarray,
+    pos_side: np.ndarray,
+    qty: np.ndarray,
+    pos_entry: np.ndarray,
+    collateral: np.ndarray,
+) -> bool:
+    """The predictive trigger of 9.3 for a one-position unit (isolated mode, 11.8).
+
+    Bankruptcy price ``B = e - s c / q``; a long breaches when ``O exp(-shift) < B``,
+    a short when ``O exp(shift) > B``. Validation allows the predictive trigger with
+    accounts only in isolated mode, so the unit has one position.
+    """
+    position = unit_start[unit]
+    side = pos_side[position]
+    bankruptcy = pos_entry[position] - side * collateral[unit] / qty[position]
+    mark = marks[pos_asset[position], step]
+    shift = shifts[pos_asset[position]]
+    if side > 0:
+        return bool(mark * np.exp(-shift) < bankruptcy)
+    return bool(mark * np.exp(shift) > bankruptcy)
+
+
+@kernel
+def defence_path(
+    prices: np.ndarray,
+    marks: np.ndarray,
+    fee_rates: np.ndarray,
+    params: np.ndarray,
+    margin: np.ndarray,
+    brackets: np.ndarray,
+    liquidation: np.ndarray,
+    units: tuple[np.ndarray, ...],
+    fund_initial: float,
+    flows: np.ndarray,
+    out_row: np.ndarray,
+) -> None:
+    """Replay the units over one path with partial liquidation and/or ADL (11.8).
+
+    Arguments as :func:`stresstest.kernels.cross_dense.dense_cross_path` plus the
+    ``N_MECH`` stage vector ``params`` (``MECH_PARTIAL``, ``MECH_BUFFER``,
+    ``MECH_ADL``); ``units`` in the book's order. Within a step: the armed units
+    are checked (and counted in the requirement), flagged units due at the step
+    are settled in unit order, then the ADL layer walks the fund.
+    """
+    unit_start, pos_asset, pos_side, pos_qty, pos_entry, unit_collateral = units
+    n_assets, n_points = prices.shape
+    last_step = n_points - 1
+    latency, _, _, _ = liquidation_terms(liquidation)
+    sqrt_horizon = sqrt_horizon_of(margin)
+    buffer = params[enums.MECH_BUFFER] if params[enums.MECH_PARTIAL] > 0.0 else -1.0
+    policy = int(params[enums.MECH_ADL])
+    with_adl = policy != enums.ADL_NONE
+    n_units = unit_collateral.shape[0]
+    qty = pos_qty.copy()
+    collateral = unit_collateral.copy()
+    state = np.zeros(n_units, dtype=np.int64)
+    due = np.zeros(n_units, dtype=np.int64)
+    pos_unit = np.empty(pos_asset.shape[0], dtype=np.int64)
+    for unit in range(n_units):
+        pos_unit[unit_start[unit] : unit_start[unit + 1]] = unit
+    variance = np.full(n_assets, margin[enums.MARGIN_ARG_INITIAL_VARIANCE])
+    rates_now = np.empty(n_assets)
+    predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
+    vol_variance = np.full(n_assets, params[enums.MECH_VOL_V0])
+    shifts = np.zeros(n_assets if predictive else 0)  # z sigma_a,t sqrt(h), log-price
+    totals = np.zeros(N_TOTALS)
+    bad_by_asset = np.zeros((n_assets if with_adl else 0, 2))
+    given = np.zeros(pos_asset.shape[0] if with_adl else 0)
+    fund = init_fund_state(fund_initial)
+    adl_prices = np.empty(n_assets)
+    adl_notional = 0.0
+    adl_count = 0.0
+    gini_weighted = 0.0
+    gini_cover = 0.0
+    requirement_sum = 0.0
+    notional_sum = 0.0
+    for step in range(n_points):
+        step_rates(prices, step, margin, sqrt_horizon, variance, rates_now)
+        if predictive:
+            trigger_shifts(params, prices, step, vol_variance, shifts)
+        for unit in range(n_units):
+            if state[unit] != ARMED:
+                continue
+            equity, requirement = unit_gap(
+                unit,
+                step,
+                marks,
+                rates_now,
+                brackets[0],
+                brackets[1],
+                brackets[2],
+                unit_start,
+                pos_asset,
+                pos_side,
+                qty,
+                pos_entry,
+                collateral,
+            )
+            requirement_sum += requirement
+            for position in range(unit_start[unit], unit_start[unit + 1]):
+                notional_sum += qty[position] * marks[pos_asset[position], step]
+            if predictive:
+                breached = predictive_breach(
+                    unit,
+                    step,
+                    marks,
+                    shifts,
+                    unit_start,
+                    pos_asset,
+                    pos_side,
+                    qty,
+                    pos_entry,
+                    collateral,
+                )
+            else:
+                breached = equity < requirement
+            if breached:
+                state[unit] = FLAGGED
+                due[unit] = min(step + latency, last_step)
+        for unit in range(n_units):
+            if state[unit] != FLAGGED or due[unit] != step:
+                continue
+            stays = settle_unit(
+                unit,
+                step,
+                prices,
+                marks,
+                fee_rates,
+                rates_now,
+                shifts,
+                brackets,
+                liquidation,
+                buffer,
+                units,
+                qty,
+                collateral,
+                totals,
+                flows,
+                bad_by_asset,
+            )
+            state[unit] = ARMED if stays else CLOSED
+        if not with_adl:
+            continue
+        net = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
+        shortfall = -(fund[FUND] + net)
+        cover = 0.0
+        left = 0.0
+        if shortfall > 0.0:
+            previous = step - 1 if policy == enums.ADL_HYPERLIQUID and step > 0 else step
+            for asset in range(n_assets):
+                adl_prices[asset] = marks[asset, previous]
+            bad_total = 0.0
+            for asset in range(n_assets):
+                bad_total += bad_by_asset[asset, 0] + bad_by_asset[asset, 1]
+            for asset in range(n_assets):
+                for bankrupt in range(2):  # longs went bankrupt: shorts cover, then the mirror
+                    if not bad_by_asset[asset, bankrupt] > 0.0:
+                        continue
+                    got, need_left, notional, count, gini = deleverage_legs(
+                        policy,
+                        asset,
+                        -1.0 if bankrupt == 0 else 1.0,
+                        shortfall * bad_by_asset[asset, bankrupt] / bad_total,
+                        adl_prices,
+                        units,
+                        pos_unit,
+                        state,
+                        qty,
+                        collateral,
+                        given,
+                    )
+                    cover += got
+                    left += need_left
+                    adl_notional += notional
+                    adl_count += count
+                    gini_weighted += got * gini
+                    gini_cover += got
+            fund_step(fund, net, cover, left == 0.0)
+        else:
+            fund_step(fund, net, 0.0, False)
+        flows[FLOW_FUND, step] = fund[FUND]
+        bad_by_asset[:] = 0.0
+    write_totals(totals, out_row)
+    out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
+    out_row[enums.MARGIN_RATE_MEAN] = requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
+    if not with_adl:
+        walk_fund(flows, fund_initial, out_row)
+        return
+    write_fund_state(fund, out_row)
+    out_row[enums.ADL_NOTIONAL] = adl_notional
+    out_row[enums.ADL_COUNT] = adl_count
+    top1, top10 = top_shares(given, np.empty(0))
+    out_row[enums.ADL_TOP1_SHARE] = top1
+    out_row[enums.ADL_TOP10_SHARE] = top10
+    out_row[enums.ADL_GINI] = gini_weighted / gini_cover if gini_cover > 0.0 else 0.0
+
+
+@parallel_kernel
+def defence_replay_paths(
+    prices: np.ndarray,
+    params: np.ndarray,
+    margin: np.ndarray,
+    brackets: np.ndarray,
+    liquidation: np.ndarray,
+    units: tuple[np.ndarray, ...],
+    fund_initial: float,
+    grid: np.ndarray,
+    out: np.ndarray,
+    grid_out: np.ndarray,
+) -> None:
+    """Replay every path of ``prices`` (paths x assets x (T + 1)); row i of ``out`` is path i.
+
+    ``params`` is the full ``N_MECH`` stage vector (oracle, volatility-scaled
+    penalty, partial liquidation, ADL). Each thread owns whole paths, so results
+    do not depend on threads or chunks.
+    """
+    for row in numba.prange(prices.shape[0]):
+        flows = np.zeros((N_FLOWS, prices.shape[2]))
+        market = prices[row]
+        marks, fee_rates = stage_series(params, market, liquidation[enums.LIQUIDATION_ARG_FEE])
+        defence_path(
+            market,
+            marks,
+            fee_rates,
+            params,
+            margin,
+            brackets,
+            liquidation,
+            units,
+            fund_initial,
+            flows,
+            out[row],
+        )
+        if grid.shape[0] > 0:
+            record_grid(prices[row, 0], flows, grid, grid_out[row])

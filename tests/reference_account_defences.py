@@ -1,0 +1,435 @@
+"""A plain Python reference of partial liquidation and ADL with accounts (docs/model.md 11.8).
+
+Written from the text of 11.8, unit by unit and step by step on the book's own
+rows, with ``math.fsum`` sums, no numba: the kept fraction of a partial close is
+found by bisection of the concave gap (not by the breakpoints the kernel uses),
+the ADL ranking by a full sort on ``(-score, row)``, the Gini by its pairwise
+definition and the top shares by sorting every trader's amount.
+
+Units: prices quote per base, quantities base units, money quote units.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ADL
+from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
+from tests.reference_accounts import (
+    reference_fee_rates,
+    reference_marks,
+    reference_requirement,
+    schedule_base,
+)
+
+#: Bisection steps for the kept fraction: 2^-200 is far below a float64 ulp of 1.
+BISECTION_STEPS = 200
+
+
+def _units(book: dict[str, np.ndarray], cross: np.ndarray) -> list[list[int]]:
+    by_account: dict[int, list[int]] = {}
+    for row, account in enumerate(book["account"].tolist()):
+        by_account.setdefault(account, []).append(row)
+    units: list[list[int]] = []
+    for account in sorted(by_account):
+        rows = by_account[account]
+        units.extend([rows] if cross[account] else [[row] for row in rows])
+    return units
+
+
+def _kept_gap(
+    phi: float,
+    legs: list[tuple[float, float, float, float, float, float | None]],
+    after: tuple[float, float, float],
+    brackets: list[tuple[float, float]],
+    base: float | None,
+) -> float:
+    """Equity at the sizing prices ``y`` after closing ``1 - phi`` of every leg, less the
+    target ``R(phi) + b phi sum q y`` (quote units). ``legs``: ``(s, q, y, e, m, boundary)``
+    (``boundary``: the predictive trigger's rate, which replaces ``R``, or ``None``);
+    ``after``: ``(c, S_x - F_x, b)``."""
+    collateral, realized, buffer = after
+    terms = [collateral + (1.0 - phi) * realized]
+    for side, qty, y, entry, rate, boundary in legs:
+        terms.append(phi * side * qty * (y - entry))
+        if boundary is not None:
+            terms.append(-boundary * phi * qty * y)
+        else:
+            terms.append(-reference_requirement(phi * qty * y, rate, brackets, base))
+        terms.append(-buffer * phi * qty * y)
+    return math.fsum(terms)
+
+
+def _shifts(market: list[float], trigger: dict[str, float] | None) -> list[float]:
+    """``z sigma_t sqrt(h)`` for ``t = 0..T`` (docs/model.md 9.3), ``sigma_t^2`` the EWMA of
+    squared market log returns; empty without the predictive trigger."""
+    if trigger is None:
+        return []
+    variance = trigger["vol_initial_variance"]
+    shifts = []
+    for t, price in enumerate(market):
+        if t > 0:
+            r = math.log(price / market[t - 1])
+            variance = (
+                trigger["vol_ewma_lambda"] * variance + (1.0 - trigger["vol_ewma_lambda"]) * r * r
+            )
+        shifts.append(trigger["z"] * trigger["sqrt_h"] * math.sqrt(variance))
+    return shifts
+
+
+def _boundary(side: float, shift: float) -> float:
+    """The predictive target rate of 10.1 without the buffer: ``1 - exp(-shift)`` long,
+    ``exp(shift) - 1`` short (fraction of notional)."""
+    return 1.0 - math.exp(-shift) if side > 0 else math.exp(shift) - 1.0
+
+
+def _gini(haircuts: list[float]) -> float:
+    total = math.fsum(haircuts)
+    if total <= 0.0:
+        return 0.0
+    m = len(haircuts)
+    pairs = math.fsum(abs(a - b) for a in haircuts for b in haircuts)
+    return pairs / (2.0 * m * total)
+
+
+def _top_shares(amounts: list[float]) -> tuple[float, float]:
+    paid = sorted((value for value in amounts if value > 0.0), reverse=True)
+    if not paid:
+        return 0.0, 0.0
+    total = math.fsum(paid)
+    k1 = math.ceil(0.01 * len(paid))
+    k10 = math.ceil(0.1 * len(paid))
+    return math.fsum(paid[:k1]) / total, math.fsum(paid[:k10]) / total
+
+
+def reference_account_defences(
+    prices: np.ndarray,
+    book: dict[str, np.ndarray],
+    cross: np.ndarray,
+    margin: dict[str, Any],
+    latency_steps: int,
+    slippage: float,
+    fee: float,
+    liquidator_share: float,
+    fund_initial: float,
+    brackets: list[tuple[float, float]] | None = None,
+    oracle: dict[str, Any] | None = None,
+    fee_model: dict[str, Any] | None = None,
+    *,
+    buffer: float | None = None,
+    adl: str | None = None,
+    trigger: dict[str, float] | None = None,
+) -> np.ndarray:
+    """Per-path metrics ``(n_paths, N_METRICS_ADL)`` (``enums.METRIC_INDEX`` slots).
+
+    Arguments as :func:`tests.reference_accounts.reference_accounts`; ``buffer``:
+    ``[partial_liquidation] buffer`` (``None``: closes in full); ``adl``: the ADL
+    policy (``None``: no ADL, the ADL columns stay 0); ``trigger``: the predictive
+    trigger's ``z``, ``sqrt_h``, ``vol_ewma_lambda``, ``vol_initial_variance`` (every unit
+    one position: isolated mode), ``None``: the maintenance trigger.
+    """
+    brackets = brackets or []
+    base = schedule_base(margin)
+    prices = np.asarray(prices, dtype=float)
+    n_paths, n_assets, n_points = prices.shape
+    last = n_points - 1
+    units = _units(book, cross)
+    unit_of = {row: u for u, rows in enumerate(units) for row in rows}
+    side = [float(v) for v in book["side"]]
+    entry = [float(v) for v in book["entry_price"]]
+    asset_of = [int(v) for v in book["asset"]]
+    out = np.zeros((n_paths, N_METRICS_ADL))
+    for path in range(n_paths):
+        rates = [reference_margin_rates(prices[path, a], margin) for a in range(n_assets)]
+        price = [[float(v) for v in prices[path, a]] for a in range(n_assets)]
+        mark = [reference_marks(price[a], oracle) for a in range(n_assets)]
+        fee_rate = [reference_fee_rates(price[a], fee_model) for a in range(n_assets)]
+        shift = [_shifts(price[a], trigger) for a in range(n_assets)]
+        qty = [float(v) for v in book["qty"]]
+        coll = [math.fsum(float(book["collateral"][row]) for row in rows) for rows in units]
+        status = ["armed"] * len(units)
+        due = [0] * len(units)
+        closes: list[tuple[float, float, float, int]] = []
+        to_fund: list[list[float]] = [[] for _ in range(n_points)]
+        bad_at: list[list[float]] = [[] for _ in range(n_points)]
+        requirement_terms: list[float] = []
+        notional_terms: list[float] = []
+        given = [0.0] * len(qty)
+        fund = fund_initial
+        peak = low = fund_initial
+        drawdown = socialized = cumulative = required = 0.0
+        adl_notional = 0.0
+        adl_count = 0
+        gini_terms: list[tuple[float, float]] = []
+
+        for t in range(n_points):
+            for u, rows in enumerate(units):
+                if status[u] != "armed":
+                    continue
+                equity = [coll[u]]
+                needed = []
+                for row in rows:
+                    a = asset_of[row]
+                    equity.append(side[row] * qty[row] * (mark[a][t] - entry[row]))
+                    needed.append(
+                        reference_requirement(
+                            qty[row] * mark[a][t], float(rates[a][t]), brackets, base
+                        )
+                    )
+                    notional_terms.append(qty[row] * mark[a][t])
+                requirement_terms.extend(needed)
+                if trigger is not None:
+                    (row,) = rows
+                    bankrupt = entry[row] - side[row] * coll[u] / qty[row]
+                    move = math.exp(-side[row] * shift[asset_of[row]][t])
+                    breached = side[row] * (mark[asset_of[row]][t] * move - bankrupt) < 0.0
+                else:
+                    breached = math.fsum(equity) < math.fsum(needed)
+                if breached:
+                    status[u] = "flagged"
+                    due[u] = min(t + latency_steps, last)
+            bad_by: dict[tuple[int, float], list[float]] = {}
+            for u, rows in enumerate(units):
+                if status[u] != "flagged" or due[u] != t:
+                    continue
+                live = [row for row in rows if qty[row] > 0.0]
+                x = {row: price[asset_of[row]][t] * (1.0 - side[row] * slippage) for row in live}
+                y = {row: mark[asset_of[row]][t] * (1.0 - side[row] * slippage) for row in live}
+                rate = {row: (fee_rate[asset_of[row]][t] if fee_model else fee) for row in live}
+                pnl = math.fsum(side[row] * qty[row] * (x[row] - entry[row]) for row in live)
+                penalty = math.fsum(rate[row] * qty[row] * x[row] for row in live)
+                exit_notional = math.fsum(qty[row] * x[row] for row in live)
+                remaining = coll[u] + pnl
+                if buffer is not None and remaining - penalty > 0.0:
+                    legs = [
+                        (
+                            side[row],
+                            qty[row],
+                            y[row],
+                            entry[row],
+                            float(rates[asset_of[row]][t]),
+                            _boundary(side[row], shift[asset_of[row]][t]) if trigger else None,
+                        )
+                        for row in live
+                    ]
+                    after = (coll[u], pnl - penalty, buffer)
+
+                    def gap(phi: float, legs: list[Any] = legs, after: Any = after) -> float:
+                        return _kept_gap(phi, legs, after, brackets, base)
+
+                    if gap(1.0) >= 0.0:
+                        status[u] = "armed"  # re-armed: nothing closed
+                        continue
+                    lo, hi = 0.0, 1.0
+                    for _ in range(BISECTION_STEPS):
+                        middle = 0.5 * (lo + hi)
+                        if gap(middle) >= 0.0:
+                            lo = middle
+                        else:
+                            hi = middle
+                    phi = lo
+                    closed = 1.0 - phi
+                    paid = closed * penalty
+                    closes.append((closed * exit_notional, paid, 0.0, len(live)))
+                    to_fund[t].append((1.0 - liquidator_share) * paid)
+                    coll[u] += closed * (pnl - penalty)
+                    for row in live:
+                        qty[row] *= phi
+                    status[u] = "armed"
+                    continue
+                paid = _penalty_paid(remaining, penalty)
+                bad = max(0.0, -remaining)
+                closes.append((exit_notional, paid, bad, len(live)))
+                to_fund[t].append((1.0 - liquidator_share) * paid)
+                bad_at[t].append(bad)
+                status[u] = "closed"
+                if bad > 0.0:
+                    losses = {
+                        row: max(0.0, -side[row] * qty[row] * (x[row] - entry[row])) for row in live
+                    }
+                    total_loss = math.fsum(losses.values())
+                    for row, loss in losses.items():
+                        if loss > 0.0:
+                            key = (asset_of[row], side[row])
+                            bad_by.setdefault(key, []).append(bad * loss / total_loss)
+            net = math.fsum(to_fund[t]) - math.fsum(bad_at[t])
+            if adl is None:
+                continue
+            cover = 0.0
+            left = 0.0
+            shortfall = -(fund + net)
+            if shortfall > 0.0:
+                at = t - 1 if adl == "hyperliquid" and t > 0 else t
+                adl_price = [mark[a][at] for a in range(n_assets)]
+                bad_total = sum(math.fsum(v) for v in bad_by.values())
+                for a in range(n_assets):
+                    for bankrupt in (1.0, -1.0):
+                        bad_side = math.fsum(bad_by.get((a, bankrupt), []))
+                        if not bad_side > 0.0:
+                            continue
+                        need = shortfall * bad_side / bad_total
+                        got, rest = _adl_event(
+                            adl,
+                            a,
+                            -bankrupt,
+                            need,
+                            adl_price,
+                            units,
+                            unit_of,
+                            status,
+                            qty,
+                            coll,
+                            side,
+                            entry,
+                            asset_of,
+                            given,
+                            gini_terms,
+                        )
+                        cover += got[0]
+                        adl_notional += got[1]
+                        adl_count += int(got[2])
+                        left += rest
+            fund += net
+            cumulative += net
+            required = max(required, -cumulative)
+            if fund < 0.0:
+                fund = 0.0 if (shortfall > 0.0 and left == 0.0) else fund + cover
+                if fund < 0.0:
+                    socialized += -fund
+                    fund = 0.0
+            low = min(low, fund)
+            peak = max(peak, fund)
+            drawdown = max(drawdown, peak - fund)
+        row_out = out[path]
+        row_out[METRIC_INDEX["n_liquidations"]] = sum(close[3] for close in closes)
+        row_out[METRIC_INDEX["liquidated_notional"]] = math.fsum(c[0] for c in closes)
+        row_out[METRIC_INDEX["bad_debt"]] = math.fsum(c[2] for c in closes)
+        row_out[METRIC_INDEX["fees_to_fund"]] = math.fsum(
+            (1.0 - liquidator_share) * c[1] for c in closes
+        )
+        row_out[METRIC_INDEX["fees_to_liquidators"]] = math.fsum(
+            liquidator_share * c[1] for c in closes
+        )
+        if adl is None:
+            walked = _fund_walk(
+                [math.fsum(v) for v in to_fund], [math.fsum(v) for v in bad_at], fund_initial
+            )
+        else:
+            walked = {
+                "fund_end": fund,
+                "fund_min": low,
+                "fund_max_drawdown": drawdown,
+                "socialized_loss": socialized,
+                "fund_required": required,
+            }
+            top1, top10 = _top_shares(given)
+            gini_cover = math.fsum(c for c, _ in gini_terms)
+            row_out[METRIC_INDEX["adl_notional"]] = adl_notional
+            row_out[METRIC_INDEX["adl_count"]] = adl_count
+            row_out[METRIC_INDEX["adl_top1_share"]] = top1
+            row_out[METRIC_INDEX["adl_top10_share"]] = top10
+            row_out[METRIC_INDEX["adl_gini"]] = (
+                math.fsum(c * g for c, g in gini_terms) / gini_cover if gini_cover > 0.0 else 0.0
+            )
+        for name, value in walked.items():
+            row_out[METRIC_INDEX[name]] = value
+        requirement_sum = math.fsum(requirement_terms)
+        notional_sum = math.fsum(notional_terms)
+        row_out[METRIC_INDEX["requirement_mean"]] = requirement_sum / n_points
+        row_out[METRIC_INDEX["margin_rate_mean"]] = (
+            requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
+        )
+    return out
+
+
+def _adl_event(
+    policy: str,
+    asset: int,
+    covering: float,
+    need: float,
+    adl_price: list[float],
+    units: list[list[int]],
+    unit_of: dict[int, int],
+    status: list[str],
+    qty: list[float],
+    coll: list[float],
+    side: list[float],
+    entry: list[float],
+    asset_of: list[int],
+    given: list[float],
+    gini_terms: list[tuple[float, float]],
+) -> tuple[tuple[float, float, float], float]:
+    """One ADL event of 11.8: ``((cover, notional, count), need left)``."""
+    price = adl_price[asset]
+    candidates = []
+    for row in range(len(qty)):
+        if asset_of[row] != asset or side[row] != covering or qty[row] == 0.0:
+            continue
+        if status[unit_of[row]] != "armed":
+            continue
+        profit = side[row] * qty[row] * (price - entry[row])
+        if profit > 0.0:
+            candidates.append((row, profit))
+    if not candidates:
+        return (0.0, 0.0, 0.0), need
+
+    def close_if_empty(u: int) -> None:
+        if all(qty[r] == 0.0 for r in units[u]):
+            status[u] = "closed"
+
+    if policy == "pro_rata":
+        total = math.fsum(profit for _, profit in candidates)
+        f = 1.0 if need >= total else need / total
+        cover = notional = 0.0
+        for row, profit in candidates:
+            u = unit_of[row]
+            cover += f * profit
+            given[row] += f * profit
+            notional += qty[row] * f * price
+            qty[row] = 0.0 if f >= 1.0 else qty[row] * (1.0 - f)
+            if len(units[u]) == 1:
+                coll[u] = 0.0 if f >= 1.0 else coll[u] * (1.0 - f)
+            close_if_empty(u)
+        gini_terms.append((cover, 0.0))
+        return (cover, notional, float(len(candidates))), (need - total if f >= 1.0 else 0.0)
+    scored = []
+    for row, profit in candidates:
+        u = unit_of[row]
+        value = coll[u] + math.fsum(
+            side[r] * qty[r] * (adl_price[asset_of[r]] - entry[r]) for r in units[u]
+        )
+        notional_row = qty[row] * price
+        if value <= 0.0:
+            score = math.inf
+        elif policy == "hyperliquid":
+            ratio = price / entry[row] if side[row] > 0 else entry[row] / price
+            score = ratio * notional_row / value
+        elif coll[u] == 0.0:
+            score = math.inf
+        else:
+            score = ((value - coll[u]) / coll[u]) * (notional_row / value)
+        scored.append((-score, row, profit))
+    scored.sort(key=lambda item: (item[0], item[1]))
+    left = need
+    cover = notional = 0.0
+    count = 0
+    haircuts = [0.0] * len(scored)
+    for rank, (_, row, profit) in enumerate(scored):
+        if not left > 0.0:
+            break
+        taken = min(profit, left)
+        left -= taken
+        cover += taken
+        given[row] += taken
+        notional += qty[row] * price
+        count += 1
+        haircuts[rank] = taken / profit
+        u = unit_of[row]
+        qty[row] = 0.0
+        coll[u] += profit - taken
+        close_if_empty(u)
+    gini_terms.append((cover, _gini(haircuts)))
+    return (cover, notional, float(count)), max(0.0, left)
