@@ -65,6 +65,8 @@ def stage_vector(
         market=None,
         adl=None,
         partial_liquidation=None,
+        backstop=None,
+        insurance_fund=schema.InsuranceFund(),
     )
     return mechanics_vector(scenario)  # type: ignore[arg-type]
 
