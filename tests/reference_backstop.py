@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 
 @dataclass
@@ -32,6 +35,14 @@ class Vault:
     def __post_init__(self) -> None:
         self.min_equity = self.capital
 
+    @classmethod
+    def of(cls, table: dict[str, Any] | None) -> Vault | None:
+        """The vault of a ``[backstop]`` table (defaults filled), ``None`` without one."""
+        if table is None:
+            return None
+        fraction = float(table.get("takeover_fraction", 2.0 / 3.0))
+        return cls(float(table["capital"]), fraction, table.get("hold_steps"))
+
     def equity(self, price: float) -> float:
         """``V`` plus each held position's ``s q (P - b)`` at ``price``."""
         return self.capital + math.fsum(s * q * (price - b) for s, q, b, _ in self.held)
@@ -48,6 +59,38 @@ class Vault:
         self.held.append((s, q, e - s * c / q, due))
         self.takeovers += 1
         self.notional.append(q * mark)
+
+    def take_over(
+        self,
+        closing: list[int],
+        book: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        remain: list[float],
+        mark: float,
+        rate: float,
+        step: int,
+        last: int,
+    ) -> tuple[list[int], float]:
+        """Take over what the rule takes of ``closing``; returns the rest and the tie gap.
+
+        ``book`` is ``(side, qty, entry, collateral)``, ``remain`` each position's
+        remaining fraction after ADL reductions; the gap is the smallest
+        ``|E - k m q O| / (q O)`` (a rounding tie where it is tiny).
+        """
+        side, qty, entry, collateral = book
+        market = []
+        gap = math.inf
+        for i in closing:
+            s = float(side[i])
+            q = float(qty[i]) * remain[i]
+            c = float(collateral[i]) * remain[i]
+            e = float(entry[i])
+            equity = c + s * q * (mark - e)
+            gap = min(gap, abs(equity - self.fraction * rate * q * mark) / (q * mark))
+            if self.takes(s, q, e, c, mark, rate):
+                self.take(s, q, e, c, mark, step, last)
+            else:
+                market.append(i)
+        return market, gap
 
     def step(self, step: int, price: float) -> tuple[float, float]:
         """Close what is due at ``step`` at ``price``; returns the loss passed on by side."""

@@ -424,14 +424,7 @@ def _replay_one(
     open_notional_terms: list[float] = []
     decay = float(mechanisms.oracle.get("ema_lambda", 0.0)) if mechanisms.oracle else 0.0
     previous_oracle = 0.0
-    table = mechanisms.backstop
-    vault = None
-    if table is not None:
-        vault = Vault(
-            float(table["capital"]),
-            float(table.get("takeover_fraction", 2.0 / 3.0)),
-            table.get("hold_steps"),
-        )
+    vault = Vault.of(mechanisms.backstop)
     bound = mechanisms.fund_bound
     online = with_adl or vault is not None or bound is not None  # the fund walked in the loop
     fund_passed: list[float] = []
@@ -486,19 +479,10 @@ def _replay_one(
         bad_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
         passed_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
         if closing and vault is not None and vault.equity(price) > 0.0:
-            market_closing = []
-            for i in closing:
-                s = float(side[i])
-                q = float(qty[i]) * adl.remain[i]
-                c = float(collateral[i]) * adl.remain[i]
-                e = float(entry[i])
-                equity = c + s * q * (oracle - e)
-                gap = min(gap, abs(equity - vault.fraction * rate * q * oracle) / (q * oracle))
-                if vault.takes(s, q, e, c, oracle, rate):
-                    vault.take(s, q, e, c, oracle, t, last)
-                else:
-                    market_closing.append(i)
-            closing = market_closing
+            closing, takeover_gap = vault.take_over(
+                closing, book, adl.remain, oracle, rate, t, last
+            )
+            gap = min(gap, takeover_gap)
         if closing:
             execution = price
             impact = 0.0
