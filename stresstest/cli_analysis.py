@@ -38,7 +38,7 @@ def reverse_command(
         ),
     ] = "crash",
     target: Annotated[
-        str, typer.Option("--target", help="What breaks: fund, bad_debt or adl.")
+        str, typer.Option("--target", help="What breaks: fund, bad_debt, adl or backstop.")
     ] = "fund",
     out: Annotated[
         Path,

@@ -27,6 +27,7 @@ import numpy as np
 
 from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ALL
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
+from tests.reference_backstop import Vault, bounded_bad_debt
 
 _COLUMN = METRIC_INDEX
 
@@ -46,6 +47,8 @@ class Mechanisms:
     fund_initial: float = 0.0
     adl: dict[str, Any] | None = None
     partial: dict[str, Any] | None = None
+    backstop: dict[str, Any] | None = None  # [backstop]: capital, takeover_fraction, hold_steps
+    fund_bound: float | None = None  # [insurance_fund] pays_past_bankruptcy
 
 
 @dataclass
@@ -318,11 +321,19 @@ def _waterfall(
     book: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     ranks: list[int],
     open_now: list[bool],
-    adl: _Adl,
+    adl: _Adl | None,
     price: float,
+    passed_long: float = 0.0,
+    passed_short: float = 0.0,
 ) -> float:
     """One step of the fund walk with ADL at ``price`` (docs/model.md 10.2); returns the
-    smallest tie gap."""
+    smallest tie gap.
+
+    ``bad_*`` is the bad debt that reached the fund; ``passed_*`` the losses past the
+    fund (the vault's beyond its capital, 10.3, and bad debt past the fund's bound,
+    10.4), by the side that lost. ``adl`` ``None``: no ADL, everything short is
+    socialized.
+    """
     gap = math.inf
     net = to_fund - (bad_long + bad_short)
     walk.cumulative += net
@@ -330,23 +341,39 @@ def _waterfall(
     fund = walk.fund + net
     if to_fund + bad_long + bad_short > 0.0:
         gap = min(gap, abs(fund) / (to_fund + bad_long + bad_short))
-    if fund < 0.0:
-        shortfall = -fund
+    fund_need = max(0.0, -fund)
+    passed = passed_long + passed_short
+    if adl is not None and fund_need + passed > 0.0:
         cover = 0.0
         uncovered = 0.0
-        # Longs' bad debt is covered by shorts and the other way round.
-        for bankrupt_bad, other in ((bad_long, -1.0), (bad_short, 1.0)):
-            if not bankrupt_bad > 0.0:
+        # Longs' losses are covered by shorts and the other way round.
+        for bankrupt_bad, passed_side, other in (
+            (bad_long, passed_long, -1.0),
+            (bad_short, passed_short, 1.0),
+        ):
+            need = passed_side
+            if fund_need > 0.0:
+                need += fund_need * bankrupt_bad / (bad_long + bad_short)
+            if not need > 0.0:
                 continue
-            need = shortfall * bankrupt_bad / (bad_long + bad_short)
             got, left, side_gap = _deleverage_side(
-                adl, need, other, book, ranks, open_now, price, shortfall
+                adl, need, other, book, ranks, open_now, price, fund_need + passed
             )
             gap = min(gap, side_gap)
             cover += got
             uncovered += left
         # Fully covered: the fund ends at 0 exactly; else what is left is socialized.
-        fund = 0.0 if uncovered == 0.0 else fund + cover
+        to_fund_cover = min(cover, fund_need)
+        if uncovered == 0.0:
+            fund = max(fund, 0.0)
+        else:
+            fund += to_fund_cover
+            walk.socialized += max(0.0, passed - (cover - to_fund_cover))
+        if fund < 0.0:
+            walk.socialized += -fund
+            fund = 0.0
+    else:
+        walk.socialized += passed
         if fund < 0.0:
             walk.socialized += -fund
             fund = 0.0
@@ -397,6 +424,10 @@ def _replay_one(
     open_notional_terms: list[float] = []
     decay = float(mechanisms.oracle.get("ema_lambda", 0.0)) if mechanisms.oracle else 0.0
     previous_oracle = 0.0
+    vault = Vault.of(mechanisms.backstop)
+    bound = mechanisms.fund_bound
+    online = with_adl or vault is not None or bound is not None  # the fund walked in the loop
+    fund_passed: list[float] = []
     for t in range(n_points):
         price = prices[t] * factor
         market.append(price)
@@ -446,6 +477,12 @@ def _replay_one(
             if flag_step[i] != never and min(flag_step[i] + liq["latency_steps"], last) == t
         ]
         bad_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
+        passed_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
+        if closing and vault is not None and vault.equity(price) > 0.0:
+            closing, takeover_gap = vault.take_over(
+                closing, book, adl.remain, oracle, rate, t, last
+            )
+            gap = min(gap, takeover_gap)
         if closing:
             execution = price
             impact = 0.0
@@ -468,7 +505,12 @@ def _replay_one(
                 closes.append((q * x, paid, bad))
                 to_fund_by_step[t].append((1.0 - liq["liquidator_share"]) * paid)
                 bad_by_step[t].append(bad)
-                bad_sides[s].append(bad)
+                fund_part, passed = bounded_bad_debt(bad, bound, q * x)
+                bad_sides[s].append(fund_part)
+                passed_sides[s].append(passed)
+                fund_passed.append(passed)
+                if bound is not None and bad > 0.0:
+                    gap = min(gap, abs(bad - bound * q * x) / (q * x))
                 if with_adl:
                     gap = min(gap, abs(remaining - fee * q * x) / (q * x), abs(remaining) / (q * x))
             permanent = float(market_table.get("permanent_fraction", 0.0)) if market_table else 0.0
@@ -477,7 +519,13 @@ def _replay_one(
                 impact_generation = max(
                     [impact_generation, *(generation_of_step[flag_step[i]] for i in closing)]
                 )
-        if with_adl:
+        passed_long = math.fsum(passed_sides[1.0])
+        passed_short = math.fsum(passed_sides[-1.0])
+        if vault is not None:  # the fund first, then the vault (10.3)
+            vault_long, vault_short = vault.step(t, price)
+            passed_long += vault_long
+            passed_short += vault_short
+        if online:
             open_now = [flag_step[i] == never and adl.remain[i] > 0.0 for i in range(n)]
             gap = min(
                 gap,
@@ -489,11 +537,13 @@ def _replay_one(
                     book,
                     ranks,
                     open_now,
-                    adl,
+                    adl if with_adl else None,
                     adl_price,
+                    passed_long,
+                    passed_short,
                 ),
             )
-    if with_adl:
+    if online:
         fund = walk.summary()
     else:
         fund = _fund_walk(
@@ -511,6 +561,11 @@ def _replay_one(
         row[_COLUMN["adl_top1_share"]] = top1
         row[_COLUMN["adl_top10_share"]] = top10
         row[_COLUMN["adl_gini"]] = adl_gini
+    if vault is not None:
+        for name, value in vault.columns().items():
+            row[_COLUMN[name]] = value
+    if bound is not None:
+        row[_COLUMN["fund_passed_bad_debt"]] = math.fsum(fund_passed)
     return row, crossed, depth, gap
 
 

@@ -73,6 +73,8 @@ def stage_vector(
         market=None,
         adl=SimpleNamespace(policy=adl) if adl is not None else None,
         partial_liquidation=SimpleNamespace(buffer=buffer) if buffer is not None else None,
+        backstop=None,
+        insurance_fund=schema.InsuranceFund(),
     )
     return mechanics_vector(scenario)  # type: ignore[arg-type]
 

@@ -55,6 +55,11 @@ STAGE_SETTINGS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "partial": ({"partial_liquidation": {"buffer": 0.01}}, "[partial_liquidation]"),
     "adl": ({"adl": {"policy": "profit_leverage"}}, "[adl]"),
+    "backstop": ({"backstop": {"capital": 1e5, "hold_steps": 2}}, "[backstop]"),
+    "fund_bound": (
+        {"insurance_fund": {"pays_past_bankruptcy": 0.001}},
+        "insurance_fund.pays_past_bankruptcy",
+    ),
 }
 SINGLE_STAGES = tuple(STAGE_SETTINGS)
 
@@ -164,6 +169,10 @@ def test_every_set_of_stages_not_refused_runs_with_its_columns(stages: tuple[str
         expected += enums.MARKET_METRIC_NAMES
     if "adl" in stages:
         expected += enums.ADL_METRIC_NAMES
+    if "backstop" in stages:
+        expected += enums.BACKSTOP_METRIC_NAMES
+    if "fund_bound" in stages:
+        expected += enums.FUND_BOUND_METRIC_NAMES
     assert result.paths.columns == ["path", *expected]
     assert set(result.summary()["metrics"]) == set(expected)
     assert result.paths.null_count().sum_horizontal().item() == 0

@@ -27,7 +27,7 @@ from stresstest.kernels import enums
 from stresstest.kernels.enums import N_GRID
 from stresstest.kernels.pipeline import pipeline_paths
 from stresstest.scenario import schema
-from stresstest.scenario.defences import Adl, PartialLiquidation
+from stresstest.scenario.defences import Adl, Backstop, PartialLiquidation
 from stresstest.scenario.mechanics import Market, Oracle
 from tests.reference_mechanics import Mechanisms, reference_mechanics
 from tests.test_replay_reference import (
@@ -73,6 +73,10 @@ def mechanisms_of(case: ReplayCase, mechanisms: Mechanisms) -> np.ndarray:
         adl=Adl(**mechanisms.adl) if mechanisms.adl is not None else None,
         partial_liquidation=(
             PartialLiquidation(**mechanisms.partial) if mechanisms.partial is not None else None
+        ),
+        backstop=Backstop(**mechanisms.backstop) if mechanisms.backstop is not None else None,
+        insurance_fund=schema.InsuranceFund(
+            initial=mechanisms.fund_initial, pays_past_bankruptcy=mechanisms.fund_bound
         ),
     )
     return mechanics_vector(scenario)  # type: ignore[arg-type]
@@ -168,6 +172,7 @@ def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) 
             )
     else:
         assert np.all(np.isnan(actual[:, enums.ADL_NOTIONAL : enums.ADL_GINI + 1]))
+    compare_waterfall_columns(case, mechanisms, actual, expected, what)
     assert_metrics_close(
         actual[:, : enums.N_METRICS],
         expected[:, : enums.N_METRICS],
@@ -277,7 +282,27 @@ def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
     )
     if mechanisms.adl is None and draw(st.booleans()):  # [partial_liquidation] (10.1)
         mechanisms = replace(mechanisms, partial={"buffer": draw(partial_buffers(case))})
+    elif draw(st.booleans()):  # the backstop vault and the fund's bound (10.3, 10.4)
+        mechanisms = replace(
+            mechanisms,
+            backstop=draw(backstop_tables(notional)),
+            fund_bound=draw(st.sampled_from([None, 0.0, 0.005, 0.05])),
+        )
     return case, mechanisms
+
+
+@st.composite
+def backstop_tables(
+    draw: st.DrawFn, notional: float, optional: bool = True
+) -> dict[str, Any] | None:
+    """A ``[backstop]`` table (or with ``optional`` ``None``); capital from tiny to ample."""
+    if optional and not draw(st.booleans()):
+        return None
+    return {
+        "capital": notional * draw(st.sampled_from([1e-4, 0.01, 1.0])),
+        "takeover_fraction": draw(st.sampled_from([2.0 / 3.0, 0.3, 1.0])),
+        "hold_steps": draw(st.sampled_from([None, 0, 1, 5])),
+    }
 
 
 @st.composite
@@ -303,7 +328,9 @@ def test_partial_liquidation_in_the_pipeline_matches_reference(
     """Partial liquidation drawn every time, with whatever other stages were drawn (no ADL)."""
     case, mechanisms = drawn
     buffer = data.draw(partial_buffers(case))
-    mechanisms = replace(mechanisms, adl=None, partial={"buffer": buffer})
+    mechanisms = replace(
+        mechanisms, adl=None, partial={"buffer": buffer}, backstop=None, fund_bound=None
+    )
     compare_with_reference(case, mechanisms, "pipeline_paths with partial vs reference")
 
 
@@ -333,3 +360,51 @@ def test_neutral_mechanisms_are_bit_identical_to_the_core_kernel(
         np.testing.assert_array_equal(
             actual[:, enums.CASCADE_DEPTH : enums.IMPACT_BAD_DEBT + 1], 0.0
         )
+
+
+def compare_waterfall_columns(
+    case: ReplayCase, mechanisms: Mechanisms, actual: np.ndarray, expected: np.ndarray, what: str
+) -> None:
+    """The backstop columns (10.3) and ``fund_passed_bad_debt`` (10.4), or NaN when off."""
+    money_atol = ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL * case.scale
+    if mechanisms.backstop is not None:
+        event(f"backstop takeovers: {bool(np.any(actual[:, enums.BACKSTOP_TAKEOVERS] > 0))}")
+        event(f"backstop exhausted: {bool(np.any(actual[:, enums.BACKSTOP_EXHAUSTED] > 0))}")
+        for name in enums.BACKSTOP_METRIC_NAMES:
+            column = enums.METRIC_INDEX[name]
+            exact = name in ("backstop_takeovers", "backstop_exhausted")
+            assert_close(
+                actual[:, column],
+                expected[:, column],
+                rtol=0.0 if exact else ENGINE_VS_REFERENCE_RTOL,
+                atol=0.0 if exact else money_atol,
+                what=f"{what}: {name}",
+            )
+    else:
+        columns = slice(enums.BACKSTOP_TAKEOVERS, enums.BACKSTOP_EXHAUSTED + 1)
+        assert np.all(np.isnan(actual[:, columns]))
+    if mechanisms.fund_bound is not None:
+        event(f"fund bound passes: {bool(np.any(actual[:, enums.FUND_PASSED_BAD_DEBT] > 0))}")
+        assert_close(
+            actual[:, enums.FUND_PASSED_BAD_DEBT],
+            expected[:, enums.FUND_PASSED_BAD_DEBT],
+            rtol=ENGINE_VS_REFERENCE_RTOL,
+            atol=money_atol,
+            what=f"{what}: fund_passed_bad_debt",
+        )
+    else:
+        assert np.all(np.isnan(actual[:, enums.FUND_PASSED_BAD_DEBT]))
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(200))
+@given(drawn=mechanism_cases(), data=st.data())
+def test_backstop_and_fund_bound_match_reference(
+    drawn: tuple[ReplayCase, Mechanisms], data: st.DataObject
+) -> None:
+    """The vault and the fund's bound drawn every time, with whatever else was drawn but partial."""
+    case, mechanisms = drawn
+    notional = float(np.sum(case.book.qty * case.book.entry_price))
+    backstop = data.draw(backstop_tables(notional, optional=False))
+    bound = data.draw(st.sampled_from([None, 0.0, 0.005, 0.05]))
+    mechanisms = replace(mechanisms, partial=None, backstop=backstop, fund_bound=bound)
+    compare_with_reference(case, mechanisms, "pipeline_paths with backstop vs reference")

@@ -60,6 +60,23 @@ def _scenario(tmp_path: Path, fund: float) -> Path:
     return tmp_path / "s.toml"
 
 
+@pytest.mark.parametrize("capital", [1.0, 30.0])
+def test_the_crash_that_exhausts_the_backstop_vault_is_the_closed_form(
+    tmp_path: Path, capital: float
+) -> None:
+    """The vault takes the long over at its bankruptcy price 90 once its equity is below
+    2/3 of maintenance, holds it to the end at 100 (1 - x), and loses 100 x - 10: it is
+    exhausted when that exceeds its capital K, x > (10 + K) / 100 (docs/model.md 10.3)."""
+    path = _scenario(tmp_path, 0.0)
+    path.write_text(path.read_text() + f"\n[backstop]\ncapital = {capital}\n")
+    found = reverse_search(load_scenario(path), "crash", Target("backstop"), tolerance=TOLERANCE)
+    expected = (10.0 + capital) / 100.0
+    assert found.shock is not None and found.below is not None
+    assert expected < found.shock <= expected + TOLERANCE
+    assert found.below is not None and not found.below.met
+    assert found.below.size <= expected
+
+
 @pytest.mark.parametrize("fund", [0.0, 5.0, 30.0])
 def test_the_crash_that_empties_the_fund_is_the_closed_form(tmp_path: Path, fund: float) -> None:
     scenario = load_scenario(_scenario(tmp_path, fund))
@@ -96,7 +113,7 @@ def test_a_crash_that_recovers_and_a_vol_multiplier_reshape_the_paths() -> None:
         ("oracle", Target("fund"), "the oracle family needs more"),
         ("leverage", Target("fund"), "the leverage family needs more"),
         ("wobble", Target("fund"), "unknown shock family"),
-        ("crash", Target("backstop"), "no backstop vault"),
+        ("crash", Target("backstop"), "needs a backstop vault"),
         ("crash", Target("adl"), "needs ADL"),
         ("crash", Target("fund", probability=0.0), "probability outside"),
     ],

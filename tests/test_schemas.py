@@ -141,6 +141,8 @@ def test_paths_schema_lists_the_metric_columns_of_every_stage() -> None:
         *enums.MARKET_METRIC_NAMES,
         *enums.ADL_METRIC_NAMES,
         *enums.PROCYCLICALITY_METRIC_NAMES,
+        *enums.BACKSTOP_METRIC_NAMES,
+        *enums.FUND_BOUND_METRIC_NAMES,
     ]
     assert set(names[1:]) == set(enums.METRIC_INDEX)
     when = {column["name"]: column["required_when"] for column in columns}
@@ -151,6 +153,8 @@ def test_paths_schema_lists_the_metric_columns_of_every_stage() -> None:
         when[name] == {"scenario_table": "procyclicality"}
         for name in enums.PROCYCLICALITY_METRIC_NAMES
     )
+    assert all(when[name] == {"scenario_table": "backstop"} for name in enums.BACKSTOP_METRIC_NAMES)
+    assert when["fund_passed_bad_debt"] == {"scenario_key": "insurance_fund.pays_past_bankruptcy"}
     for column in columns[1:]:
         integer = column["name"] in INTEGER_METRICS
         assert column["dtype"] == ("Int64" if integer else "Float64"), column["name"]

@@ -37,7 +37,8 @@ def uses_mechanics(scenario: schema.Scenario) -> bool:
 
 def uses_pipeline(scenario: schema.Scenario) -> bool:
     """Whether a stage of kernels/pipeline.py is on: a crash mechanism (9), partial
-    liquidation (10.1) or ADL (10.2).
+    liquidation (10.1), ADL (10.2), the backstop vault (10.3) or the fund's bound
+    past bankruptcy (10.4).
 
     Without any, the core kernel (4.1) runs.
     """
@@ -45,6 +46,8 @@ def uses_pipeline(scenario: schema.Scenario) -> bool:
         uses_mechanics(scenario)
         or scenario.partial_liquidation is not None
         or scenario.adl is not None
+        or scenario.backstop is not None
+        or scenario.insurance_fund.pays_past_bankruptcy is not None
     )
 
 
@@ -120,7 +123,29 @@ def mechanics_vector(scenario: schema.Scenario) -> np.ndarray:
     if partial is not None:
         params[enums.MECH_PARTIAL] = 1.0
         params[enums.MECH_BUFFER] = partial.buffer
+    backstop = scenario.backstop
+    if backstop is not None:
+        params[enums.MECH_BACKSTOP] = 1.0
+        params[enums.MECH_BACKSTOP_CAPITAL] = backstop.capital
+        params[enums.MECH_BACKSTOP_FRACTION] = backstop.takeover_fraction
+        hold = backstop.hold_steps
+        params[enums.MECH_BACKSTOP_HOLD] = -1.0 if hold is None else float(hold)
+    bound = scenario.insurance_fund.pays_past_bankruptcy
+    if bound is not None:
+        params[enums.MECH_FUND_BOUND] = 1.0
+        params[enums.MECH_FUND_BOUND_FRACTION] = bound
     return params
+
+
+def stage_width(params: np.ndarray | None) -> int:
+    """Row width the pipeline writes with these stages: the widest stage column on, or 0."""
+    if params is None:
+        return 0
+    if int(params[enums.MECH_FUND_BOUND]) != 0:
+        return enums.N_METRICS_FUND_BOUND
+    if int(params[enums.MECH_BACKSTOP]) != 0:
+        return enums.N_METRICS_BACKSTOP
+    return 0
 
 
 def has_impact(params: np.ndarray | None) -> bool:
@@ -134,6 +159,7 @@ __all__ = [
     "mechanics_vector",
     "neutral_vector",
     "pipeline_paths",
+    "stage_width",
     "trigger_z",
     "uses_mechanics",
     "uses_pipeline",

@@ -138,7 +138,7 @@ class ReplayPlan:
         ``N_METRICS`` wide when no variant has a stage with columns of its own.
         The attribution columns (docs/model.md 6b) follow from here.
         """
-        from stresstest.engine.mechanics import has_impact
+        from stresstest.engine.mechanics import has_impact, stage_width
 
         widths = [enums.N_METRICS]
         widths += [enums.N_METRICS_MARKET for v in self.variants if has_impact(v.mechanics)]
@@ -148,6 +148,7 @@ class ReplayPlan:
             for v in self.variants
             if v.margin[enums.MARGIN_ARG_PROCYC_HORIZON] > 0
         ]
+        widths += [stage_width(v.mechanics) for v in self.variants]
         return max(widths)
 
     @property

@@ -27,14 +27,21 @@ if TYPE_CHECKING:
 # only check a scenario start without it (docs/performance.md).
 
 INTEGER_METRICS = frozenset(
-    {"n_liquidations", "cascade_depth", "adl_count", "procyclical_liquidations"}
+    {
+        "n_liquidations",
+        "cascade_depth",
+        "adl_count",
+        "procyclical_liquidations",
+        "backstop_takeovers",
+        "backstop_exhausted",
+    }
 )
 #: Metrics that are fractions, not quote amounts (docs/model.md).
 FRACTION_METRICS = frozenset({"margin_rate_mean", "margin_max_increase"})
 #: Metrics that are ratios without a unit (docs/model.md 3.2).
 DIMENSIONLESS_METRICS = frozenset({"margin_peak_to_trough"})
 #: Metrics whose low values are the bad ones: summary.json adds their lower tail.
-LOWER_TAIL_METRICS = frozenset({"fund_min"})
+LOWER_TAIL_METRICS = frozenset({"fund_min", "backstop_min_equity"})
 #: The lower-tail statistics of :data:`LOWER_TAIL_METRICS`, in summary_frame order.
 LOWER_TAIL_STATISTICS: tuple[str, ...] = ("q1", "q0_1", "es99_low")
 #: The statistics of summary.json, in the order :meth:`Result.summary_frame` lists them.
@@ -96,7 +103,9 @@ def metric_names(scenario: Scenario) -> tuple[str, ...]:
     ``[adl]`` adds ``adl_notional, adl_count, adl_top1_share, adl_top10_share,
     adl_gini`` (docs/model.md 10.2), ``[procyclicality]`` adds
     ``margin_peak_to_trough, margin_max_increase, procyclical_liquidations,
-    procyclical_notional`` (docs/model.md 3.2).
+    procyclical_notional`` (docs/model.md 3.2), ``[backstop]`` the ``backstop_*``
+    columns (10.3) and ``insurance_fund.pays_past_bankruptcy`` ``fund_passed_bad_debt``
+    (10.4).
     """
     names = enums.METRIC_NAMES
     if scenario.market is not None:
@@ -105,6 +114,10 @@ def metric_names(scenario: Scenario) -> tuple[str, ...]:
         names += enums.ADL_METRIC_NAMES
     if scenario.procyclicality is not None:
         names += enums.PROCYCLICALITY_METRIC_NAMES
+    if scenario.backstop is not None:
+        names += enums.BACKSTOP_METRIC_NAMES
+    if scenario.insurance_fund.pays_past_bankruptcy is not None:
+        names += enums.FUND_BOUND_METRIC_NAMES
     return names
 
 

@@ -140,8 +140,30 @@ PROCYCLICALITY_METRIC_NAMES: tuple[str, ...] = (
 )
 N_METRICS_PROCYCLICALITY = PROCYCLICAL_NOTIONAL + 1  # row width with [procyclicality]
 
+# [backstop] (docs/model.md 10.3).
+BACKSTOP_TAKEOVERS = 23  # positions taken over by the backstop vault, count
+BACKSTOP_NOTIONAL = 24  # notional taken over, sum q O_t at the takeover step, quote units
+BACKSTOP_PNL = 25  # the vault's realized P&L over the path, quote units
+BACKSTOP_LOSS_PASSED = 26  # the vault's loss beyond its capital, passed to ADL / socialized, quote
+BACKSTOP_MIN_EQUITY = 27  # lowest vault equity (capital + unrealized P&L at P~_t), quote units
+BACKSTOP_EXHAUSTED = 28  # 1 if the vault's capital ran out (a loss was passed on), else 0
+BACKSTOP_METRIC_NAMES: tuple[str, ...] = (
+    "backstop_takeovers",
+    "backstop_notional",
+    "backstop_pnl",
+    "backstop_loss_passed",
+    "backstop_min_equity",
+    "backstop_exhausted",
+)
+N_METRICS_BACKSTOP = BACKSTOP_EXHAUSTED + 1  # row width a kernel with [backstop] writes into
+
+# [insurance_fund] pays_past_bankruptcy (docs/model.md 10.4).
+FUND_PASSED_BAD_DEBT = 29  # bad debt beyond the fund's bound past bankruptcy, quote units
+FUND_BOUND_METRIC_NAMES: tuple[str, ...] = ("fund_passed_bad_debt",)
+N_METRICS_FUND_BOUND = FUND_PASSED_BAD_DEBT + 1  # row width a kernel with the bound writes into
+
 #: Row width that holds every column of every stage.
-N_METRICS_ALL = PROCYCLICAL_NOTIONAL + 1
+N_METRICS_ALL = FUND_PASSED_BAD_DEBT + 1
 
 #: Every per-path column by name: its slot in a kernel's output row.
 METRIC_INDEX: dict[str, int] = {
@@ -157,6 +179,8 @@ METRIC_INDEX: dict[str, int] = {
     "margin_max_increase": MARGIN_MAX_INCREASE,
     "procyclical_liquidations": PROCYCLICAL_LIQUIDATIONS,
     "procyclical_notional": PROCYCLICAL_NOTIONAL,
+    **{name: BACKSTOP_TAKEOVERS + index for index, name in enumerate(BACKSTOP_METRIC_NAMES)},
+    "fund_passed_bad_debt": FUND_PASSED_BAD_DEBT,
 }
 
 # Oracle models (docs/model.md 9.1); ORACLE_MARKET means no [oracle] table (O_t = P_t).
@@ -204,7 +228,13 @@ MECH_IMPACT_MAX = 21  # largest impact of one step, log-price
 MECH_ADL = 22  # ADL_* code: the ADL layer of the loss waterfall
 MECH_PARTIAL = 23  # 1: partial liquidation closes to the target (docs/model.md 10.1), 0: full
 MECH_BUFFER = 24  # partial liquidation's buffer b, fraction of notional
-N_MECH = 25
+MECH_BACKSTOP = 25  # 1: the backstop vault takes over deep positions (docs/model.md 10.3), 0: off
+MECH_BACKSTOP_CAPITAL = 26  # the vault's capital at the start of a path, quote units
+MECH_BACKSTOP_FRACTION = 27  # takeover fraction k of the maintenance requirement, dimensionless
+MECH_BACKSTOP_HOLD = 28  # steps the vault holds a position (negative: to the path's end), steps
+MECH_FUND_BOUND = 29  # 1: the fund pays bad debt only up to a bound (docs/model.md 10.4), 0: all
+MECH_FUND_BOUND_FRACTION = 30  # that bound per position, fraction f of the closed notional q x
+N_MECH = 31
 
 # ADL policies (docs/model.md 10.2); ADL_NONE means no [adl] table.
 ADL_NONE = 0

@@ -15,13 +15,17 @@ One loop per path; within a step the stages run in the order of docs/model.md 12
    ``[partial_liquidation]`` down to the target at the mark (10.1: segments,
    cohorts and a close queue of :mod:`stresstest.kernels.partial`);
 6. **penalty**: flat or volatility-scaled (9.2), split with the liquidator;
-7. **loss waterfall**: the insurance fund takes the step's fees and bad debt;
-   with ``[adl]`` a shortfall is covered from the profit of opposite positions
-   by the ADL policy, at the mark ``O_t`` (``O_{t-1}`` for ``hyperliquid``; 10.2);
-   what is left is socialized (5).
+7. **loss waterfall**: the insurance fund takes the step's fees and bad debt
+   (with ``pays_past_bankruptcy`` only up to its bound per close, 10.4); then the
+   backstop vault closes its due cohorts (10.3; its takeovers are decided in the
+   close stage, at the mark, before the market close); the fund's shortfall and the
+   losses past it (the vault's beyond its capital, bad debt beyond the bound) are
+   covered with ``[adl]`` from the profit of opposite positions by the ADL policy,
+   at the mark ``O_t`` (``O_{t-1}`` for ``hyperliquid``; 10.2); what is left is
+   socialized (5).
 
 A stage whose setting is off takes its neutral branch: ``O_t = P~_t``, no
-impact, full closes, no ADL. The breach stays a threshold on one per-path series
+impact, full closes, no ADL, no vault, no bound. The breach stays a threshold on one per-path series
 and each close a range of the sorted book (or a cohort), so a path costs
 ``O(T + B log N)`` for ``B`` flag events, plus the ADL events (10.2), or
 ``O(T (S + K) + B log N)`` with partial liquidation. With partial liquidation
@@ -50,11 +54,25 @@ from stresstest.kernels.adl import (
     FUND_SOCIALIZED,
     N_FUND,
     N_REMOVED,
-    close_range,
     deleverage,
     fund_step,
     open_sums,
     top_shares,
+)
+from stresstest.kernels.backstop import (
+    N_COHORT,
+    VAULT_MIN_EQUITY,
+    VAULT_NOTIONAL,
+    VAULT_PASSED,
+    VAULT_PNL,
+    VAULT_TAKEOVERS,
+    close_bounded,
+    init_vault,
+    settle_passed,
+    take_over,
+    takeover_splits,
+    vault_equity,
+    vault_step,
 )
 from stresstest.kernels.fund import (
     FLOW_BAD_DEBT,
@@ -202,6 +220,15 @@ def pipeline_path(
     open_notional_sum = 0.0
     totals = np.zeros(N_TOTALS)
     state = _init_fund(fund_initial)
+    # Backstop vault (10.3) and the fund's bound past bankruptcy (10.4).
+    with_backstop = int(params[enums.MECH_BACKSTOP]) != 0
+    takeover_fraction = params[enums.MECH_BACKSTOP_FRACTION]
+    hold = int(params[enums.MECH_BACKSTOP_HOLD])
+    vault = init_vault(params[enums.MECH_BACKSTOP_CAPITAL])
+    cohorts = np.zeros((N_COHORT, n_points if with_backstop else 0))
+    with_bound = int(params[enums.MECH_FUND_BOUND]) != 0
+    bound = params[enums.MECH_FUND_BOUND_FRACTION] if with_bound else -1.0  # negative: no bound
+    fund_passed = 0.0
     for step in range(n_points):
         # Market price, volatility and oracle.
         price = prices[step] * factor
@@ -259,6 +286,8 @@ def pipeline_path(
         # Close queue and penalty: the flags of steps [first, last], adjacent ranges.
         bad_long = 0.0
         bad_short = 0.0
+        passed_long = 0.0  # losses past the fund this step: longs' (covered by shorts)
+        passed_short = 0.0
         first, last = flag_steps_closing_at(step, last_step, latency_steps)
         if last >= 0:
             closing_from = long_from_at[last]
@@ -266,12 +295,50 @@ def pipeline_path(
             closing_short_from = short_to_at[first - 1] if first >= 1 else 0
             closing_to = short_to_at[last]
             if closing_from < closing_long_to or closing_short_from < closing_to:
+                # Takeovers (10.3): longs [long_split, closing_long_to), shorts
+                # [closing_short_from, short_split) go to the vault, not the market.
+                long_split = closing_long_to
+                short_split = closing_short_from
+                if with_backstop and vault_equity(vault, price) > 0.0:
+                    long_split, short_split = takeover_splits(
+                        long_threshold,
+                        short_threshold,
+                        closing_from,
+                        closing_long_to,
+                        closing_short_from,
+                        closing_to,
+                        oracle,
+                        rate,
+                        takeover_fraction,
+                    )
+                    take_over(
+                        vault,
+                        cohorts,
+                        step,
+                        1,
+                        long_prefix,
+                        long_removed,
+                        long_split,
+                        closing_long_to,
+                        oracle,
+                    )
+                    take_over(
+                        vault,
+                        cohorts,
+                        step,
+                        -1,
+                        short_prefix,
+                        short_removed,
+                        closing_short_from,
+                        short_split,
+                        oracle,
+                    )
                 execution = price
                 impact = 0.0
                 direction = 0.0
                 if with_impact:
-                    sold = _open_qty(long_prefix, long_removed, closing_from, closing_long_to)
-                    bought = _open_qty(short_prefix, short_removed, closing_short_from, closing_to)
+                    sold = _open_qty(long_prefix, long_removed, closing_from, long_split)
+                    bought = _open_qty(short_prefix, short_removed, short_split, closing_to)
                     net = bought - sold
                     direction = 1.0 if net > 0.0 else -1.0
                     impact = relative_impact(params, price * abs(net))
@@ -284,8 +351,10 @@ def pipeline_path(
                     close_generation = max(close_generation, flag_generation[flag_step])
                     upper = long_from_at[flag_step - 1] if flag_step >= 1 else n_long
                     lower = short_to_at[flag_step - 1] if flag_step >= 1 else 0
+                    upper = min(upper, long_split)
+                    lower = max(lower, short_split)
                     if long_from_at[flag_step] < upper:
-                        count, _, notional, paid, bad = close_range(
+                        count, notional, paid, bad, beyond = close_bounded(
                             1,
                             long_threshold,
                             long_prefix,
@@ -294,13 +363,17 @@ def pipeline_path(
                             upper,
                             long_exit,
                             rate_paid,
+                            bound,
                         )
                         record_close(
                             totals, flows, step, count, notional, paid, bad, liquidator_share
                         )
                         bad_long += bad
+                        if beyond > 0.0:
+                            flows[FLOW_BAD_DEBT, step] -= beyond
+                            passed_long += beyond
                     if short_to_at[flag_step] > lower:
-                        count, _, notional, paid, bad = close_range(
+                        count, notional, paid, bad, beyond = close_bounded(
                             -1,
                             short_threshold,
                             short_prefix,
@@ -309,21 +382,40 @@ def pipeline_path(
                             short_to_at[flag_step],
                             short_exit,
                             rate_paid,
+                            bound,
                         )
                         record_close(
                             totals, flows, step, count, notional, paid, bad, liquidator_share
                         )
                         bad_short += bad
+                        if beyond > 0.0:
+                            flows[FLOW_BAD_DEBT, step] -= beyond
+                            passed_short += beyond
                 if permanent * impact > 0.0:
                     factor *= np.exp(direction * permanent * impact)
                     impact_generation = max(impact_generation, close_generation)
         # Loss waterfall: the step's flows are final (later flags close at later steps).
+        # Fund first, then the vault (10.3); what is past both goes to ADL, then socialized.
+        fund_passed += passed_long + passed_short
+        bad_long -= passed_long  # the bad debt that reached the fund, by side
+        bad_short -= passed_short
+        if with_backstop:
+            vault_long, vault_short = vault_step(vault, cohorts, step, last_step, hold, price)
+            passed_long += vault_long
+            passed_short += vault_short
+        passed = passed_long + passed_short
         net = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
         cover = 0.0
         left = 0.0
         shortfall = -(state[FUND] + net)
-        if with_adl and shortfall > 0.0:
-            if bad_long > 0.0:  # longs went bankrupt: profitable shorts cover
+        fund_need = shortfall if shortfall > 0.0 else 0.0
+        need_long = passed_long  # longs' losses, covered by shorts
+        need_short = passed_short
+        if fund_need > 0.0:
+            need_long += shortfall * bad_long / (bad_long + bad_short)
+            need_short += shortfall * bad_short / (bad_long + bad_short)
+        if with_adl and need_long + need_short > 0.0:
+            if need_long > 0.0:  # longs went bankrupt: profitable shorts cover
                 if short_removed.shape[1] == 1:
                     short_removed = np.zeros((N_REMOVED, n_short + 1))
                     short_remain = np.ones(n_short)
@@ -331,7 +423,7 @@ def pipeline_path(
                 got, short_left, notional, count, qty, gini = deleverage(
                     adl_policy,
                     -1,
-                    shortfall * bad_long / (bad_long + bad_short),
+                    need_long,
                     adl_price,
                     short_threshold,
                     short_positions[0],
@@ -350,7 +442,7 @@ def pipeline_path(
                 adl_notional += notional
                 adl_count += count
                 open_qty -= qty
-            if bad_short > 0.0:  # shorts went bankrupt: profitable longs cover
+            if need_short > 0.0:  # shorts went bankrupt: profitable longs cover
                 if long_removed.shape[1] == 1:
                     long_removed = np.zeros((N_REMOVED, n_long + 1))
                     long_remain = np.ones(n_long)
@@ -358,7 +450,7 @@ def pipeline_path(
                 got, long_left, notional, count, qty, gini = deleverage(
                     adl_policy,
                     1,
-                    shortfall * bad_short / (bad_long + bad_short),
+                    need_short,
                     adl_price,
                     long_threshold,
                     long_positions[0],
@@ -377,9 +469,13 @@ def pipeline_path(
                 adl_notional += notional
                 adl_count += count
                 open_qty -= qty
-            fund_step(state, net, cover, left == 0.0)
+            if passed > 0.0:
+                settle_passed(state, net, cover, fund_need, passed, left == 0.0)
+            else:
+                fund_step(state, net, cover, left == 0.0)
         else:
             fund_step(state, net, 0.0, False)
+            state[FUND_SOCIALIZED] += passed
         flows[FLOW_FUND, step] = state[FUND]
     write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
@@ -394,6 +490,15 @@ def pipeline_path(
         out_row[enums.ADL_TOP1_SHARE] = top1
         out_row[enums.ADL_TOP10_SHARE] = top10
         out_row[enums.ADL_GINI] = gini_weighted / gini_cover if gini_cover > 0.0 else 0.0
+    if with_backstop:
+        out_row[enums.BACKSTOP_TAKEOVERS] = vault[VAULT_TAKEOVERS]
+        out_row[enums.BACKSTOP_NOTIONAL] = vault[VAULT_NOTIONAL]
+        out_row[enums.BACKSTOP_PNL] = vault[VAULT_PNL]
+        out_row[enums.BACKSTOP_LOSS_PASSED] = vault[VAULT_PASSED]
+        out_row[enums.BACKSTOP_MIN_EQUITY] = vault[VAULT_MIN_EQUITY]
+        out_row[enums.BACKSTOP_EXHAUSTED] = 1.0 if vault[VAULT_PASSED] > 0.0 else 0.0
+    if with_bound:
+        out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
     return depth
 
 

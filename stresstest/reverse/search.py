@@ -39,9 +39,13 @@ TARGETS: dict[str, str] = {
     "fund": "the insurance fund exhausted: socialized_loss > 0 (docs/model.md 7)",
     "bad_debt": "bad_debt above --amount (quote units)",
     "adl": "ADL triggered: adl_count > 0 (needs [adl])",
+    "backstop": (
+        "the backstop vault exhausted: backstop_exhausted = 1 (needs [backstop]; "
+        "docs/model.md 10.3)"
+    ),
 }
 #: Targets the issue names that this version cannot reach yet, and why.
-NOT_BUILT_TARGETS = {"backstop": "there is no backstop vault layer yet (issue 15)"}
+NOT_BUILT_TARGETS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class Target:
     Attributes
     ----------
     name
-        ``"fund"``, ``"bad_debt"`` or ``"adl"``.
+        ``"fund"``, ``"bad_debt"``, ``"adl"`` or ``"backstop"``.
     probability
         The target is met when at least this share of paths shows the event
         (1.0: every path given; with one path, that path).
@@ -67,7 +71,11 @@ class Target:
         """The event in a few words, for titles: ``"the fund runs dry"``."""
         if self.name == "bad_debt":
             return f"bad debt above {self.amount:,.6g} quote"
-        return {"fund": "the fund runs dry", "adl": "ADL is triggered"}[self.name]
+        return {
+            "fund": "the fund runs dry",
+            "adl": "ADL is triggered",
+            "backstop": "the backstop vault is exhausted",
+        }[self.name]
 
     def events(self, result: Result) -> np.ndarray:
         """Per path: does it show the event (boolean array over paths)."""
@@ -75,6 +83,8 @@ class Target:
             return result.column("socialized_loss") > 0.0
         if self.name == "bad_debt":
             return result.column("bad_debt") > self.amount
+        if self.name == "backstop":
+            return result.column("backstop_exhausted") > 0.0
         return result.column("adl_count") > 0.0
 
 
@@ -423,6 +433,13 @@ def _check_target(scenario: schema.Scenario, target: Target) -> None:
             key="probability",
             value=target.probability,
             expected="a share of paths in (0, 1]; 1 = every path",
+        )
+    if target.name == "backstop" and scenario.backstop is None:
+        raise InputError(
+            "the backstop target needs a backstop vault in the scenario",
+            file=scenario.source_file,
+            key="backstop",
+            expected="a [backstop] table (docs/model.md 10.3)",
         )
     if target.name == "adl" and scenario.adl is None:
         raise InputError(

@@ -124,12 +124,17 @@ def unsupported_reason(tables: Any) -> tuple[str, str] | None:
 
     if is_accounts(get("paths"), get("book")):
         return "accounts", "accounts and cross-margin (docs/model.md 11) are not attributed"
-    stages = [name for name in ("oracle", "market", "partial_liquidation", "adl") if get(name)]
+    stages = [
+        name for name in ("oracle", "market", "partial_liquidation", "adl", "backstop") if get(name)
+    ]
     liquidation = get("liquidation")
     if liquidation is not None and liquidation.trigger != "maintenance":
         stages.append("liquidation.trigger")
     if liquidation is not None and liquidation.fee_model != "static":
         stages.append("liquidation.fee_model")
+    fund = get("insurance_fund")
+    if fund is not None and fund.pays_past_bankruptcy is not None:
+        stages.append("insurance_fund.pays_past_bankruptcy")
     if stages:
         return stages[0], "the stage pipeline (docs/model.md 12) is not attributed"
     return None

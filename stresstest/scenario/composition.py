@@ -42,6 +42,8 @@ PREDICTIVE = Stage("predictive", "liquidation.trigger = 'predictive'")
 VOL_FEE = Stage("vol_fee", "liquidation.fee_model = 'vol_scaled'")
 PARTIAL = Stage("partial", "[partial_liquidation]")
 ADL = Stage("adl", "[adl]")
+BACKSTOP = Stage("backstop", "[backstop]")
+FUND_BOUND = Stage("fund_bound", "insurance_fund.pays_past_bankruptcy")
 ACCOUNTS = Stage("accounts", "multi-asset accounts ([paths] source '*_multi')")
 
 #: Pairs of stages this version does not run together, with the reason. Every
@@ -50,6 +52,26 @@ UNSUPPORTED: dict[frozenset[str], str] = {
     frozenset({"partial", "adl"}): (
         "the ADL ranking needs each partially closed position's remaining quantity and "
         "collateral, which the partial stage keeps per cohort, not per position"
+    ),
+    frozenset({"partial", "backstop"}): (
+        "the vault takes over whole positions at their bankruptcy price; the partial stage "
+        "keeps partially closed positions per cohort with a remaining quantity and "
+        "collateral, and the model has no rule yet for taking over such a remainder "
+        "(docs/model.md 10.3)"
+    ),
+    frozenset({"partial", "fund_bound"}): (
+        "the partial stage's close queue books bad debt per cohort, not per position, so "
+        "the fund's bound per position past bankruptcy has no position to apply to in that "
+        "loop yet (docs/model.md 10.4)"
+    ),
+    frozenset({"accounts", "backstop"}): (
+        "a cross account has no bankruptcy price to take it over at and the accounts kernel "
+        "has no vault; the takeover rule is defined for one isolated position of one asset "
+        "(docs/model.md 11.7, 10.3)"
+    ),
+    frozenset({"accounts", "fund_bound"}): (
+        "the accounts kernel books an account's bad debt whole, with no per-position fill "
+        "price past bankruptcy to bound (docs/model.md 11.7, 10.4)"
     ),
     # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
     # liquidation, ADL and, in isolated mode (ISOLATED_ONLY), the predictive trigger (11.8);
@@ -93,6 +115,8 @@ def stages_on(built: dict[str, Any]) -> list[Stage]:
     on = [
         (PARTIAL, built.get("partial_liquidation") is not None),
         (ADL, built.get("adl") is not None),
+        (BACKSTOP, built.get("backstop") is not None),
+        (FUND_BOUND, built["insurance_fund"].pays_past_bankruptcy is not None),
         (MARKET, built.get("market") is not None),
         (ORACLE, built.get("oracle") is not None),
         (PREDICTIVE, liquidation.trigger == "predictive"),
@@ -136,4 +160,5 @@ def _key(stage: Stage) -> str:
         "predictive": "liquidation.trigger",
         "vol_fee": "liquidation.fee_model",
         "partial": "partial_liquidation",
+        "fund_bound": "insurance_fund.pays_past_bankruptcy",
     }.get(stage.name, stage.name)

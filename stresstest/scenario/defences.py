@@ -1,4 +1,5 @@
-"""Optional defences of a venue in a crash: partial liquidation and auto-deleveraging.
+"""Optional defences of a venue in a crash: partial liquidation, auto-deleveraging and
+the backstop vault.
 
 Each table is optional; absent, the field of :class:`stresstest.scenario.schema.Scenario`
 is ``None`` and the engine replays exactly as without it (docs/model.md 10).
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from stresstest.errors import InputError
-from stresstest.scenario.schema import spec
+from stresstest.limits import AMOUNT_MAX, AMOUNT_MIN
+from stresstest.scenario.schema import MAX_STEPS, spec
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,8 +56,47 @@ class Adl:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Backstop:
+    """``[backstop]``: a vault with its own capital takes over positions too deep to sell."""
+
+    # Hyperliquid's liquidator vault: a closing position whose equity at the mark is below
+    # takeover_fraction x its maintenance requirement is taken over at its bankruptcy price
+    # (the trader loses all its collateral); the vault books the position's later profit or
+    # loss and closes it hold_steps later, or at the path's end (docs/model.md 10.3).
+
+    capital: float = spec(
+        "The vault's capital at the start of every path; a loss beyond it passes on to ADL "
+        f"(with [adl]), then is socialized. At least {AMOUNT_MIN:g}.",
+        unit="quote units",
+        ge=AMOUNT_MIN,
+        le=AMOUNT_MAX,
+    )
+    takeover_fraction: float = spec(
+        "A closing position whose equity at the mark is below this fraction of its "
+        "maintenance requirement is taken over by the vault instead of being sold "
+        "(Hyperliquid: 2/3).",
+        default=2.0 / 3.0,
+        unit="fraction of the maintenance requirement",
+        gt=0.0,
+        le=1.0,
+    )
+    hold_steps: int | None = spec(
+        "Steps the vault holds what it took over before closing it at the market price "
+        "(0: at the takeover step). Absent: until the path's last step.",
+        default=None,
+        unit="steps",
+        ge=0,
+        le=MAX_STEPS,
+    )
+
+
 #: Defence tables: table name -> dataclass. Absent means off (the scenario field is None).
-DEFENCE_TABLES: dict[str, type] = {"partial_liquidation": PartialLiquidation, "adl": Adl}
+DEFENCE_TABLES: dict[str, type] = {
+    "partial_liquidation": PartialLiquidation,
+    "adl": Adl,
+    "backstop": Backstop,
+}
 
 
 def check_defences(built: dict[str, Any], file: Path | None) -> None:

@@ -198,6 +198,7 @@ def resolved_dict(
         "accounts",
         "attribution",
         "procyclicality",
+        "backstop",
     )
     for name in optional:
         if getattr(scenario, name) is not None:

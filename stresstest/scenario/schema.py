@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         HistoricalMultiPaths,
     )
     from stresstest.scenario.attribution import Attribution
-    from stresstest.scenario.defences import Adl, PartialLiquidation
+    from stresstest.scenario.defences import Adl, Backstop, PartialLiquidation
     from stresstest.scenario.mechanics import Market, Oracle
     from stresstest.scenario.procyclicality import Procyclicality
 
@@ -577,6 +577,15 @@ class InsuranceFund:
         le=AMOUNT_MAX,
         nonzero_ge=AMOUNT_MIN,
     )
+    pays_past_bankruptcy: float | None = spec(
+        "dYdX v4's bound: the fund pays at most this fraction of a liquidated position's "
+        "closed notional of its bad debt (its fill past the bankruptcy price); the rest "
+        "passes on to ADL (with [adl]), then is socialized. Absent: the fund pays all bad debt.",
+        default=None,
+        unit="fraction of closed notional",
+        ge=0.0,
+        lt=1.0,
+    )
 
 
 #: Tables with variants: table name -> (discriminating key, {value: dataclass}).
@@ -676,6 +685,7 @@ class Scenario:
     market: Market | None = None  # [market], docs/model.md 9.4
     partial_liquidation: PartialLiquidation | None = None  # docs/model.md 10.1
     adl: Adl | None = None  # [adl], docs/model.md 10.2
+    backstop: Backstop | None = None  # [backstop], docs/model.md 10.3
     accounts: AccountsTable | None = None  # [accounts], docs/model.md 11
     attribution: Attribution | None = None  # [attribution], docs/model.md 6b; None: defaults
     procyclicality: Procyclicality | None = None  # [procyclicality], docs/model.md 3.2

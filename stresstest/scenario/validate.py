@@ -216,6 +216,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         market=built["market"],
         partial_liquidation=built["partial_liquidation"],
         adl=built["adl"],
+        backstop=built["backstop"],
         accounts=built["accounts"],
         attribution=built["attribution"],
         procyclicality=built["procyclicality"],

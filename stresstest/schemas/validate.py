@@ -63,11 +63,14 @@ class Conditions:
         Whether the result is of an accounts scenario (docs/model.md 11).
     files
         Names of the files the folder holds.
+    keys
+        ``table.key`` of every key of the folder's ``scenario.resolved.toml``.
     """
 
     tables: frozenset[str] = frozenset()
     accounts: bool = False
     files: frozenset[str] = frozenset()
+    keys: frozenset[str] = frozenset()
 
     def holds(self, condition: dict[str, Any] | None) -> bool:
         """Whether a column with this ``required_when`` must be present (``None``: always)."""
@@ -75,6 +78,8 @@ class Conditions:
             return True
         if "scenario_table" in condition:
             return condition["scenario_table"] in self.tables
+        if "scenario_key" in condition:
+            return condition["scenario_key"] in self.keys
         if "accounts" in condition:
             return self.accounts
         if "file" in condition:
@@ -143,6 +148,12 @@ def _validate_run(folder: Path, folder_version: int | None) -> None:
         tables=frozenset(scenario),
         accounts=isinstance(book, dict) and "collateral" in book,
         files=files,
+        keys=frozenset(
+            f"{table}.{key}"
+            for table, values in scenario.items()
+            if isinstance(values, dict)
+            for key in values
+        ),
     )
     heights = _check_tables(folder, RUN_TABLES, conditions, version)
     if BACKTEST_FILE in files:
@@ -447,6 +458,8 @@ def _condition_words(condition: dict[str, Any] | None) -> str:
         return "present in every file"
     if "scenario_table" in condition:
         return f"present exactly when scenario.resolved.toml has [{condition['scenario_table']}]"
+    if "scenario_key" in condition:
+        return f"present exactly when scenario.resolved.toml sets {condition['scenario_key']}"
     if "accounts" in condition:
         return "present exactly in results of an accounts scenario"
     return f"present exactly when the folder holds {condition['file']}"
