@@ -47,17 +47,14 @@ import numpy as np
 from stresstest.kernels import enums
 from stresstest.kernels.adl import (
     FUND,
-    FUND_DRAWDOWN,
-    FUND_LOW,
-    FUND_PEAK,
-    FUND_REQUIRED,
     FUND_SOCIALIZED,
-    N_FUND,
     N_REMOVED,
     deleverage,
     fund_step,
+    init_fund_state,
     open_sums,
     top_shares,
+    write_fund_state,
 )
 from stresstest.kernels.backstop import (
     N_COHORT,
@@ -115,26 +112,6 @@ def _open_count(prefix: np.ndarray, removed: np.ndarray, start: int, stop: int) 
     """Open positions in ``[start, stop)`` of a sorted side (deleveraged ones excluded)."""
     _, _, count = open_sums(prefix, removed, start, stop)
     return count
-
-
-@kernel
-def _init_fund(fund_initial: float) -> np.ndarray:
-    """The online fund state of :func:`stresstest.kernels.adl.fund_step` at its start."""
-    state = np.zeros(N_FUND)
-    state[FUND] = fund_initial
-    state[FUND_PEAK] = fund_initial
-    state[FUND_LOW] = fund_initial
-    return state
-
-
-@kernel
-def _write_fund(state: np.ndarray, out_row: np.ndarray) -> None:
-    """Copy the fund walk's per-path metrics (docs/model.md 5) into ``out_row``."""
-    out_row[enums.FUND_END] = state[FUND]
-    out_row[enums.FUND_MIN] = state[FUND_LOW]
-    out_row[enums.FUND_MAX_DRAWDOWN] = state[FUND_DRAWDOWN]
-    out_row[enums.SOCIALIZED_LOSS] = state[FUND_SOCIALIZED]
-    out_row[enums.FUND_REQUIRED] = state[FUND_REQUIRED]
 
 
 @kernel
@@ -219,7 +196,7 @@ def pipeline_path(
     requirement_sum = 0.0
     open_notional_sum = 0.0
     totals = np.zeros(N_TOTALS)
-    state = _init_fund(fund_initial)
+    state = init_fund_state(fund_initial)
     # Backstop vault (10.3) and the fund's bound past bankruptcy (10.4).
     with_backstop = int(params[enums.MECH_BACKSTOP]) != 0
     takeover_fraction = params[enums.MECH_BACKSTOP_FRACTION]
@@ -482,7 +459,7 @@ def pipeline_path(
     out_row[enums.MARGIN_RATE_MEAN] = (
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
-    _write_fund(state, out_row)
+    write_fund_state(state, out_row)
     if with_adl:
         out_row[enums.ADL_NOTIONAL] = adl_notional
         out_row[enums.ADL_COUNT] = adl_count
