@@ -140,12 +140,14 @@ def test_paths_schema_lists_the_metric_columns_of_every_stage() -> None:
         *enums.METRIC_NAMES,
         *enums.MARKET_METRIC_NAMES,
         *enums.ADL_METRIC_NAMES,
+        *enums.LENDING_METRIC_NAMES,
     ]
     assert set(names[1:]) == set(enums.METRIC_INDEX)
     when = {column["name"]: column["required_when"] for column in columns}
     assert all(when[name] is None for name in ("path", *enums.METRIC_NAMES))
     assert all(when[name] == {"scenario_table": "market"} for name in enums.MARKET_METRIC_NAMES)
     assert all(when[name] == {"scenario_table": "adl"} for name in enums.ADL_METRIC_NAMES)
+    assert all(when[name] == {"scenario_table": "lending"} for name in enums.LENDING_METRIC_NAMES)
     for column in columns[1:]:
         integer = column["name"] in INTEGER_METRICS
         assert column["dtype"] == ("Int64" if integer else "Float64"), column["name"]

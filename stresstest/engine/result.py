@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 # polars is imported where frames are built: `import stresstest` and the commands that
 # only check a scenario start without it (docs/performance.md).
 
-INTEGER_METRICS = frozenset({"n_liquidations", "cascade_depth", "adl_count"})
+INTEGER_METRICS = frozenset({"n_liquidations", "cascade_depth", "adl_count", "unprofitable_loans"})
 #: Metrics that are fractions, not quote amounts (docs/model.md).
 FRACTION_METRICS = frozenset({"margin_rate_mean"})
 #: Metrics whose low values are the bad ones: summary.json adds their lower tail.
@@ -87,9 +87,13 @@ def metric_names(scenario: Scenario) -> tuple[str, ...]:
     The core columns, then each stage's own columns when that stage is on:
     ``[market]`` adds ``cascade_depth, impact_bad_debt`` (docs/model.md 9.4),
     ``[adl]`` adds ``adl_notional, adl_count, adl_top1_share, adl_top10_share,
-    adl_gini`` (docs/model.md 10.2).
+    adl_gini`` (docs/model.md 10.2); a lending run adds ``collateral_seized,
+    liquidator_profit, unprofitable_debt, unprofitable_loans, underwater_debt``
+    (docs/model.md 13.6).
     """
     names = enums.METRIC_NAMES
+    if scenario.lending is not None:  # a loan book (docs/model.md 13.6)
+        return names + enums.LENDING_METRIC_NAMES
     if scenario.market is not None:
         names += enums.MARKET_METRIC_NAMES
     if scenario.adl is not None:

@@ -15,6 +15,7 @@ from stresstest.scenario.accounts import ACCOUNTS_TABLES
 from stresstest.scenario.appetite import Appetite
 from stresstest.scenario.attribution import ATTRIBUTION_TABLES
 from stresstest.scenario.defences import DEFENCE_TABLES
+from stresstest.scenario.lending import LENDING_TABLES
 from stresstest.scenario.mechanics import MECHANISM_TABLES
 
 _JSON_TYPES = {
@@ -79,7 +80,7 @@ def scenario_json_schema() -> dict[str, Any]:
         properties[name] = table_schema(cls)
     for name, cls in DEFENCE_TABLES.items():
         properties[name] = table_schema(cls)
-    for name, cls in {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES}.items():
+    for name, cls in {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES, **LENDING_TABLES}.items():
         properties[name] = table_schema(cls)
     properties["appetite"] = table_schema(Appetite)
     properties["search"] = {
@@ -154,7 +155,7 @@ def scenario_reference_markdown() -> str:
         describe_table(f"[{name}] (optional)", cls)
     for name, cls in DEFENCE_TABLES.items():
         describe_table(f"[{name}] (optional)", cls)
-    for name, cls in {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES}.items():
+    for name, cls in {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES, **LENDING_TABLES}.items():
         describe_table(f"[{name}] (optional)", cls)
     describe_table("[appetite] (optional; read by stresstest check, docs/check.md)", Appetite)
     lines.extend(OVERRIDES_SECTION)

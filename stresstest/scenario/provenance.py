@@ -190,7 +190,17 @@ def resolved_dict(
         "liquidation": scenario.liquidation,
         "insurance_fund": scenario.insurance_fund,
     }
-    optional = ("oracle", "market", "partial_liquidation", "adl", "accounts", "attribution")
+    if getattr(scenario, "lending", None) is not None:  # a loan book: no margin, no penalty
+        del tables["margin"], tables["liquidation"]  # (docs/model.md 13.8)
+    optional = (
+        "oracle",
+        "market",
+        "partial_liquidation",
+        "adl",
+        "accounts",
+        "attribution",
+        "lending",
+    )
     for name in optional:
         if getattr(scenario, name) is not None:
             tables[name] = getattr(scenario, name)

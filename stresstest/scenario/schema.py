@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from stresstest.scenario.attribution import Attribution
     from stresstest.scenario.defences import Adl, PartialLiquidation
+    from stresstest.scenario.lending import LendingTable, LoansFileBook, LoansSyntheticBook
     from stresstest.scenario.mechanics import Market, Oracle
 
 REQUIRED: Any = dataclasses.MISSING
@@ -588,7 +589,10 @@ PathsConfig: TypeAlias = (
     "GbmPaths | FilePaths | HistoricalPaths | GarchPaths | FhsPaths"
     " | GbmMultiPaths | HistoricalMultiPaths | FhsMultiPaths"
 )
-BookConfig: TypeAlias = "SyntheticBook | FileBook | AccountsSyntheticBook | AccountsFileBook"
+BookConfig: TypeAlias = (
+    "SyntheticBook | FileBook | AccountsSyntheticBook | AccountsFileBook"
+    " | LoansFileBook | LoansSyntheticBook"
+)
 MarginConfig = StaticMargin | VolScaledMargin
 
 
@@ -620,6 +624,7 @@ class Scenario:
     partial_liquidation: PartialLiquidation | None = None  # docs/model.md 10.1
     adl: Adl | None = None  # [adl], docs/model.md 10.2
     accounts: AccountsTable | None = None  # [accounts], docs/model.md 11
+    lending: LendingTable | None = None  # [lending], docs/model.md 13
     attribution: Attribution | None = None  # [attribution], docs/model.md 6b; None: defaults
     overrides: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
@@ -648,4 +653,5 @@ class Scenario:
 
 # Accounts across several assets (docs/model.md 11) register their [paths] and [book]
 # variants here; imported last because that module builds on spec() above.
-import stresstest.scenario.accounts  # noqa: E402, F401
+import stresstest.scenario.accounts  # noqa: E402
+import stresstest.scenario.lending  # noqa: E402, F401

@@ -21,6 +21,12 @@ from stresstest.scenario.accounts import ACCOUNTS_TABLES, check_accounts
 from stresstest.scenario.attribution import ATTRIBUTION_TABLES, check_attribution
 from stresstest.scenario.composition import check_composition
 from stresstest.scenario.defences import DEFENCE_TABLES, check_defences
+from stresstest.scenario.lending import (
+    LENDING_TABLES,
+    check_lending,
+    is_lending_raw,
+    lending_margin,
+)
 from stresstest.scenario.mechanics import (
     MECHANISM_TABLES,
     check_mechanisms,
@@ -103,6 +109,7 @@ def _known_tables() -> set[str]:
         | set(DEFENCE_TABLES)
         | set(ACCOUNTS_TABLES)
         | set(ATTRIBUTION_TABLES)
+        | set(LENDING_TABLES)
         | _TOP_LEVEL_EXTRA
     )
 
@@ -114,6 +121,7 @@ def _known_keys() -> set[str]:
         *MECHANISM_TABLES.values(),
         *DEFENCE_TABLES.values(),
         *ACCOUNTS_TABLES.values(),
+        *LENDING_TABLES.values(),
         *ATTRIBUTION_TABLES.values(),
     ]
     for _, variants in schema.VARIANT_TABLES.values():
@@ -177,8 +185,18 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         except InputError as error:
             errors.append(error)
     for table in schema.VARIANT_TABLES:
+        if table == "margin" and "margin" not in raw and is_lending_raw(raw):
+            built["margin"] = lending_margin()  # unused by a loan book (docs/model.md 13.8)
+            continue
         build(table, None)
-    for tables in (MECHANISM_TABLES, DEFENCE_TABLES, ACCOUNTS_TABLES, ATTRIBUTION_TABLES):
+    tables_with_options = (
+        MECHANISM_TABLES,
+        DEFENCE_TABLES,
+        ACCOUNTS_TABLES,
+        ATTRIBUTION_TABLES,
+        LENDING_TABLES,
+    )
+    for tables in tables_with_options:
         for table, optional in tables.items():
             if table in raw:
                 build(table, optional)
@@ -189,6 +207,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
     _check_cross_fields(built, file)
     check_mechanisms(built, file)
     check_defences(built, file)
+    check_lending(built, raw, file)  # docs/model.md 13
     check_accounts(built, raw, file)
     check_composition(built, file)  # which stages run together: docs/model.md 12
     check_attribution(built, file)  # docs/model.md 6b
@@ -206,6 +225,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         partial_liquidation=built["partial_liquidation"],
         adl=built["adl"],
         accounts=built["accounts"],
+        lending=built["lending"],
         attribution=built["attribution"],
     )
     check_input_hashes(scenario, raw.get("provenance"), file)
