@@ -90,29 +90,41 @@ def run_kernel(
     prices: np.ndarray, loans: list[dict[str, Any]], values: dict[str, Any], fund: float
 ) -> tuple[dict[str, float], np.ndarray]:
     """The kernel's columns on paths ``prices`` ``(n, A, T + 1)``, and its grid records."""
+    from stresstest.book.loans import LoanBook
+    from stresstest.engine.lending import wake_index
     from stresstest.kernels.lending import lending_replay_paths
 
-    start = np.cumsum([0] + [len(loan["collateral"]) for loan in loans]).astype(np.int64)
-    asset = np.array([a for loan in loans for a, _ in loan["collateral"]], dtype=np.int64)
-    amount = np.array([c for loan in loans for _, c in loan["collateral"]], dtype=float)
-    debt_asset = np.array([loan["debt_asset"] for loan in loans], dtype=np.int64)
-    debt = np.array([loan["debt"] for loan in loans], dtype=float)
-    n_paths, _, n_points = prices.shape
+    n_paths, n_assets, n_points = prices.shape
+    book = LoanBook(
+        start=np.cumsum([0] + [len(loan["collateral"]) for loan in loans]).astype(np.int64),
+        asset=np.array([a for loan in loans for a, _ in loan["collateral"]], dtype=np.int64),
+        collateral=np.array([c for loan in loans for _, c in loan["collateral"]], dtype=float),
+        debt_asset=np.array([loan["debt_asset"] for loan in loans], dtype=np.int64),
+        debt=np.array([loan["debt"] for loan in loans], dtype=float),
+        assets=tuple(f"asset{a}" for a in range(n_assets + 1)),
+    )
+    threshold = np.asarray(values["threshold"], dtype=float)
+    wake = wake_index(book, threshold)
     grid = np.arange(n_points, dtype=np.int64)
     out = np.zeros((n_paths, enums.N_METRICS_LENDING))
     records = np.empty((n_paths, enums.N_GRID, n_points))
     lending_replay_paths(
         np.ascontiguousarray(prices, dtype=float),
         kernel_arguments(values),
-        np.asarray(values["threshold"], dtype=float),
+        threshold,
         np.asarray(values["bonus"], dtype=float),
         np.asarray(values["fee"], dtype=float),
         np.asarray(values["depth"], dtype=float),
-        start,
-        asset,
-        amount,
-        debt_asset,
-        debt,
+        book.start,
+        book.asset,
+        book.collateral,
+        book.debt_asset,
+        book.debt,
+        wake.single,
+        wake.theta,
+        wake.group_of,
+        wake.groups,
+        wake.always,
         fund,
         grid,
         out,
@@ -502,3 +514,65 @@ def test_shipped_lending_scenarios_run_on_the_shipped_data(tmp_path: Path, name:
     assert result.book.n_positions == 300
     assert np.all(result.column("fund_end") >= 0.0)
     result.write(tmp_path / "out")
+
+
+def test_many_single_collateral_loans_woken_by_threshold_match_the_reference() -> None:
+    """300 single-collateral loans in 6 (collateral, debt) groups and 20 multi-collateral
+    loans over a falling, rebounding and falling path: the threshold wake-up (13.7) misses
+    no liquidation and the suffix sums give the same debt outstanding as the reference.
+    """
+    generator = np.random.default_rng(16)
+    n_steps = 60
+    moves = generator.normal(-0.01, 0.03, (3, n_steps))
+    moves[:, 20:30] += 0.03  # a rebound: loans woken earlier stay awake
+    prices = 100.0 * np.exp(np.concatenate([np.zeros((3, 1)), np.cumsum(moves, axis=1)], axis=1))
+    prices[2] = np.where(np.arange(n_steps + 1) >= 40, 0.85, 1.0)  # a stablecoin depegs
+    loans = []
+    for index in range(320):
+        legs = [int(generator.integers(0, 2))] if index < 300 else [0, 1]
+        debt_asset = int(generator.choice([2, 3, 1 - legs[0]]))
+        collateral = [(a, float(generator.uniform(0.5, 2.0))) for a in legs]
+        value = sum(amount * prices[a, 0] * 0.8 for a, amount in collateral)
+        price = prices[debt_asset, 0] if debt_asset < 3 else 1.0
+        health = float(np.exp(generator.uniform(0.0, np.log(2.0))))
+        loans.append(
+            {"collateral": collateral, "debt_asset": debt_asset, "debt": value / health / price}
+        )
+    values = market(
+        threshold=[0.8, 0.8, 0.0],
+        bonus=[0.05, 0.07, 0.0],
+        fee=[0.1, 0.2, 0.0],
+        depth=[5000.0, 20_000.0, 1e6],
+        gas=0.5,
+        deviation=0.01,
+        heartbeat=3,
+    )
+    columns, _ = run_kernel(prices[None], loans, values, 100.0)
+    expected = reference_lending(prices, loans, values, 100.0)
+    assert expected["n_liquidations"] > 50 and expected["unprofitable_loans"] > 0
+    for name in NAMES:
+        assert_close(
+            columns[name],
+            expected[name],
+            rtol=ENGINE_VS_REFERENCE_RTOL,
+            atol=REFERENCE_ATOL,
+            what=name,
+        )
+
+
+@pytest.mark.parametrize("big_first", [True, False])
+def test_equal_health_factors_are_liquidated_in_loan_order(big_first: bool) -> None:
+    """Two loans at the same HF 0.952 (1 ETH / 840 and 2 ETH / 1680 USDC, P = 1000) share a
+    pool of D = 50000 that pays for only one: the lower loan index goes first.
+
+    Big first: 50000 x 1755.6 / 51755.6 = 1696.0 > 1680, then the small one gets
+    50000^2 x 877.8 / (51755.6 x 52633.4) = 805.6 < 840. Small first: 862.7 > 840, then
+    the big one 1639.0 < 1680.
+    """
+    big = {"collateral": [(0, 2.0)], "debt_asset": 1, "debt": 1680.0}
+    small = {"collateral": [(0, 1.0)], "debt_asset": 1, "debt": 840.0}
+    loans = [big, small] if big_first else [small, big]
+    values = market(depth=[50_000.0], small_loan=1e4)
+    columns, _ = run_kernel(one_asset([1100.0, 1000.0]), loans, values, 0.0)
+    assert columns["n_liquidations"] == 1.0
+    assert_hand(columns["liquidated_notional"], 1680.0 if big_first else 840.0, "repaid")

@@ -77,6 +77,60 @@ def build_loans(scenario: schema.Scenario, source: MultiPathSource) -> LoanBook:
 
 
 @dataclass(frozen=True)
+class WakeIndex:
+    """Single-collateral loans sorted by the threshold that wakes them (docs/model.md 13.7).
+
+    Attributes
+    ----------
+    single
+        Loan indices of the single-collateral loans, grouped by (collateral asset,
+        debt asset) and by descending ``theta`` within a group (ties: loan order).
+    theta
+        ``d / (c LT_a)`` of each, in that order: ``HF < 1`` exactly when
+        ``O_a / O_b < theta`` (``inf`` when ``c LT_a = 0``).
+    group_of
+        Each loan's group (row of ``groups``), -1 for a loan of several rows.
+    groups
+        ``(G, 4)`` int64: first position, end position, collateral asset, debt asset.
+    always
+        The other loans (several collateral rows), ascending: checked at every step.
+    """
+
+    single: np.ndarray
+    theta: np.ndarray
+    group_of: np.ndarray
+    groups: np.ndarray
+    always: np.ndarray
+
+
+def wake_index(book: LoanBook, threshold: np.ndarray) -> WakeIndex:
+    """The :class:`WakeIndex` of a loan book under per-asset thresholds ``LT_a``."""
+    legs = np.diff(book.start)
+    single = np.flatnonzero(legs == 1)
+    first = book.start[single]
+    asset = book.asset[first]
+    debt_asset = book.debt_asset[single]
+    weighted = book.collateral[first] * threshold[asset]
+    with np.errstate(divide="ignore", over="ignore"):  # inf: a loan woken at once
+        theta = np.where(weighted > 0.0, book.debt[single] / weighted, np.inf)
+    order = np.lexsort((single, -theta, debt_asset, asset))
+    single, asset, debt_asset, theta = single[order], asset[order], debt_asset[order], theta[order]
+    key = asset * (len(book.assets) + 1) + debt_asset
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])[: key.size]
+    ends = np.r_[starts[1:], key.size][: starts.size].astype(np.int64)
+    group_of = np.full(len(book), -1, dtype=np.int64)
+    group_of[single] = np.cumsum(np.r_[True, key[1:] != key[:-1]][: key.size]) - 1
+    groups = np.stack([starts, ends, asset[starts], debt_asset[starts]], axis=1)
+    return WakeIndex(
+        single=single.astype(np.int64),
+        theta=theta,
+        group_of=group_of,
+        groups=np.ascontiguousarray(groups.reshape(-1, 4), dtype=np.int64),
+        always=np.flatnonzero(legs != 1).astype(np.int64),
+    )
+
+
+@dataclass(frozen=True)
 class LendingPlan:
     """Everything a chunk of paths needs: the source, the loans and the market's arrays."""
 
@@ -89,6 +143,7 @@ class LendingPlan:
     depth: np.ndarray
     fund_initial: float
     grid: np.ndarray
+    wake: WakeIndex
 
 
 def lending_plan(
@@ -98,16 +153,18 @@ def lending_plan(
     table = lending_table(scenario)
     n_assets = len(source.assets)
     fee = table.protocol_fee if table.protocol_fee is not None else [0.0] * n_assets
+    threshold = np.asarray(table.liquidation_threshold, dtype=float)
     return LendingPlan(
         source=source,
         book=book,
         market=market_arguments(table),
-        threshold=np.asarray(table.liquidation_threshold, dtype=float),
+        threshold=threshold,
         bonus=np.asarray(table.liquidation_bonus, dtype=float),
         fee=np.asarray(fee, dtype=float),
         depth=np.asarray(table.pool_depth, dtype=float),
         fund_initial=scenario.insurance_fund.initial,
         grid=grid,
+        wake=wake_index(book, threshold),
     )
 
 
@@ -134,6 +191,11 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         book.collateral,
         book.debt_asset,
         book.debt,
+        plan.wake.single,
+        plan.wake.theta,
+        plan.wake.group_of,
+        plan.wake.groups,
+        plan.wake.always,
         plan.fund_initial,
         plan.grid,
         out,

@@ -27,6 +27,11 @@ from stresstest.kernels.fund import (
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
 
+#: A single-collateral loan is woken once ``O_a / O_b`` has fallen to within this
+#: fraction of its threshold: far more than the rounding between ``HF`` and the ratio,
+#: so a loan left asleep has ``HF > 1`` (docs/model.md 13.7).
+WAKE_MARGIN = 1e-9
+
 
 @kernel
 def oracle_marks(prices: np.ndarray, deviation: float, heartbeat: int, marks: np.ndarray) -> None:
@@ -62,6 +67,69 @@ def pool_proceeds(depth: float, used: float, value: float) -> float:
 
 
 @kernel
+def heap_pop(theta: np.ndarray, loans: np.ndarray, base: int, size: int) -> int:
+    """Remove the root of the max-heap ``theta[base : base + size]`` (with its ``loans``).
+
+    Returns the new size. A max-heap keyed by the wake-up threshold: the root is the
+    sleeper closest to waking.
+    """
+    size -= 1
+    theta[base] = theta[base + size]
+    loans[base] = loans[base + size]
+    node = 0
+    while True:
+        largest = node
+        for child in (2 * node + 1, 2 * node + 2):
+            if child < size and theta[base + child] > theta[base + largest]:
+                largest = child
+        if largest == node:
+            return size
+        theta[base + node], theta[base + largest] = theta[base + largest], theta[base + node]
+        loans[base + node], loans[base + largest] = loans[base + largest], loans[base + node]
+        node = largest
+
+
+@kernel
+def heap_push(
+    theta: np.ndarray, loans: np.ndarray, base: int, size: int, key: float, loan: int
+) -> int:
+    """Add ``loan`` with threshold ``key`` to the max-heap at ``base``; returns the new size."""
+    node = size
+    theta[base + node] = key
+    loans[base + node] = loan
+    while node > 0:
+        parent = (node - 1) // 2
+        if not theta[base + parent] < theta[base + node]:
+            break
+        theta[base + node], theta[base + parent] = theta[base + parent], theta[base + node]
+        loans[base + node], loans[base + parent] = loans[base + parent], loans[base + node]
+        node = parent
+    return size + 1
+
+
+@kernel
+def tie_order(ranked: np.ndarray, key: np.ndarray, loans: np.ndarray) -> None:
+    """Order each run of equal ``key`` in ``ranked`` (an argsort of ``key``) by loan index.
+
+    The argsort need not be stable: ties, rare, are put in loan order here, so the
+    order is (health factor, loan) whatever the order the candidates were found in.
+    """
+    first = 0
+    while first < ranked.shape[0]:
+        end = first + 1
+        while end < ranked.shape[0] and key[ranked[end]] == key[ranked[first]]:
+            end += 1
+        for index in range(first + 1, end):  # insertion sort of the run by loan index
+            moving = ranked[index]
+            position = index
+            while position > first and loans[ranked[position - 1]] > loans[moving]:
+                ranked[position] = ranked[position - 1]
+                position -= 1
+            ranked[position] = moving
+        first = end
+
+
+@kernel
 def lending_replay_path(
     prices: np.ndarray,
     market: np.ndarray,
@@ -74,6 +142,11 @@ def lending_replay_path(
     collateral0: np.ndarray,
     debt_asset: np.ndarray,
     debt0: np.ndarray,
+    single: np.ndarray,
+    single_theta: np.ndarray,
+    group_of: np.ndarray,
+    groups: np.ndarray,
+    always: np.ndarray,
     fund_initial: float,
     grid: np.ndarray,
     out_row: np.ndarray,
@@ -83,6 +156,13 @@ def lending_replay_path(
 
     Asset ``A`` (past the path assets) is the quote asset, price 1. Writes the
     ``N_METRICS_LENDING`` columns of ``out_row`` and the grid records.
+
+    Single-collateral loans sleep until their thresholds wake them (13.7): ``single``
+    lists them by group (collateral asset, debt asset; rows of ``groups``: first
+    position, end, asset, debt asset) and, within a group, by descending
+    ``single_theta`` (the ratio ``O_a / O_b`` below which ``HF < 1``), which is a
+    max-heap per group; ``group_of`` is each loan's group (-1: several collateral
+    rows). ``always`` lists the loans of several rows, awake at every step.
     """
     n_assets = prices.shape[0]
     n_points = prices.shape[1]
@@ -119,6 +199,20 @@ def lending_replay_path(
     sold = np.empty(max_legs)
     candidates = np.empty(n_loans, dtype=np.int64)
     candidate_hf = np.empty(n_loans)
+    active = np.empty(n_loans, dtype=np.int64)
+    n_active = always.shape[0]
+    active[:n_active] = always
+    n_groups = groups.shape[0]
+    heap_theta = single_theta.copy()
+    heap_loan = single.copy()
+    asleep = np.empty(n_groups, dtype=np.int64)
+    sleep_debt = np.zeros(n_groups)  # debt of the group's sleepers, units of the debt asset
+    sleep_collateral = np.zeros(n_groups)  # their collateral, base units
+    for group in range(n_groups):
+        asleep[group] = groups[group, 1] - groups[group, 0]
+        for position in range(groups[group, 0], groups[group, 1]):
+            sleep_debt[group] += debt0[single[position]]
+            sleep_collateral[group] += collateral0[start[single[position]]]
     flows = np.zeros((N_FLOWS, n_points))
     debt_total = 0.0
     collateral_total = 0.0
@@ -129,10 +223,42 @@ def lending_replay_path(
         if step > 0:
             for asset in range(n_assets + 1):
                 used[asset] *= decay
+        for group in range(n_groups):
+            asset, debt_of, base = groups[group, 2], groups[group, 3], groups[group, 0]
+            limit = marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN)
+            while asleep[group] > 0 and heap_theta[base] > limit:
+                loan = heap_loan[base]
+                active[n_active] = loan
+                n_active += 1
+                sleep_debt[group] -= debt[loan]
+                sleep_collateral[group] -= collateral[start[loan]]
+                asleep[group] = heap_pop(heap_theta, heap_loan, base, asleep[group])
+            debt_total += sleep_debt[group] * marks[debt_of, step]
+            collateral_total += sleep_collateral[group] * marks[asset, step]
         n_candidates = 0
-        for loan in range(n_loans):
+        kept = 0
+        for position in range(n_active):
+            loan = active[position]
             if not is_open[loan]:
                 continue
+            group = group_of[loan]
+            if group >= 0:  # a single-collateral loan far enough from HF 1 sleeps again
+                asset, debt_of = groups[group, 2], groups[group, 3]
+                leg = start[loan]
+                weighted = collateral[leg] * threshold[asset]
+                theta = debt[loan] / weighted if weighted > 0.0 else np.inf
+                if theta <= marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN):
+                    base = groups[group, 0]
+                    asleep[group] = heap_push(
+                        heap_theta, heap_loan, base, asleep[group], theta, loan
+                    )
+                    sleep_debt[group] += debt[loan]
+                    sleep_collateral[group] += collateral[leg]
+                    debt_total += debt[loan] * marks[debt_of, step]
+                    collateral_total += collateral[leg] * marks[asset, step]
+                    continue
+            active[kept] = loan
+            kept += 1
             debt_value = debt[loan] * marks[debt_asset[loan], step]
             weighted = 0.0
             value = 0.0
@@ -147,7 +273,9 @@ def lending_replay_path(
                 candidates[n_candidates] = loan
                 candidate_hf[n_candidates] = health
                 n_candidates += 1
-        ranked = np.argsort(candidate_hf[:n_candidates], kind="mergesort")
+        n_active = kept
+        ranked = np.argsort(candidate_hf[:n_candidates])
+        tie_order(ranked, candidate_hf, candidates)
         for rank in range(n_candidates):
             loan = candidates[ranked[rank]]
             health = candidate_hf[ranked[rank]]
@@ -238,7 +366,8 @@ def lending_replay_path(
     unprofitable_debt = 0.0
     unprofitable = 0.0
     underwater = 0.0
-    for loan in range(n_loans):
+    for position in range(n_active):  # a sleeping loan is healthy at T (13.7)
+        loan = active[position]
         if not is_open[loan]:
             continue
         debt_value = debt[loan] * marks[debt_asset[loan], last_step]
@@ -279,6 +408,11 @@ def lending_replay_paths(
     collateral0: np.ndarray,
     debt_asset: np.ndarray,
     debt0: np.ndarray,
+    single: np.ndarray,
+    single_theta: np.ndarray,
+    group_of: np.ndarray,
+    groups: np.ndarray,
+    always: np.ndarray,
     fund_initial: float,
     grid: np.ndarray,
     out: np.ndarray,
@@ -298,6 +432,11 @@ def lending_replay_paths(
             collateral0,
             debt_asset,
             debt0,
+            single,
+            single_theta,
+            group_of,
+            groups,
+            always,
             fund_initial,
             grid,
             out[row],
