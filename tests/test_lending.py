@@ -134,6 +134,18 @@ def run_kernel(
     return {name: float(value[0]) for name, value in columns.items()}, records
 
 
+def assert_matches(actual: dict[str, float], expected: dict[str, float], where: str = "") -> None:
+    """Every column of a kernel run against the reference, at the engine-reference tolerance."""
+    for name in NAMES:
+        assert_close(
+            actual[name],
+            expected[name],
+            rtol=ENGINE_VS_REFERENCE_RTOL,
+            atol=REFERENCE_ATOL,
+            what=f"{where}{name}",
+        )
+
+
 def assert_hand(actual: float, expected: float, what: str) -> None:
     assert_close(actual, expected, rtol=HAND_COMPUTED_RTOL, atol=HAND_COMPUTED_ATOL, what=what)
 
@@ -300,15 +312,7 @@ def test_kernel_matches_the_loan_by_loan_reference(
     """Several collateral assets, depegs, unprofitable liquidations, pool exhaustion."""
     prices, loans, values = case
     columns, _ = run_kernel(prices[None], loans, values, fund)
-    expected = reference_lending(prices, loans, values, fund)
-    for name in NAMES:
-        assert_close(
-            columns[name],
-            expected[name],
-            rtol=ENGINE_VS_REFERENCE_RTOL,
-            atol=REFERENCE_ATOL,
-            what=name,
-        )
+    assert_matches(columns, reference_lending(prices, loans, values, fund))
 
 
 # ----------------------------------------------------------------------------- engine
@@ -550,14 +554,7 @@ def test_many_single_collateral_loans_woken_by_threshold_match_the_reference() -
     columns, _ = run_kernel(prices[None], loans, values, 100.0)
     expected = reference_lending(prices, loans, values, 100.0)
     assert expected["n_liquidations"] > 50 and expected["unprofitable_loans"] > 0
-    for name in NAMES:
-        assert_close(
-            columns[name],
-            expected[name],
-            rtol=ENGINE_VS_REFERENCE_RTOL,
-            atol=REFERENCE_ATOL,
-            what=name,
-        )
+    assert_matches(columns, expected)
 
 
 @pytest.mark.parametrize("big_first", [True, False])
