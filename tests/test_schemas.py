@@ -143,6 +143,7 @@ def test_paths_schema_lists_the_metric_columns_of_every_stage() -> None:
         *enums.PROCYCLICALITY_METRIC_NAMES,
         *enums.BACKSTOP_METRIC_NAMES,
         *enums.FUND_BOUND_METRIC_NAMES,
+        *enums.LENDING_METRIC_NAMES,
     ]
     assert set(names[1:]) == set(enums.METRIC_INDEX)
     when = {column["name"]: column["required_when"] for column in columns}
@@ -155,6 +156,7 @@ def test_paths_schema_lists_the_metric_columns_of_every_stage() -> None:
     )
     assert all(when[name] == {"scenario_table": "backstop"} for name in enums.BACKSTOP_METRIC_NAMES)
     assert when["fund_passed_bad_debt"] == {"scenario_key": "insurance_fund.pays_past_bankruptcy"}
+    assert all(when[name] == {"scenario_table": "lending"} for name in enums.LENDING_METRIC_NAMES)
     for column in columns[1:]:
         integer = column["name"] in INTEGER_METRICS
         assert column["dtype"] == ("Int64" if integer else "Float64"), column["name"]

@@ -198,6 +198,7 @@ class ValidatedScenario(TypedDict):
     n_steps: int
     n_positions: int
     n_accounts: NotRequired[int]  # accounts scenarios only
+    n_loans: NotRequired[int]  # lending scenarios only (n_positions counts the loans too)
     margin: str
     variants: list[str]
     overrides: list[str]  # the --set texts, in order
@@ -225,6 +226,23 @@ def validate_file(
     scenario = load_scenario(resolve_scenario(scenario_file), sets=sets)
     # memory and disk its stated sizes need (engine/budget.py)
     check_scenario_budget(scenario, n_variants=compare_width(scenario, None))
+    if scenario.lending is not None:  # docs/model.md 13: paths and loans, read in full
+        from stresstest.engine.lending import prepare_lending
+
+        plan = prepare_lending(scenario)
+        if "compare" in scenario.raw:
+            parse_compare(scenario)  # refused: a lending comparison is not run yet
+        return {
+            "scenario": scenario.name,
+            "n_paths": plan.source.n_paths,
+            "n_steps": plan.source.n_steps,
+            "n_positions": len(plan.book),
+            "n_loans": len(plan.book),
+            "margin": "health-factor (lending)",
+            "overrides": list(scenario.overrides),
+            "variants": [],
+            "warnings": [],
+        }
     if is_accounts_scenario(scenario):  # docs/model.md 11: paths and accounts book, read in full
         from stresstest.engine.accounts import prepare_accounts
 

@@ -34,6 +34,7 @@ INTEGER_METRICS = frozenset(
         "procyclical_liquidations",
         "backstop_takeovers",
         "backstop_exhausted",
+        "unprofitable_loans",
     }
 )
 #: Metrics that are fractions, not quote amounts (docs/model.md).
@@ -105,9 +106,13 @@ def metric_names(scenario: Scenario) -> tuple[str, ...]:
     ``margin_peak_to_trough, margin_max_increase, procyclical_liquidations,
     procyclical_notional`` (docs/model.md 3.2), ``[backstop]`` the ``backstop_*``
     columns (10.3) and ``insurance_fund.pays_past_bankruptcy`` ``fund_passed_bad_debt``
-    (10.4).
+    (10.4); a lending run has the core columns and ``collateral_seized,
+    liquidator_profit, unprofitable_debt, unprofitable_loans, underwater_debt``
+    (docs/model.md 13.6).
     """
     names = enums.METRIC_NAMES
+    if scenario.lending is not None:  # a loan book (docs/model.md 13.6)
+        return names + enums.LENDING_METRIC_NAMES
     if scenario.market is not None:
         names += enums.MARKET_METRIC_NAMES
     if scenario.adl is not None:

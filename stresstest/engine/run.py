@@ -33,7 +33,7 @@ from stresstest.engine.plan import (
 from stresstest.engine.procyclicality import scenario_margin_arguments
 from stresstest.engine.result import BookStats, Result
 from stresstest.errors import InputError
-from stresstest.kernels.enums import N_GRID
+from stresstest.kernels.enums import N_GRID, N_METRICS_LENDING
 from stresstest.paths import PathSource, path_source
 from stresstest.paths.source import source_provenance, source_references
 from stresstest.scenario import schema
@@ -292,6 +292,33 @@ def run(
     check_scenario_budget(
         scenario, out_location, check_disk=out_location is not None, held_disk=held
     )
+    if scenario.lending is not None:  # a lending market, docs/model.md 13
+        from stresstest.engine.lending import lending_chunk_size, prepare_lending, run_lending
+
+        lending_plan = prepare_lending(scenario)  # the loans read and checked: nothing written
+        lending_source = lending_plan.source
+        size = chunk_size or lending_chunk_size(lending_source)
+        need = estimate(
+            n_paths=lending_source.n_paths,
+            n_steps=lending_source.n_steps,
+            n_positions=0,  # built already
+            n_assets=len(lending_source.assets),
+            n_metrics=N_METRICS_LENDING,
+            n_grid=int(lending_plan.grid.shape[0]),
+            chunk_size=size,
+        )
+        check_budget(need, out_location=out_location, file=scenario.source_file, held_disk=held)
+        lending_result = run_lending(
+            scenario,
+            lending_plan,
+            chunk_size=size,
+            checkpoint=open_checkpoint(checkpoint_dir, scenario, resume),
+            progress=progress,
+            executor=executor,
+            scheduler=scheduler,
+        )
+        # the pre-run plausibility checks are perps checks (margin, penalty, latency)
+        return checked_result(lending_result, (), strict=strict)
     if is_accounts_scenario(scenario):  # accounts across several assets, docs/model.md 11
         from stresstest.engine import accounts
 

@@ -162,7 +162,24 @@ FUND_PASSED_BAD_DEBT = 29  # bad debt beyond the fund's bound past bankruptcy, q
 FUND_BOUND_METRIC_NAMES: tuple[str, ...] = ("fund_passed_bad_debt",)
 N_METRICS_FUND_BOUND = FUND_PASSED_BAD_DEBT + 1  # row width a kernel with the bound writes into
 
-#: Row width that holds every column of every stage.
+
+# Lending markets (docs/model.md 13.6): columns of a lending run after the core ones.
+COLLATERAL_SEIZED = 30  # collateral seized by liquidations at the oracle, quote units
+LIQUIDATOR_PROFIT = 31  # liquidators' profit after pool and gas, quote units
+UNPROFITABLE_DEBT = 32  # debt of loans left liquidatable at T as unprofitable, quote units
+UNPROFITABLE_LOANS = 33  # loans left liquidatable at T as unprofitable, count
+UNDERWATER_DEBT = 34  # debt not covered by collateral of open loans at T, quote units
+LENDING_METRIC_NAMES: tuple[str, ...] = (
+    "collateral_seized",
+    "liquidator_profit",
+    "unprofitable_debt",
+    "unprofitable_loans",
+    "underwater_debt",
+)
+N_METRICS_LENDING = UNDERWATER_DEBT + 1  # row width the lending kernel writes into
+
+#: Row width that holds every column of every stage of the perps kernels (a lending
+#: run's rows are N_METRICS_LENDING wide).
 N_METRICS_ALL = FUND_PASSED_BAD_DEBT + 1
 
 #: Every per-path column by name: its slot in a kernel's output row.
@@ -181,6 +198,11 @@ METRIC_INDEX: dict[str, int] = {
     "procyclical_notional": PROCYCLICAL_NOTIONAL,
     **{name: BACKSTOP_TAKEOVERS + index for index, name in enumerate(BACKSTOP_METRIC_NAMES)},
     "fund_passed_bad_debt": FUND_PASSED_BAD_DEBT,
+    "collateral_seized": COLLATERAL_SEIZED,
+    "liquidator_profit": LIQUIDATOR_PROFIT,
+    "unprofitable_debt": UNPROFITABLE_DEBT,
+    "unprofitable_loans": UNPROFITABLE_LOANS,
+    "underwater_debt": UNDERWATER_DEBT,
 }
 
 # Oracle models (docs/model.md 9.1); ORACLE_MARKET means no [oracle] table (O_t = P_t).
@@ -241,3 +263,18 @@ ADL_NONE = 0
 ADL_PROFIT_LEVERAGE = 1  # profit / collateral x notional / equity, closed at the mark
 ADL_HYPERLIQUID = 2  # mark / entry x notional / account value, closed at the previous mark
 ADL_PRO_RATA = 3  # every profitable opposite position gives up the same fraction of its profit
+
+# The lending market vector (float64, engine.lending.market_arguments; docs/model.md 13).
+LEND_CLOSE_FACTOR = 0  # fraction of the debt one liquidation may repay
+LEND_FULL_BELOW_HF = 1  # health factor below which the whole debt may be repaid
+LEND_SMALL_LOAN = 2  # debt value below which the whole debt may be repaid, quote units
+LEND_GAS = 3  # gas per liquidation, quote units
+LEND_POOL_DECAY = 4  # factor on a pool's unrefilled sales per step, 2^(-1/half_life)
+LEND_SEIZE_ORDER = 5  # SEIZE_* code
+LEND_ORACLE_DEVIATION = 6  # deviation threshold, fraction of price
+LEND_ORACLE_HEARTBEAT = 7  # heartbeat, steps
+N_LEND_ARGS = 8
+
+# Seize orders (docs/model.md 13.3).
+SEIZE_HIGHEST_VALUE = 0
+SEIZE_BOOK = 1

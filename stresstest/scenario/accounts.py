@@ -272,6 +272,8 @@ def is_accounts(paths: object, book: object) -> bool:
     Multi-asset paths or an accounts book; :func:`check_accounts` refuses one without
     the other, so a loaded scenario has both or neither.
     """
+    if getattr(book, "source", None) in ("loans_file", "loans_synthetic"):
+        return False  # a lending scenario (stresstest.scenario.lending, docs/model.md 13)
     return isinstance(paths, MULTI_PATHS) or isinstance(book, ACCOUNT_BOOKS)
 
 
@@ -293,7 +295,8 @@ def require_single_asset(scenario: schema.Scenario, command: str) -> None:
     InputError
         Naming the scenario file, the ``book`` key and what the command needs.
     """
-    if is_accounts_scenario(scenario):
+    lending = getattr(scenario.book, "source", None) in ("loans_file", "loans_synthetic")
+    if is_accounts_scenario(scenario) or lending:
         raise InputError(
             f"{command} runs single-asset scenarios only",
             file=scenario.source_file,
@@ -372,6 +375,8 @@ def check_accounts(built: dict[str, Any], raw: dict[str, Any], file: Path | None
             value=paths.source,
             expected="'gbm_multi', 'historical_multi' or 'fhs_multi'",
         )
+    if getattr(book, "source", None) in ("loans_file", "loans_synthetic"):
+        return  # checked by stresstest.scenario.lending.check_lending
     if multi_paths and not accounts_book:
         raise InputError(
             "multi-asset paths need an accounts book",

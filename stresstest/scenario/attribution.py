@@ -122,6 +122,8 @@ def unsupported_reason(tables: Any) -> tuple[str, str] | None:
     def get(name: str) -> Any:
         return tables.get(name) if isinstance(tables, dict) else getattr(tables, name, None)
 
+    if get("lending") is not None:
+        return "lending", "lending markets (docs/model.md 13) are not attributed"
     if is_accounts(get("paths"), get("book")):
         return "accounts", "accounts and cross-margin (docs/model.md 11) are not attributed"
     stages = [

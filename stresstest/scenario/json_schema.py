@@ -15,8 +15,12 @@ from stresstest.scenario.accounts import ACCOUNTS_TABLES
 from stresstest.scenario.appetite import Appetite
 from stresstest.scenario.attribution import ATTRIBUTION_TABLES
 from stresstest.scenario.defences import DEFENCE_TABLES
+from stresstest.scenario.lending import LENDING_TABLES
 from stresstest.scenario.mechanics import MECHANISM_TABLES
 from stresstest.scenario.procyclicality import PROCYCLICALITY_TABLES
+
+#: The optional tables described after the mechanisms and defences, in this order.
+OTHER_TABLES = {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES, **PROCYCLICALITY_TABLES, **LENDING_TABLES}
 
 _JSON_TYPES = {
     "float": "number",
@@ -80,7 +84,12 @@ def scenario_json_schema() -> dict[str, Any]:
         properties[name] = table_schema(cls)
     for name, cls in DEFENCE_TABLES.items():
         properties[name] = table_schema(cls)
-    for name, cls in {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES, **PROCYCLICALITY_TABLES}.items():
+    for name, cls in {
+        **ACCOUNTS_TABLES,
+        **ATTRIBUTION_TABLES,
+        **PROCYCLICALITY_TABLES,
+        **LENDING_TABLES,
+    }.items():
         properties[name] = table_schema(cls)
     properties["appetite"] = table_schema(Appetite)
     properties["search"] = {
@@ -155,7 +164,12 @@ def scenario_reference_markdown() -> str:
         describe_table(f"[{name}] (optional)", cls)
     for name, cls in DEFENCE_TABLES.items():
         describe_table(f"[{name}] (optional)", cls)
-    for name, cls in {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES, **PROCYCLICALITY_TABLES}.items():
+    for name, cls in {
+        **ACCOUNTS_TABLES,
+        **ATTRIBUTION_TABLES,
+        **PROCYCLICALITY_TABLES,
+        **LENDING_TABLES,
+    }.items():
         describe_table(f"[{name}] (optional)", cls)
     describe_table("[appetite] (optional; read by stresstest check, docs/check.md)", Appetite)
     lines.extend(OVERRIDES_SECTION)

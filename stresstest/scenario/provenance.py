@@ -190,6 +190,8 @@ def resolved_dict(
         "liquidation": scenario.liquidation,
         "insurance_fund": scenario.insurance_fund,
     }
+    if getattr(scenario, "lending", None) is not None:  # a loan book: no margin, no penalty
+        del tables["margin"], tables["liquidation"]  # (docs/model.md 13.8)
     optional = (
         "oracle",
         "market",
@@ -199,6 +201,7 @@ def resolved_dict(
         "attribution",
         "procyclicality",
         "backstop",
+        "lending",
     )
     for name in optional:
         if getattr(scenario, name) is not None:

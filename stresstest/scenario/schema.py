@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from stresstest.scenario.attribution import Attribution
     from stresstest.scenario.defences import Adl, Backstop, PartialLiquidation
+    from stresstest.scenario.lending import LendingTable, LoansFileBook, LoansSyntheticBook
     from stresstest.scenario.mechanics import Market, Oracle
     from stresstest.scenario.procyclicality import Procyclicality
 
@@ -654,7 +655,10 @@ PathsConfig: TypeAlias = (
     "GbmPaths | FilePaths | HistoricalPaths | GarchPaths | FhsPaths"
     " | GbmMultiPaths | HistoricalMultiPaths | FhsMultiPaths"
 )
-BookConfig: TypeAlias = "SyntheticBook | FileBook | AccountsSyntheticBook | AccountsFileBook"
+BookConfig: TypeAlias = (
+    "SyntheticBook | FileBook | AccountsSyntheticBook | AccountsFileBook"
+    " | LoansFileBook | LoansSyntheticBook"
+)
 MarginConfig = StaticMargin | VolScaledMargin
 
 
@@ -687,6 +691,7 @@ class Scenario:
     adl: Adl | None = None  # [adl], docs/model.md 10.2
     backstop: Backstop | None = None  # [backstop], docs/model.md 10.3
     accounts: AccountsTable | None = None  # [accounts], docs/model.md 11
+    lending: LendingTable | None = None  # [lending], docs/model.md 13
     attribution: Attribution | None = None  # [attribution], docs/model.md 6b; None: defaults
     procyclicality: Procyclicality | None = None  # [procyclicality], docs/model.md 3.2
     overrides: tuple[str, ...] = dataclasses.field(default=(), compare=False)
@@ -716,4 +721,5 @@ class Scenario:
 
 # Accounts across several assets (docs/model.md 11) register their [paths] and [book]
 # variants here; imported last because that module builds on spec() above.
-import stresstest.scenario.accounts  # noqa: E402, F401
+import stresstest.scenario.accounts  # noqa: E402
+import stresstest.scenario.lending  # noqa: E402, F401

@@ -21,6 +21,12 @@ from stresstest.scenario.accounts import ACCOUNTS_TABLES, check_accounts
 from stresstest.scenario.attribution import ATTRIBUTION_TABLES, check_attribution
 from stresstest.scenario.composition import check_composition
 from stresstest.scenario.defences import DEFENCE_TABLES, check_defences
+from stresstest.scenario.lending import (
+    LENDING_TABLES,
+    check_lending,
+    is_lending_raw,
+    lending_margin,
+)
 from stresstest.scenario.mechanics import (
     MECHANISM_TABLES,
     check_mechanisms,
@@ -105,6 +111,7 @@ def _known_tables() -> set[str]:
         | set(ACCOUNTS_TABLES)
         | set(ATTRIBUTION_TABLES)
         | set(PROCYCLICALITY_TABLES)
+        | set(LENDING_TABLES)
         | _TOP_LEVEL_EXTRA
     )
 
@@ -116,6 +123,7 @@ def _known_keys() -> set[str]:
         *MECHANISM_TABLES.values(),
         *DEFENCE_TABLES.values(),
         *ACCOUNTS_TABLES.values(),
+        *LENDING_TABLES.values(),
         *ATTRIBUTION_TABLES.values(),
         *PROCYCLICALITY_TABLES.values(),
     ]
@@ -180,6 +188,9 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         except InputError as error:
             errors.append(error)
     for table in schema.VARIANT_TABLES:
+        if table == "margin" and "margin" not in raw and is_lending_raw(raw):
+            built["margin"] = lending_margin()  # unused by a loan book (docs/model.md 13.8)
+            continue
         build(table, None)
     optional_tables = (
         MECHANISM_TABLES,
@@ -187,6 +198,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         ACCOUNTS_TABLES,
         ATTRIBUTION_TABLES,
         PROCYCLICALITY_TABLES,
+        LENDING_TABLES,
     )
     for tables in optional_tables:
         for table, optional in tables.items():
@@ -199,6 +211,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
     _check_cross_fields(built, file)
     check_mechanisms(built, file)
     check_defences(built, file)
+    check_lending(built, raw, file)  # docs/model.md 13
     check_accounts(built, raw, file)
     check_composition(built, file)  # which stages run together: docs/model.md 12
     check_attribution(built, file)  # docs/model.md 6b
@@ -218,6 +231,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         adl=built["adl"],
         backstop=built["backstop"],
         accounts=built["accounts"],
+        lending=built["lending"],
         attribution=built["attribution"],
         procyclicality=built["procyclicality"],
     )

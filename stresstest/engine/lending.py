@@ -1,0 +1,277 @@
+"""Run a lending scenario: multi-asset paths, a loan book, the lending kernel.
+
+Validate and prepare (paths, loans, market vector), stream chunks of paths
+through :func:`stresstest.kernels.lending.lending_replay_paths`, wrap the
+per-path metrics in the same :class:`~stresstest.engine.result.Result` as
+every run (docs/model.md 13). Memory is O(loans + chunk x assets x steps).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from stresstest.book.loans import LoanBook, read_loans, synthetic_loans
+from stresstest.engine.checkpoint import Checkpoint
+from stresstest.engine.executors import execute_chunks
+from stresstest.engine.plan import CHUNK_BUDGET_VALUES, record_grid_steps
+from stresstest.engine.result import BookStats, Result
+from stresstest.kernels import enums
+from stresstest.kernels.enums import N_GRID
+from stresstest.paths.multi import MultiPathSource, multi_path_source
+from stresstest.scenario import schema
+from stresstest.scenario.lending import (
+    LendingTable,
+    LoansFileBook,
+    LoansSyntheticBook,
+    all_assets,
+)
+
+Progress = Callable[[int, int], None]
+
+
+def lending_table(scenario: schema.Scenario) -> LendingTable:
+    """The scenario's ``[lending]`` table (a loaded lending scenario always has one)."""
+    table = scenario.lending
+    if table is None:  # check_lending refuses a loan book without it
+        raise TypeError("not a lending scenario")  # pragma: no cover
+    return table
+
+
+def market_arguments(table: LendingTable) -> np.ndarray:
+    """The ``N_LEND_ARGS`` market vector of the kernel (kernels/enums.py ``LEND_*``)."""
+    vector = np.zeros(enums.N_LEND_ARGS)
+    vector[enums.LEND_CLOSE_FACTOR] = table.close_factor
+    vector[enums.LEND_FULL_BELOW_HF] = table.close_factor_full_below_hf
+    vector[enums.LEND_SMALL_LOAN] = table.small_loan_threshold
+    vector[enums.LEND_GAS] = table.gas_cost
+    half_life = table.pool_half_life
+    vector[enums.LEND_POOL_DECAY] = 0.0 if half_life == 0.0 else math.pow(0.5, 1.0 / half_life)
+    vector[enums.LEND_SEIZE_ORDER] = (
+        enums.SEIZE_HIGHEST_VALUE if table.seize_order == "highest_value" else enums.SEIZE_BOOK
+    )
+    vector[enums.LEND_ORACLE_DEVIATION] = table.oracle_deviation
+    vector[enums.LEND_ORACLE_HEARTBEAT] = table.oracle_heartbeat_steps
+    return vector
+
+
+def start_prices(source: MultiPathSource) -> np.ndarray:
+    """``P_a,0`` of the path assets then 1 for the quote asset, quote per base."""
+    return np.append(np.asarray(source.start_prices(), dtype=float), 1.0)
+
+
+def build_loans(scenario: schema.Scenario, source: MultiPathSource) -> LoanBook:
+    """The loan book of a scenario's ``[book]`` table."""
+    table = lending_table(scenario)
+    assets = all_assets(scenario.paths, table)
+    config = scenario.book
+    if isinstance(config, LoansSyntheticBook):
+        return synthetic_loans(config, table, scenario.seed, start_prices(source), assets)
+    if isinstance(config, LoansFileBook):
+        return read_loans(config.file, assets)
+    raise TypeError(f"no loan book for {type(config).__name__}")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class WakeIndex:
+    """Single-collateral loans sorted by the threshold that wakes them (docs/model.md 13.7).
+
+    Attributes
+    ----------
+    single
+        Loan indices of the single-collateral loans, grouped by (collateral asset,
+        debt asset) and by descending ``theta`` within a group (ties: loan order).
+    theta
+        ``d / (c LT_a)`` of each, in that order: ``HF < 1`` exactly when
+        ``O_a / O_b < theta`` (``inf`` when ``c LT_a = 0``).
+    group_of
+        Each loan's group (row of ``groups``), -1 for a loan of several rows.
+    groups
+        ``(G, 4)`` int64: first position, end position, collateral asset, debt asset.
+    always
+        The other loans (several collateral rows), ascending: checked at every step.
+    """
+
+    single: np.ndarray
+    theta: np.ndarray
+    group_of: np.ndarray
+    groups: np.ndarray
+    always: np.ndarray
+
+
+def wake_index(book: LoanBook, threshold: np.ndarray) -> WakeIndex:
+    """The :class:`WakeIndex` of a loan book under per-asset thresholds ``LT_a``."""
+    legs = np.diff(book.start)
+    single = np.flatnonzero(legs == 1)
+    first = book.start[single]
+    asset = book.asset[first]
+    debt_asset = book.debt_asset[single]
+    weighted = book.collateral[first] * threshold[asset]
+    with np.errstate(divide="ignore", over="ignore"):  # inf: a loan woken at once
+        theta = np.where(weighted > 0.0, book.debt[single] / weighted, np.inf)
+    order = np.lexsort((single, -theta, debt_asset, asset))
+    single, asset, debt_asset, theta = single[order], asset[order], debt_asset[order], theta[order]
+    key = asset * (len(book.assets) + 1) + debt_asset
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])[: key.size]
+    ends = np.r_[starts[1:], key.size][: starts.size].astype(np.int64)
+    group_of = np.full(len(book), -1, dtype=np.int64)
+    group_of[single] = np.cumsum(np.r_[True, key[1:] != key[:-1]][: key.size]) - 1
+    groups = np.stack([starts, ends, asset[starts], debt_asset[starts]], axis=1)
+    return WakeIndex(
+        single=single.astype(np.int64),
+        theta=theta,
+        group_of=group_of,
+        groups=np.ascontiguousarray(groups.reshape(-1, 4), dtype=np.int64),
+        always=np.flatnonzero(legs != 1).astype(np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class LendingPlan:
+    """Everything a chunk of paths needs: the source, the loans and the market's arrays."""
+
+    source: MultiPathSource
+    book: LoanBook
+    market: np.ndarray
+    threshold: np.ndarray
+    bonus: np.ndarray
+    fee: np.ndarray
+    depth: np.ndarray
+    fund_initial: float
+    grid: np.ndarray
+    wake: WakeIndex
+
+
+def lending_plan(
+    scenario: schema.Scenario, source: MultiPathSource, book: LoanBook, grid: np.ndarray
+) -> LendingPlan:
+    """Kernel arguments of a loaded lending scenario."""
+    table = lending_table(scenario)
+    n_assets = len(source.assets)
+    fee = table.protocol_fee if table.protocol_fee is not None else [0.0] * n_assets
+    threshold = np.asarray(table.liquidation_threshold, dtype=float)
+    return LendingPlan(
+        source=source,
+        book=book,
+        market=market_arguments(table),
+        threshold=threshold,
+        bonus=np.asarray(table.liquidation_bonus, dtype=float),
+        fee=np.asarray(fee, dtype=float),
+        depth=np.asarray(table.pool_depth, dtype=float),
+        fund_initial=scenario.insurance_fund.initial,
+        grid=grid,
+        wake=wake_index(book, threshold),
+    )
+
+
+def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Replay the plan's loans over ``prices`` ``(count, n_assets, T + 1)`` (quote per base).
+
+    Returns metrics ``(count, N_METRICS_LENDING)`` and records ``(count, N_GRID, len(grid))``.
+    """
+    from stresstest.kernels.lending import lending_replay_paths
+
+    count = prices.shape[0]
+    out = np.zeros((count, enums.N_METRICS_LENDING))
+    grid_out = np.empty((count, N_GRID, plan.grid.shape[0]))
+    book = plan.book
+    lending_replay_paths(
+        np.ascontiguousarray(prices),
+        plan.market,
+        plan.threshold,
+        plan.bonus,
+        plan.fee,
+        plan.depth,
+        book.start,
+        book.asset,
+        book.collateral,
+        book.debt_asset,
+        book.debt,
+        plan.wake.single,
+        plan.wake.theta,
+        plan.wake.group_of,
+        plan.wake.groups,
+        plan.wake.always,
+        plan.fund_initial,
+        plan.grid,
+        out,
+        grid_out,
+    )
+    return out, grid_out
+
+
+def replay_variants_chunk(
+    plans: Sequence[LendingPlan], first: int, count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generate paths ``first .. first + count - 1`` once and replay every plan over them."""
+    prices = plans[0].source.chunk(first, count)
+    values = [replay_prices(plan, prices) for plan in plans]
+    return np.stack([value[0] for value in values]), np.stack([value[1] for value in values])
+
+
+def lending_chunk_size(source: MultiPathSource, n_plans: int = 1) -> int:
+    """Paths per chunk so that one chunk of prices for every plan takes about 64 MB."""
+    n_points = len(source.assets) * (source.n_steps + 1)
+    return max(1, min(source.n_paths, CHUNK_BUDGET_VALUES // (n_points * n_plans)))
+
+
+def book_stats(book: LoanBook, prices: np.ndarray) -> BookStats:
+    """Loans, 0 longs, debt at step 0 and collateral at step 0 (quote units)."""
+    return BookStats(len(book), 0, book.debt_value(prices), book.collateral_value(prices))
+
+
+def prepare_lending(scenario: schema.Scenario) -> LendingPlan:
+    """Build a loaded lending scenario's paths source, loans and kernel arguments.
+
+    Reads and checks the loan file (or draws the loans); nothing is written.
+    """
+    source = multi_path_source(scenario.paths, scenario.seed, scenario.source_file)
+    book = build_loans(scenario, source)
+    grid = record_grid_steps(source.n_paths, source.n_steps, 1)
+    return lending_plan(scenario, source, book, grid)
+
+
+def run_lending(
+    scenario: schema.Scenario,
+    plan: LendingPlan,
+    *,
+    chunk_size: int | None = None,
+    checkpoint: Checkpoint | None = None,
+    progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> Result:
+    """Replay a prepared lending scenario's loans over all its paths (docs/model.md 13).
+
+    Results depend neither on ``chunk_size`` nor on the executor or threads.
+    """
+    source, book, grid = plan.source, plan.book, plan.grid
+    metrics, records = execute_chunks(
+        (plan,),
+        chunk_function=replay_variants_chunk,
+        n_variants=1,
+        n_paths=source.n_paths,
+        n_metrics=enums.N_METRICS_LENDING,
+        grid_shape=(N_GRID, int(grid.shape[0])),
+        chunk_size=chunk_size or lending_chunk_size(source),
+        executor=executor,
+        scheduler=scheduler,
+        checkpoint=checkpoint,
+        progress=progress,
+    )
+    provenance = getattr(source, "provenance", None)
+    paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
+    return Result(
+        scenario=scenario,
+        path_ids=source.path_ids(),
+        metrics=metrics[0],
+        book=book_stats(book, start_prices(source)),
+        grid=grid,
+        records=records[0],
+        paths_record=paths_record,
+        references={},
+    )

@@ -1,0 +1,444 @@
+"""Lending markets: a book of loans replayed over multi-asset paths (docs/model.md 13).
+
+Per path and step, in this order: the oracle marks (Chainlink deviation and
+heartbeat, :func:`oracle_marks`, computed for the whole path first); the pools'
+refill; every open loan's health factor at the marks; the liquidatable loans
+(``HF < 1``) in ascending health factor (ties: loan order), each liquidated
+once if the liquidator profits, selling the seized collateral through the
+asset's constant-product pool (:func:`pool_proceeds`) that the step's
+liquidations share; then the reserve (:func:`stresstest.kernels.fund.walk_fund`).
+Pure numba over arrays; every path is computed by one thread.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from stresstest.kernels import enums
+from stresstest.kernels.fund import (
+    FLOW_BAD_DEBT,
+    FLOW_COUNT,
+    FLOW_NOTIONAL,
+    FLOW_TO_FUND,
+    N_FLOWS,
+    record_grid,
+    walk_fund,
+)
+from stresstest.kernels.jit import kernel, parallel_kernel
+
+#: A single-collateral loan is woken once ``O_a / O_b`` has fallen to within this
+#: fraction of its threshold: far more than the rounding between ``HF`` and the ratio,
+#: so a loan left asleep has ``HF > 1`` (docs/model.md 13.7).
+WAKE_MARGIN = 1e-9
+
+
+@kernel
+def oracle_marks(prices: np.ndarray, deviation: float, heartbeat: int, marks: np.ndarray) -> None:
+    """Chainlink-style reported prices ``marks`` ``(A, T + 1)`` of market ``prices`` ``(A, T + 1)``.
+
+    ``O_a,0 = P_a,0``; at ``t >= 1`` the price is reported (``O_a,t = P_a,t``,
+    last report ``l_a = t``) when ``t - l_a >= heartbeat`` or
+    ``|P_a,t / O_a,t-1 - 1| > deviation``; otherwise ``O_a,t = O_a,t-1``.
+    Quote per base; ``heartbeat`` in steps, ``deviation`` a fraction of price.
+    """
+    for asset in range(prices.shape[0]):
+        reported = prices[asset, 0]
+        last = 0
+        marks[asset, 0] = reported
+        for step in range(1, prices.shape[1]):
+            price = prices[asset, step]
+            if step - last >= heartbeat or abs(price / reported - 1.0) > deviation:
+                reported = price
+                last = step
+            marks[asset, step] = reported
+
+
+@kernel
+def pool_proceeds(depth: float, used: float, value: float) -> float:
+    """Quote a constant-product pool pays for collateral worth ``value`` at the market.
+
+    The pool holds ``D = depth`` quote against ``D / P`` base at the market price
+    ``P`` when rested; ``used`` is the market value of earlier sales not yet
+    refilled. Selling ``value`` more yields ``D^2 v / ((D + s)(D + s + v))``
+    quote (``s = used``, ``v = value``): ``D v / (D + v)`` from a rested pool.
+    """
+    return depth * depth * value / ((depth + used) * (depth + used + value))
+
+
+@kernel
+def heap_pop(theta: np.ndarray, loans: np.ndarray, base: int, size: int) -> int:
+    """Remove the root of the max-heap ``theta[base : base + size]`` (with its ``loans``).
+
+    Returns the new size. A max-heap keyed by the wake-up threshold: the root is the
+    sleeper closest to waking.
+    """
+    size -= 1
+    theta[base] = theta[base + size]
+    loans[base] = loans[base + size]
+    node = 0
+    while True:
+        largest = node
+        for child in (2 * node + 1, 2 * node + 2):
+            if child < size and theta[base + child] > theta[base + largest]:
+                largest = child
+        if largest == node:
+            return size
+        theta[base + node], theta[base + largest] = theta[base + largest], theta[base + node]
+        loans[base + node], loans[base + largest] = loans[base + largest], loans[base + node]
+        node = largest
+
+
+@kernel
+def heap_push(
+    theta: np.ndarray, loans: np.ndarray, base: int, size: int, key: float, loan: int
+) -> int:
+    """Add ``loan`` with threshold ``key`` to the max-heap at ``base``; returns the new size."""
+    node = size
+    theta[base + node] = key
+    loans[base + node] = loan
+    while node > 0:
+        parent = (node - 1) // 2
+        if not theta[base + parent] < theta[base + node]:
+            break
+        theta[base + node], theta[base + parent] = theta[base + parent], theta[base + node]
+        loans[base + node], loans[base + parent] = loans[base + parent], loans[base + node]
+        node = parent
+    return size + 1
+
+
+@kernel
+def tie_order(ranked: np.ndarray, key: np.ndarray, loans: np.ndarray) -> None:
+    """Order each run of equal ``key`` in ``ranked`` (an argsort of ``key``) by loan index.
+
+    The argsort need not be stable: ties, rare, are put in loan order here, so the
+    order is (health factor, loan) whatever the order the candidates were found in.
+    """
+    first = 0
+    while first < ranked.shape[0]:
+        end = first + 1
+        while end < ranked.shape[0] and key[ranked[end]] == key[ranked[first]]:
+            end += 1
+        for index in range(first + 1, end):  # insertion sort of the run by loan index
+            moving = ranked[index]
+            position = index
+            while position > first and loans[ranked[position - 1]] > loans[moving]:
+                ranked[position] = ranked[position - 1]
+                position -= 1
+            ranked[position] = moving
+        first = end
+
+
+@kernel
+def lending_replay_path(
+    prices: np.ndarray,
+    market: np.ndarray,
+    threshold: np.ndarray,
+    bonus: np.ndarray,
+    fee: np.ndarray,
+    depth: np.ndarray,
+    start: np.ndarray,
+    leg_asset: np.ndarray,
+    collateral0: np.ndarray,
+    debt_asset: np.ndarray,
+    debt0: np.ndarray,
+    single: np.ndarray,
+    single_theta: np.ndarray,
+    group_of: np.ndarray,
+    groups: np.ndarray,
+    always: np.ndarray,
+    fund_initial: float,
+    grid: np.ndarray,
+    out_row: np.ndarray,
+    grid_row: np.ndarray,
+) -> None:
+    """Replay every loan over one path's ``prices`` ``(A, T + 1)`` (docs/model.md 13).
+
+    Asset ``A`` (past the path assets) is the quote asset, price 1. Writes the
+    ``N_METRICS_LENDING`` columns of ``out_row`` and the grid records.
+
+    Single-collateral loans sleep until their thresholds wake them (13.7): ``single``
+    lists them by group (collateral asset, debt asset; rows of ``groups``: first
+    position, end, asset, debt asset) and, within a group, by descending
+    ``single_theta`` (the ratio ``O_a / O_b`` below which ``HF < 1``), which is a
+    max-heap per group; ``group_of`` is each loan's group (-1: several collateral
+    rows). ``always`` lists the loans of several rows, awake at every step.
+    """
+    n_assets = prices.shape[0]
+    n_points = prices.shape[1]
+    last_step = n_points - 1
+    n_loans = debt0.shape[0]
+    close_factor = market[enums.LEND_CLOSE_FACTOR]
+    full_below = market[enums.LEND_FULL_BELOW_HF]
+    small_loan = market[enums.LEND_SMALL_LOAN]
+    gas = market[enums.LEND_GAS]
+    decay = market[enums.LEND_POOL_DECAY]
+    by_value = int(market[enums.LEND_SEIZE_ORDER]) == enums.SEIZE_HIGHEST_VALUE
+    marks = np.empty((n_assets + 1, n_points))
+    oracle_marks(
+        prices,
+        market[enums.LEND_ORACLE_DEVIATION],
+        int(market[enums.LEND_ORACLE_HEARTBEAT]),
+        marks,
+    )
+    marks[n_assets, :] = 1.0
+    market_prices = np.empty((n_assets + 1, n_points))
+    market_prices[:n_assets, :] = prices
+    market_prices[n_assets, :] = 1.0
+    collateral = collateral0.copy()
+    debt = debt0.copy()
+    is_open = np.ones(n_loans, dtype=np.bool_)
+    refused_at = np.full(n_loans, -1, dtype=np.int64)
+    used = np.zeros(n_assets + 1)
+    max_legs = 1
+    for loan in range(n_loans):
+        max_legs = max(max_legs, start[loan + 1] - start[loan])
+    order = np.empty(max_legs, dtype=np.int64)
+    seized = np.empty(max_legs)
+    whole = np.empty(max_legs, dtype=np.bool_)
+    sold = np.empty(max_legs)
+    candidates = np.empty(n_loans, dtype=np.int64)
+    candidate_hf = np.empty(n_loans)
+    active = np.empty(n_loans, dtype=np.int64)
+    n_active = always.shape[0]
+    active[:n_active] = always
+    n_groups = groups.shape[0]
+    heap_theta = single_theta.copy()
+    heap_loan = single.copy()
+    asleep = np.empty(n_groups, dtype=np.int64)
+    sleep_debt = np.zeros(n_groups)  # debt of the group's sleepers, units of the debt asset
+    sleep_collateral = np.zeros(n_groups)  # their collateral, base units
+    for group in range(n_groups):
+        asleep[group] = groups[group, 1] - groups[group, 0]
+        for position in range(groups[group, 0], groups[group, 1]):
+            sleep_debt[group] += debt0[single[position]]
+            sleep_collateral[group] += collateral0[start[single[position]]]
+    flows = np.zeros((N_FLOWS, n_points))
+    debt_total = 0.0
+    collateral_total = 0.0
+    seized_total = 0.0
+    profit_total = 0.0
+    to_liquidators = 0.0
+    for step in range(n_points):
+        if step > 0:
+            for asset in range(n_assets + 1):
+                used[asset] *= decay
+        for group in range(n_groups):
+            asset, debt_of, base = groups[group, 2], groups[group, 3], groups[group, 0]
+            limit = marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN)
+            while asleep[group] > 0 and heap_theta[base] > limit:
+                loan = heap_loan[base]
+                active[n_active] = loan
+                n_active += 1
+                sleep_debt[group] -= debt[loan]
+                sleep_collateral[group] -= collateral[start[loan]]
+                asleep[group] = heap_pop(heap_theta, heap_loan, base, asleep[group])
+            debt_total += sleep_debt[group] * marks[debt_of, step]
+            collateral_total += sleep_collateral[group] * marks[asset, step]
+        n_candidates = 0
+        kept = 0
+        for position in range(n_active):
+            loan = active[position]
+            if not is_open[loan]:
+                continue
+            group = group_of[loan]
+            if group >= 0:  # a single-collateral loan far enough from HF 1 sleeps again
+                asset, debt_of = groups[group, 2], groups[group, 3]
+                leg = start[loan]
+                weighted = collateral[leg] * threshold[asset]
+                theta = debt[loan] / weighted if weighted > 0.0 else np.inf
+                if theta <= marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN):
+                    base = groups[group, 0]
+                    asleep[group] = heap_push(
+                        heap_theta, heap_loan, base, asleep[group], theta, loan
+                    )
+                    sleep_debt[group] += debt[loan]
+                    sleep_collateral[group] += collateral[leg]
+                    debt_total += debt[loan] * marks[debt_of, step]
+                    collateral_total += collateral[leg] * marks[asset, step]
+                    continue
+            active[kept] = loan
+            kept += 1
+            debt_value = debt[loan] * marks[debt_asset[loan], step]
+            weighted = 0.0
+            value = 0.0
+            for leg in range(start[loan], start[loan + 1]):
+                leg_value = collateral[leg] * marks[leg_asset[leg], step]
+                weighted += leg_value * threshold[leg_asset[leg]]
+                value += leg_value
+            debt_total += debt_value
+            collateral_total += value
+            health = weighted / debt_value
+            if health < 1.0:
+                candidates[n_candidates] = loan
+                candidate_hf[n_candidates] = health
+                n_candidates += 1
+        n_active = kept
+        ranked = np.argsort(candidate_hf[:n_candidates])
+        tie_order(ranked, candidate_hf, candidates)
+        for rank in range(n_candidates):
+            loan = candidates[ranked[rank]]
+            health = candidate_hf[ranked[rank]]
+            debt_mark = marks[debt_asset[loan], step]
+            debt_value = debt[loan] * debt_mark
+            factor = close_factor
+            if health < full_below or debt_value < small_loan:
+                factor = 1.0
+            remaining = factor * debt_value
+            first = start[loan]
+            n_legs = start[loan + 1] - first
+            for index in range(n_legs):  # the seize order, stable insertion sort
+                leg = first + index
+                order[index] = leg
+                if by_value:
+                    value = collateral[leg] * marks[leg_asset[leg], step]
+                    position = index
+                    while position > 0:
+                        other = order[position - 1]
+                        if collateral[other] * marks[leg_asset[other], step] >= value:
+                            break
+                        order[position] = other
+                        position -= 1
+                    order[position] = leg
+            proceeds = 0.0
+            seized_value = 0.0
+            fee_value = 0.0
+            for index in range(n_legs):
+                leg = order[index]
+                asset = leg_asset[leg]
+                mark = marks[asset, step]
+                leg_value = collateral[leg] * mark
+                seized[index] = 0.0
+                whole[index] = False
+                sold[index] = 0.0
+                if leg_value <= 0.0 or remaining <= 0.0:
+                    continue
+                if leg_value / (1.0 + bonus[asset]) <= remaining:
+                    cover = leg_value / (1.0 + bonus[asset])
+                    amount = collateral[leg]
+                    whole[index] = True
+                else:
+                    cover = remaining
+                    amount = cover * (1.0 + bonus[asset]) / mark
+                remaining -= cover
+                fee_amount = fee[asset] * cover * bonus[asset] / mark
+                seized[index] = amount
+                seized_value += amount * mark
+                fee_value += fee_amount * mark
+                sold[index] = (amount - fee_amount) * market_prices[asset, step]
+                proceeds += pool_proceeds(depth[asset], used[asset], sold[index])
+            repaid_value = factor * debt_value - remaining
+            if repaid_value < 0.0:
+                repaid_value = 0.0
+            repaid = repaid_value / debt_mark
+            profit = proceeds - repaid * market_prices[debt_asset[loan], step] - gas
+            if not profit > 0.0:
+                refused_at[loan] = step
+                continue
+            left = 0.0
+            for index in range(n_legs):
+                leg = order[index]
+                if whole[index]:
+                    collateral[leg] = 0.0
+                else:
+                    collateral[leg] -= seized[index]
+                left += collateral[leg]
+                used[leg_asset[leg]] += sold[index]
+            bad = 0.0
+            if factor == 1.0 and remaining <= 0.0:
+                debt[loan] = 0.0
+            else:
+                debt[loan] -= repaid
+            if left <= 0.0 and debt[loan] > 0.0:
+                bad = debt[loan] * debt_mark  # collateral ran out: the rest is bad debt
+                debt[loan] = 0.0
+            if debt[loan] <= 0.0:
+                is_open[loan] = False
+            flows[FLOW_TO_FUND, step] += fee_value
+            flows[FLOW_BAD_DEBT, step] += bad
+            flows[FLOW_COUNT, step] += 1.0
+            flows[FLOW_NOTIONAL, step] += repaid_value
+            seized_total += seized_value
+            profit_total += profit
+            to_liquidators += seized_value - fee_value - repaid_value
+    walk_fund(flows, fund_initial, out_row)
+    record_grid(prices[0], flows, grid, grid_row)
+    unprofitable_debt = 0.0
+    unprofitable = 0.0
+    underwater = 0.0
+    for position in range(n_active):  # a sleeping loan is healthy at T (13.7)
+        loan = active[position]
+        if not is_open[loan]:
+            continue
+        debt_value = debt[loan] * marks[debt_asset[loan], last_step]
+        value = 0.0
+        for leg in range(start[loan], start[loan + 1]):
+            value += collateral[leg] * marks[leg_asset[leg], last_step]
+        if refused_at[loan] == last_step:
+            unprofitable_debt += debt_value
+            unprofitable += 1.0
+        if debt_value > value:
+            underwater += debt_value - value
+    out_row[enums.N_LIQUIDATIONS] = flows[FLOW_COUNT].sum()
+    out_row[enums.LIQUIDATED_NOTIONAL] = flows[FLOW_NOTIONAL].sum()
+    out_row[enums.BAD_DEBT] = flows[FLOW_BAD_DEBT].sum()
+    out_row[enums.FEES_TO_FUND] = flows[FLOW_TO_FUND].sum()
+    out_row[enums.FEES_TO_LIQUIDATORS] = to_liquidators
+    out_row[enums.REQUIREMENT_MEAN] = debt_total / n_points
+    out_row[enums.MARGIN_RATE_MEAN] = (
+        debt_total / collateral_total if collateral_total > 0.0 else 0.0
+    )
+    out_row[enums.COLLATERAL_SEIZED] = seized_total
+    out_row[enums.LIQUIDATOR_PROFIT] = profit_total
+    out_row[enums.UNPROFITABLE_DEBT] = unprofitable_debt
+    out_row[enums.UNPROFITABLE_LOANS] = unprofitable
+    out_row[enums.UNDERWATER_DEBT] = underwater
+
+
+@parallel_kernel
+def lending_replay_paths(
+    prices: np.ndarray,
+    market: np.ndarray,
+    threshold: np.ndarray,
+    bonus: np.ndarray,
+    fee: np.ndarray,
+    depth: np.ndarray,
+    start: np.ndarray,
+    leg_asset: np.ndarray,
+    collateral0: np.ndarray,
+    debt_asset: np.ndarray,
+    debt0: np.ndarray,
+    single: np.ndarray,
+    single_theta: np.ndarray,
+    group_of: np.ndarray,
+    groups: np.ndarray,
+    always: np.ndarray,
+    fund_initial: float,
+    grid: np.ndarray,
+    out: np.ndarray,
+    grid_out: np.ndarray,
+) -> None:
+    """:func:`lending_replay_path` over ``prices`` ``(n, A, T + 1)``, one thread per path."""
+    for row in numba.prange(prices.shape[0]):
+        lending_replay_path(
+            prices[row],
+            market,
+            threshold,
+            bonus,
+            fee,
+            depth,
+            start,
+            leg_asset,
+            collateral0,
+            debt_asset,
+            debt0,
+            single,
+            single_theta,
+            group_of,
+            groups,
+            always,
+            fund_initial,
+            grid,
+            out[row],
+            grid_out[row],
+        )
