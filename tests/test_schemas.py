@@ -313,7 +313,9 @@ def test_a_broken_run_folder_is_refused(run_dir: Path, tmp_path: Path, case: str
 
 COMPARE_BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
     "newer format_version": (
-        lambda d: _edit_json(d / "compare.json", lambda s: s.update(format_version=3)),
+        lambda d: _edit_json(
+            d / "compare.json", lambda s: s.update(format_version=FORMAT_VERSION + 1)
+        ),
         r"compare\.json, key 'format_version': result folder written by a newer stresstest",
     ),
     "variant version differs": (

@@ -12,7 +12,7 @@ from typing import Any
 from stresstest.errors import InputError
 
 #: The format of the result folders this stresstest writes, and the newest it reads.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Key of the version in summary.json and compare.json.
 FORMAT_KEY = "format_version"
 #: Key of the version in a Parquet file's key-value metadata (a decimal string).
