@@ -139,6 +139,8 @@ def test_readme_commands_run(tmp_path: Path) -> None:
         run_block(block, REPO / "README.md", cwd)
     for written in (
         "runs/march_2020/summary.json",
+        "runs/hyperliquid/summary.json",
+        "runs/aave/summary.json",
         "runs/compare_btc/compare.parquet",
         "reports/compare_btc.pdf",
         "reports/default.pdf",
