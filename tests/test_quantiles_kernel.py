@@ -1,0 +1,91 @@
+"""The per-step quantile kernel equals numpy's "linear" quantiles bit for bit.
+
+docs/model.md 6a: ``column_quantiles`` replaces ``np.quantile(values,
+STEP_QUANTILES, axis=0, method="linear")`` in the per-step files, so the files'
+bytes must not change. The reference is numpy itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from stresstest.engine.result import STEP_QUANTILES, step_quantiles
+from stresstest.kernels.quantiles import column_quantiles, needed_ranks
+from tests.tiers import examples
+
+LEVELS = np.asarray(STEP_QUANTILES, dtype=np.float64)
+
+#: Values with many ties, zeros and negatives; no NaN, no -0.0 (see below).
+_TIED = st.sampled_from([-3.5, -1.0, 0.0, 0.25, 1.0, 2.0, 1e9])
+_FINITE = st.floats(-1e12, 1e12, allow_nan=False, allow_infinity=False)
+
+
+def _reference(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    return np.asarray(np.quantile(values, levels, axis=0, method="linear"))
+
+
+@settings(deadline=None, database=None, max_examples=examples(300))
+@given(
+    values=st.integers(1, 40).flatmap(
+        lambda n: hnp.arrays(
+            np.float64,
+            st.tuples(st.just(n), st.integers(1, 5)),
+            elements=st.one_of(_TIED, _FINITE).map(lambda x: x + 0.0),
+        )
+    ),
+    levels=st.lists(st.floats(0.0, 1.0), min_size=1, max_size=9),
+)
+def test_kernel_equals_numpy_linear_bit_for_bit(values: np.ndarray, levels: list[float]) -> None:
+    """Random columns (ties, zeros, negatives, n from 1), random levels in [0, 1]."""
+    level_array = np.asarray(levels, dtype=np.float64)
+    got = column_quantiles(values, level_array)
+    assert got.tobytes() == _reference(values, level_array).tobytes()
+
+
+def test_small_and_constant_columns_by_hand() -> None:
+    """n = 1, 2, 3 and a constant column, hand-computed."""
+    one = np.array([[7.5]])
+    assert np.all(column_quantiles(one, LEVELS) == 7.5)
+    two = np.array([[2.0], [1.0]])
+    # (n - 1) * q = q: 1 + (2 - 1) * q
+    np.testing.assert_array_equal(
+        column_quantiles(two, np.array([0.0, 0.25, 1.0]))[:, 0], [1.0, 1.25, 2.0]
+    )
+    three = np.array([[3.0], [-1.0], [1.0]])
+    # (n - 1) * 0.75 = 1.5 -> halfway between 1 and 3
+    np.testing.assert_array_equal(column_quantiles(three, np.array([0.5, 0.75]))[:, 0], [1.0, 2.0])
+    constant = np.full((9, 3), -4.0)
+    assert np.all(column_quantiles(constant, LEVELS) == -4.0)
+    for values in (one, two, three, constant):
+        assert column_quantiles(values, LEVELS).tobytes() == _reference(values, LEVELS).tobytes()
+
+
+def test_strided_view_like_the_records() -> None:
+    """A strided (n_paths, n_grid) view of (n_paths, n_grid, rows) records, as the engine passes."""
+    records = np.random.default_rng(19).normal(size=(257, 31, 4))
+    view = records[:, :, 2]
+    assert not view.flags.c_contiguous
+    assert column_quantiles(view, LEVELS).tobytes() == _reference(view, LEVELS).tobytes()
+
+
+def test_needed_ranks_are_the_floor_and_next_of_each_index() -> None:
+    """Ranks for n = 101: (n - 1) * q = 100 q, each with its successor, clipped at 100."""
+    ranks = needed_ranks(101, np.array([0.0, 0.255, 1.0]))
+    np.testing.assert_array_equal(ranks, [0, 1, 25, 26, 100])
+
+
+def test_step_file_table_unchanged() -> None:
+    """The per-step table built with the kernel equals the one built with np.quantile."""
+    values = np.random.default_rng(6).standard_t(3, size=(300, 17)) * 1e6
+    grid = np.arange(17) * 45
+    table = step_quantiles(values, grid)
+    expected = _reference(values, LEVELS)
+    for level, row in zip(STEP_QUANTILES, expected, strict=True):
+        column = table[f"q{round(level * 100):02d}"].to_numpy()
+        assert column.tobytes() == row.tobytes()
+    assert table["mean"].to_numpy().tobytes() == values.mean(axis=0).tobytes()
+    assert isinstance(table, pl.DataFrame)
