@@ -145,7 +145,7 @@ def reference_account_defences(
     for path in range(n_paths):
         rates = [reference_margin_rates(prices[path, a], margin) for a in range(n_assets)]
         price = [[float(v) for v in prices[path, a]] for a in range(n_assets)]
-        mark = [reference_marks(price[a], oracle) for a in range(n_assets)]
+        mark = [reference_marks(price[a], oracle, a) for a in range(n_assets)]
         fee_rate = [reference_fee_rates(price[a], fee_model) for a in range(n_assets)]
         shift = [_shifts(price[a], trigger) for a in range(n_assets)]
         qty = [float(v) for v in book["qty"]]

@@ -49,10 +49,19 @@ def reference_requirement(
     return chosen_rate * notional - chosen_amount + (rate - base) * notional
 
 
-def reference_marks(market: list[float], oracle: dict[str, Any] | None) -> list[float]:
-    """``O_t`` of one asset for ``t = 0..T`` from its market prices (docs/model.md 9.1)."""
+def reference_marks(
+    market: list[float], oracle: dict[str, Any] | None, asset: int | None = None
+) -> list[float]:
+    """``O_t`` of asset ``asset`` for ``t = 0..T`` from its market prices (docs/model.md 9.1).
+
+    ``oracle["manipulation_asset"]`` (an asset index; absent or ``None``: every asset)
+    limits the manipulation to that asset (11.7).
+    """
     if oracle is None:
         return list(market)
+    target = oracle.get("manipulation_asset")
+    if target is not None and target != asset:
+        oracle = {key: value for key, value in oracle.items() if key != "manipulation_step"}
     marks = []
     ema = market[0]
     for t, price in enumerate(market):
@@ -143,7 +152,7 @@ def reference_accounts(
     for path in range(n_paths):
         rates = [reference_margin_rates(prices[path, asset], margin) for asset in range(n_assets)]
         price = [[float(v) for v in prices[path, asset]] for asset in range(n_assets)]
-        mark = [reference_marks(price[asset], oracle) for asset in range(n_assets)]
+        mark = [reference_marks(price[asset], oracle, asset) for asset in range(n_assets)]
         fee_rate = [reference_fee_rates(price[asset], fee_model) for asset in range(n_assets)]
         is_open = [True] * len(units)
         closes: list[tuple[float, float, float, int]] = []
@@ -248,7 +257,7 @@ def smallest_gap(
     for path in range(n_paths):
         rates = [reference_margin_rates(prices[path, asset], margin) for asset in range(n_assets)]
         mark = [
-            reference_marks([float(v) for v in prices[path, asset]], oracle)
+            reference_marks([float(v) for v in prices[path, asset]], oracle, asset)
             for asset in range(n_assets)
         ]
         for rows in units:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from stresstest.kernels import enums
+from tests.reference_accounts import reference_marks as reference_feed
 
 
 def reference_marks(prices: list[float], deviation: float, heartbeat: int) -> list[float]:
@@ -41,12 +42,18 @@ def reference_lending(
     ``market`` holds ``threshold``, ``bonus``, ``fee``, ``depth`` (lists per path
     asset), ``close_factor``, ``full_below_hf``, ``small_loan``, ``gas``,
     ``half_life``, ``seize_order`` ('highest_value' or 'book'), ``deviation``,
-    ``heartbeat``.
+    ``heartbeat``, and optionally ``oracle`` (the keys of ``[oracle]``, with
+    ``manipulation_asset`` an asset index; absent or ``None``: no ``[oracle]``):
+    each asset's Chainlink rule then reads the feed of 9.1 (tests/reference_accounts.py),
+    not the market price (13.2).
     """
     n_assets, n_points = prices.shape
     last_step = n_points - 1
+    oracle = market.get("oracle")
     marks = [
-        reference_marks(list(prices[a]), market["deviation"], market["heartbeat"])
+        reference_marks(
+            reference_feed(list(prices[a]), oracle, a), market["deviation"], market["heartbeat"]
+        )
         for a in range(n_assets)
     ]
     marks.append([1.0] * n_points)

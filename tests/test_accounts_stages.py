@@ -67,7 +67,8 @@ def stage_vector(
         else schema.Liquidation()
     )
     scenario = SimpleNamespace(
-        oracle=Oracle(**oracle) if oracle is not None else None,
+        oracle=Oracle(**named_asset(oracle)) if oracle is not None else None,
+        paths=SimpleNamespace(assets=ASSET_NAMES),
         liquidation=liquidation,
         margin=margin_config(margin),
         market=None,
@@ -92,6 +93,16 @@ def resolved_fee(margin: dict[str, Any], fee_keys: dict[str, Any] | None) -> dic
     return resolved
 
 
+#: Names of the (two or three) assets of the accounts cases, for ``oracle.manipulation_asset``.
+ASSET_NAMES = ["asset0", "asset1", "asset2"]
+
+
+def named_asset(oracle: dict[str, Any]) -> dict[str, Any]:
+    """The ``[oracle]`` keys with ``manipulation_asset`` an asset name, not an index."""
+    index = oracle.get("manipulation_asset")
+    return {**oracle, "manipulation_asset": None if index is None else ASSET_NAMES[index]}
+
+
 @st.composite
 def oracle_tables(draw: st.DrawFn) -> dict[str, Any]:
     model = draw(st.sampled_from(["lag", "ema", "twap"]))
@@ -106,6 +117,7 @@ def oracle_tables(draw: st.DrawFn) -> dict[str, Any]:
         table["manipulation_step"] = draw(st.integers(0, 20))
         table["manipulation_steps"] = draw(st.integers(1, 5))
         table["manipulation_size"] = draw(st.floats(-0.3, 0.3))
+        table["manipulation_asset"] = draw(st.sampled_from([None, 0, 1]))  # 11.7: one or all
     return table
 
 

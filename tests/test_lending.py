@@ -86,6 +86,28 @@ def kernel_arguments(values: dict[str, Any]) -> np.ndarray:
     return market_arguments(table)
 
 
+def oracle_arguments(values: dict[str, Any], n_assets: int) -> np.ndarray:
+    """The kernel's ``[oracle]`` vector of a reference market (through engine.mechanics)."""
+    from types import SimpleNamespace
+
+    from stresstest.engine.mechanics import neutral_vector, set_oracle
+    from stresstest.scenario.mechanics import Oracle
+
+    keys = values.get("oracle")
+    if keys is None:
+        return np.zeros(0)
+    keys = dict(keys)
+    if keys.get("manipulation_asset") is not None:
+        keys["manipulation_asset"] = f"asset{keys['manipulation_asset']}"
+    scenario = SimpleNamespace(
+        oracle=Oracle(**keys),
+        paths=SimpleNamespace(assets=[f"asset{a}" for a in range(n_assets)]),
+    )
+    params = neutral_vector()
+    set_oracle(params, scenario)  # type: ignore[arg-type]
+    return params
+
+
 def run_kernel(
     prices: np.ndarray, loans: list[dict[str, Any]], values: dict[str, Any], fund: float
 ) -> tuple[dict[str, float], np.ndarray]:
@@ -127,6 +149,7 @@ def run_kernel(
         wake.always,
         fund,
         grid,
+        oracle_arguments(values, n_assets),
         out,
         records,
     )
@@ -260,6 +283,47 @@ def test_chainlink_oracle_holds_the_price_within_the_deviation() -> None:
     assert list(marks[0]) == [100.0, 100.0, 99.2, 98.0, 98.0]
 
 
+def test_one_feed_printing_the_debt_stablecoin_high_liquidates_and_pays_the_liquidator() -> None:
+    """Compound, November 2020: one feed printed DAI at 1.30 while it traded at 1.00.
+
+    1 ETH (2000, LT 0.8) against 1250 DAI: HF = 1600 / 1250 = 1.28. ``[oracle]``
+    manipulates DAI's feed by +30% at step 1 only: HF = 1600 / 1625 = 0.98462 >= 0.95,
+    close factor 0.5: repay 812.5 at the mark (625 DAI), seize 812.5 x 1.05 / 2000 =
+    0.4265625 ETH (853.125), no protocol fee. The liquidator buys the 625 DAI at the
+    market (625) and sells the ETH at 2000 through a deep pool: profit
+    853.125 d / (d + 853.125) - 625 = 228.125 less the pool's cut. HF after: 917.5 /
+    812.5 = 1.129, so one liquidation. The same print on every asset (ETH at 2600 too)
+    leaves HF = 2080 / 1625 = 1.28: none; a Chainlink deviation of 0.5 with a long
+    heartbeat never reports the 30% print: none; a deviation of 0.2 reports it: one.
+    """
+    prices = np.array([[2000.0] * 3, [1.0] * 3])
+    loans = [{"collateral": [(0, 1.0)], "debt_asset": 1, "debt": 1250.0}]
+    depth = 1e9
+    print_dai = {
+        "model": "lag",
+        "manipulation_step": 1,
+        "manipulation_steps": 1,
+        "manipulation_size": 0.3,
+        "manipulation_asset": 1,
+    }
+    values = market(threshold=[0.8, 0.8], bonus=[0.05, 0.05], fee=[0.0, 0.0], depth=[depth] * 2)
+    columns, records = run_kernel(prices[None], loans, {**values, "oracle": print_dai}, 0.0)
+    assert list(records[0, enums.GRID_COUNT]) == [0.0, 1.0, 0.0]
+    assert_hand(columns["liquidated_notional"], 812.5, "debt repaid at the printed mark")
+    assert_hand(columns["collateral_seized"], 853.125, "ETH seized")
+    assert_hand(columns["fees_to_liquidators"], 40.625, "bonus at the marks")
+    profit = 853.125 * depth / (depth + 853.125) - 625.0
+    assert_hand(columns["liquidator_profit"], profit, "what the print pays the liquidator")
+    every_asset = {key: value for key, value in print_dai.items() if key != "manipulation_asset"}
+    columns, _ = run_kernel(prices[None], loans, {**values, "oracle": every_asset}, 0.0)
+    assert columns["n_liquidations"] == 0.0
+    filtered = {**values, "oracle": print_dai, "heartbeat": 100}
+    columns, _ = run_kernel(prices[None], loans, {**filtered, "deviation": 0.5}, 0.0)
+    assert columns["n_liquidations"] == 0.0
+    columns, _ = run_kernel(prices[None], loans, {**filtered, "deviation": 0.2}, 0.0)
+    assert columns["n_liquidations"] == 1.0
+
+
 # ----------------------------------------------------------------------------- property
 @st.composite
 def lending_cases(draw: st.DrawFn) -> tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]]:
@@ -300,8 +364,30 @@ def lending_cases(draw: st.DrawFn) -> tuple[np.ndarray, list[dict[str, Any]], di
         seize_order=draw(st.sampled_from(["highest_value", "book"])),
         deviation=draw(st.sampled_from([0.0, 0.02])),
         heartbeat=draw(st.integers(1, 4)),
+        oracle=draw(oracle_tables(n_assets, n_steps)),
     )
     return prices, loans, values
+
+
+@st.composite
+def oracle_tables(draw: st.DrawFn, n_assets: int, n_steps: int) -> dict[str, Any] | None:
+    """No ``[oracle]``, or one of lag, ema, twap with a manipulation of one or every asset."""
+    model = draw(st.sampled_from([None, "lag", "ema", "twap"]))
+    if model is None:
+        return None
+    oracle: dict[str, Any] = {"model": model}
+    if model == "lag":
+        oracle["lag_steps"] = draw(st.integers(0, 3))
+    elif model == "ema":
+        oracle["ema_lambda"] = draw(st.sampled_from([0.0, 0.5, 0.9]))
+    else:
+        oracle["twap_steps"] = draw(st.integers(1, 4))
+    if draw(st.booleans()):
+        oracle["manipulation_step"] = draw(st.integers(0, n_steps))
+        oracle["manipulation_steps"] = draw(st.integers(1, 3))
+        oracle["manipulation_size"] = draw(st.sampled_from([-0.3, -0.1, 0.3]))
+        oracle["manipulation_asset"] = draw(st.one_of(st.none(), st.integers(0, n_assets - 1)))
+    return oracle
 
 
 @settings(KERNEL_SETTINGS, max_examples=examples(300))
@@ -489,7 +575,6 @@ def test_bad_lending_key_exits_2_naming_the_key(tmp_path: Path, case: str) -> No
 PERPS_TABLES = {
     "margin": {"model": "static", "maintenance": 0.01},
     "liquidation": {"fee": 0.01},
-    "oracle": {"model": "lag", "lag_steps": 1},
     "market": {"impact": "linear", "depth": 1e6},
     "adl": {},
     "backstop": {"capital": 1e6},
@@ -507,6 +592,63 @@ def test_a_perps_table_with_a_loan_book_is_refused_naming_both(tmp_path: Path, t
     assert code == 2, message
     assert f"key 'book.source, {table}'" in message, message
     assert not (tmp_path / "out").exists()
+
+
+BAD_ORACLES = {  # [oracle] keys of a lending scenario whose asset is BTC or ETH
+    "unknown asset": {"manipulation_step": 3, "manipulation_asset": "DAI"},
+    "no step": {"manipulation_asset": "ETH"},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ORACLES))
+def test_a_manipulation_asset_that_names_nothing_is_refused(tmp_path: Path, case: str) -> None:
+    raw = lending_scenario(tmp_path)
+    raw["oracle"] = {"model": "lag", **BAD_ORACLES[case]}
+    file = tmp_path / "lend.toml"
+    file.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    code, message = invoke(file, tmp_path / "out")
+    assert code == 2, message
+    assert "key 'oracle.manipulation_asset'" in message, message
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_manipulation_asset_with_a_single_asset_path_is_refused(tmp_path: Path) -> None:
+    raw = {
+        "scenario": {"name": "one", "seed": 1},
+        "paths": {"source": "gbm", "s0": 100.0, "sigma": 0.01, "n_paths": 4, "n_steps": 10},
+        "book": {"source": "synthetic", "n_positions": 100},
+        "margin": {"model": "static", "maintenance": 0.01},
+        "oracle": {"model": "lag", "manipulation_step": 2, "manipulation_asset": "BTC"},
+    }
+    file = tmp_path / "one.toml"
+    file.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    code, message = invoke(file, tmp_path / "out")
+    assert code == 2, message
+    assert "key 'oracle.manipulation_asset, paths.source'" in message, message
+
+
+def test_a_lending_run_with_an_oracle_print_matches_the_reference(tmp_path: Path) -> None:
+    """``[oracle]`` in a lending scenario runs through the engine and changes the outcome."""
+    raw = lending_scenario(tmp_path)
+    raw["oracle"] = {
+        "model": "twap",
+        "twap_steps": 3,
+        "manipulation_step": 10,
+        "manipulation_steps": 5,
+        "manipulation_size": -0.25,
+        "manipulation_asset": "ETH",
+    }
+    file = tmp_path / "lend.toml"
+    file.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    code, message = invoke(file, tmp_path / "out")
+    assert code == 0, message
+    printed = pl.read_parquet(tmp_path / "out" / "paths.parquet")
+    del raw["oracle"]
+    file.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    code, message = invoke(file, tmp_path / "honest")
+    assert code == 0, message
+    honest = pl.read_parquet(tmp_path / "honest" / "paths.parquet")
+    assert printed["n_liquidations"].sum() > honest["n_liquidations"].sum()
 
 
 def test_the_fund_bound_with_a_loan_book_is_refused_naming_both(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from stresstest.book.loans import LoanBook, read_loans, synthetic_loans
 from stresstest.engine.checkpoint import Checkpoint
 from stresstest.engine.executors import execute_chunks
+from stresstest.engine.mechanics import neutral_vector, set_oracle
 from stresstest.engine.plan import CHUNK_BUDGET_VALUES, record_grid_steps
 from stresstest.engine.result import BookStats, Result
 from stresstest.kernels import enums
@@ -144,6 +145,17 @@ class LendingPlan:
     fund_initial: float
     grid: np.ndarray
     wake: WakeIndex
+    #: The ``N_MECH`` vector of ``[oracle]`` (docs/model.md 13.2); empty without one.
+    oracle: np.ndarray
+
+
+def oracle_vector(scenario: schema.Scenario) -> np.ndarray:
+    """The ``N_MECH`` vector of the scenario's ``[oracle]``, or an empty one without it."""
+    if scenario.oracle is None:
+        return np.zeros(0)
+    params = neutral_vector()
+    set_oracle(params, scenario)
+    return params
 
 
 def lending_plan(
@@ -165,6 +177,7 @@ def lending_plan(
         fund_initial=scenario.insurance_fund.initial,
         grid=grid,
         wake=wake_index(book, threshold),
+        oracle=oracle_vector(scenario),
     )
 
 
@@ -198,6 +211,7 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         plan.wake.always,
         plan.fund_initial,
         plan.grid,
+        plan.oracle,
         out,
         grid_out,
     )

@@ -61,6 +61,7 @@ def neutral_vector(adl: str | None = None, buffer: float | None = None) -> np.nd
     and partial liquidation with ``buffer`` (fraction of notional), when given."""
     params = np.zeros(enums.N_MECH)
     params[enums.MECH_MANIP_STEP] = -1.0
+    params[enums.MECH_MANIP_ASSET] = -1.0
     if adl is not None:
         params[enums.MECH_ADL] = _ADL_POLICIES[adl]
     if buffer is not None:
@@ -69,19 +70,32 @@ def neutral_vector(adl: str | None = None, buffer: float | None = None) -> np.nd
     return params
 
 
+def set_oracle(params: np.ndarray, scenario: schema.Scenario) -> None:
+    """Write the scenario's ``[oracle]`` (if any) into the ``N_MECH`` vector ``params``.
+
+    ``MECH_MANIP_ASSET`` is the index in ``paths.assets`` of ``manipulation_asset``
+    (validated to be one of them), -1 when every asset's oracle is manipulated.
+    """
+    oracle = scenario.oracle
+    if oracle is None:
+        return
+    params[enums.MECH_ORACLE_MODEL] = _ORACLE_MODELS[oracle.model]
+    params[enums.MECH_ORACLE_LAG] = oracle.lag_steps
+    params[enums.MECH_ORACLE_EMA] = oracle.ema_lambda
+    params[enums.MECH_ORACLE_TWAP] = oracle.twap_steps
+    if oracle.manipulation_step is not None:
+        params[enums.MECH_MANIP_STEP] = oracle.manipulation_step
+        params[enums.MECH_MANIP_STEPS] = oracle.manipulation_steps
+        params[enums.MECH_MANIP_SIZE] = oracle.manipulation_size
+    if oracle.manipulation_asset is not None:
+        assets = list(scenario.paths.assets)  # type: ignore[union-attr]
+        params[enums.MECH_MANIP_ASSET] = assets.index(oracle.manipulation_asset)
+
+
 def mechanics_vector(scenario: schema.Scenario) -> np.ndarray:
     """The ``N_MECH`` stage vector (all-neutral when no stage is on)."""
     params = neutral_vector()
-    oracle = scenario.oracle
-    if oracle is not None:
-        params[enums.MECH_ORACLE_MODEL] = _ORACLE_MODELS[oracle.model]
-        params[enums.MECH_ORACLE_LAG] = oracle.lag_steps
-        params[enums.MECH_ORACLE_EMA] = oracle.ema_lambda
-        params[enums.MECH_ORACLE_TWAP] = oracle.twap_steps
-        if oracle.manipulation_step is not None:
-            params[enums.MECH_MANIP_STEP] = oracle.manipulation_step
-            params[enums.MECH_MANIP_STEPS] = oracle.manipulation_steps
-            params[enums.MECH_MANIP_SIZE] = oracle.manipulation_size
+    set_oracle(params, scenario)
     liquidation = scenario.liquidation
     if liquidation.trigger == "predictive":
         horizon = liquidation.trigger_horizon_steps

@@ -39,18 +39,20 @@ def mark_series(params: np.ndarray, market: np.ndarray, marks: np.ndarray) -> No
     ``market`` holds the market prices ``P_a,0..P_a,T`` of every asset (rows);
     each row goes through :func:`stresstest.kernels.mechanics.oracle_price`
     (lag, ema or twap of that row) times the manipulation factor of the step,
-    exactly as the single-asset pipeline computes ``O_t`` from ``P~_t``.
+    exactly as the single-asset pipeline computes ``O_t`` from ``P~_t``; with
+    ``MECH_MANIP_ASSET >= 0`` only that row is manipulated (docs/model.md 11.7).
     """
     ema_weight = params[enums.MECH_ORACLE_EMA]
+    manipulated = int(params[enums.MECH_MANIP_ASSET])
     for asset in range(market.shape[0]):
         row = market[asset]
+        honest = manipulated >= 0 and asset != manipulated
         ema_state = 0.0
         for step in range(row.shape[0]):
             price = row[step]
             ema_state = (ema_weight * ema_state + (1.0 - ema_weight) * price) if step else price
-            marks[asset, step] = oracle_price(params, row, step, ema_state) * manipulation_factor(
-                params, step
-            )
+            factor = 1.0 if honest else manipulation_factor(params, step)
+            marks[asset, step] = oracle_price(params, row, step, ema_state) * factor
 
 
 @kernel

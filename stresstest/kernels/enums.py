@@ -256,7 +256,8 @@ MECH_BACKSTOP_FRACTION = 27  # takeover fraction k of the maintenance requiremen
 MECH_BACKSTOP_HOLD = 28  # steps the vault holds a position (negative: to the path's end), steps
 MECH_FUND_BOUND = 29  # 1: the fund pays bad debt only up to a bound (docs/model.md 10.4), 0: all
 MECH_FUND_BOUND_FRACTION = 30  # that bound per position, fraction f of the closed notional q x
-N_MECH = 31
+MECH_MANIP_ASSET = 31  # index of the one manipulated asset of multi-asset paths; -1: every asset
+N_MECH = 32
 
 # ADL policies (docs/model.md 10.2); ADL_NONE means no [adl] table.
 ADL_NONE = 0

@@ -1,7 +1,8 @@
 """Lending markets: a book of loans replayed over multi-asset paths (docs/model.md 13).
 
 Per path and step, in this order: the oracle marks (Chainlink deviation and
-heartbeat, :func:`oracle_marks`, computed for the whole path first); the pools'
+heartbeat, :func:`oracle_marks`, of the market price or of the feed of
+``[oracle]``, computed for the whole path first); the pools'
 refill; every open loan's health factor at the marks; the liquidatable loans
 (``HF < 1``) in ascending health factor (ties: loan order), each liquidated
 once if the liquidator profits, selling the seized collateral through the
@@ -16,6 +17,7 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
+from stresstest.kernels.account_stages import mark_series
 from stresstest.kernels.fund import (
     FLOW_BAD_DEBT,
     FLOW_COUNT,
@@ -149,6 +151,7 @@ def lending_replay_path(
     always: np.ndarray,
     fund_initial: float,
     grid: np.ndarray,
+    oracle: np.ndarray,
     out_row: np.ndarray,
     grid_row: np.ndarray,
 ) -> None:
@@ -163,6 +166,9 @@ def lending_replay_path(
     ``single_theta`` (the ratio ``O_a / O_b`` below which ``HF < 1``), which is a
     max-heap per group; ``group_of`` is each loan's group (-1: several collateral
     rows). ``always`` lists the loans of several rows, awake at every step.
+    ``oracle`` is the ``N_MECH`` vector of ``[oracle]`` (empty: none); the feed
+    each asset's Chainlink rule reads is then the lag, ema or twap of its market
+    price times a manipulation (13.2), instead of the market price.
     """
     n_assets = prices.shape[0]
     n_points = prices.shape[1]
@@ -175,12 +181,14 @@ def lending_replay_path(
     decay = market[enums.LEND_POOL_DECAY]
     by_value = int(market[enums.LEND_SEIZE_ORDER]) == enums.SEIZE_HIGHEST_VALUE
     marks = np.empty((n_assets + 1, n_points))
-    oracle_marks(
-        prices,
-        market[enums.LEND_ORACLE_DEVIATION],
-        int(market[enums.LEND_ORACLE_HEARTBEAT]),
-        marks,
-    )
+    deviation = market[enums.LEND_ORACLE_DEVIATION]
+    heartbeat = int(market[enums.LEND_ORACLE_HEARTBEAT])
+    if oracle.shape[0] > 0:  # [oracle]: the Chainlink rule reads its feed (13.2)
+        feed = np.empty((n_assets, n_points))
+        mark_series(oracle, prices, feed)
+        oracle_marks(feed, deviation, heartbeat, marks)
+    else:
+        oracle_marks(prices, deviation, heartbeat, marks)
     marks[n_assets, :] = 1.0
     market_prices = np.empty((n_assets + 1, n_points))
     market_prices[:n_assets, :] = prices
@@ -415,6 +423,7 @@ def lending_replay_paths(
     always: np.ndarray,
     fund_initial: float,
     grid: np.ndarray,
+    oracle: np.ndarray,
     out: np.ndarray,
     grid_out: np.ndarray,
 ) -> None:
@@ -439,6 +448,7 @@ def lending_replay_paths(
             always,
             fund_initial,
             grid,
+            oracle,
             out[row],
             grid_out[row],
         )

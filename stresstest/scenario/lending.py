@@ -28,9 +28,6 @@ NOT_WITH_LENDING: dict[str, str] = {
     "the [lending] table",
     "liquidation": "latency, slippage and the penalty of [liquidation] are perps rules; a "
     "loan's liquidation follows close_factor, liquidation_bonus and the pools of [lending]",
-    "oracle": "lending markets read the Chainlink-style oracle of [lending] "
-    "(oracle_deviation, oracle_heartbeat_steps); the lag, ema, twap and manipulation "
-    "models of [oracle] are not composed with it in this version",
     "market": "the lending kernel sells seized collateral through the constant-product pools "
     "of [lending] (pool_depth) and does not move the path with price impact",
     "partial_liquidation": "a loan's partial liquidation is the close factor of [lending]",

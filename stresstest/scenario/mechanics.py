@@ -64,6 +64,12 @@ class Oracle:
     manipulation_steps: int = spec(
         "Number of manipulated steps.", default=1, unit="steps", ge=1, le=MAX_STEPS
     )
+    manipulation_asset: str | None = spec(
+        "With multi-asset paths, the one asset (a name of paths.assets) whose oracle is "
+        "manipulated, as when one feed prints a stablecoin at 1.30. Absent: every asset's "
+        "oracle. Needs manipulation_step.",
+        default=None,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,6 +133,41 @@ _MODEL_KEYS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+def _check_manipulation_asset(built: dict[str, Any], file: Path | None) -> None:
+    """Refuse an ``oracle.manipulation_asset`` that would be ignored or names no asset."""
+    oracle = built.get("oracle")
+    if oracle is None or oracle.manipulation_asset is None:
+        return
+    name = oracle.manipulation_asset
+    if oracle.manipulation_step is None:
+        raise InputError(
+            "oracle.manipulation_asset without oracle.manipulation_step would be ignored",
+            file=file,
+            key="oracle.manipulation_asset",
+            value=name,
+            expected="oracle.manipulation_step as well, or no manipulation_asset",
+        )
+    assets = getattr(built["paths"], "assets", None)
+    if assets is None:
+        raise InputError(
+            "oracle.manipulation_asset names one asset of multi-asset paths; a single-asset "
+            "path has one oracle, which manipulation_step already selects",
+            file=file,
+            key="oracle.manipulation_asset, paths.source",
+            value=name,
+            expected="multi-asset paths ('gbm_multi', 'historical_multi', 'fhs_multi'), or "
+            "no manipulation_asset",
+        )
+    if name not in assets:
+        raise InputError(
+            "unknown asset",
+            file=file,
+            key="oracle.manipulation_asset",
+            value=name,
+            expected=f"one of paths.assets {list(assets)}",
+        )
+
+
 def _check_model_keys(built: dict[str, Any], file: Path | None) -> None:
     """Refuse a key set (away from its default) that the table's model does not use."""
     for table, (selector, keys) in _MODEL_KEYS.items():
@@ -151,6 +192,7 @@ def _check_model_keys(built: dict[str, Any], file: Path | None) -> None:
 def check_mechanisms(built: dict[str, Any], file: Path | None) -> None:
     """Cross-key checks of the mechanism tables and the new ``[liquidation]`` keys."""
     _check_model_keys(built, file)
+    _check_manipulation_asset(built, file)
     market = built.get("market")
     if market is not None:
         needed = "depth" if market.impact == "linear" else "coefficient"
