@@ -168,3 +168,22 @@ def test_mechanics_parity_rejects_a_wrong_cascade_depth(monkeypatch: pytest.Monk
     monkeypatch.setattr(bench_mechanics, "replay_all", deeper)
     with pytest.raises(ParityError, match="cascade_depth"):
         bench_mechanics.check_parity(bench_mechanics.Size(2_000, 2, 100))
+
+
+def test_quantile_benchmark_times_only_after_parity(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--smoke`` passes; a kernel one ulp off numpy fails before anything is timed."""
+    from benchmarks import bench_quantiles
+    from stresstest.kernels import quantiles
+
+    assert bench_quantiles.main(["--smoke"]) == 0
+    assert "parity:" in capsys.readouterr().out
+    original = quantiles.column_quantiles
+
+    def one_ulp_high(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        return np.nextafter(original(values, levels), np.inf)
+
+    monkeypatch.setattr(quantiles, "column_quantiles", one_ulp_high)
+    assert bench_quantiles.main(["--smoke"]) == 1
+    assert "| method |" not in capsys.readouterr().out

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from stresstest.engine.result import STEP_QUANTILES, step_quantiles
-from stresstest.kernels.quantiles import column_quantiles, needed_ranks
+from stresstest.kernels.quantiles import COLUMN_BLOCK, column_quantiles, needed_ranks, select_ranks
 from tests.tiers import examples
 
 LEVELS = np.asarray(STEP_QUANTILES, dtype=np.float64)
@@ -89,3 +89,54 @@ def test_step_file_table_unchanged() -> None:
         assert column.tobytes() == row.tobytes()
     assert table["mean"].to_numpy().tobytes() == values.mean(axis=0).tobytes()
     assert isinstance(table, pl.DataFrame)
+
+
+@settings(deadline=None, database=None, max_examples=examples(200))
+@given(
+    values=hnp.arrays(
+        np.float64,
+        st.integers(1, 3000),
+        elements=st.one_of(_TIED, _FINITE).map(lambda x: x + 0.0),
+    ),
+    data=st.data(),
+)
+def test_select_ranks_places_each_order_statistic(values: np.ndarray, data: st.DataObject) -> None:
+    """Every wanted rank holds the value a full sort puts there (lengths to 3,000, many ties);
+    the other indices keep their values."""
+    n = values.shape[0]
+    wanted = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=14, unique=True))
+    ranks = np.array(sorted(wanted), dtype=np.int64)
+    selected = values.copy()
+    select_ranks(selected, ranks)
+    assert selected[ranks].tobytes() == np.sort(values)[ranks].tobytes()
+
+
+def test_select_ranks_on_awkward_inputs() -> None:
+    """Sorted, reversed, organ-pipe, sawtooth, constant and one-binade inputs of 5,001 values,
+    and values that differ only in their last mantissa bits (every radix digit is used)."""
+    n = 5001
+    ramp = np.arange(n, dtype=np.float64)
+    shapes = {
+        "sorted": ramp,
+        "reversed": ramp[::-1].copy(),
+        "organ pipe": np.minimum(ramp, ramp[::-1]),
+        "sawtooth": ramp % 7.0,
+        "constant": np.zeros(n),
+        "one binade": 1.0 + ramp / n,
+        "last bits": np.nextafter(np.full(n, 3.0), 4.0) + 0.0 * ramp,
+        "neighbours": 1.0 + (ramp % 97.0) * np.finfo(float).eps,
+        "mixed signs": (ramp - n / 2) * 1e-300,
+    }
+    ranks = needed_ranks(n, LEVELS)
+    for name, values in shapes.items():
+        selected = values.copy()
+        select_ranks(selected, ranks)
+        assert selected[ranks].tobytes() == np.sort(values)[ranks].tobytes(), name
+
+
+def test_wide_columns_in_blocks_equal_numpy() -> None:
+    """More paths than one segment and a grid that is not a multiple of the column block."""
+    records = np.random.default_rng(7).standard_t(3, size=(4001, 3, 21))
+    view = records[:, 1, :]
+    assert view.shape[1] % COLUMN_BLOCK != 0
+    assert column_quantiles(view, LEVELS).tobytes() == _reference(view, LEVELS).tobytes()
