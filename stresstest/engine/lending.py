@@ -289,3 +289,61 @@ def run_lending(
         paths_record=paths_record,
         references={},
     )
+
+
+def run_lending_variants(
+    scenarios: Sequence[schema.Scenario],
+    *,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> list[Result]:
+    """Replay several lending scenarios on the paths of the first one (a comparison).
+
+    The scenarios must share ``[paths]`` and the seed (a comparison's variants
+    do): each chunk of paths is generated once and every design replays it, so
+    differences between designs are paired (common random numbers). Each
+    scenario builds its own loans (a synthetic book's debts depend on its
+    thresholds; one loan file is read once per variant). Each result's
+    ``paths.parquet`` columns are bit-identical to :func:`run_lending` of its
+    scenario alone; the recorded grid is the one of ``len(scenarios)`` designs.
+    """
+    first = scenarios[0]
+    source = multi_path_source(first.paths, first.seed, first.source_file)
+    grid = record_grid_steps(source.n_paths, source.n_steps, len(scenarios))
+    books: dict[object, LoanBook] = {}
+    plans = []
+    for scenario in scenarios:
+        table = lending_table(scenario)
+        key = (scenario.book, tuple(table.liquidation_threshold), table.quote_asset)
+        if key not in books:
+            books[key] = build_loans(scenario, source)
+        plans.append(lending_plan(scenario, source, books[key], grid))
+    metrics, records = execute_chunks(
+        tuple(plans),
+        chunk_function=replay_variants_chunk,
+        n_variants=len(plans),
+        n_paths=source.n_paths,
+        n_metrics=enums.N_METRICS_LENDING,
+        grid_shape=(N_GRID, int(grid.shape[0])),
+        chunk_size=chunk_size or lending_chunk_size(source, len(plans)),
+        executor=executor,
+        scheduler=scheduler,
+        progress=progress,
+    )
+    provenance = getattr(source, "provenance", None)
+    paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
+    return [
+        Result(
+            scenario=scenario,
+            path_ids=source.path_ids(),
+            metrics=metrics[index],
+            book=book_stats(plan.book, start_prices(source)),
+            grid=grid,
+            records=records[index],
+            paths_record=paths_record,
+            references={},
+        )
+        for index, (scenario, plan) in enumerate(zip(scenarios, plans, strict=True))
+    ]

@@ -190,6 +190,22 @@ schema.VARIANT_TABLES["book"][1].update(
 )
 
 
+#: ``margin_model`` of a lending variant in compare.parquet (a loan book has no margin).
+LENDING_MODEL = "lending"
+
+
+def _numbers(values: list[float]) -> str:
+    """One number if every asset has the same, else ``a/b/c`` in path-asset order."""
+    if len(set(values)) == 1:
+        return f"{values[0]:g}"
+    return "/".join(f"{value:g}" for value in values)
+
+
+def lending_label(table: LendingTable) -> str:
+    """A short description of a lending design for tables and reports: close factor, bonus."""
+    return f"close_factor={table.close_factor:g} bonus={_numbers(table.liquidation_bonus)}"
+
+
 def lending_margin() -> schema.StaticMargin:
     """The ``margin`` of a lending scenario's :class:`~stresstest.scenario.schema.Scenario`.
 
