@@ -42,7 +42,8 @@ def reference_lending(
     ``market`` holds ``threshold``, ``bonus``, ``fee``, ``depth`` (lists per path
     asset), ``close_factor``, ``full_below_hf``, ``small_loan``, ``gas``,
     ``half_life``, ``seize_order`` ('highest_value' or 'book'), ``deviation``,
-    ``heartbeat``, and optionally ``oracle`` (the keys of ``[oracle]``, with
+    ``heartbeat``, optionally ``bonus_slope`` with ``bonus_max`` (the bonus ramp of
+    13.3; absent or 0: the fixed bonus), and optionally ``oracle`` (the keys of ``[oracle]``, with
     ``manipulation_asset`` an asset index; absent or ``None``: no ``[oracle]``):
     each asset's Chainlink rule then reads the feed of 9.1 (tests/reference_accounts.py),
     not the market price (13.2).
@@ -112,6 +113,9 @@ def reference_lending(
                 if value <= 0.0 or remaining <= 0.0:
                     continue
                 bonus = market["bonus"][a]
+                slope = market.get("bonus_slope", 0.0)
+                if slope > 0.0:  # 13.3: the bonus ramps with how far HF has fallen below 1
+                    bonus = min(market["bonus_max"][a], bonus + slope * (1.0 - health))
                 if value / (1.0 + bonus) <= remaining:
                     cover, take = value / (1.0 + bonus), amount
                 else:

@@ -82,6 +82,8 @@ def kernel_arguments(values: dict[str, Any]) -> np.ndarray:
         seize_order="highest_value" if values["seize_order"] == "highest_value" else "book",
         oracle_deviation=values["deviation"],
         oracle_heartbeat_steps=values["heartbeat"],
+        bonus_ramp_slope=values.get("bonus_slope", 0.0),
+        bonus_max=values.get("bonus_max"),
     )
     return market_arguments(table)
 
@@ -135,6 +137,7 @@ def run_kernel(
         kernel_arguments(values),
         threshold,
         np.asarray(values["bonus"], dtype=float),
+        np.asarray(values.get("bonus_max") or values["bonus"], dtype=float),
         np.asarray(values["fee"], dtype=float),
         np.asarray(values["depth"], dtype=float),
         book.start,
@@ -366,6 +369,12 @@ def lending_cases(draw: st.DrawFn) -> tuple[np.ndarray, list[dict[str, Any]], di
         heartbeat=draw(st.integers(1, 4)),
         oracle=draw(oracle_tables(n_assets, n_steps)),
     )
+    if draw(st.booleans()):  # the bonus ramp of 13.3, capped below 1 / LT - 1
+        values["bonus_slope"] = draw(st.sampled_from([0.1, 0.5, 2.0]))
+        values["bonus_max"] = [
+            draw(st.floats(b, min(0.3, 1.0 / max(t, 1e-9) - 1.0 - 1e-6)))
+            for b, t in zip(bonus, threshold, strict=True)
+        ]
     return prices, loans, values
 
 

@@ -60,6 +60,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "cf50_bonus5": {"lending.close_factor": 0.5},
     "cf100_bonus5": {"lending.close_factor": 1.0},
     "cf50_bonus7.5": {"lending.close_factor": 0.5, "lending.liquidation_bonus": [0.075, 0.075]},
+    "cf50_ramp": {
+        "lending.close_factor": 0.5,
+        "lending.bonus_ramp_slope": 0.5,
+        "lending.bonus_max": [0.1, 0.1],
+    },
 }
 COMPARE: dict[str, Any] = {
     "baseline": "cf50_bonus5",
@@ -209,12 +214,17 @@ def test_bonus_and_close_factor_move_the_figures_the_way_the_model_says(compared
         "close_factor=0.5 bonus=0.05",
         "close_factor=1 bonus=0.05",
         "close_factor=0.5 bonus=0.075",
+        "close_factor=0.5 bonus=0.05 ramp=0.5 max=0.1",
     ]
     for name, bonus in (("cf50_bonus5", 0.05), ("cf50_bonus7.5", 0.075)):
         frame = frames[name]
         # every unit of debt repaid seizes collateral worth 1 + bonus of it at the oracle (13.3)
         ratio = frame["collateral_seized"].sum() / frame["liquidated_notional"].sum()
         assert_close(ratio, 1.0 + bonus, rtol=1e-9, atol=0.0, what=f"{name} seized per repaid")
+    # the ramp pays at least the 5% bonus and at most its 10% cap per unit repaid
+    ramp = frames["cf50_ramp"]
+    ratio = ramp["collateral_seized"].sum() / ramp["liquidated_notional"].sum()
+    assert 1.05 < ratio <= 1.1 + 1e-12
     # a 100% close factor repays more debt per liquidation than 50% on the same paths
     repaid = {name: frame["liquidated_notional"].sum() for name, frame in frames.items()}
     count = {name: frame["n_liquidations"].sum() for name, frame in frames.items()}

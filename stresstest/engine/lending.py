@@ -57,6 +57,7 @@ def market_arguments(table: LendingTable) -> np.ndarray:
     )
     vector[enums.LEND_ORACLE_DEVIATION] = table.oracle_deviation
     vector[enums.LEND_ORACLE_HEARTBEAT] = table.oracle_heartbeat_steps
+    vector[enums.LEND_BONUS_SLOPE] = table.bonus_ramp_slope
     return vector
 
 
@@ -140,6 +141,8 @@ class LendingPlan:
     market: np.ndarray
     threshold: np.ndarray
     bonus: np.ndarray
+    #: Cap of the bonus ramp per asset (docs/model.md 13.3); ``bonus`` without a ramp.
+    bonus_max: np.ndarray
     fee: np.ndarray
     depth: np.ndarray
     fund_initial: float
@@ -166,12 +169,15 @@ def lending_plan(
     n_assets = len(source.assets)
     fee = table.protocol_fee if table.protocol_fee is not None else [0.0] * n_assets
     threshold = np.asarray(table.liquidation_threshold, dtype=float)
+    bonus = np.asarray(table.liquidation_bonus, dtype=float)
+    cap = table.bonus_max if table.bonus_max is not None else table.liquidation_bonus
     return LendingPlan(
         source=source,
         book=book,
         market=market_arguments(table),
         threshold=threshold,
-        bonus=np.asarray(table.liquidation_bonus, dtype=float),
+        bonus=bonus,
+        bonus_max=np.asarray(cap, dtype=float),
         fee=np.asarray(fee, dtype=float),
         depth=np.asarray(table.pool_depth, dtype=float),
         fund_initial=scenario.insurance_fund.initial,
@@ -197,6 +203,7 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         plan.market,
         plan.threshold,
         plan.bonus,
+        plan.bonus_max,
         plan.fee,
         plan.depth,
         book.start,

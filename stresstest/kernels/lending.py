@@ -137,6 +137,7 @@ def lending_replay_path(
     market: np.ndarray,
     threshold: np.ndarray,
     bonus: np.ndarray,
+    bonus_max: np.ndarray,
     fee: np.ndarray,
     depth: np.ndarray,
     start: np.ndarray,
@@ -166,6 +167,9 @@ def lending_replay_path(
     ``single_theta`` (the ratio ``O_a / O_b`` below which ``HF < 1``), which is a
     max-heap per group; ``group_of`` is each loan's group (-1: several collateral
     rows). ``always`` lists the loans of several rows, awake at every step.
+    ``bonus`` is each asset's liquidation bonus; with ``LEND_BONUS_SLOPE`` > 0 a
+    liquidation at health factor ``HF`` pays ``min(bonus_max, bonus + slope (1 - HF))``
+    (the bonus ramp, 13.3).
     ``oracle`` is the ``N_MECH`` vector of ``[oracle]`` (empty: none); the feed
     each asset's Chainlink rule reads is then the lag, ema or twap of its market
     price times a manipulation (13.2), instead of the market price.
@@ -180,6 +184,7 @@ def lending_replay_path(
     gas = market[enums.LEND_GAS]
     decay = market[enums.LEND_POOL_DECAY]
     by_value = int(market[enums.LEND_SEIZE_ORDER]) == enums.SEIZE_HIGHEST_VALUE
+    ramp = market[enums.LEND_BONUS_SLOPE]
     marks = np.empty((n_assets + 1, n_points))
     deviation = market[enums.LEND_ORACLE_DEVIATION]
     heartbeat = int(market[enums.LEND_ORACLE_HEARTBEAT])
@@ -321,15 +326,18 @@ def lending_replay_path(
                 sold[index] = 0.0
                 if leg_value <= 0.0 or remaining <= 0.0:
                     continue
-                if leg_value / (1.0 + bonus[asset]) <= remaining:
-                    cover = leg_value / (1.0 + bonus[asset])
+                leg_bonus = bonus[asset]
+                if ramp > 0.0:  # the bonus ramp of 13.3
+                    leg_bonus = min(bonus_max[asset], leg_bonus + ramp * (1.0 - health))
+                if leg_value / (1.0 + leg_bonus) <= remaining:
+                    cover = leg_value / (1.0 + leg_bonus)
                     amount = collateral[leg]
                     whole[index] = True
                 else:
                     cover = remaining
-                    amount = cover * (1.0 + bonus[asset]) / mark
+                    amount = cover * (1.0 + leg_bonus) / mark
                 remaining -= cover
-                fee_amount = fee[asset] * cover * bonus[asset] / mark
+                fee_amount = fee[asset] * cover * leg_bonus / mark
                 seized[index] = amount
                 seized_value += amount * mark
                 fee_value += fee_amount * mark
@@ -409,6 +417,7 @@ def lending_replay_paths(
     market: np.ndarray,
     threshold: np.ndarray,
     bonus: np.ndarray,
+    bonus_max: np.ndarray,
     fee: np.ndarray,
     depth: np.ndarray,
     start: np.ndarray,
@@ -434,6 +443,7 @@ def lending_replay_paths(
             market,
             threshold,
             bonus,
+            bonus_max,
             fee,
             depth,
             start,

@@ -117,6 +117,21 @@ class LendingTable:
         "Liquidation bonus of each asset of paths.assets, 0 <= bonus < 1, with LT (1 + bonus) < 1.",
         unit="fraction of repaid debt value",
     )
+    bonus_ramp_slope: float = spec(
+        "Bonus ramp (docs/model.md 13.3): a liquidation at health factor HF < 1 pays the bonus "
+        "min(bonus_max, liquidation_bonus + bonus_ramp_slope (1 - HF)) of each asset "
+        "(0: the fixed liquidation_bonus). Needs bonus_max.",
+        default=0.0,
+        unit="bonus per unit of health factor below 1",
+        ge=0.0,
+        le=1000.0,
+    )
+    bonus_max: list[float] | None = spec(
+        "Largest bonus of the ramp for each asset of paths.assets, liquidation_bonus <= "
+        "bonus_max < 1 with LT (1 + bonus_max) < 1. Only with bonus_ramp_slope > 0.",
+        default=None,
+        unit="fraction of repaid debt value",
+    )
     protocol_fee: list[float] | None = spec(
         "Share of the bonus each asset's liquidation pays the reserve, 0 to 1. Absent: 0.",
         default=None,
@@ -203,7 +218,10 @@ def _numbers(values: list[float]) -> str:
 
 def lending_label(table: LendingTable) -> str:
     """A short description of a lending design for tables and reports: close factor, bonus."""
-    return f"close_factor={table.close_factor:g} bonus={_numbers(table.liquidation_bonus)}"
+    label = f"close_factor={table.close_factor:g} bonus={_numbers(table.liquidation_bonus)}"
+    if table.bonus_max is not None and table.bonus_ramp_slope > 0.0:
+        label += f" ramp={table.bonus_ramp_slope:g} max={_numbers(table.bonus_max)}"
+    return label
 
 
 def lending_margin() -> schema.StaticMargin:
@@ -338,6 +356,7 @@ def _check_table(table: LendingTable, assets: list[str], file: Path | None) -> N
         )
     _per_asset(table.liquidation_threshold, assets, "liquidation_threshold", file, 0.0, 1.0)
     _per_asset(table.liquidation_bonus, assets, "liquidation_bonus", file, 0.0, 1.0)
+    _check_ramp(table, assets, file)
     if table.protocol_fee is not None:
         _per_asset(table.protocol_fee, assets, "protocol_fee", file, 0.0, math.nextafter(1.0, 2.0))
     _per_asset(table.pool_depth, assets, "pool_depth", file, AMOUNT_MIN, AMOUNT_MAX)
@@ -351,6 +370,51 @@ def _check_table(table: LendingTable, assets: list[str], file: Path | None) -> N
                 key="lending.liquidation_bonus",
                 value=bonus,
                 expected=f"a bonus below 1 / LT - 1 = {1.0 / threshold - 1.0:g} for {asset}",
+            )
+
+
+def _check_ramp(table: LendingTable, assets: list[str], file: Path | None) -> None:
+    """``bonus_ramp_slope`` and ``bonus_max`` go together; each cap is a valid bonus."""
+    if table.bonus_ramp_slope > 0.0 and table.bonus_max is None:
+        raise InputError(
+            "a bonus ramp needs its cap",
+            file=file,
+            key="lending.bonus_ramp_slope, lending.bonus_max",
+            value=table.bonus_ramp_slope,
+            expected=f"lending.bonus_max: {len(assets)} numbers, one per asset of "
+            f"paths.assets {assets}, each >= its liquidation_bonus",
+        )
+    if table.bonus_max is None:
+        return
+    if table.bonus_ramp_slope == 0.0:
+        raise InputError(
+            "bonus_max caps the bonus ramp and would be ignored without one",
+            file=file,
+            key="lending.bonus_max, lending.bonus_ramp_slope",
+            value=list(table.bonus_max),
+            expected="lending.bonus_ramp_slope > 0, or no bonus_max",
+        )
+    _per_asset(table.bonus_max, assets, "bonus_max", file, 0.0, 1.0)
+    pairs = zip(
+        assets, table.liquidation_threshold, table.liquidation_bonus, table.bonus_max, strict=True
+    )
+    for asset, threshold, bonus, cap in pairs:
+        if cap < bonus:
+            raise InputError(
+                f"bonus_max below liquidation_bonus for asset {asset}",
+                file=file,
+                key="lending.bonus_max",
+                value=cap,
+                expected=f"a cap >= liquidation_bonus ({bonus:g}) for {asset}",
+            )
+        if threshold * (1.0 + cap) >= 1.0:
+            raise InputError(
+                f"LT (1 + bonus_max) = {threshold * (1.0 + cap):g} >= 1 for asset {asset}: a "
+                "liquidation at the cap would seize more than the collateral of a loan at HF = 1",
+                file=file,
+                key="lending.bonus_max",
+                value=cap,
+                expected=f"a cap below 1 / LT - 1 = {1.0 / threshold - 1.0:g} for {asset}",
             )
 
 

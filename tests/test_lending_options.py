@@ -1,0 +1,175 @@
+"""Options of a lending market beyond the first cut (docs/model.md 13): the bonus ramp.
+
+Hand-computed cases through the kernel, the engine against the plain reference
+(tests/reference_lending.py) with the option on, and bad settings refused at the
+command line naming the key; the hypothesis comparison of tests/test_lending.py
+draws the same options.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tomli_w
+
+from stresstest.engine.run import run
+from stresstest.scenario import load_scenario
+from tests.reference_lending import reference_lending
+from tests.test_lending import (
+    NAMES,
+    REFERENCE_ATOL,
+    assert_hand,
+    invoke,
+    lending_scenario,
+    market,
+    one_asset,
+    run_kernel,
+    wide_error_console,  # noqa: F401  (autouse: error lines unwrapped)
+)
+from tests.tolerances import ENGINE_VS_REFERENCE_RTOL, assert_close
+
+#: 10 ETH at LT 0.8 against 7600 USDC: HF = 8 P / 7600.
+RAMP_LOAN = [{"collateral": [(0, 10.0)], "debt_asset": 1, "debt": 7600.0}]
+#: Bonus 5% at HF 1, plus 0.5 per unit of HF below 1, at most 10%.
+RAMP = {"bonus_slope": 0.5, "bonus_max": [0.1]}
+
+
+# ----------------------------------------------------------------------------- bonus ramp
+def test_the_bonus_ramps_with_how_far_hf_has_fallen() -> None:
+    """At P = 940, HF = 7520 / 7600: bonus 0.05 + 0.5 x 80 / 7600 = 0.05 + 1 / 190.
+
+    HF >= 0.95, so the close factor 0.5 repays 3800: collateral seized
+    3800 (1.05 + 1 / 190) = 4010, protocol fee 0.1 x 210 = 21, the liquidators keep
+    4010 - 21 - 3800 = 189. A fixed 5% bonus seizes 3990, fee 19, keeps 171.
+    """
+    prices = one_asset([1000.0, 940.0])
+    ramp, _ = run_kernel(prices, RAMP_LOAN, market(**RAMP), 0.0)
+    fixed, _ = run_kernel(prices, RAMP_LOAN, market(), 0.0)
+    assert_hand(ramp["liquidated_notional"], 3800.0, "ramp: debt repaid")
+    assert_hand(ramp["collateral_seized"], 4010.0, "ramp: collateral seized")
+    assert_hand(ramp["fees_to_fund"], 21.0, "ramp: protocol fee")
+    assert_hand(ramp["fees_to_liquidators"], 189.0, "ramp: liquidators' bonus")
+    assert_hand(fixed["collateral_seized"], 3990.0, "fixed: collateral seized")
+    assert_hand(fixed["fees_to_liquidators"], 171.0, "fixed: liquidators' bonus")
+
+
+def test_the_ramp_stops_at_its_cap_and_the_rest_is_bad_debt() -> None:
+    """At P = 800, HF = 6400 / 7600 < 0.95: 0.05 + 0.5 x 0.158 > 0.1, so the bonus is 0.1.
+
+    The whole debt 7600 may be repaid; the leg (8000) covers 8000 / 1.1 = 7272.73, the
+    whole leg is seized and 7600 - 8000 / 1.1 = 327.27 is bad debt.
+    """
+    ramp, _ = run_kernel(one_asset([1000.0, 800.0]), RAMP_LOAN, market(**RAMP), 0.0)
+    assert_hand(ramp["collateral_seized"], 8000.0, "the whole leg")
+    assert_hand(ramp["liquidated_notional"], 8000.0 / 1.1, "debt covered at the cap")
+    assert_hand(ramp["bad_debt"], 7600.0 - 8000.0 / 1.1, "bad debt")
+    assert_hand(ramp["fees_to_fund"], 0.1 * 0.1 * 8000.0 / 1.1, "protocol fee at the cap")
+
+
+def test_a_zero_slope_ramp_is_the_fixed_bonus_bit_for_bit() -> None:
+    rng = np.random.default_rng(4)
+    prices = 1000.0 * np.exp(np.cumsum(rng.normal(0.0, 0.05, (2, 30)), axis=1))[None]
+    loans = [
+        {"collateral": [(0, 1.0 + j % 3), (1, 0.5)], "debt_asset": 2, "debt": 900.0 + 90.0 * j}
+        for j in range(20)
+    ]
+    values = market(threshold=[0.8, 0.7], bonus=[0.05, 0.08], fee=[0.1, 0.2], depth=[5e4, 5e4])
+    fixed, _ = run_kernel(prices, loans, values, 10.0)
+    capped, _ = run_kernel(prices, loans, {**values, "bonus_max": [0.09, 0.2]}, 10.0)
+    assert fixed == capped  # slope 0: the cap is never read
+    assert fixed["n_liquidations"] > 0
+
+
+def test_an_engine_run_with_a_ramp_matches_the_reference(tmp_path: Path) -> None:
+    from stresstest.engine.lending import build_loans
+    from stresstest.paths.multi import multi_path_source
+
+    ramp: dict[str, Any] = {"bonus_ramp_slope": 0.4, "bonus_max": [0.1, 0.12]}
+    file = tmp_path / "lend.toml"
+    file.write_text(tomli_w.dumps(lending_scenario(tmp_path, **ramp)), encoding="utf-8")
+    scenario = load_scenario(file)
+    result = run(scenario, chunk_size=9)
+    source = multi_path_source(scenario.paths, scenario.seed, scenario.source_file)
+    prices = source.chunk(0, source.n_paths)
+    book = build_loans(scenario, source)
+    loans = [
+        {
+            "collateral": [
+                (int(book.asset[leg]), float(book.collateral[leg]))
+                for leg in range(book.start[j], book.start[j + 1])
+            ],
+            "debt_asset": int(book.debt_asset[j]),
+            "debt": float(book.debt[j]),
+        }
+        for j in range(len(book))
+    ]
+    values = market(
+        threshold=[0.78, 0.83],
+        bonus=[0.05, 0.05],
+        depth=[5e7, 5e7],
+        gas=5.0,
+        fee=[0.1, 0.1],
+        small_loan=2000.0,
+        bonus_slope=0.4,
+        bonus_max=[0.1, 0.12],
+    )
+    for path in range(source.n_paths):
+        expected = reference_lending(prices[path], loans, values, 1000.0)
+        for name in NAMES:
+            assert_close(
+                result.column(name)[path],
+                expected[name],
+                rtol=ENGINE_VS_REFERENCE_RTOL,
+                atol=REFERENCE_ATOL,
+                what=f"path {path} {name}",
+            )
+    assert result.column("n_liquidations").sum() > 0
+    plain = run(load_scenario(_without_ramp(tmp_path)))
+    # the ramp pays more than the fixed bonus on these paths, so the equality has teeth
+    assert result.column("fees_to_liquidators").sum() > plain.column("fees_to_liquidators").sum()
+
+
+def _without_ramp(folder: Path) -> Path:
+    file = folder / "plain.toml"
+    file.write_text(tomli_w.dumps(lending_scenario(folder)), encoding="utf-8")
+    return file
+
+
+BAD_RAMPS = {
+    "slope without a cap": (
+        {"bonus_ramp_slope": 0.5},
+        ["lending.bonus_ramp_slope, lending.bonus_max", "0.5"],
+    ),
+    "a cap without a slope": (
+        {"bonus_max": [0.1, 0.1]},
+        ["lending.bonus_max, lending.bonus_ramp_slope", "ignored"],
+    ),
+    "a cap below the bonus": (
+        {"bonus_ramp_slope": 0.5, "bonus_max": [0.1, 0.04]},
+        ["lending.bonus_max", "0.04", "ETH"],
+    ),
+    "LT (1 + cap) >= 1": (
+        {"bonus_ramp_slope": 0.5, "bonus_max": [0.3, 0.1]},
+        ["lending.bonus_max", "0.3", "BTC", "1.014"],
+    ),
+    "one cap for two assets": (
+        {"bonus_ramp_slope": 0.5, "bonus_max": [0.1]},
+        ["lending.bonus_max", "2 numbers"],
+    ),
+    "a negative slope": ({"bonus_ramp_slope": -1.0}, ["lending.bonus_ramp_slope", "-1"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RAMPS), ids=list(BAD_RAMPS))
+def test_a_bad_ramp_exits_2_naming_the_key(tmp_path: Path, case: str) -> None:
+    changes, fragments = BAD_RAMPS[case]
+    file = tmp_path / "lend.toml"
+    file.write_text(tomli_w.dumps(lending_scenario(tmp_path, **changes)), encoding="utf-8")
+    code, message = invoke(file, tmp_path / "out")
+    assert code == 2, message
+    for fragment in [str(file), *fragments]:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert not (tmp_path / "out").exists()
