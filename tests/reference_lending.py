@@ -40,7 +40,8 @@ def reference_lending(
     """Every per-path column of a lending run on one path ``prices`` ``(A, T + 1)``.
 
     ``market`` holds ``threshold``, ``bonus``, ``fee``, ``depth`` (lists per path
-    asset), ``close_factor``, ``full_below_hf``, ``small_loan``, ``gas``,
+    asset), ``close_factor``, ``full_below_hf``, ``small_loan``, ``gas`` (quote units:
+    a number, or a list per step, the gas path of 13.4),
     ``half_life``, ``seize_order`` ('highest_value' or 'book'), ``deviation``,
     ``heartbeat``, optionally ``bonus_slope`` with ``bonus_max`` (the bonus ramp of
     13.3; absent or 0: the fixed bonus), and optionally ``oracle`` (the keys of ``[oracle]``, with
@@ -132,7 +133,8 @@ def reference_lending(
                 plan.append((leg, take, sale))
             repaid_value = max(0.0, factor * debt_value - remaining)
             repaid = repaid_value / debt_mark
-            profit = proceeds - repaid * market_price[loan["debt_asset"]][t] - market["gas"]
+            gas = market["gas"][t] if isinstance(market["gas"], list) else market["gas"]
+            profit = proceeds - repaid * market_price[loan["debt_asset"]][t] - gas
             if not profit > 0.0:
                 loan["refused"] = t
                 continue

@@ -75,7 +75,7 @@ def kernel_arguments(values: dict[str, Any]) -> np.ndarray:
         protocol_fee=values["fee"],
         pool_depth=values["depth"],
         pool_half_life=values["half_life"],
-        gas_cost=values["gas"],
+        gas_cost=values["gas"] if not isinstance(values["gas"], list) else 0.0,
         close_factor=values["close_factor"],
         close_factor_full_below_hf=values["full_below_hf"],
         small_loan_threshold=values["small_loan"],
@@ -153,6 +153,7 @@ def run_kernel(
         fund,
         grid,
         oracle_arguments(values, n_assets),
+        np.asarray(values["gas"] if isinstance(values["gas"], list) else [], dtype=float),
         out,
         records,
     )
@@ -369,6 +370,8 @@ def lending_cases(draw: st.DrawFn) -> tuple[np.ndarray, list[dict[str, Any]], di
         heartbeat=draw(st.integers(1, 4)),
         oracle=draw(oracle_tables(n_assets, n_steps)),
     )
+    if draw(st.booleans()):  # a gas path (13.4): gas per liquidation at each step
+        values["gas"] = [draw(st.sampled_from([0.0, 1.0, 20.0])) for _ in range(n_steps + 1)]
     if draw(st.booleans()):  # the bonus ramp of 13.3, capped below 1 / LT - 1
         values["bonus_slope"] = draw(st.sampled_from([0.1, 0.5, 2.0]))
         values["bonus_max"] = [

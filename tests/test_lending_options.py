@@ -1,4 +1,5 @@
-"""Options of a lending market beyond the first cut (docs/model.md 13): the bonus ramp.
+"""Options of a lending market beyond the first cut (docs/model.md 13): the bonus ramp
+and the gas cost path.
 
 Hand-computed cases through the kernel, the engine against the plain reference
 (tests/reference_lending.py) with the option on, and bad settings refused at the
@@ -8,6 +9,8 @@ draws the same options.
 
 from __future__ import annotations
 
+import hashlib
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ import pytest
 import tomli_w
 
 from stresstest.engine.run import run
+from stresstest.kernels import enums
 from stresstest.scenario import load_scenario
 from tests.reference_lending import reference_lending
 from tests.test_lending import (
@@ -172,4 +176,124 @@ def test_a_bad_ramp_exits_2_naming_the_key(tmp_path: Path, case: str) -> None:
     assert code == 2, message
     for fragment in [str(file), *fragments]:
         assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- gas path
+def test_a_gas_spike_delays_the_liquidation_to_the_next_cheap_step() -> None:
+    """HF 7520 / 7600 at P = 940 for two steps; gas 500 at step 1, 0 at step 2.
+
+    The fixed 5% bonus pays the liquidator 3990 - 19 - 3800 = 171 (before the deep
+    pool's tiny impact): less than 500 of gas at step 1, so the loan waits and is
+    liquidated at step 2. With gas 500 at step 2 too it is never liquidated and its
+    debt is unprofitable at the end.
+    """
+    prices = one_asset([1000.0, 940.0, 940.0])
+    spiked, records = run_kernel(prices, RAMP_LOAN, market(gas=[0.0, 500.0, 0.0]), 0.0)
+    assert list(records[0, enums.GRID_COUNT]) == [0.0, 0.0, 1.0]
+    assert_hand(spiked["liquidated_notional"], 3800.0, "repaid at step 2")
+    assert_hand(spiked["liquidator_profit"], 171.0 - 3971.0**2 / (1e12 + 3971.0), "profit")
+    stuck, _ = run_kernel(prices, RAMP_LOAN, market(gas=[0.0, 500.0, 500.0]), 0.0)
+    assert stuck["n_liquidations"] == 0.0
+    assert_hand(stuck["unprofitable_debt"], 7600.0, "left unprofitable at T")
+    constant, _ = run_kernel(prices, RAMP_LOAN, market(gas=[7.0, 7.0, 7.0]), 0.0)
+    scalar, _ = run_kernel(prices, RAMP_LOAN, market(gas=7.0), 0.0)
+    assert constant == scalar  # a flat path is the constant gas_cost, bit for bit
+
+
+def gas_scenario(folder: Path, text: str, **changes: Any) -> Path:
+    """The engine scenario of tests/test_lending.py with ``gas.csv`` instead of gas_cost."""
+    (folder / "gas.csv").write_text(text, encoding="utf-8")
+    raw = lending_scenario(folder)
+    raw["lending"].pop("gas_cost")
+    raw["lending"]["gas_file"] = "gas.csv"
+    raw["lending"].update(changes)
+    file = folder / "lend.toml"
+    file.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    return file
+
+
+def gas_text(values: list[float]) -> str:
+    return "step,gas_cost\n" + "".join(f"{t},{g!r}\n" for t, g in enumerate(values))
+
+
+def test_an_engine_run_with_a_gas_path_matches_the_reference(tmp_path: Path) -> None:
+    from stresstest.engine.lending import build_loans
+    from stresstest.paths.multi import multi_path_source
+
+    gas = [0.0 if t % 7 else 400.0 for t in range(51)]  # 50 steps: rows 0..50
+    scenario = load_scenario(gas_scenario(tmp_path, gas_text(gas)))
+    result = run(scenario, chunk_size=11)
+    source = multi_path_source(scenario.paths, scenario.seed, scenario.source_file)
+    prices = source.chunk(0, source.n_paths)
+    book = build_loans(scenario, source)
+    loans = [
+        {
+            "collateral": [
+                (int(book.asset[leg]), float(book.collateral[leg]))
+                for leg in range(book.start[j], book.start[j + 1])
+            ],
+            "debt_asset": int(book.debt_asset[j]),
+            "debt": float(book.debt[j]),
+        }
+        for j in range(len(book))
+    ]
+    values = market(
+        threshold=[0.78, 0.83],
+        bonus=[0.05, 0.05],
+        depth=[5e7, 5e7],
+        gas=gas,
+        fee=[0.1, 0.1],
+        small_loan=2000.0,
+    )
+    for path in range(source.n_paths):
+        expected = reference_lending(prices[path], loans, values, 1000.0)
+        for name in NAMES:
+            assert_close(
+                result.column(name)[path],
+                expected[name],
+                rtol=ENGINE_VS_REFERENCE_RTOL,
+                atol=REFERENCE_ATOL,
+                what=f"path {path} {name}",
+            )
+    assert result.column("n_liquidations").sum() > 0
+    result.write(tmp_path / "out")  # the gas file is an input: hashed in the provenance
+    resolved = tomllib.loads((tmp_path / "out" / "scenario.resolved.toml").read_text())
+    digest = resolved["provenance"]["inputs"]["lending.gas_file"]
+    assert digest == hashlib.sha256((tmp_path / "gas.csv").read_bytes()).hexdigest()
+
+
+GOOD_GAS = gas_text([1.0] * 51)
+BAD_GAS = {
+    "negative gas": (
+        GOOD_GAS.replace("\n3,1.0\n", "\n3,-2.0\n"),
+        ["key 'gas_cost'", "row 3", "-2"],
+    ),
+    "not a number": (GOOD_GAS.replace("\n4,1.0\n", "\n4,abc\n"), ["key 'gas_cost'", "row 4"]),
+    "a missing step": (
+        GOOD_GAS.replace("\n5,1.0\n", "\n"),
+        ["key 'step'", "row 5", "6", "step 5"],
+    ),
+    "too few rows": (gas_text([1.0] * 40), ["key 'step'", "40 rows for 51 steps"]),
+    "too many rows": (gas_text([1.0] * 53), ["key 'step'", "row 51", "53 rows for 51 steps"]),
+    "no gas column": ("step,gas\n0,1\n", ["missing column", "gas_cost"]),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_GAS), ids=list(BAD_GAS))
+def test_a_bad_gas_file_exits_2_naming_file_and_row(tmp_path: Path, case: str) -> None:
+    text, fragments = BAD_GAS[case]
+    file = gas_scenario(tmp_path, text)
+    code, message = invoke(file, tmp_path / "out")
+    assert code == 2, message
+    for fragment in [str(tmp_path / "gas.csv"), *fragments]:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert not (tmp_path / "out").exists()
+
+
+def test_gas_cost_with_a_gas_file_is_refused_naming_both(tmp_path: Path) -> None:
+    file = gas_scenario(tmp_path, GOOD_GAS, gas_cost=5.0)
+    code, message = invoke(file, tmp_path / "out")
+    assert code == 2, message
+    assert "lending.gas_cost, lending.gas_file" in message
     assert not (tmp_path / "out").exists()

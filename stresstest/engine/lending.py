@@ -21,6 +21,7 @@ from stresstest.engine.executors import execute_chunks
 from stresstest.engine.mechanics import neutral_vector, set_oracle
 from stresstest.engine.plan import CHUNK_BUDGET_VALUES, record_grid_steps
 from stresstest.engine.result import BookStats, Result
+from stresstest.io.lending_files import read_gas_path
 from stresstest.kernels import enums
 from stresstest.kernels.enums import N_GRID
 from stresstest.paths.multi import MultiPathSource, multi_path_source
@@ -150,6 +151,9 @@ class LendingPlan:
     wake: WakeIndex
     #: The ``N_MECH`` vector of ``[oracle]`` (docs/model.md 13.2); empty without one.
     oracle: np.ndarray
+    #: Gas per liquidation at each step 0..T of ``lending.gas_file`` (quote units, 13.4);
+    #: empty without one (the constant ``gas_cost`` of the market vector).
+    gas: np.ndarray
 
 
 def oracle_vector(scenario: schema.Scenario) -> np.ndarray:
@@ -184,6 +188,11 @@ def lending_plan(
         grid=grid,
         wake=wake_index(book, threshold),
         oracle=oracle_vector(scenario),
+        gas=(
+            read_gas_path(table.gas_file, source.n_steps)
+            if table.gas_file is not None
+            else np.zeros(0)
+        ),
     )
 
 
@@ -219,6 +228,7 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         plan.fund_initial,
         plan.grid,
         plan.oracle,
+        plan.gas,
         out,
         grid_out,
     )

@@ -153,6 +153,7 @@ def lending_replay_path(
     fund_initial: float,
     grid: np.ndarray,
     oracle: np.ndarray,
+    gas_steps: np.ndarray,
     out_row: np.ndarray,
     grid_row: np.ndarray,
 ) -> None:
@@ -173,6 +174,8 @@ def lending_replay_path(
     ``oracle`` is the ``N_MECH`` vector of ``[oracle]`` (empty: none); the feed
     each asset's Chainlink rule reads is then the lag, ema or twap of its market
     price times a manipulation (13.2), instead of the market price.
+    ``gas_steps`` is the gas per liquidation at each step (quote units, the gas path
+    of 13.4); empty: the constant ``LEND_GAS`` of ``market``.
     """
     n_assets = prices.shape[0]
     n_points = prices.shape[1]
@@ -347,7 +350,8 @@ def lending_replay_path(
             if repaid_value < 0.0:
                 repaid_value = 0.0
             repaid = repaid_value / debt_mark
-            profit = proceeds - repaid * market_prices[debt_asset[loan], step] - gas
+            gas_now = gas_steps[step] if gas_steps.shape[0] > 0 else gas
+            profit = proceeds - repaid * market_prices[debt_asset[loan], step] - gas_now
             if not profit > 0.0:
                 refused_at[loan] = step
                 continue
@@ -433,6 +437,7 @@ def lending_replay_paths(
     fund_initial: float,
     grid: np.ndarray,
     oracle: np.ndarray,
+    gas_steps: np.ndarray,
     out: np.ndarray,
     grid_out: np.ndarray,
 ) -> None:
@@ -459,6 +464,7 @@ def lending_replay_paths(
             fund_initial,
             grid,
             oracle,
+            gas_steps,
             out[row],
             grid_out[row],
         )

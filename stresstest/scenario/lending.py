@@ -157,6 +157,14 @@ class LendingTable:
         ge=0.0,
         le=AMOUNT_MAX,
     )
+    gas_file: Path | None = spec(
+        "Gas cost path: a CSV or Parquet file with columns step (0 to paths.n_steps, each "
+        "once, ascending) and gas_cost (quote units per liquidation at that step, >= 0), the "
+        "same on every path. Replaces gas_cost (give one or the other). Relative to the "
+        "scenario file.",
+        default=None,
+        is_file=True,
+    )
     close_factor: float = spec(
         "Fraction of the debt one liquidation may repay.", default=0.5, gt=0.0, le=1.0
     )
@@ -317,6 +325,14 @@ def check_lending(built: dict[str, Any], raw: dict[str, Any], file: Path | None)
             "pool_depth, one entry per asset of paths.assets",
         )
     assets = list(built["paths"].assets)
+    if table.gas_file is not None and "gas_cost" in raw.get("lending", {}):
+        raise InputError(
+            "gas_cost and gas_file both set the gas of a liquidation",
+            file=file,
+            key="lending.gas_cost, lending.gas_file",
+            value=f"{table.gas_cost:g}, {table.gas_file}",
+            expected="one of them: a constant gas_cost, or a gas path in gas_file",
+        )
     _check_table(table, assets, file)
     if isinstance(book, LoansSyntheticBook):
         _check_synthetic(book, table, assets, file)
