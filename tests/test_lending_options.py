@@ -297,3 +297,170 @@ def test_gas_cost_with_a_gas_file_is_refused_naming_both(tmp_path: Path) -> None
     assert code == 2, message
     assert "lending.gas_cost, lending.gas_file" in message
     assert not (tmp_path / "out").exists()
+
+
+# ----------------------------------------------------------------------------- depth curve
+#: ETH's curve: 1% impact after 1000 quote sold, 5% after 3000, flat 5% past it.
+CURVE_TEXT = "asset,impact,depth\nETH,0,0\nETH,0.01,1000\nETH,0.05,3000\n"
+
+
+def curve_of(folder: Path, text: str, assets: tuple[str, ...]) -> Any:
+    from stresstest.io.lending_files import read_depth_curves
+
+    file = folder / "depth.csv"
+    file.write_text(text, encoding="utf-8")
+    return read_depth_curves(file, assets)
+
+
+def test_the_curve_pays_the_integral_of_one_minus_the_impact(tmp_path: Path) -> None:
+    """Selling 2000 from rest: the impact integrates to 5 + (10 + 10) = 25, proceeds 1975.
+
+    Selling 4000: 5 + 20 + 40 up to 3000, then 1000 at the flat 5%: 115, proceeds 3885;
+    1000 more after those 4000: 50 lost, 950. From 500 to 1500: 12.5 - 1.25 = 11.25 lost.
+    """
+    from stresstest.kernels.lending import curve_proceeds
+
+    curves = curve_of(tmp_path, CURVE_TEXT, ("ETH",))
+    assert_hand(curve_proceeds(curves.knots, 0, 3, 0.0, 2000.0), 1975.0, "2000 from rest")
+    assert_hand(curve_proceeds(curves.knots, 0, 3, 0.0, 4000.0), 3885.0, "past the last knot")
+    assert_hand(curve_proceeds(curves.knots, 0, 3, 4000.0, 1000.0), 950.0, "after 4000 sold")
+    assert_hand(curve_proceeds(curves.knots, 0, 3, 500.0, 1000.0), 1000.0 - 11.25, "500 to 1500")
+
+
+def test_a_liquidation_sells_through_the_curve(tmp_path: Path) -> None:
+    """10 ETH at LT 0.8 owing 7600, P = 940, fixed 5%, no fee: 3990 sold from rest.
+
+    The impact integrates to 65 + 990 x 0.05 = 114.5: proceeds 3875.5, profit 75.5.
+    """
+    curves = curve_of(tmp_path, CURVE_TEXT, ("ETH",))
+    columns, _ = run_kernel(
+        one_asset([1000.0, 940.0]), RAMP_LOAN, market(fee=[0.0], curves=curves), 0.0
+    )
+    assert_hand(columns["liquidator_profit"], 75.5, "profit through the curve")
+    expected = reference_lending(
+        one_asset([1000.0, 940.0])[0], RAMP_LOAN, market(fee=[0.0], curves=curves), 0.0
+    )
+    assert_hand(expected["liquidator_profit"], 75.5, "the reference agrees")
+
+
+def curve_scenario(folder: Path, text: str, **changes: Any) -> Path:
+    """The engine scenario of tests/test_lending.py with depth curves instead of pool_depth."""
+    (folder / "depth.csv").write_text(text, encoding="utf-8")
+    raw = lending_scenario(folder)
+    raw["lending"].pop("pool_depth")
+    raw["lending"]["pool_depth_file"] = "depth.csv"
+    raw["lending"].update(changes)
+    file = folder / "lend.toml"
+    file.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    return file
+
+
+#: Shallow books: 2% down after 20,000 sold, 10% after 100,000, 30% after 400,000.
+TWO_CURVES = (
+    "asset,impact,depth\n"
+    "BTC,0,0\nBTC,0.02,20000\nBTC,0.1,100000\nBTC,0.3,400000\n"
+    "ETH,0,0\nETH,0.05,30000\nETH,0.2,150000\n"
+)
+
+
+def test_an_engine_run_with_depth_curves_matches_the_reference(tmp_path: Path) -> None:
+    from stresstest.engine.lending import build_loans
+    from stresstest.paths.multi import multi_path_source
+
+    scenario = load_scenario(curve_scenario(tmp_path, TWO_CURVES))
+    result = run(scenario, chunk_size=13)
+    source = multi_path_source(scenario.paths, scenario.seed, scenario.source_file)
+    prices = source.chunk(0, source.n_paths)
+    book = build_loans(scenario, source)
+    loans = [
+        {
+            "collateral": [
+                (int(book.asset[leg]), float(book.collateral[leg]))
+                for leg in range(book.start[j], book.start[j + 1])
+            ],
+            "debt_asset": int(book.debt_asset[j]),
+            "debt": float(book.debt[j]),
+        }
+        for j in range(len(book))
+    ]
+    values = market(
+        threshold=[0.78, 0.83],
+        bonus=[0.05, 0.05],
+        depth=[0.0, 0.0],
+        curves=curve_of(tmp_path, TWO_CURVES, ("BTC", "ETH")),
+        gas=5.0,
+        fee=[0.1, 0.1],
+        small_loan=2000.0,
+    )
+    for path in range(source.n_paths):
+        expected = reference_lending(prices[path], loans, values, 1000.0)
+        for name in NAMES:
+            assert_close(
+                result.column(name)[path],
+                expected[name],
+                rtol=ENGINE_VS_REFERENCE_RTOL,
+                atol=REFERENCE_ATOL,
+                what=f"path {path} {name}",
+            )
+    assert result.column("n_liquidations").sum() > 0
+    deep = run(load_scenario(_without_ramp(tmp_path)))  # pool_depth 5e7: nearly no impact
+    # the shallow curves cost the liquidators, so the equality above has teeth
+    assert result.column("liquidator_profit").sum() < deep.column("liquidator_profit").sum()
+    result.write(tmp_path / "out")
+    resolved = tomllib.loads((tmp_path / "out" / "scenario.resolved.toml").read_text())
+    assert "lending.pool_depth_file" in resolved["provenance"]["inputs"]
+
+
+BAD_CURVES = {
+    "an asset without a curve": (
+        "asset,impact,depth\nBTC,0,0\nBTC,0.1,1000\n",
+        ["key 'asset'", "0 row(s) for asset ETH"],
+    ),
+    "one row": (
+        "asset,impact,depth\nBTC,0,0\nBTC,0.1,1000\nETH,0,0\n",
+        ["key 'asset'", "1 row(s) for asset ETH"],
+    ),
+    "not from (0, 0)": (
+        "asset,impact,depth\nBTC,0,0\nBTC,0.1,1000\nETH,0.01,0\nETH,0.1,1000\n",
+        ["row 2", "(0, 0)"],
+    ),
+    "depth not ascending": (
+        "asset,impact,depth\nBTC,0,0\nBTC,0.1,1000\nBTC,0.2,1000\nETH,0,0\nETH,0.1,1000\n",
+        ["key 'depth'", "row 2", "not strictly ascending"],
+    ),
+    "impact of 1": (
+        "asset,impact,depth\nBTC,0,0\nBTC,1.0,1000\nETH,0,0\nETH,0.1,1000\n",
+        ["key 'impact'", "row 1", "impact < 1"],
+    ),
+    "negative depth": (
+        "asset,impact,depth\nBTC,0,0\nBTC,0.1,-5\nETH,0,0\nETH,0.1,1000\n",
+        ["key 'depth'", "row 1", "-5"],
+    ),
+    "unknown asset": (
+        "asset,impact,depth\nBTC,0,0\nBTC,0.1,1000\nSOL,0,0\n",
+        ["key 'asset'", "row 2", "SOL"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CURVES), ids=list(BAD_CURVES))
+def test_a_bad_depth_file_exits_2_naming_file_and_row(tmp_path: Path, case: str) -> None:
+    text, fragments = BAD_CURVES[case]
+    code, message = invoke(curve_scenario(tmp_path, text), tmp_path / "out")
+    assert code == 2, message
+    for fragment in [str(tmp_path / "depth.csv"), *fragments]:
+        assert fragment in message, f"{fragment!r} not in {message!r}"
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("both", [True, False])
+def test_pool_depth_and_its_file_go_one_at_a_time(tmp_path: Path, both: bool) -> None:
+    file = curve_scenario(tmp_path, TWO_CURVES, **({"pool_depth": [1e6, 1e6]} if both else {}))
+    if not both:
+        raw = tomllib.loads(file.read_text())
+        raw["lending"].pop("pool_depth_file")
+        file.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    code, message = invoke(file, tmp_path / "out")
+    assert code == 2, message
+    assert "lending.pool_depth, lending.pool_depth_file" in message
+    assert not (tmp_path / "out").exists()

@@ -21,7 +21,7 @@ from stresstest.engine.executors import execute_chunks
 from stresstest.engine.mechanics import neutral_vector, set_oracle
 from stresstest.engine.plan import CHUNK_BUDGET_VALUES, record_grid_steps
 from stresstest.engine.result import BookStats, Result
-from stresstest.io.lending_files import read_gas_path
+from stresstest.io.lending_files import read_depth_curves, read_gas_path
 from stresstest.kernels import enums
 from stresstest.kernels.enums import N_GRID
 from stresstest.paths.multi import MultiPathSource, multi_path_source
@@ -154,6 +154,11 @@ class LendingPlan:
     #: Gas per liquidation at each step 0..T of ``lending.gas_file`` (quote units, 13.4);
     #: empty without one (the constant ``gas_cost`` of the market vector).
     gas: np.ndarray
+    #: Knots of the piecewise depth curves of ``lending.pool_depth_file`` (13.4): the first
+    #: knot of each path asset then the end, ``(A + 1,)``, empty without a file (the
+    #: constant-product pools of ``depth``); and the knots ``(3, K)``.
+    curve_start: np.ndarray
+    curve_knots: np.ndarray
 
 
 def oracle_vector(scenario: schema.Scenario) -> np.ndarray:
@@ -175,6 +180,12 @@ def lending_plan(
     threshold = np.asarray(table.liquidation_threshold, dtype=float)
     bonus = np.asarray(table.liquidation_bonus, dtype=float)
     cap = table.bonus_max if table.bonus_max is not None else table.liquidation_bonus
+    if table.pool_depth_file is not None:
+        curves = read_depth_curves(table.pool_depth_file, tuple(source.assets))
+        curve_start, curve_knots = curves.start, curves.knots
+    else:
+        curve_start, curve_knots = np.zeros(0, dtype=np.int64), np.zeros((3, 0))
+    depth = table.pool_depth if table.pool_depth is not None else [0.0] * n_assets
     return LendingPlan(
         source=source,
         book=book,
@@ -183,7 +194,7 @@ def lending_plan(
         bonus=bonus,
         bonus_max=np.asarray(cap, dtype=float),
         fee=np.asarray(fee, dtype=float),
-        depth=np.asarray(table.pool_depth, dtype=float),
+        depth=np.asarray(depth, dtype=float),
         fund_initial=scenario.insurance_fund.initial,
         grid=grid,
         wake=wake_index(book, threshold),
@@ -193,6 +204,8 @@ def lending_plan(
             if table.gas_file is not None
             else np.zeros(0)
         ),
+        curve_start=curve_start,
+        curve_knots=curve_knots,
     )
 
 
@@ -229,6 +242,8 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         plan.grid,
         plan.oracle,
         plan.gas,
+        plan.curve_start,
+        plan.curve_knots,
         out,
         grid_out,
     )

@@ -137,11 +137,21 @@ class LendingTable:
         default=None,
         unit="fraction of the bonus",
     )
-    pool_depth: list[float] = spec(
+    pool_depth: list[float] | None = spec(
         f"Quote reserve D of each asset's constant-product pool at the market price, "
         f"{AMOUNT_MIN:g} to {AMOUNT_MAX:g}: selling value v from a rested pool yields "
-        "D v / (D + v).",
+        "D v / (D + v). Give pool_depth or pool_depth_file.",
+        default=None,
         unit="quote units",
+    )
+    pool_depth_file: Path | None = spec(
+        "Piecewise depth curves instead of pool_depth (docs/model.md 13.4): a CSV or Parquet "
+        "file with columns asset (a name of paths.assets), impact (fall of the price, "
+        "0 <= impact < 1) and depth (market value that can be sold before the price has "
+        "fallen by impact, quote units); per asset at least two rows, the first (0, 0), both "
+        "strictly ascending. Relative to the scenario file.",
+        default=None,
+        is_file=True,
     )
     pool_half_life: float = spec(
         "Half-life of a pool's refill after sales (0: refilled at every step).",
@@ -322,7 +332,7 @@ def check_lending(built: dict[str, Any], raw: dict[str, Any], file: Path | None)
             file=file,
             key="lending",
             expected="a [lending] table with liquidation_threshold, liquidation_bonus and "
-            "pool_depth, one entry per asset of paths.assets",
+            "pool_depth (or pool_depth_file), one entry per asset of paths.assets",
         )
     assets = list(built["paths"].assets)
     if table.gas_file is not None and "gas_cost" in raw.get("lending", {}):
@@ -375,7 +385,19 @@ def _check_table(table: LendingTable, assets: list[str], file: Path | None) -> N
     _check_ramp(table, assets, file)
     if table.protocol_fee is not None:
         _per_asset(table.protocol_fee, assets, "protocol_fee", file, 0.0, math.nextafter(1.0, 2.0))
-    _per_asset(table.pool_depth, assets, "pool_depth", file, AMOUNT_MIN, AMOUNT_MAX)
+    if (table.pool_depth is None) == (table.pool_depth_file is None):
+        raise InputError(
+            "pool_depth and pool_depth_file both set the pools"
+            if table.pool_depth is not None
+            else "no pools: pool_depth or pool_depth_file is needed",
+            file=file,
+            key="lending.pool_depth, lending.pool_depth_file",
+            value=None if table.pool_depth is None else list(table.pool_depth),
+            expected="one of them: constant-product depths per asset (pool_depth), or a file "
+            "of piecewise depth curves (pool_depth_file)",
+        )
+    if table.pool_depth is not None:
+        _per_asset(table.pool_depth, assets, "pool_depth", file, AMOUNT_MIN, AMOUNT_MAX)
     pairs = zip(assets, table.liquidation_threshold, table.liquidation_bonus, strict=True)
     for asset, threshold, bonus in pairs:
         if threshold * (1.0 + bonus) >= 1.0:
