@@ -31,6 +31,32 @@ def reference_marks(prices: list[float], deviation: float, heartbeat: int) -> li
     return marks
 
 
+def reference_curve_sale(curves: Any, asset: int, used: float, sale: float) -> float:
+    """13.4: ``integral`` of ``1 - i(u)`` over ``[used, used + sale]``, segment by segment.
+
+    ``i`` is linear in the value sold between the knots of ``asset``'s curve
+    (``curves.knots`` rows 0 and 1 only) and flat past the last one.
+    """
+    first, end = int(curves.start[asset]), int(curves.start[asset + 1])
+    depths = [float(d) for d in curves.knots[0, first:end]]
+    impacts = [float(i) for i in curves.knots[1, first:end]]
+
+    def impact_at(x: float) -> float:
+        if x >= depths[-1]:
+            return impacts[-1]
+        k = max(k for k in range(len(depths)) if depths[k] <= x)
+        share = (x - depths[k]) / (depths[k + 1] - depths[k])
+        return impacts[k] + share * (impacts[k + 1] - impacts[k])
+
+    bounds = [*depths, float("inf")]
+    total = 0.0
+    for k in range(len(depths)):
+        low, high = max(used, bounds[k]), min(used + sale, bounds[k + 1])
+        if high > low:
+            total += (high - low) * (1.0 - 0.5 * (impact_at(low) + impact_at(high)))
+    return total
+
+
 def reference_lending(
     prices: np.ndarray,
     loans: list[dict[str, Any]],
@@ -40,9 +66,13 @@ def reference_lending(
     """Every per-path column of a lending run on one path ``prices`` ``(A, T + 1)``.
 
     ``market`` holds ``threshold``, ``bonus``, ``fee``, ``depth`` (lists per path
-    asset), ``close_factor``, ``full_below_hf``, ``small_loan``, ``gas``,
+    asset), ``close_factor``, ``full_below_hf``, ``small_loan``, ``gas`` (quote units:
+    a number, or a list per step, the gas path of 13.4),
     ``half_life``, ``seize_order`` ('highest_value' or 'book'), ``deviation``,
-    ``heartbeat``, and optionally ``oracle`` (the keys of ``[oracle]``, with
+    ``heartbeat``, optionally ``curves`` (piecewise depth curves, 13.4, a
+    :class:`~stresstest.io.lending_files.DepthCurves`, instead of ``depth``),
+    ``bonus_slope`` with ``bonus_max`` (the bonus ramp of
+    13.3; absent or 0: the fixed bonus), and optionally ``oracle`` (the keys of ``[oracle]``, with
     ``manipulation_asset`` an asset index; absent or ``None``: no ``[oracle]``):
     each asset's Chainlink rule then reads the feed of 9.1 (tests/reference_accounts.py),
     not the market price (13.2).
@@ -112,6 +142,9 @@ def reference_lending(
                 if value <= 0.0 or remaining <= 0.0:
                     continue
                 bonus = market["bonus"][a]
+                slope = market.get("bonus_slope", 0.0)
+                if slope > 0.0:  # 13.3: the bonus ramps with how far HF has fallen below 1
+                    bonus = min(market["bonus_max"][a], bonus + slope * (1.0 - health))
                 if value / (1.0 + bonus) <= remaining:
                     cover, take = value / (1.0 + bonus), amount
                 else:
@@ -120,15 +153,19 @@ def reference_lending(
                 remaining -= cover
                 fee_amount = market["fee"][a] * cover * bonus / mark
                 sale = (take - fee_amount) * market_price[a][t]
-                d = market["depth"][a]
                 s = used[a]
-                proceeds += d * d * sale / ((d + s) * (d + s + sale))
+                if market.get("curves") is not None:  # 13.4: a piecewise depth curve
+                    proceeds += reference_curve_sale(market["curves"], a, s, sale)
+                else:
+                    d = market["depth"][a]
+                    proceeds += d * d * sale / ((d + s) * (d + s + sale))
                 seized_value += take * mark
                 fee_value += fee_amount * mark
                 plan.append((leg, take, sale))
             repaid_value = max(0.0, factor * debt_value - remaining)
             repaid = repaid_value / debt_mark
-            profit = proceeds - repaid * market_price[loan["debt_asset"]][t] - market["gas"]
+            gas = market["gas"][t] if isinstance(market["gas"], list) else market["gas"]
+            profit = proceeds - repaid * market_price[loan["debt_asset"]][t] - gas
             if not profit > 0.0:
                 loan["refused"] = t
                 continue

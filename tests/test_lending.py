@@ -75,13 +75,15 @@ def kernel_arguments(values: dict[str, Any]) -> np.ndarray:
         protocol_fee=values["fee"],
         pool_depth=values["depth"],
         pool_half_life=values["half_life"],
-        gas_cost=values["gas"],
+        gas_cost=values["gas"] if not isinstance(values["gas"], list) else 0.0,
         close_factor=values["close_factor"],
         close_factor_full_below_hf=values["full_below_hf"],
         small_loan_threshold=values["small_loan"],
         seize_order="highest_value" if values["seize_order"] == "highest_value" else "book",
         oracle_deviation=values["deviation"],
         oracle_heartbeat_steps=values["heartbeat"],
+        bonus_ramp_slope=values.get("bonus_slope", 0.0),
+        bonus_max=values.get("bonus_max"),
     )
     return market_arguments(table)
 
@@ -127,6 +129,7 @@ def run_kernel(
     )
     threshold = np.asarray(values["threshold"], dtype=float)
     wake = wake_index(book, threshold)
+    curves = values.get("curves")
     grid = np.arange(n_points, dtype=np.int64)
     out = np.zeros((n_paths, enums.N_METRICS_LENDING))
     records = np.empty((n_paths, enums.N_GRID, n_points))
@@ -135,6 +138,7 @@ def run_kernel(
         kernel_arguments(values),
         threshold,
         np.asarray(values["bonus"], dtype=float),
+        np.asarray(values.get("bonus_max") or values["bonus"], dtype=float),
         np.asarray(values["fee"], dtype=float),
         np.asarray(values["depth"], dtype=float),
         book.start,
@@ -150,6 +154,9 @@ def run_kernel(
         fund,
         grid,
         oracle_arguments(values, n_assets),
+        np.asarray(values["gas"] if isinstance(values["gas"], list) else [], dtype=float),
+        curves.start if curves is not None else np.zeros(0, dtype=np.int64),
+        curves.knots if curves is not None else np.zeros((3, 0)),
         out,
         records,
     )
@@ -366,6 +373,31 @@ def lending_cases(draw: st.DrawFn) -> tuple[np.ndarray, list[dict[str, Any]], di
         heartbeat=draw(st.integers(1, 4)),
         oracle=draw(oracle_tables(n_assets, n_steps)),
     )
+    if draw(st.booleans()):  # piecewise depth curves (13.4) instead of constant product
+        from stresstest.io.lending_files import depth_curves
+
+        curves = []
+        for _ in range(n_assets):
+            n_knots = draw(st.integers(2, 4))
+            steps = draw(
+                st.lists(st.floats(1.0, 400.0), min_size=n_knots - 1, max_size=n_knots - 1)
+            )
+            rises = draw(st.lists(st.floats(0.01, 0.3), min_size=n_knots - 1, max_size=n_knots - 1))
+            depth = np.concatenate([[0.0], np.cumsum(steps)])
+            impact = np.minimum(np.concatenate([[0.0], np.cumsum(rises)]), 0.99)
+            if np.all(np.diff(impact) > 0.0):
+                curves.append((depth, impact))
+            else:
+                curves.append((depth[:2], impact[:2]))
+        values["curves"] = depth_curves(curves)
+    if draw(st.booleans()):  # a gas path (13.4): gas per liquidation at each step
+        values["gas"] = [draw(st.sampled_from([0.0, 1.0, 20.0])) for _ in range(n_steps + 1)]
+    if draw(st.booleans()):  # the bonus ramp of 13.3, capped below 1 / LT - 1
+        values["bonus_slope"] = draw(st.sampled_from([0.1, 0.5, 2.0]))
+        values["bonus_max"] = [
+            draw(st.floats(b, min(0.3, 1.0 / max(t, 1e-9) - 1.0 - 1e-6)))
+            for b, t in zip(bonus, threshold, strict=True)
+        ]
     return prices, loans, values
 
 

@@ -66,6 +66,19 @@ PROCYCLICALITY_DIFFERENCE_STATISTICS: dict[str, tuple[str, Callable[[np.ndarray]
     f"{name}_mean": (name, mean) for name in enums.PROCYCLICALITY_METRIC_NAMES
 }
 
+#: Lending comparisons (docs/model.md 13) add the liquidators' and the borrowers' side:
+#: debt repaid, collateral seized, protocol fees, liquidators' profit after pools and gas,
+#: debt left unprofitable to liquidate and debt beyond its collateral at the end (quote).
+LENDING_DIFFERENCE_STATISTICS: dict[str, tuple[str, Callable[[np.ndarray], float]]] = {
+    **DIFFERENCE_STATISTICS,
+    "liquidated_notional_mean": ("liquidated_notional", mean),
+    "collateral_seized_mean": ("collateral_seized", mean),
+    "fees_to_fund_mean": ("fees_to_fund", mean),
+    "liquidator_profit_mean": ("liquidator_profit", mean),
+    "unprofitable_debt_mean": ("unprofitable_debt", mean),
+    "underwater_debt_mean": ("underwater_debt", mean),
+}
+
 MATCH_KINDS = ("cost", "risk")
 #: Which of several matching static rates is the match (docs/compare.md, "Matching").
 MATCH_RULE = "lowest"
@@ -136,6 +149,9 @@ def columns_of(result: Result) -> dict[str, np.ndarray]:
     columns["penalties_paid"] = columns["fees_to_fund"] + columns["fees_to_liquidators"]
     if result.scenario.procyclicality is not None:  # docs/model.md 3.2
         columns.update({name: result.column(name) for name in enums.PROCYCLICALITY_METRIC_NAMES})
+    if result.scenario.lending is not None:  # a lending market, docs/model.md 13.6
+        columns.update({name: result.column(name) for name in enums.LENDING_METRIC_NAMES})
+        return columns
     if result.book.collateral is not None:  # accounts: collateral posted, docs/model.md 11.6
         columns["collateral_posted"] = np.full(result.n_paths, result.book.collateral)
     return columns
@@ -159,6 +175,48 @@ def _check_accounts_compare(spec: CompareSpec, file: Path | None, match: str | N
             value=str(spec.backtest_data),
             expected="no backtest_data in an accounts scenario",
         )
+
+
+def _check_lending_compare(spec: CompareSpec, scenario: Scenario, match: str | None) -> None:
+    """Refuse the options a lending comparison (docs/model.md 13) does not support."""
+    source = getattr(scenario.book, "source", None)
+    if match is not None:
+        raise InputError(
+            "--match searches static maintenance rates of volatility-scaled perps designs; "
+            "a loan book has no maintenance margin, so lending variants are compared as given",
+            file=scenario.source_file,
+            key="match, book.source",
+            value=f"{match}, {source}",
+            expected="no --match for a lending scenario",
+        )
+    if spec.backtest_data is not None:
+        raise InputError(
+            "the coverage backtest measures a perps margin rate; a loan book has none",
+            file=scenario.source_file,
+            key="compare.backtest_data, book.source",
+            value=f"{spec.backtest_data}, {source}",
+            expected="no backtest_data in a lending scenario",
+        )
+
+
+def _lending_results(
+    variants: list[Variant],
+    options: dict[str, Any],
+    progress: Progress | None,
+    *,
+    strict: bool,
+) -> list[Result]:
+    """Every lending variant on the same paths, with its post-run plausibility findings."""
+    from stresstest.engine.lending import run_lending_variants
+
+    results = run_lending_variants(
+        [variant.scenario for variant in variants], progress=progress, **options
+    )
+    # as a lending run: the pre-run checks are perps checks (margin, penalty, latency)
+    return [
+        checked_result(result, (), strict=strict, variant=variant.name)
+        for result, variant in zip(results, variants, strict=True)
+    ]
 
 
 def cost_of(result: Result) -> float:
@@ -372,7 +430,11 @@ def compare(
     options = {"chunk_size": chunk_size, "executor": executor, "scheduler": scheduler}
     variants = list(spec.variants)
     accounts = is_accounts_scenario(variants[0].scenario)
-    if accounts:  # same paths, same accounts, every variant (docs/model.md 11.6)
+    lending = scenario.lending is not None
+    if lending:  # lending designs on the same paths (docs/model.md 13, docs/lending.md)
+        _check_lending_compare(spec, scenario, match)
+        results = _lending_results(variants, options, progress, strict=strict)
+    elif accounts:  # same paths, same accounts, every variant (docs/model.md 11.6)
         from stresstest.engine.accounts import run_accounts_variants
 
         _check_accounts_compare(spec, scenario.source_file, match)
@@ -390,6 +452,8 @@ def compare(
     else:
         results = run_variants(variants, options, progress, strict=strict)
     statistics = ACCOUNTS_DIFFERENCE_STATISTICS if accounts else DIFFERENCE_STATISTICS
+    if lending:
+        statistics = LENDING_DIFFERENCE_STATISTICS
     if scenario.procyclicality is not None:
         statistics = {**statistics, **PROCYCLICALITY_DIFFERENCE_STATISTICS}
     matches: list[Match] = []

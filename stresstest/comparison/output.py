@@ -19,19 +19,37 @@ from stresstest.scenario.schema import design_label
 from stresstest.schemas.format import FORMAT_KEY, FORMAT_VERSION, parquet_metadata
 
 
+def variant_design(scenario: schema.Scenario) -> tuple[str, str]:
+    """``(margin_model, design)`` of a variant: its margin, or its lending design."""
+    if scenario.lending is not None:  # a loan book has no margin, docs/model.md 13
+        from stresstest.scenario.lending import LENDING_MODEL, lending_label
+
+        return LENDING_MODEL, lending_label(scenario.lending)
+    return scenario.margin.model, design_label(scenario.margin)
+
+
 def variant_row(name: str, result: Result) -> dict[str, Any]:
-    """One row of compare.parquet: a variant's risk and cost (quote units unless noted)."""
+    """One row of compare.parquet: a variant's risk and cost (quote units unless noted).
+
+    For a lending variant (docs/model.md 13.6) ``margin_model`` is ``"lending"``,
+    ``design`` its close factor and bonus, ``maintenance`` and ``k`` are null, the
+    requirement is the debt outstanding and the rate the loan-to-value.
+    """
     summary = result.summary()["metrics"]
     margin = result.scenario.margin
+    model, design = variant_design(result.scenario)
+    lending = result.scenario.lending is not None
     bad_debt = summary["bad_debt"]
     drawdown = summary["fund_max_drawdown"]
     depleted = result.summary()["probability_fund_depleted"]
     penalties = result.column("fees_to_fund") + result.column("fees_to_liquidators")
     return {
         "variant": name,
-        "margin_model": margin.model,
-        "design": design_label(margin),
-        "maintenance": margin.maintenance if isinstance(margin, schema.StaticMargin) else None,
+        "margin_model": model,
+        "design": design,
+        "maintenance": margin.maintenance
+        if isinstance(margin, schema.StaticMargin) and not lending
+        else None,
         "k": margin.k if isinstance(margin, schema.VolScaledMargin) else None,
         "bad_debt_mean": bad_debt["mean"],
         "bad_debt_mean_se": bad_debt["mean_se"],
@@ -74,8 +92,8 @@ def procyclicality_columns(result: Result) -> dict[str, Any]:
 
 def accounts_columns(result: Result) -> dict[str, Any]:
     """Accounts variants (docs/model.md 11.6): margin mode, collateral scale and posted (quote)."""
-    if result.book.collateral is None:
-        return {}
+    if result.book.collateral is None or result.scenario.lending is not None:
+        return {}  # a loan book's collateral is the borrowers', not capital posted (13.6)
     table = result.scenario.accounts
     return {
         "accounts_mode": table.mode if table is not None else "book",
@@ -142,7 +160,7 @@ def compare_document(comparison: Comparison) -> dict[str, Any]:
             {
                 "name": name,
                 "overrides": overrides.get(name, {}),
-                "design": design_label(result.scenario.margin),
+                "design": variant_design(result.scenario)[1],
                 **{
                     key: value
                     for key, value in accounts_columns(result).items()

@@ -22,6 +22,10 @@ name = "static_{value}"          # default: "<parameter>={value}"
 overrides = { margin = { model = "static", maintenance = 0.005 } }   # applied before the sweep
 ```
 
+A lending scenario (docs/model.md 13) compares lending designs the same way: a
+variant overrides keys of ``[lending]`` (``"lending.close_factor" = 1.0``), of
+the loan ``[book]``, of ``[oracle]`` or of ``[insurance_fund]``.
+
 Optionally, ``backtest_data = "candles.parquet"`` (relative to the scenario file)
 backtests every variant's margin on that history (``backtest_coverage``, default
 0.99; ``backtest_horizon_steps``, default as ``stresstest backtest``).
@@ -38,6 +42,7 @@ from typing import Any
 from stresstest.errors import InputError
 from stresstest.io.atomic import MAX_NAME_CHARS, is_plain_name
 from stresstest.scenario import Scenario
+from stresstest.scenario.lending import NOT_WITH_LENDING
 
 _COMPARE_KEYS = {
     "baseline",
@@ -128,16 +133,6 @@ def parse_compare(scenario: Scenario) -> CompareSpec:
     is replayed on the same paths, so differences between them are paired.
     """
     file = scenario.source_file
-    if scenario.lending is not None:
-        raise InputError(
-            "a [compare] table with a loan book does not run in this version: comparing "
-            "lending designs (close factor, bonus) on the same paths is not built yet",
-            file=file,
-            key="compare, book.source",
-            value=scenario.book.source,
-            expected="stresstest run of each lending design, or a perps scenario to compare "
-            "(docs/model.md 13.8)",
-        )
     table = scenario.raw.get("compare")
     if not isinstance(table, dict):
         raise _error(
@@ -208,6 +203,11 @@ def parse_compare(scenario: Scenario) -> CompareSpec:
             )
         seen.add(name)
     base = scenario_without_compare(scenario)
+    tables = (
+        "[book], [lending], [oracle] or [insurance_fund]"  # a lending market, docs/model.md 13
+        if scenario.lending is not None
+        else "[book], [margin], [liquidation] or [insurance_fund]"
+    )
     variants = []
     for name, overrides in named:
         for key in overrides:
@@ -217,7 +217,16 @@ def parse_compare(scenario: Scenario) -> CompareSpec:
                     file,
                     f"compare variant '{name}': {key}",
                     overrides[key],
-                    "overrides of [book], [margin], [liquidation] or [insurance_fund] only",
+                    f"overrides of {tables} only",
+                )
+            if scenario.lending is not None and key.split(".")[0] in NOT_WITH_LENDING:
+                raise _error(
+                    f"[{key.split('.')[0]}] and a loan book do not run together: "
+                    f"{NOT_WITH_LENDING[key.split('.')[0]]}",
+                    file,
+                    f"compare variant '{name}': {key}, book.source",
+                    overrides[key],
+                    f"overrides of {tables} only (docs/model.md 13.8)",
                 )
         variants.append(Variant(name, overrides, base.with_overrides(overrides)))
     baseline = table.get("baseline", variants[0].name)

@@ -230,8 +230,11 @@ def validate_file(
         from stresstest.engine.lending import prepare_lending
 
         plan = prepare_lending(scenario)
-        if "compare" in scenario.raw:
-            parse_compare(scenario)  # refused: a lending comparison is not run yet
+        variants = (
+            [variant.name for variant in parse_compare(scenario).variants]
+            if "compare" in scenario.raw
+            else []
+        )
         return {
             "scenario": scenario.name,
             "n_paths": plan.source.n_paths,
@@ -240,7 +243,7 @@ def validate_file(
             "n_loans": len(plan.book),
             "margin": "health-factor (lending)",
             "overrides": list(scenario.overrides),
-            "variants": [],
+            "variants": variants,
             "warnings": [],
         }
     if is_accounts_scenario(scenario):  # docs/model.md 11: paths and accounts book, read in full

@@ -21,6 +21,7 @@ from stresstest.engine.executors import execute_chunks
 from stresstest.engine.mechanics import neutral_vector, set_oracle
 from stresstest.engine.plan import CHUNK_BUDGET_VALUES, record_grid_steps
 from stresstest.engine.result import BookStats, Result
+from stresstest.io.lending_files import read_depth_curves, read_gas_path
 from stresstest.kernels import enums
 from stresstest.kernels.enums import N_GRID
 from stresstest.paths.multi import MultiPathSource, multi_path_source
@@ -57,6 +58,7 @@ def market_arguments(table: LendingTable) -> np.ndarray:
     )
     vector[enums.LEND_ORACLE_DEVIATION] = table.oracle_deviation
     vector[enums.LEND_ORACLE_HEARTBEAT] = table.oracle_heartbeat_steps
+    vector[enums.LEND_BONUS_SLOPE] = table.bonus_ramp_slope
     return vector
 
 
@@ -140,6 +142,8 @@ class LendingPlan:
     market: np.ndarray
     threshold: np.ndarray
     bonus: np.ndarray
+    #: Cap of the bonus ramp per asset (docs/model.md 13.3); ``bonus`` without a ramp.
+    bonus_max: np.ndarray
     fee: np.ndarray
     depth: np.ndarray
     fund_initial: float
@@ -147,6 +151,14 @@ class LendingPlan:
     wake: WakeIndex
     #: The ``N_MECH`` vector of ``[oracle]`` (docs/model.md 13.2); empty without one.
     oracle: np.ndarray
+    #: Gas per liquidation at each step 0..T of ``lending.gas_file`` (quote units, 13.4);
+    #: empty without one (the constant ``gas_cost`` of the market vector).
+    gas: np.ndarray
+    #: Knots of the piecewise depth curves of ``lending.pool_depth_file`` (13.4): the first
+    #: knot of each path asset then the end, ``(A + 1,)``, empty without a file (the
+    #: constant-product pools of ``depth``); and the knots ``(3, K)``.
+    curve_start: np.ndarray
+    curve_knots: np.ndarray
 
 
 def oracle_vector(scenario: schema.Scenario) -> np.ndarray:
@@ -166,18 +178,34 @@ def lending_plan(
     n_assets = len(source.assets)
     fee = table.protocol_fee if table.protocol_fee is not None else [0.0] * n_assets
     threshold = np.asarray(table.liquidation_threshold, dtype=float)
+    bonus = np.asarray(table.liquidation_bonus, dtype=float)
+    cap = table.bonus_max if table.bonus_max is not None else table.liquidation_bonus
+    if table.pool_depth_file is not None:
+        curves = read_depth_curves(table.pool_depth_file, tuple(source.assets))
+        curve_start, curve_knots = curves.start, curves.knots
+    else:
+        curve_start, curve_knots = np.zeros(0, dtype=np.int64), np.zeros((3, 0))
+    depth = table.pool_depth if table.pool_depth is not None else [0.0] * n_assets
     return LendingPlan(
         source=source,
         book=book,
         market=market_arguments(table),
         threshold=threshold,
-        bonus=np.asarray(table.liquidation_bonus, dtype=float),
+        bonus=bonus,
+        bonus_max=np.asarray(cap, dtype=float),
         fee=np.asarray(fee, dtype=float),
-        depth=np.asarray(table.pool_depth, dtype=float),
+        depth=np.asarray(depth, dtype=float),
         fund_initial=scenario.insurance_fund.initial,
         grid=grid,
         wake=wake_index(book, threshold),
         oracle=oracle_vector(scenario),
+        gas=(
+            read_gas_path(table.gas_file, source.n_steps)
+            if table.gas_file is not None
+            else np.zeros(0)
+        ),
+        curve_start=curve_start,
+        curve_knots=curve_knots,
     )
 
 
@@ -197,6 +225,7 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         plan.market,
         plan.threshold,
         plan.bonus,
+        plan.bonus_max,
         plan.fee,
         plan.depth,
         book.start,
@@ -212,6 +241,9 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         plan.fund_initial,
         plan.grid,
         plan.oracle,
+        plan.gas,
+        plan.curve_start,
+        plan.curve_knots,
         out,
         grid_out,
     )
@@ -289,3 +321,61 @@ def run_lending(
         paths_record=paths_record,
         references={},
     )
+
+
+def run_lending_variants(
+    scenarios: Sequence[schema.Scenario],
+    *,
+    chunk_size: int | None = None,
+    progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> list[Result]:
+    """Replay several lending scenarios on the paths of the first one (a comparison).
+
+    The scenarios must share ``[paths]`` and the seed (a comparison's variants
+    do): each chunk of paths is generated once and every design replays it, so
+    differences between designs are paired (common random numbers). Each
+    scenario builds its own loans (a synthetic book's debts depend on its
+    thresholds; one loan file is read once per variant). Each result's
+    ``paths.parquet`` columns are bit-identical to :func:`run_lending` of its
+    scenario alone; the recorded grid is the one of ``len(scenarios)`` designs.
+    """
+    first = scenarios[0]
+    source = multi_path_source(first.paths, first.seed, first.source_file)
+    grid = record_grid_steps(source.n_paths, source.n_steps, len(scenarios))
+    books: dict[object, LoanBook] = {}
+    plans = []
+    for scenario in scenarios:
+        table = lending_table(scenario)
+        key = (scenario.book, tuple(table.liquidation_threshold), table.quote_asset)
+        if key not in books:
+            books[key] = build_loans(scenario, source)
+        plans.append(lending_plan(scenario, source, books[key], grid))
+    metrics, records = execute_chunks(
+        tuple(plans),
+        chunk_function=replay_variants_chunk,
+        n_variants=len(plans),
+        n_paths=source.n_paths,
+        n_metrics=enums.N_METRICS_LENDING,
+        grid_shape=(N_GRID, int(grid.shape[0])),
+        chunk_size=chunk_size or lending_chunk_size(source, len(plans)),
+        executor=executor,
+        scheduler=scheduler,
+        progress=progress,
+    )
+    provenance = getattr(source, "provenance", None)
+    paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
+    return [
+        Result(
+            scenario=scenario,
+            path_ids=source.path_ids(),
+            metrics=metrics[index],
+            book=book_stats(plan.book, start_prices(source)),
+            grid=grid,
+            records=records[index],
+            paths_record=paths_record,
+            references={},
+        )
+        for index, (scenario, plan) in enumerate(zip(scenarios, plans, strict=True))
+    ]

@@ -274,7 +274,8 @@ LEND_POOL_DECAY = 4  # factor on a pool's unrefilled sales per step, 2^(-1/half_
 LEND_SEIZE_ORDER = 5  # SEIZE_* code
 LEND_ORACLE_DEVIATION = 6  # deviation threshold, fraction of price
 LEND_ORACLE_HEARTBEAT = 7  # heartbeat, steps
-N_LEND_ARGS = 8
+LEND_BONUS_SLOPE = 8  # bonus ramp: bonus per unit of health factor below 1 (0: fixed bonus)
+N_LEND_ARGS = 9
 
 # Seize orders (docs/model.md 13.3).
 SEIZE_HIGHEST_VALUE = 0

@@ -69,6 +69,41 @@ def pool_proceeds(depth: float, used: float, value: float) -> float:
 
 
 @kernel
+def impact_integral(knots: np.ndarray, first: int, end: int, sold: float) -> float:
+    """``integral_0^sold i(u) du`` of a piecewise depth curve (quote units).
+
+    ``knots[:, first:end]`` hold per knot the depth (value sold at the market, quote
+    units, from 0, ascending), the price impact there (a fraction) and the integral of
+    the impact up to that depth. Between knots the impact ``i`` is linear in the value
+    sold; past the last knot it stays at the last impact.
+    """
+    knot = first
+    while knot + 2 < end and knots[0, knot + 1] <= sold:
+        knot += 1
+    if sold >= knots[0, end - 1]:  # past the last knot: the last impact
+        last = end - 1
+        beyond: float = knots[2, last] + (sold - knots[0, last]) * knots[1, last]
+        return beyond
+    low, high = knots[0, knot], knots[0, knot + 1]
+    impact = knots[1, knot] + (knots[1, knot + 1] - knots[1, knot]) * (sold - low) / (high - low)
+    within: float = knots[2, knot] + (sold - low) * 0.5 * (knots[1, knot] + impact)
+    return within
+
+
+@kernel
+def curve_proceeds(knots: np.ndarray, first: int, end: int, used: float, value: float) -> float:
+    """Quote a piecewise depth curve pays for collateral worth ``value`` at the market.
+
+    ``used`` is the market value of earlier sales not yet refilled: the sale runs
+    along the curve from ``used`` to ``used + value`` and each unit sold at a
+    price impact ``i`` pays ``1 - i`` of its value (docs/model.md 13.4).
+    """
+    return value - (
+        impact_integral(knots, first, end, used + value) - impact_integral(knots, first, end, used)
+    )
+
+
+@kernel
 def heap_pop(theta: np.ndarray, loans: np.ndarray, base: int, size: int) -> int:
     """Remove the root of the max-heap ``theta[base : base + size]`` (with its ``loans``).
 
@@ -137,6 +172,7 @@ def lending_replay_path(
     market: np.ndarray,
     threshold: np.ndarray,
     bonus: np.ndarray,
+    bonus_max: np.ndarray,
     fee: np.ndarray,
     depth: np.ndarray,
     start: np.ndarray,
@@ -152,6 +188,9 @@ def lending_replay_path(
     fund_initial: float,
     grid: np.ndarray,
     oracle: np.ndarray,
+    gas_steps: np.ndarray,
+    curve_start: np.ndarray,
+    curve_knots: np.ndarray,
     out_row: np.ndarray,
     grid_row: np.ndarray,
 ) -> None:
@@ -166,9 +205,17 @@ def lending_replay_path(
     ``single_theta`` (the ratio ``O_a / O_b`` below which ``HF < 1``), which is a
     max-heap per group; ``group_of`` is each loan's group (-1: several collateral
     rows). ``always`` lists the loans of several rows, awake at every step.
+    ``bonus`` is each asset's liquidation bonus; with ``LEND_BONUS_SLOPE`` > 0 a
+    liquidation at health factor ``HF`` pays ``min(bonus_max, bonus + slope (1 - HF))``
+    (the bonus ramp, 13.3).
     ``oracle`` is the ``N_MECH`` vector of ``[oracle]`` (empty: none); the feed
     each asset's Chainlink rule reads is then the lag, ema or twap of its market
     price times a manipulation (13.2), instead of the market price.
+    ``gas_steps`` is the gas per liquidation at each step (quote units, the gas path
+    of 13.4); empty: the constant ``LEND_GAS`` of ``market``. ``curve_start`` and
+    ``curve_knots`` are the piecewise depth curves of the path assets' pools
+    (:func:`curve_proceeds`); ``curve_start`` empty: the constant-product pools of
+    ``depth``.
     """
     n_assets = prices.shape[0]
     n_points = prices.shape[1]
@@ -180,6 +227,8 @@ def lending_replay_path(
     gas = market[enums.LEND_GAS]
     decay = market[enums.LEND_POOL_DECAY]
     by_value = int(market[enums.LEND_SEIZE_ORDER]) == enums.SEIZE_HIGHEST_VALUE
+    ramp = market[enums.LEND_BONUS_SLOPE]
+    curves = curve_start.shape[0] > 0
     marks = np.empty((n_assets + 1, n_points))
     deviation = market[enums.LEND_ORACLE_DEVIATION]
     heartbeat = int(market[enums.LEND_ORACLE_HEARTBEAT])
@@ -321,25 +370,38 @@ def lending_replay_path(
                 sold[index] = 0.0
                 if leg_value <= 0.0 or remaining <= 0.0:
                     continue
-                if leg_value / (1.0 + bonus[asset]) <= remaining:
-                    cover = leg_value / (1.0 + bonus[asset])
+                leg_bonus = bonus[asset]
+                if ramp > 0.0:  # the bonus ramp of 13.3
+                    leg_bonus = min(bonus_max[asset], leg_bonus + ramp * (1.0 - health))
+                if leg_value / (1.0 + leg_bonus) <= remaining:
+                    cover = leg_value / (1.0 + leg_bonus)
                     amount = collateral[leg]
                     whole[index] = True
                 else:
                     cover = remaining
-                    amount = cover * (1.0 + bonus[asset]) / mark
+                    amount = cover * (1.0 + leg_bonus) / mark
                 remaining -= cover
-                fee_amount = fee[asset] * cover * bonus[asset] / mark
+                fee_amount = fee[asset] * cover * leg_bonus / mark
                 seized[index] = amount
                 seized_value += amount * mark
                 fee_value += fee_amount * mark
                 sold[index] = (amount - fee_amount) * market_prices[asset, step]
-                proceeds += pool_proceeds(depth[asset], used[asset], sold[index])
+                if curves:
+                    proceeds += curve_proceeds(
+                        curve_knots,
+                        curve_start[asset],
+                        curve_start[asset + 1],
+                        used[asset],
+                        sold[index],
+                    )
+                else:
+                    proceeds += pool_proceeds(depth[asset], used[asset], sold[index])
             repaid_value = factor * debt_value - remaining
             if repaid_value < 0.0:
                 repaid_value = 0.0
             repaid = repaid_value / debt_mark
-            profit = proceeds - repaid * market_prices[debt_asset[loan], step] - gas
+            gas_now = gas_steps[step] if gas_steps.shape[0] > 0 else gas
+            profit = proceeds - repaid * market_prices[debt_asset[loan], step] - gas_now
             if not profit > 0.0:
                 refused_at[loan] = step
                 continue
@@ -409,6 +471,7 @@ def lending_replay_paths(
     market: np.ndarray,
     threshold: np.ndarray,
     bonus: np.ndarray,
+    bonus_max: np.ndarray,
     fee: np.ndarray,
     depth: np.ndarray,
     start: np.ndarray,
@@ -424,6 +487,9 @@ def lending_replay_paths(
     fund_initial: float,
     grid: np.ndarray,
     oracle: np.ndarray,
+    gas_steps: np.ndarray,
+    curve_start: np.ndarray,
+    curve_knots: np.ndarray,
     out: np.ndarray,
     grid_out: np.ndarray,
 ) -> None:
@@ -434,6 +500,7 @@ def lending_replay_paths(
             market,
             threshold,
             bonus,
+            bonus_max,
             fee,
             depth,
             start,
@@ -449,6 +516,9 @@ def lending_replay_paths(
             fund_initial,
             grid,
             oracle,
+            gas_steps,
+            curve_start,
+            curve_knots,
             out[row],
             grid_out[row],
         )

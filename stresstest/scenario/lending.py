@@ -117,16 +117,41 @@ class LendingTable:
         "Liquidation bonus of each asset of paths.assets, 0 <= bonus < 1, with LT (1 + bonus) < 1.",
         unit="fraction of repaid debt value",
     )
+    bonus_ramp_slope: float = spec(
+        "Bonus ramp (docs/model.md 13.3): a liquidation at health factor HF < 1 pays the bonus "
+        "min(bonus_max, liquidation_bonus + bonus_ramp_slope (1 - HF)) of each asset "
+        "(0: the fixed liquidation_bonus). Needs bonus_max.",
+        default=0.0,
+        unit="bonus per unit of health factor below 1",
+        ge=0.0,
+        le=1000.0,
+    )
+    bonus_max: list[float] | None = spec(
+        "Largest bonus of the ramp for each asset of paths.assets, liquidation_bonus <= "
+        "bonus_max < 1 with LT (1 + bonus_max) < 1. Only with bonus_ramp_slope > 0.",
+        default=None,
+        unit="fraction of repaid debt value",
+    )
     protocol_fee: list[float] | None = spec(
         "Share of the bonus each asset's liquidation pays the reserve, 0 to 1. Absent: 0.",
         default=None,
         unit="fraction of the bonus",
     )
-    pool_depth: list[float] = spec(
+    pool_depth: list[float] | None = spec(
         f"Quote reserve D of each asset's constant-product pool at the market price, "
         f"{AMOUNT_MIN:g} to {AMOUNT_MAX:g}: selling value v from a rested pool yields "
-        "D v / (D + v).",
+        "D v / (D + v). Give pool_depth or pool_depth_file.",
+        default=None,
         unit="quote units",
+    )
+    pool_depth_file: Path | None = spec(
+        "Piecewise depth curves instead of pool_depth (docs/model.md 13.4): a CSV or Parquet "
+        "file with columns asset (a name of paths.assets), impact (fall of the price, "
+        "0 <= impact < 1) and depth (market value that can be sold before the price has "
+        "fallen by impact, quote units); per asset at least two rows, the first (0, 0), both "
+        "strictly ascending. Relative to the scenario file.",
+        default=None,
+        is_file=True,
     )
     pool_half_life: float = spec(
         "Half-life of a pool's refill after sales (0: refilled at every step).",
@@ -141,6 +166,14 @@ class LendingTable:
         unit="quote units",
         ge=0.0,
         le=AMOUNT_MAX,
+    )
+    gas_file: Path | None = spec(
+        "Gas cost path: a CSV or Parquet file with columns step (0 to paths.n_steps, each "
+        "once, ascending) and gas_cost (quote units per liquidation at that step, >= 0), the "
+        "same on every path. Replaces gas_cost (give one or the other). Relative to the "
+        "scenario file.",
+        default=None,
+        is_file=True,
     )
     close_factor: float = spec(
         "Fraction of the debt one liquidation may repay.", default=0.5, gt=0.0, le=1.0
@@ -188,6 +221,25 @@ LENDING_TABLES: dict[str, type] = {"lending": LendingTable}
 schema.VARIANT_TABLES["book"][1].update(
     {"loans_file": LoansFileBook, "loans_synthetic": LoansSyntheticBook}
 )
+
+
+#: ``margin_model`` of a lending variant in compare.parquet (a loan book has no margin).
+LENDING_MODEL = "lending"
+
+
+def _numbers(values: list[float]) -> str:
+    """One number if every asset has the same, else ``a/b/c`` in path-asset order."""
+    if len(set(values)) == 1:
+        return f"{values[0]:g}"
+    return "/".join(f"{value:g}" for value in values)
+
+
+def lending_label(table: LendingTable) -> str:
+    """A short description of a lending design for tables and reports: close factor, bonus."""
+    label = f"close_factor={table.close_factor:g} bonus={_numbers(table.liquidation_bonus)}"
+    if table.bonus_max is not None and table.bonus_ramp_slope > 0.0:
+        label += f" ramp={table.bonus_ramp_slope:g} max={_numbers(table.bonus_max)}"
+    return label
 
 
 def lending_margin() -> schema.StaticMargin:
@@ -280,9 +332,17 @@ def check_lending(built: dict[str, Any], raw: dict[str, Any], file: Path | None)
             file=file,
             key="lending",
             expected="a [lending] table with liquidation_threshold, liquidation_bonus and "
-            "pool_depth, one entry per asset of paths.assets",
+            "pool_depth (or pool_depth_file), one entry per asset of paths.assets",
         )
     assets = list(built["paths"].assets)
+    if table.gas_file is not None and "gas_cost" in raw.get("lending", {}):
+        raise InputError(
+            "gas_cost and gas_file both set the gas of a liquidation",
+            file=file,
+            key="lending.gas_cost, lending.gas_file",
+            value=f"{table.gas_cost:g}, {table.gas_file}",
+            expected="one of them: a constant gas_cost, or a gas path in gas_file",
+        )
     _check_table(table, assets, file)
     if isinstance(book, LoansSyntheticBook):
         _check_synthetic(book, table, assets, file)
@@ -322,9 +382,22 @@ def _check_table(table: LendingTable, assets: list[str], file: Path | None) -> N
         )
     _per_asset(table.liquidation_threshold, assets, "liquidation_threshold", file, 0.0, 1.0)
     _per_asset(table.liquidation_bonus, assets, "liquidation_bonus", file, 0.0, 1.0)
+    _check_ramp(table, assets, file)
     if table.protocol_fee is not None:
         _per_asset(table.protocol_fee, assets, "protocol_fee", file, 0.0, math.nextafter(1.0, 2.0))
-    _per_asset(table.pool_depth, assets, "pool_depth", file, AMOUNT_MIN, AMOUNT_MAX)
+    if (table.pool_depth is None) == (table.pool_depth_file is None):
+        raise InputError(
+            "pool_depth and pool_depth_file both set the pools"
+            if table.pool_depth is not None
+            else "no pools: pool_depth or pool_depth_file is needed",
+            file=file,
+            key="lending.pool_depth, lending.pool_depth_file",
+            value=None if table.pool_depth is None else list(table.pool_depth),
+            expected="one of them: constant-product depths per asset (pool_depth), or a file "
+            "of piecewise depth curves (pool_depth_file)",
+        )
+    if table.pool_depth is not None:
+        _per_asset(table.pool_depth, assets, "pool_depth", file, AMOUNT_MIN, AMOUNT_MAX)
     pairs = zip(assets, table.liquidation_threshold, table.liquidation_bonus, strict=True)
     for asset, threshold, bonus in pairs:
         if threshold * (1.0 + bonus) >= 1.0:
@@ -335,6 +408,51 @@ def _check_table(table: LendingTable, assets: list[str], file: Path | None) -> N
                 key="lending.liquidation_bonus",
                 value=bonus,
                 expected=f"a bonus below 1 / LT - 1 = {1.0 / threshold - 1.0:g} for {asset}",
+            )
+
+
+def _check_ramp(table: LendingTable, assets: list[str], file: Path | None) -> None:
+    """``bonus_ramp_slope`` and ``bonus_max`` go together; each cap is a valid bonus."""
+    if table.bonus_ramp_slope > 0.0 and table.bonus_max is None:
+        raise InputError(
+            "a bonus ramp needs its cap",
+            file=file,
+            key="lending.bonus_ramp_slope, lending.bonus_max",
+            value=table.bonus_ramp_slope,
+            expected=f"lending.bonus_max: {len(assets)} numbers, one per asset of "
+            f"paths.assets {assets}, each >= its liquidation_bonus",
+        )
+    if table.bonus_max is None:
+        return
+    if table.bonus_ramp_slope == 0.0:
+        raise InputError(
+            "bonus_max caps the bonus ramp and would be ignored without one",
+            file=file,
+            key="lending.bonus_max, lending.bonus_ramp_slope",
+            value=list(table.bonus_max),
+            expected="lending.bonus_ramp_slope > 0, or no bonus_max",
+        )
+    _per_asset(table.bonus_max, assets, "bonus_max", file, 0.0, 1.0)
+    pairs = zip(
+        assets, table.liquidation_threshold, table.liquidation_bonus, table.bonus_max, strict=True
+    )
+    for asset, threshold, bonus, cap in pairs:
+        if cap < bonus:
+            raise InputError(
+                f"bonus_max below liquidation_bonus for asset {asset}",
+                file=file,
+                key="lending.bonus_max",
+                value=cap,
+                expected=f"a cap >= liquidation_bonus ({bonus:g}) for {asset}",
+            )
+        if threshold * (1.0 + cap) >= 1.0:
+            raise InputError(
+                f"LT (1 + bonus_max) = {threshold * (1.0 + cap):g} >= 1 for asset {asset}: a "
+                "liquidation at the cap would seize more than the collateral of a loan at HF = 1",
+                file=file,
+                key="lending.bonus_max",
+                value=cap,
+                expected=f"a cap below 1 / LT - 1 = {1.0 / threshold - 1.0:g} for {asset}",
             )
 
 

@@ -72,8 +72,10 @@ def data_file_list(scenario: schema.Scenario) -> list[Path] | None:
 def input_files(scenario: schema.Scenario) -> dict[str, Path]:
     """Every input file of a scenario, by dotted key (``paths.data[i]`` for a list of files)."""
     files: dict[str, Path] = {}
-    for table in ("paths", "book"):
+    for table in ("paths", "book", "lending"):  # [lending]: its gas and depth files
         config = getattr(scenario, table)
+        if config is None:
+            continue
         for field in dataclasses.fields(config):
             if field.metadata.get("is_file") and getattr(config, field.name) is not None:
                 files[f"{table}.{field.name}"] = getattr(config, field.name)
