@@ -555,3 +555,46 @@ def sort_free_book(n: int) -> Book:
         entry_price=entry,
         collateral=notional / np.exp(rng.uniform(0.0, np.log(50.0), n)),
     )
+
+
+def test_partial_liquidation_with_the_fund_bound_by_hand(tmp_path: Path) -> None:
+    # The first hand case (long q = 1, e = 100, c = 10, theta = 90; m = 0.05, b = 0.05,
+    # fee = 0.01, latency 0, no slippage, share 0.5, fund 0; prices 100, 94, 90, 80) plus
+    # a long q = 1, e = 100, c = 5.5 (theta = 94.5, not flagged at t = 0: 95 > 94.5), and
+    # pays_past_bankruptcy f = 0.002 (docs/model.md 10.4 with 10.1).
+    # t = 1 (x = 94, F = 93.06): the second closes in full from the sorted range: bad
+    #   debt 0.5, the fund pays f q x = 0.188, 0.312 passes on; the first closes
+    #   partially (notional 60, penalty 0.6, no bad debt) and its remainder 17/47 at
+    #   theta' = 84.6 is a cohort. Fund: 0.3 - 0.188 = 0.112; 0.312 socialized.
+    # t = 3 (x = 80): the cohort closes in full: bad debt 17/47 * 4.6 = 78.2/47, the fund
+    #   pays 0.002 * 80 * 17/47 = 2.72/47 (ends at 0.112 - 2.72/47 > 0), 75.48/47 passes
+    #   on and is socialized.
+    result = run_case(
+        tmp_path,
+        [100.0, 94.0, 90.0, 80.0],
+        [("long", 1.0, 100.0, 10.0), ("long", 1.0, 100.0, 5.5)],
+        {
+            "margin": {"model": "static", "maintenance": 0.05},
+            "liquidation": {"fee": 0.01, "liquidator_share": 0.5},
+            "partial_liquidation": {"buffer": 0.05},
+            "insurance_fund": {"initial": 0.0, "pays_past_bankruptcy": 0.002},
+        },
+    )
+    check(
+        result,
+        {
+            "n_liquidations": 3,
+            "liquidated_notional": 94.0 + 60.0 + 1360 / 47,
+            "bad_debt": 0.5 + 78.2 / 47,
+            "fees_to_fund": 0.3,
+            "fund_passed_bad_debt": 0.312 + 75.48 / 47,
+            "socialized_loss": 0.312 + 75.48 / 47,
+            "fund_end": 0.112 - 2.72 / 47,
+            "fund_required": 0.0,
+        },
+    )
+    assert result.paths_frame().columns == [
+        "path",
+        *enums.METRIC_NAMES,
+        *enums.FUND_BOUND_METRIC_NAMES,
+    ]

@@ -20,7 +20,21 @@ from __future__ import annotations
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.fund import N_TOTALS, walk_fund, write_totals
+from stresstest.kernels.adl import (
+    FUND,
+    FUND_SOCIALIZED,
+    fund_step,
+    init_fund_state,
+    write_fund_state,
+)
+from stresstest.kernels.fund import (
+    FLOW_BAD_DEBT,
+    FLOW_FUND,
+    FLOW_TO_FUND,
+    N_TOTALS,
+    walk_fund,
+    write_totals,
+)
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.margin import (
     design_rate,
@@ -124,6 +138,12 @@ def partial_pipeline_path(
     requirement_sum = 0.0
     open_notional_sum = 0.0
     totals = np.zeros(N_TOTALS)
+    # The fund's bound past bankruptcy (10.4): the fund is then walked in the loop.
+    with_bound = int(params[enums.MECH_FUND_BOUND]) != 0
+    bound = params[enums.MECH_FUND_BOUND_FRACTION] if with_bound else -1.0  # negative: no bound
+    online = with_bound
+    state = init_fund_state(fund_initial)
+    fund_passed = 0.0
     for step in range(n_points):
         # Market price, volatility and oracle.
         price = prices[step] * factor
@@ -204,6 +224,7 @@ def partial_pipeline_path(
         depth = max(depth, generation)
         # Close queue and penalty: the queued flags of steps [first, last].
         first, last = flag_steps_closing_at(step, last_step, latency_steps)
+        step_passed = 0.0  # bad debt past the fund's bound at this step (10.4)
         due = last >= 0 and (
             (long_head < n_long_queue and long_queue[long_head, Q_FLAG] <= last)
             or (short_head < n_short_queue and short_queue[short_head, Q_FLAG] <= last)
@@ -284,35 +305,45 @@ def partial_pipeline_path(
                 rate + buffer,
             )
             close_generation = 0
+            passed_long = 0.0  # losses past the fund this step: longs' (covered by shorts)
+            passed_short = 0.0
             for flag_step in range(first, last + 1):
                 close_generation = max(close_generation, flag_generation[flag_step])
                 if long_head < n_long_queue and long_queue[long_head, Q_FLAG] == flag_step:
-                    long_segments, n_long_segments, long_cohorts, n_long_cohorts, long_head, _ = (
-                        close_side(
-                            1,
-                            flag_step,
-                            step,
-                            last_step,
-                            long_x,
-                            long_target,
-                            long_bound,
-                            long_denominator,
-                            rate_paid,
-                            liquidator_share,
-                            long_threshold,
-                            long_prefix,
-                            long_queue,
-                            long_head,
-                            n_long_queue,
-                            long_segments,
-                            n_long_segments,
-                            long_cohorts,
-                            n_long_cohorts,
-                            totals,
-                            flows,
-                            True,
-                        )
+                    (
+                        long_segments,
+                        n_long_segments,
+                        long_cohorts,
+                        n_long_cohorts,
+                        long_head,
+                        _,
+                        beyond,
+                    ) = close_side(
+                        1,
+                        flag_step,
+                        step,
+                        last_step,
+                        long_x,
+                        long_target,
+                        long_bound,
+                        long_denominator,
+                        rate_paid,
+                        liquidator_share,
+                        bound,
+                        long_threshold,
+                        long_prefix,
+                        long_queue,
+                        long_head,
+                        n_long_queue,
+                        long_segments,
+                        n_long_segments,
+                        long_cohorts,
+                        n_long_cohorts,
+                        totals,
+                        flows,
+                        True,
                     )
+                    passed_long += beyond
                 if short_head < n_short_queue and short_queue[short_head, Q_FLAG] == flag_step:
                     (
                         short_segments,
@@ -321,6 +352,7 @@ def partial_pipeline_path(
                         n_short_cohorts,
                         short_head,
                         _,
+                        beyond,
                     ) = close_side(
                         -1,
                         flag_step,
@@ -332,6 +364,7 @@ def partial_pipeline_path(
                         short_denominator,
                         rate_paid,
                         liquidator_share,
+                        bound,
                         short_threshold,
                         short_prefix,
                         short_queue,
@@ -345,6 +378,9 @@ def partial_pipeline_path(
                         flows,
                         True,
                     )
+                    passed_short += beyond
+            step_passed = passed_long + passed_short
+            fund_passed += step_passed
             if long_head == n_long_queue:  # the queues are empty: reuse their rows
                 long_head = 0
                 n_long_queue = 0
@@ -354,10 +390,19 @@ def partial_pipeline_path(
             if permanent * impact > 0.0:
                 factor *= np.exp(direction * permanent * impact)
                 impact_generation = max(impact_generation, close_generation)
+        if online:  # the loss waterfall of the step (12): the fund takes its fees and bad debt
+            fund_step(state, flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step], 0.0, False)
+            state[FUND_SOCIALIZED] += step_passed  # past the fund: socialized (no ADL here)
+            flows[FLOW_FUND, step] = state[FUND]
     write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
     out_row[enums.MARGIN_RATE_MEAN] = (
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
-    walk_fund(flows, fund_initial, out_row)
+    if online:
+        write_fund_state(state, out_row)
+    else:
+        walk_fund(flows, fund_initial, out_row)
+    if with_bound:
+        out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
     return depth
