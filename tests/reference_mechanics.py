@@ -661,7 +661,8 @@ def _replay_partial_one(
     open_notional_terms: list[float] = []
     decay = float(mechanisms.oracle.get("ema_lambda", 0.0)) if mechanisms.oracle else 0.0
     bound = mechanisms.fund_bound
-    online = bound is not None  # the fund walked in the loop (10.4)
+    vault = Vault.of(mechanisms.backstop)
+    online = bound is not None or vault is not None  # the fund walked in the loop (10.3, 10.4)
     walk = _Walk(mechanisms.fund_initial, mechanisms.fund_initial, mechanisms.fund_initial)
     fund_passed: list[float] = []
     for t in range(n_points):
@@ -694,6 +695,22 @@ def _replay_partial_one(
         generation_of_step[t] = impact_generation + 1 if caused else 0
         depth = max(depth, generation_of_step[t])
         closing = [i for i in range(n) if not gone[i] and due[i] == t]
+        if closing and vault is not None and vault.equity(price) > 0.0:
+            # Takeovers (10.3) before the market close, at the position's current quantity,
+            # collateral and bankruptcy price (a remainder's: the target of its last close).
+            market_closing = []
+            for i in closing:
+                s = sides[i]
+                equity = collateral[i] + s * qty[i] * (oracle - entry[i])
+                limit = vault.fraction * rate * qty[i] * oracle
+                gap = min(gap, abs(equity - limit) / (qty[i] * oracle))
+                if vault.takes(s, qty[i], entry[i], collateral[i], oracle, rate):
+                    vault.take(s, qty[i], entry[i], collateral[i], oracle, t, last)
+                    gone[i] = True
+                    due[i] = -1
+                else:
+                    market_closing.append(i)
+            closing = market_closing
         if closing:
             fee = _fee(sigma, liq)
             shift = z * sigma * math.sqrt(horizon)
@@ -765,6 +782,12 @@ def _replay_partial_one(
                 impact_generation = max(
                     [impact_generation, *(generation_of_step[flagged_at[i]] for i in closing)]
                 )
+        passed_long = math.fsum(passed_sides[1.0])
+        passed_short = math.fsum(passed_sides[-1.0])
+        if vault is not None:  # the fund first, then the vault (10.3)
+            vault_long, vault_short = vault.step(t, price)
+            passed_long += vault_long
+            passed_short += vault_short
         if online:
             gap = min(
                 gap,
@@ -778,8 +801,8 @@ def _replay_partial_one(
                     [],
                     None,
                     oracle,
-                    math.fsum(passed_sides[1.0]),
-                    math.fsum(passed_sides[-1.0]),
+                    passed_long,
+                    passed_short,
                 ),
             )
     if online:
@@ -793,6 +816,9 @@ def _replay_partial_one(
     row = _metrics_row(closes, share, fund, requirement_terms, open_notional_terms, n_points)
     if bound is not None:
         row[_COLUMN["fund_passed_bad_debt"]] = math.fsum(fund_passed)
+    if vault is not None:
+        for name, value in vault.columns().items():
+            row[_COLUMN[name]] = value
     return row, first_flag, depth, gap
 
 

@@ -284,6 +284,7 @@ def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
         mechanisms = replace(
             mechanisms,
             partial={"buffer": draw(partial_buffers(case))},
+            backstop=draw(backstop_tables(notional)),  # 10.3 with 10.1
             fund_bound=draw(st.sampled_from([None, 0.0, 0.005, 0.05])),  # 10.4 with 10.1
         )
     elif draw(st.booleans()):  # the backstop vault and the fund's bound (10.3, 10.4)
@@ -432,3 +433,25 @@ def test_partial_liquidation_with_the_fund_bound_matches_reference(
         mechanisms, adl=None, partial={"buffer": buffer}, backstop=None, fund_bound=bound
     )
     compare_with_reference(case, mechanisms, "pipeline_paths with partial and bound vs reference")
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(200))
+@given(drawn=mechanism_cases(), data=st.data())
+def test_partial_liquidation_with_the_backstop_matches_reference(
+    drawn: tuple[ReplayCase, Mechanisms], data: st.DataObject
+) -> None:
+    """Partial liquidation and the vault (10.1, 10.3) drawn every time, the bound sometimes.
+
+    The vault takes a due range of the sorted book by binary search and a cohort whole
+    (its members share their bankruptcy price); the reference tests every due
+    position on its own, remainders at their current quantity and collateral.
+    """
+    case, mechanisms = drawn
+    notional = float(np.sum(case.book.qty * case.book.entry_price))
+    buffer = data.draw(partial_buffers(case))
+    backstop = data.draw(backstop_tables(notional, optional=False))
+    bound = data.draw(st.sampled_from([None, 0.0, 0.005]))
+    mechanisms = replace(
+        mechanisms, adl=None, partial={"buffer": buffer}, backstop=backstop, fund_bound=bound
+    )
+    compare_with_reference(case, mechanisms, "pipeline_paths with partial and vault vs reference")

@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from stresstest.kernels.adl import N_REMOVED
-from stresstest.kernels.backstop import passed_bad_debt
+from stresstest.kernels.backstop import passed_bad_debt, take_cohort, take_over
 from stresstest.kernels.fund import FLOW_BAD_DEBT, record_close
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.replay import (
@@ -569,3 +569,64 @@ def sized_order(
         )
         total += closed
     return total
+
+
+@kernel
+def take_over_due(
+    side: int,
+    first: int,
+    last: int,
+    mark: float,
+    level: float,
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    queue: np.ndarray,
+    head: int,
+    n_queue: int,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+    vault: np.ndarray,
+    vault_cohorts: np.ndarray,
+    step: int,
+) -> None:
+    """The backstop vault takes over the due flags of one side below its level (10.3).
+
+    The queue's rows of flag steps ``[first, last]`` from ``head``: a long is taken
+    over when its threshold is above ``level = O_t (1 - k m_t)`` (a short: below
+    ``O_t (1 + k m_t)``). A range of the sorted book is cut at that level by binary
+    search and its worst end taken; a cohort's members share the threshold
+    ``theta'`` of their last partial close, which is each member's bankruptcy price,
+    so the cohort is taken whole (``Q'`` from ``theta'``, ``COH_COUNT`` positions)
+    or not at all. What is taken leaves the queue (a range shrinks, a cohort's row
+    becomes an empty range and the cohort dies), so the market close and the
+    impact sizing never see it.
+    """
+    no_removed = np.zeros((N_REMOVED, 1))
+    row = head
+    while row < n_queue and queue[row, Q_FLAG] <= last:
+        if queue[row, Q_FLAG] < first:
+            row += 1
+            continue
+        if queue[row, Q_COHORT] > 0.0:
+            index = _cohort_row(cohorts, n_cohorts, queue[row, Q_A])
+            theta = cohorts[index, COH_THRESHOLD]
+            if side * (theta - level) > 0.0:
+                qty = cohorts[index, COH_QTY]
+                count = cohorts[index, COH_COUNT]
+                take_cohort(vault, vault_cohorts, step, side, qty, qty * theta, count, mark)
+                cohorts[index, COH_COUNT] = 0.0
+                queue[row, Q_COHORT] = 0.0
+                queue[row, Q_A] = 0.0
+                queue[row, Q_B] = 0.0
+        else:
+            start = int(queue[row, Q_A])
+            stop = int(queue[row, Q_B])
+            if side > 0:
+                split = first_greater(threshold, level, start, stop)
+                take_over(vault, vault_cohorts, step, 1, prefix, no_removed, split, stop, mark)
+                queue[row, Q_B] = split
+            else:
+                split = first_not_less(threshold, level, start, stop)
+                take_over(vault, vault_cohorts, step, -1, prefix, no_removed, start, split, mark)
+                queue[row, Q_A] = split
+        row += 1
