@@ -660,6 +660,11 @@ def _replay_partial_one(
     requirement_terms: list[float] = []
     open_notional_terms: list[float] = []
     decay = float(mechanisms.oracle.get("ema_lambda", 0.0)) if mechanisms.oracle else 0.0
+    bound = mechanisms.fund_bound
+    vault = Vault.of(mechanisms.backstop)
+    online = bound is not None or vault is not None  # the fund walked in the loop (10.3, 10.4)
+    walk = _Walk(mechanisms.fund_initial, mechanisms.fund_initial, mechanisms.fund_initial)
+    fund_passed: list[float] = []
     for t in range(n_points):
         price = prices[t] * factor
         market.append(price)
@@ -667,6 +672,8 @@ def _replay_partial_one(
         oracle = _oracle(market, ema, t, mechanisms.oracle)
         rate = float(reference_margin_rates(np.array(market), mechanisms.margin)[-1])
         sigma = _sigma_series(market, mechanisms)
+        bad_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
+        passed_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
         armed = [i for i in range(n) if not gone[i] and due[i] < 0 and armed_from[i] <= t]
         open_qty = math.fsum(qty[i] for i in armed)
         requirement_terms.append(rate * oracle * open_qty)
@@ -688,78 +695,130 @@ def _replay_partial_one(
         generation_of_step[t] = impact_generation + 1 if caused else 0
         depth = max(depth, generation_of_step[t])
         closing = [i for i in range(n) if not gone[i] and due[i] == t]
-        if not closing:
-            continue
-        fee = _fee(sigma, liq)
-        shift = z * sigma * math.sqrt(horizon)
-        execution = price
-        impact = 0.0
-        direction = -1.0
-        if with_impact and market_table is not None:
-            sized = []
+        if closing and vault is not None and vault.equity(price) > 0.0:
+            # Takeovers (10.3) before the market close, at the position's current quantity,
+            # collateral and bankruptcy price (a remainder's: the target of its last close).
+            market_closing = []
             for i in closing:
                 s = sides[i]
-                decision, kept, _ = partial_decision(
+                equity = collateral[i] + s * qty[i] * (oracle - entry[i])
+                limit = vault.fraction * rate * qty[i] * oracle
+                gap = min(gap, abs(equity - limit) / (qty[i] * oracle))
+                if vault.takes(s, qty[i], entry[i], collateral[i], oracle, rate):
+                    vault.take(s, qty[i], entry[i], collateral[i], oracle, t, last)
+                    gone[i] = True
+                    due[i] = -1
+                else:
+                    market_closing.append(i)
+            closing = market_closing
+        if closing:
+            fee = _fee(sigma, liq)
+            shift = z * sigma * math.sqrt(horizon)
+            execution = price
+            impact = 0.0
+            direction = -1.0
+            if with_impact and market_table is not None:
+                sized = []
+                for i in closing:
+                    s = sides[i]
+                    decision, kept, _ = partial_decision(
+                        s,
+                        qty[i],
+                        entry[i],
+                        collateral[i],
+                        price * (1.0 - s * slippage),
+                        oracle * (1.0 - s * slippage),
+                        target_rate(s, rate, shift, buffer, predictive),
+                        fee,
+                    )
+                    closed = {"rearm": 0.0, "full": qty[i]}.get(decision, qty[i] - kept)
+                    sized.append(-s * closed)
+                net = math.fsum(sized)
+                direction = 1.0 if net > 0.0 else -1.0
+                impact = _impact(price * abs(net), market_table)
+                execution = price * math.exp(direction * impact)
+            for i in closing:
+                s = sides[i]
+                q = qty[i]
+                x = execution * (1.0 - s * slippage)
+                decision, kept, decision_gap = partial_decision(
                     s,
-                    qty[i],
+                    q,
                     entry[i],
                     collateral[i],
-                    price * (1.0 - s * slippage),
+                    x,
                     oracle * (1.0 - s * slippage),
                     target_rate(s, rate, shift, buffer, predictive),
                     fee,
                 )
-                closed = {"rearm": 0.0, "full": qty[i]}.get(decision, qty[i] - kept)
-                sized.append(-s * closed)
-            net = math.fsum(sized)
-            direction = 1.0 if net > 0.0 else -1.0
-            impact = _impact(price * abs(net), market_table)
-            execution = price * math.exp(direction * impact)
-        for i in closing:
-            s = sides[i]
-            q = qty[i]
-            x = execution * (1.0 - s * slippage)
-            decision, kept, decision_gap = partial_decision(
-                s,
-                q,
-                entry[i],
-                collateral[i],
-                x,
-                oracle * (1.0 - s * slippage),
-                target_rate(s, rate, shift, buffer, predictive),
-                fee,
+                gap = min(gap, decision_gap)
+                due[i] = -1
+                equity = collateral[i] + s * q * (x - entry[i])
+                if decision == "full":
+                    paid = _penalty_paid(equity, fee * q * x)
+                    bad = max(0.0, -equity)
+                    closes.append((q * x, paid, bad))
+                    to_fund_by_step[t].append((1.0 - share) * paid)
+                    bad_by_step[t].append(bad)
+                    fund_part, passed = bounded_bad_debt(bad, bound, q * x)
+                    bad_sides[s].append(fund_part)
+                    passed_sides[s].append(passed)
+                    fund_passed.append(passed)
+                    if bound is not None and bad > 0.0:
+                        gap = min(gap, abs(bad - bound * q * x) / (q * x))
+                    gone[i] = True
+                    continue
+                armed_from[i] = t + 1  # re-armed or what remains: checked again from t + 1
+                if decision == "partial":
+                    closed = q - kept
+                    penalty = fee * closed * x
+                    closes.append((closed * x, penalty, 0.0))
+                    to_fund_by_step[t].append((1.0 - share) * penalty)
+                    collateral[i] = equity - penalty - s * kept * (x - entry[i])
+                    qty[i] = kept
+            permanent = float(market_table.get("permanent_fraction", 0.0)) if market_table else 0.0
+            if with_impact and permanent * impact > 0.0:
+                factor *= math.exp(direction * permanent * impact)
+                impact_generation = max(
+                    [impact_generation, *(generation_of_step[flagged_at[i]] for i in closing)]
+                )
+        passed_long = math.fsum(passed_sides[1.0])
+        passed_short = math.fsum(passed_sides[-1.0])
+        if vault is not None:  # the fund first, then the vault (10.3)
+            vault_long, vault_short = vault.step(t, price)
+            passed_long += vault_long
+            passed_short += vault_short
+        if online:
+            gap = min(
+                gap,
+                _waterfall(
+                    walk,
+                    math.fsum(to_fund_by_step[t]),
+                    math.fsum(bad_sides[1.0]),
+                    math.fsum(bad_sides[-1.0]),
+                    book,
+                    [],
+                    [],
+                    None,
+                    oracle,
+                    passed_long,
+                    passed_short,
+                ),
             )
-            gap = min(gap, decision_gap)
-            due[i] = -1
-            equity = collateral[i] + s * q * (x - entry[i])
-            if decision == "full":
-                paid = _penalty_paid(equity, fee * q * x)
-                bad = max(0.0, -equity)
-                closes.append((q * x, paid, bad))
-                to_fund_by_step[t].append((1.0 - share) * paid)
-                bad_by_step[t].append(bad)
-                gone[i] = True
-                continue
-            armed_from[i] = t + 1  # re-armed or what remains: checked again from t + 1
-            if decision == "partial":
-                closed = q - kept
-                penalty = fee * closed * x
-                closes.append((closed * x, penalty, 0.0))
-                to_fund_by_step[t].append((1.0 - share) * penalty)
-                collateral[i] = equity - penalty - s * kept * (x - entry[i])
-                qty[i] = kept
-        permanent = float(market_table.get("permanent_fraction", 0.0)) if market_table else 0.0
-        if with_impact and permanent * impact > 0.0:
-            factor *= math.exp(direction * permanent * impact)
-            impact_generation = max(
-                [impact_generation, *(generation_of_step[flagged_at[i]] for i in closing)]
-            )
-    fund = _fund_walk(
-        [math.fsum(values) for values in to_fund_by_step],
-        [math.fsum(values) for values in bad_by_step],
-        mechanisms.fund_initial,
-    )
+    if online:
+        fund = walk.summary()
+    else:
+        fund = _fund_walk(
+            [math.fsum(values) for values in to_fund_by_step],
+            [math.fsum(values) for values in bad_by_step],
+            mechanisms.fund_initial,
+        )
     row = _metrics_row(closes, share, fund, requirement_terms, open_notional_terms, n_points)
+    if bound is not None:
+        row[_COLUMN["fund_passed_bad_debt"]] = math.fsum(fund_passed)
+    if vault is not None:
+        for name, value in vault.columns().items():
+            row[_COLUMN[name]] = value
     return row, first_flag, depth, gap
 
 

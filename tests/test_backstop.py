@@ -20,6 +20,14 @@ import stresstest
 from stresstest.book import Book
 from stresstest.errors import InputError
 from stresstest.kernels import enums
+from stresstest.kernels.backstop import (
+    N_COHORT,
+    VAULT_SHORT_QT,
+    init_vault,
+    take_cohort,
+    vault_equity,
+    vault_step,
+)
 from stresstest.scenario import load_scenario
 from tests.reference_mechanics import Mechanisms
 from tests.test_composition import GBM
@@ -251,3 +259,20 @@ def test_a_run_writes_the_waterfall_columns() -> None:
 def test_the_shipped_example_loads() -> None:
     scenario = load_scenario(REPO / "scenarios" / "backstop_events.toml")
     assert scenario.backstop is not None and scenario.insurance_fund.pays_past_bankruptcy == 0.01
+
+
+def test_an_empty_vault_holds_exactly_nothing() -> None:
+    """Once every held cohort is closed the held sums are 0, not a rounding residue.
+
+    (0.1 + 0.2) - 0.1 - 0.2 is 2.8e-17 in float64: before the count of held positions a
+    vault whose capital was 0 could keep a positive equity W of that size and go on
+    taking positions over (docs/model.md 10.3: it takes nothing when W <= 0).
+    """
+    vault = init_vault(0.0)
+    cohorts = np.zeros((N_COHORT, 4))
+    take_cohort(vault, cohorts, 0, -1, 1.0, 0.1, 1.0, 0.1)  # short q = 1 at phi = 0.1
+    take_cohort(vault, cohorts, 1, -1, 1.0, 0.2, 1.0, 0.2)
+    vault_step(vault, cohorts, 1, 3, 1, 0.1)  # closes the cohort of step 0 at 0.1
+    vault_step(vault, cohorts, 2, 3, 1, 0.2)  # and that of step 1 at 0.2: P&L 0 each
+    assert vault[VAULT_SHORT_QT] == 0.0
+    assert vault_equity(vault, 0.2) == 0.0

@@ -281,7 +281,12 @@ def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
         ),
     )
     if mechanisms.adl is None and draw(st.booleans()):  # [partial_liquidation] (10.1)
-        mechanisms = replace(mechanisms, partial={"buffer": draw(partial_buffers(case))})
+        mechanisms = replace(
+            mechanisms,
+            partial={"buffer": draw(partial_buffers(case))},
+            backstop=draw(backstop_tables(notional)),  # 10.3 with 10.1
+            fund_bound=draw(st.sampled_from([None, 0.0, 0.005, 0.05])),  # 10.4 with 10.1
+        )
     elif draw(st.booleans()):  # the backstop vault and the fund's bound (10.3, 10.4)
         mechanisms = replace(
             mechanisms,
@@ -408,3 +413,45 @@ def test_backstop_and_fund_bound_match_reference(
     bound = data.draw(st.sampled_from([None, 0.0, 0.005, 0.05]))
     mechanisms = replace(mechanisms, partial=None, backstop=backstop, fund_bound=bound)
     compare_with_reference(case, mechanisms, "pipeline_paths with backstop vs reference")
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(200))
+@given(drawn=mechanism_cases(), data=st.data())
+def test_partial_liquidation_with_the_fund_bound_matches_reference(
+    drawn: tuple[ReplayCase, Mechanisms], data: st.DataObject
+) -> None:
+    """Partial liquidation and the fund's bound (10.1, 10.4) drawn every time, no ADL.
+
+    The bound applies to every full close of the partial loop: ranges of the sorted
+    book by binary search, cohorts (one threshold) whole; the reference bounds each
+    position's bad debt on its own.
+    """
+    case, mechanisms = drawn
+    buffer = data.draw(partial_buffers(case))
+    bound = data.draw(st.sampled_from([0.0, 0.001, 0.005, 0.05]))
+    mechanisms = replace(
+        mechanisms, adl=None, partial={"buffer": buffer}, backstop=None, fund_bound=bound
+    )
+    compare_with_reference(case, mechanisms, "pipeline_paths with partial and bound vs reference")
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(200))
+@given(drawn=mechanism_cases(), data=st.data())
+def test_partial_liquidation_with_the_backstop_matches_reference(
+    drawn: tuple[ReplayCase, Mechanisms], data: st.DataObject
+) -> None:
+    """Partial liquidation and the vault (10.1, 10.3) drawn every time, the bound sometimes.
+
+    The vault takes a due range of the sorted book by binary search and a cohort whole
+    (its members share their bankruptcy price); the reference tests every due
+    position on its own, remainders at their current quantity and collateral.
+    """
+    case, mechanisms = drawn
+    notional = float(np.sum(case.book.qty * case.book.entry_price))
+    buffer = data.draw(partial_buffers(case))
+    backstop = data.draw(backstop_tables(notional, optional=False))
+    bound = data.draw(st.sampled_from([None, 0.0, 0.005]))
+    mechanisms = replace(
+        mechanisms, adl=None, partial={"buffer": buffer}, backstop=backstop, fund_bound=bound
+    )
+    compare_with_reference(case, mechanisms, "pipeline_paths with partial and vault vs reference")

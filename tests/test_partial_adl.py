@@ -555,3 +555,120 @@ def sort_free_book(n: int) -> Book:
         entry_price=entry,
         collateral=notional / np.exp(rng.uniform(0.0, np.log(50.0), n)),
     )
+
+
+def test_partial_liquidation_with_the_fund_bound_by_hand(tmp_path: Path) -> None:
+    # The first hand case (long q = 1, e = 100, c = 10, theta = 90; m = 0.05, b = 0.05,
+    # fee = 0.01, latency 0, no slippage, share 0.5, fund 0; prices 100, 94, 90, 80) plus
+    # a long q = 1, e = 100, c = 5.5 (theta = 94.5, not flagged at t = 0: 95 > 94.5), and
+    # pays_past_bankruptcy f = 0.002 (docs/model.md 10.4 with 10.1).
+    # t = 1 (x = 94, F = 93.06): the second closes in full from the sorted range: bad
+    #   debt 0.5, the fund pays f q x = 0.188, 0.312 passes on; the first closes
+    #   partially (notional 60, penalty 0.6, no bad debt) and its remainder 17/47 at
+    #   theta' = 84.6 is a cohort. Fund: 0.3 - 0.188 = 0.112; 0.312 socialized.
+    # t = 3 (x = 80): the cohort closes in full: bad debt 17/47 * 4.6 = 78.2/47, the fund
+    #   pays 0.002 * 80 * 17/47 = 2.72/47 (ends at 0.112 - 2.72/47 > 0), 75.48/47 passes
+    #   on and is socialized.
+    result = run_case(
+        tmp_path,
+        [100.0, 94.0, 90.0, 80.0],
+        [("long", 1.0, 100.0, 10.0), ("long", 1.0, 100.0, 5.5)],
+        {
+            "margin": {"model": "static", "maintenance": 0.05},
+            "liquidation": {"fee": 0.01, "liquidator_share": 0.5},
+            "partial_liquidation": {"buffer": 0.05},
+            "insurance_fund": {"initial": 0.0, "pays_past_bankruptcy": 0.002},
+        },
+    )
+    check(
+        result,
+        {
+            "n_liquidations": 3,
+            "liquidated_notional": 94.0 + 60.0 + 1360 / 47,
+            "bad_debt": 0.5 + 78.2 / 47,
+            "fees_to_fund": 0.3,
+            "fund_passed_bad_debt": 0.312 + 75.48 / 47,
+            "socialized_loss": 0.312 + 75.48 / 47,
+            "fund_end": 0.112 - 2.72 / 47,
+            "fund_required": 0.0,
+        },
+    )
+    assert result.paths_frame().columns == [
+        "path",
+        *enums.METRIC_NAMES,
+        *enums.FUND_BOUND_METRIC_NAMES,
+    ]
+
+
+HAND_PARTIAL = {
+    "margin": {"model": "static", "maintenance": 0.05},
+    "liquidation": {"fee": 0.01, "liquidator_share": 0.5},
+    "partial_liquidation": {"buffer": 0.05},
+}
+
+
+def test_the_vault_takes_over_a_partially_closed_remainder_by_hand(tmp_path: Path) -> None:
+    # The first hand case (long q = 1, e = 100, c = 10, theta = 90; m = 0.05, b = 0.05,
+    # fee = 0.01, latency 0, share 0.5, fund 0; prices 100, 94, 90, 80) with a vault of
+    # capital 1, k = 2/3, held to T (docs/model.md 10.3 with 10.1).
+    # t = 1: theta = 90 <= 94 (1 - 0.05 k) = 90.87: not taken; closed partially
+    #   (notional 60, penalty 0.6); remainder q' = 17/47 at theta' = 84.6 (its
+    #   bankruptcy price: equity at the mark q' (O - theta')).
+    # t = 3: flagged at 80; theta' = 84.6 > 80 (1 - 0.05 k) = 77.33: the vault takes the
+    #   remainder (notional 17/47 * 80) and closes it at T = 3 at 80: P&L -78.2/47; capital
+    #   1 - 78.2/47 < 0 passes 78.2/47 - 1 on (socialized), equity 0.
+    tables = {**HAND_PARTIAL, "backstop": {"capital": 1.0}}
+    result = run_case(tmp_path, [100.0, 94.0, 90.0, 80.0], [("long", 1.0, 100.0, 10.0)], tables)
+    check(
+        result,
+        {
+            "n_liquidations": 1,
+            "liquidated_notional": 60.0,
+            "bad_debt": 0.0,
+            "fees_to_fund": 0.3,
+            "fund_end": 0.3,
+            "socialized_loss": 78.2 / 47 - 1.0,
+            "backstop_takeovers": 1,
+            "backstop_notional": 1360 / 47,
+            "backstop_pnl": -78.2 / 47,
+            "backstop_loss_passed": 78.2 / 47 - 1.0,
+            "backstop_min_equity": 0.0,
+            "backstop_exhausted": 1,
+        },
+    )
+
+
+def test_the_vault_takes_a_range_and_an_exhausted_vault_leaves_the_cohort_by_hand(
+    tmp_path: Path,
+) -> None:
+    # As above plus a long q = 1, e = 100, c = 5.5 (theta = 94.5).
+    # t = 1: both flagged; the vault (equity 1 > 0) takes the second (94.5 > 90.87, the
+    #   worst end of the flagged range; notional 94); the first closes partially.
+    #   Vault equity at 94: 1 + (94 - 94.5) = 0.5; at t = 2: 1 + (90 - 94.5) = -3.5.
+    # t = 3: vault equity at 80 is 1 - 14.5 <= 0: it takes nothing; the cohort closes in
+    #   the market at 80: bad debt 78.2/47, the fund (0.3) socializes 78.2/47 - 0.3. The
+    #   vault closes its position at 80: P&L -14.5, passes 13.5 on (socialized), equity 0.
+    tables = {**HAND_PARTIAL, "backstop": {"capital": 1.0}}
+    result = run_case(
+        tmp_path,
+        [100.0, 94.0, 90.0, 80.0],
+        [("long", 1.0, 100.0, 10.0), ("long", 1.0, 100.0, 5.5)],
+        tables,
+    )
+    check(
+        result,
+        {
+            "n_liquidations": 2,
+            "liquidated_notional": 60.0 + 1360 / 47,
+            "bad_debt": 78.2 / 47,
+            "fees_to_fund": 0.3,
+            "fund_end": 0.0,
+            "socialized_loss": 13.5 + 78.2 / 47 - 0.3,
+            "backstop_takeovers": 1,
+            "backstop_notional": 94.0,
+            "backstop_pnl": -14.5,
+            "backstop_loss_passed": 13.5,
+            "backstop_min_equity": -3.5,
+            "backstop_exhausted": 1,
+        },
+    )

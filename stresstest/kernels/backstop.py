@@ -39,14 +39,16 @@ VAULT_NOTIONAL = 6  # sum q O_t over takeovers, quote units
 VAULT_PNL = 7  # realized P&L over the path, quote units
 VAULT_PASSED = 8  # loss beyond capital passed on to ADL / socialized, quote units
 VAULT_MIN_EQUITY = 9  # lowest V + unrealized P&L at P~_t over the path (capital included)
-N_VAULT = 10
+VAULT_HELD = 10  # positions held, count (exact in float64)
+N_VAULT = 11
 
 # Rows of the per-path cohorts ``(N_COHORT, T + 1)``: what was taken over at each step.
 COHORT_LONG_QTY = 0
 COHORT_LONG_QT = 1
 COHORT_SHORT_QTY = 2
 COHORT_SHORT_QT = 3
-N_COHORT = 4
+COHORT_COUNT = 4  # positions taken at the step, count
+N_COHORT = 5
 
 
 @kernel
@@ -115,6 +117,25 @@ def take_over(
     qty, qt, count = open_sums(prefix, removed, start, stop)
     if count == 0.0:
         return
+    take_cohort(vault, cohorts, step, side, qty, qt, count, mark)
+
+
+@kernel
+def take_cohort(
+    vault: np.ndarray,
+    cohorts: np.ndarray,
+    step: int,
+    side: int,
+    qty: float,
+    qt: float,
+    count: float,
+    mark: float,
+) -> None:
+    """The vault takes ``count`` positions of one side with sums ``qty`` and ``qt``.
+
+    ``qty`` is ``sum q`` (base units), ``qt`` ``sum q theta`` (longs) or ``sum q phi``
+    (shorts) at the positions' bankruptcy prices (quote units); ``mark`` is ``O_t``.
+    """
     if side > 0:
         cohorts[COHORT_LONG_QTY, step] += qty
         cohorts[COHORT_LONG_QT, step] += qt
@@ -125,6 +146,8 @@ def take_over(
         cohorts[COHORT_SHORT_QT, step] += qt
         vault[VAULT_SHORT_QTY] += qty
         vault[VAULT_SHORT_QT] += qt
+    cohorts[COHORT_COUNT, step] += count
+    vault[VAULT_HELD] += count
     vault[VAULT_TAKEOVERS] += count
     vault[VAULT_NOTIONAL] += qty * mark
 
@@ -149,12 +172,14 @@ def vault_step(
     long_qt = 0.0
     short_qty = 0.0
     short_qt = 0.0
+    count = 0.0
     if first >= 0:
         for due in range(first, step + 1 if step == last_step else first + 1):
             long_qty += cohorts[COHORT_LONG_QTY, due]
             long_qt += cohorts[COHORT_LONG_QT, due]
             short_qty += cohorts[COHORT_SHORT_QTY, due]
             short_qt += cohorts[COHORT_SHORT_QT, due]
+            count += cohorts[COHORT_COUNT, due]
     passed_long = 0.0
     passed_short = 0.0
     if long_qty > 0.0 or short_qty > 0.0:
@@ -162,7 +187,10 @@ def vault_step(
         vault[VAULT_LONG_QT] -= long_qt
         vault[VAULT_SHORT_QTY] -= short_qty
         vault[VAULT_SHORT_QT] -= short_qt
-        if step == last_step:  # nothing is held after T: no rounding residue either
+        vault[VAULT_HELD] -= count
+        if step == last_step or vault[VAULT_HELD] == 0.0:
+            # Nothing is held: no rounding residue either (a residue in W would let a
+            # vault without capital take positions, 10.3).
             vault[VAULT_LONG_QTY] = 0.0
             vault[VAULT_LONG_QT] = 0.0
             vault[VAULT_SHORT_QTY] = 0.0

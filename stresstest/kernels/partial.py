@@ -50,7 +50,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.fund import record_close
+from stresstest.kernels.adl import N_REMOVED
+from stresstest.kernels.backstop import passed_bad_debt, take_cohort, take_over
+from stresstest.kernels.fund import FLOW_BAD_DEBT, record_close
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.replay import (
     QT_HI,
@@ -271,6 +273,7 @@ def close_side(
     denominator: float,
     fee: float,
     liquidator_share: float,
+    bound: float,
     threshold: np.ndarray,
     prefix: np.ndarray,
     queue: np.ndarray,
@@ -283,7 +286,7 @@ def close_side(
     totals: np.ndarray,
     flows: np.ndarray,
     book: bool,
-) -> tuple[np.ndarray, int, np.ndarray, int, int, float]:
+) -> tuple[np.ndarray, int, np.ndarray, int, int, float, float]:
     """Close one side's flags of ``flag_step`` at ``close_step`` (docs/model.md 10.1).
 
     The queue's rows of ``flag_step`` from ``head`` (ranges, then cohorts, as
@@ -292,11 +295,18 @@ def close_side(
     closes are recorded, re-armed ranges become segments and the step's partial
     remains one new cohort (armed from ``close_step + 1``; none at the last step);
     without it nothing changes and only the closed quantity is computed (the order
-    the impact stage prices). Returns the tables, their row counts, the new queue
-    head and the closed quantity (base units).
+    the impact stage prices). ``bound`` is the fund's bound past bankruptcy ``f``
+    (docs/model.md 10.4; negative: none): the bad debt of a full close beyond ``f``
+    of its notional is taken out of the step's fund flow and returned as passed on.
+    A full close of a range splits by binary search at ``x (1 + f)`` (longs) /
+    ``x (1 - f)`` (shorts); a cohort's members share one threshold, so it passes on
+    all or nothing, ``Q theta' - x (1 + f) Q`` (longs). Returns the tables, their
+    row counts, the new queue head, the closed quantity (base units) and the bad
+    debt passed on (quote units).
     """
     alive_after = close_step < last_step
     closed_qty = 0.0
+    passed = 0.0
     new_qty = 0.0
     new_count = 0.0
     while head < n_queue and queue[head, Q_FLAG] == flag_step:
@@ -325,6 +335,10 @@ def close_side(
                         bad,
                         liquidator_share,
                     )
+                    if bound >= 0.0 and bad > 0.0:
+                        beyond = _cohort_beyond(side, level, qty, exit_price, bound)
+                        flows[FLOW_BAD_DEBT, close_step] -= beyond
+                        passed += beyond
                     cohorts[row, COH_COUNT] = 0.0
                 else:
                     closed_qty += qty
@@ -382,6 +396,19 @@ def close_side(
                     bad,
                     liquidator_share,
                 )
+                if bound >= 0.0 and bad > 0.0:
+                    beyond = passed_bad_debt(
+                        side,
+                        threshold,
+                        prefix,
+                        np.zeros((N_REMOVED, 1)),
+                        full_start,
+                        full_stop,
+                        exit_price,
+                        bound,
+                    )
+                    flows[FLOW_BAD_DEBT, close_step] -= beyond
+                    passed += beyond
             else:
                 closed_qty += _qty(prefix, full_start, full_stop)
         if part_start < part_stop:
@@ -419,7 +446,28 @@ def close_side(
         cohorts[n_cohorts, COH_FROM] = close_step + 1
         cohorts[n_cohorts, COH_ID] = cohorts[n_cohorts - 1, COH_ID] + 1.0 if n_cohorts else 0.0
         n_cohorts += 1
-    return segments, n_segments, cohorts, n_cohorts, head, closed_qty
+    return segments, n_segments, cohorts, n_cohorts, head, closed_qty, passed
+
+
+@kernel
+def _cohort_beyond(
+    side: int, threshold: float, qty: float, exit_price: float, bound: float
+) -> float:
+    """Bad debt of a cohort closed in full beyond ``bound`` of its notional (10.4), quote.
+
+    Every member has the threshold ``threshold``, so each passes on ``q (theta' - x
+    (1 + f))`` (longs; shorts ``q (x (1 - f) - phi')``) or nothing, and the cohort
+    the same with ``Q``; equality passes nothing.
+    """
+    if side > 0:
+        limit = exit_price * (1.0 + bound)
+        if threshold > limit:
+            return max(0.0, qty * threshold - limit * qty)
+        return 0.0
+    limit = exit_price * (1.0 - bound)
+    if threshold < limit:
+        return max(0.0, limit * qty - qty * threshold)
+    return 0.0
 
 
 @kernel
@@ -494,7 +542,7 @@ def sized_order(
     no_flows = np.zeros((1, 1))
     total = 0.0
     for flag_step in range(first, last + 1):
-        _, _, _, _, head, closed = close_side(
+        _, _, _, _, head, closed, _ = close_side(
             side,
             flag_step,
             close_step,
@@ -505,6 +553,7 @@ def sized_order(
             denominator,
             fee,
             0.0,
+            -1.0,
             threshold,
             prefix,
             queue,
@@ -520,3 +569,64 @@ def sized_order(
         )
         total += closed
     return total
+
+
+@kernel
+def take_over_due(
+    side: int,
+    first: int,
+    last: int,
+    mark: float,
+    level: float,
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    queue: np.ndarray,
+    head: int,
+    n_queue: int,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+    vault: np.ndarray,
+    vault_cohorts: np.ndarray,
+    step: int,
+) -> None:
+    """The backstop vault takes over the due flags of one side below its level (10.3).
+
+    The queue's rows of flag steps ``[first, last]`` from ``head``: a long is taken
+    over when its threshold is above ``level = O_t (1 - k m_t)`` (a short: below
+    ``O_t (1 + k m_t)``). A range of the sorted book is cut at that level by binary
+    search and its worst end taken; a cohort's members share the threshold
+    ``theta'`` of their last partial close, which is each member's bankruptcy price,
+    so the cohort is taken whole (``Q'`` from ``theta'``, ``COH_COUNT`` positions)
+    or not at all. What is taken leaves the queue (a range shrinks, a cohort's row
+    becomes an empty range and the cohort dies), so the market close and the
+    impact sizing never see it.
+    """
+    no_removed = np.zeros((N_REMOVED, 1))
+    row = head
+    while row < n_queue and queue[row, Q_FLAG] <= last:
+        if queue[row, Q_FLAG] < first:
+            row += 1
+            continue
+        if queue[row, Q_COHORT] > 0.0:
+            index = _cohort_row(cohorts, n_cohorts, queue[row, Q_A])
+            theta = cohorts[index, COH_THRESHOLD]
+            if side * (theta - level) > 0.0:
+                qty = cohorts[index, COH_QTY]
+                count = cohorts[index, COH_COUNT]
+                take_cohort(vault, vault_cohorts, step, side, qty, qty * theta, count, mark)
+                cohorts[index, COH_COUNT] = 0.0
+                queue[row, Q_COHORT] = 0.0
+                queue[row, Q_A] = 0.0
+                queue[row, Q_B] = 0.0
+        else:
+            start = int(queue[row, Q_A])
+            stop = int(queue[row, Q_B])
+            if side > 0:
+                split = first_greater(threshold, level, start, stop)
+                take_over(vault, vault_cohorts, step, 1, prefix, no_removed, split, stop, mark)
+                queue[row, Q_B] = split
+            else:
+                split = first_not_less(threshold, level, start, stop)
+                take_over(vault, vault_cohorts, step, -1, prefix, no_removed, start, split, mark)
+                queue[row, Q_A] = split
+        row += 1

@@ -4,8 +4,12 @@ docs/model.md 10.1 and 12. The stages and their order are those of
 :func:`stresstest.kernels.pipeline.pipeline_path`: market price (with the
 permanent impact of earlier closes), oracle, breach series (maintenance or
 predictive), flag, close queue (execution price with slippage and impact),
-penalty (flat or volatility-scaled) and the insurance fund. The flag and close
-stages work on the segments, cohorts and close queues of
+penalty (flat or volatility-scaled) and the loss waterfall: the insurance fund,
+with ``pays_past_bankruptcy`` its bound per full close (10.4), and the backstop
+vault (10.3), whose takeovers leave the close queue before the market close (a
+range of the sorted book cut by binary search, a cohort whole); what passes the
+fund and the vault is socialized (ADL does not run with partial liquidation). The
+flag and close stages work on the segments, cohorts and close queues of
 :mod:`stresstest.kernels.partial`: a flag queues ranges of the sorted book and
 cohorts, and at its close step each is re-armed, closed in full or closed down to
 the target at the mark. With ``[market]`` the due closes are first sized at the
@@ -20,7 +24,32 @@ from __future__ import annotations
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.fund import N_TOTALS, walk_fund, write_totals
+from stresstest.kernels.adl import (
+    FUND,
+    FUND_SOCIALIZED,
+    fund_step,
+    init_fund_state,
+    write_fund_state,
+)
+from stresstest.kernels.backstop import (
+    N_COHORT,
+    VAULT_MIN_EQUITY,
+    VAULT_NOTIONAL,
+    VAULT_PASSED,
+    VAULT_PNL,
+    VAULT_TAKEOVERS,
+    init_vault,
+    vault_equity,
+    vault_step,
+)
+from stresstest.kernels.fund import (
+    FLOW_BAD_DEBT,
+    FLOW_FUND,
+    FLOW_TO_FUND,
+    N_TOTALS,
+    walk_fund,
+    write_totals,
+)
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.margin import (
     design_rate,
@@ -46,6 +75,7 @@ from stresstest.kernels.partial import (
     flag_side,
     initial_segments,
     sized_order,
+    take_over_due,
 )
 
 
@@ -73,7 +103,7 @@ def partial_pipeline_path(
 
     :func:`stresstest.kernels.pipeline.pipeline_path`'s arguments but the
     positions only ADL ranks (ADL does not run with partial liquidation), and its
-    stages and outputs (docs/model.md 10.1, 12); the flag and close stages use the
+    stages and outputs (docs/model.md 10.1, 10.3, 10.4, 12); the flag and close stages use the
     segments, cohorts and close queues of :mod:`stresstest.kernels.partial`;
     ``buffer`` is ``params[MECH_BUFFER]`` (fraction of notional).
     ``long_from_at[t]`` / ``short_to_at[t]`` hold the first-flag boundaries after
@@ -124,6 +154,18 @@ def partial_pipeline_path(
     requirement_sum = 0.0
     open_notional_sum = 0.0
     totals = np.zeros(N_TOTALS)
+    # The fund's bound past bankruptcy (10.4): the fund is then walked in the loop.
+    with_bound = int(params[enums.MECH_FUND_BOUND]) != 0
+    bound = params[enums.MECH_FUND_BOUND_FRACTION] if with_bound else -1.0  # negative: no bound
+    # The backstop vault (10.3): takeovers in the close stage, its cohorts in the waterfall.
+    with_backstop = int(params[enums.MECH_BACKSTOP]) != 0
+    takeover_fraction = params[enums.MECH_BACKSTOP_FRACTION]
+    hold = int(params[enums.MECH_BACKSTOP_HOLD])
+    vault = init_vault(params[enums.MECH_BACKSTOP_CAPITAL])
+    vault_cohorts = np.zeros((N_COHORT, n_points if with_backstop else 0))
+    online = with_bound or with_backstop
+    state = init_fund_state(fund_initial)
+    fund_passed = 0.0
     for step in range(n_points):
         # Market price, volatility and oracle.
         price = prices[step] * factor
@@ -204,11 +246,48 @@ def partial_pipeline_path(
         depth = max(depth, generation)
         # Close queue and penalty: the queued flags of steps [first, last].
         first, last = flag_steps_closing_at(step, last_step, latency_steps)
+        step_passed = 0.0  # bad debt past the fund's bound at this step (10.4)
         due = last >= 0 and (
             (long_head < n_long_queue and long_queue[long_head, Q_FLAG] <= last)
             or (short_head < n_short_queue and short_queue[short_head, Q_FLAG] <= last)
         )
         if due:
+            if with_backstop and vault_equity(vault, price) > 0.0:
+                # Takeovers (10.3) leave the queue before the market close is sized.
+                take_over_due(
+                    1,
+                    first,
+                    last,
+                    oracle,
+                    oracle * (1.0 - takeover_fraction * rate),
+                    long_threshold,
+                    long_prefix,
+                    long_queue,
+                    long_head,
+                    n_long_queue,
+                    long_cohorts,
+                    n_long_cohorts,
+                    vault,
+                    vault_cohorts,
+                    step,
+                )
+                take_over_due(
+                    -1,
+                    first,
+                    last,
+                    oracle,
+                    oracle * (1.0 + takeover_fraction * rate),
+                    short_threshold,
+                    short_prefix,
+                    short_queue,
+                    short_head,
+                    n_short_queue,
+                    short_cohorts,
+                    n_short_cohorts,
+                    vault,
+                    vault_cohorts,
+                    step,
+                )
             rate_paid = penalty_rate(params, fee, vol_variance)
             if predictive:  # the trigger's boundary at the mark, less the buffer (10.1)
                 long_level = np.exp(-shift) - buffer
@@ -284,35 +363,45 @@ def partial_pipeline_path(
                 rate + buffer,
             )
             close_generation = 0
+            passed_long = 0.0  # losses past the fund this step: longs' (covered by shorts)
+            passed_short = 0.0
             for flag_step in range(first, last + 1):
                 close_generation = max(close_generation, flag_generation[flag_step])
                 if long_head < n_long_queue and long_queue[long_head, Q_FLAG] == flag_step:
-                    long_segments, n_long_segments, long_cohorts, n_long_cohorts, long_head, _ = (
-                        close_side(
-                            1,
-                            flag_step,
-                            step,
-                            last_step,
-                            long_x,
-                            long_target,
-                            long_bound,
-                            long_denominator,
-                            rate_paid,
-                            liquidator_share,
-                            long_threshold,
-                            long_prefix,
-                            long_queue,
-                            long_head,
-                            n_long_queue,
-                            long_segments,
-                            n_long_segments,
-                            long_cohorts,
-                            n_long_cohorts,
-                            totals,
-                            flows,
-                            True,
-                        )
+                    (
+                        long_segments,
+                        n_long_segments,
+                        long_cohorts,
+                        n_long_cohorts,
+                        long_head,
+                        _,
+                        beyond,
+                    ) = close_side(
+                        1,
+                        flag_step,
+                        step,
+                        last_step,
+                        long_x,
+                        long_target,
+                        long_bound,
+                        long_denominator,
+                        rate_paid,
+                        liquidator_share,
+                        bound,
+                        long_threshold,
+                        long_prefix,
+                        long_queue,
+                        long_head,
+                        n_long_queue,
+                        long_segments,
+                        n_long_segments,
+                        long_cohorts,
+                        n_long_cohorts,
+                        totals,
+                        flows,
+                        True,
                     )
+                    passed_long += beyond
                 if short_head < n_short_queue and short_queue[short_head, Q_FLAG] == flag_step:
                     (
                         short_segments,
@@ -321,6 +410,7 @@ def partial_pipeline_path(
                         n_short_cohorts,
                         short_head,
                         _,
+                        beyond,
                     ) = close_side(
                         -1,
                         flag_step,
@@ -332,6 +422,7 @@ def partial_pipeline_path(
                         short_denominator,
                         rate_paid,
                         liquidator_share,
+                        bound,
                         short_threshold,
                         short_prefix,
                         short_queue,
@@ -345,6 +436,9 @@ def partial_pipeline_path(
                         flows,
                         True,
                     )
+                    passed_short += beyond
+            step_passed = passed_long + passed_short
+            fund_passed += step_passed
             if long_head == n_long_queue:  # the queues are empty: reuse their rows
                 long_head = 0
                 n_long_queue = 0
@@ -354,10 +448,31 @@ def partial_pipeline_path(
             if permanent * impact > 0.0:
                 factor *= np.exp(direction * permanent * impact)
                 impact_generation = max(impact_generation, close_generation)
+        if online:  # the loss waterfall of the step (12): the fund takes its fees and bad debt
+            if with_backstop:  # then the vault closes its due cohorts
+                vault_long, vault_short = vault_step(
+                    vault, vault_cohorts, step, last_step, hold, price
+                )
+                step_passed += vault_long + vault_short
+            fund_step(state, flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step], 0.0, False)
+            state[FUND_SOCIALIZED] += step_passed  # past the fund: socialized (no ADL here)
+            flows[FLOW_FUND, step] = state[FUND]
     write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
     out_row[enums.MARGIN_RATE_MEAN] = (
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
-    walk_fund(flows, fund_initial, out_row)
+    if online:
+        write_fund_state(state, out_row)
+    else:
+        walk_fund(flows, fund_initial, out_row)
+    if with_bound:
+        out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
+    if with_backstop:
+        out_row[enums.BACKSTOP_TAKEOVERS] = vault[VAULT_TAKEOVERS]
+        out_row[enums.BACKSTOP_NOTIONAL] = vault[VAULT_NOTIONAL]
+        out_row[enums.BACKSTOP_PNL] = vault[VAULT_PNL]
+        out_row[enums.BACKSTOP_LOSS_PASSED] = vault[VAULT_PASSED]
+        out_row[enums.BACKSTOP_MIN_EQUITY] = vault[VAULT_MIN_EQUITY]
+        out_row[enums.BACKSTOP_EXHAUSTED] = 1.0 if vault[VAULT_PASSED] > 0.0 else 0.0
     return depth

@@ -53,17 +53,6 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "the ADL ranking needs each partially closed position's remaining quantity and "
         "collateral, which the partial stage keeps per cohort, not per position"
     ),
-    frozenset({"partial", "backstop"}): (
-        "the vault takes over whole positions at their bankruptcy price; the partial stage "
-        "keeps partially closed positions per cohort with a remaining quantity and "
-        "collateral, and the model has no rule yet for taking over such a remainder "
-        "(docs/model.md 10.3)"
-    ),
-    frozenset({"partial", "fund_bound"}): (
-        "the partial stage's close queue books bad debt per cohort, not per position, so "
-        "the fund's bound per position past bankruptcy has no position to apply to in that "
-        "loop yet (docs/model.md 10.4)"
-    ),
     frozenset({"accounts", "backstop"}): (
         "a cross account has no bankruptcy price to take it over at and the accounts kernel "
         "has no vault; the takeover rule is defined for one isolated position of one asset "
