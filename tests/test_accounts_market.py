@@ -37,6 +37,7 @@ from tests.test_accounts_defences import (
     defence_cases,
     defence_params,
     reference_trigger,
+    run_defences,
 )
 from tests.test_accounts_stages import margin_config, resolved_fee
 from tests.tiers import examples
@@ -280,3 +281,50 @@ def test_closes_of_one_step_are_netted_per_asset_across_accounts() -> None:
     # the long alone sells 1: I = 0.01 * 60000 / 60000 = 0.01, exit 60000 exp(-0.01)
     hand(out[0, INDEX["bad_debt"]], 60000.0 * (1.0 - math.exp(-0.01)), "bad debt alone")
     hand(out[0, INDEX["impact_bad_debt"]], 60000.0 * (1.0 - math.exp(-0.01)), "impact")
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(60))
+@given(case=market_cases())
+def test_impact_that_moves_nothing_gives_the_replay_without_market(case: dict[str, Any]) -> None:
+    """No permanent part and an impact below a float: the impacted replay, which builds its
+    prices, marks and penalty rates step by step, is the whole-path replay bit for bit."""
+    book = case["book"]
+    params = defence_params(
+        case["margin"],
+        case["oracle"],
+        case["fee_keys"],
+        case["buffer"],
+        case["adl"],
+        case["trigger"],
+    )
+    neutral = {"impact": "linear", "depth": 1e300, "permanent_fraction": 0.0, "max_impact": 1.0}
+    actual, _ = run_market(
+        case["prices"],
+        book,
+        case["mode"],
+        case["margin"],
+        case["liquidation"],
+        case["fund_initial"],
+        neutral,
+        case["brackets"],
+        params=params,
+    )
+    plain = run_defences(
+        case["prices"],
+        book,
+        case["mode"],
+        case["margin"],
+        case["liquidation"],
+        case["fund_initial"],
+        case["brackets"],
+        oracle=case["oracle"],
+        fee_keys=case["fee_keys"],
+        buffer=case["buffer"],
+        adl=case["adl"],
+        trigger=case["trigger"],
+    )
+    assert (actual[:, INDEX["cascade_depth"]] == 0).all()
+    assert (actual[:, INDEX["impact_bad_debt"]] == 0.0).all()
+    market_slots = [INDEX[name] for name in MARKET_NAMES]
+    actual[:, market_slots] = 0.0
+    assert actual.tobytes() == plain.tobytes()

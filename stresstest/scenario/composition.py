@@ -74,8 +74,9 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "price past bankruptcy to bound (docs/model.md 11.7, 10.4)"
     ),
     # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
-    # liquidation, ADL and, in isolated mode (ISOLATED_ONLY), the predictive trigger (11.8);
-    # these two need a rule for a unit of several assets that the model does not have yet.
+    # liquidation, ADL, price impact (11.9) and, in isolated mode (ISOLATED_ONLY), the
+    # predictive trigger (11.8); it needs a rule for a unit of several assets that the model
+    # does not have yet.
     frozenset({"accounts", "predictive"}): (
         "the predictive trigger is a first-passage probability of one log-normal price to "
         "one bankruptcy price; a cross account's equity moves with several prices, has no "
@@ -83,12 +84,6 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "covariance, which no stage estimates; with [accounts] mode = 'isolated' every "
         "position is a unit of its own and follows the single-asset rule "
         "(docs/model.md 11.7, 11.8)"
-    ),
-    frozenset({"accounts", "market"}): (
-        "the accounts kernels close a unit at the market price of its close step as the "
-        "path gives it; price impact needs every close due at a step netted per asset "
-        "first and then moves every later price, mark, margin rate and breach of that "
-        "asset, which neither accounts kernel does yet (docs/model.md 11.7)"
     ),
 }
 
