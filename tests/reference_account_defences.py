@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ADL
+from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ALL
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
 from tests.reference_accounts import (
     reference_fee_rates,
@@ -124,8 +124,9 @@ def reference_account_defences(
     adl: str | None = None,
     trigger: dict[str, float] | None = None,
     market: dict[str, Any] | None = None,
+    bound: float | None = None,
 ) -> np.ndarray:
-    """Per-path metrics ``(n_paths, N_METRICS_ADL)`` (``enums.METRIC_INDEX`` slots).
+    """Per-path metrics ``(n_paths, N_METRICS_ALL)`` (``enums.METRIC_INDEX`` slots).
 
     Arguments as :func:`tests.reference_accounts.reference_accounts`; ``buffer``:
     ``[partial_liquidation] buffer`` (``None``: closes in full); ``adl``: the ADL
@@ -135,11 +136,13 @@ def reference_account_defences(
     ``[market]`` table (``impact``, ``depth`` or ``coefficient`` and
     ``reference_notional``, ``permanent_fraction``, ``max_impact``; docs/model.md
     11.9): each path is then replayed without impact first and with it second, and
-    ``cascade_depth`` and ``impact_bad_debt`` are filled.
+    ``cascade_depth`` and ``impact_bad_debt`` are filled; ``bound``:
+    ``insurance_fund.pays_past_bankruptcy`` (every unit one position: isolated mode;
+    ``None``: the fund pays all bad debt), which fills ``fund_passed_bad_debt``.
     """
     prices = np.asarray(prices, dtype=float)
     n_paths = prices.shape[0]
-    out = np.zeros((n_paths, N_METRICS_ADL))
+    out = np.zeros((n_paths, N_METRICS_ALL))
     keys = {
         "book": book,
         "cross": cross,
@@ -152,6 +155,7 @@ def reference_account_defences(
         "buffer": buffer,
         "adl": adl,
         "trigger": trigger,
+        "bound": bound,
     }
     for path in range(n_paths):
         if market is None:
@@ -184,6 +188,7 @@ def _replay_path(
     buffer = keys["buffer"]
     adl = keys["adl"]
     trigger = keys["trigger"]
+    bound = keys["bound"]
     latency_steps, slippage, fee, liquidator_share = keys["liquidation"]
     fund_initial = keys["fund_initial"]
     base = schedule_base(margin)
@@ -224,6 +229,7 @@ def _replay_path(
     requirement_terms: list[float] = []
     notional_terms: list[float] = []
     given = [0.0] * len(qty)
+    passed_all: list[float] = []  # bad debt past the fund's bound (10.4, 11.10)
     fund = fund_initial
     peak = low = fund_initial
     drawdown = socialized = cumulative = required = 0.0
@@ -288,9 +294,13 @@ def _replay_path(
             return 1.0
         paid = _penalty_paid(remaining, penalty)
         bad = max(0.0, -remaining)
+        beyond = 0.0
+        if bound is not None and bad > 0.0:
+            beyond = bad - min(bad, bound * exit_notional)
         closes.append((exit_notional, paid, bad, len(live)))
         to_fund[t].append((1.0 - liquidator_share) * paid)
-        bad_at[t].append(bad)
+        bad_at[t].append(bad - beyond)
+        passed_all.append(beyond)
         status[u] = "closed"
         if bad > 0.0:
             losses = {row: max(0.0, -side[row] * qty[row] * (x[row] - entry[row])) for row in live}
@@ -298,7 +308,8 @@ def _replay_path(
             for row, loss in losses.items():
                 if loss > 0.0:
                     key = (asset_of[row], side[row])
-                    bad_by.setdefault(key, []).append(bad * loss / total_loss)
+                    bad_by.setdefault(key, []).append((bad - beyond) * loss / total_loss)
+                    passed_by.setdefault(key, []).append(beyond * loss / total_loss)
         return 1.0
 
     for t in range(n_points):
@@ -344,6 +355,7 @@ def _replay_path(
             generation_of_step[t] = impact_generation + 1
             depth = max(depth, impact_generation + 1)
         bad_by: dict[tuple[int, float], list[float]] = {}
+        passed_by: dict[tuple[int, float], list[float]] = {}
         settling = [u for u in range(len(units)) if status[u] == "flagged" and due[u] == t]
         exit_of = [price[a][t] for a in range(n_assets)]
         moves = [0.0] * n_assets
@@ -373,16 +385,18 @@ def _replay_path(
         cover = 0.0
         left = 0.0
         shortfall = -(fund + net_flow)
-        if shortfall > 0.0:
+        passed = sum(math.fsum(v) for v in passed_by.values())
+        if shortfall > 0.0 or passed > 0.0:
             at = t - 1 if adl == "hyperliquid" and t > 0 else t
             adl_price = [mark[a][at] for a in range(n_assets)]
             bad_total = sum(math.fsum(v) for v in bad_by.values())
             for a in range(n_assets):
                 for bankrupt in (1.0, -1.0):
                     bad_side = math.fsum(bad_by.get((a, bankrupt), []))
-                    if not bad_side > 0.0:
+                    need = shortfall * bad_side / bad_total if shortfall > 0.0 else 0.0
+                    need += math.fsum(passed_by.get((a, bankrupt), []))
+                    if not need > 0.0:
                         continue
-                    need = shortfall * bad_side / bad_total
                     got, rest = _adl_event(
                         adl,
                         a,
@@ -407,18 +421,23 @@ def _replay_path(
             for row, amount in enumerate(given):
                 if amount > 0.0:
                     touched[unit_of[row]] = min(touched[unit_of[row]], t)
+        covered = (shortfall > 0.0 or passed > 0.0) and left == 0.0
+        # ADL's cover fills the fund's own shortfall first, then the losses passed on
+        to_fund_cover = min(cover, max(shortfall, 0.0)) if passed > 0.0 else cover
         fund += net_flow
         cumulative += net_flow
         required = max(required, -cumulative)
         if fund < 0.0:
-            fund = 0.0 if (shortfall > 0.0 and left == 0.0) else fund + cover
+            fund = 0.0 if covered else fund + to_fund_cover
             if fund < 0.0:
                 socialized += -fund
                 fund = 0.0
+        if passed > 0.0 and not covered:
+            socialized += max(0.0, passed - (cover - to_fund_cover))
         low = min(low, fund)
         peak = max(peak, fund)
         drawdown = max(drawdown, peak - fund)
-    row_out = np.zeros(N_METRICS_ADL)
+    row_out = np.zeros(N_METRICS_ALL)
     row_out[METRIC_INDEX["n_liquidations"]] = sum(close[3] for close in closes)
     row_out[METRIC_INDEX["liquidated_notional"]] = math.fsum(c[0] for c in closes)
     row_out[METRIC_INDEX["bad_debt"]] = math.fsum(c[2] for c in closes)
@@ -432,6 +451,7 @@ def _replay_path(
         walked = _fund_walk(
             [math.fsum(v) for v in to_fund], [math.fsum(v) for v in bad_at], fund_initial
         )
+        walked["socialized_loss"] += math.fsum(passed_all)  # nothing covers it: socialized
     else:
         walked = {
             "fund_end": fund,
@@ -451,6 +471,8 @@ def _replay_path(
         )
     for name, value in walked.items():
         row_out[METRIC_INDEX[name]] = value
+    if bound is not None:
+        row_out[METRIC_INDEX["fund_passed_bad_debt"]] = math.fsum(passed_all)
     requirement_sum = math.fsum(requirement_terms)
     notional_sum = math.fsum(notional_terms)
     row_out[METRIC_INDEX["requirement_mean"]] = requirement_sum / n_points

@@ -103,7 +103,8 @@ def stage_arguments(scenario: schema.Scenario) -> np.ndarray:
 
 def uses_account_defences(scenario: schema.Scenario) -> bool:
     """Whether an accounts scenario has ``[partial_liquidation]``, ``[adl]``, the
-    predictive trigger (isolated mode only; docs/model.md 11.8) or ``[market]`` (11.9).
+    predictive trigger (isolated mode only; docs/model.md 11.8), ``[market]`` (11.9) or
+    ``insurance_fund.pays_past_bankruptcy`` (isolated mode only, 11.10).
 
     Such a run replays the units in the direct form with those stages
     (:mod:`stresstest.kernels.account_defences`); any other runs the filtered
@@ -114,12 +115,16 @@ def uses_account_defences(scenario: schema.Scenario) -> bool:
         or getattr(scenario, "adl", None) is not None
         or scenario.liquidation.trigger == "predictive"
         or getattr(scenario, "market", None) is not None
+        or scenario.insurance_fund.pays_past_bankruptcy is not None
     )
 
 
 def metrics_row_width(scenario: schema.Scenario) -> int:
     """The row width the accounts kernel writes: ``N_METRICS``, wider with ``[market]``
-    (``N_METRICS_MARKET``) or ``[adl]`` (``N_METRICS_ADL``, which holds the market slots)."""
+    (``N_METRICS_MARKET``), ``[adl]`` (``N_METRICS_ADL``, which holds the market slots) or
+    the fund's bound (``N_METRICS_FUND_BOUND``, which holds them all)."""
+    if scenario.insurance_fund.pays_past_bankruptcy is not None:
+        return enums.N_METRICS_FUND_BOUND
     if getattr(scenario, "adl", None) is not None:
         return enums.N_METRICS_ADL
     if getattr(scenario, "market", None) is not None:

@@ -43,6 +43,7 @@ from stresstest.kernels.adl import (
     top_shares,
     write_fund_state,
 )
+from stresstest.kernels.backstop import settle_passed
 from stresstest.kernels.cross import step_rates, unit_gap
 from stresstest.kernels.fund import (
     FLOW_BAD_DEBT,
@@ -126,6 +127,8 @@ def settle_unit(
     totals: np.ndarray,
     flows: np.ndarray,
     bad_by_asset: np.ndarray,
+    bound: float,
+    passed_by_asset: np.ndarray,
 ) -> bool:
     """Settle a flagged unit at its close step; whether it stays open.
 
@@ -133,7 +136,10 @@ def settle_unit(
     (docs/model.md 11.3). Otherwise 11.8: re-armed (nothing closed), closed in full
     when ``A = E_x - F_x <= 0``, else every leg keeps the fraction ``phi`` of
     :func:`kept_fraction`, the closed part pays its penalty in full and
-    ``c' = c + (1 - phi) (S_x - F_x)``.
+    ``c' = c + (1 - phi) (S_x - F_x)``. With ``bound >= 0`` (the fund's bound past
+    bankruptcy, 10.4, 11.10) the bad debt beyond ``bound`` of the closed notional is
+    taken off the fund's flow and added to ``passed_by_asset`` (by leg loss, as
+    ``bad_by_asset`` gets the part the fund pays).
     """
     unit_start, pos_asset, pos_side, _, pos_entry, _ = units
     _, slippage, fee, share = liquidation_terms(liquidation)
@@ -187,8 +193,14 @@ def settle_unit(
         paid = 0.0
     bad = max(0.0, -remaining)
     record_close(totals, flows, step, legs, notional, paid, bad, share)
-    if bad > 0.0 and bad_by_asset.shape[0] > 0:
-        attribute_bad_debt(unit, step, prices, slippage, bad, units, qty, bad_by_asset)
+    beyond = 0.0
+    if bound >= 0.0 and bad > 0.0:
+        beyond = bad - min(bad, bound * notional)
+        if beyond > 0.0:
+            flows[FLOW_BAD_DEBT, step] -= beyond
+            attribute_bad_debt(unit, step, prices, slippage, beyond, units, qty, passed_by_asset)
+    if bad > beyond and bad_by_asset.shape[0] > 0:
+        attribute_bad_debt(unit, step, prices, slippage, bad - beyond, units, qty, bad_by_asset)
     return False
 
 
@@ -445,6 +457,11 @@ def defence_path(
     shifts = np.zeros(n_assets if predictive else 0)  # z sigma_a,t sqrt(h), log-price
     totals = np.zeros(N_TOTALS)
     bad_by_asset = np.zeros((n_assets if with_adl else 0, 2))
+    # The fund's bound past bankruptcy (10.4, 11.10): negative, no bound.
+    with_bound = int(params[enums.MECH_FUND_BOUND]) != 0
+    bound = params[enums.MECH_FUND_BOUND_FRACTION] if with_bound else -1.0
+    passed_by_asset = np.zeros((n_assets if with_bound else 0, 2))
+    fund_passed = 0.0
     given = np.zeros(pos_asset.shape[0] if with_adl else 0)
     fund = init_fund_state(fund_initial)
     adl_prices = np.empty(n_assets)
@@ -581,6 +598,8 @@ def defence_path(
                 totals,
                 flows,
                 bad_by_asset,
+                bound,
+                passed_by_asset,
             )
             state[unit] = ARMED if stays else CLOSED
         if with_impact:
@@ -592,13 +611,20 @@ def defence_path(
             if moved:
                 impact_generation = max(impact_generation, close_generation)
             step_impact[:] = 0.0
+        passed = 0.0
+        if with_bound:
+            for asset in range(n_assets):
+                passed += passed_by_asset[asset, 0] + passed_by_asset[asset, 1]
+            fund_passed += passed
         if not with_adl:
+            if with_bound:
+                passed_by_asset[:] = 0.0
             continue
         net_flow = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
         shortfall = -(fund[FUND] + net_flow)
         cover = 0.0
         left = 0.0
-        if shortfall > 0.0:
+        if shortfall > 0.0 or passed > 0.0:
             previous = step - 1 if policy == enums.ADL_HYPERLIQUID and step > 0 else step
             for asset in range(n_assets):
                 adl_prices[asset] = marks[asset, previous]
@@ -607,13 +633,18 @@ def defence_path(
                 bad_total += bad_by_asset[asset, 0] + bad_by_asset[asset, 1]
             for asset in range(n_assets):
                 for bankrupt in range(2):  # longs went bankrupt: shorts cover, then the mirror
-                    if not bad_by_asset[asset, bankrupt] > 0.0:
+                    need = 0.0
+                    if shortfall > 0.0 and bad_by_asset[asset, bankrupt] > 0.0:
+                        need = shortfall * bad_by_asset[asset, bankrupt] / bad_total
+                    if with_bound:
+                        need += passed_by_asset[asset, bankrupt]
+                    if not need > 0.0:
                         continue
                     got, need_left, notional, count, gini = deleverage_legs(
                         policy,
                         asset,
                         -1.0 if bankrupt == 0 else 1.0,
-                        shortfall * bad_by_asset[asset, bankrupt] / bad_total,
+                        need,
                         adl_prices,
                         units,
                         pos_unit,
@@ -628,7 +659,11 @@ def defence_path(
                     adl_count += count
                     gini_weighted += got * gini
                     gini_cover += got
-            fund_step(fund, net_flow, cover, left == 0.0)
+            if passed > 0.0:
+                fund_need = shortfall if shortfall > 0.0 else 0.0
+                settle_passed(fund, net_flow, cover, fund_need, passed, left == 0.0)
+            else:
+                fund_step(fund, net_flow, cover, left == 0.0)
             if touched.shape[0] > 0:  # a deleveraged unit differs in the replay with impact
                 for position in range(pos_asset.shape[0]):
                     if given[position] > 0.0 and touched[pos_unit[position]] > step:
@@ -637,11 +672,17 @@ def defence_path(
             fund_step(fund, net_flow, 0.0, False)
         flows[FLOW_FUND, step] = fund[FUND]
         bad_by_asset[:] = 0.0
+        if with_bound:
+            passed_by_asset[:] = 0.0
     write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
     out_row[enums.MARGIN_RATE_MEAN] = requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
+    if with_bound:
+        out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
     if not with_adl:
         walk_fund(flows, fund_initial, out_row)
+        if with_bound:  # nothing covers the bad debt past the bound: it is socialized (10.4)
+            out_row[enums.SOCIALIZED_LOSS] += fund_passed
         return depth
     write_fund_state(fund, out_row)
     out_row[enums.ADL_NOTIONAL] = adl_notional
