@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numba
 import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -21,11 +22,13 @@ from stresstest.book.accounts import AccountsBook, margin_units
 from stresstest.engine.plan import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.account_defences import defence_replay_paths
+from stresstest.scenario.validate import scenario_from_dict
 from tests.reference_account_defences import reference_account_defences
 from tests.reference_accounts import smallest_gap
 from tests.test_accounts import (
     KERNEL_SETTINGS,
     NEAR_TIE_RELATIVE_GAP,
+    SCENARIO,
     book_dict,
     bracket_base_rate,
     brackets_array,
@@ -328,3 +331,22 @@ def test_impact_that_moves_nothing_gives_the_replay_without_market(case: dict[st
     market_slots = [INDEX[name] for name in MARKET_NAMES]
     actual[:, market_slots] = 0.0
     assert actual.tobytes() == plain.tobytes()
+
+
+def test_impact_results_do_not_depend_on_threads_or_chunks() -> None:
+    from stresstest.engine.accounts import run_accounts
+
+    scenario = scenario_from_dict(
+        {**SCENARIO, "market": {"impact": "linear", "depth": 1e5, "permanent_fraction": 0.5}},
+        file=None,
+    )
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = run_accounts(scenario, chunk_size=3).metrics
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = run_accounts(scenario).metrics
+    finally:
+        numba.set_num_threads(before)
+    assert one.tobytes() == two.tobytes()
+    assert one[:, INDEX["cascade_depth"]].max() > 0
