@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ADL
+from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ALL
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
 from tests.reference_accounts import (
     reference_fee_rates,
@@ -24,6 +24,7 @@ from tests.reference_accounts import (
     reference_requirement,
     schedule_base,
 )
+from tests.reference_mechanics import _impact
 
 #: Bisection steps for the kept fraction: 2^-200 is far below a float64 ulp of 1.
 BISECTION_STEPS = 200
@@ -122,227 +123,363 @@ def reference_account_defences(
     buffer: float | None = None,
     adl: str | None = None,
     trigger: dict[str, float] | None = None,
+    market: dict[str, Any] | None = None,
+    bound: float | None = None,
 ) -> np.ndarray:
-    """Per-path metrics ``(n_paths, N_METRICS_ADL)`` (``enums.METRIC_INDEX`` slots).
+    """Per-path metrics ``(n_paths, N_METRICS_ALL)`` (``enums.METRIC_INDEX`` slots).
 
     Arguments as :func:`tests.reference_accounts.reference_accounts`; ``buffer``:
     ``[partial_liquidation] buffer`` (``None``: closes in full); ``adl``: the ADL
     policy (``None``: no ADL, the ADL columns stay 0); ``trigger``: the predictive
     trigger's ``z``, ``sqrt_h``, ``vol_ewma_lambda``, ``vol_initial_variance`` (every unit
-    one position: isolated mode), ``None``: the maintenance trigger.
+    one position: isolated mode), ``None``: the maintenance trigger; ``market``: the
+    ``[market]`` table (``impact``, ``depth`` or ``coefficient`` and
+    ``reference_notional``, ``permanent_fraction``, ``max_impact``; docs/model.md
+    11.9): each path is then replayed without impact first and with it second, and
+    ``cascade_depth`` and ``impact_bad_debt`` are filled; ``bound``:
+    ``insurance_fund.pays_past_bankruptcy`` (every unit one position: isolated mode;
+    ``None``: the fund pays all bad debt), which fills ``fund_passed_bad_debt``.
     """
-    brackets = brackets or []
-    base = schedule_base(margin)
     prices = np.asarray(prices, dtype=float)
-    n_paths, n_assets, n_points = prices.shape
+    n_paths = prices.shape[0]
+    out = np.zeros((n_paths, N_METRICS_ALL))
+    keys = {
+        "book": book,
+        "cross": cross,
+        "margin": margin,
+        "liquidation": (latency_steps, slippage, fee, liquidator_share),
+        "fund_initial": fund_initial,
+        "brackets": brackets or [],
+        "oracle": oracle,
+        "fee_model": fee_model,
+        "buffer": buffer,
+        "adl": adl,
+        "trigger": trigger,
+        "bound": bound,
+    }
+    for path in range(n_paths):
+        if market is None:
+            out[path], _, _ = _replay_path(prices[path], keys, None, None)
+            continue
+        baseline, touched, _ = _replay_path(prices[path], keys, None, None)
+        out[path], _, depth = _replay_path(prices[path], keys, market, touched)
+        out[path, METRIC_INDEX["cascade_depth"]] = depth
+        out[path, METRIC_INDEX["impact_bad_debt"]] = (
+            out[path, METRIC_INDEX["bad_debt"]] - baseline[METRIC_INDEX["bad_debt"]]
+        )
+    return out
+
+
+def _replay_path(
+    path_prices: np.ndarray,
+    keys: dict[str, Any],
+    market: dict[str, Any] | None,
+    baseline: list[int] | None,
+) -> tuple[np.ndarray, list[int], int]:
+    """One path: ``(metrics row, step each unit was first flagged or deleveraged, cascade
+    depth)``. With ``market`` the prices move by the impact of the closes (11.9) and every
+    series (rates, marks, penalty rates, trigger shifts) is recomputed at every step from
+    the impacted prices so far; ``baseline`` is the replay without impact's second value."""
+    book = keys["book"]
+    margin = keys["margin"]
+    brackets = keys["brackets"]
+    oracle = keys["oracle"]
+    fee_model = keys["fee_model"]
+    buffer = keys["buffer"]
+    adl = keys["adl"]
+    trigger = keys["trigger"]
+    bound = keys["bound"]
+    latency_steps, slippage, fee, liquidator_share = keys["liquidation"]
+    fund_initial = keys["fund_initial"]
+    base = schedule_base(margin)
+    n_assets, n_points = path_prices.shape
     last = n_points - 1
-    units = _units(book, cross)
+    units = _units(book, keys["cross"])
     unit_of = {row: u for u, rows in enumerate(units) for row in rows}
     side = [float(v) for v in book["side"]]
     entry = [float(v) for v in book["entry_price"]]
     asset_of = [int(v) for v in book["asset"]]
-    out = np.zeros((n_paths, N_METRICS_ADL))
-    for path in range(n_paths):
-        rates = [reference_margin_rates(prices[path, a], margin) for a in range(n_assets)]
-        price = [[float(v) for v in prices[path, a]] for a in range(n_assets)]
+    raw = [[float(v) for v in path_prices[a]] for a in range(n_assets)]
+    if market is None:
+        price = raw
+        rates = [reference_margin_rates(path_prices[a], margin) for a in range(n_assets)]
         mark = [reference_marks(price[a], oracle, a) for a in range(n_assets)]
         fee_rate = [reference_fee_rates(price[a], fee_model) for a in range(n_assets)]
         shift = [_shifts(price[a], trigger) for a in range(n_assets)]
-        qty = [float(v) for v in book["qty"]]
-        coll = [math.fsum(float(book["collateral"][row]) for row in rows) for rows in units]
-        status = ["armed"] * len(units)
-        due = [0] * len(units)
-        closes: list[tuple[float, float, float, int]] = []
-        to_fund: list[list[float]] = [[] for _ in range(n_points)]
-        bad_at: list[list[float]] = [[] for _ in range(n_points)]
-        requirement_terms: list[float] = []
-        notional_terms: list[float] = []
-        given = [0.0] * len(qty)
-        fund = fund_initial
-        peak = low = fund_initial
-        drawdown = socialized = cumulative = required = 0.0
-        adl_notional = 0.0
-        adl_count = 0
-        gini_terms: list[tuple[float, float]] = []
+    else:  # filled step by step from the impacted prices
+        price = [[] for _ in range(n_assets)]
+        rates = [[] for _ in range(n_assets)]
+        mark = [[] for _ in range(n_assets)]
+        fee_rate = [[] for _ in range(n_assets)]
+        shift = [[] for _ in range(n_assets)]
+    permanent = [0.0] * n_assets  # sum of the permanent log moves so far, per asset
+    touched = [n_points] * len(units)
+    first_flag = [-1] * len(units)
+    flag_step = [0] * len(units)
+    generation_of_step = [0] * n_points
+    impact_generation = 0
+    depth = 0
+    qty = [float(v) for v in book["qty"]]
+    coll = [math.fsum(float(book["collateral"][row]) for row in rows) for rows in units]
+    status = ["armed"] * len(units)
+    due = [0] * len(units)
+    closes: list[tuple[float, float, float, int]] = []
+    to_fund: list[list[float]] = [[] for _ in range(n_points)]
+    bad_at: list[list[float]] = [[] for _ in range(n_points)]
+    requirement_terms: list[float] = []
+    notional_terms: list[float] = []
+    given = [0.0] * len(qty)
+    passed_all: list[float] = []  # bad debt past the fund's bound (10.4, 11.10)
+    fund = fund_initial
+    peak = low = fund_initial
+    drawdown = socialized = cumulative = required = 0.0
+    adl_notional = 0.0
+    adl_count = 0
+    gini_terms: list[tuple[float, float]] = []
 
-        for t in range(n_points):
-            for u, rows in enumerate(units):
-                if status[u] != "armed":
-                    continue
-                equity = [coll[u]]
-                needed = []
-                for row in rows:
-                    a = asset_of[row]
-                    equity.append(side[row] * qty[row] * (mark[a][t] - entry[row]))
-                    needed.append(
-                        reference_requirement(
-                            qty[row] * mark[a][t], float(rates[a][t]), brackets, base
-                        )
-                    )
-                    notional_terms.append(qty[row] * mark[a][t])
-                requirement_terms.extend(needed)
-                if trigger is not None:
-                    (row,) = rows
-                    bankrupt = entry[row] - side[row] * coll[u] / qty[row]
-                    move = math.exp(-side[row] * shift[asset_of[row]][t])
-                    breached = side[row] * (mark[asset_of[row]][t] * move - bankrupt) < 0.0
+    def settle(u: int, t: int, exit_of: list[float], book_it: bool) -> float:
+        """Settle unit ``u`` at step ``t`` with asset prices ``exit_of`` (before slippage);
+        returns the share of every leg closed (1 full, 0 re-armed). ``book_it`` False:
+        only the share (the order's sizing before impact)."""
+        rows = units[u]
+        live = [row for row in rows if qty[row] > 0.0]
+        x = {row: exit_of[asset_of[row]] * (1.0 - side[row] * slippage) for row in live}
+        y = {row: mark[asset_of[row]][t] * (1.0 - side[row] * slippage) for row in live}
+        rate = {row: (fee_rate[asset_of[row]][t] if fee_model else fee) for row in live}
+        pnl = math.fsum(side[row] * qty[row] * (x[row] - entry[row]) for row in live)
+        penalty = math.fsum(rate[row] * qty[row] * x[row] for row in live)
+        exit_notional = math.fsum(qty[row] * x[row] for row in live)
+        remaining = coll[u] + pnl
+        if buffer is not None and remaining - penalty > 0.0:
+            legs = [
+                (
+                    side[row],
+                    qty[row],
+                    y[row],
+                    entry[row],
+                    float(rates[asset_of[row]][t]),
+                    _boundary(side[row], shift[asset_of[row]][t]) if trigger else None,
+                )
+                for row in live
+            ]
+            after = (coll[u], pnl - penalty, buffer)
+
+            def gap(phi: float) -> float:
+                return _kept_gap(phi, legs, after, brackets, base)
+
+            if gap(1.0) >= 0.0:
+                if book_it:
+                    status[u] = "armed"  # re-armed: nothing closed
+                return 0.0
+            lo, hi = 0.0, 1.0
+            for _ in range(BISECTION_STEPS):
+                middle = 0.5 * (lo + hi)
+                if gap(middle) >= 0.0:
+                    lo = middle
                 else:
-                    breached = math.fsum(equity) < math.fsum(needed)
-                if breached:
-                    status[u] = "flagged"
-                    due[u] = min(t + latency_steps, last)
-            bad_by: dict[tuple[int, float], list[float]] = {}
-            for u, rows in enumerate(units):
-                if status[u] != "flagged" or due[u] != t:
-                    continue
-                live = [row for row in rows if qty[row] > 0.0]
-                x = {row: price[asset_of[row]][t] * (1.0 - side[row] * slippage) for row in live}
-                y = {row: mark[asset_of[row]][t] * (1.0 - side[row] * slippage) for row in live}
-                rate = {row: (fee_rate[asset_of[row]][t] if fee_model else fee) for row in live}
-                pnl = math.fsum(side[row] * qty[row] * (x[row] - entry[row]) for row in live)
-                penalty = math.fsum(rate[row] * qty[row] * x[row] for row in live)
-                exit_notional = math.fsum(qty[row] * x[row] for row in live)
-                remaining = coll[u] + pnl
-                if buffer is not None and remaining - penalty > 0.0:
-                    legs = [
-                        (
-                            side[row],
-                            qty[row],
-                            y[row],
-                            entry[row],
-                            float(rates[asset_of[row]][t]),
-                            _boundary(side[row], shift[asset_of[row]][t]) if trigger else None,
-                        )
-                        for row in live
-                    ]
-                    after = (coll[u], pnl - penalty, buffer)
+                    hi = middle
+            phi = lo
+            closed = 1.0 - phi
+            if not book_it:
+                return closed
+            paid = closed * penalty
+            closes.append((closed * exit_notional, paid, 0.0, len(live)))
+            to_fund[t].append((1.0 - liquidator_share) * paid)
+            coll[u] += closed * (pnl - penalty)
+            for row in live:
+                qty[row] *= phi
+            status[u] = "armed"
+            return closed
+        if not book_it:
+            return 1.0
+        paid = _penalty_paid(remaining, penalty)
+        bad = max(0.0, -remaining)
+        beyond = 0.0
+        if bound is not None and bad > 0.0:
+            beyond = bad - min(bad, bound * exit_notional)
+        closes.append((exit_notional, paid, bad, len(live)))
+        to_fund[t].append((1.0 - liquidator_share) * paid)
+        bad_at[t].append(bad - beyond)
+        passed_all.append(beyond)
+        status[u] = "closed"
+        if bad > 0.0:
+            losses = {row: max(0.0, -side[row] * qty[row] * (x[row] - entry[row])) for row in live}
+            total_loss = math.fsum(losses.values())
+            for row, loss in losses.items():
+                if loss > 0.0:
+                    key = (asset_of[row], side[row])
+                    bad_by.setdefault(key, []).append((bad - beyond) * loss / total_loss)
+                    passed_by.setdefault(key, []).append(beyond * loss / total_loss)
+        return 1.0
 
-                    def gap(phi: float, legs: list[Any] = legs, after: Any = after) -> float:
-                        return _kept_gap(phi, legs, after, brackets, base)
-
-                    if gap(1.0) >= 0.0:
-                        status[u] = "armed"  # re-armed: nothing closed
-                        continue
-                    lo, hi = 0.0, 1.0
-                    for _ in range(BISECTION_STEPS):
-                        middle = 0.5 * (lo + hi)
-                        if gap(middle) >= 0.0:
-                            lo = middle
-                        else:
-                            hi = middle
-                    phi = lo
-                    closed = 1.0 - phi
-                    paid = closed * penalty
-                    closes.append((closed * exit_notional, paid, 0.0, len(live)))
-                    to_fund[t].append((1.0 - liquidator_share) * paid)
-                    coll[u] += closed * (pnl - penalty)
-                    for row in live:
-                        qty[row] *= phi
-                    status[u] = "armed"
-                    continue
-                paid = _penalty_paid(remaining, penalty)
-                bad = max(0.0, -remaining)
-                closes.append((exit_notional, paid, bad, len(live)))
-                to_fund[t].append((1.0 - liquidator_share) * paid)
-                bad_at[t].append(bad)
-                status[u] = "closed"
-                if bad > 0.0:
-                    losses = {
-                        row: max(0.0, -side[row] * qty[row] * (x[row] - entry[row])) for row in live
-                    }
-                    total_loss = math.fsum(losses.values())
-                    for row, loss in losses.items():
-                        if loss > 0.0:
-                            key = (asset_of[row], side[row])
-                            bad_by.setdefault(key, []).append(bad * loss / total_loss)
-            net = math.fsum(to_fund[t]) - math.fsum(bad_at[t])
-            if adl is None:
+    for t in range(n_points):
+        if market is not None:
+            for a in range(n_assets):
+                price[a].append(raw[a][t] * math.exp(permanent[a]))
+                rates[a].append(float(reference_margin_rates(np.array(price[a]), margin)[t]))
+                mark[a].append(reference_marks(price[a], oracle, a)[t])
+                if fee_model:
+                    fee_rate[a].append(reference_fee_rates(price[a], fee_model)[t])
+                if trigger:
+                    shift[a].append(_shifts(price[a], trigger)[t])
+        caused = False
+        for u, rows in enumerate(units):
+            if status[u] != "armed":
                 continue
-            cover = 0.0
-            left = 0.0
-            shortfall = -(fund + net)
-            if shortfall > 0.0:
-                at = t - 1 if adl == "hyperliquid" and t > 0 else t
-                adl_price = [mark[a][at] for a in range(n_assets)]
-                bad_total = sum(math.fsum(v) for v in bad_by.values())
-                for a in range(n_assets):
-                    for bankrupt in (1.0, -1.0):
-                        bad_side = math.fsum(bad_by.get((a, bankrupt), []))
-                        if not bad_side > 0.0:
-                            continue
-                        need = shortfall * bad_side / bad_total
-                        got, rest = _adl_event(
-                            adl,
-                            a,
-                            -bankrupt,
-                            need,
-                            adl_price,
-                            units,
-                            unit_of,
-                            status,
-                            qty,
-                            coll,
-                            side,
-                            entry,
-                            asset_of,
-                            given,
-                            gini_terms,
-                        )
-                        cover += got[0]
-                        adl_notional += got[1]
-                        adl_count += int(got[2])
-                        left += rest
-            fund += net
-            cumulative += net
-            required = max(required, -cumulative)
-            if fund < 0.0:
-                fund = 0.0 if (shortfall > 0.0 and left == 0.0) else fund + cover
-                if fund < 0.0:
-                    socialized += -fund
-                    fund = 0.0
-            low = min(low, fund)
-            peak = max(peak, fund)
-            drawdown = max(drawdown, peak - fund)
-        row_out = out[path]
-        row_out[METRIC_INDEX["n_liquidations"]] = sum(close[3] for close in closes)
-        row_out[METRIC_INDEX["liquidated_notional"]] = math.fsum(c[0] for c in closes)
-        row_out[METRIC_INDEX["bad_debt"]] = math.fsum(c[2] for c in closes)
-        row_out[METRIC_INDEX["fees_to_fund"]] = math.fsum(
-            (1.0 - liquidator_share) * c[1] for c in closes
-        )
-        row_out[METRIC_INDEX["fees_to_liquidators"]] = math.fsum(
-            liquidator_share * c[1] for c in closes
-        )
+            equity = [coll[u]]
+            needed = []
+            for row in rows:
+                a = asset_of[row]
+                equity.append(side[row] * qty[row] * (mark[a][t] - entry[row]))
+                needed.append(
+                    reference_requirement(qty[row] * mark[a][t], float(rates[a][t]), brackets, base)
+                )
+                notional_terms.append(qty[row] * mark[a][t])
+            requirement_terms.extend(needed)
+            if trigger is not None:
+                (row,) = rows
+                bankrupt = entry[row] - side[row] * coll[u] / qty[row]
+                move = math.exp(-side[row] * shift[asset_of[row]][t])
+                breached = side[row] * (mark[asset_of[row]][t] * move - bankrupt) < 0.0
+            else:
+                breached = math.fsum(equity) < math.fsum(needed)
+            if breached:
+                status[u] = "flagged"
+                due[u] = min(t + latency_steps, last)
+                flag_step[u] = t
+                touched[u] = min(touched[u], t)
+                if first_flag[u] < 0:
+                    first_flag[u] = t
+                    caused = caused or (baseline is not None and baseline[u] > t)
+        if caused:
+            generation_of_step[t] = impact_generation + 1
+            depth = max(depth, impact_generation + 1)
+        bad_by: dict[tuple[int, float], list[float]] = {}
+        passed_by: dict[tuple[int, float], list[float]] = {}
+        settling = [u for u in range(len(units)) if status[u] == "flagged" and due[u] == t]
+        exit_of = [price[a][t] for a in range(n_assets)]
+        moves = [0.0] * n_assets
+        if market is not None and settling:
+            # 11.9: the order is sized at the price before impact, netted per asset
+            net: list[list[float]] = [[] for _ in range(n_assets)]
+            for u in settling:
+                closed = settle(u, t, exit_of, book_it=False)
+                for row in units[u]:
+                    net[asset_of[row]].append(-side[row] * qty[row] * closed)
+            for a in range(n_assets):
+                quantity = math.fsum(net[a])
+                sign = 1.0 if quantity > 0.0 else -1.0
+                impact = _impact(price[a][t] * abs(quantity), market)
+                exit_of[a] = price[a][t] * math.exp(sign * impact)
+                moves[a] = sign * float(market.get("permanent_fraction", 0.0)) * impact
+            generation = max(generation_of_step[flag_step[u]] for u in settling)
+            if any(move != 0.0 for move in moves):
+                impact_generation = max(impact_generation, generation)
+        for u in settling:
+            settle(u, t, exit_of, book_it=True)
+        for a in range(n_assets):
+            permanent[a] += moves[a]
+        net_flow = math.fsum(to_fund[t]) - math.fsum(bad_at[t])
         if adl is None:
-            walked = _fund_walk(
-                [math.fsum(v) for v in to_fund], [math.fsum(v) for v in bad_at], fund_initial
-            )
-        else:
-            walked = {
-                "fund_end": fund,
-                "fund_min": low,
-                "fund_max_drawdown": drawdown,
-                "socialized_loss": socialized,
-                "fund_required": required,
-            }
-            top1, top10 = _top_shares(given)
-            gini_cover = math.fsum(c for c, _ in gini_terms)
-            row_out[METRIC_INDEX["adl_notional"]] = adl_notional
-            row_out[METRIC_INDEX["adl_count"]] = adl_count
-            row_out[METRIC_INDEX["adl_top1_share"]] = top1
-            row_out[METRIC_INDEX["adl_top10_share"]] = top10
-            row_out[METRIC_INDEX["adl_gini"]] = (
-                math.fsum(c * g for c, g in gini_terms) / gini_cover if gini_cover > 0.0 else 0.0
-            )
-        for name, value in walked.items():
-            row_out[METRIC_INDEX[name]] = value
-        requirement_sum = math.fsum(requirement_terms)
-        notional_sum = math.fsum(notional_terms)
-        row_out[METRIC_INDEX["requirement_mean"]] = requirement_sum / n_points
-        row_out[METRIC_INDEX["margin_rate_mean"]] = (
-            requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
+            continue
+        cover = 0.0
+        left = 0.0
+        shortfall = -(fund + net_flow)
+        passed = sum(math.fsum(v) for v in passed_by.values())
+        if shortfall > 0.0 or passed > 0.0:
+            at = t - 1 if adl == "hyperliquid" and t > 0 else t
+            adl_price = [mark[a][at] for a in range(n_assets)]
+            bad_total = sum(math.fsum(v) for v in bad_by.values())
+            for a in range(n_assets):
+                for bankrupt in (1.0, -1.0):
+                    bad_side = math.fsum(bad_by.get((a, bankrupt), []))
+                    need = shortfall * bad_side / bad_total if shortfall > 0.0 else 0.0
+                    need += math.fsum(passed_by.get((a, bankrupt), []))
+                    if not need > 0.0:
+                        continue
+                    got, rest = _adl_event(
+                        adl,
+                        a,
+                        -bankrupt,
+                        need,
+                        adl_price,
+                        units,
+                        unit_of,
+                        status,
+                        qty,
+                        coll,
+                        side,
+                        entry,
+                        asset_of,
+                        given,
+                        gini_terms,
+                    )
+                    cover += got[0]
+                    adl_notional += got[1]
+                    adl_count += int(got[2])
+                    left += rest
+            for row, amount in enumerate(given):
+                if amount > 0.0:
+                    touched[unit_of[row]] = min(touched[unit_of[row]], t)
+        covered = (shortfall > 0.0 or passed > 0.0) and left == 0.0
+        # ADL's cover fills the fund's own shortfall first, then the losses passed on
+        to_fund_cover = min(cover, max(shortfall, 0.0)) if passed > 0.0 else cover
+        fund += net_flow
+        cumulative += net_flow
+        required = max(required, -cumulative)
+        if fund < 0.0:
+            fund = 0.0 if covered else fund + to_fund_cover
+            if fund < 0.0:
+                socialized += -fund
+                fund = 0.0
+        if passed > 0.0 and not covered:
+            socialized += max(0.0, passed - (cover - to_fund_cover))
+        low = min(low, fund)
+        peak = max(peak, fund)
+        drawdown = max(drawdown, peak - fund)
+    row_out = np.zeros(N_METRICS_ALL)
+    row_out[METRIC_INDEX["n_liquidations"]] = sum(close[3] for close in closes)
+    row_out[METRIC_INDEX["liquidated_notional"]] = math.fsum(c[0] for c in closes)
+    row_out[METRIC_INDEX["bad_debt"]] = math.fsum(c[2] for c in closes)
+    row_out[METRIC_INDEX["fees_to_fund"]] = math.fsum(
+        (1.0 - liquidator_share) * c[1] for c in closes
+    )
+    row_out[METRIC_INDEX["fees_to_liquidators"]] = math.fsum(
+        liquidator_share * c[1] for c in closes
+    )
+    if adl is None:
+        walked = _fund_walk(
+            [math.fsum(v) for v in to_fund], [math.fsum(v) for v in bad_at], fund_initial
         )
-    return out
+        walked["socialized_loss"] += math.fsum(passed_all)  # nothing covers it: socialized
+    else:
+        walked = {
+            "fund_end": fund,
+            "fund_min": low,
+            "fund_max_drawdown": drawdown,
+            "socialized_loss": socialized,
+            "fund_required": required,
+        }
+        top1, top10 = _top_shares(given)
+        gini_cover = math.fsum(c for c, _ in gini_terms)
+        row_out[METRIC_INDEX["adl_notional"]] = adl_notional
+        row_out[METRIC_INDEX["adl_count"]] = adl_count
+        row_out[METRIC_INDEX["adl_top1_share"]] = top1
+        row_out[METRIC_INDEX["adl_top10_share"]] = top10
+        row_out[METRIC_INDEX["adl_gini"]] = (
+            math.fsum(c * g for c, g in gini_terms) / gini_cover if gini_cover > 0.0 else 0.0
+        )
+    for name, value in walked.items():
+        row_out[METRIC_INDEX[name]] = value
+    if bound is not None:
+        row_out[METRIC_INDEX["fund_passed_bad_debt"]] = math.fsum(passed_all)
+    requirement_sum = math.fsum(requirement_terms)
+    notional_sum = math.fsum(notional_terms)
+    row_out[METRIC_INDEX["requirement_mean"]] = requirement_sum / n_points
+    row_out[METRIC_INDEX["margin_rate_mean"]] = (
+        requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
+    )
+    return row_out, touched, depth
 
 
 def _adl_event(

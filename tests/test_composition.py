@@ -5,7 +5,7 @@ runs, and each stage's columns appear exactly when it is on.
 Before this rule accounts scenarios ran [oracle], [partial_liquidation] and a predictive
 trigger as if they were absent, and [market] or [adl] ended in an IndexError. Accounts
 now run [oracle] and the vol-scaled penalty (docs/model.md 11.7), partial liquidation and
-ADL (11.8); the rest is refused.
+ADL (11.8) and [market] (11.9); the rest is refused.
 """
 
 from __future__ import annotations
@@ -94,8 +94,9 @@ def test_single_asset_pairs_not_run_together_are_refused_naming_both(
     assert "do not run together" in message
 
 
-#: The stages accounts run (docs/model.md 11.7, 11.8); every other stage is refused with them.
-ACCOUNT_STAGES = ("oracle", "vol_fee", "partial", "adl")
+#: The stages accounts run (docs/model.md 11.7, 11.8, 11.9); every other stage is refused
+#: with them.
+ACCOUNT_STAGES = ("oracle", "vol_fee", "partial", "adl", "market")
 
 
 @pytest.mark.parametrize("stage", [s for s in SINGLE_STAGES if s not in ACCOUNT_STAGES])
@@ -178,18 +179,43 @@ def test_every_set_of_stages_not_refused_runs_with_its_columns(stages: tuple[str
     assert result.paths.null_count().sum_horizontal().item() == 0
 
 
-def test_the_cli_refuses_accounts_with_market_in_one_line(tmp_path: Path) -> None:
-    """It used to end in IndexError: index 12 is out of bounds for axis 1 with size 12."""
+def test_the_cli_runs_accounts_with_market_and_writes_its_columns(tmp_path: Path) -> None:
+    """It used to end in IndexError (index 12 out of bounds), then was refused; now it runs.
+
+    The autouse fixture validates the result folder against the schemas.
+    """
     scenario = tmp_path / "cross_market.toml"
     scenario.write_text(tomli_w.dumps(with_stages(ACCOUNTS, ("market",))))
     out = tmp_path / "result"
     outcome = CliRunner().invoke(app, ["run", str(scenario), "--out", str(out), "--quiet"])
-    assert outcome.exit_code == 2, outcome.output
-    lines = [line for line in outcome.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:")
-    assert "[market]" in lines[0] and "multi-asset accounts" in lines[0]
-    assert "Traceback" not in outcome.output
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["cross_market.toml"]
+    assert outcome.exit_code == 0, outcome.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(enums.MARKET_METRIC_NAMES) <= set(summary["metrics"])
+
+
+@pytest.mark.parametrize("stages", [("market",), ("market", "partial"), ("market", "adl")])
+def test_accounts_run_market_impact(stages: tuple[str, ...]) -> None:
+    """Impact moved prices (docs/model.md 11.9): it ran, and the run is chunk-independent."""
+    assert frozenset({"market", "accounts"}) not in UNSUPPORTED
+    base = copy.deepcopy(ACCOUNTS)
+    base["paths"].update(sigma=[0.03, 0.05], n_steps=24)
+    base["book"].update(n_accounts=200, leverage_max=50.0)
+    base["insurance_fund"] = {"initial": 0.0}
+    base["liquidation"] = {"latency_steps": 1, "fee": 0.005}
+    scenario = with_stages(base, stages)
+    scenario["market"] = {"impact": "linear", "depth": 2e4, "permanent_fraction": 0.5}
+    result = stresstest.run(load_scenario(scenario))
+    chunked = stresstest.run(load_scenario(scenario), chunk_size=1)
+    assert chunked.metrics.tobytes() == result.metrics.tobytes()
+    extra = enums.ADL_METRIC_NAMES if "adl" in stages else ()
+    assert result.paths.columns == [
+        "path",
+        *enums.METRIC_NAMES,
+        *enums.MARKET_METRIC_NAMES,
+        *extra,
+    ]
+    assert (result.column("impact_bad_debt") != 0.0).any()
+    assert (result.column("cascade_depth") > 0).any()
 
 
 def test_the_cli_writes_an_accounts_adl_run_with_its_columns(tmp_path: Path) -> None:

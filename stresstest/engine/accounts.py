@@ -102,10 +102,11 @@ def stage_arguments(scenario: schema.Scenario) -> np.ndarray:
 
 
 def uses_account_defences(scenario: schema.Scenario) -> bool:
-    """Whether an accounts scenario has ``[partial_liquidation]``, ``[adl]`` or the
-    predictive trigger (isolated mode only; docs/model.md 11.8).
+    """Whether an accounts scenario has ``[partial_liquidation]``, ``[adl]``, the
+    predictive trigger (isolated mode only; docs/model.md 11.8), ``[market]`` (11.9) or
+    ``insurance_fund.pays_past_bankruptcy`` (isolated mode only, 11.10).
 
-    Such a run replays the units in the direct form with the defences
+    Such a run replays the units in the direct form with those stages
     (:mod:`stresstest.kernels.account_defences`); any other runs the filtered
     kernel, unchanged.
     """
@@ -113,7 +114,22 @@ def uses_account_defences(scenario: schema.Scenario) -> bool:
         getattr(scenario, "partial_liquidation", None) is not None
         or getattr(scenario, "adl", None) is not None
         or scenario.liquidation.trigger == "predictive"
+        or getattr(scenario, "market", None) is not None
+        or scenario.insurance_fund.pays_past_bankruptcy is not None
     )
+
+
+def metrics_row_width(scenario: schema.Scenario) -> int:
+    """The row width the accounts kernel writes: ``N_METRICS``, wider with ``[market]``
+    (``N_METRICS_MARKET``), ``[adl]`` (``N_METRICS_ADL``, which holds the market slots) or
+    the fund's bound (``N_METRICS_FUND_BOUND``, which holds them all)."""
+    if scenario.insurance_fund.pays_past_bankruptcy is not None:
+        return enums.N_METRICS_FUND_BOUND
+    if getattr(scenario, "adl", None) is not None:
+        return enums.N_METRICS_ADL
+    if getattr(scenario, "market", None) is not None:
+        return enums.N_METRICS_MARKET
+    return enums.N_METRICS
 
 
 @dataclass(frozen=True)
@@ -124,7 +140,7 @@ class AccountsPlan:
     volatility-scaled penalty). ``defences`` is ``None`` unless
     :func:`uses_account_defences`: then the full ``N_MECH`` stage vector and the
     units in the book's order for :mod:`stresstest.kernels.account_defences`.
-    ``width`` is the row width the kernel writes (``N_METRICS_ADL`` with ``[adl]``).
+    ``width`` is the row width the kernel writes (:func:`metrics_row_width`).
     """
 
     source: MultiPathSource
@@ -142,7 +158,7 @@ class AccountsPlan:
 def defence_arguments(
     scenario: schema.Scenario, book: AccountsBook, mode: str
 ) -> tuple[np.ndarray, tuple[np.ndarray, ...]] | None:
-    """``(stage vector, units in book order)`` with partial liquidation or ADL, else ``None``."""
+    """``(stage vector, units in book order)`` for :func:`uses_account_defences`, else ``None``."""
     if not uses_account_defences(scenario):
         return None
     units = margin_units(book, mode)
@@ -183,9 +199,7 @@ def plan_for_mode(
         fund_initial=scenario.insurance_fund.initial,
         grid=grid,
         defences=defence_arguments(scenario, book, mode),
-        width=enums.N_METRICS_ADL
-        if getattr(scenario, "adl", None) is not None
-        else enums.N_METRICS,
+        width=metrics_row_width(scenario),
     )
 
 

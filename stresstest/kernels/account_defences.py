@@ -28,7 +28,13 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.account_stages import stage_series
+from stresstest.kernels.account_close import (
+    closed_share,
+    execution_prices,
+    kept_fraction,
+    settle_terms,
+)
+from stresstest.kernels.account_stages import has_oracle, has_vol_fee, stage_series, stage_step
 from stresstest.kernels.adl import (
     FUND,
     adl_score,
@@ -37,7 +43,7 @@ from stresstest.kernels.adl import (
     top_shares,
     write_fund_state,
 )
-from stresstest.kernels.brackets import position_requirement
+from stresstest.kernels.backstop import settle_passed
 from stresstest.kernels.cross import step_rates, unit_gap
 from stresstest.kernels.fund import (
     FLOW_BAD_DEBT,
@@ -57,167 +63,6 @@ from stresstest.kernels.margin import ewma_variance, liquidation_terms, sqrt_hor
 ARMED = 0  # open and checked at every step
 FLAGGED = 1  # breached; settled at its close step
 CLOSED = 2  # closed in full (liquidation or ADL of every leg)
-
-
-@kernel
-def settle_terms(
-    unit: int,
-    step: int,
-    prices: np.ndarray,
-    marks: np.ndarray,
-    fee_rates: np.ndarray,
-    fee: float,
-    slippage: float,
-    unit_start: np.ndarray,
-    pos_asset: np.ndarray,
-    pos_side: np.ndarray,
-    qty: np.ndarray,
-    pos_entry: np.ndarray,
-) -> tuple[float, float, float, float]:
-    """``(S_x, F_x, G, N_x)`` of a unit closed at ``step`` (quote units).
-
-    ``S_x = sum s q (x - e)`` the pnl at the exits ``x_k = P_a,step (1 - s_k slippage)``,
-    ``F_x = sum fee_k q x`` the penalty due (``fee_k`` the leg's rate, or ``fee``),
-    ``G = sum s q (y - x)`` with ``y_k = O_a,step (1 - s_k slippage)`` (mark less the
-    slippage), ``N_x = sum q x`` the exit notional.
-    """
-    pnl = 0.0
-    due = 0.0
-    to_mark = 0.0
-    notional = 0.0
-    per_leg = fee_rates.shape[0] > 0
-    for position in range(unit_start[unit], unit_start[unit + 1]):
-        quantity = qty[position]
-        if quantity == 0.0:
-            continue
-        side = pos_side[position]
-        asset = pos_asset[position]
-        exit_price = prices[asset, step] * (1.0 - side * slippage)
-        mark = marks[asset, step] * (1.0 - side * slippage)
-        pnl += side * quantity * (exit_price - pos_entry[position])
-        rate = fee_rates[asset, step] if per_leg else fee
-        due += rate * quantity * exit_price
-        to_mark += side * quantity * (mark - exit_price)
-        notional += quantity * exit_price
-    return pnl, due, to_mark, notional
-
-
-@kernel
-def kept_gap(
-    kept: float,
-    unit: int,
-    step: int,
-    marks: np.ndarray,
-    slippage: float,
-    rates_now: np.ndarray,
-    shifts: np.ndarray,
-    brackets: np.ndarray,
-    buffer: float,
-    units: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    after_fee: float,
-    slope: float,
-) -> float:
-    """``h(phi) = after_fee + phi slope - R_u(phi) - b phi sum q y`` at ``phi = kept``, quote.
-
-    ``R_u(phi)`` is the unit's requirement (rates, or tiered brackets with the
-    volatility add-on, docs/model.md 11.4) with every leg scaled by ``phi``, at the
-    sizing prices ``y_k = O_a,step (1 - s_k slippage)``. With the predictive trigger
-    (``shifts`` = ``z sigma_a sqrt(h)`` per asset, not empty) the rate of a leg is the
-    trigger's boundary of 10.1 instead: ``1 - exp(-shift)`` long, ``exp(shift) - 1`` short.
-    """
-    unit_start, pos_asset, pos_side, qty = units
-    target = 0.0
-    for position in range(unit_start[unit], unit_start[unit + 1]):
-        quantity = qty[position] * kept
-        if quantity == 0.0:
-            continue
-        asset = pos_asset[position]
-        notional = quantity * marks[asset, step] * (1.0 - pos_side[position] * slippage)
-        if shifts.shape[0] > 0:
-            shift = shifts[asset]
-            boundary = 1.0 - np.exp(-shift) if pos_side[position] > 0 else np.exp(shift) - 1.0
-            target += boundary * notional
-        elif brackets.shape[1] > 1:
-            target += position_requirement(
-                notional, rates_now[asset], brackets[0], brackets[1], brackets[2]
-            )
-        else:
-            target += rates_now[asset] * notional
-        target += buffer * notional
-    return after_fee + kept * slope - target
-
-
-@kernel
-def kept_fraction(
-    unit: int,
-    step: int,
-    marks: np.ndarray,
-    slippage: float,
-    rates_now: np.ndarray,
-    shifts: np.ndarray,
-    brackets: np.ndarray,
-    buffer: float,
-    units: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    after_fee: float,
-    slope: float,
-) -> float:
-    """The fraction ``phi`` of every leg a partial close keeps (docs/model.md 11.8).
-
-    ``h`` of :func:`kept_gap` is concave (affine minus a convex piecewise-linear
-    requirement) with ``h(0) = after_fee > 0``; when ``h(1) < 0`` its root is found
-    on the linear piece between the bracket breakpoints ``phi = F_b / (q_k y_k)``
-    that holds it, so it is exact. Returns 1 when ``h(1) >= 0`` (re-armed).
-    """
-    unit_start, pos_asset, pos_side, qty = units
-    floors = brackets[0]
-    high = kept_gap(
-        1.0,
-        unit,
-        step,
-        marks,
-        slippage,
-        rates_now,
-        shifts,
-        brackets,
-        buffer,
-        units,
-        after_fee,
-        slope,
-    )
-    if high >= 0.0:
-        return 1.0
-    low_phi = 0.0
-    low = after_fee
-    high_phi = 1.0
-    for position in range(unit_start[unit], unit_start[unit + 1]):
-        sized = (
-            qty[position] * marks[pos_asset[position], step] * (1.0 - pos_side[position] * slippage)
-        )
-        for bracket in range(1, floors.shape[0]):
-            point = floors[bracket] / sized if sized > 0.0 else 2.0
-            if not low_phi < point < high_phi:
-                continue
-            value = kept_gap(
-                point,
-                unit,
-                step,
-                marks,
-                slippage,
-                rates_now,
-                shifts,
-                brackets,
-                buffer,
-                units,
-                after_fee,
-                slope,
-            )
-            if value >= 0.0:
-                low_phi = point
-                low = value
-            else:
-                high_phi = point
-                high = value
-    return low_phi + low * (high_phi - low_phi) / (low - high)
 
 
 @kernel
@@ -282,6 +127,8 @@ def settle_unit(
     totals: np.ndarray,
     flows: np.ndarray,
     bad_by_asset: np.ndarray,
+    bound: float,
+    passed_by_asset: np.ndarray,
 ) -> bool:
     """Settle a flagged unit at its close step; whether it stays open.
 
@@ -289,7 +136,10 @@ def settle_unit(
     (docs/model.md 11.3). Otherwise 11.8: re-armed (nothing closed), closed in full
     when ``A = E_x - F_x <= 0``, else every leg keeps the fraction ``phi`` of
     :func:`kept_fraction`, the closed part pays its penalty in full and
-    ``c' = c + (1 - phi) (S_x - F_x)``.
+    ``c' = c + (1 - phi) (S_x - F_x)``. With ``bound >= 0`` (the fund's bound past
+    bankruptcy, 10.4, 11.10) the bad debt beyond ``bound`` of the closed notional is
+    taken off the fund's flow and added to ``passed_by_asset`` (by leg loss, as
+    ``bad_by_asset`` gets the part the fund pays).
     """
     unit_start, pos_asset, pos_side, _, pos_entry, _ = units
     _, slippage, fee, share = liquidation_terms(liquidation)
@@ -343,8 +193,14 @@ def settle_unit(
         paid = 0.0
     bad = max(0.0, -remaining)
     record_close(totals, flows, step, legs, notional, paid, bad, share)
-    if bad > 0.0 and bad_by_asset.shape[0] > 0:
-        attribute_bad_debt(unit, step, prices, slippage, bad, units, qty, bad_by_asset)
+    beyond = 0.0
+    if bound >= 0.0 and bad > 0.0:
+        beyond = bad - min(bad, bound * notional)
+        if beyond > 0.0:
+            flows[FLOW_BAD_DEBT, step] -= beyond
+            attribute_bad_debt(unit, step, prices, slippage, beyond, units, qty, passed_by_asset)
+    if bad > beyond and bad_by_asset.shape[0] > 0:
+        attribute_bad_debt(unit, step, prices, slippage, bad - beyond, units, qty, bad_by_asset)
     return False
 
 
@@ -552,21 +408,36 @@ def defence_path(
     liquidation: np.ndarray,
     units: tuple[np.ndarray, ...],
     fund_initial: float,
+    impact: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     flows: np.ndarray,
     out_row: np.ndarray,
-) -> None:
-    """Replay the units over one path with partial liquidation and/or ADL (11.8).
+) -> int:
+    """Replay the units over one path with the stages of ``params`` (11.8, 11.9).
 
     Arguments as :func:`stresstest.kernels.cross_dense.dense_cross_path` plus the
     ``N_MECH`` stage vector ``params`` (``MECH_PARTIAL``, ``MECH_BUFFER``,
-    ``MECH_ADL``); ``units`` in the book's order. Within a step: the armed units
-    are checked (and counted in the requirement), flagged units due at the step
-    are settled in unit order, then the ADL layer walks the fund.
+    ``MECH_ADL``, the trigger and the impact law); ``units`` in the book's order.
+    Within a step: the market prices, marks and penalty rates (with impact), the
+    armed units are checked (and counted in the requirement), the units due at the
+    step are settled in unit order (with impact: first sized at the price before
+    impact, their net quantity per asset sets each asset's execution price, and the
+    permanent part moves that asset's later prices), then the ADL layer walks the fund.
+
+    ``impact = (raw, execution, baseline, touched)``: with ``raw`` not empty (the
+    path's prices before impact, ``(A, T + 1)``) the closes move prices, and
+    ``prices``, ``marks`` and ``fee_rates`` are buffers this replay fills step by step
+    (``marks`` may be ``prices``); ``execution`` is an ``(A, T + 1)`` buffer;
+    ``baseline[u]`` is the step by which the replay without impact had flagged unit
+    ``u`` or deleveraged one of its legs (``T + 1``: never). Without impact
+    ``prices``, ``marks`` and ``fee_rates`` are the path's whole series; a ``touched``
+    not empty (one slot per unit, ``T + 1``) receives those steps for a later replay
+    with impact. Returns ``cascade_depth`` (0 without impact).
     """
     unit_start, pos_asset, pos_side, pos_qty, pos_entry, unit_collateral = units
+    raw, execution, baseline, touched = impact
     n_assets, n_points = prices.shape
     last_step = n_points - 1
-    latency, _, _, _ = liquidation_terms(liquidation)
+    latency, _, fee, _ = liquidation_terms(liquidation)
     sqrt_horizon = sqrt_horizon_of(margin)
     buffer = params[enums.MECH_BUFFER] if params[enums.MECH_PARTIAL] > 0.0 else -1.0
     policy = int(params[enums.MECH_ADL])
@@ -586,6 +457,11 @@ def defence_path(
     shifts = np.zeros(n_assets if predictive else 0)  # z sigma_a,t sqrt(h), log-price
     totals = np.zeros(N_TOTALS)
     bad_by_asset = np.zeros((n_assets if with_adl else 0, 2))
+    # The fund's bound past bankruptcy (10.4, 11.10): negative, no bound.
+    with_bound = int(params[enums.MECH_FUND_BOUND]) != 0
+    bound = params[enums.MECH_FUND_BOUND_FRACTION] if with_bound else -1.0
+    passed_by_asset = np.zeros((n_assets if with_bound else 0, 2))
+    fund_passed = 0.0
     given = np.zeros(pos_asset.shape[0] if with_adl else 0)
     fund = init_fund_state(fund_initial)
     adl_prices = np.empty(n_assets)
@@ -595,10 +471,39 @@ def defence_path(
     gini_cover = 0.0
     requirement_sum = 0.0
     notional_sum = 0.0
+    # Price impact (11.9): the permanent factor per asset and the stage recursions.
+    with_impact = raw.shape[0] > 0
+    exits = execution if with_impact else prices
+    permanent = params[enums.MECH_PERMANENT]
+    factor = np.ones(n_assets)
+    ema_state = np.zeros(n_assets)
+    fee_variance = np.full(n_assets, params[enums.MECH_VOL_V0])
+    net = np.zeros(n_assets)
+    direction = np.zeros(n_assets)
+    step_impact = np.zeros(n_assets)
+    first_flag = np.full(n_units, -1, dtype=np.int64)
+    flagged_at = np.zeros(n_units, dtype=np.int64)
+    flag_generation = np.zeros(n_points if with_impact else 0, dtype=np.int64)
+    impact_generation = 0  # largest generation of the closes that moved a price so far
+    depth = 0
     for step in range(n_points):
+        if with_impact:
+            stage_step(
+                params,
+                raw,
+                step,
+                factor,
+                fee,
+                prices,
+                marks,
+                fee_rates,
+                ema_state,
+                fee_variance,
+            )
         step_rates(prices, step, margin, sqrt_horizon, variance, rates_now)
         if predictive:
             trigger_shifts(params, prices, step, vol_variance, shifts)
+        caused = False
         for unit in range(n_units):
             if state[unit] != ARMED:
                 continue
@@ -638,13 +543,48 @@ def defence_path(
             if breached:
                 state[unit] = FLAGGED
                 due[unit] = min(step + latency, last_step)
+                flagged_at[unit] = step
+                if first_flag[unit] < 0:
+                    first_flag[unit] = step
+                    if with_impact and baseline[unit] > step:
+                        caused = True
+                if touched.shape[0] > 0 and touched[unit] > step:
+                    touched[unit] = step
+        if caused:
+            flag_generation[step] = impact_generation + 1
+            depth = max(depth, impact_generation + 1)
+        close_generation = 0
+        if with_impact:
+            net[:] = 0.0
+            for unit in range(n_units):
+                if state[unit] != FLAGGED or due[unit] != step:
+                    continue
+                close_generation = max(close_generation, flag_generation[flagged_at[unit]])
+                share = closed_share(
+                    unit,
+                    step,
+                    prices,
+                    marks,
+                    fee_rates,
+                    rates_now,
+                    shifts,
+                    brackets,
+                    liquidation,
+                    buffer,
+                    units,
+                    qty,
+                    collateral,
+                )
+                for position in range(unit_start[unit], unit_start[unit + 1]):
+                    net[pos_asset[position]] -= pos_side[position] * qty[position] * share
+            execution_prices(params, step, prices, net, execution, direction, step_impact)
         for unit in range(n_units):
             if state[unit] != FLAGGED or due[unit] != step:
                 continue
             stays = settle_unit(
                 unit,
                 step,
-                prices,
+                exits,
                 marks,
                 fee_rates,
                 rates_now,
@@ -658,15 +598,33 @@ def defence_path(
                 totals,
                 flows,
                 bad_by_asset,
+                bound,
+                passed_by_asset,
             )
             state[unit] = ARMED if stays else CLOSED
+        if with_impact:
+            moved = False
+            for asset in range(n_assets):
+                if permanent * step_impact[asset] > 0.0:
+                    factor[asset] *= np.exp(direction[asset] * permanent * step_impact[asset])
+                    moved = True
+            if moved:
+                impact_generation = max(impact_generation, close_generation)
+            step_impact[:] = 0.0
+        passed = 0.0
+        if with_bound:
+            for asset in range(n_assets):
+                passed += passed_by_asset[asset, 0] + passed_by_asset[asset, 1]
+            fund_passed += passed
         if not with_adl:
+            if with_bound:
+                passed_by_asset[:] = 0.0
             continue
-        net = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
-        shortfall = -(fund[FUND] + net)
+        net_flow = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
+        shortfall = -(fund[FUND] + net_flow)
         cover = 0.0
         left = 0.0
-        if shortfall > 0.0:
+        if shortfall > 0.0 or passed > 0.0:
             previous = step - 1 if policy == enums.ADL_HYPERLIQUID and step > 0 else step
             for asset in range(n_assets):
                 adl_prices[asset] = marks[asset, previous]
@@ -675,13 +633,18 @@ def defence_path(
                 bad_total += bad_by_asset[asset, 0] + bad_by_asset[asset, 1]
             for asset in range(n_assets):
                 for bankrupt in range(2):  # longs went bankrupt: shorts cover, then the mirror
-                    if not bad_by_asset[asset, bankrupt] > 0.0:
+                    need = 0.0
+                    if shortfall > 0.0 and bad_by_asset[asset, bankrupt] > 0.0:
+                        need = shortfall * bad_by_asset[asset, bankrupt] / bad_total
+                    if with_bound:
+                        need += passed_by_asset[asset, bankrupt]
+                    if not need > 0.0:
                         continue
                     got, need_left, notional, count, gini = deleverage_legs(
                         policy,
                         asset,
                         -1.0 if bankrupt == 0 else 1.0,
-                        shortfall * bad_by_asset[asset, bankrupt] / bad_total,
+                        need,
                         adl_prices,
                         units,
                         pos_unit,
@@ -696,17 +659,31 @@ def defence_path(
                     adl_count += count
                     gini_weighted += got * gini
                     gini_cover += got
-            fund_step(fund, net, cover, left == 0.0)
+            if passed > 0.0:
+                fund_need = shortfall if shortfall > 0.0 else 0.0
+                settle_passed(fund, net_flow, cover, fund_need, passed, left == 0.0)
+            else:
+                fund_step(fund, net_flow, cover, left == 0.0)
+            if touched.shape[0] > 0:  # a deleveraged unit differs in the replay with impact
+                for position in range(pos_asset.shape[0]):
+                    if given[position] > 0.0 and touched[pos_unit[position]] > step:
+                        touched[pos_unit[position]] = step
         else:
-            fund_step(fund, net, 0.0, False)
+            fund_step(fund, net_flow, 0.0, False)
         flows[FLOW_FUND, step] = fund[FUND]
         bad_by_asset[:] = 0.0
+        if with_bound:
+            passed_by_asset[:] = 0.0
     write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
     out_row[enums.MARGIN_RATE_MEAN] = requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
+    if with_bound:
+        out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
     if not with_adl:
         walk_fund(flows, fund_initial, out_row)
-        return
+        if with_bound:  # nothing covers the bad debt past the bound: it is socialized (10.4)
+            out_row[enums.SOCIALIZED_LOSS] += fund_passed
+        return depth
     write_fund_state(fund, out_row)
     out_row[enums.ADL_NOTIONAL] = adl_notional
     out_row[enums.ADL_COUNT] = adl_count
@@ -714,6 +691,7 @@ def defence_path(
     out_row[enums.ADL_TOP1_SHARE] = top1
     out_row[enums.ADL_TOP10_SHARE] = top10
     out_row[enums.ADL_GINI] = gini_weighted / gini_cover if gini_cover > 0.0 else 0.0
+    return depth
 
 
 @parallel_kernel
@@ -732,25 +710,77 @@ def defence_replay_paths(
     """Replay every path of ``prices`` (paths x assets x (T + 1)); row i of ``out`` is path i.
 
     ``params`` is the full ``N_MECH`` stage vector (oracle, volatility-scaled
-    penalty, partial liquidation, ADL). Each thread owns whole paths, so results
-    do not depend on threads or chunks.
+    penalty, partial liquidation, ADL, predictive trigger, impact). With an impact
+    law each path is replayed twice, without impact first (its bad debt and the step
+    each unit was first flagged or deleveraged are the baseline; every other stage
+    stays on) and then with it; ``cascade_depth`` and ``impact_bad_debt`` are then
+    written (``out`` at least ``N_METRICS_MARKET`` wide) and the grid records the
+    first asset's price after impact. Each thread owns whole paths, so results do
+    not depend on threads or chunks.
     """
+    n_points = prices.shape[2]
+    with_impact = int(params[enums.MECH_IMPACT]) != enums.IMPACT_NONE
+    n_units = units[5].shape[0]
+    no_prices = np.empty((0, 0))
+    no_steps = np.empty(0, dtype=np.int64)
     for row in numba.prange(prices.shape[0]):
-        flows = np.zeros((N_FLOWS, prices.shape[2]))
+        flows = np.zeros((N_FLOWS, n_points))
         market = prices[row]
         marks, fee_rates = stage_series(params, market, liquidation[enums.LIQUIDATION_ARG_FEE])
-        defence_path(
-            market,
-            marks,
-            fee_rates,
-            params,
-            margin,
-            brackets,
-            liquidation,
-            units,
-            fund_initial,
-            flows,
-            out[row],
-        )
+        if with_impact:
+            touched = np.full(n_units, n_points, dtype=np.int64)
+            baseline_row = np.zeros(out.shape[1])
+            defence_path(
+                market,
+                marks,
+                fee_rates,
+                params,
+                margin,
+                brackets,
+                liquidation,
+                units,
+                fund_initial,
+                (no_prices, no_prices, no_steps, touched),
+                np.zeros((N_FLOWS, n_points)),
+                baseline_row,
+            )
+            impacted = np.empty_like(market)
+            impacted_marks = np.empty_like(market) if has_oracle(params) else impacted
+            impacted_fees = np.empty_like(market) if has_vol_fee(params) else np.empty((0, 0))
+            depth = defence_path(
+                impacted,
+                impacted_marks,
+                impacted_fees,
+                params,
+                margin,
+                brackets,
+                liquidation,
+                units,
+                fund_initial,
+                (market, np.empty_like(market), touched, no_steps),
+                flows,
+                out[row],
+            )
+            out[row, enums.CASCADE_DEPTH] = depth
+            out[row, enums.IMPACT_BAD_DEBT] = (
+                out[row, enums.BAD_DEBT] - baseline_row[enums.BAD_DEBT]
+            )
+            first_asset = impacted[0]
+        else:
+            defence_path(
+                market,
+                marks,
+                fee_rates,
+                params,
+                margin,
+                brackets,
+                liquidation,
+                units,
+                fund_initial,
+                (no_prices, no_prices, no_steps, no_steps),
+                flows,
+                out[row],
+            )
+            first_asset = market[0]
         if grid.shape[0] > 0:
-            record_grid(prices[row, 0], flows, grid, grid_out[row])
+            record_grid(first_asset, flows, grid, grid_out[row])

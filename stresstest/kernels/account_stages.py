@@ -96,3 +96,51 @@ def stage_series(
     else:
         fee_rates = np.empty((0, 0))
     return marks, fee_rates
+
+
+@kernel
+def stage_step(
+    params: np.ndarray,
+    raw: np.ndarray,
+    step: int,
+    factor: np.ndarray,
+    fee: float,
+    market: np.ndarray,
+    marks: np.ndarray,
+    fee_rates: np.ndarray,
+    ema_state: np.ndarray,
+    fee_variance: np.ndarray,
+) -> None:
+    """Fill column ``step`` of the impacted series of one path (docs/model.md 11.9).
+
+    ``market[a, step] = raw[a, step] factor[a]`` (``factor`` the permanent impact of
+    the closes before ``step``, 9.0); with an oracle ``marks[a, step]`` is
+    :func:`mark_series`'s value on the impacted prices ``market[a, 0..step]`` (``marks``
+    is ``market`` itself without one); with the volatility-scaled penalty
+    ``fee_rates[a, step]`` is :func:`fee_series`'s. ``ema_state`` and
+    ``fee_variance`` (one per asset) carry the recursions from step to step, so the
+    values are those the whole-path functions give on the same prices, bit for bit.
+    """
+    for asset in range(market.shape[0]):
+        price = raw[asset, step] * factor[asset]
+        market[asset, step] = price
+        if has_oracle(params):
+            weight = params[enums.MECH_ORACLE_EMA]
+            ema_state[asset] = (
+                (weight * ema_state[asset] + (1.0 - weight) * price) if step else price
+            )
+            manipulated = int(params[enums.MECH_MANIP_ASSET])
+            honest = manipulated >= 0 and asset != manipulated
+            manipulation = 1.0 if honest else manipulation_factor(params, step)
+            marks[asset, step] = (
+                oracle_price(params, market[asset], step, ema_state[asset]) * manipulation
+            )
+        if has_vol_fee(params):
+            if step >= 1:
+                fee_variance[asset] = ewma_variance(
+                    fee_variance[asset],
+                    market[asset, step],
+                    market[asset, step - 1],
+                    params[enums.MECH_VOL_LAMBDA],
+                )
+            fee_rates[asset, step] = penalty_rate(params, fee, fee_variance[asset])

@@ -59,12 +59,16 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "(docs/model.md 11.7, 10.3)"
     ),
     frozenset({"accounts", "fund_bound"}): (
-        "the accounts kernel books an account's bad debt whole, with no per-position fill "
-        "price past bankruptcy to bound (docs/model.md 11.7, 10.4)"
+        "the bound of 10.4 caps the fund's share of one liquidated position's bad debt past "
+        "its own bankruptcy price by that position's closed notional; a cross account's bad "
+        "debt is the account's, netted over legs in several assets, with no bankruptcy price "
+        "or fill past it per position; with [accounts] mode = 'isolated' every unit is one "
+        "position and follows the single-asset rule (docs/model.md 11.7, 11.10, 10.4)"
     ),
     # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
-    # liquidation, ADL and, in isolated mode (ISOLATED_ONLY), the predictive trigger (11.8);
-    # these two need a rule for a unit of several assets that the model does not have yet.
+    # liquidation, ADL, price impact (11.9) and, in isolated mode (ISOLATED_ONLY), the
+    # predictive trigger (11.8) and the fund's bound (11.10); those two need a rule for a
+    # unit of several assets that the model does not have yet.
     frozenset({"accounts", "predictive"}): (
         "the predictive trigger is a first-passage probability of one log-normal price to "
         "one bankruptcy price; a cross account's equity moves with several prices, has no "
@@ -73,18 +77,14 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "position is a unit of its own and follows the single-asset rule "
         "(docs/model.md 11.7, 11.8)"
     ),
-    frozenset({"accounts", "market"}): (
-        "the accounts kernels close a unit at the market price of its close step as the "
-        "path gives it; price impact needs every close due at a step netted per asset "
-        "first and then moves every later price, mark, margin rate and breach of that "
-        "asset, which neither accounts kernel does yet (docs/model.md 11.7)"
-    ),
 }
 
 
 #: Pairs of :data:`UNSUPPORTED` that do run when ``[accounts] mode = "isolated"``: every
-#: unit is then one position, which the single-asset rule covers (docs/model.md 11.8).
-ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset({frozenset({"accounts", "predictive"})})
+#: unit is then one position, which the single-asset rule covers (docs/model.md 11.8, 11.10).
+ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset(
+    {frozenset({"accounts", "predictive"}), frozenset({"accounts", "fund_bound"})}
+)
 
 
 def _isolated(built: dict[str, Any]) -> bool:

@@ -1,0 +1,210 @@
+"""The fund's bound past bankruptcy with isolated accounts (docs/model.md 11.10, 10.4).
+
+The accounts defence kernel with ``insurance_fund.pays_past_bankruptcy`` against
+tests/reference_account_defences.py on random books in isolated mode (every unit
+one position), with or without ADL, an oracle, a volatility-scaled penalty and
+price impact; by hand on one bankrupt long whose bad debt past the bound is
+socialized, or covered by ADL; and the composition rule: isolated runs, cross and
+book modes are refused naming both settings.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+import stresstest
+from stresstest.book.accounts import AccountsBook, margin_units
+from stresstest.engine.plan import margin_arguments
+from stresstest.errors import InputError
+from stresstest.kernels import enums
+from stresstest.kernels.account_defences import defence_replay_paths
+from stresstest.scenario import load_scenario
+from tests.reference_account_defences import reference_account_defences
+from tests.reference_accounts import smallest_gap
+from tests.test_accounts import (
+    KERNEL_SETTINGS,
+    NEAR_TIE_RELATIVE_GAP,
+    accounts_cases,
+    book_dict,
+    bracket_base_rate,
+    brackets_array,
+    hand_prices,
+    make_book,
+)
+from tests.test_accounts_defences import assert_defence_metrics, defence_params
+from tests.test_accounts_market import impact_params, market_tables
+from tests.test_accounts_stages import fee_tables, margin_config, oracle_tables, resolved_fee
+from tests.test_composition import ACCOUNTS
+from tests.tiers import examples
+from tests.tolerances import HAND_COMPUTED_ATOL, HAND_COMPUTED_RTOL, assert_close
+
+INDEX = enums.METRIC_INDEX
+
+
+def run_bound(
+    prices: np.ndarray,
+    book: AccountsBook,
+    margin: dict[str, Any],
+    liquidation: tuple[int, float, float, float],
+    fund_initial: float,
+    bound: float,
+    brackets: list[tuple[float, float]] | None = None,
+    *,
+    params: np.ndarray | None = None,
+) -> np.ndarray:
+    """Metrics ``(n_paths, N_METRICS_ALL)`` of the defence kernel in isolated mode."""
+    config = margin_config(margin)
+    table = brackets_array(bracket_base_rate(config)[1], brackets or [])
+    units = margin_units(book, "isolated")
+    stages = (
+        params.copy()
+        if params is not None
+        else defence_params(margin, None, None, None, None, None)
+    )
+    stages[enums.MECH_FUND_BOUND] = 1.0
+    stages[enums.MECH_FUND_BOUND_FRACTION] = bound
+    out = np.zeros((prices.shape[0], enums.N_METRICS_ALL))
+    defence_replay_paths(
+        prices,
+        stages,
+        margin_arguments(config),
+        table,
+        np.asarray(liquidation, dtype=float),
+        (units.start, units.asset, units.side, units.qty, units.entry, units.collateral),
+        fund_initial,
+        np.empty(0, dtype=np.int64),
+        out,
+        np.empty((prices.shape[0], enums.N_GRID, 0)),
+    )
+    return out
+
+
+@st.composite
+def bound_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """An isolated accounts case with the bound, and maybe ADL, an oracle, a vol fee, impact."""
+    case = draw(accounts_cases())
+    case["bound"] = draw(st.sampled_from([0.0, 0.002, 0.02, 0.2]))
+    case["adl"] = draw(st.sampled_from([None, "profit_leverage", "hyperliquid", "pro_rata"]))
+    if draw(st.booleans()):
+        case["fund_initial"] = 0.0
+    case["oracle"] = draw(oracle_tables()) if draw(st.booleans()) else None
+    vol_margin = case["margin"]["model"] == "vol_scaled"
+    case["fee_keys"] = draw(fee_tables(vol_margin)) if draw(st.booleans()) else None
+    case["market"] = draw(market_tables()) if draw(st.booleans()) else None
+    return case
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(200))
+@given(case=bound_cases())
+def test_bound_kernel_matches_reference(case: dict[str, Any]) -> None:
+    book = case["book"]
+    cross = np.zeros(book.n_accounts, dtype=bool)
+    gap = smallest_gap(
+        case["prices"], book_dict(book), cross, case["margin"], case["brackets"], case["oracle"]
+    )
+    assume(gap > NEAR_TIE_RELATIVE_GAP)
+    params = defence_params(
+        case["margin"], case["oracle"], case["fee_keys"], None, case["adl"], None
+    )
+    if case["market"] is not None:
+        params = impact_params(params, case["market"])
+    actual = run_bound(
+        case["prices"],
+        book,
+        case["margin"],
+        case["liquidation"],
+        case["fund_initial"],
+        case["bound"],
+        case["brackets"],
+        params=params,
+    )
+    expected = reference_account_defences(
+        case["prices"],
+        book_dict(book),
+        cross,
+        case["margin"],
+        *case["liquidation"],
+        case["fund_initial"],
+        case["brackets"],
+        oracle=case["oracle"],
+        fee_model=resolved_fee(case["margin"], case["fee_keys"]),
+        adl=case["adl"],
+        market=case["market"],
+        bound=case["bound"],
+    )
+    names = enums.METRIC_NAMES + enums.FUND_BOUND_METRIC_NAMES
+    names += enums.ADL_METRIC_NAMES if case["adl"] else ()
+    names += enums.MARKET_METRIC_NAMES if case["market"] else ()
+    assert_defence_metrics(actual, expected, book.entry_notional, names)
+
+
+# ----------------------------------------------------------------------------- by hand
+STATIC = {"model": "static", "maintenance": 0.01}
+NO_FEES = (0, 0.0, 0.0, 0.5)
+#: account 0: isolated long 1 BTC at 60,000 with 1,000; account 1: isolated short 1 BTC
+#: at 60,000 with 6,000; one ETH long far from its liquidation. BTC falls to 55,000.
+BOUND_BOOK = make_book(
+    [0, 1, 2],
+    [0, 0, 1],
+    [1.0, -1.0, 1.0],
+    [1.0, 1.0, 1.0],
+    [60000.0, 60000.0, 3000.0],
+    [1000.0, 6000.0, 3000.0],
+    [False, False, False],
+)
+BOUND_PRICES = hand_prices([60000.0, 55000.0, 55000.0], [3000.0, 3000.0, 3000.0])
+
+
+def hand(value: float, expected: float, what: str) -> None:
+    assert_close(value, expected, rtol=HAND_COMPUTED_RTOL, atol=HAND_COMPUTED_ATOL, what=what)
+
+
+def test_bad_debt_past_the_bound_is_socialized_without_adl() -> None:
+    out = run_bound(BOUND_PRICES, BOUND_BOOK, STATIC, NO_FEES, 10000.0, 0.05)[0]
+    # step 1: the long's equity 1000 - 5000 = -4000: bad debt 4,000 at x = 55,000; the fund
+    # pays up to 0.05 * 55,000 = 2,750 and 1,250 is passed on, socialized without ADL
+    assert out[INDEX["n_liquidations"]] == 1
+    hand(out[INDEX["bad_debt"]], 4000.0, "bad debt")
+    hand(out[INDEX["fund_passed_bad_debt"]], 1250.0, "passed")
+    hand(out[INDEX["fund_end"]], 10000.0 - 2750.0, "fund end")
+    hand(out[INDEX["socialized_loss"]], 1250.0, "socialized")
+
+
+def test_bad_debt_past_the_bound_is_covered_by_adl() -> None:
+    params = defence_params(STATIC, None, None, None, "profit_leverage", None)
+    out = run_bound(BOUND_PRICES, BOUND_BOOK, STATIC, NO_FEES, 10000.0, 0.05, params=params)[0]
+    # the 1,250 passed on is the BTC longs' loss: the profitable BTC short (5,000 at the
+    # mark 55,000) is closed whole and gives 1,250; the fund keeps 10,000 - 2,750
+    hand(out[INDEX["fund_passed_bad_debt"]], 1250.0, "passed")
+    hand(out[INDEX["fund_end"]], 7250.0, "fund end")
+    hand(out[INDEX["socialized_loss"]], 0.0, "socialized")
+    assert out[INDEX["adl_count"]] == 1
+    hand(out[INDEX["adl_notional"]], 55000.0, "adl notional")
+
+
+def test_accounts_run_the_bound_in_isolated_mode_only() -> None:
+    base = copy.deepcopy(ACCOUNTS)
+    base["paths"].update(sigma=[0.03, 0.05], n_steps=24)
+    base["book"].update(n_accounts=200, leverage_max=50.0)
+    base["insurance_fund"] = {"initial": 0.0, "pays_past_bankruptcy": 0.001}
+    for mode in ("cross", "book"):
+        scenario = copy.deepcopy(base)
+        scenario["accounts"] = {"mode": mode}
+        with pytest.raises(InputError) as caught:
+            load_scenario(scenario)
+        message = str(caught.value)
+        assert "insurance_fund.pays_past_bankruptcy" in message
+        assert "multi-asset accounts" in message and "mode = 'isolated'" in message
+    isolated = copy.deepcopy(base)
+    isolated["accounts"] = {"mode": "isolated"}
+    result = stresstest.run(load_scenario(isolated))
+    assert result.paths.columns == ["path", *enums.METRIC_NAMES, "fund_passed_bad_debt"]
+    assert (result.column("fund_passed_bad_debt") > 0.0).any()
+    chunked = stresstest.run(load_scenario(isolated), chunk_size=1)
+    assert chunked.metrics.tobytes() == result.metrics.tobytes()
