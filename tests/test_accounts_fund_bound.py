@@ -2,10 +2,10 @@
 
 The accounts defence kernel with ``insurance_fund.pays_past_bankruptcy`` against
 tests/reference_account_defences.py on random books in isolated mode (every unit
-one position), with or without ADL, an oracle, a volatility-scaled penalty and
-price impact; by hand on one bankrupt long whose bad debt past the bound is
-socialized, or covered by ADL; and the composition rule: isolated runs, cross and
-book modes are refused naming both settings.
+one position), with or without ADL or partial liquidation, an oracle, a
+volatility-scaled penalty and price impact; by hand on one bankrupt long whose bad
+debt past the bound is socialized, or covered by ADL; and the composition rule:
+isolated runs, cross and book modes are refused naming both settings.
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def run_bound(
 
 @st.composite
 def bound_cases(draw: st.DrawFn) -> dict[str, Any]:
-    """An isolated accounts case with the bound, and maybe ADL, an oracle, a vol fee, impact."""
+    """An isolated accounts case with the bound, and maybe ADL or partial liquidation, an
+    oracle, a vol fee, impact."""
     case = draw(accounts_cases())
     case["bound"] = draw(st.sampled_from([0.0, 0.002, 0.02, 0.2]))
     case["adl"] = draw(st.sampled_from([None, "profit_leverage", "hyperliquid", "pro_rata"]))
@@ -97,6 +98,10 @@ def bound_cases(draw: st.DrawFn) -> dict[str, Any]:
     vol_margin = case["margin"]["model"] == "vol_scaled"
     case["fee_keys"] = draw(fee_tables(vol_margin)) if draw(st.booleans()) else None
     case["market"] = draw(market_tables()) if draw(st.booleans()) else None
+    if case["adl"] is None:  # partial liquidation with ADL is refused (docs/model.md 12)
+        case["buffer"] = draw(st.sampled_from([None, 0.0, 0.01]))
+    else:
+        case["buffer"] = None
     return case
 
 
@@ -110,7 +115,7 @@ def test_bound_kernel_matches_reference(case: dict[str, Any]) -> None:
     )
     assume(gap > NEAR_TIE_RELATIVE_GAP)
     params = defence_params(
-        case["margin"], case["oracle"], case["fee_keys"], None, case["adl"], None
+        case["margin"], case["oracle"], case["fee_keys"], case["buffer"], case["adl"], None
     )
     if case["market"] is not None:
         params = impact_params(params, case["market"])
@@ -134,6 +139,7 @@ def test_bound_kernel_matches_reference(case: dict[str, Any]) -> None:
         case["brackets"],
         oracle=case["oracle"],
         fee_model=resolved_fee(case["margin"], case["fee_keys"]),
+        buffer=case["buffer"],
         adl=case["adl"],
         market=case["market"],
         bound=case["bound"],
