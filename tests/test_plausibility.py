@@ -254,7 +254,9 @@ def test_the_python_api_issues_and_keeps_them() -> None:
         stresstest.run(scenario, strict=True)
 
 
-SHIPPED = sorted((REPO / "scenarios").glob("*.toml"))
+SHIPPED = sorted((REPO / "scenarios").glob("*.toml")) + sorted(
+    (REPO / "scenarios" / "lending").glob("*.toml")
+)
 
 
 @pytest.mark.slow
@@ -398,6 +400,96 @@ def test_every_check_is_in_the_schemas_and_the_docs() -> None:
     for name in ("summary.schema.json", "compare.schema.json"):
         record = load_schema(name)["$defs"]["plausibility_warning"]
         assert tuple(record["properties"]["code"]["enum"]) == plaus.CODES
-    table = (REPO / "docs" / "plausibility.md").read_text()
-    rows = [line.split("|")[1].strip(" `") for line in table.splitlines() if line.startswith("| `")]
-    assert tuple(rows) == plaus.CODES
+    text = (REPO / "docs" / "plausibility.md").read_text()
+    perps, lending = text.split("### Lending")
+
+    def codes_of(table: str) -> tuple[str, ...]:
+        lines = table.splitlines()
+        return tuple(line.split("|")[1].strip(" `") for line in lines if line.startswith("| `"))
+
+    assert codes_of(perps) == plaus.CODES
+    assert set(codes_of(lending)) == {"breach_at_step0", "fund_tiny"}  # the loan-book checks
+
+
+# ----------------------------------------------------------------------------- lending
+def lending_file(tmp_path: Path, debt_scale: float = 1.0, reserve: float = 1000.0) -> Path:
+    """tests/test_lending.py's two-loan market with its debts times ``debt_scale``.
+
+    At step 0 (ETH 2,000, BTC 60,000; LT 0.83, 0.78) the health factors are
+    16,600 / 15,000 = 1.107 and 8,000 / 3,000 = 2.667; the debt is 18,000 quote.
+    """
+    import tomli_w
+
+    from tests.test_lending import lending_scenario
+
+    raw = lending_scenario(tmp_path)
+    rows = (tmp_path / "loans.csv").read_text(encoding="utf-8").splitlines()
+    scaled = [rows[0]]
+    for row in rows[1:]:
+        *head, debt = row.split(",")
+        scaled.append(",".join([*head, f"{float(debt) * debt_scale:g}"]))
+    (tmp_path / "loans.csv").write_text("\n".join(scaled) + "\n", encoding="utf-8")
+    raw["insurance_fund"] = {"initial": reserve}
+    file = tmp_path / "lend.toml"
+    file.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    return file
+
+
+def test_loan_debts_written_in_cents_name_the_book(tmp_path: Path) -> None:
+    """Debts 100 times too large: both loans under HF 1 at step 0 (1.107 / 100, 2.667 / 100)."""
+    with pytest.warns(PlausibilityWarning) as caught:
+        (record,) = validate_file(lending_file(tmp_path, debt_scale=100.0))["warnings"]
+    assert len(caught) == 1
+    assert (record["code"], record["key"], record["value"]) == ("breach_at_step0", "book", 1.0)
+    assert "100% of loans (100% of the debt)" in record["implication"]
+    assert "median 0.0189" in record["implication"]  # (1.107 + 2.667) / 2 / 100
+
+
+@pytest.mark.parametrize(("scale", "fires"), [(1.0, False), (1.1, False), (1.2, True)])
+def test_loan_breach_share_threshold(tmp_path: Path, scale: float, fires: bool) -> None:
+    """The first loan's HF is 1.107 / scale: above 1 at 1.1 (none of two under: no
+    finding), 0.92 at 1.2 (one of two, 50% > 25%: the finding)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PlausibilityWarning)
+        found = validate_file(lending_file(tmp_path, debt_scale=scale))["warnings"]
+    assert [record["code"] for record in found] == (["breach_at_step0"] if fires else [])
+    assert len(caught) == len(found)
+
+
+def test_a_reserve_written_in_thousands_names_its_fraction_of_the_debt(tmp_path: Path) -> None:
+    """A reserve of 1 against 18,000 of debt: 5.6e-5 < 1e-4; 1 in thousands would be 5.6%."""
+    with pytest.warns(PlausibilityWarning):
+        (record,) = validate_file(lending_file(tmp_path, reserve=1.0))["warnings"]
+    assert (record["code"], record["key"]) == ("fund_tiny", "insurance_fund.initial")
+    assert "the reserve is 5.6e-05 of the debt 1.8e+04 quote" in record["implication"]
+    assert record["suggestion"].startswith("1 in thousands: 1e+03 quote (5.56% of the debt)")
+
+
+def test_a_lending_run_under_strict_writes_nothing(tmp_path: Path) -> None:
+    scenario = lending_file(tmp_path, debt_scale=100.0)
+    out = tmp_path / "o"
+    result = CliRunner().invoke(app, ["run", str(scenario), "--out", str(out), "--strict", "-q"])
+    assert result.exit_code == 2, result.output
+    assert "[breach_at_step0]" in result.stderr
+    assert not out.exists()
+
+
+def test_repeated_liquidations_of_loans_are_not_read_as_a_margin_mistake() -> None:
+    """A loan book's n_liquidations counts close-factor liquidations, several per loan, and
+    it has no margin rate: liquidated_every_path does not run (it would name a margin key)."""
+    scenario = SimpleNamespace(
+        insurance_fund=SimpleNamespace(initial=1e9),
+        partial_liquidation=None,
+        lending=object(),
+        margin=gbm().margin,
+    )
+    columns = {
+        "bad_debt": np.zeros(2),
+        "socialized_loss": np.zeros(2),
+        "n_liquidations": np.array([300.0, 400.0]),
+    }
+    assert plaus.post_run_findings(scenario, columns, 100) == []  # type: ignore[arg-type]
+    perps = SimpleNamespace(**{**vars(scenario), "lending": None})
+    assert codes(plaus.post_run_findings(perps, columns, 100)) == [  # type: ignore[arg-type]
+        "liquidated_every_path"
+    ]

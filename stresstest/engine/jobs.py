@@ -230,6 +230,7 @@ def validate_file(
         from stresstest.engine.lending import prepare_lending
 
         plan = prepare_lending(scenario)
+        found = _lending_plausibility(scenario, plan, strict=strict)
         variants = (
             [variant.name for variant in parse_compare(scenario).variants]
             if "compare" in scenario.raw
@@ -244,7 +245,7 @@ def validate_file(
             "margin": "health-factor (lending)",
             "overrides": list(scenario.overrides),
             "variants": variants,
-            "warnings": [],
+            "warnings": [finding.record() for finding in found],
         }
     if is_accounts_scenario(scenario):  # docs/model.md 11: paths and accounts book, read in full
         from stresstest.engine.accounts import prepare_accounts
@@ -312,6 +313,18 @@ def _plausibility(
         if book is not None and (design.book, design.seed) != (scenario.book, scenario.seed):
             own = build_book(design, source.start_price())
         found += [with_variant(finding, name) for finding in pre_run_findings(design, own, source)]
+    emit(found)
+    if strict:
+        refuse_strict(found, "before the run")
+    return found
+
+
+def _lending_plausibility(scenario: Scenario, plan: Any, *, strict: bool) -> list[Finding]:
+    """The pre-run findings of a loan book (docs/plausibility.md), issued; ``strict`` refuses."""
+    from stresstest.engine.lending import start_prices
+    from stresstest.scenario.plausibility import emit, lending_findings, refuse_strict
+
+    found = lending_findings(scenario, plan.book, start_prices(plan.source))
     emit(found)
     if strict:
         refuse_strict(found, "before the run")

@@ -41,6 +41,7 @@ from stresstest.scenario.accounts import is_accounts_scenario
 from stresstest.scenario.plausibility import (
     Finding,
     emit,
+    lending_findings,
     post_run_findings,
     pre_run_findings,
     refuse_strict,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from stresstest.book import Book, SortedBook
     from stresstest.book.sorted_book import ThresholdOrders
     from stresstest.engine.attribution import AttributionResult
+    from stresstest.engine.lending import LendingPlan
 
 # numba, the compiled kernels, polars and the book readers are imported by the functions
 # that build and replay: `import stresstest.engine` (and so `stresstest validate`, which
@@ -296,6 +298,7 @@ def run(
         from stresstest.engine.lending import lending_chunk_size, prepare_lending, run_lending
 
         lending_plan = prepare_lending(scenario)  # the loans read and checked: nothing written
+        found = lending_pre_run_checks(scenario, lending_plan, strict=strict)
         lending_source = lending_plan.source
         size = chunk_size or lending_chunk_size(lending_source)
         need = estimate(
@@ -317,8 +320,7 @@ def run(
             executor=executor,
             scheduler=scheduler,
         )
-        # the pre-run plausibility checks are perps checks (margin, penalty, latency)
-        return checked_result(lending_result, (), strict=strict)
+        return checked_result(lending_result, found, strict=strict)
     if is_accounts_scenario(scenario):  # accounts across several assets, docs/model.md 11
         from stresstest.engine import accounts
 
@@ -406,6 +408,23 @@ def pre_run_checks(
 ) -> tuple[Finding, ...]:
     """The plausibility findings before a run, issued as warnings (refused if ``strict``)."""
     found = tuple(pre_run_findings(scenario, book, source))
+    emit(found)
+    if strict:
+        refuse_strict(found, "before the run")
+    return found
+
+
+def lending_pre_run_checks(
+    scenario: schema.Scenario, plan: LendingPlan, *, strict: bool
+) -> tuple[Finding, ...]:
+    """The plausibility findings of a loan book before a run (refused if ``strict``).
+
+    The perps checks (margin, penalty, latency) do not apply to a loan book; these
+    read its health factors and reserve at step 0 (docs/plausibility.md, "Lending").
+    """
+    from stresstest.engine.lending import start_prices
+
+    found = tuple(lending_findings(scenario, plan.book, start_prices(plan.source)))
     emit(found)
     if strict:
         refuse_strict(found, "before the run")

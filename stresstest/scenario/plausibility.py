@@ -31,6 +31,7 @@ from stresstest.scenario.procyclicality import apc_findings
 
 if TYPE_CHECKING:
     from stresstest.book import Book
+    from stresstest.book.loans import LoanBook
 
 #: Share of the book's positions breaching at step 0, before any price move, above
 #: which the book or the margin rate is probably mistaken (docs/plausibility.md).
@@ -409,6 +410,68 @@ def _fund_check(scenario: schema.Scenario, book: Book, price: float) -> list[Fin
     ]
 
 
+def lending_findings(
+    scenario: schema.Scenario, book: LoanBook, start_prices: np.ndarray
+) -> list[Finding]:
+    """The pre-run checks of a loan book at step 0 (docs/plausibility.md, "Lending").
+
+    ``breach_at_step0`` (key ``book``): more than ``BREACH_SHARE_MAX`` of the loans
+    have ``HF < 1`` at the step-0 prices (docs/model.md 13.3), before any move;
+    ``fund_tiny``: a reserve below ``FUND_MIN_FRACTION`` of the debt at step 0.
+    ``start_prices`` are the step-0 prices of the path assets then the quote's 1
+    (quote per base). O(loan legs).
+    """
+    table = scenario.lending
+    if table is None or not len(book):
+        return []
+    threshold = np.append(np.asarray(table.liquidation_threshold, dtype=float), 0.0)
+    leg_value = book.collateral * start_prices[book.asset]
+    weighted = np.add.reduceat(leg_value * threshold[book.asset], book.start[:-1])
+    debt_value = book.debt * start_prices[book.debt_asset]
+    found = []
+    liquidatable = weighted < debt_value  # HF < 1
+    share = float(np.mean(liquidatable))
+    if share > BREACH_SHARE_MAX:
+        debt_share = float(debt_value[liquidatable].sum() / debt_value.sum())
+        health = float(np.median(weighted / debt_value))
+        found.append(
+            Finding(
+                "breach_at_step0",
+                "book",
+                share,
+                f"{share:.0%} of loans ({debt_share:.0%} of the debt) have a health factor "
+                f"below 1 at step 0, before any price move (median {health:.3g})",
+                "collateral in base units of its asset and debt in units of the debt asset "
+                "(not in wei or cents), at health factors above 1",
+            )
+        )
+    found += _reserve_check(scenario, float(debt_value.sum()))
+    return found
+
+
+def _reserve_check(scenario: schema.Scenario, debt: float) -> list[Finding]:
+    """A lending reserve (``insurance_fund.initial``) that is a tiny fraction of the debt."""
+    fund = scenario.insurance_fund.initial
+    if fund <= 0.0 or debt <= 0.0 or fund >= FUND_MIN_FRACTION * debt:
+        return []
+    meant = f"a reserve of at least {FUND_MIN_FRACTION * debt:.3g} quote"
+    for scale, word in _FUND_SCALES:
+        if fund * scale >= FUND_MIN_FRACTION * debt:
+            share = fund * scale / debt
+            meant = f"{fund:g} in {word}: {fund * scale:.3g} quote ({share:.2%} of the debt)"
+            break
+    return [
+        Finding(
+            "fund_tiny",
+            "insurance_fund.initial",
+            fund,
+            f"the reserve is {fund / debt:.2g} of the debt {debt:.3g} quote at step 0 "
+            "(amounts are in quote units)",
+            meant,
+        )
+    ]
+
+
 def pre_run_findings(
     scenario: schema.Scenario, book: Book | None, source: Any, *, variant: str | None = None
 ) -> list[Finding]:
@@ -468,9 +531,10 @@ def post_run_findings(
 ) -> list[Finding]:
     """Checks over the per-path results; a key an ``earlier`` finding named is skipped.
 
-    ``liquidated_every_path`` is not checked with ``[partial_liquidation]``: its
-    ``n_liquidations`` counts closes, several per position. ``columns`` holds the
-    per-path ``bad_debt``, ``socialized_loss`` (quote) and ``n_liquidations`` (count).
+    ``liquidated_every_path`` is not checked with ``[partial_liquidation]`` or a loan
+    book: their ``n_liquidations`` counts closes, several per position or loan.
+    ``columns`` holds the per-path ``bad_debt``, ``socialized_loss`` (quote) and
+    ``n_liquidations`` (count).
     """
     named = {finding.key for finding in earlier}
     found = []
@@ -494,8 +558,10 @@ def post_run_findings(
             )
     liquidations = columns["n_liquidations"]
     rate, key = step0_rate(scenario.margin)
-    partial = scenario.partial_liquidation is not None  # then a position may close many times
-    counted = n_positions > 0 and liquidations.size and not partial
+    # With partial liquidation a position may close many times, and a loan with its close
+    # factor; the margin rate this check names does not exist in a lending scenario.
+    repeated = scenario.partial_liquidation is not None or scenario.lending is not None
+    counted = n_positions > 0 and liquidations.size and not repeated
     if counted and key not in named and "book" not in named:
         least = float(np.min(liquidations)) / n_positions
         if least >= LIQUIDATED_SHARE_MAX:
