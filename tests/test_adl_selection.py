@@ -15,6 +15,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from stresstest.book import Book, sort_book
+from stresstest.book.synthetic import synthetic_book
+from stresstest.engine.defences import sorted_positions
+from stresstest.engine.mechanics import neutral_vector
+from stresstest.engine.run import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.adl_index import (
     TOUCHED,
@@ -30,6 +35,9 @@ from stresstest.kernels.adl_index import (
     wavelet_build,
     wavelet_count_less,
 )
+from stresstest.kernels.pipeline import _pipeline_blocks
+from stresstest.paths.gbm import GbmPathSource
+from stresstest.scenario import schema
 
 POLICIES = {"profit_leverage": enums.ADL_PROFIT_LEVERAGE, "hyperliquid": enums.ADL_HYPERLIQUID}
 
@@ -162,3 +170,52 @@ def test_wavelet_counts_equal_a_scan(seed: int) -> None:
         value = int(rng.integers(0, n + 2))
         expected = int(np.count_nonzero(values[start:stop] < value))
         assert wavelet_count_less(bits, ones, zeros, start, stop, value) == expected
+
+
+def pipeline_rows(prices: np.ndarray, book: Book, policy: str, n_blocks: int) -> np.ndarray:
+    """ADL alone in the stage pipeline over ``n_blocks`` blocks of rows, fund 0."""
+    sorted_book = sort_book(book)
+    long_positions, short_positions = sorted_positions(book)
+    out = np.zeros((prices.shape[0], enums.N_METRICS_ADL))
+    _pipeline_blocks(
+        prices,
+        margin_arguments(schema.StaticMargin(maintenance=0.005)),
+        np.array([2.0, 0.002, 0.01, 0.5]),
+        neutral_vector(adl=policy),
+        sorted_book.long_threshold,
+        sorted_book.long_prefix,
+        long_positions,
+        sorted_book.short_threshold,
+        sorted_book.short_prefix,
+        short_positions,
+        0.0,
+        np.empty(0, dtype=np.int64),
+        out,
+        np.empty((prices.shape[0], enums.N_GRID, 0)),
+        n_blocks,
+    )
+    return out
+
+
+@pytest.mark.parametrize("policy", ["profit_leverage", "hyperliquid", "pro_rata"])
+def test_paths_sharing_a_working_state_give_the_rows_of_paths_alone(policy: str) -> None:
+    """Rows are the same bytes for 1, 2, 3 or 7 blocks and for each path run alone.
+
+    Paths of a block share the ADL working state and undo what they touched, so a
+    path after another that deleveraged must see a fresh book.
+    """
+    n_paths = 7
+    source = GbmPathSource(schema.GbmPaths(s0=100.0, sigma=0.01, n_paths=n_paths, n_steps=120), 5)
+    book = synthetic_book(
+        schema.SyntheticBook(n_positions=3000, leverage_max=50.0, entry_dispersion=0.01),
+        5,
+        source.start_price(),
+    )
+    prices = source.chunk(0, n_paths)
+    alone = np.concatenate(
+        [pipeline_rows(prices[row : row + 1], book, policy, 1) for row in range(n_paths)]
+    )
+    assert np.count_nonzero(alone[:, enums.ADL_COUNT]) >= n_paths - 1, "too little ADL to test"
+    for n_blocks in (1, 2, 3, 7):
+        rows = pipeline_rows(prices, book, policy, n_blocks)
+        assert rows.tobytes() == alone.tobytes(), f"{n_blocks} blocks"

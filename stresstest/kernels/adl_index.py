@@ -143,7 +143,7 @@ def _rank1(bits: np.ndarray, ones: np.ndarray, level: int, i: int) -> int:
     """Ones among the first ``i`` bits of ``level``."""
     word = i >> 6
     mask = (_ONE << np.uint64(i & 63)) - _ONE
-    return ones[level, word] + popcount(bits[level, word] & mask)
+    return int(ones[level, word]) + popcount(bits[level, word] & mask)
 
 
 @kernel
@@ -337,7 +337,7 @@ def _touch(touched: np.ndarray, marked: np.ndarray, counters: np.ndarray, positi
 @kernel
 def _before(keys: np.ndarray, tags: np.ndarray, i: int, j: int) -> bool:
     """Heap order: key ascending, then tag ascending."""
-    return keys[i] < keys[j] or (keys[i] == keys[j] and tags[i] < tags[j])
+    return bool(keys[i] < keys[j] or (keys[i] == keys[j] and tags[i] < tags[j]))
 
 
 @kernel
@@ -453,17 +453,17 @@ def _candidates(
     ``start``), so the deleveraged positions that left it are dropped from the top
     of the by-index heap, each once.
     """
-    size = counters[IN_RANGE]
+    size = int(counters[IN_RANGE])
     while size > 0 and ((side > 0 and -by_index[0] >= stop) or (side < 0 and by_index[0] < start)):
         position = -by_index[0] if side > 0 else by_index[0]
         fenwick_add(by_rank, ranks[position], -1.0)
         size = _pop_index(by_index, size)
     counters[IN_RANGE] = size
     if side > 0:
-        below = np.searchsorted(sorted_entries, price)  # entries < price
+        below = int(np.searchsorted(sorted_entries, price))  # entries < price
         static = wavelet_count_less(bits, ones, zeros, start, stop, below)
         return static - int(fenwick_prefix(by_rank, below))
-    not_above = np.searchsorted(sorted_entries, price, side="right")  # entries <= price
+    not_above = int(np.searchsorted(sorted_entries, price, side="right"))  # entries <= price
     static = (stop - start) - wavelet_count_less(bits, ones, zeros, start, stop, not_above)
     return static - (size - int(fenwick_prefix(by_rank, not_above)))
 
