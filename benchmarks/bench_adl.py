@@ -186,7 +186,7 @@ def run(options: argparse.Namespace) -> str:
         ).seconds
     size = f"{options.positions:,} positions x {options.paths:,} paths x {options.steps} steps"
     deleveraged = {p: float(rows[p][:, enums.ADL_COUNT].mean()) for p in POLICIES}
-    command = "python benchmarks/bench_adl.py " + ("--smoke" if options.smoke else "--write")
+    command = "python benchmarks/bench_adl.py " + " ".join(sys.argv[1:])
     return "\n".join(
         [
             "## Ranked ADL with an empty fund (issue 15)",

@@ -17,18 +17,20 @@ ADL price ``A_t`` (the mark ``O_t``; ``O_{t-1}`` for ``hyperliquid``), by policy
 Ties of the ranked policies by the threshold order. What is left is socialized
 as before. Each event also yields the Gini of the haircut ``given / u`` over its
 candidates, and each position's total given up feeds the path's top-share
-figures (:func:`stresstest.kernels.adl_index.top_shares`).
+figures (:func:`top_shares`; the stage pipeline reads only the touched positions,
+:func:`stresstest.kernels.adl_index.touched_top_shares`).
 
 This module holds the removal state's range sums and the fund walk; the
 selection itself is :func:`stresstest.kernels.adl_index.deleverage`. The removal
 state of a side is each position's remaining fraction and amount given up and
 three Fenwick trees of removed ``q``, ``q * threshold`` and counts of fully
 removed positions, which correct every later range sum. It is allocated once per
-thread (not per path) and each path undoes only what it touched, so a ranked
-event costs ``O((k + 1) log N)`` for ``k`` positions deleveraged, a ``pro_rata``
-event two scans of the side (every candidate is deleveraged); a path costs
-``O(T + B log N + (K + A) log N)`` for ``K`` ranked deleveragings in ``A`` events,
-and memory is ``O(N)`` per thread, never positions x paths x steps.
+thread (not per path) and each path undoes only what it touched. A ranked event
+is a best-first search over a segment tree with score bounds, ``O((k + 1) log N)``
+for ``k`` positions deleveraged plus ``O(log N)`` per node with a loose bound
+(:mod:`stresstest.kernels.adl_index`); a ``pro_rata`` event two scans of the side
+(every candidate is deleveraged). Memory is ``O(N)`` per thread, never positions
+x paths x steps.
 """
 
 from __future__ import annotations

@@ -31,7 +31,12 @@ the range, each once).
 Static parts are built once per call of the pipeline (per chunk of paths, not per
 path); each thread keeps working copies and restores, after each path, only what
 the path touched (touched-list undo), so a path that never deleverages costs
-nothing and one that deleverages ``k`` positions ``O((k + 1) log N)``.
+nothing for ADL. An event costs ``O((k + 1) log N)`` for ``k`` positions
+deleveraged plus ``O(log N)`` per node whose bound is above the last score taken
+although none of its candidates is: each event restarts at the root (scores move
+with the price) and bounds are loose where a node mixes candidates with
+non-candidates or pairs one position's ``e`` with another's ``m``; on the
+benchmark book that term dominates (docs/performance.md, docs/model.md 10.2).
 """
 
 from __future__ import annotations
@@ -531,8 +536,8 @@ def deleverage(
     when covered), then the deleveraged positions' notional (quote units), count
     and quantity (base units), and the Gini coefficient of the haircut ``h_j =
     taken_j / u_j`` over every candidate (docs/model.md 10.2). A ranked event costs
-    ``O((k + 1) log N)`` for ``k`` positions deleveraged (more where bounds are
-    loose: nodes whose best end is not a candidate).
+    ``O((k + 1) log N)`` for ``k`` positions deleveraged plus ``O(log N)`` per node
+    with a loose bound (module docstring).
     """
     if policy == enums.ADL_PRO_RATA:
         return _pro_rata(side, need, price, threshold, positions, start, stop, work)
