@@ -98,6 +98,7 @@ def test_every_family_is_reachable_from_the_entry_point() -> None:
         "startup",
         "paths",
         "defences",
+        "adl",
         "mechanics",
         "accounts",
     ]
