@@ -15,13 +15,9 @@ functions of ``(e, m)`` at the ADL price ``A`` alone (docs/model.md 10.2):
 So a node holding the minimum and maximum ``e`` and the minimum ``m`` of its open
 positions bounds the score of every candidate below it (the best end of its ``e``
 interval, cut at ``A``, with its minimum ``m``; widened by :data:`BOUND_SLACK` for
-rounding). The tree is a static segment tree over the side's positions in entry
-order (ties by index; buckets of :data:`LEAF` positions at the leaves), so the
-candidates (``e`` below ``A`` for longs, above for shorts) are one side of a single
-root-to-leaf path and few nodes mix them with non-candidates. A position met
-outside the event's range ``[start, stop)`` is flagged and stays out of range for
-the rest of the path (the range shrinks only from its flagged end), so it is
-taken out of the working tree, once per path. A best-first search pops nodes by bound and
+rounding). The tree is a static segment tree over the side's sorted order (buckets
+of :data:`LEAF` positions at the leaves); nodes outside the event's range
+``[start, stop)`` are skipped. A best-first search pops nodes by bound and
 positions by ``(score desc, index asc)``, a node before a position of equal value,
 so the order taken is that of a full sort. Removing a position updates its
 bucket and the ``O(log N)`` nodes above it.
@@ -53,17 +49,7 @@ from stresstest.kernels.fenwick import fenwick_add, fenwick_prefix
 from stresstest.kernels.jit import kernel
 
 #: A side's static index (:func:`build_static`).
-AdlIndex = tuple[
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-]
+AdlIndex = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 #: A thread's working state of one side (:func:`new_work`, items ``W_*``).
 AdlWork = tuple[
     np.ndarray,
@@ -93,10 +79,6 @@ N_NODE = 3
 TOUCHED = 0  # positions touched this path (the length of the touched list)
 IN_RANGE = 1  # size of the by-index heap of deleveraged positions still in range
 N_COUNTERS = 2
-
-# Bits of a position's mark in the working state.
-TOUCHED_MARK = 1  # in the touched list
-EXCLUDED = 2  # out of the tree: flagged (out of the event's range for the rest of the path)
 
 # Items of a side's working state (the tuple of :func:`new_work`).
 W_NODES = 0
@@ -203,22 +185,15 @@ def _bucket(
     entry: np.ndarray,
     per_unit: np.ndarray,
     remain: np.ndarray,
-    marked: np.ndarray,
-    order: np.ndarray,
     first: int,
     stop: int,
 ) -> None:
-    """Set a leaf node from the open positions of slots ``[first, stop)`` of its bucket.
-
-    Slot ``i`` holds position ``order[i]``; a position is in the tree while
-    ``remain > 0`` and it is not marked :data:`EXCLUDED`.
-    """
+    """Set a leaf node from the open positions ``[first, stop)`` of its bucket."""
     e_min = np.inf
     e_max = -np.inf
     m_min = np.inf
-    for slot in range(first, stop):
-        position = order[slot]
-        if remain[position] > 0.0 and (marked[position] & EXCLUDED) == 0:
+    for position in range(first, stop):
+        if remain[position] > 0.0:
             e_min = min(e_min, entry[position])
             e_max = max(e_max, entry[position])
             m_min = min(m_min, per_unit[position])
@@ -238,15 +213,6 @@ def _pull(nodes: np.ndarray, node: int) -> None:
 
 
 @kernel
-def _pull_up(nodes: np.ndarray, leaf: int) -> None:
-    """Set every node above ``leaf`` from its children."""
-    node = leaf // 2
-    while node >= 1:
-        _pull(nodes, node)
-        node //= 2
-
-
-@kernel
 def leaf_base(n: int) -> int:
     """``P``: the first leaf node (a power of 2 at least the number of buckets)."""
     n_buckets = max(1, (n + LEAF - 1) // LEAF)
@@ -260,11 +226,9 @@ def leaf_base(n: int) -> int:
 def build_static(positions: np.ndarray) -> AdlIndex:
     """The static index of one side from its ``(3, n)`` rows ``q``, ``e``, ``c`` (sorted order).
 
-    Returns ``(nodes, per_unit, ranks, sorted_entries, bits, ones, zeros, order,
-    slot_of)``: the segment tree over every position in entry order, ``m = c / q``,
-    each entry's rank (how many entries are below it), the sorted entries, the
-    wavelet matrix of the ranks (in the side's order), the position at each leaf
-    slot (entry order, ties by index) and each position's slot.
+    Returns ``(nodes, per_unit, ranks, sorted_entries, bits, ones, zeros)``: the
+    segment tree over every position, ``m = c / q``, each entry's rank (how many
+    entries are below it), the sorted entries and the wavelet matrix of the ranks.
     """
     n = positions.shape[1]
     qty = positions[0]
@@ -278,15 +242,9 @@ def build_static(positions: np.ndarray) -> AdlIndex:
     nodes[NODE_E_MAX, :] = -np.inf
     nodes[NODE_M_MIN, :] = np.inf
     remain = np.ones(n)
-    marked = np.zeros(n, dtype=np.uint8)
-    order = np.argsort(entry, kind="mergesort")
-    slot_of = np.empty(n, dtype=np.int64)
-    for slot in range(n):
-        slot_of[order[slot]] = slot
     for bucket in range((n + LEAF - 1) // LEAF):
         first = bucket * LEAF
-        stop = min(n, first + LEAF)
-        _bucket(nodes, base + bucket, entry, per_unit, remain, marked, order, first, stop)
+        _bucket(nodes, base + bucket, entry, per_unit, remain, first, min(n, first + LEAF))
     for node in range(base - 1, 0, -1):
         _pull(nodes, node)
     sorted_entries = np.sort(entry)
@@ -295,7 +253,7 @@ def build_static(positions: np.ndarray) -> AdlIndex:
     while (1 << n_levels) <= n:
         n_levels += 1
     bits, ones, zeros = wavelet_build(ranks, n_levels)
-    return nodes, per_unit, ranks, sorted_entries, bits, ones, zeros, order, slot_of
+    return nodes, per_unit, ranks, sorted_entries, bits, ones, zeros
 
 
 @kernel
@@ -337,7 +295,6 @@ def restore(
     ranked: bool,
     static_nodes: np.ndarray,
     ranks: np.ndarray,
-    slot_of: np.ndarray,
     nodes: np.ndarray,
     removed: np.ndarray,
     remain: np.ndarray,
@@ -363,7 +320,7 @@ def restore(
             _zero_path(removed[row], position)
         if ranked:
             _zero_path(by_rank, ranks[position])
-            node = base + slot_of[position] // LEAF
+            node = base + position // LEAF
             while node >= 1:
                 nodes[NODE_E_MIN, node] = static_nodes[NODE_E_MIN, node]
                 nodes[NODE_E_MAX, node] = static_nodes[NODE_E_MAX, node]
@@ -376,8 +333,8 @@ def restore(
 @kernel
 def _touch(touched: np.ndarray, marked: np.ndarray, counters: np.ndarray, position: int) -> None:
     """Record ``position`` in the touched list the first time a path changes it."""
-    if (marked[position] & TOUCHED_MARK) == 0:
-        marked[position] |= TOUCHED_MARK
+    if marked[position] == 0:
+        marked[position] = 1
         touched[counters[TOUCHED]] = position
         counters[TOUCHED] += 1
 
@@ -584,7 +541,7 @@ def deleverage(
     """
     if policy == enums.ADL_PRO_RATA:
         return _pro_rata(side, need, price, threshold, positions, start, stop, work)
-    _, per_unit, ranks, sorted_entries, bits, ones, zeros, order, slot_of = index
+    _, per_unit, ranks, sorted_entries, bits, ones, zeros = index
     nodes, removed, remain, given, touched, marked, by_rank, by_index, counters = work
     qty = positions[0]
     entry = positions[1]
@@ -627,16 +584,8 @@ def deleverage(
         if tag < position_tag:  # a node: its children, or a bucket's candidates
             if tag >= base:
                 first, last = _node_span(tag, base, n)
-                excluded = False
-                for slot in range(first, last):
-                    position = order[slot]
-                    if remain[position] > 0.0 and (marked[position] & EXCLUDED) == 0:
-                        if position < start or position >= stop:
-                            # Flagged: out of every later event's range of this path too.
-                            _touch(touched, marked, counters, position)
-                            marked[position] |= EXCLUDED
-                            excluded = True
-                            continue
+                for position in range(max(first, start), min(last, stop)):
+                    if remain[position] > 0.0:
                         profit = side * qty[position] * (price - entry[position])
                         if profit > 0.0:
                             score = adl_score(
@@ -649,13 +598,10 @@ def deleverage(
                                 price,
                             )
                             size = _push(keys, tags, size, -score, position_tag + position)
-                if excluded:
-                    _bucket(nodes, tag, entry, per_unit, remain, marked, order, first, last)
-                    _pull_up(nodes, tag)
             else:
                 for child in range(2 * tag, 2 * tag + 2):
                     first, last = _node_span(child, base, n)
-                    if first < last:
+                    if first < stop and last > start and first < last:
                         bound = node_bound(
                             policy,
                             side,
@@ -682,10 +628,13 @@ def deleverage(
         weighted += (n_all - count + 1.0) * haircut
         haircuts += haircut
         # The side's index: the bucket and the nodes above it, the in-range counts.
-        leaf = base + slot_of[position] // LEAF
+        leaf = base + position // LEAF
         first, last = _node_span(leaf, base, n)
-        _bucket(nodes, leaf, entry, per_unit, remain, marked, order, first, last)
-        _pull_up(nodes, leaf)
+        _bucket(nodes, leaf, entry, per_unit, remain, first, last)
+        node = leaf // 2
+        while node >= 1:
+            _pull(nodes, node)
+            node //= 2
         fenwick_add(by_rank, ranks[position], 1.0)
         counters[IN_RANGE] = _push_index(
             by_index, counters[IN_RANGE], -position if side > 0 else position

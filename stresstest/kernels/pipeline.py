@@ -511,7 +511,6 @@ def _restore_side(ranked: bool, index: AdlIndex, work: AdlWork) -> None:
         ranked,
         index[0],
         index[2],
-        index[8],
         work[0],
         work[W_REMOVED],
         work[W_REMAIN],
