@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from benchmarks import (
     bench_accounts,
+    bench_adl,
     bench_defences,
     bench_engine,
     bench_mechanics,
@@ -35,6 +36,7 @@ FAMILIES: dict[str, cli.Family] = {
     "startup": bench_startup.FAMILY,
     "paths": bench_paths.FAMILY,
     "defences": bench_defences.FAMILY,
+    "adl": bench_adl.FAMILY,
     "mechanics": bench_mechanics.FAMILY,
     "accounts": bench_accounts.FAMILY,
 }

@@ -254,8 +254,8 @@ def render(
             "",
             f"Partial liquidation: {timed['liquidations']:,.0f} closes per path on average. ADL "
             f"with an empty fund: {timed['adl_events']:,.0f} deleveraged positions per path; "
-            "every step with bad debt is an ADL event, and each scans the open side (O(N) per "
-            "selection round), which dominates its time.",
+            "every step with bad debt is an ADL event; a ranked event costs O(log N) per "
+            "deleveraged position (docs/model.md 10.2; see the adl section).",
         ]
     )
 

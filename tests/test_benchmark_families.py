@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks import __main__ as entry
-from benchmarks import bench_accounts, bench_defences, bench_mechanics, bench_paths
+from benchmarks import bench_accounts, bench_adl, bench_defences, bench_mechanics, bench_paths
 from benchmarks.harness import cli, markdown, parity
 from benchmarks.harness.parity import ParityError
 from stresstest.kernels import enums
@@ -98,6 +98,7 @@ def test_every_family_is_reachable_from_the_entry_point() -> None:
         "startup",
         "paths",
         "defences",
+        "adl",
         "mechanics",
         "accounts",
     ]
@@ -141,6 +142,21 @@ def test_defences_parity_rejects_a_perturbed_kernel(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(bench_defences, "adl", adl_off)
     with pytest.raises(ParityError, match="adl"):
         bench_defences.check_parity(prices, book)
+
+
+def test_adl_parity_rejects_a_perturbed_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    prices, book = bench_defences.inputs(2_000, 3, 100)
+    assert "deleveraged" in bench_adl.check_parity(prices, book)
+    original = bench_adl.adl
+
+    def adl_off(*args, **kwargs):
+        out = original(*args, **kwargs)
+        out[:, enums.ADL_COUNT] += 1.0
+        return out
+
+    monkeypatch.setattr(bench_adl, "adl", adl_off)
+    with pytest.raises(ParityError, match="adl"):
+        bench_adl.check_parity(prices, book)
 
 
 def test_accounts_parity_rejects_a_perturbed_kernel(monkeypatch: pytest.MonkeyPatch) -> None:

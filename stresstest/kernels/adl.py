@@ -17,16 +17,20 @@ ADL price ``A_t`` (the mark ``O_t``; ``O_{t-1}`` for ``hyperliquid``), by policy
 Ties of the ranked policies by the threshold order. What is left is socialized
 as before. Each event also yields the Gini of the haircut ``given / u`` over its
 candidates, and each position's total given up feeds the path's top-share
-figures (:func:`top_shares`).
+figures (:func:`top_shares`; the stage pipeline reads only the touched positions,
+:func:`stresstest.kernels.adl_index.touched_top_shares`).
 
-Removal state is per path and allocated only on the first ADL event of a side:
-each position's remaining fraction and amount given up (``2 N`` floats) and
+This module holds the removal state's range sums and the fund walk; the
+selection itself is :func:`stresstest.kernels.adl_index.deleverage`. The removal
+state of a side is each position's remaining fraction and amount given up and
 three Fenwick trees of removed ``q``, ``q * threshold`` and counts of fully
-removed positions (``3 (N + 1)`` floats), which correct every later range sum.
-A ranked event costs ``O(N)`` per selection round (a scan of that side's open
-positions, see :func:`deleverage`), a ``pro_rata`` event two scans; a path costs
-``O(T + B log N + A N R)`` for ``A`` ADL events of ``R`` rounds (usually 1), and
-memory is ``O(N)`` per thread, never positions x paths x steps.
+removed positions, which correct every later range sum. It is allocated once per
+thread (not per path) and each path undoes only what it touched. A ranked event
+is a best-first search over a segment tree with score bounds, ``O((k + 1) log N)``
+for ``k`` positions deleveraged plus ``O(log N)`` per node with a loose bound
+(:mod:`stresstest.kernels.adl_index`); a ``pro_rata`` event two scans of the side
+(every candidate is deleveraged). Memory is ``O(N)`` per thread, never positions
+x paths x steps.
 """
 
 from __future__ import annotations
@@ -45,9 +49,6 @@ REMOVED_QTY = 0  # removed q, base units
 REMOVED_QT = 1  # removed q * threshold, quote units
 REMOVED_COUNT = 2  # removed positions
 N_REMOVED = 3
-
-#: Candidates sorted in the first round of an ADL event (then 8 times more per round).
-FIRST_BATCH = 64
 
 # Slots of the online fund state.
 FUND = 0
@@ -140,7 +141,7 @@ def adl_score(
 
 
 @kernel
-def _remove(
+def remove_position(
     removed: np.ndarray,
     remain: np.ndarray,
     position: int,
@@ -162,158 +163,6 @@ def _remove(
         remain[position] = remain[position] * (1.0 - fraction)
     fenwick_add(removed[REMOVED_QTY], position, qty * taken)
     fenwick_add(removed[REMOVED_QT], position, qty * taken * threshold)
-
-
-@kernel
-def deleverage(
-    policy: int,
-    side: int,
-    need: float,
-    price: float,
-    threshold: np.ndarray,
-    qty: np.ndarray,
-    entry: np.ndarray,
-    collateral: np.ndarray,
-    start: int,
-    stop: int,
-    removed: np.ndarray,
-    remain: np.ndarray,
-    given: np.ndarray,
-) -> tuple[float, float, float, float, float, float]:
-    """Cover ``need`` (quote units) from the open positions ``[start, stop)`` of one side.
-
-    Candidates are the open positions (``remain > 0``) with unrealized profit
-    ``u = side q (price - e) > 0``. ``profit_leverage`` and ``hyperliquid`` take them
-    by descending :func:`adl_score`, ties by index (the threshold order); each is
-    removed and gives ``min(u, need left)``. ``pro_rata`` is :func:`_pro_rata`. What
-    each gives is added to ``given[position]``. Returns ``(cover, need left,
-    notional q price, count, quantity, gini)``: the cover and the need not covered
-    (quote units; 0 exactly when covered), then the deleveraged positions' notional
-    (quote units), count and quantity (base units), and the Gini coefficient of the
-    haircut ``h_j = taken_j / u_j`` over every candidate (docs/model.md 10.2).
-
-    Rather than sorting every candidate, each round scans the side (``O(N)``), keeps
-    the best ``batch`` by ``np.partition`` and sorts only those; if the need is not
-    met the next round keeps 8 times more among those left. The order taken is that
-    of a full sort; an event costs ``O(N)`` per round, ``O(N log_8 k)`` for ``k``
-    positions deleveraged.
-    """
-    if policy == enums.ADL_PRO_RATA:
-        return _pro_rata(
-            side, need, price, threshold, qty, entry, start, stop, removed, remain, given
-        )
-    size = max(0, stop - start)
-    index = np.empty(size, dtype=np.int64)
-    key = np.empty(size)  # minus the score, so that ascending order is best first
-    left = need
-    cover = 0.0
-    notional = 0.0
-    count = 0.0
-    removed_qty = 0.0
-    batch = FIRST_BATCH
-    n_all = 0  # candidates of the event: the population of its Gini
-    weighted = 0.0  # sum over takers in rank order k of (n_all + 1 - k) h_k
-    haircuts = 0.0  # sum of h_k
-    while left > 0.0:
-        n_candidates = 0
-        for position in range(start, stop):
-            if remain[position] == 0.0:
-                continue
-            profit = side * qty[position] * (price - entry[position])
-            if profit > 0.0:
-                index[n_candidates] = position
-                margin = collateral[position]
-                key[n_candidates] = -adl_score(
-                    policy, side, qty[position], entry[position], margin, profit, price
-                )
-                n_candidates += 1
-        if n_candidates == 0:
-            break
-        if n_all == 0:
-            n_all = n_candidates
-        n_selected = n_candidates
-        if n_candidates > batch:  # keep the best `batch` (and ties), in index order
-            cutoff = np.partition(key[:n_candidates], batch - 1)[batch - 1]
-            n_selected = 0
-            for candidate in range(n_candidates):
-                if key[candidate] <= cutoff:
-                    index[n_selected] = index[candidate]
-                    key[n_selected] = key[candidate]
-                    n_selected += 1
-        order = np.argsort(key[:n_selected], kind="mergesort")  # stable: ties by index
-        for rank in range(n_selected):
-            if not left > 0.0:
-                break
-            position = index[order[rank]]
-            profit = side * qty[position] * (price - entry[position])
-            taken = min(profit, left)
-            left -= taken
-            cover += taken
-            given[position] += taken
-            _remove(removed, remain, position, qty[position], threshold[position], 1.0)
-            notional += qty[position] * price
-            count += 1.0
-            removed_qty += qty[position]
-            haircut = taken / profit
-            weighted += (n_all - count + 1.0) * haircut
-            haircuts += haircut
-        batch *= 8
-    gini = 0.0
-    if haircuts > 0.0:
-        gini = max(0.0, 2.0 * weighted / (n_all * haircuts) - (n_all + 1.0) / n_all)
-    return cover, max(0.0, left), notional, count, removed_qty, gini
-
-
-@kernel
-def _pro_rata(
-    side: int,
-    need: float,
-    price: float,
-    threshold: np.ndarray,
-    qty: np.ndarray,
-    entry: np.ndarray,
-    start: int,
-    stop: int,
-    removed: np.ndarray,
-    remain: np.ndarray,
-    given: np.ndarray,
-) -> tuple[float, float, float, float, float, float]:
-    """``pro_rata`` ADL: every candidate gives up the fraction ``f`` of its profit.
-
-    ``f = min(1, need / U)`` with ``U`` the candidates' total profit (summed in index
-    order); each candidate is reduced by ``f`` of its remaining quantity (and
-    collateral) at ``price``, the profit of the closed part is given up, the rest
-    stays open. With ``U >= need`` the need counts as met (need left 0); otherwise
-    every candidate is closed and ``need - U`` is left. Returns as :func:`deleverage`
-    (the Gini is 0: every candidate's haircut is ``f``). Two scans, ``O(N)``.
-    """
-    total = 0.0
-    for position in range(start, stop):
-        if remain[position] > 0.0:
-            profit = side * qty[position] * remain[position] * (price - entry[position])
-            if profit > 0.0:
-                total += profit
-    if not total > 0.0:
-        return 0.0, need, 0.0, 0.0, 0.0, 0.0
-    fraction = 1.0 if need >= total else need / total
-    cover = 0.0
-    notional = 0.0
-    count = 0.0
-    removed_qty = 0.0
-    for position in range(start, stop):
-        if remain[position] > 0.0:
-            profit = side * qty[position] * remain[position] * (price - entry[position])
-            if profit > 0.0:
-                taken = profit * fraction
-                cover += taken
-                given[position] += taken
-                closed = qty[position] * (remain[position] * fraction)
-                notional += closed * price
-                removed_qty += closed
-                count += 1.0
-                _remove(removed, remain, position, qty[position], threshold[position], fraction)
-    left = need - total if fraction >= 1.0 else 0.0
-    return cover, left, notional, count, removed_qty, 0.0
 
 
 @kernel

@@ -49,12 +49,26 @@ from stresstest.kernels.adl import (
     FUND,
     FUND_SOCIALIZED,
     N_REMOVED,
-    deleverage,
     fund_step,
     init_fund_state,
     open_sums,
-    top_shares,
     write_fund_state,
+)
+from stresstest.kernels.adl_index import (
+    TOUCHED,
+    W_COUNTERS,
+    W_GIVEN,
+    W_REMAIN,
+    W_REMOVED,
+    W_TOUCHED,
+    AdlIndex,
+    AdlWork,
+    build_static,
+    deleverage,
+    leaf_base,
+    new_work,
+    restore,
+    touched_top_shares,
 )
 from stresstest.kernels.backstop import (
     N_COHORT,
@@ -135,6 +149,12 @@ def pipeline_path(
     market: np.ndarray,
     flows: np.ndarray,
     out_row: np.ndarray,
+    long_index: AdlIndex,
+    long_work: AdlWork,
+    short_index: AdlIndex,
+    short_work: AdlWork,
+    heap_keys: np.ndarray,
+    heap_tags: np.ndarray,
 ) -> int:
     """Replay the sorted book over one path through every stage of ``params``.
 
@@ -153,6 +173,10 @@ def pipeline_path(
     crossed by t). Returns the cascade depth: the
     largest generation of such flags (0 without impact). ``out_row`` has
     ``N_METRICS_ALL`` slots; the ADL columns are written only with ADL on.
+    ``*_index`` / ``*_work`` are each side's ADL index
+    (:func:`stresstest.kernels.adl_index.build_static`) and the thread's working
+    state (:func:`stresstest.kernels.adl_index.new_work`), ``heap_*`` the
+    selection heap; the path leaves the working state as it found it.
     """
     n_points = prices.shape[0]
     last_step = n_points - 1
@@ -180,10 +204,6 @@ def pipeline_path(
     # ADL removal state (docs/model.md 10.2): a single column means nothing removed yet.
     long_removed = np.zeros((N_REMOVED, 1))
     short_removed = np.zeros((N_REMOVED, 1))
-    long_remain = np.ones(1)
-    short_remain = np.ones(1)
-    long_given = np.zeros(0)  # what each position gave up to ADL over the path, quote units
-    short_given = np.zeros(0)
     adl_policy = int(params[enums.MECH_ADL])
     adl_notional = 0.0
     adl_count = 0.0
@@ -393,24 +413,21 @@ def pipeline_path(
             need_short += shortfall * bad_short / (bad_long + bad_short)
         if with_adl and need_long + need_short > 0.0:
             if need_long > 0.0:  # longs went bankrupt: profitable shorts cover
-                if short_removed.shape[1] == 1:
-                    short_removed = np.zeros((N_REMOVED, n_short + 1))
-                    short_remain = np.ones(n_short)
-                    short_given = np.zeros(n_short)
+                if short_removed.shape[1] == 1:  # the thread's (zeroed) removal trees
+                    short_removed = short_work[W_REMOVED]
                 got, short_left, notional, count, qty, gini = deleverage(
                     adl_policy,
                     -1,
                     need_long,
                     adl_price,
                     short_threshold,
-                    short_positions[0],
-                    short_positions[1],
-                    short_positions[2],
+                    short_positions,
                     short_to,
                     n_short,
-                    short_removed,
-                    short_remain,
-                    short_given,
+                    short_index,
+                    short_work,
+                    heap_keys,
+                    heap_tags,
                 )
                 gini_weighted += got * gini
                 gini_cover += got
@@ -421,23 +438,20 @@ def pipeline_path(
                 open_qty -= qty
             if need_short > 0.0:  # shorts went bankrupt: profitable longs cover
                 if long_removed.shape[1] == 1:
-                    long_removed = np.zeros((N_REMOVED, n_long + 1))
-                    long_remain = np.ones(n_long)
-                    long_given = np.zeros(n_long)
+                    long_removed = long_work[W_REMOVED]
                 got, long_left, notional, count, qty, gini = deleverage(
                     adl_policy,
                     1,
                     need_short,
                     adl_price,
                     long_threshold,
-                    long_positions[0],
-                    long_positions[1],
-                    long_positions[2],
+                    long_positions,
                     0,
                     long_from,
-                    long_removed,
-                    long_remain,
-                    long_given,
+                    long_index,
+                    long_work,
+                    heap_keys,
+                    heap_tags,
                 )
                 gini_weighted += got * gini
                 gini_cover += got
@@ -463,7 +477,14 @@ def pipeline_path(
     if with_adl:
         out_row[enums.ADL_NOTIONAL] = adl_notional
         out_row[enums.ADL_COUNT] = adl_count
-        top1, top10 = top_shares(long_given, short_given)
+        top1, top10 = touched_top_shares(
+            long_work[W_GIVEN],
+            long_work[W_TOUCHED],
+            long_work[W_COUNTERS][TOUCHED],
+            short_work[W_GIVEN],
+            short_work[W_TOUCHED],
+            short_work[W_COUNTERS][TOUCHED],
+        )
         out_row[enums.ADL_TOP1_SHARE] = top1
         out_row[enums.ADL_TOP10_SHARE] = top10
         out_row[enums.ADL_GINI] = gini_weighted / gini_cover if gini_cover > 0.0 else 0.0
@@ -476,7 +497,29 @@ def pipeline_path(
         out_row[enums.BACKSTOP_EXHAUSTED] = 1.0 if vault[VAULT_PASSED] > 0.0 else 0.0
     if with_bound:
         out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
+    if with_adl:
+        ranked = adl_policy != enums.ADL_PRO_RATA
+        _restore_side(ranked, long_index, long_work)
+        _restore_side(ranked, short_index, short_work)
     return depth
+
+
+@kernel
+def _restore_side(ranked: bool, index: AdlIndex, work: AdlWork) -> None:
+    """Undo what a path did to one side's ADL working state (touched-list undo)."""
+    restore(
+        ranked,
+        index[0],
+        index[2],
+        work[0],
+        work[W_REMOVED],
+        work[W_REMAIN],
+        work[W_GIVEN],
+        work[W_TOUCHED],
+        work[5],
+        work[6],
+        work[W_COUNTERS],
+    )
 
 
 @kernel
@@ -500,6 +543,12 @@ def _replay_path(
     market: np.ndarray,
     flows: np.ndarray,
     out_row: np.ndarray,
+    long_index: AdlIndex,
+    long_work: AdlWork,
+    short_index: AdlIndex,
+    short_work: AdlWork,
+    heap_keys: np.ndarray,
+    heap_tags: np.ndarray,
 ) -> int:
     """:func:`pipeline_path`, or with partial liquidation on its loop (docs/model.md 10.1)."""
     if int(params[enums.MECH_PARTIAL]) != 0:
@@ -542,10 +591,157 @@ def _replay_path(
         market,
         flows,
         out_row,
+        long_index,
+        long_work,
+        short_index,
+        short_work,
+        heap_keys,
+        heap_tags,
     )
 
 
 @parallel_kernel
+def _pipeline_blocks(
+    prices: np.ndarray,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
+    params: np.ndarray,
+    long_threshold: np.ndarray,
+    long_prefix: np.ndarray,
+    long_positions: np.ndarray,
+    short_threshold: np.ndarray,
+    short_prefix: np.ndarray,
+    short_positions: np.ndarray,
+    fund_initial: float,
+    grid: np.ndarray,
+    out: np.ndarray,
+    grid_out: np.ndarray,
+    n_blocks: int,
+) -> None:
+    """:func:`pipeline_paths` over ``n_blocks`` blocks of rows (row i in block i % n_blocks).
+
+    Each block allocates ADL's working state once; results do not depend on
+    ``n_blocks``.
+    """
+    n_points = prices.shape[1]
+    n_rows = prices.shape[0]
+    with_impact = int(params[enums.MECH_IMPACT]) != enums.IMPACT_NONE
+    # ADL's index is built once per call (docs/model.md 10.2), its working state once
+    # per block of rows; every path restores what it touched, so the results do not
+    # depend on the number of blocks (threads).
+    with_adl = int(params[enums.MECH_ADL]) != enums.ADL_NONE
+    ranked = with_adl and int(params[enums.MECH_ADL]) != enums.ADL_PRO_RATA
+    long_index = build_static(long_positions if ranked else np.empty((3, 0)))
+    short_index = build_static(short_positions if ranked else np.empty((3, 0)))
+    n_long = long_positions.shape[1] if with_adl else 0
+    n_short = short_positions.shape[1] if with_adl else 0
+    heap_size = 2 * max(leaf_base(n_long), leaf_base(n_short)) + max(n_long, n_short) + 2
+    if not ranked:
+        heap_size = 0
+    for block in numba.prange(n_blocks):
+        long_work = new_work(n_long, long_index[0])
+        short_work = new_work(n_short, short_index[0])
+        heap_keys = np.empty(heap_size)
+        heap_tags = np.empty(heap_size, dtype=np.int64)
+        for row in range(block, n_rows, n_blocks):
+            flows = np.zeros((N_FLOWS, n_points))
+            market = np.empty(n_points)
+            long_from_at = np.empty(n_points, dtype=np.int64)
+            short_to_at = np.empty(n_points, dtype=np.int64)
+            if with_impact:
+                baseline_row = np.zeros(enums.N_METRICS_ALL)
+                baseline_long_from = np.empty(n_points, dtype=np.int64)
+                baseline_short_to = np.empty(n_points, dtype=np.int64)
+                _replay_path(
+                    prices[row],
+                    margin,
+                    liquidation,
+                    params,
+                    long_threshold,
+                    long_prefix,
+                    long_positions,
+                    short_threshold,
+                    short_prefix,
+                    short_positions,
+                    fund_initial,
+                    False,
+                    baseline_long_from,
+                    baseline_short_to,
+                    baseline_long_from,
+                    baseline_short_to,
+                    market,
+                    np.zeros((N_FLOWS, n_points)),
+                    baseline_row,
+                    long_index,
+                    long_work,
+                    short_index,
+                    short_work,
+                    heap_keys,
+                    heap_tags,
+                )
+                depth = _replay_path(
+                    prices[row],
+                    margin,
+                    liquidation,
+                    params,
+                    long_threshold,
+                    long_prefix,
+                    long_positions,
+                    short_threshold,
+                    short_prefix,
+                    short_positions,
+                    fund_initial,
+                    True,
+                    baseline_long_from,
+                    baseline_short_to,
+                    long_from_at,
+                    short_to_at,
+                    market,
+                    flows,
+                    out[row],
+                    long_index,
+                    long_work,
+                    short_index,
+                    short_work,
+                    heap_keys,
+                    heap_tags,
+                )
+                out[row, enums.CASCADE_DEPTH] = depth
+                out[row, enums.IMPACT_BAD_DEBT] = (
+                    out[row, enums.BAD_DEBT] - baseline_row[enums.BAD_DEBT]
+                )
+            else:
+                _replay_path(
+                    prices[row],
+                    margin,
+                    liquidation,
+                    params,
+                    long_threshold,
+                    long_prefix,
+                    long_positions,
+                    short_threshold,
+                    short_prefix,
+                    short_positions,
+                    fund_initial,
+                    False,
+                    long_from_at,
+                    short_to_at,
+                    long_from_at,
+                    short_to_at,
+                    market,
+                    flows,
+                    out[row],
+                    long_index,
+                    long_work,
+                    short_index,
+                    short_work,
+                    heap_keys,
+                    heap_tags,
+                )
+            if grid.shape[0] > 0:
+                record_grid(market, flows, grid, grid_out[row])
+
+
 def pipeline_paths(
     prices: np.ndarray,
     margin: np.ndarray,
@@ -570,85 +766,25 @@ def pipeline_paths(
     flagged ranges and bad debt are the baseline; every other stage stays on) and
     then with it; ``cascade_depth`` and ``impact_bad_debt`` are then written. The
     grid records the market price after impact. Each thread owns whole paths.
+    Rows are split into one block per thread (numba's current thread count); each
+    block keeps ADL's working state (docs/model.md 10.2) and restores it after each
+    path, so the results are the same for any thread count.
     """
-    n_points = prices.shape[1]
-    with_impact = int(params[enums.MECH_IMPACT]) != enums.IMPACT_NONE
-    for row in numba.prange(prices.shape[0]):
-        flows = np.zeros((N_FLOWS, n_points))
-        market = np.empty(n_points)
-        long_from_at = np.empty(n_points, dtype=np.int64)
-        short_to_at = np.empty(n_points, dtype=np.int64)
-        if with_impact:
-            baseline_row = np.zeros(enums.N_METRICS_ALL)
-            baseline_long_from = np.empty(n_points, dtype=np.int64)
-            baseline_short_to = np.empty(n_points, dtype=np.int64)
-            _replay_path(
-                prices[row],
-                margin,
-                liquidation,
-                params,
-                long_threshold,
-                long_prefix,
-                long_positions,
-                short_threshold,
-                short_prefix,
-                short_positions,
-                fund_initial,
-                False,
-                baseline_long_from,
-                baseline_short_to,
-                baseline_long_from,
-                baseline_short_to,
-                market,
-                np.zeros((N_FLOWS, n_points)),
-                baseline_row,
-            )
-            depth = _replay_path(
-                prices[row],
-                margin,
-                liquidation,
-                params,
-                long_threshold,
-                long_prefix,
-                long_positions,
-                short_threshold,
-                short_prefix,
-                short_positions,
-                fund_initial,
-                True,
-                baseline_long_from,
-                baseline_short_to,
-                long_from_at,
-                short_to_at,
-                market,
-                flows,
-                out[row],
-            )
-            out[row, enums.CASCADE_DEPTH] = depth
-            out[row, enums.IMPACT_BAD_DEBT] = (
-                out[row, enums.BAD_DEBT] - baseline_row[enums.BAD_DEBT]
-            )
-        else:
-            _replay_path(
-                prices[row],
-                margin,
-                liquidation,
-                params,
-                long_threshold,
-                long_prefix,
-                long_positions,
-                short_threshold,
-                short_prefix,
-                short_positions,
-                fund_initial,
-                False,
-                long_from_at,
-                short_to_at,
-                long_from_at,
-                short_to_at,
-                market,
-                flows,
-                out[row],
-            )
-        if grid.shape[0] > 0:
-            record_grid(market, flows, grid, grid_out[row])
+    n_blocks = max(1, min(prices.shape[0], numba.get_num_threads()))
+    _pipeline_blocks(
+        prices,
+        margin,
+        liquidation,
+        params,
+        long_threshold,
+        long_prefix,
+        long_positions,
+        short_threshold,
+        short_prefix,
+        short_positions,
+        fund_initial,
+        grid,
+        out,
+        grid_out,
+        n_blocks,
+    )

@@ -1,0 +1,748 @@
+"""Index structures of ranked ADL: best-first selection in ``O(log N)`` per position (10.2).
+
+A ranked ADL event (``profit_leverage``, ``hyperliquid``) takes the candidates of
+one side by descending score, ties by index. Per unit of quantity a candidate is
+its entry ``e`` and its collateral per unit ``m = c / q``, and both scores are
+functions of ``(e, m)`` at the ADL price ``A`` alone (docs/model.md 10.2):
+
+- ``profit_leverage``: ``A x / (m (m + x))`` with ``x = s (A - e) > 0``: increasing
+  in ``x``, decreasing in ``m`` (``+inf`` at ``m = 0``);
+- ``hyperliquid``: ``(A / e) A / (m + A - e)`` for a long, ``e / (m + e - A)`` for a
+  short: decreasing in ``m``; in ``e`` the long's is ``A^2 / (e (m + A - e))`` with a
+  concave denominator and the short's monotone, so over an interval of ``e`` the
+  largest value is at an end.
+
+So a node holding the minimum and maximum ``e`` and the minimum ``m`` of its open
+positions bounds the score of every candidate below it (the best end of its ``e``
+interval, cut at ``A``, with its minimum ``m``; widened by :data:`BOUND_SLACK` for
+rounding). The tree is a static segment tree over the side's sorted order (buckets
+of :data:`LEAF` positions at the leaves); nodes outside the event's range
+``[start, stop)`` are skipped. A best-first search pops nodes by bound and
+positions by ``(score desc, index asc)``, a node before a position of equal value,
+so the order taken is that of a full sort. Removing a position updates its
+bucket and the ``O(log N)`` nodes above it.
+
+The event's candidate count (the Gini population) is a count of the range's
+positions with ``e`` below (above, for shorts) ``A``: a wavelet matrix over entry
+ranks answers it in ``O(log N)``, less the deleveraged positions still in range,
+kept in a Fenwick tree over entry ranks (a heap by index drops those that left
+the range, each once).
+
+Static parts are built once per call of the pipeline (per chunk of paths, not per
+path); each thread keeps working copies and restores, after each path, only what
+the path touched (touched-list undo), so a path that never deleverages costs
+nothing for ADL. An event costs ``O((k + 1) log N)`` for ``k`` positions
+deleveraged plus ``O(log N)`` per node whose bound is above the last score taken
+although none of its candidates is: each event restarts at the root (scores move
+with the price) and bounds are loose where a node mixes candidates with
+non-candidates or pairs one position's ``e`` with another's ``m``; on the
+benchmark book that term dominates (docs/performance.md, docs/model.md 10.2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stresstest.kernels import enums
+from stresstest.kernels.adl import N_REMOVED, adl_score, remove_position
+from stresstest.kernels.fenwick import fenwick_add, fenwick_prefix
+from stresstest.kernels.jit import kernel
+
+#: A side's static index (:func:`build_static`).
+AdlIndex = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: A thread's working state of one side (:func:`new_work`, items ``W_*``).
+AdlWork = tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+]
+
+#: Positions per leaf bucket of the segment tree.
+LEAF = 8
+#: Relative widening of a node's score bound for rounding (the bound of real scores
+#: is exact; the computed score of a position differs by a few ulps).
+BOUND_SLACK = 1e-9
+
+# Rows of the segment tree's node array ``(N_NODE, 2 P)``.
+NODE_E_MIN = 0
+NODE_E_MAX = 1
+NODE_M_MIN = 2
+N_NODE = 3
+
+# Slots of a side's working counters.
+TOUCHED = 0  # positions touched this path (the length of the touched list)
+IN_RANGE = 1  # size of the by-index heap of deleveraged positions still in range
+N_COUNTERS = 2
+
+# Items of a side's working state (the tuple of :func:`new_work`).
+W_NODES = 0
+W_REMOVED = 1
+W_REMAIN = 2
+W_GIVEN = 3
+W_TOUCHED = 4
+W_MARKED = 5
+W_BY_RANK = 6
+W_BY_INDEX = 7
+W_COUNTERS = 8
+
+_M1 = np.uint64(0x5555555555555555)
+_M2 = np.uint64(0x3333333333333333)
+_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+_ONE = np.uint64(1)
+
+
+@kernel
+def popcount(word: np.uint64) -> int:
+    """Set bits of a 64-bit word."""
+    x = word - ((word >> _ONE) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return int((x * _H01) >> np.uint64(56))
+
+
+@kernel
+def wavelet_build(values: np.ndarray, n_levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A wavelet matrix of ``values`` (integers in ``[0, 2^n_levels)``).
+
+    Returns ``(bits, ones, zeros)``: per level the bit vector in 64-bit words
+    ``(L, W)``, the ones before each word ``(L, W + 1)`` and the count of zeros ``(L,)``.
+    """
+    n = values.shape[0]
+    n_words = n // 64 + 1
+    bits = np.zeros((n_levels, n_words), dtype=np.uint64)
+    ones = np.zeros((n_levels, n_words + 1), dtype=np.int64)
+    zeros = np.zeros(n_levels, dtype=np.int64)
+    current = values.copy()
+    following = np.empty_like(current)
+    for level in range(n_levels):
+        shift = n_levels - 1 - level
+        for i in range(n):
+            if (current[i] >> shift) & 1:
+                bits[level, i >> 6] |= _ONE << np.uint64(i & 63)
+        for word in range(n_words):
+            ones[level, word + 1] = ones[level, word] + popcount(bits[level, word])
+        n_zero = n - ones[level, n_words]
+        zeros[level] = n_zero
+        low = 0
+        high = n_zero
+        for i in range(n):
+            if (current[i] >> shift) & 1:
+                following[high] = current[i]
+                high += 1
+            else:
+                following[low] = current[i]
+                low += 1
+        current, following = following, current
+    return bits, ones, zeros
+
+
+@kernel
+def _rank1(bits: np.ndarray, ones: np.ndarray, level: int, i: int) -> int:
+    """Ones among the first ``i`` bits of ``level``."""
+    word = i >> 6
+    mask = (_ONE << np.uint64(i & 63)) - _ONE
+    return int(ones[level, word]) + popcount(bits[level, word] & mask)
+
+
+@kernel
+def wavelet_count_less(
+    bits: np.ndarray, ones: np.ndarray, zeros: np.ndarray, start: int, stop: int, value: int
+) -> int:
+    """How many of ``values[start:stop]`` are below ``value``, in ``O(levels)``."""
+    n_levels = zeros.shape[0]
+    if stop <= start:
+        return 0
+    if value >= (1 << n_levels):
+        return stop - start
+    if value <= 0:
+        return 0
+    count = 0
+    for level in range(n_levels):
+        shift = n_levels - 1 - level
+        one_start = _rank1(bits, ones, level, start)
+        one_stop = _rank1(bits, ones, level, stop)
+        if (value >> shift) & 1:
+            count += (stop - start) - (one_stop - one_start)
+            start = zeros[level] + one_start
+            stop = zeros[level] + one_stop
+        else:
+            start = start - one_start
+            stop = stop - one_stop
+    return count
+
+
+@kernel
+def _bucket(
+    nodes: np.ndarray,
+    node: int,
+    entry: np.ndarray,
+    per_unit: np.ndarray,
+    remain: np.ndarray,
+    first: int,
+    stop: int,
+) -> None:
+    """Set a leaf node from the open positions ``[first, stop)`` of its bucket."""
+    e_min = np.inf
+    e_max = -np.inf
+    m_min = np.inf
+    for position in range(first, stop):
+        if remain[position] > 0.0:
+            e_min = min(e_min, entry[position])
+            e_max = max(e_max, entry[position])
+            m_min = min(m_min, per_unit[position])
+    nodes[NODE_E_MIN, node] = e_min
+    nodes[NODE_E_MAX, node] = e_max
+    nodes[NODE_M_MIN, node] = m_min
+
+
+@kernel
+def _pull(nodes: np.ndarray, node: int) -> None:
+    """Set an inner node from its two children."""
+    left = 2 * node
+    right = left + 1
+    nodes[NODE_E_MIN, node] = min(nodes[NODE_E_MIN, left], nodes[NODE_E_MIN, right])
+    nodes[NODE_E_MAX, node] = max(nodes[NODE_E_MAX, left], nodes[NODE_E_MAX, right])
+    nodes[NODE_M_MIN, node] = min(nodes[NODE_M_MIN, left], nodes[NODE_M_MIN, right])
+
+
+@kernel
+def leaf_base(n: int) -> int:
+    """``P``: the first leaf node (a power of 2 at least the number of buckets)."""
+    n_buckets = max(1, (n + LEAF - 1) // LEAF)
+    base = 1
+    while base < n_buckets:
+        base *= 2
+    return base
+
+
+@kernel
+def build_static(positions: np.ndarray) -> AdlIndex:
+    """The static index of one side from its ``(3, n)`` rows ``q``, ``e``, ``c`` (sorted order).
+
+    Returns ``(nodes, per_unit, ranks, sorted_entries, bits, ones, zeros)``: the
+    segment tree over every position, ``m = c / q``, each entry's rank (how many
+    entries are below it), the sorted entries and the wavelet matrix of the ranks.
+    """
+    n = positions.shape[1]
+    qty = positions[0]
+    entry = positions[1]
+    per_unit = np.empty(n)
+    for position in range(n):
+        per_unit[position] = positions[2, position] / qty[position]
+    base = leaf_base(n)
+    nodes = np.empty((N_NODE, 2 * base))
+    nodes[NODE_E_MIN, :] = np.inf
+    nodes[NODE_E_MAX, :] = -np.inf
+    nodes[NODE_M_MIN, :] = np.inf
+    remain = np.ones(n)
+    for bucket in range((n + LEAF - 1) // LEAF):
+        first = bucket * LEAF
+        _bucket(nodes, base + bucket, entry, per_unit, remain, first, min(n, first + LEAF))
+    for node in range(base - 1, 0, -1):
+        _pull(nodes, node)
+    sorted_entries = np.sort(entry)
+    ranks = np.searchsorted(sorted_entries, entry).astype(np.int64)  # side="left"
+    n_levels = 1
+    while (1 << n_levels) <= n:
+        n_levels += 1
+    bits, ones, zeros = wavelet_build(ranks, n_levels)
+    return nodes, per_unit, ranks, sorted_entries, bits, ones, zeros
+
+
+@kernel
+def new_work(n: int, static_nodes: np.ndarray) -> AdlWork:
+    """A thread's working state of one side, every position open (items ``W_*``).
+
+    ``(nodes, removed, remain, given, touched, marked, by_rank, by_index,
+    counters)``: the segment tree's working copy, the removal trees ``(N_REMOVED,
+    n + 1)``, the remaining fraction and amount given up per position (quote
+    units), the touched list and its marks, a Fenwick tree by entry rank of the
+    deleveraged positions in range and a heap of them by index, and the counters
+    (:data:`TOUCHED`, :data:`IN_RANGE`). Allocated once per thread, never per path.
+    """
+    return (
+        static_nodes.copy(),
+        np.zeros((N_REMOVED, n + 1)),
+        np.ones(n),
+        np.zeros(n),
+        np.empty(n, dtype=np.int64),
+        np.zeros(n, dtype=np.uint8),
+        np.zeros(n + 1),
+        np.empty(n, dtype=np.int64),
+        np.zeros(N_COUNTERS, dtype=np.int64),
+    )
+
+
+@kernel
+def _zero_path(tree: np.ndarray, index: int) -> None:
+    """Zero the Fenwick nodes that an update of element ``index`` touches."""
+    position = index + 1
+    size = tree.shape[0]
+    while position < size:
+        tree[position] = 0.0
+        position += position & (-position)
+
+
+@kernel
+def restore(
+    ranked: bool,
+    static_nodes: np.ndarray,
+    ranks: np.ndarray,
+    nodes: np.ndarray,
+    removed: np.ndarray,
+    remain: np.ndarray,
+    given: np.ndarray,
+    touched: np.ndarray,
+    marked: np.ndarray,
+    by_rank: np.ndarray,
+    counters: np.ndarray,
+) -> None:
+    """Undo a path: every touched position open again, the trees as built, ``O(k log N)``.
+
+    Every tree starts at zeros (the segment tree at its static copy) and a path
+    changes only the nodes above the positions it touched, so resetting those
+    restores the state exactly.
+    """
+    base = nodes.shape[1] // 2
+    for slot in range(counters[TOUCHED]):
+        position = touched[slot]
+        remain[position] = 1.0
+        given[position] = 0.0
+        marked[position] = 0
+        for row in range(N_REMOVED):
+            _zero_path(removed[row], position)
+        if ranked:
+            _zero_path(by_rank, ranks[position])
+            node = base + position // LEAF
+            while node >= 1:
+                nodes[NODE_E_MIN, node] = static_nodes[NODE_E_MIN, node]
+                nodes[NODE_E_MAX, node] = static_nodes[NODE_E_MAX, node]
+                nodes[NODE_M_MIN, node] = static_nodes[NODE_M_MIN, node]
+                node //= 2
+    counters[TOUCHED] = 0
+    counters[IN_RANGE] = 0
+
+
+@kernel
+def _touch(touched: np.ndarray, marked: np.ndarray, counters: np.ndarray, position: int) -> None:
+    """Record ``position`` in the touched list the first time a path changes it."""
+    if marked[position] == 0:
+        marked[position] = 1
+        touched[counters[TOUCHED]] = position
+        counters[TOUCHED] += 1
+
+
+@kernel
+def _before(keys: np.ndarray, tags: np.ndarray, i: int, j: int) -> bool:
+    """Heap order: key ascending, then tag ascending."""
+    return bool(keys[i] < keys[j] or (keys[i] == keys[j] and tags[i] < tags[j]))
+
+
+@kernel
+def _push(keys: np.ndarray, tags: np.ndarray, size: int, key: float, tag: int) -> int:
+    """Push ``(key, tag)`` on the min-heap of ``size`` items; returns the new size."""
+    slot = size
+    keys[slot] = key
+    tags[slot] = tag
+    while slot > 0:
+        parent = (slot - 1) // 2
+        if not _before(keys, tags, slot, parent):
+            break
+        keys[slot], keys[parent] = keys[parent], keys[slot]
+        tags[slot], tags[parent] = tags[parent], tags[slot]
+        slot = parent
+    return size + 1
+
+
+@kernel
+def _pop(keys: np.ndarray, tags: np.ndarray, size: int) -> int:
+    """Drop the heap's first item (read it before); returns the new size."""
+    size -= 1
+    keys[0] = keys[size]
+    tags[0] = tags[size]
+    slot = 0
+    while True:
+        child = 2 * slot + 1
+        if child >= size:
+            break
+        if child + 1 < size and _before(keys, tags, child + 1, child):
+            child += 1
+        if not _before(keys, tags, child, slot):
+            break
+        keys[slot], keys[child] = keys[child], keys[slot]
+        tags[slot], tags[child] = tags[child], tags[slot]
+        slot = child
+    return size
+
+
+@kernel
+def _unit_score(policy: int, side: int, price: float, entry: float, per_unit: float) -> float:
+    """The score per unit of quantity at entry ``entry`` and collateral per unit ``per_unit``.
+
+    Real-valued form of :func:`stresstest.kernels.adl.adl_score` with ``q = 1``
+    (``+inf`` where a denominator is 0).
+    """
+    gain = side * (price - entry)
+    if policy == enums.ADL_HYPERLIQUID:
+        if per_unit + gain <= 0.0 or entry <= 0.0:
+            return np.inf
+        ratio = price / entry if side > 0 else entry / price
+        return ratio * (price / (per_unit + gain))
+    if per_unit <= 0.0:
+        return np.inf
+    return (gain / per_unit) * (price / (per_unit + gain))
+
+
+@kernel
+def node_bound(
+    policy: int, side: int, price: float, e_min: float, e_max: float, m_min: float
+) -> float:
+    """An upper bound of the scores of a node's candidates; ``-inf`` if it has none.
+
+    The scores are decreasing in ``m`` and largest at an end of the node's ``e``
+    interval cut to the candidates' side of ``price`` (module docstring).
+    """
+    if side > 0:
+        if not e_min < price:
+            return -np.inf
+        low = e_min
+        high = min(e_max, price)
+    else:
+        if not e_max > price:
+            return -np.inf
+        low = max(e_min, price)
+        high = e_max
+    bound = max(
+        _unit_score(policy, side, price, low, m_min),
+        _unit_score(policy, side, price, high, m_min),
+    )
+    return bound + abs(bound) * BOUND_SLACK
+
+
+@kernel
+def _node_span(node: int, base: int, n: int) -> tuple[int, int]:
+    """Positions ``[first, stop)`` under ``node``."""
+    height = 0
+    while (node << height) < base:
+        height += 1
+    first = ((node << height) - base) * LEAF
+    stop = (((node + 1) << height) - base) * LEAF
+    return min(first, n), min(stop, n)
+
+
+@kernel
+def _candidates(
+    side: int,
+    price: float,
+    start: int,
+    stop: int,
+    ranks: np.ndarray,
+    sorted_entries: np.ndarray,
+    bits: np.ndarray,
+    ones: np.ndarray,
+    zeros: np.ndarray,
+    by_rank: np.ndarray,
+    by_index: np.ndarray,
+    counters: np.ndarray,
+) -> int:
+    """Open positions of ``[start, stop)`` on the profitable side of ``price``: ``O(log N)``.
+
+    The range shrinks only from its flagged end (a long's ``stop``, a short's
+    ``start``), so the deleveraged positions that left it are dropped from the top
+    of the by-index heap, each once.
+    """
+    size = int(counters[IN_RANGE])
+    while size > 0 and ((side > 0 and -by_index[0] >= stop) or (side < 0 and by_index[0] < start)):
+        position = -by_index[0] if side > 0 else by_index[0]
+        fenwick_add(by_rank, ranks[position], -1.0)
+        size = _pop_index(by_index, size)
+    counters[IN_RANGE] = size
+    if side > 0:
+        below = int(np.searchsorted(sorted_entries, price))  # entries < price
+        static = wavelet_count_less(bits, ones, zeros, start, stop, below)
+        return static - int(fenwick_prefix(by_rank, below))
+    not_above = int(np.searchsorted(sorted_entries, price, side="right"))  # entries <= price
+    static = (stop - start) - wavelet_count_less(bits, ones, zeros, start, stop, not_above)
+    return static - (size - int(fenwick_prefix(by_rank, not_above)))
+
+
+@kernel
+def _push_index(heap: np.ndarray, size: int, key: int) -> int:
+    """Push ``key`` on an integer min-heap; returns the new size."""
+    slot = size
+    heap[slot] = key
+    while slot > 0:
+        parent = (slot - 1) // 2
+        if heap[parent] <= heap[slot]:
+            break
+        heap[slot], heap[parent] = heap[parent], heap[slot]
+        slot = parent
+    return size + 1
+
+
+@kernel
+def _pop_index(heap: np.ndarray, size: int) -> int:
+    """Drop the integer min-heap's first item; returns the new size."""
+    size -= 1
+    heap[0] = heap[size]
+    slot = 0
+    while True:
+        child = 2 * slot + 1
+        if child >= size:
+            break
+        if child + 1 < size and heap[child + 1] < heap[child]:
+            child += 1
+        if heap[slot] <= heap[child]:
+            break
+        heap[slot], heap[child] = heap[child], heap[slot]
+        slot = child
+    return size
+
+
+@kernel
+def deleverage(
+    policy: int,
+    side: int,
+    need: float,
+    price: float,
+    threshold: np.ndarray,
+    positions: np.ndarray,
+    start: int,
+    stop: int,
+    index: AdlIndex,
+    work: AdlWork,
+    keys: np.ndarray,
+    tags: np.ndarray,
+) -> tuple[float, float, float, float, float, float]:
+    """Cover ``need`` (quote units) from the open positions ``[start, stop)`` of one side.
+
+    ``positions`` are the side's ``(3, n)`` rows ``q``, ``e``, ``c``; ``index`` its
+    :func:`build_static`, ``work`` the thread's :func:`new_work`, ``keys`` and
+    ``tags`` a heap of at least ``2 P + n`` items. Candidates are the open
+    positions (``remain > 0``) with unrealized profit ``u = side q (price - e) > 0``.
+    ``profit_leverage`` and ``hyperliquid`` take them by descending
+    :func:`stresstest.kernels.adl.adl_score`, ties by index (the threshold order),
+    by the best-first search of the module docstring; each is removed and gives
+    ``min(u, need left)``. ``pro_rata`` is :func:`_pro_rata`. What each gives is added
+    to ``given[position]``. Returns ``(cover, need left, notional q price, count,
+    quantity, gini)``: the cover and the need not covered (quote units; 0 exactly
+    when covered), then the deleveraged positions' notional (quote units), count
+    and quantity (base units), and the Gini coefficient of the haircut ``h_j =
+    taken_j / u_j`` over every candidate (docs/model.md 10.2). A ranked event costs
+    ``O((k + 1) log N)`` for ``k`` positions deleveraged plus ``O(log N)`` per node
+    with a loose bound (module docstring).
+    """
+    if policy == enums.ADL_PRO_RATA:
+        return _pro_rata(side, need, price, threshold, positions, start, stop, work)
+    _, per_unit, ranks, sorted_entries, bits, ones, zeros = index
+    nodes, removed, remain, given, touched, marked, by_rank, by_index, counters = work
+    qty = positions[0]
+    entry = positions[1]
+    collateral = positions[2]
+    n = qty.shape[0]
+    base = nodes.shape[1] // 2
+    n_all = _candidates(
+        side,
+        price,
+        start,
+        stop,
+        ranks,
+        sorted_entries,
+        bits,
+        ones,
+        zeros,
+        by_rank,
+        by_index,
+        counters,
+    )
+    if n_all <= 0 or stop <= start:
+        return 0.0, max(0.0, need), 0.0, 0.0, 0.0, 0.0
+    left = need
+    cover = 0.0
+    notional = 0.0
+    count = 0.0
+    removed_qty = 0.0
+    weighted = 0.0  # sum over takers in rank order k of (n_all + 1 - k) h_k
+    haircuts = 0.0  # sum of h_k
+    position_tag = 2 * base
+    size = 0
+    root = node_bound(
+        policy, side, price, nodes[NODE_E_MIN, 1], nodes[NODE_E_MAX, 1], nodes[NODE_M_MIN, 1]
+    )
+    if root > -np.inf:
+        size = _push(keys, tags, size, -root, 1)
+    while left > 0.0 and size > 0:
+        tag = tags[0]
+        size = _pop(keys, tags, size)
+        if tag < position_tag:  # a node: its children, or a bucket's candidates
+            if tag >= base:
+                first, last = _node_span(tag, base, n)
+                for position in range(max(first, start), min(last, stop)):
+                    if remain[position] > 0.0:
+                        profit = side * qty[position] * (price - entry[position])
+                        if profit > 0.0:
+                            score = adl_score(
+                                policy,
+                                side,
+                                qty[position],
+                                entry[position],
+                                collateral[position],
+                                profit,
+                                price,
+                            )
+                            size = _push(keys, tags, size, -score, position_tag + position)
+            else:
+                for child in range(2 * tag, 2 * tag + 2):
+                    first, last = _node_span(child, base, n)
+                    if first < stop and last > start and first < last:
+                        bound = node_bound(
+                            policy,
+                            side,
+                            price,
+                            nodes[NODE_E_MIN, child],
+                            nodes[NODE_E_MAX, child],
+                            nodes[NODE_M_MIN, child],
+                        )
+                        if bound > -np.inf:
+                            size = _push(keys, tags, size, -bound, child)
+            continue
+        position = tag - position_tag
+        profit = side * qty[position] * (price - entry[position])
+        taken = min(profit, left)
+        left -= taken
+        cover += taken
+        _touch(touched, marked, counters, position)
+        given[position] += taken
+        remove_position(removed, remain, position, qty[position], threshold[position], 1.0)
+        notional += qty[position] * price
+        count += 1.0
+        removed_qty += qty[position]
+        haircut = taken / profit
+        weighted += (n_all - count + 1.0) * haircut
+        haircuts += haircut
+        # The side's index: the bucket and the nodes above it, the in-range counts.
+        leaf = base + position // LEAF
+        first, last = _node_span(leaf, base, n)
+        _bucket(nodes, leaf, entry, per_unit, remain, first, last)
+        node = leaf // 2
+        while node >= 1:
+            _pull(nodes, node)
+            node //= 2
+        fenwick_add(by_rank, ranks[position], 1.0)
+        counters[IN_RANGE] = _push_index(
+            by_index, counters[IN_RANGE], -position if side > 0 else position
+        )
+    gini = 0.0
+    if haircuts > 0.0:
+        gini = max(0.0, 2.0 * weighted / (n_all * haircuts) - (n_all + 1.0) / n_all)
+    return cover, max(0.0, left), notional, count, removed_qty, gini
+
+
+@kernel
+def _pro_rata(
+    side: int,
+    need: float,
+    price: float,
+    threshold: np.ndarray,
+    positions: np.ndarray,
+    start: int,
+    stop: int,
+    work: AdlWork,
+) -> tuple[float, float, float, float, float, float]:
+    """``pro_rata`` ADL: every candidate gives up the fraction ``f`` of its profit.
+
+    ``f = min(1, need / U)`` with ``U`` the candidates' total profit (summed in index
+    order); each candidate is reduced by ``f`` of its remaining quantity (and
+    collateral) at ``price``, the profit of the closed part is given up, the rest
+    stays open. With ``U >= need`` the need counts as met (need left 0); otherwise
+    every candidate is closed and ``need - U`` is left. Returns as :func:`deleverage`
+    (the Gini is 0: every candidate's haircut is ``f``). Two scans, ``O(N)``, and
+    every candidate is deleveraged, so ``O(1)`` per deleveraged position.
+    """
+    _, removed, remain, given, touched, marked, _, _, counters = work
+    qty = positions[0]
+    entry = positions[1]
+    total = 0.0
+    for position in range(start, stop):
+        if remain[position] > 0.0:
+            profit = side * qty[position] * remain[position] * (price - entry[position])
+            if profit > 0.0:
+                total += profit
+    if not total > 0.0:
+        return 0.0, need, 0.0, 0.0, 0.0, 0.0
+    fraction = 1.0 if need >= total else need / total
+    cover = 0.0
+    notional = 0.0
+    count = 0.0
+    removed_qty = 0.0
+    for position in range(start, stop):
+        if remain[position] > 0.0:
+            profit = side * qty[position] * remain[position] * (price - entry[position])
+            if profit > 0.0:
+                taken = profit * fraction
+                cover += taken
+                _touch(touched, marked, counters, position)
+                given[position] += taken
+                closed = qty[position] * (remain[position] * fraction)
+                notional += closed * price
+                removed_qty += closed
+                count += 1.0
+                remove_position(
+                    removed, remain, position, qty[position], threshold[position], fraction
+                )
+    left = need - total if fraction >= 1.0 else 0.0
+    return cover, left, notional, count, removed_qty, 0.0
+
+
+@kernel
+def touched_top_shares(
+    long_given: np.ndarray,
+    long_touched: np.ndarray,
+    n_long: int,
+    short_given: np.ndarray,
+    short_touched: np.ndarray,
+    n_short: int,
+) -> tuple[float, float]:
+    """:func:`stresstest.kernels.adl.top_shares` over the touched lists only.
+
+    A deleveraged trader is a position with ``given > 0`` (what it gave up over the
+    path, quote units) on either side, found among the first ``n_long`` /
+    ``n_short`` of the touched lists; with ``n`` of them the top ``k = ceil(0.01
+    n)`` (``ceil(0.1 n)``) by amount, and the share ``sum of their amounts / sum of
+    all``, both summed largest first. ``(0, 0)`` when nobody gave anything.
+    ``O(k log k)`` for ``k`` touched positions.
+    """
+    amounts = np.empty(n_long + n_short)
+    n = 0
+    for slot in range(n_long):
+        value = long_given[long_touched[slot]]
+        if value > 0.0:
+            amounts[n] = value
+            n += 1
+    for slot in range(n_short):
+        value = short_given[short_touched[slot]]
+        if value > 0.0:
+            amounts[n] = value
+            n += 1
+    if n == 0:
+        return 0.0, 0.0
+    amounts = np.sort(amounts[:n])[::-1]
+    k1 = int(np.ceil(0.01 * n))
+    k10 = int(np.ceil(0.1 * n))
+    total = 0.0
+    top1 = 0.0
+    top10 = 0.0
+    for rank in range(n):
+        total += amounts[rank]
+        if rank < k1:
+            top1 += amounts[rank]
+        if rank < k10:
+            top10 += amounts[rank]
+    return top1 / total, top10 / total
