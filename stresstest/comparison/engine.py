@@ -15,7 +15,7 @@ from stresstest.comparison.matching import (
     find_matching_rates,
     no_match_text,
 )
-from stresstest.comparison.measuring import StaticFamily, static_variant
+from stresstest.comparison.measuring import MeasureMemo, StaticFamily, static_variant
 from stresstest.comparison.paired import (
     PairedDifference,
     expected_shortfall_99,
@@ -319,17 +319,19 @@ def _match(
     kind: str,
     options: dict[str, Any],
     cache: PrepareCache,
+    memo: MeasureMemo,
 ) -> tuple[Match, Variant | None, Result | None]:
     """The static rates with the same cost or the same ES99 bad debt as ``variant``.
 
     Scans ``MATCH_GRID_POINTS`` rates in one replay on the same paths, refines each
     sign change (:func:`~stresstest.comparison.matching.find_matching_rates`) and
     takes the lowest matching rate (``MATCH_RULE``, docs/compare.md). Every replay
-    reads the paths and the sorted book of ``cache``.
+    reads the paths and the sorted book of ``cache``; a static design another
+    match replayed already is read from ``memo``.
     """
     measure = cost_of if kind == "cost" else risk_of
     target = measure(result)
-    family = StaticFamily(variant, kind, options, cache)  # one set of paths, one sorted book
+    family = StaticFamily(variant, kind, options, cache, memo)  # shared paths, book, designs
     last: list[float] = []  # the rate of the latest single replay
 
     def measure_many(rates: Any) -> list[float]:
@@ -472,11 +474,14 @@ def compare(
     if scenario.procyclicality is not None:
         statistics = {**statistics, **PROCYCLICALITY_DIFFERENCE_STATISTICS}
     matches: list[Match] = []
+    memo = MeasureMemo()  # static designs measured: the scan's grid is the same for every match
     if match is not None:
         for variant, result in list(zip(variants, results, strict=True)):
             if not isinstance(variant.scenario.margin, schema.VolScaledMargin):
                 continue
-            found, matched_variant, matched_result = _match(variant, result, match, options, cache)
+            found, matched_variant, matched_result = _match(
+                variant, result, match, options, cache, memo
+            )
             matches.append(found)
             if matched_variant is not None and matched_result is not None:
                 variants.append(matched_variant)
