@@ -76,9 +76,14 @@ def resampled_statistics(
     )
     values = [{name: np.empty(samples) for name in statistics} for _ in designs]
     columns = sorted({column for column, _ in statistics.values()})
+    # Gathered from contiguous copies (a column of the metrics is a strided view): the
+    # same values, fewer cache misses.
+    compact = [
+        {column: np.ascontiguousarray(design[column]) for column in columns} for design in designs
+    ]
     for sample in range(samples):
         indices = generator.integers(0, n, n)
-        for design, found in zip(designs, values, strict=True):
+        for design, found in zip(compact, values, strict=True):
             gathered = {column: design[column][indices] for column in columns}
             for name, (column, function) in statistics.items():
                 found[name][sample] = function(gathered[column])
