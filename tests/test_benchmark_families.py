@@ -9,6 +9,9 @@ section writing, tables, the command line) are checked directly.
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -203,3 +206,44 @@ def test_quantile_benchmark_times_only_after_parity(
     monkeypatch.setattr(quantiles, "column_quantiles", one_ulp_high)
     assert bench_quantiles.main(["--smoke"]) == 1
     assert "| method |" not in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- match
+
+
+def test_match_benchmark_checks_each_match_and_can_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import bench_match
+    from stresstest.comparison import engine
+    from tests.test_compare import BASE, COMPARE
+
+    scenario_file = tmp_path / "compare.toml"
+    scenario_file.write_text(BASE + COMPARE)
+    [line] = bench_match.check(scenario_file)
+    assert line.startswith("vol_k1: static ")
+    real = engine.compare
+
+    def off_by_a_hair(*args: object, **kwargs: object) -> engine.Comparison:
+        comparison = real(*args, **kwargs)
+        [found] = comparison.matches
+        assert found.achieved is not None
+        moved = dataclasses.replace(found, achieved=found.achieved * (1.0 + 1e-15))
+        return dataclasses.replace(comparison, matches=(moved,))
+
+    monkeypatch.setattr(engine, "compare", off_by_a_hair)
+    with pytest.raises(SystemExit, match="direct cost"):
+        bench_match.check(scenario_file)
+
+
+def test_match_benchmark_refuses_different_outputs(tmp_path: Path) -> None:
+    from benchmarks import bench_match
+
+    for name in ("a", "b"):
+        (tmp_path / name / "variants" / "x").mkdir(parents=True)
+        (tmp_path / name / "compare.json").write_text("{}")
+        (tmp_path / name / "variants" / "x" / "paths.parquet").write_bytes(b"1")
+    bench_match.same_outputs(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "b" / "variants" / "x" / "paths.parquet").write_bytes(b"2")
+    with pytest.raises(SystemExit, match=r"paths\.parquet differs"):
+        bench_match.same_outputs(tmp_path / "a", tmp_path / "b")

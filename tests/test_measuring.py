@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stresstest.comparison.engine import run_variants
-from stresstest.comparison.measuring import StaticFamily, static_variant
+from stresstest.comparison.measuring import MeasureMemo, StaticFamily, static_variant
 from stresstest.comparison.spec import Variant, parse_compare
 from stresstest.engine.run import PrepareCache, prepare
 from stresstest.paths import memory, path_source
@@ -44,6 +44,41 @@ def test_family_metrics_equal_full_runs_bit_for_bit(vol_variant: Variant) -> Non
         assert quick.metrics.tobytes() == whole.metrics.tobytes()
     # Not vacuous: the rates give different bad debt.
     assert len({float(result.column("bad_debt").sum()) for result in measured}) == len(RATES)
+
+
+def test_memo_replays_each_static_design_once(vol_variant: Variant) -> None:
+    """Families of variants that differ only in their margin share the static designs
+    they measure: each distinct design is replayed once, and what the memo serves is
+    the same bytes as a replay of its own; a design that differs elsewhere (the
+    liquidation latency) is replayed."""
+    steeper = Variant(
+        "vol_k3", {"margin.k": 3.0}, vol_variant.scenario.with_overrides({"margin.k": 3.0})
+    )
+    slow = Variant(
+        "slow",
+        {"liquidation.latency_steps": 6},
+        vol_variant.scenario.with_overrides({"liquidation.latency_steps": 6}),
+    )
+    cache, memo = PrepareCache(), MeasureMemo()
+    first = StaticFamily(vol_variant, "cost", {"chunk_size": 7}, cache, memo).results(RATES)
+    assert memo.replayed == len(RATES)
+    rates = (0.02, *RATES[::-1])
+    served = StaticFamily(steeper, "cost", {"chunk_size": 7}, cache, memo).results(rates)
+    assert memo.replayed == len(RATES) + 1  # only 0.02 is new
+    assert [result.scenario.margin for result in served] == [
+        static_variant(steeper, rate, "cost").scenario.margin for rate in rates
+    ]
+    own = StaticFamily(steeper, "cost", {"chunk_size": 16}).results(rates)
+    for quick, whole in zip(served, own, strict=True):
+        assert quick.metrics.tobytes() == whole.metrics.tobytes()
+    for early, late in zip(first, served[:0:-1], strict=True):
+        assert early is late
+    slower = StaticFamily(slow, "cost", {"chunk_size": 7}, cache, memo).results(RATES)
+    assert memo.replayed == 2 * len(RATES) + 1
+    # Not vacuous: the slower liquidation changes the metrics.
+    assert any(
+        a.metrics.tobytes() != b.metrics.tobytes() for a, b in zip(first, slower, strict=True)
+    )
 
 
 def test_memory_source_serves_the_same_prices(vol_variant: Variant) -> None:

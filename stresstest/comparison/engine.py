@@ -15,18 +15,20 @@ from stresstest.comparison.matching import (
     find_matching_rates,
     no_match_text,
 )
-from stresstest.comparison.measuring import StaticFamily, static_variant
+from stresstest.comparison.measuring import MeasureMemo, StaticFamily, static_variant
 from stresstest.comparison.paired import (
     PairedDifference,
     expected_shortfall_99,
     frequency_positive,
     mean,
-    paired_differences,
+    paired_difference,
+    resampled_statistics,
 )
 from stresstest.comparison.spec import CompareSpec, Variant, parse_compare
 from stresstest.data.candles import load_candles
 from stresstest.engine.result import Result
 from stresstest.engine.run import (
+    PrepareCache,
     Progress,
     attribution_of,
     check_options,
@@ -236,6 +238,7 @@ def run_variants(
     *,
     strict: bool | None = None,
     attribution: bool = True,
+    cache: PrepareCache | None = None,
 ) -> list[Result]:
     """Replay ``variants`` on the same paths.
 
@@ -244,8 +247,12 @@ def run_variants(
     result; ``True``: any finding is refused (before the replay if it needs none).
     ``attribution`` ``False``: no cohort attribution (docs/model.md 6b), for replays
     whose results only measure a design (a match's scan, an optimize grid, a check).
+    ``cache``: the paths, books and cohort books of earlier replays on the same
+    paths (:class:`~stresstest.engine.run.PrepareCache`), reused and added to.
     """
-    plan, stats = prepare([variant.scenario for variant in variants], attribution=attribution)
+    plan, stats = prepare(
+        [variant.scenario for variant in variants], attribution=attribution, cache=cache
+    )
     found = [
         tuple(with_variant(finding, variant.name) for finding in planned.warnings)
         for variant, planned in zip(variants, plan.variants, strict=True)
@@ -307,17 +314,24 @@ def _checked_accounts(
 
 
 def _match(
-    variant: Variant, result: Result, kind: str, options: dict[str, Any], spec: CompareSpec
+    variant: Variant,
+    result: Result,
+    kind: str,
+    options: dict[str, Any],
+    cache: PrepareCache,
+    memo: MeasureMemo,
 ) -> tuple[Match, Variant | None, Result | None]:
     """The static rates with the same cost or the same ES99 bad debt as ``variant``.
 
     Scans ``MATCH_GRID_POINTS`` rates in one replay on the same paths, refines each
     sign change (:func:`~stresstest.comparison.matching.find_matching_rates`) and
-    takes the lowest matching rate (``MATCH_RULE``, docs/compare.md).
+    takes the lowest matching rate (``MATCH_RULE``, docs/compare.md). Every replay
+    reads the paths and the sorted book of ``cache``; a static design another
+    match replayed already is read from ``memo``.
     """
     measure = cost_of if kind == "cost" else risk_of
     target = measure(result)
-    family = StaticFamily(variant, kind, options)  # one set of paths, one sorted book
+    family = StaticFamily(variant, kind, options, cache, memo)  # shared paths, book, designs
     last: list[float] = []  # the rate of the latest single replay
 
     def measure_many(rates: Any) -> list[float]:
@@ -349,7 +363,7 @@ def _match(
         evaluations += 1
     matched_variant = static_variant(variant, maintenance, kind)
     # The matched design in full (attribution, records, findings off as before: strict None).
-    matched = run_variants([matched_variant], options)[0]
+    matched = run_variants([matched_variant], options, cache=cache)[0]
     found = Match(
         variant.name,
         kind,
@@ -430,6 +444,9 @@ def compare(
     options = {"chunk_size": chunk_size, "executor": executor, "scheduler": scheduler}
     variants = list(spec.variants)
     accounts = is_accounts_scenario(variants[0].scenario)
+    # Paths generated once (held in memory when they fit), each book built and sorted
+    # once: every variant, every static rate of a match and the matched designs.
+    cache = PrepareCache()
     lending = scenario.lending is not None
     if lending:  # lending designs on the same paths (docs/model.md 13, docs/lending.md)
         _check_lending_compare(spec, scenario, match)
@@ -450,47 +467,53 @@ def compare(
             strict=strict,
         )
     else:
-        results = run_variants(variants, options, progress, strict=strict)
+        results = run_variants(variants, options, progress, strict=strict, cache=cache)
     statistics = ACCOUNTS_DIFFERENCE_STATISTICS if accounts else DIFFERENCE_STATISTICS
     if lending:
         statistics = LENDING_DIFFERENCE_STATISTICS
     if scenario.procyclicality is not None:
         statistics = {**statistics, **PROCYCLICALITY_DIFFERENCE_STATISTICS}
     matches: list[Match] = []
+    memo = MeasureMemo()  # static designs measured: the scan's grid is the same for every match
     if match is not None:
         for variant, result in list(zip(variants, results, strict=True)):
             if not isinstance(variant.scenario.margin, schema.VolScaledMargin):
                 continue
-            found, matched_variant, matched_result = _match(variant, result, match, options, spec)
+            found, matched_variant, matched_result = _match(
+                variant, result, match, options, cache, memo
+            )
             matches.append(found)
             if matched_variant is not None and matched_result is not None:
                 variants.append(matched_variant)
                 results.append(matched_result)
     names = tuple(variant.name for variant in variants)
-    baseline = columns_of(results[names.index(spec.baseline)])
-    differences = {}
-    for name, result in zip(names, results, strict=True):
-        differences[name] = paired_differences(
-            columns_of(result),
-            baseline,
-            statistics,
-            samples=spec.bootstrap_samples,
-            confidence=spec.confidence,
-            seed=scenario.seed,
-        )
+    # Every design's statistics on the same resamples of the paths, computed once each
+    # (the baseline's and a matched pair's are shared by every difference they enter).
+    resampled = resampled_statistics(
+        [columns_of(result) for result in results],
+        statistics,
+        samples=spec.bootstrap_samples,
+        seed=scenario.seed,
+    )
+    baseline = resampled[names.index(spec.baseline)]
+    differences = {
+        name: {
+            statistic: paired_difference(values[statistic], baseline[statistic], spec.confidence)
+            for statistic in statistics
+        }
+        for name, values in zip(names, resampled, strict=True)
+    }
     judged = []
     for found in matches:
         if found.static_variant is None:
             judged.append(found)
             continue
-        pair = paired_differences(
-            columns_of(results[names.index(found.variant)]),
-            columns_of(results[names.index(found.static_variant)]),
-            DIFFERENCE_STATISTICS,
-            samples=spec.bootstrap_samples,
-            confidence=spec.confidence,
-            seed=scenario.seed,
-        )
+        design = resampled[names.index(found.variant)]
+        twin = resampled[names.index(found.static_variant)]
+        pair = {
+            statistic: paired_difference(design[statistic], twin[statistic], spec.confidence)
+            for statistic in DIFFERENCE_STATISTICS
+        }
         statistic = "bad_debt_es99" if found.matched_on == "cost" else "requirement_mean"
         judged.append(
             Match(

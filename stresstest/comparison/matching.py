@@ -41,7 +41,9 @@ class RateSearch:
         A stretch of grid rates that all equal the target exactly is one match,
         its lowest rate.
     evaluations
-        Static designs replayed: the grid and every refining step.
+        Static designs measured: the grid and every refining step (a design
+        measured for an earlier match may be served without a replay,
+        comparison/measuring.py).
     """
 
     rates: tuple[float, ...]

@@ -125,12 +125,19 @@ def attribution_width(scenario: schema.Scenario) -> int:
 
 
 def attribution_plan(
-    scenario: schema.Scenario, book: Book, n_steps: int, orders: ThresholdOrders | None = None
+    scenario: schema.Scenario,
+    book: Book,
+    n_steps: int,
+    orders: ThresholdOrders | None = None,
+    cohorts: dict[tuple[tuple[float, ...], tuple[float, ...]], CohortBook] | None = None,
 ) -> AttributionPlan | None:
     """The attribution a core-engine scenario asks for (``None`` when :func:`absent_reason`).
 
     ``orders``: the book's threshold orders (:func:`~stresstest.book.sorted_book.threshold_orders`),
-    so that the book is sorted once.
+    so that the book is sorted once. ``cohorts``: this book's cohort books already
+    built, by ``(leverage edges, notional edges)``; the one built here is added, so
+    that variants of one book with the same buckets share it (it does not depend
+    on the margin).
     """
     if absent_reason(scenario) is not None:
         return None
@@ -144,8 +151,12 @@ def attribution_plan(
         if table is not None and table.step_buckets is not None
         else default_step_edges(n_steps)
     )
-    cohorts = cohort_book(book, np.asarray(leverage), np.asarray(notional), orders)
-    return AttributionPlan(cohorts, leverage, notional, steps)
+    held = cohorts if cohorts is not None else {}
+    if (leverage, notional) not in held:
+        held[leverage, notional] = cohort_book(
+            book, np.asarray(leverage), np.asarray(notional), orders
+        )
+    return AttributionPlan(held[leverage, notional], leverage, notional, steps)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ from stresstest.scenario.provenance import resolved_dict
 
 if TYPE_CHECKING:
     from stresstest.book import Book, SortedBook
+    from stresstest.book.cohorts import CohortBook
     from stresstest.book.sorted_book import ThresholdOrders
     from stresstest.engine.attribution import AttributionResult
     from stresstest.engine.lending import LendingPlan
@@ -127,13 +128,18 @@ class PrepareCache:
     the first call's path source, held in memory when its prices fit
     (:func:`~stresstest.paths.memory.held_in_memory`), and every book (built,
     sorted and ordered once per book table and seed: the thresholds do not
-    depend on the margin).
+    depend on the margin) with its cohort books (one per set of attribution
+    buckets). ``compare`` keeps one for all its replays: every variant, every
+    static rate of a match and the matched designs.
     """
 
     source: PathSource | None = None
     books: dict[tuple[object, int], tuple[SortedBook, BookStats]] = field(default_factory=dict)
     unsorted: dict[tuple[object, int], Book] = field(default_factory=dict)
     orders: dict[tuple[object, int], ThresholdOrders] = field(default_factory=dict)
+    cohorts: dict[
+        tuple[object, int], dict[tuple[tuple[float, ...], tuple[float, ...]], CohortBook]
+    ] = field(default_factory=dict)
 
 
 def prepare(
@@ -149,14 +155,16 @@ def prepare(
     ``attribution`` ``False`` plans no cohort attribution (docs/model.md 6b),
     ``records`` ``False`` no per-step records (an empty grid) and ``findings``
     ``False`` no plausibility findings, for replays that only measure a design;
-    nothing of them is built. With ``cache`` the path source and the books of an
-    earlier call are reused and this call's are kept (see :class:`PrepareCache`).
+    nothing of them is built. With ``cache`` the path source, the books and their
+    cohort books of an earlier call are reused and this call's are kept (see
+    :class:`PrepareCache`).
     """
     from stresstest.book import sort_book
     from stresstest.book.sorted_book import threshold_orders
     from stresstest.engine.attribution import attribution_plan
     from stresstest.engine.defences import defence_plan
     from stresstest.engine.mechanics import mechanics_arguments
+    from stresstest.paths.memory import unwrapped
 
     held = cache if cache is not None else PrepareCache()
     if held.source is None:
@@ -167,6 +175,7 @@ def prepare(
             source = held_in_memory(source)
         held.source = source
     source = held.source
+    generated = unwrapped(source)  # what the findings read (a path file's own prices)
     books, unsorted, orders = held.books, held.unsorted, held.orders
     variants = []
     for scenario in scenarios:
@@ -179,7 +188,13 @@ def prepare(
             unsorted[key] = book  # ADL needs the positions (docs/model.md 10.2)
         sorted_book, _ = books[key]
         cohorts = (
-            attribution_plan(scenario, unsorted[key], source.n_steps, orders[key])
+            attribution_plan(
+                scenario,
+                unsorted[key],
+                source.n_steps,
+                orders[key],
+                held.cohorts.setdefault(key, {}),
+            )
             if attribution
             else None
         )
@@ -191,7 +206,7 @@ def prepare(
                 fund_initial=scenario.insurance_fund.initial,
                 mechanics=mechanics_arguments(scenario),
                 defences=defence_plan(scenario, unsorted[key]),
-                warnings=tuple(pre_run_findings(scenario, unsorted[key], source))
+                warnings=tuple(pre_run_findings(scenario, unsorted[key], generated))
                 if findings
                 else (),
                 attribution=cohorts,

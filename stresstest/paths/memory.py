@@ -62,3 +62,8 @@ def held_in_memory(source: PathSource) -> PathSource:
     if source.n_paths * (source.n_steps + 1) * 8 > MEMORY_PATHS_BYTES:
         return source
     return MemoryPathSource(source)
+
+
+def unwrapped(source: PathSource) -> PathSource:
+    """The source a :class:`MemoryPathSource` serves, else ``source`` itself."""
+    return source.source if isinstance(source, MemoryPathSource) else source
