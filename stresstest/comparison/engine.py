@@ -444,9 +444,10 @@ def compare(
     options = {"chunk_size": chunk_size, "executor": executor, "scheduler": scheduler}
     variants = list(spec.variants)
     accounts = is_accounts_scenario(variants[0].scenario)
-    # Paths generated once (held in memory when they fit), each book built and sorted
-    # once: every variant, every static rate of a match and the matched designs.
-    cache = PrepareCache()
+    # Paths generated once (held in memory when they fit, with the local executor: dask
+    # workers generate their own chunks), each book built and sorted once: every
+    # variant, every static rate of a match and the matched designs.
+    cache = PrepareCache(hold_paths=executor == "local")
     lending = scenario.lending is not None
     if lending:  # lending designs on the same paths (docs/model.md 13, docs/lending.md)
         _check_lending_compare(spec, scenario, match)

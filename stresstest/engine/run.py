@@ -130,10 +130,13 @@ class PrepareCache:
     sorted and ordered once per book table and seed: the thresholds do not
     depend on the margin) with its cohort books (one per set of attribution
     buckets). ``compare`` keeps one for all its replays: every variant, every
-    static rate of a match and the matched designs.
+    static rate of a match and the matched designs. ``hold_paths`` ``False`` (a
+    distributed executor) keeps the path source as it is: its workers generate
+    their own chunks rather than receive every price from the client.
     """
 
     source: PathSource | None = None
+    hold_paths: bool = True
     books: dict[tuple[object, int], tuple[SortedBook, BookStats]] = field(default_factory=dict)
     unsorted: dict[tuple[object, int], Book] = field(default_factory=dict)
     orders: dict[tuple[object, int], ThresholdOrders] = field(default_factory=dict)
@@ -169,7 +172,7 @@ def prepare(
     held = cache if cache is not None else PrepareCache()
     if held.source is None:
         source = path_source(scenarios[0])
-        if cache is not None:
+        if cache is not None and cache.hold_paths:
             from stresstest.paths.memory import held_in_memory
 
             source = held_in_memory(source)
