@@ -130,12 +130,10 @@ def _distribution(
     wide = positive.size > 1 and positive[-1] > WIDE_RATIO * positive[0]
     if wide:
         edges = np.geomspace(positive[0], positive[-1], bins + 1)
-        body.hist(positive, bins=edges, color=style.SKY, edgecolor="white")
+        body.hist(positive, bins=edges.tolist(), color=style.SKY, edgecolor="white")
         body.set_xscale("log")
         body.set_title(
-            f"{what.capitalize()}: paths with some ({positive.size / n:.1%}; log bins); "
-            f"{(n - positive.size) / n:.1%} have none",
-            fontsize=11,
+            f"{what.capitalize()} > 0 on {positive.size / n:.1%} of paths (log bins)", fontsize=11
         )
     else:
         body.hist(values, bins=bins, color=style.SKY, edgecolor="white")
@@ -150,7 +148,7 @@ def _distribution(
     if wide:
         tail.set_xscale("log")
         tail.set_xlim(positive[0], positive[-1] * 1.2)
-    tail.set_title(f"Tail of {what}: share of paths with at least x", fontsize=11)
+    tail.set_title(f"Tail: share of paths with {what} at least x", fontsize=11)
     tail.set_xlabel(f"{what} per path x, {style.MONEY_LABEL}")
     tail.set_ylabel("share of paths (log scale)")
     style.percent_axis(tail.yaxis)
@@ -266,7 +264,7 @@ def lending_summary_page(run: RunFolder) -> Figure:
         f"{style.money(unprofitable)} of debt is still open but unprofitable to liquidate, "
         f"and {style.money(underwater)} is owed beyond its collateral (bad debt not yet booked)."
     )
-    figure.text(0.46, 0.24, _wrap(reading, 80), ha="left", va="top", fontsize=10.5)
+    figure.text(0.46, 0.24, _wrap(reading, 74), ha="left", va="top", fontsize=10.5)
     return figure
 
 
@@ -280,8 +278,7 @@ def lending_losses_page(run: RunFolder) -> Figure:
         f"{run.label}: ES 99% of bad debt is {_es_text(bad_debt)}; the reserve's largest "
         f"drawdown has ES 99% {_es_text(drawdown)} (mean {style.money(drawdown['mean'])})"
         if bad_debt["mean"]
-        else f"{run.label}: no bad debt on any of {run.n_paths:,} paths; the reserve never "
-        "falls",
+        else f"{run.label}: no bad debt on any of {run.n_paths:,} paths; the reserve never falls",
     )
     axes = figure.subplots(2, 2)
     _distribution(axes[0, 0], axes[0, 1], run.paths["bad_debt"].to_numpy(), bad_debt, "bad debt")
@@ -431,7 +428,10 @@ LENDING_RUN_PAGES = {
 
 # ----------------------------------------------------------------------------- comparison
 def design_text(design: str) -> str:
-    """``close_factor=0.5 bonus=0.05 ramp=0.5 max=0.1`` -> ``cf 0.5, bonus 0.05, ramp 0.5, max 0.1``."""
+    """A design of compare.parquet in short words.
+
+    ``close_factor=0.5 bonus=0.05 ramp=0.5 max=0.1`` -> ``cf 0.5, bonus 0.05, ramp 0.5, max 0.1``.
+    """
     parts = []
     for token in design.split():
         key, _, value = token.partition("=")
@@ -442,9 +442,7 @@ def design_text(design: str) -> str:
 def variant_summaries(folder: CompareFolder) -> dict[str, dict[str, Any]]:
     """summary.json of each variant folder, by variant name (in compare.parquet order)."""
     names = [str(name) for name in folder.table["variant"].to_list()]
-    return {
-        name: read_json(folder.path / "variants" / name / "summary.json") for name in names
-    }
+    return {name: read_json(folder.path / "variants" / name / "summary.json") for name in names}
 
 
 def _difference(folder: CompareFolder, variant: str, statistic: str) -> dict[str, Any] | None:
@@ -488,8 +486,9 @@ def lending_verdicts(folder: CompareFolder) -> list[str]:
     if higher:
         lines.append(f"Clearly higher ES 99% than {baseline}: " + "; ".join(higher) + ".")
     lines.append(
-        "A loan book has no margin to pay for safety, so no design is recommended: the "
-        "table gives what each design costs liquidators and borrowers."
+        "No design is recommended: what a lower risk costs a loan book (a larger bonus paid by "
+        "borrowers, more debt repaid at once) is not one number; the table and the paired "
+        "differences give each."
     )
     return lines
 
@@ -521,7 +520,7 @@ def lending_compare_page(folder: CompareFolder) -> Figure:
         "variant",
         "design",
         f"bad debt\nmean {style.QUOTE}",
-        f"ES 99%\nbad debt",
+        "ES 99%\nbad debt",
         "P(reserve\ndepleted)",
         "liquidations\nper path",
         "debt\nrepaid",
