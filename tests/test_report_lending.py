@@ -129,6 +129,7 @@ def test_lending_run_has_the_lending_pages_in_lending_words(lending_run: Path) -
         assert "USDC" in text, f"page {slug} does not name the quote asset"
     for words in (
         "loans",
+        "health factor",
         "P(reserve depleted)",
         "ES 99% of bad debt",
         "Liquidators' profit",

@@ -198,7 +198,7 @@ def lending_summary_page(run: RunFolder) -> Figure:
     figure.text(
         0.03,
         0.905,
-        f"{_wrap(description, 150)}\n{run.n_paths:,} path{'' if single else 's'} x "
+        f"{_wrap(description, 135)}\n{run.n_paths:,} path{'' if single else 's'} x "
         f"{run.n_steps:,} steps, {book['n_positions']:,} loans owing "
         f"{style.money(book.get('entry_notional'))}"
         + (f" against {style.money(collateral)} of collateral" if collateral else "")
@@ -257,6 +257,9 @@ def lending_summary_page(run: RunFolder) -> Figure:
     unprofitable = run.metric("unprofitable_debt")["mean"]
     underwater = run.metric("underwater_debt")["mean"]
     reading = (
+        "A loan can be liquidated when its health factor (collateral at the liquidation "
+        "threshold over debt) falls below 1; a liquidator acts only when selling the seized "
+        "collateral pays more than the debt and gas. "
         f"Liquidators repay {style.money(run.metric('liquidated_notional')['mean'])} of debt per "
         f"path on average and keep {style.money(run.metric('liquidator_profit')['mean'])} after "
         f"the pool and gas. Bad debt is booked against the reserve of {style.money(initial)}; "
