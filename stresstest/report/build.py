@@ -26,6 +26,13 @@ from stresstest.report.figures_compare import (
     differences_pages,
     frontier_page,
 )
+from stresstest.report.figures_lending import (
+    LENDING_RUN_PAGES,
+    is_lending_run,
+    lending_compare_page,
+    lending_differences_pages,
+    quote_asset,
+)
 from stresstest.report.figures_procyclicality import has_procyclicality, procyclicality_page
 from stresstest.report.figures_run import RUN_PAGES
 from stresstest.report.load import CompareFolder, RunFolder, load_result, load_run
@@ -41,8 +48,12 @@ def run_pages(run: RunFolder, prefix: str = "", *, backtest: bool = True) -> lis
 
     With ``backtest`` (and a backtest.json in the folder), its coverage page too; a
     comparison that showed its own backtest page leaves it out, so no page is printed
-    twice.
+    twice. A lending run (docs/lending.md) gets the lending pages instead of the perps
+    ones.
     """
+    if is_lending_run(run):  # a loan book: no margin, positions or attribution
+        with style.quote_currency(quote_asset(run)):
+            return [(prefix + slug, draw(run)) for slug, draw in LENDING_RUN_PAGES.items()]
     pages = [(prefix + slug, draw(run)) for slug, draw in RUN_PAGES.items()]
     if run.attribution is not None:  # docs/model.md 6b
         pages.append((prefix + "attribution", attribution_page(run)))
@@ -53,6 +64,9 @@ def run_pages(run: RunFolder, prefix: str = "", *, backtest: bool = True) -> lis
 
 def compare_pages(folder: CompareFolder) -> list[Page]:
     """The pages of a comparison report, then the run pages of its baseline variant."""
+    if is_lending_run(folder.baseline):
+        with style.quote_currency(quote_asset(folder.baseline)):
+            return lending_compare_pages(folder)
     pages: list[Page] = [
         ("variants", compare_summary_page(folder)),
         ("frontier", frontier_page(folder)),
@@ -76,6 +90,23 @@ def compare_pages(folder: CompareFolder) -> list[Page]:
         )
         pages += run_pages(run, prefix="recommended-", backtest=not shown_backtest)
     return pages
+
+
+def lending_compare_pages(folder: CompareFolder) -> list[Page]:
+    """A comparison of lending designs: the designs, their paired differences, the baseline.
+
+    No frontier (a loan book has no maintenance requirement to trade against), no
+    backtest (refused for a loan book) and no recommended design (docs/reports.md).
+    """
+    differences = lending_differences_pages(folder)
+    return [
+        ("designs", lending_compare_page(folder)),
+        *(
+            ("differences" + (f"-{number}" if number > 1 else ""), figure)
+            for number, figure in enumerate(differences, start=1)
+        ),
+        *run_pages(folder.baseline, prefix="baseline-", backtest=False),
+    ]
 
 
 def report_figures(result_dir: Path) -> list[Page]:

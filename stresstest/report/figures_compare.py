@@ -364,11 +364,14 @@ def panel_rows(n_variants: int) -> int:
     return PANEL_ROWS_MANY
 
 
-def differences_pages(folder: CompareFolder) -> list[Figure]:
+def differences_pages(
+    folder: CompareFolder, labels: dict[str, tuple[str, str, float]] | None = None
+) -> list[Figure]:
     """Page 3 on: paired differences against the baseline with their intervals.
 
     Two panels per row; with many variants fewer rows per page (:func:`panel_rows`)
-    and more pages, so that each variant's label has room.
+    and more pages, so that each variant's label has room. ``labels`` names each
+    statistic (panel title, unit, scale); default :data:`DIFFERENCE_LABELS`.
     """
     frame = folder.differences
     baseline = str(folder.document["baseline"])
@@ -388,7 +391,7 @@ def differences_pages(folder: CompareFolder) -> list[Figure]:
         rows = max(1, math.ceil(len(chunk) / columns))
         axes = np.atleast_1d(figure.subplots(rows, columns)).reshape(-1)
         for ax, statistic in zip(axes, chunk, strict=False):
-            _difference_panel(ax, frame, statistic, variants)
+            _difference_panel(ax, frame, statistic, variants, labels or DIFFERENCE_LABELS)
         for ax in axes[len(chunk) :]:
             ax.set_axis_off()
         for colour, text in (
@@ -409,9 +412,15 @@ def differences_pages(folder: CompareFolder) -> list[Figure]:
     return pages
 
 
-def _difference_panel(ax: Any, frame: pl.DataFrame, statistic: str, variants: list[str]) -> None:
+def _difference_panel(
+    ax: Any,
+    frame: pl.DataFrame,
+    statistic: str,
+    variants: list[str],
+    labels: dict[str, tuple[str, str, float]],
+) -> None:
     """One statistic: each variant's paired difference and interval, one row per variant."""
-    title, unit, scale = DIFFERENCE_LABELS.get(statistic, (statistic, "", 1.0))
+    title, unit, scale = labels.get(statistic, (statistic, "", 1.0))
     part = frame.filter(pl.col("statistic") == statistic)
     by_variant = {row["variant"]: row for row in part.iter_rows(named=True)}
     positions = np.arange(len(variants))[::-1]

@@ -78,6 +78,20 @@ RC: dict[RcKeyType, Any] = {
 
 
 @contextmanager
+def quote_currency(name: str) -> Iterator[None]:
+    """Label money in ``name`` (e.g. a lending market's ``lending.quote_asset``) while
+    pages are drawn; :data:`QUOTE`, :data:`MONEY_LABEL` and :data:`PRICE_LABEL` are
+    restored afterwards."""
+    global QUOTE, MONEY_LABEL, PRICE_LABEL
+    saved = (QUOTE, MONEY_LABEL, PRICE_LABEL)
+    QUOTE, MONEY_LABEL, PRICE_LABEL = name, f"quote units ({name})", f"price ({name} per base unit)"
+    try:
+        yield
+    finally:
+        QUOTE, MONEY_LABEL, PRICE_LABEL = saved
+
+
+@contextmanager
 def context() -> Iterator[None]:
     """Apply :data:`RC` while pages are drawn and saved."""
     with matplotlib.rc_context(RC):
