@@ -148,9 +148,10 @@ def test_paths_sharing_buffers_match_the_reference_and_each_path_alone(
 
 
 def test_a_path_after_a_crashed_path_starts_from_the_book() -> None:
-    """Path 0 crashes (both loans liquidated, one closed), path 1 stays flat: replayed in
-    one block, path 1 sees the book as it was (no liquidation, debt outstanding = the
-    book's debt at every step), as when replayed alone.
+    """Paths 0 and 1 are the same crash (both loans liquidated whole and closed), path 2
+    stays flat: replayed in one block, path 1 repeats path 0 bit for bit (it finds the
+    loans open with their book debt, not as path 0 left them) and path 2 sees the book
+    as it was (no liquidation; debt outstanding 700 + 1500 at every step).
     """
     loans = [
         {"collateral": [(0, 1.0)], "debt_asset": 1, "debt": 700.0},
@@ -158,9 +159,11 @@ def test_a_path_after_a_crashed_path_starts_from_the_book() -> None:
     ]
     crash = [1000.0, 800.0, 500.0, 500.0]
     flat = [1000.0, 1000.0, 1000.0, 1000.0]
-    prices = np.array([[crash], [flat]], dtype=float)
+    prices = np.array([[crash], [crash], [flat]], dtype=float)
     batch: list[np.ndarray] = []
     run_kernel(prices, loans, market(full_below_hf=1.0), 0.0, blocks=1, every_path=batch)
-    liquidations = batch[0][:, enums.METRIC_INDEX["n_liquidations"]]
-    assert liquidations[0] >= 2.0 and liquidations[1] == 0.0
-    assert batch[0][1, enums.METRIC_INDEX["requirement_mean"]] == 2200.0
+    rows = batch[0]
+    liquidations = rows[:, enums.METRIC_INDEX["n_liquidations"]]
+    assert list(liquidations) == [2.0, 2.0, 0.0]
+    assert rows[1].tobytes() == rows[0].tobytes()
+    assert rows[2, enums.METRIC_INDEX["requirement_mean"]] == 2200.0
