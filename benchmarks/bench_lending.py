@@ -192,7 +192,7 @@ def versus_core(options: argparse.Namespace) -> int:
     scenario = make_scenario(options.positions, options.paths, "static")
     source = GbmPathSource(scenario.paths, scenario.seed)
     s0 = float(scenario.paths.s0)
-    values = market(threshold=[0.8], bonus=[0.05], fee=[0.1], depth=[1e10], gas=5.0, half_life=24.0)
+    values = market(threshold=[0.8], bonus=[0.05], fee=[0.1], depth=[1e12], gas=5.0, half_life=24.0)
     book = healthy_book(options.loans, s0)
     wake = wake_index(book, np.asarray(values["threshold"], dtype=float))  # once, as a plan
     checked = checked_paths(book, source.chunk(0, min(200, options.paths)))
