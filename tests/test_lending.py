@@ -110,25 +110,25 @@ def oracle_arguments(values: dict[str, Any], n_assets: int) -> np.ndarray:
     return params
 
 
-def run_kernel(
-    prices: np.ndarray, loans: list[dict[str, Any]], values: dict[str, Any], fund: float
-) -> tuple[dict[str, float], np.ndarray]:
-    """The kernel's columns on paths ``prices`` ``(n, A, T + 1)``, and its grid records."""
-    from stresstest.book.loans import LoanBook
+def run_kernel_book(
+    prices: np.ndarray,
+    book: Any,
+    wake: Any,
+    values: dict[str, Any],
+    fund: float,
+    blocks: int = 2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's metrics ``(n, N_METRICS_LENDING)`` and grid records on ``prices``
+    ``(n, A, T + 1)`` for a :class:`~stresstest.book.loans.LoanBook` (``wake``: its
+    wake index, or None to build it).
+    """
     from stresstest.engine.lending import wake_index
     from stresstest.kernels.lending import lending_replay_paths
 
     n_paths, n_assets, n_points = prices.shape
-    book = LoanBook(
-        start=np.cumsum([0] + [len(loan["collateral"]) for loan in loans]).astype(np.int64),
-        asset=np.array([a for loan in loans for a, _ in loan["collateral"]], dtype=np.int64),
-        collateral=np.array([c for loan in loans for _, c in loan["collateral"]], dtype=float),
-        debt_asset=np.array([loan["debt_asset"] for loan in loans], dtype=np.int64),
-        debt=np.array([loan["debt"] for loan in loans], dtype=float),
-        assets=tuple(f"asset{a}" for a in range(n_assets + 1)),
-    )
     threshold = np.asarray(values["threshold"], dtype=float)
-    wake = wake_index(book, threshold)
+    if wake is None:
+        wake = wake_index(book, threshold)
     curves = values.get("curves")
     grid = np.arange(n_points, dtype=np.int64)
     out = np.zeros((n_paths, enums.N_METRICS_LENDING))
@@ -151,15 +151,48 @@ def run_kernel(
         wake.group_of,
         wake.groups,
         wake.always,
+        wake.sleep_debt,
+        wake.sleep_collateral,
         fund,
         grid,
         oracle_arguments(values, n_assets),
         np.asarray(values["gas"] if isinstance(values["gas"], list) else [], dtype=float),
         curves.start if curves is not None else np.zeros(0, dtype=np.int64),
         curves.knots if curves is not None else np.zeros((3, 0)),
+        blocks,
         out,
         records,
     )
+    return out, records
+
+
+def run_kernel(
+    prices: np.ndarray,
+    loans: list[dict[str, Any]],
+    values: dict[str, Any],
+    fund: float,
+    blocks: int = 2,
+    every_path: list[np.ndarray] | None = None,
+) -> tuple[dict[str, float], np.ndarray]:
+    """The kernel's columns on path 0 of ``prices`` ``(n, A, T + 1)``, and its grid records.
+
+    ``blocks``: blocks of paths sharing buffers (13.7); ``every_path`` receives the
+    metrics of every path.
+    """
+    from stresstest.book.loans import LoanBook
+
+    n_assets = prices.shape[1]
+    book = LoanBook(
+        start=np.cumsum([0] + [len(loan["collateral"]) for loan in loans]).astype(np.int64),
+        asset=np.array([a for loan in loans for a, _ in loan["collateral"]], dtype=np.int64),
+        collateral=np.array([c for loan in loans for _, c in loan["collateral"]], dtype=float),
+        debt_asset=np.array([loan["debt_asset"] for loan in loans], dtype=np.int64),
+        debt=np.array([loan["debt"] for loan in loans], dtype=float),
+        assets=tuple(f"asset{a}" for a in range(n_assets + 1)),
+    )
+    out, records = run_kernel_book(prices, book, None, values, fund, blocks)
+    if every_path is not None:
+        every_path.append(out)
     columns = {name: out[:, enums.METRIC_INDEX[name]] for name in NAMES}
     return {name: float(value[0]) for name, value in columns.items()}, records
 

@@ -97,6 +97,10 @@ class WakeIndex:
         ``(G, 4)`` int64: first position, end position, collateral asset, debt asset.
     always
         The other loans (several collateral rows), ascending: checked at every step.
+    sleep_debt, sleep_collateral
+        Each group's debt (units of its debt asset) and collateral (base units) summed
+        over ``single`` in that order: the sleep sums every path starts from, computed
+        once here instead of on every path.
     """
 
     single: np.ndarray
@@ -104,10 +108,14 @@ class WakeIndex:
     group_of: np.ndarray
     groups: np.ndarray
     always: np.ndarray
+    sleep_debt: np.ndarray
+    sleep_collateral: np.ndarray
 
 
 def wake_index(book: LoanBook, threshold: np.ndarray) -> WakeIndex:
     """The :class:`WakeIndex` of a loan book under per-asset thresholds ``LT_a``."""
+    from stresstest.kernels.lending import sleep_sums
+
     legs = np.diff(book.start)
     single = np.flatnonzero(legs == 1)
     first = book.start[single]
@@ -123,13 +131,22 @@ def wake_index(book: LoanBook, threshold: np.ndarray) -> WakeIndex:
     ends = np.r_[starts[1:], key.size][: starts.size].astype(np.int64)
     group_of = np.full(len(book), -1, dtype=np.int64)
     group_of[single] = np.cumsum(np.r_[True, key[1:] != key[:-1]][: key.size]) - 1
-    groups = np.stack([starts, ends, asset[starts], debt_asset[starts]], axis=1)
+    groups = np.ascontiguousarray(
+        np.stack([starts, ends, asset[starts], debt_asset[starts]], axis=1).reshape(-1, 4),
+        dtype=np.int64,
+    )
+    single = single.astype(np.int64)
+    sleep_debt = np.zeros(groups.shape[0])
+    sleep_collateral = np.zeros(groups.shape[0])
+    sleep_sums(single, groups, book.start, book.collateral, book.debt, sleep_debt, sleep_collateral)
     return WakeIndex(
-        single=single.astype(np.int64),
+        single=single,
         theta=theta,
         group_of=group_of,
-        groups=np.ascontiguousarray(groups.reshape(-1, 4), dtype=np.int64),
+        groups=groups,
         always=np.flatnonzero(legs != 1).astype(np.int64),
+        sleep_debt=sleep_debt,
+        sleep_collateral=sleep_collateral,
     )
 
 
@@ -214,6 +231,8 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
 
     Returns metrics ``(count, N_METRICS_LENDING)`` and records ``(count, N_GRID, len(grid))``.
     """
+    import numba
+
     from stresstest.kernels.lending import lending_replay_paths
 
     count = prices.shape[0]
@@ -238,12 +257,15 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         plan.wake.group_of,
         plan.wake.groups,
         plan.wake.always,
+        plan.wake.sleep_debt,
+        plan.wake.sleep_collateral,
         plan.fund_initial,
         plan.grid,
         plan.oracle,
         plan.gas,
         plan.curve_start,
         plan.curve_knots,
+        4 * numba.get_num_threads(),  # blocks of paths sharing buffers: results do not depend
         out,
         grid_out,
     )

@@ -34,6 +34,28 @@ from stresstest.kernels.jit import kernel, parallel_kernel
 #: so a loan left asleep has ``HF > 1`` (docs/model.md 13.7).
 WAKE_MARGIN = 1e-9
 
+#: A thread's buffers (:func:`lending_work`): per-loan state (collateral per row, debt,
+#: open, step refused, the stamp of the path that touched it), the heap overlay (keys,
+#: loans, stamps), the step's candidates and health factors, the awake loans, and the
+#: seize order, seized, whole and sold amounts of one liquidation's legs.
+LendingWork = tuple[
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+]
+
 
 @kernel
 def oracle_marks(prices: np.ndarray, deviation: float, heartbeat: int, marks: np.ndarray) -> None:
@@ -145,6 +167,163 @@ def heap_push(
 
 
 @kernel
+def sleep_sums(
+    single: np.ndarray,
+    groups: np.ndarray,
+    start: np.ndarray,
+    collateral0: np.ndarray,
+    debt0: np.ndarray,
+    sleep_debt: np.ndarray,
+    sleep_collateral: np.ndarray,
+) -> None:
+    """Each group's initial sums of sleeping debt and collateral, once per plan (13.7).
+
+    ``sleep_debt[g]`` (units of the group's debt asset) and ``sleep_collateral[g]``
+    (base units) add the loans of ``single[groups[g, 0] : groups[g, 1]]`` in that
+    order, the order every path's sums start from.
+    """
+    for group in range(groups.shape[0]):
+        sleep_debt[group] = 0.0
+        sleep_collateral[group] = 0.0
+        for position in range(groups[group, 0], groups[group, 1]):
+            sleep_debt[group] += debt0[single[position]]
+            sleep_collateral[group] += collateral0[start[single[position]]]
+
+
+@kernel
+def shared_heap_pop(
+    theta0: np.ndarray,
+    loans0: np.ndarray,
+    theta: np.ndarray,
+    loans: np.ndarray,
+    written: np.ndarray,
+    stamp: int,
+    base: int,
+    size: int,
+) -> int:
+    """:func:`heap_pop` on a heap read from ``theta0``/``loans0`` until written.
+
+    Position ``p`` holds ``theta[p], loans[p]`` if ``written[p] == stamp`` (written on
+    this path) and ``theta0[p], loans0[p]`` (the shared initial heap) otherwise; writes
+    go to ``theta``/``loans`` and stamp ``p``. The same moves and comparisons as
+    :func:`heap_pop` on a private copy, in ``O(log n)`` positions, without the copy.
+    """
+    size -= 1
+    last = base + size
+    key = theta[last] if written[last] == stamp else theta0[last]
+    loan = loans[last] if written[last] == stamp else loans0[last]
+    node = 0
+    while True:
+        largest = node
+        largest_key = key
+        for child in (2 * node + 1, 2 * node + 2):
+            if child < size:
+                at = base + child
+                child_key = theta[at] if written[at] == stamp else theta0[at]
+                if child_key > largest_key:
+                    largest = child
+                    largest_key = child_key
+        at = base + node
+        written[at] = stamp
+        if largest == node:
+            theta[at] = key
+            loans[at] = loan
+            return size
+        other = base + largest
+        theta[at] = largest_key
+        loans[at] = loans[other] if written[other] == stamp else loans0[other]
+        node = largest
+
+
+@kernel
+def shared_heap_push(
+    theta0: np.ndarray,
+    loans0: np.ndarray,
+    theta: np.ndarray,
+    loans: np.ndarray,
+    written: np.ndarray,
+    stamp: int,
+    base: int,
+    size: int,
+    key: float,
+    loan: int,
+) -> int:
+    """:func:`heap_push` on the heap of :func:`shared_heap_pop`; returns the new size."""
+    node = size
+    while node > 0:
+        parent = (node - 1) // 2
+        at = base + parent
+        parent_key = theta[at] if written[at] == stamp else theta0[at]
+        if not parent_key < key:
+            break
+        here = base + node
+        theta[here] = parent_key
+        loans[here] = loans[at] if written[at] == stamp else loans0[at]
+        written[here] = stamp
+        node = parent
+    here = base + node
+    theta[here] = key
+    loans[here] = loan
+    written[here] = stamp
+    return size + 1
+
+
+@kernel
+def lending_work(n_loans: int, n_legs: int, n_single: int, max_legs: int) -> LendingWork:
+    """Buffers for the paths one thread replays, allocated once (13.7).
+
+    Nothing in them is read before it is written on the same path: a loan's state
+    only where its stamp is the path's (:func:`touch`), a heap position only where
+    stamped (:func:`shared_heap_pop`), the rest up to counts set on the path.
+    """
+    return (
+        np.empty(n_legs),
+        np.empty(n_loans),
+        np.empty(n_loans, dtype=np.bool_),
+        np.empty(n_loans, dtype=np.int64),
+        np.full(n_loans, -1, dtype=np.int64),
+        np.empty(n_single),
+        np.empty(n_single, dtype=np.int64),
+        np.full(n_single, -1, dtype=np.int64),
+        np.empty(n_loans, dtype=np.int64),
+        np.empty(n_loans),
+        np.empty(n_loans, dtype=np.int64),
+        np.empty(max_legs, dtype=np.int64),
+        np.empty(max_legs),
+        np.empty(max_legs, dtype=np.bool_),
+        np.empty(max_legs),
+    )
+
+
+@kernel
+def touch(
+    start: np.ndarray,
+    collateral0: np.ndarray,
+    debt0: np.ndarray,
+    collateral: np.ndarray,
+    debt: np.ndarray,
+    is_open: np.ndarray,
+    refused_at: np.ndarray,
+    touched: np.ndarray,
+    stamp: int,
+    loan: int,
+) -> None:
+    """Give ``loan`` its initial state on this path (stamp ``stamp``) if not yet done.
+
+    Its collateral rows and debt from the book, open, never refused: what a private
+    copy of the book per path holds for a loan not changed yet.
+    """
+    if touched[loan] == stamp:
+        return
+    touched[loan] = stamp
+    debt[loan] = debt0[loan]
+    is_open[loan] = True
+    refused_at[loan] = -1
+    for leg in range(start[loan], start[loan + 1]):
+        collateral[leg] = collateral0[leg]
+
+
+@kernel
 def tie_order(ranked: np.ndarray, key: np.ndarray, loans: np.ndarray) -> None:
     """Order each run of equal ``key`` in ``ranked`` (an argsort of ``key``) by loan index.
 
@@ -185,12 +364,16 @@ def lending_replay_path(
     group_of: np.ndarray,
     groups: np.ndarray,
     always: np.ndarray,
+    sleep_debt0: np.ndarray,
+    sleep_collateral0: np.ndarray,
     fund_initial: float,
     grid: np.ndarray,
     oracle: np.ndarray,
     gas_steps: np.ndarray,
     curve_start: np.ndarray,
     curve_knots: np.ndarray,
+    work: LendingWork,
+    stamp: int,
     out_row: np.ndarray,
     grid_row: np.ndarray,
 ) -> None:
@@ -216,11 +399,16 @@ def lending_replay_path(
     ``curve_knots`` are the piecewise depth curves of the path assets' pools
     (:func:`curve_proceeds`); ``curve_start`` empty: the constant-product pools of
     ``depth``.
+
+    Nothing of size ``O(loans)`` is written per path (13.7): ``sleep_debt0`` and
+    ``sleep_collateral0`` are the groups' initial sleep sums (:func:`sleep_sums`);
+    ``work`` holds the thread's buffers (:func:`lending_work`), whose per-loan state
+    and heap positions count only where stamped ``stamp`` (unique per path among the
+    paths that share ``work``); elsewhere the initial book and heap are read.
     """
     n_assets = prices.shape[0]
     n_points = prices.shape[1]
     last_step = n_points - 1
-    n_loans = debt0.shape[0]
     close_factor = market[enums.LEND_CLOSE_FACTOR]
     full_below = market[enums.LEND_FULL_BELOW_HF]
     small_loan = market[enums.LEND_SMALL_LOAN]
@@ -242,34 +430,37 @@ def lending_replay_path(
     market_prices = np.empty((n_assets + 1, n_points))
     market_prices[:n_assets, :] = prices
     market_prices[n_assets, :] = 1.0
-    collateral = collateral0.copy()
-    debt = debt0.copy()
-    is_open = np.ones(n_loans, dtype=np.bool_)
-    refused_at = np.full(n_loans, -1, dtype=np.int64)
+    (
+        collateral,
+        debt,
+        is_open,
+        refused_at,
+        touched,
+        heap_theta,
+        heap_loan,
+        heap_written,
+        candidates,
+        candidate_hf,
+        active,
+        order,
+        seized,
+        whole,
+        sold,
+    ) = work
     used = np.zeros(n_assets + 1)
-    max_legs = 1
-    for loan in range(n_loans):
-        max_legs = max(max_legs, start[loan + 1] - start[loan])
-    order = np.empty(max_legs, dtype=np.int64)
-    seized = np.empty(max_legs)
-    whole = np.empty(max_legs, dtype=np.bool_)
-    sold = np.empty(max_legs)
-    candidates = np.empty(n_loans, dtype=np.int64)
-    candidate_hf = np.empty(n_loans)
-    active = np.empty(n_loans, dtype=np.int64)
     n_active = always.shape[0]
-    active[:n_active] = always
+    for position in range(n_active):
+        loan = always[position]
+        active[position] = loan
+        touch(
+            start, collateral0, debt0, collateral, debt, is_open, refused_at, touched, stamp, loan
+        )
     n_groups = groups.shape[0]
-    heap_theta = single_theta.copy()
-    heap_loan = single.copy()
     asleep = np.empty(n_groups, dtype=np.int64)
-    sleep_debt = np.zeros(n_groups)  # debt of the group's sleepers, units of the debt asset
-    sleep_collateral = np.zeros(n_groups)  # their collateral, base units
+    sleep_debt = sleep_debt0.copy()  # debt of the group's sleepers, units of the debt asset
+    sleep_collateral = sleep_collateral0.copy()  # their collateral, base units
     for group in range(n_groups):
         asleep[group] = groups[group, 1] - groups[group, 0]
-        for position in range(groups[group, 0], groups[group, 1]):
-            sleep_debt[group] += debt0[single[position]]
-            sleep_collateral[group] += collateral0[start[single[position]]]
     flows = np.zeros((N_FLOWS, n_points))
     debt_total = 0.0
     collateral_total = 0.0
@@ -283,13 +474,37 @@ def lending_replay_path(
         for group in range(n_groups):
             asset, debt_of, base = groups[group, 2], groups[group, 3], groups[group, 0]
             limit = marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN)
-            while asleep[group] > 0 and heap_theta[base] > limit:
-                loan = heap_loan[base]
+            while asleep[group] > 0:
+                own = heap_written[base] == stamp
+                if not (heap_theta[base] if own else single_theta[base]) > limit:
+                    break
+                loan = heap_loan[base] if own else single[base]
+                touch(
+                    start,
+                    collateral0,
+                    debt0,
+                    collateral,
+                    debt,
+                    is_open,
+                    refused_at,
+                    touched,
+                    stamp,
+                    loan,
+                )
                 active[n_active] = loan
                 n_active += 1
                 sleep_debt[group] -= debt[loan]
                 sleep_collateral[group] -= collateral[start[loan]]
-                asleep[group] = heap_pop(heap_theta, heap_loan, base, asleep[group])
+                asleep[group] = shared_heap_pop(
+                    single_theta,
+                    single,
+                    heap_theta,
+                    heap_loan,
+                    heap_written,
+                    stamp,
+                    base,
+                    asleep[group],
+                )
             debt_total += sleep_debt[group] * marks[debt_of, step]
             collateral_total += sleep_collateral[group] * marks[asset, step]
         n_candidates = 0
@@ -306,8 +521,17 @@ def lending_replay_path(
                 theta = debt[loan] / weighted if weighted > 0.0 else np.inf
                 if theta <= marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN):
                     base = groups[group, 0]
-                    asleep[group] = heap_push(
-                        heap_theta, heap_loan, base, asleep[group], theta, loan
+                    asleep[group] = shared_heap_push(
+                        single_theta,
+                        single,
+                        heap_theta,
+                        heap_loan,
+                        heap_written,
+                        stamp,
+                        base,
+                        asleep[group],
+                        theta,
+                        loan,
                     )
                     sleep_debt[group] += debt[loan]
                     sleep_collateral[group] += collateral[leg]
@@ -331,6 +555,8 @@ def lending_replay_path(
                 candidate_hf[n_candidates] = health
                 n_candidates += 1
         n_active = kept
+        if n_candidates == 0:
+            continue
         ranked = np.argsort(candidate_hf[:n_candidates])
         tie_order(ranked, candidate_hf, candidates)
         for rank in range(n_candidates):
@@ -484,41 +710,64 @@ def lending_replay_paths(
     group_of: np.ndarray,
     groups: np.ndarray,
     always: np.ndarray,
+    sleep_debt0: np.ndarray,
+    sleep_collateral0: np.ndarray,
     fund_initial: float,
     grid: np.ndarray,
     oracle: np.ndarray,
     gas_steps: np.ndarray,
     curve_start: np.ndarray,
     curve_knots: np.ndarray,
+    blocks: int,
     out: np.ndarray,
     grid_out: np.ndarray,
 ) -> None:
-    """:func:`lending_replay_path` over ``prices`` ``(n, A, T + 1)``, one thread per path."""
-    for row in numba.prange(prices.shape[0]):
-        lending_replay_path(
-            prices[row],
-            market,
-            threshold,
-            bonus,
-            bonus_max,
-            fee,
-            depth,
-            start,
-            leg_asset,
-            collateral0,
-            debt_asset,
-            debt0,
-            single,
-            single_theta,
-            group_of,
-            groups,
-            always,
-            fund_initial,
-            grid,
-            oracle,
-            gas_steps,
-            curve_start,
-            curve_knots,
-            out[row],
-            grid_out[row],
-        )
+    """:func:`lending_replay_path` over ``prices`` ``(n, A, T + 1)``.
+
+    ``prange`` over ``blocks`` blocks of consecutive paths (at most one per path);
+    each block allocates its buffers once (:func:`lending_work`) and replays its
+    paths one after the other, stamping each with its row. A path's result depends
+    on nothing but the path: the same bytes whatever the threads or ``blocks``.
+    """
+    n_rows = prices.shape[0]
+    n_loans = debt0.shape[0]
+    max_legs = 1
+    for loan in range(n_loans):
+        max_legs = max(max_legs, start[loan + 1] - start[loan])
+    n_blocks = min(n_rows, max(1, blocks))
+    for block in numba.prange(n_blocks):
+        first = block * n_rows // n_blocks
+        end = (block + 1) * n_rows // n_blocks
+        work = lending_work(n_loans, collateral0.shape[0], single.shape[0], max_legs)
+        for row in range(first, end):
+            lending_replay_path(
+                prices[row],
+                market,
+                threshold,
+                bonus,
+                bonus_max,
+                fee,
+                depth,
+                start,
+                leg_asset,
+                collateral0,
+                debt_asset,
+                debt0,
+                single,
+                single_theta,
+                group_of,
+                groups,
+                always,
+                sleep_debt0,
+                sleep_collateral0,
+                fund_initial,
+                grid,
+                oracle,
+                gas_steps,
+                curve_start,
+                curve_knots,
+                work,
+                row,
+                out[row],
+                grid_out[row],
+            )
