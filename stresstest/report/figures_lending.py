@@ -24,12 +24,12 @@ from stresstest.report import style
 from stresstest.report.figures_compare import _bottom_of, differences_pages
 from stresstest.report.figures_run import (
     WIDE_RATIO,
-    _interval_widths,
     _symlog,
     _value_text,
     _wrap,
     draw_table,
     fan,
+    liquidation_timing,
     price_page,
     samples,
     step_range,
@@ -326,14 +326,10 @@ def lending_liquidations_page(run: RunFolder) -> Figure:
     """Page 4: liquidations and debt repaid per step, quantile bands across paths."""
     counts = run.steps["liquidations"]
     step = counts["step"].to_numpy()
-    widths = _interval_widths(step)
+    widths, peak, half = liquidation_timing(counts)
     per_step = "per step" if np.all(widths == 1) else "per step (average over interval)"
     number = run.metric("n_liquidations")
     repaid = run.metric("liquidated_notional")
-    mean = counts["mean"].to_numpy()
-    peak = int(step[int(np.argmax(mean / widths))])
-    share = np.cumsum(mean) / mean.sum() if mean.sum() > 0 else np.zeros_like(mean)
-    half = int(step[min(int(np.searchsorted(share, 0.5)), step.size - 1)])
     figure = style.page()
     style.title(
         figure,

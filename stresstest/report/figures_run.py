@@ -205,6 +205,21 @@ def _interval_widths(step: np.ndarray) -> np.ndarray:
     return np.maximum(widths, 1.0)
 
 
+def liquidation_timing(counts: pl.DataFrame) -> tuple[np.ndarray, int, int]:
+    """``(interval widths, busiest step, step by which half the liquidations happened)``.
+
+    ``counts`` is the per-step liquidation table (``step``, ``mean``): the busiest
+    step has the most liquidations per step of its recording interval.
+    """
+    step = counts["step"].to_numpy()
+    widths = _interval_widths(step)
+    mean = counts["mean"].to_numpy()
+    peak = int(step[int(np.argmax(mean / widths))])
+    share = np.cumsum(mean) / mean.sum() if mean.sum() > 0 else np.zeros_like(mean)
+    half = int(step[min(int(np.searchsorted(share, 0.5)), step.size - 1)])
+    return widths, peak, half
+
+
 # ----------------------------------------------------------------------------- pages
 def summary_page(run: RunFolder) -> Figure:
     """Page 1: the scenario and the headline numbers with their Monte-Carlo errors."""
@@ -486,14 +501,10 @@ def liquidations_page(run: RunFolder) -> Figure:
     """Page 5: positions and notional liquidated per step, quantile bands across paths."""
     counts = run.steps["liquidations"]
     step = counts["step"].to_numpy()
-    widths = _interval_widths(step)
+    widths, peak, half = liquidation_timing(counts)
     per_step = "per step" if np.all(widths == 1) else "per step (average over recording interval)"
     number = run.metric("n_liquidations")
     notional = run.metric("liquidated_notional")
-    mean = counts["mean"].to_numpy()
-    peak = int(step[int(np.argmax(mean / widths))])
-    share = np.cumsum(mean) / mean.sum() if mean.sum() > 0 else np.zeros_like(mean)
-    half = int(step[min(int(np.searchsorted(share, 0.5)), step.size - 1)])
     figure = style.page()
     style.title(
         figure,
