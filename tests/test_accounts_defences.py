@@ -148,11 +148,14 @@ def assert_defence_metrics(
 
 @st.composite
 def defence_cases(draw: st.DrawFn) -> dict[str, Any]:
-    """An accounts case with partial liquidation or ADL, and maybe an oracle or a vol fee."""
+    """An accounts case with partial liquidation, ADL or both, and maybe an oracle or a vol
+    fee."""
     case = draw(accounts_cases())
     which = draw(st.sampled_from(["partial", "profit_leverage", "hyperliquid", "pro_rata"]))
     case["buffer"] = draw(st.floats(0.0, 0.05)) if which == "partial" else None
     case["adl"] = None if which == "partial" else which
+    if which == "partial" and draw(st.booleans()):  # both: each unit keeps its own state
+        case["adl"] = draw(st.sampled_from(["profit_leverage", "hyperliquid", "pro_rata"]))
     if case["adl"] is not None and draw(st.booleans()):
         case["fund_initial"] = 0.0  # every bad debt is a shortfall
     case["oracle"] = draw(oracle_tables()) if draw(st.booleans()) else None

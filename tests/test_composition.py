@@ -151,6 +151,25 @@ def test_accounts_run_partial_liquidation_and_adl(stage: str) -> None:
     assert not (result.column(changed) == plain.column(changed)).all()
 
 
+def test_accounts_run_partial_liquidation_and_adl_together() -> None:
+    """Refused for one asset (per-cohort state), run with accounts (per-unit state, 11.8)."""
+    with pytest.raises(InputError, match="partial_liquidation, adl"):
+        load_scenario(with_stages(GBM, ("partial", "adl")))
+    base = copy.deepcopy(ACCOUNTS)
+    base["paths"].update(sigma=[0.03, 0.05], n_steps=24)
+    base["book"].update(n_accounts=200, leverage_max=50.0)
+    base["insurance_fund"] = {"initial": 0.0}
+    base["liquidation"] = {"latency_steps": 1, "fee": 0.005}
+    both = load_scenario(with_stages(base, ("partial", "adl")))
+    result = stresstest.run(both)
+    assert result.paths.columns == ["path", *enums.METRIC_NAMES, *enums.ADL_METRIC_NAMES]
+    assert result.column("adl_count").sum() > 0  # ADL ran on the partially closed book
+    chunked = stresstest.run(both, chunk_size=1)
+    assert chunked.metrics.tobytes() == result.metrics.tobytes()
+    partial_only = stresstest.run(load_scenario(with_stages(base, ("partial",))))
+    assert not (result.column("socialized_loss") == partial_only.column("socialized_loss")).all()
+
+
 def supported_single_sets() -> list[tuple[str, ...]]:
     """Every set of single-asset stages with no refused pair (the empty set too)."""
     sets = []

@@ -7,7 +7,9 @@ this version's engine does not run together is refused here, before anything
 is read or written, with an :class:`~stresstest.errors.InputError` that names
 both settings. Nothing a scenario asks for is ignored.
 
-The table :data:`UNSUPPORTED` is the whole rule; docs/model.md 12 prints it.
+The table :data:`UNSUPPORTED` is the whole rule, with the pairs of it that run in
+isolated mode (:data:`ISOLATED_ONLY`) or with accounts (:data:`ACCOUNTS_RUN`);
+docs/model.md 12 prints it.
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ ACCOUNTS = Stage("accounts", "multi-asset accounts ([paths] source '*_multi')")
 UNSUPPORTED: dict[frozenset[str], str] = {
     frozenset({"partial", "adl"}): (
         "the ADL ranking needs each partially closed position's remaining quantity and "
-        "collateral, which the partial stage keeps per cohort, not per position"
+        "collateral, which the single-asset partial stage keeps per cohort, not per "
+        "position; multi-asset accounts (one asset per account is enough) run both, each "
+        "unit with its own state (docs/model.md 11.8)"
     ),
     frozenset({"accounts", "backstop"}): (
         "a cross account has no bankruptcy price to take it over at and the accounts kernel "
@@ -85,6 +89,11 @@ UNSUPPORTED: dict[frozenset[str], str] = {
 ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset(
     {frozenset({"accounts", "predictive"}), frozenset({"accounts", "fund_bound"})}
 )
+
+
+#: Pairs of :data:`UNSUPPORTED` that do run with accounts, in every mode: the accounts
+#: defence kernel keeps every unit's own legs, quantities and collateral (docs/model.md 11.8).
+ACCOUNTS_RUN: frozenset[frozenset[str]] = frozenset({frozenset({"partial", "adl"})})
 
 
 def _isolated(built: dict[str, Any]) -> bool:
@@ -124,11 +133,14 @@ def check_composition(built: dict[str, Any], file: Path | None) -> None:
         Naming both settings, the reason, and what to drop.
     """
     stages = stages_on(built)
+    accounts = ACCOUNTS in stages
     for index, first in enumerate(stages):
         for second in stages[index + 1 :]:
             pair = frozenset({first.name, second.name})
             reason = UNSUPPORTED.get(pair)
             if reason is None or (pair in ISOLATED_ONLY and _isolated(built)):
+                continue
+            if pair in ACCOUNTS_RUN and accounts:
                 continue
             raise InputError(
                 f"{first.setting} and {second.setting} do not run together in this "
