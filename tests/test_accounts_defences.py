@@ -152,7 +152,10 @@ def defence_cases(draw: st.DrawFn) -> dict[str, Any]:
     fee."""
     case = draw(accounts_cases())
     which = draw(st.sampled_from(["partial", "profit_leverage", "hyperliquid", "pro_rata"]))
-    case["buffer"] = draw(st.floats(0.0, 0.05)) if which == "partial" else None
+    # buffer > 0: with 0 a partial close leaves the unit exactly at its requirement, a tie
+    # the next step's E < R decides by rounding, which the kernel and the reference may
+    # round apart (CI found one such case with [market], n_liquidations 3 against 2)
+    case["buffer"] = draw(st.floats(1e-4, 0.05)) if which == "partial" else None
     case["adl"] = None if which == "partial" else which
     if which == "partial" and draw(st.booleans()):  # both: each unit keeps its own state
         case["adl"] = draw(st.sampled_from(["profit_leverage", "hyperliquid", "pro_rata"]))
