@@ -276,3 +276,20 @@ def test_an_empty_vault_holds_exactly_nothing() -> None:
     vault_step(vault, cohorts, 2, 3, 1, 0.2)  # and that of step 1 at 0.2: P&L 0 each
     assert vault[VAULT_SHORT_QT] == 0.0
     assert vault_equity(vault, 0.2) == 0.0
+
+
+def test_a_one_sided_vault_loss_passes_nothing_to_the_other_side() -> None:
+    """A loss of the vault's longs alone passes exactly 0 for shorts (docs/model.md 10.3).
+
+    Capital 4.786, one long taken at theta = 90.06 and closed at 81.3: realized
+    81.3 - 90.06 = -8.76, V = 4.786 - 8.76 < 0, so -V (3.974 up to rounding) passes,
+    all of it for the longs. Before the fix the shorts' share was computed as the
+    complement -V - (-V) L / L, which is 4.4e-16 for these floats: a positive need
+    that made ADL deleverage a profitable long (CI, 4 Dec 2026).
+    """
+    vault = init_vault(4.786)
+    cohorts = np.zeros((N_COHORT, 3))
+    take_cohort(vault, cohorts, 0, 1, 1.0, 90.06, 1.0, 90.06)
+    passed_long, passed_short = vault_step(vault, cohorts, 1, 2, 1, 81.3)
+    assert passed_short == 0.0
+    assert passed_long == -(4.786 + (81.3 - 90.06))

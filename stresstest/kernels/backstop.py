@@ -202,8 +202,15 @@ def vault_step(
         if capital < 0.0:
             loss_long = max(0.0, -realized_long)
             loss_short = max(0.0, -realized_short)
-            passed_long = -capital * loss_long / (loss_long + loss_short)
-            passed_short = -capital - passed_long
+            # A side without a realized loss gets exactly 0: the complement
+            # -V - passed_long would leave it a rounding residue, which ADL would act on.
+            if loss_short == 0.0:
+                passed_long = -capital
+            elif loss_long == 0.0:
+                passed_short = -capital
+            else:
+                passed_long = -capital * loss_long / (loss_long + loss_short)
+                passed_short = -capital - passed_long
             vault[VAULT_PASSED] += -capital
             capital = 0.0
         vault[VAULT_CAPITAL] = capital
