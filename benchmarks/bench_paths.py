@@ -52,7 +52,7 @@ from stresstest.kernels.resample import bootstrap_paths  # noqa: E402
 from stresstest.paths.fit import skew_t_constants  # noqa: E402
 from stresstest.paths.gbm import PATHS_SEED_CHILD, philox_key  # noqa: E402
 from stresstest.paths.historical import successors  # noqa: E402
-from tests import garch_twin  # noqa: E402
+from tests import fast_math_twin, garch_twin  # noqa: E402
 
 SECTION = "paths"
 SEED = 20261124
@@ -139,7 +139,7 @@ def gbm_case() -> Case:
             log_sum, out[row, 0] = 0.0, s0
             for step in range(n_steps):
                 log_sum += (drift - 0.5 * sigma * sigma) + sigma * z[step]
-                out[row, step + 1] = s0 * math.exp(log_sum)
+                out[row, step + 1] = s0 * fast_math_twin.exp(log_sum)
         return out
 
     return Case("GBM", run, twin)

@@ -14,6 +14,7 @@ import numpy as np
 
 from stresstest.kernels import enums
 from stresstest.kernels.rng import philox4x32_10
+from tests import fast_math_twin
 
 SQRT_TWO_OVER_PI = math.sqrt(2.0 / math.pi)
 
@@ -86,10 +87,7 @@ def innovations(
     for block in range((n_steps + 1) // 2):
         w = words(k0, k1, block, stream, path)
         if dist == enums.DIST_NORMAL:
-            u1 = 1.0 - uniform53(w[0], w[1])
-            u2 = uniform53(w[2], w[3])
-            radius = math.sqrt(-2.0 * math.log(u1))
-            pair = [radius * math.cos(2.0 * math.pi * u2), radius * math.sin(2.0 * math.pi * u2)]
+            pair = list(fast_math_twin.box_muller(*(int(word) for word in w)))
         else:
             assert residuals is not None
             n = residuals.shape[0]

@@ -78,3 +78,10 @@ def assert_close(
             f"actual {actual_array[worst]!r}, expected {expected_array[worst]!r}, "
             f"allowed {allowed[worst]!r}"
         )
+
+
+#: The project's exp, ln and cos/sin (stresstest/kernels/fast_math.py) against the
+#: exact value (computed in x87 extended precision and rounded), in units in the last
+#: place of the result (of 1 for results below 1 in size, whose arguments carry that
+#: absolute rounding): a polynomial of this kind is within about one ulp.
+FAST_MATH_ULPS = 2.0

@@ -6,8 +6,12 @@ import numba
 import numpy as np
 
 from stresstest.kernels.enums import STREAM_GBM
-from stresstest.kernels.jit import parallel_kernel
-from stresstest.kernels.rng import normal_pair
+from stresstest.kernels.fast_math import exp_lanes
+from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.rng import normal_pairs_lanes
+
+#: Paths generated together in SIMD lanes: one group per ``prange`` iteration.
+LANES = 64
 
 
 @parallel_kernel
@@ -25,20 +29,44 @@ def gbm_paths(
     Row ``i`` is global path ``first_path + i``. ``P_0 = s0`` and for t >= 1
     ``P_t = s0 exp(sum_{u<=t} ((drift - sigma^2 / 2) + sigma Z_u))`` where
     ``Z_{2j+1}, Z_{2j+2}`` is the Box-Muller pair of Philox block ``j`` of stream
-    ``STREAM_GBM`` for that path. ``sigma`` and ``drift`` are per step.
+    ``STREAM_GBM`` for that path and ``exp`` is :func:`exp_lanes`. ``sigma`` and
+    ``drift`` are per step. Paths are made :data:`LANES` at a time, each lane one
+    path with its own stream, so a path's prices do not depend on its group.
     """
     n_paths, n_points = out.shape
     n_steps = n_points - 1
     log_mean = drift - 0.5 * sigma * sigma
-    for row in numba.prange(n_paths):
-        path = first_path + row
-        out[row, 0] = s0
-        log_return_sum = 0.0
+    n_groups = (n_paths + LANES - 1) // LANES
+    for group in numba.prange(n_groups):
+        first_row = group * LANES
+        rows = min(LANES, n_paths - first_row)
+        words = np.empty((4, LANES), dtype=np.uint64)
+        z0 = np.empty(LANES)
+        z1 = np.empty(LANES)
+        log_return_sum = np.zeros(LANES)
+        prices = np.empty((n_points, LANES))  # step-major, so each step is a SIMD row
+        prices[0, :] = s0
         for block in range((n_steps + 1) // 2):
-            z0, z1 = normal_pair(k0, k1, block, STREAM_GBM, path)
+            normal_pairs_lanes(k0, k1, block, STREAM_GBM, first_path + first_row, words, z0, z1)
             step = 2 * block + 1
-            log_return_sum += log_mean + sigma * z0
-            out[row, step] = s0 * np.exp(log_return_sum)
+            price_step(log_return_sum, z0, log_mean, sigma, s0, prices[step])
             if step + 1 <= n_steps:
-                log_return_sum += log_mean + sigma * z1
-                out[row, step + 1] = s0 * np.exp(log_return_sum)
+                price_step(log_return_sum, z1, log_mean, sigma, s0, prices[step + 1])
+        for lane in range(rows):
+            for step in range(n_points):
+                out[first_row + lane, step] = prices[step, lane]
+
+
+@kernel
+def price_step(
+    log_return_sum: np.ndarray,
+    normals: np.ndarray,
+    log_mean: float,
+    sigma: float,
+    s0: float,
+    prices: np.ndarray,
+) -> None:
+    """Add one step's log return to every lane's sum and write ``s0 exp(sum)`` to ``prices``."""
+    for lane in range(log_return_sum.shape[0]):
+        log_return_sum[lane] += log_mean + sigma * normals[lane]
+        prices[lane] = s0 * exp_lanes(log_return_sum[lane])

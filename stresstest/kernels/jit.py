@@ -48,3 +48,12 @@ def kernel(function: Callable[P, R]) -> Callable[P, R]:
 def parallel_kernel(function: Callable[P, R]) -> Callable[P, R]:
     """Compile a kernel whose outer loop is ``numba.prange`` over independent paths."""
     return cast("Callable[P, R]", numba.njit(parallel=True, **_FLAGS)(function))
+
+
+def inline_kernel(function: Callable[P, R]) -> Callable[P, R]:
+    """Compile a small serial kernel that numba inlines into its callers.
+
+    For the arithmetic of :mod:`stresstest.kernels.fast_math`, so the loops over
+    SIMD lanes that call it hold no call and vectorise.
+    """
+    return cast("Callable[P, R]", numba.njit(inline="always", **_FLAGS)(function))

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.jit import kernel
+from stresstest.kernels.fast_math import cos_sin_two_pi, minus_two_log
+from stresstest.kernels.jit import inline_kernel, kernel
 
 _MASK32 = np.uint64(0xFFFFFFFF)
 _SHIFT32 = np.uint64(32)
@@ -26,10 +27,10 @@ _SHIFT5 = np.uint64(5)
 _SHIFT6 = np.uint64(6)
 _SHIFT26 = np.uint64(26)
 _TWO_POW_MINUS_53 = 1.0 / 9007199254740992.0
-_TWO_PI = 2.0 * np.pi
+_TWO_POW_53 = np.uint64(1 << 53)
 
 
-@kernel
+@inline_kernel
 def philox4x32_10(
     c0: np.uint64,
     c1: np.uint64,
@@ -55,11 +56,26 @@ def philox4x32_10(
     return c0, c1, c2, c3
 
 
-@kernel
+@inline_kernel
 def uniform53(high_word: np.uint64, low_word: np.uint64) -> float:
     """A uniform double in [0, 1) with 53 random bits from two 32-bit words."""
     bits = ((high_word >> _SHIFT5) << _SHIFT26) | (low_word >> _SHIFT6)
     return float(bits) * _TWO_POW_MINUS_53
+
+
+@inline_kernel
+def box_muller(w0: np.uint64, w1: np.uint64, w2: np.uint64, w3: np.uint64) -> tuple[float, float]:
+    """Two standard normals from one Philox block's output words (docs/model.md 1.3).
+
+    ``u1 = 1 - U(w0, w1) = m / 2^53`` with the integer ``m = 2^53 - bits(w0, w1)`` in
+    ``[1, 2^53]`` and ``u2 = U(w2, w3)`` give ``z0 = sqrt(-2 ln u1) cos(2 pi u2)`` and
+    ``z1 = sqrt(-2 ln u1) sin(2 pi u2)``, with the project's ``ln``, ``cos`` and ``sin``
+    (:mod:`stresstest.kernels.fast_math`).
+    """
+    m = _TWO_POW_53 - (((w0 >> _SHIFT5) << _SHIFT26) | (w1 >> _SHIFT6))
+    radius = np.sqrt(minus_two_log(m))
+    cos_part, sin_part = cos_sin_two_pi(uniform53(w2, w3))
+    return radius * cos_part, radius * sin_part
 
 
 @kernel
@@ -68,9 +84,8 @@ def normal_pair(
 ) -> tuple[float, float]:
     """Two independent standard normals for (block, stream, path) by Box-Muller.
 
-    Counter words: ``(block mod 2^32, stream, path mod 2^32, path >> 32)``.
-    Uniforms ``u1 = 1 - U(w0, w1)`` in (0, 1] and ``u2 = U(w2, w3)`` in [0, 1)
-    give ``z0 = sqrt(-2 ln u1) cos(2 pi u2)`` and ``z1 = sqrt(-2 ln u1) sin(2 pi u2)``.
+    Counter words: ``(block mod 2^32, stream, path mod 2^32, path >> 32)``; the
+    output words go through :func:`box_muller`.
     """
     path_bits = np.uint64(path)
     w0, w1, w2, w3 = philox4x32_10(
@@ -81,8 +96,39 @@ def normal_pair(
         k0,
         k1,
     )
-    u1 = 1.0 - uniform53(w0, w1)
-    u2 = uniform53(w2, w3)
-    radius = np.sqrt(-2.0 * np.log(u1))
-    angle = _TWO_PI * u2
-    return radius * np.cos(angle), radius * np.sin(angle)
+    return box_muller(w0, w1, w2, w3)
+
+
+@kernel
+def normal_pairs_lanes(
+    k0: np.uint64,
+    k1: np.uint64,
+    block: int,
+    stream: int,
+    first_path: int,
+    words: np.ndarray,
+    z0: np.ndarray,
+    z1: np.ndarray,
+) -> None:
+    """:func:`normal_pair` of paths ``first_path + l`` for every lane ``l`` of ``z0``, ``z1``.
+
+    The same numbers as the scalar function, lane by lane; two loops over the lanes
+    (Philox, then Box-Muller) that LLVM runs in SIMD registers. ``words`` is scratch
+    of shape ``(4, lanes)`` (``uint64``).
+    """
+    lanes = z0.shape[0]
+    counter0 = np.uint64(block) & _MASK32
+    counter1 = np.uint64(stream) & _MASK32
+    for lane in range(lanes):
+        path_bits = np.uint64(first_path + lane)
+        w0, w1, w2, w3 = philox4x32_10(
+            counter0, counter1, path_bits & _MASK32, path_bits >> _SHIFT32, k0, k1
+        )
+        words[0, lane] = w0
+        words[1, lane] = w1
+        words[2, lane] = w2
+        words[3, lane] = w3
+    for lane in range(lanes):
+        z0[lane], z1[lane] = box_muller(
+            words[0, lane], words[1, lane], words[2, lane], words[3, lane]
+        )
