@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from stresstest.book import Book
@@ -68,6 +68,7 @@ def test_fraction_rule_matches_reference(
         fund_bound=None,
     )
     compare_with_reference(case, mechanisms, "pipeline_paths with rule 'fraction' vs reference")
+    repeated_closes(case, mechanisms)
 
 
 @settings(KERNEL_SETTINGS, max_examples=examples(150))
@@ -86,6 +87,13 @@ def test_fraction_rule_with_the_waterfall_matches_reference(
         fund_bound=data.draw(st.sampled_from([None, 0.0, 0.005, 0.05])),
     )
     compare_with_reference(case, mechanisms, "pipeline_paths with rule 'fraction' and waterfall")
+    repeated_closes(case, mechanisms)
+
+
+def repeated_closes(case: ReplayCase, mechanisms: Mechanisms) -> None:
+    """A hypothesis event: some path closed a position more than once (a partial close)."""
+    closes = run_mechanics_kernel(case, mechanisms)[:, enums.N_LIQUIDATIONS]
+    event(f"a position closed more than once: {bool(np.any(closes > case.book.qty.size))}")
 
 
 def longs(*pairs: tuple[float, float]) -> Book:

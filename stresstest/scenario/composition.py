@@ -74,7 +74,7 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "the accounts defence kernel closes a unit's legs down to the target rate "
         "(docs/model.md 11.8) and keeps no per-unit cool-down; the venue-style fraction rule "
         "with its cool-down and notional threshold is defined and run for the positions of "
-        "one asset (docs/model.md 10.1, 11.7, 11.8); accounts run rule = 'to_buffer'"
+        "one asset (docs/model.md 11.7, 11.8, 10.1); accounts run rule = 'to_buffer'"
     ),
     # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
     # liquidation, ADL, price impact (11.9) and, in isolated mode (ISOLATED_ONLY), the
