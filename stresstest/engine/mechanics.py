@@ -137,7 +137,7 @@ def mechanics_vector(scenario: schema.Scenario) -> np.ndarray:
     if partial is not None:
         params[enums.MECH_PARTIAL] = 1.0
         params[enums.MECH_BUFFER] = partial.buffer
-        if partial.fraction_rule:
+        if partial.rule == "fraction":
             params[enums.MECH_PARTIAL_RULE] = enums.PARTIAL_RULE_FRACTION
             params[enums.MECH_PARTIAL_FRACTION] = partial.fraction
             cooldown = partial.cooldown_steps
