@@ -14,11 +14,13 @@ flag and close stages work on the segments, cohorts and close queues of
 cohorts, and at its close step each is re-armed, closed in full or closed down to
 the target at the mark; with ``rule = "fraction"`` (``MECH_PARTIAL_RULE``) by
 :mod:`stresstest.kernels.partial_rules` instead: a fixed share, a cool-down and a
-notional threshold, each remainder a cohort row of its own. With ``[market]`` the due closes are first sized at the
-price before impact; their net quantity sets the step's impact. The loop is its
-own function so that the loop without partial liquidation keeps its speed; the
-shared stages are the same kernels (kernels/margin.py, kernels/mechanics.py).
-Per path: ``O(T (S + K) + B log N)`` time, ``O(T + S + K)`` memory.
+notional threshold, each remainder a cohort row of its own. With ``[market]`` the
+due closes are first sized at the price before impact; their net quantity sets
+the step's impact. The loop is its own function so that the loop without partial
+liquidation keeps its speed; the shared stages are the same kernels
+(kernels/margin.py, kernels/mechanics.py). Per path: ``O(T (S + K) + B log N)``
+time (plus the positions closed one by one under ``rule = "fraction"``),
+``O(T + S + K)`` memory.
 """
 
 from __future__ import annotations
