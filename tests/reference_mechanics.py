@@ -607,6 +607,40 @@ def partial_decision(
     return "partial", a / d, gap
 
 
+def fraction_decision(
+    s: float,
+    q: float,
+    e: float,
+    c: float,
+    x: float,
+    fee: float,
+    in_breach: bool,
+    notional: float,
+    rule: dict[str, Any],
+    in_cooldown: bool,
+) -> tuple[str, float, float]:
+    """How a due position is closed by the rule ``'fraction'`` (10.1, direct form).
+
+    ``"rearm"`` if it is no longer in breach at the mark of the close step, else
+    ``"full"`` if ``E_x - fee q x <= 0`` (the closed share could not pay its
+    penalty), if its notional at the mark is at most ``min_notional``, during its
+    cool-down or if ``f = 1``, else ``"partial"`` keeping ``q - f q``. Returns the
+    decision, the quantity kept and the relative distance of ``E_x - fee q x`` and of
+    the notional from their boundaries.
+    """
+    f = float(rule["fraction"])
+    floor = float(rule.get("min_notional") or 0.0)
+    a = c + s * q * (x - e) - fee * q * x
+    gap = abs(a) / (q * x)
+    if floor > 0.0:
+        gap = min(gap, abs(notional - floor) / floor)
+    if not in_breach:
+        return "rearm", q, gap
+    if a <= 0.0 or notional <= floor or in_cooldown or f >= 1.0:
+        return "full", 0.0, gap
+    return "partial", q - f * q, gap
+
+
 def _replay_partial_one(
     prices: list[float],
     book: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
@@ -627,6 +661,8 @@ def _replay_partial_one(
     liq = mechanisms.liquidation
     assert mechanisms.partial is not None
     buffer = float(mechanisms.partial.get("buffer", 0.0))
+    fraction_rule = mechanisms.partial.get("rule") == "fraction"
+    cooldown = int(mechanisms.partial.get("cooldown_steps") or 0)
     market_table = mechanisms.market
     slippage = float(liq["slippage"])
     share = float(liq["liquidator_share"])
@@ -643,6 +679,8 @@ def _replay_partial_one(
     flagged_at = [-1] * n
     gone = [False] * n
     first_flag = [never] * n
+    # step of each position's last partial close (rule 'fraction'); never: no cool-down
+    last_partial: list[float] = [-math.inf] * n
     predictive = liq.get("trigger", "maintenance") == "predictive"
     horizon = liq.get("trigger_horizon_steps")
     horizon = liq["latency_steps"] if horizon is None else horizon
@@ -721,6 +759,24 @@ def _replay_partial_one(
                 sized = []
                 for i in closing:
                     s = sides[i]
+                    if fraction_rule:
+                        decision, kept, _ = fraction_decision(
+                            s,
+                            qty[i],
+                            entry[i],
+                            collateral[i],
+                            price * (1.0 - s * slippage),
+                            fee,
+                            _breaches(s, qty[i], entry[i], collateral[i], oracle, rate, sigma, liq)[
+                                0
+                            ],
+                            qty[i] * oracle,
+                            mechanisms.partial,
+                            t <= last_partial[i] + cooldown,
+                        )
+                        closed = {"rearm": 0.0, "full": qty[i]}.get(decision, qty[i] - kept)
+                        sized.append(-s * closed)
+                        continue
                     decision, kept, _ = partial_decision(
                         s,
                         qty[i],
@@ -741,16 +797,34 @@ def _replay_partial_one(
                 s = sides[i]
                 q = qty[i]
                 x = execution * (1.0 - s * slippage)
-                decision, kept, decision_gap = partial_decision(
-                    s,
-                    q,
-                    entry[i],
-                    collateral[i],
-                    x,
-                    oracle * (1.0 - s * slippage),
-                    target_rate(s, rate, shift, buffer, predictive),
-                    fee,
-                )
+                if fraction_rule:
+                    in_breach, breach_gap = _breaches(
+                        s, q, entry[i], collateral[i], oracle, rate, sigma, liq
+                    )
+                    decision, kept, decision_gap = fraction_decision(
+                        s,
+                        q,
+                        entry[i],
+                        collateral[i],
+                        x,
+                        fee,
+                        in_breach,
+                        q * oracle,
+                        mechanisms.partial,
+                        t <= last_partial[i] + cooldown,
+                    )
+                    decision_gap = min(decision_gap, breach_gap)
+                else:
+                    decision, kept, decision_gap = partial_decision(
+                        s,
+                        q,
+                        entry[i],
+                        collateral[i],
+                        x,
+                        oracle * (1.0 - s * slippage),
+                        target_rate(s, rate, shift, buffer, predictive),
+                        fee,
+                    )
                 gap = min(gap, decision_gap)
                 due[i] = -1
                 equity = collateral[i] + s * q * (x - entry[i])
@@ -776,6 +850,7 @@ def _replay_partial_one(
                     to_fund_by_step[t].append((1.0 - share) * penalty)
                     collateral[i] = equity - penalty - s * kept * (x - entry[i])
                     qty[i] = kept
+                    last_partial[i] = t
             permanent = float(market_table.get("permanent_fraction", 0.0)) if market_table else 0.0
             if with_impact and permanent * impact > 0.0:
                 factor *= math.exp(direction * permanent * impact)

@@ -73,7 +73,9 @@ def stage_vector(
         margin=margin_config(margin),
         market=None,
         adl=SimpleNamespace(policy=adl) if adl is not None else None,
-        partial_liquidation=SimpleNamespace(buffer=buffer) if buffer is not None else None,
+        partial_liquidation=(
+            SimpleNamespace(buffer=buffer, rule=None) if buffer is not None else None
+        ),
         backstop=None,
         insurance_fund=schema.InsuranceFund(),
     )

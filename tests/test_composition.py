@@ -55,6 +55,11 @@ STAGE_SETTINGS: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "partial": ({"partial_liquidation": {"buffer": 0.01}}, "[partial_liquidation]"),
     "adl": ({"adl": {"policy": "profit_leverage"}}, "[adl]"),
+    # the venue-style rule (10.1): merged after "partial", whose buffer it sets to 0
+    "partial_fraction": (
+        {"partial_liquidation": {"rule": "fraction", "fraction": 0.2, "buffer": 0.0}},
+        "partial_liquidation.rule = 'fraction'",
+    ),
     "backstop": ({"backstop": {"capital": 1e5, "hold_steps": 2}}, "[backstop]"),
     "fund_bound": (
         {"insurance_fund": {"pays_past_bankruptcy": 0.001}},
@@ -171,13 +176,20 @@ def test_accounts_run_partial_liquidation_and_adl_together() -> None:
 
 
 def supported_single_sets() -> list[tuple[str, ...]]:
-    """Every set of single-asset stages with no refused pair (the empty set too)."""
+    """Every set of single-asset stages with no refused pair (the empty set too).
+
+    The venue-style rule is a setting of partial liquidation: each set with ``partial``
+    comes once more with ``partial_fraction``.
+    """
     sets = []
-    for size in range(len(SINGLE_STAGES) + 1):
-        for stages in itertools.combinations(SINGLE_STAGES, size):
+    stages_but_rule = tuple(stage for stage in SINGLE_STAGES if stage != "partial_fraction")
+    for size in range(len(stages_but_rule) + 1):
+        for stages in itertools.combinations(stages_but_rule, size):
             pairs = {frozenset(pair) for pair in itertools.combinations(stages, 2)}
             if not pairs & set(UNSUPPORTED):
                 sets.append(stages)
+                if "partial" in stages:
+                    sets.append((*stages, "partial_fraction"))
     return sets
 
 

@@ -571,8 +571,8 @@ def test_bad_mechanism_input_names_its_key(tables: dict[str, Any], key: str) -> 
 
 
 def test_mechanics_are_bit_identical_whatever_the_threads_or_chunks() -> None:
-    """Every mechanism on, without and with partial liquidation: 1 thread against all,
-    and chunks of 7 paths against one chunk."""
+    """Every mechanism on, without and with partial liquidation (both rules): 1 thread
+    against all, and chunks of 7 paths against one chunk."""
     raw = {
         **SCENARIO_DICT,
         "liquidation": {
@@ -590,7 +590,8 @@ def test_mechanics_are_bit_identical_whatever_the_threads_or_chunks() -> None:
         },
         "market": {"impact": "sqrt", "coefficient": 0.01, "permanent_fraction": 0.5},
     }
-    for partial in (None, {"buffer": 0.02}):
+    fraction_rule = {"rule": "fraction", "fraction": 0.2, "cooldown_steps": 2, "min_notional": 5e3}
+    for partial in (None, {"buffer": 0.02}, fraction_rule):
         tables = raw if partial is None else {**raw, "partial_liquidation": partial}
         scenario = load_scenario(tables)
         threads = numba.get_num_threads()

@@ -137,6 +137,13 @@ def mechanics_vector(scenario: schema.Scenario) -> np.ndarray:
     if partial is not None:
         params[enums.MECH_PARTIAL] = 1.0
         params[enums.MECH_BUFFER] = partial.buffer
+        if partial.rule == "fraction":
+            params[enums.MECH_PARTIAL_RULE] = enums.PARTIAL_RULE_FRACTION
+            params[enums.MECH_PARTIAL_FRACTION] = partial.fraction
+            cooldown = partial.cooldown_steps
+            params[enums.MECH_PARTIAL_COOLDOWN] = 0.0 if cooldown is None else float(cooldown)
+            floor = partial.min_notional
+            params[enums.MECH_PARTIAL_MIN_NOTIONAL] = 0.0 if floor is None else floor
     backstop = scenario.backstop
     if backstop is not None:
         params[enums.MECH_BACKSTOP] = 1.0

@@ -257,7 +257,15 @@ MECH_BACKSTOP_HOLD = 28  # steps the vault holds a position (negative: to the pa
 MECH_FUND_BOUND = 29  # 1: the fund pays bad debt only up to a bound (docs/model.md 10.4), 0: all
 MECH_FUND_BOUND_FRACTION = 30  # that bound per position, fraction f of the closed notional q x
 MECH_MANIP_ASSET = 31  # index of the one manipulated asset of multi-asset paths; -1: every asset
-N_MECH = 32
+MECH_PARTIAL_RULE = 32  # PARTIAL_RULE_* code of partial liquidation's close rule (10.1)
+MECH_PARTIAL_FRACTION = 33  # rule 'fraction': share f of the current quantity closed, (0, 1]
+MECH_PARTIAL_COOLDOWN = 34  # rule 'fraction': steps after a partial close that close in full
+MECH_PARTIAL_MIN_NOTIONAL = 35  # rule 'fraction': at or below this notional, full, quote units
+N_MECH = 36
+
+# Close rules of partial liquidation (docs/model.md 10.1).
+PARTIAL_RULE_TO_BUFFER = 0  # close down to the target (maintenance + buffer) at the mark
+PARTIAL_RULE_FRACTION = 1  # close a fixed share, cool-down and notional threshold (venues)
 
 # ADL policies (docs/model.md 10.2); ADL_NONE means no [adl] table.
 ADL_NONE = 0

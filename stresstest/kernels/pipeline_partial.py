@@ -12,11 +12,15 @@ fund and the vault is socialized (ADL does not run with partial liquidation). Th
 flag and close stages work on the segments, cohorts and close queues of
 :mod:`stresstest.kernels.partial`: a flag queues ranges of the sorted book and
 cohorts, and at its close step each is re-armed, closed in full or closed down to
-the target at the mark. With ``[market]`` the due closes are first sized at the
-price before impact; their net quantity sets the step's impact. The loop is its
-own function so that the loop without partial liquidation keeps its speed; the
-shared stages are the same kernels (kernels/margin.py, kernels/mechanics.py).
-Per path: ``O(T (S + K) + B log N)`` time, ``O(T + S + K)`` memory.
+the target at the mark; with ``rule = "fraction"`` (``MECH_PARTIAL_RULE``) by
+:mod:`stresstest.kernels.partial_rules` instead: a fixed share, a cool-down and a
+notional threshold, each remainder a cohort row of its own. With ``[market]`` the
+due closes are first sized at the price before impact; their net quantity sets
+the step's impact. The loop is its own function so that the loop without partial
+liquidation keeps its speed; the shared stages are the same kernels
+(kernels/margin.py, kernels/mechanics.py). Per path: ``O(T (S + K) + B log N)``
+time (plus the positions closed one by one under ``rule = "fraction"``),
+``O(T + S + K)`` memory.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ from stresstest.kernels.partial import (
     sized_order,
     take_over_due,
 )
+from stresstest.kernels.partial_rules import N_COH_RULES, close_side_fraction, sized_fraction
 
 
 @kernel
@@ -135,11 +140,17 @@ def partial_pipeline_path(
     flag_generation = np.zeros(n_points, dtype=np.int64)
     # Segments, cohorts and close queues per side (docs/model.md 10.1).
     buffer = params[enums.MECH_BUFFER]
+    # The venue-style rule (10.1): a fixed fraction, a cool-down and a notional threshold.
+    fraction_rule = int(params[enums.MECH_PARTIAL_RULE]) == enums.PARTIAL_RULE_FRACTION
+    fraction = params[enums.MECH_PARTIAL_FRACTION]
+    cooldown = int(params[enums.MECH_PARTIAL_COOLDOWN])
+    min_notional = params[enums.MECH_PARTIAL_MIN_NOTIONAL]
     size = 16
     long_segments = initial_segments(n_long, 1)
     short_segments = initial_segments(n_short, -1)
-    long_cohorts = np.zeros((size, N_COH))
-    short_cohorts = np.zeros((size, N_COH))
+    cohort_width = N_COH_RULES if fraction_rule else N_COH
+    long_cohorts = np.zeros((size, cohort_width))
+    short_cohorts = np.zeros((size, cohort_width))
     long_queue = np.zeros((size, N_Q))
     short_queue = np.zeros((size, N_Q))
     n_long_segments = 1
@@ -298,7 +309,60 @@ def partial_pipeline_path(
             execution = price
             impact = 0.0
             direction = 0.0
-            if with_impact:  # the order sized at the price before impact sets the impact
+            if with_impact and fraction_rule:  # sized at the price before impact (10.1)
+                sold = sized_fraction(
+                    1,
+                    first,
+                    last,
+                    step,
+                    last_step,
+                    price,
+                    oracle,
+                    long_series,
+                    slippage,
+                    rate_paid,
+                    fraction,
+                    cooldown,
+                    min_notional,
+                    long_threshold,
+                    long_prefix,
+                    long_queue,
+                    long_head,
+                    n_long_queue,
+                    long_segments,
+                    n_long_segments,
+                    long_cohorts,
+                    n_long_cohorts,
+                )
+                bought = sized_fraction(
+                    -1,
+                    first,
+                    last,
+                    step,
+                    last_step,
+                    price,
+                    oracle,
+                    short_series,
+                    slippage,
+                    rate_paid,
+                    fraction,
+                    cooldown,
+                    min_notional,
+                    short_threshold,
+                    short_prefix,
+                    short_queue,
+                    short_head,
+                    n_short_queue,
+                    short_segments,
+                    n_short_segments,
+                    short_cohorts,
+                    n_short_cohorts,
+                )
+                net = bought - sold
+                direction = 1.0 if net > 0.0 else -1.0
+                impact = relative_impact(params, price * abs(net))
+                execution = price * np.exp(direction * impact)
+            elif with_impact:  # the order sized at the price before impact sets the impact
                 sold = sized_order(
                     1,
                     first,
@@ -367,7 +431,49 @@ def partial_pipeline_path(
             passed_short = 0.0
             for flag_step in range(first, last + 1):
                 close_generation = max(close_generation, flag_generation[flag_step])
-                if long_head < n_long_queue and long_queue[long_head, Q_FLAG] == flag_step:
+                if (
+                    fraction_rule
+                    and long_head < n_long_queue
+                    and long_queue[long_head, Q_FLAG] == flag_step
+                ):
+                    (
+                        long_segments,
+                        n_long_segments,
+                        long_cohorts,
+                        n_long_cohorts,
+                        long_head,
+                        _,
+                        beyond,
+                    ) = close_side_fraction(
+                        1,
+                        flag_step,
+                        step,
+                        last_step,
+                        long_x,
+                        long_series,
+                        long_bound,
+                        rate_paid,
+                        liquidator_share,
+                        bound,
+                        oracle,
+                        fraction,
+                        cooldown,
+                        min_notional,
+                        long_threshold,
+                        long_prefix,
+                        long_queue,
+                        long_head,
+                        n_long_queue,
+                        long_segments,
+                        n_long_segments,
+                        long_cohorts,
+                        n_long_cohorts,
+                        totals,
+                        flows,
+                        True,
+                    )
+                    passed_long += beyond
+                elif long_head < n_long_queue and long_queue[long_head, Q_FLAG] == flag_step:
                     (
                         long_segments,
                         n_long_segments,
@@ -402,7 +508,49 @@ def partial_pipeline_path(
                         True,
                     )
                     passed_long += beyond
-                if short_head < n_short_queue and short_queue[short_head, Q_FLAG] == flag_step:
+                if (
+                    fraction_rule
+                    and short_head < n_short_queue
+                    and short_queue[short_head, Q_FLAG] == flag_step
+                ):
+                    (
+                        short_segments,
+                        n_short_segments,
+                        short_cohorts,
+                        n_short_cohorts,
+                        short_head,
+                        _,
+                        beyond,
+                    ) = close_side_fraction(
+                        -1,
+                        flag_step,
+                        step,
+                        last_step,
+                        short_x,
+                        short_series,
+                        short_bound,
+                        rate_paid,
+                        liquidator_share,
+                        bound,
+                        oracle,
+                        fraction,
+                        cooldown,
+                        min_notional,
+                        short_threshold,
+                        short_prefix,
+                        short_queue,
+                        short_head,
+                        n_short_queue,
+                        short_segments,
+                        n_short_segments,
+                        short_cohorts,
+                        n_short_cohorts,
+                        totals,
+                        flows,
+                        True,
+                    )
+                    passed_short += beyond
+                elif short_head < n_short_queue and short_queue[short_head, Q_FLAG] == flag_step:
                     (
                         short_segments,
                         n_short_segments,

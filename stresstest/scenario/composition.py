@@ -43,6 +43,7 @@ MARKET = Stage("market", "[market]")
 PREDICTIVE = Stage("predictive", "liquidation.trigger = 'predictive'")
 VOL_FEE = Stage("vol_fee", "liquidation.fee_model = 'vol_scaled'")
 PARTIAL = Stage("partial", "[partial_liquidation]")
+PARTIAL_FRACTION = Stage("partial_fraction", "partial_liquidation.rule = 'fraction'")
 ADL = Stage("adl", "[adl]")
 BACKSTOP = Stage("backstop", "[backstop]")
 FUND_BOUND = Stage("fund_bound", "insurance_fund.pays_past_bankruptcy")
@@ -68,6 +69,17 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "debt is the account's, netted over legs in several assets, with no bankruptcy price "
         "or fill past it per position; with [accounts] mode = 'isolated' every unit is one "
         "position and follows the single-asset rule (docs/model.md 11.7, 11.10, 10.4)"
+    ),
+    frozenset({"adl", "partial_fraction"}): (
+        "ADL ranks each open position by its own quantity and collateral; the fraction "
+        "rule keeps each remainder as a cohort row of one position (docs/model.md 10.1.1), "
+        "and the ADL layer has not been run or compared with the reference on those rows"
+    ),
+    frozenset({"accounts", "partial_fraction"}): (
+        "the accounts defence kernel closes a unit's legs down to the target rate "
+        "(docs/model.md 11.8) and keeps no per-unit cool-down; the venue-style fraction rule "
+        "with its cool-down and notional threshold is defined and run for the positions of "
+        "one asset (docs/model.md 11.7, 11.8, 10.1); accounts run rule = 'to_buffer'"
     ),
     # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
     # liquidation, ADL, price impact (11.9) and, in isolated mode (ISOLATED_ONLY), the
@@ -110,8 +122,11 @@ def stages_on(built: dict[str, Any]) -> list[Stage]:
     ``built`` maps table names to their validated dataclasses (``None`` when absent).
     """
     liquidation = built["liquidation"]
+    partial = built.get("partial_liquidation")
     on = [
-        (PARTIAL, built.get("partial_liquidation") is not None),
+        # the rule first, so that a pair refused for the rule names the rule
+        (PARTIAL_FRACTION, partial is not None and partial.rule == "fraction"),
+        (PARTIAL, partial is not None),
         (ADL, built.get("adl") is not None),
         (BACKSTOP, built.get("backstop") is not None),
         (FUND_BOUND, built["insurance_fund"].pays_past_bankruptcy is not None),
@@ -161,5 +176,6 @@ def _key(stage: Stage) -> str:
         "predictive": "liquidation.trigger",
         "vol_fee": "liquidation.fee_model",
         "partial": "partial_liquidation",
+        "partial_fraction": "partial_liquidation.rule",
         "fund_bound": "insurance_fund.pays_past_bankruptcy",
     }.get(stage.name, stage.name)

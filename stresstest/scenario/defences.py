@@ -16,6 +16,12 @@ from stresstest.errors import InputError
 from stresstest.limits import AMOUNT_MAX, AMOUNT_MIN
 from stresstest.scenario.schema import MAX_STEPS, spec
 
+#: The close rules of ``[partial_liquidation]`` (docs/model.md 10.1).
+PARTIAL_RULES = ("to_buffer", "fraction")
+
+#: The keys of ``[partial_liquidation]`` that only the rule ``'fraction'`` reads.
+FRACTION_KEYS = ("fraction", "cooldown_steps", "min_notional")
+
 
 @dataclass(frozen=True, kw_only=True)
 class PartialLiquidation:
@@ -34,6 +40,46 @@ class PartialLiquidation:
         ge=0.0,
         lt=1.0,
     )
+    rule: str | None = spec(
+        "How much a breached position loses per liquidation: 'to_buffer' (absent means "
+        "this) closes just enough to bring it back to the target (maintenance + buffer); "
+        "'fraction' closes `fraction` of its current quantity, then a cool-down of "
+        "`cooldown_steps` during which a liquidation closes it in full, and closes in full "
+        "a position whose notional at the mark is at most `min_notional` (Hyperliquid: "
+        "20% above 100k USDC, docs/model.md 10.1).",
+        default=None,
+        choices=PARTIAL_RULES,
+    )
+    fraction: float | None = spec(
+        "With rule = 'fraction' (required there): the share of the position's current "
+        "quantity one liquidation closes (1: every liquidation closes in full).",
+        default=None,
+        unit="fraction of quantity",
+        gt=0.0,
+        le=1.0,
+    )
+    cooldown_steps: int | None = spec(
+        "With rule = 'fraction': after a partial liquidation at step u, a liquidation at "
+        "steps u+1 .. u+cooldown_steps closes the position in full (Hyperliquid: 30 s, "
+        "0 steps at hourly steps). Absent: 0.",
+        default=None,
+        unit="steps",
+        ge=0,
+        le=MAX_STEPS,
+    )
+    min_notional: float | None = spec(
+        "With rule = 'fraction': a liquidated position whose notional at the mark is at "
+        "or below this is closed in full (Hyperliquid: 100000 USDC). Absent: 0.",
+        default=None,
+        unit="quote units",
+        ge=0.0,
+        le=AMOUNT_MAX,
+    )
+
+    @property
+    def fraction_rule(self) -> bool:
+        """Whether the venue-style rule ``'fraction'`` is on (docs/model.md 10.1)."""
+        return self.rule == "fraction"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +159,9 @@ def check_defences(built: dict[str, Any], file: Path | None) -> None:
     partial = built.get("partial_liquidation")
     if partial is None:
         return
+    _check_partial_rule(partial, file)
+    if partial.fraction_rule:
+        return  # no target to reach: the fee and the buffer are not compared
     liquidation = built["liquidation"]
     if liquidation.trigger != "maintenance" or liquidation.fee_model != "static":
         return  # no fixed m + b and fee to compare: the rule of 10.1 covers F <= T
@@ -127,3 +176,43 @@ def check_defences(built: dict[str, Any], file: Path | None) -> None:
             value=partial.buffer,
             expected=f"a number > fee - lowest maintenance rate ({fee - lowest_rate:g})",
         )
+
+
+def _check_partial_rule(partial: PartialLiquidation, file: Path | None) -> None:
+    """Refuse keys of ``[partial_liquidation]`` that the chosen rule does not read.
+
+    ``rule = 'fraction'`` needs ``fraction`` and has no target, so a ``buffer`` other
+    than 0 means nothing; the keys of :data:`FRACTION_KEYS` mean nothing to
+    ``'to_buffer'`` (docs/model.md 10.1). Raises :class:`InputError` naming both keys.
+    """
+    if partial.fraction_rule:
+        if partial.fraction is None:
+            raise InputError(
+                "rule = 'fraction' needs the share of the position closed per liquidation",
+                file=file,
+                key="partial_liquidation.fraction",
+                value=None,
+                expected="a number in (0, 1] with partial_liquidation.rule = 'fraction'",
+            )
+        if partial.buffer != 0.0:
+            raise InputError(
+                "partial_liquidation.rule = 'fraction' and partial_liquidation.buffer do not "
+                "go together: the fraction rule closes a fixed share, not down to a target, "
+                "so the buffer above the target means nothing",
+                file=file,
+                key="partial_liquidation.rule, partial_liquidation.buffer",
+                value=partial.buffer,
+                expected="no buffer (or 0) with rule = 'fraction', or rule = 'to_buffer'",
+            )
+        return
+    for name in FRACTION_KEYS:
+        value = getattr(partial, name)
+        if value is not None:
+            raise InputError(
+                f"partial_liquidation.{name} is read only by rule = 'fraction'; with "
+                f"partial_liquidation.rule = {partial.rule or 'to_buffer'!r} it means nothing",
+                file=file,
+                key=f"partial_liquidation.rule, partial_liquidation.{name}",
+                value=value,
+                expected=f"partial_liquidation.rule = 'fraction', or no {name}",
+            )

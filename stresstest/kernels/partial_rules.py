@@ -1,0 +1,368 @@
+"""Venue-style close rule of the partial-liquidation stage: a fixed fraction per close.
+
+docs/model.md 10.1 (rule ``'fraction'``). A due long ``(q, theta)`` at close step
+``tau`` with exit price ``x``, full-close bound ``F = x (1 - fee)`` and the breach
+series ``T`` of step ``tau`` (the mark times the trigger's boundary, no buffer) is
+
+- re-armed unchanged if ``theta <= T`` (no longer in breach at ``tau``);
+- otherwise closed in full (the core accounting of docs/model.md 4) if ``theta >= F``,
+  if its notional at the mark ``q O_tau`` is at most ``min_notional``, if it was
+  closed partially at a step ``u`` with ``tau <= u + cooldown`` (the cool-down) or if
+  ``f = 1``;
+- otherwise closed partially: ``f q`` is closed at ``x`` paying ``fee f q x``; it keeps
+  ``q' = q - f q`` and its collateral less the loss and penalty of the closed part,
+  so its new threshold is ``theta' = (theta - f F) / (1 - f)``.
+
+Shorts mirror this (``F = x (1 + fee)``, ``phi >= T`` re-armed, ``phi <= F`` full).
+``theta'`` differs between positions, so a remainder is a cohort row of one
+position (``COH_COUNT`` = 1) with an extra column ``COH_LAST``, the step of its last
+partial close; a range of the sorted book is split at ``T`` and ``F`` by binary
+search and its middle part closed position by position (the notional threshold
+depends on each position's quantity, which is not sorted with the threshold).
+Per path ``O(T (S + K) + B log N + P)``: ``K`` live remainders, ``P`` partial
+closes of positions of the sorted book.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stresstest.kernels.adl import N_REMOVED
+from stresstest.kernels.backstop import passed_bad_debt
+from stresstest.kernels.fund import FLOW_BAD_DEBT, record_close
+from stresstest.kernels.jit import kernel
+from stresstest.kernels.partial import (
+    COH_COUNT,
+    COH_FROM,
+    COH_ID,
+    COH_QTY,
+    COH_THRESHOLD,
+    N_COH,
+    Q_A,
+    Q_B,
+    Q_COHORT,
+    Q_FLAG,
+    SEG_A,
+    SEG_B,
+    SEG_EXTREME,
+    SEG_FIRST,
+    SEG_FROM,
+    _close_cohort,
+    _cohort_beyond,
+    _cohort_row,
+    _qty,
+    grown,
+)
+from stresstest.kernels.replay import _close_long_range, _close_short_range
+from stresstest.kernels.search import first_greater, first_not_less
+
+COH_LAST = N_COH  # step of the remainder's last partial close (rule 'fraction')
+N_COH_RULES = N_COH + 1
+
+
+@kernel
+def _full_cohort(
+    side: int,
+    level: float,
+    qty: float,
+    exit_price: float,
+    fee: float,
+    close_step: int,
+    count: float,
+    liquidator_share: float,
+    bound: float,
+    totals: np.ndarray,
+    flows: np.ndarray,
+) -> float:
+    """Record a cohort row closed in full (4.1, 10.4); returns the bad debt passed on."""
+    paid, bad = _close_cohort(side, level, qty, exit_price, fee)
+    record_close(totals, flows, close_step, count, exit_price * qty, paid, bad, liquidator_share)
+    if bound >= 0.0 and bad > 0.0:
+        beyond = _cohort_beyond(side, level, qty, exit_price, bound)
+        flows[FLOW_BAD_DEBT, close_step] -= beyond
+        return beyond
+    return 0.0
+
+
+@kernel
+def close_side_fraction(
+    side: int,
+    flag_step: int,
+    close_step: int,
+    last_step: int,
+    exit_price: float,
+    target: float,
+    full_bound: float,
+    fee: float,
+    liquidator_share: float,
+    bound: float,
+    mark: float,
+    fraction: float,
+    cooldown: int,
+    min_notional: float,
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    queue: np.ndarray,
+    head: int,
+    n_queue: int,
+    segments: np.ndarray,
+    n_segments: int,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+    totals: np.ndarray,
+    flows: np.ndarray,
+    book: bool,
+) -> tuple[np.ndarray, int, np.ndarray, int, int, float, float]:
+    """Close one side's flags of ``flag_step`` at ``close_step`` by the fraction rule (10.1).
+
+    :func:`stresstest.kernels.partial.close_side`'s contract, with ``target`` the
+    breach series of ``close_step`` (quote per base), ``mark`` the mark ``O_tau``
+    (the notional threshold reads ``q O_tau``), ``fraction`` the share ``f`` closed,
+    ``cooldown`` in steps and ``min_notional`` in quote units. ``cohorts`` has
+    :data:`N_COH_RULES` columns. A partial close of a cohort row updates it in place
+    (armed from ``close_step + 1``); one of a position of the sorted book appends a
+    row, in the book's order. Without ``book`` nothing changes and only the closed
+    quantity is computed (the order the impact stage prices).
+    """
+    alive_after = close_step < last_step
+    keep = 1.0 - fraction
+    closed_qty = 0.0
+    passed = 0.0
+    while head < n_queue and queue[head, Q_FLAG] == flag_step:
+        if queue[head, Q_COHORT] > 0.0:
+            row = _cohort_row(cohorts, n_cohorts, queue[head, Q_A])
+            head += 1
+            level = cohorts[row, COH_THRESHOLD]
+            qty = cohorts[row, COH_QTY]
+            if side * (target - level) >= 0.0:  # no longer in breach: re-armed unchanged
+                if book:
+                    if alive_after:
+                        cohorts[row, COH_FROM] = close_step + 1
+                    else:
+                        cohorts[row, COH_COUNT] = 0.0
+                continue
+            in_full = (
+                side * (level - full_bound) >= 0.0
+                or fraction >= 1.0
+                or qty * mark <= min_notional
+                or close_step <= cohorts[row, COH_LAST] + cooldown
+            )
+            if in_full:
+                if book:
+                    passed += _full_cohort(
+                        side,
+                        level,
+                        qty,
+                        exit_price,
+                        fee,
+                        close_step,
+                        cohorts[row, COH_COUNT],
+                        liquidator_share,
+                        bound,
+                        totals,
+                        flows,
+                    )
+                    cohorts[row, COH_COUNT] = 0.0
+                else:
+                    closed_qty += qty
+                continue
+            closed = fraction * qty
+            closed_qty += closed
+            if book:
+                record_close(
+                    totals,
+                    flows,
+                    close_step,
+                    cohorts[row, COH_COUNT],
+                    closed * exit_price,
+                    fee * closed * exit_price,
+                    0.0,
+                    liquidator_share,
+                )
+                if alive_after:
+                    cohorts[row, COH_THRESHOLD] = (level - fraction * full_bound) / keep
+                    cohorts[row, COH_QTY] = qty - closed
+                    cohorts[row, COH_FROM] = close_step + 1
+                    cohorts[row, COH_LAST] = close_step
+                else:
+                    cohorts[row, COH_COUNT] = 0.0
+            continue
+        start = int(queue[head, Q_A])
+        stop = int(queue[head, Q_B])
+        head += 1
+        if side > 0:
+            rearm_start = start
+            rearm_stop = first_greater(threshold, target, start, stop)
+            full_start = first_not_less(threshold, full_bound, rearm_stop, stop)
+            full_stop = stop
+            part_start, part_stop = rearm_stop, full_start
+        else:
+            rearm_start = first_not_less(threshold, target, start, stop)
+            rearm_stop = stop
+            full_start = start
+            full_stop = first_greater(threshold, full_bound, start, rearm_start)
+            part_start, part_stop = full_stop, rearm_start
+        if full_start < full_stop:
+            if book:
+                if side > 0:
+                    qty, notional, paid, bad = _close_long_range(
+                        threshold, prefix, full_start, full_stop, exit_price, fee
+                    )
+                else:
+                    qty, notional, paid, bad = _close_short_range(
+                        threshold, prefix, full_start, full_stop, exit_price, fee
+                    )
+                record_close(
+                    totals,
+                    flows,
+                    close_step,
+                    full_stop - full_start,
+                    notional,
+                    paid,
+                    bad,
+                    liquidator_share,
+                )
+                if bound >= 0.0 and bad > 0.0:
+                    beyond = passed_bad_debt(
+                        side,
+                        threshold,
+                        prefix,
+                        np.zeros((N_REMOVED, 1)),
+                        full_start,
+                        full_stop,
+                        exit_price,
+                        bound,
+                    )
+                    flows[FLOW_BAD_DEBT, close_step] -= beyond
+                    passed += beyond
+            else:
+                closed_qty += _qty(prefix, full_start, full_stop)
+        # The middle part, position by position: T < theta < F (longs), so a close in
+        # full pays its whole penalty and has no bad debt.
+        small_count = 0
+        small_qty = 0.0
+        part_count = 0
+        part_closed = 0.0
+        for index in range(part_start, part_stop):
+            qty = _qty(prefix, index, index + 1)
+            if fraction >= 1.0 or qty * mark <= min_notional:
+                small_count += 1
+                small_qty += qty
+                continue
+            closed = fraction * qty
+            part_count += 1
+            part_closed += closed
+            if book and alive_after:
+                cohorts = grown(cohorts, n_cohorts)
+                cohorts[n_cohorts, COH_THRESHOLD] = (
+                    threshold[index] - fraction * full_bound
+                ) / keep
+                cohorts[n_cohorts, COH_QTY] = qty - closed
+                cohorts[n_cohorts, COH_COUNT] = 1.0
+                cohorts[n_cohorts, COH_FROM] = close_step + 1
+                cohorts[n_cohorts, COH_ID] = (
+                    cohorts[n_cohorts - 1, COH_ID] + 1.0 if n_cohorts else 0.0
+                )
+                cohorts[n_cohorts, COH_LAST] = close_step
+                n_cohorts += 1
+        closed_qty += small_qty + part_closed
+        if book and small_count > 0:
+            record_close(
+                totals,
+                flows,
+                close_step,
+                small_count,
+                small_qty * exit_price,
+                fee * small_qty * exit_price,
+                0.0,
+                liquidator_share,
+            )
+        if book and part_count > 0:
+            record_close(
+                totals,
+                flows,
+                close_step,
+                part_count,
+                part_closed * exit_price,
+                fee * part_closed * exit_price,
+                0.0,
+                liquidator_share,
+            )
+        if book and rearm_start < rearm_stop and alive_after:
+            segments = grown(segments, n_segments)
+            segments[n_segments, SEG_A] = rearm_start
+            segments[n_segments, SEG_B] = rearm_stop
+            segments[n_segments, SEG_EXTREME] = side * np.inf
+            segments[n_segments, SEG_FROM] = close_step + 1
+            segments[n_segments, SEG_FIRST] = 0.0
+            n_segments += 1
+    return segments, n_segments, cohorts, n_cohorts, head, closed_qty, passed
+
+
+@kernel
+def sized_fraction(
+    side: int,
+    first: int,
+    last: int,
+    close_step: int,
+    last_step: int,
+    price: float,
+    mark: float,
+    target: float,
+    slippage: float,
+    fee: float,
+    fraction: float,
+    cooldown: int,
+    min_notional: float,
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    queue: np.ndarray,
+    head: int,
+    n_queue: int,
+    segments: np.ndarray,
+    n_segments: int,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+) -> float:
+    """Quantity (base units) one side closes at ``close_step`` by the fraction rule at ``price``.
+
+    The flags of steps ``[first, last]``, sized at the price before impact: the
+    order whose net notional prices the step's impact (docs/model.md 10.1, 9.4).
+    Changes nothing.
+    """
+    exit_price = price * (1.0 - side * slippage)
+    full_bound = exit_price * (1.0 - side * fee)
+    no_totals = np.zeros(1)
+    no_flows = np.zeros((1, 1))
+    total = 0.0
+    for flag_step in range(first, last + 1):
+        _, _, _, _, head, closed, _ = close_side_fraction(
+            side,
+            flag_step,
+            close_step,
+            last_step,
+            exit_price,
+            target,
+            full_bound,
+            fee,
+            0.0,
+            -1.0,
+            mark,
+            fraction,
+            cooldown,
+            min_notional,
+            threshold,
+            prefix,
+            queue,
+            head,
+            n_queue,
+            segments,
+            n_segments,
+            cohorts,
+            n_cohorts,
+            no_totals,
+            no_flows,
+            False,
+        )
+        total += closed
+    return total
