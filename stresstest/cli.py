@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import shlex
 import signal
 import sys
@@ -668,7 +670,28 @@ def fit_command(
 # The analysis commands (reverse, check, optimize) register themselves on ``app``.
 import stresstest.cli_analysis  # noqa: E402, F401
 
+#: Collect the youngest generation after this many new container objects instead of
+#: Python's 700: start-up (imports, numba loading its compiled kernels) creates a few
+#: hundred thousand long-lived objects, and the default thresholds scan them again and
+#: again (about 0.2 s of a default run). Memory stays bounded: cycles are still collected.
+GC_THRESHOLDS = (200_000, 30, 30)
+
+
+def tune_process() -> None:
+    """Process settings of the command line, before numpy is imported (docs/performance.md).
+
+    numpy asks the kernel for transparent huge pages (``madvise``) for every array of
+    4 MB or more; where the kernel then compacts memory on the page fault
+    (``/sys/kernel/mm/transparent_hugepage/defrag`` = ``madvise``, common on VMs) that
+    cost about 0.8 s of system time in a default run, and the replay gained nothing
+    measurable from the huge pages. ``NUMPY_MADVISE_HUGEPAGE`` set by the user wins.
+    Neither setting changes a result.
+    """
+    os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+    gc.set_threshold(*GC_THRESHOLDS)
+
 
 def main() -> None:  # pragma: no cover - console entry point
-    """Entry point for ``python -m stresstest``."""
+    """Entry point of the ``stresstest`` command and of ``python -m stresstest``."""
+    tune_process()
     app()
