@@ -316,6 +316,16 @@ def measure(
     return digests, samples
 
 
+def invocation() -> str:
+    """This benchmark's options as given (``--write`` left out), an earlier tree as ``DIR``."""
+    words, hide = [], False
+    for word in sys.argv[1:]:
+        if word != "--write":
+            words.append("DIR" if hide else word)
+        hide = word == "--before"
+    return " ".join(words)
+
+
 def render(
     samples: dict[str, dict[str, list[float]]],
     case: str,
@@ -355,6 +365,7 @@ def render(
         f"{loads[1]:.1f} at the end (other jobs shared the 2 cores: wall times are noisy, "
         "CPU times less so).",
         "",
+        f"Benchmark: `python benchmarks/bench_startup.py {invocation()}`. "
         f"Command: `{command}`. Case: {case}. Verified before timing: the result folder "
         "of every tree has the same SHA-256, file by file, as a reference run with "
         "`--threads 1` and as one in other chunks; every timed run's folder is checked "

@@ -674,7 +674,7 @@ import stresstest.cli_analysis  # noqa: E402, F401
 #: Collect the youngest generation after this many new container objects instead of
 #: Python's 700: start-up (imports, numba loading its compiled kernels) creates a few
 #: hundred thousand long-lived objects, and the default thresholds scan them again and
-#: again (about 0.2 s of a default run). Memory stays bounded: cycles are still collected.
+#: again (about 0.1 s of CPU in a default run). Memory stays bounded: cycles are still collected.
 GC_THRESHOLDS = (200_000, 30, 30)
 
 
@@ -698,7 +698,7 @@ def exit_now(code: object) -> NoReturn:
     Waits for every non-daemon thread and runs the ``atexit`` handlers (temporary
     folders, dask, logging), flushes standard output and error, and leaves with
     ``os._exit``: the final collection and the teardown of the 1,100 modules a run
-    imports (numba's among them) took about 0.4 s of CPU after the result folder
+    imports (numba's among them) took about 0.5 s of CPU after the result folder
     was written (docs/performance.md). Every file the command writes is closed by
     then (result folders are written whole, then renamed into place).
     """
