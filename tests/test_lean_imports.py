@@ -26,6 +26,14 @@ CROSS = REPO / "scenarios" / "cross_gbm.toml"
 HEAVY = ("arch", "scipy", "matplotlib", "dask", "distributed")
 #: Also absent while a command only checks a scenario: no compiled code, no tables.
 RUN_ONLY = ("numba", "polars")
+#: The stage pipeline's kernels: only scenarios with mechanics or defences replay through it.
+PIPELINE = (
+    "stresstest.kernels.pipeline",
+    "stresstest.kernels.pipeline_partial",
+    "stresstest.kernels.adl",
+    "stresstest.kernels.backstop",
+    "stresstest.kernels.partial",
+)
 #: Parts of scipy our code imports (fits, backtests, matching). numba itself imports
 #: ``scipy`` and ``scipy.linalg.cython_blas`` when it loads compiled code, so a run
 #: has those whatever we do.
@@ -125,6 +133,10 @@ stresstest.run(scenario).summary()
     assert "numba" in modules  # the run did replay (compiled kernels)
     assert loaded(modules, ("arch", "matplotlib", "dask", "distributed", *SCIPY_OURS)) == []
     assert loaded(modules, OURS_OPTIONAL) == []
+    assert loaded(modules, PIPELINE) == []  # no mechanics: the core replay kernel only
+    assert loaded(imported("import stresstest.kernels.pipeline"), PIPELINE) == list(
+        sorted(PIPELINE)
+    )  # control: the probe sees them when they are imported
 
 
 def test_probe_sees_the_imports_of_commands_that_need_them(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def cohort_book(
     """Sort each side of ``book`` by cohort, then breach threshold.
 
     O(N) given the threshold ``orders`` of :func:`~stresstest.book.sorted_book.threshold_orders`
-    (the sort of :func:`~stresstest.book.sorted_book.sort_book`), else O(N log N).
+    (the sort of :func:`~stresstest.book.sorted_book.sort_book`), else it sorts them first.
     """
     is_long, threshold, long_order, short_order = orders or threshold_orders(book)
     cohort = cohort_of(book, leverage_edges, notional_edges)

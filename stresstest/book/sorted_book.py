@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stresstest.book.positions import Book
+from stresstest.kernels.sort import stable_argsort
 from stresstest.kernels.sums import compensated_prefix_sums
 
 
@@ -59,15 +60,19 @@ ThresholdOrders = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def threshold_orders(book: Book) -> ThresholdOrders:
-    """Each side's thresholds and their stable ascending order: the one O(N log N) sort."""
+    """Each side's thresholds and their stable ascending order: the one sort of the book.
+
+    The order is ``np.argsort(threshold, kind="stable")``'s, index for index, found by
+    radix sort in O(N) (:func:`~stresstest.kernels.sort.stable_argsort`).
+    """
     is_long, threshold = side_thresholds(book)
-    long_order = np.argsort(threshold[is_long], kind="stable")
-    short_order = np.argsort(threshold[~is_long], kind="stable")
+    long_order = stable_argsort(threshold[is_long])
+    short_order = stable_argsort(threshold[~is_long])
     return is_long, threshold, long_order, short_order
 
 
 def sort_book(book: Book, orders: ThresholdOrders | None = None) -> SortedBook:
-    """Sort a book once by breach threshold: O(N log N) (``orders``: already sorted)."""
+    """Sort a book once by breach threshold: O(N) (``orders``: already sorted)."""
     is_long, threshold, long_order, short_order = orders or threshold_orders(book)
     long_threshold, long_prefix = sorted_side(book.qty[is_long], threshold[is_long], long_order)
     short_threshold, short_prefix = sorted_side(

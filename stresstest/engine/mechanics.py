@@ -7,7 +7,6 @@ from statistics import NormalDist
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.pipeline import pipeline_paths
 from stresstest.scenario import schema
 
 _ORACLE_MODELS = {"lag": enums.ORACLE_LAG, "ema": enums.ORACLE_EMA, "twap": enums.ORACLE_TWAP}
@@ -179,7 +178,6 @@ __all__ = [
     "mechanics_arguments",
     "mechanics_vector",
     "neutral_vector",
-    "pipeline_paths",
     "stage_width",
     "trigger_z",
     "uses_mechanics",

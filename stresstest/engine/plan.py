@@ -209,7 +209,7 @@ def replay_pipeline(
     grid_out: np.ndarray,
 ) -> None:
     """Replay one variant through the stage pipeline (kernels/pipeline.py) into ``out``."""
-    from stresstest.engine.mechanics import pipeline_paths
+    from stresstest.kernels.pipeline import pipeline_paths
 
     assert variant.mechanics is not None
     defences = variant.defences
