@@ -262,6 +262,106 @@ def close_terms(
 
 
 @kernel
+def close_range_in_full(
+    side: int,
+    target: float,
+    full_bound: float,
+    exit_price: float,
+    fee: float,
+    liquidator_share: float,
+    bound: float,
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    start: int,
+    stop: int,
+    close_step: int,
+    totals: np.ndarray,
+    flows: np.ndarray,
+    book: bool,
+) -> tuple[int, int, int, int, float, float]:
+    """Split a due range ``[start, stop)`` of one side and close its full part (10.1, 10.4).
+
+    Positions no longer in breach of ``target`` are re-armed; those at or past
+    ``full_bound`` (longs; at or below it, shorts) are closed in full at
+    ``exit_price``, recorded with ``book``, and the bad debt past the fund's bound
+    ``bound`` (negative: none) is taken out of the step's fund flow. Returns
+    ``(rearm_start, rearm_stop, part_start, part_stop, closed_qty, passed)``: the
+    re-armed and the middle (partially closed) ranges, the quantity closed in full
+    when not ``book`` (base units; 0 with ``book``) and the bad debt passed on
+    (quote units). Shared by every partial rule.
+    """
+    closed_qty = 0.0
+    passed = 0.0
+    if side > 0:
+        rearm_start = start
+        rearm_stop = first_greater(threshold, target, start, stop)
+        full_start = first_not_less(threshold, full_bound, rearm_stop, stop)
+        full_stop = stop
+        part_start, part_stop = rearm_stop, full_start
+    else:
+        rearm_start = first_not_less(threshold, target, start, stop)
+        rearm_stop = stop
+        full_start = start
+        full_stop = first_greater(threshold, full_bound, start, rearm_start)
+        part_start, part_stop = full_stop, rearm_start
+    if full_start < full_stop:
+        if book:
+            if side > 0:
+                _, notional, paid, bad = _close_long_range(
+                    threshold, prefix, full_start, full_stop, exit_price, fee
+                )
+            else:
+                _, notional, paid, bad = _close_short_range(
+                    threshold, prefix, full_start, full_stop, exit_price, fee
+                )
+            record_close(
+                totals,
+                flows,
+                close_step,
+                full_stop - full_start,
+                notional,
+                paid,
+                bad,
+                liquidator_share,
+            )
+            if bound >= 0.0 and bad > 0.0:
+                beyond = passed_bad_debt(
+                    side,
+                    threshold,
+                    prefix,
+                    np.zeros((N_REMOVED, 1)),
+                    full_start,
+                    full_stop,
+                    exit_price,
+                    bound,
+                )
+                flows[FLOW_BAD_DEBT, close_step] -= beyond
+                passed += beyond
+        else:
+            closed_qty += _qty(prefix, full_start, full_stop)
+    return rearm_start, rearm_stop, part_start, part_stop, closed_qty, passed
+
+
+@kernel
+def rearmed(
+    segments: np.ndarray,
+    n_segments: int,
+    side: int,
+    rearm_start: int,
+    rearm_stop: int,
+    close_step: int,
+) -> tuple[np.ndarray, int]:
+    """Append the re-armed range ``[rearm_start, rearm_stop)``, armed from ``close_step + 1``."""
+    segments = grown(segments, n_segments)
+    segments[n_segments, SEG_A] = rearm_start
+    segments[n_segments, SEG_B] = rearm_stop
+    segments[n_segments, SEG_EXTREME] = side * np.inf
+    segments[n_segments, SEG_FROM] = close_step + 1
+    segments[n_segments, SEG_FIRST] = 0.0
+    return segments, n_segments + 1
+
+
+@kernel
 def close_side(
     side: int,
     flag_step: int,
@@ -364,53 +464,25 @@ def close_side(
         start = int(queue[head, Q_A])
         stop = int(queue[head, Q_B])
         head += 1
-        if side > 0:
-            rearm_start = start
-            rearm_stop = first_greater(threshold, target, start, stop)
-            full_start = first_not_less(threshold, full_bound, rearm_stop, stop)
-            full_stop = stop
-            part_start, part_stop = rearm_stop, full_start
-        else:
-            rearm_start = first_not_less(threshold, target, start, stop)
-            rearm_stop = stop
-            full_start = start
-            full_stop = first_greater(threshold, full_bound, start, rearm_start)
-            part_start, part_stop = full_stop, rearm_start
-        if full_start < full_stop:
-            if book:
-                if side > 0:
-                    qty, notional, paid, bad = _close_long_range(
-                        threshold, prefix, full_start, full_stop, exit_price, fee
-                    )
-                else:
-                    qty, notional, paid, bad = _close_short_range(
-                        threshold, prefix, full_start, full_stop, exit_price, fee
-                    )
-                record_close(
-                    totals,
-                    flows,
-                    close_step,
-                    full_stop - full_start,
-                    notional,
-                    paid,
-                    bad,
-                    liquidator_share,
-                )
-                if bound >= 0.0 and bad > 0.0:
-                    beyond = passed_bad_debt(
-                        side,
-                        threshold,
-                        prefix,
-                        np.zeros((N_REMOVED, 1)),
-                        full_start,
-                        full_stop,
-                        exit_price,
-                        bound,
-                    )
-                    flows[FLOW_BAD_DEBT, close_step] -= beyond
-                    passed += beyond
-            else:
-                closed_qty += _qty(prefix, full_start, full_stop)
+        rearm_start, rearm_stop, part_start, part_stop, full_qty, beyond = close_range_in_full(
+            side,
+            target,
+            full_bound,
+            exit_price,
+            fee,
+            liquidator_share,
+            bound,
+            threshold,
+            prefix,
+            start,
+            stop,
+            close_step,
+            totals,
+            flows,
+            book,
+        )
+        closed_qty += full_qty
+        passed += beyond
         if part_start < part_stop:
             qty = _qty(prefix, part_start, part_stop)
             excess = side * (full_bound * qty - _qt(prefix, part_start, part_stop))
@@ -431,13 +503,9 @@ def close_side(
                 new_qty += remaining
                 new_count += part_stop - part_start
         if book and rearm_start < rearm_stop and alive_after:
-            segments = grown(segments, n_segments)
-            segments[n_segments, SEG_A] = rearm_start
-            segments[n_segments, SEG_B] = rearm_stop
-            segments[n_segments, SEG_EXTREME] = side * np.inf
-            segments[n_segments, SEG_FROM] = close_step + 1
-            segments[n_segments, SEG_FIRST] = 0.0
-            n_segments += 1
+            segments, n_segments = rearmed(
+                segments, n_segments, side, rearm_start, rearm_stop, close_step
+            )
     if book and new_count > 0.0 and alive_after:
         cohorts = grown(cohorts, n_cohorts)
         cohorts[n_cohorts, COH_THRESHOLD] = target

@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.adl import N_REMOVED
-from stresstest.kernels.backstop import passed_bad_debt
 from stresstest.kernels.fund import FLOW_BAD_DEBT, record_close
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.partial import (
@@ -42,19 +40,14 @@ from stresstest.kernels.partial import (
     Q_B,
     Q_COHORT,
     Q_FLAG,
-    SEG_A,
-    SEG_B,
-    SEG_EXTREME,
-    SEG_FIRST,
-    SEG_FROM,
     _close_cohort,
     _cohort_beyond,
     _cohort_row,
     _qty,
+    close_range_in_full,
     grown,
+    rearmed,
 )
-from stresstest.kernels.replay import _close_long_range, _close_short_range
-from stresstest.kernels.search import first_greater, first_not_less
 
 COH_LAST = N_COH  # step of the remainder's last partial close (rule 'fraction')
 N_COH_RULES = N_COH + 1
@@ -190,53 +183,25 @@ def close_side_fraction(
         start = int(queue[head, Q_A])
         stop = int(queue[head, Q_B])
         head += 1
-        if side > 0:
-            rearm_start = start
-            rearm_stop = first_greater(threshold, target, start, stop)
-            full_start = first_not_less(threshold, full_bound, rearm_stop, stop)
-            full_stop = stop
-            part_start, part_stop = rearm_stop, full_start
-        else:
-            rearm_start = first_not_less(threshold, target, start, stop)
-            rearm_stop = stop
-            full_start = start
-            full_stop = first_greater(threshold, full_bound, start, rearm_start)
-            part_start, part_stop = full_stop, rearm_start
-        if full_start < full_stop:
-            if book:
-                if side > 0:
-                    qty, notional, paid, bad = _close_long_range(
-                        threshold, prefix, full_start, full_stop, exit_price, fee
-                    )
-                else:
-                    qty, notional, paid, bad = _close_short_range(
-                        threshold, prefix, full_start, full_stop, exit_price, fee
-                    )
-                record_close(
-                    totals,
-                    flows,
-                    close_step,
-                    full_stop - full_start,
-                    notional,
-                    paid,
-                    bad,
-                    liquidator_share,
-                )
-                if bound >= 0.0 and bad > 0.0:
-                    beyond = passed_bad_debt(
-                        side,
-                        threshold,
-                        prefix,
-                        np.zeros((N_REMOVED, 1)),
-                        full_start,
-                        full_stop,
-                        exit_price,
-                        bound,
-                    )
-                    flows[FLOW_BAD_DEBT, close_step] -= beyond
-                    passed += beyond
-            else:
-                closed_qty += _qty(prefix, full_start, full_stop)
+        rearm_start, rearm_stop, part_start, part_stop, full_qty, beyond = close_range_in_full(
+            side,
+            target,
+            full_bound,
+            exit_price,
+            fee,
+            liquidator_share,
+            bound,
+            threshold,
+            prefix,
+            start,
+            stop,
+            close_step,
+            totals,
+            flows,
+            book,
+        )
+        closed_qty += full_qty
+        passed += beyond
         # The middle part, position by position: T < theta < F (longs), so a close in
         # full pays its whole penalty and has no bad debt.
         small_count = 0
@@ -289,13 +254,9 @@ def close_side_fraction(
                 liquidator_share,
             )
         if book and rearm_start < rearm_stop and alive_after:
-            segments = grown(segments, n_segments)
-            segments[n_segments, SEG_A] = rearm_start
-            segments[n_segments, SEG_B] = rearm_stop
-            segments[n_segments, SEG_EXTREME] = side * np.inf
-            segments[n_segments, SEG_FROM] = close_step + 1
-            segments[n_segments, SEG_FIRST] = 0.0
-            n_segments += 1
+            segments, n_segments = rearmed(
+                segments, n_segments, side, rearm_start, rearm_stop, close_step
+            )
     return segments, n_segments, cohorts, n_cohorts, head, closed_qty, passed
 
 
