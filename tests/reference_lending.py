@@ -100,8 +100,10 @@ def reference_lending(
         }
         for loan in loans
     ]
-    gas_at = [market["gas"][t] if isinstance(market["gas"], list) else market["gas"]
-              for t in range(n_points)]
+    gas_at = [
+        market["gas"][t] if isinstance(market["gas"], list) else market["gas"]
+        for t in range(n_points)
+    ]
     slope = market.get("gas_crash_slope", 0.0)
     if slope > 0.0:  # 13.4: gas times 1 + slope x the fall from the rolling high
         crash = market_price[market["gas_crash_asset"]]

@@ -65,7 +65,8 @@ def market_arguments(table: LendingTable, assets: Sequence[str] = ()) -> np.ndar
     vector[enums.LEND_BONUS_SLOPE] = table.bonus_ramp_slope
     vector[enums.LEND_GAS_CRASH_SLOPE] = table.gas_crash_slope
     crash = table.gas_crash_asset
-    vector[enums.LEND_GAS_CRASH_ASSET] = list(assets).index(crash) if crash in assets else -1
+    names = list(assets)
+    vector[enums.LEND_GAS_CRASH_ASSET] = names.index(crash) if crash in names else -1
     vector[enums.LEND_GAS_CRASH_WINDOW] = table.gas_crash_window
     return vector
 
