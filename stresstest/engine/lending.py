@@ -66,6 +66,8 @@ def market_arguments(table: LendingTable, assets: Sequence[str] = ()) -> np.ndar
     vector[enums.LEND_GAS_CRASH_SLOPE] = table.gas_crash_slope
     crash = table.gas_crash_asset
     names = list(assets)
+    if table.gas_crash_slope > 0.0 and crash not in names:  # check_lending refuses it
+        raise ValueError(f"gas_crash_asset {crash!r} is not among {names}")  # pragma: no cover
     vector[enums.LEND_GAS_CRASH_ASSET] = names.index(crash) if crash in names else -1
     vector[enums.LEND_GAS_CRASH_WINDOW] = table.gas_crash_window
     return vector
