@@ -72,7 +72,9 @@ def reference_lending(
     ``heartbeat``, optionally ``curves`` (piecewise depth curves, 13.4, a
     :class:`~stresstest.io.lending_files.DepthCurves`, instead of ``depth``),
     ``bonus_slope`` with ``bonus_max`` (the bonus ramp of
-    13.3; absent or 0: the fixed bonus), and optionally ``oracle`` (the keys of ``[oracle]``, with
+    13.3; absent or 0: the fixed bonus), ``gas_crash_slope`` with ``gas_crash_asset`` (an
+    asset index) and ``gas_crash_window`` (congestion gas, 13.4; absent or 0: the gas
+    as given), and optionally ``oracle`` (the keys of ``[oracle]``, with
     ``manipulation_asset`` an asset index; absent or ``None``: no ``[oracle]``):
     each asset's Chainlink rule then reads the feed of 9.1 (tests/reference_accounts.py),
     not the market price (13.2).
@@ -98,6 +100,17 @@ def reference_lending(
         }
         for loan in loans
     ]
+    gas_at = [
+        market["gas"][t] if isinstance(market["gas"], list) else market["gas"]
+        for t in range(n_points)
+    ]
+    slope = market.get("gas_crash_slope", 0.0)
+    if slope > 0.0:  # 13.4: gas times 1 + slope x the fall from the rolling high
+        crash = market_price[market["gas_crash_asset"]]
+        window = market["gas_crash_window"]
+        for t in range(n_points):
+            high = max(crash[max(0, t - window) : t + 1])
+            gas_at[t] = gas_at[t] * (1.0 + slope * (1.0 - crash[t] / high))
     half_life = market["half_life"]
     decay = 0.0 if half_life == 0.0 else 0.5 ** (1.0 / half_life)
     used = [0.0] * (n_assets + 1)
@@ -164,8 +177,7 @@ def reference_lending(
                 plan.append((leg, take, sale))
             repaid_value = max(0.0, factor * debt_value - remaining)
             repaid = repaid_value / debt_mark
-            gas = market["gas"][t] if isinstance(market["gas"], list) else market["gas"]
-            profit = proceeds - repaid * market_price[loan["debt_asset"]][t] - gas
+            profit = proceeds - repaid * market_price[loan["debt_asset"]][t] - gas_at[t]
             if not profit > 0.0:
                 loan["refused"] = t
                 continue

@@ -247,3 +247,22 @@ def test_match_benchmark_refuses_different_outputs(tmp_path: Path) -> None:
     (tmp_path / "b" / "variants" / "x" / "paths.parquet").write_bytes(b"2")
     with pytest.raises(SystemExit, match=r"paths\.parquet differs"):
         bench_match.same_outputs(tmp_path / "a", tmp_path / "b")
+
+
+# ----------------------------------------------------------------------------- lending multi
+def test_lending_multi_check_rejects_a_market_other_than_the_run(monkeypatch) -> None:
+    """bench_lending_multi's check against the reference passes on its own market and
+    fails when the reference prices gas differently from the run."""
+    from benchmarks import bench_lending_multi as bench
+    from stresstest.engine.lending import lending_plan, prepare_lending, replay_prices
+    from stresstest.scenario.validate import scenario_from_dict
+
+    scenario = scenario_from_dict(bench.lending_dict(2000, 8, 100), file=None)
+    plan = prepare_lending(scenario)
+    small = lending_plan(scenario, plan.source, bench.first_loans(plan.book, 300), plan.grid)
+    rows, _ = replay_prices(small, plan.source.chunk(0, 5))
+    assert rows[:, enums.N_LIQUIDATIONS].sum() > 0  # path 4 liquidates: gas matters
+    assert bench.check_lending(scenario, plan, 300, np.arange(5)) > 0
+    monkeypatch.setattr(bench, "GAS", 5000.0)
+    with pytest.raises(AssertionError):
+        bench.check_lending(scenario, plan, 300, np.arange(5))

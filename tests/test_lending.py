@@ -84,8 +84,13 @@ def kernel_arguments(values: dict[str, Any]) -> np.ndarray:
         oracle_heartbeat_steps=values["heartbeat"],
         bonus_ramp_slope=values.get("bonus_slope", 0.0),
         bonus_max=values.get("bonus_max"),
+        gas_crash_slope=values.get("gas_crash_slope", 0.0),
+        gas_crash_asset=(
+            f"asset{values['gas_crash_asset']}" if "gas_crash_asset" in values else None
+        ),
+        gas_crash_window=values.get("gas_crash_window", 24),
     )
-    return market_arguments(table)
+    return market_arguments(table, [f"asset{a}" for a in range(len(values["threshold"]))])
 
 
 def oracle_arguments(values: dict[str, Any], n_assets: int) -> np.ndarray:
@@ -425,6 +430,12 @@ def lending_cases(draw: st.DrawFn) -> tuple[np.ndarray, list[dict[str, Any]], di
         values["curves"] = depth_curves(curves)
     if draw(st.booleans()):  # a gas path (13.4): gas per liquidation at each step
         values["gas"] = [draw(st.sampled_from([0.0, 1.0, 20.0])) for _ in range(n_steps + 1)]
+    if draw(st.booleans()):  # congestion gas (13.4): scaled by one asset's fall
+        values["gas_crash_slope"] = draw(st.sampled_from([0.5, 5.0, 40.0]))
+        values["gas_crash_asset"] = draw(st.integers(0, n_assets - 1))
+        values["gas_crash_window"] = draw(st.integers(1, 5))
+        if values["gas"] == 0.0:
+            values["gas"] = 1.0
     if draw(st.booleans()):  # the bonus ramp of 13.3, capped below 1 / LT - 1
         values["bonus_slope"] = draw(st.sampled_from([0.1, 0.5, 2.0]))
         values["bonus_max"] = [

@@ -44,8 +44,12 @@ def lending_table(scenario: schema.Scenario) -> LendingTable:
     return table
 
 
-def market_arguments(table: LendingTable) -> np.ndarray:
-    """The ``N_LEND_ARGS`` market vector of the kernel (kernels/enums.py ``LEND_*``)."""
+def market_arguments(table: LendingTable, assets: Sequence[str] = ()) -> np.ndarray:
+    """The ``N_LEND_ARGS`` market vector of the kernel (kernels/enums.py ``LEND_*``).
+
+    ``assets``: the path assets, in which ``lending.gas_crash_asset`` is looked up
+    (congestion gas, docs/model.md 13.4; ``LEND_GAS_CRASH_ASSET`` -1 without one).
+    """
     vector = np.zeros(enums.N_LEND_ARGS)
     vector[enums.LEND_CLOSE_FACTOR] = table.close_factor
     vector[enums.LEND_FULL_BELOW_HF] = table.close_factor_full_below_hf
@@ -59,6 +63,13 @@ def market_arguments(table: LendingTable) -> np.ndarray:
     vector[enums.LEND_ORACLE_DEVIATION] = table.oracle_deviation
     vector[enums.LEND_ORACLE_HEARTBEAT] = table.oracle_heartbeat_steps
     vector[enums.LEND_BONUS_SLOPE] = table.bonus_ramp_slope
+    vector[enums.LEND_GAS_CRASH_SLOPE] = table.gas_crash_slope
+    crash = table.gas_crash_asset
+    names = list(assets)
+    if table.gas_crash_slope > 0.0 and crash not in names:  # check_lending refuses it
+        raise ValueError(f"gas_crash_asset {crash!r} is not among {names}")  # pragma: no cover
+    vector[enums.LEND_GAS_CRASH_ASSET] = names.index(crash) if crash in names else -1
+    vector[enums.LEND_GAS_CRASH_WINDOW] = table.gas_crash_window
     return vector
 
 
@@ -206,7 +217,7 @@ def lending_plan(
     return LendingPlan(
         source=source,
         book=book,
-        market=market_arguments(table),
+        market=market_arguments(table, source.assets),
         threshold=threshold,
         bonus=bonus,
         bonus_max=np.asarray(cap, dtype=float),

@@ -283,7 +283,10 @@ LEND_SEIZE_ORDER = 5  # SEIZE_* code
 LEND_ORACLE_DEVIATION = 6  # deviation threshold, fraction of price
 LEND_ORACLE_HEARTBEAT = 7  # heartbeat, steps
 LEND_BONUS_SLOPE = 8  # bonus ramp: bonus per unit of health factor below 1 (0: fixed bonus)
-N_LEND_ARGS = 9
+LEND_GAS_CRASH_SLOPE = 9  # congestion gas: gas multiple per unit of price fall (0: gas unscaled)
+LEND_GAS_CRASH_ASSET = 10  # index of the path asset whose fall scales gas (-1: none)
+LEND_GAS_CRASH_WINDOW = 11  # steps of the rolling high the fall is measured from
+N_LEND_ARGS = 12
 
 # Seize orders (docs/model.md 13.3).
 SEIZE_HIGHEST_VALUE = 0

@@ -79,6 +79,39 @@ def oracle_marks(prices: np.ndarray, deviation: float, heartbeat: int, marks: np
 
 
 @kernel
+def congestion_gas(
+    prices: np.ndarray,
+    gas_steps: np.ndarray,
+    gas: float,
+    slope: float,
+    window: int,
+    out: np.ndarray,
+) -> None:
+    """Congestion gas ``out`` ``(T + 1,)`` of one asset's market ``prices`` (13.4, quote units).
+
+    ``G_t = g_t (1 + slope f_t)``: ``g_t`` is ``gas_steps[t]`` (``gas`` if empty) and
+    ``f_t = 1 - P_t / H_t`` the fall of the price from ``H_t``, its highest over steps
+    ``max(0, t - window) .. t``. The rolling high is kept in a monotone queue of step
+    indices (``O(T)``); it is a maximum, so exact.
+    """
+    n_points = prices.shape[0]
+    queue = np.empty(n_points, dtype=np.int64)  # steps of decreasing price, oldest first
+    head = 0
+    tail = 0
+    for step in range(n_points):
+        price = prices[step]
+        while tail > head and prices[queue[tail - 1]] <= price:
+            tail -= 1
+        queue[tail] = step
+        tail += 1
+        while queue[head] < step - window:
+            head += 1
+        fall = 1.0 - price / prices[queue[head]]
+        base = gas_steps[step] if gas_steps.shape[0] > 0 else gas
+        out[step] = base * (1.0 + slope * fall)
+
+
+@kernel
 def pool_proceeds(depth: float, used: float, value: float) -> float:
     """Quote a constant-product pool pays for collateral worth ``value`` at the market.
 
@@ -395,7 +428,9 @@ def lending_replay_path(
     each asset's Chainlink rule reads is then the lag, ema or twap of its market
     price times a manipulation (13.2), instead of the market price.
     ``gas_steps`` is the gas per liquidation at each step (quote units, the gas path
-    of 13.4); empty: the constant ``LEND_GAS`` of ``market``. ``curve_start`` and
+    of 13.4); empty: the constant ``LEND_GAS`` of ``market``. With
+    ``LEND_GAS_CRASH_SLOPE`` > 0 it is scaled on this path by the fall of asset
+    ``LEND_GAS_CRASH_ASSET``'s price (:func:`congestion_gas`). ``curve_start`` and
     ``curve_knots`` are the piecewise depth curves of the path assets' pools
     (:func:`curve_proceeds`); ``curve_start`` empty: the constant-product pools of
     ``depth``.
@@ -430,6 +465,18 @@ def lending_replay_path(
     market_prices = np.empty((n_assets + 1, n_points))
     market_prices[:n_assets, :] = prices
     market_prices[n_assets, :] = 1.0
+    gas_series = gas_steps
+    crash_slope = market[enums.LEND_GAS_CRASH_SLOPE]
+    if crash_slope > 0.0:  # congestion gas: this path's own gas path (13.4)
+        gas_series = np.empty(n_points)
+        congestion_gas(
+            prices[int(market[enums.LEND_GAS_CRASH_ASSET])],
+            gas_steps,
+            gas,
+            crash_slope,
+            int(market[enums.LEND_GAS_CRASH_WINDOW]),
+            gas_series,
+        )
     (
         collateral,
         debt,
@@ -626,7 +673,7 @@ def lending_replay_path(
             if repaid_value < 0.0:
                 repaid_value = 0.0
             repaid = repaid_value / debt_mark
-            gas_now = gas_steps[step] if gas_steps.shape[0] > 0 else gas
+            gas_now = gas_series[step] if gas_series.shape[0] > 0 else gas
             profit = proceeds - repaid * market_prices[debt_asset[loan], step] - gas_now
             if not profit > 0.0:
                 refused_at[loan] = step

@@ -175,6 +175,30 @@ class LendingTable:
         default=None,
         is_file=True,
     )
+    gas_crash_slope: float = spec(
+        "Congestion gas (docs/model.md 13.4): the gas of a liquidation at step t is "
+        "gas_cost (or the gas_file's) times 1 + gas_crash_slope x the fall of "
+        "gas_crash_asset's market price from its highest over the last gas_crash_window "
+        "steps, on every path its own (0: gas does not depend on the path). Needs "
+        "gas_crash_asset.",
+        default=0.0,
+        unit="gas multiple per unit of price fall",
+        ge=0.0,
+        le=1000.0,
+    )
+    gas_crash_asset: str | None = spec(
+        "The path asset whose fall scales the gas (a name of paths.assets). Only with "
+        "gas_crash_slope > 0.",
+        default=None,
+    )
+    gas_crash_window: int = spec(
+        "The fall of gas_crash_asset is measured from its highest market price over the "
+        "gas_crash_window steps before this one and this one. Only with gas_crash_slope > 0.",
+        default=24,
+        unit="steps",
+        ge=1,
+        le=MAX_STEPS,
+    )
     close_factor: float = spec(
         "Fraction of the debt one liquidation may repay.", default=0.5, gt=0.0, le=1.0
     )
@@ -344,6 +368,7 @@ def check_lending(built: dict[str, Any], raw: dict[str, Any], file: Path | None)
             expected="one of them: a constant gas_cost, or a gas path in gas_file",
         )
     _check_table(table, assets, file)
+    _check_gas_crash(table, raw.get("lending", {}), assets, file)
     if isinstance(book, LoansSyntheticBook):
         _check_synthetic(book, table, assets, file)
 
@@ -454,6 +479,44 @@ def _check_ramp(table: LendingTable, assets: list[str], file: Path | None) -> No
                 value=cap,
                 expected=f"a cap below 1 / LT - 1 = {1.0 / threshold - 1.0:g} for {asset}",
             )
+
+
+def _check_gas_crash(
+    table: LendingTable, raw: dict[str, Any], assets: list[str], file: Path | None
+) -> None:
+    """Congestion gas (13.4): a slope needs a path asset; asset and window need a slope."""
+    if table.gas_crash_slope == 0.0:
+        given = [key for key in ("gas_crash_asset", "gas_crash_window") if key in raw]
+        if given:
+            raise InputError(
+                f"{given[0]} shapes congestion gas and would be ignored without a slope",
+                file=file,
+                key=f"lending.{given[0]}, lending.gas_crash_slope",
+                value=raw[given[0]],
+                expected="lending.gas_crash_slope > 0, or no " + " and no ".join(given),
+            )
+        return
+    if table.gas_crash_asset is None:
+        raise InputError(
+            "congestion gas needs the asset whose fall scales it",
+            file=file,
+            key="lending.gas_crash_slope, lending.gas_crash_asset",
+            value=table.gas_crash_slope,
+            expected=f"lending.gas_crash_asset: one of paths.assets {assets}",
+        )
+    if table.gas_crash_asset not in assets:
+        raise InputError(
+            "unknown asset for congestion gas"
+            + (
+                " (the quote asset's price is 1 at every step: it never falls)"
+                if table.gas_crash_asset == table.quote_asset
+                else ""
+            ),
+            file=file,
+            key="lending.gas_crash_asset",
+            value=table.gas_crash_asset,
+            expected=f"one of paths.assets {assets}",
+        )
 
 
 def _check_synthetic(
