@@ -318,7 +318,7 @@ def test_the_steps_liquidations_share_the_pool_in_health_order() -> None:
 
 def test_chainlink_oracle_holds_the_price_within_the_deviation() -> None:
     """A 1% deviation threshold: the 0.5% move is not reported, the 1.5% one is."""
-    from stresstest.kernels.lending import oracle_marks
+    from stresstest.kernels.lending_market import oracle_marks
 
     prices = np.array([[100.0, 99.5, 99.2, 98.0, 98.0]])
     marks = np.empty_like(prices)

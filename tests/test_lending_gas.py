@@ -43,7 +43,7 @@ def test_congestion_gas_follows_the_fall_from_the_rolling_high() -> None:
     100, 100, 100, 90, 90, 100, the falls 0, 0.2, 0.1, 1/3, 1/3, 0; gas 10, slope 5:
     10, 20, 15, 26.67, 26.67, 10; over a gas path 1, 2, 3, 4, 5, 6 it scales each step.
     """
-    from stresstest.kernels.lending import congestion_gas
+    from stresstest.kernels.lending_market import congestion_gas
 
     prices = np.array([100.0, 80.0, 90.0, 60.0, 60.0, 100.0])
     out = np.empty(6)
