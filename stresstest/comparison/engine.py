@@ -26,11 +26,11 @@ from stresstest.comparison.paired import (
 )
 from stresstest.comparison.spec import CompareSpec, Variant, parse_compare
 from stresstest.data.candles import load_candles
+from stresstest.engine.assemble import replay_results
 from stresstest.engine.result import Result
 from stresstest.engine.run import (
     PrepareCache,
     Progress,
-    attribution_of,
     check_options,
     checked_result,
     execute,
@@ -38,7 +38,6 @@ from stresstest.engine.run import (
 )
 from stresstest.errors import InputError
 from stresstest.kernels import enums
-from stresstest.paths.source import source_provenance, source_references
 from stresstest.scenario import Scenario, schema
 from stresstest.scenario.accounts import is_accounts_scenario
 from stresstest.scenario.plausibility import emit, pre_run_findings, refuse_strict, with_variant
@@ -262,23 +261,9 @@ def run_variants(
         if strict:
             refuse_strict([finding for findings in found for finding in findings], "before the run")
     metrics, records = execute(plan, progress=progress, **options)
-    ids = plan.source.path_ids()
-    record = source_provenance(plan.source)
-    references = source_references(plan.source)
-    results = [
-        Result(
-            scenario=variant.scenario,
-            path_ids=ids,
-            metrics=metrics[index, :, : plan.attribution_offset],
-            book=stats[index],
-            grid=plan.grid,
-            records=records[index],
-            paths_record=record,
-            references=references,
-            attribution=attribution_of(plan, index, metrics[index]),
-        )
-        for index, variant in enumerate(variants)
-    ]
+    results = replay_results(
+        plan, stats, metrics, records, scenarios=[variant.scenario for variant in variants]
+    )
     if strict is None:
         return results
     after = [
