@@ -11,7 +11,8 @@ import pytest
 
 from stresstest.errors import InputError
 from stresstest.scenario import load_scenario, schema
-from stresstest.scenario.tables import VARIANT_TABLES
+from stresstest.scenario.accounts import is_accounts_scenario
+from stresstest.scenario.tables import BOOK_KINDS, VARIANT_TABLES, scenario_kind
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "stresstest"
@@ -117,3 +118,23 @@ def test_a_variant_key_that_is_not_a_string_is_an_input_error(tmp_path: Path) ->
     with pytest.raises(InputError) as raised:
         load_scenario(path)
     assert raised.value.key == "book.source"
+
+
+def test_every_book_variant_has_one_kind() -> None:
+    """The kind lookup covers every ``[book]`` source validation accepts, and nothing else."""
+    assert set(BOOK_KINDS) == set(VARIANT_TABLES["book"][1])
+    assert set(BOOK_KINDS.values()) == {"single_asset", "accounts", "lending"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((ROOT / "scenarios").rglob("*.toml")),
+    ids=lambda path: str(path.relative_to(ROOT / "scenarios")),
+)
+def test_scenario_kind_agrees_with_the_tables(path: Path) -> None:
+    """A shipped scenario's kind is lending exactly when it has ``[lending]``, accounts
+    exactly when it has multi-asset paths and an accounts book."""
+    scenario = load_scenario(path)
+    kind = scenario_kind(scenario)
+    assert (kind == "lending") == (scenario.lending is not None)
+    assert (kind == "accounts") == is_accounts_scenario(scenario)

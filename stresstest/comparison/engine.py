@@ -39,8 +39,8 @@ from stresstest.engine.run import (
 from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.scenario import Scenario, schema
-from stresstest.scenario.accounts import is_accounts_scenario
 from stresstest.scenario.plausibility import emit, pre_run_findings, refuse_strict, with_variant
+from stresstest.scenario.tables import scenario_kind
 
 if TYPE_CHECKING:
     from stresstest.backtest.coverage import Backtest
@@ -428,12 +428,15 @@ def compare(
     spec = parse_compare(scenario)
     options = {"chunk_size": chunk_size, "executor": executor, "scheduler": scheduler}
     variants = list(spec.variants)
-    accounts = is_accounts_scenario(variants[0].scenario)
+    # Every variant is of the base's kind: they share [paths], which allow only one kind
+    # of book, and validation refuses a loan book with [margin] (docs/model.md 13.8).
+    kind = scenario_kind(scenario)
+    accounts = kind == "accounts"
     # Paths generated once (held in memory when they fit, with the local executor: dask
     # workers generate their own chunks), each book built and sorted once: every
     # variant, every static rate of a match and the matched designs.
     cache = PrepareCache(hold_paths=executor == "local")
-    lending = scenario.lending is not None
+    lending = kind == "lending"
     if lending:  # lending designs on the same paths (docs/model.md 13, docs/lending.md)
         _check_lending_compare(spec, scenario, match)
         results = _lending_results(variants, options, progress, strict=strict)

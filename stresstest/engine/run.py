@@ -37,7 +37,6 @@ from stresstest.errors import InputError
 from stresstest.kernels.enums import N_GRID, N_METRICS_LENDING
 from stresstest.paths import PathSource, path_source
 from stresstest.scenario import schema
-from stresstest.scenario.accounts import is_accounts_scenario
 from stresstest.scenario.plausibility import (
     Finding,
     emit,
@@ -47,6 +46,7 @@ from stresstest.scenario.plausibility import (
     refuse_strict,
 )
 from stresstest.scenario.provenance import resolved_dict
+from stresstest.scenario.tables import scenario_kind
 
 if TYPE_CHECKING:
     from stresstest.book import Book, SortedBook
@@ -311,7 +311,8 @@ def run(
     check_scenario_budget(
         scenario, out_location, check_disk=out_location is not None, held_disk=held
     )
-    if scenario.lending is not None:  # a lending market, docs/model.md 13
+    kind = scenario_kind(scenario)  # by its [book]: one plan and chunk function each
+    if kind == "lending":  # a lending market, docs/model.md 13
         from stresstest.engine.lending import lending_chunk_size, prepare_lending, run_lending
 
         lending_plan = prepare_lending(scenario)  # the loans read and checked: nothing written
@@ -338,7 +339,7 @@ def run(
             scheduler=scheduler,
         )
         return checked_result(lending_result, found, strict=strict)
-    if is_accounts_scenario(scenario):  # accounts across several assets, docs/model.md 11
+    if kind == "accounts":  # accounts across several assets, docs/model.md 11
         from stresstest.engine import accounts
 
         prepared = accounts.prepare_accounts_variants([scenario])

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Literal
 
 from stresstest.scenario.accounts import ACCOUNTS_VARIANTS
 from stresstest.scenario.lending import LENDING_VARIANTS
-from stresstest.scenario.schema import CORE_VARIANT_TABLES
+from stresstest.scenario.schema import CORE_VARIANT_TABLES, Scenario
 
 
 def _compose(*extra: Mapping[str, Mapping[str, type]]) -> dict[str, tuple[str, Mapping[str, type]]]:
@@ -34,3 +35,25 @@ def _compose(*extra: Mapping[str, Mapping[str, type]]) -> dict[str, tuple[str, M
 VARIANT_TABLES: Mapping[str, tuple[str, Mapping[str, type]]] = MappingProxyType(
     _compose(ACCOUNTS_VARIANTS, LENDING_VARIANTS)
 )
+
+
+#: The kinds of scenario, each replayed by its own plan and chunk function
+#: (docs/development.md): one asset's positions, multi-asset accounts, a loan book.
+ScenarioKind = Literal["single_asset", "accounts", "lending"]
+
+#: ``[book] source`` -> the kind of scenario it makes. Validation keeps the rest of a
+#: scenario consistent with its book (multi-asset paths go with an accounts or a loan
+#: book, ``[lending]`` with a loan book, ``[accounts]`` with an accounts book), so the
+#: book alone says the kind: a lookup, not an ordered series of tests.
+BOOK_KINDS: Mapping[str, ScenarioKind] = MappingProxyType(
+    {
+        **dict.fromkeys(CORE_VARIANT_TABLES["book"][1], "single_asset"),
+        **dict.fromkeys(ACCOUNTS_VARIANTS["book"], "accounts"),
+        **dict.fromkeys(LENDING_VARIANTS["book"], "lending"),
+    }
+)
+
+
+def scenario_kind(scenario: Scenario) -> ScenarioKind:
+    """Which kind of scenario a loaded (so validated) ``scenario`` is, by its ``[book]``."""
+    return BOOK_KINDS[scenario.book.source]
