@@ -26,11 +26,11 @@ from stresstest.comparison.paired import (
 )
 from stresstest.comparison.spec import CompareSpec, Variant, parse_compare
 from stresstest.data.candles import load_candles
+from stresstest.engine.assemble import replay_results
 from stresstest.engine.result import Result
 from stresstest.engine.run import (
     PrepareCache,
     Progress,
-    attribution_of,
     check_options,
     checked_result,
     execute,
@@ -38,10 +38,9 @@ from stresstest.engine.run import (
 )
 from stresstest.errors import InputError
 from stresstest.kernels import enums
-from stresstest.paths.source import source_provenance, source_references
 from stresstest.scenario import Scenario, schema
-from stresstest.scenario.accounts import is_accounts_scenario
 from stresstest.scenario.plausibility import emit, pre_run_findings, refuse_strict, with_variant
+from stresstest.scenario.tables import scenario_kind
 
 if TYPE_CHECKING:
     from stresstest.backtest.coverage import Backtest
@@ -262,23 +261,9 @@ def run_variants(
         if strict:
             refuse_strict([finding for findings in found for finding in findings], "before the run")
     metrics, records = execute(plan, progress=progress, **options)
-    ids = plan.source.path_ids()
-    record = source_provenance(plan.source)
-    references = source_references(plan.source)
-    results = [
-        Result(
-            scenario=variant.scenario,
-            path_ids=ids,
-            metrics=metrics[index, :, : plan.attribution_offset],
-            book=stats[index],
-            grid=plan.grid,
-            records=records[index],
-            paths_record=record,
-            references=references,
-            attribution=attribution_of(plan, index, metrics[index]),
-        )
-        for index, variant in enumerate(variants)
-    ]
+    results = replay_results(
+        plan, stats, metrics, records, scenarios=[variant.scenario for variant in variants]
+    )
     if strict is None:
         return results
     after = [
@@ -443,12 +428,15 @@ def compare(
     spec = parse_compare(scenario)
     options = {"chunk_size": chunk_size, "executor": executor, "scheduler": scheduler}
     variants = list(spec.variants)
-    accounts = is_accounts_scenario(variants[0].scenario)
+    # Every variant is of the base's kind: they share [paths], which allow only one kind
+    # of book, and validation refuses a loan book with [margin] (docs/model.md 13.8).
+    kind = scenario_kind(scenario)
+    accounts = kind == "accounts"
     # Paths generated once (held in memory when they fit, with the local executor: dask
     # workers generate their own chunks), each book built and sorted once: every
     # variant, every static rate of a match and the matched designs.
     cache = PrepareCache(hold_paths=executor == "local")
-    lending = scenario.lending is not None
+    lending = kind == "lending"
     if lending:  # lending designs on the same paths (docs/model.md 13, docs/lending.md)
         _check_lending_compare(spec, scenario, match)
         results = _lending_results(variants, options, progress, strict=strict)

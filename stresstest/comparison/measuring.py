@@ -26,9 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from stresstest.comparison.spec import Variant
+from stresstest.engine.assemble import replay_results
 from stresstest.engine.result import Result
 from stresstest.engine.run import PrepareCache, execute, prepare
 from stresstest.scenario import Scenario
@@ -123,15 +122,11 @@ class StaticFamily:
             cache=self.cache,
         )
         metrics, records = execute(plan, **self.options)
-        ids = plan.source.path_ids()
-        return [
-            Result(
-                scenario=design.scenario,
-                path_ids=ids,
-                metrics=metrics[index, :, : plan.attribution_offset],
-                book=stats[index],
-                grid=np.asarray(plan.grid),
-                records=records[index],
-            )
-            for index, design in enumerate(designs)
-        ]
+        return replay_results(
+            plan,
+            stats,
+            metrics,
+            records,
+            scenarios=[design.scenario for design in designs],
+            describe_paths=False,
+        )

@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from stresstest.book.accounts import AccountsBook, margin_units, read_accounts, synthetic_accounts
 from stresstest.book.cross_index import CrossIndex, build_cross_index
+from stresstest.engine.assemble import assemble_results
 from stresstest.engine.checkpoint import Checkpoint
 from stresstest.engine.executors import execute_chunks
 from stresstest.engine.mechanics import mechanics_vector
@@ -389,22 +389,14 @@ def accounts_results(
     prepared: PreparedAccounts, metrics: np.ndarray, records: np.ndarray
 ) -> list[Result]:
     """One :class:`Result` per prepared scenario from the replayed metrics and records."""
-    source = prepared.source
-    provenance = getattr(source, "provenance", None)
-    paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
-    return [
-        Result(
-            scenario=scenario,
-            path_ids=source.path_ids(),
-            metrics=metrics[index],
-            book=prepared.stats[index],
-            grid=prepared.grid,
-            records=records[index],
-            paths_record=paths_record,
-            references={},
-        )
-        for index, scenario in enumerate(prepared.scenarios)
-    ]
+    return assemble_results(
+        prepared.scenarios,
+        metrics,
+        records,
+        source=prepared.source,
+        grid=prepared.grid,
+        books=prepared.stats,
+    )
 
 
 def run_accounts_variants(

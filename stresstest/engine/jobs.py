@@ -221,12 +221,13 @@ def validate_file(
     """
     from stresstest.comparison.spec import parse_compare
     from stresstest.paths import path_source
-    from stresstest.scenario.accounts import is_accounts_scenario
+    from stresstest.scenario.tables import scenario_kind
 
     scenario = load_scenario(resolve_scenario(scenario_file), sets=sets)
     # memory and disk its stated sizes need (engine/budget.py)
     check_scenario_budget(scenario, n_variants=compare_width(scenario, None))
-    if scenario.lending is not None:  # docs/model.md 13: paths and loans, read in full
+    kind = scenario_kind(scenario)
+    if kind == "lending":  # docs/model.md 13: paths and loans, read in full
         from stresstest.engine.lending import prepare_lending
 
         plan = prepare_lending(scenario)
@@ -247,7 +248,7 @@ def validate_file(
             "variants": variants,
             "warnings": [finding.record() for finding in found],
         }
-    if is_accounts_scenario(scenario):  # docs/model.md 11: paths and accounts book, read in full
+    if kind == "accounts":  # docs/model.md 11: paths and accounts book, read in full
         from stresstest.engine.accounts import prepare_accounts
 
         multi_source, accounts_book = prepare_accounts(scenario)

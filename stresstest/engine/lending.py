@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from stresstest.book.loans import LoanBook, read_loans, synthetic_loans
+from stresstest.engine.assemble import assemble_results
 from stresstest.engine.checkpoint import Checkpoint
 from stresstest.engine.executors import execute_chunks
 from stresstest.engine.mechanics import neutral_vector, set_oracle
@@ -328,32 +328,15 @@ def run_lending(
 
     Results depend neither on ``chunk_size`` nor on the executor or threads.
     """
-    source, book, grid = plan.source, plan.book, plan.grid
-    metrics, records = execute_chunks(
-        (plan,),
-        chunk_function=replay_variants_chunk,
-        n_variants=1,
-        n_paths=source.n_paths,
-        n_metrics=enums.N_METRICS_LENDING,
-        grid_shape=(N_GRID, int(grid.shape[0])),
-        chunk_size=chunk_size or lending_chunk_size(source),
-        executor=executor,
-        scheduler=scheduler,
+    return replay_lending_plans(
+        [scenario],
+        [plan],
+        chunk_size=chunk_size,
         checkpoint=checkpoint,
         progress=progress,
-    )
-    provenance = getattr(source, "provenance", None)
-    paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
-    return Result(
-        scenario=scenario,
-        path_ids=source.path_ids(),
-        metrics=metrics[0],
-        book=book_stats(book, start_prices(source)),
-        grid=grid,
-        records=records[0],
-        paths_record=paths_record,
-        references={},
-    )
+        executor=executor,
+        scheduler=scheduler,
+    )[0]
 
 
 def run_lending_variants(
@@ -385,6 +368,33 @@ def run_lending_variants(
         if key not in books:
             books[key] = build_loans(scenario, source)
         plans.append(lending_plan(scenario, source, books[key], grid))
+    return replay_lending_plans(
+        scenarios,
+        plans,
+        chunk_size=chunk_size,
+        progress=progress,
+        executor=executor,
+        scheduler=scheduler,
+    )
+
+
+def replay_lending_plans(
+    scenarios: Sequence[schema.Scenario],
+    plans: Sequence[LendingPlan],
+    *,
+    chunk_size: int | None = None,
+    checkpoint: Checkpoint | None = None,
+    progress: Progress | None = None,
+    executor: str = "local",
+    scheduler: str | None = None,
+) -> list[Result]:
+    """Replay lending plans that share their paths and grid; one result per scenario.
+
+    Each chunk of paths is generated once and every plan replays it
+    (:func:`replay_variants_chunk`); the results are assembled by
+    :func:`~stresstest.engine.assemble.assemble_results`.
+    """
+    source, grid = plans[0].source, plans[0].grid
     metrics, records = execute_chunks(
         tuple(plans),
         chunk_function=replay_variants_chunk,
@@ -395,20 +405,15 @@ def run_lending_variants(
         chunk_size=chunk_size or lending_chunk_size(source, len(plans)),
         executor=executor,
         scheduler=scheduler,
+        checkpoint=checkpoint,
         progress=progress,
     )
-    provenance = getattr(source, "provenance", None)
-    paths_record: dict[str, Any] | None = provenance() if callable(provenance) else None
-    return [
-        Result(
-            scenario=scenario,
-            path_ids=source.path_ids(),
-            metrics=metrics[index],
-            book=book_stats(plan.book, start_prices(source)),
-            grid=grid,
-            records=records[index],
-            paths_record=paths_record,
-            references={},
-        )
-        for index, (scenario, plan) in enumerate(zip(scenarios, plans, strict=True))
-    ]
+    starts = start_prices(source)
+    return assemble_results(
+        scenarios,
+        metrics,
+        records,
+        source=source,
+        grid=grid,
+        books=[book_stats(plan.book, starts) for plan in plans],
+    )

@@ -14,6 +14,7 @@ import numpy as np
 import tomli_w
 
 from stresstest._version import __version__
+from stresstest.engine.assemble import replay_results
 from stresstest.engine.budget import (
     check_budget,
     check_scenario_budget,
@@ -35,9 +36,7 @@ from stresstest.engine.result import BookStats, Result
 from stresstest.errors import InputError
 from stresstest.kernels.enums import N_GRID, N_METRICS_LENDING
 from stresstest.paths import PathSource, path_source
-from stresstest.paths.source import source_provenance, source_references
 from stresstest.scenario import schema
-from stresstest.scenario.accounts import is_accounts_scenario
 from stresstest.scenario.plausibility import (
     Finding,
     emit,
@@ -47,12 +46,12 @@ from stresstest.scenario.plausibility import (
     refuse_strict,
 )
 from stresstest.scenario.provenance import resolved_dict
+from stresstest.scenario.tables import scenario_kind
 
 if TYPE_CHECKING:
     from stresstest.book import Book, SortedBook
     from stresstest.book.cohorts import CohortBook
     from stresstest.book.sorted_book import ThresholdOrders
-    from stresstest.engine.attribution import AttributionResult
     from stresstest.engine.lending import LendingPlan
 
 # numba, the compiled kernels, polars and the book readers are imported by the functions
@@ -312,7 +311,8 @@ def run(
     check_scenario_budget(
         scenario, out_location, check_disk=out_location is not None, held_disk=held
     )
-    if scenario.lending is not None:  # a lending market, docs/model.md 13
+    kind = scenario_kind(scenario)  # by its [book]: one plan and chunk function each
+    if kind == "lending":  # a lending market, docs/model.md 13
         from stresstest.engine.lending import lending_chunk_size, prepare_lending, run_lending
 
         lending_plan = prepare_lending(scenario)  # the loans read and checked: nothing written
@@ -339,7 +339,7 @@ def run(
             scheduler=scheduler,
         )
         return checked_result(lending_result, found, strict=strict)
-    if is_accounts_scenario(scenario):  # accounts across several assets, docs/model.md 11
+    if kind == "accounts":  # accounts across several assets, docs/model.md 11
         from stresstest.engine import accounts
 
         prepared = accounts.prepare_accounts_variants([scenario])
@@ -391,17 +391,7 @@ def run(
         checkpoint=checkpoint,
         progress=progress,
     )
-    result = Result(
-        scenario=scenario,
-        path_ids=plan.source.path_ids(),
-        metrics=metrics[0, :, : plan.attribution_offset],
-        book=stats[0],
-        grid=plan.grid,
-        records=records[0],
-        paths_record=source_provenance(plan.source),
-        references=source_references(plan.source),
-        attribution=attribution_of(plan, 0, metrics[0]),
-    )
+    [result] = replay_results(plan, stats, metrics, records, scenarios=[scenario])
     with kept_on_refusal(checkpoint):
         return checked_result(result, plan.variants[0].warnings, strict=strict)
 
@@ -471,18 +461,6 @@ def checked_result(
     if strict:
         refuse_strict(after, "after the run")
     return dataclasses.replace(result, warnings=(*earlier, *after))
-
-
-def attribution_of(plan: ReplayPlan, index: int, metrics: np.ndarray) -> AttributionResult | None:
-    """Variant ``index``'s attribution from its metrics columns (``None``: it has none)."""
-    from stresstest.engine.attribution import AttributionResult
-
-    variant = plan.variants[index]
-    if variant.attribution is None:
-        return None
-    offset = plan.attribution_offset
-    columns = metrics[:, offset : offset + variant.attribution.width]
-    return AttributionResult.from_row(variant.attribution, columns, plan.source.n_steps)
 
 
 def open_checkpoint(

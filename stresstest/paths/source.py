@@ -27,7 +27,7 @@ class PathSource(Protocol):
     def start_price(self) -> float: ...
 
 
-def source_provenance(source: PathSource) -> dict[str, Any] | None:
+def source_provenance(source: object) -> dict[str, Any] | None:
     """A source's ``provenance()`` record (fitted parameters, data used), if it has one.
 
     Sources that generate from data or fits (historical, garch, fhs) describe
@@ -37,7 +37,7 @@ def source_provenance(source: PathSource) -> dict[str, Any] | None:
     return method() if callable(method) else None
 
 
-def source_references(source: PathSource) -> dict[str, np.ndarray]:
+def source_references(source: object) -> dict[str, np.ndarray]:
     """Real crash paths a source offers for comparison (historical sources), else none."""
     method = getattr(source, "reference_paths", None)
     return method() if callable(method) else {}

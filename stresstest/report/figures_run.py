@@ -21,6 +21,7 @@ from matplotlib.ticker import NullLocator
 from stresstest.report import style
 from stresstest.report.load import RunFolder
 from stresstest.scenario import schema
+from stresstest.scenario.tables import VARIANT_TABLES
 
 #: Tables of the scenario shown on the first page, in order.
 SCENARIO_TABLES = ("paths", "book", "margin", "liquidation", "insurance_fund")
@@ -33,8 +34,8 @@ Z95 = 1.959963984540054
 # ----------------------------------------------------------------------------- helpers
 def _unit_of(table: str, values: dict[str, Any], key: str) -> str:
     """The unit of a scenario key, from the schema's field metadata."""
-    if table in schema.VARIANT_TABLES:
-        discriminator, classes = schema.VARIANT_TABLES[table]
+    if table in VARIANT_TABLES:
+        discriminator, classes = VARIANT_TABLES[table]
         cls = classes.get(str(values.get(discriminator)))
     else:
         cls = schema.PLAIN_TABLES.get(table)

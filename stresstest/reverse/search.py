@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from stresstest._version import __version__
+from stresstest.engine.assemble import replay_results
 from stresstest.engine.plan import ReplayPlan
 from stresstest.engine.result import Result
 from stresstest.errors import InputError
@@ -211,13 +212,8 @@ class Evaluator:
                 source = ShockedSource(source, shock)
         shocked = ReplayPlan(source=source, variants=plan.variants)
         metrics, records = execute(shocked)
-        result = Result(
-            scenario=self.scenario,
-            path_ids=self.plan.source.path_ids(),
-            metrics=metrics[0, :, : shocked.attribution_offset],
-            book=book,
-            grid=shocked.grid,
-            records=records[0],
+        [result] = replay_results(
+            shocked, [book], metrics, records, scenarios=[self.scenario], describe_paths=False
         )
         events = self.target.events(result)
         share = float(np.count_nonzero(events)) / events.shape[0]

@@ -319,18 +319,16 @@ def bracket_base_rate(margin: Any) -> tuple[str, float]:
 #: Optional tables of accounts scenarios: name -> dataclass (absent: None on the Scenario).
 ACCOUNTS_TABLES: dict[str, type] = {"accounts": AccountsTable}
 
-# Register the multi-asset variants with the scenario schema (validation, JSON Schema and
-# docs/scenario-reference.md iterate over schema.VARIANT_TABLES).
-schema.VARIANT_TABLES["paths"][1].update(
-    {
+#: The multi-asset variants of the variant tables: table name -> {value: dataclass}
+#: (composed with the others in :data:`stresstest.scenario.tables.VARIANT_TABLES`).
+ACCOUNTS_VARIANTS: dict[str, dict[str, type]] = {
+    "paths": {
         "gbm_multi": GbmMultiPaths,
         "historical_multi": HistoricalMultiPaths,
         "fhs_multi": FhsMultiPaths,
-    }
-)
-schema.VARIANT_TABLES["book"][1].update(
-    {"accounts_synthetic": AccountsSyntheticBook, "accounts_file": AccountsFileBook}
-)
+    },
+    "book": {"accounts_synthetic": AccountsSyntheticBook, "accounts_file": AccountsFileBook},
+}
 
 
 # ----------------------------------------------------------------------------- checks

@@ -18,6 +18,7 @@ from stresstest.scenario.defences import DEFENCE_TABLES
 from stresstest.scenario.lending import LENDING_TABLES
 from stresstest.scenario.mechanics import MECHANISM_TABLES
 from stresstest.scenario.procyclicality import PROCYCLICALITY_TABLES
+from stresstest.scenario.tables import VARIANT_TABLES
 
 #: The optional tables described after the mechanisms and defences, in this order.
 OTHER_TABLES = {**ACCOUNTS_TABLES, **ATTRIBUTION_TABLES, **PROCYCLICALITY_TABLES, **LENDING_TABLES}
@@ -78,7 +79,7 @@ def scenario_json_schema() -> dict[str, Any]:
     properties: dict[str, Any] = {
         name: table_schema(cls) for name, cls in schema.PLAIN_TABLES.items()
     }
-    for name, (_, variants) in schema.VARIANT_TABLES.items():
+    for name, (_, variants) in VARIANT_TABLES.items():
         properties[name] = {"oneOf": [table_schema(cls) for cls in variants.values()]}
     for name, cls in MECHANISM_TABLES.items():
         properties[name] = table_schema(cls)
@@ -108,7 +109,7 @@ def scenario_json_schema() -> dict[str, Any]:
     }
     required = [
         name
-        for name in (*schema.PLAIN_TABLES, *schema.VARIANT_TABLES)
+        for name in (*schema.PLAIN_TABLES, *VARIANT_TABLES)
         if name not in schema.OPTIONAL_TABLES
     ]
     return {
@@ -157,7 +158,7 @@ def scenario_reference_markdown() -> str:
 
     for name, cls in schema.PLAIN_TABLES.items():
         describe_table(f"[{name}]", cls)
-    for name, (key, variants) in schema.VARIANT_TABLES.items():
+    for name, (key, variants) in VARIANT_TABLES.items():
         for value, cls in variants.items():
             describe_table(f'[{name}] {key} = "{value}"', cls)
     for name, cls in MECHANISM_TABLES.items():

@@ -242,9 +242,11 @@ LOAN_BOOKS: tuple[type, ...] = (LoansFileBook, LoansSyntheticBook)
 #: Optional tables of lending scenarios: name -> dataclass (absent: None on the Scenario).
 LENDING_TABLES: dict[str, type] = {"lending": LendingTable}
 
-schema.VARIANT_TABLES["book"][1].update(
-    {"loans_file": LoansFileBook, "loans_synthetic": LoansSyntheticBook}
-)
+#: The loan-book variants of ``[book]`` (composed with the others in
+#: :data:`stresstest.scenario.tables.VARIANT_TABLES`).
+LENDING_VARIANTS: dict[str, dict[str, type]] = {
+    "book": {"loans_file": LoansFileBook, "loans_synthetic": LoansSyntheticBook}
+}
 
 
 #: ``margin_model`` of a lending variant in compare.parquet (a loan book has no margin).

@@ -21,6 +21,7 @@ from typing import Any
 
 from stresstest.errors import InputError, raise_all
 from stresstest.scenario import schema
+from stresstest.scenario.tables import VARIANT_TABLES
 
 #: What a valid ``--set`` looks like, for messages.
 SET_FORMAT = (
@@ -158,7 +159,7 @@ def _attributed(
             expected=error.expected,
         )
     table = (error.key or "").split(".")[0].split("[")[0]
-    discriminator = schema.VARIANT_TABLES.get(table, ("",))[0]  # margin.model, paths.source
+    discriminator = VARIANT_TABLES.get(table, ("",))[0]  # margin.model, paths.source
     nearby = next(
         (
             text

@@ -589,8 +589,10 @@ class InsuranceFund:
     )
 
 
-#: Tables with variants: table name -> (discriminating key, {value: dataclass}).
-VARIANT_TABLES: dict[str, tuple[str, dict[str, type]]] = {
+#: Single-asset tables with variants: table name -> (discriminating key, {value: dataclass}).
+#: :data:`stresstest.scenario.tables.VARIANT_TABLES` adds the accounts and lending
+#: variants; validation, the JSON Schema and the reference read that one.
+CORE_VARIANT_TABLES: dict[str, tuple[str, dict[str, type]]] = {
     "paths": (
         "source",
         {

@@ -33,6 +33,7 @@ from stresstest.scenario.mechanics import (
 )
 from stresstest.scenario.procyclicality import PROCYCLICALITY_TABLES, check_procyclicality
 from stresstest.scenario.provenance import check_input_hashes
+from stresstest.scenario.tables import VARIANT_TABLES
 
 _TOP_LEVEL_EXTRA = frozenset({"provenance", "compare", "appetite", "search"})
 
@@ -105,7 +106,7 @@ def _known_tables() -> set[str]:
     """Every top-level table name a scenario may hold."""
     return (
         set(schema.PLAIN_TABLES)
-        | set(schema.VARIANT_TABLES)
+        | set(VARIANT_TABLES)
         | set(MECHANISM_TABLES)
         | set(DEFENCE_TABLES)
         | set(ACCOUNTS_TABLES)
@@ -127,7 +128,7 @@ def _known_keys() -> set[str]:
         *ATTRIBUTION_TABLES.values(),
         *PROCYCLICALITY_TABLES.values(),
     ]
-    for _, variants in schema.VARIANT_TABLES.values():
+    for _, variants in VARIANT_TABLES.values():
         classes.extend(variants.values())
     return {field.name for cls in classes for field in dataclasses.fields(cls)}
 
@@ -165,9 +166,9 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
         built[table] = None
         try:
             if cls is None:  # a variant table: the class its discriminator names
-                discriminator, variants = schema.VARIANT_TABLES[table]
+                discriminator, variants = VARIANT_TABLES[table]
                 choice = _table(raw, table, file).get(discriminator)
-                if choice not in variants:
+                if not isinstance(choice, str) or choice not in variants:
                     raise InputError(
                         "missing or unknown variant" if choice is not None else "missing key",
                         file=file,
@@ -187,7 +188,7 @@ def scenario_from_dict(raw: dict[str, Any], *, file: Path | None) -> schema.Scen
             check_folder_name(built["scenario"].name, file=file, key="scenario.name")  # runs/NAME
         except InputError as error:
             errors.append(error)
-    for table in schema.VARIANT_TABLES:
+    for table in VARIANT_TABLES:
         if table == "margin" and "margin" not in raw and is_lending_raw(raw):
             built["margin"] = lending_margin()  # unused by a loan book (docs/model.md 13.8)
             continue
