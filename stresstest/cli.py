@@ -214,7 +214,7 @@ def input_errors() -> Iterator[None]:
         raise typer.Exit(code=2) from None
 
 
-#: compare keeps no checkpoints (engine/jobs.py, compare_to_dir), so nothing is left to resume.
+#: compare keeps no checkpoints (jobs.py, compare_to_dir), so nothing is left to resume.
 COMPARE_INTERRUPTED = "compare keeps no checkpoints, so rerunning starts over"
 
 
@@ -274,7 +274,7 @@ def run_command(
     """Replay the scenario's book over its paths and write paths.parquet, summary.json and
     scenario.resolved.toml to the result folder."""
     from stresstest.engine.checkpoint import CheckpointWarning, resume_hint
-    from stresstest.engine.jobs import run_to_dir
+    from stresstest.jobs import run_to_dir
 
     again = shlex.join(  # the command that continues this run; --set changes the fingerprint
         [
@@ -360,7 +360,7 @@ def compare_command(
     r"""Replay every variant of the scenario's \[compare] table on the same paths and write
     compare.parquet, differences.parquet, compare.json and variants/NAME/."""
     from stresstest.comparison.output import compare_document
-    from stresstest.engine.jobs import compare_to_dir
+    from stresstest.jobs import compare_to_dir
 
     started = time.perf_counter()
     with (
@@ -530,7 +530,7 @@ def validate_command(
 ) -> None:
     """Check a scenario and every data file it names, without running it; print its
     plausibility warnings (docs/plausibility.md)."""
-    from stresstest.engine.jobs import validate_file
+    from stresstest.jobs import validate_file
 
     with input_errors(), warnings_shown():
         checked = validate_file(scenario, sets or (), strict=strict)
@@ -553,7 +553,7 @@ def validate_command(
 def scenarios_command(json_output: JsonOption = False) -> None:
     """List the scenarios shipped with stresstest, one line each; run, compare and validate
     also take them by name (without .toml)."""
-    from stresstest.engine.jobs import shipped_scenarios
+    from stresstest.jobs import shipped_scenarios
 
     with input_errors():
         listing = shipped_scenarios()

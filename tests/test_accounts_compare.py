@@ -27,10 +27,10 @@ from stresstest.comparison.engine import (
 from stresstest.comparison.paired import paired_differences
 from stresstest.engine import accounts as accounts_module
 from stresstest.engine.checkpoint import checkpoint_dir_for
-from stresstest.engine.jobs import compare_to_dir, run_to_dir
 from stresstest.engine.plan import record_grid_steps
 from stresstest.engine.run import run
 from stresstest.errors import InputError
+from stresstest.jobs import compare_to_dir, run_to_dir
 from stresstest.report.build import report_figures
 from stresstest.scenario import load_scenario
 from stresstest.scenario.provenance import sha256_of

@@ -30,8 +30,8 @@ from stresstest.engine.checkpoint import (
     chunk_digest,
     missing_ranges,
 )
-from stresstest.engine.jobs import run_to_dir, validate_file
 from stresstest.errors import InputError
+from stresstest.jobs import run_to_dir, validate_file
 from stresstest.scenario import load_scenario
 from tests.test_accounts import SCENARIO as ACCOUNTS_SCENARIO
 from tests.test_resume_and_executors import SCENARIO_TOML

@@ -100,7 +100,7 @@ def test_a_missing_path_with_a_folder_is_not_looked_up_by_name() -> None:
 def test_compare_takes_a_shipped_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The name reaches compare_to_dir's loading: --set shrinks the shipped comparison."""
     seen: list[Path] = []
-    from stresstest.engine import jobs
+    from stresstest import jobs
 
     def spy(source: typing.Any, **kwargs: typing.Any) -> typing.Any:
         seen.append(Path(source))
@@ -212,7 +212,7 @@ def test_ctrl_c_before_any_chunk_says_so(tmp_path: Path, monkeypatch: pytest.Mon
     def stop(*args: typing.Any, **kwargs: typing.Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("stresstest.engine.jobs.run", stop)
+    monkeypatch.setattr("stresstest.jobs.run", stop)
     result = CliRunner().invoke(app, ["run", str(scenario), "--out", str(tmp_path / "o")])
     assert result.exit_code == 130
     assert result.stderr.strip() == (

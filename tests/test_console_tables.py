@@ -11,8 +11,8 @@ import polars as pl
 from rich.console import Console
 
 from stresstest.console_tables import compare_table, summary_table
-from stresstest.engine.jobs import run_to_dir
 from stresstest.estimators import describe
+from stresstest.jobs import run_to_dir
 
 SCENARIO = """
 [scenario]

@@ -138,3 +138,48 @@ def test_scenario_kind_agrees_with_the_tables(path: Path) -> None:
     kind = scenario_kind(scenario)
     assert (kind == "lending") == (scenario.lending is not None)
     assert (kind == "accounts") == is_accounts_scenario(scenario)
+
+
+#: Layers above the engine: the engine and the kernels never import them.
+ABOVE_THE_ENGINE = (
+    "stresstest.comparison",
+    "stresstest.report",
+    "stresstest.cli",
+    "stresstest.jobs",
+)
+
+
+def upward_imports(package: Path, layer: str, above: tuple[str, ...]) -> list[str]:
+    """``file:line name`` of every import in ``package/layer`` of a module in ``above``."""
+    found = []
+    for module in sorted((package / layer).rglob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module is not None:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            for name in names:
+                if any(name == up or name.startswith(up + ".") for up in above):
+                    found.append(f"{module.relative_to(package.parent)}:{node.lineno} {name}")
+                    break
+    return found
+
+
+@pytest.mark.parametrize("layer", ["engine", "kernels"])
+def test_the_engine_and_kernels_import_no_layer_above_them(layer: str) -> None:
+    assert upward_imports(PACKAGE, layer, ABOVE_THE_ENGINE) == []
+
+
+def test_the_upward_import_scan_can_fail(tmp_path: Path) -> None:
+    engine = tmp_path / "stresstest" / "engine"
+    engine.mkdir(parents=True)
+    (engine / "a.py").write_text(
+        "def f():\n    from stresstest.comparison.spec import x\n", encoding="utf-8"
+    )
+    (engine / "b.py").write_text("from stresstest import jobs\n", encoding="utf-8")
+    found = upward_imports(tmp_path / "stresstest", "engine", ABOVE_THE_ENGINE)
+    assert found == [
+        "stresstest/engine/a.py:2 stresstest.comparison.spec",
+        "stresstest/engine/b.py:1 stresstest.jobs",
+    ]

@@ -115,7 +115,7 @@ def test_validate_of_a_gbm_scenario_needs_no_compiled_code_and_no_tables() -> No
 
 
 def test_importing_the_engine_imports_no_compiled_code() -> None:
-    modules = imported("import stresstest.engine.run, stresstest.engine.jobs")
+    modules = imported("import stresstest.engine.run, stresstest.jobs")
     assert loaded(modules, HEAVY + RUN_ONLY) == []
     assert loaded(modules, OURS_OPTIONAL) == []
 

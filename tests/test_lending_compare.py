@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from stresstest.cli import app
 from stresstest.comparison.engine import LENDING_DIFFERENCE_STATISTICS, compare
-from stresstest.engine.jobs import compare_to_dir, run_to_dir
 from stresstest.errors import InputError
+from stresstest.jobs import compare_to_dir, run_to_dir
 from stresstest.scenario import load_scenario
 from stresstest.schemas import validate_result_folder
 from tests.tolerances import assert_close

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stresstest.cli import app
-from stresstest.engine.jobs import recorded_identity
+from stresstest.jobs import recorded_identity
 from tests.test_cli_conveniences import TINY
 
 COMPARE = """

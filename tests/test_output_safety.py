@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from stresstest import jobs
 from stresstest.cli import app
 from stresstest.comparison.spec import parse_compare
-from stresstest.engine import jobs
 from stresstest.errors import InputError, OutputError
 from stresstest.io import atomic
 from stresstest.report.load import load_result

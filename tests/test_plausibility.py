@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from stresstest.book import Book
 from stresstest.cli import app
-from stresstest.engine.jobs import validate_file
 from stresstest.errors import InputError
+from stresstest.jobs import validate_file
 from stresstest.scenario import Scenario, load_scenario
 from stresstest.scenario import plausibility as plaus
 from stresstest.scenario.plausibility import Finding, PlausibilityWarning

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from stresstest.engine.jobs import run_to_dir
+from stresstest.jobs import run_to_dir
 from stresstest.scenario import load_scenario
 
 REPO = Path(__file__).resolve().parents[1]

@@ -21,9 +21,9 @@ import stresstest.cli
 from stresstest.backtest.coverage import backtest_candles, backtest_document
 from stresstest.cli import app
 from stresstest.data.candles import load_candles
-from stresstest.engine.jobs import compare_to_dir, run_to_dir
 from stresstest.errors import InputError
 from stresstest.io.atomic import write_json
+from stresstest.jobs import compare_to_dir, run_to_dir
 from stresstest.report import build_report, style
 from stresstest.report.build import report_figures, report_to_file
 from stresstest.report.load import RunFolder, load_result

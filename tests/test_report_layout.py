@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
-from stresstest.engine.jobs import compare_to_dir, run_to_dir
+from stresstest.jobs import compare_to_dir, run_to_dir
 from stresstest.report.build import report_figures
 from stresstest.report.verdicts import match_verdict, recommend, recommendation_verdict
 

@@ -18,7 +18,7 @@ import pytest
 import tomli_w
 from matplotlib.figure import Figure
 
-from stresstest.engine.jobs import compare_to_dir, run_to_dir
+from stresstest.jobs import compare_to_dir, run_to_dir
 from stresstest.report import build_report, style
 from stresstest.report.build import report_figures
 from stresstest.report.figures_lending import LENDING_DIFFERENCE_LABELS, design_text

@@ -10,9 +10,9 @@ import pytest
 
 from stresstest.engine import plan as plan_module
 from stresstest.engine.checkpoint import checkpoint_dir_for, missing_ranges
-from stresstest.engine.jobs import run_to_dir
 from stresstest.engine.run import run
 from stresstest.errors import InputError
+from stresstest.jobs import run_to_dir
 from stresstest.scenario import load_scenario
 
 SCENARIO_TOML = """

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stresstest.cli import app
-from stresstest.engine.jobs import shipped_scenarios
+from stresstest.jobs import shipped_scenarios
 from stresstest.scenario.json_schema import scenario_json_schema, scenario_reference_markdown
 
 REPO = Path(__file__).resolve().parents[1]

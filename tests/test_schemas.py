@@ -28,10 +28,10 @@ from typer.testing import CliRunner
 import stresstest.cli
 from stresstest.backtest.coverage import backtest, write_backtest
 from stresstest.cli import app
-from stresstest.engine.jobs import compare_to_dir, run_to_dir
 from stresstest.engine.result import INTEGER_METRICS, STEP_FILES, step_quantiles
 from stresstest.errors import InputError
 from stresstest.io.atomic import write_manifest
+from stresstest.jobs import compare_to_dir, run_to_dir
 from stresstest.kernels import enums
 from stresstest.report.load import load_result
 from stresstest.schemas import (
