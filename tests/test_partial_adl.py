@@ -87,8 +87,12 @@ def run_partial_kernel(case: ReplayCase, buffer: float) -> np.ndarray:
     return out[:, : enums.N_METRICS]
 
 
-def run_adl_kernel(case: ReplayCase) -> np.ndarray:
-    """The stage pipeline with ADL as its only stage, ``(n_paths, N_METRICS_ADL)``."""
+def run_adl_kernel(case: ReplayCase, buffer: float | None = None) -> np.ndarray:
+    """The stage pipeline with ADL as its only stage, ``(n_paths, N_METRICS_ADL)``.
+
+    With ``buffer`` partial liquidation runs too (docs/model.md 10.2, "ADL with partial
+    liquidation").
+    """
     book = sort_book(case.book)
     long_positions, short_positions = sorted_positions(case.book)
     n_paths = case.prices.shape[0]
@@ -97,7 +101,7 @@ def run_adl_kernel(case: ReplayCase) -> np.ndarray:
         np.ascontiguousarray(case.prices),
         margin_arguments(margin_config(case.margin)),
         liquidation_vector(case),
-        neutral_vector(adl="profit_leverage"),  # ADL the only stage
+        neutral_vector(adl="profit_leverage", buffer=buffer),  # ADL (and partial) only
         book.long_threshold,
         book.long_prefix,
         long_positions,
@@ -620,13 +624,22 @@ def test_one_thread_and_two_give_the_same_bits() -> None:
     for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
         numba.set_num_threads(threads)
         try:
-            results.append((run_partial_kernel(case, 0.01), run_adl_kernel(case)))
+            results.append(
+                (
+                    run_partial_kernel(case, 0.01),
+                    run_adl_kernel(case),
+                    run_adl_kernel(case, buffer=0.01),
+                )
+            )
         finally:
             numba.set_num_threads(before)
     assert np.array_equal(results[0][0], results[1][0])
     # Slots of other stages' columns stay NaN in both (enums.METRIC_INDEX).
     assert np.array_equal(results[0][1], results[1][1], equal_nan=True)
     assert results[0][1][:, enums.ADL_COUNT].sum() > 0
+    # Partial liquidation with ADL: the per-position state is per thread and restored.
+    assert np.array_equal(results[0][2], results[1][2], equal_nan=True)
+    assert results[0][2][:, enums.ADL_COUNT].sum() > 0
 
 
 def sort_free_book(n: int) -> Book:
