@@ -207,7 +207,8 @@ def supported_single_sets() -> list[tuple[str, ...]]:
             pairs = {frozenset(pair) for pair in itertools.combinations(stages, 2)}
             if not pairs & set(UNSUPPORTED):
                 sets.append(stages)
-                if "partial" in stages:
+                with_rule = {frozenset({stage, "partial_fraction"}) for stage in stages}
+                if "partial" in stages and not with_rule & set(UNSUPPORTED):
                     sets.append((*stages, "partial_fraction"))
     return sets
 
