@@ -261,8 +261,16 @@ def _deleverage_side(
     open_now: list[bool],
     price: float,
     shortfall: float,
+    score_ties: bool = False,
 ) -> tuple[float, float, float]:
-    """Cover ``need`` from side ``other`` at ``price`` by ``adl.policy``: ``(cover, left, gap)``."""
+    """Cover ``need`` from side ``other`` at ``price`` by ``adl.policy``: ``(cover, left, gap)``.
+
+    With ``score_ties`` the gap includes the relative distance between the score of
+    the last position taken and its neighbours in the ranking: positions kept by a
+    partial close carry a quantity and collateral the engine computes in another
+    form, so scores equal in exact arithmetic (a cohort's members of one entry
+    price) may round apart differently, and the tie rule then decides nothing.
+    """
     side, qty, entry, collateral = book
     gap = math.inf
     candidates = []
@@ -295,10 +303,12 @@ def _deleverage_side(
     else:
         candidates.sort()
         left = need
-        for _, _, j, profit in candidates:
+        last_taken = -1
+        for k, (_, _, j, profit) in enumerate(candidates):
             if not left > 0.0:
                 haircuts.append(0.0)
                 continue
+            last_taken = k
             if profit < left:
                 gap = min(gap, (left - profit) / shortfall)
             taken = min(profit, left)
@@ -309,8 +319,18 @@ def _deleverage_side(
             adl.remain[j] = 0.0
             open_now[j] = False
             haircuts.append(taken / profit)
+        if score_ties:  # the order taken, up to the first not taken, is decided by rounding
+            for k in range(min(last_taken + 1, len(candidates) - 1)):
+                gap = min(gap, _score_gap(candidates[k][0], candidates[k + 1][0]))
     adl.events.append((cover, gini(haircuts)))
     return cover, left, gap
+
+
+def _score_gap(first: float, second: float) -> float:
+    """Relative distance of two (negated) scores; ``inf`` unless both are finite."""
+    if math.isinf(first) or math.isinf(second):
+        return math.inf
+    return abs(first - second) / max(abs(first), abs(second), 1e-300)
 
 
 def _waterfall(
@@ -325,6 +345,7 @@ def _waterfall(
     price: float,
     passed_long: float = 0.0,
     passed_short: float = 0.0,
+    score_ties: bool = False,
 ) -> float:
     """One step of the fund walk with ADL at ``price`` (docs/model.md 10.2); returns the
     smallest tie gap.
@@ -357,7 +378,7 @@ def _waterfall(
             if not need > 0.0:
                 continue
             got, left, side_gap = _deleverage_side(
-                adl, need, other, book, ranks, open_now, price, fund_need + passed
+                adl, need, other, book, ranks, open_now, price, fund_need + passed, score_ties
             )
             gap = min(gap, side_gap)
             cover += got
@@ -678,6 +699,7 @@ def _replay_partial_one(
     due = [-1] * n
     flagged_at = [-1] * n
     gone = [False] * n
+    deleveraged = [False] * n  # closed in full by ADL
     first_flag = [never] * n
     # step of each position's last partial close (rule 'fraction'); never: no cool-down
     last_partial: list[float] = [-math.inf] * n
@@ -700,7 +722,14 @@ def _replay_partial_one(
     decay = float(mechanisms.oracle.get("ema_lambda", 0.0)) if mechanisms.oracle else 0.0
     bound = mechanisms.fund_bound
     vault = Vault.of(mechanisms.backstop)
-    online = bound is not None or vault is not None  # the fund walked in the loop (10.3, 10.4)
+    with_adl = mechanisms.adl is not None
+    policy = mechanisms.adl.get("policy", "profit_leverage") if mechanisms.adl else ""
+    adl = _Adl(policy, [1.0] * n, [0.0] * n, [], [])
+    # Ties of the ranked policies by the sorted book's order (thresholds at the start).
+    ranks = threshold_ranks(side, qty0, entry0, collateral0)
+    previous_oracle = 0.0
+    # The fund walked in the loop (10.2, 10.3, 10.4).
+    online = bound is not None or vault is not None or with_adl
     walk = _Walk(mechanisms.fund_initial, mechanisms.fund_initial, mechanisms.fund_initial)
     fund_passed: list[float] = []
     for t in range(n_points):
@@ -708,6 +737,9 @@ def _replay_partial_one(
         market.append(price)
         ema = price if t == 0 else decay * ema + (1.0 - decay) * price
         oracle = _oracle(market, ema, t, mechanisms.oracle)
+        # ADL's price: the mark O_t, or the previous mark O_{t-1} (O_0 at t = 0).
+        adl_price = previous_oracle if policy == "hyperliquid" and t >= 1 else oracle
+        previous_oracle = oracle
         rate = float(reference_margin_rates(np.array(market), mechanisms.margin)[-1])
         sigma = _sigma_series(market, mechanisms)
         bad_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
@@ -730,6 +762,16 @@ def _replay_partial_one(
                 first_flag[i] = t
                 if with_impact and baseline_first_flag is not None and baseline_first_flag[i] > t:
                     caused = True
+        for i in range(n):
+            # A position ADL closed before its first flag: its threshold crossing is still
+            # recorded (the impact comparison of 9.4 is by threshold), it is not flagged.
+            if deleveraged[i] and first_flag[i] == never:
+                hit, distance = _breaches(
+                    sides[i], qty[i], entry[i], collateral[i], oracle, rate, sigma, liq
+                )
+                gap = min(gap, distance)
+                if hit:
+                    first_flag[i] = t
         generation_of_step[t] = impact_generation + 1 if caused else 0
         depth = max(depth, generation_of_step[t])
         closing = [i for i in range(n) if not gone[i] and due[i] == t]
@@ -864,6 +906,11 @@ def _replay_partial_one(
             passed_long += vault_long
             passed_short += vault_short
         if online:
+            # ADL's candidates: every position not closed and not awaiting a close (kept
+            # or re-armed by a close of this step too), at its quantity and collateral now.
+            current = (side, np.array(qty), entry0, np.array(collateral))
+            open_now = [not gone[i] and due[i] < 0 for i in range(n)]
+            adl.remain = [1.0] * n
             gap = min(
                 gap,
                 _waterfall(
@@ -871,15 +918,23 @@ def _replay_partial_one(
                     math.fsum(to_fund_by_step[t]),
                     math.fsum(bad_sides[1.0]),
                     math.fsum(bad_sides[-1.0]),
-                    book,
-                    [],
-                    [],
-                    None,
-                    oracle,
+                    current,
+                    ranks,
+                    open_now,
+                    adl if with_adl else None,
+                    adl_price,
                     passed_long,
                     passed_short,
+                    score_ties=True,
                 ),
             )
+            for i in range(n):  # what ADL closed leaves the position (10.2)
+                if adl.remain[i] == 0.0:
+                    gone[i] = True
+                    deleveraged[i] = True
+                elif adl.remain[i] != 1.0:
+                    qty[i] *= adl.remain[i]
+                    collateral[i] *= adl.remain[i]
     if online:
         fund = walk.summary()
     else:
@@ -889,6 +944,13 @@ def _replay_partial_one(
             mechanisms.fund_initial,
         )
     row = _metrics_row(closes, share, fund, requirement_terms, open_notional_terms, n_points)
+    if with_adl:
+        row[_COLUMN["adl_notional"]] = math.fsum(adl.closes)
+        row[_COLUMN["adl_count"]] = len(adl.closes)
+        top1, top10, adl_gini = adl.fairness()
+        row[_COLUMN["adl_top1_share"]] = top1
+        row[_COLUMN["adl_top10_share"]] = top10
+        row[_COLUMN["adl_gini"]] = adl_gini
     if bound is not None:
         row[_COLUMN["fund_passed_bad_debt"]] = math.fsum(fund_passed)
     if vault is not None:
@@ -924,8 +986,6 @@ def reference_mechanics(
     book = (side, qty, entry_price, collateral)
     out = np.zeros((prices.shape[0], N_METRICS_ALL))
     gap = math.inf
-    if mechanisms.partial is not None and mechanisms.adl is not None:
-        raise ValueError("[partial_liquidation] and [adl] do not run together (docs/model.md 12)")
     replay = _replay_one if mechanisms.partial is None else _replay_partial_one
     for path in range(prices.shape[0]):
         path_prices = [float(value) for value in prices[path]]

@@ -5,7 +5,8 @@ runs, and each stage's columns appear exactly when it is on.
 Before this rule accounts scenarios ran [oracle], [partial_liquidation] and a predictive
 trigger as if they were absent, and [market] or [adl] ended in an IndexError. Accounts
 now run [oracle] and the vol-scaled penalty (docs/model.md 11.7), partial liquidation and
-ADL (11.8) and [market] (11.9); the rest is refused.
+ADL (11.8) and [market] (11.9); the rest is refused. One asset runs partial liquidation
+with ADL (10.2).
 """
 
 from __future__ import annotations
@@ -156,10 +157,28 @@ def test_accounts_run_partial_liquidation_and_adl(stage: str) -> None:
     assert not (result.column(changed) == plain.column(changed)).all()
 
 
+def test_one_asset_runs_partial_liquidation_and_adl_together() -> None:
+    """Once refused (the partial stage kept closes per cohort); now ADL reads each partially
+    closed position's state and its closes reduce the cohorts (docs/model.md 10.2)."""
+    assert frozenset({"partial", "adl"}) not in UNSUPPORTED
+    base = copy.deepcopy(GBM)
+    base["paths"].update(sigma=0.03, n_steps=24)
+    base["insurance_fund"] = {"initial": 0.0}
+    for policy in ("profit_leverage", "hyperliquid", "pro_rata"):
+        scenario = with_stages(base, ("partial", "adl"))
+        scenario["adl"]["policy"] = policy
+        both = load_scenario(scenario)
+        result = stresstest.run(both)
+        assert result.paths.columns == ["path", *enums.METRIC_NAMES, *enums.ADL_METRIC_NAMES]
+        assert result.column("adl_count").sum() > 0, policy
+        chunked = stresstest.run(both, chunk_size=1)
+        assert chunked.metrics.tobytes() == result.metrics.tobytes()
+        partial_only = stresstest.run(load_scenario(with_stages(base, ("partial",))))
+        assert (result.column("socialized_loss") < partial_only.column("socialized_loss")).any()
+
+
 def test_accounts_run_partial_liquidation_and_adl_together() -> None:
-    """Refused for one asset (per-cohort state), run with accounts (per-unit state, 11.8)."""
-    with pytest.raises(InputError, match="partial_liquidation, adl"):
-        load_scenario(with_stages(GBM, ("partial", "adl")))
+    """Accounts run both with each unit's own state (11.8)."""
     base = copy.deepcopy(ACCOUNTS)
     base["paths"].update(sigma=[0.03, 0.05], n_steps=24)
     base["book"].update(n_accounts=200, leverage_max=50.0)
@@ -188,7 +207,8 @@ def supported_single_sets() -> list[tuple[str, ...]]:
             pairs = {frozenset(pair) for pair in itertools.combinations(stages, 2)}
             if not pairs & set(UNSUPPORTED):
                 sets.append(stages)
-                if "partial" in stages:
+                with_rule = {frozenset({stage, "partial_fraction"}) for stage in stages}
+                if "partial" in stages and not with_rule & set(UNSUPPORTED):
                     sets.append((*stages, "partial_fraction"))
     return sets
 

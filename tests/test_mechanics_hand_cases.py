@@ -557,10 +557,6 @@ SCENARIO_DICT: dict[str, Any] = {
             },
             "partial_liquidation.buffer",
         ),
-        (
-            {"partial_liquidation": {"buffer": 0.01}, "adl": {}},
-            "partial_liquidation",
-        ),
     ],
 )
 def test_bad_mechanism_input_names_its_key(tables: dict[str, Any], key: str) -> None:

@@ -4,8 +4,8 @@
 compared column by column with ``tests.reference_mechanics.reference_mechanics``
 (position by position, direct form) on random books, paths and random
 combinations of stages: oracle models with manipulation, the predictive
-trigger, the vol-scaled penalty, price impact with cascades, and either ADL in
-the loss waterfall or partial liquidation as the close rule. Absent or neutral
+trigger, the vol-scaled penalty, price impact with cascades, ADL in the loss
+waterfall, partial liquidation as the close rule, or both. Absent or neutral
 stages must reproduce the core kernel bit for bit.
 """
 
@@ -455,3 +455,29 @@ def test_partial_liquidation_with_the_backstop_matches_reference(
         mechanisms, adl=None, partial={"buffer": buffer}, backstop=backstop, fund_bound=bound
     )
     compare_with_reference(case, mechanisms, "pipeline_paths with partial and vault vs reference")
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(300))
+@given(drawn=mechanism_cases(), data=st.data())
+def test_partial_liquidation_with_adl_matches_reference(
+    drawn: tuple[ReplayCase, Mechanisms], data: st.DataObject
+) -> None:
+    """Partial liquidation and ADL (10.1, 10.2) drawn every time, the vault and bound sometimes.
+
+    The pipeline keeps partial closes per cohort and materialises each touched
+    position's quantity, collateral and status for ADL (kernels/partial_adl.py); the
+    reference carries every position's own quantity and collateral through partial
+    closes and ADL alike. A small or empty fund makes ADL fire.
+    """
+    case, mechanisms = drawn
+    notional = float(np.sum(case.book.qty * case.book.entry_price))
+    policy = data.draw(st.sampled_from(["profit_leverage", "hyperliquid", "pro_rata"]))
+    mechanisms = replace(
+        mechanisms,
+        adl={"policy": policy},
+        partial={"buffer": data.draw(partial_buffers(case))},
+        fund_initial=case.fund_initial * data.draw(st.sampled_from([0.01, 0.0])),
+        backstop=data.draw(backstop_tables(notional)),
+        fund_bound=data.draw(st.sampled_from([None, None, 0.005])),
+    )
+    compare_with_reference(case, mechanisms, "pipeline_paths with partial and ADL vs reference")

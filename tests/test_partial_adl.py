@@ -1,5 +1,9 @@
 """Partial liquidation and ADL (docs/model.md 10) against their plain references and by hand.
 
+Both together: hand-computed cases of a partially closed position deleveraged (10.2,
+"ADL with partial liquidation"); the random comparison with the reference is in
+tests/test_mechanics_reference.py.
+
 The stage pipeline (:mod:`stresstest.kernels.pipeline`) with partial liquidation
 (its close rule, :mod:`stresstest.kernels.partial`) or ADL as its only stage is
 compared column by column with ``tests.reference_partial_adl`` on the random cases
@@ -83,8 +87,12 @@ def run_partial_kernel(case: ReplayCase, buffer: float) -> np.ndarray:
     return out[:, : enums.N_METRICS]
 
 
-def run_adl_kernel(case: ReplayCase) -> np.ndarray:
-    """The stage pipeline with ADL as its only stage, ``(n_paths, N_METRICS_ADL)``."""
+def run_adl_kernel(case: ReplayCase, buffer: float | None = None) -> np.ndarray:
+    """The stage pipeline with ADL as its only stage, ``(n_paths, N_METRICS_ADL)``.
+
+    With ``buffer`` partial liquidation runs too (docs/model.md 10.2, "ADL with partial
+    liquidation").
+    """
     book = sort_book(case.book)
     long_positions, short_positions = sorted_positions(case.book)
     n_paths = case.prices.shape[0]
@@ -93,7 +101,7 @@ def run_adl_kernel(case: ReplayCase) -> np.ndarray:
         np.ascontiguousarray(case.prices),
         margin_arguments(margin_config(case.margin)),
         liquidation_vector(case),
-        neutral_vector(adl="profit_leverage"),  # ADL the only stage
+        neutral_vector(adl="profit_leverage", buffer=buffer),  # ADL (and partial) only
         book.long_threshold,
         book.long_prefix,
         long_positions,
@@ -410,7 +418,6 @@ def test_defences_run_through_the_engine() -> None:
             {"partial_liquidation": {"buffer": 0.005}, "liquidation": {"fee": 0.02}},
             "partial_liquidation.buffer",
         ),
-        ({"partial_liquidation": {"buffer": 0.01}, "adl": {}}, "partial_liquidation, adl"),
         ({"adl": {"policy": "fair_share"}}, "adl.policy"),
         ({"partial_liquidation": {"buffer": 1.5}}, "partial_liquidation.buffer"),
         ({"adl": {"enabled": True}}, "adl.enabled"),
@@ -444,11 +451,94 @@ def test_partial_liquidation_runs_with_the_crash_mechanisms() -> None:
     assert "cascade_depth" in result.paths.columns
 
 
-def test_partial_liquidation_with_adl_is_refused_naming_both() -> None:
-    with pytest.raises(InputError) as caught:
-        load_scenario(synthetic_scenario(partial_liquidation={"buffer": 0.01}, adl={}))
-    assert caught.value.key == "partial_liquidation, adl"
-    assert "[partial_liquidation]" in str(caught.value) and "[adl]" in str(caught.value)
+#: Longs L (q 1, e 100, c 10: theta 90) and L2 (q 1, e 120, c 60: theta 60), short S
+#: (q 1, e 100, c 22: phi 122); m = 0.05, b = 0.05, fee 0.01, latency 0, no slippage,
+#: liquidator share 0.5, fund 0. Prices 100, 94, 130, 80.
+PARTIAL_ADL_BOOK = [
+    ("long", 1.0, 100.0, 10.0),
+    ("long", 1.0, 120.0, 60.0),
+    ("short", 1.0, 100.0, 22.0),
+]
+PARTIAL_ADL_PRICES = [100.0, 94.0, 130.0, 80.0]
+PARTIAL_ADL_TABLES: dict[str, Any] = {
+    "margin": {"model": "static", "maintenance": 0.05},
+    "liquidation": {"fee": 0.01, "liquidator_share": 0.5},
+    "partial_liquidation": {"buffer": 0.05},
+    "insurance_fund": {"initial": 0.0},
+}
+
+
+def test_a_partially_closed_long_is_deleveraged_and_never_closed_again(tmp_path: Path) -> None:
+    # t = 1: L flagged (E 4 < R 4.7), closed at 94 down to q' = 17/47 (as the case above):
+    #   notional 60, penalty 0.6 (0.3 to the fund); theta' = 84.6, c' = q' (100 - 84.6).
+    #   L2 (89.3 > 60) and S (98.7 < 122) are not flagged.
+    # t = 2: S flagged (136.5 > 122), closed at 130: E = 22 - 30 = -8, bad debt 8, notional
+    #   130. Fund 0.3 - 8 = -7.7: the longs cover 7.7 at A = 130.
+    #   L: u = 17/47 * 30 = 510/47, c' = 261.8/47, score (510/261.8)(2210/771.8) = 5.58;
+    #   L2: u = 10, c = 60, score (10/60)(130/70) = 0.31. L first: gives 7.7 < 510/47 and is
+    #   closed whole (notional 17/47 * 130 = 2210/47); the need is met, fund 0 exactly.
+    #   Haircuts (7.7 / (510/47), 0) over the 2 candidates: Gini 1/2; one trader: shares 1.
+    # t = 3: at 80 L's cohort would be flagged (76 < 84.6) and closed with bad debt; it is
+    #   gone. L2: 76 > 60. Nothing is closed.
+    # Q_t = 3, 3, 2 + 17/47 (L's remainder armed from t = 2), 1 (L2): requirement
+    #   0.05 (300 + 282 + (2 + 17/47) 130 + 80) / 4.
+    tables = {**PARTIAL_ADL_TABLES, "adl": {"policy": "profit_leverage"}}
+    result = run_case(tmp_path, PARTIAL_ADL_PRICES, PARTIAL_ADL_BOOK, tables)
+    check(
+        result,
+        {
+            "n_liquidations": 2,
+            "liquidated_notional": 190.0,
+            "bad_debt": 8.0,
+            "fees_to_fund": 0.3,
+            "fees_to_liquidators": 0.3,
+            "socialized_loss": 0.0,
+            "fund_end": 0.0,
+            "fund_min": 0.0,
+            "fund_max_drawdown": 0.3,
+            "fund_required": 7.7,
+            "requirement_mean": 0.05 * (300.0 + 282.0 + (2.0 + 17 / 47) * 130.0 + 80.0) / 4,
+            "margin_rate_mean": 0.05,
+            "adl_notional": 2210 / 47,
+            "adl_count": 1,
+            "adl_top1_share": 1.0,
+            "adl_top10_share": 1.0,
+            "adl_gini": 0.5,
+        },
+    )
+    assert result.column("socialized_loss")[0] == 0.0  # covered: exactly nothing socialized
+    # Without ADL the remainder is closed in full at t = 3 (bad debt 17/47 * 4.6).
+    partial_only = {key: value for key, value in tables.items() if key != "adl"}
+    alone = run_case(tmp_path, PARTIAL_ADL_PRICES, PARTIAL_ADL_BOOK, partial_only)
+    check(alone, {"n_liquidations": 3, "bad_debt": 8.0 + 78.2 / 47})
+
+
+def test_pro_rata_reduces_a_cohort_which_is_then_closed_at_what_is_left(tmp_path: Path) -> None:
+    # As above with pro_rata: at t = 2 U = 510/47 + 10, f = 7.7 / U; L keeps (1 - f) 17/47
+    #   (its cohort's Q') and L2 (1 - f). adl_notional f (17/47 + 1) 130, adl_count 2.
+    # t = 3: the cohort (threshold 84.6) is flagged and closed in full at 80 with what is
+    #   left: notional (1 - f) 17/47 * 80, bad debt (1 - f) 78.2/47. No short is left to
+    #   cover it: socialized. L2 (threshold 60, kept by pro_rata) is not flagged.
+    tables = {**PARTIAL_ADL_TABLES, "adl": {"policy": "pro_rata"}}
+    result = run_case(tmp_path, PARTIAL_ADL_PRICES, PARTIAL_ADL_BOOK, tables)
+    fraction = 7.7 / (510 / 47 + 10.0)
+    kept = 1.0 - fraction
+    check(
+        result,
+        {
+            "n_liquidations": 3,
+            "liquidated_notional": 190.0 + kept * 17 / 47 * 80.0,
+            "bad_debt": 8.0 + kept * 78.2 / 47,
+            "socialized_loss": kept * 78.2 / 47,
+            "fund_end": 0.0,
+            "adl_notional": fraction * (17 / 47 + 1.0) * 130.0,
+            "adl_count": 2,
+            "adl_gini": 0.0,
+            "requirement_mean": 0.05
+            * (300.0 + 282.0 + (2.0 + 17 / 47) * 130.0 + (kept * (17 / 47 + 1.0)) * 80.0)
+            / 4,
+        },
+    )
 
 
 def test_adl_runs_with_an_oracle() -> None:
@@ -534,13 +624,22 @@ def test_one_thread_and_two_give_the_same_bits() -> None:
     for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
         numba.set_num_threads(threads)
         try:
-            results.append((run_partial_kernel(case, 0.01), run_adl_kernel(case)))
+            results.append(
+                (
+                    run_partial_kernel(case, 0.01),
+                    run_adl_kernel(case),
+                    run_adl_kernel(case, buffer=0.01),
+                )
+            )
         finally:
             numba.set_num_threads(before)
     assert np.array_equal(results[0][0], results[1][0])
     # Slots of other stages' columns stay NaN in both (enums.METRIC_INDEX).
     assert np.array_equal(results[0][1], results[1][1], equal_nan=True)
     assert results[0][1][:, enums.ADL_COUNT].sum() > 0
+    # Partial liquidation with ADL: the per-position state is per thread and restored.
+    assert np.array_equal(results[0][2], results[1][2], equal_nan=True)
+    assert results[0][2][:, enums.ADL_COUNT].sum() > 0
 
 
 def sort_free_book(n: int) -> Book:

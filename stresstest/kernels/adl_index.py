@@ -746,3 +746,21 @@ def touched_top_shares(
         if rank < k10:
             top10 += amounts[rank]
     return top1 / total, top10 / total
+
+
+@kernel
+def restore_side(ranked: bool, index: AdlIndex, work: AdlWork) -> None:
+    """Undo what a path did to one side's ADL working state (touched-list undo)."""
+    restore(
+        ranked,
+        index[0],
+        index[2],
+        work[0],
+        work[W_REMOVED],
+        work[W_REMAIN],
+        work[W_GIVEN],
+        work[W_TOUCHED],
+        work[5],
+        work[6],
+        work[W_COUNTERS],
+    )

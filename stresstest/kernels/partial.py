@@ -44,24 +44,21 @@ cohort), ``COH_FROM`` (``inf`` while pending) and ``COH_ID`` (ascending along th
 table, which only appends and drops rows in order). Queue rows: ``Q_FLAG`` (flag
 step), then a range ``Q_A, Q_B`` of the sorted book or, with ``Q_COHORT`` = 1, the
 id of a pending cohort in ``Q_A``.
+
+With ADL (10.2) the range sums exclude what ADL closed (the side's removal trees,
+``removed``; one column: nothing removed) and a cohort's ``COH_QTY`` and
+``COH_COUNT`` are net of it (:mod:`stresstest.kernels.partial_adl`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.adl import N_REMOVED
+from stresstest.kernels.adl import close_range, open_sums
 from stresstest.kernels.backstop import passed_bad_debt, take_cohort, take_over
 from stresstest.kernels.fund import FLOW_BAD_DEBT, record_close
 from stresstest.kernels.jit import kernel
-from stresstest.kernels.replay import (
-    QT_HI,
-    QT_LO,
-    QTY_HI,
-    QTY_LO,
-    _close_long_range,
-    _close_short_range,
-)
+from stresstest.kernels.replay import QTY_HI, QTY_LO, _close_long_range, _close_short_range
 from stresstest.kernels.search import first_greater, first_not_less
 from stresstest.kernels.sums import range_sum
 
@@ -102,8 +99,10 @@ def _qty(prefix: np.ndarray, start: int, stop: int) -> float:
 
 
 @kernel
-def _qt(prefix: np.ndarray, start: int, stop: int) -> float:
-    return range_sum(prefix[:, QT_HI], prefix[:, QT_LO], start, stop)
+def _open_qty(prefix: np.ndarray, removed: np.ndarray, start: int, stop: int) -> float:
+    """Open ``sum q`` of ``[start, stop)`` (base units), ADL's removals excluded (10.2)."""
+    qty, _, _ = open_sums(prefix, removed, start, stop)
+    return qty
 
 
 @kernel
@@ -125,12 +124,15 @@ def arm_due(
     cohorts: np.ndarray,
     n_cohorts: int,
     prefix: np.ndarray,
+    removed: np.ndarray,
     step: int,
 ) -> tuple[int, int, float]:
     """Drop dead rows (order kept) and arm the rows whose first step is ``step``.
 
     Returns the new row counts and the quantity armed at ``step`` (base units).
-    Pending cohorts (``COH_FROM = inf``) are kept and not armed.
+    Pending cohorts (``COH_FROM = inf``) are kept and not armed. ``removed`` is the
+    side's ADL removal state (:func:`stresstest.kernels.adl.open_sums`; one column:
+    nothing removed), so positions ADL closed are not armed again.
     """
     armed = 0.0
     kept = 0
@@ -140,7 +142,7 @@ def arm_due(
         if a >= b:
             continue
         if segments[row, SEG_FROM] == step:
-            armed += _qty(prefix, a, b)
+            armed += _open_qty(prefix, removed, a, b)
         segments[kept] = segments[row]
         kept += 1
     n_segments = kept
@@ -162,6 +164,7 @@ def flag_side(
     series: float,
     threshold: np.ndarray,
     prefix: np.ndarray,
+    removed: np.ndarray,
     segments: np.ndarray,
     n_segments: int,
     cohorts: np.ndarray,
@@ -207,7 +210,7 @@ def flag_side(
             segments[row, SEG_A] = stop
             if segments[row, SEG_FIRST] > 0.0:
                 frontier = stop
-        flagged += _qty(prefix, start, stop)
+        flagged += _open_qty(prefix, removed, start, stop)
         if n_queue == queue.shape[0]:
             queue = grown(queue, n_queue)
         queue[n_queue, Q_FLAG] = step
@@ -272,6 +275,7 @@ def close_range_in_full(
     bound: float,
     threshold: np.ndarray,
     prefix: np.ndarray,
+    removed: np.ndarray,
     start: int,
     stop: int,
     close_step: int,
@@ -288,7 +292,8 @@ def close_range_in_full(
     ``(rearm_start, rearm_stop, part_start, part_stop, closed_qty, passed)``: the
     re-armed and the middle (partially closed) ranges, the quantity closed in full
     when not ``book`` (base units; 0 with ``book``) and the bad debt passed on
-    (quote units). Shared by every partial rule.
+    (quote units). Shared by every partial rule. Range sums exclude what ADL removed
+    (``removed``, :func:`stresstest.kernels.adl.open_sums`; one column: nothing).
     """
     closed_qty = 0.0
     passed = 0.0
@@ -306,7 +311,12 @@ def close_range_in_full(
         part_start, part_stop = full_stop, rearm_start
     if full_start < full_stop:
         if book:
-            if side > 0:
+            count = float(full_stop - full_start)
+            if removed.shape[1] > 1:  # ADL removed positions (10.2): open sums
+                count, _, notional, paid, bad = close_range(
+                    side, threshold, prefix, removed, full_start, full_stop, exit_price, fee
+                )
+            elif side > 0:
                 _, notional, paid, bad = _close_long_range(
                     threshold, prefix, full_start, full_stop, exit_price, fee
                 )
@@ -318,7 +328,7 @@ def close_range_in_full(
                 totals,
                 flows,
                 close_step,
-                full_stop - full_start,
+                count,
                 notional,
                 paid,
                 bad,
@@ -329,7 +339,7 @@ def close_range_in_full(
                     side,
                     threshold,
                     prefix,
-                    np.zeros((N_REMOVED, 1)),
+                    removed,
                     full_start,
                     full_stop,
                     exit_price,
@@ -338,7 +348,7 @@ def close_range_in_full(
                 flows[FLOW_BAD_DEBT, close_step] -= beyond
                 passed += beyond
         else:
-            closed_qty += _qty(prefix, full_start, full_stop)
+            closed_qty += _open_qty(prefix, removed, full_start, full_stop)
     return rearm_start, rearm_stop, part_start, part_stop, closed_qty, passed
 
 
@@ -376,6 +386,7 @@ def close_side(
     bound: float,
     threshold: np.ndarray,
     prefix: np.ndarray,
+    removed: np.ndarray,
     queue: np.ndarray,
     head: int,
     n_queue: int,
@@ -400,7 +411,9 @@ def close_side(
     of its notional is taken out of the step's fund flow and returned as passed on.
     A full close of a range splits by binary search at ``x (1 + f)`` (longs) /
     ``x (1 - f)`` (shorts); a cohort's members share one threshold, so it passes on
-    all or nothing, ``Q theta' - x (1 + f) Q`` (longs). Returns the tables, their
+    all or nothing, ``Q theta' - x (1 + f) Q`` (longs). Range sums exclude what ADL
+    removed (``removed``, :func:`stresstest.kernels.adl.open_sums`; a cohort's
+    ``COH_QTY`` and ``COH_COUNT`` are already net of it). Returns the tables, their
     row counts, the new queue head, the closed quantity (base units) and the bad
     debt passed on (quote units).
     """
@@ -474,6 +487,7 @@ def close_side(
             bound,
             threshold,
             prefix,
+            removed,
             start,
             stop,
             close_step,
@@ -484,8 +498,8 @@ def close_side(
         closed_qty += full_qty
         passed += beyond
         if part_start < part_stop:
-            qty = _qty(prefix, part_start, part_stop)
-            excess = side * (full_bound * qty - _qt(prefix, part_start, part_stop))
+            qty, qt, count = open_sums(prefix, removed, part_start, part_stop)
+            excess = side * (full_bound * qty - qt)
             remaining = min(qty, max(0.0, excess / denominator))
             closed = qty - remaining
             closed_qty += closed
@@ -494,14 +508,14 @@ def close_side(
                     totals,
                     flows,
                     close_step,
-                    part_stop - part_start,
+                    count,
                     closed * exit_price,
                     fee * closed * exit_price,
                     0.0,
                     liquidator_share,
                 )
                 new_qty += remaining
-                new_count += part_stop - part_start
+                new_count += count
         if book and rearm_start < rearm_stop and alive_after:
             segments, n_segments = rearmed(
                 segments, n_segments, side, rearm_start, rearm_stop, close_step
@@ -589,6 +603,7 @@ def sized_order(
     rate_and_buffer: float,
     threshold: np.ndarray,
     prefix: np.ndarray,
+    removed: np.ndarray,
     queue: np.ndarray,
     head: int,
     n_queue: int,
@@ -624,6 +639,7 @@ def sized_order(
             -1.0,
             threshold,
             prefix,
+            removed,
             queue,
             head,
             n_queue,
@@ -648,6 +664,7 @@ def take_over_due(
     level: float,
     threshold: np.ndarray,
     prefix: np.ndarray,
+    removed: np.ndarray,
     queue: np.ndarray,
     head: int,
     n_queue: int,
@@ -667,9 +684,8 @@ def take_over_due(
     so the cohort is taken whole (``Q'`` from ``theta'``, ``COH_COUNT`` positions)
     or not at all. What is taken leaves the queue (a range shrinks, a cohort's row
     becomes an empty range and the cohort dies), so the market close and the
-    impact sizing never see it.
+    impact sizing never see it. Positions ADL removed (``removed``) are not taken.
     """
-    no_removed = np.zeros((N_REMOVED, 1))
     row = head
     while row < n_queue and queue[row, Q_FLAG] <= last:
         if queue[row, Q_FLAG] < first:
@@ -691,10 +707,10 @@ def take_over_due(
             stop = int(queue[row, Q_B])
             if side > 0:
                 split = first_greater(threshold, level, start, stop)
-                take_over(vault, vault_cohorts, step, 1, prefix, no_removed, split, stop, mark)
+                take_over(vault, vault_cohorts, step, 1, prefix, removed, split, stop, mark)
                 queue[row, Q_B] = split
             else:
                 split = first_not_less(threshold, level, start, stop)
-                take_over(vault, vault_cohorts, step, -1, prefix, no_removed, start, split, mark)
+                take_over(vault, vault_cohorts, step, -1, prefix, removed, start, split, mark)
                 queue[row, Q_A] = split
         row += 1

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from stresstest.kernels.adl import N_REMOVED
 from stresstest.kernels.fund import FLOW_BAD_DEBT, record_close
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.partial import (
@@ -193,6 +194,7 @@ def close_side_fraction(
             bound,
             threshold,
             prefix,
+            np.zeros((N_REMOVED, 1)),  # ADL does not run with this rule (docs/model.md 12)
             start,
             stop,
             close_step,

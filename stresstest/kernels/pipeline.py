@@ -34,9 +34,9 @@ the same stages in the same order, its flag and close stages on segments,
 cohorts and close queues (a loop of its own so that the loop without it keeps
 its speed). A book with every stage off runs in the core kernel
 :mod:`stresstest.kernels.replay`, whose results this pipeline reproduces bit for
-bit with every stage off (tests/test_mechanics_reference.py). Partial
-liquidation and ADL are not run together (scenario/composition.py); with both in
-``params`` ADL is ignored.
+bit with every stage off (tests/test_mechanics_reference.py). With partial
+liquidation and ADL both on, ADL reads each position's state after partial closes
+(:mod:`stresstest.kernels.partial_adl`, docs/model.md 10.2).
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ from stresstest.kernels.adl_index import (
     TOUCHED,
     W_COUNTERS,
     W_GIVEN,
-    W_REMAIN,
     W_REMOVED,
     W_TOUCHED,
     AdlIndex,
@@ -67,7 +66,7 @@ from stresstest.kernels.adl_index import (
     deleverage,
     leaf_base,
     new_work,
-    restore,
+    restore_side,
     touched_top_shares,
 )
 from stresstest.kernels.backstop import (
@@ -110,6 +109,7 @@ from stresstest.kernels.mechanics import (
     penalty_rate,
     relative_impact,
 )
+from stresstest.kernels.partial_adl import PartialAdlWork, new_partial_work
 from stresstest.kernels.pipeline_partial import partial_pipeline_path
 from stresstest.kernels.search import first_greater, first_not_less
 
@@ -499,27 +499,9 @@ def pipeline_path(
         out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
     if with_adl:
         ranked = adl_policy != enums.ADL_PRO_RATA
-        _restore_side(ranked, long_index, long_work)
-        _restore_side(ranked, short_index, short_work)
+        restore_side(ranked, long_index, long_work)
+        restore_side(ranked, short_index, short_work)
     return depth
-
-
-@kernel
-def _restore_side(ranked: bool, index: AdlIndex, work: AdlWork) -> None:
-    """Undo what a path did to one side's ADL working state (touched-list undo)."""
-    restore(
-        ranked,
-        index[0],
-        index[2],
-        work[0],
-        work[W_REMOVED],
-        work[W_REMAIN],
-        work[W_GIVEN],
-        work[W_TOUCHED],
-        work[5],
-        work[6],
-        work[W_COUNTERS],
-    )
 
 
 @kernel
@@ -549,8 +531,14 @@ def _replay_path(
     short_work: AdlWork,
     heap_keys: np.ndarray,
     heap_tags: np.ndarray,
+    long_partial: PartialAdlWork,
+    short_partial: PartialAdlWork,
 ) -> int:
-    """:func:`pipeline_path`, or with partial liquidation on its loop (docs/model.md 10.1)."""
+    """:func:`pipeline_path`, or with partial liquidation on its loop (docs/model.md 10.1).
+
+    ``*_partial`` are each side's per-position state for ADL with partial
+    liquidation (:func:`stresstest.kernels.partial_adl.new_partial_work`).
+    """
     if int(params[enums.MECH_PARTIAL]) != 0:
         return partial_pipeline_path(
             prices,
@@ -559,8 +547,10 @@ def _replay_path(
             params,
             long_threshold,
             long_prefix,
+            long_positions,
             short_threshold,
             short_prefix,
+            short_positions,
             fund_initial,
             with_impact,
             baseline_long_from,
@@ -570,6 +560,14 @@ def _replay_path(
             market,
             flows,
             out_row,
+            long_index,
+            long_work,
+            short_index,
+            short_work,
+            heap_keys,
+            heap_tags,
+            long_partial,
+            short_partial,
         )
     return pipeline_path(
         prices,
@@ -638,9 +636,15 @@ def _pipeline_blocks(
     heap_size = 2 * max(leaf_base(n_long), leaf_base(n_short)) + max(n_long, n_short) + 2
     if not ranked:
         heap_size = 0
+    # With partial liquidation, ADL reads each position's state after partial closes.
+    with_partial = with_adl and int(params[enums.MECH_PARTIAL]) != 0
+    long_levels = long_threshold if with_partial else long_threshold[:0]
+    short_levels = short_threshold if with_partial else short_threshold[:0]
     for block in numba.prange(n_blocks):
         long_work = new_work(n_long, long_index[0])
         short_work = new_work(n_short, short_index[0])
+        long_partial = new_partial_work(long_levels)
+        short_partial = new_partial_work(short_levels)
         heap_keys = np.empty(heap_size)
         heap_tags = np.empty(heap_size, dtype=np.int64)
         for row in range(block, n_rows, n_blocks):
@@ -678,6 +682,8 @@ def _pipeline_blocks(
                     short_work,
                     heap_keys,
                     heap_tags,
+                    long_partial,
+                    short_partial,
                 )
                 depth = _replay_path(
                     prices[row],
@@ -705,6 +711,8 @@ def _pipeline_blocks(
                     short_work,
                     heap_keys,
                     heap_tags,
+                    long_partial,
+                    short_partial,
                 )
                 out[row, enums.CASCADE_DEPTH] = depth
                 out[row, enums.IMPACT_BAD_DEBT] = (
@@ -737,6 +745,8 @@ def _pipeline_blocks(
                     short_work,
                     heap_keys,
                     heap_tags,
+                    long_partial,
+                    short_partial,
                 )
             if grid.shape[0] > 0:
                 record_grid(market, flows, grid, grid_out[row])

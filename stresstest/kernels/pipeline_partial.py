@@ -8,7 +8,11 @@ penalty (flat or volatility-scaled) and the loss waterfall: the insurance fund,
 with ``pays_past_bankruptcy`` its bound per full close (10.4), and the backstop
 vault (10.3), whose takeovers leave the close queue before the market close (a
 range of the sorted book cut by binary search, a cohort whole); what passes the
-fund and the vault is socialized (ADL does not run with partial liquidation). The
+fund and the vault is covered by ADL (10.2) and then socialized. With ADL each
+position the partial stage touches has its own state for ADL
+(:mod:`stresstest.kernels.partial_adl`): its quantity and collateral after partial
+closes, and ADL's closes come off the range sums (the removal trees) and cohorts
+the partial stage reads. The
 flag and close stages work on the segments, cohorts and close queues of
 :mod:`stresstest.kernels.partial`: a flag queues ranges of the sorted book and
 cohorts, and at its close step each is re-armed, closed in full or closed down to
@@ -31,9 +35,22 @@ from stresstest.kernels import enums
 from stresstest.kernels.adl import (
     FUND,
     FUND_SOCIALIZED,
+    N_REMOVED,
     fund_step,
     init_fund_state,
+    open_sums,
     write_fund_state,
+)
+from stresstest.kernels.adl_index import (
+    TOUCHED,
+    W_COUNTERS,
+    W_GIVEN,
+    W_REMOVED,
+    W_TOUCHED,
+    AdlIndex,
+    AdlWork,
+    restore_side,
+    touched_top_shares,
 )
 from stresstest.kernels.backstop import (
     N_COHORT,
@@ -43,6 +60,7 @@ from stresstest.kernels.backstop import (
     VAULT_PNL,
     VAULT_TAKEOVERS,
     init_vault,
+    settle_passed,
     vault_equity,
     vault_step,
 )
@@ -81,6 +99,14 @@ from stresstest.kernels.partial import (
     sized_order,
     take_over_due,
 )
+from stresstest.kernels.partial_adl import (
+    PartialAdlWork,
+    deleverage_partial,
+    restore_partial,
+    track_close,
+    track_flags,
+    track_takeovers,
+)
 from stresstest.kernels.partial_rules import N_COH_RULES, close_side_fraction, sized_fraction
 
 
@@ -92,8 +118,10 @@ def partial_pipeline_path(
     params: np.ndarray,
     long_threshold: np.ndarray,
     long_prefix: np.ndarray,
+    long_positions: np.ndarray,
     short_threshold: np.ndarray,
     short_prefix: np.ndarray,
+    short_positions: np.ndarray,
     fund_initial: float,
     with_impact: bool,
     baseline_long_from: np.ndarray,
@@ -103,12 +131,21 @@ def partial_pipeline_path(
     market: np.ndarray,
     flows: np.ndarray,
     out_row: np.ndarray,
+    long_index: AdlIndex,
+    long_work: AdlWork,
+    short_index: AdlIndex,
+    short_work: AdlWork,
+    heap_keys: np.ndarray,
+    heap_tags: np.ndarray,
+    long_partial: PartialAdlWork,
+    short_partial: PartialAdlWork,
 ) -> int:
     """The pipeline's loop with partial liquidation as the close rule (10.1).
 
-    :func:`stresstest.kernels.pipeline.pipeline_path`'s arguments but the
-    positions only ADL ranks (ADL does not run with partial liquidation), and its
-    stages and outputs (docs/model.md 10.1, 10.3, 10.4, 12); the flag and close stages use the
+    :func:`stresstest.kernels.pipeline.pipeline_path`'s arguments, and the
+    per-position state ``*_partial`` ADL reads
+    (:func:`stresstest.kernels.partial_adl.new_partial_work`); its stages and
+    outputs (docs/model.md 10.1, 10.2, 10.3, 10.4, 12); the flag and close stages use the
     segments, cohorts and close queues of :mod:`stresstest.kernels.partial`;
     ``buffer`` is ``params[MECH_BUFFER]`` (fraction of notional).
     ``long_from_at[t]`` / ``short_to_at[t]`` hold the first-flag boundaries after
@@ -174,7 +211,25 @@ def partial_pipeline_path(
     hold = int(params[enums.MECH_BACKSTOP_HOLD])
     vault = init_vault(params[enums.MECH_BACKSTOP_CAPITAL])
     vault_cohorts = np.zeros((N_COHORT, n_points if with_backstop else 0))
-    online = with_bound or with_backstop
+    # ADL (10.2) with each position's state after partial closes (kernels/partial_adl.py).
+    adl_policy = int(params[enums.MECH_ADL])
+    with_adl = adl_policy != enums.ADL_NONE
+    ranked = with_adl and adl_policy != enums.ADL_PRO_RATA
+    long_ranks = long_index[2]
+    short_ranks = short_index[2]
+    long_removed = np.zeros((N_REMOVED, 1))  # one column: nothing removed yet
+    short_removed = np.zeros((N_REMOVED, 1))
+    members = n_points + 1 if with_adl else 0  # cohort ids: at most one per close step
+    long_heads = np.full(members, -1, dtype=np.int64)
+    long_tails = np.full(members, -1, dtype=np.int64)
+    short_heads = np.full(members, -1, dtype=np.int64)
+    short_tails = np.full(members, -1, dtype=np.int64)
+    adl_notional = 0.0
+    adl_count = 0.0
+    gini_weighted = 0.0
+    gini_cover = 0.0
+    previous_oracle = 0.0
+    online = with_bound or with_backstop or with_adl
     state = init_fund_state(fund_initial)
     fund_passed = 0.0
     for step in range(n_points):
@@ -192,6 +247,11 @@ def partial_pipeline_path(
         if with_oracle:
             oracle = oracle_price(params, market, step, ema_state)
             oracle *= manipulation_factor(params, step)
+        # ADL's price: the mark, or with `hyperliquid` the previous step's (O_0 at t = 0).
+        adl_price = oracle
+        if adl_policy == enums.ADL_HYPERLIQUID and step >= 1:
+            adl_price = previous_oracle
+        previous_oracle = oracle
         # Breach series.
         rate = design_rate(margin, sqrt_horizon, variance)
         shift = 0.0
@@ -204,10 +264,22 @@ def partial_pipeline_path(
             short_series = oracle * (1.0 + rate)
         # Arm the positions re-armed or remaining after a partial close.
         n_long_segments, n_long_cohorts, armed_long = arm_due(
-            long_segments, n_long_segments, long_cohorts, n_long_cohorts, long_prefix, step
+            long_segments,
+            n_long_segments,
+            long_cohorts,
+            n_long_cohorts,
+            long_prefix,
+            long_removed,
+            step,
         )
         n_short_segments, n_short_cohorts, armed_short = arm_due(
-            short_segments, n_short_segments, short_cohorts, n_short_cohorts, short_prefix, step
+            short_segments,
+            n_short_segments,
+            short_cohorts,
+            n_short_cohorts,
+            short_prefix,
+            short_removed,
+            step,
         )
         open_qty += armed_long + armed_short
         open_notional = oracle * open_qty
@@ -215,12 +287,15 @@ def partial_pipeline_path(
         open_notional_sum += open_notional
         # Flag.
         generation = 0
+        long_rows = n_long_queue
+        short_rows = n_short_queue
         long_queue, n_long_queue, flagged_long, first_from = flag_side(
             1,
             step,
             long_series,
             long_threshold,
             long_prefix,
+            long_removed,
             long_segments,
             n_long_segments,
             long_cohorts,
@@ -235,6 +310,7 @@ def partial_pipeline_path(
             short_series,
             short_threshold,
             short_prefix,
+            short_removed,
             short_segments,
             n_short_segments,
             short_cohorts,
@@ -244,11 +320,38 @@ def partial_pipeline_path(
             short_to,
         )
         open_qty -= flagged_long + flagged_short
-        # Only first flags are compared with the replay without impact (9.4).
+        if with_adl:  # the flagged positions are no ADL candidates until their close
+            track_flags(
+                long_queue,
+                long_rows,
+                n_long_queue,
+                long_heads,
+                ranked,
+                long_ranks,
+                long_work,
+                long_partial,
+            )
+            track_flags(
+                short_queue,
+                short_rows,
+                n_short_queue,
+                short_heads,
+                ranked,
+                short_ranks,
+                short_work,
+                short_partial,
+            )
+        # Only first flags are compared with the replay without impact (9.4); the
+        # first-flag boundaries are threshold crossings, so with ADL a crossing counts
+        # only if it flags a position ADL has not closed (as in kernels/pipeline.py).
         if with_impact and first_from < min(long_from, baseline_long_from[step]):
-            generation = impact_generation + 1
+            beyond = min(long_from, baseline_long_from[step])
+            if not with_adl or open_sums(long_prefix, long_removed, first_from, beyond)[2] > 0.0:
+                generation = impact_generation + 1
         if with_impact and first_to > max(short_to, baseline_short_to[step]):
-            generation = impact_generation + 1
+            beyond = max(short_to, baseline_short_to[step])
+            if not with_adl or open_sums(short_prefix, short_removed, beyond, first_to)[2] > 0.0:
+                generation = impact_generation + 1
         long_from = first_from
         short_to = first_to
         long_from_at[step] = long_from
@@ -258,6 +361,10 @@ def partial_pipeline_path(
         # Close queue and penalty: the queued flags of steps [first, last].
         first, last = flag_steps_closing_at(step, last_step, latency_steps)
         step_passed = 0.0  # bad debt past the fund's bound at this step (10.4)
+        passed_long = 0.0  # losses past the fund this step: longs' (covered by shorts)
+        passed_short = 0.0
+        bad_long = 0.0  # bad debt of the step's closes that reached the fund, by side
+        bad_short = 0.0
         due = last >= 0 and (
             (long_head < n_long_queue and long_queue[long_head, Q_FLAG] <= last)
             or (short_head < n_short_queue and short_queue[short_head, Q_FLAG] <= last)
@@ -265,6 +372,8 @@ def partial_pipeline_path(
         if due:
             if with_backstop and vault_equity(vault, price) > 0.0:
                 # Takeovers (10.3) leave the queue before the market close is sized.
+                long_before = long_queue[long_head:n_long_queue].copy()
+                short_before = short_queue[short_head:n_short_queue].copy()
                 take_over_due(
                     1,
                     first,
@@ -273,6 +382,7 @@ def partial_pipeline_path(
                     oracle * (1.0 - takeover_fraction * rate),
                     long_threshold,
                     long_prefix,
+                    long_removed,
                     long_queue,
                     long_head,
                     n_long_queue,
@@ -290,6 +400,7 @@ def partial_pipeline_path(
                     oracle * (1.0 + takeover_fraction * rate),
                     short_threshold,
                     short_prefix,
+                    short_removed,
                     short_queue,
                     short_head,
                     n_short_queue,
@@ -299,6 +410,29 @@ def partial_pipeline_path(
                     vault_cohorts,
                     step,
                 )
+                if with_adl:
+                    track_takeovers(
+                        1,
+                        long_before,
+                        long_queue,
+                        long_head,
+                        long_heads,
+                        ranked,
+                        long_ranks,
+                        long_work,
+                        long_partial,
+                    )
+                    track_takeovers(
+                        -1,
+                        short_before,
+                        short_queue,
+                        short_head,
+                        short_heads,
+                        ranked,
+                        short_ranks,
+                        short_work,
+                        short_partial,
+                    )
             rate_paid = penalty_rate(params, fee, vol_variance)
             if predictive:  # the trigger's boundary at the mark, less the buffer (10.1)
                 long_level = np.exp(-shift) - buffer
@@ -378,6 +512,7 @@ def partial_pipeline_path(
                     rate + buffer,
                     long_threshold,
                     long_prefix,
+                    long_removed,
                     long_queue,
                     long_head,
                     n_long_queue,
@@ -401,6 +536,7 @@ def partial_pipeline_path(
                     rate + buffer,
                     short_threshold,
                     short_prefix,
+                    short_removed,
                     short_queue,
                     short_head,
                     n_short_queue,
@@ -427,8 +563,6 @@ def partial_pipeline_path(
                 rate + buffer,
             )
             close_generation = 0
-            passed_long = 0.0  # losses past the fund this step: longs' (covered by shorts)
-            passed_short = 0.0
             for flag_step in range(first, last + 1):
                 close_generation = max(close_generation, flag_generation[flag_step])
                 if (
@@ -474,6 +608,29 @@ def partial_pipeline_path(
                     )
                     passed_long += beyond
                 elif long_head < n_long_queue and long_queue[long_head, Q_FLAG] == flag_step:
+                    if with_adl:  # each position's state, before the cohort table changes
+                        track_close(
+                            1,
+                            flag_step,
+                            step,
+                            last_step,
+                            long_target,
+                            long_bound,
+                            long_denominator,
+                            long_threshold,
+                            long_queue,
+                            long_head,
+                            n_long_queue,
+                            long_cohorts,
+                            n_long_cohorts,
+                            long_heads,
+                            long_tails,
+                            ranked,
+                            long_ranks,
+                            long_work,
+                            long_partial,
+                        )
+                    bad_before = flows[FLOW_BAD_DEBT, step]
                     (
                         long_segments,
                         n_long_segments,
@@ -496,6 +653,7 @@ def partial_pipeline_path(
                         bound,
                         long_threshold,
                         long_prefix,
+                        long_removed,
                         long_queue,
                         long_head,
                         n_long_queue,
@@ -508,6 +666,7 @@ def partial_pipeline_path(
                         True,
                     )
                     passed_long += beyond
+                    bad_long += flows[FLOW_BAD_DEBT, step] - bad_before
                 if (
                     fraction_rule
                     and short_head < n_short_queue
@@ -551,6 +710,29 @@ def partial_pipeline_path(
                     )
                     passed_short += beyond
                 elif short_head < n_short_queue and short_queue[short_head, Q_FLAG] == flag_step:
+                    if with_adl:
+                        track_close(
+                            -1,
+                            flag_step,
+                            step,
+                            last_step,
+                            short_target,
+                            short_bound,
+                            short_denominator,
+                            short_threshold,
+                            short_queue,
+                            short_head,
+                            n_short_queue,
+                            short_cohorts,
+                            n_short_cohorts,
+                            short_heads,
+                            short_tails,
+                            ranked,
+                            short_ranks,
+                            short_work,
+                            short_partial,
+                        )
+                    bad_before = flows[FLOW_BAD_DEBT, step]
                     (
                         short_segments,
                         n_short_segments,
@@ -573,6 +755,7 @@ def partial_pipeline_path(
                         bound,
                         short_threshold,
                         short_prefix,
+                        short_removed,
                         short_queue,
                         short_head,
                         n_short_queue,
@@ -585,6 +768,7 @@ def partial_pipeline_path(
                         True,
                     )
                     passed_short += beyond
+                    bad_short += flows[FLOW_BAD_DEBT, step] - bad_before
             step_passed = passed_long + passed_short
             fund_passed += step_passed
             if long_head == n_long_queue:  # the queues are empty: reuse their rows
@@ -602,8 +786,78 @@ def partial_pipeline_path(
                     vault, vault_cohorts, step, last_step, hold, price
                 )
                 step_passed += vault_long + vault_short
-            fund_step(state, flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step], 0.0, False)
-            state[FUND_SOCIALIZED] += step_passed  # past the fund: socialized (no ADL here)
+                passed_long += vault_long
+                passed_short += vault_short
+            net = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
+            shortfall = -(state[FUND] + net)
+            fund_need = shortfall if shortfall > 0.0 else 0.0
+            need_long = passed_long  # longs' losses, covered by shorts
+            need_short = passed_short
+            if with_adl and fund_need > 0.0:
+                need_long += shortfall * bad_long / (bad_long + bad_short)
+                need_short += shortfall * bad_short / (bad_long + bad_short)
+            if with_adl and need_long + need_short > 0.0:  # ADL, then socialized (10.2)
+                cover = 0.0
+                left = 0.0
+                if need_long > 0.0:  # longs went bankrupt: profitable shorts cover
+                    if short_removed.shape[1] == 1:  # the thread's (zeroed) removal trees
+                        short_removed = short_work[W_REMOVED]
+                    got, short_left, notional, count, qty, gini = deleverage_partial(
+                        adl_policy,
+                        -1,
+                        need_long,
+                        adl_price,
+                        step,
+                        short_threshold,
+                        short_positions,
+                        short_cohorts,
+                        n_short_cohorts,
+                        short_index,
+                        short_work,
+                        short_partial,
+                        heap_keys,
+                        heap_tags,
+                    )
+                    gini_weighted += got * gini
+                    gini_cover += got
+                    cover += got
+                    left += short_left
+                    adl_notional += notional
+                    adl_count += count
+                    open_qty -= qty
+                if need_short > 0.0:  # shorts went bankrupt: profitable longs cover
+                    if long_removed.shape[1] == 1:
+                        long_removed = long_work[W_REMOVED]
+                    got, long_left, notional, count, qty, gini = deleverage_partial(
+                        adl_policy,
+                        1,
+                        need_short,
+                        adl_price,
+                        step,
+                        long_threshold,
+                        long_positions,
+                        long_cohorts,
+                        n_long_cohorts,
+                        long_index,
+                        long_work,
+                        long_partial,
+                        heap_keys,
+                        heap_tags,
+                    )
+                    gini_weighted += got * gini
+                    gini_cover += got
+                    cover += got
+                    left += long_left
+                    adl_notional += notional
+                    adl_count += count
+                    open_qty -= qty
+                if step_passed > 0.0:
+                    settle_passed(state, net, cover, fund_need, step_passed, left == 0.0)
+                else:
+                    fund_step(state, net, cover, left == 0.0)
+            else:
+                fund_step(state, net, 0.0, False)
+                state[FUND_SOCIALIZED] += step_passed  # past the fund: socialized
             flows[FLOW_FUND, step] = state[FUND]
     write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
@@ -616,6 +870,25 @@ def partial_pipeline_path(
         walk_fund(flows, fund_initial, out_row)
     if with_bound:
         out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
+    if with_adl:
+        out_row[enums.ADL_NOTIONAL] = adl_notional
+        out_row[enums.ADL_COUNT] = adl_count
+        top1, top10 = touched_top_shares(
+            long_work[W_GIVEN],
+            long_work[W_TOUCHED],
+            long_work[W_COUNTERS][TOUCHED],
+            short_work[W_GIVEN],
+            short_work[W_TOUCHED],
+            short_work[W_COUNTERS][TOUCHED],
+        )
+        out_row[enums.ADL_TOP1_SHARE] = top1
+        out_row[enums.ADL_TOP10_SHARE] = top10
+        out_row[enums.ADL_GINI] = gini_weighted / gini_cover if gini_cover > 0.0 else 0.0
+        # The per-position state first (it reads the touched lists the restore clears).
+        restore_partial(long_threshold, long_work, long_partial)
+        restore_partial(short_threshold, short_work, short_partial)
+        restore_side(ranked, long_index, long_work)
+        restore_side(ranked, short_index, short_work)
     if with_backstop:
         out_row[enums.BACKSTOP_TAKEOVERS] = vault[VAULT_TAKEOVERS]
         out_row[enums.BACKSTOP_NOTIONAL] = vault[VAULT_NOTIONAL]

@@ -8,8 +8,7 @@ is read or written, with an :class:`~stresstest.errors.InputError` that names
 both settings. Nothing a scenario asks for is ignored.
 
 The table :data:`UNSUPPORTED` is the whole rule, with the pairs of it that run in
-isolated mode (:data:`ISOLATED_ONLY`) or with accounts (:data:`ACCOUNTS_RUN`);
-docs/model.md 12 prints it.
+isolated mode (:data:`ISOLATED_ONLY`); docs/model.md 12 prints it.
 """
 
 from __future__ import annotations
@@ -52,12 +51,6 @@ ACCOUNTS = Stage("accounts", "multi-asset accounts ([paths] source '*_multi')")
 #: Pairs of stages this version does not run together, with the reason. Every
 #: pair not listed composes. Listed pairs are refused, never half run.
 UNSUPPORTED: dict[frozenset[str], str] = {
-    frozenset({"partial", "adl"}): (
-        "the ADL ranking needs each partially closed position's remaining quantity and "
-        "collateral, which the single-asset partial stage keeps per cohort, not per "
-        "position; multi-asset accounts (one asset per account is enough) run both, each "
-        "unit with its own state (docs/model.md 11.8)"
-    ),
     frozenset({"accounts", "backstop"}): (
         "a cross account has no bankruptcy price to take it over at and the accounts kernel "
         "has no vault; the takeover rule is defined for one isolated position of one asset "
@@ -103,11 +96,6 @@ ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset(
 )
 
 
-#: Pairs of :data:`UNSUPPORTED` that do run with accounts, in every mode: the accounts
-#: defence kernel keeps every unit's own legs, quantities and collateral (docs/model.md 11.8).
-ACCOUNTS_RUN: frozenset[frozenset[str]] = frozenset({frozenset({"partial", "adl"})})
-
-
 def _isolated(built: dict[str, Any]) -> bool:
     """Whether the scenario's ``[accounts]`` table makes every account isolated."""
     table = built.get("accounts")
@@ -148,14 +136,11 @@ def check_composition(built: dict[str, Any], file: Path | None) -> None:
         Naming both settings, the reason, and what to drop.
     """
     stages = stages_on(built)
-    accounts = ACCOUNTS in stages
     for index, first in enumerate(stages):
         for second in stages[index + 1 :]:
             pair = frozenset({first.name, second.name})
             reason = UNSUPPORTED.get(pair)
             if reason is None or (pair in ISOLATED_ONLY and _isolated(built)):
-                continue
-            if pair in ACCOUNTS_RUN and accounts:
                 continue
             raise InputError(
                 f"{first.setting} and {second.setting} do not run together in this "

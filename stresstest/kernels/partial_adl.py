@@ -1,0 +1,572 @@
+"""ADL over a single-asset book with partial liquidation: each position's state (10.1, 10.2).
+
+The partial stage (:mod:`stresstest.kernels.partial`) keeps a partial close per
+cohort: a cohort's members share the threshold ``T`` of their last close, and
+only their total quantity ``Q`` is booked. ADL ranks and closes positions one by
+one, so with both stages on the state a position needs for ADL is *materialised*
+for the positions the partial stage touches, and only for them (docs/model.md
+10.2, "ADL with partial liquidation"):
+
+- ``status``: :data:`OPEN` (armed, or re-armed or kept by a close of this step:
+  an ADL candidate if it has quantity left), :data:`QUEUED` (flagged, awaiting its
+  close) or :data:`GONE` (closed in full, or taken over by the backstop vault);
+- ``remain``: its remaining fraction of its original quantity (the ADL working
+  state's ``remain``, shared with pro-rata reductions): a partial close multiplies
+  it by ``q'/q``;
+- ``level``: its threshold ``e - s c / q`` now (``T`` of its last partial close;
+  the original threshold before), so its collateral is ``s q (e - level)``;
+- ``cohort_of``: the id of the cohort it belongs to (:data:`NO_COHORT` before its
+  first partial close, :data:`LAST` after a partial close at the last step, which
+  forms no cohort), so that ADL's closes of a member come off its cohort's
+  ``Q`` and count (what the partial stage sees later);
+- ``armed_from``: the first step it counts in ``Q_t`` again, so that ADL takes
+  what it closes out of ``Q_t`` only if it was armed.
+
+Cohort membership is a linked list per cohort id (``heads``, ``tails`` per path,
+``next_member`` per thread). Flags, closes and takeovers update every position of
+the range or cohort they act on: ``O(1)`` per position per partial-stage event, plus
+``O(log N)`` for the Fenwick tree by entry rank of the positions that are not
+candidates (the count of an event's candidates, the Gini population). A position
+never touched by the partial stage costs nothing. The segment tree of ADL's index
+is static: a position's collateral per unit ``m = s (e - level)`` only grows under
+partial closes (a partial close has ``s (theta - T) > 0``) and ``pro_rata`` keeps
+it, so a node's minimum ``m`` at build time still bounds every score below it;
+queued and closed positions are skipped at the leaves (looser bounds, the same
+order taken). Every array is per thread, restored by the touched list after each
+path (:func:`restore_partial`), never positions x paths x steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from stresstest.kernels import enums
+from stresstest.kernels.adl import adl_score, remove_position
+from stresstest.kernels.adl_index import (
+    LEAF,
+    NODE_E_MAX,
+    NODE_E_MIN,
+    NODE_M_MIN,
+    TOUCHED,
+    AdlIndex,
+    AdlWork,
+    _bucket,
+    _node_span,
+    _pop,
+    _pull,
+    _push,
+    _touch,
+    node_bound,
+)
+from stresstest.kernels.fenwick import fenwick_add, fenwick_prefix
+from stresstest.kernels.jit import kernel
+from stresstest.kernels.partial import (
+    COH_COUNT,
+    COH_ID,
+    COH_QTY,
+    COH_THRESHOLD,
+    Q_A,
+    Q_B,
+    Q_COHORT,
+    Q_FLAG,
+    _cohort_row,
+)
+from stresstest.kernels.search import first_greater, first_not_less
+
+#: A thread's per-position state of one side (:func:`new_partial_work`, items ``P_*``).
+PartialAdlWork = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+P_STATUS = 0
+P_FROM = 1
+P_LEVEL = 2
+P_COHORT = 3
+P_NEXT = 4
+
+OPEN = 0
+QUEUED = 1
+GONE = 2
+
+NO_COHORT = -1
+LAST = -2
+
+
+@kernel
+def new_partial_work(threshold: np.ndarray) -> PartialAdlWork:
+    """A thread's per-position state of one side, every position open and never closed.
+
+    ``(status, armed_from, level, cohort_of, next_member)`` over the side's sorted
+    positions (``threshold`` their thresholds; empty: the stage pair is off).
+    """
+    n = threshold.shape[0]
+    return (
+        np.zeros(n, dtype=np.uint8),
+        np.zeros(n, dtype=np.int64),
+        threshold.copy(),
+        np.full(n, NO_COHORT, dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+    )
+
+
+@kernel
+def restore_partial(threshold: np.ndarray, work: AdlWork, partial: PartialAdlWork) -> None:
+    """Reset the per-position state of every touched position (before the ADL restore)."""
+    touched = work[4]
+    counters = work[8]
+    status, armed_from, level, cohort_of, _ = partial
+    for slot in range(counters[TOUCHED]):
+        position = touched[slot]
+        status[position] = OPEN
+        armed_from[position] = 0
+        level[position] = threshold[position]
+        cohort_of[position] = NO_COHORT
+
+
+@kernel
+def _set_status(
+    position: int,
+    new: int,
+    ranked: bool,
+    ranks: np.ndarray,
+    work: AdlWork,
+    partial: PartialAdlWork,
+) -> None:
+    """Set a position's status, keeping the Fenwick tree of non-candidates by entry rank."""
+    remain = work[2]
+    by_rank = work[6]
+    status = partial[P_STATUS]
+    _touch(work[4], work[5], work[8], position)
+    was = status[position] == OPEN and remain[position] > 0.0
+    status[position] = new
+    now = new == OPEN and remain[position] > 0.0
+    if ranked and was != now:
+        fenwick_add(by_rank, ranks[position], 1.0 if was else -1.0)
+
+
+@kernel
+def track_flags(
+    queue: np.ndarray,
+    first_row: int,
+    stop_row: int,
+    heads: np.ndarray,
+    ranked: bool,
+    ranks: np.ndarray,
+    work: AdlWork,
+    partial: PartialAdlWork,
+) -> None:
+    """Mark :data:`QUEUED` the positions of the queue rows ``[first_row, stop_row)`` (new flags)."""
+    remain = work[2]
+    following = partial[P_NEXT]
+    for row in range(first_row, stop_row):
+        if queue[row, Q_COHORT] > 0.0:
+            member = heads[int(queue[row, Q_A])]
+            while member >= 0:
+                if remain[member] > 0.0:
+                    _set_status(member, QUEUED, ranked, ranks, work, partial)
+                member = following[member]
+        else:
+            for position in range(int(queue[row, Q_A]), int(queue[row, Q_B])):
+                if remain[position] > 0.0:
+                    _set_status(position, QUEUED, ranked, ranks, work, partial)
+
+
+@kernel
+def _reopen(
+    position: int,
+    close_step: int,
+    ranked: bool,
+    ranks: np.ndarray,
+    work: AdlWork,
+    partial: PartialAdlWork,
+) -> None:
+    """A re-armed or kept position: open (an ADL candidate), armed from ``close_step + 1``."""
+    _set_status(position, OPEN, ranked, ranks, work, partial)
+    partial[P_FROM][position] = close_step + 1
+
+
+@kernel
+def _join(
+    position: int,
+    tag: int,
+    target: float,
+    close_step: int,
+    heads: np.ndarray,
+    tails: np.ndarray,
+    ranked: bool,
+    ranks: np.ndarray,
+    work: AdlWork,
+    partial: PartialAdlWork,
+) -> None:
+    """A partially closed position (``remain`` already scaled) joins the cohort ``tag``."""
+    _reopen(position, close_step, ranked, ranks, work, partial)
+    partial[P_LEVEL][position] = target
+    partial[P_COHORT][position] = tag
+    if tag >= 0:
+        following = partial[P_NEXT]
+        following[position] = -1
+        if heads[tag] < 0:
+            heads[tag] = position
+        else:
+            following[tails[tag]] = position
+        tails[tag] = position
+
+
+@kernel
+def track_close(
+    side: int,
+    flag_step: int,
+    close_step: int,
+    last_step: int,
+    target: float,
+    full_bound: float,
+    denominator: float,
+    threshold: np.ndarray,
+    queue: np.ndarray,
+    head: int,
+    n_queue: int,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+    heads: np.ndarray,
+    tails: np.ndarray,
+    ranked: bool,
+    ranks: np.ndarray,
+    work: AdlWork,
+    partial: PartialAdlWork,
+) -> None:
+    """The per-position side of :func:`stresstest.kernels.partial.close_side`, called before it.
+
+    The same queue rows, cases and binary searches: a re-armed position is open
+    again, one closed in full is :data:`GONE`, one closed partially keeps ``q'/q =
+    s (F - theta) / D`` of its quantity (a cohort's members the same factor, ``theta``
+    the cohort's threshold), the threshold ``T`` and joins the cohort the step's
+    partial remains form (the id ``close_side`` gives it; :data:`LAST` at the last
+    step, which forms none).
+    """
+    remain = work[2]
+    following = partial[P_NEXT]
+    alive_after = close_step < last_step
+    tag = LAST
+    if alive_after:
+        tag = int(cohorts[n_cohorts - 1, COH_ID]) + 1 if n_cohorts else 0
+        heads[tag] = -1
+        tails[tag] = -1
+    row = head
+    while row < n_queue and queue[row, Q_FLAG] == flag_step:
+        if queue[row, Q_COHORT] > 0.0:
+            cohort = int(queue[row, Q_A])
+            level = cohorts[_cohort_row(cohorts, n_cohorts, queue[row, Q_A]), COH_THRESHOLD]
+            factor = 0.0
+            if side * (target - level) >= 0.0:
+                case = 0
+            elif side * (level - full_bound) >= 0.0:
+                case = 1
+            else:
+                case = 2
+                factor = min(1.0, max(0.0, side * (full_bound - level) / denominator))
+            member = heads[cohort]
+            while member >= 0:
+                after = following[member]
+                if remain[member] > 0.0:
+                    if case == 0:
+                        _reopen(member, close_step, ranked, ranks, work, partial)
+                    elif case == 1:
+                        _set_status(member, GONE, ranked, ranks, work, partial)
+                    else:
+                        remain[member] *= factor
+                        _join(
+                            member,
+                            tag,
+                            target,
+                            close_step,
+                            heads,
+                            tails,
+                            ranked,
+                            ranks,
+                            work,
+                            partial,
+                        )
+                member = after
+            row += 1
+            continue
+        start = int(queue[row, Q_A])
+        stop = int(queue[row, Q_B])
+        row += 1
+        if side > 0:
+            rearm_start = start
+            rearm_stop = first_greater(threshold, target, start, stop)
+            full_start = first_not_less(threshold, full_bound, rearm_stop, stop)
+            full_stop = stop
+            part_start, part_stop = rearm_stop, full_start
+        else:
+            rearm_start = first_not_less(threshold, target, start, stop)
+            rearm_stop = stop
+            full_start = start
+            full_stop = first_greater(threshold, full_bound, start, rearm_start)
+            part_start, part_stop = full_stop, rearm_start
+        for position in range(rearm_start, rearm_stop):
+            if remain[position] > 0.0:
+                _reopen(position, close_step, ranked, ranks, work, partial)
+        for position in range(full_start, full_stop):
+            if remain[position] > 0.0:
+                _set_status(position, GONE, ranked, ranks, work, partial)
+        for position in range(part_start, part_stop):
+            if remain[position] > 0.0:
+                kept = side * (full_bound - threshold[position]) / denominator
+                remain[position] *= min(1.0, max(0.0, kept))
+                _join(position, tag, target, close_step, heads, tails, ranked, ranks, work, partial)
+
+
+@kernel
+def track_takeovers(
+    side: int,
+    before: np.ndarray,
+    queue: np.ndarray,
+    head: int,
+    heads: np.ndarray,
+    ranked: bool,
+    ranks: np.ndarray,
+    work: AdlWork,
+    partial: PartialAdlWork,
+) -> None:
+    """Mark :data:`GONE` what :func:`stresstest.kernels.partial.take_over_due` just took.
+
+    ``before`` is the queue's rows from ``head`` as they were before it: a range
+    that shrank lost its worst end, a cohort row emptied lost its members.
+    """
+    remain = work[2]
+    following = partial[P_NEXT]
+    for offset in range(before.shape[0]):
+        row = head + offset
+        if before[offset, Q_COHORT] > 0.0:
+            if queue[row, Q_COHORT] > 0.0:
+                continue
+            member = heads[int(before[offset, Q_A])]
+            while member >= 0:
+                if remain[member] > 0.0:
+                    _set_status(member, GONE, ranked, ranks, work, partial)
+                member = following[member]
+            continue
+        if side > 0:
+            start = int(queue[row, Q_B])
+            stop = int(before[offset, Q_B])
+        else:
+            start = int(before[offset, Q_A])
+            stop = int(queue[row, Q_A])
+        for position in range(start, stop):
+            if remain[position] > 0.0:
+                _set_status(position, GONE, ranked, ranks, work, partial)
+
+
+@kernel
+def _current(
+    position: int,
+    side: int,
+    qty: np.ndarray,
+    entry: np.ndarray,
+    collateral: np.ndarray,
+    remain: np.ndarray,
+    partial: PartialAdlWork,
+) -> tuple[float, float]:
+    """A position's quantity (base units) and collateral (quote units) now."""
+    q = qty[position] * remain[position]
+    if partial[P_COHORT][position] == NO_COHORT:
+        return q, collateral[position] * remain[position]
+    return q, side * q * (entry[position] - partial[P_LEVEL][position])
+
+
+@kernel
+def _take(
+    position: int,
+    fraction: float,
+    closed: float,
+    threshold: np.ndarray,
+    qty: np.ndarray,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+    ranked: bool,
+    ranks: np.ndarray,
+    work: AdlWork,
+    partial: PartialAdlWork,
+) -> None:
+    """ADL closes ``fraction`` (``closed`` base units) of a position's quantity left.
+
+    The range sums of its segment (ADL's removal trees) or its cohort's ``Q`` and
+    count lose it, so the partial stage sees what is left.
+    """
+    removed = work[1]
+    remain = work[2]
+    cohort = partial[P_COHORT][position]
+    if cohort >= 0:
+        row = _cohort_row(cohorts, n_cohorts, float(cohort))
+        if row < n_cohorts and cohorts[row, COH_ID] == cohort and cohorts[row, COH_COUNT] > 0.0:
+            cohorts[row, COH_QTY] = max(0.0, cohorts[row, COH_QTY] - closed)
+            if fraction >= 1.0:
+                cohorts[row, COH_COUNT] -= 1.0
+    _touch(work[4], work[5], work[8], position)
+    was = remain[position] > 0.0
+    remove_position(removed, remain, position, qty[position], threshold[position], fraction)
+    if ranked and was and not remain[position] > 0.0:
+        fenwick_add(work[6], ranks[position], 1.0)
+
+
+@kernel
+def deleverage_partial(
+    policy: int,
+    side: int,
+    need: float,
+    price: float,
+    step: int,
+    threshold: np.ndarray,
+    positions: np.ndarray,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+    index: AdlIndex,
+    work: AdlWork,
+    partial: PartialAdlWork,
+    keys: np.ndarray,
+    tags: np.ndarray,
+) -> tuple[float, float, float, float, float, float]:
+    """Cover ``need`` (quote units) from the open positions of one side, partial closes known.
+
+    :func:`stresstest.kernels.adl_index.deleverage` over the whole side with each
+    position's quantity and collateral now (module docstring): candidates are the
+    :data:`OPEN` positions with quantity left and profit ``u = s q (A - e) > 0``;
+    the ranked policies take them by descending score, ties by index in the sorted
+    book; ``pro_rata`` reduces every candidate by ``f = min(1, need / U)``. Returns
+    ``(cover, need left, notional, count, armed quantity closed, gini)``: as
+    ``deleverage`` but the quantity is only that of positions armed at ``step``
+    (those armed from ``step + 1`` are counted in ``Q_t`` net of it when armed).
+    """
+    qty = positions[0]
+    entry = positions[1]
+    collateral = positions[2]
+    n = qty.shape[0]
+    remain = work[2]
+    given = work[3]
+    status = partial[P_STATUS]
+    armed_from = partial[P_FROM]
+    ranked = policy != enums.ADL_PRO_RATA
+    if not ranked:
+        total = 0.0
+        for position in range(n):
+            if status[position] == OPEN and remain[position] > 0.0:
+                profit = side * qty[position] * remain[position] * (price - entry[position])
+                if profit > 0.0:
+                    total += profit
+        if not total > 0.0:
+            return 0.0, need, 0.0, 0.0, 0.0, 0.0
+        fraction = 1.0 if need >= total else need / total
+        cover = 0.0
+        notional = 0.0
+        count = 0.0
+        armed_qty = 0.0
+        for position in range(n):
+            if status[position] == OPEN and remain[position] > 0.0:
+                profit = side * qty[position] * remain[position] * (price - entry[position])
+                if profit > 0.0:
+                    taken = profit * fraction
+                    cover += taken
+                    given[position] += taken
+                    closed = qty[position] * (remain[position] * fraction)
+                    notional += closed * price
+                    count += 1.0
+                    if armed_from[position] <= step:
+                        armed_qty += closed
+                    _take(
+                        position,
+                        fraction,
+                        closed,
+                        threshold,
+                        qty,
+                        cohorts,
+                        n_cohorts,
+                        False,
+                        index[2],
+                        work,
+                        partial,
+                    )
+        left = need - total if fraction >= 1.0 else 0.0
+        return cover, left, notional, count, armed_qty, 0.0
+    _, per_unit, ranks, sorted_entries, _, _, _ = index
+    nodes = work[0]
+    by_rank = work[6]
+    base = nodes.shape[1] // 2
+    # Candidates (the Gini population): entries on the profitable side of A, less the
+    # positions that are not candidates (queued, closed, deleveraged) among them.
+    if side > 0:
+        below = int(np.searchsorted(sorted_entries, price))
+        n_all = below - int(fenwick_prefix(by_rank, below))
+    else:
+        not_above = int(np.searchsorted(sorted_entries, price, side="right"))
+        closed_above = int(fenwick_prefix(by_rank, n)) - int(fenwick_prefix(by_rank, not_above))
+        n_all = (n - not_above) - closed_above
+    if n_all <= 0 or n == 0:
+        return 0.0, max(0.0, need), 0.0, 0.0, 0.0, 0.0
+    left = need
+    cover = 0.0
+    notional = 0.0
+    count = 0.0
+    armed_qty = 0.0
+    weighted = 0.0
+    haircuts = 0.0
+    position_tag = 2 * base
+    size = 0
+    root = node_bound(
+        policy, side, price, nodes[NODE_E_MIN, 1], nodes[NODE_E_MAX, 1], nodes[NODE_M_MIN, 1]
+    )
+    if root > -np.inf:
+        size = _push(keys, tags, size, -root, 1)
+    while left > 0.0 and size > 0:
+        tag = tags[0]
+        size = _pop(keys, tags, size)
+        if tag < position_tag:
+            if tag >= base:
+                first, last = _node_span(tag, base, n)
+                for position in range(first, last):
+                    if status[position] == OPEN and remain[position] > 0.0:
+                        q, c = _current(position, side, qty, entry, collateral, remain, partial)
+                        profit = side * q * (price - entry[position])
+                        if profit > 0.0:
+                            score = adl_score(policy, side, q, entry[position], c, profit, price)
+                            size = _push(keys, tags, size, -score, position_tag + position)
+            else:
+                for child in range(2 * tag, 2 * tag + 2):
+                    first, last = _node_span(child, base, n)
+                    if first < last:
+                        bound = node_bound(
+                            policy,
+                            side,
+                            price,
+                            nodes[NODE_E_MIN, child],
+                            nodes[NODE_E_MAX, child],
+                            nodes[NODE_M_MIN, child],
+                        )
+                        if bound > -np.inf:
+                            size = _push(keys, tags, size, -bound, child)
+            continue
+        position = tag - position_tag
+        q, _ = _current(position, side, qty, entry, collateral, remain, partial)
+        profit = side * q * (price - entry[position])
+        taken = min(profit, left)
+        left -= taken
+        cover += taken
+        _touch(work[4], work[5], work[8], position)
+        given[position] += taken
+        if armed_from[position] <= step:
+            armed_qty += q
+        _take(position, 1.0, q, threshold, qty, cohorts, n_cohorts, True, ranks, work, partial)
+        notional += q * price
+        count += 1.0
+        haircut = taken / profit
+        weighted += (n_all - count + 1.0) * haircut
+        haircuts += haircut
+        leaf = base + position // LEAF
+        first, last = _node_span(leaf, base, n)
+        _bucket(nodes, leaf, entry, per_unit, remain, first, last)
+        node = leaf // 2
+        while node >= 1:
+            _pull(nodes, node)
+            node //= 2
+    gini = 0.0
+    if haircuts > 0.0:
+        gini = max(0.0, 2.0 * weighted / (n_all * haircuts) - (n_all + 1.0) / n_all)
+    return cover, max(0.0, left), notional, count, armed_qty, gini
