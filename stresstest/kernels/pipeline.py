@@ -55,11 +55,7 @@ from stresstest.kernels.adl import (
     write_fund_state,
 )
 from stresstest.kernels.adl_index import (
-    TOUCHED,
-    W_COUNTERS,
-    W_GIVEN,
     W_REMOVED,
-    W_TOUCHED,
     AdlIndex,
     AdlWork,
     build_static,
@@ -67,15 +63,9 @@ from stresstest.kernels.adl_index import (
     leaf_base,
     new_work,
     restore_side,
-    touched_top_shares,
 )
 from stresstest.kernels.backstop import (
     N_COHORT,
-    VAULT_MIN_EQUITY,
-    VAULT_NOTIONAL,
-    VAULT_PASSED,
-    VAULT_PNL,
-    VAULT_TAKEOVERS,
     close_bounded,
     init_vault,
     settle_passed,
@@ -112,6 +102,7 @@ from stresstest.kernels.mechanics import (
 from stresstest.kernels.partial_adl import PartialAdlWork, new_partial_work
 from stresstest.kernels.pipeline_partial import partial_pipeline_path
 from stresstest.kernels.search import first_greater, first_not_less
+from stresstest.kernels.waterfall_columns import write_waterfall_columns
 
 
 @kernel
@@ -474,29 +465,20 @@ def pipeline_path(
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
     write_fund_state(state, out_row)
-    if with_adl:
-        out_row[enums.ADL_NOTIONAL] = adl_notional
-        out_row[enums.ADL_COUNT] = adl_count
-        top1, top10 = touched_top_shares(
-            long_work[W_GIVEN],
-            long_work[W_TOUCHED],
-            long_work[W_COUNTERS][TOUCHED],
-            short_work[W_GIVEN],
-            short_work[W_TOUCHED],
-            short_work[W_COUNTERS][TOUCHED],
-        )
-        out_row[enums.ADL_TOP1_SHARE] = top1
-        out_row[enums.ADL_TOP10_SHARE] = top10
-        out_row[enums.ADL_GINI] = gini_weighted / gini_cover if gini_cover > 0.0 else 0.0
-    if with_backstop:
-        out_row[enums.BACKSTOP_TAKEOVERS] = vault[VAULT_TAKEOVERS]
-        out_row[enums.BACKSTOP_NOTIONAL] = vault[VAULT_NOTIONAL]
-        out_row[enums.BACKSTOP_PNL] = vault[VAULT_PNL]
-        out_row[enums.BACKSTOP_LOSS_PASSED] = vault[VAULT_PASSED]
-        out_row[enums.BACKSTOP_MIN_EQUITY] = vault[VAULT_MIN_EQUITY]
-        out_row[enums.BACKSTOP_EXHAUSTED] = 1.0 if vault[VAULT_PASSED] > 0.0 else 0.0
-    if with_bound:
-        out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
+    write_waterfall_columns(
+        out_row,
+        with_adl,
+        adl_notional,
+        adl_count,
+        gini_weighted,
+        gini_cover,
+        long_work,
+        short_work,
+        with_backstop,
+        vault,
+        with_bound,
+        fund_passed,
+    )
     if with_adl:
         ranked = adl_policy != enums.ADL_PRO_RATA
         restore_side(ranked, long_index, long_work)

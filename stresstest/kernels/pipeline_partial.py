@@ -42,23 +42,13 @@ from stresstest.kernels.adl import (
     write_fund_state,
 )
 from stresstest.kernels.adl_index import (
-    TOUCHED,
-    W_COUNTERS,
-    W_GIVEN,
     W_REMOVED,
-    W_TOUCHED,
     AdlIndex,
     AdlWork,
     restore_side,
-    touched_top_shares,
 )
 from stresstest.kernels.backstop import (
     N_COHORT,
-    VAULT_MIN_EQUITY,
-    VAULT_NOTIONAL,
-    VAULT_PASSED,
-    VAULT_PNL,
-    VAULT_TAKEOVERS,
     init_vault,
     settle_passed,
     vault_equity,
@@ -108,6 +98,7 @@ from stresstest.kernels.partial_adl import (
     track_takeovers,
 )
 from stresstest.kernels.partial_rules import N_COH_RULES, close_side_fraction, sized_fraction
+from stresstest.kernels.waterfall_columns import write_waterfall_columns
 
 
 @kernel
@@ -868,32 +859,24 @@ def partial_pipeline_path(
         write_fund_state(state, out_row)
     else:
         walk_fund(flows, fund_initial, out_row)
-    if with_bound:
-        out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
+    write_waterfall_columns(
+        out_row,
+        with_adl,
+        adl_notional,
+        adl_count,
+        gini_weighted,
+        gini_cover,
+        long_work,
+        short_work,
+        with_backstop,
+        vault,
+        with_bound,
+        fund_passed,
+    )
     if with_adl:
-        out_row[enums.ADL_NOTIONAL] = adl_notional
-        out_row[enums.ADL_COUNT] = adl_count
-        top1, top10 = touched_top_shares(
-            long_work[W_GIVEN],
-            long_work[W_TOUCHED],
-            long_work[W_COUNTERS][TOUCHED],
-            short_work[W_GIVEN],
-            short_work[W_TOUCHED],
-            short_work[W_COUNTERS][TOUCHED],
-        )
-        out_row[enums.ADL_TOP1_SHARE] = top1
-        out_row[enums.ADL_TOP10_SHARE] = top10
-        out_row[enums.ADL_GINI] = gini_weighted / gini_cover if gini_cover > 0.0 else 0.0
         # The per-position state first (it reads the touched lists the restore clears).
         restore_partial(long_threshold, long_work, long_partial)
         restore_partial(short_threshold, short_work, short_partial)
         restore_side(ranked, long_index, long_work)
         restore_side(ranked, short_index, short_work)
-    if with_backstop:
-        out_row[enums.BACKSTOP_TAKEOVERS] = vault[VAULT_TAKEOVERS]
-        out_row[enums.BACKSTOP_NOTIONAL] = vault[VAULT_NOTIONAL]
-        out_row[enums.BACKSTOP_PNL] = vault[VAULT_PNL]
-        out_row[enums.BACKSTOP_LOSS_PASSED] = vault[VAULT_PASSED]
-        out_row[enums.BACKSTOP_MIN_EQUITY] = vault[VAULT_MIN_EQUITY]
-        out_row[enums.BACKSTOP_EXHAUSTED] = 1.0 if vault[VAULT_PASSED] > 0.0 else 0.0
     return depth
