@@ -30,6 +30,7 @@ from stresstest.engine.checkpoint import (
     chunk_digest,
     missing_ranges,
 )
+from stresstest.engine.executors import execute_chunks
 from stresstest.errors import InputError
 from stresstest.jobs import run_to_dir, validate_file
 from stresstest.scenario import load_scenario
@@ -497,3 +498,37 @@ def test_flush_writes_the_queue_at_once(tmp_path: Path) -> None:
     assert list(folder.glob("*.npz")) == []
     checkpoint.flush()
     assert [path.name for path in folder.glob("*.npz")] == [chunk_name(0, 8)]
+
+
+def test_the_final_chunk_is_queued_not_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's last chunk never triggers a write (the checkpoint is deleted right after),
+    even when one is due; a flush, as on an interruption, still writes it."""
+    monkeypatch.setattr(checkpoint_module, "MAX_WRITE_SHARE", 1.0)  # every write is due
+    folder = tmp_path / "checkpoint"
+    checkpoint = Checkpoint(folder, "f" * 64, resume=False, min_interval=0.0)
+
+    def chunk(plan: object, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+        return np.full((1, count, 3), float(first)), np.zeros((1, count, 4, 5))
+
+    metrics, _ = execute_chunks(
+        None,
+        chunk_function=chunk,
+        n_variants=1,
+        n_paths=24,
+        n_metrics=3,
+        grid_shape=(4, 5),
+        chunk_size=8,
+        checkpoint=checkpoint,
+    )
+    assert sorted(path.name for path in folder.glob("*.npz")) == [
+        chunk_name(0, 8),
+        chunk_name(8, 8),
+    ]
+    assert checkpoint.pending_paths == 8
+    assert metrics[0, 16:, 0].tolist() == [16.0] * 8
+    checkpoint.flush()
+    assert sorted(path.name for path in folder.glob("*.npz")) == [
+        chunk_name(f, 8) for f in (0, 8, 16)
+    ]

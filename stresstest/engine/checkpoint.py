@@ -171,9 +171,9 @@ class Checkpoint:
     is due: ``min_interval`` seconds after the end of the previous write, and at
     least ``d (1 - MAX_WRITE_SHARE) / MAX_WRITE_SHARE`` after a write that took
     ``d`` seconds, so a write takes at most 5 % of the time from its start to the
-    next one (over a whole run: 5 % plus the last write, which the end of the run
-    may follow at once). The queue
-    holds views of the run's own arrays (no copy). :meth:`flush` writes it at
+    next one, over a whole run too: the run's final chunk is queued without a
+    write (``last``), so no write is followed at once by the end of the run. The
+    queue holds views of the run's own arrays (no copy). :meth:`flush` writes it at
     once; the executor calls it when the replay stops with an exception (a
     Ctrl-C, an error) and the run when ``--strict`` refuses the result, so only
     a hard kill (``SIGKILL``, a power cut) loses the chunks of the last interval,
@@ -276,13 +276,18 @@ class Checkpoint:
             entry.unlink()
         self.notify(f"checkpoint chunk {entry} {problem}{action}")
 
-    def save(self, first: int, count: int, values: ChunkValues) -> None:
+    def save(self, first: int, count: int, values: ChunkValues, *, last: bool = False) -> None:
         """Queue a completed chunk; write the queue when a write is due (see Notes above).
 
         ``values`` must not change afterwards (the executor passes views of the
-        run's arrays, which are final once a chunk is done).
+        run's arrays, which are final once a chunk is done). ``last``: the run's
+        final chunk, after which nothing is left to resume; it is queued and never
+        triggers a write, so a run does not write its whole queue just before it
+        deletes the checkpoint (:meth:`flush` still writes it if the run then stops).
         """
         self._pending.append((first, count, values))
+        if last:
+            return
         wait = max(
             self.min_interval, self._last_write_seconds * (1 - MAX_WRITE_SHARE) / MAX_WRITE_SHARE
         )

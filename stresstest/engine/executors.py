@@ -130,11 +130,14 @@ def execute_chunks(
         nonlocal finished
         metrics[:, first : first + count] = values[0]
         records[:, first : first + count] = values[1]
+        finished += count
         if checkpoint is not None:  # views: final once the chunk is done
             checkpoint.save(
-                first, count, (metrics[:, first : first + count], records[:, first : first + count])
+                first,
+                count,
+                (metrics[:, first : first + count], records[:, first : first + count]),
+                last=finished == n_paths,
             )
-        finished += count
         if progress is not None:
             progress(finished, n_paths)
 
