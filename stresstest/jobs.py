@@ -184,7 +184,7 @@ def compare_width(scenario: Scenario, match: str | None) -> int:
     if "compare" not in scenario.raw:
         return 1
     from stresstest.comparison.matching import MATCH_GRID_POINTS
-    from stresstest.comparison.spec import parse_compare
+    from stresstest.scenario.compare import parse_compare
 
     n_variants = len(parse_compare(scenario).variants)
     return n_variants if match is None else 2 * n_variants + MATCH_GRID_POINTS
@@ -211,7 +211,7 @@ def validate_file(
     """Check a scenario and every data file it names, without running it.
 
     Reads path and book files in full (so their rows are validated) and parses
-    a ``[compare]`` table if present. ``sets`` are ``--set KEY=VALUE`` overrides:
+    a ``[compare]`` and a ``[search]`` table if present. ``sets`` are ``--set KEY=VALUE`` overrides:
     the effective scenario is the one checked. ``scenario_file`` is a file or a
     shipped scenario's name, as for :func:`run_to_dir`. Returns what a run would replay.
 
@@ -219,11 +219,14 @@ def validate_file(
     built for them): each finding is issued as a ``PlausibilityWarning`` and
     listed in ``warnings``; ``strict`` refuses the scenario if there is any.
     """
-    from stresstest.comparison.spec import parse_compare
     from stresstest.paths import path_source
+    from stresstest.scenario.compare import parse_compare
+    from stresstest.scenario.search import parse_search
     from stresstest.scenario.tables import scenario_kind
 
     scenario = load_scenario(resolve_scenario(scenario_file), sets=sets)
+    if "search" in scenario.raw:  # stresstest optimize's grid (scenario/search.py)
+        parse_search(scenario)
     # memory and disk its stated sizes need (engine/budget.py)
     check_scenario_budget(scenario, n_variants=compare_width(scenario, None))
     kind = scenario_kind(scenario)
@@ -295,7 +298,7 @@ def _plausibility(
 
     Each is issued as a ``PlausibilityWarning``; ``strict`` refuses any.
     """
-    from stresstest.comparison.spec import parse_compare
+    from stresstest.scenario.compare import parse_compare
     from stresstest.scenario.plausibility import (
         emit,
         pre_run_findings,

@@ -12,11 +12,11 @@ import pytest
 from stresstest.comparison.engine import DIFFERENCE_STATISTICS, columns_of, compare, cost_of
 from stresstest.comparison.matching import amount
 from stresstest.comparison.paired import expected_shortfall_99, mean, paired_differences
-from stresstest.comparison.spec import parse_compare
 from stresstest.engine.run import run
 from stresstest.errors import InputError
 from stresstest.jobs import compare_to_dir, run_to_dir
 from stresstest.scenario import load_scenario
+from stresstest.scenario.compare import parse_compare
 
 BASE = """
 [scenario]

@@ -9,11 +9,11 @@ import pytest
 
 from stresstest.comparison.engine import run_variants
 from stresstest.comparison.measuring import MeasureMemo, StaticFamily, static_variant
-from stresstest.comparison.spec import Variant, parse_compare
 from stresstest.engine.run import PrepareCache, prepare
 from stresstest.paths import memory, path_source
 from stresstest.paths.memory import MemoryPathSource, held_in_memory
 from stresstest.scenario import load_scenario
+from stresstest.scenario.compare import Variant, parse_compare
 from tests.test_compare import BASE, COMPARE
 
 RATES = (0.004, 0.011, 0.05)

@@ -96,3 +96,16 @@ def test_the_command_writes_the_frontier_and_the_document(tmp_path: Path) -> Non
     frontier = pl.read_parquet(out / "frontier.parquet")
     assert frontier.height == 9 and frontier["feasible"].sum() == 5
     assert (out / "optimize.png").is_file() and (out / "optimize.pdf").is_file()
+
+
+def test_validate_names_a_bad_search_range(tmp_path: Path) -> None:
+    """`stresstest validate` checks [search] as it checks every other table: exit 2,
+    naming the key and its value, before optimize would replay anything."""
+    _scenario(tmp_path)
+    good = CliRunner().invoke(app, ["validate", str(tmp_path / "s.toml")])
+    assert good.exit_code == 0, good.output
+    bad = (tmp_path / "s.toml").read_text().replace("[0.01, 0.09]", "[0.09, 0.01]")
+    (tmp_path / "bad.toml").write_text(bad)
+    result = CliRunner().invoke(app, ["validate", str(tmp_path / "bad.toml")])
+    assert result.exit_code == 2, result.output
+    assert "search.margin.maintenance" in result.output and "low < high" in result.output

@@ -27,11 +27,11 @@ from typer.testing import CliRunner
 
 from stresstest import jobs
 from stresstest.cli import app
-from stresstest.comparison.spec import parse_compare
 from stresstest.errors import InputError, OutputError
 from stresstest.io import atomic
 from stresstest.report.load import load_result
 from stresstest.scenario import load_scenario
+from stresstest.scenario.compare import parse_compare
 from tests.test_cli_errors import (
     Workspace,
     base_scenario,

@@ -19,9 +19,9 @@ from stresstest._version import __version__
 from stresstest.check.appetite import LimitCheck, check_limits, parse_appetite
 from stresstest.comparison.engine import DIFFERENCE_STATISTICS, columns_of, run_variants
 from stresstest.comparison.paired import paired_differences
-from stresstest.comparison.spec import Variant
 from stresstest.errors import InputError
 from stresstest.scenario import Scenario
+from stresstest.scenario.compare import Variant
 
 #: Default tolerance: a headline figure may move by 10% of its current value.
 DEFAULT_TOLERANCE = 0.10

@@ -24,7 +24,6 @@ from stresstest.comparison.paired import (
     paired_difference,
     resampled_statistics,
 )
-from stresstest.comparison.spec import CompareSpec, Variant, parse_compare
 from stresstest.data.candles import load_candles
 from stresstest.engine.assemble import replay_results
 from stresstest.engine.result import Result
@@ -39,6 +38,7 @@ from stresstest.engine.run import (
 from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.scenario import Scenario, schema
+from stresstest.scenario.compare import CompareSpec, Variant, parse_compare
 from stresstest.scenario.plausibility import emit, pre_run_findings, refuse_strict, with_variant
 from stresstest.scenario.tables import scenario_kind
 

@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stresstest.comparison.spec import Variant
 from stresstest.engine.assemble import replay_results
 from stresstest.engine.result import Result
 from stresstest.engine.run import PrepareCache, execute, prepare
 from stresstest.scenario import Scenario
+from stresstest.scenario.compare import Variant
 
 
 def static_variant(variant: Variant, maintenance: float, kind: str) -> Variant:
