@@ -80,12 +80,10 @@ def needed_ranks(n: int, levels: np.ndarray) -> np.ndarray:
 #: strided copy out of the records misses the cache once per path and block of columns,
 #: not once per path and column.
 COLUMN_BLOCK = 8
-#: Bits of the float64 order key examined per radix pass: the first pass reads the
-#: sign and exponent (the binade), later passes the mantissa from the top.
+#: Bits of the float64 order key examined per radix pass: those ending at the highest
+#: bit where the pass's smallest and largest key differ.
 DIGIT_BITS = 11
 N_BUCKETS = 1 << DIGIT_BITS
-#: Shift of the first pass (the key's top ``DIGIT_BITS`` bits) and of the second.
-TOP_SHIFT = 64 - DIGIT_BITS
 #: Candidate sets this small are sorted instead of histogrammed again.
 SMALL_SET = 32
 SIGN_BIT = np.uint64(1 << 63)
@@ -111,98 +109,172 @@ def key_value(key: np.uint64) -> float:
 
 
 @kernel
-def refine_rank(keys: np.ndarray, count: int, rank: int, shift: int) -> np.uint64:
-    """The key of 0-based ``rank`` among ``keys[0, :count]``, keys that agree above bit
-    ``shift + DIGIT_BITS``; ``keys`` is ``(2, m >= count)`` and both rows are overwritten.
-
-    Radix selection from the top: a histogram of the digit at ``shift``, the bucket
-    holding ``rank``, its keys gathered into the other row, the next digit; a set of at
-    most ``SMALL_SET`` keys is sorted. Every key left agrees on every bit once the digit
-    at shift 0 is done. ``O(m)`` per digit for ``m`` keys left.
-    """
-    row = 0
-    histogram = np.empty(N_BUCKETS, dtype=np.int64)
-    mask = np.uint64(N_BUCKETS - 1)
-    while True:
-        if count <= SMALL_SET:
-            part = keys[row, :count].copy()
-            part.sort()
-            smallest: np.uint64 = part[rank]
-            return smallest
-        histogram[:] = 0
-        digit_shift = np.uint64(shift)
-        for i in range(count):
-            histogram[(keys[row, i] >> digit_shift) & mask] += 1
-        bucket = 0
-        while histogram[bucket] <= rank:
-            rank -= histogram[bucket]
-            bucket += 1
-        if histogram[bucket] < count:
-            kept = 0
-            for i in range(count):
-                if (keys[row, i] >> digit_shift) & mask == bucket:
-                    keys[1 - row, kept] = keys[row, i]
-                    kept += 1
-            row = 1 - row
-            count = kept
-        if shift == 0:
-            found: np.uint64 = keys[row, rank]
-            return found
-        shift = max(0, shift - DIGIT_BITS)
-
-
-@kernel
 def select_ranks(values: np.ndarray, ranks: np.ndarray) -> None:
     """Write the order statistic of every rank of ``ranks`` at its index of ``values``.
 
-    Exact radix selection on order keys (:func:`order_key`): one pass keys every
-    value and counts its binade (the key's top ``DIGIT_BITS`` bits); a second gathers
-    the binades that hold a wanted rank; :func:`refine_rank` finds each rank within
-    its binade from the mantissa down. No comparisons of values, so no mispredicted
-    branches on random data: about ``2 n`` plus the size of the wanted binades per rank.
+    :func:`select_ranks_into` with work arrays of its own; ``ranks`` ascending, unique,
+    in ``[0, n - 1]``; ``values`` C-contiguous, no NaN.
+    """
+    work = selection_work(values.shape[0], ranks.shape[0])
+    select_ranks_into(values, ranks, *work)
+
+
+@kernel
+def selection_work(
+    n: int, n_ranks: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Work arrays of :func:`select_ranks_into` for columns of ``n`` values and ``n_ranks``
+    ranks: keys ``(2, n)``, found keys, a zeroed histogram, empty bucket slots (-1), the
+    pending set each slot fills, the pending sets and their bounds; the histogram and
+    slots are left as they were found, so one set serves column after column."""
+    capacity = 8 * n_ranks + 8
+    return (
+        np.empty((2, n), dtype=np.uint64),
+        np.empty(n_ranks, dtype=np.uint64),
+        np.zeros(N_BUCKETS, dtype=np.int64),
+        np.full(N_BUCKETS, -1, dtype=np.int64),
+        np.empty(N_BUCKETS, dtype=np.int64),
+        np.empty((capacity, 6), dtype=np.int64),
+        np.empty((capacity, 2), dtype=np.uint64),
+    )
+
+
+@kernel
+def highest_bit(word: np.uint64) -> int:
+    """Index of the highest set bit of ``word > 0`` (0 for 1, 63 for ``2**63``)."""
+    index = 0
+    step = 32
+    while step > 0:
+        if word >> np.uint64(step):
+            word >>= np.uint64(step)
+            index += step
+        step //= 2
+    return index
+
+
+@kernel
+def select_ranks_into(
+    values: np.ndarray,
+    ranks: np.ndarray,
+    keys: np.ndarray,
+    found: np.ndarray,
+    histogram: np.ndarray,
+    slot: np.ndarray,
+    owner: np.ndarray,
+    tasks: np.ndarray,
+    bounds: np.ndarray,
+) -> None:
+    """Write the order statistic of every rank of ``ranks`` at its index of ``values``.
+
+    Exact radix selection on order keys (:func:`order_key`), every rank at once. A set
+    of keys is first bounded (its smallest and largest key): equal bounds answer every
+    rank in it; otherwise the digit is the ``DIGIT_BITS`` bits that end at the highest
+    bit where the bounds differ, so the set splits into at least two buckets and the
+    bits above are shared. The set is histogrammed once by that digit, each wanted rank
+    placed in its bucket, and the buckets that hold a wanted rank are gathered (in one
+    pass) and refined the same way, with the ranks that fell in them; a set of at most
+    ``SMALL_SET`` keys is sorted, and a bucket of the digit at bit 0 holds equal keys.
+    Ranks in one bucket (the floor and the next index of one quantile nearly always
+    are) share its work; columns of equal values (a count that is 0 on most paths)
+    cost one pass. No comparisons of values outside the small sorts, so no
+    mispredicted branches on random data: about ``3 n`` per level of the sets that
+    hold a wanted rank; a histogram is cleared over the buckets between the bounds'
+    digits, or by the keys that filled it when they are fewer.
+
     Only the wanted indices of ``values`` are written (the rest is left as it was).
     ``ranks`` ascending, unique, in ``[0, n - 1]``; ``values`` C-contiguous, no NaN.
-    A ``-0.0`` orders below ``+0.0`` (numpy's partition treats them as equal).
+    A ``-0.0`` orders below ``+0.0`` (numpy's partition treats them as equal). The work
+    arrays are :func:`selection_work`'s for ``n`` values and these ranks.
     """
     n = values.shape[0]
     n_ranks = ranks.shape[0]
     bits = values.view(np.uint64)
-    keys = np.empty(n, dtype=np.uint64)
-    histogram = np.zeros(N_BUCKETS, dtype=np.int64)
-    top = np.uint64(TOP_SHIFT)
+    low = order_key(bits[0])
+    high = low
     for i in range(n):
         key = order_key(bits[i])
-        keys[i] = key
-        histogram[key >> top] += 1
-    slot = np.full(N_BUCKETS, -1, dtype=np.int64)  # where a wanted binade starts in region
-    bucket_of = np.empty(n_ranks, dtype=np.int64)
-    below_of = np.empty(n_ranks, dtype=np.int64)
-    below = 0
-    bucket = 0
-    filled = 0
+        keys[0, i] = key
+        low = min(low, key)
+        high = max(high, key)
+    bounds[0, 0], bounds[0, 1] = low, high
+    mask = np.uint64(N_BUCKETS - 1)
+    # Pending sets, depth first: keys[row, start : start + count], holding ranks
+    # ``ranks[first : last]``, with ``below`` keys of the column smaller than all of them.
+    # A set's children lie inside its span in the other row. Each level consumes at least
+    # DIGIT_BITS bits of the keys, so at most 6 levels of at most n_ranks sets are pending.
+    tasks[0, 0], tasks[0, 1], tasks[0, 2] = 0, 0, n
+    tasks[0, 3], tasks[0, 4], tasks[0, 5] = 0, n_ranks, 0
+    pending = 1
+    while pending > 0:
+        pending -= 1
+        row, start, count = tasks[pending, 0], tasks[pending, 1], tasks[pending, 2]
+        first, last, below = tasks[pending, 3], tasks[pending, 4], tasks[pending, 5]
+        if count <= SMALL_SET:
+            part = keys[row, start : start + count].copy()
+            part.sort()
+            for r in range(first, last):
+                found[r] = part[ranks[r] - below]
+            continue
+        low, high = bounds[pending, 0], bounds[pending, 1]
+        if low == high:
+            for r in range(first, last):
+                found[r] = low
+            continue
+        shift = max(0, highest_bit(low ^ high) + 1 - DIGIT_BITS)
+        digit_shift = np.uint64(shift)
+        for i in range(start, start + count):
+            histogram[(keys[row, i] >> digit_shift) & mask] += 1
+        bucket = np.int64((low >> digit_shift) & mask)
+        top = np.int64((high >> digit_shift) & mask)
+        cumulative = below
+        fill = start
+        r = first
+        while r < last:
+            while cumulative + histogram[bucket] <= ranks[r]:
+                cumulative += histogram[bucket]
+                bucket += 1
+            size = histogram[bucket]
+            after = r + 1
+            while after < last and ranks[after] < cumulative + size:
+                after += 1
+            if shift == 0:  # every key of the bucket agrees on every bit
+                equal = ((low >> np.uint64(DIGIT_BITS)) << np.uint64(DIGIT_BITS)) | np.uint64(
+                    bucket
+                )
+                for k in range(r, after):
+                    found[k] = equal
+            else:  # gathered below, into the other row
+                slot[bucket] = fill
+                owner[bucket] = pending  # its bounds are found while it is gathered
+                tasks[pending, 0], tasks[pending, 1], tasks[pending, 2] = 1 - row, fill, size
+                tasks[pending, 3], tasks[pending, 4], tasks[pending, 5] = r, after, cumulative
+                bounds[pending, 0], bounds[pending, 1] = ~np.uint64(0), np.uint64(0)
+                pending += 1
+                fill += size
+            r = after
+        if fill > start:
+            for i in range(start, start + count):
+                key = keys[row, i]
+                digit = (key >> digit_shift) & mask
+                target = slot[digit]
+                if target >= 0:
+                    keys[1 - row, target] = key
+                    slot[digit] = target + 1
+                    child = owner[digit]
+                    bounds[child, 0] = min(bounds[child, 0], key)
+                    bounds[child, 1] = max(bounds[child, 1], key)
+        bottom = np.int64((low >> digit_shift) & mask)
+        if count >= top - bottom + 1:  # clear the buckets between the bounds' digits
+            for digit in range(bottom, top + 1):
+                histogram[digit] = 0
+                slot[digit] = -1
+        else:
+            for i in range(start, start + count):
+                digit = (keys[row, i] >> digit_shift) & mask
+                histogram[digit] = 0
+                slot[digit] = -1
     for r in range(n_ranks):
-        while below + histogram[bucket] <= ranks[r]:
-            below += histogram[bucket]
-            bucket += 1
-        bucket_of[r] = bucket
-        below_of[r] = below
-        if slot[bucket] < 0:
-            slot[bucket] = filled
-            filled += histogram[bucket]
-    region = np.empty(filled, dtype=np.uint64)
-    fill = slot.copy()
-    for i in range(n):
-        bucket = keys[i] >> top
-        if slot[bucket] >= 0:
-            region[fill[bucket]] = keys[i]
-            fill[bucket] += 1
-    work = np.empty((2, filled), dtype=np.uint64)
-    for r in range(n_ranks):
-        bucket = bucket_of[r]
-        count = histogram[bucket]
-        work[0, :count] = region[slot[bucket] : slot[bucket] + count]
-        key = refine_rank(work, count, ranks[r] - below_of[r], TOP_SHIFT - DIGIT_BITS)
-        values[ranks[r]] = key_value(key)
+        values[ranks[r]] = key_value(found[r])
 
 
 @parallel_kernel
@@ -234,12 +306,13 @@ def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
         first = block * COLUMN_BLOCK
         width = min(COLUMN_BLOCK, n_grid - first)
         buffer = np.empty((width, n_paths))
+        work = selection_work(n_paths, needed.shape[0])
         for row in range(n_paths):
             for offset in range(width):
                 buffer[offset, row] = values[row, first + offset]
         for offset in range(width):
             ordered = buffer[offset]
-            select_ranks(ordered, needed)
+            select_ranks_into(ordered, needed, *work)
             for k in range(levels.shape[0]):
                 out[k, first + offset] = linear_quantile_sorted(ordered, levels[k])
     return out
