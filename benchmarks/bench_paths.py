@@ -17,6 +17,10 @@
 4. A yardstick row last: the same GJR-t recursion in a plain numba loop calling
    ``np.random.standard_t`` (not counter-based, so not verified or reproducible).
 
+``--before TREE [--rounds N]`` instead compares the GARCH-family generators of an
+earlier commit (a worktree at ``TREE``) with this tree's, per core, interleaved
+(benchmarks/paths_compare.py); it prints a table and writes nothing.
+
 ``--write`` replaces the text between ``<!-- paths:begin -->`` and
 ``<!-- paths:end -->`` in docs/performance.md (creating the file with those
 markers if needed) and touches nothing else. Seeded: the same command gives the
@@ -45,6 +49,7 @@ from benchmarks.harness import cli, parity  # noqa: E402
 from benchmarks.harness.machine import load_average, machine_description  # noqa: E402
 from benchmarks.harness.markdown import table  # noqa: E402
 from benchmarks.harness.timing import interleaved_times  # noqa: E402
+from benchmarks.paths_compare import compare  # noqa: E402
 from stresstest.kernels import enums  # noqa: E402
 from stresstest.kernels.garch import garch_innovations, garch_paths  # noqa: E402
 from stresstest.kernels.gbm import gbm_paths  # noqa: E402
@@ -58,6 +63,8 @@ SECTION = "paths"
 SEED = 20261124
 #: GJR-t fitted on BTC hourly (scenarios/garch_btc.toml), arch's units.
 BTC_GJR = (0.0, 0.0030946220590318874, 0.0789809625851088, 0.018914635751229564, 0.9115620952946821)
+#: EGARCH with Student-t innovations: the test values of tests/test_garch.py.
+EGARCH = (0.0, -0.02, 0.15, -0.06, 0.95)
 BTC_NU = 3.224639823063318
 SIGMA0 = 0.5852462532357069
 VERIFY_PATHS, VERIFY_STEPS = 8, 300
@@ -81,7 +88,13 @@ def key() -> tuple[np.uint64, np.uint64]:
     return philox_key(SEED, PATHS_SEED_CHILD)
 
 
-def garch_case(name: str, dist: int, lam: float = 0.0, residuals: np.ndarray | None = None) -> Case:
+def garch_case(
+    name: str,
+    dist: int,
+    lam: float = 0.0,
+    residuals: np.ndarray | None = None,
+    model: int = enums.VOL_GJR,
+) -> Case:
     k0, k1 = key()
     a, b = skew_t_constants(BTC_NU, lam) if dist == enums.DIST_SKEWT else (0.0, 1.0)
     shape = (
@@ -97,11 +110,12 @@ def garch_case(name: str, dist: int, lam: float = 0.0, residuals: np.ndarray | N
     )
     table = np.empty(0) if residuals is None else residuals
     stream = enums.STREAM_FHS if dist == enums.DIST_EMPIRICAL else enums.STREAM_GARCH
-    state0 = SIGMA0**2
+    egarch = model == enums.VOL_EGARCH
+    variance, state0 = (EGARCH, 2.0 * math.log(SIGMA0)) if egarch else (BTC_GJR, SIGMA0**2)
 
     def run(first: int, out: np.ndarray) -> None:
         garch_paths(
-            k0, k1, first, stream, dist, shape, table, enums.VOL_GJR, BTC_GJR, state0, 30000.0, out
+            k0, k1, first, stream, dist, shape, table, model, variance, state0, 30000.0, out
         )
 
     def twin(first: int, n_steps: int) -> np.ndarray:
@@ -118,7 +132,7 @@ def garch_case(name: str, dist: int, lam: float = 0.0, residuals: np.ndarray | N
         parity.require_identical(
             compiled, z, what=f"{name}: compiled innovations vs the documented draws"
         )
-        return garch_twin.prices(z, enums.VOL_GJR, BTC_GJR, state0, 30000.0)
+        return garch_twin.prices(z, model, variance, state0, 30000.0)
 
     return Case(name, run, twin)
 
@@ -201,6 +215,7 @@ def cases() -> list[Case]:
         garch_case("GJR-t (BTC fit)", enums.DIST_T),
         garch_case("GJR-normal", enums.DIST_NORMAL),
         garch_case("GJR-skew-t (lambda -0.03)", enums.DIST_SKEWT, lam=-0.03),
+        garch_case("EGARCH-t", enums.DIST_T, model=enums.VOL_EGARCH),
         garch_case("FHS (GJR, 50k residuals)", enums.DIST_EMPIRICAL, residuals=residuals),
         bootstrap_case(np.ascontiguousarray(returns), segment, 24.0),
         gbm_case(),
@@ -304,14 +319,21 @@ def render(
         f"{TARGET / 1e6:.0f} M; the last row, a plain numba loop calling `np.random.standard_t` "
         f"(not counter-based, not reproducible across threads: a yardstick only), makes "
         f"{baseline / 1e6:.1f} M in the same run. The Student-t variates come from Bailey's "
-        "polar method on 32-bit Philox uniforms: one logarithm and one exponential per "
-        "accepted pair, 0.64 Philox blocks per step on average (docs/model.md 1.6).",
+        "method in its trigonometric form on 32-bit Philox words, without rejection: one "
+        "logarithm, one exponential and one sine per step, half a Philox block per step; "
+        "GARCH-family paths are made 64 at a time in SIMD lanes (docs/model.md 1.6).",
     ]
     return "\n".join(lines)
 
 
 def run(options: argparse.Namespace) -> str:
     """Warm up, verify every generator, then time it; the paths section."""
+    if options.before is not None:
+        if options.write:
+            raise SystemExit("--before prints a comparison; it cannot be used with --write")
+        return compare(
+            options, *(SMOKE_SIZE if options.smoke else QUICK_SIZE if options.quick else FULL_SIZE)
+        )
     if options.smoke:
         (n_paths, n_steps), patience, flag = SMOKE_SIZE, SMOKE_PATIENCE, " --smoke"
     elif options.quick:
@@ -339,7 +361,20 @@ def run(options: argparse.Namespace) -> str:
     return render(rows, n_paths, n_steps, load, command, patience)
 
 
-FAMILY = cli.Family(SECTION, __doc__, run, quick="2,000 paths instead of 10,000")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--before TREE`` and ``--rounds N``: the before/after comparison."""
+    parser.add_argument(
+        "--before",
+        metavar="TREE",
+        default=None,
+        help="a worktree of an earlier commit: compare its GARCH-family generators, per core",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the comparison")
+
+
+FAMILY = cli.Family(
+    SECTION, __doc__, run, quick="2,000 paths instead of 10,000", add_arguments=add_arguments
+)
 main = cli.main_function(FAMILY)
 
 if __name__ == "__main__":

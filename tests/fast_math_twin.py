@@ -1,4 +1,4 @@
-"""docs/model.md 1.3's ``ln``, ``cos``/``sin`` and ``exp`` written out in plain Python.
+"""docs/model.md 1.3's ``ln``, ``cos``/``sin``, ``sin(pi v / 2)`` and ``exp`` in plain Python.
 
 Python floats are IEEE-754 doubles and CPython neither fuses nor reorders
 operations, so these give the compiled functions of stresstest/kernels/fast_math.py
@@ -61,6 +61,14 @@ def cos_sin_two_pi(u: float) -> tuple[float, float]:
         (-cos_a, -sin_a),
         (sin_a, -cos_a),
     ][int(q) % 4]
+
+
+def sin_half_pi(v: float) -> float:
+    """``sin(pi v / 2)`` for ``v`` in ``[0, 1]``."""
+    a = v * PIO2_HI + v * PIO2_LO
+    z = a * a
+    coefficients = [(-1.0) ** k / math.factorial(2 * k + 1) for k in range(10, 0, -1)]
+    return a + a * z * horner(coefficients, z)
 
 
 def exp(x: float) -> float:

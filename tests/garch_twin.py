@@ -2,8 +2,10 @@
 
 Plain loops over Python floats and the ``math`` module, no numba: the compiled
 kernels must reproduce them bit for bit (the same IEEE operations in the same
-order, and the same libm). Used by tests/test_garch.py, tests/test_fhs.py,
-tests/test_historical_paths.py and benchmarks/bench_paths.py.
+order; the GARCH family's ``exp``, ``ln`` and ``sin`` are docs/model.md 1.3's, from
+tests/fast_math_twin.py; the bootstrap's are the C library's). Used by
+tests/test_garch.py, tests/test_fhs.py, tests/test_historical_paths.py and
+benchmarks/bench_paths.py.
 """
 
 from __future__ import annotations
@@ -31,14 +33,14 @@ def uniform53(a: int, b: int) -> float:
     return ((a >> 5) * 2**26 + (b >> 6)) / 2**53
 
 
-def signed_uniform32(word: int) -> float:
-    """``(word + 0.5) 2^-31 - 1``."""
-    return (float(word) + 0.5) * 2.0**-31 - 1.0
-
-
-def polar_t(u: float, w: float, nu: float) -> float:
-    """Bailey's polar Student-t with unit variance (docs/model.md 1.6)."""
-    return u * math.sqrt((nu - 2.0) * (math.exp((-2.0 / nu) * math.log(w)) - 1.0) / w)
+def trig_t(radius_word: int, angle_word: int, nu: float) -> float:
+    """Bailey's Student-t in trigonometric form with unit variance (docs/model.md 1.6)."""
+    ln_w = -0.5 * fast_math_twin.minus_two_log((2 * radius_word + 1) * 2**20)
+    sign = 1.0 if angle_word < 2**31 else -1.0
+    magnitude = fast_math_twin.sin_half_pi((angle_word % 2**31 + 0.5) * 2.0**-31)
+    return (sign * magnitude) * math.sqrt(
+        (nu - 2.0) * (fast_math_twin.exp((-2.0 / nu) * ln_w) - 1.0)
+    )
 
 
 def innovations(
@@ -55,39 +57,21 @@ def innovations(
 ) -> list[float]:
     """``z_1..z_T`` of one path, following the documented counter layout."""
     z: list[float] = []
-    if dist == enums.DIST_T:
-        attempt = 0
-        while len(z) < n_steps:
-            w = words(k0, k1, attempt // 2, stream, path)
-            u, v = (w[0], w[1]) if attempt % 2 == 0 else (w[2], w[3])
-            attempt += 1
-            uu, vv = signed_uniform32(u), signed_uniform32(v)
-            radius2 = uu * uu + vv * vv
-            if radius2 < 1.0:
-                z.append(polar_t(uu, radius2, nu))
-        return z
     if dist == enums.DIST_SKEWT:
         a, b = skew_ab
-        attempt = 0
-        while len(z) < n_steps:
-            w = words(k0, k1, attempt, stream, path)
-            attempt += 1
-            uu, vv = signed_uniform32(w[0]), signed_uniform32(w[1])
-            radius2 = uu * uu + vv * vv
-            if radius2 < 1.0:
-                magnitude = abs(polar_t(uu, radius2, nu))
-                side = (float(w[2]) + 0.5) * 2.0**-32
-                x = (
-                    -magnitude * (1.0 - lam)
-                    if side < 0.5 * (1.0 - lam)
-                    else magnitude * (1.0 + lam)
-                )
-                z.append((x - a) / b)
+        for step in range(1, n_steps + 1):
+            w = words(k0, k1, step - 1, stream, path)
+            magnitude = abs(trig_t(w[0], w[1], nu))
+            side = (float(w[2]) + 0.5) * 2.0**-32
+            x = -magnitude * (1.0 - lam) if side < 0.5 * (1.0 - lam) else magnitude * (1.0 + lam)
+            z.append((x - a) / b)
         return z
     for block in range((n_steps + 1) // 2):
         w = words(k0, k1, block, stream, path)
         if dist == enums.DIST_NORMAL:
             pair = list(fast_math_twin.box_muller(*(int(word) for word in w)))
+        elif dist == enums.DIST_T:
+            pair = [trig_t(w[0], w[1], nu), trig_t(w[2], w[3], nu)]
         else:
             assert residuals is not None
             n = residuals.shape[0]
@@ -116,7 +100,7 @@ def prices(
         for step in range(1, n_steps + 1):
             zt = float(z[row, step - 1])
             if model == enums.VOL_EGARCH:
-                eps = math.exp(0.5 * state) * zt
+                eps = fast_math_twin.exp(0.5 * state) * zt
                 following = omega + alpha * (abs(zt) - SQRT_TWO_OVER_PI) + gamma * zt + beta * state
             else:
                 eps = math.sqrt(state) * zt
@@ -124,7 +108,7 @@ def prices(
                 following = omega + slope * (eps * eps) + beta * state
             state = following
             log_sum += mu + eps
-            out[row, step] = s0 * math.exp(0.01 * log_sum)
+            out[row, step] = s0 * fast_math_twin.exp(0.01 * log_sum)
     return out
 
 

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 import pytest
 
-from stresstest.kernels.fast_math import cos_sin_two_pi, exp_lanes, minus_two_log
+from stresstest.kernels.fast_math import cos_sin_two_pi, exp_lanes, minus_two_log, sin_half_pi
 from stresstest.kernels.gbm import LANES, gbm_paths
 from stresstest.kernels.rng import normal_pair, normal_pairs_lanes
 from tests.tolerances import FAST_MATH_ULPS
@@ -53,6 +53,14 @@ def _cos_sin_all(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     for i in range(u.shape[0]):
         cos_out[i], sin_out[i] = cos_sin_two_pi(u[i])
     return cos_out, sin_out
+
+
+@numba.njit(cache=False)
+def _sin_half_pi_all(v: np.ndarray) -> np.ndarray:
+    out = np.empty_like(v)
+    for i in range(v.shape[0]):
+        out[i] = sin_half_pi(v[i])
+    return out
 
 
 #: pi to 64 bits, from the 20-digit decimal (np.pi is the double).
@@ -107,6 +115,17 @@ def test_cos_sin_are_within_two_ulps_of_the_c_library() -> None:
     assert ulps(cos_u, np.cos(angle).astype(float), floor=1.0) <= FAST_MATH_ULPS
     assert ulps(sin_u, np.sin(angle).astype(float), floor=1.0) <= FAST_MATH_ULPS
     assert _cos_sin_all(np.array([0.0])) == (np.array([1.0]), np.array([0.0]))
+
+
+def test_sin_half_pi_is_within_two_ulps_of_the_c_library() -> None:
+    """On the Student-t's grid ``(k + 0.5) 2^-31`` and on doubles in [0, 1], ends included."""
+    rng = np.random.default_rng(4)
+    grid = (rng.integers(0, 2**31, N // 2).astype(float) + 0.5) * 2.0**-31
+    doubles = np.floor(rng.uniform(0.0, 1.0, N // 2) * TWO_POW_53) / TWO_POW_53
+    v = np.concatenate([grid, doubles, [0.0, 2.0**-31, 0.5, 1.0 - 2.0**-53, 1.0]])
+    exact = np.sin(LONG_PI / 2 * v.astype(LONG)).astype(float)
+    assert ulps(_sin_half_pi_all(v), exact) <= FAST_MATH_ULPS
+    assert _sin_half_pi_all(np.array([0.0]))[0] == 0.0
 
 
 def test_the_lanes_give_the_scalar_normals_bit_for_bit() -> None:

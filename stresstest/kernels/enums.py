@@ -97,7 +97,7 @@ VOL_EGARCH = 2  # EGARCH(1,1,1) in arch's form, recursion on ln sigma^2
 
 # Innovation distributions (kernels/garch.py).
 DIST_NORMAL = 0  # standard normal, Box-Muller pairs
-DIST_T = 1  # Student-t standardized to unit variance, Bailey's polar method
+DIST_T = 1  # Student-t standardized to unit variance, Bailey's method in trigonometric form
 DIST_SKEWT = 2  # Hansen's skewed t (arch's SkewStudent), unit variance
 DIST_EMPIRICAL = 3  # iid draws from a given array of standardized residuals (FHS)
 

@@ -20,6 +20,9 @@ definitions, ranges and errors are in docs/model.md 1.3.
   with ``q`` the nearest integer (exact), ``a = r pi / 2`` in ``[-pi/4, pi/4]`` by a
   two-part ``pi / 2``, Taylor polynomials of ``sin a`` to ``a^17`` and ``cos a`` to
   ``a^18``, then the quarter turn ``q`` by exact sign changes and swaps.
+- :func:`sin_half_pi` ``sin(pi v / 2)`` of ``v`` in ``[0, 1]`` (the magnitude of the cosine
+  of a uniform angle, for Student-t draws): ``a = v pi / 2`` by the same two-part ``pi / 2``
+  and one Taylor polynomial of ``sin a`` to ``a^21``, no reduction.
 
 Measured against the C library on a million arguments each (tests/test_fast_math.py):
 within 2 units in the last place.
@@ -152,3 +155,21 @@ def cos_sin_two_pi(u: float) -> tuple[float, float]:
     cos_sign = 1.0 - 2.0 * float(((quarter + 1) >> 1) & 1)  # - for quarters 1, 2
     sin_sign = 1.0 - 2.0 * float((quarter >> 1) & 1)  # - for quarters 2, 3
     return cos_sign * cos_part, sin_sign * sin_part
+
+
+@inline_kernel
+def sin_half_pi(v: float) -> float:
+    """``sin(pi v / 2)`` for ``v`` in ``[0, 1]``; see the module text."""
+    a = v * _PIO2_HI + v * _PIO2_LO
+    z = a * a
+    s = 1.0 / 51090942171709440000.0  # 1/21!
+    s = s * z - 1.0 / 121645100408832000.0
+    s = s * z + 1.0 / 355687428096000.0
+    s = s * z - 1.0 / 1307674368000.0
+    s = s * z + 1.0 / 6227020800.0
+    s = s * z - 1.0 / 39916800.0
+    s = s * z + 1.0 / 362880.0
+    s = s * z - 1.0 / 5040.0
+    s = s * z + 1.0 / 120.0
+    s = s * z - 1.0 / 6.0
+    return a + a * z * s

@@ -100,6 +100,29 @@ def normal_pair(
 
 
 @kernel
+def philox_lanes(
+    k0: np.uint64, k1: np.uint64, block: int, stream: int, first_path: int, words: np.ndarray
+) -> None:
+    """Philox4x32-10 output words of ``(block, stream, path)`` for paths ``first_path + l``.
+
+    ``words[i, l]`` is word ``i`` of lane ``l`` (``words`` of shape ``(4, lanes)``,
+    ``uint64``): counter ``(block mod 2^32, stream, p mod 2^32, p >> 32)``, one loop over
+    the lanes that LLVM runs in SIMD registers.
+    """
+    counter0 = np.uint64(block) & _MASK32
+    counter1 = np.uint64(stream) & _MASK32
+    for lane in range(words.shape[1]):
+        path_bits = np.uint64(first_path + lane)
+        w0, w1, w2, w3 = philox4x32_10(
+            counter0, counter1, path_bits & _MASK32, path_bits >> _SHIFT32, k0, k1
+        )
+        words[0, lane] = w0
+        words[1, lane] = w1
+        words[2, lane] = w2
+        words[3, lane] = w3
+
+
+@kernel
 def normal_pairs_lanes(
     k0: np.uint64,
     k1: np.uint64,
@@ -113,22 +136,11 @@ def normal_pairs_lanes(
     """:func:`normal_pair` of paths ``first_path + l`` for every lane ``l`` of ``z0``, ``z1``.
 
     The same numbers as the scalar function, lane by lane; two loops over the lanes
-    (Philox, then Box-Muller) that LLVM runs in SIMD registers. ``words`` is scratch
-    of shape ``(4, lanes)`` (``uint64``).
+    (:func:`philox_lanes`, then Box-Muller) that LLVM runs in SIMD registers. ``words``
+    is scratch of shape ``(4, lanes)`` (``uint64``).
     """
-    lanes = z0.shape[0]
-    counter0 = np.uint64(block) & _MASK32
-    counter1 = np.uint64(stream) & _MASK32
-    for lane in range(lanes):
-        path_bits = np.uint64(first_path + lane)
-        w0, w1, w2, w3 = philox4x32_10(
-            counter0, counter1, path_bits & _MASK32, path_bits >> _SHIFT32, k0, k1
-        )
-        words[0, lane] = w0
-        words[1, lane] = w1
-        words[2, lane] = w2
-        words[3, lane] = w3
-    for lane in range(lanes):
+    philox_lanes(k0, k1, block, stream, first_path, words)
+    for lane in range(z0.shape[0]):
         z0[lane], z1[lane] = box_muller(
             words[0, lane], words[1, lane], words[2, lane], words[3, lane]
         )

@@ -1,0 +1,142 @@
+"""GARCH-family and FHS innovations, made :data:`LANES` paths at a time.
+
+Every draw has a fixed place in its path's Philox stream (docs/model.md 1.6): no
+rejection, so the lanes of a group never wait for each other and the loops over
+lanes run in SIMD registers. Innovation pair ``j`` of path ``p`` is ``z_{2j+1},
+z_{2j+2}``; counter words ``(block mod 2^32, stream, p mod 2^32, p >> 32)``:
+
+- normal: the Box-Muller pair of block ``j`` (docs/model.md 1.3);
+- Student-t: block ``j``; ``z_{2j+1}`` from ``(w0, w1)`` and ``z_{2j+2}`` from
+  ``(w2, w3)`` by :func:`trig_t`;
+- skewed t: ``z_t`` from block ``t - 1``: :func:`trig_t` of ``(w0, w1)`` and the
+  side word ``w2`` (:func:`skew_t`); ``w3`` is not used;
+- empirical (FHS): block ``j``; 53-bit uniforms from ``(w0, w1)`` and ``(w2, w3)``
+  pick the residuals of the two steps.
+
+The logarithm, exponential and cosine are the project's own
+(:mod:`stresstest.kernels.fast_math`): fixed sequences of IEEE operations, the same
+bits on every machine and vectorisable. ``shape = (t_scale, t_exponent, lam, skew_a,
+skew_b)`` with ``t_scale = nu - 2`` and ``t_exponent = -2 / nu``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from stresstest.kernels.enums import DIST_NORMAL, DIST_SKEWT, DIST_T
+from stresstest.kernels.fast_math import exp_lanes, minus_two_log, sin_half_pi
+from stresstest.kernels.jit import inline_kernel, kernel
+from stresstest.kernels.rng import normal_pairs_lanes, philox_lanes, uniform53
+
+#: Paths generated together in SIMD lanes: one group per ``prange`` iteration.
+LANES = 64
+
+_TWO_POW_MINUS_32 = 2.0**-32
+_TWO_POW_MINUS_31 = 2.0**-31
+_ONE = np.uint64(1)
+_SHIFT20 = np.uint64(20)
+_SHIFT31 = np.uint64(31)
+_LOW31 = np.uint64(0x7FFFFFFF)
+
+Shape = tuple[float, float, float, float, float]
+
+
+@inline_kernel
+def radius_log(word: np.uint64) -> float:
+    """``ln w`` of ``w = (word + 0.5) 2^-32``: ``-(1/2) (-2 ln((2 word + 1) 2^20 / 2^53))``.
+
+    ``(2 word + 1) 2^20 / 2^53`` is ``w`` exactly, so :func:`minus_two_log` applies;
+    halving is exact.
+    """
+    return -0.5 * minus_two_log(((word << _ONE) | _ONE) << _SHIFT20)
+
+
+@inline_kernel
+def trig_t(
+    radius_word: np.uint64, angle_word: np.uint64, t_scale: float, t_exponent: float
+) -> float:
+    """Bailey's Student-t in trigonometric form, standardized to unit variance.
+
+    A point uniform in the unit disc has squared radius ``w``, uniform in (0, 1), and an
+    independent uniform angle ``theta``, so the polar method's ``u sqrt(nu (w^(-2/nu) - 1)
+    / w)`` (Bailey, 1994) is ``cos(theta) sqrt(nu (w^(-2/nu) - 1))``, without rejection;
+    ``sqrt((nu - 2) / nu)`` makes the variance 1. ``cos(theta)`` has the law of
+    ``s sin(pi v / 2)`` with a fair sign ``s`` and ``v`` uniform in (0, 1). From the words:
+    ``w = (radius_word + 0.5) 2^-32``, ``s = +1`` if ``angle_word < 2^31`` else ``-1``,
+    ``v = ((angle_word mod 2^31) + 0.5) 2^-31``, and
+
+        z = (s sin(pi v / 2)) sqrt((nu - 2) (exp(-(2/nu) ln w) - 1))
+    """
+    sign = 1.0 - 2.0 * float(angle_word >> _SHIFT31)
+    v = (float(angle_word & _LOW31) + 0.5) * _TWO_POW_MINUS_31
+    power = exp_lanes(t_exponent * radius_log(radius_word))
+    return (sign * sin_half_pi(v)) * math.sqrt(t_scale * (power - 1.0))
+
+
+@inline_kernel
+def skew_t(t_value: float, side_word: np.uint64, lam: float, skew_a: float, skew_b: float) -> float:
+    """Hansen's skewed t (arch's SkewStudent, unit variance) from a unit-variance Student-t.
+
+    With ``m = |t_value|`` and the side uniform ``s = (side_word + 0.5) 2^-32``:
+    ``x = -m (1 - lam)`` if ``s < (1 - lam) / 2``, else ``x = m (1 + lam)``;
+    ``z = (x - a) / b``. This is arch's quantile function ``ppf`` applied to a
+    uniform, split into its side and its magnitude.
+    """
+    magnitude = abs(t_value)
+    side = (float(side_word) + 0.5) * _TWO_POW_MINUS_32
+    x = -magnitude * (1.0 - lam) if side < 0.5 * (1.0 - lam) else magnitude * (1.0 + lam)
+    return (x - skew_a) / skew_b
+
+
+@inline_kernel
+def pick(residuals: np.ndarray, uniform: float) -> float:
+    """``residuals[floor(uniform n)]`` (index clipped to ``n - 1``) for a uniform in [0, 1)."""
+    n = residuals.shape[0]
+    index = min(int(uniform * n), n - 1)
+    return float(residuals[index])
+
+
+@kernel
+def innovation_pairs_lanes(
+    k0: np.uint64,
+    k1: np.uint64,
+    pair: int,
+    stream: int,
+    first_path: int,
+    dist: int,
+    shape: Shape,
+    residuals: np.ndarray,
+    words: np.ndarray,
+    z0: np.ndarray,
+    z1: np.ndarray,
+) -> None:
+    """``z_{2 pair + 1}`` into ``z0``, ``z_{2 pair + 2}`` into ``z1``, of paths ``first_path + l``.
+
+    ``words`` is scratch of shape ``(4, lanes)`` (``uint64``); ``residuals`` is read
+    only for ``DIST_EMPIRICAL``. See the module text for the layout.
+    """
+    t_scale, t_exponent, lam, skew_a, skew_b = shape
+    lanes = z0.shape[0]
+    if dist == DIST_NORMAL:
+        normal_pairs_lanes(k0, k1, pair, stream, first_path, words, z0, z1)
+    elif dist == DIST_T:
+        philox_lanes(k0, k1, pair, stream, first_path, words)
+        for lane in range(lanes):
+            z0[lane] = trig_t(words[0, lane], words[1, lane], t_scale, t_exponent)
+            z1[lane] = trig_t(words[2, lane], words[3, lane], t_scale, t_exponent)
+    elif dist == DIST_SKEWT:
+        philox_lanes(k0, k1, 2 * pair, stream, first_path, words)
+        for lane in range(lanes):
+            t_value = trig_t(words[0, lane], words[1, lane], t_scale, t_exponent)
+            z0[lane] = skew_t(t_value, words[2, lane], lam, skew_a, skew_b)
+        philox_lanes(k0, k1, 2 * pair + 1, stream, first_path, words)
+        for lane in range(lanes):
+            t_value = trig_t(words[0, lane], words[1, lane], t_scale, t_exponent)
+            z1[lane] = skew_t(t_value, words[2, lane], lam, skew_a, skew_b)
+    else:
+        philox_lanes(k0, k1, pair, stream, first_path, words)
+        for lane in range(lanes):
+            z0[lane] = pick(residuals, uniform53(words[0, lane], words[1, lane]))
+            z1[lane] = pick(residuals, uniform53(words[2, lane], words[3, lane]))
