@@ -155,7 +155,7 @@ def run_kernel_book(
         wake.theta,
         wake.group_of,
         wake.groups,
-        wake.always,
+        wake.multi,
         wake.sleep_debt,
         wake.sleep_collateral,
         fund,
