@@ -33,7 +33,7 @@ WAKE_MARGIN = 1e-9
 #: health factor is at least this; below, it stays awake and is checked directly at
 #: every step (a sleep ends as soon as one ratio falls by ``1 / HF``: sleeping closer
 #: to ``HF = 1`` would wake it again within a few steps).
-MULTI_SLEEP_HF = 1.02
+MULTI_SLEEP_HF = 1.05
 
 #: The shared, read-only index of the sleeping multi-collateral loans, built once per
 #: run (``stresstest.engine.lending.multi_sleep_index``):
