@@ -99,10 +99,11 @@ def start_path(index: MultiIndex, work: MultiWork) -> int:
     slot_of[:] = index[9]
     size[:] = index[6]
     awake0 = index[10]
-    awake[: awake0.shape[0]] = awake0
+    n_awake: int = awake0.shape[0]
+    awake[:n_awake] = awake0
     sleep_debt[:] = index[11]
     sleep_collateral[:] = index[12]
-    return awake0.shape[0]
+    return n_awake
 
 
 @kernel
