@@ -17,7 +17,6 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stresstest.book.loans import LoanBook
 from stresstest.engine.lending import multi_sleep_index
 from stresstest.kernels import enums
 from stresstest.kernels.lending_multi import (
@@ -31,20 +30,15 @@ from stresstest.kernels.lending_multi import (
     wake_multi,
 )
 from tests.reference_lending import reference_lending
-from tests.test_lending import KERNEL_SETTINGS, assert_hand, assert_matches, market, run_kernel
+from tests.test_lending import (
+    KERNEL_SETTINGS,
+    assert_hand,
+    assert_matches,
+    loan_book,
+    market,
+    run_kernel,
+)
 from tests.tiers import examples
-
-
-def loan_book(loans: list[dict[str, Any]], n_assets: int) -> LoanBook:
-    """The :class:`LoanBook` of the reference's loans (asset ``n_assets``: the quote)."""
-    return LoanBook(
-        start=np.cumsum([0] + [len(loan["collateral"]) for loan in loans]).astype(np.int64),
-        asset=np.array([a for loan in loans for a, _ in loan["collateral"]], dtype=np.int64),
-        collateral=np.array([c for loan in loans for _, c in loan["collateral"]], dtype=float),
-        debt_asset=np.array([loan["debt_asset"] for loan in loans], dtype=np.int64),
-        debt=np.array([loan["debt"] for loan in loans], dtype=float),
-        assets=tuple(f"asset{a}" for a in range(n_assets + 1)),
-    )
 
 
 # ----------------------------------------------------------------------------- the heap
