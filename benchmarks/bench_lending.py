@@ -135,7 +135,7 @@ def check_big_book(book: Any, values: dict[str, object], prices: np.ndarray) -> 
     Returns the most loans the reference replayed on one path.
     """
     from stresstest.kernels import enums
-    from stresstest.kernels.lending import WAKE_MARGIN
+    from stresstest.kernels.lending_multi import WAKE_MARGIN
     from tests.reference_lending import reference_lending
     from tests.test_lending import NAMES, assert_matches
 

@@ -155,7 +155,7 @@ def run_kernel_book(
         wake.theta,
         wake.group_of,
         wake.groups,
-        wake.always,
+        wake.multi,
         wake.sleep_debt,
         wake.sleep_collateral,
         fund,
@@ -171,6 +171,20 @@ def run_kernel_book(
     return out, records
 
 
+def loan_book(loans: list[dict[str, Any]], n_assets: int) -> Any:
+    """The :class:`~stresstest.book.loans.LoanBook` of the reference's loans."""
+    from stresstest.book.loans import LoanBook
+
+    return LoanBook(
+        start=np.cumsum([0] + [len(loan["collateral"]) for loan in loans]).astype(np.int64),
+        asset=np.array([a for loan in loans for a, _ in loan["collateral"]], dtype=np.int64),
+        collateral=np.array([c for loan in loans for _, c in loan["collateral"]], dtype=float),
+        debt_asset=np.array([loan["debt_asset"] for loan in loans], dtype=np.int64),
+        debt=np.array([loan["debt"] for loan in loans], dtype=float),
+        assets=tuple(f"asset{a}" for a in range(n_assets + 1)),
+    )
+
+
 def run_kernel(
     prices: np.ndarray,
     loans: list[dict[str, Any]],
@@ -184,18 +198,9 @@ def run_kernel(
     ``blocks``: blocks of paths sharing buffers (13.7); ``every_path`` receives the
     metrics of every path.
     """
-    from stresstest.book.loans import LoanBook
-
-    n_assets = prices.shape[1]
-    book = LoanBook(
-        start=np.cumsum([0] + [len(loan["collateral"]) for loan in loans]).astype(np.int64),
-        asset=np.array([a for loan in loans for a, _ in loan["collateral"]], dtype=np.int64),
-        collateral=np.array([c for loan in loans for _, c in loan["collateral"]], dtype=float),
-        debt_asset=np.array([loan["debt_asset"] for loan in loans], dtype=np.int64),
-        debt=np.array([loan["debt"] for loan in loans], dtype=float),
-        assets=tuple(f"asset{a}" for a in range(n_assets + 1)),
+    out, records = run_kernel_book(
+        prices, loan_book(loans, prices.shape[1]), None, values, fund, blocks
     )
-    out, records = run_kernel_book(prices, book, None, values, fund, blocks)
     if every_path is not None:
         every_path.append(out)
     columns = {name: out[:, enums.METRIC_INDEX[name]] for name in NAMES}

@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stresstest.kernels import enums
-from stresstest.kernels.lending import (
+from stresstest.kernels.lending_heaps import (
     heap_pop,
     heap_push,
     shared_heap_pop,

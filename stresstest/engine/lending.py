@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from stresstest.scenario.lending import (
     LoansSyntheticBook,
     all_assets,
 )
+
+if TYPE_CHECKING:  # the kernels (numba) are imported where they run
+    from stresstest.kernels.lending_multi import MultiIndex
 
 Progress = Callable[[int, int], None]
 
@@ -107,7 +111,9 @@ class WakeIndex:
     groups
         ``(G, 4)`` int64: first position, end position, collateral asset, debt asset.
     always
-        The other loans (several collateral rows), ascending: checked at every step.
+        The other loans (several collateral rows), ascending.
+    multi
+        Their sleep index (:func:`multi_sleep_index`, kernels/lending_multi.py).
     sleep_debt, sleep_collateral
         Each group's debt (units of its debt asset) and collateral (base units) summed
         over ``single`` in that order: the sleep sums every path starts from, computed
@@ -121,10 +127,106 @@ class WakeIndex:
     always: np.ndarray
     sleep_debt: np.ndarray
     sleep_collateral: np.ndarray
+    multi: MultiIndex
 
 
-def wake_index(book: LoanBook, threshold: np.ndarray) -> WakeIndex:
-    """The :class:`WakeIndex` of a loan book under per-asset thresholds ``LT_a``."""
+def multi_sleep_index(
+    book: LoanBook, threshold: np.ndarray, reference: np.ndarray | None = None
+) -> MultiIndex:
+    """The sleep index of the loans of several collateral rows (docs/model.md 13.7).
+
+    Each of their collateral rows is an entry of the heap of its pair (collateral
+    asset, debt asset); a row with ``c LT > 0`` starts asleep with key
+    ``rho_a d / sum_a c_a LT_a rho_a``, ``rho_a = reference_a / reference_b`` a
+    reference ratio of marks (``reference``: a price per asset and 1 for the quote
+    asset, by default 1 for every asset; any positive reference is exact, a close
+    one wakes fewer loans at the first step). A loan with no such row is awake from
+    the start. Every path starts from this index; nothing here depends on a path.
+    """
+    from stresstest.kernels.lending_multi import initial_sleep_sums
+
+    n_marks = len(book.assets)
+    legs = np.diff(book.start)
+    always = np.flatnonzero(legs != 1).astype(np.int64)
+    multi_of = np.full(len(book), -1, dtype=np.int64)
+    multi_of[always] = np.arange(always.size)
+    counts = legs[always]
+    entry_first = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    n_entries = int(entry_first[-1])
+    entry_loan = np.repeat(always, counts).astype(np.int64)
+    entry_leg = (
+        np.repeat(book.start[always] - entry_first[:-1], counts) + np.arange(n_entries)
+    ).astype(np.int64)
+    asset = book.asset[entry_leg]
+    debt_of = book.debt_asset[entry_loan]
+    pair_key = asset * n_marks + debt_of
+    codes, entry_pair = np.unique(pair_key, return_inverse=True)
+    entry_pair = entry_pair.reshape(-1).astype(np.int64)
+    capacity = np.bincount(entry_pair, minlength=codes.size)
+    pairs = (
+        np.stack([np.cumsum(capacity) - capacity, codes // n_marks, codes % n_marks], axis=1)
+        .astype(np.int64)
+        .reshape(-1, 3)
+    )
+    prices = np.ones(n_marks) if reference is None else np.asarray(reference, dtype=float)
+    prices = np.where(np.isfinite(prices) & (prices > 0.0), prices, 1.0)
+    rho = prices[asset] / prices[debt_of]
+    weight = book.collateral[entry_leg] * threshold[asset]
+    weighted = np.zeros(always.size)
+    if n_entries:
+        weighted = np.add.reduceat(weight * rho, entry_first[:-1])
+    asleep = weighted > 0.0
+    entry_asleep = (weight > 0.0) & np.repeat(asleep, counts)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # inf: woken at once
+        key = rho * book.debt[entry_loan] / np.repeat(weighted, counts)
+    sleepers = np.flatnonzero(entry_asleep)
+    order = sleepers[np.lexsort((sleepers, -key[sleepers], entry_pair[sleepers]))]
+    size0 = np.bincount(entry_pair[order], minlength=codes.size).astype(np.int64)
+    rank = np.arange(order.size) - (np.cumsum(size0) - size0)[entry_pair[order]]
+    slots = pairs[entry_pair[order], 0] + rank
+    key0 = np.zeros(n_entries)
+    slot_entry0 = np.full(n_entries, -1, dtype=np.int64)
+    slot_of0 = np.full(n_entries, -1, dtype=np.int64)
+    key0[slots] = key[order]
+    slot_entry0[slots] = order
+    slot_of0[order] = slots
+    sleep_debt = np.zeros(n_marks)
+    sleep_collateral = np.zeros(n_marks)
+    initial_sleep_sums(
+        always[asleep],
+        book.start,
+        book.asset,
+        book.collateral,
+        book.debt_asset,
+        book.debt,
+        sleep_debt,
+        sleep_collateral,
+    )
+    return (
+        multi_of,
+        entry_first,
+        entry_leg,
+        entry_loan,
+        entry_pair,
+        pairs,
+        size0,
+        key0,
+        slot_entry0,
+        slot_of0,
+        always[~asleep],
+        sleep_debt,
+        sleep_collateral,
+    )
+
+
+def wake_index(
+    book: LoanBook, threshold: np.ndarray, reference: np.ndarray | None = None
+) -> WakeIndex:
+    """The :class:`WakeIndex` of a loan book under per-asset thresholds ``LT_a``.
+
+    ``reference``: the marks the multi-collateral loans' initial keys are taken at
+    (:func:`multi_sleep_index`).
+    """
     from stresstest.kernels.lending import sleep_sums
 
     legs = np.diff(book.start)
@@ -158,6 +260,7 @@ def wake_index(book: LoanBook, threshold: np.ndarray) -> WakeIndex:
         always=np.flatnonzero(legs != 1).astype(np.int64),
         sleep_debt=sleep_debt,
         sleep_collateral=sleep_collateral,
+        multi=multi_sleep_index(book, threshold, reference),
     )
 
 
@@ -225,7 +328,7 @@ def lending_plan(
         depth=np.asarray(depth, dtype=float),
         fund_initial=scenario.insurance_fund.initial,
         grid=grid,
-        wake=wake_index(book, threshold),
+        wake=wake_index(book, threshold, start_prices(source)),
         oracle=oracle_vector(scenario),
         gas=(
             read_gas_path(table.gas_file, source.n_steps)
@@ -267,7 +370,7 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         plan.wake.theta,
         plan.wake.group_of,
         plan.wake.groups,
-        plan.wake.always,
+        plan.wake.multi,
         plan.wake.sleep_debt,
         plan.wake.sleep_collateral,
         plan.fund_initial,

@@ -29,17 +29,25 @@ from stresstest.kernels.fund import (
     walk_fund,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.lending_heaps import shared_heap_pop, shared_heap_push
 from stresstest.kernels.lending_market import (
     congestion_gas,
     curve_proceeds,
     oracle_marks,
     pool_proceeds,
 )
-
-#: A single-collateral loan is woken once ``O_a / O_b`` has fallen to within this
-#: fraction of its threshold: far more than the rounding between ``HF`` and the ratio,
-#: so a loan left asleep has ``HF > 1`` (docs/model.md 13.7).
-WAKE_MARGIN = 1e-9
+from stresstest.kernels.lending_multi import (
+    MULTI_SLEEP_HF,
+    WAKE_MARGIN,
+    MultiIndex,
+    MultiWork,
+    add_sleepers,
+    go_to_sleep,
+    leave_sleep,
+    multi_work,
+    start_path,
+    wake_multi,
+)
 
 #: A thread's buffers (:func:`lending_work`): per-loan state (collateral per row, debt,
 #: open, step refused, the stamp of the path that touched it), the heap overlay (keys,
@@ -65,47 +73,6 @@ LendingWork = tuple[
 
 
 @kernel
-def heap_pop(theta: np.ndarray, loans: np.ndarray, base: int, size: int) -> int:
-    """Remove the root of the max-heap ``theta[base : base + size]`` (with its ``loans``).
-
-    Returns the new size. A max-heap keyed by the wake-up threshold: the root is the
-    sleeper closest to waking.
-    """
-    size -= 1
-    theta[base] = theta[base + size]
-    loans[base] = loans[base + size]
-    node = 0
-    while True:
-        largest = node
-        for child in (2 * node + 1, 2 * node + 2):
-            if child < size and theta[base + child] > theta[base + largest]:
-                largest = child
-        if largest == node:
-            return size
-        theta[base + node], theta[base + largest] = theta[base + largest], theta[base + node]
-        loans[base + node], loans[base + largest] = loans[base + largest], loans[base + node]
-        node = largest
-
-
-@kernel
-def heap_push(
-    theta: np.ndarray, loans: np.ndarray, base: int, size: int, key: float, loan: int
-) -> int:
-    """Add ``loan`` with threshold ``key`` to the max-heap at ``base``; returns the new size."""
-    node = size
-    theta[base + node] = key
-    loans[base + node] = loan
-    while node > 0:
-        parent = (node - 1) // 2
-        if not theta[base + parent] < theta[base + node]:
-            break
-        theta[base + node], theta[base + parent] = theta[base + parent], theta[base + node]
-        loans[base + node], loans[base + parent] = loans[base + parent], loans[base + node]
-        node = parent
-    return size + 1
-
-
-@kernel
 def sleep_sums(
     single: np.ndarray,
     groups: np.ndarray,
@@ -127,84 +94,6 @@ def sleep_sums(
         for position in range(groups[group, 0], groups[group, 1]):
             sleep_debt[group] += debt0[single[position]]
             sleep_collateral[group] += collateral0[start[single[position]]]
-
-
-@kernel
-def shared_heap_pop(
-    theta0: np.ndarray,
-    loans0: np.ndarray,
-    theta: np.ndarray,
-    loans: np.ndarray,
-    written: np.ndarray,
-    stamp: int,
-    base: int,
-    size: int,
-) -> int:
-    """:func:`heap_pop` on a heap read from ``theta0``/``loans0`` until written.
-
-    Position ``p`` holds ``theta[p], loans[p]`` if ``written[p] == stamp`` (written on
-    this path) and ``theta0[p], loans0[p]`` (the shared initial heap) otherwise; writes
-    go to ``theta``/``loans`` and stamp ``p``. The same moves and comparisons as
-    :func:`heap_pop` on a private copy, in ``O(log n)`` positions, without the copy.
-    """
-    size -= 1
-    last = base + size
-    key = theta[last] if written[last] == stamp else theta0[last]
-    loan = loans[last] if written[last] == stamp else loans0[last]
-    node = 0
-    while True:
-        largest = node
-        largest_key = key
-        for child in (2 * node + 1, 2 * node + 2):
-            if child < size:
-                at = base + child
-                child_key = theta[at] if written[at] == stamp else theta0[at]
-                if child_key > largest_key:
-                    largest = child
-                    largest_key = child_key
-        at = base + node
-        written[at] = stamp
-        if largest == node:
-            theta[at] = key
-            loans[at] = loan
-            return size
-        other = base + largest
-        theta[at] = largest_key
-        loans[at] = loans[other] if written[other] == stamp else loans0[other]
-        node = largest
-
-
-@kernel
-def shared_heap_push(
-    theta0: np.ndarray,
-    loans0: np.ndarray,
-    theta: np.ndarray,
-    loans: np.ndarray,
-    written: np.ndarray,
-    stamp: int,
-    base: int,
-    size: int,
-    key: float,
-    loan: int,
-) -> int:
-    """:func:`heap_push` on the heap of :func:`shared_heap_pop`; returns the new size."""
-    node = size
-    while node > 0:
-        parent = (node - 1) // 2
-        at = base + parent
-        parent_key = theta[at] if written[at] == stamp else theta0[at]
-        if not parent_key < key:
-            break
-        here = base + node
-        theta[here] = parent_key
-        loans[here] = loans[at] if written[at] == stamp else loans0[at]
-        written[here] = stamp
-        node = parent
-    here = base + node
-    theta[here] = key
-    loans[here] = loan
-    written[here] = stamp
-    return size + 1
 
 
 @kernel
@@ -285,6 +174,30 @@ def tie_order(ranked: np.ndarray, key: np.ndarray, loans: np.ndarray) -> None:
 
 
 @kernel
+def loan_health(
+    loan: int,
+    step: int,
+    marks: np.ndarray,
+    threshold: np.ndarray,
+    start: np.ndarray,
+    leg_asset: np.ndarray,
+    debt_asset: np.ndarray,
+    collateral: np.ndarray,
+    debt: np.ndarray,
+) -> tuple[float, float, float]:
+    """A loan's debt and collateral at ``step``'s marks (quote units) and its health
+    factor, in the direct form of 13.3 (legs added in book order)."""
+    debt_value = debt[loan] * marks[debt_asset[loan], step]
+    weighted = 0.0
+    value = 0.0
+    for leg in range(start[loan], start[loan + 1]):
+        leg_value = collateral[leg] * marks[leg_asset[leg], step]
+        weighted += leg_value * threshold[leg_asset[leg]]
+        value += leg_value
+    return debt_value, value, weighted / debt_value
+
+
+@kernel
 def lending_replay_path(
     prices: np.ndarray,
     market: np.ndarray,
@@ -302,7 +215,7 @@ def lending_replay_path(
     single_theta: np.ndarray,
     group_of: np.ndarray,
     groups: np.ndarray,
-    always: np.ndarray,
+    multi: MultiIndex,
     sleep_debt0: np.ndarray,
     sleep_collateral0: np.ndarray,
     fund_initial: float,
@@ -312,6 +225,7 @@ def lending_replay_path(
     curve_start: np.ndarray,
     curve_knots: np.ndarray,
     work: LendingWork,
+    work_multi: MultiWork,
     stamp: int,
     out_row: np.ndarray,
     grid_row: np.ndarray,
@@ -326,7 +240,8 @@ def lending_replay_path(
     position, end, asset, debt asset) and, within a group, by descending
     ``single_theta`` (the ratio ``O_a / O_b`` below which ``HF < 1``), which is a
     max-heap per group; ``group_of`` is each loan's group (-1: several collateral
-    rows). ``always`` lists the loans of several rows, awake at every step.
+    rows). The loans of several rows sleep in the heaps of ``multi``
+    (kernels/lending_multi.py) until a ratio of marks wakes them.
     ``bonus`` is each asset's liquidation bonus; with ``LEND_BONUS_SLOPE`` > 0 a
     liquidation at health factor ``HF`` pays ``min(bonus_max, bonus + slope (1 - HF))``
     (the bonus ramp, 13.3).
@@ -346,6 +261,8 @@ def lending_replay_path(
     ``work`` holds the thread's buffers (:func:`lending_work`), whose per-loan state
     and heap positions count only where stamped ``stamp`` (unique per path among the
     paths that share ``work``); elsewhere the initial book and heap are read.
+    ``work_multi`` (:func:`stresstest.kernels.lending_multi.multi_work`) is set from
+    ``multi`` at the start of the path.
     """
     n_assets = prices.shape[0]
     n_points = prices.shape[1]
@@ -401,12 +318,22 @@ def lending_replay_path(
         sold,
     ) = work
     used = np.zeros(n_assets + 1)
-    n_active = always.shape[0]
-    for position in range(n_active):
-        loan = always[position]
-        active[position] = loan
+    n_active = 0
+    sleeping_multi = multi[5].shape[0] > 0  # any loan of several rows
+    awake_multi = work_multi[4]
+    n_awake = start_path(multi, work_multi)
+    for position in range(n_awake):
         touch(
-            start, collateral0, debt0, collateral, debt, is_open, refused_at, touched, stamp, loan
+            start,
+            collateral0,
+            debt0,
+            collateral,
+            debt,
+            is_open,
+            refused_at,
+            touched,
+            stamp,
+            awake_multi[position],
         )
     n_groups = groups.shape[0]
     asleep = np.empty(n_groups, dtype=np.int64)
@@ -424,6 +351,27 @@ def lending_replay_path(
         if step > 0:
             for asset in range(n_assets + 1):
                 used[asset] *= decay
+        if sleeping_multi:  # loans of several rows: wake, then the sleepers' sums (13.7)
+            first_woken = n_awake
+            n_awake = wake_multi(marks, step, multi, work_multi, n_awake)
+            for position in range(first_woken, n_awake):
+                loan = awake_multi[position]
+                touch(
+                    start,
+                    collateral0,
+                    debt0,
+                    collateral,
+                    debt,
+                    is_open,
+                    refused_at,
+                    touched,
+                    stamp,
+                    loan,
+                )
+                leave_sleep(loan, start, leg_asset, debt_asset, collateral, debt, work_multi)
+            sleeping_debt, sleeping_collateral = add_sleepers(marks, step, work_multi)
+            debt_total += sleeping_debt
+            collateral_total += sleeping_collateral
         for group in range(n_groups):
             asset, debt_of, base = groups[group, 2], groups[group, 3], groups[group, 0]
             limit = marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN)
@@ -462,6 +410,39 @@ def lending_replay_path(
             collateral_total += sleep_collateral[group] * marks[asset, step]
         n_candidates = 0
         kept = 0
+        for position in range(n_awake):  # awake loans of several rows
+            loan = awake_multi[position]
+            if not is_open[loan]:
+                continue
+            debt_value, value, health = loan_health(
+                loan, step, marks, threshold, start, leg_asset, debt_asset, collateral, debt
+            )
+            debt_total += debt_value
+            collateral_total += value
+            if health >= MULTI_SLEEP_HF:
+                go_to_sleep(
+                    loan,
+                    health,
+                    marks,
+                    step,
+                    threshold,
+                    start,
+                    leg_asset,
+                    debt_asset,
+                    collateral,
+                    debt,
+                    multi,
+                    work_multi,
+                )
+                continue
+            awake_multi[kept] = loan
+            kept += 1
+            if health < 1.0:
+                candidates[n_candidates] = loan
+                candidate_hf[n_candidates] = health
+                n_candidates += 1
+        n_awake = kept
+        kept = 0
         for position in range(n_active):
             loan = active[position]
             if not is_open[loan]:
@@ -493,16 +474,11 @@ def lending_replay_path(
                     continue
             active[kept] = loan
             kept += 1
-            debt_value = debt[loan] * marks[debt_asset[loan], step]
-            weighted = 0.0
-            value = 0.0
-            for leg in range(start[loan], start[loan + 1]):
-                leg_value = collateral[leg] * marks[leg_asset[leg], step]
-                weighted += leg_value * threshold[leg_asset[leg]]
-                value += leg_value
+            debt_value, value, health = loan_health(
+                loan, step, marks, threshold, start, leg_asset, debt_asset, collateral, debt
+            )
             debt_total += debt_value
             collateral_total += value
-            health = weighted / debt_value
             if health < 1.0:
                 candidates[n_candidates] = loan
                 candidate_hf[n_candidates] = health
@@ -615,8 +591,9 @@ def lending_replay_path(
     unprofitable_debt = 0.0
     unprofitable = 0.0
     underwater = 0.0
-    for position in range(n_active):  # a sleeping loan is healthy at T (13.7)
-        loan = active[position]
+    awake_multi[:n_awake].sort()  # loans of several rows first, in loan order (13.7)
+    for position in range(n_awake + n_active):  # a sleeping loan is healthy at T (13.7)
+        loan = awake_multi[position] if position < n_awake else active[position - n_awake]
         if not is_open[loan]:
             continue
         debt_value = debt[loan] * marks[debt_asset[loan], last_step]
@@ -662,7 +639,7 @@ def lending_replay_paths(
     single_theta: np.ndarray,
     group_of: np.ndarray,
     groups: np.ndarray,
-    always: np.ndarray,
+    multi: MultiIndex,
     sleep_debt0: np.ndarray,
     sleep_collateral0: np.ndarray,
     fund_initial: float,
@@ -692,6 +669,7 @@ def lending_replay_paths(
         first = block * n_rows // n_blocks
         end = (block + 1) * n_rows // n_blocks
         work = lending_work(n_loans, collateral0.shape[0], single.shape[0], max_legs)
+        work_multi = multi_work(multi)
         for row in range(first, end):
             lending_replay_path(
                 prices[row],
@@ -710,7 +688,7 @@ def lending_replay_paths(
                 single_theta,
                 group_of,
                 groups,
-                always,
+                multi,
                 sleep_debt0,
                 sleep_collateral0,
                 fund_initial,
@@ -720,6 +698,7 @@ def lending_replay_paths(
                 curve_start,
                 curve_knots,
                 work,
+                work_multi,
                 row,
                 out[row],
                 grid_out[row],
