@@ -492,3 +492,28 @@ def test_fraction_rule_with_adl_gives_the_same_bits_on_one_thread_and_two() -> N
         assert np.array_equal(results[0], results[1], equal_nan=True), policy
         assert results[0][:, enums.ADL_COUNT].sum() > 0, policy
         assert (results[0][:, enums.N_LIQUIDATIONS] > 0).all(), policy
+
+
+def test_adl_ranks_a_remainder_by_its_collateral_after_the_close(tmp_path: Path) -> None:
+    """The first case above with L3 (long q 1, e 90, c 11, theta 79, never flagged by t = 2).
+
+    At t = 2, A = 130: L's remainder (q' 0.8, c' 8.612, u 24) scores (24 / 8.612) (104 /
+    32.612) = 8.89; L3 (u 40) (40 / 11) (130 / 51) = 9.27; L2 0.31. L3 goes first and
+    covers the 7.906 whole: adl_notional 130, one trader. (Ranked with its collateral
+    before the close, 0.8 * 10 = 8, L's remainder would score (24 / 8) (104 / 32) = 9.75
+    and go first, notional 104.) t = 3, at 80: L's remainder is closed in full (bad debt
+    7.388, no fee); L3 is gone; no short is left, so 7.388 is socialized.
+    """
+    book = [*PARTIAL_ADL_BOOK, ("long", 1.0, 90.0, 11.0)]
+    tables = {**FRACTION_ADL_TABLES, "adl": {"policy": "profit_leverage"}}
+    result = run_case(tmp_path, PARTIAL_ADL_PRICES, book, tables)
+    check_result(
+        result,
+        {
+            "adl_notional": 130.0,
+            "adl_count": 1,
+            "n_liquidations": 3,
+            "bad_debt": 8.0 + 7.388,
+            "socialized_loss": 7.388,
+        },
+    )

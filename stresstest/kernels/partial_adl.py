@@ -153,7 +153,7 @@ def first_member(cohort_id: float, heads: np.ndarray, cohorts: np.ndarray, n_coh
     """
     if cohorts.shape[1] > COH_MEMBER:
         return int(cohorts[_cohort_row(cohorts, n_cohorts, cohort_id), COH_MEMBER])
-    return heads[int(cohort_id)]
+    return int(heads[int(cohort_id)])
 
 
 @kernel

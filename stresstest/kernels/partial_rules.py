@@ -100,7 +100,7 @@ def held_qty(prefix: np.ndarray, remain: np.ndarray, index: int) -> float:
     qty = _qty(prefix, index, index + 1)
     if remain.shape[0] == 0:
         return qty
-    return qty * remain[index]
+    return float(qty * remain[index])
 
 
 @kernel
