@@ -86,18 +86,10 @@ def test_the_table_names_only_known_stages() -> None:
         assert len(pair) == 2 and pair <= known
 
 
-@pytest.mark.parametrize(
-    "pair", [tuple(sorted(pair)) for pair in UNSUPPORTED if "accounts" not in pair]
-)
-def test_single_asset_pairs_not_run_together_are_refused_naming_both(
-    pair: tuple[str, str],
-) -> None:
-    with pytest.raises(InputError) as caught:
-        load_scenario(with_stages(GBM, pair))
-    message = str(caught.value)
-    for stage in pair:
-        assert STAGE_SETTINGS[stage][1] in message
-    assert "do not run together" in message
+def test_every_single_asset_pair_runs_together() -> None:
+    """No pair of single-asset stages is refused: the last one, the fraction rule with ADL,
+    composes since issue 15 (docs/model.md 10.2); refusals name both settings (below)."""
+    assert [pair for pair in UNSUPPORTED if "accounts" not in pair] == []
 
 
 #: The stages accounts run (docs/model.md 11.7, 11.8, 11.9); every other stage is refused
@@ -175,6 +167,24 @@ def test_one_asset_runs_partial_liquidation_and_adl_together() -> None:
         assert chunked.metrics.tobytes() == result.metrics.tobytes()
         partial_only = stresstest.run(load_scenario(with_stages(base, ("partial",))))
         assert (result.column("socialized_loss") < partial_only.column("socialized_loss")).any()
+
+
+def test_one_asset_runs_the_fraction_rule_and_adl_together() -> None:
+    """Once refused; now ADL ranks each remainder of the fraction rule by its own state
+    (docs/model.md 10.1.1, 10.2), the same bits whatever the chunk size."""
+    assert frozenset({"partial_fraction", "adl"}) not in UNSUPPORTED
+    base = copy.deepcopy(GBM)
+    base["paths"].update(sigma=0.03, n_steps=24)
+    base["insurance_fund"] = {"initial": 0.0}
+    for policy in ("profit_leverage", "hyperliquid", "pro_rata"):
+        scenario = with_stages(base, ("partial", "partial_fraction", "adl"))
+        scenario["adl"]["policy"] = policy
+        both = load_scenario(scenario)
+        result = stresstest.run(both)
+        assert result.column("adl_count").sum() > 0, policy
+        assert (result.column("n_liquidations") > 0).any()
+        chunked = stresstest.run(both, chunk_size=1)
+        assert chunked.metrics.tobytes() == result.metrics.tobytes()
 
 
 def test_accounts_run_partial_liquidation_and_adl_together() -> None:

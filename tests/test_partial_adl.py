@@ -606,8 +606,9 @@ def test_adl_selection_rounds_follow_the_full_ranking() -> None:
     )
 
 
-def test_one_thread_and_two_give_the_same_bits() -> None:
-    case = ReplayCase(
+def threads_case() -> ReplayCase:
+    """Eight seeded GBM paths of 80 steps over a random book of 2000 positions up to 50x."""
+    return ReplayCase(
         prices=np.ascontiguousarray(
             100.0 * np.exp(np.cumsum(0.03 * np.random.default_rng(5).standard_normal((8, 80)), 1))
         ),
@@ -619,6 +620,10 @@ def test_one_thread_and_two_give_the_same_bits() -> None:
         liquidator_share=0.5,
         fund_initial=10.0,
     )
+
+
+def test_one_thread_and_two_give_the_same_bits() -> None:
+    case = threads_case()
     before = numba.get_num_threads()
     results = []
     for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):

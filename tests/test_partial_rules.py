@@ -12,8 +12,10 @@ hand-computed cases check the rule itself; validation refuses keys without meani
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import event, given, settings
@@ -30,6 +32,14 @@ from tests.test_mechanics_reference import (
     mechanism_cases,
     run_mechanics_kernel,
 )
+from tests.test_partial_adl import (
+    PARTIAL_ADL_BOOK,
+    PARTIAL_ADL_PRICES,
+    PARTIAL_ADL_TABLES,
+    run_case,
+    threads_case,
+)
+from tests.test_partial_adl import check as check_result
 from tests.test_replay_reference import KERNEL_SETTINGS, ReplayCase
 from tests.tiers import examples
 from tests.tolerances import HAND_COMPUTED_ATOL, HAND_COMPUTED_RTOL, assert_close
@@ -88,6 +98,36 @@ def test_fraction_rule_with_the_waterfall_matches_reference(
     )
     compare_with_reference(case, mechanisms, "pipeline_paths with rule 'fraction' and waterfall")
     repeated_closes(case, mechanisms)
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(300))
+@given(drawn=mechanism_cases(), data=st.data())
+def test_fraction_rule_with_adl_matches_reference(
+    drawn: tuple[ReplayCase, Mechanisms], data: st.DataObject
+) -> None:
+    """The fraction rule and ADL (10.1.1, 10.2) drawn every time, the vault and bound sometimes.
+
+    The pipeline keeps each remainder as a one-position cohort row and gives each
+    position the rule touches its own state for ADL (kernels/partial_fraction_adl.py);
+    the reference carries every position's own quantity and collateral through
+    fraction closes and ADL alike. A small or empty fund makes ADL fire.
+    """
+    case, mechanisms = drawn
+    notional = float(np.sum(case.book.qty * case.book.entry_price))
+    policy = data.draw(st.sampled_from(["profit_leverage", "hyperliquid", "pro_rata"]))
+    mechanisms = replace(
+        mechanisms,
+        adl={"policy": policy},
+        # f < 1: remainders to rank (f = 1 is the core close, drawn by the tests above)
+        partial=data.draw(fraction_rules(case).filter(lambda table: table["fraction"] < 1.0)),
+        fund_initial=case.fund_initial * data.draw(st.sampled_from([0.01, 0.0])),
+        backstop=data.draw(backstop_tables(notional)),
+        fund_bound=data.draw(st.sampled_from([None, None, 0.005])),
+    )
+    compare_with_reference(case, mechanisms, "pipeline_paths with rule 'fraction' and ADL")
+    actual = run_mechanics_kernel(case, mechanisms)
+    both = (actual[:, enums.N_LIQUIDATIONS] > case.book.qty.size) & (actual[:, enums.ADL_COUNT] > 0)
+    event(f"a path with a position closed more than once and ADL: {bool(np.any(both))}")
 
 
 def repeated_closes(case: ReplayCase, mechanisms: Mechanisms) -> None:
@@ -347,3 +387,134 @@ def test_fraction_rule_with_accounts_is_refused_naming_both_settings() -> None:
     assert "multi-asset accounts" in message
     del accounts["partial_liquidation"]["rule"], accounts["partial_liquidation"]["fraction"]
     load_scenario(accounts)  # today's rule runs with accounts
+
+
+FRACTION_ADL_TABLES: dict[str, Any] = {
+    **PARTIAL_ADL_TABLES,
+    "partial_liquidation": {"rule": "fraction", "fraction": 0.2},
+}
+
+
+def test_a_long_closed_twenty_percent_is_then_deleveraged_whole(tmp_path: Path) -> None:
+    """Book of tests/test_partial_adl.py (L q 1 e 100 c 10, L2 q 1 e 120 c 60, S q 1 e 100 c 22).
+
+    m 0.05, fee 0.01, share 0.5, f 0.2, fund 0; prices 100, 94, 130, 80.
+    t = 1: L flagged (89.3 < 90), F = 93.06 > 90: 0.2 closed at 94, notional 18.8,
+      penalty 0.188 (0.094 to the fund); L keeps q' 0.8, theta' = (90 - 0.2 * 93.06) /
+      0.8 = 89.235, c' = 0.8 (100 - 89.235) = 8.612.
+    t = 2: S flagged (136.5 > 122), closed in full at 130: E = -8, bad debt 8. Fund
+      0.094 - 8: the longs cover 7.906 at 130. L: u = 0.8 * 30 = 24, score (24 / 8.612)
+      (104 / 32.612) = 8.89; L2: u 10, c 60, score 0.31. L first, 7.906 < 24: closed
+      whole, notional 0.8 * 130 = 104; the need is met, fund 0. Haircuts (7.906 / 24, 0)
+      over 2 candidates: Gini 1/2.
+    t = 3: L is gone; L2 (60 < 76) is not flagged.
+    Q_t = 3, 3, 2.8 (L's remainder armed from t = 2), 1: requirement 0.05 (300 + 282 +
+    364 + 80) / 4. Without ADL L's remainder is closed in full at t = 3 at 80 (theta'
+    >= F = 79.2): bad debt 0.8 * 20 - 8.612 = 7.388.
+    """
+    tables = {**FRACTION_ADL_TABLES, "adl": {"policy": "profit_leverage"}}
+    result = run_case(tmp_path, PARTIAL_ADL_PRICES, PARTIAL_ADL_BOOK, tables)
+    check_result(
+        result,
+        {
+            "n_liquidations": 2,
+            "liquidated_notional": 18.8 + 130.0,
+            "bad_debt": 8.0,
+            "fees_to_fund": 0.094,
+            "fees_to_liquidators": 0.094,
+            "socialized_loss": 0.0,
+            "fund_end": 0.0,
+            "fund_max_drawdown": 0.094,
+            "fund_required": 7.906,
+            "requirement_mean": 0.05 * (300.0 + 282.0 + 364.0 + 80.0) / 4,
+            "adl_notional": 104.0,
+            "adl_count": 1,
+            "adl_top1_share": 1.0,
+            "adl_gini": 0.5,
+        },
+    )
+    assert result.column("socialized_loss")[0] == 0.0
+    alone = {key: value for key, value in FRACTION_ADL_TABLES.items() if key != "adl"}
+    check_result(
+        run_case(tmp_path, PARTIAL_ADL_PRICES, PARTIAL_ADL_BOOK, alone),
+        {"n_liquidations": 3, "bad_debt": 8.0 + 7.388},
+    )
+
+
+def test_pro_rata_reduces_a_remainder_which_is_then_closed_at_what_is_left(
+    tmp_path: Path,
+) -> None:
+    """As above with pro_rata: at t = 2 U = 24 + 10, f = 7.906 / 34; L keeps (1 - f) 0.8
+    (its row's quantity) and its threshold 89.235, L2 (1 - f). adl_notional f 1.8 * 130.
+
+    t = 3: L's remainder is flagged (76 < 89.235) and closed in full at 80 (theta' >= F):
+    notional (1 - f) 0.8 * 80, bad debt (1 - f) 7.388, which no short is left to cover:
+    socialized. Q_3 = (1 - f) 1.8.
+    """
+    tables = {**FRACTION_ADL_TABLES, "adl": {"policy": "pro_rata"}}
+    result = run_case(tmp_path, PARTIAL_ADL_PRICES, PARTIAL_ADL_BOOK, tables)
+    fraction = 7.906 / 34.0
+    kept = 1.0 - fraction
+    check_result(
+        result,
+        {
+            "n_liquidations": 3,
+            "liquidated_notional": 148.8 + kept * 0.8 * 80.0,
+            "bad_debt": 8.0 + kept * 7.388,
+            "socialized_loss": kept * 7.388,
+            "fund_end": 0.0,
+            "adl_notional": fraction * 1.8 * 130.0,
+            "adl_count": 2,
+            "adl_gini": 0.0,
+            "requirement_mean": 0.05 * (300.0 + 282.0 + 364.0 + kept * 1.8 * 80.0) / 4,
+        },
+    )
+
+
+def test_fraction_rule_with_adl_gives_the_same_bits_on_one_thread_and_two() -> None:
+    """The per-position state is per thread and restored after each path (10.2)."""
+    case = threads_case()
+    before = numba.get_num_threads()
+    for policy in ("profit_leverage", "pro_rata"):
+        mechanisms = Mechanisms(
+            margin=case.margin,
+            liquidation=liquidation_table(case),
+            fund_initial=0.0,
+            adl={"policy": policy},
+            partial={"rule": "fraction", "fraction": 0.2, "min_notional": 1000.0},
+        )
+        results = []
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            try:
+                results.append(run_mechanics_kernel(case, mechanisms))
+            finally:
+                numba.set_num_threads(before)
+        assert np.array_equal(results[0], results[1], equal_nan=True), policy
+        assert results[0][:, enums.ADL_COUNT].sum() > 0, policy
+        assert (results[0][:, enums.N_LIQUIDATIONS] > 0).all(), policy
+
+
+def test_adl_ranks_a_remainder_by_its_collateral_after_the_close(tmp_path: Path) -> None:
+    """The first case above with L3 (long q 1, e 90, c 11, theta 79, never flagged by t = 2).
+
+    At t = 2, A = 130: L's remainder (q' 0.8, c' 8.612, u 24) scores (24 / 8.612) (104 /
+    32.612) = 8.89; L3 (u 40) (40 / 11) (130 / 51) = 9.27; L2 0.31. L3 goes first and
+    covers the 7.906 whole: adl_notional 130, one trader. (Ranked with its collateral
+    before the close, 0.8 * 10 = 8, L's remainder would score (24 / 8) (104 / 32) = 9.75
+    and go first, notional 104.) t = 3, at 80: L's remainder is closed in full (bad debt
+    7.388, no fee); L3 is gone; no short is left, so 7.388 is socialized.
+    """
+    book = [*PARTIAL_ADL_BOOK, ("long", 1.0, 90.0, 11.0)]
+    tables = {**FRACTION_ADL_TABLES, "adl": {"policy": "profit_leverage"}}
+    result = run_case(tmp_path, PARTIAL_ADL_PRICES, book, tables)
+    check_result(
+        result,
+        {
+            "adl_notional": 130.0,
+            "adl_count": 1,
+            "n_liquidations": 3,
+            "bad_debt": 8.0 + 7.388,
+            "socialized_loss": 7.388,
+        },
+    )

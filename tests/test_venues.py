@@ -51,6 +51,9 @@ def test_a_venue_runs_whole_with_its_own_stages(venue: str) -> None:
     assert set(OWN_COLUMNS[venue]) <= names
     if venue == "drift_sol_perp":
         assert "adl_notional" not in names and scenario.partial_liquidation is not None
+    if venue == "hyperliquid_btc":  # Hyperliquid's 20 % rule with its ADL (docs/venues.md)
+        assert scenario.partial_liquidation is not None
+        assert scenario.partial_liquidation.rule == "fraction"
     assert float(result.column("n_liquidations").sum()) > 0
 
 

@@ -265,6 +265,29 @@ def close_terms(
 
 
 @kernel
+def split_due_range(
+    side: int, target: float, full_bound: float, threshold: np.ndarray, start: int, stop: int
+) -> tuple[int, int, int, int, int, int]:
+    """Split a due range ``[start, stop)`` of the sorted book at ``target`` and ``full_bound``.
+
+    Binary searches: returns ``(rearm_start, rearm_stop, full_start, full_stop,
+    part_start, part_stop)``, the positions no longer in breach of ``target``, those
+    at or past ``full_bound`` (longs; at or below it, shorts) and the middle part.
+    """
+    if side > 0:
+        rearm_start = start
+        rearm_stop = first_greater(threshold, target, start, stop)
+        full_start = first_not_less(threshold, full_bound, rearm_stop, stop)
+        full_stop = stop
+        return rearm_start, rearm_stop, full_start, full_stop, rearm_stop, full_start
+    rearm_start = first_not_less(threshold, target, start, stop)
+    rearm_stop = stop
+    full_start = start
+    full_stop = first_greater(threshold, full_bound, start, rearm_start)
+    return rearm_start, rearm_stop, full_start, full_stop, full_stop, rearm_start
+
+
+@kernel
 def close_range_in_full(
     side: int,
     target: float,
@@ -297,18 +320,9 @@ def close_range_in_full(
     """
     closed_qty = 0.0
     passed = 0.0
-    if side > 0:
-        rearm_start = start
-        rearm_stop = first_greater(threshold, target, start, stop)
-        full_start = first_not_less(threshold, full_bound, rearm_stop, stop)
-        full_stop = stop
-        part_start, part_stop = rearm_stop, full_start
-    else:
-        rearm_start = first_not_less(threshold, target, start, stop)
-        rearm_stop = stop
-        full_start = start
-        full_stop = first_greater(threshold, full_bound, start, rearm_start)
-        part_start, part_stop = full_stop, rearm_start
+    rearm_start, rearm_stop, full_start, full_stop, part_start, part_stop = split_due_range(
+        side, target, full_bound, threshold, start, stop
+    )
     if full_start < full_stop:
         if book:
             count = float(full_stop - full_start)
@@ -585,74 +599,6 @@ def _close_cohort(
     if threshold >= exit_price:
         return max(0.0, qty * (threshold - exit_price)), 0.0
     return 0.0, max(0.0, qty * (exit_price - threshold))
-
-
-@kernel
-def sized_order(
-    side: int,
-    first: int,
-    last: int,
-    close_step: int,
-    last_step: int,
-    price: float,
-    mark: float,
-    level: float,
-    slippage: float,
-    fee: float,
-    maintenance_form: bool,
-    rate_and_buffer: float,
-    threshold: np.ndarray,
-    prefix: np.ndarray,
-    removed: np.ndarray,
-    queue: np.ndarray,
-    head: int,
-    n_queue: int,
-    segments: np.ndarray,
-    n_segments: int,
-    cohorts: np.ndarray,
-    n_cohorts: int,
-) -> float:
-    """Quantity (base units) one side closes at ``close_step`` if it executes at ``price``.
-
-    The flags of steps ``[first, last]``, sized by :func:`close_side` at the price
-    before impact (docs/model.md 10.1): the order whose net notional prices the
-    impact of the step. Changes nothing.
-    """
-    exit_price, target, full_bound, denominator = close_terms(
-        side, price, mark, level, slippage, fee, maintenance_form, rate_and_buffer
-    )
-    no_totals = np.zeros(1)
-    no_flows = np.zeros((1, 1))
-    total = 0.0
-    for flag_step in range(first, last + 1):
-        _, _, _, _, head, closed, _ = close_side(
-            side,
-            flag_step,
-            close_step,
-            last_step,
-            exit_price,
-            target,
-            full_bound,
-            denominator,
-            fee,
-            0.0,
-            -1.0,
-            threshold,
-            prefix,
-            removed,
-            queue,
-            head,
-            n_queue,
-            segments,
-            n_segments,
-            cohorts,
-            n_cohorts,
-            no_totals,
-            no_flows,
-            False,
-        )
-        total += closed
-    return total
 
 
 @kernel

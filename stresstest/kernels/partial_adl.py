@@ -70,8 +70,9 @@ from stresstest.kernels.partial import (
     Q_COHORT,
     Q_FLAG,
     _cohort_row,
+    split_due_range,
 )
-from stresstest.kernels.search import first_greater, first_not_less
+from stresstest.kernels.partial_rules import COH_MEMBER
 
 #: A thread's per-position state of one side (:func:`new_partial_work`, items ``P_*``).
 PartialAdlWork = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -143,11 +144,26 @@ def _set_status(
 
 
 @kernel
+def first_member(cohort_id: float, heads: np.ndarray, cohorts: np.ndarray, n_cohorts: int) -> int:
+    """The first member of the cohort ``cohort_id`` (then ``next_member`` to -1).
+
+    The target rule links a cohort's members from ``heads``; under the fraction rule
+    (a cohort table with the :data:`COH_MEMBER` column) a row has one member, its
+    position in the sorted book, whose ``next_member`` is -1.
+    """
+    if cohorts.shape[1] > COH_MEMBER:
+        return int(cohorts[_cohort_row(cohorts, n_cohorts, cohort_id), COH_MEMBER])
+    return int(heads[int(cohort_id)])
+
+
+@kernel
 def track_flags(
     queue: np.ndarray,
     first_row: int,
     stop_row: int,
     heads: np.ndarray,
+    cohorts: np.ndarray,
+    n_cohorts: int,
     ranked: bool,
     ranks: np.ndarray,
     work: AdlWork,
@@ -158,7 +174,7 @@ def track_flags(
     following = partial[P_NEXT]
     for row in range(first_row, stop_row):
         if queue[row, Q_COHORT] > 0.0:
-            member = heads[int(queue[row, Q_A])]
+            member = first_member(queue[row, Q_A], heads, cohorts, n_cohorts)
             while member >= 0:
                 if remain[member] > 0.0:
                     _set_status(member, QUEUED, ranked, ranks, work, partial)
@@ -290,18 +306,9 @@ def track_close(
         start = int(queue[row, Q_A])
         stop = int(queue[row, Q_B])
         row += 1
-        if side > 0:
-            rearm_start = start
-            rearm_stop = first_greater(threshold, target, start, stop)
-            full_start = first_not_less(threshold, full_bound, rearm_stop, stop)
-            full_stop = stop
-            part_start, part_stop = rearm_stop, full_start
-        else:
-            rearm_start = first_not_less(threshold, target, start, stop)
-            rearm_stop = stop
-            full_start = start
-            full_stop = first_greater(threshold, full_bound, start, rearm_start)
-            part_start, part_stop = full_stop, rearm_start
+        rearm_start, rearm_stop, full_start, full_stop, part_start, part_stop = split_due_range(
+            side, target, full_bound, threshold, start, stop
+        )
         for position in range(rearm_start, rearm_stop):
             if remain[position] > 0.0:
                 _reopen(position, close_step, ranked, ranks, work, partial)
@@ -322,6 +329,8 @@ def track_takeovers(
     queue: np.ndarray,
     head: int,
     heads: np.ndarray,
+    cohorts: np.ndarray,
+    n_cohorts: int,
     ranked: bool,
     ranks: np.ndarray,
     work: AdlWork,
@@ -339,7 +348,7 @@ def track_takeovers(
         if before[offset, Q_COHORT] > 0.0:
             if queue[row, Q_COHORT] > 0.0:
                 continue
-            member = heads[int(before[offset, Q_A])]
+            member = first_member(before[offset, Q_A], heads, cohorts, n_cohorts)
             while member >= 0:
                 if remain[member] > 0.0:
                     _set_status(member, GONE, ranked, ranks, work, partial)

@@ -1,9 +1,11 @@
 """The close stage of the partial-liquidation loop for one side at one step (10.1, 10.2).
 
 :func:`close_due_side` closes one side's flags of one flag step at the close step:
-by the venue-style rule (:func:`stresstest.kernels.partial_rules.close_side_fraction`)
-or by the target rule (:func:`stresstest.kernels.partial.close_side`), with ADL's
-per-position state updated first (:func:`stresstest.kernels.partial_adl.track_close`).
+by the venue-style rule (:func:`stresstest.kernels.partial_rules.close_side_fraction`,
+ADL's per-position state updated around it by
+:func:`stresstest.kernels.partial_fraction_adl.track_fraction_close`) or by the target
+rule (:func:`stresstest.kernels.partial.close_side`, the state updated first by
+:func:`stresstest.kernels.partial_adl.track_close`).
 Called by :func:`stresstest.kernels.pipeline_partial.partial_pipeline_path` for longs,
 then shorts. Pure numba over arrays.
 """
@@ -12,11 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.adl_index import AdlWork
+from stresstest.kernels.adl_index import W_REMAIN, AdlWork
 from stresstest.kernels.fund import FLOW_BAD_DEBT
 from stresstest.kernels.jit import kernel
-from stresstest.kernels.partial import Q_FLAG, close_side
+from stresstest.kernels.partial import Q_FLAG, close_side, close_terms
 from stresstest.kernels.partial_adl import PartialAdlWork, track_close
+from stresstest.kernels.partial_fraction_adl import track_fraction_close
 from stresstest.kernels.partial_rules import close_side_fraction
 
 
@@ -65,42 +68,77 @@ def close_due_side(
     the target rule and ``series`` the breach series of the fraction rule (quote per
     base), ``mark`` the mark the notional threshold reads. Returns the updated
     segments, cohorts and queue head, the bad debt passed on past the fund's bound
-    and the bad debt the closes added to the step's flow (quote units; 0 under the
-    fraction rule, which does not run with ADL).
+    and the bad debt the closes added to the step's flow (quote units), which splits
+    the step's shortfall between the sides for ADL (10.2).
     """
     beyond = 0.0
     bad = 0.0
     if not (head < n_queue and queue[head, Q_FLAG] == flag_step):
         return segments, n_segments, cohorts, n_cohorts, head, beyond, bad
     if fraction_rule:
-        segments, n_segments, cohorts, n_cohorts, head, _, beyond = close_side_fraction(
-            side,
-            flag_step,
-            step,
-            last_step,
-            exit_price,
-            series,
-            full_bound,
-            rate_paid,
-            liquidator_share,
-            bound,
-            mark,
-            fraction,
-            cooldown,
-            min_notional,
-            threshold,
-            prefix,
-            queue,
-            head,
-            n_queue,
-            segments,
-            n_segments,
-            cohorts,
-            n_cohorts,
-            totals,
-            flows,
-            True,
-        )
+        first_head = head
+        n_before = n_cohorts
+        bad_before = flows[FLOW_BAD_DEBT, step]
+        # ADL's per-position state in two passes around the close (10.2): the due rows
+        # before it updates them in place, the due ranges after it appended their rows.
+        for stage in range(3):
+            if stage == 1:
+                segments, n_segments, cohorts, n_cohorts, head, _, beyond = close_side_fraction(
+                    side,
+                    flag_step,
+                    step,
+                    last_step,
+                    exit_price,
+                    series,
+                    full_bound,
+                    rate_paid,
+                    liquidator_share,
+                    bound,
+                    mark,
+                    fraction,
+                    cooldown,
+                    min_notional,
+                    threshold,
+                    prefix,
+                    removed,
+                    work[W_REMAIN],
+                    queue,
+                    first_head,
+                    n_queue,
+                    segments,
+                    n_segments,
+                    cohorts,
+                    n_cohorts,
+                    totals,
+                    flows,
+                    True,
+                )
+            elif with_adl:
+                track_fraction_close(
+                    stage == 2,
+                    side,
+                    flag_step,
+                    step,
+                    last_step,
+                    series,
+                    full_bound,
+                    mark,
+                    fraction,
+                    cooldown,
+                    min_notional,
+                    threshold,
+                    prefix,
+                    queue,
+                    first_head,
+                    n_queue,
+                    cohorts,
+                    n_before,
+                    ranked,
+                    ranks,
+                    work,
+                    partial,
+                )
+        bad = flows[FLOW_BAD_DEBT, step] - bad_before
         return segments, n_segments, cohorts, n_cohorts, head, beyond, bad
     if with_adl:  # each position's state, before the cohort table changes
         track_close(
@@ -153,3 +191,114 @@ def close_due_side(
     )
     bad = flows[FLOW_BAD_DEBT, step] - bad_before
     return segments, n_segments, cohorts, n_cohorts, head, beyond, bad
+
+
+@kernel
+def sized_due_side(
+    side: int,
+    first: int,
+    last: int,
+    close_step: int,
+    last_step: int,
+    price: float,
+    mark: float,
+    level: float,
+    series: float,
+    slippage: float,
+    fee: float,
+    maintenance_form: bool,
+    rate_and_buffer: float,
+    fraction_rule: bool,
+    fraction: float,
+    cooldown: int,
+    min_notional: float,
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    removed: np.ndarray,
+    remain: np.ndarray,
+    queue: np.ndarray,
+    head: int,
+    n_queue: int,
+    segments: np.ndarray,
+    n_segments: int,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+) -> float:
+    """Quantity (base units) one side closes at ``close_step`` if it executes at ``price``.
+
+    The flags of steps ``[first, last]``, sized by the side's close rule at the price
+    before impact (docs/model.md 10.1, 10.1.1): the order whose net notional prices
+    the step's impact (9.4). The target rule reads ``level`` (its target threshold is
+    the mark moved by slippage times ``level``), the fraction rule ``series`` (the
+    breach series of the close step) and ``mark`` (its notional threshold); both close
+    at ``x = price (1 - side slippage)`` with the full-close bound ``x (1 - side
+    fee)``. ``remain`` is ADL's remaining fraction per position (empty without ADL).
+    Changes nothing.
+    """
+    exit_price, target, full_bound, denominator = close_terms(
+        side, price, mark, level, slippage, fee, maintenance_form, rate_and_buffer
+    )
+    no_totals = np.zeros(1)
+    no_flows = np.zeros((1, 1))
+    total = 0.0
+    for flag_step in range(first, last + 1):
+        if fraction_rule:
+            _, _, _, _, head, closed, _ = close_side_fraction(
+                side,
+                flag_step,
+                close_step,
+                last_step,
+                exit_price,
+                series,
+                full_bound,
+                fee,
+                0.0,
+                -1.0,
+                mark,
+                fraction,
+                cooldown,
+                min_notional,
+                threshold,
+                prefix,
+                removed,
+                remain,
+                queue,
+                head,
+                n_queue,
+                segments,
+                n_segments,
+                cohorts,
+                n_cohorts,
+                no_totals,
+                no_flows,
+                False,
+            )
+        else:
+            _, _, _, _, head, closed, _ = close_side(
+                side,
+                flag_step,
+                close_step,
+                last_step,
+                exit_price,
+                target,
+                full_bound,
+                denominator,
+                fee,
+                0.0,
+                -1.0,
+                threshold,
+                prefix,
+                removed,
+                queue,
+                head,
+                n_queue,
+                segments,
+                n_segments,
+                cohorts,
+                n_cohorts,
+                no_totals,
+                no_flows,
+                False,
+            )
+        total += closed
+    return total

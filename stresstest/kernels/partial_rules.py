@@ -20,14 +20,15 @@ partial close; a range of the sorted book is split at ``T`` and ``F`` by binary
 search and its middle part closed position by position (the notional threshold
 depends on each position's quantity, which is not sorted with the threshold).
 Per path ``O(T (S + K) + B log N + P)``: ``K`` live remainders, ``P`` partial
-closes of positions of the sorted book.
+closes of positions of the sorted book. With ADL (10.2) each row also holds its
+position (``COH_MEMBER``), whose own state ADL reads
+(:mod:`stresstest.kernels.partial_fraction_adl`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.adl import N_REMOVED
 from stresstest.kernels.fund import FLOW_BAD_DEBT, record_close
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.partial import (
@@ -51,7 +52,55 @@ from stresstest.kernels.partial import (
 )
 
 COH_LAST = N_COH  # step of the remainder's last partial close (rule 'fraction')
-N_COH_RULES = N_COH + 1
+COH_MEMBER = N_COH + 1  # the remainder's position in the sorted book (ADL's state, 10.2)
+N_COH_RULES = N_COH + 2
+
+REARM = 0
+FULL = 1
+PARTIAL = 2
+
+
+@kernel
+def fraction_case(
+    side: int,
+    target: float,
+    full_bound: float,
+    level: float,
+    qty: float,
+    mark: float,
+    fraction: float,
+    min_notional: float,
+    in_cooldown: bool,
+) -> int:
+    """The case of a due position (threshold ``level``, quantity ``qty``) by the table of 10.1.1.
+
+    :data:`REARM` if it is no longer in breach of ``target``, :data:`FULL` if it is
+    at or past ``full_bound``, if ``f = 1``, if its notional at the mark ``qty mark``
+    is at most ``min_notional`` or during its cool-down, else :data:`PARTIAL`.
+    """
+    if side * (target - level) >= 0.0:
+        return REARM
+    if (
+        side * (level - full_bound) >= 0.0
+        or fraction >= 1.0
+        or qty * mark <= min_notional
+        or in_cooldown
+    ):
+        return FULL
+    return PARTIAL
+
+
+@kernel
+def held_qty(prefix: np.ndarray, remain: np.ndarray, index: int) -> float:
+    """Quantity (base units) of the sorted book's position ``index`` now.
+
+    ``remain`` is ADL's remaining fraction per position (empty: ADL is off, the
+    book's quantity).
+    """
+    qty = _qty(prefix, index, index + 1)
+    if remain.shape[0] == 0:
+        return qty
+    return float(qty * remain[index])
 
 
 @kernel
@@ -96,6 +145,8 @@ def close_side_fraction(
     min_notional: float,
     threshold: np.ndarray,
     prefix: np.ndarray,
+    removed: np.ndarray,
+    remain: np.ndarray,
     queue: np.ndarray,
     head: int,
     n_queue: int,
@@ -115,7 +166,11 @@ def close_side_fraction(
     ``cooldown`` in steps and ``min_notional`` in quote units. ``cohorts`` has
     :data:`N_COH_RULES` columns. A partial close of a cohort row updates it in place
     (armed from ``close_step + 1``); one of a position of the sorted book appends a
-    row, in the book's order. Without ``book`` nothing changes and only the closed
+    row, in the book's order, with the position in :data:`COH_MEMBER`. With ADL
+    (10.2) ``removed`` is the side's removal trees (one column: nothing removed) and
+    ``remain`` ADL's remaining fraction per position (empty without ADL): a range's
+    sums and each middle position's quantity are net of what ADL took, and a
+    position ADL closed is skipped. Without ``book`` nothing changes and only the closed
     quantity is computed (the order the impact stage prices).
     """
     alive_after = close_step < last_step
@@ -128,20 +183,25 @@ def close_side_fraction(
             head += 1
             level = cohorts[row, COH_THRESHOLD]
             qty = cohorts[row, COH_QTY]
-            if side * (target - level) >= 0.0:  # no longer in breach: re-armed unchanged
+            case = fraction_case(
+                side,
+                target,
+                full_bound,
+                level,
+                qty,
+                mark,
+                fraction,
+                min_notional,
+                close_step <= cohorts[row, COH_LAST] + cooldown,
+            )
+            if case == REARM:  # no longer in breach: re-armed unchanged
                 if book:
                     if alive_after:
                         cohorts[row, COH_FROM] = close_step + 1
                     else:
                         cohorts[row, COH_COUNT] = 0.0
                 continue
-            in_full = (
-                side * (level - full_bound) >= 0.0
-                or fraction >= 1.0
-                or qty * mark <= min_notional
-                or close_step <= cohorts[row, COH_LAST] + cooldown
-            )
-            if in_full:
+            if case == FULL:
                 if book:
                     passed += _full_cohort(
                         side,
@@ -194,7 +254,7 @@ def close_side_fraction(
             bound,
             threshold,
             prefix,
-            np.zeros((N_REMOVED, 1)),  # ADL does not run with this rule (docs/model.md 12)
+            removed,
             start,
             stop,
             close_step,
@@ -211,7 +271,9 @@ def close_side_fraction(
         part_count = 0
         part_closed = 0.0
         for index in range(part_start, part_stop):
-            qty = _qty(prefix, index, index + 1)
+            qty = held_qty(prefix, remain, index)
+            if not qty > 0.0:  # closed by ADL (10.2)
+                continue
             if fraction >= 1.0 or qty * mark <= min_notional:
                 small_count += 1
                 small_qty += qty
@@ -231,6 +293,7 @@ def close_side_fraction(
                     cohorts[n_cohorts - 1, COH_ID] + 1.0 if n_cohorts else 0.0
                 )
                 cohorts[n_cohorts, COH_LAST] = close_step
+                cohorts[n_cohorts, COH_MEMBER] = index
                 n_cohorts += 1
         closed_qty += small_qty + part_closed
         if book and small_count > 0:
@@ -260,72 +323,3 @@ def close_side_fraction(
                 segments, n_segments, side, rearm_start, rearm_stop, close_step
             )
     return segments, n_segments, cohorts, n_cohorts, head, closed_qty, passed
-
-
-@kernel
-def sized_fraction(
-    side: int,
-    first: int,
-    last: int,
-    close_step: int,
-    last_step: int,
-    price: float,
-    mark: float,
-    target: float,
-    slippage: float,
-    fee: float,
-    fraction: float,
-    cooldown: int,
-    min_notional: float,
-    threshold: np.ndarray,
-    prefix: np.ndarray,
-    queue: np.ndarray,
-    head: int,
-    n_queue: int,
-    segments: np.ndarray,
-    n_segments: int,
-    cohorts: np.ndarray,
-    n_cohorts: int,
-) -> float:
-    """Quantity (base units) one side closes at ``close_step`` by the fraction rule at ``price``.
-
-    The flags of steps ``[first, last]``, sized at the price before impact: the
-    order whose net notional prices the step's impact (docs/model.md 10.1, 9.4).
-    Changes nothing.
-    """
-    exit_price = price * (1.0 - side * slippage)
-    full_bound = exit_price * (1.0 - side * fee)
-    no_totals = np.zeros(1)
-    no_flows = np.zeros((1, 1))
-    total = 0.0
-    for flag_step in range(first, last + 1):
-        _, _, _, _, head, closed, _ = close_side_fraction(
-            side,
-            flag_step,
-            close_step,
-            last_step,
-            exit_price,
-            target,
-            full_bound,
-            fee,
-            0.0,
-            -1.0,
-            mark,
-            fraction,
-            cooldown,
-            min_notional,
-            threshold,
-            prefix,
-            queue,
-            head,
-            n_queue,
-            segments,
-            n_segments,
-            cohorts,
-            n_cohorts,
-            no_totals,
-            no_flows,
-            False,
-        )
-        total += closed
-    return total

@@ -18,7 +18,8 @@ flag and close stages work on the segments, cohorts and close queues of
 cohorts, and at its close step each is re-armed, closed in full or closed down to
 the target at the mark; with ``rule = "fraction"`` (``MECH_PARTIAL_RULE``) by
 :mod:`stresstest.kernels.partial_rules` instead: a fixed share, a cool-down and a
-notional threshold, each remainder a cohort row of its own. With ``[market]`` the
+notional threshold, each remainder a cohort row of its own (with ADL, its own
+state too: :mod:`stresstest.kernels.partial_fraction_adl`). With ``[market]`` the
 due closes are first sized at the price before impact; their net quantity sets
 the step's impact. The loop is its own function so that the loop without partial
 liquidation keeps its speed; the shared stages are the same kernels
@@ -42,6 +43,7 @@ from stresstest.kernels.adl import (
     write_fund_state,
 )
 from stresstest.kernels.adl_index import (
+    W_REMAIN,
     W_REMOVED,
     AdlIndex,
     AdlWork,
@@ -85,7 +87,6 @@ from stresstest.kernels.partial import (
     close_terms,
     flag_side,
     initial_segments,
-    sized_order,
     take_over_due,
 )
 from stresstest.kernels.partial_adl import (
@@ -95,8 +96,8 @@ from stresstest.kernels.partial_adl import (
     track_flags,
     track_takeovers,
 )
-from stresstest.kernels.partial_close import close_due_side
-from stresstest.kernels.partial_rules import N_COH_RULES, sized_fraction
+from stresstest.kernels.partial_close import close_due_side, sized_due_side
+from stresstest.kernels.partial_rules import N_COH_RULES
 from stresstest.kernels.waterfall_columns import write_waterfall_columns
 
 
@@ -316,6 +317,8 @@ def partial_pipeline_path(
                 long_rows,
                 n_long_queue,
                 long_heads,
+                long_cohorts,
+                n_long_cohorts,
                 ranked,
                 long_ranks,
                 long_work,
@@ -326,6 +329,8 @@ def partial_pipeline_path(
                 short_rows,
                 n_short_queue,
                 short_heads,
+                short_cohorts,
+                n_short_cohorts,
                 ranked,
                 short_ranks,
                 short_work,
@@ -407,6 +412,8 @@ def partial_pipeline_path(
                         long_queue,
                         long_head,
                         long_heads,
+                        long_cohorts,
+                        n_long_cohorts,
                         ranked,
                         long_ranks,
                         long_work,
@@ -418,6 +425,8 @@ def partial_pipeline_path(
                         short_queue,
                         short_head,
                         short_heads,
+                        short_cohorts,
+                        n_short_cohorts,
                         ranked,
                         short_ranks,
                         short_work,
@@ -433,61 +442,8 @@ def partial_pipeline_path(
             execution = price
             impact = 0.0
             direction = 0.0
-            if with_impact and fraction_rule:  # sized at the price before impact (10.1)
-                sold = sized_fraction(
-                    1,
-                    first,
-                    last,
-                    step,
-                    last_step,
-                    price,
-                    oracle,
-                    long_series,
-                    slippage,
-                    rate_paid,
-                    fraction,
-                    cooldown,
-                    min_notional,
-                    long_threshold,
-                    long_prefix,
-                    long_queue,
-                    long_head,
-                    n_long_queue,
-                    long_segments,
-                    n_long_segments,
-                    long_cohorts,
-                    n_long_cohorts,
-                )
-                bought = sized_fraction(
-                    -1,
-                    first,
-                    last,
-                    step,
-                    last_step,
-                    price,
-                    oracle,
-                    short_series,
-                    slippage,
-                    rate_paid,
-                    fraction,
-                    cooldown,
-                    min_notional,
-                    short_threshold,
-                    short_prefix,
-                    short_queue,
-                    short_head,
-                    n_short_queue,
-                    short_segments,
-                    n_short_segments,
-                    short_cohorts,
-                    n_short_cohorts,
-                )
-                net = bought - sold
-                direction = 1.0 if net > 0.0 else -1.0
-                impact = relative_impact(params, price * abs(net))
-                execution = price * np.exp(direction * impact)
-            elif with_impact:  # the order sized at the price before impact sets the impact
-                sold = sized_order(
+            if with_impact:  # the order sized at the price before impact sets the impact
+                sold = sized_due_side(
                     1,
                     first,
                     last,
@@ -496,13 +452,19 @@ def partial_pipeline_path(
                     price,
                     oracle,
                     long_level,
+                    long_series,
                     slippage,
                     rate_paid,
                     not predictive,
                     rate + buffer,
+                    fraction_rule,
+                    fraction,
+                    cooldown,
+                    min_notional,
                     long_threshold,
                     long_prefix,
                     long_removed,
+                    long_work[W_REMAIN],
                     long_queue,
                     long_head,
                     n_long_queue,
@@ -511,7 +473,7 @@ def partial_pipeline_path(
                     long_cohorts,
                     n_long_cohorts,
                 )
-                bought = sized_order(
+                bought = sized_due_side(
                     -1,
                     first,
                     last,
@@ -520,13 +482,19 @@ def partial_pipeline_path(
                     price,
                     oracle,
                     short_level,
+                    short_series,
                     slippage,
                     rate_paid,
                     not predictive,
                     rate + buffer,
+                    fraction_rule,
+                    fraction,
+                    cooldown,
+                    min_notional,
                     short_threshold,
                     short_prefix,
                     short_removed,
+                    short_work[W_REMAIN],
                     short_queue,
                     short_head,
                     n_short_queue,

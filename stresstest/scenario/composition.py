@@ -63,11 +63,6 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "or fill past it per position; with [accounts] mode = 'isolated' every unit is one "
         "position and follows the single-asset rule (docs/model.md 11.7, 11.10, 10.4)"
     ),
-    frozenset({"adl", "partial_fraction"}): (
-        "ADL ranks each open position by its own quantity and collateral; the fraction "
-        "rule keeps each remainder as a cohort row of one position (docs/model.md 10.1.1), "
-        "and the ADL layer has not been run or compared with the reference on those rows"
-    ),
     frozenset({"accounts", "partial_fraction"}): (
         "the accounts defence kernel closes a unit's legs down to the target rate "
         "(docs/model.md 11.8) and keeps no per-unit cool-down; the venue-style fraction rule "
