@@ -12,15 +12,18 @@ functions of ``(e, m)`` at the ADL price ``A`` alone (docs/model.md 10.2):
   concave denominator and the short's monotone, so over an interval of ``e`` the
   largest value is at an end.
 
-So a node holding the minimum and maximum ``e`` and the minimum ``m`` of its open
-positions bounds the score of every candidate below it (the best end of its ``e``
-interval, cut at ``A``, with its minimum ``m``; widened by :data:`BOUND_SLACK` for
-rounding). The tree is a static segment tree over the side's sorted order (buckets
-of :data:`LEAF` positions at the leaves); nodes outside the event's range
-``[start, stop)`` are skipped. A best-first search pops nodes by bound and
-positions by ``(score desc, index asc)``, a node before a position of equal value,
-so the order taken is that of a full sort. Removing a position updates its
-bucket and the ``O(log N)`` nodes above it.
+So a box ``[e_min, e_max] x [m_min, ...)`` bounds the score of every candidate
+in it (the best end of its ``e`` interval, cut at ``A``, with its minimum ``m``;
+widened by :data:`BOUND_SLACK` for rounding: :func:`node_bound`). The search of
+:func:`deleverage` runs on a k-d tree over ``(e, m)``
+(:mod:`stresstest.kernels.adl_kdtree`), whose boxes are small in both, and takes
+flagged positions out of it when it meets them. A best-first search pops nodes by
+bound and positions by ``(score desc, index asc)``, a node before a position of
+equal value, so the order taken is that of a full sort. The partial pipeline's
+search (:mod:`stresstest.kernels.partial_adl`) uses the static segment tree over
+the side's sorted order built here (buckets of :data:`LEAF` positions; nodes
+outside the event's range ``[start, stop)`` skipped), whose nodes pair one
+position's ``e`` with another's ``m`` and so have looser bounds.
 
 The event's candidate count (the Gini population) is a count of the range's
 positions with ``e`` below (above, for shorts) ``A``: a wavelet matrix over entry
@@ -33,10 +36,9 @@ path); each thread keeps working copies and restores, after each path, only what
 the path touched (touched-list undo), so a path that never deleverages costs
 nothing for ADL. An event costs ``O((k + 1) log N)`` for ``k`` positions
 deleveraged plus ``O(log N)`` per node whose bound is above the last score taken
-although none of its candidates is: each event restarts at the root (scores move
-with the price) and bounds are loose where a node mixes candidates with
-non-candidates or pairs one position's ``e`` with another's ``m``; on the
-benchmark book that term dominates (docs/performance.md, docs/model.md 10.2).
+although none of its candidates is (each event restarts at the root: scores move
+with the price), plus ``O(log N)`` once per path per flagged position the search
+meets (docs/model.md 10.2, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -514,7 +516,8 @@ def deleverage(
     and quantity (base units), and the Gini coefficient of the haircut ``h_j =
     taken_j / u_j`` over every candidate (docs/model.md 10.2). A ranked event costs
     ``O((k + 1) log N)`` for ``k`` positions deleveraged plus ``O(log N)`` per node
-    with a loose bound (module docstring).
+    with a loose bound and per flagged position met (module docstring). The k-d
+    tree is built on the thread's first ranked event of the call.
     """
     if policy == enums.ADL_PRO_RATA:
         return _pro_rata(side, need, price, threshold, positions, start, stop, work)
