@@ -64,6 +64,7 @@ from stresstest.kernels.adl_kdtree import (
     KdTree,
     build_kd,
     new_kd,
+    node_span,
     restore_kd,
     sync_range,
     take_out,
@@ -96,8 +97,10 @@ AdlWork = tuple[
     np.ndarray,
 ]
 
-#: Positions per leaf bucket of the segment tree.
-LEAF = 8
+#: Positions per leaf bucket of the segment tree (the k-d tree's layout).
+LEAF = KD_LEAF
+#: Positions ``[first, stop)`` under a node of the segment tree.
+_node_span = node_span
 #: Relative widening of a node's score bound for rounding (the bound of real scores
 #: is exact; the computed score of a position differs by a few ulps).
 BOUND_SLACK = 1e-9
@@ -403,17 +406,6 @@ def node_bound(
         _unit_score(policy, side, price, high, m_min),
     )
     return bound + abs(bound) * BOUND_SLACK
-
-
-@kernel
-def _node_span(node: int, base: int, n: int) -> tuple[int, int]:
-    """Positions ``[first, stop)`` under ``node``."""
-    height = 0
-    while (node << height) < base:
-        height += 1
-    first = ((node << height) - base) * LEAF
-    stop = (((node + 1) << height) - base) * LEAF
-    return min(first, n), min(stop, n)
 
 
 @kernel

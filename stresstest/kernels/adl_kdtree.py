@@ -96,8 +96,11 @@ def new_kd(n: int, n_nodes: int) -> KdTree:
 
 
 @kernel
-def _span(node: int, base: int, n: int) -> tuple[int, int]:
-    """Slots ``[first, stop)`` under ``node``."""
+def node_span(node: int, base: int, n: int) -> tuple[int, int]:
+    """Slots ``[first, stop)`` under ``node`` (leaves of :data:`KD_LEAF` slots from node ``base``).
+
+    The same layout as the segment tree of :mod:`stresstest.kernels.adl_index`.
+    """
     height = 0
     while (node << height) < base:
         height += 1
@@ -203,8 +206,8 @@ def build_kd(tree: KdTree, positions: np.ndarray, per_unit: np.ndarray) -> None:
         rows[ROW_ENTRY, position] = positions[1, position]
         rows[ROW_UNIT, position] = per_unit[position]
     for node in range(1, base):
-        first, stop = _span(node, base, n)
-        _, middle = _span(2 * node, base, n)
+        first, stop = node_span(node, base, n)
+        _, middle = node_span(2 * node, base, n)
         if middle <= first or middle >= stop:
             continue
         e_low = np.inf
@@ -222,7 +225,7 @@ def build_kd(tree: KdTree, positions: np.ndarray, per_unit: np.ndarray) -> None:
         slot_of[perm[slot]] = slot
         out[slot] = 0
     for leaf in range(base):
-        first, stop = _span(base + leaf, base, n)
+        first, stop = node_span(base + leaf, base, n)
         _leaf_box(tree, static, base + leaf, first, stop)
     for node in range(base - 1, 0, -1):
         _pull_box(static, node)
