@@ -20,6 +20,7 @@ from benchmarks import (
     bench_adl,
     bench_defences,
     bench_engine,
+    bench_every_stage,
     bench_mechanics,
     bench_memory,
     bench_paths,
@@ -37,6 +38,7 @@ FAMILIES: dict[str, cli.Family] = {
     "paths": bench_paths.FAMILY,
     "defences": bench_defences.FAMILY,
     "adl": bench_adl.FAMILY,
+    "every_stage": bench_every_stage.FAMILY,
     "mechanics": bench_mechanics.FAMILY,
     "accounts": bench_accounts.FAMILY,
 }

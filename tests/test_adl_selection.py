@@ -25,16 +25,19 @@ from stresstest.kernels.adl_index import (
     TOUCHED,
     W_COUNTERS,
     W_GIVEN,
+    W_KD,
     W_REMAIN,
     W_TOUCHED,
     build_static,
     deleverage,
+    kd_tree,
     leaf_base,
     new_work,
-    restore,
+    restore_side,
     wavelet_build,
     wavelet_count_less,
 )
+from stresstest.kernels.adl_kdtree import BUILT, KD_COUNTERS, KD_NODES, KD_OUT, KD_STATIC
 from stresstest.kernels.pipeline import _pipeline_blocks
 from stresstest.paths.gbm import GbmPathSource
 from stresstest.scenario import schema
@@ -146,11 +149,15 @@ def test_selection_equals_a_full_sort(policy_name: str, side: int, seed: int) ->
             remain[position] = 0.0
         taken_before += len(expected_order)
         assert np.array_equal(work[W_REMAIN], remain)
-    restore(True, index[0], index[2], work[0], *work[1:5], work[5], work[6], work[8])
+    restore_side(True, index, work)
     for item, (mine, new) in enumerate(zip(work, fresh, strict=True)):
-        if item in (4, 7):  # the touched list and the heap by index: scratch space
+        if item in (4, 7) or item >= W_KD:  # scratch space (touched list, heap by index)
             continue
         assert np.array_equal(mine, new), f"work item {item} not restored"
+    tree = kd_tree(work)  # the k-d tree: as built, nothing out
+    if tree[KD_COUNTERS][BUILT]:
+        assert np.array_equal(tree[KD_NODES], tree[KD_STATIC])
+        assert not tree[KD_OUT].any()
     assert work[W_GIVEN].sum() == 0.0
 
 

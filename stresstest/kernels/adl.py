@@ -26,9 +26,9 @@ state of a side is each position's remaining fraction and amount given up and
 three Fenwick trees of removed ``q``, ``q * threshold`` and counts of fully
 removed positions, which correct every later range sum. It is allocated once per
 thread (not per path) and each path undoes only what it touched. A ranked event
-is a best-first search over a segment tree with score bounds, ``O((k + 1) log N)``
-for ``k`` positions deleveraged plus ``O(log N)`` per node with a loose bound
-(:mod:`stresstest.kernels.adl_index`); a ``pro_rata`` event two scans of the side
+is a best-first search over a k-d tree in ``(e, c / q)`` with score bounds,
+``O((k + 1) log N)`` for ``k`` positions deleveraged plus ``O(log N)`` per node
+with a loose bound (:mod:`stresstest.kernels.adl_index`); a ``pro_rata`` event two scans of the side
 (every candidate is deleveraged). Memory is ``O(N)`` per thread, never positions
 x paths x steps.
 """

@@ -12,15 +12,18 @@ functions of ``(e, m)`` at the ADL price ``A`` alone (docs/model.md 10.2):
   concave denominator and the short's monotone, so over an interval of ``e`` the
   largest value is at an end.
 
-So a node holding the minimum and maximum ``e`` and the minimum ``m`` of its open
-positions bounds the score of every candidate below it (the best end of its ``e``
-interval, cut at ``A``, with its minimum ``m``; widened by :data:`BOUND_SLACK` for
-rounding). The tree is a static segment tree over the side's sorted order (buckets
-of :data:`LEAF` positions at the leaves); nodes outside the event's range
-``[start, stop)`` are skipped. A best-first search pops nodes by bound and
-positions by ``(score desc, index asc)``, a node before a position of equal value,
-so the order taken is that of a full sort. Removing a position updates its
-bucket and the ``O(log N)`` nodes above it.
+So a box ``[e_min, e_max] x [m_min, ...)`` bounds the score of every candidate
+in it (the best end of its ``e`` interval, cut at ``A``, with its minimum ``m``;
+widened by :data:`BOUND_SLACK` for rounding: :func:`node_bound`). The search of
+:func:`deleverage` runs on a k-d tree over ``(e, m)``
+(:mod:`stresstest.kernels.adl_kdtree`), whose boxes are small in both, and takes
+flagged positions out of it when it meets them. A best-first search pops nodes by
+bound and positions by ``(score desc, index asc)``, a node before a position of
+equal value, so the order taken is that of a full sort. The partial pipeline's
+search (:mod:`stresstest.kernels.partial_adl`) uses the static segment tree over
+the side's sorted order built here (buckets of :data:`LEAF` positions; nodes
+outside the event's range ``[start, stop)`` skipped), whose nodes pair one
+position's ``e`` with another's ``m`` and so have looser bounds.
 
 The event's candidate count (the Gini population) is a count of the range's
 positions with ``e`` below (above, for shorts) ``A``: a wavelet matrix over entry
@@ -33,10 +36,9 @@ path); each thread keeps working copies and restores, after each path, only what
 the path touched (touched-list undo), so a path that never deleverages costs
 nothing for ADL. An event costs ``O((k + 1) log N)`` for ``k`` positions
 deleveraged plus ``O(log N)`` per node whose bound is above the last score taken
-although none of its candidates is: each event restarts at the root (scores move
-with the price) and bounds are loose where a node mixes candidates with
-non-candidates or pairs one position's ``e`` with another's ``m``; on the
-benchmark book that term dominates (docs/performance.md, docs/model.md 10.2).
+although none of its candidates is (each event restarts at the root: scores move
+with the price), plus ``O(log N)`` once per path per flagged position the search
+meets (docs/model.md 10.2, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -45,8 +47,31 @@ import numpy as np
 
 from stresstest.kernels import enums
 from stresstest.kernels.adl import N_REMOVED, adl_score, remove_position
+from stresstest.kernels.adl_kdtree import (
+    BOX_E_MAX,
+    BOX_E_MIN,
+    BOX_M_MIN,
+    BUILT,
+    KD_COUNTERS,
+    KD_LEAF,
+    KD_NODES,
+    KD_OUT,
+    KD_PERM,
+    KD_ROWS,
+    KD_SLOT,
+    ROW_ENTRY,
+    ROW_QTY,
+    KdTree,
+    build_kd,
+    new_kd,
+    node_span,
+    restore_kd,
+    sync_range,
+    take_out,
+)
 from stresstest.kernels.fenwick import fenwick_add, fenwick_prefix
 from stresstest.kernels.jit import kernel
+from stresstest.kernels.wavelet import wavelet_build, wavelet_count_less
 
 #: A side's static index (:func:`build_static`).
 AdlIndex = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -61,10 +86,21 @@ AdlWork = tuple[
     np.ndarray,
     np.ndarray,
     np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
+    np.ndarray,
 ]
 
-#: Positions per leaf bucket of the segment tree.
-LEAF = 8
+#: Positions per leaf bucket of the segment tree (the k-d tree's layout).
+LEAF = KD_LEAF
+#: Positions ``[first, stop)`` under a node of the segment tree.
+_node_span = node_span
 #: Relative widening of a node's score bound for rounding (the bound of real scores
 #: is exact; the computed score of a position differs by a few ulps).
 BOUND_SLACK = 1e-9
@@ -90,92 +126,7 @@ W_MARKED = 5
 W_BY_RANK = 6
 W_BY_INDEX = 7
 W_COUNTERS = 8
-
-_M1 = np.uint64(0x5555555555555555)
-_M2 = np.uint64(0x3333333333333333)
-_M4 = np.uint64(0x0F0F0F0F0F0F0F0F)
-_H01 = np.uint64(0x0101010101010101)
-_ONE = np.uint64(1)
-
-
-@kernel
-def popcount(word: np.uint64) -> int:
-    """Set bits of a 64-bit word."""
-    x = word - ((word >> _ONE) & _M1)
-    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
-    x = (x + (x >> np.uint64(4))) & _M4
-    return int((x * _H01) >> np.uint64(56))
-
-
-@kernel
-def wavelet_build(values: np.ndarray, n_levels: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A wavelet matrix of ``values`` (integers in ``[0, 2^n_levels)``).
-
-    Returns ``(bits, ones, zeros)``: per level the bit vector in 64-bit words
-    ``(L, W)``, the ones before each word ``(L, W + 1)`` and the count of zeros ``(L,)``.
-    """
-    n = values.shape[0]
-    n_words = n // 64 + 1
-    bits = np.zeros((n_levels, n_words), dtype=np.uint64)
-    ones = np.zeros((n_levels, n_words + 1), dtype=np.int64)
-    zeros = np.zeros(n_levels, dtype=np.int64)
-    current = values.copy()
-    following = np.empty_like(current)
-    for level in range(n_levels):
-        shift = n_levels - 1 - level
-        for i in range(n):
-            if (current[i] >> shift) & 1:
-                bits[level, i >> 6] |= _ONE << np.uint64(i & 63)
-        for word in range(n_words):
-            ones[level, word + 1] = ones[level, word] + popcount(bits[level, word])
-        n_zero = n - ones[level, n_words]
-        zeros[level] = n_zero
-        low = 0
-        high = n_zero
-        for i in range(n):
-            if (current[i] >> shift) & 1:
-                following[high] = current[i]
-                high += 1
-            else:
-                following[low] = current[i]
-                low += 1
-        current, following = following, current
-    return bits, ones, zeros
-
-
-@kernel
-def _rank1(bits: np.ndarray, ones: np.ndarray, level: int, i: int) -> int:
-    """Ones among the first ``i`` bits of ``level``."""
-    word = i >> 6
-    mask = (_ONE << np.uint64(i & 63)) - _ONE
-    return int(ones[level, word]) + popcount(bits[level, word] & mask)
-
-
-@kernel
-def wavelet_count_less(
-    bits: np.ndarray, ones: np.ndarray, zeros: np.ndarray, start: int, stop: int, value: int
-) -> int:
-    """How many of ``values[start:stop]`` are below ``value``, in ``O(levels)``."""
-    n_levels = zeros.shape[0]
-    if stop <= start:
-        return 0
-    if value >= (1 << n_levels):
-        return stop - start
-    if value <= 0:
-        return 0
-    count = 0
-    for level in range(n_levels):
-        shift = n_levels - 1 - level
-        one_start = _rank1(bits, ones, level, start)
-        one_stop = _rank1(bits, ones, level, stop)
-        if (value >> shift) & 1:
-            count += (stop - start) - (one_stop - one_start)
-            start = zeros[level] + one_start
-            stop = zeros[level] + one_stop
-        else:
-            start = start - one_start
-            stop = stop - one_stop
-    return count
+W_KD = 9  # the k-d tree's items (adl_kdtree.KD_*) from here on
 
 
 @kernel
@@ -265,8 +216,12 @@ def new_work(n: int, static_nodes: np.ndarray) -> AdlWork:
     n + 1)``, the remaining fraction and amount given up per position (quote
     units), the touched list and its marks, a Fenwick tree by entry rank of the
     deleveraged positions in range and a heap of them by index, and the counters
-    (:data:`TOUCHED`, :data:`IN_RANGE`). Allocated once per thread, never per path.
+    (:data:`TOUCHED`, :data:`IN_RANGE`), and the k-d tree the ranked search runs
+    on (:mod:`stresstest.kernels.adl_kdtree`, built on the first ranked event).
+    Allocated once per thread, never per path.
     """
+    # The k-d tree only where the index was built over the side (ranked policies).
+    kd = new_kd(n if static_nodes.shape[1] == 2 * leaf_base(n) else 0, static_nodes.shape[1])
     return (
         static_nodes.copy(),
         np.zeros((N_REMOVED, n + 1)),
@@ -277,6 +232,31 @@ def new_work(n: int, static_nodes: np.ndarray) -> AdlWork:
         np.zeros(n + 1),
         np.empty(n, dtype=np.int64),
         np.zeros(N_COUNTERS, dtype=np.int64),
+        kd[0],
+        kd[1],
+        kd[2],
+        kd[3],
+        kd[4],
+        kd[5],
+        kd[6],
+        kd[7],
+        kd[8],
+    )
+
+
+@kernel
+def kd_tree(work: AdlWork) -> KdTree:
+    """The k-d tree held in a side's working state (items ``W_KD`` on)."""
+    return (
+        work[9],
+        work[10],
+        work[11],
+        work[12],
+        work[13],
+        work[14],
+        work[15],
+        work[16],
+        work[17],
     )
 
 
@@ -293,6 +273,7 @@ def _zero_path(tree: np.ndarray, index: int) -> None:
 @kernel
 def restore(
     ranked: bool,
+    segment: bool,
     static_nodes: np.ndarray,
     ranks: np.ndarray,
     nodes: np.ndarray,
@@ -308,7 +289,8 @@ def restore(
 
     Every tree starts at zeros (the segment tree at its static copy) and a path
     changes only the nodes above the positions it touched, so resetting those
-    restores the state exactly.
+    restores the state exactly. ``segment``: the path may have changed the segment
+    tree (only the partial pipeline's search does; the other runs on the k-d tree).
     """
     base = nodes.shape[1] // 2
     for slot in range(counters[TOUCHED]):
@@ -321,7 +303,7 @@ def restore(
         if ranked:
             _zero_path(by_rank, ranks[position])
             node = base + position // LEAF
-            while node >= 1:
+            while segment and node >= 1:
                 nodes[NODE_E_MIN, node] = static_nodes[NODE_E_MIN, node]
                 nodes[NODE_E_MAX, node] = static_nodes[NODE_E_MAX, node]
                 nodes[NODE_M_MIN, node] = static_nodes[NODE_M_MIN, node]
@@ -427,17 +409,6 @@ def node_bound(
 
 
 @kernel
-def _node_span(node: int, base: int, n: int) -> tuple[int, int]:
-    """Positions ``[first, stop)`` under ``node``."""
-    height = 0
-    while (node << height) < base:
-        height += 1
-    first = ((node << height) - base) * LEAF
-    stop = (((node + 1) << height) - base) * LEAF
-    return min(first, n), min(stop, n)
-
-
-@kernel
 def _candidates(
     side: int,
     price: float,
@@ -537,17 +508,24 @@ def deleverage(
     and quantity (base units), and the Gini coefficient of the haircut ``h_j =
     taken_j / u_j`` over every candidate (docs/model.md 10.2). A ranked event costs
     ``O((k + 1) log N)`` for ``k`` positions deleveraged plus ``O(log N)`` per node
-    with a loose bound (module docstring).
+    with a loose bound and per flagged position met (module docstring). The k-d
+    tree is built on the thread's first ranked event of the call.
     """
     if policy == enums.ADL_PRO_RATA:
         return _pro_rata(side, need, price, threshold, positions, start, stop, work)
     _, per_unit, ranks, sorted_entries, bits, ones, zeros = index
-    nodes, removed, remain, given, touched, marked, by_rank, by_index, counters = work
+    removed = work[W_REMOVED]
+    remain = work[W_REMAIN]
+    given = work[W_GIVEN]
+    touched = work[W_TOUCHED]
+    marked = work[W_MARKED]
+    by_rank = work[W_BY_RANK]
+    by_index = work[W_BY_INDEX]
+    counters = work[W_COUNTERS]
+    tree = kd_tree(work)
     qty = positions[0]
     entry = positions[1]
     collateral = positions[2]
-    n = qty.shape[0]
-    base = nodes.shape[1] // 2
     n_all = _candidates(
         side,
         price,
@@ -564,6 +542,15 @@ def deleverage(
     )
     if n_all <= 0 or stop <= start:
         return 0.0, max(0.0, need), 0.0, 0.0, 0.0, 0.0
+    if tree[KD_COUNTERS][BUILT] == 0:
+        build_kd(tree, positions, per_unit)
+    sync_range(tree, remain, start, stop)
+    boxes = tree[KD_NODES]
+    rows = tree[KD_ROWS]
+    perm = tree[KD_PERM]
+    out = tree[KD_OUT]
+    n = qty.shape[0]
+    base = boxes.shape[1] // 2
     left = need
     cover = 0.0
     notional = 0.0
@@ -574,44 +561,47 @@ def deleverage(
     position_tag = 2 * base
     size = 0
     root = node_bound(
-        policy, side, price, nodes[NODE_E_MIN, 1], nodes[NODE_E_MAX, 1], nodes[NODE_M_MIN, 1]
+        policy, side, price, boxes[BOX_E_MIN, 1], boxes[BOX_E_MAX, 1], boxes[BOX_M_MIN, 1]
     )
     if root > -np.inf:
         size = _push(keys, tags, size, -root, 1)
     while left > 0.0 and size > 0:
         tag = tags[0]
         size = _pop(keys, tags, size)
-        if tag < position_tag:  # a node: its children, or a bucket's candidates
-            if tag >= base:
-                first, last = _node_span(tag, base, n)
-                for position in range(max(first, start), min(last, stop)):
-                    if remain[position] > 0.0:
-                        profit = side * qty[position] * (price - entry[position])
-                        if profit > 0.0:
-                            score = adl_score(
-                                policy,
-                                side,
-                                qty[position],
-                                entry[position],
-                                collateral[position],
-                                profit,
-                                price,
-                            )
-                            size = _push(keys, tags, size, -score, position_tag + position)
-            else:
-                for child in range(2 * tag, 2 * tag + 2):
-                    first, last = _node_span(child, base, n)
-                    if first < stop and last > start and first < last:
-                        bound = node_bound(
-                            policy,
-                            side,
-                            price,
-                            nodes[NODE_E_MIN, child],
-                            nodes[NODE_E_MAX, child],
-                            nodes[NODE_M_MIN, child],
-                        )
-                        if bound > -np.inf:
-                            size = _push(keys, tags, size, -bound, child)
+        if tag >= base and tag < position_tag:  # a leaf: its candidates
+            first = (tag - base) * KD_LEAF
+            for slot in range(first, min(first + KD_LEAF, n)):
+                if out[slot] != 0:
+                    continue
+                position = perm[slot]
+                if position < start or position >= stop:  # flagged: out for the path
+                    take_out(tree, slot)
+                    continue
+                profit = side * rows[ROW_QTY, slot] * (price - rows[ROW_ENTRY, slot])
+                if profit > 0.0:
+                    score = adl_score(
+                        policy,
+                        side,
+                        rows[ROW_QTY, slot],
+                        rows[ROW_ENTRY, slot],
+                        collateral[position],
+                        profit,
+                        price,
+                    )
+                    size = _push(keys, tags, size, -score, position_tag + position)
+            continue
+        if tag < base:  # an inner node: its children
+            for child in range(2 * tag, 2 * tag + 2):
+                bound = node_bound(
+                    policy,
+                    side,
+                    price,
+                    boxes[BOX_E_MIN, child],
+                    boxes[BOX_E_MAX, child],
+                    boxes[BOX_M_MIN, child],
+                )
+                if bound > -np.inf:
+                    size = _push(keys, tags, size, -bound, child)
             continue
         position = tag - position_tag
         profit = side * qty[position] * (price - entry[position])
@@ -627,14 +617,8 @@ def deleverage(
         haircut = taken / profit
         weighted += (n_all - count + 1.0) * haircut
         haircuts += haircut
-        # The side's index: the bucket and the nodes above it, the in-range counts.
-        leaf = base + position // LEAF
-        first, last = _node_span(leaf, base, n)
-        _bucket(nodes, leaf, entry, per_unit, remain, first, last)
-        node = leaf // 2
-        while node >= 1:
-            _pull(nodes, node)
-            node //= 2
+        # The side's index: out of the k-d tree, the in-range counts.
+        take_out(tree, tree[KD_SLOT][position])
         fenwick_add(by_rank, ranks[position], 1.0)
         counters[IN_RANGE] = _push_index(
             by_index, counters[IN_RANGE], -position if side > 0 else position
@@ -666,7 +650,12 @@ def _pro_rata(
     (the Gini is 0: every candidate's haircut is ``f``). Two scans, ``O(N)``, and
     every candidate is deleveraged, so ``O(1)`` per deleveraged position.
     """
-    _, removed, remain, given, touched, marked, _, _, counters = work
+    removed = work[W_REMOVED]
+    remain = work[W_REMAIN]
+    given = work[W_GIVEN]
+    touched = work[W_TOUCHED]
+    marked = work[W_MARKED]
+    counters = work[W_COUNTERS]
     qty = positions[0]
     entry = positions[1]
     total = 0.0
@@ -751,8 +740,13 @@ def touched_top_shares(
 @kernel
 def restore_side(ranked: bool, index: AdlIndex, work: AdlWork) -> None:
     """Undo what a path did to one side's ADL working state (touched-list undo)."""
+    tree = kd_tree(work)
+    searched = tree[KD_COUNTERS][BUILT] != 0  # the k-d tree, not the segment tree
+    if ranked and searched:
+        restore_kd(tree)
     restore(
         ranked,
+        not searched,
         index[0],
         index[2],
         work[0],
