@@ -1,8 +1,8 @@
 """Partial liquidation and ADL for margin units over multi-asset paths (docs/model.md 11.8).
 
-The direct replay of :mod:`stresstest.kernels.cross_dense` (every open unit checked
-in the form ``E_u,t < R_u,t`` at every step) with the two defences of docs/model.md
-10 stated for units of several legs:
+The replay of margin units (every open unit decided in the direct form
+``E_u,t < R_u,t``) with the two defences of docs/model.md 10 stated for units of
+several legs:
 
 - **partial liquidation**: a flagged unit is settled at its close step
   ``tau`` by keeping the same fraction ``phi`` of every leg, the largest that
@@ -16,10 +16,17 @@ in the form ``E_u,t < R_u,t`` at every step) with the two defences of docs/model
   (:func:`stresstest.kernels.adl.adl_score` with the unit's collateral and
   account value) or reduced ``pro_rata``.
 
-Used by the engine only when ``[partial_liquidation]`` or ``[adl]`` is on, so the
-filtered kernel (:mod:`stresstest.kernels.cross`) and its outputs are untouched
-otherwise. Cost per path ``O(N T)`` unit checks plus ``O(N log N)`` per ADL event;
-memory ``O(N)`` per thread, never units x paths x steps.
+Used by the engine only when ``[partial_liquidation]``, ``[adl]``, ``[market]``,
+the predictive trigger or the fund's bound is on, so the filtered kernel
+(:mod:`stresstest.kernels.cross`) and its outputs are untouched otherwise. Which
+units are checked at a step is :mod:`stresstest.kernels.account_watch`'s: units no
+close or ADL has changed stay in the cross filter (11.5), changed ones are checked
+directly; the due units are settled in unit order and the sums over open units added
+in unit order, so the results are the dense replay's bit for bit. Cost per path: the
+filter's ``O(T G)`` plus one direct check per wake-up and per changed unit and step,
+``O(N T)`` additions for ``requirement_mean`` and ``margin_rate_mean``, and
+``O(N + P + n log n)`` per ADL event (``n`` candidates); memory ``O(N)`` per thread,
+never units x paths x steps.
 """
 
 from __future__ import annotations
@@ -391,12 +398,16 @@ def defence_path(
 
     Arguments as :func:`stresstest.kernels.cross_dense.dense_cross_path` plus the
     ``N_MECH`` stage vector ``params`` (``MECH_PARTIAL``, ``MECH_BUFFER``,
-    ``MECH_ADL``, the trigger and the impact law); ``units`` in the book's order.
-    Within a step: the market prices, marks and penalty rates (with impact), the
-    armed units are checked (and counted in the requirement), the units due at the
-    step are settled in unit order (with impact: first sized at the price before
-    impact, their net quantity per asset sets each asset's execution price, and the
-    permanent part moves that asset's later prices), then the ADL layer walks the fund.
+    ``MECH_ADL``, the trigger and the impact law); ``units`` in the book's order;
+    ``watch_index`` the cross filter over them
+    (:func:`stresstest.book.cross_index.watch_index`; ``dense_watch_index`` puts
+    every unit in the direct list). Within a step: the market prices, marks and
+    penalty rates (with impact), the armed units are counted in the requirement (in
+    unit order) and those within reach checked
+    (:mod:`stresstest.kernels.account_watch`), the units due at the step are settled
+    in unit order (with impact: first sized at the price before impact, their net
+    quantity per asset sets each asset's execution price, and the permanent part
+    moves that asset's later prices), then the ADL layer walks the fund.
 
     ``impact = (raw, execution, baseline, touched)``: with ``raw`` not empty (the
     path's prices before impact, ``(A, T + 1)``) the closes move prices, and
