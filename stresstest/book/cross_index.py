@@ -205,17 +205,7 @@ def _ramp(counts: np.ndarray) -> np.ndarray:
 
 
 #: The defence kernel's filter (:func:`stresstest.kernels.account_watch.new_watch`).
-WatchIndex = tuple[
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-]
+WatchIndex = tuple[np.ndarray, ...]
 
 
 def watch_index(index: CrossIndex) -> WatchIndex:

@@ -51,33 +51,9 @@ ARMED = 0
 def new_watch(
     n_units: int,
     n_assets: int,
-    watch_index: tuple[
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-    ],
+    watch_index: tuple[np.ndarray, ...],
     use_filter: bool,
-) -> tuple[
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-    np.ndarray,
-]:
+) -> tuple[np.ndarray, ...]:
     """The watch of one path: every unit in the filter or the direct list.
 
     ``watch_index`` = ``(group_start, h, group_pair, group_angle, unit_direction,
@@ -189,32 +165,8 @@ def _scaled_marks(
 
 @kernel
 def _release(
-    watch_index: tuple[
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-    ],
-    watch: tuple[
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-    ],
+    watch_index: tuple[np.ndarray, ...],
+    watch: tuple[np.ndarray, ...],
 ) -> None:
     """Release as candidates the units in the filter that their group's bound has reached."""
     group_start, unit_h, group_pair, group_angle, unit_direction, _, _, _, order = watch_index
@@ -279,32 +231,8 @@ def watch_breaches(
     units: tuple[np.ndarray, ...],
     qty: np.ndarray,
     collateral: np.ndarray,
-    watch_index: tuple[
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-    ],
-    watch: tuple[
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-        np.ndarray,
-    ],
+    watch_index: tuple[np.ndarray, ...],
+    watch: tuple[np.ndarray, ...],
     state: np.ndarray,
     breached: np.ndarray,
 ) -> int:
