@@ -21,12 +21,15 @@ the predictive trigger or the fund's bound is on, so the filtered kernel
 (:mod:`stresstest.kernels.cross`) and its outputs are untouched otherwise. Which
 units are checked at a step is :mod:`stresstest.kernels.account_watch`'s: units no
 close or ADL has changed stay in the cross filter (11.5), changed ones are checked
-directly; the due units are settled in unit order and the sums over open units added
-in unit order, so the results are the dense replay's bit for bit. Cost per path: the
-filter's ``O(T G)`` plus one direct check per wake-up and per changed unit and step,
-``O(N T)`` additions for ``requirement_mean`` and ``margin_rate_mean``, and
-``O(N + P + n log n)`` per ADL event (``n`` candidates); memory ``O(N)`` per thread,
-never units x paths x steps.
+directly; the due units are settled in unit order, so the results are the dense
+replay's bit for bit. ``requirement_mean`` and ``margin_rate_mean`` are summed as the
+plain kernel sums them (:func:`stresstest.kernels.cross.open_sums`): per asset from
+the armed quantity of each asset, kept up to date as units are flagged (in unit
+order), re-armed and deleveraged. Cost per path: the filter's ``O(T G)`` plus one
+direct check per wake-up and per changed unit and step, ``O(A T)`` for the two sums
+(``O(N T)`` with brackets, as the plain kernel), ``O(L)`` per flag or re-arm of a
+unit of ``L`` legs, and ``O(N + P + n log n)`` per ADL event (``n`` candidates);
+memory ``O(N)`` per thread, never units x paths x steps.
 """
 
 from __future__ import annotations
@@ -49,7 +52,6 @@ from stresstest.kernels.account_stages import (
     trigger_shifts,
 )
 from stresstest.kernels.account_watch import (
-    add_open_sums,
     due_units,
     new_watch,
     watch_breaches,
@@ -65,7 +67,7 @@ from stresstest.kernels.adl import (
     write_fund_state,
 )
 from stresstest.kernels.backstop import settle_passed
-from stresstest.kernels.cross import step_rates
+from stresstest.kernels.cross import add_legs, book_quantities, open_sums, step_rates
 from stresstest.kernels.fund import (
     FLOW_BAD_DEBT,
     FLOW_FUND,
@@ -392,8 +394,8 @@ def defence_path(
     ``watch_index`` the cross filter over them
     (:func:`stresstest.book.cross_index.watch_index`; ``dense_watch_index`` puts
     every unit in the direct list). Within a step: the market prices, marks and
-    penalty rates (with impact), the armed units are counted in the requirement (in
-    unit order) and those within reach checked
+    penalty rates (with impact), the armed book is counted in the requirement (per
+    asset, :func:`stresstest.kernels.cross.open_sums`) and the units within reach checked
     (:mod:`stresstest.kernels.account_watch`), the units due at the step are settled
     in unit order (with impact: first sized at the price before impact, their net
     quantity per asset sets each asset's execution price, and the permanent part
@@ -447,6 +449,9 @@ def defence_path(
     gini_cover = 0.0
     requirement_sum = 0.0
     notional_sum = 0.0
+    # The armed quantity per asset (11.5): less a unit's legs when it is flagged, plus
+    # its kept legs when it is re-armed, less what ADL takes.
+    open_qty = book_quantities(pos_asset, pos_qty, n_assets)
     # Price impact (11.9): the permanent factor per asset and the stage recursions.
     with_impact = raw.shape[0] > 0
     exits = execution if with_impact else prices
@@ -487,9 +492,11 @@ def defence_path(
         step_rates(prices, step, margin, sqrt_horizon, variance, rates_now)
         if predictive:
             trigger_shifts(params, prices, step, vol_variance, shifts)
-        requirement_sum, notional_sum = add_open_sums(
-            requirement_sum, notional_sum, step, marks, rates_now, brackets, units, qty, state
+        requirement, notional = open_sums(
+            step, marks, rates_now, brackets, unit_start, pos_asset, qty, state, open_qty
         )
+        requirement_sum += requirement
+        notional_sum += notional
         n_breached = watch_breaches(
             step,
             marks,
@@ -505,9 +512,13 @@ def defence_path(
             breached,
         )
         caused = False
+        # in unit order, so the armed quantities do not depend on the order of the checks
+        if n_breached > 1:
+            breached[:n_breached] = np.sort(breached[:n_breached])
         for slot in range(n_breached):
             unit = breached[slot]
             state[unit] = FLAGGED
+            add_legs(unit, -1.0, unit_start, pos_asset, qty, open_qty)
             due[unit] = min(step + latency, last_step)
             flagged[n_flagged] = unit
             n_flagged += 1
@@ -575,6 +586,7 @@ def defence_path(
             state[unit] = ARMED if stays else CLOSED
             if stays:  # re-armed, perhaps with legs closed: checked directly from now on
                 watch_directly(unit, watch)
+                add_legs(unit, 1.0, unit_start, pos_asset, qty, open_qty)
         if with_impact:
             moved = False
             for asset in range(n_assets):
@@ -635,6 +647,9 @@ def defence_path(
                     gini_weighted += got * gini
                     gini_cover += got
             watch_changed(qty_before, collateral_before, qty, collateral, state, pos_unit, watch)
+            for position in range(pos_asset.shape[0]):  # what ADL took leaves the armed book
+                if qty[position] != qty_before[position]:
+                    open_qty[pos_asset[position]] -= qty_before[position] - qty[position]
             if passed > 0.0:
                 fund_need = shortfall if shortfall > 0.0 else 0.0
                 settle_passed(fund, net_flow, cover, fund_need, passed, left == 0.0)

@@ -17,12 +17,11 @@ candidate), ``DIRECT`` (the direct list) or ``UNWATCHED``. A unit leaves the
 candidates and the direct list when it is flagged (at once) or when ADL changes or
 closes it (lazily, at its next visit). The order in which the units are checked
 does not matter: a check only flags its own unit; the kernel settles the units due
-at a step in unit order (:func:`due_units`), and the sums over open units are taken
-in unit order by :func:`add_open_sums`.
+at a step in unit order (:func:`due_units`) and takes the breached units out of its
+armed quantities in unit order.
 
 Cost per path: ``O(T G)`` sleep tests for ``G`` groups plus one evaluation per
-wake-up, and ``O(D T)`` direct checks for ``D`` direct units; the sums over open
-units are ``O(N T)`` additions in unit order (no breach test).
+wake-up, and ``O(D T)`` direct checks for ``D`` direct units.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from __future__ import annotations
 import numpy as np
 
 from stresstest.kernels.account_stages import predictive_breach
-from stresstest.kernels.brackets import position_requirement
 from stresstest.kernels.cross import FILTER_SLACK, _asleep, _group_bound, _sleep, unit_gap
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.search import first_greater
@@ -344,47 +342,6 @@ def due_units(step: int, flagged: np.ndarray, due: np.ndarray, n_flagged: int) -
     out[:n_due] = np.sort(out[:n_due])
     out[n_due] = kept
     return out
-
-
-@kernel
-def add_open_sums(
-    requirement_sum: float,
-    notional_sum: float,
-    step: int,
-    marks: np.ndarray,
-    rates_now: np.ndarray,
-    brackets: np.ndarray,
-    units: tuple[np.ndarray, ...],
-    qty: np.ndarray,
-    state: np.ndarray,
-) -> tuple[float, float]:
-    """Add the requirement ``R_u,t`` and the notional ``sum q O`` of the armed units.
-
-    In unit order, as the dense replay added them while it checked each unit: the
-    requirement of a unit summed over its legs first, then added; the notional leg by
-    leg. ``O(N)`` additions per step, no breach test.
-    """
-    unit_start, pos_asset, _, _, _, _ = units
-    floors = brackets[0]
-    tiered = floors.shape[0] > 1
-    for unit in range(state.shape[0]):
-        if state[unit] != ARMED:
-            continue
-        requirement = 0.0
-        for position in range(unit_start[unit], unit_start[unit + 1]):
-            asset = pos_asset[position]
-            price = marks[asset, step]
-            quantity = qty[position]
-            if tiered:
-                requirement += position_requirement(
-                    quantity * price, rates_now[asset], floors, brackets[1], brackets[2]
-                )
-            else:
-                requirement += rates_now[asset] * quantity * price
-        requirement_sum += requirement
-        for position in range(unit_start[unit], unit_start[unit + 1]):
-            notional_sum += qty[position] * marks[pos_asset[position], step]
-    return requirement_sum, notional_sum
 
 
 @kernel
