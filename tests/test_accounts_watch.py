@@ -15,11 +15,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from stresstest.book.accounts import margin_units
 from stresstest.book.cross_index import dense_watch_index, watch_index
-from stresstest.engine.accounts import plan_for_mode, prepare_accounts
+from stresstest.engine.accounts import bracket_base_rate, plan_for_mode, prepare_accounts
+from stresstest.engine.plan import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.account_defences import defence_replay_paths
 from stresstest.scenario.validate import scenario_from_dict
+from tests.test_accounts import brackets_array, make_book
+from tests.test_accounts_defences import STATIC, defence_params, defence_watch
+from tests.test_accounts_stages import margin_config
 
 INDEX = enums.METRIC_INDEX
 N_ACCOUNTS = 3000
@@ -112,3 +117,56 @@ def test_filtered_defence_kernel_equals_dense_twin(
     assert plan.index.index[1].shape[0] > 0  # the filter holds units
     assert filtered.tobytes() == dense.tobytes()
     assert filtered_grid.tobytes() == dense_grid.tobytes()
+
+
+def test_armed_quantities_do_not_depend_on_the_order_of_the_checks() -> None:
+    """Units breached at one step leave the armed quantities in unit order (docs/model.md 11.5).
+
+    Unit 0 has three legs (the direct list), unit 1 two (the filter, whose candidates are
+    checked before the direct list), unit 2 stays open; both breach at step 2 (A and B
+    halve) with the same asset A. In floating point ``(Q - 0.1) - 0.2`` and
+    ``(Q - 0.2) - 0.1`` differ for ``Q = 0.1 + 0.2 + 0.3``, and A at 1e6 afterwards
+    makes the last bit of the open quantity show in ``requirement_mean``: taken out in
+    the order of the checks, the filtered kernel and its dense twin would differ.
+    """
+    book = make_book(
+        [0, 0, 0, 1, 1, 2],
+        [0, 1, 2, 0, 1, 0],
+        [1.0] * 6,
+        [0.1, 1.0, 1.0, 0.2, 1.0, 0.3],
+        [100.0] * 6,
+        [0.5, 0.25, 0.25, 0.5, 0.5, 1000.0],
+        [True, True, True],
+        assets=("A", "B", "C"),
+    )
+    prices = np.array(
+        [
+            [
+                [100.0, 100.0, 50.0, 1e6, 1e6],
+                [100.0, 100.0, 50.0, 50.0, 50.0],
+                [100.0, 100.0, 100.0, 100.0, 100.0],
+            ]
+        ]
+    )
+    config = margin_config(STATIC)
+    table = brackets_array(bracket_base_rate(config)[1], [])
+    units = margin_units(book, "cross")
+    rows = []
+    for index in (defence_watch(units, prices, config, table), dense_watch_index(3, 3)):
+        out = np.zeros((1, enums.N_METRICS_ADL))
+        defence_replay_paths(
+            prices,
+            defence_params(STATIC, None, None, None, None, None),
+            margin_arguments(config),
+            table,
+            np.asarray((0, 0.0, 0.005, 0.5)),
+            (units.start, units.asset, units.side, units.qty, units.entry, units.collateral),
+            index,
+            0.0,
+            np.empty(0, dtype=np.int64),
+            out,
+            np.empty((1, enums.N_GRID, 0)),
+        )
+        rows.append(out[0])
+    assert rows[0][INDEX["n_liquidations"]] == 5.0  # units 0 and 1, every leg, at step 2
+    assert rows[0].tobytes() == rows[1].tobytes()
