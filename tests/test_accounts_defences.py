@@ -15,11 +15,14 @@ import numpy as np
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from stresstest.book.accounts import AccountsBook, margin_units
+from stresstest.book.accounts import AccountsBook, MarginUnits, margin_units
+from stresstest.book.cross_index import WatchIndex, build_cross_index, watch_index
+from stresstest.engine.accounts import rate_bound
 from stresstest.engine.mechanics import trigger_z
 from stresstest.engine.plan import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.account_defences import defence_replay_paths
+from stresstest.scenario import schema
 from tests.reference_account_defences import reference_account_defences
 from tests.reference_accounts import smallest_gap
 from tests.test_accounts import (
@@ -85,6 +88,26 @@ def reference_trigger(params: np.ndarray) -> dict[str, float] | None:
     }
 
 
+#: Units per group of the tests' filter: small, so the tests' small books have several.
+WATCH_GROUP_SIZE = 2
+
+
+def defence_watch(
+    units: MarginUnits, prices: np.ndarray, config: Any, table: np.ndarray
+) -> WatchIndex:
+    """The engine's filter over ``units`` (scaled by the first path's start), small groups."""
+    return watch_index(
+        build_cross_index(
+            units,
+            prices[0, :, 0],
+            rate_bound(config, table),
+            table,
+            WATCH_GROUP_SIZE,
+            static_rates=isinstance(config, schema.StaticMargin),
+        )
+    )
+
+
 def run_defences(
     prices: np.ndarray,
     book: AccountsBook,
@@ -113,6 +136,7 @@ def run_defences(
         table,
         np.asarray(liquidation, dtype=float),
         (units.start, units.asset, units.side, units.qty, units.entry, units.collateral),
+        defence_watch(units, prices, config, table),
         fund_initial,
         grid,
         out,

@@ -37,7 +37,7 @@ from tests.test_accounts import (
     hand_prices,
     make_book,
 )
-from tests.test_accounts_defences import assert_defence_metrics, defence_params
+from tests.test_accounts_defences import assert_defence_metrics, defence_params, defence_watch
 from tests.test_accounts_market import impact_params, market_tables
 from tests.test_accounts_stages import fee_tables, margin_config, oracle_tables, resolved_fee
 from tests.test_composition import ACCOUNTS
@@ -77,6 +77,7 @@ def run_bound(
         table,
         np.asarray(liquidation, dtype=float),
         (units.start, units.asset, units.side, units.qty, units.entry, units.collateral),
+        defence_watch(units, prices, config, table),
         fund_initial,
         np.empty(0, dtype=np.int64),
         out,

@@ -39,6 +39,7 @@ from tests.test_accounts_defences import (
     assert_defence_metrics,
     defence_cases,
     defence_params,
+    defence_watch,
     reference_trigger,
     run_defences,
 )
@@ -94,6 +95,7 @@ def run_market(
         table,
         np.asarray(liquidation, dtype=float),
         (units.start, units.asset, units.side, units.qty, units.entry, units.collateral),
+        defence_watch(units, prices, config, table),
         fund_initial,
         steps,
         out,

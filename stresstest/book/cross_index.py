@@ -202,3 +202,35 @@ def _ramp(counts: np.ndarray) -> np.ndarray:
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     ramp: np.ndarray = np.arange(total) - starts
     return ramp
+
+
+#: The defence kernel's filter (:func:`stresstest.kernels.account_watch.new_watch`).
+WatchIndex = tuple[np.ndarray, ...]
+
+
+def watch_index(index: CrossIndex) -> WatchIndex:
+    """The filter for the defence kernel, over the units in book order.
+
+    ``(group_start, h, group_pair, group_angle, unit_direction, pair_a, pair_b,
+    reference, order)``: the filter's arrays, the scaling prices ``R_a`` and
+    ``order[i]``, the book's unit of filter unit ``i``.
+    """
+    return (*index.index, index.reference, index.order)
+
+
+def dense_watch_index(n_units: int, n_assets: int) -> WatchIndex:
+    """A filter holding no unit: the defence kernel checks every unit at every step.
+
+    The dense twin of the filtered defence kernel, for the tests and benchmarks.
+    """
+    return (
+        np.zeros(1, dtype=np.int64),
+        np.empty(0),
+        np.empty(0, dtype=np.int64),
+        np.empty((0, 6)),
+        np.empty((0, 3)),
+        np.empty(0, dtype=np.int64),
+        np.empty(0, dtype=np.int64),
+        np.ones(n_assets),
+        np.arange(n_units, dtype=np.int64),
+    )

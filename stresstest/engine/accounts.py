@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stresstest.book.accounts import AccountsBook, margin_units, read_accounts, synthetic_accounts
-from stresstest.book.cross_index import CrossIndex, build_cross_index
+from stresstest.book.cross_index import CrossIndex, build_cross_index, watch_index
 from stresstest.engine.assemble import assemble_results
 from stresstest.engine.checkpoint import Checkpoint
 from stresstest.engine.executors import execute_chunks
@@ -220,6 +220,7 @@ def replay_prices(plan: AccountsPlan, prices: np.ndarray) -> tuple[np.ndarray, n
             plan.brackets,
             plan.liquidation,
             units,
+            watch_index(plan.index),
             plan.fund_initial,
             plan.grid,
             out,

@@ -1,8 +1,8 @@
 """Partial liquidation and ADL for margin units over multi-asset paths (docs/model.md 11.8).
 
-The direct replay of :mod:`stresstest.kernels.cross_dense` (every open unit checked
-in the form ``E_u,t < R_u,t`` at every step) with the two defences of docs/model.md
-10 stated for units of several legs:
+The replay of margin units (every open unit decided in the direct form
+``E_u,t < R_u,t``) with the two defences of docs/model.md 10 stated for units of
+several legs:
 
 - **partial liquidation**: a flagged unit is settled at its close step
   ``tau`` by keeping the same fraction ``phi`` of every leg, the largest that
@@ -16,9 +16,19 @@ in the form ``E_u,t < R_u,t`` at every step) with the two defences of docs/model
   (:func:`stresstest.kernels.adl.adl_score` with the unit's collateral and
   account value) or reduced ``pro_rata``.
 
-Used by the engine only when ``[partial_liquidation]`` or ``[adl]`` is on, so the
-filtered kernel (:mod:`stresstest.kernels.cross`) and its outputs are untouched
-otherwise. Cost per path ``O(N T)`` unit checks plus ``O(N log N)`` per ADL event;
+Used by the engine only when ``[partial_liquidation]``, ``[adl]``, ``[market]``,
+the predictive trigger or the fund's bound is on, so the filtered kernel
+(:mod:`stresstest.kernels.cross`) and its outputs are untouched otherwise. Which
+units are checked at a step is :mod:`stresstest.kernels.account_watch`'s: units no
+close or ADL has changed stay in the cross filter (11.5), changed ones are checked
+directly; the due units are settled in unit order, so the results are the dense
+replay's bit for bit. ``requirement_mean`` and ``margin_rate_mean`` are summed as the
+plain kernel sums them (:func:`stresstest.kernels.cross.open_sums`): per asset from
+the armed quantity of each asset, kept up to date as units are flagged (in unit
+order), re-armed and deleveraged. Cost per path: the filter's ``O(T G)`` plus one
+direct check per wake-up and per changed unit and step, ``O(A T)`` for the two sums
+(``O(N T)`` with brackets, as the plain kernel), ``O(L)`` per flag or re-arm of a
+unit of ``L`` legs, and ``O(N + P + n log n)`` per ADL event (``n`` candidates);
 memory ``O(N)`` per thread, never units x paths x steps.
 """
 
@@ -34,7 +44,20 @@ from stresstest.kernels.account_close import (
     kept_fraction,
     settle_terms,
 )
-from stresstest.kernels.account_stages import has_oracle, has_vol_fee, stage_series, stage_step
+from stresstest.kernels.account_stages import (
+    has_oracle,
+    has_vol_fee,
+    stage_series,
+    stage_step,
+    trigger_shifts,
+)
+from stresstest.kernels.account_watch import (
+    due_units,
+    new_watch,
+    watch_breaches,
+    watch_changed,
+    watch_directly,
+)
 from stresstest.kernels.adl import (
     FUND,
     adl_score,
@@ -44,7 +67,7 @@ from stresstest.kernels.adl import (
     write_fund_state,
 )
 from stresstest.kernels.backstop import settle_passed
-from stresstest.kernels.cross import step_rates, unit_gap
+from stresstest.kernels.cross import add_legs, book_quantities, open_sums, step_rates
 from stresstest.kernels.fund import (
     FLOW_BAD_DEBT,
     FLOW_FUND,
@@ -57,7 +80,7 @@ from stresstest.kernels.fund import (
     write_totals,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import ewma_variance, liquidation_terms, sqrt_horizon_of
+from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
 
 # Unit states of the replay.
 ARMED = 0  # open and checked at every step
@@ -348,56 +371,6 @@ def _close_if_empty(unit: int, unit_start: np.ndarray, qty: np.ndarray, state: n
 
 
 @kernel
-def trigger_shifts(
-    params: np.ndarray, prices: np.ndarray, step: int, vol_variance: np.ndarray, shifts: np.ndarray
-) -> None:
-    """Update each asset's EWMA variance ``w_a,t`` and its shift ``z sqrt(w_a,t) sqrt(h)`` (9.3).
-
-    ``w_a,0 = vol_initial_variance``, decay ``vol_ewma_lambda``, market log returns:
-    the volatility the single-asset predictive trigger reads, one per asset.
-    """
-    shift_per_sigma = params[enums.MECH_TRIGGER_Z] * params[enums.MECH_TRIGGER_SQRT_H]
-    for asset in range(prices.shape[0]):
-        if step >= 1:
-            vol_variance[asset] = ewma_variance(
-                vol_variance[asset],
-                prices[asset, step],
-                prices[asset, step - 1],
-                params[enums.MECH_VOL_LAMBDA],
-            )
-        shifts[asset] = shift_per_sigma * np.sqrt(vol_variance[asset])
-
-
-@kernel
-def predictive_breach(
-    unit: int,
-    step: int,
-    marks: np.ndarray,
-    shifts: np.ndarray,
-    unit_start: np.ndarray,
-    pos_asset: np.ndarray,
-    pos_side: np.ndarray,
-    qty: np.ndarray,
-    pos_entry: np.ndarray,
-    collateral: np.ndarray,
-) -> bool:
-    """The predictive trigger of 9.3 for a one-position unit (isolated mode, 11.8).
-
-    Bankruptcy price ``B = e - s c / q``; a long breaches when ``O exp(-shift) < B``,
-    a short when ``O exp(shift) > B``. Validation allows the predictive trigger with
-    accounts only in isolated mode, so the unit has one position.
-    """
-    position = unit_start[unit]
-    side = pos_side[position]
-    bankruptcy = pos_entry[position] - side * collateral[unit] / qty[position]
-    mark = marks[pos_asset[position], step]
-    shift = shifts[pos_asset[position]]
-    if side > 0:
-        return bool(mark * np.exp(-shift) < bankruptcy)
-    return bool(mark * np.exp(shift) > bankruptcy)
-
-
-@kernel
 def defence_path(
     prices: np.ndarray,
     marks: np.ndarray,
@@ -407,6 +380,7 @@ def defence_path(
     brackets: np.ndarray,
     liquidation: np.ndarray,
     units: tuple[np.ndarray, ...],
+    watch_index: tuple[np.ndarray, ...],
     fund_initial: float,
     impact: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     flows: np.ndarray,
@@ -416,12 +390,16 @@ def defence_path(
 
     Arguments as :func:`stresstest.kernels.cross_dense.dense_cross_path` plus the
     ``N_MECH`` stage vector ``params`` (``MECH_PARTIAL``, ``MECH_BUFFER``,
-    ``MECH_ADL``, the trigger and the impact law); ``units`` in the book's order.
-    Within a step: the market prices, marks and penalty rates (with impact), the
-    armed units are checked (and counted in the requirement), the units due at the
-    step are settled in unit order (with impact: first sized at the price before
-    impact, their net quantity per asset sets each asset's execution price, and the
-    permanent part moves that asset's later prices), then the ADL layer walks the fund.
+    ``MECH_ADL``, the trigger and the impact law); ``units`` in the book's order;
+    ``watch_index`` the cross filter over them
+    (:func:`stresstest.book.cross_index.watch_index`; ``dense_watch_index`` puts
+    every unit in the direct list). Within a step: the market prices, marks and
+    penalty rates (with impact), the armed book is counted in the requirement (per
+    asset, :func:`stresstest.kernels.cross.open_sums`) and the units within reach checked
+    (:mod:`stresstest.kernels.account_watch`), the units due at the step are settled
+    in unit order (with impact: first sized at the price before impact, their net
+    quantity per asset sets each asset's execution price, and the permanent part
+    moves that asset's later prices), then the ADL layer walks the fund.
 
     ``impact = (raw, execution, baseline, touched)``: with ``raw`` not empty (the
     path's prices before impact, ``(A, T + 1)``) the closes move prices, and
@@ -433,7 +411,7 @@ def defence_path(
     not empty (one slot per unit, ``T + 1``) receives those steps for a later replay
     with impact. Returns ``cascade_depth`` (0 without impact).
     """
-    unit_start, pos_asset, pos_side, pos_qty, pos_entry, unit_collateral = units
+    unit_start, pos_asset, pos_side, pos_qty, _, unit_collateral = units
     raw, execution, baseline, touched = impact
     n_assets, n_points = prices.shape
     last_step = n_points - 1
@@ -471,6 +449,9 @@ def defence_path(
     gini_cover = 0.0
     requirement_sum = 0.0
     notional_sum = 0.0
+    # The armed quantity per asset (11.5): less a unit's legs when it is flagged, plus
+    # its kept legs when it is re-armed, less what ADL takes.
+    open_qty = book_quantities(pos_asset, pos_qty, n_assets)
     # Price impact (11.9): the permanent factor per asset and the stage recursions.
     with_impact = raw.shape[0] > 0
     exits = execution if with_impact else prices
@@ -486,6 +467,14 @@ def defence_path(
     flag_generation = np.zeros(n_points if with_impact else 0, dtype=np.int64)
     impact_generation = 0  # largest generation of the closes that moved a price so far
     depth = 0
+    # Which units are checked (account_watch): untouched ones in the filter, changed ones
+    # directly; the flagged units wait for their close step.
+    watch = new_watch(n_units, n_assets, watch_index, not predictive)
+    breached = np.empty(n_units, dtype=np.int64)
+    flagged = np.empty(n_units, dtype=np.int64)
+    n_flagged = 0
+    qty_before = np.empty(pos_asset.shape[0] if with_adl else 0)
+    collateral_before = np.empty(n_units if with_adl else 0)
     for step in range(n_points):
         if with_impact:
             stage_step(
@@ -503,61 +492,54 @@ def defence_path(
         step_rates(prices, step, margin, sqrt_horizon, variance, rates_now)
         if predictive:
             trigger_shifts(params, prices, step, vol_variance, shifts)
+        requirement, notional = open_sums(
+            step, marks, rates_now, brackets, unit_start, pos_asset, qty, state, open_qty
+        )
+        requirement_sum += requirement
+        notional_sum += notional
+        n_breached = watch_breaches(
+            step,
+            marks,
+            rates_now,
+            brackets,
+            shifts,
+            units,
+            qty,
+            collateral,
+            watch_index,
+            watch,
+            state,
+            breached,
+        )
         caused = False
-        for unit in range(n_units):
-            if state[unit] != ARMED:
-                continue
-            equity, requirement = unit_gap(
-                unit,
-                step,
-                marks,
-                rates_now,
-                brackets[0],
-                brackets[1],
-                brackets[2],
-                unit_start,
-                pos_asset,
-                pos_side,
-                qty,
-                pos_entry,
-                collateral,
-            )
-            requirement_sum += requirement
-            for position in range(unit_start[unit], unit_start[unit + 1]):
-                notional_sum += qty[position] * marks[pos_asset[position], step]
-            if predictive:
-                breached = predictive_breach(
-                    unit,
-                    step,
-                    marks,
-                    shifts,
-                    unit_start,
-                    pos_asset,
-                    pos_side,
-                    qty,
-                    pos_entry,
-                    collateral,
-                )
-            else:
-                breached = equity < requirement
-            if breached:
-                state[unit] = FLAGGED
-                due[unit] = min(step + latency, last_step)
-                flagged_at[unit] = step
-                if first_flag[unit] < 0:
-                    first_flag[unit] = step
-                    if with_impact and baseline[unit] > step:
-                        caused = True
-                if touched.shape[0] > 0 and touched[unit] > step:
-                    touched[unit] = step
+        # in unit order, so the armed quantities do not depend on the order of the checks
+        if n_breached > 1:
+            breached[:n_breached] = np.sort(breached[:n_breached])
+        for slot in range(n_breached):
+            unit = breached[slot]
+            state[unit] = FLAGGED
+            add_legs(unit, -1.0, unit_start, pos_asset, qty, open_qty)
+            due[unit] = min(step + latency, last_step)
+            flagged[n_flagged] = unit
+            n_flagged += 1
+            flagged_at[unit] = step
+            if first_flag[unit] < 0:
+                first_flag[unit] = step
+                if with_impact and baseline[unit] > step:
+                    caused = True
+            if touched.shape[0] > 0 and touched[unit] > step:
+                touched[unit] = step
         if caused:
             flag_generation[step] = impact_generation + 1
             depth = max(depth, impact_generation + 1)
+        settling = due_units(step, flagged, due, n_flagged)
+        n_flagged = settling[-1]
+        settling = settling[:-1]
         close_generation = 0
         if with_impact:
             net[:] = 0.0
-            for unit in range(n_units):
-                if state[unit] != FLAGGED or due[unit] != step:
+            for unit in settling:
+                if state[unit] != FLAGGED:
                     continue
                 close_generation = max(close_generation, flag_generation[flagged_at[unit]])
                 share = closed_share(
@@ -578,8 +560,8 @@ def defence_path(
                 for position in range(unit_start[unit], unit_start[unit + 1]):
                     net[pos_asset[position]] -= pos_side[position] * qty[position] * share
             execution_prices(params, step, prices, net, execution, direction, step_impact)
-        for unit in range(n_units):
-            if state[unit] != FLAGGED or due[unit] != step:
+        for unit in settling:
+            if state[unit] != FLAGGED:
                 continue
             stays = settle_unit(
                 unit,
@@ -602,6 +584,9 @@ def defence_path(
                 passed_by_asset,
             )
             state[unit] = ARMED if stays else CLOSED
+            if stays:  # re-armed, perhaps with legs closed: checked directly from now on
+                watch_directly(unit, watch)
+                add_legs(unit, 1.0, unit_start, pos_asset, qty, open_qty)
         if with_impact:
             moved = False
             for asset in range(n_assets):
@@ -631,6 +616,8 @@ def defence_path(
             bad_total = 0.0
             for asset in range(n_assets):
                 bad_total += bad_by_asset[asset, 0] + bad_by_asset[asset, 1]
+            qty_before[:] = qty
+            collateral_before[:] = collateral
             for asset in range(n_assets):
                 for bankrupt in range(2):  # longs went bankrupt: shorts cover, then the mirror
                     need = 0.0
@@ -659,6 +646,10 @@ def defence_path(
                     adl_count += count
                     gini_weighted += got * gini
                     gini_cover += got
+            watch_changed(qty_before, collateral_before, qty, collateral, state, pos_unit, watch)
+            for position in range(pos_asset.shape[0]):  # what ADL took leaves the armed book
+                if qty[position] != qty_before[position]:
+                    open_qty[pos_asset[position]] -= qty_before[position] - qty[position]
             if passed > 0.0:
                 fund_need = shortfall if shortfall > 0.0 else 0.0
                 settle_passed(fund, net_flow, cover, fund_need, passed, left == 0.0)
@@ -702,6 +693,7 @@ def defence_replay_paths(
     brackets: np.ndarray,
     liquidation: np.ndarray,
     units: tuple[np.ndarray, ...],
+    watch_index: tuple[np.ndarray, ...],
     fund_initial: float,
     grid: np.ndarray,
     out: np.ndarray,
@@ -739,6 +731,7 @@ def defence_replay_paths(
                 brackets,
                 liquidation,
                 units,
+                watch_index,
                 fund_initial,
                 (no_prices, no_prices, no_steps, touched),
                 np.zeros((N_FLOWS, n_points)),
@@ -756,6 +749,7 @@ def defence_replay_paths(
                 brackets,
                 liquidation,
                 units,
+                watch_index,
                 fund_initial,
                 (market, np.empty_like(market), touched, no_steps),
                 flows,
@@ -776,6 +770,7 @@ def defence_replay_paths(
                 brackets,
                 liquidation,
                 units,
+                watch_index,
                 fund_initial,
                 (no_prices, no_prices, no_steps, no_steps),
                 flows,

@@ -187,6 +187,71 @@ def step_rates(
 
 
 @kernel
+def book_quantities(pos_asset: np.ndarray, pos_qty: np.ndarray, n_assets: int) -> np.ndarray:
+    """The book's quantity per asset, ``sum_k q_k`` over its positions in position order (base)."""
+    quantities = np.zeros(n_assets)
+    for position in range(pos_asset.shape[0]):
+        quantities[pos_asset[position]] += pos_qty[position]
+    return quantities
+
+
+@kernel
+def add_legs(
+    unit: int,
+    sign: float,
+    unit_start: np.ndarray,
+    pos_asset: np.ndarray,
+    qty: np.ndarray,
+    open_qty: np.ndarray,
+) -> None:
+    """Add (``sign`` 1) or take (-1) a unit's leg quantities ``qty`` to ``open_qty`` (base)."""
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        open_qty[pos_asset[position]] += sign * qty[position]
+
+
+@kernel
+def open_sums(
+    step: int,
+    marks: np.ndarray,
+    rates_now: np.ndarray,
+    brackets: np.ndarray,
+    unit_start: np.ndarray,
+    pos_asset: np.ndarray,
+    qty: np.ndarray,
+    not_open: np.ndarray,
+    open_qty: np.ndarray,
+) -> tuple[float, float]:
+    """Requirement and notional of the open book at a step, for ``requirement_mean`` (11.3).
+
+    The notional is ``sum_a O_a,t Q_a`` and, without brackets, the requirement
+    ``sum_a m_a,t O_a,t Q_a``, over assets from ``open_qty`` (``Q_a``, the open
+    quantity of asset ``a``, base units): ``O(A)``. With brackets the requirement is
+    ``sum_k R_k,t`` (11.4) over the legs ``qty`` of the units with ``not_open[u]``
+    zero (``False``), leg by leg in unit order: ``O(N)``. The plain accounts kernel
+    and the defence kernel both call this, so the two sums are formed alike (quote
+    units).
+    """
+    open_notional = 0.0
+    requirement = 0.0
+    for asset in range(open_qty.shape[0]):
+        open_notional += marks[asset, step] * open_qty[asset]
+        requirement += rates_now[asset] * marks[asset, step] * open_qty[asset]
+    if brackets[0].shape[0] > 1:
+        requirement = 0.0
+        for unit in range(not_open.shape[0]):
+            if not not_open[unit]:
+                for position in range(unit_start[unit], unit_start[unit + 1]):
+                    requirement += position_requirement(
+                        qty[position] * marks[pos_asset[position], step],
+                        rates_now[pos_asset[position]],
+                        brackets[0],
+                        brackets[1],
+                        brackets[2],
+                    )
+    return requirement, open_notional
+
+
+@kernel
 def _group_bound(
     group: int, group_pair: np.ndarray, group_angle: np.ndarray, pair_y: np.ndarray
 ) -> float:
@@ -313,23 +378,9 @@ def cross_replay_path(
     for step in range(n_points):
         step_rates(prices, step, margin, sqrt_horizon, variance, rates_now)
         # requirement and notional of the units open at the step (before its closes)
-        open_notional = 0.0
-        requirement = 0.0
-        for asset in range(n_assets):
-            open_notional += marks[asset, step] * open_qty[asset]
-            requirement += rates_now[asset] * marks[asset, step] * open_qty[asset]
-        if tiered:
-            requirement = 0.0
-            for unit in range(n_units):
-                if not closed[unit]:
-                    for position in range(unit_start[unit], unit_start[unit + 1]):
-                        requirement += position_requirement(
-                            pos_qty[position] * marks[pos_asset[position], step],
-                            rates_now[pos_asset[position]],
-                            floors,
-                            rates,
-                            amounts,
-                        )
+        requirement, open_notional = open_sums(
+            step, marks, rates_now, brackets, unit_start, pos_asset, pos_qty, closed, open_qty
+        )
         requirement_sum += requirement
         open_notional_sum += open_notional
         # arc length of the marks in scaled prices: nothing d away wakes before it grows by d
@@ -431,8 +482,7 @@ def cross_replay_path(
                 totals,
                 flows,
             )
-            for position in range(unit_start[unit], unit_start[unit + 1]):
-                open_qty[pos_asset[position]] -= pos_qty[position]
+            add_legs(unit, -1.0, unit_start, pos_asset, pos_qty, open_qty)
             if tiered:
                 closed[unit] = True
             if slot < n_pending:
@@ -478,11 +528,7 @@ def cross_replay_paths(
     grid records (``record_grid``) hold the price of the first asset. Each
     thread owns whole paths, so results do not depend on threads or chunks.
     """
-    pos_asset = units[1]
-    pos_qty = units[3]
-    initial_qty = np.zeros(prices.shape[1])
-    for position in range(pos_asset.shape[0]):
-        initial_qty[pos_asset[position]] += pos_qty[position]
+    initial_qty = book_quantities(units[1], units[3], prices.shape[1])
     for row in numba.prange(prices.shape[0]):
         flows = np.zeros((N_FLOWS, prices.shape[2]))
         market = prices[row]
