@@ -34,7 +34,21 @@ from stresstest.kernels.account_close import (
     kept_fraction,
     settle_terms,
 )
-from stresstest.kernels.account_stages import has_oracle, has_vol_fee, stage_series, stage_step
+from stresstest.kernels.account_backstop import (
+    account_vault_equity,
+    account_vault_step,
+    take_unit,
+    unit_taken_over,
+    vault_books,
+)
+from stresstest.kernels.account_stages import (
+    has_oracle,
+    has_vol_fee,
+    predictive_breach,
+    stage_series,
+    stage_step,
+    trigger_shifts,
+)
 from stresstest.kernels.adl import (
     FUND,
     adl_score,
@@ -43,7 +57,7 @@ from stresstest.kernels.adl import (
     top_shares,
     write_fund_state,
 )
-from stresstest.kernels.backstop import settle_passed
+from stresstest.kernels.backstop import VAULT_PASSED, init_vault, settle_passed
 from stresstest.kernels.cross import step_rates, unit_gap
 from stresstest.kernels.fund import (
     FLOW_BAD_DEBT,
@@ -57,12 +71,14 @@ from stresstest.kernels.fund import (
     write_totals,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import ewma_variance, liquidation_terms, sqrt_horizon_of
+from stresstest.kernels.waterfall_columns import write_vault_columns
+from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
 
 # Unit states of the replay.
 ARMED = 0  # open and checked at every step
 FLAGGED = 1  # breached; settled at its close step
 CLOSED = 2  # closed in full (liquidation or ADL of every leg)
+TAKEN = 3  # taken over by the backstop vault (11.11)
 
 
 @kernel
@@ -348,56 +364,6 @@ def _close_if_empty(unit: int, unit_start: np.ndarray, qty: np.ndarray, state: n
 
 
 @kernel
-def trigger_shifts(
-    params: np.ndarray, prices: np.ndarray, step: int, vol_variance: np.ndarray, shifts: np.ndarray
-) -> None:
-    """Update each asset's EWMA variance ``w_a,t`` and its shift ``z sqrt(w_a,t) sqrt(h)`` (9.3).
-
-    ``w_a,0 = vol_initial_variance``, decay ``vol_ewma_lambda``, market log returns:
-    the volatility the single-asset predictive trigger reads, one per asset.
-    """
-    shift_per_sigma = params[enums.MECH_TRIGGER_Z] * params[enums.MECH_TRIGGER_SQRT_H]
-    for asset in range(prices.shape[0]):
-        if step >= 1:
-            vol_variance[asset] = ewma_variance(
-                vol_variance[asset],
-                prices[asset, step],
-                prices[asset, step - 1],
-                params[enums.MECH_VOL_LAMBDA],
-            )
-        shifts[asset] = shift_per_sigma * np.sqrt(vol_variance[asset])
-
-
-@kernel
-def predictive_breach(
-    unit: int,
-    step: int,
-    marks: np.ndarray,
-    shifts: np.ndarray,
-    unit_start: np.ndarray,
-    pos_asset: np.ndarray,
-    pos_side: np.ndarray,
-    qty: np.ndarray,
-    pos_entry: np.ndarray,
-    collateral: np.ndarray,
-) -> bool:
-    """The predictive trigger of 9.3 for a one-position unit (isolated mode, 11.8).
-
-    Bankruptcy price ``B = e - s c / q``; a long breaches when ``O exp(-shift) < B``,
-    a short when ``O exp(shift) > B``. Validation allows the predictive trigger with
-    accounts only in isolated mode, so the unit has one position.
-    """
-    position = unit_start[unit]
-    side = pos_side[position]
-    bankruptcy = pos_entry[position] - side * collateral[unit] / qty[position]
-    mark = marks[pos_asset[position], step]
-    shift = shifts[pos_asset[position]]
-    if side > 0:
-        return bool(mark * np.exp(-shift) < bankruptcy)
-    return bool(mark * np.exp(shift) > bankruptcy)
-
-
-@kernel
 def defence_path(
     prices: np.ndarray,
     marks: np.ndarray,
@@ -460,7 +426,16 @@ def defence_path(
     # The fund's bound past bankruptcy (10.4, 11.10): negative, no bound.
     with_bound = int(params[enums.MECH_FUND_BOUND]) != 0
     bound = params[enums.MECH_FUND_BOUND_FRACTION] if with_bound else -1.0
-    passed_by_asset = np.zeros((n_assets if with_bound else 0, 2))
+    # The backstop vault (10.3, 11.11): its state, what it holds by (asset, side), cohorts.
+    with_backstop = int(params[enums.MECH_BACKSTOP]) != 0
+    takeover_fraction = params[enums.MECH_BACKSTOP_FRACTION]
+    hold = int(params[enums.MECH_BACKSTOP_HOLD])
+    vault = init_vault(params[enums.MECH_BACKSTOP_CAPITAL])
+    held, cohorts, counts = vault_books(
+        n_assets if with_backstop else 0, n_points if with_backstop else 0
+    )
+    # Losses past the fund by (asset, side): the bound's (10.4) and the vault's (10.3).
+    passed_by_asset = np.zeros((n_assets if with_bound or with_backstop else 0, 2))
     fund_passed = 0.0
     given = np.zeros(pos_asset.shape[0] if with_adl else 0)
     fund = init_fund_state(fund_initial)
@@ -553,6 +528,26 @@ def defence_path(
         if caused:
             flag_generation[step] = impact_generation + 1
             depth = max(depth, impact_generation + 1)
+        if with_backstop:  # takeovers, before the market close is sized (10.3, 11.11)
+            taking = account_vault_equity(vault, held, prices, step) > 0.0
+            for unit in range(n_units):
+                if not taking or state[unit] != FLAGGED or due[unit] != step:
+                    continue
+                if unit_taken_over(
+                    unit,
+                    step,
+                    marks,
+                    rates_now,
+                    brackets,
+                    units,
+                    qty,
+                    collateral,
+                    takeover_fraction,
+                ):
+                    take_unit(
+                        unit, step, marks, units, qty, collateral, vault, held, cohorts, counts
+                    )
+                    state[unit] = TAKEN
         close_generation = 0
         if with_impact:
             net[:] = 0.0
@@ -616,9 +611,12 @@ def defence_path(
             for asset in range(n_assets):
                 passed += passed_by_asset[asset, 0] + passed_by_asset[asset, 1]
             fund_passed += passed
+        if with_backstop:  # after the fund, the vault closes its due cohorts (10.3)
+            passed += account_vault_step(
+                vault, held, cohorts, counts, step, hold, prices, passed_by_asset
+            )
         if not with_adl:
-            if with_bound:
-                passed_by_asset[:] = 0.0
+            passed_by_asset[:] = 0.0
             continue
         net_flow = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
         shortfall = -(fund[FUND] + net_flow)
@@ -636,7 +634,7 @@ def defence_path(
                     need = 0.0
                     if shortfall > 0.0 and bad_by_asset[asset, bankrupt] > 0.0:
                         need = shortfall * bad_by_asset[asset, bankrupt] / bad_total
-                    if with_bound:
+                    if passed_by_asset.shape[0] > 0:
                         need += passed_by_asset[asset, bankrupt]
                     if not need > 0.0:
                         continue
@@ -672,17 +670,21 @@ def defence_path(
             fund_step(fund, net_flow, 0.0, False)
         flows[FLOW_FUND, step] = fund[FUND]
         bad_by_asset[:] = 0.0
-        if with_bound:
-            passed_by_asset[:] = 0.0
+        passed_by_asset[:] = 0.0
     write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
     out_row[enums.MARGIN_RATE_MEAN] = requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
     if with_bound:
         out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
+    if with_backstop:
+        write_vault_columns(out_row, vault)
     if not with_adl:
         walk_fund(flows, fund_initial, out_row)
-        if with_bound:  # nothing covers the bad debt past the bound: it is socialized (10.4)
+        # nothing covers the losses past the fund's bound or the vault: socialized (10.3, 10.4)
+        if with_bound:
             out_row[enums.SOCIALIZED_LOSS] += fund_passed
+        if with_backstop:
+            out_row[enums.SOCIALIZED_LOSS] += vault[VAULT_PASSED]
         return depth
     write_fund_state(fund, out_row)
     out_row[enums.ADL_NOTIONAL] = adl_notional

@@ -1,11 +1,13 @@
-"""The oracle and penalty stages of an accounts path, one series per asset (docs/model.md 11.7).
+"""The oracle, penalty and trigger stages of an accounts path, one series per asset (11.7, 11.8).
 
 Pure functions over one path's market prices ``(n_assets, T + 1)``, called by
 :mod:`stresstest.kernels.cross` and its dense twin once per path before the
 replay: the mark ``O_a,t`` of every asset (the oracle of 9.1 applied to that
 asset's own market path, with the same ``[oracle]`` table for every asset) and
 the volatility-scaled penalty rate ``fee_a,t`` of every asset (9.2, with that
-asset's own EWMA variance of market returns). Both are ``O(A T)`` per path
+asset's own EWMA variance of market returns); and for the accounts defence kernel
+the predictive trigger's shift per asset and its breach test of a one-position unit
+(9.3, 11.8). The series are ``O(A T)`` per path
 (``O(A T twap_steps)`` with a twap oracle) and ``O(A T)`` memory per thread,
 never accounts x paths x steps. A stage that is off is not computed at all.
 """
@@ -144,3 +146,53 @@ def stage_step(
                     params[enums.MECH_VOL_LAMBDA],
                 )
             fee_rates[asset, step] = penalty_rate(params, fee, fee_variance[asset])
+
+
+@kernel
+def trigger_shifts(
+    params: np.ndarray, prices: np.ndarray, step: int, vol_variance: np.ndarray, shifts: np.ndarray
+) -> None:
+    """Update each asset's EWMA variance ``w_a,t`` and its shift ``z sqrt(w_a,t) sqrt(h)`` (9.3).
+
+    ``w_a,0 = vol_initial_variance``, decay ``vol_ewma_lambda``, market log returns:
+    the volatility the single-asset predictive trigger reads, one per asset.
+    """
+    shift_per_sigma = params[enums.MECH_TRIGGER_Z] * params[enums.MECH_TRIGGER_SQRT_H]
+    for asset in range(prices.shape[0]):
+        if step >= 1:
+            vol_variance[asset] = ewma_variance(
+                vol_variance[asset],
+                prices[asset, step],
+                prices[asset, step - 1],
+                params[enums.MECH_VOL_LAMBDA],
+            )
+        shifts[asset] = shift_per_sigma * np.sqrt(vol_variance[asset])
+
+
+@kernel
+def predictive_breach(
+    unit: int,
+    step: int,
+    marks: np.ndarray,
+    shifts: np.ndarray,
+    unit_start: np.ndarray,
+    pos_asset: np.ndarray,
+    pos_side: np.ndarray,
+    qty: np.ndarray,
+    pos_entry: np.ndarray,
+    collateral: np.ndarray,
+) -> bool:
+    """The predictive trigger of 9.3 for a one-position unit (isolated mode, 11.8).
+
+    Bankruptcy price ``B = e - s c / q``; a long breaches when ``O exp(-shift) < B``,
+    a short when ``O exp(shift) > B``. Validation allows the predictive trigger with
+    accounts only in isolated mode, so the unit has one position.
+    """
+    position = unit_start[unit]
+    side = pos_side[position]
+    bankruptcy = pos_entry[position] - side * collateral[unit] / qty[position]
+    mark = marks[pos_asset[position], step]
+    shift = shifts[pos_asset[position]]
+    if side > 0:
+        return bool(mark * np.exp(-shift) < bankruptcy)
+    return bool(mark * np.exp(shift) > bankruptcy)
