@@ -95,7 +95,7 @@ def run_vault(
 def backstop_tables(draw: st.DrawFn, scale: float) -> dict[str, Any]:
     """A ``[backstop]`` table whose capital is a share of ``scale`` (the book's notional)."""
     table: dict[str, Any] = {
-        "capital": draw(st.sampled_from([1e-4, 1e-2, 0.2, 10.0])) * scale,
+        "capital": draw(st.sampled_from([1e-9, 1e-4, 1e-2, 0.2, 10.0])) * scale,
         "takeover_fraction": draw(st.sampled_from([2.0 / 3.0, 0.3, 0.9, 1.0])),
     }
     hold = draw(st.sampled_from([None, 0, 1, 4]))
@@ -124,6 +124,23 @@ def vault_cases(draw: st.DrawFn) -> dict[str, Any]:
 @settings(KERNEL_SETTINGS, max_examples=examples(200))
 @given(case=vault_cases())
 def test_vault_kernel_matches_reference(case: dict[str, Any]) -> None:
+    check_vault_case(case)
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(150))
+@given(case=vault_cases(), adl=st.sampled_from([None, "profit_leverage", "pro_rata"]))
+def test_cross_vault_losses_past_capital_match_reference(
+    case: dict[str, Any], adl: str | None
+) -> None:
+    """Cross units and a vault of almost no capital: most takeovers pass a loss on."""
+    case["mode"] = "cross"
+    case["adl"] = adl
+    case["backstop"]["capital"] = 1e-9 * case["book"].entry_notional
+    check_vault_case(case)
+
+
+def check_vault_case(case: dict[str, Any]) -> None:
+    """The kernel against the reference on one case of :func:`vault_cases`."""
     book = case["book"]
     mode = case["mode"]
     cross = book.cross if mode == "book" else np.full(book.n_accounts, mode == "cross")
@@ -240,7 +257,8 @@ def test_isolated_one_asset_book_is_the_single_asset_vault(
         backstop=backstop,
     )
     expected = run_mechanics_kernel(single, mechanisms)
-    event(f"takeover {bool(np.any(actual[:, INDEX['backstop_takeovers']] > 0))}")
+    taken = bool(np.any(actual[:, INDEX["backstop_takeovers"]] > 0))
+    event(f"takeover {taken}, loss passed {bool(np.any(actual[:, INDEX['backstop_exhausted']]))}")
     names = tuple(
         name
         for name in enums.METRIC_NAMES + enums.BACKSTOP_METRIC_NAMES
