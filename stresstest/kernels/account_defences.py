@@ -28,18 +28,18 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.account_close import (
-    closed_share,
-    execution_prices,
-    kept_fraction,
-    settle_terms,
-)
 from stresstest.kernels.account_backstop import (
     account_vault_equity,
     account_vault_step,
     take_unit,
     unit_taken_over,
     vault_books,
+)
+from stresstest.kernels.account_close import (
+    closed_share,
+    execution_prices,
+    kept_fraction,
+    settle_terms,
 )
 from stresstest.kernels.account_stages import (
     has_oracle,
@@ -71,8 +71,8 @@ from stresstest.kernels.fund import (
     write_totals,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.waterfall_columns import write_vault_columns
 from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
+from stresstest.kernels.waterfall_columns import write_vault_columns
 
 # Unit states of the replay.
 ARMED = 0  # open and checked at every step

@@ -65,9 +65,9 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "one asset (docs/model.md 11.7, 11.8, 10.1); accounts run rule = 'to_buffer'"
     ),
     # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
-    # liquidation, ADL, price impact (11.9), the backstop vault (11.11) and, in isolated mode (ISOLATED_ONLY), the
-    # predictive trigger (11.8) and the fund's bound (11.10); those two need a rule for a
-    # unit of several assets that the model does not have yet.
+    # liquidation, ADL, price impact (11.9), the backstop vault (11.11) and, in isolated
+    # mode (ISOLATED_ONLY), the predictive trigger (11.8) and the fund's bound (11.10);
+    # those two need a rule for a unit of several assets that the model does not have yet.
     frozenset({"accounts", "predictive"}): (
         "the predictive trigger is a first-passage probability of one log-normal price to "
         "one bankruptcy price; a cross account's equity moves with several prices, has no "
