@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import numba
 import numpy as np
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
@@ -346,7 +347,7 @@ def test_an_account_above_the_takeover_line_closes_in_the_market() -> None:
     hand(out[INDEX["backstop_min_equity"]], 3000.0, "min equity")
 
 
-def test_accounts_run_the_vault_with_the_same_bytes_by_chunk() -> None:
+def test_accounts_run_the_vault_with_the_same_bytes_by_thread_and_chunk() -> None:
     scenario = copy.deepcopy(ACCOUNTS)
     scenario["paths"].update(sigma=[0.03, 0.05], n_steps=24)
     scenario["book"].update(n_accounts=200, leverage_max=50.0)
@@ -354,13 +355,22 @@ def test_accounts_run_the_vault_with_the_same_bytes_by_chunk() -> None:
     scenario["adl"] = {"policy": "profit_leverage"}
     for mode in ("cross", "isolated"):
         scenario["accounts"] = {"mode": mode}
-        result = stresstest.run(load_scenario(scenario))
+        loaded = load_scenario(scenario)
+        result = stresstest.run(loaded)
         assert result.paths.columns == [
             "path",
             *enums.METRIC_NAMES,
             *enums.ADL_METRIC_NAMES,
             *enums.BACKSTOP_METRIC_NAMES,
         ]
-        assert (result.column("backstop_takeovers") > 0.0).any()
-        chunked = stresstest.run(load_scenario(scenario), chunk_size=1)
-        assert chunked.metrics.tobytes() == result.metrics.tobytes()
+        assert (result.column("backstop_takeovers") > 0.0).any(), mode
+        before = numba.get_num_threads()
+        try:
+            numba.set_num_threads(1)
+            one = stresstest.run(loaded, chunk_size=1).metrics
+            numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+            two = stresstest.run(loaded, chunk_size=7).metrics
+        finally:
+            numba.set_num_threads(before)
+        assert one.tobytes() == result.metrics.tobytes()
+        assert two.tobytes() == result.metrics.tobytes()
