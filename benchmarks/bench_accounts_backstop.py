@@ -1,6 +1,7 @@
 """Cross-margin accounts with the backstop vault on against off: verified, then timed.
 
-    python benchmarks/bench_accounts_backstop.py [--quick | --smoke] [--write] [--paths N] [--runs R]
+    python benchmarks/bench_accounts_backstop.py [--quick | --smoke] [--write] [--paths N]
+                                                  [--runs R]
 
 The vault (docs/model.md 11.11) is a stage of the accounts defence kernel, so both
 books run that kernel: the accounts benchmark's cross book (benchmarks/bench_accounts.py)
