@@ -1,7 +1,7 @@
 """Cross-margin accounts with the backstop vault on against off: verified, then timed.
 
     python benchmarks/bench_accounts_backstop.py [--quick | --smoke] [--write] [--paths N]
-                                                  [--runs R]
+                                                  [--accounts N] [--runs R]
 
 The vault (docs/model.md 11.11) is a stage of the accounts defence kernel, so both
 books run that kernel: the accounts benchmark's cross book (benchmarks/bench_accounts.py)
@@ -19,7 +19,8 @@ with ADL (``profit_leverage``) and an empty insurance fund, without and with
    plans, alternating run by run after a warm-up; medians of wall and CPU seconds. The
    timed output is checked again against the first timed run's rows.
 
-``--paths`` sets the paths of the timed case (default 100); ``--quick`` uses 100,000
+``--paths`` and ``--accounts`` set the timed case (default 1,000,000 accounts x 100
+paths); ``--quick`` uses 100,000
 accounts x 20 paths; ``--smoke`` 2,000 accounts x 4 paths x 100 steps. ``--write``
 replaces the text between ``<!-- accounts_backstop:begin -->`` and
 ``<!-- accounts_backstop:end -->`` in docs/performance.md.
@@ -234,14 +235,20 @@ def run(options: argparse.Namespace) -> str:
         row = run_case(100_000, 20, N_STEPS, options.runs)
         command = "python benchmarks/bench_accounts_backstop.py --quick"
     else:
-        row = run_case(1_000_000, options.paths, N_STEPS, options.runs)
-        command = f"python benchmarks/bench_accounts_backstop.py --paths {options.paths}"
+        row = run_case(options.accounts, options.paths, N_STEPS, options.runs)
+        command = (
+            "python benchmarks/bench_accounts_backstop.py "
+            f"--accounts {options.accounts} --paths {options.paths}"
+        )
     return render(row, f"{command} --runs {options.runs}", load_before)
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    """``--paths`` and ``--runs`` of the timed case."""
+    """``--paths``, ``--accounts`` and ``--runs`` of the timed case."""
     parser.add_argument("--paths", type=int, default=100, help="paths of the timed case")
+    parser.add_argument(
+        "--accounts", type=int, default=1_000_000, help="accounts of the timed case"
+    )
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each book")
 
 
