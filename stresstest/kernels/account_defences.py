@@ -16,7 +16,7 @@ in the form ``E_u,t < R_u,t`` at every step) with the two defences of docs/model
   (:func:`stresstest.kernels.adl.adl_score` with the unit's collateral and
   account value) or reduced ``pro_rata``.
 
-Used by the engine only when ``[partial_liquidation]`` or ``[adl]`` is on, so the
+Used by the engine only when a defence (docs/model.md 11.8-11.11) is on, so the
 filtered kernel (:mod:`stresstest.kernels.cross`) and its outputs are untouched
 otherwise. Cost per path ``O(N T)`` unit checks plus ``O(N log N)`` per ADL event;
 memory ``O(N)`` per thread, never units x paths x steps.
@@ -385,9 +385,10 @@ def defence_path(
     ``MECH_ADL``, the trigger and the impact law); ``units`` in the book's order.
     Within a step: the market prices, marks and penalty rates (with impact), the
     armed units are checked (and counted in the requirement), the units due at the
-    step are settled in unit order (with impact: first sized at the price before
-    impact, their net quantity per asset sets each asset's execution price, and the
-    permanent part moves that asset's later prices), then the ADL layer walks the fund.
+    step are offered to the backstop vault (11.11), the rest settled in unit order
+    (with impact: first sized at the price before impact, their net quantity per asset
+    sets each asset's execution price, and the permanent part moves that asset's later
+    prices), then the vault closes its due cohorts and the ADL layer walks the fund.
 
     ``impact = (raw, execution, baseline, touched)``: with ``raw`` not empty (the
     path's prices before impact, ``(A, T + 1)``) the closes move prices, and
