@@ -18,6 +18,7 @@ import numpy as np
 
 from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ALL
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
+from tests.reference_account_backstop import AccountVault
 from tests.reference_accounts import (
     reference_fee_rates,
     reference_marks,
@@ -125,6 +126,8 @@ def reference_account_defences(
     trigger: dict[str, float] | None = None,
     market: dict[str, Any] | None = None,
     bound: float | None = None,
+    backstop: dict[str, Any] | None = None,
+    gaps: list[float] | None = None,
 ) -> np.ndarray:
     """Per-path metrics ``(n_paths, N_METRICS_ALL)`` (``enums.METRIC_INDEX`` slots).
 
@@ -138,7 +141,11 @@ def reference_account_defences(
     11.9): each path is then replayed without impact first and with it second, and
     ``cascade_depth`` and ``impact_bad_debt`` are filled; ``bound``:
     ``insurance_fund.pays_past_bankruptcy`` (every unit one position: isolated mode;
-    ``None``: the fund pays all bad debt), which fills ``fund_passed_bad_debt``.
+    ``None``: the fund pays all bad debt), which fills ``fund_passed_bad_debt``;
+    ``backstop``: the ``[backstop]`` table (``capital``, ``takeover_fraction``,
+    ``hold_steps``; docs/model.md 11.11), which fills the ``backstop_*`` columns; ``gaps``,
+    when given, receives each replay's smallest relative distance of a takeover decision
+    from its tie (``|E - k R| / sum q O``).
     """
     prices = np.asarray(prices, dtype=float)
     n_paths = prices.shape[0]
@@ -156,6 +163,8 @@ def reference_account_defences(
         "adl": adl,
         "trigger": trigger,
         "bound": bound,
+        "backstop": backstop,
+        "gaps": gaps,
     }
     for path in range(n_paths):
         if market is None:
@@ -189,6 +198,7 @@ def _replay_path(
     adl = keys["adl"]
     trigger = keys["trigger"]
     bound = keys["bound"]
+    vault = AccountVault.of_table(keys["backstop"])
     latency_steps, slippage, fee, liquidator_share = keys["liquidation"]
     fund_initial = keys["fund_initial"]
     base = schedule_base(margin)
@@ -358,6 +368,29 @@ def _replay_path(
         passed_by: dict[tuple[int, float], list[float]] = {}
         settling = [u for u in range(len(units)) if status[u] == "flagged" and due[u] == t]
         exit_of = [price[a][t] for a in range(n_assets)]
+        if vault is not None and settling and vault.equity_at(exit_of) > 0.0:
+            marks_now = [mark[a][t] for a in range(n_assets)]
+            for u in settling:  # 11.11: at k of the requirement the vault takes the unit
+                live = [row for row in units[u] if qty[row] > 0.0]
+                equity = math.fsum(
+                    [coll[u]]
+                    + [side[r] * qty[r] * (marks_now[asset_of[r]] - entry[r]) for r in live]
+                )
+                requirement = math.fsum(
+                    reference_requirement(
+                        qty[r] * marks_now[asset_of[r]],
+                        float(rates[asset_of[r]][t]),
+                        brackets,
+                        base,
+                    )
+                    for r in live
+                )
+                notional = math.fsum(qty[r] * marks_now[asset_of[r]] for r in live)
+                if vault.decide(equity, requirement, notional):
+                    legs = [(asset_of[r], side[r], qty[r], entry[r]) for r in live]
+                    vault.take_legs(legs, coll[u], marks_now, t, last)
+                    status[u] = "taken"
+            settling = [u for u in settling if status[u] == "flagged"]
         moves = [0.0] * n_assets
         if market is not None and settling:
             # 11.9: the order is sized at the price before impact, netted per asset
@@ -380,6 +413,9 @@ def _replay_path(
         for a in range(n_assets):
             permanent[a] += moves[a]
         net_flow = math.fsum(to_fund[t]) - math.fsum(bad_at[t])
+        if vault is not None:  # after the fund, the vault closes what is due (10.3)
+            for key, amount in vault.close_due(t, [price[a][t] for a in range(n_assets)]).items():
+                passed_by.setdefault(key, []).append(amount)
         if adl is None:
             continue
         cover = 0.0
@@ -452,6 +488,8 @@ def _replay_path(
             [math.fsum(v) for v in to_fund], [math.fsum(v) for v in bad_at], fund_initial
         )
         walked["socialized_loss"] += math.fsum(passed_all)  # nothing covers it: socialized
+        if vault is not None:
+            walked["socialized_loss"] += vault.passed
     else:
         walked = {
             "fund_end": fund,
@@ -473,6 +511,11 @@ def _replay_path(
         row_out[METRIC_INDEX[name]] = value
     if bound is not None:
         row_out[METRIC_INDEX["fund_passed_bad_debt"]] = math.fsum(passed_all)
+    if vault is not None:
+        for name, value in vault.columns().items():
+            row_out[METRIC_INDEX[name]] = value
+        if keys["gaps"] is not None:
+            keys["gaps"].append(vault.gap)
     requirement_sum = math.fsum(requirement_terms)
     notional_sum = math.fsum(notional_terms)
     row_out[METRIC_INDEX["requirement_mean"]] = requirement_sum / n_points

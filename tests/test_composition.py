@@ -92,9 +92,9 @@ def test_every_single_asset_pair_runs_together() -> None:
     assert [pair for pair in UNSUPPORTED if "accounts" not in pair] == []
 
 
-#: The stages accounts run (docs/model.md 11.7, 11.8, 11.9); every other stage is refused
-#: with them.
-ACCOUNT_STAGES = ("oracle", "vol_fee", "partial", "adl", "market")
+#: The stages accounts run (docs/model.md 11.7, 11.8, 11.9, 11.11); every other stage is
+#: refused with them.
+ACCOUNT_STAGES = ("oracle", "vol_fee", "partial", "adl", "market", "backstop")
 
 
 @pytest.mark.parametrize("stage", [s for s in SINGLE_STAGES if s not in ACCOUNT_STAGES])

@@ -103,8 +103,9 @@ def stage_arguments(scenario: schema.Scenario) -> np.ndarray:
 
 def uses_account_defences(scenario: schema.Scenario) -> bool:
     """Whether an accounts scenario has ``[partial_liquidation]``, ``[adl]``, the
-    predictive trigger (isolated mode only; docs/model.md 11.8), ``[market]`` (11.9) or
-    ``insurance_fund.pays_past_bankruptcy`` (isolated mode only, 11.10).
+    predictive trigger (isolated mode only; docs/model.md 11.8), ``[market]`` (11.9),
+    ``insurance_fund.pays_past_bankruptcy`` (isolated mode only, 11.10) or ``[backstop]``
+    (11.11).
 
     Such a run replays the units in the direct form with those stages
     (:mod:`stresstest.kernels.account_defences`); any other runs the filtered
@@ -116,15 +117,19 @@ def uses_account_defences(scenario: schema.Scenario) -> bool:
         or scenario.liquidation.trigger == "predictive"
         or getattr(scenario, "market", None) is not None
         or scenario.insurance_fund.pays_past_bankruptcy is not None
+        or scenario.backstop is not None
     )
 
 
 def metrics_row_width(scenario: schema.Scenario) -> int:
     """The row width the accounts kernel writes: ``N_METRICS``, wider with ``[market]``
-    (``N_METRICS_MARKET``), ``[adl]`` (``N_METRICS_ADL``, which holds the market slots) or
-    the fund's bound (``N_METRICS_FUND_BOUND``, which holds them all)."""
+    (``N_METRICS_MARKET``), ``[adl]`` (``N_METRICS_ADL``, which holds the market slots),
+    ``[backstop]`` (``N_METRICS_BACKSTOP``, which holds those) or the fund's bound
+    (``N_METRICS_FUND_BOUND``, which holds them all)."""
     if scenario.insurance_fund.pays_past_bankruptcy is not None:
         return enums.N_METRICS_FUND_BOUND
+    if scenario.backstop is not None:
+        return enums.N_METRICS_BACKSTOP
     if getattr(scenario, "adl", None) is not None:
         return enums.N_METRICS_ADL
     if getattr(scenario, "market", None) is not None:

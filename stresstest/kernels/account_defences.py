@@ -16,10 +16,11 @@ several legs:
   (:func:`stresstest.kernels.adl.adl_score` with the unit's collateral and
   account value) or reduced ``pro_rata``.
 
-Used by the engine only when ``[partial_liquidation]``, ``[adl]``, ``[market]``,
-the predictive trigger or the fund's bound is on, so the filtered kernel
-(:mod:`stresstest.kernels.cross`) and its outputs are untouched otherwise. Which
-units are checked at a step is :mod:`stresstest.kernels.account_watch`'s: units no
+Used by the engine only when a defence (docs/model.md 11.8-11.11: ``[partial_liquidation]``,
+``[adl]``, ``[market]``, the predictive trigger, the fund's bound, ``[backstop]``) is on,
+so the filtered kernel (:mod:`stresstest.kernels.cross`) and its outputs are untouched
+otherwise; ADL's choice of legs is :mod:`stresstest.kernels.account_adl`'s. Which units
+are checked at a step is :mod:`stresstest.kernels.account_watch`'s: units no
 close or ADL has changed stay in the cross filter (11.5), changed ones are checked
 directly; the due units are settled in unit order, so the results are the dense
 replay's bit for bit. ``requirement_mean`` and ``margin_rate_mean`` are summed as the
@@ -38,6 +39,20 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
+from stresstest.kernels.account_adl import (
+    ARMED,
+    CLOSED,
+    FLAGGED,
+    TAKEN,
+    deleverage_legs,
+)
+from stresstest.kernels.account_backstop import (
+    account_vault_equity,
+    account_vault_step,
+    take_unit,
+    unit_taken_over,
+    vault_books,
+)
 from stresstest.kernels.account_close import (
     closed_share,
     execution_prices,
@@ -60,13 +75,12 @@ from stresstest.kernels.account_watch import (
 )
 from stresstest.kernels.adl import (
     FUND,
-    adl_score,
     fund_step,
     init_fund_state,
     top_shares,
     write_fund_state,
 )
-from stresstest.kernels.backstop import settle_passed
+from stresstest.kernels.backstop import VAULT_PASSED, init_vault, settle_passed
 from stresstest.kernels.cross import add_legs, book_quantities, open_sums, step_rates
 from stresstest.kernels.fund import (
     FLOW_BAD_DEBT,
@@ -81,11 +95,7 @@ from stresstest.kernels.fund import (
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
-
-# Unit states of the replay.
-ARMED = 0  # open and checked at every step
-FLAGGED = 1  # breached; settled at its close step
-CLOSED = 2  # closed in full (liquidation or ADL of every leg)
+from stresstest.kernels.waterfall_columns import write_vault_columns
 
 
 @kernel
@@ -228,149 +238,6 @@ def settle_unit(
 
 
 @kernel
-def account_value(
-    unit: int,
-    adl_prices: np.ndarray,
-    unit_start: np.ndarray,
-    pos_asset: np.ndarray,
-    pos_side: np.ndarray,
-    qty: np.ndarray,
-    pos_entry: np.ndarray,
-    collateral: np.ndarray,
-) -> float:
-    """``V_u = c_u + sum_k s_k q_k (A_a_k - e_k)`` at the ADL prices (quote units)."""
-    value = float(collateral[unit])
-    for position in range(unit_start[unit], unit_start[unit + 1]):
-        value += (
-            pos_side[position]
-            * qty[position]
-            * (adl_prices[pos_asset[position]] - pos_entry[position])
-        )
-    return value
-
-
-@kernel
-def deleverage_legs(
-    policy: int,
-    asset: int,
-    side: float,
-    need: float,
-    adl_prices: np.ndarray,
-    units: tuple[np.ndarray, ...],
-    pos_unit: np.ndarray,
-    state: np.ndarray,
-    qty: np.ndarray,
-    collateral: np.ndarray,
-    given: np.ndarray,
-) -> tuple[float, float, float, float, float]:
-    """Cover ``need`` from the profitable legs of ``asset`` on ``side`` in armed units.
-
-    Returns ``(cover, need left, notional q A, count, gini)`` as
-    :func:`stresstest.kernels.adl.deleverage` (docs/model.md 11.8). Ranked policies
-    take legs by descending score (ties: lower position index, i.e. book order), each
-    closed whole giving ``min(u, need left)``; a unit left with no leg is closed, a
-    unit with other legs keeps ``c + u - taken``. ``pro_rata`` reduces every
-    candidate by ``f = min(1, need / U)``; a one-leg unit's collateral shrinks with it.
-    """
-    unit_start, pos_asset, pos_side, _, pos_entry, _ = units
-    price = adl_prices[asset]
-    n_positions = pos_asset.shape[0]
-    index = np.empty(n_positions, dtype=np.int64)
-    key = np.empty(n_positions)
-    profit = np.empty(n_positions)
-    n_all = 0
-    total = 0.0
-    for position in range(n_positions):
-        if pos_asset[position] != asset or pos_side[position] != side or qty[position] == 0.0:
-            continue
-        unit = pos_unit[position]
-        if state[unit] != ARMED:
-            continue
-        gain = side * qty[position] * (price - pos_entry[position])
-        if not gain > 0.0:
-            continue
-        index[n_all] = position
-        profit[n_all] = gain
-        total += gain
-        if policy != enums.ADL_PRO_RATA:
-            value = account_value(
-                unit, adl_prices, unit_start, pos_asset, pos_side, qty, pos_entry, collateral
-            )
-            margin = collateral[unit]
-            score = (
-                np.inf
-                if value <= 0.0
-                else adl_score(
-                    policy,
-                    int(side),
-                    qty[position],
-                    pos_entry[position],
-                    margin,
-                    value - margin,
-                    price,
-                )
-            )
-            key[n_all] = -score
-        n_all += 1
-    if n_all == 0:
-        return 0.0, need, 0.0, 0.0, 0.0
-    cover = 0.0
-    notional = 0.0
-    count = 0.0
-    if policy == enums.ADL_PRO_RATA:
-        fraction = 1.0 if need >= total else need / total
-        for candidate in range(n_all):
-            position = index[candidate]
-            unit = pos_unit[position]
-            taken = profit[candidate] * fraction
-            cover += taken
-            given[position] += taken
-            notional += qty[position] * fraction * price
-            count += 1.0
-            qty[position] = 0.0 if fraction >= 1.0 else qty[position] * (1.0 - fraction)
-            if unit_start[unit + 1] - unit_start[unit] == 1:
-                collateral[unit] = 0.0 if fraction >= 1.0 else collateral[unit] * (1.0 - fraction)
-            _close_if_empty(unit, unit_start, qty, state)
-        left = need - total if fraction >= 1.0 else 0.0
-        return cover, left, notional, count, 0.0
-    order = np.argsort(key[:n_all], kind="mergesort")
-    left = need
-    weighted = 0.0
-    haircuts = 0.0
-    for rank in range(n_all):
-        if not left > 0.0:
-            break
-        position = index[order[rank]]
-        unit = pos_unit[position]
-        gain = profit[order[rank]]
-        taken = min(gain, left)
-        left -= taken
-        cover += taken
-        given[position] += taken
-        notional += qty[position] * price
-        count += 1.0
-        qty[position] = 0.0
-        collateral[unit] += gain - taken
-        _close_if_empty(unit, unit_start, qty, state)
-        haircut = taken / gain
-        weighted += (n_all - count + 1.0) * haircut
-        haircuts += haircut
-    gini = 0.0
-    if haircuts > 0.0:
-        gini = max(0.0, 2.0 * weighted / (n_all * haircuts) - (n_all + 1.0) / n_all)
-    return cover, max(0.0, left), notional, count, gini
-
-
-@kernel
-def _close_if_empty(unit: int, unit_start: np.ndarray, qty: np.ndarray, state: np.ndarray) -> None:
-    """Mark a unit closed once ADL has taken every one of its legs."""
-    for position in range(unit_start[unit], unit_start[unit + 1]):
-        if qty[position] > 0.0:
-            return
-    state[unit] = CLOSED
-
-
-@kernel
 def defence_path(
     prices: np.ndarray,
     marks: np.ndarray,
@@ -396,10 +263,11 @@ def defence_path(
     every unit in the direct list). Within a step: the market prices, marks and
     penalty rates (with impact), the armed book is counted in the requirement (per
     asset, :func:`stresstest.kernels.cross.open_sums`) and the units within reach checked
-    (:mod:`stresstest.kernels.account_watch`), the units due at the step are settled
-    in unit order (with impact: first sized at the price before impact, their net
-    quantity per asset sets each asset's execution price, and the permanent part
-    moves that asset's later prices), then the ADL layer walks the fund.
+    (:mod:`stresstest.kernels.account_watch`), the units due at the step are offered
+    to the backstop vault (11.11) in unit order, the rest settled in unit order (with
+    impact: first sized at the price before impact, their net quantity per asset sets
+    each asset's execution price, and the permanent part moves that asset's later
+    prices), then the vault closes its due cohorts and the ADL layer walks the fund.
 
     ``impact = (raw, execution, baseline, touched)``: with ``raw`` not empty (the
     path's prices before impact, ``(A, T + 1)``) the closes move prices, and
@@ -438,7 +306,16 @@ def defence_path(
     # The fund's bound past bankruptcy (10.4, 11.10): negative, no bound.
     with_bound = int(params[enums.MECH_FUND_BOUND]) != 0
     bound = params[enums.MECH_FUND_BOUND_FRACTION] if with_bound else -1.0
-    passed_by_asset = np.zeros((n_assets if with_bound else 0, 2))
+    # The backstop vault (10.3, 11.11): its state, what it holds by (asset, side), cohorts.
+    with_backstop = int(params[enums.MECH_BACKSTOP]) != 0
+    takeover_fraction = params[enums.MECH_BACKSTOP_FRACTION]
+    hold = int(params[enums.MECH_BACKSTOP_HOLD])
+    vault = init_vault(params[enums.MECH_BACKSTOP_CAPITAL])
+    held, cohorts, counts = vault_books(
+        n_assets if with_backstop else 0, n_points if with_backstop else 0
+    )
+    # Losses past the fund by (asset, side): the bound's (10.4) and the vault's (10.3).
+    passed_by_asset = np.zeros((n_assets if with_bound or with_backstop else 0, 2))
     fund_passed = 0.0
     given = np.zeros(pos_asset.shape[0] if with_adl else 0)
     fund = init_fund_state(fund_initial)
@@ -535,6 +412,26 @@ def defence_path(
         settling = due_units(step, flagged, due, n_flagged)
         n_flagged = settling[-1]
         settling = settling[:-1]
+        if with_backstop:  # takeovers, before the market close is sized (10.3, 11.11)
+            taking = account_vault_equity(vault, held, prices, step) > 0.0
+            for unit in settling:  # in unit order (account_watch.due_units)
+                if not taking or state[unit] != FLAGGED:
+                    continue
+                if unit_taken_over(
+                    unit,
+                    step,
+                    marks,
+                    rates_now,
+                    brackets,
+                    units,
+                    qty,
+                    collateral,
+                    takeover_fraction,
+                ):
+                    take_unit(
+                        unit, step, marks, units, qty, collateral, vault, held, cohorts, counts
+                    )
+                    state[unit] = TAKEN
         close_generation = 0
         if with_impact:
             net[:] = 0.0
@@ -601,9 +498,12 @@ def defence_path(
             for asset in range(n_assets):
                 passed += passed_by_asset[asset, 0] + passed_by_asset[asset, 1]
             fund_passed += passed
+        if with_backstop:  # after the fund, the vault closes its due cohorts (10.3)
+            passed += account_vault_step(
+                vault, held, cohorts, counts, step, hold, prices, passed_by_asset
+            )
         if not with_adl:
-            if with_bound:
-                passed_by_asset[:] = 0.0
+            passed_by_asset[:] = 0.0
             continue
         net_flow = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
         shortfall = -(fund[FUND] + net_flow)
@@ -623,7 +523,7 @@ def defence_path(
                     need = 0.0
                     if shortfall > 0.0 and bad_by_asset[asset, bankrupt] > 0.0:
                         need = shortfall * bad_by_asset[asset, bankrupt] / bad_total
-                    if with_bound:
+                    if passed_by_asset.shape[0] > 0:
                         need += passed_by_asset[asset, bankrupt]
                     if not need > 0.0:
                         continue
@@ -663,17 +563,21 @@ def defence_path(
             fund_step(fund, net_flow, 0.0, False)
         flows[FLOW_FUND, step] = fund[FUND]
         bad_by_asset[:] = 0.0
-        if with_bound:
-            passed_by_asset[:] = 0.0
+        passed_by_asset[:] = 0.0
     write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
     out_row[enums.MARGIN_RATE_MEAN] = requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
     if with_bound:
         out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
+    if with_backstop:
+        write_vault_columns(out_row, vault)
     if not with_adl:
         walk_fund(flows, fund_initial, out_row)
-        if with_bound:  # nothing covers the bad debt past the bound: it is socialized (10.4)
+        # nothing covers the losses past the fund's bound or the vault: socialized (10.3, 10.4)
+        if with_bound:
             out_row[enums.SOCIALIZED_LOSS] += fund_passed
+        if with_backstop:
+            out_row[enums.SOCIALIZED_LOSS] += vault[VAULT_PASSED]
         return depth
     write_fund_state(fund, out_row)
     out_row[enums.ADL_NOTIONAL] = adl_notional

@@ -41,7 +41,7 @@ UNWATCHED = 2  # flagged, closed or taken over: not checked
 N_ACTIVE = 0  # groups with units not yet released
 N_PENDING = 1  # candidates
 N_DIRECT = 2  # units of the direct list
-# The state of a unit the kernel checks (account_defences.ARMED).
+# The state of a unit the kernel checks (account_adl.ARMED).
 ARMED = 0
 
 

@@ -64,11 +64,21 @@ def write_waterfall_columns(
         out_row[enums.ADL_TOP10_SHARE] = top10
         out_row[enums.ADL_GINI] = gini_weighted / gini_cover if gini_cover > 0.0 else 0.0
     if with_backstop:
-        out_row[enums.BACKSTOP_TAKEOVERS] = vault[VAULT_TAKEOVERS]
-        out_row[enums.BACKSTOP_NOTIONAL] = vault[VAULT_NOTIONAL]
-        out_row[enums.BACKSTOP_PNL] = vault[VAULT_PNL]
-        out_row[enums.BACKSTOP_LOSS_PASSED] = vault[VAULT_PASSED]
-        out_row[enums.BACKSTOP_MIN_EQUITY] = vault[VAULT_MIN_EQUITY]
-        out_row[enums.BACKSTOP_EXHAUSTED] = 1.0 if vault[VAULT_PASSED] > 0.0 else 0.0
+        write_vault_columns(out_row, vault)
     if with_bound:
         out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
+
+
+@kernel
+def write_vault_columns(out_row: np.ndarray, vault: np.ndarray) -> None:
+    """Write the ``backstop_*`` columns (docs/model.md 10.3) from the vault's state vector.
+
+    The state is :mod:`stresstest.kernels.backstop`'s, shared by the single-asset
+    loops and the accounts defence kernel (11.11).
+    """
+    out_row[enums.BACKSTOP_TAKEOVERS] = vault[VAULT_TAKEOVERS]
+    out_row[enums.BACKSTOP_NOTIONAL] = vault[VAULT_NOTIONAL]
+    out_row[enums.BACKSTOP_PNL] = vault[VAULT_PNL]
+    out_row[enums.BACKSTOP_LOSS_PASSED] = vault[VAULT_PASSED]
+    out_row[enums.BACKSTOP_MIN_EQUITY] = vault[VAULT_MIN_EQUITY]
+    out_row[enums.BACKSTOP_EXHAUSTED] = 1.0 if vault[VAULT_PASSED] > 0.0 else 0.0

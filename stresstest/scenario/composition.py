@@ -51,11 +51,6 @@ ACCOUNTS = Stage("accounts", "multi-asset accounts ([paths] source '*_multi')")
 #: Pairs of stages this version does not run together, with the reason. Every
 #: pair not listed composes. Listed pairs are refused, never half run.
 UNSUPPORTED: dict[frozenset[str], str] = {
-    frozenset({"accounts", "backstop"}): (
-        "a cross account has no bankruptcy price to take it over at and the accounts kernel "
-        "has no vault; the takeover rule is defined for one isolated position of one asset "
-        "(docs/model.md 11.7, 10.3)"
-    ),
     frozenset({"accounts", "fund_bound"}): (
         "the bound of 10.4 caps the fund's share of one liquidated position's bad debt past "
         "its own bankruptcy price by that position's closed notional; a cross account's bad "
@@ -70,9 +65,9 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "one asset (docs/model.md 11.7, 11.8, 10.1); accounts run rule = 'to_buffer'"
     ),
     # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
-    # liquidation, ADL, price impact (11.9) and, in isolated mode (ISOLATED_ONLY), the
-    # predictive trigger (11.8) and the fund's bound (11.10); those two need a rule for a
-    # unit of several assets that the model does not have yet.
+    # liquidation, ADL, price impact (11.9), the backstop vault (11.11) and, in isolated
+    # mode (ISOLATED_ONLY), the predictive trigger (11.8) and the fund's bound (11.10);
+    # those two need a rule for a unit of several assets that the model does not have yet.
     frozenset({"accounts", "predictive"}): (
         "the predictive trigger is a first-passage probability of one log-normal price to "
         "one bankruptcy price; a cross account's equity moves with several prices, has no "
