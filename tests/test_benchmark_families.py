@@ -102,6 +102,7 @@ def test_every_family_is_reachable_from_the_entry_point() -> None:
         "paths",
         "defences",
         "adl",
+        "every_stage",
         "mechanics",
         "accounts",
     ]

@@ -180,8 +180,10 @@ def test_ctrl_c_during_a_run_says_how_to_resume(
     out = tmp_path / "out"
     save = Checkpoint.save
 
-    def save_then_stop(self: Checkpoint, first: int, count: int, values: typing.Any) -> None:
-        save(self, first, count, values)
+    def save_then_stop(
+        self: Checkpoint, first: int, count: int, values: typing.Any, *, last: bool = False
+    ) -> None:
+        save(self, first, count, values, last=last)
         if first + count >= 16:
             raise KeyboardInterrupt
 
