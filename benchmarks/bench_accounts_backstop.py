@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,16 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 
 from benchmarks.bench_accounts import scenario_dict, sub_book  # noqa: E402
-from benchmarks.bench_accounts_stages import timed, widest_paths  # noqa: E402
+from benchmarks.bench_accounts_stages import (  # noqa: E402
+    alternate,
+    book_arrays,
+    medians,
+    widest_paths,
+)
 from benchmarks.harness import cli, parity  # noqa: E402
 from benchmarks.harness.machine import machine_description  # noqa: E402
 from benchmarks.harness.markdown import table  # noqa: E402
 from stresstest.engine.accounts import (  # noqa: E402
-    execute_accounts,
     plan_for_mode,
     prepare_accounts,
     replay_prices,
@@ -97,14 +100,7 @@ def verify_against_reference(scenario: Any, source: Any, book: Any, prices: np.n
     actual, _ = replay_prices(plan, prices)
     expected = reference_account_defences(
         prices,
-        {
-            "account": small.account,
-            "asset": small.asset,
-            "side": small.side,
-            "qty": small.qty,
-            "entry_price": small.entry_price,
-            "collateral": small.collateral,
-        },
+        book_arrays(small),
         np.ones(small.n_accounts, dtype=bool),
         MARGIN,
         *LIQUIDATION,
@@ -142,18 +138,7 @@ def run_case(n_accounts: int, n_paths: int, n_steps: int, runs: int) -> dict[str
         "off": plan_for_mode(plain, source, book, MODE, grid),
         "on": plan_for_mode(with_vault, vault_source, vault_book, MODE, grid),
     }
-    seconds: dict[str, list[tuple[float, float]]] = {"off": [], "on": []}
-    first: dict[str, np.ndarray] = {}
-    for round_ in range(runs + 1):  # round 0: warm-up, untimed
-        for name, plan in plans.items():
-            wall, cpu, (metrics, _) = timed(lambda plan=plan: execute_accounts(plan))
-            if name not in first:
-                first[name] = metrics.copy()
-            elif not np.array_equal(metrics, first[name]):
-                raise parity.ParityError(f"{name}: a timed run gave other rows than the first")
-            if round_ > 0:
-                seconds[name].append((wall, cpu))
-            cli.say(f"vault {name} run {round_}: {wall:.2f} s wall, {cpu:.2f} s CPU")
+    seconds, first = alternate(plans, runs, "vault ")
     rows = first["on"]
     if not (rows[:, enums.METRIC_INDEX["backstop_takeovers"]] > 0).any():
         raise parity.ParityError("the vault is on, yet it takes nothing on every path")
@@ -172,22 +157,16 @@ def run_case(n_accounts: int, n_paths: int, n_steps: int, runs: int) -> dict[str
 def render(row: dict[str, Any], command: str, load_before: float) -> str:
     """The section's markdown."""
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    medians = {
-        name: (
-            statistics.median(wall for wall, _ in runs),
-            statistics.median(cpu for _, cpu in runs),
-        )
-        for name, runs in row["seconds"].items()
-    }
+    middle = medians(row["seconds"])
     body = []
     for name, label in (("off", "ADL, no vault"), ("on", "ADL and the vault")):
         runs = ", ".join(f"{wall:.1f}" for wall, _ in row["seconds"][name])
         body.append(
             [
                 label,
-                f"{medians[name][0]:.1f} ({runs})",
-                f"{medians[name][1]:.1f}",
-                f"{medians[name][0] / row['paths'] * 1000:.1f}",
+                f"{middle[name][0]:.1f} ({runs})",
+                f"{middle[name][1]:.1f}",
+                f"{middle[name][0] / row['paths'] * 1000:.1f}",
             ]
         )
     return "\n".join(
@@ -220,7 +199,7 @@ def render(row: dict[str, Any], command: str, load_before: float) -> str:
                 body,
             ),
             "",
-            f"Vault on / off: {medians['on'][0] / medians['off'][0]:.2f}x (wall medians).",
+            f"Vault on / off: {middle['on'][0] / middle['off'][0]:.2f}x (wall medians).",
         ]
     )
 

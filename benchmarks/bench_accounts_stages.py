@@ -119,14 +119,7 @@ def verify_against_reference(scenario: Any, source: Any, book: Any, prices: np.n
     actual, _ = replay_prices(plan, prices)
     expected = reference_account_defences(
         prices,
-        {
-            "account": small.account,
-            "asset": small.asset,
-            "side": small.side,
-            "qty": small.qty,
-            "entry_price": small.entry_price,
-            "collateral": small.collateral,
-        },
+        book_arrays(small),
         np.ones(small.n_accounts, dtype=bool),
         MARGIN,
         *LIQUIDATION,
@@ -147,6 +140,53 @@ def verify_against_reference(scenario: Any, source: Any, book: Any, prices: np.n
     )
     if not (expected[:, enums.METRIC_INDEX["n_liquidations"]] > 0).any():
         raise parity.ParityError("the reference sub-book liquidates nothing: the check is empty")
+
+
+def book_arrays(book: Any) -> dict[str, np.ndarray]:
+    """The book's rows as the plain references take them (tests/reference_accounts.py)."""
+    return {
+        "account": book.account,
+        "asset": book.asset,
+        "side": book.side,
+        "qty": book.qty,
+        "entry_price": book.entry_price,
+        "collateral": book.collateral,
+    }
+
+
+def alternate(
+    plans: dict[str, Any], runs: int, label: str
+) -> tuple[dict[str, list[tuple[float, float]]], dict[str, np.ndarray]]:
+    """Run ``execute_accounts`` of each plan in turn, ``runs`` + 1 rounds (round 0 a warm-up).
+
+    Returns the (wall, CPU) seconds of the timed rounds and each plan's first rows; a
+    later run with other rows raises :class:`~benchmarks.harness.parity.ParityError`.
+    ``label`` starts each progress line.
+    """
+    seconds: dict[str, list[tuple[float, float]]] = {name: [] for name in plans}
+    first: dict[str, np.ndarray] = {}
+    for round_ in range(runs + 1):
+        for name, plan in plans.items():
+            wall, cpu, (metrics, _) = timed(lambda plan=plan: execute_accounts(plan))
+            if name not in first:
+                first[name] = metrics.copy()
+            elif not np.array_equal(metrics, first[name]):
+                raise parity.ParityError(f"{name}: a timed run gave other rows than the first")
+            if round_ > 0:
+                seconds[name].append((wall, cpu))
+            cli.say(f"{label}{name} run {round_}: {wall:.2f} s wall, {cpu:.2f} s CPU")
+    return seconds, first
+
+
+def medians(seconds: dict[str, list[tuple[float, float]]]) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU seconds of each plan's timed runs."""
+    return {
+        name: (
+            statistics.median(wall for wall, _ in runs),
+            statistics.median(cpu for _, cpu in runs),
+        )
+        for name, runs in seconds.items()
+    }
 
 
 def widest_paths(source: Any) -> np.ndarray:
@@ -189,18 +229,7 @@ def run_case(n_accounts: int, n_paths: int, n_steps: int, runs: int) -> dict[str
         "plain": plan_for_mode(plain, plain_source, plain_book, MODE, grid),
         "staged": plan_for_mode(staged, source, book, MODE, grid),
     }
-    seconds: dict[str, list[tuple[float, float]]] = {"plain": [], "staged": []}
-    first: dict[str, np.ndarray] = {}
-    for round_ in range(runs + 1):  # round 0: warm-up, untimed
-        for name, plan in plans.items():
-            wall, cpu, (metrics, _) = timed(lambda plan=plan: execute_accounts(plan))
-            if name not in first:
-                first[name] = metrics.copy()
-            elif not np.array_equal(metrics, first[name]):
-                raise parity.ParityError(f"{name}: a timed run gave other rows than the first")
-            if round_ > 0:
-                seconds[name].append((wall, cpu))
-            cli.say(f"{name} run {round_}: {wall:.2f} s wall, {cpu:.2f} s CPU")
+    seconds, first = alternate(plans, runs, "")
     rows = first["staged"]
     for name in ("adl_count", "cascade_depth"):
         if not (rows[:, enums.METRIC_INDEX[name]] > 0).any():
@@ -223,22 +252,16 @@ def run_case(n_accounts: int, n_paths: int, n_steps: int, runs: int) -> dict[str
 def render(row: dict[str, Any], command: str, load_before: float) -> str:
     """The section's markdown."""
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    medians = {
-        name: (
-            statistics.median(wall for wall, _ in runs),
-            statistics.median(cpu for _, cpu in runs),
-        )
-        for name, runs in row["seconds"].items()
-    }
+    middle = medians(row["seconds"])
     body = []
     for name, label in (("plain", "no stage"), ("staged", "every stage on")):
         runs = ", ".join(f"{wall:.1f}" for wall, _ in row["seconds"][name])
         body.append(
             [
                 label,
-                f"{medians[name][0]:.1f} ({runs})",
-                f"{medians[name][1]:.1f}",
-                f"{medians[name][0] / row['paths'] * 1000:.1f}",
+                f"{middle[name][0]:.1f} ({runs})",
+                f"{middle[name][1]:.1f}",
+                f"{middle[name][0] / row['paths'] * 1000:.1f}",
                 f"{row['liquidations'][name]:,.0f}",
             ]
         )
@@ -273,7 +296,7 @@ def render(row: dict[str, Any], command: str, load_before: float) -> str:
                 body,
             ),
             "",
-            f"Every stage on / no stage: {medians['staged'][0] / medians['plain'][0]:.2f}x "
+            f"Every stage on / no stage: {middle['staged'][0] / middle['plain'][0]:.2f}x "
             "(wall medians).",
         ]
     )
