@@ -109,3 +109,48 @@ def test_run_is_prepare_execute_assemble(tmp_path: Path, attribution: bool) -> N
         assert result.attribution.cohort_frame(result.path_ids).equals(
             whole.attribution.cohort_frame(whole.path_ids)
         )
+
+
+#: One shipped scenario of each kind, cut small: (file, --set overrides, kind).
+KINDS = {
+    "single_asset": ("gbm_btc.toml", ("paths.n_paths=6", "book.n_positions=2000")),
+    "accounts": ("cross_gbm.toml", ("paths.n_paths=6", "book.n_accounts=2000")),
+    "lending": ("lending/aave_v3_eth_usdc.toml", ("paths.n_paths=6", "book.n_loans=300")),
+}
+
+
+def own_runner(kind: str, scenario: Scenario) -> Result:
+    """The scenario replayed by its kind's own functions, as ``compare`` calls them."""
+    if kind == "accounts":
+        from stresstest.engine.accounts import run_accounts
+
+        return run_accounts(scenario, chunk_size=4)
+    if kind == "lending":
+        from stresstest.engine.lending import prepare_lending, run_lending
+
+        return run_lending(scenario, prepare_lending(scenario), chunk_size=4)
+    plan, stats = prepare([scenario])
+    metrics, records = execute(plan, chunk_size=4)
+    return replay_results(plan, stats, metrics, records, scenarios=[scenario])[0]
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_every_kind_runs_as_one_prepared_run(kind: str) -> None:
+    """``prepare_run`` makes the one :class:`PreparedRun` of each kind; its execute and
+    results (in other chunks), and so ``run``, give the columns and records of the
+    kind's own plan and chunk functions bit for bit."""
+    from stresstest.engine.run import prepare_run
+
+    name, sets = KINDS[kind]
+    scenario = load_scenario(PACKAGE.parent / "scenarios" / name, sets=sets)
+    own = own_runner(kind, scenario)
+    prepared = prepare_run([scenario])
+    assert prepared.kind == kind
+    assert prepared.n_paths == 6
+    metrics, records = prepared.execute(chunk_size=5)
+    assert metrics.shape == (1, 6, prepared.n_metrics)
+    [result] = prepared.results(metrics, records)
+    whole = run(scenario)
+    for other in (result, whole):
+        assert other.paths_frame().equals(own.paths_frame())
+        np.testing.assert_array_equal(other.records, own.records)

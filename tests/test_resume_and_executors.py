@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,8 @@ def test_resume_gives_the_same_bytes(
         computed.append((first, count))
         return original(plan, first, count)
 
-    monkeypatch.setattr("stresstest.engine.executors.replay_chunk", counting)
+    # run plans with prepare_run, which names the chunk function of a single-asset run
+    monkeypatch.setattr(sys.modules["stresstest.engine.run"], "replay_chunk", counting)
     run_to_dir(scenario_file, out_dir, chunk_size=5, resume=True)
     assert computed == [(16, 5), (21, 5), (26, 5), (31, 5), (36, 4)]
     for name in ("paths.parquet", "summary.json", "scenario.resolved.toml"):

@@ -9,6 +9,7 @@ single-asset run. Memory is O(positions + chunk x assets x steps).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ from stresstest.engine.plan import (
     margin_arguments,
     record_grid_steps,
 )
+from stresstest.engine.prepared import PreparedRun
 from stresstest.engine.result import BookStats, Result
 from stresstest.kernels import enums
 from stresstest.kernels.account_defences import defence_replay_paths
@@ -402,6 +404,32 @@ def accounts_results(
         source=prepared.source,
         grid=prepared.grid,
         books=prepared.stats,
+    )
+
+
+def prepared_run(scenarios: Sequence[schema.Scenario]) -> PreparedRun:
+    """Accounts scenarios as the engine's one :class:`~stresstest.engine.prepared.PreparedRun`.
+
+    See :func:`prepare_accounts_variants`; the findings are the first scenario's
+    checks before the run, over its paths (docs/plausibility.md).
+    """
+    from stresstest.scenario.plausibility import pre_run_findings
+
+    prepared = prepare_accounts_variants(scenarios)
+    source = prepared.source
+    return PreparedRun(
+        kind="accounts",
+        scenarios=prepared.scenarios,
+        plan=prepared.plans,
+        chunk_function=replay_variants_chunk,
+        n_paths=source.n_paths,
+        n_steps=source.n_steps,
+        n_assets=len(source.assets),
+        n_metrics=metrics_width(prepared.plans),
+        grid=prepared.grid,
+        chunk_size=accounts_chunk_size(prepared.plans),
+        findings=tuple(pre_run_findings(prepared.scenarios[0], None, source)),
+        assemble=functools.partial(accounts_results, prepared),
     )
 
 

@@ -8,6 +8,7 @@ every run (docs/model.md 13). Memory is O(loans + chunk x assets x steps).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from stresstest.engine.checkpoint import Checkpoint
 from stresstest.engine.executors import execute_chunks
 from stresstest.engine.mechanics import neutral_vector, set_oracle
 from stresstest.engine.plan import CHUNK_BUDGET_VALUES, record_grid_steps
+from stresstest.engine.prepared import PreparedRun
 from stresstest.engine.result import BookStats, Result
 from stresstest.io.lending_files import read_depth_curves, read_gas_path
 from stresstest.kernels import enums
@@ -460,17 +462,7 @@ def run_lending_variants(
     ``paths.parquet`` columns are bit-identical to :func:`run_lending` of its
     scenario alone; the recorded grid is the one of ``len(scenarios)`` designs.
     """
-    first = scenarios[0]
-    source = multi_path_source(first.paths, first.seed, first.source_file)
-    grid = record_grid_steps(source.n_paths, source.n_steps, len(scenarios))
-    books: dict[object, LoanBook] = {}
-    plans = []
-    for scenario in scenarios:
-        table = lending_table(scenario)
-        key = (scenario.book, tuple(table.liquidation_threshold), table.quote_asset)
-        if key not in books:
-            books[key] = build_loans(scenario, source)
-        plans.append(lending_plan(scenario, source, books[key], grid))
+    plans = lending_plans(scenarios)
     return replay_lending_plans(
         scenarios,
         plans,
@@ -519,4 +511,57 @@ def replay_lending_plans(
         source=source,
         grid=grid,
         books=[book_stats(plan.book, starts) for plan in plans],
+    )
+
+
+def lending_plans(scenarios: Sequence[schema.Scenario]) -> list[LendingPlan]:
+    """One plan per lending scenario on the first one's paths and grid; nothing is written.
+
+    Each scenario builds its own loans (a synthetic book's debts depend on its
+    thresholds); scenarios with the same book, thresholds and quote asset share one.
+    """
+    first = scenarios[0]
+    source = multi_path_source(first.paths, first.seed, first.source_file)
+    grid = record_grid_steps(source.n_paths, source.n_steps, len(scenarios))
+    books: dict[object, LoanBook] = {}
+    plans = []
+    for scenario in scenarios:
+        table = lending_table(scenario)
+        key = (scenario.book, tuple(table.liquidation_threshold), table.quote_asset)
+        if key not in books:
+            books[key] = build_loans(scenario, source)
+        plans.append(lending_plan(scenario, source, books[key], grid))
+    return plans
+
+
+def prepared_run(scenarios: Sequence[schema.Scenario]) -> PreparedRun:
+    """Lending scenarios as the engine's one :class:`~stresstest.engine.prepared.PreparedRun`.
+
+    The findings are the first scenario's loan-book checks before the run
+    (health factors and reserve at step 0, docs/plausibility.md "Lending").
+    """
+    from stresstest.scenario.plausibility import lending_findings
+
+    plans = lending_plans(scenarios)
+    source, grid = plans[0].source, plans[0].grid
+    starts = start_prices(source)
+    return PreparedRun(
+        kind="lending",
+        scenarios=tuple(scenarios),
+        plan=tuple(plans),
+        chunk_function=replay_variants_chunk,
+        n_paths=source.n_paths,
+        n_steps=source.n_steps,
+        n_assets=len(source.assets),
+        n_metrics=enums.N_METRICS_LENDING,
+        grid=grid,
+        chunk_size=lending_chunk_size(source, len(plans)),
+        findings=tuple(lending_findings(scenarios[0], plans[0].book, starts)),
+        assemble=functools.partial(
+            assemble_results,
+            tuple(scenarios),
+            source=source,
+            grid=grid,
+            books=[book_stats(plan.book, starts) for plan in plans],
+        ),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from stresstest.engine.budget import (
     check_budget,
     check_scenario_budget,
     checkpoint_bytes,
-    estimate,
 )
 from stresstest.engine.checkpoint import Checkpoint
 from stresstest.engine.executors import EXECUTORS, execute_chunks
@@ -30,17 +30,18 @@ from stresstest.engine.plan import (
     liquidation_arguments,
     margin_arguments,
     record_grid_steps,
+    replay_chunk,
 )
+from stresstest.engine.prepared import PreparedRun
 from stresstest.engine.procyclicality import scenario_margin_arguments
 from stresstest.engine.result import BookStats, Result
 from stresstest.errors import InputError
-from stresstest.kernels.enums import N_GRID, N_METRICS_LENDING
+from stresstest.kernels.enums import N_GRID
 from stresstest.paths import PathSource, path_source
 from stresstest.scenario import schema
 from stresstest.scenario.plausibility import (
     Finding,
     emit,
-    lending_findings,
     post_run_findings,
     pre_run_findings,
     refuse_strict,
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
     from stresstest.book import Book, SortedBook
     from stresstest.book.cohorts import CohortBook
     from stresstest.book.sorted_book import ThresholdOrders
-    from stresstest.engine.lending import LendingPlan
 
 # numba, the compiled kernels, polars and the book readers are imported by the functions
 # that build and replay: `import stresstest.engine` (and so `stresstest validate`, which
@@ -311,89 +311,60 @@ def run(
     check_scenario_budget(
         scenario, out_location, check_disk=out_location is not None, held_disk=held
     )
-    kind = scenario_kind(scenario)  # by its [book]: one plan and chunk function each
-    if kind == "lending":  # a lending market, docs/model.md 13
-        from stresstest.engine.lending import lending_chunk_size, prepare_lending, run_lending
-
-        lending_plan = prepare_lending(scenario)  # the loans read and checked: nothing written
-        found = lending_pre_run_checks(scenario, lending_plan, strict=strict)
-        lending_source = lending_plan.source
-        size = chunk_size or lending_chunk_size(lending_source)
-        need = estimate(
-            n_paths=lending_source.n_paths,
-            n_steps=lending_source.n_steps,
-            n_positions=0,  # built already
-            n_assets=len(lending_source.assets),
-            n_metrics=N_METRICS_LENDING,
-            n_grid=int(lending_plan.grid.shape[0]),
-            chunk_size=size,
-        )
-        check_budget(need, out_location=out_location, file=scenario.source_file, held_disk=held)
-        lending_result = run_lending(
-            scenario,
-            lending_plan,
-            chunk_size=size,
-            checkpoint=open_checkpoint(checkpoint_dir, scenario, resume),
-            progress=progress,
-            executor=executor,
-            scheduler=scheduler,
-        )
-        return checked_result(lending_result, found, strict=strict)
-    if kind == "accounts":  # accounts across several assets, docs/model.md 11
-        from stresstest.engine import accounts
-
-        prepared = accounts.prepare_accounts_variants([scenario])
-        found = pre_run_checks(scenario, None, prepared.source, strict=strict)
-        size = chunk_size or accounts.accounts_chunk_size(prepared.plans)
-        source = prepared.source
-        need = estimate(
-            n_paths=source.n_paths,
-            n_steps=source.n_steps,
-            n_positions=0,  # built already
-            n_assets=len(source.assets),
-            n_grid=int(prepared.grid.shape[0]),
-            chunk_size=size,
-        )
-        check_budget(need, out_location=out_location, file=scenario.source_file, held_disk=held)
-        checkpoint = open_checkpoint(checkpoint_dir, scenario, resume)
-        metrics, records = accounts.execute_accounts_variants(
-            prepared.plans,
-            chunk_size=size,
-            checkpoint=checkpoint,
-            progress=progress,
-            executor=executor,
-            scheduler=scheduler,
-        )
-        with kept_on_refusal(checkpoint):
-            return checked_result(
-                accounts.accounts_results(prepared, metrics, records)[0], found, strict=strict
-            )
-    plan, stats = prepare([scenario])
-    emit(plan.variants[0].warnings)
+    prepared = prepare_run([scenario])  # the book and paths: nothing written
+    emit(prepared.findings)
     if strict:
-        refuse_strict(plan.variants[0].warnings, "before the run")
-    size = chunk_size or default_chunk_size(plan.n_paths, plan.source.n_steps)
-    need = estimate(
-        n_paths=plan.n_paths,
-        n_steps=plan.source.n_steps,
-        n_positions=0,  # built already
-        n_metrics=plan.n_metrics,
-        n_grid=int(plan.grid.shape[0]),
-        chunk_size=size,
-    )
+        refuse_strict(prepared.findings, "before the run")
+    size = chunk_size or prepared.chunk_size
+    need = prepared.estimate(size)
     check_budget(need, out_location=out_location, file=scenario.source_file, held_disk=held)
     checkpoint = open_checkpoint(checkpoint_dir, scenario, resume)
-    metrics, records = execute(
-        plan,
+    metrics, records = prepared.execute(
         chunk_size=size,
         executor=executor,
         scheduler=scheduler,
         checkpoint=checkpoint,
         progress=progress,
     )
-    [result] = replay_results(plan, stats, metrics, records, scenarios=[scenario])
+    [result] = prepared.results(metrics, records)
     with kept_on_refusal(checkpoint):
-        return checked_result(result, plan.variants[0].warnings, strict=strict)
+        return checked_result(result, prepared.findings, strict=strict)
+
+
+def prepare_run(
+    scenarios: Sequence[schema.Scenario], *, cache: PrepareCache | None = None
+) -> PreparedRun:
+    """The scenarios (of one kind, on the first one's paths) as one :class:`PreparedRun`.
+
+    The kind is the first scenario's ``[book]`` (designs that share ``[paths]``
+    share it): single-asset positions (:func:`prepare`, which ``cache`` serves),
+    multi-asset accounts (:func:`stresstest.engine.accounts.prepared_run`) or
+    loans (:func:`stresstest.engine.lending.prepared_run`). Nothing is written.
+    """
+    kind = scenario_kind(scenarios[0])
+    if kind == "lending":  # docs/model.md 13
+        from stresstest.engine import lending
+
+        return lending.prepared_run(scenarios)
+    if kind == "accounts":  # docs/model.md 11
+        from stresstest.engine import accounts
+
+        return accounts.prepared_run(scenarios)
+    plan, stats = prepare(scenarios, cache=cache)
+    return PreparedRun(
+        kind=kind,
+        scenarios=tuple(scenarios),
+        plan=plan,
+        chunk_function=replay_chunk,
+        n_paths=plan.n_paths,
+        n_steps=plan.source.n_steps,
+        n_assets=1,
+        n_metrics=plan.n_metrics,
+        grid=plan.grid,
+        chunk_size=default_chunk_size(plan.n_paths, plan.source.n_steps),
+        findings=plan.variants[0].warnings,
+        assemble=functools.partial(replay_results, plan, stats, scenarios=tuple(scenarios)),
+    )
 
 
 @contextlib.contextmanager
@@ -409,34 +380,6 @@ def kept_on_refusal(checkpoint: Checkpoint | None) -> Iterator[None]:
         if checkpoint is not None:
             checkpoint.flush()
         raise
-
-
-def pre_run_checks(
-    scenario: schema.Scenario, book: Book | None, source: object, *, strict: bool
-) -> tuple[Finding, ...]:
-    """The plausibility findings before a run, issued as warnings (refused if ``strict``)."""
-    found = tuple(pre_run_findings(scenario, book, source))
-    emit(found)
-    if strict:
-        refuse_strict(found, "before the run")
-    return found
-
-
-def lending_pre_run_checks(
-    scenario: schema.Scenario, plan: LendingPlan, *, strict: bool
-) -> tuple[Finding, ...]:
-    """The plausibility findings of a loan book before a run (refused if ``strict``).
-
-    The perps checks (margin, penalty, latency) do not apply to a loan book; these
-    read its health factors and reserve at step 0 (docs/plausibility.md, "Lending").
-    """
-    from stresstest.engine.lending import start_prices
-
-    found = tuple(lending_findings(scenario, plan.book, start_prices(plan.source)))
-    emit(found)
-    if strict:
-        refuse_strict(found, "before the run")
-    return found
 
 
 def checked_result(

@@ -1,0 +1,122 @@
+"""A prepared run of any kind: the one shape the engine plans, executes and assembles.
+
+A scenario's ``[book]`` decides its kind (single-asset positions, multi-asset
+accounts, loans; :func:`~stresstest.scenario.tables.scenario_kind`). Each kind
+builds its own arrays (:mod:`stresstest.engine.plan`,
+:mod:`stresstest.engine.accounts`, :mod:`stresstest.engine.lending`); from then
+on every kind is the same :class:`PreparedRun`: the plan its chunk function
+reads, the sizes the memory and disk budget needs, the plausibility findings
+before the run, and how its results are assembled. :meth:`PreparedRun.execute`
+replays it chunk by chunk (:func:`~stresstest.engine.executors.execute_chunks`,
+which also serves resume and Dask), and :meth:`PreparedRun.results` hands the
+arrays to :mod:`stresstest.engine.assemble`, the one place a Result is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from stresstest.engine.budget import Estimate, estimate
+from stresstest.engine.checkpoint import Checkpoint
+from stresstest.engine.executors import ChunkFunction, Progress, execute_chunks
+from stresstest.engine.result import Result
+from stresstest.kernels.enums import N_GRID
+from stresstest.scenario import schema
+from stresstest.scenario.plausibility import Finding
+from stresstest.scenario.tables import ScenarioKind
+
+#: ``assemble(metrics, records)``: one Result per prepared scenario.
+Assemble = Callable[[np.ndarray, np.ndarray], list[Result]]
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """Scenarios of one kind ready to replay on shared paths; nothing written yet.
+
+    Attributes
+    ----------
+    kind
+        ``"single_asset"``, ``"accounts"`` or ``"lending"`` (by the ``[book]``).
+    scenarios
+        The designs, in the order of the first axis of the replayed arrays.
+    plan
+        What ``chunk_function`` reads (shipped once to Dask workers).
+    chunk_function
+        ``chunk_function(plan, first, count)`` generates and replays paths
+        ``first .. first + count - 1`` for every design.
+    n_paths, n_steps, n_assets
+        Sizes of the shared paths (steps per path, assets per step).
+    n_metrics
+        Columns per path of the replayed metrics (stage and attribution columns included).
+    grid
+        The recorded steps (empty: none).
+    chunk_size
+        Paths per chunk when the caller gives none (results do not depend on it).
+    findings
+        The first scenario's plausibility findings before the run (not yet issued).
+    assemble
+        Makes one Result per scenario from the replayed arrays.
+    """
+
+    kind: ScenarioKind
+    scenarios: tuple[schema.Scenario, ...]
+    plan: object
+    chunk_function: ChunkFunction
+    n_paths: int
+    n_steps: int
+    n_assets: int
+    n_metrics: int
+    grid: np.ndarray
+    chunk_size: int
+    findings: tuple[Finding, ...]
+    assemble: Assemble
+
+    def estimate(self, chunk_size: int | None = None) -> Estimate:
+        """Memory and disk of the run in chunks of ``chunk_size`` (default: its own), bytes."""
+        return estimate(
+            n_paths=self.n_paths,
+            n_steps=self.n_steps,
+            n_positions=0,  # built already
+            n_assets=self.n_assets,
+            n_variants=len(self.scenarios),
+            n_metrics=self.n_metrics,
+            n_grid=int(self.grid.shape[0]),
+            chunk_size=chunk_size or self.chunk_size,
+        )
+
+    def execute(
+        self,
+        *,
+        chunk_size: int | None = None,
+        executor: str = "local",
+        scheduler: str | None = None,
+        checkpoint: Checkpoint | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Replay every chunk of paths for every design.
+
+        Returns the metrics ``(n_designs, n_paths, n_metrics)`` and the records
+        ``(n_designs, n_paths, N_GRID, len(grid))``; they depend neither on
+        ``chunk_size`` nor on ``executor``. Chunks held in ``checkpoint`` are
+        reused once verified, new ones are saved to it.
+        """
+        return execute_chunks(
+            self.plan,
+            chunk_function=self.chunk_function,
+            n_variants=len(self.scenarios),
+            n_paths=self.n_paths,
+            n_metrics=self.n_metrics,
+            grid_shape=(N_GRID, int(self.grid.shape[0])),
+            chunk_size=chunk_size or self.chunk_size,
+            executor=executor,
+            scheduler=scheduler,
+            checkpoint=checkpoint,
+            progress=progress,
+        )
+
+    def results(self, metrics: np.ndarray, records: np.ndarray) -> list[Result]:
+        """One Result per scenario from what :meth:`execute` returned."""
+        return self.assemble(metrics, records)
