@@ -25,21 +25,19 @@ from stresstest.comparison.paired import (
     resampled_statistics,
 )
 from stresstest.data.candles import load_candles
-from stresstest.engine.assemble import replay_results
 from stresstest.engine.result import Result
 from stresstest.engine.run import (
     PrepareCache,
     Progress,
     check_options,
     checked_result,
-    execute,
-    prepare,
+    prepare_run,
 )
 from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.scenario import Scenario, schema
 from stresstest.scenario.compare import CompareSpec, Variant, parse_compare
-from stresstest.scenario.plausibility import emit, pre_run_findings, refuse_strict, with_variant
+from stresstest.scenario.plausibility import emit, refuse_strict, with_variant
 from stresstest.scenario.tables import scenario_kind
 
 if TYPE_CHECKING:
@@ -200,26 +198,6 @@ def _check_lending_compare(spec: CompareSpec, scenario: Scenario, match: str | N
         )
 
 
-def _lending_results(
-    variants: list[Variant],
-    options: dict[str, Any],
-    progress: Progress | None,
-    *,
-    strict: bool,
-) -> list[Result]:
-    """Every lending variant on the same paths, with its post-run plausibility findings."""
-    from stresstest.engine.lending import run_lending_variants
-
-    results = run_lending_variants(
-        [variant.scenario for variant in variants], progress=progress, **options
-    )
-    # as a lending run: the pre-run checks are perps checks (margin, penalty, latency)
-    return [
-        checked_result(result, (), strict=strict, variant=variant.name)
-        for result, variant in zip(results, variants, strict=True)
-    ]
-
-
 def cost_of(result: Result) -> float:
     """Cost to traders: mean over paths of the time-averaged maintenance requirement (quote)."""
     return float(np.mean(result.column("requirement_mean")))
@@ -249,21 +227,19 @@ def run_variants(
     ``cache``: the paths, books and cohort books of earlier replays on the same
     paths (:class:`~stresstest.engine.run.PrepareCache`), reused and added to.
     """
-    plan, stats = prepare(
+    prepared = prepare_run(
         [variant.scenario for variant in variants], attribution=attribution, cache=cache
     )
     found = [
-        tuple(with_variant(finding, variant.name) for finding in planned.warnings)
-        for variant, planned in zip(variants, plan.variants, strict=True)
+        tuple(with_variant(finding, variant.name) for finding in own)
+        for variant, own in zip(variants, prepared.findings, strict=True)
     ]
     if strict is not None:
         emit(finding for findings in found for finding in findings)
         if strict:
             refuse_strict([finding for findings in found for finding in findings], "before the run")
-    metrics, records = execute(plan, progress=progress, **options)
-    results = replay_results(
-        plan, stats, metrics, records, scenarios=[variant.scenario for variant in variants]
-    )
+    metrics, records = prepared.execute(progress=progress, **options)
+    results = prepared.results(metrics, records)
     if strict is None:
         return results
     after = [
@@ -276,26 +252,6 @@ def run_variants(
             "after the run",
         )
     return after
-
-
-def _checked_accounts(
-    variants: list[Variant], replay: Callable[[], list[Result]], *, strict: bool
-) -> list[Result]:
-    """An accounts comparison with each variant's plausibility findings (no book checks)."""
-    found = [
-        tuple(
-            with_variant(finding, variant.name)
-            for finding in pre_run_findings(variant.scenario, None, None)
-        )
-        for variant in variants
-    ]
-    emit(finding for findings in found for finding in findings)
-    if strict:
-        refuse_strict([finding for findings in found for finding in findings], "before the run")
-    return [
-        checked_result(result, earlier, strict=strict, variant=variant.name)
-        for result, earlier, variant in zip(replay(), found, variants, strict=True)
-    ]
 
 
 def _match(
@@ -439,24 +395,10 @@ def compare(
     lending = kind == "lending"
     if lending:  # lending designs on the same paths (docs/model.md 13, docs/lending.md)
         _check_lending_compare(spec, scenario, match)
-        results = _lending_results(variants, options, progress, strict=strict)
     elif accounts:  # same paths, same accounts, every variant (docs/model.md 11.6)
-        from stresstest.engine.accounts import run_accounts_variants
-
         _check_accounts_compare(spec, scenario.source_file, match)
-        results = _checked_accounts(
-            variants,
-            lambda: run_accounts_variants(
-                [variant.scenario for variant in variants],
-                chunk_size=chunk_size,
-                progress=progress,
-                executor=executor,
-                scheduler=scheduler,
-            ),
-            strict=strict,
-        )
-    else:
-        results = run_variants(variants, options, progress, strict=strict, cache=cache)
+    # every kind through one prepared run (engine/prepared.py)
+    results = run_variants(variants, options, progress, strict=strict, cache=cache)
     statistics = ACCOUNTS_DIFFERENCE_STATISTICS if accounts else DIFFERENCE_STATISTICS
     if lending:
         statistics = LENDING_DIFFERENCE_STATISTICS

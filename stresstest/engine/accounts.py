@@ -410,8 +410,8 @@ def accounts_results(
 def prepared_run(scenarios: Sequence[schema.Scenario]) -> PreparedRun:
     """Accounts scenarios as the engine's one :class:`~stresstest.engine.prepared.PreparedRun`.
 
-    See :func:`prepare_accounts_variants`; the findings are the first scenario's
-    checks before the run, over its paths (docs/plausibility.md).
+    See :func:`prepare_accounts_variants`; each scenario's findings are its checks
+    before the run, over the shared paths (docs/plausibility.md).
     """
     from stresstest.scenario.plausibility import pre_run_findings
 
@@ -428,7 +428,9 @@ def prepared_run(scenarios: Sequence[schema.Scenario]) -> PreparedRun:
         n_metrics=metrics_width(prepared.plans),
         grid=prepared.grid,
         chunk_size=accounts_chunk_size(prepared.plans),
-        findings=tuple(pre_run_findings(prepared.scenarios[0], None, source)),
+        findings=tuple(
+            tuple(pre_run_findings(scenario, None, source)) for scenario in prepared.scenarios
+        ),
         assemble=functools.partial(accounts_results, prepared),
     )
 

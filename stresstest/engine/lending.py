@@ -444,35 +444,6 @@ def run_lending(
     )[0]
 
 
-def run_lending_variants(
-    scenarios: Sequence[schema.Scenario],
-    *,
-    chunk_size: int | None = None,
-    progress: Progress | None = None,
-    executor: str = "local",
-    scheduler: str | None = None,
-) -> list[Result]:
-    """Replay several lending scenarios on the paths of the first one (a comparison).
-
-    The scenarios must share ``[paths]`` and the seed (a comparison's variants
-    do): each chunk of paths is generated once and every design replays it, so
-    differences between designs are paired (common random numbers). Each
-    scenario builds its own loans (a synthetic book's debts depend on its
-    thresholds; one loan file is read once per variant). Each result's
-    ``paths.parquet`` columns are bit-identical to :func:`run_lending` of its
-    scenario alone; the recorded grid is the one of ``len(scenarios)`` designs.
-    """
-    plans = lending_plans(scenarios)
-    return replay_lending_plans(
-        scenarios,
-        plans,
-        chunk_size=chunk_size,
-        progress=progress,
-        executor=executor,
-        scheduler=scheduler,
-    )
-
-
 def replay_lending_plans(
     scenarios: Sequence[schema.Scenario],
     plans: Sequence[LendingPlan],
@@ -537,8 +508,8 @@ def lending_plans(scenarios: Sequence[schema.Scenario]) -> list[LendingPlan]:
 def prepared_run(scenarios: Sequence[schema.Scenario]) -> PreparedRun:
     """Lending scenarios as the engine's one :class:`~stresstest.engine.prepared.PreparedRun`.
 
-    The findings are the first scenario's loan-book checks before the run
-    (health factors and reserve at step 0, docs/plausibility.md "Lending").
+    Each scenario's findings are its loan-book checks before the run (health
+    factors and reserve at step 0, docs/plausibility.md "Lending").
     """
     from stresstest.scenario.plausibility import lending_findings
 
@@ -556,7 +527,10 @@ def prepared_run(scenarios: Sequence[schema.Scenario]) -> PreparedRun:
         n_metrics=enums.N_METRICS_LENDING,
         grid=grid,
         chunk_size=lending_chunk_size(source, len(plans)),
-        findings=tuple(lending_findings(scenarios[0], plans[0].book, starts)),
+        findings=tuple(
+            tuple(lending_findings(scenario, plan.book, starts))
+            for scenario, plan in zip(scenarios, plans, strict=True)
+        ),
         assemble=functools.partial(
             assemble_results,
             tuple(scenarios),

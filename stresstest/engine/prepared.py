@@ -56,7 +56,7 @@ class PreparedRun:
     chunk_size
         Paths per chunk when the caller gives none (results do not depend on it).
     findings
-        The first scenario's plausibility findings before the run (not yet issued).
+        Each scenario's plausibility findings before the run (not yet issued).
     assemble
         Makes one Result per scenario from the replayed arrays.
     """
@@ -71,7 +71,7 @@ class PreparedRun:
     n_metrics: int
     grid: np.ndarray
     chunk_size: int
-    findings: tuple[Finding, ...]
+    findings: tuple[tuple[Finding, ...], ...]
     assemble: Assemble
 
     def estimate(self, chunk_size: int | None = None) -> Estimate:

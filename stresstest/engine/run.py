@@ -312,9 +312,10 @@ def run(
         scenario, out_location, check_disk=out_location is not None, held_disk=held
     )
     prepared = prepare_run([scenario])  # the book and paths: nothing written
-    emit(prepared.findings)
+    [found] = prepared.findings
+    emit(found)
     if strict:
-        refuse_strict(prepared.findings, "before the run")
+        refuse_strict(found, "before the run")
     size = chunk_size or prepared.chunk_size
     need = prepared.estimate(size)
     check_budget(need, out_location=out_location, file=scenario.source_file, held_disk=held)
@@ -328,18 +329,23 @@ def run(
     )
     [result] = prepared.results(metrics, records)
     with kept_on_refusal(checkpoint):
-        return checked_result(result, prepared.findings, strict=strict)
+        return checked_result(result, found, strict=strict)
 
 
 def prepare_run(
-    scenarios: Sequence[schema.Scenario], *, cache: PrepareCache | None = None
+    scenarios: Sequence[schema.Scenario],
+    *,
+    attribution: bool = True,
+    cache: PrepareCache | None = None,
 ) -> PreparedRun:
     """The scenarios (of one kind, on the first one's paths) as one :class:`PreparedRun`.
 
     The kind is the first scenario's ``[book]`` (designs that share ``[paths]``
     share it): single-asset positions (:func:`prepare`, which ``cache`` serves),
     multi-asset accounts (:func:`stresstest.engine.accounts.prepared_run`) or
-    loans (:func:`stresstest.engine.lending.prepared_run`). Nothing is written.
+    loans (:func:`stresstest.engine.lending.prepared_run`). ``attribution``
+    ``False`` plans no cohort attribution (single-asset; the other kinds have
+    none). Nothing is written.
     """
     kind = scenario_kind(scenarios[0])
     if kind == "lending":  # docs/model.md 13
@@ -350,7 +356,7 @@ def prepare_run(
         from stresstest.engine import accounts
 
         return accounts.prepared_run(scenarios)
-    plan, stats = prepare(scenarios, cache=cache)
+    plan, stats = prepare(scenarios, attribution=attribution, cache=cache)
     return PreparedRun(
         kind=kind,
         scenarios=tuple(scenarios),
@@ -362,7 +368,7 @@ def prepare_run(
         n_metrics=plan.n_metrics,
         grid=plan.grid,
         chunk_size=default_chunk_size(plan.n_paths, plan.source.n_steps),
-        findings=plan.variants[0].warnings,
+        findings=tuple(variant.warnings for variant in plan.variants),
         assemble=functools.partial(replay_results, plan, stats, scenarios=tuple(scenarios)),
     )
 
