@@ -254,7 +254,8 @@ def _replay_path(
     gini_terms: list[tuple[float, float]] = []
 
     def breached_at(u: int, t: int) -> bool:
-        """Whether unit ``u`` is in breach at the marks of ``t`` (11.3, 11.8)."""
+        """Whether unit ``u`` is in breach at the marks of ``t`` (11.3, 11.8): ``E < R``, or
+        the predictive trigger of a one-position unit."""
         rows = [row for row in units[u] if qty[row] > 0.0]
         if trigger is not None:
             (row,) = rows
@@ -403,24 +404,13 @@ def _replay_path(
         for u, rows in enumerate(units):
             if status[u] != "armed":
                 continue
-            equity = [coll[u]]
-            needed = []
             for row in rows:
                 a = asset_of[row]
-                equity.append(side[row] * qty[row] * (mark[a][t] - entry[row]))
-                needed.append(
+                requirement_terms.append(
                     reference_requirement(qty[row] * mark[a][t], float(rates[a][t]), brackets, base)
                 )
                 notional_terms.append(qty[row] * mark[a][t])
-            requirement_terms.extend(needed)
-            if trigger is not None:
-                (row,) = rows
-                bankrupt = entry[row] - side[row] * coll[u] / qty[row]
-                move = math.exp(-side[row] * shift[asset_of[row]][t])
-                breached = side[row] * (mark[asset_of[row]][t] * move - bankrupt) < 0.0
-            else:
-                breached = math.fsum(equity) < math.fsum(needed)
-            if breached:
+            if breached_at(u, t):
                 status[u] = "flagged"
                 due[u] = min(t + latency_steps, last)
                 flag_step[u] = t

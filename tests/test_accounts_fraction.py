@@ -23,14 +23,12 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 import stresstest
-from stresstest.book import Book
 from stresstest.book.accounts import AccountsBook
 from stresstest.kernels import enums
 from stresstest.scenario import load_scenario
 from stresstest.scenario.composition import UNSUPPORTED
 from tests.reference_account_defences import reference_account_defences
 from tests.reference_accounts import smallest_gap
-from tests.reference_mechanics import Mechanisms
 from tests.test_accounts import (
     KERNEL_SETTINGS,
     NEAR_TIE_RELATIVE_GAP,
@@ -39,7 +37,13 @@ from tests.test_accounts import (
     hand_prices,
     make_book,
 )
-from tests.test_accounts_backstop import backstop_tables, run_vault, vault_params
+from tests.test_accounts_backstop import (
+    backstop_tables,
+    one_asset_isolated,
+    run_vault,
+    single_asset_metrics,
+    vault_params,
+)
 from tests.test_accounts_defences import (
     assert_defence_metrics,
     defence_params,
@@ -48,8 +52,6 @@ from tests.test_accounts_defences import (
 from tests.test_accounts_market import impact_params, market_tables
 from tests.test_accounts_stages import fee_tables, oracle_tables, resolved_fee
 from tests.test_composition import ACCOUNTS
-from tests.test_mechanics_reference import liquidation_table, run_mechanics_kernel
-from tests.test_replay_reference import ReplayCase
 from tests.tiers import examples
 from tests.tolerances import HAND_COMPUTED_ATOL, HAND_COMPUTED_RTOL, assert_close
 
@@ -180,19 +182,7 @@ def test_isolated_one_asset_book_is_the_single_asset_fraction_rule(
     case: dict[str, Any], data: st.DataObject
 ) -> None:
     """Every unit one position of one asset: the accounts run is 10.1.1 on the same book."""
-    rows = case["book"]
-    assets = np.zeros(rows.qty.shape[0], dtype=np.int64)
-    book = make_book(
-        list(range(rows.qty.shape[0])),
-        assets.tolist(),
-        rows.side.tolist(),
-        rows.qty.tolist(),
-        rows.entry_price.tolist(),
-        rows.collateral.tolist(),
-        [False] * rows.qty.shape[0],
-        ("A0",),
-    )
-    prices = np.ascontiguousarray(case["prices"][:, :1, :])
+    book, prices = one_asset_isolated(case)
     cross = np.zeros(book.n_accounts, dtype=bool)
     assume(smallest_gap(prices, book_dict(book), cross, case["margin"]) > NEAR_TIE_RELATIVE_GAP)
     rule = data.draw(fraction_tables(book))
@@ -220,29 +210,9 @@ def test_isolated_one_asset_book_is_the_single_asset_fraction_rule(
     actual = run_vault(
         prices, book, "isolated", case["margin"], case["liquidation"], case["fund_initial"], params
     )
-    single = ReplayCase(
-        prices=prices[:, 0, :],
-        book=Book(
-            side=book.side.astype(np.int8),
-            qty=book.qty,
-            entry_price=book.entry_price,
-            collateral=book.collateral,
-        ),
-        margin=case["margin"],
-        latency_steps=latency,
-        slippage=slippage,
-        fee=fee,
-        liquidator_share=share,
-        fund_initial=case["fund_initial"],
+    expected = single_asset_metrics(
+        book, prices, case, partial={"buffer": 0.0, **rule}, backstop=backstop
     )
-    mechanisms = Mechanisms(
-        margin=case["margin"],
-        liquidation=liquidation_table(single),
-        fund_initial=case["fund_initial"],
-        partial={"buffer": 0.0, **rule},
-        backstop=backstop,
-    )
-    expected = run_mechanics_kernel(single, mechanisms)
     event(f"closes {'> 0' if actual[:, INDEX['n_liquidations']].sum() > 0 else '0'}")
     names = tuple(
         name

@@ -311,6 +311,8 @@ def defence_path(
     predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
     vol_variance = np.full(n_assets, params[enums.MECH_VOL_V0])
     shifts = np.zeros(n_assets if predictive else 0)  # z sigma_a,t sqrt(h), log-price
+    fraction_inputs = (marks, fee_rates, rates_now, shifts, brackets, liquidation, params)
+    fraction_state = (qty, collateral, last_partial, closes)
     totals = np.zeros(N_TOTALS)
     bad_by_asset = np.zeros((n_assets if with_adl else 0, 2))
     # The fund's bound past bankruptcy (10.4, 11.10): negative, no bound.
@@ -450,23 +452,7 @@ def defence_path(
                     continue
                 close_generation = max(close_generation, flag_generation[flagged_at[unit]])
                 if fraction_rule:  # sized by the rule at the price before impact
-                    fraction_closes(
-                        unit,
-                        step,
-                        prices,
-                        marks,
-                        fee_rates,
-                        rates_now,
-                        shifts,
-                        brackets,
-                        liquidation,
-                        params,
-                        units,
-                        qty,
-                        collateral,
-                        last_partial,
-                        closes,
-                    )
+                    fraction_closes(unit, step, prices, fraction_inputs, units, fraction_state)
                     for position in range(unit_start[unit], unit_start[unit + 1]):
                         net[pos_asset[position]] -= pos_side[position] * closes[position]
                     continue
@@ -494,20 +480,7 @@ def defence_path(
             case = FRACTION_FULL
             if fraction_rule:  # 11.8's fraction rule; settle_unit closes what it closes whole
                 case = settle_by_fraction(
-                    unit,
-                    step,
-                    exits,
-                    marks,
-                    fee_rates,
-                    rates_now,
-                    shifts,
-                    brackets,
-                    liquidation,
-                    params,
-                    units,
-                    (qty, collateral, last_partial, closes),
-                    totals,
-                    flows,
+                    unit, step, exits, fraction_inputs, units, fraction_state, totals, flows
                 )
             stays = case != FRACTION_FULL
             if not stays:  # no fraction rule, or closed whole by it

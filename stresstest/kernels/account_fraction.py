@@ -48,18 +48,9 @@ def fraction_closes(
     unit: int,
     step: int,
     exits: np.ndarray,
-    marks: np.ndarray,
-    fee_rates: np.ndarray,
-    rates_now: np.ndarray,
-    shifts: np.ndarray,
-    brackets: np.ndarray,
-    liquidation: np.ndarray,
-    params: np.ndarray,
+    inputs: tuple[np.ndarray, ...],
     units: tuple[np.ndarray, ...],
-    qty: np.ndarray,
-    collateral: np.ndarray,
-    last_partial: np.ndarray,
-    closes: np.ndarray,
+    state: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> int:
     """Decide the settlement of a due ``unit`` at ``step`` by the fraction rule (11.8).
 
@@ -72,8 +63,12 @@ def fraction_closes(
     ``f >= 1`` or when ``q O_a,step <= N_min``, else ``f q``; ``FRACTION_PARTIAL``
     when some leg keeps a quantity, else ``FRACTION_FULL``. ``closes[position]``
     receives each of the unit's legs' closed quantity (base units; 0 re-armed, ``q``
-    closed whole).
+    closed whole). ``inputs = (marks, fee_rates, rates_now, shifts, brackets, liquidation,
+    params)`` as :func:`stresstest.kernels.account_defences.defence_path` holds them;
+    ``state = (qty, collateral, last_partial, closes)``.
     """
+    marks, fee_rates, rates_now, shifts, brackets, liquidation, params = inputs
+    qty, collateral, last_partial, closes = state
     unit_start, pos_asset, pos_side, _, pos_entry, _ = units
     start = unit_start[unit]
     end = unit_start[unit + 1]
@@ -163,13 +158,7 @@ def settle_by_fraction(
     unit: int,
     step: int,
     exits: np.ndarray,
-    marks: np.ndarray,
-    fee_rates: np.ndarray,
-    rates_now: np.ndarray,
-    shifts: np.ndarray,
-    brackets: np.ndarray,
-    liquidation: np.ndarray,
-    params: np.ndarray,
+    inputs: tuple[np.ndarray, ...],
     units: tuple[np.ndarray, ...],
     state: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     totals: np.ndarray,
@@ -177,30 +166,15 @@ def settle_by_fraction(
 ) -> int:
     """Settle a due ``unit`` by the fraction rule: the case of :func:`fraction_closes`.
 
-    ``state = (qty, collateral, last_partial, closes)``. A partial close is booked
-    (:func:`book_fraction_close`) and starts the unit's cool-down
+    ``inputs`` and ``state = (qty, collateral, last_partial, closes)`` as there. A partial
+    close is booked (:func:`book_fraction_close`) and starts the unit's cool-down
     (``last_partial[unit] = step``); a re-armed unit is left as it is; with
     ``FRACTION_FULL`` nothing is booked here: the caller closes the unit whole (11.3).
     """
     qty, collateral, last_partial, closes = state
-    case = fraction_closes(
-        unit,
-        step,
-        exits,
-        marks,
-        fee_rates,
-        rates_now,
-        shifts,
-        brackets,
-        liquidation,
-        params,
-        units,
-        qty,
-        collateral,
-        last_partial,
-        closes,
-    )
+    case = fraction_closes(unit, step, exits, inputs, units, state)
     if case == FRACTION_PARTIAL:
+        fee_rates, liquidation = inputs[1], inputs[5]
         book_fraction_close(
             unit, step, exits, fee_rates, liquidation, units, qty, collateral, closes, totals, flows
         )
