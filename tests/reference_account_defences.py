@@ -129,6 +129,7 @@ def reference_account_defences(
     backstop: dict[str, Any] | None = None,
     gaps: list[float] | None = None,
     fraction: dict[str, float] | None = None,
+    seen: set[str] | None = None,
 ) -> np.ndarray:
     """Per-path metrics ``(n_paths, N_METRICS_ALL)`` (``enums.METRIC_INDEX`` slots).
 
@@ -148,7 +149,9 @@ def reference_account_defences(
     when given, receives each replay's smallest relative distance of a takeover decision
     from its tie (``|E - k R| / sum q O``); ``fraction``: ``[partial_liquidation] rule =
     "fraction"`` (``fraction``, ``cooldown_steps``, ``min_notional``; docs/model.md 11.8,
-    *The fraction rule*), which replaces the target of ``buffer`` (then ignored).
+    *The fraction rule*), which replaces the target of ``buffer`` (then ignored); ``seen``,
+    when given, receives the names of the fraction rule's cases met (``re-armed``,
+    ``bankrupt``, ``cool-down``, ``below threshold``, ``partial``, ``partial and full legs``).
     """
     prices = np.asarray(prices, dtype=float)
     n_paths = prices.shape[0]
@@ -169,6 +172,7 @@ def reference_account_defences(
         "backstop": backstop,
         "gaps": gaps,
         "fraction": fraction,
+        "seen": seen if seen is not None else set(),
     }
     for path in range(n_paths):
         if market is None:
@@ -204,6 +208,7 @@ def _replay_path(
     bound = keys["bound"]
     vault = AccountVault.of_table(keys["backstop"])
     fraction = keys["fraction"]
+    seen = keys["seen"]
     latency_steps, slippage, fee, liquidator_share = keys["liquidation"]
     fund_initial = keys["fund_initial"]
     base = schedule_base(margin)
@@ -277,20 +282,26 @@ def _replay_path(
         ``None`` when the unit is closed whole."""
         assert fraction is not None
         if not breached_at(u, t):
+            seen.add("re-armed")
             return {}
         if after_fee <= 0.0:
+            seen.add("bankrupt")
             return None
         f = float(fraction["fraction"])
         cooling = last_partial[u] is not None and t <= last_partial[u] + int(
             fraction.get("cooldown_steps", 0)
         )
         floor = float(fraction.get("min_notional", 0.0))
+        small = {row for row in live if qty[row] * mark[asset_of[row]][t] <= floor}
         closed = {
-            row: qty[row]
-            if cooling or f >= 1.0 or qty[row] * mark[asset_of[row]][t] <= floor
-            else f * qty[row]
-            for row in live
+            row: qty[row] if cooling or f >= 1.0 or row in small else f * qty[row] for row in live
         }
+        if cooling:
+            seen.add("cool-down")
+        elif small and f < 1.0:
+            seen.add("below threshold" if len(small) == len(live) else "partial and full legs")
+        elif f < 1.0:
+            seen.add("partial")
         return closed if any(closed[row] < qty[row] for row in live) else None
 
     def settle(u: int, t: int, exit_of: list[float], book_it: bool) -> dict[int, float]:

@@ -138,6 +138,7 @@ def test_fraction_rule_kernel_matches_reference(case: dict[str, Any]) -> None:
     if case["backstop"] is not None:
         params = vault_params(params, case["backstop"])
     gaps: list[float] = []
+    seen: set[str] = set()
     expected = reference_account_defences(
         case["prices"],
         book_dict(book),
@@ -154,8 +155,11 @@ def test_fraction_rule_kernel_matches_reference(case: dict[str, Any]) -> None:
         backstop=case["backstop"],
         gaps=gaps,
         fraction=reference_rule(case["rule"]),
+        seen=seen,
     )
     assume(not gaps or min(gaps) > NEAR_TIE_RELATIVE_GAP)
+    for name in sorted(seen):  # how often each case of the rule was met (11.8)
+        event(f"case: {name}")
     actual = run_vault(
         case["prices"],
         book,
@@ -188,6 +192,7 @@ def test_isolated_one_asset_book_is_the_single_asset_fraction_rule(
     rule = data.draw(fraction_tables(book))
     backstop = data.draw(st.none() | backstop_tables(book.entry_notional))
     gaps: list[float] = []
+    seen: set[str] = set()
     latency, slippage, fee, share = case["liquidation"]
     reference_account_defences(
         prices,
@@ -202,7 +207,10 @@ def test_isolated_one_asset_book_is_the_single_asset_fraction_rule(
         backstop=backstop,
         gaps=gaps,
         fraction=reference_rule(rule),
+        seen=seen,
     )
+    for name in sorted(seen):
+        event(f"case: {name}")
     assume(not gaps or min(gaps) > NEAR_TIE_RELATIVE_GAP)
     params = fraction_params(defence_params(case["margin"], None, None, None, None, None), rule)
     if backstop is not None:
