@@ -128,6 +128,8 @@ def reference_account_defences(
     bound: float | None = None,
     backstop: dict[str, Any] | None = None,
     gaps: list[float] | None = None,
+    fraction: dict[str, float] | None = None,
+    seen: set[str] | None = None,
 ) -> np.ndarray:
     """Per-path metrics ``(n_paths, N_METRICS_ALL)`` (``enums.METRIC_INDEX`` slots).
 
@@ -145,7 +147,11 @@ def reference_account_defences(
     ``backstop``: the ``[backstop]`` table (``capital``, ``takeover_fraction``,
     ``hold_steps``; docs/model.md 11.11), which fills the ``backstop_*`` columns; ``gaps``,
     when given, receives each replay's smallest relative distance of a takeover decision
-    from its tie (``|E - k R| / sum q O``).
+    from its tie (``|E - k R| / sum q O``); ``fraction``: ``[partial_liquidation] rule =
+    "fraction"`` (``fraction``, ``cooldown_steps``, ``min_notional``; docs/model.md 11.8,
+    *The fraction rule*), which replaces the target of ``buffer`` (then ignored); ``seen``,
+    when given, receives the names of the fraction rule's cases met (``re-armed``,
+    ``bankrupt``, ``cool-down``, ``below threshold``, ``partial``, ``partial and full legs``).
     """
     prices = np.asarray(prices, dtype=float)
     n_paths = prices.shape[0]
@@ -165,6 +171,8 @@ def reference_account_defences(
         "bound": bound,
         "backstop": backstop,
         "gaps": gaps,
+        "fraction": fraction,
+        "seen": seen if seen is not None else set(),
     }
     for path in range(n_paths):
         if market is None:
@@ -199,6 +207,8 @@ def _replay_path(
     trigger = keys["trigger"]
     bound = keys["bound"]
     vault = AccountVault.of_table(keys["backstop"])
+    fraction = keys["fraction"]
+    seen = keys["seen"]
     latency_steps, slippage, fee, liquidator_share = keys["liquidation"]
     fund_initial = keys["fund_initial"]
     base = schedule_base(margin)
@@ -233,6 +243,7 @@ def _replay_path(
     coll = [math.fsum(float(book["collateral"][row]) for row in rows) for rows in units]
     status = ["armed"] * len(units)
     due = [0] * len(units)
+    last_partial: list[int | None] = [None] * len(units)  # the fraction rule's cool-down
     closes: list[tuple[float, float, float, int]] = []
     to_fund: list[list[float]] = [[] for _ in range(n_points)]
     bad_at: list[list[float]] = [[] for _ in range(n_points)]
@@ -247,10 +258,56 @@ def _replay_path(
     adl_count = 0
     gini_terms: list[tuple[float, float]] = []
 
-    def settle(u: int, t: int, exit_of: list[float], book_it: bool) -> float:
+    def breached_at(u: int, t: int) -> bool:
+        """Whether unit ``u`` is in breach at the marks of ``t`` (11.3, 11.8): ``E < R``, or
+        the predictive trigger of a one-position unit."""
+        rows = [row for row in units[u] if qty[row] > 0.0]
+        if trigger is not None:
+            (row,) = rows
+            bankrupt = entry[row] - side[row] * coll[u] / qty[row]
+            move = math.exp(-side[row] * shift[asset_of[row]][t])
+            return side[row] * (mark[asset_of[row]][t] * move - bankrupt) < 0.0
+        equity = [coll[u]]
+        needed = []
+        for row in rows:
+            a = asset_of[row]
+            equity.append(side[row] * qty[row] * (mark[a][t] - entry[row]))
+            needed.append(
+                reference_requirement(qty[row] * mark[a][t], float(rates[a][t]), brackets, base)
+            )
+        return math.fsum(equity) < math.fsum(needed)
+
+    def by_fraction(u: int, t: int, live: list[int], after_fee: float) -> dict[int, float] | None:
+        """The fraction rule's closed quantity per live leg (11.8), ``{}`` when re-armed,
+        ``None`` when the unit is closed whole."""
+        assert fraction is not None
+        if not breached_at(u, t):
+            seen.add("re-armed")
+            return {}
+        if after_fee <= 0.0:
+            seen.add("bankrupt")
+            return None
+        f = float(fraction["fraction"])
+        cooling = last_partial[u] is not None and t <= last_partial[u] + int(
+            fraction.get("cooldown_steps", 0)
+        )
+        floor = float(fraction.get("min_notional", 0.0))
+        small = {row for row in live if qty[row] * mark[asset_of[row]][t] <= floor}
+        closed = {
+            row: qty[row] if cooling or f >= 1.0 or row in small else f * qty[row] for row in live
+        }
+        if cooling:
+            seen.add("cool-down")
+        elif small and f < 1.0:
+            seen.add("below threshold" if len(small) == len(live) else "partial and full legs")
+        elif f < 1.0:
+            seen.add("partial")
+        return closed if any(closed[row] < qty[row] for row in live) else None
+
+    def settle(u: int, t: int, exit_of: list[float], book_it: bool) -> dict[int, float]:
         """Settle unit ``u`` at step ``t`` with asset prices ``exit_of`` (before slippage);
-        returns the share of every leg closed (1 full, 0 re-armed). ``book_it`` False:
-        only the share (the order's sizing before impact)."""
+        returns the quantity of every live leg closed (all of it: full; none: re-armed).
+        ``book_it`` False: only the quantities (the order's sizing before impact)."""
         rows = units[u]
         live = [row for row in rows if qty[row] > 0.0]
         x = {row: exit_of[asset_of[row]] * (1.0 - side[row] * slippage) for row in live}
@@ -260,7 +317,29 @@ def _replay_path(
         penalty = math.fsum(rate[row] * qty[row] * x[row] for row in live)
         exit_notional = math.fsum(qty[row] * x[row] for row in live)
         remaining = coll[u] + pnl
-        if buffer is not None and remaining - penalty > 0.0:
+        whole = {row: qty[row] for row in live}
+        if fraction is not None:
+            closed_qty = by_fraction(u, t, live, remaining - penalty)
+            if closed_qty is not None and (not book_it or not closed_qty):
+                if book_it:
+                    status[u] = "armed"  # re-armed: nothing closed
+                return closed_qty
+            if closed_qty is not None:  # a partial close: every live leg closes something
+                paid = math.fsum(rate[row] * closed_qty[row] * x[row] for row in live)
+                closes.append(
+                    (math.fsum(closed_qty[row] * x[row] for row in live), paid, 0.0, len(live))
+                )
+                to_fund[t].append((1.0 - liquidator_share) * paid)
+                realized = math.fsum(
+                    side[row] * closed_qty[row] * (x[row] - entry[row]) for row in live
+                )
+                coll[u] += realized - paid
+                for row in live:
+                    qty[row] -= closed_qty[row]
+                last_partial[u] = t
+                status[u] = "armed"
+                return closed_qty
+        elif buffer is not None and remaining - penalty > 0.0:
             legs = [
                 (
                     side[row],
@@ -280,7 +359,7 @@ def _replay_path(
             if gap(1.0) >= 0.0:
                 if book_it:
                     status[u] = "armed"  # re-armed: nothing closed
-                return 0.0
+                return {}
             lo, hi = 0.0, 1.0
             for _ in range(BISECTION_STEPS):
                 middle = 0.5 * (lo + hi)
@@ -291,7 +370,7 @@ def _replay_path(
             phi = lo
             closed = 1.0 - phi
             if not book_it:
-                return closed
+                return {row: qty[row] * closed for row in live}
             paid = closed * penalty
             closes.append((closed * exit_notional, paid, 0.0, len(live)))
             to_fund[t].append((1.0 - liquidator_share) * paid)
@@ -299,9 +378,9 @@ def _replay_path(
             for row in live:
                 qty[row] *= phi
             status[u] = "armed"
-            return closed
+            return {}
         if not book_it:
-            return 1.0
+            return whole
         paid = _penalty_paid(remaining, penalty)
         bad = max(0.0, -remaining)
         beyond = 0.0
@@ -320,7 +399,7 @@ def _replay_path(
                     key = (asset_of[row], side[row])
                     bad_by.setdefault(key, []).append((bad - beyond) * loss / total_loss)
                     passed_by.setdefault(key, []).append(beyond * loss / total_loss)
-        return 1.0
+        return whole
 
     for t in range(n_points):
         if market is not None:
@@ -336,24 +415,13 @@ def _replay_path(
         for u, rows in enumerate(units):
             if status[u] != "armed":
                 continue
-            equity = [coll[u]]
-            needed = []
             for row in rows:
                 a = asset_of[row]
-                equity.append(side[row] * qty[row] * (mark[a][t] - entry[row]))
-                needed.append(
+                requirement_terms.append(
                     reference_requirement(qty[row] * mark[a][t], float(rates[a][t]), brackets, base)
                 )
                 notional_terms.append(qty[row] * mark[a][t])
-            requirement_terms.extend(needed)
-            if trigger is not None:
-                (row,) = rows
-                bankrupt = entry[row] - side[row] * coll[u] / qty[row]
-                move = math.exp(-side[row] * shift[asset_of[row]][t])
-                breached = side[row] * (mark[asset_of[row]][t] * move - bankrupt) < 0.0
-            else:
-                breached = math.fsum(equity) < math.fsum(needed)
-            if breached:
+            if breached_at(u, t):
                 status[u] = "flagged"
                 due[u] = min(t + latency_steps, last)
                 flag_step[u] = t
@@ -396,9 +464,8 @@ def _replay_path(
             # 11.9: the order is sized at the price before impact, netted per asset
             net: list[list[float]] = [[] for _ in range(n_assets)]
             for u in settling:
-                closed = settle(u, t, exit_of, book_it=False)
-                for row in units[u]:
-                    net[asset_of[row]].append(-side[row] * qty[row] * closed)
+                for row, closed in settle(u, t, exit_of, book_it=False).items():
+                    net[asset_of[row]].append(-side[row] * closed)
             for a in range(n_assets):
                 quantity = math.fsum(net[a])
                 sign = 1.0 if quantity > 0.0 else -1.0

@@ -195,17 +195,13 @@ def check_vault_case(case: dict[str, Any]) -> None:
     )
 
 
-@settings(KERNEL_SETTINGS, max_examples=examples(150))
-@given(case=accounts_cases(), data=st.data())
-def test_isolated_one_asset_book_is_the_single_asset_vault(
-    case: dict[str, Any], data: st.DataObject
-) -> None:
-    """Every unit one position of one asset: the accounts run is 10.3 on the same book."""
+def one_asset_isolated(case: dict[str, Any]) -> tuple[AccountsBook, np.ndarray]:
+    """The positions of an :func:`accounts_cases` case as isolated accounts of one position
+    each, all in the first asset, and that asset's paths ``(n_paths, 1, T + 1)``."""
     rows = case["book"]
-    assets = np.zeros(rows.qty.shape[0], dtype=np.int64)
     book = make_book(
         list(range(rows.qty.shape[0])),
-        assets.tolist(),
+        [0] * rows.qty.shape[0],
         rows.side.tolist(),
         rows.qty.tolist(),
         rows.entry_price.tolist(),
@@ -213,7 +209,46 @@ def test_isolated_one_asset_book_is_the_single_asset_vault(
         [False] * rows.qty.shape[0],
         ("A0",),
     )
-    prices = np.ascontiguousarray(case["prices"][:, :1, :])
+    return book, np.ascontiguousarray(case["prices"][:, :1, :])
+
+
+def single_asset_metrics(
+    book: AccountsBook, prices: np.ndarray, case: dict[str, Any], **tables: Any
+) -> np.ndarray:
+    """The single-asset pipeline on the same positions and paths, with the tables
+    ``tables`` (:class:`tests.reference_mechanics.Mechanisms` fields, e.g. ``backstop``)."""
+    latency, slippage, fee, share = case["liquidation"]
+    single = ReplayCase(
+        prices=prices[:, 0, :],
+        book=Book(
+            side=book.side.astype(np.int8),
+            qty=book.qty,
+            entry_price=book.entry_price,
+            collateral=book.collateral,
+        ),
+        margin=case["margin"],
+        latency_steps=latency,
+        slippage=slippage,
+        fee=fee,
+        liquidator_share=share,
+        fund_initial=case["fund_initial"],
+    )
+    mechanisms = Mechanisms(
+        margin=case["margin"],
+        liquidation=liquidation_table(single),
+        fund_initial=case["fund_initial"],
+        **tables,
+    )
+    return run_mechanics_kernel(single, mechanisms)
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(150))
+@given(case=accounts_cases(), data=st.data())
+def test_isolated_one_asset_book_is_the_single_asset_vault(
+    case: dict[str, Any], data: st.DataObject
+) -> None:
+    """Every unit one position of one asset: the accounts run is 10.3 on the same book."""
+    book, prices = one_asset_isolated(case)
     cross = np.zeros(book.n_accounts, dtype=bool)
     assume(smallest_gap(prices, book_dict(book), cross, case["margin"]) > NEAR_TIE_RELATIVE_GAP)
     backstop = data.draw(backstop_tables(book.entry_notional))
@@ -237,28 +272,7 @@ def test_isolated_one_asset_book_is_the_single_asset_vault(
     actual = run_vault(
         prices, book, "isolated", case["margin"], case["liquidation"], case["fund_initial"], params
     )
-    single = ReplayCase(
-        prices=prices[:, 0, :],
-        book=Book(
-            side=book.side.astype(np.int8),
-            qty=book.qty,
-            entry_price=book.entry_price,
-            collateral=book.collateral,
-        ),
-        margin=case["margin"],
-        latency_steps=latency,
-        slippage=slippage,
-        fee=fee,
-        liquidator_share=share,
-        fund_initial=case["fund_initial"],
-    )
-    mechanisms = Mechanisms(
-        margin=case["margin"],
-        liquidation=liquidation_table(single),
-        fund_initial=case["fund_initial"],
-        backstop=backstop,
-    )
-    expected = run_mechanics_kernel(single, mechanisms)
+    expected = single_asset_metrics(book, prices, case, backstop=backstop)
     taken = bool(np.any(actual[:, INDEX["backstop_takeovers"]] > 0))
     event(f"takeover {taken}, loss passed {bool(np.any(actual[:, INDEX['backstop_exhausted']]))}")
     names = tuple(

@@ -4,9 +4,9 @@ runs, and each stage's columns appear exactly when it is on.
 
 Before this rule accounts scenarios ran [oracle], [partial_liquidation] and a predictive
 trigger as if they were absent, and [market] or [adl] ended in an IndexError. Accounts
-now run [oracle] and the vol-scaled penalty (docs/model.md 11.7), partial liquidation and
-ADL (11.8) and [market] (11.9); the rest is refused. One asset runs partial liquidation
-with ADL (10.2).
+now run [oracle] and the vol-scaled penalty (docs/model.md 11.7), partial liquidation (by
+either rule) and ADL (11.8) and [market] (11.9); the rest is refused. One asset runs
+partial liquidation with ADL (10.2).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def test_every_single_asset_pair_runs_together() -> None:
 
 #: The stages accounts run (docs/model.md 11.7, 11.8, 11.9, 11.11); every other stage is
 #: refused with them.
-ACCOUNT_STAGES = ("oracle", "vol_fee", "partial", "adl", "market", "backstop")
+ACCOUNT_STAGES = ("oracle", "vol_fee", "partial", "partial_fraction", "adl", "market", "backstop")
 
 
 @pytest.mark.parametrize("stage", [s for s in SINGLE_STAGES if s not in ACCOUNT_STAGES])
@@ -127,19 +127,20 @@ def test_accounts_run_the_oracle_and_the_vol_fee(stages: tuple[str, ...]) -> Non
     assert not (result.column(changed) == plain.column(changed)).all()
 
 
-@pytest.mark.parametrize("stage", ["partial", "adl"])
+@pytest.mark.parametrize("stage", ["partial", "partial_fraction", "adl"])
 def test_accounts_run_partial_liquidation_and_adl(stage: str) -> None:
     assert frozenset({stage, "accounts"}) not in UNSUPPORTED
+    stages = ("partial", stage) if stage == "partial_fraction" else (stage,)
     # volatile enough for bad debt on every path, and no fund: every bad debt is a shortfall
     base = copy.deepcopy(ACCOUNTS)
     base["paths"].update(sigma=[0.03, 0.05], n_steps=24)
     base["book"].update(n_accounts=200, leverage_max=50.0)
     base["insurance_fund"] = {"initial": 0.0}
     base["liquidation"] = {"latency_steps": 1, "fee": 0.005}
-    result = stresstest.run(load_scenario(with_stages(base, (stage,))))
+    result = stresstest.run(load_scenario(with_stages(base, stages)))
     plain = stresstest.run(load_scenario(base))
     # whole paths per thread: the same bytes whatever the chunk size
-    chunked = stresstest.run(load_scenario(with_stages(base, (stage,))), chunk_size=1)
+    chunked = stresstest.run(load_scenario(with_stages(base, stages)), chunk_size=1)
     assert chunked.metrics.tobytes() == result.metrics.tobytes()
     extra = enums.ADL_METRIC_NAMES if stage == "adl" else ()
     assert result.paths.columns == ["path", *enums.METRIC_NAMES, *extra]

@@ -363,7 +363,9 @@ def test_bad_rule_input_names_its_keys(table: dict[str, Any], key: str) -> None:
     assert raised.value.expected
 
 
-def test_fraction_rule_with_accounts_is_refused_naming_both_settings() -> None:
+def test_fraction_rule_with_accounts_loads() -> None:
+    """Once refused; accounts run the rule per margin unit since issue 15 (docs/model.md
+    11.8; tests/test_accounts_fraction.py compares it with its reference)."""
     from stresstest.scenario import load_scenario
 
     accounts = {
@@ -380,13 +382,9 @@ def test_fraction_rule_with_accounts_is_refused_naming_both_settings() -> None:
         "book": {"source": "accounts_synthetic", "n_accounts": 10},
         "partial_liquidation": {"rule": "fraction", "fraction": 0.2},
     }
-    with pytest.raises(InputError) as raised:
-        load_scenario(accounts)
-    message = str(raised.value)
-    assert "partial_liquidation.rule = 'fraction'" in message
-    assert "multi-asset accounts" in message
-    del accounts["partial_liquidation"]["rule"], accounts["partial_liquidation"]["fraction"]
-    load_scenario(accounts)  # today's rule runs with accounts
+    loaded = load_scenario(accounts)
+    assert loaded.partial_liquidation is not None
+    assert loaded.partial_liquidation.rule == "fraction"
 
 
 FRACTION_ADL_TABLES: dict[str, Any] = {

@@ -59,6 +59,12 @@ from stresstest.kernels.account_close import (
     kept_fraction,
     settle_terms,
 )
+from stresstest.kernels.account_fraction import (
+    FRACTION_FULL,
+    fraction_closes,
+    settle_by_fraction,
+    uses_fraction_rule,
+)
 from stresstest.kernels.account_stages import (
     has_oracle,
     has_vol_fee,
@@ -286,6 +292,10 @@ def defence_path(
     latency, _, fee, _ = liquidation_terms(liquidation)
     sqrt_horizon = sqrt_horizon_of(margin)
     buffer = params[enums.MECH_BUFFER] if params[enums.MECH_PARTIAL] > 0.0 else -1.0
+    # rule 'fraction' (11.8): each leg's closed quantity, and each unit's last partial close
+    fraction_rule = uses_fraction_rule(params)
+    closes = np.zeros(pos_asset.shape[0] if fraction_rule else 0)
+    last_partial = np.full(unit_collateral.shape[0] if fraction_rule else 0, -1, dtype=np.int64)
     policy = int(params[enums.MECH_ADL])
     with_adl = policy != enums.ADL_NONE
     n_units = unit_collateral.shape[0]
@@ -301,6 +311,8 @@ def defence_path(
     predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
     vol_variance = np.full(n_assets, params[enums.MECH_VOL_V0])
     shifts = np.zeros(n_assets if predictive else 0)  # z sigma_a,t sqrt(h), log-price
+    fraction_inputs = (marks, fee_rates, rates_now, shifts, brackets, liquidation, params)
+    fraction_state = (qty, collateral, last_partial, closes)
     totals = np.zeros(N_TOTALS)
     bad_by_asset = np.zeros((n_assets if with_adl else 0, 2))
     # The fund's bound past bankruptcy (10.4, 11.10): negative, no bound.
@@ -439,6 +451,11 @@ def defence_path(
                 if state[unit] != FLAGGED:
                     continue
                 close_generation = max(close_generation, flag_generation[flagged_at[unit]])
+                if fraction_rule:  # sized by the rule at the price before impact
+                    fraction_closes(unit, step, prices, fraction_inputs, units, fraction_state)
+                    for position in range(unit_start[unit], unit_start[unit + 1]):
+                        net[pos_asset[position]] -= pos_side[position] * closes[position]
+                    continue
                 share = closed_share(
                     unit,
                     step,
@@ -460,26 +477,33 @@ def defence_path(
         for unit in settling:
             if state[unit] != FLAGGED:
                 continue
-            stays = settle_unit(
-                unit,
-                step,
-                exits,
-                marks,
-                fee_rates,
-                rates_now,
-                shifts,
-                brackets,
-                liquidation,
-                buffer,
-                units,
-                qty,
-                collateral,
-                totals,
-                flows,
-                bad_by_asset,
-                bound,
-                passed_by_asset,
-            )
+            case = FRACTION_FULL
+            if fraction_rule:  # 11.8's fraction rule; settle_unit closes what it closes whole
+                case = settle_by_fraction(
+                    unit, step, exits, fraction_inputs, units, fraction_state, totals, flows
+                )
+            stays = case != FRACTION_FULL
+            if not stays:  # no fraction rule, or closed whole by it
+                stays = settle_unit(
+                    unit,
+                    step,
+                    exits,
+                    marks,
+                    fee_rates,
+                    rates_now,
+                    shifts,
+                    brackets,
+                    liquidation,
+                    -1.0 if fraction_rule else buffer,
+                    units,
+                    qty,
+                    collateral,
+                    totals,
+                    flows,
+                    bad_by_asset,
+                    bound,
+                    passed_by_asset,
+                )
             state[unit] = ARMED if stays else CLOSED
             if stays:  # re-armed, perhaps with legs closed: checked directly from now on
                 watch_directly(unit, watch)

@@ -127,7 +127,9 @@ def adl_score(
 ) -> float:
     """The ranking score of a candidate with profit ``profit > 0`` at ``price`` (10.2).
 
-    ``profit_leverage``: ``(u / c) (q O / (c + u))``, ``+inf`` when ``c = 0``;
+    ``profit_leverage``: ``(u / c) (q O / (c + u))``, ``+inf`` when ``c <= 0`` (a
+    single-asset position never has ``c < 0``; a cross unit can after the fraction rule
+    of docs/model.md 11.8 closes a losing leg whole and keeps a winning one);
     ``hyperliquid``: ``(O / e) (q O / (c + u))`` for a long, ``(e / O) (q O / (c + u))``
     for a short. ``qty`` base units, ``entry`` and ``price`` quote per base, ``margin``
     and ``profit`` quote units.
@@ -135,7 +137,7 @@ def adl_score(
     if policy == enums.ADL_HYPERLIQUID:
         ratio = price / entry if side > 0 else entry / price
         return ratio * (qty * price / (margin + profit))
-    if margin == 0.0:
+    if margin <= 0.0:
         return np.inf
     return (profit / margin) * (qty * price / (margin + profit))
 

@@ -58,15 +58,10 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "or fill past it per position; with [accounts] mode = 'isolated' every unit is one "
         "position and follows the single-asset rule (docs/model.md 11.7, 11.10, 10.4)"
     ),
-    frozenset({"accounts", "partial_fraction"}): (
-        "the accounts defence kernel closes a unit's legs down to the target rate "
-        "(docs/model.md 11.8) and keeps no per-unit cool-down; the venue-style fraction rule "
-        "with its cool-down and notional threshold is defined and run for the positions of "
-        "one asset (docs/model.md 11.7, 11.8, 10.1); accounts run rule = 'to_buffer'"
-    ),
     # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
-    # liquidation, ADL, price impact (11.9), the backstop vault (11.11) and, in isolated
-    # mode (ISOLATED_ONLY), the predictive trigger (11.8) and the fund's bound (11.10);
+    # liquidation by either rule and ADL (11.8), price impact (11.9), the backstop vault
+    # (11.11) and, in isolated mode (ISOLATED_ONLY), the predictive trigger (11.8) and the
+    # fund's bound (11.10);
     # those two need a rule for a unit of several assets that the model does not have yet.
     frozenset({"accounts", "predictive"}): (
         "the predictive trigger is a first-passage probability of one log-normal price to "
