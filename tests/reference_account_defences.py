@@ -140,7 +140,8 @@ def reference_account_defences(
     ``reference_notional``, ``permanent_fraction``, ``max_impact``; docs/model.md
     11.9): each path is then replayed without impact first and with it second, and
     ``cascade_depth`` and ``impact_bad_debt`` are filled; ``bound``:
-    ``insurance_fund.pays_past_bankruptcy`` (every unit one position: isolated mode;
+    ``insurance_fund.pays_past_bankruptcy`` ``f`` (any mode: a unit closed in full passes
+    on its bad debt beyond ``f`` times its exit notional summed over its legs, 11.10;
     ``None``: the fund pays all bad debt), which fills ``fund_passed_bad_debt``;
     ``backstop``: the ``[backstop]`` table (``capital``, ``takeover_fraction``,
     ``hold_steps``; docs/model.md 11.11), which fills the ``backstop_*`` columns; ``gaps``,

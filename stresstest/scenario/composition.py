@@ -51,13 +51,6 @@ ACCOUNTS = Stage("accounts", "multi-asset accounts ([paths] source '*_multi')")
 #: Pairs of stages this version does not run together, with the reason. Every
 #: pair not listed composes. Listed pairs are refused, never half run.
 UNSUPPORTED: dict[frozenset[str], str] = {
-    frozenset({"accounts", "fund_bound"}): (
-        "the bound of 10.4 caps the fund's share of one liquidated position's bad debt past "
-        "its own bankruptcy price by that position's closed notional; a cross account's bad "
-        "debt is the account's, netted over legs in several assets, with no bankruptcy price "
-        "or fill past it per position; with [accounts] mode = 'isolated' every unit is one "
-        "position and follows the single-asset rule (docs/model.md 11.7, 11.10, 10.4)"
-    ),
     frozenset({"accounts", "partial_fraction"}): (
         "the accounts defence kernel closes a unit's legs down to the target rate "
         "(docs/model.md 11.8) and keeps no per-unit cool-down; the venue-style fraction rule "
@@ -65,9 +58,9 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "one asset (docs/model.md 11.7, 11.8, 10.1); accounts run rule = 'to_buffer'"
     ),
     # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
-    # liquidation, ADL, price impact (11.9), the backstop vault (11.11) and, in isolated
-    # mode (ISOLATED_ONLY), the predictive trigger (11.8) and the fund's bound (11.10);
-    # those two need a rule for a unit of several assets that the model does not have yet.
+    # liquidation, ADL, price impact (11.9), the fund's bound in every mode (11.10), the
+    # backstop vault (11.11) and, in isolated mode (ISOLATED_ONLY), the predictive trigger
+    # (11.8), which needs a rule for a unit of several assets the model does not have yet.
     frozenset({"accounts", "predictive"}): (
         "the predictive trigger is a first-passage probability of one log-normal price to "
         "one bankruptcy price; a cross account's equity moves with several prices, has no "
@@ -80,10 +73,8 @@ UNSUPPORTED: dict[frozenset[str], str] = {
 
 
 #: Pairs of :data:`UNSUPPORTED` that do run when ``[accounts] mode = "isolated"``: every
-#: unit is then one position, which the single-asset rule covers (docs/model.md 11.8, 11.10).
-ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset(
-    {frozenset({"accounts", "predictive"}), frozenset({"accounts", "fund_bound"})}
-)
+#: unit is then one position, which the single-asset rule covers (docs/model.md 11.8).
+ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset({frozenset({"accounts", "predictive"})})
 
 
 def _isolated(built: dict[str, Any]) -> bool:
