@@ -39,7 +39,12 @@ from tests.test_accounts import (
     make_book,
 )
 from tests.test_accounts_backstop import backstop_tables, vault_params
-from tests.test_accounts_defences import assert_defence_metrics, defence_params, defence_watch
+from tests.test_accounts_defences import (
+    assert_defence_metrics,
+    defence_params,
+    defence_watch,
+    reference_trigger,
+)
 from tests.test_accounts_market import impact_params, market_tables
 from tests.test_accounts_stages import fee_tables, margin_config, oracle_tables, resolved_fee
 from tests.test_composition import ACCOUNTS
@@ -55,13 +60,14 @@ def run_bound(
     margin: dict[str, Any],
     liquidation: tuple[int, float, float, float],
     fund_initial: float,
-    bound: float,
+    bound: float | None,
     brackets: list[tuple[float, float]] | None = None,
     *,
     params: np.ndarray | None = None,
     mode: str = "isolated",
 ) -> np.ndarray:
-    """Metrics ``(n_paths, N_METRICS_ALL)`` of the defence kernel in ``mode``."""
+    """Metrics ``(n_paths, N_METRICS_ALL)`` of the defence kernel in ``mode`` (``bound``
+    ``None``: the fund pays all bad debt)."""
     config = margin_config(margin)
     table = brackets_array(bracket_base_rate(config)[1], brackets or [])
     units = margin_units(book, mode)
@@ -70,8 +76,9 @@ def run_bound(
         if params is not None
         else defence_params(margin, None, None, None, None, None)
     )
-    stages[enums.MECH_FUND_BOUND] = 1.0
-    stages[enums.MECH_FUND_BOUND_FRACTION] = bound
+    if bound is not None:
+        stages[enums.MECH_FUND_BOUND] = 1.0
+        stages[enums.MECH_FUND_BOUND_FRACTION] = bound
     out = np.zeros((prices.shape[0], enums.N_METRICS_ALL))
     defence_replay_paths(
         prices,
@@ -123,8 +130,10 @@ def test_cross_bound_kernel_matches_reference(case: dict[str, Any]) -> None:
     check_bound_case(case)
 
 
-def check_bound_case(case: dict[str, Any]) -> None:
-    """The kernel against the reference on one case of :func:`bound_cases`."""
+def check_bound_case(case: dict[str, Any]) -> np.ndarray:
+    """The kernel against the reference on one case of :func:`bound_cases` (``bound`` may
+    be ``None``; ``trigger``, when present, the predictive trigger's ``(p*, h)``); returns
+    the kernel's metrics."""
     book = case["book"]
     mode = case["mode"]
     cross = book.cross if mode == "book" else np.full(book.n_accounts, mode == "cross")
@@ -133,7 +142,12 @@ def check_bound_case(case: dict[str, Any]) -> None:
     )
     assume(gap > NEAR_TIE_RELATIVE_GAP)
     params = defence_params(
-        case["margin"], case["oracle"], case["fee_keys"], case["buffer"], case["adl"], None
+        case["margin"],
+        case["oracle"],
+        case["fee_keys"],
+        case["buffer"],
+        case["adl"],
+        case.get("trigger"),
     )
     if case["market"] is not None:
         params = impact_params(params, case["market"])
@@ -152,6 +166,7 @@ def check_bound_case(case: dict[str, Any]) -> None:
         fee_model=resolved_fee(case["margin"], case["fee_keys"]),
         buffer=case["buffer"],
         adl=case["adl"],
+        trigger=reference_trigger(params),
         market=case["market"],
         bound=case["bound"],
         backstop=case["backstop"],
@@ -170,14 +185,17 @@ def check_bound_case(case: dict[str, Any]) -> None:
         params=params,
         mode=mode,
     )
-    passed = bool(np.any(actual[:, INDEX["fund_passed_bad_debt"]] > 0.0))
-    event(f"{mode}: passed {passed}")
-    names = enums.METRIC_NAMES + enums.FUND_BOUND_METRIC_NAMES
+    names = enums.METRIC_NAMES
+    if case["bound"] is not None:
+        passed = bool(np.any(actual[:, INDEX["fund_passed_bad_debt"]] > 0.0))
+        event(f"{mode}: passed {passed}")
+        names += enums.FUND_BOUND_METRIC_NAMES
     names += enums.ADL_METRIC_NAMES if case["adl"] else ()
     names += enums.MARKET_METRIC_NAMES if case["market"] else ()
     names += enums.BACKSTOP_METRIC_NAMES if case["backstop"] else ()
     scale = book.entry_notional + (case["backstop"]["capital"] if case["backstop"] else 0.0)
     assert_defence_metrics(actual, expected, scale, names)
+    return actual
 
 
 # ----------------------------------------------------------------------------- by hand

@@ -92,9 +92,17 @@ def test_every_single_asset_pair_runs_together() -> None:
     assert [pair for pair in UNSUPPORTED if "accounts" not in pair] == []
 
 
-#: The stages accounts run (docs/model.md 11.7, 11.8, 11.9, 11.11); every other stage is
-#: refused with them.
-ACCOUNT_STAGES = ("oracle", "vol_fee", "partial", "adl", "market", "backstop")
+#: The stages accounts run (docs/model.md 11.7-11.11); every other stage is refused with them.
+ACCOUNT_STAGES = (
+    "oracle",
+    "vol_fee",
+    "partial",
+    "adl",
+    "market",
+    "backstop",
+    "predictive",
+    "fund_bound",
+)
 
 
 @pytest.mark.parametrize("stage", [s for s in SINGLE_STAGES if s not in ACCOUNT_STAGES])
@@ -290,26 +298,17 @@ def test_the_cli_writes_an_accounts_adl_run_with_its_columns(tmp_path: Path) -> 
     assert set(enums.ADL_METRIC_NAMES) <= set(summary["metrics"])
 
 
-def test_accounts_run_the_predictive_trigger_in_isolated_mode_only() -> None:
-    """Every unit one position: the single-asset rule of 9.3; cross or book mode is refused."""
+@pytest.mark.parametrize("mode", ["isolated", "cross", "book"])
+def test_accounts_run_the_predictive_trigger(mode: str) -> None:
+    """One-position units by 9.3, cross units by their equity's first passage (11.8)."""
     predictive = {"trigger": "predictive", "vol_ewma_lambda": 0.94, "latency_steps": 1}
     base = copy.deepcopy(ACCOUNTS)
     base["paths"].update(sigma=[0.03, 0.05], n_steps=24)
     base["book"].update(n_accounts=200, leverage_max=50.0)
-    for mode in ("cross", "book"):
-        scenario = copy.deepcopy(base)
-        scenario["accounts"] = {"mode": mode}
-        scenario["liquidation"] = dict(predictive)
-        with pytest.raises(InputError) as caught:
-            load_scenario(scenario)
-        message = str(caught.value)
-        assert "liquidation.trigger = 'predictive'" in message
-        assert "multi-asset accounts" in message and "mode = 'isolated'" in message
-    isolated = copy.deepcopy(base)
-    isolated["accounts"] = {"mode": "isolated"}
-    plain = stresstest.run(load_scenario({**isolated, "liquidation": {"latency_steps": 1}}))
-    isolated["liquidation"] = dict(predictive)
-    result = stresstest.run(load_scenario(isolated))
+    base["accounts"] = {"mode": mode}
+    plain = stresstest.run(load_scenario({**base, "liquidation": {"latency_steps": 1}}))
+    base["liquidation"] = dict(predictive)
+    result = stresstest.run(load_scenario(base))
     assert result.paths.columns == ["path", *enums.METRIC_NAMES]
     assert result.metrics[:, enums.N_LIQUIDATIONS].sum() > 0
     # the trigger ran: it flags at other steps than the maintenance check

@@ -57,24 +57,17 @@ UNSUPPORTED: dict[frozenset[str], str] = {
         "with its cool-down and notional threshold is defined and run for the positions of "
         "one asset (docs/model.md 11.7, 11.8, 10.1); accounts run rule = 'to_buffer'"
     ),
-    # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
-    # liquidation, ADL, price impact (11.9), the fund's bound in every mode (11.10), the
-    # backstop vault (11.11) and, in isolated mode (ISOLATED_ONLY), the predictive trigger
-    # (11.8), which needs a rule for a unit of several assets the model does not have yet.
-    frozenset({"accounts", "predictive"}): (
-        "the predictive trigger is a first-passage probability of one log-normal price to "
-        "one bankruptcy price; a cross account's equity moves with several prices, has no "
-        "bankruptcy price, and its probability of reaching zero needs the assets' "
-        "covariance, which no stage estimates; with [accounts] mode = 'isolated' every "
-        "position is a unit of its own and follows the single-asset rule "
-        "(docs/model.md 11.7, 11.8)"
-    ),
+    # Accounts run every other stage: the oracle, the volatility-scaled penalty
+    # (docs/model.md 11.7), partial liquidation, ADL, the predictive trigger (11.8), price
+    # impact (11.9), the fund's bound (11.10) and the backstop vault (11.11), in every mode.
 }
 
 
-#: Pairs of :data:`UNSUPPORTED` that do run when ``[accounts] mode = "isolated"``: every
-#: unit is then one position, which the single-asset rule covers (docs/model.md 11.8).
-ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset({frozenset({"accounts", "predictive"})})
+#: Pairs of :data:`UNSUPPORTED` that do run when ``[accounts] mode = "isolated"`` (every
+#: unit is then one position, which a single-asset rule covers). None at present: the
+#: predictive trigger and the fund's bound have rules for cross units (docs/model.md
+#: 11.8, 11.10).
+ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset()
 
 
 def _isolated(built: dict[str, Any]) -> bool:
