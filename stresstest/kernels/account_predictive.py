@@ -42,7 +42,7 @@ def trigger_state_size(n_assets: int, predictive: bool, several_legs: bool) -> i
 @kernel
 def has_covariance(shifts: np.ndarray, n_assets: int) -> bool:
     """Whether the state vector carries the scaled covariance ``S`` (a unit of several legs)."""
-    return shifts.shape[0] > n_assets
+    return bool(shifts.shape[0] > n_assets)
 
 
 @kernel
