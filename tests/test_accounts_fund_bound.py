@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import numba
 import numpy as np
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
@@ -38,7 +37,11 @@ from tests.test_accounts import (
     hand_prices,
     make_book,
 )
-from tests.test_accounts_backstop import backstop_tables, vault_params
+from tests.test_accounts_backstop import (
+    assert_same_bytes_by_thread_and_chunk,
+    backstop_tables,
+    vault_params,
+)
 from tests.test_accounts_defences import (
     assert_defence_metrics,
     defence_params,
@@ -305,13 +308,4 @@ def test_accounts_run_the_bound_in_every_mode_with_the_same_bytes() -> None:
         result = stresstest.run(loaded)
         assert result.paths.columns == ["path", *enums.METRIC_NAMES, "fund_passed_bad_debt"]
         assert (result.column("fund_passed_bad_debt") > 0.0).any(), mode
-        before = numba.get_num_threads()
-        try:
-            numba.set_num_threads(1)
-            one = stresstest.run(loaded, chunk_size=1).metrics
-            numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-            two = stresstest.run(loaded, chunk_size=7).metrics
-        finally:
-            numba.set_num_threads(before)
-        assert one.tobytes() == result.metrics.tobytes(), mode
-        assert two.tobytes() == result.metrics.tobytes(), mode
+        assert_same_bytes_by_thread_and_chunk(loaded, result.metrics, mode)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import numba
 import numpy as np
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -25,6 +24,7 @@ from stresstest.engine.mechanics import trigger_z
 from stresstest.kernels import enums
 from stresstest.scenario import load_scenario
 from tests.test_accounts import KERNEL_SETTINGS, hand_prices, make_book
+from tests.test_accounts_backstop import assert_same_bytes_by_thread_and_chunk
 from tests.test_accounts_defences import defence_params
 from tests.test_accounts_fund_bound import bound_cases, check_bound_case, run_bound
 from tests.test_composition import ACCOUNTS
@@ -154,13 +154,4 @@ def test_accounts_run_the_predictive_trigger_in_every_mode_with_the_same_bytes()
         loaded = load_scenario(scenario)
         result = stresstest.run(loaded)
         assert result.metrics[:, enums.N_LIQUIDATIONS].sum() > 0, mode
-        before = numba.get_num_threads()
-        try:
-            numba.set_num_threads(1)
-            one = stresstest.run(loaded, chunk_size=1).metrics
-            numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-            two = stresstest.run(loaded, chunk_size=7).metrics
-        finally:
-            numba.set_num_threads(before)
-        assert one.tobytes() == result.metrics.tobytes(), mode
-        assert two.tobytes() == result.metrics.tobytes(), mode
+        assert_same_bytes_by_thread_and_chunk(loaded, result.metrics, mode)
