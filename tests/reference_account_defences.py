@@ -82,6 +82,38 @@ def _shifts(market: list[float], trigger: dict[str, float] | None) -> list[float
     return shifts
 
 
+def _covariances(market: list[list[float]], trigger: dict[str, float] | None) -> list[Any]:
+    """``S_t = z^2 h C_t`` for ``t = 0..T`` (docs/model.md 11.8): ``C_ab`` the EWMA of
+    ``r_a r_b`` (market log returns, decay ``vol_ewma_lambda``), ``C_aa,0`` the initial
+    variance, ``C_ab,0 = 0`` off the diagonal; empty without the predictive trigger."""
+    if trigger is None:
+        return []
+    n = len(market)
+    decay = trigger["vol_ewma_lambda"]
+    cov = [[trigger["vol_initial_variance"] if a == b else 0.0 for b in range(n)] for a in range(n)]
+    scale = (trigger["z"] * trigger["sqrt_h"]) ** 2
+    out = []
+    for t in range(len(market[0])):
+        if t > 0:
+            r = [math.log(market[a][t] / market[a][t - 1]) for a in range(n)]
+            cov = [
+                [decay * cov[a][b] + (1.0 - decay) * r[a] * r[b] for b in range(n)]
+                for a in range(n)
+            ]
+        out.append([[scale * cov[a][b] for b in range(n)] for a in range(n)])
+    return out
+
+
+def _adverse_moves(exposure: list[float], scaled: list[list[float]]) -> list[float]:
+    """``r*_a = -(S g)_a / sqrt(g' S g)`` (0 when ``g' S g = 0``; docs/model.md 11.8)."""
+    n = len(exposure)
+    row = [math.fsum(scaled[a][b] * exposure[b] for b in range(n)) for a in range(n)]
+    spread = math.fsum(exposure[a] * row[a] for a in range(n))
+    if not spread > 0.0:
+        return [0.0] * n
+    return [-value / math.sqrt(spread) for value in row]
+
+
 def _boundary(side: float, shift: float) -> float:
     """The predictive target rate of 10.1 without the buffer: ``1 - exp(-shift)`` long,
     ``exp(shift) - 1`` short (fraction of notional)."""
@@ -136,13 +168,15 @@ def reference_account_defences(
     Arguments as :func:`tests.reference_accounts.reference_accounts`; ``buffer``:
     ``[partial_liquidation] buffer`` (``None``: closes in full); ``adl``: the ADL
     policy (``None``: no ADL, the ADL columns stay 0); ``trigger``: the predictive
-    trigger's ``z``, ``sqrt_h``, ``vol_ewma_lambda``, ``vol_initial_variance`` (every unit
-    one position: isolated mode), ``None``: the maintenance trigger; ``market``: the
+    trigger's ``z``, ``sqrt_h``, ``vol_ewma_lambda``, ``vol_initial_variance`` (a unit of
+    one position: 9.3; of several legs: the equity at the move ``r*`` of 11.8), ``None``:
+    the maintenance trigger; ``market``: the
     ``[market]`` table (``impact``, ``depth`` or ``coefficient`` and
     ``reference_notional``, ``permanent_fraction``, ``max_impact``; docs/model.md
     11.9): each path is then replayed without impact first and with it second, and
     ``cascade_depth`` and ``impact_bad_debt`` are filled; ``bound``:
-    ``insurance_fund.pays_past_bankruptcy`` (every unit one position: isolated mode;
+    ``insurance_fund.pays_past_bankruptcy`` ``f`` (any mode: a unit closed in full passes
+    on its bad debt beyond ``f`` times its exit notional summed over its legs, 11.10;
     ``None``: the fund pays all bad debt), which fills ``fund_passed_bad_debt``;
     ``backstop``: the ``[backstop]`` table (``capital``, ``takeover_fraction``,
     ``hold_steps``; docs/model.md 11.11), which fills the ``backstop_*`` columns; ``gaps``,
@@ -226,12 +260,14 @@ def _replay_path(
         mark = [reference_marks(price[a], oracle, a) for a in range(n_assets)]
         fee_rate = [reference_fee_rates(price[a], fee_model) for a in range(n_assets)]
         shift = [_shifts(price[a], trigger) for a in range(n_assets)]
+        scaled_cov = _covariances(price, trigger)
     else:  # filled step by step from the impacted prices
         price = [[] for _ in range(n_assets)]
         rates = [[] for _ in range(n_assets)]
         mark = [[] for _ in range(n_assets)]
         fee_rate = [[] for _ in range(n_assets)]
         shift = [[] for _ in range(n_assets)]
+        scaled_cov = []
     permanent = [0.0] * n_assets  # sum of the permanent log moves so far, per asset
     touched = [n_points] * len(units)
     first_flag = [-1] * len(units)
@@ -260,13 +296,20 @@ def _replay_path(
 
     def breached_at(u: int, t: int) -> bool:
         """Whether unit ``u`` is in breach at the marks of ``t`` (11.3, 11.8): ``E < R``, or
-        the predictive trigger of a one-position unit."""
+        the predictive trigger (9.3 for a one-position unit, else the equity at ``r*``)."""
         rows = [row for row in units[u] if qty[row] > 0.0]
-        if trigger is not None:
+        if trigger is not None and len(units[u]) == 1:
             (row,) = rows
             bankrupt = entry[row] - side[row] * coll[u] / qty[row]
             move = math.exp(-side[row] * shift[asset_of[row]][t])
             return side[row] * (mark[asset_of[row]][t] * move - bankrupt) < 0.0
+        if trigger is not None:  # 11.8: the equity at the most likely move to ruin
+            moves = unit_moves(u, t)
+            moved = [coll[u]]
+            for row in rows:
+                a = asset_of[row]
+                moved.append(side[row] * qty[row] * (mark[a][t] * math.exp(moves[a]) - entry[row]))
+            return math.fsum(moved) < 0.0
         equity = [coll[u]]
         needed = []
         for row in rows:
@@ -303,6 +346,21 @@ def _replay_path(
         elif f < 1.0:
             seen.add("partial")
         return closed if any(closed[row] < qty[row] for row in live) else None
+
+    def unit_moves(u: int, t: int) -> list[float]:
+        """``r*`` of unit ``u`` at step ``t`` from its exposures ``g_a`` at the marks."""
+        exposure = [0.0] * n_assets
+        for row in units[u]:
+            exposure[asset_of[row]] += side[row] * qty[row] * mark[asset_of[row]][t]
+        return _adverse_moves(exposure, scaled_cov[t])
+
+    def boundary_of(u: int, row: int, t: int) -> float | None:
+        """The predictive target rate of leg ``row`` (10.1, 11.8), ``None`` without it."""
+        if not trigger:
+            return None
+        if len(units[u]) == 1:
+            return _boundary(side[row], shift[asset_of[row]][t])
+        return -side[row] * (math.exp(unit_moves(u, t)[asset_of[row]]) - 1.0)
 
     def settle(u: int, t: int, exit_of: list[float], book_it: bool) -> dict[int, float]:
         """Settle unit ``u`` at step ``t`` with asset prices ``exit_of`` (before slippage);
@@ -347,7 +405,7 @@ def _replay_path(
                     y[row],
                     entry[row],
                     float(rates[asset_of[row]][t]),
-                    _boundary(side[row], shift[asset_of[row]][t]) if trigger else None,
+                    boundary_of(u, row, t),
                 )
                 for row in live
             ]
@@ -411,6 +469,8 @@ def _replay_path(
                     fee_rate[a].append(reference_fee_rates(price[a], fee_model)[t])
                 if trigger:
                     shift[a].append(_shifts(price[a], trigger)[t])
+            if trigger:
+                scaled_cov.append(_covariances(price, trigger)[t])
         caused = False
         for u, rows in enumerate(units):
             if status[u] != "armed":

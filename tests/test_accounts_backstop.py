@@ -380,13 +380,19 @@ def test_accounts_run_the_vault_with_the_same_bytes_by_thread_and_chunk() -> Non
             *enums.BACKSTOP_METRIC_NAMES,
         ]
         assert (result.column("backstop_takeovers") > 0.0).any(), mode
-        before = numba.get_num_threads()
-        try:
-            numba.set_num_threads(1)
-            one = stresstest.run(loaded, chunk_size=1).metrics
-            numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-            two = stresstest.run(loaded, chunk_size=7).metrics
-        finally:
-            numba.set_num_threads(before)
-        assert one.tobytes() == result.metrics.tobytes()
-        assert two.tobytes() == result.metrics.tobytes()
+        assert_same_bytes_by_thread_and_chunk(loaded, result.metrics, mode)
+
+
+def assert_same_bytes_by_thread_and_chunk(loaded: Any, metrics: np.ndarray, what: str) -> None:
+    """The run of ``loaded`` on one thread in chunks of 1 and on two in chunks of 7 gives
+    ``metrics`` byte for byte."""
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = stresstest.run(loaded, chunk_size=1).metrics
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = stresstest.run(loaded, chunk_size=7).metrics
+    finally:
+        numba.set_num_threads(before)
+    assert one.tobytes() == metrics.tobytes(), what
+    assert two.tobytes() == metrics.tobytes(), what

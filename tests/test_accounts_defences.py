@@ -189,9 +189,8 @@ def defence_cases(draw: st.DrawFn) -> dict[str, Any]:
     vol_margin = case["margin"]["model"] == "vol_scaled"
     case["fee_keys"] = draw(fee_tables(vol_margin)) if draw(st.booleans()) else None
     case["trigger"] = None
-    if draw(st.integers(0, 3)) == 0:  # the predictive trigger runs in isolated mode only
+    if draw(st.integers(0, 3)) == 0:  # the predictive trigger, in every mode (11.8)
         case["trigger"] = (draw(st.floats(0.01, 0.5)), draw(st.integers(0, 12)))
-        case["mode"] = "isolated"
     return case
 
 

@@ -99,7 +99,7 @@ def fraction_tables(draw: st.DrawFn, book: AccountsBook) -> dict[str, Any]:
 @st.composite
 def fraction_cases(draw: st.DrawFn) -> dict[str, Any]:
     """An accounts case with the fraction rule always, and maybe ADL, the vault, impact, an
-    oracle, a vol fee or (isolated mode) the predictive trigger."""
+    oracle, a vol fee or the predictive trigger (cross units by 11.8's move to ruin)."""
     case = draw(accounts_cases())
     case["rule"] = draw(fraction_tables(case["book"]))
     case["adl"] = draw(st.sampled_from([None, "profit_leverage", "hyperliquid", "pro_rata"]))
@@ -113,9 +113,8 @@ def fraction_cases(draw: st.DrawFn) -> dict[str, Any]:
         draw(backstop_tables(case["book"].entry_notional)) if draw(st.integers(0, 3)) == 0 else None
     )
     case["trigger"] = None
-    if draw(st.integers(0, 4)) == 0:  # the predictive trigger runs in isolated mode only
+    if draw(st.integers(0, 3)) == 0:  # the predictive trigger, in every mode (11.8)
         case["trigger"] = (draw(st.floats(0.01, 0.5)), draw(st.integers(0, 12)))
-        case["mode"] = "isolated"
     return case
 
 

@@ -79,11 +79,10 @@ def with_stages(base: dict[str, Any], stages: tuple[str, ...]) -> dict[str, Any]
     return scenario
 
 
-def test_the_table_names_only_known_stages() -> None:
-    known = {*SINGLE_STAGES, "accounts"}
-    assert UNSUPPORTED, "the table of refused pairs is empty"
-    for pair in UNSUPPORTED:
-        assert len(pair) == 2 and pair <= known
+def test_every_pair_composes() -> None:
+    """The table of refused pairs is empty since issue 15 (docs/model.md 12): the fraction
+    rule, the predictive trigger and the fund's bound were the last pairs with accounts."""
+    assert UNSUPPORTED == {}
 
 
 def test_every_single_asset_pair_runs_together() -> None:
@@ -92,21 +91,33 @@ def test_every_single_asset_pair_runs_together() -> None:
     assert [pair for pair in UNSUPPORTED if "accounts" not in pair] == []
 
 
-#: The stages accounts run (docs/model.md 11.7, 11.8, 11.9, 11.11); every other stage is
-#: refused with them.
-ACCOUNT_STAGES = ("oracle", "vol_fee", "partial", "partial_fraction", "adl", "market", "backstop")
+#: The stages accounts run (docs/model.md 11.7-11.11); every other stage is refused with them.
+ACCOUNT_STAGES = (
+    "oracle",
+    "vol_fee",
+    "partial",
+    "partial_fraction",
+    "adl",
+    "market",
+    "backstop",
+    "predictive",
+    "fund_bound",
+)
 
 
-@pytest.mark.parametrize("stage", [s for s in SINGLE_STAGES if s not in ACCOUNT_STAGES])
-def test_stages_accounts_lack_are_refused_naming_both_and_why(stage: str) -> None:
-    assert frozenset({stage, "accounts"}) in UNSUPPORTED
-    assert stage not in ACCOUNT_STAGES
+def test_a_listed_pair_is_refused_naming_both_and_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The refusal still works should a pair be listed: both settings, the reason, no run."""
+    from stresstest.scenario import composition
+
+    assert set(ACCOUNT_STAGES) == set(SINGLE_STAGES)  # accounts run every stage
+    reason = "a reason written for this test (docs/model.md 11.7)"
+    monkeypatch.setitem(composition.UNSUPPORTED, frozenset({"oracle", "accounts"}), reason)
     with pytest.raises(InputError) as caught:
-        load_scenario(with_stages(ACCOUNTS, (stage,)))
+        load_scenario(with_stages(ACCOUNTS, ("oracle",)))
     message = str(caught.value)
-    assert STAGE_SETTINGS[stage][1] in message
+    assert STAGE_SETTINGS["oracle"][1] in message
     assert "multi-asset accounts" in message
-    assert "docs/model.md 11.7" in message
+    assert reason in message
 
 
 @pytest.mark.parametrize("stages", [("oracle",), ("vol_fee",), ("oracle", "vol_fee")], ids="+".join)
@@ -291,26 +302,17 @@ def test_the_cli_writes_an_accounts_adl_run_with_its_columns(tmp_path: Path) -> 
     assert set(enums.ADL_METRIC_NAMES) <= set(summary["metrics"])
 
 
-def test_accounts_run_the_predictive_trigger_in_isolated_mode_only() -> None:
-    """Every unit one position: the single-asset rule of 9.3; cross or book mode is refused."""
+@pytest.mark.parametrize("mode", ["isolated", "cross", "book"])
+def test_accounts_run_the_predictive_trigger(mode: str) -> None:
+    """One-position units by 9.3, cross units by their equity's first passage (11.8)."""
     predictive = {"trigger": "predictive", "vol_ewma_lambda": 0.94, "latency_steps": 1}
     base = copy.deepcopy(ACCOUNTS)
     base["paths"].update(sigma=[0.03, 0.05], n_steps=24)
     base["book"].update(n_accounts=200, leverage_max=50.0)
-    for mode in ("cross", "book"):
-        scenario = copy.deepcopy(base)
-        scenario["accounts"] = {"mode": mode}
-        scenario["liquidation"] = dict(predictive)
-        with pytest.raises(InputError) as caught:
-            load_scenario(scenario)
-        message = str(caught.value)
-        assert "liquidation.trigger = 'predictive'" in message
-        assert "multi-asset accounts" in message and "mode = 'isolated'" in message
-    isolated = copy.deepcopy(base)
-    isolated["accounts"] = {"mode": "isolated"}
-    plain = stresstest.run(load_scenario({**isolated, "liquidation": {"latency_steps": 1}}))
-    isolated["liquidation"] = dict(predictive)
-    result = stresstest.run(load_scenario(isolated))
+    base["accounts"] = {"mode": mode}
+    plain = stresstest.run(load_scenario({**base, "liquidation": {"latency_steps": 1}}))
+    base["liquidation"] = dict(predictive)
+    result = stresstest.run(load_scenario(base))
     assert result.paths.columns == ["path", *enums.METRIC_NAMES]
     assert result.metrics[:, enums.N_LIQUIDATIONS].sum() > 0
     # the trigger ran: it flags at other steps than the maintenance check

@@ -105,8 +105,8 @@ def stage_arguments(scenario: schema.Scenario) -> np.ndarray:
 
 def uses_account_defences(scenario: schema.Scenario) -> bool:
     """Whether an accounts scenario has ``[partial_liquidation]``, ``[adl]``, the
-    predictive trigger (isolated mode only; docs/model.md 11.8), ``[market]`` (11.9),
-    ``insurance_fund.pays_past_bankruptcy`` (isolated mode only, 11.10) or ``[backstop]``
+    predictive trigger (docs/model.md 11.8), ``[market]`` (11.9),
+    ``insurance_fund.pays_past_bankruptcy`` (11.10) or ``[backstop]``
     (11.11).
 
     Such a run replays the units in the direct form with those stages

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from stresstest.kernels.account_predictive import adverse_moves, has_covariance
 from stresstest.kernels.brackets import position_requirement
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.margin import liquidation_terms
@@ -84,17 +85,27 @@ def kept_gap(
     volatility add-on, docs/model.md 11.4) with every leg scaled by ``phi``, at the
     sizing prices ``y_k = O_a,step (1 - s_k slippage)``. With the predictive trigger
     (``shifts`` = ``z sigma_a sqrt(h)`` per asset, not empty) the rate of a leg is the
-    trigger's boundary of 10.1 instead: ``1 - exp(-shift)`` long, ``exp(shift) - 1`` short.
+    trigger's boundary of 10.1 instead: ``1 - exp(-shift)`` long, ``exp(shift) - 1`` short;
+    in a unit of several legs ``-s (exp(r*_a) - 1)`` with the unit's move ``r*`` of
+    :func:`stresstest.kernels.account_predictive.adverse_moves` (11.8).
     """
     unit_start, pos_asset, pos_side, qty = units
     target = 0.0
+    several = unit_start[unit + 1] - unit_start[unit] > 1 and has_covariance(shifts, marks.shape[0])
+    moves = (
+        adverse_moves(unit, step, marks, shifts, unit_start, pos_asset, pos_side, qty)
+        if several
+        else shifts[:0]
+    )
     for position in range(unit_start[unit], unit_start[unit + 1]):
         quantity = qty[position] * kept
         if quantity == 0.0:
             continue
         asset = pos_asset[position]
         notional = quantity * marks[asset, step] * (1.0 - pos_side[position] * slippage)
-        if shifts.shape[0] > 0:
+        if several:  # the cross trigger's boundary: the leg's loss at the move r* (11.8)
+            target += -pos_side[position] * (np.exp(moves[asset]) - 1.0) * notional
+        elif shifts.shape[0] > 0:
             shift = shifts[asset]
             boundary = 1.0 - np.exp(-shift) if pos_side[position] > 0 else np.exp(shift) - 1.0
             target += boundary * notional

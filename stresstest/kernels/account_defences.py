@@ -65,6 +65,11 @@ from stresstest.kernels.account_fraction import (
     settle_by_fraction,
     uses_fraction_rule,
 )
+from stresstest.kernels.account_predictive import (
+    has_covariance,
+    trigger_state_size,
+    update_covariance,
+)
 from stresstest.kernels.account_stages import (
     has_oracle,
     has_vol_fee,
@@ -310,7 +315,9 @@ def defence_path(
     rates_now = np.empty(n_assets)
     predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
     vol_variance = np.full(n_assets, params[enums.MECH_VOL_V0])
-    shifts = np.zeros(n_assets if predictive else 0)  # z sigma_a,t sqrt(h), log-price
+    # z sigma_a,t sqrt(h) (log-price), then with units of several legs the covariance (11.8)
+    shifts = np.zeros(trigger_state_size(n_assets, predictive, pos_asset.shape[0] > n_units))
+    covariance = np.zeros((n_assets, n_assets) if has_covariance(shifts, n_assets) else (0, 0))
     fraction_inputs = (marks, fee_rates, rates_now, shifts, brackets, liquidation, params)
     fraction_state = (qty, collateral, last_partial, closes)
     totals = np.zeros(N_TOTALS)
@@ -381,6 +388,8 @@ def defence_path(
         step_rates(prices, step, margin, sqrt_horizon, variance, rates_now)
         if predictive:
             trigger_shifts(params, prices, step, vol_variance, shifts)
+            if covariance.shape[0] > 0:
+                update_covariance(params, prices, step, vol_variance, covariance, shifts)
         requirement, notional = open_sums(
             step, marks, rates_now, brackets, unit_start, pos_asset, qty, state, open_qty
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from stresstest.kernels import enums
+from stresstest.kernels.account_predictive import cross_predictive_breach
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.margin import ewma_variance
 from stresstest.kernels.mechanics import manipulation_factor, oracle_price, penalty_rate
@@ -182,12 +183,16 @@ def predictive_breach(
     pos_entry: np.ndarray,
     collateral: np.ndarray,
 ) -> bool:
-    """The predictive trigger of 9.3 for a one-position unit (isolated mode, 11.8).
+    """The predictive trigger of 9.3 for a one-position unit (11.8).
 
     Bankruptcy price ``B = e - s c / q``; a long breaches when ``O exp(-shift) < B``,
-    a short when ``O exp(shift) > B``. Validation allows the predictive trigger with
-    accounts only in isolated mode, so the unit has one position.
+    a short when ``O exp(shift) > B``. A unit of several legs follows
+    :func:`stresstest.kernels.account_predictive.cross_predictive_breach`.
     """
+    if unit_start[unit + 1] - unit_start[unit] > 1:
+        return cross_predictive_breach(
+            unit, step, marks, shifts, unit_start, pos_asset, pos_side, qty, pos_entry, collateral
+        )
     position = unit_start[unit]
     side = pos_side[position]
     bankruptcy = pos_entry[position] - side * collateral[unit] / qty[position]

@@ -51,34 +51,18 @@ ACCOUNTS = Stage("accounts", "multi-asset accounts ([paths] source '*_multi')")
 #: Pairs of stages this version does not run together, with the reason. Every
 #: pair not listed composes. Listed pairs are refused, never half run.
 UNSUPPORTED: dict[frozenset[str], str] = {
-    frozenset({"accounts", "fund_bound"}): (
-        "the bound of 10.4 caps the fund's share of one liquidated position's bad debt past "
-        "its own bankruptcy price by that position's closed notional; a cross account's bad "
-        "debt is the account's, netted over legs in several assets, with no bankruptcy price "
-        "or fill past it per position; with [accounts] mode = 'isolated' every unit is one "
-        "position and follows the single-asset rule (docs/model.md 11.7, 11.10, 10.4)"
-    ),
-    # Accounts run the oracle, the volatility-scaled penalty (docs/model.md 11.7), partial
-    # liquidation by either rule and ADL (11.8), price impact (11.9), the backstop vault
-    # (11.11) and, in isolated mode (ISOLATED_ONLY), the predictive trigger (11.8) and the
-    # fund's bound (11.10);
-    # those two need a rule for a unit of several assets that the model does not have yet.
-    frozenset({"accounts", "predictive"}): (
-        "the predictive trigger is a first-passage probability of one log-normal price to "
-        "one bankruptcy price; a cross account's equity moves with several prices, has no "
-        "bankruptcy price, and its probability of reaching zero needs the assets' "
-        "covariance, which no stage estimates; with [accounts] mode = 'isolated' every "
-        "position is a unit of its own and follows the single-asset rule "
-        "(docs/model.md 11.7, 11.8)"
-    ),
+    # Accounts run every stage: the oracle, the volatility-scaled penalty (docs/model.md
+    # 11.7), partial liquidation by either rule, ADL and the predictive trigger (11.8),
+    # price impact (11.9), the fund's bound (11.10) and the backstop vault (11.11), in
+    # every mode.
 }
 
 
-#: Pairs of :data:`UNSUPPORTED` that do run when ``[accounts] mode = "isolated"``: every
-#: unit is then one position, which the single-asset rule covers (docs/model.md 11.8, 11.10).
-ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset(
-    {frozenset({"accounts", "predictive"}), frozenset({"accounts", "fund_bound"})}
-)
+#: Pairs of :data:`UNSUPPORTED` that do run when ``[accounts] mode = "isolated"`` (every
+#: unit is then one position, which a single-asset rule covers). None at present: the
+#: predictive trigger and the fund's bound have rules for cross units (docs/model.md
+#: 11.8, 11.10).
+ISOLATED_ONLY: frozenset[frozenset[str]] = frozenset()
 
 
 def _isolated(built: dict[str, Any]) -> bool:
