@@ -1,17 +1,18 @@
-"""Per-step quantiles across paths, exactly as numpy's ``"linear"`` method.
+"""Per-step means and quantiles across paths, exactly as numpy's ``"linear"`` method.
 
-Each grid column of a ``(n_paths, n_grid)`` matrix is copied to a contiguous
-buffer (eight columns at a time, one cache line per path) and the order
-statistics it needs are selected (:func:`select_ranks`, an exact radix
-selection on the floats' order keys, not a sort); the quantile is then formed from them with
+The order keys of a ``(n_paths, n_grid)`` matrix are gathered ``COLUMN_BLOCK`` grid
+columns at a time, column-major, reading the paths in tiles (each path's values of
+a block are one contiguous run of the records), with each column's bounds and sum
+in the same read; the order statistics each column needs are then selected
+(:func:`select_keys_into`, an exact radix selection on the floats' order keys, not
+a sort); the quantile is formed from them with
 the same floating-point operations, in the same order, as numpy 2.4's
 ``np.quantile(..., method="linear")`` (virtual index ``(n - 1) * q`` as in
 numpy's ``_QuantileMethods["linear"]``, ``_get_indexes``, ``_get_gamma``
 and ``_lerp``), so the result is bit-identical
 for columns without NaN (docs/model.md 6a; where a column mixes ``-0.0`` and
 ``+0.0`` at a wanted rank the sign of that zero may differ). Columns are independent, so the
-``prange`` over them gives the same bytes whatever the thread count.
-"""
+``prange`` over them gives the same bytes whatever the thread count."""
 
 from __future__ import annotations
 
@@ -322,17 +323,24 @@ def select_keys_into(
 
 @kernel
 def gather_column_keys(
-    values: np.ndarray, first: int, keys: np.ndarray, low: np.ndarray, high: np.ndarray
+    values: np.ndarray,
+    first: int,
+    keys: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    sums: np.ndarray,
 ) -> None:
-    """Order keys of grid columns ``first, first + 1, ...`` of ``values``, column-major.
+    """Order keys and sums of grid columns ``first, first + 1, ...`` of ``values``.
 
-    ``keys[offset, p]`` receives the :func:`order_key` of ``values[p, first + offset]``
-    for ``offset < len(low)``, and ``low[offset]``, ``high[offset]`` the column's
-    smallest and largest key. The paths are read ``PATH_TILE`` at a time, all the
-    block's columns of each tile before the next tile: every path's ``len(low)``
-    values are one contiguous run of the records (one page: one translation miss,
-    the hardware prefetcher follows the run), and each column's keys of a tile fill
-    one cache line of ``keys``.
+    For ``offset < len(low)``: ``keys[offset, p]`` receives the :func:`order_key` of
+    ``values[p, first + offset]``, ``low[offset]`` and ``high[offset]`` the column's
+    smallest and largest key, ``sums[offset]`` its sum over the paths in path order
+    from ``+0.0`` (numpy's order for ``values.sum(axis=0)`` over two or more
+    columns). The paths are read ``PATH_TILE`` at a time, all the block's columns
+    of each tile before the next tile: every path's values of the block are one
+    contiguous run of the records (one page: one translation miss, and the hardware
+    prefetcher follows the run), and each column's keys of a tile fill whole cache
+    lines of ``keys``.
     """
     n_paths = values.shape[0]
     width = low.shape[0]
@@ -340,22 +348,33 @@ def gather_column_keys(
     for offset in range(width):
         low[offset] = order_key(bits[0, first + offset])
         high[offset] = low[offset]
+        sums[offset] = 0.0
     for start in range(0, n_paths, PATH_TILE):
         stop = min(start + PATH_TILE, n_paths)
         for offset in range(width):
             column = first + offset
-            smallest, largest = low[offset], high[offset]
+            smallest, largest, total = low[offset], high[offset], sums[offset]
             for path in range(start, stop):
                 key = order_key(bits[path, column])
                 keys[offset, path] = key
                 smallest = min(smallest, key)
                 largest = max(largest, key)
-            low[offset], high[offset] = smallest, largest
+                total += values[path, column]
+            low[offset], high[offset], sums[offset] = smallest, largest, total
+
+
+def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Quantiles across rows of each column of ``values``: :func:`column_bands`'s.
+
+    ``(len(levels), n_grid)``, equal to ``np.quantile(values, levels, axis=0,
+    method="linear")``.
+    """
+    return column_bands(values, levels)[1]
 
 
 @parallel_kernel
-def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Quantiles across rows of each column of ``values``.
+def column_bands(values: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Means and quantiles across rows of each column of ``values``.
 
     Parameters
     ----------
@@ -366,16 +385,19 @@ def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    np.ndarray
-        ``(len(levels), n_grid)``: equal to ``np.quantile(values, levels,
-        axis=0, method="linear")``.
+    tuple[np.ndarray, np.ndarray]
+        Means ``(n_grid,)``: each column's sum in row order from ``+0.0`` divided by
+        ``n_paths``, equal to ``values.mean(axis=0)`` when ``n_grid >= 2`` (numpy
+        sums a single contiguous column pairwise); quantiles ``(len(levels),
+        n_grid)``: equal to ``np.quantile(values, levels, axis=0, method="linear")``.
 
     Columns are taken ``COLUMN_BLOCK`` at a time (one ``prange`` iteration each):
-    their order keys are gathered column-major in tiles of paths
+    their order keys and sums are gathered column-major in tiles of paths
     (:func:`gather_column_keys`), so no column is copied out of the records path by
     path, then each column has its needed ranks selected by :func:`select_keys_into`.
     """
     n_paths, n_grid = values.shape
+    means = np.empty(n_grid)
     out = np.empty((levels.shape[0], n_grid))
     needed = needed_ranks(n_paths, levels)
     n_blocks = (n_grid + COLUMN_BLOCK - 1) // COLUMN_BLOCK
@@ -385,10 +407,12 @@ def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
         keys = np.empty((width + 1, n_paths), dtype=np.uint64)  # the last row: scratch
         low = np.empty(width, dtype=np.uint64)
         high = np.empty(width, dtype=np.uint64)
-        gather_column_keys(values, first, keys, low, high)
+        sums = np.empty(width)
+        gather_column_keys(values, first, keys, low, high, sums)
         found, histogram, slot, owner, tasks, bounds = selection_scratch(needed.shape[0])
         ordered = np.empty(n_paths)  # only the needed ranks are written
         for offset in range(width):
+            means[first + offset] = sums[offset] / n_paths
             select_keys_into(
                 keys[offset], keys[width], low[offset], high[offset], needed,
                 found, histogram, slot, owner, tasks, bounds,
@@ -397,4 +421,4 @@ def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
                 ordered[needed[r]] = key_value(found[r])
             for k in range(levels.shape[0]):
                 out[k, first + offset] = linear_quantile_sorted(ordered, levels[k])
-    return out
+    return means, out
