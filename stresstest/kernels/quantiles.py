@@ -115,20 +115,27 @@ def key_value(key: np.uint64) -> float:
 def select_ranks(values: np.ndarray, ranks: np.ndarray) -> None:
     """Write the order statistic of every rank of ``ranks`` at its index of ``values``.
 
-    :func:`select_ranks_into` with work arrays of its own; ``ranks`` ascending, unique,
+    Keys ``values`` (:func:`order_key`) with their bounds, selects with
+    :func:`select_keys_into` and writes the values found. Only the wanted indices of
+    ``values`` are written (the rest is left as it was). ``ranks`` ascending, unique,
     in ``[0, n - 1]``; ``values`` C-contiguous, no NaN.
     """
-    work = selection_work(values.shape[0], ranks.shape[0])
-    select_ranks_into(values, ranks, *work)
-
-
-@kernel
-def selection_work(
-    n: int, n_ranks: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Work arrays of :func:`select_ranks_into` for columns of ``n`` values and ``n_ranks``
-    ranks: keys ``(2, n)``, then :func:`selection_scratch`'s."""
-    return (np.empty((2, n), dtype=np.uint64), *selection_scratch(n_ranks))
+    n = values.shape[0]
+    bits = values.view(np.uint64)
+    keys = np.empty((2, n), dtype=np.uint64)
+    low = order_key(bits[0])
+    high = low
+    for i in range(n):
+        key = order_key(bits[i])
+        keys[0, i] = key
+        low = min(low, key)
+        high = max(high, key)
+    found, histogram, slot, owner, tasks, bounds = selection_scratch(ranks.shape[0])
+    select_keys_into(
+        keys[0], keys[1], low, high, ranks, found, histogram, slot, owner, tasks, bounds
+    )
+    for r in range(ranks.shape[0]):
+        values[ranks[r]] = key_value(found[r])
 
 
 @kernel
@@ -161,42 +168,6 @@ def highest_bit(word: np.uint64) -> int:
             index += step
         step //= 2
     return index
-
-
-@kernel
-def select_ranks_into(
-    values: np.ndarray,
-    ranks: np.ndarray,
-    keys: np.ndarray,
-    found: np.ndarray,
-    histogram: np.ndarray,
-    slot: np.ndarray,
-    owner: np.ndarray,
-    tasks: np.ndarray,
-    bounds: np.ndarray,
-) -> None:
-    """Write the order statistic of every rank of ``ranks`` at its index of ``values``.
-
-    Keys ``values`` into ``keys[0]`` (:func:`order_key`) with their bounds, selects
-    with :func:`select_keys_into` and writes the values found. Only the wanted indices
-    of ``values`` are written (the rest is left as it was). ``ranks`` ascending,
-    unique, in ``[0, n - 1]``; ``values`` C-contiguous, no NaN. The work arrays are
-    :func:`selection_work`'s for ``n`` values and these ranks.
-    """
-    n = values.shape[0]
-    bits = values.view(np.uint64)
-    low = order_key(bits[0])
-    high = low
-    for i in range(n):
-        key = order_key(bits[i])
-        keys[0, i] = key
-        low = min(low, key)
-        high = max(high, key)
-    select_keys_into(
-        keys[0], keys[1], low, high, ranks, found, histogram, slot, owner, tasks, bounds
-    )
-    for r in range(ranks.shape[0]):
-        values[ranks[r]] = key_value(found[r])
 
 
 @kernel
@@ -236,7 +207,7 @@ def select_keys_into(
 
     ``ranks`` ascending, unique, in ``[0, n - 1]``. A ``-0.0`` orders below ``+0.0``
     (numpy's partition treats them as equal). The work arrays are
-    :func:`selection_work`'s for ``n`` values and these ranks.
+    :func:`selection_scratch`'s for these ranks.
     """
     n = keys.shape[0]
     n_ranks = ranks.shape[0]
