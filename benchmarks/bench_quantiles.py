@@ -60,6 +60,8 @@ def kernel_from(path: Path) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     if spec is None or spec.loader is None:
         raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
+    # Registered, so numba's cache of its kernels (cache=True) can find the module again.
+    sys.modules["quantiles_before"] = module
     spec.loader.exec_module(module)
     function: Callable[[np.ndarray, np.ndarray], np.ndarray] = module.column_quantiles
     return function

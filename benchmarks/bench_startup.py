@@ -84,7 +84,7 @@ PARTS = (
     ("plan", "plan and plausibility checks (rest of preparation)"),
     ("paths", "kernel: path generation"),
     ("replay", "kernel: replay"),
-    ("quantiles", "per-step quantile files (`column_quantiles`)"),
+    ("quantiles", "per-step quantile files (`column_bands`)"),
     ("writing", "writing the rest of the result folder"),
     ("checkpoints", "checkpoint writes"),
     ("other", "everything else (scenario load, CLI, console, locks)"),

@@ -313,13 +313,15 @@ def run_command(
         sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         return
     if not quiet:
-        from stresstest.check.appetite import appetite_lines
         from stresstest.console_tables import attribution_table, summary_table
 
         out_console.print(summary_table(summary))
         out_console.print(attribution_table(summary["attribution"]))
-        for line in appetite_lines(result):  # [appetite], when the scenario states one
-            out_console.print(Text(line), soft_wrap=True)
+        if "appetite" in result.scenario.raw:  # the checks' module only when there is a table
+            from stresstest.check.appetite import appetite_lines
+
+            for line in appetite_lines(result):
+                out_console.print(Text(line), soft_wrap=True)
         elapsed = time.perf_counter() - started
         out_console.print(f"wrote {target} in {elapsed:.1f} s")
 
@@ -402,11 +404,11 @@ def compare_command(
 
 def _check_report(report: Path | None, png: bool) -> None:
     """Refuse a bad --report path (or --png without --report) before any work."""
-    from stresstest.report.target import check_report_path
-
     if report is None and png:
         raise InputError("--png needs --report", key="--png", expected="--report NAME.pdf")
-    if report is not None:
+    if report is not None:  # the report package only when a report is asked for
+        from stresstest.report.target import check_report_path
+
         check_report_path(report)
 
 

@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from stresstest.engine.result import STEP_QUANTILES, step_quantiles
-from stresstest.kernels.quantiles import COLUMN_BLOCK, column_quantiles, needed_ranks, select_ranks
+from stresstest.kernels.quantiles import (
+    COLUMN_BLOCK,
+    PATH_TILE,
+    column_bands,
+    column_quantiles,
+    needed_ranks,
+    select_ranks,
+)
 from tests.tiers import examples
 
 LEVELS = np.asarray(STEP_QUANTILES, dtype=np.float64)
@@ -135,8 +142,39 @@ def test_select_ranks_on_awkward_inputs() -> None:
 
 
 def test_wide_columns_in_blocks_equal_numpy() -> None:
-    """More paths than one segment and a grid that is not a multiple of the column block."""
-    records = np.random.default_rng(7).standard_t(3, size=(4001, 3, 21))
+    """More paths than one tile and more grid columns than two blocks, neither a multiple."""
+    records = np.random.default_rng(7).standard_t(3, size=(1001, 3, 2 * COLUMN_BLOCK + 5))
     view = records[:, 1, :]
-    assert view.shape[1] % COLUMN_BLOCK != 0
-    assert column_quantiles(view, LEVELS).tobytes() == _reference(view, LEVELS).tobytes()
+    assert view.shape[1] % COLUMN_BLOCK != 0 and view.shape[0] % PATH_TILE != 0
+    means, levels = column_bands(view, LEVELS)
+    assert levels.tobytes() == _reference(view, LEVELS).tobytes()
+    assert means.tobytes() == view.mean(axis=0).tobytes()
+
+
+@settings(deadline=None, database=None, max_examples=examples(200))
+@given(
+    records=st.tuples(st.integers(1, 60), st.integers(2, 70)).flatmap(
+        lambda shape: hnp.arrays(
+            np.float64,
+            (shape[0], 2, shape[1]),
+            elements=st.one_of(_TIED, _FINITE, st.just(-0.0), st.floats(-1e300, 1e300)),
+        )
+    ),
+)
+def test_means_equal_numpy_mean_bit_for_bit(records: np.ndarray) -> None:
+    """Two or more grid columns, strided as the records, any magnitudes and signed zeros:
+    each column summed in path order from +0.0, then divided by n, is numpy's mean."""
+    view = records[:, 1, :]
+    means, _ = column_bands(view, LEVELS)
+    assert means.tobytes() == view.mean(axis=0).tobytes()
+
+
+def test_means_sum_in_path_order_by_hand() -> None:
+    """1e16 + 1 + 1 = 1e16 in path order (each 1 is lost); pairwise it would be 1e16 + 2;
+    a column of -0.0 sums to +0.0 (from +0.0), as numpy's."""
+    values = np.array([[1e16, -0.0], [1.0, -0.0], [1.0, -0.0]])
+    means, _ = column_bands(values, LEVELS)
+    assert means[0] == 1e16 / 3.0
+    assert means[0] != (1e16 + 2.0) / 3.0
+    assert means[1] == 0.0 and not np.signbit(means[1])
+    assert means.tobytes() == values.mean(axis=0).tobytes()

@@ -258,6 +258,11 @@ def test_run_command_with_report(tmp_path: Path) -> None:
     )
     assert bad.exit_code == 2, bad.output
     assert not (tmp_path / "r0").exists()  # refused before the run
+    png_alone = CliRunner().invoke(
+        app, ["run", str(scenario), "--out", str(tmp_path / "r1"), "--png", "-q"]
+    )
+    assert png_alone.exit_code == 2 and "--png needs --report" in png_alone.output
+    assert not (tmp_path / "r1").exists()
     out = tmp_path / "reports" / "r.pdf"
     result = CliRunner().invoke(
         app,

@@ -86,16 +86,17 @@ def step_quantiles(values: np.ndarray, grid: np.ndarray) -> pl.DataFrame:
     """Across paths, at each grid step: mean and quantiles (numpy "linear") of ``values``.
 
     ``values`` is ``(n_paths, len(grid))``, no NaN; exact over the sample of paths.
-    The quantiles come from the compiled kernel ``column_quantiles``, bit-identical
-    to ``np.quantile(values, STEP_QUANTILES, axis=0, method="linear")``
-    (docs/model.md 6a).
+    Both come from the compiled kernel ``column_bands`` in one read of ``values``:
+    the quantiles bit-identical to ``np.quantile(values, STEP_QUANTILES, axis=0,
+    method="linear")``, the means to ``values.mean(axis=0)`` for two or more grid
+    steps (docs/model.md 6a).
     """
     import polars as pl
 
-    from stresstest.kernels.quantiles import column_quantiles
+    from stresstest.kernels.quantiles import column_bands
 
-    columns: dict[str, Any] = {"step": grid.astype(np.int64), "mean": values.mean(axis=0)}
-    levels = column_quantiles(values, np.asarray(STEP_QUANTILES, dtype=np.float64))
+    means, levels = column_bands(values, np.asarray(STEP_QUANTILES, dtype=np.float64))
+    columns: dict[str, Any] = {"step": grid.astype(np.int64), "mean": means}
     for level, row in zip(STEP_QUANTILES, levels, strict=True):
         columns[f"q{round(level * 100):02d}"] = row
     return pl.DataFrame(columns)

@@ -1,17 +1,18 @@
-"""Per-step quantiles across paths, exactly as numpy's ``"linear"`` method.
+"""Per-step means and quantiles across paths, exactly as numpy's ``"linear"`` method.
 
-Each grid column of a ``(n_paths, n_grid)`` matrix is copied to a contiguous
-buffer (eight columns at a time, one cache line per path) and the order
-statistics it needs are selected (:func:`select_ranks`, an exact radix
-selection on the floats' order keys, not a sort); the quantile is then formed from them with
+The order keys of a ``(n_paths, n_grid)`` matrix are gathered ``COLUMN_BLOCK`` grid
+columns at a time, column-major, reading the paths in tiles (each path's values of
+a block are one contiguous run of the records), with each column's bounds and sum
+in the same read; the order statistics each column needs are then selected
+(:func:`select_keys_into`, an exact radix selection on the floats' order keys, not
+a sort); the quantile is formed from them with
 the same floating-point operations, in the same order, as numpy 2.4's
 ``np.quantile(..., method="linear")`` (virtual index ``(n - 1) * q`` as in
 numpy's ``_QuantileMethods["linear"]``, ``_get_indexes``, ``_get_gamma``
 and ``_lerp``), so the result is bit-identical
 for columns without NaN (docs/model.md 6a; where a column mixes ``-0.0`` and
 ``+0.0`` at a wanted rank the sign of that zero may differ). Columns are independent, so the
-``prange`` over them gives the same bytes whatever the thread count.
-"""
+``prange`` over them gives the same bytes whatever the thread count."""
 
 from __future__ import annotations
 
@@ -76,10 +77,12 @@ def needed_ranks(n: int, levels: np.ndarray) -> np.ndarray:
     return np.unique(ranks)
 
 
-#: Grid columns copied together: one 64-byte cache line of float64 per path, so the
-#: strided copy out of the records misses the cache once per path and block of columns,
-#: not once per path and column.
-COLUMN_BLOCK = 8
+#: Grid columns whose keys are gathered together: each path's values of a block are one
+#: contiguous run of the records (512 bytes, inside one page), so reading a block costs
+#: one address translation and a prefetched run per path, not a miss per path and column.
+COLUMN_BLOCK = 64
+#: Paths gathered together per column: two 64-byte cache lines of keys per column.
+PATH_TILE = 16
 #: Bits of the float64 order key examined per radix pass: those ending at the highest
 #: bit where the pass's smallest and largest key differ.
 DIGIT_BITS = 11
@@ -112,24 +115,39 @@ def key_value(key: np.uint64) -> float:
 def select_ranks(values: np.ndarray, ranks: np.ndarray) -> None:
     """Write the order statistic of every rank of ``ranks`` at its index of ``values``.
 
-    :func:`select_ranks_into` with work arrays of its own; ``ranks`` ascending, unique,
+    Keys ``values`` (:func:`order_key`) with their bounds, selects with
+    :func:`select_keys_into` and writes the values found. Only the wanted indices of
+    ``values`` are written (the rest is left as it was). ``ranks`` ascending, unique,
     in ``[0, n - 1]``; ``values`` C-contiguous, no NaN.
     """
-    work = selection_work(values.shape[0], ranks.shape[0])
-    select_ranks_into(values, ranks, *work)
+    n = values.shape[0]
+    bits = values.view(np.uint64)
+    keys = np.empty((2, n), dtype=np.uint64)
+    low = order_key(bits[0])
+    high = low
+    for i in range(n):
+        key = order_key(bits[i])
+        keys[0, i] = key
+        low = min(low, key)
+        high = max(high, key)
+    found, histogram, slot, owner, tasks, bounds = selection_scratch(ranks.shape[0])
+    select_keys_into(
+        keys[0], keys[1], low, high, ranks, found, histogram, slot, owner, tasks, bounds
+    )
+    for r in range(ranks.shape[0]):
+        values[ranks[r]] = key_value(found[r])
 
 
 @kernel
-def selection_work(
-    n: int, n_ranks: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Work arrays of :func:`select_ranks_into` for columns of ``n`` values and ``n_ranks``
-    ranks: keys ``(2, n)``, found keys, a zeroed histogram, empty bucket slots (-1), the
-    pending set each slot fills, the pending sets and their bounds; the histogram and
-    slots are left as they were found, so one set serves column after column."""
+def selection_scratch(
+    n_ranks: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Work arrays of :func:`select_keys_into` for ``n_ranks`` ranks: found keys, a zeroed
+    histogram, empty bucket slots (-1), the pending set each slot fills, the pending
+    sets and their bounds; the histogram and slots are left as they were found, so one
+    set serves column after column."""
     capacity = 8 * n_ranks + 8
     return (
-        np.empty((2, n), dtype=np.uint64),
         np.empty(n_ranks, dtype=np.uint64),
         np.zeros(N_BUCKETS, dtype=np.int64),
         np.full(N_BUCKETS, -1, dtype=np.int64),
@@ -153,10 +171,12 @@ def highest_bit(word: np.uint64) -> int:
 
 
 @kernel
-def select_ranks_into(
-    values: np.ndarray,
-    ranks: np.ndarray,
+def select_keys_into(
     keys: np.ndarray,
+    spare: np.ndarray,
+    low: np.uint64,
+    high: np.uint64,
+    ranks: np.ndarray,
     found: np.ndarray,
     histogram: np.ndarray,
     slot: np.ndarray,
@@ -164,9 +184,13 @@ def select_ranks_into(
     tasks: np.ndarray,
     bounds: np.ndarray,
 ) -> None:
-    """Write the order statistic of every rank of ``ranks`` at its index of ``values``.
+    """Find the order key of every rank of ``ranks`` among ``keys``.
 
-    Exact radix selection on order keys (:func:`order_key`), every rank at once. A set
+    ``keys`` holds the :func:`order_key` of the ``n`` values, ``low`` and ``high``
+    their smallest and largest; ``spare`` (``n`` keys) is scratch, and ``keys`` is
+    overwritten too. ``found[r]`` receives the key of rank ``ranks[r]``.
+
+    Exact radix selection on order keys, every rank at once. A set
     of keys is first bounded (its smallest and largest key): equal bounds answer every
     rank in it; otherwise the digit is the ``DIGIT_BITS`` bits that end at the highest
     bit where the bounds differ, so the set splits into at least two buckets and the
@@ -181,24 +205,15 @@ def select_ranks_into(
     hold a wanted rank; a histogram is cleared over the buckets between the bounds'
     digits, or by the keys that filled it when they are fewer.
 
-    Only the wanted indices of ``values`` are written (the rest is left as it was).
-    ``ranks`` ascending, unique, in ``[0, n - 1]``; ``values`` C-contiguous, no NaN.
-    A ``-0.0`` orders below ``+0.0`` (numpy's partition treats them as equal). The work
-    arrays are :func:`selection_work`'s for ``n`` values and these ranks.
+    ``ranks`` ascending, unique, in ``[0, n - 1]``. A ``-0.0`` orders below ``+0.0``
+    (numpy's partition treats them as equal). The work arrays are
+    :func:`selection_scratch`'s for these ranks.
     """
-    n = values.shape[0]
+    n = keys.shape[0]
     n_ranks = ranks.shape[0]
-    bits = values.view(np.uint64)
-    low = order_key(bits[0])
-    high = low
-    for i in range(n):
-        key = order_key(bits[i])
-        keys[0, i] = key
-        low = min(low, key)
-        high = max(high, key)
     bounds[0, 0], bounds[0, 1] = low, high
     mask = np.uint64(N_BUCKETS - 1)
-    # Pending sets, depth first: keys[row, start : start + count], holding ranks
+    # Pending sets, depth first: keys or spare (row 0 or 1) [start : start + count], holding ranks
     # ``ranks[first : last]``, with ``below`` keys of the column smaller than all of them.
     # A set's children lie inside its span in the other row. Each level consumes at least
     # DIGIT_BITS bits of the keys, so at most 6 levels of at most n_ranks sets are pending.
@@ -209,8 +224,10 @@ def select_ranks_into(
         pending -= 1
         row, start, count = tasks[pending, 0], tasks[pending, 1], tasks[pending, 2]
         first, last, below = tasks[pending, 3], tasks[pending, 4], tasks[pending, 5]
+        source = keys if row == 0 else spare
+        target = spare if row == 0 else keys
         if count <= SMALL_SET:
-            part = keys[row, start : start + count].copy()
+            part = source[start : start + count].copy()
             part.sort()
             for r in range(first, last):
                 found[r] = part[ranks[r] - below]
@@ -223,7 +240,7 @@ def select_ranks_into(
         shift = max(0, highest_bit(low ^ high) + 1 - DIGIT_BITS)
         digit_shift = np.uint64(shift)
         for i in range(start, start + count):
-            histogram[(keys[row, i] >> digit_shift) & mask] += 1
+            histogram[(source[i] >> digit_shift) & mask] += 1
         bucket = np.int64((low >> digit_shift) & mask)
         top = np.int64((high >> digit_shift) & mask)
         cumulative = below
@@ -254,12 +271,12 @@ def select_ranks_into(
             r = after
         if fill > start:
             for i in range(start, start + count):
-                key = keys[row, i]
+                key = source[i]
                 digit = (key >> digit_shift) & mask
-                target = slot[digit]
-                if target >= 0:
-                    keys[1 - row, target] = key
-                    slot[digit] = target + 1
+                slot_index = slot[digit]
+                if slot_index >= 0:
+                    target[slot_index] = key
+                    slot[digit] = slot_index + 1
                     child = owner[digit]
                     bounds[child, 0] = min(bounds[child, 0], key)
                     bounds[child, 1] = max(bounds[child, 1], key)
@@ -270,16 +287,65 @@ def select_ranks_into(
                 slot[digit] = -1
         else:
             for i in range(start, start + count):
-                digit = (keys[row, i] >> digit_shift) & mask
+                digit = (source[i] >> digit_shift) & mask
                 histogram[digit] = 0
                 slot[digit] = -1
-    for r in range(n_ranks):
-        values[ranks[r]] = key_value(found[r])
+
+
+@kernel
+def gather_column_keys(
+    values: np.ndarray,
+    first: int,
+    keys: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    sums: np.ndarray,
+) -> None:
+    """Order keys and sums of grid columns ``first, first + 1, ...`` of ``values``.
+
+    For ``offset < len(low)``: ``keys[offset, p]`` receives the :func:`order_key` of
+    ``values[p, first + offset]``, ``low[offset]`` and ``high[offset]`` the column's
+    smallest and largest key, ``sums[offset]`` its sum over the paths in path order
+    from ``+0.0`` (numpy's order for ``values.sum(axis=0)`` over two or more
+    columns). The paths are read ``PATH_TILE`` at a time, all the block's columns
+    of each tile before the next tile: every path's values of the block are one
+    contiguous run of the records (one page: one translation miss, and the hardware
+    prefetcher follows the run), and each column's keys of a tile fill whole cache
+    lines of ``keys``.
+    """
+    n_paths = values.shape[0]
+    width = low.shape[0]
+    bits = values.view(np.uint64)
+    for offset in range(width):
+        low[offset] = order_key(bits[0, first + offset])
+        high[offset] = low[offset]
+        sums[offset] = 0.0
+    for start in range(0, n_paths, PATH_TILE):
+        stop = min(start + PATH_TILE, n_paths)
+        for offset in range(width):
+            column = first + offset
+            smallest, largest, total = low[offset], high[offset], sums[offset]
+            for path in range(start, stop):
+                key = order_key(bits[path, column])
+                keys[offset, path] = key
+                smallest = min(smallest, key)
+                largest = max(largest, key)
+                total += values[path, column]
+            low[offset], high[offset], sums[offset] = smallest, largest, total
+
+
+def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Quantiles across rows of each column of ``values``: :func:`column_bands`'s.
+
+    ``(len(levels), n_grid)``, equal to ``np.quantile(values, levels, axis=0,
+    method="linear")``.
+    """
+    return column_bands(values, levels)[1]
 
 
 @parallel_kernel
-def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Quantiles across rows of each column of ``values``.
+def column_bands(values: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Means and quantiles across rows of each column of ``values``.
 
     Parameters
     ----------
@@ -290,29 +356,40 @@ def column_quantiles(values: np.ndarray, levels: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    np.ndarray
-        ``(len(levels), n_grid)``: equal to ``np.quantile(values, levels,
-        axis=0, method="linear")``.
+    tuple[np.ndarray, np.ndarray]
+        Means ``(n_grid,)``: each column's sum in row order from ``+0.0`` divided by
+        ``n_paths``, equal to ``values.mean(axis=0)`` when ``n_grid >= 2`` (numpy
+        sums a single contiguous column pairwise); quantiles ``(len(levels),
+        n_grid)``: equal to ``np.quantile(values, levels, axis=0, method="linear")``.
 
     Columns are taken ``COLUMN_BLOCK`` at a time (one ``prange`` iteration each):
-    copied row by row into contiguous buffers, then each has its needed ranks
-    selected by :func:`select_ranks`.
+    their order keys and sums are gathered column-major in tiles of paths
+    (:func:`gather_column_keys`), so no column is copied out of the records path by
+    path, then each column has its needed ranks selected by :func:`select_keys_into`.
     """
     n_paths, n_grid = values.shape
+    means = np.empty(n_grid)
     out = np.empty((levels.shape[0], n_grid))
     needed = needed_ranks(n_paths, levels)
     n_blocks = (n_grid + COLUMN_BLOCK - 1) // COLUMN_BLOCK
     for block in prange(n_blocks):
         first = block * COLUMN_BLOCK
         width = min(COLUMN_BLOCK, n_grid - first)
-        buffer = np.empty((width, n_paths))
-        work = selection_work(n_paths, needed.shape[0])
-        for row in range(n_paths):
-            for offset in range(width):
-                buffer[offset, row] = values[row, first + offset]
+        keys = np.empty((width + 1, n_paths), dtype=np.uint64)  # the last row: scratch
+        low = np.empty(width, dtype=np.uint64)
+        high = np.empty(width, dtype=np.uint64)
+        sums = np.empty(width)
+        gather_column_keys(values, first, keys, low, high, sums)
+        found, histogram, slot, owner, tasks, bounds = selection_scratch(needed.shape[0])
+        ordered = np.empty(n_paths)  # only the needed ranks are written
         for offset in range(width):
-            ordered = buffer[offset]
-            select_ranks_into(ordered, needed, *work)
+            means[first + offset] = sums[offset] / n_paths
+            select_keys_into(
+                keys[offset], keys[width], low[offset], high[offset], needed,
+                found, histogram, slot, owner, tasks, bounds,
+            )  # fmt: skip
+            for r in range(needed.shape[0]):
+                ordered[needed[r]] = key_value(found[r])
             for k in range(levels.shape[0]):
                 out[k, first + offset] = linear_quantile_sorted(ordered, levels[k])
-    return out
+    return means, out
