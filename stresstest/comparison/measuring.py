@@ -18,17 +18,29 @@ scans the same grid of rates: a :class:`MeasureMemo` shared by their families
 replays each distinct static design once and serves it again to every later
 match that asks for it (a design's metrics do not depend on the other designs
 replayed with it).
+
+A cost match reads one number per design, the mean over paths of
+``requirement_mean``: :meth:`StaticFamily.costs` computes that column alone with
+the requirement kernel (:mod:`stresstest.kernels.requirement`, the replay's own
+operations on the quantity left open, without the closes' prices, flows or fund),
+the same bits as the full replay's column, wherever the designs are core replays
+run in this process; anything else (a stage pipeline, an APC option, the dask
+executor) is replayed as above.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
 
 from stresstest.engine.assemble import replay_results
+from stresstest.engine.plan import ReplayPlan, chunk_ranges
 from stresstest.engine.result import Result
-from stresstest.engine.run import PrepareCache, execute, prepare
+from stresstest.engine.run import PrepareCache, default_chunk_size, execute, prepare
+from stresstest.kernels import enums
 from stresstest.scenario import Scenario
 from stresstest.scenario.compare import Variant
 
@@ -52,20 +64,41 @@ class MeasureMemo:
     """
 
     found: dict[float, list[tuple[Scenario, Result]]] = field(default_factory=dict)
-    #: Designs replayed (memo misses), for the benchmark and the tests.
+    #: Costs (quote units) measured by the requirement kernel, held as ``found`` is.
+    costs: dict[float, list[tuple[Scenario, float]]] = field(default_factory=dict)
+    #: Designs replayed or measured (memo misses), for the benchmark and the tests.
     replayed: int = 0
 
     def get(self, rate: float, scenario: Scenario) -> Result | None:
         """The result of the static design ``scenario`` at ``rate``, if replayed already."""
-        for held, result in self.found.get(rate, ()):
-            if held == scenario:
-                return result
-        return None
+        return _held(self.found, rate, scenario)
 
     def put(self, rate: float, scenario: Scenario, result: Result) -> None:
         """Keep the result of the static design ``scenario`` at ``rate``."""
         self.found.setdefault(rate, []).append((scenario, result))
         self.replayed += 1
+
+    def cost(self, rate: float, scenario: Scenario) -> float | None:
+        """The cost of the static design ``scenario`` at ``rate``, if measured already."""
+        return _held(self.costs, rate, scenario)
+
+    def put_cost(self, rate: float, scenario: Scenario, cost: float) -> None:
+        """Keep the cost (quote units) of the static design ``scenario`` at ``rate``."""
+        self.costs.setdefault(rate, []).append((scenario, cost))
+        self.replayed += 1
+
+
+Held = TypeVar("Held")
+
+
+def _held(
+    held: dict[float, list[tuple[Scenario, Held]]], rate: float, scenario: Scenario
+) -> Held | None:
+    """What ``held`` keeps for the design ``scenario`` at ``rate`` (``None``: nothing)."""
+    for design, value in held.get(rate, ()):
+        if design == scenario:
+            return value
+    return None
 
 
 @dataclass
@@ -112,6 +145,46 @@ class StaticFamily:
                 found[index] = result
         return [result for result in found if result is not None]
 
+    def costs(self, rates: Sequence[float]) -> list[float]:
+        """The cost of each static rate (fraction of notional): the mean over paths of
+        ``requirement_mean`` (quote units), the same bits as ``np.mean`` of a full
+        replay's column.
+
+        Designs the memo holds are not measured again; the others are measured
+        together by the requirement kernel when they are core replays in this
+        process (:func:`core_replay`), else replayed as :meth:`results` does.
+        """
+        designs = [static_variant(self.variant, float(rate), self.kind) for rate in rates]
+        found = [
+            self.memo.cost(float(rate), design.scenario)
+            for rate, design in zip(rates, designs, strict=True)
+        ]
+        missing = [index for index, cost in enumerate(found) if cost is None]
+        if missing:
+            measured = self._costs([designs[index] for index in missing])
+            for index, cost in zip(missing, measured, strict=True):
+                self.memo.put_cost(float(rates[index]), designs[index].scenario, cost)
+                found[index] = cost
+        return [cost for cost in found if cost is not None]
+
+    def _costs(self, designs: list[Variant]) -> list[float]:
+        """The costs of ``designs``: the requirement kernel where it applies, else replays."""
+        plan, _ = prepare(
+            [design.scenario for design in designs],
+            attribution=False,
+            records=False,
+            findings=False,
+            cache=self.cache,
+        )
+        local = self.options.get("executor", "local") == "local"
+        if local and all(
+            core_replay(variant.mechanics, variant.margin) for variant in plan.variants
+        ):
+            return requirement_costs(plan, self.options.get("chunk_size"))
+        return [
+            float(np.mean(result.column("requirement_mean"))) for result in self._replay(designs)
+        ]
+
     def _replay(self, designs: list[Variant]) -> list[Result]:
         """Replay ``designs`` together on the shared paths and books, measuring only."""
         plan, stats = prepare(
@@ -130,3 +203,41 @@ class StaticFamily:
             scenarios=[design.scenario for design in designs],
             describe_paths=False,
         )
+
+
+def core_replay(mechanics: np.ndarray | None, margin: np.ndarray) -> bool:
+    """Whether a design runs the core replay without APC: what the requirement kernel follows."""
+    from stresstest.kernels.margin import has_apc
+
+    return mechanics is None and not has_apc(margin)
+
+
+def requirement_costs(plan: ReplayPlan, chunk_size: int | None) -> list[float]:
+    """Each variant's cost (quote units) by the requirement kernel, chunk by chunk.
+
+    Each chunk of paths is generated (or read from memory) once for every
+    variant. A variant's ``requirement_mean`` values are laid out as a replay's
+    metrics column (a row of ``plan.n_metrics`` values per path) and averaged with
+    ``np.mean``, as a replay's column is: the same values in the same layout give
+    the same bits.
+    """
+    from stresstest.kernels.requirement import requirement_paths
+
+    size = chunk_size or default_chunk_size(plan.n_paths, plan.source.n_steps)
+    columns = np.zeros((len(plan.variants), plan.n_paths, plan.n_metrics))
+    values = np.empty(min(size, plan.n_paths))
+    for first, count in chunk_ranges(0, plan.n_paths, size):
+        prices = plan.source.chunk(first, count)
+        for index, variant in enumerate(plan.variants):
+            book = variant.book
+            requirement_paths(
+                prices,
+                variant.margin,
+                book.long_threshold,
+                book.long_prefix,
+                book.short_threshold,
+                book.short_prefix,
+                values[:count],
+            )
+            columns[index, first : first + count, enums.REQUIREMENT_MEAN] = values[:count]
+    return [float(np.mean(column[:, enums.REQUIREMENT_MEAN])) for column in columns]
