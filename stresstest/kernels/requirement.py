@@ -81,7 +81,7 @@ def requirement_path(
                     short_prefix[:, QTY_HI], short_prefix[:, QTY_LO], short_flagged_to, stop
                 )
                 short_flagged_to = stop
-    return requirement_sum / n_points
+    return float(requirement_sum / n_points)
 
 
 @parallel_kernel
