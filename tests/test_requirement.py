@@ -22,9 +22,8 @@ from stresstest.comparison.measuring import MeasureMemo, StaticFamily, static_va
 from stresstest.engine.run import PrepareCache, margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.requirement import requirement_paths
-from stresstest.scenario import load_scenario
-from stresstest.scenario.compare import Variant, parse_compare
-from tests.test_compare import BASE, COMPARE
+from stresstest.scenario.compare import Variant
+from tests.test_measuring import vol_k1
 from tests.test_replay_reference import (
     KERNEL_SETTINGS,
     ReplayCase,
@@ -35,6 +34,11 @@ from tests.test_replay_reference import (
 from tests.tiers import examples
 
 RATES = (0.0001, 0.004, 0.011, 0.05, 0.5)
+
+
+@pytest.fixture
+def vol_variant(tmp_path: Path) -> Variant:
+    return vol_k1(tmp_path)
 
 
 def requirement_kernel(case: ReplayCase) -> np.ndarray:
@@ -60,14 +64,6 @@ def test_requirement_kernel_is_the_replay_column_bit_for_bit(case: ReplayCase) -
     tie is discarded: both kernels take the same breach test on the same values)."""
     replayed = run_sorted_kernel(case)[:, enums.REQUIREMENT_MEAN]
     assert requirement_kernel(case).tobytes() == np.ascontiguousarray(replayed).tobytes()
-
-
-@pytest.fixture
-def vol_variant(tmp_path: Path) -> Variant:
-    path = tmp_path / "compare.toml"
-    path.write_text(BASE.replace("n_paths = 60", "n_paths = 45") + COMPARE)
-    spec = parse_compare(load_scenario(path))
-    return next(variant for variant in spec.variants if variant.name == "vol_k1")
 
 
 @pytest.mark.parametrize("chunk_size", [None, 7, 45])

@@ -30,15 +30,15 @@ executor) is replayed as above.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from stresstest.engine.assemble import replay_results
 from stresstest.engine.plan import ReplayPlan, chunk_ranges
-from stresstest.engine.result import Result
+from stresstest.engine.result import BookStats, Result
 from stresstest.engine.run import PrepareCache, default_chunk_size, execute, prepare
 from stresstest.kernels import enums
 from stresstest.scenario import Scenario
@@ -56,49 +56,30 @@ def static_variant(variant: Variant, maintenance: float, kind: str) -> Variant:
 
 @dataclass
 class MeasureMemo:
-    """Measuring results already replayed, by static rate, with the design they belong to.
+    """What was measured already, by kind and static rate, with the design it belongs to.
 
-    ``found[rate]`` lists ``(scenario, result)`` pairs: a result is served again
-    only for a design whose scenario equals the one replayed (the same book,
-    paths, liquidation, fund and rate), whichever variant it was derived from.
+    ``found[(what, rate)]`` lists ``(scenario, value)`` pairs, ``what`` being
+    ``"result"`` (a measuring :class:`Result`) or ``"cost"`` (quote units, from the
+    requirement kernel): a value is served again only for a design whose scenario
+    equals the one measured (the same book, paths, liquidation, fund and rate),
+    whichever variant it was derived from.
     """
 
-    found: dict[float, list[tuple[Scenario, Result]]] = field(default_factory=dict)
-    #: Costs (quote units) measured by the requirement kernel, held as ``found`` is.
-    costs: dict[float, list[tuple[Scenario, float]]] = field(default_factory=dict)
+    found: dict[tuple[str, float], list[tuple[Scenario, Any]]] = field(default_factory=dict)
     #: Designs replayed or measured (memo misses), for the benchmark and the tests.
     replayed: int = 0
 
-    def get(self, rate: float, scenario: Scenario) -> Result | None:
-        """The result of the static design ``scenario`` at ``rate``, if replayed already."""
-        return _held(self.found, rate, scenario)
+    def get(self, what: str, rate: float, scenario: Scenario) -> Any:
+        """What was measured of the static design ``scenario`` at ``rate`` (``None``: nothing)."""
+        for design, value in self.found.get((what, rate), ()):
+            if design == scenario:
+                return value
+        return None
 
-    def put(self, rate: float, scenario: Scenario, result: Result) -> None:
-        """Keep the result of the static design ``scenario`` at ``rate``."""
-        self.found.setdefault(rate, []).append((scenario, result))
+    def put(self, what: str, rate: float, scenario: Scenario, value: Any) -> None:
+        """Keep what was measured of the static design ``scenario`` at ``rate``."""
+        self.found.setdefault((what, rate), []).append((scenario, value))
         self.replayed += 1
-
-    def cost(self, rate: float, scenario: Scenario) -> float | None:
-        """The cost of the static design ``scenario`` at ``rate``, if measured already."""
-        return _held(self.costs, rate, scenario)
-
-    def put_cost(self, rate: float, scenario: Scenario, cost: float) -> None:
-        """Keep the cost (quote units) of the static design ``scenario`` at ``rate``."""
-        self.costs.setdefault(rate, []).append((scenario, cost))
-        self.replayed += 1
-
-
-Held = TypeVar("Held")
-
-
-def _held(
-    held: dict[float, list[tuple[Scenario, Held]]], rate: float, scenario: Scenario
-) -> Held | None:
-    """What ``held`` keeps for the design ``scenario`` at ``rate`` (``None``: nothing)."""
-    for design, value in held.get(rate, ()):
-        if design == scenario:
-            return value
-    return None
 
 
 @dataclass
@@ -132,18 +113,7 @@ class StaticFamily:
         attribution, no plausibility findings. Designs the memo holds are not
         replayed again; the others are replayed together, in the order given.
         """
-        designs = [static_variant(self.variant, float(rate), self.kind) for rate in rates]
-        found = [
-            self.memo.get(float(rate), design.scenario)
-            for rate, design in zip(rates, designs, strict=True)
-        ]
-        missing = [index for index, result in enumerate(found) if result is None]
-        if missing:
-            replayed = self._replay([designs[index] for index in missing])
-            for index, result in zip(missing, replayed, strict=True):
-                self.memo.put(float(rates[index]), designs[index].scenario, result)
-                found[index] = result
-        return [result for result in found if result is not None]
+        return self._served("result", rates, self._replay)
 
     def costs(self, rates: Sequence[float]) -> list[float]:
         """The cost of each static rate (fraction of notional): the mean over paths of
@@ -154,46 +124,55 @@ class StaticFamily:
         together by the requirement kernel when they are core replays in this
         process (:func:`core_replay`), else replayed as :meth:`results` does.
         """
+        return self._served("cost", rates, self._costs)
+
+    def _served(
+        self, what: str, rates: Sequence[float], measure: Callable[[list[Variant]], list[Any]]
+    ) -> list[Any]:
+        """``what`` of each static rate: from the memo, or ``measure`` of the designs it lacks
+        (together, in the order given), which the memo then keeps."""
         designs = [static_variant(self.variant, float(rate), self.kind) for rate in rates]
         found = [
-            self.memo.cost(float(rate), design.scenario)
+            self.memo.get(what, float(rate), design.scenario)
             for rate, design in zip(rates, designs, strict=True)
         ]
-        missing = [index for index, cost in enumerate(found) if cost is None]
+        missing = [index for index, value in enumerate(found) if value is None]
         if missing:
-            measured = self._costs([designs[index] for index in missing])
-            for index, cost in zip(missing, measured, strict=True):
-                self.memo.put_cost(float(rates[index]), designs[index].scenario, cost)
-                found[index] = cost
-        return [cost for cost in found if cost is not None]
+            measured = measure([designs[index] for index in missing])
+            for index, value in zip(missing, measured, strict=True):
+                self.memo.put(what, float(rates[index]), designs[index].scenario, value)
+                found[index] = value
+        return found
 
     def _costs(self, designs: list[Variant]) -> list[float]:
         """The costs of ``designs``: the requirement kernel where it applies, else replays."""
-        plan, _ = prepare(
-            [design.scenario for design in designs],
-            attribution=False,
-            records=False,
-            findings=False,
-            cache=self.cache,
-        )
+        plan, stats = self._measuring_plan(designs)
         local = self.options.get("executor", "local") == "local"
         if local and all(
             core_replay(variant.mechanics, variant.margin) for variant in plan.variants
         ):
             return requirement_costs(plan, self.options.get("chunk_size"))
-        return [
-            float(np.mean(result.column("requirement_mean"))) for result in self._replay(designs)
-        ]
+        replayed = self._replay(designs, (plan, stats))
+        return [float(np.mean(result.column("requirement_mean"))) for result in replayed]
 
-    def _replay(self, designs: list[Variant]) -> list[Result]:
-        """Replay ``designs`` together on the shared paths and books, measuring only."""
-        plan, stats = prepare(
+    def _measuring_plan(self, designs: list[Variant]) -> tuple[ReplayPlan, list[BookStats]]:
+        """The plan of ``designs`` on the shared paths and books, without records,
+        attribution or findings."""
+        return prepare(
             [design.scenario for design in designs],
             attribution=False,
             records=False,
             findings=False,
             cache=self.cache,
         )
+
+    def _replay(
+        self,
+        designs: list[Variant],
+        prepared: tuple[ReplayPlan, list[BookStats]] | None = None,
+    ) -> list[Result]:
+        """Replay ``designs`` together on the shared paths and books, measuring only."""
+        plan, stats = prepared or self._measuring_plan(designs)
         metrics, records = execute(plan, **self.options)
         return replay_results(
             plan,
