@@ -228,8 +228,9 @@ def render(
     before = " and to the `--before` tree's" if options.before is not None else ""
     return "\n".join(
         [
-            f"`python benchmarks/bench_match.py{' --smoke' if options.smoke else ''}`"
-            f"{f' --before {options.before}' if options.before is not None else ''}: "
+            f"`python benchmarks/bench_match.py{' --smoke' if options.smoke else ''}"
+            f"{f' --before {options.before}' if options.before is not None else ''}"
+            f" --repeats {options.repeats}`: "
             f"{case}. Checked before timing: every match against fresh replays, and "
             f"{files} result files identical by SHA-256 to a run whose searches replay "
             f"every design in full{before}.",
