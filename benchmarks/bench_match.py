@@ -230,7 +230,7 @@ def render(
         [
             f"`python benchmarks/bench_match.py{' --smoke' if options.smoke else ''}"
             f"{f' --before {options.before}' if options.before is not None else ''}"
-            f" --repeats {options.repeats}`: "
+            f"{'' if options.smoke else f' --repeats {options.repeats}'}`: "
             f"{case}. Checked before timing: every match against fresh replays, and "
             f"{files} result files identical by SHA-256 to a run whose searches replay "
             f"every design in full{before}.",
