@@ -21,6 +21,7 @@ from benchmarks import (
     bench_defences,
     bench_engine,
     bench_every_stage,
+    bench_match,
     bench_mechanics,
     bench_memory,
     bench_paths,
@@ -41,6 +42,7 @@ FAMILIES: dict[str, cli.Family] = {
     "every_stage": bench_every_stage.FAMILY,
     "mechanics": bench_mechanics.FAMILY,
     "accounts": bench_accounts.FAMILY,
+    "match": bench_match.FAMILY,
 }
 
 

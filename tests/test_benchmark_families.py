@@ -105,6 +105,7 @@ def test_every_family_is_reachable_from_the_entry_point() -> None:
         "every_stage",
         "mechanics",
         "accounts",
+        "match",
     ]
     assert all(family.section == name for name, family in entry.FAMILIES.items())
     assert entry.main(["nonsense"]) == 2
@@ -233,7 +234,7 @@ def test_match_benchmark_checks_each_match_and_can_fail(
         return dataclasses.replace(comparison, matches=(moved,))
 
     monkeypatch.setattr(engine, "compare", off_by_a_hair)
-    with pytest.raises(SystemExit, match="direct cost"):
+    with pytest.raises(ParityError, match="direct cost"):
         bench_match.check(scenario_file)
 
 
@@ -244,10 +245,37 @@ def test_match_benchmark_refuses_different_outputs(tmp_path: Path) -> None:
         (tmp_path / name / "variants" / "x").mkdir(parents=True)
         (tmp_path / name / "compare.json").write_text("{}")
         (tmp_path / name / "variants" / "x" / "paths.parquet").write_bytes(b"1")
-    bench_match.same_outputs(tmp_path / "a", tmp_path / "b")
+    assert bench_match.same_outputs(tmp_path / "a", tmp_path / "b") == 2
+    (tmp_path / "b" / "scenario.resolved.toml").write_text("names the tree's files")
+    assert bench_match.same_outputs(tmp_path / "a", tmp_path / "b") == 2
     (tmp_path / "b" / "variants" / "x" / "paths.parquet").write_bytes(b"2")
-    with pytest.raises(SystemExit, match=r"paths\.parquet differs"):
+    with pytest.raises(ParityError, match=r"paths\.parquet differs"):
         bench_match.same_outputs(tmp_path / "a", tmp_path / "b")
+    (tmp_path / "b" / "variants" / "x" / "extra.json").write_text("{}")
+    with pytest.raises(ParityError, match="different files"):
+        bench_match.same_outputs(tmp_path / "a", tmp_path / "b")
+
+
+def test_match_benchmark_reference_run_catches_a_kernel_off_by_an_ulp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bytes check against a run whose searches replay every design: equal as
+    shipped; a requirement kernel whose costs are one ulp off moves a matched rate."""
+    from benchmarks import bench_match
+    from stresstest.comparison import measuring
+    from tests.test_compare import BASE, COMPARE
+
+    scenario_file = tmp_path / "compare.toml"
+    scenario_file.write_text(BASE + COMPARE)
+    assert bench_match.against_replayed_search(scenario_file, tmp_path / "ok") > 5
+    real = measuring.requirement_costs
+
+    def an_ulp_high(*args: object) -> list[float]:
+        return [float(np.nextafter(cost, np.inf)) for cost in real(*args)]  # type: ignore[arg-type]
+
+    monkeypatch.setattr(measuring, "requirement_costs", an_ulp_high)
+    with pytest.raises(ParityError, match="differs from the reference run"):
+        bench_match.against_replayed_search(scenario_file, tmp_path / "off")
 
 
 # ----------------------------------------------------------------------------- lending multi

@@ -19,12 +19,17 @@ from tests.test_compare import BASE, COMPARE
 RATES = (0.004, 0.011, 0.05)
 
 
-@pytest.fixture
-def vol_variant(tmp_path: Path) -> Variant:
-    path = tmp_path / "compare.toml"
+def vol_k1(folder: Path) -> Variant:
+    """The ``vol_k1`` variant of tests/test_compare.py's comparison on 45 paths."""
+    path = folder / "compare.toml"
     path.write_text(BASE.replace("n_paths = 60", "n_paths = 45") + COMPARE)
     spec = parse_compare(load_scenario(path))
     return next(variant for variant in spec.variants if variant.name == "vol_k1")
+
+
+@pytest.fixture
+def vol_variant(tmp_path: Path) -> Variant:
+    return vol_k1(tmp_path)
 
 
 def test_family_metrics_equal_full_runs_bit_for_bit(vol_variant: Variant) -> None:

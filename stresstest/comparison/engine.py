@@ -268,7 +268,8 @@ def _match(
     sign change (:func:`~stresstest.comparison.matching.find_matching_rates`) and
     takes the lowest matching rate (``MATCH_RULE``, docs/compare.md). Every replay
     reads the paths and the sorted book of ``cache``; a static design another
-    match replayed already is read from ``memo``.
+    match replayed already is read from ``memo``. A cost match measures its
+    designs' requirement column alone (:meth:`StaticFamily.costs`), the same bits.
     """
     measure = cost_of if kind == "cost" else risk_of
     target = measure(result)
@@ -276,11 +277,13 @@ def _match(
     last: list[float] = []  # the rate of the latest single replay
 
     def measure_many(rates: Any) -> list[float]:
+        if kind == "cost":  # the requirement column alone (kernels/requirement.py)
+            return family.costs(rates)
         return [measure(found) for found in family.results(rates)]
 
     def measure_one(rate: float) -> float:
         last[:] = [rate]
-        return measure(family.results([rate])[0])
+        return measure_many([rate])[0]
 
     search = find_matching_rates(measure_many, measure_one, target)
     if not search.matching_rates:

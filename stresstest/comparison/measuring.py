@@ -18,17 +18,29 @@ scans the same grid of rates: a :class:`MeasureMemo` shared by their families
 replays each distinct static design once and serves it again to every later
 match that asks for it (a design's metrics do not depend on the other designs
 replayed with it).
+
+A cost match reads one number per design, the mean over paths of
+``requirement_mean``: :meth:`StaticFamily.costs` computes that column alone with
+the requirement kernel (:mod:`stresstest.kernels.requirement`, the replay's own
+operations on the quantity left open, without the closes' prices, flows or fund),
+the same bits as the full replay's column, wherever the designs are core replays
+run in this process; anything else (a stage pipeline, an APC option, the dask
+executor) is replayed as above.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from stresstest.engine.assemble import replay_results
-from stresstest.engine.result import Result
-from stresstest.engine.run import PrepareCache, execute, prepare
+from stresstest.engine.plan import ReplayPlan, chunk_ranges
+from stresstest.engine.result import BookStats, Result
+from stresstest.engine.run import PrepareCache, default_chunk_size, execute, prepare
+from stresstest.kernels import enums
 from stresstest.scenario import Scenario
 from stresstest.scenario.compare import Variant
 
@@ -44,27 +56,29 @@ def static_variant(variant: Variant, maintenance: float, kind: str) -> Variant:
 
 @dataclass
 class MeasureMemo:
-    """Measuring results already replayed, by static rate, with the design they belong to.
+    """What was measured already, by kind and static rate, with the design it belongs to.
 
-    ``found[rate]`` lists ``(scenario, result)`` pairs: a result is served again
-    only for a design whose scenario equals the one replayed (the same book,
-    paths, liquidation, fund and rate), whichever variant it was derived from.
+    ``found[(what, rate)]`` lists ``(scenario, value)`` pairs, ``what`` being
+    ``"result"`` (a measuring :class:`Result`) or ``"cost"`` (quote units, from the
+    requirement kernel): a value is served again only for a design whose scenario
+    equals the one measured (the same book, paths, liquidation, fund and rate),
+    whichever variant it was derived from.
     """
 
-    found: dict[float, list[tuple[Scenario, Result]]] = field(default_factory=dict)
-    #: Designs replayed (memo misses), for the benchmark and the tests.
+    found: dict[tuple[str, float], list[tuple[Scenario, Any]]] = field(default_factory=dict)
+    #: Designs replayed or measured (memo misses), for the benchmark and the tests.
     replayed: int = 0
 
-    def get(self, rate: float, scenario: Scenario) -> Result | None:
-        """The result of the static design ``scenario`` at ``rate``, if replayed already."""
-        for held, result in self.found.get(rate, ()):
-            if held == scenario:
-                return result
+    def get(self, what: str, rate: float, scenario: Scenario) -> Any:
+        """What was measured of the static design ``scenario`` at ``rate`` (``None``: nothing)."""
+        for design, value in self.found.get((what, rate), ()):
+            if design == scenario:
+                return value
         return None
 
-    def put(self, rate: float, scenario: Scenario, result: Result) -> None:
-        """Keep the result of the static design ``scenario`` at ``rate``."""
-        self.found.setdefault(rate, []).append((scenario, result))
+    def put(self, what: str, rate: float, scenario: Scenario, value: Any) -> None:
+        """Keep what was measured of the static design ``scenario`` at ``rate``."""
+        self.found.setdefault((what, rate), []).append((scenario, value))
         self.replayed += 1
 
 
@@ -99,28 +113,66 @@ class StaticFamily:
         attribution, no plausibility findings. Designs the memo holds are not
         replayed again; the others are replayed together, in the order given.
         """
+        return self._served("result", rates, self._replay)
+
+    def costs(self, rates: Sequence[float]) -> list[float]:
+        """The cost of each static rate (fraction of notional): the mean over paths of
+        ``requirement_mean`` (quote units), the same bits as ``np.mean`` of a full
+        replay's column.
+
+        Designs the memo holds are not measured again; the others are measured
+        together by the requirement kernel when they are core replays in this
+        process (:func:`core_replay`), else replayed as :meth:`results` does.
+        """
+        return self._served("cost", rates, self._costs)
+
+    def _served(
+        self, what: str, rates: Sequence[float], measure: Callable[[list[Variant]], list[Any]]
+    ) -> list[Any]:
+        """``what`` of each static rate: from the memo, or ``measure`` of the designs it lacks
+        (together, in the order given), which the memo then keeps."""
         designs = [static_variant(self.variant, float(rate), self.kind) for rate in rates]
         found = [
-            self.memo.get(float(rate), design.scenario)
+            self.memo.get(what, float(rate), design.scenario)
             for rate, design in zip(rates, designs, strict=True)
         ]
-        missing = [index for index, result in enumerate(found) if result is None]
+        missing = [index for index, value in enumerate(found) if value is None]
         if missing:
-            replayed = self._replay([designs[index] for index in missing])
-            for index, result in zip(missing, replayed, strict=True):
-                self.memo.put(float(rates[index]), designs[index].scenario, result)
-                found[index] = result
-        return [result for result in found if result is not None]
+            measured = measure([designs[index] for index in missing])
+            for index, value in zip(missing, measured, strict=True):
+                self.memo.put(what, float(rates[index]), designs[index].scenario, value)
+                found[index] = value
+        return found
 
-    def _replay(self, designs: list[Variant]) -> list[Result]:
-        """Replay ``designs`` together on the shared paths and books, measuring only."""
-        plan, stats = prepare(
+    def _costs(self, designs: list[Variant]) -> list[float]:
+        """The costs of ``designs``: the requirement kernel where it applies, else replays."""
+        plan, stats = self._measuring_plan(designs)
+        local = self.options.get("executor", "local") == "local"
+        if local and all(
+            core_replay(variant.mechanics, variant.margin) for variant in plan.variants
+        ):
+            return requirement_costs(plan, self.options.get("chunk_size"))
+        replayed = self._replay(designs, (plan, stats))
+        return [float(np.mean(result.column("requirement_mean"))) for result in replayed]
+
+    def _measuring_plan(self, designs: list[Variant]) -> tuple[ReplayPlan, list[BookStats]]:
+        """The plan of ``designs`` on the shared paths and books, without records,
+        attribution or findings."""
+        return prepare(
             [design.scenario for design in designs],
             attribution=False,
             records=False,
             findings=False,
             cache=self.cache,
         )
+
+    def _replay(
+        self,
+        designs: list[Variant],
+        prepared: tuple[ReplayPlan, list[BookStats]] | None = None,
+    ) -> list[Result]:
+        """Replay ``designs`` together on the shared paths and books, measuring only."""
+        plan, stats = prepared or self._measuring_plan(designs)
         metrics, records = execute(plan, **self.options)
         return replay_results(
             plan,
@@ -130,3 +182,41 @@ class StaticFamily:
             scenarios=[design.scenario for design in designs],
             describe_paths=False,
         )
+
+
+def core_replay(mechanics: np.ndarray | None, margin: np.ndarray) -> bool:
+    """Whether a design runs the core replay without APC: what the requirement kernel follows."""
+    from stresstest.kernels.margin import has_apc
+
+    return mechanics is None and not has_apc(margin)
+
+
+def requirement_costs(plan: ReplayPlan, chunk_size: int | None) -> list[float]:
+    """Each variant's cost (quote units) by the requirement kernel, chunk by chunk.
+
+    Each chunk of paths is generated (or read from memory) once for every
+    variant. A variant's ``requirement_mean`` values are laid out as a replay's
+    metrics column (a row of ``plan.n_metrics`` values per path) and averaged with
+    ``np.mean``, as a replay's column is: the same values in the same layout give
+    the same bits.
+    """
+    from stresstest.kernels.requirement import requirement_paths
+
+    size = chunk_size or default_chunk_size(plan.n_paths, plan.source.n_steps)
+    columns = np.zeros((len(plan.variants), plan.n_paths, plan.n_metrics))
+    values = np.empty(min(size, plan.n_paths))
+    for first, count in chunk_ranges(0, plan.n_paths, size):
+        prices = plan.source.chunk(first, count)
+        for index, variant in enumerate(plan.variants):
+            book = variant.book
+            requirement_paths(
+                prices,
+                variant.margin,
+                book.long_threshold,
+                book.long_prefix,
+                book.short_threshold,
+                book.short_prefix,
+                values[:count],
+            )
+            columns[index, first : first + count, enums.REQUIREMENT_MEAN] = values[:count]
+    return [float(np.mean(column[:, enums.REQUIREMENT_MEAN])) for column in columns]
