@@ -48,6 +48,7 @@ from stresstest.kernels.lending_multi import (
     start_path,
     wake_multi,
 )
+from stresstest.kernels.lending_refusal import sale_gains, surely_refused
 
 #: A thread's buffers (:func:`lending_work`): per-loan state (collateral per row, debt,
 #: open, step refused, the stamp of the path that touched it), the heap overlay (keys,
@@ -318,6 +319,9 @@ def lending_replay_path(
         sold,
     ) = work
     used = np.zeros(n_assets + 1)
+    bounded = not curves  # refused liquidations known without pricing them (13.7)
+    gain = np.zeros(n_assets + 1)
+    bonus_top = bonus_max if ramp > 0.0 else bonus
     n_active = 0
     sleeping_multi = multi[5].shape[0] > 0  # any loan of several rows
     awake_multi = work_multi[4]
@@ -351,6 +355,9 @@ def lending_replay_path(
         if step > 0:
             for asset in range(n_assets + 1):
                 used[asset] *= decay
+        gas_now = gas_series[step] if gas_series.shape[0] > 0 else gas
+        if bounded:
+            sale_gains(bonus_top, market_prices, marks, step, gain[:n_assets])
         if sleeping_multi:  # loans of several rows: wake, then the sleepers' sums (13.7)
             first_woken = n_awake
             n_awake = wake_multi(marks, step, multi, work_multi, n_awake)
@@ -438,6 +445,20 @@ def lending_replay_path(
             awake_multi[kept] = loan
             kept += 1
             if health < 1.0:
+                if bounded and surely_refused(
+                    loan,
+                    start,
+                    leg_asset,
+                    depth,
+                    used,
+                    gain,
+                    debt[loan],
+                    marks[debt_asset[loan], step],
+                    market_prices[debt_asset[loan], step],
+                    gas_now,
+                ):
+                    refused_at[loan] = step  # refused, as its priced liquidation would be
+                    continue
                 candidates[n_candidates] = loan
                 candidate_hf[n_candidates] = health
                 n_candidates += 1
@@ -480,6 +501,20 @@ def lending_replay_path(
             debt_total += debt_value
             collateral_total += value
             if health < 1.0:
+                if bounded and surely_refused(
+                    loan,
+                    start,
+                    leg_asset,
+                    depth,
+                    used,
+                    gain,
+                    debt[loan],
+                    marks[debt_asset[loan], step],
+                    market_prices[debt_asset[loan], step],
+                    gas_now,
+                ):
+                    refused_at[loan] = step  # refused, as its priced liquidation would be
+                    continue
                 candidates[n_candidates] = loan
                 candidate_hf[n_candidates] = health
                 n_candidates += 1
@@ -555,7 +590,6 @@ def lending_replay_path(
             if repaid_value < 0.0:
                 repaid_value = 0.0
             repaid = repaid_value / debt_mark
-            gas_now = gas_series[step] if gas_series.shape[0] > 0 else gas
             profit = proceeds - repaid * market_prices[debt_asset[loan], step] - gas_now
             if not profit > 0.0:
                 refused_at[loan] = step
