@@ -79,7 +79,8 @@ def reference_lending(
     ``manipulation_asset`` an asset index; absent or ``None``: no ``[oracle]``):
     each asset's Chainlink rule then reads the feed of 9.1 (tests/reference_accounts.py),
     not the market price (13.2). ``attempts``, if given, receives one record per priced
-    liquidation: step, loan, its debt and debt asset, its collateral assets, the pools'
+    liquidation: step, loan, its debt and debt asset, its collateral assets and amounts
+    and health factor (before the liquidation), the pools'
     unrefilled sales before the step's liquidations, the gas, every asset's mark and
     market price at the step, and the profit.
     """
@@ -191,6 +192,8 @@ def reference_lending(
                         "debt": loan["debt"],
                         "debt_asset": loan["debt_asset"],
                         "assets": [a for a, _ in loan["collateral"]],
+                        "collateral": [amount for _, amount in loan["collateral"]],
+                        "health": health,
                         "used": rested,
                         "gas": gas_at[t],
                         "marks": [mark[t] for mark in marks],

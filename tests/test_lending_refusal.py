@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 from hypothesis import given, settings
 
-from stresstest.kernels.lending_refusal import pool_gain, sale_gains, surely_refused
+from stresstest.kernels.lending_refusal import (
+    leg_refused,
+    pool_gain,
+    pool_turn,
+    sale_gains,
+    surely_refused,
+)
 from tests.reference_lending import reference_lending
 from tests.test_lending import (
     KERNEL_SETTINGS,
@@ -38,25 +44,54 @@ def bonus_top(values: dict[str, Any]) -> np.ndarray:
 
 
 def bound_refuses(attempt: dict[str, Any], values: dict[str, Any], top_bonus: np.ndarray) -> bool:
-    """Whether the kernel's bound refuses the reference's priced liquidation ``attempt``."""
+    """Whether the kernel's bound refuses the reference's priced liquidation ``attempt``:
+    :func:`leg_refused` for a loan of one collateral row (as the kernel's scan of the
+    awake single-collateral loans), :func:`surely_refused` for several."""
     n_assets = len(values["depth"])
     marks = np.array(attempt["marks"], dtype=float)[:, None]
     prices = np.array(attempt["prices"], dtype=float)[:, None]
     gain = np.zeros(n_assets + 1)
-    sale_gains(top_bonus, prices, marks, 0, gain[:n_assets])
+    fee = np.array(values["fee"], dtype=float)
+    sale_gains(top_bonus, fee, prices, marks, 0, gain[:n_assets])
     assets = np.array(attempt["assets"], dtype=np.int64)
     debt_asset = attempt["debt_asset"]
+    debt_mark = attempt["marks"][debt_asset]
+    debt_price = attempt["prices"][debt_asset]
+    depth = np.array(values["depth"], dtype=float)
+    used = np.array(attempt["used"][:n_assets], dtype=float)
+    if assets.shape[0] == 1:
+        asset = int(assets[0])
+        value = attempt["collateral"][0] * attempt["marks"][asset]
+        debt_value = attempt["debt"] * debt_mark
+        turn, peak = pool_turn(depth[asset], used[asset], gain[asset], debt_price / debt_mark)
+        return bool(
+            leg_refused(
+                turn,
+                peak,
+                depth[asset],
+                used[asset],
+                gain[asset],
+                min(
+                    value / (1.0 + top_bonus[asset]), min(values["close_factor"], 1.0) * debt_value
+                ),
+                min(value / (1.0 + values["bonus"][asset]), debt_value),
+                attempt["debt"],
+                debt_mark,
+                debt_price,
+                attempt["gas"],
+            )
+        )
     return bool(
         surely_refused(
             0,
             np.array([0, assets.shape[0]], dtype=np.int64),
             assets,
-            np.array(values["depth"], dtype=float),
-            np.array(attempt["used"][:n_assets], dtype=float),
+            depth,
+            used,
             gain,
             attempt["debt"],
-            attempt["marks"][debt_asset],
-            attempt["prices"][debt_asset],
+            debt_mark,
+            debt_price,
             attempt["gas"],
         )
     )

@@ -5,8 +5,9 @@ A liquidation of 13.4 is executed only if the liquidator's profit
     profit = sum_a pool(v_a; s_a) - (R / O_b) P_b - G
 
 is positive. Each leg sells at most ``v_a <= k_a x_a`` (``x_a`` the debt it covers,
-quote at the oracle, ``k_a = (1 + bonus_top_a) P_a / O_a``: the seized value is the
-cover times ``1 + bonus``, less the protocol fee, sold at the market; ``bonus_top_a``
+quote at the oracle, ``k_a = (1 + bonus_top_a (1 - fee_a)) P_a / O_a``: the seized
+value is the cover times ``1 + bonus``, less the protocol's ``fee_a`` of the bonus,
+sold at the market; ``bonus_top_a``
 the largest bonus the leg can get, ``bonus_max`` with the ramp of 13.3, else
 ``liquidation_bonus``), the covers add up to ``R`` and each is at most
 ``X = d O_b`` (the loan's debt at the oracle). The pool's proceeds grow with the
@@ -53,15 +54,46 @@ DEPTH_MARGIN = 1e-12
 @kernel
 def sale_gains(
     bonus_top: np.ndarray,
+    fee: np.ndarray,
     market_prices: np.ndarray,
     marks: np.ndarray,
     step: int,
     gain: np.ndarray,
 ) -> None:
-    """Each path asset's ``k_a = (1 + bonus_top_a) P_a,t / O_a,t`` at ``step``: the most
-    market value a liquidator sells per quote of debt covered with collateral of ``a``."""
+    """Each path asset's ``k_a = (1 + bonus_top_a (1 - fee_a)) P_a,t / O_a,t`` at ``step``:
+    the most market value a liquidator sells per quote of debt covered with collateral
+    of ``a`` (the seized ``1 + bonus`` less the protocol's ``fee`` of the bonus)."""
     for asset in range(gain.shape[0]):
-        gain[asset] = (1.0 + bonus_top[asset]) * (market_prices[asset, step] / marks[asset, step])
+        kept = 1.0 + bonus_top[asset] * (1.0 - fee[asset])
+        gain[asset] = kept * (market_prices[asset, step] / marks[asset, step])
+
+
+@kernel
+def pool_turn(depth: float, used: float, gain: float, price: float) -> tuple[float, float]:
+    """The sale ``y* = D sqrt(k / c) - (D + s)`` at which a constant-product pool's
+    marginal price falls to ``c / k`` (quote; <= 0: already below), and the most a
+    liquidator makes past it, ``(D - (D + s) sqrt(c / k))^2 / (D + s)`` (quote): the
+    parts of :func:`pool_gain` that do not depend on the cover."""
+    if not gain > 0.0:
+        return 0.0, 0.0
+    rested = depth + used
+    turn = depth * np.sqrt(gain / price) - rested
+    if not turn > 0.0:
+        return turn, 0.0
+    shortfall = depth - rested * np.sqrt(price / gain)
+    return turn, shortfall * shortfall / rested
+
+
+@kernel
+def gain_at(
+    turn: float, peak: float, depth: float, used: float, gain: float, price: float, cover: float
+) -> float:
+    """:func:`pool_gain` from its :func:`pool_turn` ``turn`` and ``peak``."""
+    if not turn > 0.0:
+        return 0.0
+    if turn < gain * cover:
+        return peak
+    return max(pool_edge(depth, used, gain, price, cover), 0.0)
 
 
 @kernel
@@ -72,19 +104,19 @@ def pool_gain(depth: float, used: float, gain: float, price: float, cover: float
     (quote at the oracle) whose repayment costs ``price`` per quote of cover, from a
     constant-product pool of depth ``depth`` with ``used`` unrefilled (module docstring).
     """
-    if not gain > 0.0:
-        return 0.0
-    rested = depth + used
-    turn = depth * np.sqrt(gain / price) - rested  # the sale where the margin is c / k
-    if not turn > 0.0:
-        return 0.0
-    if turn < gain * cover:
-        shortfall = depth - rested * np.sqrt(price / gain)
-        peak: float = shortfall * shortfall / rested
-        return peak
-    sale = gain * cover
-    edge: float = depth * depth * sale / (rested * (rested + sale)) - price * cover
-    return max(edge, 0.0)
+    turn, peak = pool_turn(depth, used, gain, price)
+    return gain_at(turn, peak, depth, used, gain, price, cover)
+
+
+@kernel
+def refusal_holds(
+    total: float, widest: float, pools: float, cover: float, cost: float, gas: float
+) -> bool:
+    """The bound's verdict: ``total`` the legs' :func:`pool_gain` (quote), ``widest`` their
+    largest gain, ``pools`` their pools' ``D + s`` (quote), ``cover = d O_b`` and
+    ``cost = d P_b`` (quote), ``gas`` (quote, >= 0)."""
+    scale = cover * widest + cost + gas + max(total, 0.0)
+    return total + REFUSAL_MARGIN * scale + DEPTH_MARGIN * pools <= gas
 
 
 @kernel
@@ -117,5 +149,48 @@ def surely_refused(
         total += pool_gain(depth[asset], used[asset], gain[asset], price, cover)
         widest = max(widest, gain[asset])
         pools += depth[asset] + used[asset]
-    scale = cover * widest + debt * debt_price + gas + total
-    return total + REFUSAL_MARGIN * scale + DEPTH_MARGIN * pools <= gas
+    return refusal_holds(total, widest, pools, cover, debt * debt_price, gas)
+
+
+@kernel
+def pool_edge(depth: float, used: float, gain: float, price: float, cover: float) -> float:
+    """``pool(gain cover; used) - price cover`` (quote units, of either sign)."""
+    rested = depth + used
+    sale = gain * cover
+    edge: float = depth * depth * sale / (rested * (rested + sale)) - price * cover
+    return edge
+
+
+@kernel
+def leg_refused(
+    turn: float,
+    peak: float,
+    depth: float,
+    used: float,
+    gain: float,
+    least: float,
+    most: float,
+    debt: float,
+    debt_mark: float,
+    debt_price: float,
+    gas: float,
+) -> bool:
+    """:func:`surely_refused` of a loan with one collateral row, whose cover lies in
+    ``[least, most]`` (quote at the oracle).
+
+    One row covers ``x = min(v / (1 + bonus), f d O_b)`` (13.3), so
+    ``least = min(v / (1 + bonus_top), min(close_factor, 1) d O_b)`` and
+    ``most = min(v / (1 + liquidation_bonus), d O_b)`` bound it, and the profit is at
+    most ``max over least <= x <= most`` of ``pool(k x; s) - c x - G`` (concave: the peak
+    if the turn lies between, else the nearer end, which may be negative). ``turn`` and
+    ``peak`` are the pool's :func:`pool_turn` at the price ``c = debt_price / debt_mark``,
+    computed once per step for a group of loans.
+    """
+    price = debt_price / debt_mark
+    if turn < gain * least:  # past the turn already at the least cover
+        total = pool_edge(depth, used, gain, price, least)
+    elif turn < gain * most:
+        total = peak
+    else:
+        total = pool_edge(depth, used, gain, price, most)
+    return refusal_holds(total, gain, depth + used, debt * debt_mark, debt * debt_price, gas)
