@@ -363,8 +363,6 @@ def lending_replay_path(
             for asset in range(n_assets + 1):
                 used[asset] *= decay
         gas_now = gas_series[step] if gas_series.shape[0] > 0 else gas
-        if bounded:
-            sale_gains(bonus_top, fee, market_prices, marks, step, gain[:n_assets])
         if sleeping_multi:  # loans of several rows: wake, then the sleepers' sums (13.7)
             first_woken = n_awake
             n_awake = wake_multi(marks, step, multi, work_multi, n_awake)
@@ -430,6 +428,8 @@ def lending_replay_path(
                 )
             debt_total += sleep_debt[group] * marks[debt_of, step]
             collateral_total += sleep_collateral[group] * marks[asset, step]
+        if bounded and n_active + n_awake > 0:  # only candidates read the gains
+            sale_gains(bonus_top, fee, market_prices, marks, step, gain[:n_assets])
         n_candidates = 0
         kept = 0
         for position in range(n_awake):  # awake loans of several rows
@@ -479,32 +479,33 @@ def lending_replay_path(
                 candidate_slot[n_candidates] = -1
                 n_candidates += 1
         n_awake = kept
-        totals[0] = debt_total
-        totals[1] = collateral_total
-        n_active, n_candidates = scan_single(
-            step,
-            n_active,
-            active,
-            work_awake,
-            groups,
-            marks,
-            threshold,
-            (single_theta, single, heap_theta, heap_loan, heap_written),
-            stamp,
-            asleep,
-            sleep_debt,
-            sleep_collateral,
-            candidates,
-            candidate_hf,
-            n_candidates,
-            refused_at,
-            (bound_depth, used, gain, market_prices, bonus, bonus_top),
-            min(close_factor, 1.0),
-            gas_now,
-            totals,
-        )
-        debt_total = totals[0]
-        collateral_total = totals[1]
+        if n_active > 0:  # the awake single-collateral loans, from their slots
+            totals[0] = debt_total
+            totals[1] = collateral_total
+            n_active, n_candidates = scan_single(
+                step,
+                n_active,
+                active,
+                work_awake,
+                groups,
+                marks,
+                threshold,
+                (single_theta, single, heap_theta, heap_loan, heap_written),
+                stamp,
+                asleep,
+                sleep_debt,
+                sleep_collateral,
+                candidates,
+                candidate_hf,
+                n_candidates,
+                refused_at,
+                (bound_depth, used, gain, market_prices, bonus, bonus_top),
+                min(close_factor, 1.0),
+                gas_now,
+                totals,
+            )
+            debt_total = totals[0]
+            collateral_total = totals[1]
         if n_candidates == 0:
             continue
         ranked = np.argsort(candidate_hf[:n_candidates])
@@ -700,7 +701,7 @@ def lending_replay_paths(
         end = (block + 1) * n_rows // n_blocks
         work = lending_work(n_loans, collateral0.shape[0], single.shape[0], max_legs)
         work_multi = multi_work(multi)
-        work_awake = awake_work(n_loans)
+        work_awake = awake_work(n_loans, groups.shape[0])
         for row in range(first, end):
             lending_replay_path(
                 prices[row],

@@ -22,12 +22,15 @@ from stresstest.kernels.lending_refusal import leg_refused, pool_turn
 
 #: A thread's slots (:func:`awake_work`): per awake position the loan's debt (units of
 #: its debt asset), collateral (base units), threshold ``theta`` (ratio of marks) and
-#: group; per candidate of the step its slot (-1: a loan of several rows).
-AwakeWork = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: group; per candidate of the step its slot (-1: a loan of several rows); per group
+#: the step's :func:`~stresstest.kernels.lending_refusal.pool_turn` (turn, peak).
+AwakeWork = tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]
 
 
 @kernel
-def awake_work(n_loans: int) -> AwakeWork:
+def awake_work(n_loans: int, n_groups: int) -> AwakeWork:
     """Slots for the paths one thread replays, allocated once; written before read."""
     return (
         np.empty(n_loans),
@@ -35,6 +38,8 @@ def awake_work(n_loans: int) -> AwakeWork:
         np.empty(n_loans),
         np.empty(n_loans, dtype=np.int64),
         np.empty(n_loans, dtype=np.int64),
+        np.empty(n_groups),
+        np.empty(n_groups),
     )
 
 
@@ -86,15 +91,13 @@ def scan_single(
     ``close_least`` the smallest close factor), when it is marked refused at
     ``step``. Returns the awake loans kept and the candidates.
     """
-    debt_slot, collateral_slot, theta_slot, group_slot, candidate_slot = slots
+    debt_slot, collateral_slot, theta_slot, group_slot = slots[0], slots[1], slots[2], slots[3]
+    candidate_slot, turn, peak = slots[4], slots[5], slots[6]
     theta0, loans0, heap_theta, heap_loan, heap_written = heap
     depth, used, gain, market_prices, bonus, bonus_top = pools
     bounded = depth.shape[0] > 0
-    n_groups = groups.shape[0]
-    turn = np.zeros(n_groups)  # each group's pool_turn at the step's rested pool
-    peak = np.zeros(n_groups)
-    if bounded:
-        for group in range(n_groups):
+    if bounded:  # each group's pool_turn at the step's rested pool
+        for group in range(groups.shape[0]):
             asset, debt_of = groups[group, 2], groups[group, 3]
             turn[group], peak[group] = pool_turn(
                 depth[asset],
