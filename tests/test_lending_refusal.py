@@ -209,12 +209,14 @@ def saved_pricings(legs: int) -> tuple[int, int]:
 
 
 def test_the_bound_spares_most_pricings_of_a_saturating_single_collateral_crash() -> None:
-    """300 single-collateral loans, pools drained by the crash: most refusals are known."""
+    """300 single-collateral loans, pools drained by the crash: of the 32,877 liquidations
+    the reference prices (10 executed), the bound settles 32,759 without pricing."""
     tried, spared = saved_pricings(legs=1)
-    assert spared > tried // 2, (tried, spared)
+    assert spared >= 0.95 * tried, (tried, spared)
 
 
 def test_the_bound_spares_most_pricings_of_a_saturating_two_collateral_crash() -> None:
-    """300 loans of two collateral assets, the same crash: most refusals are known."""
+    """300 loans of two collateral assets, the same crash: of 31,978 priced liquidations
+    (9 executed) the bound for several rows settles 29,748."""
     tried, spared = saved_pricings(legs=2)
-    assert spared > tried // 2, (tried, spared)
+    assert spared >= 0.8 * tried, (tried, spared)
