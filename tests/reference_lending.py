@@ -62,6 +62,7 @@ def reference_lending(
     loans: list[dict[str, Any]],
     market: dict[str, Any],
     fund_initial: float,
+    attempts: list[dict[str, Any]] | None = None,
 ) -> dict[str, float]:
     """Every per-path column of a lending run on one path ``prices`` ``(A, T + 1)``.
 
@@ -77,7 +78,11 @@ def reference_lending(
     as given), and optionally ``oracle`` (the keys of ``[oracle]``, with
     ``manipulation_asset`` an asset index; absent or ``None``: no ``[oracle]``):
     each asset's Chainlink rule then reads the feed of 9.1 (tests/reference_accounts.py),
-    not the market price (13.2).
+    not the market price (13.2). ``attempts``, if given, receives one record per priced
+    liquidation: step, loan, its debt and debt asset, its collateral assets and amounts
+    and health factor (before the liquidation), the pools'
+    unrefilled sales before the step's liquidations, the gas, every asset's mark and
+    market price at the step, and the profit.
     """
     n_assets, n_points = prices.shape
     last_step = n_points - 1
@@ -121,6 +126,7 @@ def reference_lending(
     for t in range(n_points):
         if t > 0:
             used = [value * decay for value in used]
+        rested = list(used)
         liquidatable = []
         for index, loan in enumerate(state):
             if not loan["open"]:
@@ -178,6 +184,23 @@ def reference_lending(
             repaid_value = max(0.0, factor * debt_value - remaining)
             repaid = repaid_value / debt_mark
             profit = proceeds - repaid * market_price[loan["debt_asset"]][t] - gas_at[t]
+            if attempts is not None:
+                attempts.append(
+                    {
+                        "step": t,
+                        "loan": index,
+                        "debt": loan["debt"],
+                        "debt_asset": loan["debt_asset"],
+                        "assets": [a for a, _ in loan["collateral"]],
+                        "collateral": [amount for _, amount in loan["collateral"]],
+                        "health": health,
+                        "used": rested,
+                        "gas": gas_at[t],
+                        "marks": [mark[t] for mark in marks],
+                        "prices": [price[t] for price in market_price],
+                        "profit": profit,
+                    }
+                )
             if not profit > 0.0:
                 loan["refused"] = t
                 continue

@@ -29,7 +29,8 @@ from stresstest.kernels.fund import (
     walk_fund,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.lending_heaps import shared_heap_pop, shared_heap_push
+from stresstest.kernels.lending_awake import AwakeWork, awake_work, hold_slot, scan_single
+from stresstest.kernels.lending_heaps import shared_heap_pop
 from stresstest.kernels.lending_market import (
     congestion_gas,
     curve_proceeds,
@@ -48,6 +49,7 @@ from stresstest.kernels.lending_multi import (
     start_path,
     wake_multi,
 )
+from stresstest.kernels.lending_refusal import sale_gains, surely_refused
 
 #: A thread's buffers (:func:`lending_work`): per-loan state (collateral per row, debt,
 #: open, step refused, the stamp of the path that touched it), the heap overlay (keys,
@@ -226,6 +228,7 @@ def lending_replay_path(
     curve_knots: np.ndarray,
     work: LendingWork,
     work_multi: MultiWork,
+    work_awake: AwakeWork,
     stamp: int,
     out_row: np.ndarray,
     grid_row: np.ndarray,
@@ -262,7 +265,9 @@ def lending_replay_path(
     and heap positions count only where stamped ``stamp`` (unique per path among the
     paths that share ``work``); elsewhere the initial book and heap are read.
     ``work_multi`` (:func:`stresstest.kernels.lending_multi.multi_work`) is set from
-    ``multi`` at the start of the path.
+    ``multi`` at the start of the path; ``work_awake``
+    (:func:`stresstest.kernels.lending_awake.awake_work`) holds the awake
+    single-collateral loans' slots.
     """
     n_assets = prices.shape[0]
     n_points = prices.shape[1]
@@ -318,6 +323,12 @@ def lending_replay_path(
         sold,
     ) = work
     used = np.zeros(n_assets + 1)
+    bounded = not curves  # refused liquidations known without pricing them (13.7)
+    gain = np.zeros(n_assets + 1)
+    bound_depth = depth.copy() if bounded else np.empty(0)  # empty: no bound
+    totals = np.zeros(2)  # debt and collateral outstanding, summed over steps (quote)
+    candidate_slot = work_awake[4]
+    bonus_top = bonus_max if ramp > 0.0 else bonus
     n_active = 0
     sleeping_multi = multi[5].shape[0] > 0  # any loan of several rows
     awake_multi = work_multi[4]
@@ -351,6 +362,7 @@ def lending_replay_path(
         if step > 0:
             for asset in range(n_assets + 1):
                 used[asset] *= decay
+        gas_now = gas_series[step] if gas_series.shape[0] > 0 else gas
         if sleeping_multi:  # loans of several rows: wake, then the sleepers' sums (13.7)
             first_woken = n_awake
             n_awake = wake_multi(marks, step, multi, work_multi, n_awake)
@@ -393,6 +405,14 @@ def lending_replay_path(
                     loan,
                 )
                 active[n_active] = loan
+                hold_slot(
+                    work_awake,
+                    n_active,
+                    debt[loan],
+                    collateral[start[loan]],
+                    threshold[asset],
+                    group,
+                )
                 n_active += 1
                 sleep_debt[group] -= debt[loan]
                 sleep_collateral[group] -= collateral[start[loan]]
@@ -408,6 +428,8 @@ def lending_replay_path(
                 )
             debt_total += sleep_debt[group] * marks[debt_of, step]
             collateral_total += sleep_collateral[group] * marks[asset, step]
+        if bounded and n_active + n_awake > 0:  # only candidates read the gains
+            sale_gains(bonus_top, fee, market_prices, marks, step, gain[:n_assets])
         n_candidates = 0
         kept = 0
         for position in range(n_awake):  # awake loans of several rows
@@ -438,52 +460,52 @@ def lending_replay_path(
             awake_multi[kept] = loan
             kept += 1
             if health < 1.0:
+                if bounded and surely_refused(
+                    loan,
+                    start,
+                    leg_asset,
+                    depth,
+                    used,
+                    gain,
+                    debt[loan],
+                    marks[debt_asset[loan], step],
+                    market_prices[debt_asset[loan], step],
+                    gas_now,
+                ):
+                    refused_at[loan] = step  # refused, as its priced liquidation would be
+                    continue
                 candidates[n_candidates] = loan
                 candidate_hf[n_candidates] = health
+                candidate_slot[n_candidates] = -1
                 n_candidates += 1
         n_awake = kept
-        kept = 0
-        for position in range(n_active):
-            loan = active[position]
-            if not is_open[loan]:
-                continue
-            group = group_of[loan]
-            if group >= 0:  # a single-collateral loan far enough from HF 1 sleeps again
-                asset, debt_of = groups[group, 2], groups[group, 3]
-                leg = start[loan]
-                weighted = collateral[leg] * threshold[asset]
-                theta = debt[loan] / weighted if weighted > 0.0 else np.inf
-                if theta <= marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN):
-                    base = groups[group, 0]
-                    asleep[group] = shared_heap_push(
-                        single_theta,
-                        single,
-                        heap_theta,
-                        heap_loan,
-                        heap_written,
-                        stamp,
-                        base,
-                        asleep[group],
-                        theta,
-                        loan,
-                    )
-                    sleep_debt[group] += debt[loan]
-                    sleep_collateral[group] += collateral[leg]
-                    debt_total += debt[loan] * marks[debt_of, step]
-                    collateral_total += collateral[leg] * marks[asset, step]
-                    continue
-            active[kept] = loan
-            kept += 1
-            debt_value, value, health = loan_health(
-                loan, step, marks, threshold, start, leg_asset, debt_asset, collateral, debt
+        if n_active > 0:  # the awake single-collateral loans, from their slots
+            totals[0] = debt_total
+            totals[1] = collateral_total
+            n_active, n_candidates = scan_single(
+                step,
+                n_active,
+                active,
+                work_awake,
+                groups,
+                marks,
+                threshold,
+                (single_theta, single, heap_theta, heap_loan, heap_written),
+                stamp,
+                asleep,
+                sleep_debt,
+                sleep_collateral,
+                candidates,
+                candidate_hf,
+                n_candidates,
+                refused_at,
+                (bound_depth, used, gain, market_prices, bonus, bonus_top),
+                min(close_factor, 1.0),
+                gas_now,
+                totals,
             )
-            debt_total += debt_value
-            collateral_total += value
-            if health < 1.0:
-                candidates[n_candidates] = loan
-                candidate_hf[n_candidates] = health
-                n_candidates += 1
-        n_active = kept
+            debt_total = totals[0]
+            collateral_total = totals[1]
         if n_candidates == 0:
             continue
         ranked = np.argsort(candidate_hf[:n_candidates])
@@ -555,7 +577,6 @@ def lending_replay_path(
             if repaid_value < 0.0:
                 repaid_value = 0.0
             repaid = repaid_value / debt_mark
-            gas_now = gas_series[step] if gas_series.shape[0] > 0 else gas
             profit = proceeds - repaid * market_prices[debt_asset[loan], step] - gas_now
             if not profit > 0.0:
                 refused_at[loan] = step
@@ -579,6 +600,16 @@ def lending_replay_path(
                 debt[loan] = 0.0
             if debt[loan] <= 0.0:
                 is_open[loan] = False
+            slot = candidate_slot[ranked[rank]]
+            if slot >= 0:  # a single-collateral loan: its slot follows it
+                hold_slot(
+                    work_awake,
+                    slot,
+                    debt[loan],
+                    collateral[first],
+                    threshold[leg_asset[first]],
+                    group_of[loan],
+                )
             flows[FLOW_TO_FUND, step] += fee_value
             flows[FLOW_BAD_DEBT, step] += bad
             flows[FLOW_COUNT, step] += 1.0
@@ -670,6 +701,7 @@ def lending_replay_paths(
         end = (block + 1) * n_rows // n_blocks
         work = lending_work(n_loans, collateral0.shape[0], single.shape[0], max_legs)
         work_multi = multi_work(multi)
+        work_awake = awake_work(n_loans, groups.shape[0])
         for row in range(first, end):
             lending_replay_path(
                 prices[row],
@@ -699,6 +731,7 @@ def lending_replay_paths(
                 curve_knots,
                 work,
                 work_multi,
+                work_awake,
                 row,
                 out[row],
                 grid_out[row],
