@@ -59,6 +59,7 @@ from stresstest.kernels.adl_kdtree import (
     KD_PERM,
     KD_ROWS,
     KD_SLOT,
+    OUT,
     ROW_ENTRY,
     ROW_QTY,
     KdTree,
@@ -571,7 +572,7 @@ def deleverage(
         if tag >= base and tag < position_tag:  # a leaf: its candidates
             first = (tag - base) * KD_LEAF
             for slot in range(first, min(first + KD_LEAF, n)):
-                if out[slot] != 0:
+                if out[slot] == OUT:
                     continue
                 position = perm[slot]
                 if position < start or position >= stop:  # flagged: out for the path

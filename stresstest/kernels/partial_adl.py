@@ -43,20 +43,30 @@ import numpy as np
 from stresstest.kernels import enums
 from stresstest.kernels.adl import adl_score, remove_position
 from stresstest.kernels.adl_index import (
-    LEAF,
-    NODE_E_MAX,
-    NODE_E_MIN,
-    NODE_M_MIN,
     TOUCHED,
     AdlIndex,
     AdlWork,
-    _bucket,
-    _node_span,
     _pop,
-    _pull,
     _push,
     _touch,
+    kd_tree,
     node_bound,
+)
+from stresstest.kernels.adl_kdtree import (
+    BOX_E_MAX,
+    BOX_E_MIN,
+    BOX_M_MIN,
+    BUILT,
+    KD_COUNTERS,
+    KD_LEAF,
+    KD_NODES,
+    KD_OUT,
+    KD_PERM,
+    KD_SLOT,
+    OUT,
+    build_kd,
+    put_back,
+    take_out,
 )
 from stresstest.kernels.fenwick import fenwick_add, fenwick_prefix
 from stresstest.kernels.jit import kernel
@@ -141,6 +151,12 @@ def _set_status(
     now = new == OPEN and remain[position] > 0.0
     if ranked and was != now:
         fenwick_add(by_rank, ranks[position], 1.0 if was else -1.0)
+    if ranked and now:  # a candidate again: back in the search's k-d tree if it left
+        tree = kd_tree(work)
+        if tree[KD_COUNTERS][BUILT] != 0:
+            slot = tree[KD_SLOT][position]
+            if tree[KD_OUT][slot] == OUT:
+                put_back(tree, slot)
 
 
 @kernel
@@ -496,9 +512,7 @@ def deleverage_partial(
         left = need - total if fraction >= 1.0 else 0.0
         return cover, left, notional, count, armed_qty, 0.0
     _, per_unit, ranks, sorted_entries, _, _, _ = index
-    nodes = work[0]
     by_rank = work[6]
-    base = nodes.shape[1] // 2
     # Candidates (the Gini population): entries on the profitable side of A, less the
     # positions that are not candidates (queued, closed, deleveraged) among them.
     if side > 0:
@@ -510,6 +524,13 @@ def deleverage_partial(
         n_all = (n - not_above) - closed_above
     if n_all <= 0 or n == 0:
         return 0.0, max(0.0, need), 0.0, 0.0, 0.0, 0.0
+    tree = kd_tree(work)
+    if tree[KD_COUNTERS][BUILT] == 0:
+        build_kd(tree, positions, per_unit)
+    boxes = tree[KD_NODES]
+    perm = tree[KD_PERM]
+    out = tree[KD_OUT]
+    base = boxes.shape[1] // 2
     left = need
     cover = 0.0
     notional = 0.0
@@ -520,37 +541,40 @@ def deleverage_partial(
     position_tag = 2 * base
     size = 0
     root = node_bound(
-        policy, side, price, nodes[NODE_E_MIN, 1], nodes[NODE_E_MAX, 1], nodes[NODE_M_MIN, 1]
+        policy, side, price, boxes[BOX_E_MIN, 1], boxes[BOX_E_MAX, 1], boxes[BOX_M_MIN, 1]
     )
     if root > -np.inf:
         size = _push(keys, tags, size, -root, 1)
     while left > 0.0 and size > 0:
         tag = tags[0]
         size = _pop(keys, tags, size)
-        if tag < position_tag:
-            if tag >= base:
-                first, last = _node_span(tag, base, n)
-                for position in range(first, last):
-                    if status[position] == OPEN and remain[position] > 0.0:
-                        q, c = _current(position, side, qty, entry, collateral, remain, partial)
-                        profit = side * q * (price - entry[position])
-                        if profit > 0.0:
-                            score = adl_score(policy, side, q, entry[position], c, profit, price)
-                            size = _push(keys, tags, size, -score, position_tag + position)
-            else:
-                for child in range(2 * tag, 2 * tag + 2):
-                    first, last = _node_span(child, base, n)
-                    if first < last:
-                        bound = node_bound(
-                            policy,
-                            side,
-                            price,
-                            nodes[NODE_E_MIN, child],
-                            nodes[NODE_E_MAX, child],
-                            nodes[NODE_M_MIN, child],
-                        )
-                        if bound > -np.inf:
-                            size = _push(keys, tags, size, -bound, child)
+        if tag >= base and tag < position_tag:  # a leaf: its candidates
+            first = (tag - base) * KD_LEAF
+            for slot in range(first, min(first + KD_LEAF, n)):
+                if out[slot] == OUT:
+                    continue
+                position = perm[slot]
+                if not (status[position] == OPEN and remain[position] > 0.0):
+                    take_out(tree, slot)  # queued or closed: back when a close re-arms it
+                    continue
+                q, c = _current(position, side, qty, entry, collateral, remain, partial)
+                profit = side * q * (price - entry[position])
+                if profit > 0.0:
+                    score = adl_score(policy, side, q, entry[position], c, profit, price)
+                    size = _push(keys, tags, size, -score, position_tag + position)
+            continue
+        if tag < base:  # an inner node: its children
+            for child in range(2 * tag, 2 * tag + 2):
+                bound = node_bound(
+                    policy,
+                    side,
+                    price,
+                    boxes[BOX_E_MIN, child],
+                    boxes[BOX_E_MAX, child],
+                    boxes[BOX_M_MIN, child],
+                )
+                if bound > -np.inf:
+                    size = _push(keys, tags, size, -bound, child)
             continue
         position = tag - position_tag
         q, _ = _current(position, side, qty, entry, collateral, remain, partial)
@@ -568,13 +592,7 @@ def deleverage_partial(
         haircut = taken / profit
         weighted += (n_all - count + 1.0) * haircut
         haircuts += haircut
-        leaf = base + position // LEAF
-        first, last = _node_span(leaf, base, n)
-        _bucket(nodes, leaf, entry, per_unit, remain, first, last)
-        node = leaf // 2
-        while node >= 1:
-            _pull(nodes, node)
-            node //= 2
+        take_out(tree, tree[KD_SLOT][position])
     gini = 0.0
     if haircuts > 0.0:
         gini = max(0.0, 2.0 * weighted / (n_all * haircuts) - (n_all + 1.0) / n_all)
