@@ -21,7 +21,7 @@ takes out the positions that are no candidates when it meets them (flagged or
 closed) and puts a flagged one back (:func:`put_back`) when a close re-arms or keeps it.
 
 Layout: slots ``0 .. n - 1`` hold the positions in tree order (``perm``), leaf
-``b`` (node ``P + b``) holds slots ``[8 b, 8 b + 8)`` as the segment tree does,
+``b`` (node ``P + b``) holds slots ``[8 b, 8 b + 8)`` (a heap layout of ``2 P`` nodes),
 and node ``i`` spans the slots of its leaves. The rows ``q``, ``e``, ``m`` are
 copied in slot order so that a leaf is read contiguously. Per thread: the static
 tree, built on the first ranked event of a call (``O(N log N)``, quickselect per
@@ -107,10 +107,7 @@ def new_kd(n: int, n_nodes: int) -> KdTree:
 
 @kernel
 def node_span(node: int, base: int, n: int) -> tuple[int, int]:
-    """Slots ``[first, stop)`` under ``node`` (leaves of :data:`KD_LEAF` slots from node ``base``).
-
-    The same layout as the segment tree of :mod:`stresstest.kernels.adl_index`.
-    """
+    """Slots ``[first, stop)`` under ``node`` (leaves of :data:`KD_LEAF` slots from ``base``)."""
     height = 0
     while (node << height) < base:
         height += 1

@@ -27,13 +27,16 @@ Cohort membership is a linked list per cohort id (``heads``, ``tails`` per path,
 the range or cohort they act on: ``O(1)`` per position per partial-stage event, plus
 ``O(log N)`` for the Fenwick tree by entry rank of the positions that are not
 candidates (the count of an event's candidates, the Gini population). A position
-never touched by the partial stage costs nothing. The segment tree of ADL's index
-is static: a position's collateral per unit ``m = s (e - level)`` only grows under
-partial closes (a partial close has ``s (theta - T) > 0``) and ``pro_rata`` keeps
-it, so a node's minimum ``m`` at build time still bounds every score below it;
-queued and closed positions are skipped at the leaves (looser bounds, the same
-order taken). Every array is per thread, restored by the touched list after each
-path (:func:`restore_partial`), never positions x paths x steps.
+never touched by the partial stage costs nothing. The ranked search runs on the
+k-d tree of :mod:`stresstest.kernels.adl_kdtree`, built from the original ``(e, m)``:
+a position's collateral per unit ``m = s (e - level)`` only grows under partial
+closes (a partial close has ``s (theta - T) > 0``) and ``pro_rata`` keeps it, so a
+box's minimum ``m`` at build time still bounds every score in it. A queued or closed
+position the search meets leaves the tree then, and a queued one goes back in
+(:func:`stresstest.kernels.adl_kdtree.put_back`) when a close re-arms or keeps it
+(:func:`_set_status`): the order taken is that of a full sort. Every array is per
+thread, restored by the touched list after each path (:func:`restore_partial`),
+never positions x paths x steps.
 """
 
 from __future__ import annotations
