@@ -24,9 +24,10 @@ for the positions the partial stage touches, and only for them (docs/model.md
 
 Cohort membership is a linked list per cohort id (``heads``, ``tails`` per path,
 ``next_member`` per thread). Flags, closes and takeovers update every position of
-the range or cohort they act on: ``O(1)`` per position per partial-stage event, plus
-``O(log N)`` for the Fenwick tree by entry rank of the positions that are not
-candidates (the count of an event's candidates, the Gini population). A position
+the range or cohort they act on: ``O(1)`` per position per partial-stage event, the
+counts by entry rank of the positions that are not candidates included (the count
+of an event's candidates, the Gini population, is read from them at each event:
+:func:`_count_add`, :func:`_count_below`). A position
 never touched by the partial stage costs nothing. The ranked search runs on the
 k-d tree of :mod:`stresstest.kernels.adl_kdtree`, built from the original ``(e, m)``:
 a position's collateral per unit ``m = s (e - level)`` only grows under partial
@@ -71,7 +72,6 @@ from stresstest.kernels.adl_kdtree import (
     put_back,
     take_out,
 )
-from stresstest.kernels.fenwick import fenwick_add, fenwick_prefix
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.partial import (
     COH_COUNT,
@@ -88,13 +88,17 @@ from stresstest.kernels.partial import (
 from stresstest.kernels.partial_rules import COH_MEMBER
 
 #: A thread's per-position state of one side (:func:`new_partial_work`, items ``P_*``).
-PartialAdlWork = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+PartialAdlWork = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 P_STATUS = 0
 P_FROM = 1
 P_LEVEL = 2
 P_COHORT = 3
 P_NEXT = 4
+P_BUCKETS = 5
+
+#: Entry ranks per bucket of the non-candidate counts (:func:`_count_add`).
+RANK_BUCKET = 1024
 
 OPEN = 0
 QUEUED = 1
@@ -108,8 +112,10 @@ LAST = -2
 def new_partial_work(threshold: np.ndarray) -> PartialAdlWork:
     """A thread's per-position state of one side, every position open and never closed.
 
-    ``(status, armed_from, level, cohort_of, next_member)`` over the side's sorted
-    positions (``threshold`` their thresholds; empty: the stage pair is off).
+    ``(status, armed_from, level, cohort_of, next_member, buckets)`` over the
+    side's sorted positions (``threshold`` their thresholds; empty: the stage pair
+    is off); ``buckets`` holds the counts of non-candidates per
+    :data:`RANK_BUCKET` entry ranks (:func:`_count_add`).
     """
     n = threshold.shape[0]
     return (
@@ -118,21 +124,59 @@ def new_partial_work(threshold: np.ndarray) -> PartialAdlWork:
         threshold.copy(),
         np.full(n, NO_COHORT, dtype=np.int64),
         np.empty(n, dtype=np.int64),
+        np.zeros(n // RANK_BUCKET + 1),
     )
 
 
 @kernel
-def restore_partial(threshold: np.ndarray, work: AdlWork, partial: PartialAdlWork) -> None:
-    """Reset the per-position state of every touched position (before the ADL restore)."""
+def _count_add(by_rank: np.ndarray, buckets: np.ndarray, rank: int, change: float) -> None:
+    """Add ``change`` to the non-candidates of entry rank ``rank``: ``O(1)``.
+
+    The partial pipeline changes a position's candidacy at every flag, close and
+    takeover it takes part in, and reads the counts only at ADL events, so the
+    counts are kept per rank (``by_rank``, the working state's ``W_BY_RANK``) and
+    per bucket of :data:`RANK_BUCKET` ranks instead of in a Fenwick tree.
+    """
+    by_rank[rank] += change
+    buckets[rank // RANK_BUCKET] += change
+
+
+@kernel
+def _count_below(by_rank: np.ndarray, buckets: np.ndarray, rank: int) -> int:
+    """Non-candidates with entry rank below ``rank``: ``O(N / RANK_BUCKET + RANK_BUCKET)``."""
+    whole = rank // RANK_BUCKET
+    total = 0.0
+    for bucket in range(whole):
+        total += buckets[bucket]
+    for below in range(whole * RANK_BUCKET, rank):
+        total += by_rank[below]
+    return int(total)
+
+
+@kernel
+def restore_partial(
+    threshold: np.ndarray, ranks: np.ndarray, work: AdlWork, partial: PartialAdlWork
+) -> None:
+    """Reset the per-position state of every touched position (before the ADL restore).
+
+    ``ranks`` are the entry ranks of the side's ADL index (empty unless ranked): the
+    counts of :func:`_count_add` of every touched position's rank and bucket are
+    zeroed, which leaves them all zero (only touched positions changed them).
+    """
     touched = work[4]
+    by_rank = work[6]
     counters = work[8]
-    status, armed_from, level, cohort_of, _ = partial
+    status, armed_from, level, cohort_of, _, buckets = partial
+    ranked = ranks.shape[0] > 0
     for slot in range(counters[TOUCHED]):
         position = touched[slot]
         status[position] = OPEN
         armed_from[position] = 0
         level[position] = threshold[position]
         cohort_of[position] = NO_COHORT
+        if ranked:
+            by_rank[ranks[position]] = 0.0
+            buckets[ranks[position] // RANK_BUCKET] = 0.0
 
 
 @kernel
@@ -144,7 +188,7 @@ def _set_status(
     work: AdlWork,
     partial: PartialAdlWork,
 ) -> None:
-    """Set a position's status, keeping the Fenwick tree of non-candidates by entry rank."""
+    """Set a position's status, keeping the counts of non-candidates by entry rank."""
     remain = work[2]
     by_rank = work[6]
     status = partial[P_STATUS]
@@ -153,7 +197,7 @@ def _set_status(
     status[position] = new
     now = new == OPEN and remain[position] > 0.0
     if ranked and was != now:
-        fenwick_add(by_rank, ranks[position], 1.0 if was else -1.0)
+        _count_add(by_rank, partial[P_BUCKETS], ranks[position], 1.0 if was else -1.0)
     if ranked and now:  # a candidate again: back in the search's k-d tree if it left
         tree = kd_tree(work)
         if tree[KD_COUNTERS][BUILT] != 0:
@@ -433,7 +477,7 @@ def _take(
     was = remain[position] > 0.0
     remove_position(removed, remain, position, qty[position], threshold[position], fraction)
     if ranked and was and not remain[position] > 0.0:
-        fenwick_add(work[6], ranks[position], 1.0)
+        _count_add(work[6], partial[P_BUCKETS], ranks[position], 1.0)
 
 
 @kernel
@@ -516,14 +560,15 @@ def deleverage_partial(
         return cover, left, notional, count, armed_qty, 0.0
     _, per_unit, ranks, sorted_entries, _, _, _ = index
     by_rank = work[6]
+    buckets = partial[P_BUCKETS]
     # Candidates (the Gini population): entries on the profitable side of A, less the
     # positions that are not candidates (queued, closed, deleveraged) among them.
     if side > 0:
         below = int(np.searchsorted(sorted_entries, price))
-        n_all = below - int(fenwick_prefix(by_rank, below))
+        n_all = below - _count_below(by_rank, buckets, below)
     else:
         not_above = int(np.searchsorted(sorted_entries, price, side="right"))
-        closed_above = int(fenwick_prefix(by_rank, n)) - int(fenwick_prefix(by_rank, not_above))
+        closed_above = _count_below(by_rank, buckets, n) - _count_below(by_rank, buckets, not_above)
         n_all = (n - not_above) - closed_above
     if n_all <= 0 or n == 0:
         return 0.0, max(0.0, need), 0.0, 0.0, 0.0, 0.0

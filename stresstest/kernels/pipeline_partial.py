@@ -722,8 +722,8 @@ def partial_pipeline_path(
     )
     if with_adl:
         # The per-position state first (it reads the touched lists the restore clears).
-        restore_partial(long_threshold, long_work, long_partial)
-        restore_partial(short_threshold, short_work, short_partial)
+        restore_partial(long_threshold, long_ranks, long_work, long_partial)
+        restore_partial(short_threshold, short_ranks, short_work, short_partial)
         restore_side(ranked, long_index, long_work)
         restore_side(ranked, short_index, short_work)
     return depth
