@@ -20,10 +20,7 @@ widened by :data:`BOUND_SLACK` for rounding: :func:`node_bound`). The search of
 flagged positions out of it when it meets them. A best-first search pops nodes by
 bound and positions by ``(score desc, index asc)``, a node before a position of
 equal value, so the order taken is that of a full sort. The partial pipeline's
-search (:mod:`stresstest.kernels.partial_adl`) uses the static segment tree over
-the side's sorted order built here (buckets of :data:`LEAF` positions; nodes
-outside the event's range ``[start, stop)`` skipped), whose nodes pair one
-position's ``e`` with another's ``m`` and so have looser bounds.
+search (:mod:`stresstest.kernels.partial_adl`) runs on the same k-d tree.
 
 The event's candidate count (the Gini population) is a count of the range's
 positions with ``e`` below (above, for shorts) ``A``: a wavelet matrix over entry
@@ -59,12 +56,12 @@ from stresstest.kernels.adl_kdtree import (
     KD_PERM,
     KD_ROWS,
     KD_SLOT,
+    OUT,
     ROW_ENTRY,
     ROW_QTY,
     KdTree,
     build_kd,
     new_kd,
-    node_span,
     restore_kd,
     sync_range,
     take_out,
@@ -97,19 +94,11 @@ AdlWork = tuple[
     np.ndarray,
 ]
 
-#: Positions per leaf bucket of the segment tree (the k-d tree's layout).
+#: Positions per leaf of the k-d tree.
 LEAF = KD_LEAF
-#: Positions ``[first, stop)`` under a node of the segment tree.
-_node_span = node_span
 #: Relative widening of a node's score bound for rounding (the bound of real scores
 #: is exact; the computed score of a position differs by a few ulps).
 BOUND_SLACK = 1e-9
-
-# Rows of the segment tree's node array ``(N_NODE, 2 P)``.
-NODE_E_MIN = 0
-NODE_E_MAX = 1
-NODE_M_MIN = 2
-N_NODE = 3
 
 # Slots of a side's working counters.
 TOUCHED = 0  # positions touched this path (the length of the touched list)
@@ -117,7 +106,7 @@ IN_RANGE = 1  # size of the by-index heap of deleveraged positions still in rang
 N_COUNTERS = 2
 
 # Items of a side's working state (the tuple of :func:`new_work`).
-W_NODES = 0
+W_NODES = 0  # an empty (0, 2 P) array: the k-d tree's node count is its width
 W_REMOVED = 1
 W_REMAIN = 2
 W_GIVEN = 3
@@ -127,40 +116,6 @@ W_BY_RANK = 6
 W_BY_INDEX = 7
 W_COUNTERS = 8
 W_KD = 9  # the k-d tree's items (adl_kdtree.KD_*) from here on
-
-
-@kernel
-def _bucket(
-    nodes: np.ndarray,
-    node: int,
-    entry: np.ndarray,
-    per_unit: np.ndarray,
-    remain: np.ndarray,
-    first: int,
-    stop: int,
-) -> None:
-    """Set a leaf node from the open positions ``[first, stop)`` of its bucket."""
-    e_min = np.inf
-    e_max = -np.inf
-    m_min = np.inf
-    for position in range(first, stop):
-        if remain[position] > 0.0:
-            e_min = min(e_min, entry[position])
-            e_max = max(e_max, entry[position])
-            m_min = min(m_min, per_unit[position])
-    nodes[NODE_E_MIN, node] = e_min
-    nodes[NODE_E_MAX, node] = e_max
-    nodes[NODE_M_MIN, node] = m_min
-
-
-@kernel
-def _pull(nodes: np.ndarray, node: int) -> None:
-    """Set an inner node from its two children."""
-    left = 2 * node
-    right = left + 1
-    nodes[NODE_E_MIN, node] = min(nodes[NODE_E_MIN, left], nodes[NODE_E_MIN, right])
-    nodes[NODE_E_MAX, node] = max(nodes[NODE_E_MAX, left], nodes[NODE_E_MAX, right])
-    nodes[NODE_M_MIN, node] = min(nodes[NODE_M_MIN, left], nodes[NODE_M_MIN, right])
 
 
 @kernel
@@ -177,9 +132,11 @@ def leaf_base(n: int) -> int:
 def build_static(positions: np.ndarray) -> AdlIndex:
     """The static index of one side from its ``(3, n)`` rows ``q``, ``e``, ``c`` (sorted order).
 
-    Returns ``(nodes, per_unit, ranks, sorted_entries, bits, ones, zeros)``: the
-    segment tree over every position, ``m = c / q``, each entry's rank (how many
-    entries are below it), the sorted entries and the wavelet matrix of the ranks.
+    Returns ``(nodes, per_unit, ranks, sorted_entries, bits, ones, zeros)``: an
+    empty ``(0, 2 P)`` array whose width is the node count of the side's k-d tree
+    (:func:`leaf_base`; the tree itself is built per thread on its first ranked
+    event), ``m = c / q``, each entry's rank (how many entries are below it), the
+    sorted entries and the wavelet matrix of the ranks.
     """
     n = positions.shape[1]
     qty = positions[0]
@@ -187,17 +144,7 @@ def build_static(positions: np.ndarray) -> AdlIndex:
     per_unit = np.empty(n)
     for position in range(n):
         per_unit[position] = positions[2, position] / qty[position]
-    base = leaf_base(n)
-    nodes = np.empty((N_NODE, 2 * base))
-    nodes[NODE_E_MIN, :] = np.inf
-    nodes[NODE_E_MAX, :] = -np.inf
-    nodes[NODE_M_MIN, :] = np.inf
-    remain = np.ones(n)
-    for bucket in range((n + LEAF - 1) // LEAF):
-        first = bucket * LEAF
-        _bucket(nodes, base + bucket, entry, per_unit, remain, first, min(n, first + LEAF))
-    for node in range(base - 1, 0, -1):
-        _pull(nodes, node)
+    nodes = np.empty((0, 2 * leaf_base(n)))
     sorted_entries = np.sort(entry)
     ranks = np.searchsorted(sorted_entries, entry).astype(np.int64)  # side="left"
     n_levels = 1
@@ -212,12 +159,13 @@ def new_work(n: int, static_nodes: np.ndarray) -> AdlWork:
     """A thread's working state of one side, every position open (items ``W_*``).
 
     ``(nodes, removed, remain, given, touched, marked, by_rank, by_index,
-    counters)``: the segment tree's working copy, the removal trees ``(N_REMOVED,
-    n + 1)``, the remaining fraction and amount given up per position (quote
-    units), the touched list and its marks, a Fenwick tree by entry rank of the
-    deleveraged positions in range and a heap of them by index, and the counters
-    (:data:`TOUCHED`, :data:`IN_RANGE`), and the k-d tree the ranked search runs
-    on (:mod:`stresstest.kernels.adl_kdtree`, built on the first ranked event).
+    counters)``: ``static_nodes`` (the index's empty ``(0, 2 P)`` array), the
+    removal trees ``(N_REMOVED, n + 1)``, the remaining fraction and amount given
+    up per position (quote units), the touched list and its marks, a Fenwick
+    tree by entry rank of the deleveraged positions in range and a heap of them
+    by index, and the counters (:data:`TOUCHED`, :data:`IN_RANGE`), and the k-d
+    tree the ranked search runs on (:mod:`stresstest.kernels.adl_kdtree`, built
+    on the first ranked event).
     Allocated once per thread, never per path.
     """
     # The k-d tree only where the index was built over the side (ranked policies).
@@ -273,10 +221,7 @@ def _zero_path(tree: np.ndarray, index: int) -> None:
 @kernel
 def restore(
     ranked: bool,
-    segment: bool,
-    static_nodes: np.ndarray,
     ranks: np.ndarray,
-    nodes: np.ndarray,
     removed: np.ndarray,
     remain: np.ndarray,
     given: np.ndarray,
@@ -287,12 +232,10 @@ def restore(
 ) -> None:
     """Undo a path: every touched position open again, the trees as built, ``O(k log N)``.
 
-    Every tree starts at zeros (the segment tree at its static copy) and a path
-    changes only the nodes above the positions it touched, so resetting those
-    restores the state exactly. ``segment``: the path may have changed the segment
-    tree (only the partial pipeline's search does; the other runs on the k-d tree).
+    Every Fenwick tree starts at zeros and a path changes only the nodes above the
+    positions it touched, so resetting those restores the state exactly (the k-d
+    tree has its own restore, :func:`stresstest.kernels.adl_kdtree.restore_kd`).
     """
-    base = nodes.shape[1] // 2
     for slot in range(counters[TOUCHED]):
         position = touched[slot]
         remain[position] = 1.0
@@ -302,12 +245,6 @@ def restore(
             _zero_path(removed[row], position)
         if ranked:
             _zero_path(by_rank, ranks[position])
-            node = base + position // LEAF
-            while segment and node >= 1:
-                nodes[NODE_E_MIN, node] = static_nodes[NODE_E_MIN, node]
-                nodes[NODE_E_MAX, node] = static_nodes[NODE_E_MAX, node]
-                nodes[NODE_M_MIN, node] = static_nodes[NODE_M_MIN, node]
-                node //= 2
     counters[TOUCHED] = 0
     counters[IN_RANGE] = 0
 
@@ -571,7 +508,7 @@ def deleverage(
         if tag >= base and tag < position_tag:  # a leaf: its candidates
             first = (tag - base) * KD_LEAF
             for slot in range(first, min(first + KD_LEAF, n)):
-                if out[slot] != 0:
+                if out[slot] == OUT:
                     continue
                 position = perm[slot]
                 if position < start or position >= stop:  # flagged: out for the path
@@ -741,15 +678,11 @@ def touched_top_shares(
 def restore_side(ranked: bool, index: AdlIndex, work: AdlWork) -> None:
     """Undo what a path did to one side's ADL working state (touched-list undo)."""
     tree = kd_tree(work)
-    searched = tree[KD_COUNTERS][BUILT] != 0  # the k-d tree, not the segment tree
-    if ranked and searched:
+    if ranked and tree[KD_COUNTERS][BUILT] != 0:  # the k-d tree, once a search built it
         restore_kd(tree)
     restore(
         ranked,
-        not searched,
-        index[0],
         index[2],
-        work[0],
         work[W_REMOVED],
         work[W_REMAIN],
         work[W_GIVEN],

@@ -15,10 +15,13 @@ stop)``): a position met at a leaf outside the range is taken out of the tree
 of the non-partial pipeline shrinks only from its flagged end during a path, so
 a position out of range stays out for the rest of the path and each leaves the
 tree once; if a range ever grows back, every lazy removal is undone first
-(:func:`sync_range`). A deleveraged position leaves the tree the same way.
+(:func:`sync_range`). A deleveraged position leaves the tree the same way. The
+partial pipeline's search (:mod:`stresstest.kernels.partial_adl`) has no range: it
+takes out the positions that are no candidates when it meets them (flagged or
+closed) and puts a flagged one back (:func:`put_back`) when a close re-arms or keeps it.
 
 Layout: slots ``0 .. n - 1`` hold the positions in tree order (``perm``), leaf
-``b`` (node ``P + b``) holds slots ``[8 b, 8 b + 8)`` as the segment tree does,
+``b`` (node ``P + b``) holds slots ``[8 b, 8 b + 8)`` (a heap layout of ``2 P`` nodes),
 and node ``i`` spans the slots of its leaves. The rows ``q``, ``e``, ``m`` are
 copied in slot order so that a leaf is read contiguously. Per thread: the static
 tree, built on the first ranked event of a call (``O(N log N)``, quickselect per
@@ -63,10 +66,17 @@ KD_STATIC = 1  # boxes as built (3, 2 P)
 KD_ROWS = 2  # q, e, m by slot (3, n)
 KD_PERM = 3  # position of each slot
 KD_SLOT = 4  # slot of each position
-KD_OUT = 5  # 1 where a slot left the tree this path (uint8)
+KD_OUT = 5  # per slot (uint8): IN_TREE, OUT or BACK
 KD_TOUCHED = 6  # slots taken out this path
 KD_COUNTERS = 7
 KD_STAMP = 8  # per node, the last restore that reset it
+
+# Values of ``KD_OUT``: a slot in the tree and in no touched list, out of the tree, or
+# back in the tree after :func:`put_back` (still in the touched list, so taking it out
+# again does not list it twice).
+IN_TREE = 0
+OUT = 1
+BACK = 2
 
 # Slots of the counters.
 BUILT = 0  # 1 once the static tree is built
@@ -97,10 +107,7 @@ def new_kd(n: int, n_nodes: int) -> KdTree:
 
 @kernel
 def node_span(node: int, base: int, n: int) -> tuple[int, int]:
-    """Slots ``[first, stop)`` under ``node`` (leaves of :data:`KD_LEAF` slots from node ``base``).
-
-    The same layout as the segment tree of :mod:`stresstest.kernels.adl_index`.
-    """
+    """Slots ``[first, stop)`` under ``node`` (leaves of :data:`KD_LEAF` slots from ``base``)."""
     height = 0
     while (node << height) < base:
         height += 1
@@ -161,7 +168,7 @@ def _leaf_box(tree: KdTree, nodes: np.ndarray, node: int, first: int, stop: int)
     e_max = -np.inf
     m_min = np.inf
     for slot in range(first, stop):
-        if out[slot] == 0:
+        if out[slot] != OUT:
             e_min = min(e_min, rows[ROW_ENTRY, slot])
             e_max = max(e_max, rows[ROW_ENTRY, slot])
             m_min = min(m_min, rows[ROW_UNIT, slot])
@@ -223,7 +230,7 @@ def build_kd(tree: KdTree, positions: np.ndarray, per_unit: np.ndarray) -> None:
         _select(rows, perm, key, first, stop, middle)
     for slot in range(n):
         slot_of[perm[slot]] = slot
-        out[slot] = 0
+        out[slot] = IN_TREE
     for leaf in range(base):
         first, stop = node_span(base + leaf, base, n)
         _leaf_box(tree, static, base + leaf, first, stop)
@@ -241,12 +248,32 @@ def take_out(tree: KdTree, slot: int) -> None:
     A box that does not change leaves every box above it as it was, so the update
     stops there (the restore still resets the whole path to the root).
     """
-    nodes = tree[KD_NODES]
     out = tree[KD_OUT]
     counters = tree[KD_COUNTERS]
-    out[slot] = 1
-    tree[KD_TOUCHED][counters[N_OUT]] = slot
-    counters[N_OUT] += 1
+    if out[slot] == IN_TREE:
+        tree[KD_TOUCHED][counters[N_OUT]] = slot
+        counters[N_OUT] += 1
+    out[slot] = OUT
+    _update_up(tree, slot)
+
+
+@kernel
+def put_back(tree: KdTree, slot: int) -> None:
+    """Put a slot taken out by :func:`take_out` back in the tree, ``O(log N)``.
+
+    Its leaf's box and the boxes above it grow back, stopping at the first box
+    that does not change; the slot stays in the touched list (the restore resets
+    its path to the root as for any slot taken out).
+    """
+    tree[KD_OUT][slot] = BACK
+    _update_up(tree, slot)
+
+
+@kernel
+def _update_up(tree: KdTree, slot: int) -> None:
+    """Recompute the box of ``slot``'s leaf and the boxes above it until one stays the same."""
+    nodes = tree[KD_NODES]
+    out = tree[KD_OUT]
     base = nodes.shape[1] // 2
     leaf = base + slot // KD_LEAF
     first = (slot // KD_LEAF) * KD_LEAF
@@ -274,7 +301,7 @@ def restore_kd(tree: KdTree) -> None:
     base = nodes.shape[1] // 2
     for item in range(counters[N_OUT]):
         slot = touched[item]
-        out[slot] = 0
+        out[slot] = IN_TREE
         node = base + slot // KD_LEAF
         while node >= 1 and stamp[node] != generation:
             stamp[node] = generation

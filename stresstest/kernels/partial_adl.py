@@ -24,16 +24,20 @@ for the positions the partial stage touches, and only for them (docs/model.md
 
 Cohort membership is a linked list per cohort id (``heads``, ``tails`` per path,
 ``next_member`` per thread). Flags, closes and takeovers update every position of
-the range or cohort they act on: ``O(1)`` per position per partial-stage event, plus
-``O(log N)`` for the Fenwick tree by entry rank of the positions that are not
-candidates (the count of an event's candidates, the Gini population). A position
-never touched by the partial stage costs nothing. The segment tree of ADL's index
-is static: a position's collateral per unit ``m = s (e - level)`` only grows under
-partial closes (a partial close has ``s (theta - T) > 0``) and ``pro_rata`` keeps
-it, so a node's minimum ``m`` at build time still bounds every score below it;
-queued and closed positions are skipped at the leaves (looser bounds, the same
-order taken). Every array is per thread, restored by the touched list after each
-path (:func:`restore_partial`), never positions x paths x steps.
+the range or cohort they act on: ``O(1)`` per position per partial-stage event, the
+counts by entry rank of the positions that are not candidates included (the count
+of an event's candidates, the Gini population, is read from them at each event:
+:func:`_count_add`, :func:`_count_below`). A position
+never touched by the partial stage costs nothing. The ranked search runs on the
+k-d tree of :mod:`stresstest.kernels.adl_kdtree`, built from the original ``(e, m)``:
+a position's collateral per unit ``m = s (e - level)`` only grows under partial
+closes (a partial close has ``s (theta - T) > 0``) and ``pro_rata`` keeps it, so a
+box's minimum ``m`` at build time still bounds every score in it. A queued or closed
+position the search meets leaves the tree then, and a queued one goes back in
+(:func:`stresstest.kernels.adl_kdtree.put_back`) when a close re-arms or keeps it
+(:func:`_set_status`): the order taken is that of a full sort. Every array is per
+thread, restored by the touched list after each path (:func:`restore_partial`),
+never positions x paths x steps.
 """
 
 from __future__ import annotations
@@ -43,22 +47,31 @@ import numpy as np
 from stresstest.kernels import enums
 from stresstest.kernels.adl import adl_score, remove_position
 from stresstest.kernels.adl_index import (
-    LEAF,
-    NODE_E_MAX,
-    NODE_E_MIN,
-    NODE_M_MIN,
     TOUCHED,
     AdlIndex,
     AdlWork,
-    _bucket,
-    _node_span,
     _pop,
-    _pull,
     _push,
     _touch,
+    kd_tree,
     node_bound,
 )
-from stresstest.kernels.fenwick import fenwick_add, fenwick_prefix
+from stresstest.kernels.adl_kdtree import (
+    BOX_E_MAX,
+    BOX_E_MIN,
+    BOX_M_MIN,
+    BUILT,
+    KD_COUNTERS,
+    KD_LEAF,
+    KD_NODES,
+    KD_OUT,
+    KD_PERM,
+    KD_SLOT,
+    OUT,
+    build_kd,
+    put_back,
+    take_out,
+)
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.partial import (
     COH_COUNT,
@@ -75,13 +88,17 @@ from stresstest.kernels.partial import (
 from stresstest.kernels.partial_rules import COH_MEMBER
 
 #: A thread's per-position state of one side (:func:`new_partial_work`, items ``P_*``).
-PartialAdlWork = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+PartialAdlWork = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 P_STATUS = 0
 P_FROM = 1
 P_LEVEL = 2
 P_COHORT = 3
 P_NEXT = 4
+P_BUCKETS = 5
+
+#: Entry ranks per bucket of the non-candidate counts (:func:`_count_add`).
+RANK_BUCKET = 1024
 
 OPEN = 0
 QUEUED = 1
@@ -95,8 +112,10 @@ LAST = -2
 def new_partial_work(threshold: np.ndarray) -> PartialAdlWork:
     """A thread's per-position state of one side, every position open and never closed.
 
-    ``(status, armed_from, level, cohort_of, next_member)`` over the side's sorted
-    positions (``threshold`` their thresholds; empty: the stage pair is off).
+    ``(status, armed_from, level, cohort_of, next_member, buckets)`` over the
+    side's sorted positions (``threshold`` their thresholds; empty: the stage pair
+    is off); ``buckets`` holds the counts of non-candidates per
+    :data:`RANK_BUCKET` entry ranks (:func:`_count_add`).
     """
     n = threshold.shape[0]
     return (
@@ -105,21 +124,59 @@ def new_partial_work(threshold: np.ndarray) -> PartialAdlWork:
         threshold.copy(),
         np.full(n, NO_COHORT, dtype=np.int64),
         np.empty(n, dtype=np.int64),
+        np.zeros(n // RANK_BUCKET + 1),
     )
 
 
 @kernel
-def restore_partial(threshold: np.ndarray, work: AdlWork, partial: PartialAdlWork) -> None:
-    """Reset the per-position state of every touched position (before the ADL restore)."""
+def _count_add(by_rank: np.ndarray, buckets: np.ndarray, rank: int, change: float) -> None:
+    """Add ``change`` to the non-candidates of entry rank ``rank``: ``O(1)``.
+
+    The partial pipeline changes a position's candidacy at every flag, close and
+    takeover it takes part in, and reads the counts only at ADL events, so the
+    counts are kept per rank (``by_rank``, the working state's ``W_BY_RANK``) and
+    per bucket of :data:`RANK_BUCKET` ranks instead of in a Fenwick tree.
+    """
+    by_rank[rank] += change
+    buckets[rank // RANK_BUCKET] += change
+
+
+@kernel
+def _count_below(by_rank: np.ndarray, buckets: np.ndarray, rank: int) -> int:
+    """Non-candidates with entry rank below ``rank``: ``O(N / RANK_BUCKET + RANK_BUCKET)``."""
+    whole = rank // RANK_BUCKET
+    total = 0.0
+    for bucket in range(whole):
+        total += buckets[bucket]
+    for below in range(whole * RANK_BUCKET, rank):
+        total += by_rank[below]
+    return int(total)
+
+
+@kernel
+def restore_partial(
+    threshold: np.ndarray, ranks: np.ndarray, work: AdlWork, partial: PartialAdlWork
+) -> None:
+    """Reset the per-position state of every touched position (before the ADL restore).
+
+    ``ranks`` are the entry ranks of the side's ADL index (empty unless ranked): the
+    counts of :func:`_count_add` of every touched position's rank and bucket are
+    zeroed, which leaves them all zero (only touched positions changed them).
+    """
     touched = work[4]
+    by_rank = work[6]
     counters = work[8]
-    status, armed_from, level, cohort_of, _ = partial
+    status, armed_from, level, cohort_of, _, buckets = partial
+    ranked = ranks.shape[0] > 0
     for slot in range(counters[TOUCHED]):
         position = touched[slot]
         status[position] = OPEN
         armed_from[position] = 0
         level[position] = threshold[position]
         cohort_of[position] = NO_COHORT
+        if ranked:
+            by_rank[ranks[position]] = 0.0
+            buckets[ranks[position] // RANK_BUCKET] = 0.0
 
 
 @kernel
@@ -131,7 +188,7 @@ def _set_status(
     work: AdlWork,
     partial: PartialAdlWork,
 ) -> None:
-    """Set a position's status, keeping the Fenwick tree of non-candidates by entry rank."""
+    """Set a position's status, keeping the counts of non-candidates by entry rank."""
     remain = work[2]
     by_rank = work[6]
     status = partial[P_STATUS]
@@ -140,7 +197,13 @@ def _set_status(
     status[position] = new
     now = new == OPEN and remain[position] > 0.0
     if ranked and was != now:
-        fenwick_add(by_rank, ranks[position], 1.0 if was else -1.0)
+        _count_add(by_rank, partial[P_BUCKETS], ranks[position], 1.0 if was else -1.0)
+    if ranked and now:  # a candidate again: back in the search's k-d tree if it left
+        tree = kd_tree(work)
+        if tree[KD_COUNTERS][BUILT] != 0:
+            slot = tree[KD_SLOT][position]
+            if tree[KD_OUT][slot] == OUT:
+                put_back(tree, slot)
 
 
 @kernel
@@ -414,7 +477,7 @@ def _take(
     was = remain[position] > 0.0
     remove_position(removed, remain, position, qty[position], threshold[position], fraction)
     if ranked and was and not remain[position] > 0.0:
-        fenwick_add(work[6], ranks[position], 1.0)
+        _count_add(work[6], partial[P_BUCKETS], ranks[position], 1.0)
 
 
 @kernel
@@ -496,20 +559,26 @@ def deleverage_partial(
         left = need - total if fraction >= 1.0 else 0.0
         return cover, left, notional, count, armed_qty, 0.0
     _, per_unit, ranks, sorted_entries, _, _, _ = index
-    nodes = work[0]
     by_rank = work[6]
-    base = nodes.shape[1] // 2
+    buckets = partial[P_BUCKETS]
     # Candidates (the Gini population): entries on the profitable side of A, less the
     # positions that are not candidates (queued, closed, deleveraged) among them.
     if side > 0:
         below = int(np.searchsorted(sorted_entries, price))
-        n_all = below - int(fenwick_prefix(by_rank, below))
+        n_all = below - _count_below(by_rank, buckets, below)
     else:
         not_above = int(np.searchsorted(sorted_entries, price, side="right"))
-        closed_above = int(fenwick_prefix(by_rank, n)) - int(fenwick_prefix(by_rank, not_above))
+        closed_above = _count_below(by_rank, buckets, n) - _count_below(by_rank, buckets, not_above)
         n_all = (n - not_above) - closed_above
     if n_all <= 0 or n == 0:
         return 0.0, max(0.0, need), 0.0, 0.0, 0.0, 0.0
+    tree = kd_tree(work)
+    if tree[KD_COUNTERS][BUILT] == 0:
+        build_kd(tree, positions, per_unit)
+    boxes = tree[KD_NODES]
+    perm = tree[KD_PERM]
+    out = tree[KD_OUT]
+    base = boxes.shape[1] // 2
     left = need
     cover = 0.0
     notional = 0.0
@@ -520,37 +589,40 @@ def deleverage_partial(
     position_tag = 2 * base
     size = 0
     root = node_bound(
-        policy, side, price, nodes[NODE_E_MIN, 1], nodes[NODE_E_MAX, 1], nodes[NODE_M_MIN, 1]
+        policy, side, price, boxes[BOX_E_MIN, 1], boxes[BOX_E_MAX, 1], boxes[BOX_M_MIN, 1]
     )
     if root > -np.inf:
         size = _push(keys, tags, size, -root, 1)
     while left > 0.0 and size > 0:
         tag = tags[0]
         size = _pop(keys, tags, size)
-        if tag < position_tag:
-            if tag >= base:
-                first, last = _node_span(tag, base, n)
-                for position in range(first, last):
-                    if status[position] == OPEN and remain[position] > 0.0:
-                        q, c = _current(position, side, qty, entry, collateral, remain, partial)
-                        profit = side * q * (price - entry[position])
-                        if profit > 0.0:
-                            score = adl_score(policy, side, q, entry[position], c, profit, price)
-                            size = _push(keys, tags, size, -score, position_tag + position)
-            else:
-                for child in range(2 * tag, 2 * tag + 2):
-                    first, last = _node_span(child, base, n)
-                    if first < last:
-                        bound = node_bound(
-                            policy,
-                            side,
-                            price,
-                            nodes[NODE_E_MIN, child],
-                            nodes[NODE_E_MAX, child],
-                            nodes[NODE_M_MIN, child],
-                        )
-                        if bound > -np.inf:
-                            size = _push(keys, tags, size, -bound, child)
+        if tag >= base and tag < position_tag:  # a leaf: its candidates
+            first = (tag - base) * KD_LEAF
+            for slot in range(first, min(first + KD_LEAF, n)):
+                if out[slot] == OUT:
+                    continue
+                position = perm[slot]
+                if not (status[position] == OPEN and remain[position] > 0.0):
+                    take_out(tree, slot)  # queued or closed: back when a close re-arms it
+                    continue
+                q, c = _current(position, side, qty, entry, collateral, remain, partial)
+                profit = side * q * (price - entry[position])
+                if profit > 0.0:
+                    score = adl_score(policy, side, q, entry[position], c, profit, price)
+                    size = _push(keys, tags, size, -score, position_tag + position)
+            continue
+        if tag < base:  # an inner node: its children
+            for child in range(2 * tag, 2 * tag + 2):
+                bound = node_bound(
+                    policy,
+                    side,
+                    price,
+                    boxes[BOX_E_MIN, child],
+                    boxes[BOX_E_MAX, child],
+                    boxes[BOX_M_MIN, child],
+                )
+                if bound > -np.inf:
+                    size = _push(keys, tags, size, -bound, child)
             continue
         position = tag - position_tag
         q, _ = _current(position, side, qty, entry, collateral, remain, partial)
@@ -568,13 +640,7 @@ def deleverage_partial(
         haircut = taken / profit
         weighted += (n_all - count + 1.0) * haircut
         haircuts += haircut
-        leaf = base + position // LEAF
-        first, last = _node_span(leaf, base, n)
-        _bucket(nodes, leaf, entry, per_unit, remain, first, last)
-        node = leaf // 2
-        while node >= 1:
-            _pull(nodes, node)
-            node //= 2
+        take_out(tree, tree[KD_SLOT][position])
     gini = 0.0
     if haircuts > 0.0:
         gini = max(0.0, 2.0 * weighted / (n_all * haircuts) - (n_all + 1.0) / n_all)

@@ -17,8 +17,8 @@ quantity as ``q remain`` with ``remain`` still ADL's alone, and appends the rows
 whose ids the pass then gives). The same binary searches and cases as the close
 (:func:`stresstest.kernels.partial.split_due_range`,
 :func:`stresstest.kernels.partial_rules.fraction_case`): ``O(1)`` per position per
-event, plus ``O(log N)`` for the Fenwick tree of non-candidates when the policy
-ranks. Per-thread arrays only, restored after each path as for the target rule.
+event (the counts of non-candidates by entry rank included when the policy
+ranks). Per-thread arrays only, restored after each path as for the target rule.
 """
 
 from __future__ import annotations

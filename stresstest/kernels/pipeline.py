@@ -55,15 +55,14 @@ from stresstest.kernels.adl import (
     write_fund_state,
 )
 from stresstest.kernels.adl_index import (
-    W_REMOVED,
     AdlIndex,
     AdlWork,
     build_static,
-    deleverage,
     leaf_base,
     new_work,
     restore_side,
 )
+from stresstest.kernels.adl_sides import deleverage_both_sides
 from stresstest.kernels.backstop import (
     N_COHORT,
     close_bounded,
@@ -99,6 +98,7 @@ from stresstest.kernels.mechanics import (
     penalty_rate,
     relative_impact,
 )
+from stresstest.kernels.partial import N_COH
 from stresstest.kernels.partial_adl import PartialAdlWork, new_partial_work
 from stresstest.kernels.pipeline_partial import partial_pipeline_path
 from stresstest.kernels.search import first_greater, first_not_less
@@ -146,6 +146,8 @@ def pipeline_path(
     short_work: AdlWork,
     heap_keys: np.ndarray,
     heap_tags: np.ndarray,
+    long_partial: PartialAdlWork,
+    short_partial: PartialAdlWork,
 ) -> int:
     """Replay the sorted book over one path through every stage of ``params``.
 
@@ -168,6 +170,9 @@ def pipeline_path(
     (:func:`stresstest.kernels.adl_index.build_static`) and the thread's working
     state (:func:`stresstest.kernels.adl_index.new_work`), ``heap_*`` the
     selection heap; the path leaves the working state as it found it.
+    ``*_partial`` (:func:`stresstest.kernels.partial_adl.new_partial_work`) are
+    only passed on to :func:`stresstest.kernels.adl_sides.deleverage_both_sides`,
+    which reads them with partial liquidation alone.
     """
     n_points = prices.shape[0]
     last_step = n_points - 1
@@ -195,6 +200,7 @@ def pipeline_path(
     # ADL removal state (docs/model.md 10.2): a single column means nothing removed yet.
     long_removed = np.zeros((N_REMOVED, 1))
     short_removed = np.zeros((N_REMOVED, 1))
+    no_cohorts = np.zeros((0, N_COH))  # ADL without partial liquidation reads no cohort
     adl_policy = int(params[enums.MECH_ADL])
     adl_notional = 0.0
     adl_count = 0.0
@@ -393,8 +399,6 @@ def pipeline_path(
             passed_short += vault_short
         passed = passed_long + passed_short
         net = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
-        cover = 0.0
-        left = 0.0
         shortfall = -(state[FUND] + net)
         fund_need = shortfall if shortfall > 0.0 else 0.0
         need_long = passed_long  # longs' losses, covered by shorts
@@ -403,54 +407,49 @@ def pipeline_path(
             need_long += shortfall * bad_long / (bad_long + bad_short)
             need_short += shortfall * bad_short / (bad_long + bad_short)
         if with_adl and need_long + need_short > 0.0:
-            if need_long > 0.0:  # longs went bankrupt: profitable shorts cover
-                if short_removed.shape[1] == 1:  # the thread's (zeroed) removal trees
-                    short_removed = short_work[W_REMOVED]
-                got, short_left, notional, count, qty, gini = deleverage(
-                    adl_policy,
-                    -1,
-                    need_long,
-                    adl_price,
-                    short_threshold,
-                    short_positions,
-                    short_to,
-                    n_short,
-                    short_index,
-                    short_work,
-                    heap_keys,
-                    heap_tags,
-                )
-                gini_weighted += got * gini
-                gini_cover += got
-                cover += got
-                left += short_left
-                adl_notional += notional
-                adl_count += count
-                open_qty -= qty
-            if need_short > 0.0:  # shorts went bankrupt: profitable longs cover
-                if long_removed.shape[1] == 1:
-                    long_removed = long_work[W_REMOVED]
-                got, long_left, notional, count, qty, gini = deleverage(
-                    adl_policy,
-                    1,
-                    need_short,
-                    adl_price,
-                    long_threshold,
-                    long_positions,
-                    0,
-                    long_from,
-                    long_index,
-                    long_work,
-                    heap_keys,
-                    heap_tags,
-                )
-                gini_weighted += got * gini
-                gini_cover += got
-                cover += got
-                left += long_left
-                adl_notional += notional
-                adl_count += count
-                open_qty -= qty
+            (
+                cover,
+                left,
+                adl_notional,
+                adl_count,
+                gini_weighted,
+                gini_cover,
+                open_qty,
+                long_removed,
+                short_removed,
+            ) = deleverage_both_sides(
+                False,
+                adl_policy,
+                need_long,
+                need_short,
+                adl_price,
+                step,
+                long_threshold,
+                long_positions,
+                long_from,
+                no_cohorts,
+                0,
+                long_index,
+                long_work,
+                long_partial,
+                long_removed,
+                short_threshold,
+                short_positions,
+                short_to,
+                no_cohorts,
+                0,
+                short_index,
+                short_work,
+                short_partial,
+                short_removed,
+                heap_keys,
+                heap_tags,
+                adl_notional,
+                adl_count,
+                gini_weighted,
+                gini_cover,
+                open_qty,
+            )
             if passed > 0.0:
                 settle_passed(state, net, cover, fund_need, passed, left == 0.0)
             else:
@@ -577,6 +576,8 @@ def _replay_path(
         short_work,
         heap_keys,
         heap_tags,
+        long_partial,
+        short_partial,
     )
 
 

@@ -44,11 +44,11 @@ from stresstest.kernels.adl import (
 )
 from stresstest.kernels.adl_index import (
     W_REMAIN,
-    W_REMOVED,
     AdlIndex,
     AdlWork,
     restore_side,
 )
+from stresstest.kernels.adl_sides import deleverage_both_sides
 from stresstest.kernels.backstop import (
     N_COHORT,
     init_vault,
@@ -91,7 +91,6 @@ from stresstest.kernels.partial import (
 )
 from stresstest.kernels.partial_adl import (
     PartialAdlWork,
-    deleverage_partial,
     restore_partial,
     track_flags,
     track_takeovers,
@@ -647,60 +646,49 @@ def partial_pipeline_path(
                 need_long += shortfall * bad_long / (bad_long + bad_short)
                 need_short += shortfall * bad_short / (bad_long + bad_short)
             if with_adl and need_long + need_short > 0.0:  # ADL, then socialized (10.2)
-                cover = 0.0
-                left = 0.0
-                if need_long > 0.0:  # longs went bankrupt: profitable shorts cover
-                    if short_removed.shape[1] == 1:  # the thread's (zeroed) removal trees
-                        short_removed = short_work[W_REMOVED]
-                    got, short_left, notional, count, qty, gini = deleverage_partial(
-                        adl_policy,
-                        -1,
-                        need_long,
-                        adl_price,
-                        step,
-                        short_threshold,
-                        short_positions,
-                        short_cohorts,
-                        n_short_cohorts,
-                        short_index,
-                        short_work,
-                        short_partial,
-                        heap_keys,
-                        heap_tags,
-                    )
-                    gini_weighted += got * gini
-                    gini_cover += got
-                    cover += got
-                    left += short_left
-                    adl_notional += notional
-                    adl_count += count
-                    open_qty -= qty
-                if need_short > 0.0:  # shorts went bankrupt: profitable longs cover
-                    if long_removed.shape[1] == 1:
-                        long_removed = long_work[W_REMOVED]
-                    got, long_left, notional, count, qty, gini = deleverage_partial(
-                        adl_policy,
-                        1,
-                        need_short,
-                        adl_price,
-                        step,
-                        long_threshold,
-                        long_positions,
-                        long_cohorts,
-                        n_long_cohorts,
-                        long_index,
-                        long_work,
-                        long_partial,
-                        heap_keys,
-                        heap_tags,
-                    )
-                    gini_weighted += got * gini
-                    gini_cover += got
-                    cover += got
-                    left += long_left
-                    adl_notional += notional
-                    adl_count += count
-                    open_qty -= qty
+                (
+                    cover,
+                    left,
+                    adl_notional,
+                    adl_count,
+                    gini_weighted,
+                    gini_cover,
+                    open_qty,
+                    long_removed,
+                    short_removed,
+                ) = deleverage_both_sides(
+                    True,
+                    adl_policy,
+                    need_long,
+                    need_short,
+                    adl_price,
+                    step,
+                    long_threshold,
+                    long_positions,
+                    n_long,
+                    long_cohorts,
+                    n_long_cohorts,
+                    long_index,
+                    long_work,
+                    long_partial,
+                    long_removed,
+                    short_threshold,
+                    short_positions,
+                    0,
+                    short_cohorts,
+                    n_short_cohorts,
+                    short_index,
+                    short_work,
+                    short_partial,
+                    short_removed,
+                    heap_keys,
+                    heap_tags,
+                    adl_notional,
+                    adl_count,
+                    gini_weighted,
+                    gini_cover,
+                    open_qty,
+                )
                 if step_passed > 0.0:
                     settle_passed(state, net, cover, fund_need, step_passed, left == 0.0)
                 else:
@@ -734,8 +722,8 @@ def partial_pipeline_path(
     )
     if with_adl:
         # The per-position state first (it reads the touched lists the restore clears).
-        restore_partial(long_threshold, long_work, long_partial)
-        restore_partial(short_threshold, short_work, short_partial)
+        restore_partial(long_threshold, long_ranks, long_work, long_partial)
+        restore_partial(short_threshold, short_ranks, short_work, short_partial)
         restore_side(ranked, long_index, long_work)
         restore_side(ranked, short_index, short_work)
     return depth
