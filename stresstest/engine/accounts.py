@@ -88,8 +88,8 @@ def build_accounts(scenario: schema.Scenario, source: MultiPathSource) -> Accoun
 def uses_account_stages(scenario: schema.Scenario) -> bool:
     """Whether an accounts scenario turns on a stage the accounts kernel runs (11.7).
 
-    ``[oracle]`` or ``liquidation.fee_model = "vol_scaled"``; every other stage is
-    refused with accounts when the scenario is loaded (scenario/composition.py).
+    ``[oracle]`` or ``liquidation.fee_model = "vol_scaled"``; the other stages run in
+    the defence kernel (:func:`uses_account_defences`).
     """
     return scenario.oracle is not None or scenario.liquidation.fee_model == "vol_scaled"
 
