@@ -198,5 +198,5 @@ def test_key_value_inverts_order_key_bit_for_bit() -> None:
     tiny = np.finfo(np.float64).smallest_subnormal
     big = np.finfo(np.float64).max
     values = np.array([-0.0, 0.0, np.inf, -np.inf, tiny, -tiny, big, -big, 1.5, -2.25, 1e-300])
-    back = np.array([key_value(order_key(bits)) for bits in values.view(np.uint64)])
+    back = np.array([key_value(np.uint64(order_key(bits))) for bits in values.view(np.uint64)])
     assert back.tobytes() == values.tobytes()
