@@ -19,8 +19,11 @@ from stresstest.kernels.quantiles import (
     PATH_TILE,
     column_bands,
     column_quantiles,
+    key_value,
     needed_ranks,
+    order_key,
     select_ranks,
+    sort_small,
 )
 from tests.tiers import examples
 
@@ -178,3 +181,22 @@ def test_means_sum_in_path_order_by_hand() -> None:
     assert means[0] != (1e16 + 2.0) / 3.0
     assert means[1] == 0.0 and not np.signbit(means[1])
     assert means.tobytes() == values.mean(axis=0).tobytes()
+
+
+@settings(deadline=None, database=None, max_examples=examples(200))
+@given(keys=hnp.arrays(np.uint64, st.integers(0, 40)))
+def test_sort_small_sorts_in_place_like_numpy(keys: np.ndarray) -> None:
+    """The insertion sort of the small sets gives numpy's ascending order, in place."""
+    expected = np.sort(keys)
+    sort_small(keys)
+    assert keys.tobytes() == expected.tobytes()
+
+
+def test_key_value_inverts_order_key_bit_for_bit() -> None:
+    """Signed zeros, infinities, subnormals, extremes and ordinary values survive the round
+    trip through the order key with their exact bits."""
+    tiny = np.finfo(np.float64).smallest_subnormal
+    big = np.finfo(np.float64).max
+    values = np.array([-0.0, 0.0, np.inf, -np.inf, tiny, -tiny, big, -big, 1.5, -2.25, 1e-300])
+    back = np.array([key_value(np.uint64(order_key(bits))) for bits in values.view(np.uint64)])
+    assert back.tobytes() == values.tobytes()

@@ -35,13 +35,14 @@ def variant_row(name: str, result: Result) -> dict[str, Any]:
     ``design`` its close factor and bonus, ``maintenance`` and ``k`` are null, the
     requirement is the debt outstanding and the rate the loan-to-value.
     """
-    summary = result.summary()["metrics"]
+    document = result.summary()
+    summary = document["metrics"]
     margin = result.scenario.margin
     model, design = variant_design(result.scenario)
     lending = result.scenario.lending is not None
     bad_debt = summary["bad_debt"]
     drawdown = summary["fund_max_drawdown"]
-    depleted = result.summary()["probability_fund_depleted"]
+    depleted = document["probability_fund_depleted"]
     penalties = result.column("fees_to_fund") + result.column("fees_to_liquidators")
     return {
         "variant": name,

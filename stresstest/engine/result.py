@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -230,8 +232,15 @@ class Result:
     def summary(self) -> dict[str, Any]:
         """Summary statistics of every metric with Monte-Carlo errors (``summary.json``).
 
-        ``format_version`` is the format of the result folder (docs/results.md).
+        ``format_version`` is the format of the result folder (docs/results.md). Computed
+        once per result (summary.json, the console and compare.parquet all read it); each
+        call returns a fresh copy, so a caller may change what it gets.
         """
+        return copy.deepcopy(self._summary_document)
+
+    @cached_property
+    def _summary_document(self) -> dict[str, Any]:
+        """:meth:`summary`'s document, computed on first use (the result is frozen)."""
         metrics = {
             name: describe(self.column(name), lower_tail=name in LOWER_TAIL_METRICS)
             for name in self.metric_names

@@ -103,11 +103,10 @@ def order_key(bits: np.uint64) -> np.uint64:
 
 @kernel
 def key_value(key: np.uint64) -> float:
-    """The float64 whose :func:`order_key` is ``key``."""
+    """The float64 whose :func:`order_key` is ``key`` (a reinterpretation of the bits in a
+    register: nothing is allocated, so a rank costs no heap call)."""
     bits = key & ~SIGN_BIT if key >> np.uint64(63) else ~key
-    cell = np.empty(1, dtype=np.uint64)
-    cell[0] = bits
-    value: float = cell.view(np.float64)[0]
+    value: float = np.uint64(bits).view(np.float64)
     return value
 
 
@@ -171,6 +170,19 @@ def highest_bit(word: np.uint64) -> int:
 
 
 @kernel
+def sort_small(keys: np.ndarray) -> None:
+    """Sort a few order keys ascending in place (insertion sort: unlike ``ndarray.sort``,
+    which builds a partition stack on the heap per call, it allocates nothing)."""
+    for i in range(1, keys.shape[0]):
+        key = keys[i]
+        j = i - 1
+        while j >= 0 and keys[j] > key:
+            keys[j + 1] = keys[j]
+            j -= 1
+        keys[j + 1] = key
+
+
+@kernel
 def select_keys_into(
     keys: np.ndarray,
     spare: np.ndarray,
@@ -197,7 +209,8 @@ def select_keys_into(
     bits above are shared. The set is histogrammed once by that digit, each wanted rank
     placed in its bucket, and the buckets that hold a wanted rank are gathered (in one
     pass) and refined the same way, with the ranks that fell in them; a set of at most
-    ``SMALL_SET`` keys is sorted, and a bucket of the digit at bit 0 holds equal keys.
+    ``SMALL_SET`` keys is sorted where it lies (:func:`sort_small`), and a bucket of the
+    digit at bit 0 holds equal keys.
     Ranks in one bucket (the floor and the next index of one quantile nearly always
     are) share its work; columns of equal values (a count that is 0 on most paths)
     cost one pass. No comparisons of values outside the small sorts, so no
@@ -226,9 +239,9 @@ def select_keys_into(
         first, last, below = tasks[pending, 3], tasks[pending, 4], tasks[pending, 5]
         source = keys if row == 0 else spare
         target = spare if row == 0 else keys
-        if count <= SMALL_SET:
-            part = source[start : start + count].copy()
-            part.sort()
+        if count <= SMALL_SET:  # sorted where it lies: no other pending set reads this span
+            part = source[start : start + count]
+            sort_small(part)
             for r in range(first, last):
                 found[r] = part[ranks[r] - below]
             continue
