@@ -183,9 +183,12 @@ def reference_account_defences(
     when given, receives each replay's smallest relative distance of a takeover decision
     from its tie (``|E - k R| / sum q O``); ``fraction``: ``[partial_liquidation] rule =
     "fraction"`` (``fraction``, ``cooldown_steps``, ``min_notional``; docs/model.md 11.8,
-    *The fraction rule*), which replaces the target of ``buffer`` (then ignored); ``seen``,
-    when given, receives the names of the fraction rule's cases met (``re-armed``,
-    ``bankrupt``, ``cool-down``, ``below threshold``, ``partial``, ``partial and full legs``).
+    *The fraction rule*), which replaces the target of ``buffer`` (then ignored), or
+    ``{"tier_step_down": 1.0}`` for ``rule = "tier_step_down"`` (11.8, *The tier
+    step-down*; needs ``brackets``); ``seen``, when given, receives the names of the
+    rule's cases met (``re-armed``, ``bankrupt``, ``cool-down``, ``below threshold``,
+    ``partial``, ``partial and full legs``; the step-down's ``stepped down``, ``stepped and
+    full legs``, ``lowest bracket``).
     """
     prices = np.asarray(prices, dtype=float)
     n_paths = prices.shape[0]
@@ -330,6 +333,8 @@ def _replay_path(
         if after_fee <= 0.0:
             seen.add("bankrupt")
             return None
+        if "tier_step_down" in fraction:
+            return by_step_down(t, live)
         f = float(fraction["fraction"])
         cooling = last_partial[u] is not None and t <= last_partial[u] + int(
             fraction.get("cooldown_steps", 0)
@@ -346,6 +351,22 @@ def _replay_path(
         elif f < 1.0:
             seen.add("partial")
         return closed if any(closed[row] < qty[row] for row in live) else None
+
+    def by_step_down(t: int, live: list[int]) -> dict[int, float] | None:
+        """The tier step-down's closed quantity per live leg (11.8): down to the floor
+        ``F_b`` of the leg's bracket at the mark (the largest ``F_b / O < q``), in full in
+        the lowest bracket; ``None`` when every leg closes in full."""
+        closed = {}
+        for row in live:
+            o = mark[asset_of[row]][t]
+            keeps = [floor / o for floor, _ in brackets if floor / o < qty[row]]
+            closed[row] = qty[row] - keeps[-1] if keeps else qty[row]
+        stepped = [row for row in live if closed[row] < qty[row]]
+        if stepped:
+            seen.add("stepped down" if len(stepped) == len(live) else "stepped and full legs")
+            return closed
+        seen.add("lowest bracket")
+        return None
 
     def unit_moves(u: int, t: int) -> list[float]:
         """``r*`` of unit ``u`` at step ``t`` from its exposures ``g_a`` at the marks."""

@@ -143,6 +143,8 @@ def mechanics_vector(scenario: schema.Scenario) -> np.ndarray:
             params[enums.MECH_PARTIAL_COOLDOWN] = 0.0 if cooldown is None else float(cooldown)
             floor = partial.min_notional
             params[enums.MECH_PARTIAL_MIN_NOTIONAL] = 0.0 if floor is None else floor
+        elif partial.rule == "tier_step_down":
+            params[enums.MECH_PARTIAL_RULE] = enums.PARTIAL_RULE_STEP_DOWN
     backstop = scenario.backstop
     if backstop is not None:
         params[enums.MECH_BACKSTOP] = 1.0

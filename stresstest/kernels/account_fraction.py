@@ -23,6 +23,7 @@ import numpy as np
 
 from stresstest.kernels import enums
 from stresstest.kernels.account_close import settle_terms
+from stresstest.kernels.account_step_down import step_down_closes
 from stresstest.kernels.account_watch import unit_breached
 from stresstest.kernels.fund import record_close
 from stresstest.kernels.jit import kernel
@@ -36,10 +37,12 @@ FRACTION_FULL = 2
 
 @kernel
 def uses_fraction_rule(params: np.ndarray) -> bool:
-    """Whether the stage vector turns on partial liquidation with ``rule = "fraction"``."""
+    """Whether the stage vector turns on partial liquidation by a rule of legs: ``rule =
+    "fraction"`` or ``"tier_step_down"`` (both settled by :func:`fraction_closes`)."""
+    rule = int(params[enums.MECH_PARTIAL_RULE])
     return bool(
         params[enums.MECH_PARTIAL] > 0.0
-        and int(params[enums.MECH_PARTIAL_RULE]) == enums.PARTIAL_RULE_FRACTION
+        and (rule == enums.PARTIAL_RULE_FRACTION or rule == enums.PARTIAL_RULE_STEP_DOWN)
     )
 
 
@@ -61,7 +64,10 @@ def fraction_closes(
     each live leg closes ``q`` (in full) when the unit is in its cool-down
     (``last_partial[unit] >= 0`` and ``step <= last_partial[unit] + k``), when
     ``f >= 1`` or when ``q O_a,step <= N_min``, else ``f q``; ``FRACTION_PARTIAL``
-    when some leg keeps a quantity, else ``FRACTION_FULL``. ``closes[position]``
+    when some leg keeps a quantity, else ``FRACTION_FULL``. With ``rule =
+    "tier_step_down"`` the legs after the first two cases are stepped down one bracket
+    instead (:func:`stresstest.kernels.account_step_down.step_down_closes`; no
+    cool-down, no threshold). ``closes[position]``
     receives each of the unit's legs' closed quantity (base units; 0 re-armed, ``q``
     closed whole). ``inputs = (marks, fee_rates, rates_now, shifts, brackets, liquidation,
     params)`` as :func:`stresstest.kernels.account_defences.defence_path` holds them;
@@ -93,6 +99,9 @@ def fraction_closes(
     closes[start:end] = qty[start:end]
     if not collateral[unit] + pnl - due > 0.0:
         return FRACTION_FULL
+    if int(params[enums.MECH_PARTIAL_RULE]) == enums.PARTIAL_RULE_STEP_DOWN:
+        kept = step_down_closes(start, end, step, marks, brackets[0], pos_asset, qty, closes)
+        return FRACTION_PARTIAL if kept else FRACTION_FULL
     fraction = params[enums.MECH_PARTIAL_FRACTION]
     cooldown = params[enums.MECH_PARTIAL_COOLDOWN]
     floor = params[enums.MECH_PARTIAL_MIN_NOTIONAL]

@@ -266,6 +266,7 @@ N_MECH = 36
 # Close rules of partial liquidation (docs/model.md 10.1).
 PARTIAL_RULE_TO_BUFFER = 0  # close down to the target (maintenance + buffer) at the mark
 PARTIAL_RULE_FRACTION = 1  # close a fixed share, cool-down and notional threshold (venues)
+PARTIAL_RULE_STEP_DOWN = 2  # accounts with brackets: each leg down to its bracket's floor (11.8)
 
 # ADL policies (docs/model.md 10.2); ADL_NONE means no [adl] table.
 ADL_NONE = 0

@@ -43,6 +43,7 @@ PREDICTIVE = Stage("predictive", "liquidation.trigger = 'predictive'")
 VOL_FEE = Stage("vol_fee", "liquidation.fee_model = 'vol_scaled'")
 PARTIAL = Stage("partial", "[partial_liquidation]")
 PARTIAL_FRACTION = Stage("partial_fraction", "partial_liquidation.rule = 'fraction'")
+PARTIAL_STEP_DOWN = Stage("partial_step_down", "partial_liquidation.rule = 'tier_step_down'")
 ADL = Stage("adl", "[adl]")
 BACKSTOP = Stage("backstop", "[backstop]")
 FUND_BOUND = Stage("fund_bound", "insurance_fund.pays_past_bankruptcy")
@@ -52,9 +53,10 @@ ACCOUNTS = Stage("accounts", "multi-asset accounts ([paths] source '*_multi')")
 #: pair not listed composes. Listed pairs are refused, never half run.
 UNSUPPORTED: dict[frozenset[str], str] = {
     # Accounts run every stage: the oracle, the volatility-scaled penalty (docs/model.md
-    # 11.7), partial liquidation by either rule, ADL and the predictive trigger (11.8),
-    # price impact (11.9), the fund's bound (11.10) and the backstop vault (11.11), in
-    # every mode.
+    # 11.7), partial liquidation by any rule (the tier step-down needs brackets, so
+    # accounts: stresstest.scenario.defences refuses it without them), ADL and the
+    # predictive trigger (11.8), price impact (11.9), the fund's bound (11.10) and the
+    # backstop vault (11.11), in every mode.
 }
 
 
@@ -83,6 +85,7 @@ def stages_on(built: dict[str, Any]) -> list[Stage]:
     on = [
         # the rule first, so that a pair refused for the rule names the rule
         (PARTIAL_FRACTION, partial is not None and partial.rule == "fraction"),
+        (PARTIAL_STEP_DOWN, partial is not None and partial.rule == "tier_step_down"),
         (PARTIAL, partial is not None),
         (ADL, built.get("adl") is not None),
         (BACKSTOP, built.get("backstop") is not None),
@@ -131,5 +134,6 @@ def _key(stage: Stage) -> str:
         "vol_fee": "liquidation.fee_model",
         "partial": "partial_liquidation",
         "partial_fraction": "partial_liquidation.rule",
+        "partial_step_down": "partial_liquidation.rule",
         "fund_bound": "insurance_fund.pays_past_bankruptcy",
     }.get(stage.name, stage.name)

@@ -17,7 +17,7 @@ from stresstest.limits import AMOUNT_MAX, AMOUNT_MIN
 from stresstest.scenario.schema import MAX_STEPS, spec
 
 #: The close rules of ``[partial_liquidation]`` (docs/model.md 10.1).
-PARTIAL_RULES = ("to_buffer", "fraction")
+PARTIAL_RULES = ("to_buffer", "fraction", "tier_step_down")
 
 #: The keys of ``[partial_liquidation]`` that only the rule ``'fraction'`` reads.
 FRACTION_KEYS = ("fraction", "cooldown_steps", "min_notional")
@@ -46,7 +46,10 @@ class PartialLiquidation:
         "'fraction' closes `fraction` of its current quantity, then a cool-down of "
         "`cooldown_steps` during which a liquidation closes it in full, and closes in full "
         "a position whose notional at the mark is at most `min_notional` (Hyperliquid: "
-        "20% above 100k USDC, docs/model.md 10.1).",
+        "20% above 100k USDC, docs/model.md 10.1); 'tier_step_down' (accounts with "
+        "accounts.bracket_floor) brings each leg of a breached unit down one maintenance "
+        "bracket, to its bracket's notional floor, and closes a leg of the lowest bracket "
+        "in full (Binance, docs/model.md 11.8).",
         default=None,
         choices=PARTIAL_RULES,
     )
@@ -80,6 +83,11 @@ class PartialLiquidation:
     def fraction_rule(self) -> bool:
         """Whether the venue-style rule ``'fraction'`` is on (docs/model.md 10.1)."""
         return self.rule == "fraction"
+
+    @property
+    def step_down_rule(self) -> bool:
+        """Whether the rule ``'tier_step_down'`` is on (docs/model.md 11.8)."""
+        return self.rule == "tier_step_down"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,7 +168,9 @@ def check_defences(built: dict[str, Any], file: Path | None) -> None:
     if partial is None:
         return
     _check_partial_rule(partial, file)
-    if partial.fraction_rule:
+    if partial.step_down_rule:
+        _check_step_down(built, file)
+    if partial.fraction_rule or partial.step_down_rule:
         return  # no target to reach: the fee and the buffer are not compared
     liquidation = built["liquidation"]
     if liquidation.trigger != "maintenance" or liquidation.fee_model != "static":
@@ -205,6 +215,16 @@ def _check_partial_rule(partial: PartialLiquidation, file: Path | None) -> None:
                 expected="no buffer (or 0) with rule = 'fraction', or rule = 'to_buffer'",
             )
         return
+    if partial.step_down_rule and partial.buffer != 0.0:
+        raise InputError(
+            "partial_liquidation.rule = 'tier_step_down' and partial_liquidation.buffer do "
+            "not go together: the step-down closes to a bracket's floor, not down to a "
+            "target, so the buffer above the target means nothing",
+            file=file,
+            key="partial_liquidation.rule, partial_liquidation.buffer",
+            value=partial.buffer,
+            expected="no buffer (or 0) with rule = 'tier_step_down', or rule = 'to_buffer'",
+        )
     for name in FRACTION_KEYS:
         value = getattr(partial, name)
         if value is not None:
@@ -216,3 +236,27 @@ def _check_partial_rule(partial: PartialLiquidation, file: Path | None) -> None:
                 value=value,
                 expected=f"partial_liquidation.rule = 'fraction', or no {name}",
             )
+
+
+def _check_step_down(built: dict[str, Any], file: Path | None) -> None:
+    """Refuse ``rule = 'tier_step_down'`` without tiered brackets to step down.
+
+    The rule moves a leg to the floor of its maintenance bracket (docs/model.md 11.8),
+    so it needs the accounts engine (multi-asset paths and an accounts book) and
+    ``[accounts] bracket_floor``. Raises :class:`InputError` naming both settings.
+    """
+    table = built.get("accounts")
+    if table is not None and table.bracket_floor:
+        return
+    raise InputError(
+        "partial_liquidation.rule = 'tier_step_down' needs maintenance brackets to step "
+        "down: it brings a position to the notional floor of its bracket, and this "
+        "scenario has no accounts.bracket_floor",
+        file=file,
+        key="partial_liquidation.rule, accounts.bracket_floor",
+        value="tier_step_down",
+        expected=(
+            "[accounts] bracket_floor and bracket_rate (accounts engine: '*_multi' paths "
+            "and an accounts book), or another partial_liquidation.rule"
+        ),
+    )

@@ -1,0 +1,330 @@
+"""The tier step-down rule of partial liquidation with accounts (docs/model.md 11.8).
+
+``[partial_liquidation] rule = "tier_step_down"``: the accounts defence kernel against
+tests/reference_account_defences.py (unit by unit, leg by leg) on random books with a
+random bracket table in cross, isolated and book modes, with ADL, the backstop vault,
+price impact, an oracle, a volatility-scaled penalty or the predictive trigger drawn on
+top; by hand, a position in the third bracket stepped down to the second, then to the
+first, then closed whole (and the same path ending bankrupt); the scenario layer (the
+rule needs brackets, refuses the buffer and the fraction rule's keys, runs with the same
+bytes by thread and chunk).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+
+import stresstest
+from stresstest.errors import InputError
+from stresstest.kernels import enums
+from stresstest.kernels.account_step_down import step_down_quantity
+from stresstest.scenario import load_scenario
+from tests.reference_account_defences import reference_account_defences
+from tests.reference_accounts import smallest_gap
+from tests.test_accounts import (
+    KERNEL_SETTINGS,
+    NEAR_TIE_RELATIVE_GAP,
+    accounts_cases,
+    book_dict,
+    hand_prices,
+    make_book,
+)
+from tests.test_accounts_backstop import backstop_tables, run_vault, vault_params
+from tests.test_accounts_defences import (
+    assert_defence_metrics,
+    defence_params,
+    reference_trigger,
+)
+from tests.test_accounts_market import impact_params, market_tables
+from tests.test_accounts_stages import fee_tables, oracle_tables, resolved_fee
+from tests.test_composition import ACCOUNTS
+from tests.tiers import examples
+from tests.tolerances import HAND_COMPUTED_ATOL, HAND_COMPUTED_RTOL, assert_close
+
+INDEX = enums.METRIC_INDEX
+#: The reference's key for the rule (tests/reference_account_defences.py).
+STEP_DOWN = {"tier_step_down": 1.0}
+
+
+def step_down_params(params: np.ndarray) -> np.ndarray:
+    """``params`` with partial liquidation by the tier step-down, as
+    engine.mechanics.mechanics_vector sets it."""
+    params = params.copy()
+    params[enums.MECH_PARTIAL] = 1.0
+    params[enums.MECH_BUFFER] = 0.0
+    params[enums.MECH_PARTIAL_RULE] = enums.PARTIAL_RULE_STEP_DOWN
+    return params
+
+
+@st.composite
+def bracket_tables(draw: st.DrawFn, base_rate: float) -> list[tuple[float, float]]:
+    """1 to 4 brackets above the first, floors across the legs' notionals (about 20 to
+    1,000 quote units in :func:`accounts_cases`), rates rising from ``base_rate``."""
+    floors = sorted(set(draw(st.lists(st.floats(20.0, 1000.0), min_size=1, max_size=4))))
+    rate = base_rate
+    table = []
+    for floor in floors:
+        rate += draw(st.sampled_from([0.0, 0.005, 0.02]) | st.floats(0.0, 0.05))
+        table.append((float(floor), min(rate, 0.5)))
+    return table
+
+
+@st.composite
+def step_down_cases(draw: st.DrawFn) -> dict[str, Any]:
+    """An accounts case with brackets and the step-down always, and maybe ADL, the vault,
+    impact, an oracle, a vol fee or the predictive trigger."""
+    case = draw(accounts_cases())
+    margin = case["margin"]
+    base = margin["maintenance"] if margin["model"] == "static" else margin["floor"]
+    case["brackets"] = draw(bracket_tables(base))
+    case["adl"] = draw(st.sampled_from([None, "profit_leverage", "hyperliquid", "pro_rata"]))
+    if draw(st.booleans()):
+        case["fund_initial"] = 0.0  # every bad debt is a shortfall
+    case["oracle"] = draw(oracle_tables()) if draw(st.booleans()) else None
+    vol_margin = margin["model"] == "vol_scaled"
+    case["fee_keys"] = draw(fee_tables(vol_margin)) if draw(st.booleans()) else None
+    case["market"] = draw(market_tables()) if draw(st.integers(0, 3)) == 0 else None
+    case["backstop"] = (
+        draw(backstop_tables(case["book"].entry_notional)) if draw(st.integers(0, 3)) == 0 else None
+    )
+    case["trigger"] = None
+    if draw(st.integers(0, 3)) == 0:
+        case["trigger"] = (draw(st.floats(0.01, 0.5)), draw(st.integers(0, 12)))
+    return case
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(300))
+@given(case=step_down_cases())
+def test_step_down_kernel_matches_reference(case: dict[str, Any]) -> None:
+    book = case["book"]
+    mode = case["mode"]
+    cross = book.cross if mode == "book" else np.full(book.n_accounts, mode == "cross")
+    gap = smallest_gap(
+        case["prices"], book_dict(book), cross, case["margin"], case["brackets"], case["oracle"]
+    )
+    assume(gap > NEAR_TIE_RELATIVE_GAP)
+    params = defence_params(
+        case["margin"], case["oracle"], case["fee_keys"], None, case["adl"], case["trigger"]
+    )
+    params = step_down_params(params)
+    if case["market"] is not None:
+        params = impact_params(params, case["market"])
+    if case["backstop"] is not None:
+        params = vault_params(params, case["backstop"])
+    gaps: list[float] = []
+    seen: set[str] = set()
+    expected = reference_account_defences(
+        case["prices"],
+        book_dict(book),
+        cross,
+        case["margin"],
+        *case["liquidation"],
+        case["fund_initial"],
+        case["brackets"],
+        oracle=case["oracle"],
+        fee_model=resolved_fee(case["margin"], case["fee_keys"]),
+        adl=case["adl"],
+        trigger=reference_trigger(params),
+        market=case["market"],
+        backstop=case["backstop"],
+        gaps=gaps,
+        fraction=STEP_DOWN,
+        seen=seen,
+    )
+    assume(not gaps or min(gaps) > NEAR_TIE_RELATIVE_GAP)
+    for name in sorted(seen):  # how often each case of the rule was met (11.8)
+        event(f"case: {name}")
+    actual = run_vault(
+        case["prices"],
+        book,
+        mode,
+        case["margin"],
+        case["liquidation"],
+        case["fund_initial"],
+        params,
+        case["brackets"],
+    )
+    closes = actual[:, INDEX["n_liquidations"]].sum()
+    event(f"{mode}: closes {'> 0' if closes > 0 else '0'}, adl {case['adl'] is not None}")
+    names = enums.METRIC_NAMES
+    names += enums.ADL_METRIC_NAMES if case["adl"] else ()
+    names += enums.MARKET_METRIC_NAMES if case["market"] else ()
+    names += enums.BACKSTOP_METRIC_NAMES if case["backstop"] else ()
+    capital = case["backstop"]["capital"] if case["backstop"] else 0.0
+    assert_defence_metrics(actual, expected, book.entry_notional + capital, names)
+
+
+# ----------------------------------------------------------------------------- by hand
+def test_step_down_quantity_keeps_the_floor_of_the_bracket_and_counts_a_tie_below() -> None:
+    floors = np.array([0.0, 50000.0, 100000.0])
+    # 2.5 at 50,000: notional 125,000, third bracket: keeps 100,000 / 50,000 = 2
+    assert step_down_quantity(2.5, 50000.0, floors) == 2.0
+    # exactly at the floor 100,000 (2 x 50,000): counted in the bracket below, keeps 1
+    assert step_down_quantity(2.0, 50000.0, floors) == 1.0
+    # 50,000 is the first floor: the lowest bracket, nothing kept (closed in full)
+    assert step_down_quantity(1.0, 50000.0, floors) == 0.0
+    assert step_down_quantity(0.5, 50000.0, floors) == 0.0
+    # no brackets above the first: always the lowest
+    assert step_down_quantity(10.0, 50000.0, floors[:1]) == 0.0
+
+
+#: Brackets at 50,000 and 100,000 over the first at 1 %: rates 1 %, 2 %, 5 %, amounts
+#: 0, 500 and 500 + 0.03 x 100,000 = 3,500; R(n) = 0.05 n - 3,500 above 100,000.
+HAND_BRACKETS = [(50000.0, 0.02), (100000.0, 0.05)]
+HAND_MARGIN = {"model": "static", "maintenance": 0.01}
+#: latency 0, no slippage, penalty 0.5 %, half of it to the liquidator
+HAND_LIQUIDATION = (0, 0.0, 0.005, 0.5)
+#: One cross account, one leg: long 2.5 BTC at 52,000 (notional 130,000, third bracket),
+#: collateral 6,500. ETH is in the paths but held by no one.
+LONG = make_book([0], [0], [1.0], [2.5], [52000.0], [6500.0], [True])
+
+
+def hand(value: float, expected: float, what: str) -> None:
+    assert_close(value, expected, rtol=HAND_COMPUTED_RTOL, atol=HAND_COMPUTED_ATOL, what=what)
+
+
+def run_hand(btc: list[float]) -> np.ndarray:
+    params = step_down_params(defence_params(HAND_MARGIN, None, None, None, None, None))
+    prices = hand_prices(btc, [3000.0] * len(btc))
+    return run_vault(
+        prices, LONG, "cross", HAND_MARGIN, HAND_LIQUIDATION, 0.0, params, HAND_BRACKETS
+    )[0]
+
+
+def test_third_bracket_stepped_down_to_the_second_then_the_first_then_closed() -> None:
+    # t = 0, 52,000: R = 0.05 x 130,000 - 3,500 = 3,000 <= E = 6,500: no breach.
+    # t = 1, 50,000: n = 125,000 (third bracket), R = 2,750 > E = 6,500 - 5,000 = 1,500;
+    #   A = 1,500 - 0.005 x 125,000 = 875 > 0: stepped down to the floor 100,000, keeps
+    #   100,000 / 50,000 = 2, closes 0.5: notional 25,000, penalty 125,
+    #   c' = 6,500 + 0.5 (50,000 - 52,000) - 125 = 5,375.
+    # t = 2, 50,000: n = 100,000 exactly at the second floor: R = 1,500 (either bracket,
+    #   R is continuous) > E = 5,375 - 4,000 = 1,375; A = 1,375 - 500 = 875 > 0. At the
+    #   floor the leg counts in the bracket below (the second): down to 50,000, keeps 1,
+    #   closes 1: notional 50,000, penalty 250, c'' = 5,375 - 2,000 - 250 = 3,125.
+    # t = 3, 49,300: n = 49,300, the first bracket, R = 493 > E = 3,125 - 2,700 = 425;
+    #   A = 425 - 246.5 = 178.5 > 0, the lowest bracket: closed whole, penalty 246.5 paid
+    #   in full, no bad debt.
+    metrics = run_hand([52000.0, 50000.0, 50000.0, 49300.0])
+    assert metrics[INDEX["n_liquidations"]] == 3
+    hand(metrics[INDEX["liquidated_notional"]], 25000.0 + 50000.0 + 49300.0, "notional")
+    hand(metrics[INDEX["fees_to_fund"]], 0.5 * (125.0 + 250.0 + 246.5), "fees to the fund")
+    hand(metrics[INDEX["bad_debt"]], 0.0, "bad debt")
+    # the requirement at t = 0 .. 3 (each flagged unit counted at its flag step): 3,000,
+    # 2,750, 1,500, 493
+    hand(metrics[INDEX["requirement_mean"]], (3000.0 + 2750.0 + 1500.0 + 493.0) / 4.0, "R mean")
+    # the same path ending at 48,000: E = 3,125 - 4,000 = -875, A < 0: closed whole at
+    # once, no penalty paid, bad debt 875
+    bankrupt = run_hand([52000.0, 50000.0, 50000.0, 48000.0])
+    assert bankrupt[INDEX["n_liquidations"]] == 3
+    hand(bankrupt[INDEX["liquidated_notional"]], 25000.0 + 50000.0 + 48000.0, "notional")
+    hand(bankrupt[INDEX["fees_to_fund"]], 0.5 * (125.0 + 250.0), "fees, bankrupt")
+    hand(bankrupt[INDEX["bad_debt"]], 875.0, "bad debt, bankrupt")
+    # held at 50,000 after the first step down: E = 5,375 - 4,000 = 1,375 < 1,500 again at
+    # t = 2, so the step-down goes on one bracket a step, never two at once
+    held = run_hand([52000.0, 50000.0, 50000.0])
+    assert held[INDEX["n_liquidations"]] == 2
+    hand(held[INDEX["liquidated_notional"]], 75000.0, "notional, held")
+
+
+def test_step_down_with_the_reference_on_the_hand_path() -> None:
+    prices = hand_prices([52000.0, 50000.0, 50000.0, 49300.0], [3000.0] * 4)
+    seen: set[str] = set()
+    expected = reference_account_defences(
+        prices,
+        book_dict(LONG),
+        np.ones(1, dtype=bool),
+        HAND_MARGIN,
+        *HAND_LIQUIDATION,
+        0.0,
+        HAND_BRACKETS,
+        fraction=STEP_DOWN,
+        seen=seen,
+    )
+    assert seen == {"stepped down", "lowest bracket"}
+    actual = run_hand([52000.0, 50000.0, 50000.0, 49300.0])
+    assert_defence_metrics(actual[None, :], expected, LONG.entry_notional, enums.METRIC_NAMES)
+
+
+# ----------------------------------------------------------------------------- scenarios
+def step_down_scenario(mode: str) -> dict[str, Any]:
+    scenario = copy.deepcopy(ACCOUNTS)
+    scenario["paths"].update(sigma=[0.03, 0.05], n_steps=24)
+    scenario["book"].update(n_accounts=200, leverage_max=50.0)
+    scenario["liquidation"] = {"latency_steps": 1, "fee": 0.005}
+    scenario["partial_liquidation"] = {"rule": "tier_step_down"}
+    scenario["adl"] = {"policy": "profit_leverage"}
+    scenario["insurance_fund"] = {"initial": 0.0}
+    scenario["accounts"] = {
+        "mode": mode,
+        "bracket_floor": [5000.0, 20000.0, 50000.0],
+        "bracket_rate": [0.02, 0.04, 0.08],
+    }
+    return scenario
+
+
+def test_accounts_run_the_step_down_with_the_same_bytes_by_thread_and_chunk() -> None:
+    for mode in ("cross", "isolated"):
+        scenario = step_down_scenario(mode)
+        loaded = load_scenario(scenario)
+        result = stresstest.run(loaded)
+        whole = copy.deepcopy(scenario)
+        del whole["partial_liquidation"]
+        closed_whole = stresstest.run(load_scenario(whole))
+        # the rule ran: it closes less notional than closing whole
+        assert (
+            result.column("liquidated_notional").sum()
+            != closed_whole.column("liquidated_notional").sum()
+        ), mode
+        before = numba.get_num_threads()
+        try:
+            numba.set_num_threads(1)
+            one = stresstest.run(loaded, chunk_size=1).metrics
+            numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+            two = stresstest.run(loaded, chunk_size=7).metrics
+        finally:
+            numba.set_num_threads(before)
+        assert one.tobytes() == result.metrics.tobytes()
+        assert two.tobytes() == result.metrics.tobytes()
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        # no brackets to step down
+        ({"accounts": {"mode": "cross"}}, "partial_liquidation.rule, accounts.bracket_floor"),
+        (
+            {"partial_liquidation": {"rule": "tier_step_down", "buffer": 0.01}},
+            "partial_liquidation.rule, partial_liquidation.buffer",
+        ),
+        (
+            {"partial_liquidation": {"rule": "tier_step_down", "fraction": 0.2}},
+            "partial_liquidation.rule, partial_liquidation.fraction",
+        ),
+        (
+            {"partial_liquidation": {"rule": "tier_step_down", "min_notional": 1e5}},
+            "partial_liquidation.rule, partial_liquidation.min_notional",
+        ),
+    ],
+)
+def test_step_down_refusals_name_both_settings(change: dict[str, Any], key: str) -> None:
+    scenario = step_down_scenario("cross")
+    scenario.update(change)
+    with pytest.raises(InputError) as raised:
+        load_scenario(scenario)
+    assert raised.value.key == key
+    assert raised.value.expected
+
+
+def test_single_asset_step_down_is_refused_for_want_of_brackets() -> None:
+    from tests.test_partial_rules import SCENARIO
+
+    with pytest.raises(InputError) as raised:
+        load_scenario({**SCENARIO, "partial_liquidation": {"rule": "tier_step_down"}})
+    assert raised.value.key == "partial_liquidation.rule, accounts.bracket_floor"
