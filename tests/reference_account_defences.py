@@ -188,7 +188,7 @@ def reference_account_defences(
     step-down*; needs ``brackets``); ``seen``, when given, receives the names of the
     rule's cases met (``re-armed``, ``bankrupt``, ``cool-down``, ``below threshold``,
     ``partial``, ``partial and full legs``; the step-down's ``stepped down``, ``stepped and
-    full legs``, ``lowest bracket``).
+    full legs``, ``lowest bracket``, ``still in breach``).
     """
     prices = np.asarray(prices, dtype=float)
     n_paths = prices.shape[0]
@@ -323,7 +323,9 @@ def _replay_path(
             )
         return math.fsum(equity) < math.fsum(needed)
 
-    def by_fraction(u: int, t: int, live: list[int], after_fee: float) -> dict[int, float] | None:
+    def by_fraction(
+        u: int, t: int, live: list[int], after_fee: float, exits: tuple[dict[int, float], ...]
+    ) -> dict[int, float] | None:
         """The fraction rule's closed quantity per live leg (11.8), ``{}`` when re-armed,
         ``None`` when the unit is closed whole."""
         assert fraction is not None
@@ -334,7 +336,7 @@ def _replay_path(
             seen.add("bankrupt")
             return None
         if "tier_step_down" in fraction:
-            return by_step_down(t, live)
+            return by_step_down(u, t, live, exits)
         f = float(fraction["fraction"])
         cooling = last_partial[u] is not None and t <= last_partial[u] + int(
             fraction.get("cooldown_steps", 0)
@@ -352,21 +354,38 @@ def _replay_path(
             seen.add("partial")
         return closed if any(closed[row] < qty[row] for row in live) else None
 
-    def by_step_down(t: int, live: list[int]) -> dict[int, float] | None:
+    def by_step_down(
+        u: int, t: int, live: list[int], exits: tuple[dict[int, float], ...]
+    ) -> dict[int, float] | None:
         """The tier step-down's closed quantity per live leg (11.8): down to the floor
         ``F_b`` of the leg's bracket at the mark (the largest ``F_b / O < q``), in full in
-        the lowest bracket; ``None`` when every leg closes in full."""
+        the lowest bracket; ``None`` (closed whole) when every leg closes in full or the
+        unit so reduced is still in breach at the marks of ``t``. ``exits = (x, fee)``."""
+        x, rate = exits
         closed = {}
         for row in live:
             o = mark[asset_of[row]][t]
             keeps = [floor / o for floor, _ in brackets if floor / o < qty[row]]
             closed[row] = qty[row] - keeps[-1] if keeps else qty[row]
         stepped = [row for row in live if closed[row] < qty[row]]
-        if stepped:
-            seen.add("stepped down" if len(stepped) == len(live) else "stepped and full legs")
-            return closed
-        seen.add("lowest bracket")
-        return None
+        if not stepped:
+            seen.add("lowest bracket")
+            return None
+        realized = math.fsum(side[row] * closed[row] * (x[row] - entry[row]) for row in live)
+        paid = math.fsum(rate[row] * closed[row] * x[row] for row in live)
+        saved = coll[u], {row: qty[row] for row in live}
+        coll[u] += realized - paid
+        for row in live:
+            qty[row] -= closed[row]
+        still = breached_at(u, t)
+        coll[u] = saved[0]
+        for row in live:
+            qty[row] = saved[1][row]
+        if still:
+            seen.add("still in breach")
+            return None
+        seen.add("stepped down" if len(stepped) == len(live) else "stepped and full legs")
+        return closed
 
     def unit_moves(u: int, t: int) -> list[float]:
         """``r*`` of unit ``u`` at step ``t`` from its exposures ``g_a`` at the marks."""
@@ -398,7 +417,7 @@ def _replay_path(
         remaining = coll[u] + pnl
         whole = {row: qty[row] for row in live}
         if fraction is not None:
-            closed_qty = by_fraction(u, t, live, remaining - penalty)
+            closed_qty = by_fraction(u, t, live, remaining - penalty, (x, rate))
             if closed_qty is not None and (not book_it or not closed_qty):
                 if book_it:
                     status[u] = "armed"  # re-armed: nothing closed

@@ -5,7 +5,8 @@ tests/reference_account_defences.py (unit by unit, leg by leg) on random books w
 random bracket table in cross, isolated and book modes, with ADL, the backstop vault,
 price impact, an oracle, a volatility-scaled penalty or the predictive trigger drawn on
 top; by hand, a position in the third bracket stepped down to the second, then to the
-first, then closed whole (and the same path ending bankrupt); the scenario layer (the
+first, then closed whole (and the same path ending bankrupt), and a step-down that
+would leave the unit in breach closed whole instead; the scenario layer (the
 rule needs brackets, refuses the buffer and the fraction rule's keys, runs with the same
 bytes by thread and chunk).
 """
@@ -22,6 +23,7 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 import stresstest
+from stresstest.book.accounts import AccountsBook
 from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.kernels.account_step_down import step_down_quantity
@@ -175,70 +177,82 @@ def test_step_down_quantity_keeps_the_floor_of_the_bracket_and_counts_a_tie_belo
     assert step_down_quantity(10.0, 50000.0, floors[:1]) == 0.0
 
 
-#: Brackets at 50,000 and 100,000 over the first at 1 %: rates 1 %, 2 %, 5 %, amounts
-#: 0, 500 and 500 + 0.03 x 100,000 = 3,500; R(n) = 0.05 n - 3,500 above 100,000.
-HAND_BRACKETS = [(50000.0, 0.02), (100000.0, 0.05)]
+#: Brackets at 49,500 and 100,000 over the first at 1 %: rates 1 %, 2 %, 5 %, amounts
+#: 0, 0.01 x 49,500 = 495 and 495 + 0.03 x 100,000 = 3,495 (R(n) = 0.05 n - 3,495 above
+#: 100,000, 0.02 n - 495 from 49,500).
+HAND_BRACKETS = [(49500.0, 0.02), (100000.0, 0.05)]
 HAND_MARGIN = {"model": "static", "maintenance": 0.01}
 #: latency 0, no slippage, penalty 0.5 %, half of it to the liquidator
 HAND_LIQUIDATION = (0, 0.0, 0.005, 0.5)
-#: One cross account, one leg: long 2.5 BTC at 52,000 (notional 130,000, third bracket),
-#: collateral 6,500. ETH is in the paths but held by no one.
-LONG = make_book([0], [0], [1.0], [2.5], [52000.0], [6500.0], [True])
+#: BTC at 52,000, 50,000, 49,500, then 49,300 (ETH is in the paths, held by no one).
+HAND_PATH = [52000.0, 50000.0, 49500.0, 49300.0]
+
+
+def long_book(collateral: float) -> AccountsBook:
+    """One cross account, one leg: long 2.5 BTC at 52,000 (notional 130,000, third
+    bracket)."""
+    return make_book([0], [0], [1.0], [2.5], [52000.0], [collateral], [True])
 
 
 def hand(value: float, expected: float, what: str) -> None:
     assert_close(value, expected, rtol=HAND_COMPUTED_RTOL, atol=HAND_COMPUTED_ATOL, what=what)
 
 
-def run_hand(btc: list[float]) -> np.ndarray:
+def run_hand(btc: list[float], collateral: float = 7000.0) -> np.ndarray:
     params = step_down_params(defence_params(HAND_MARGIN, None, None, None, None, None))
     prices = hand_prices(btc, [3000.0] * len(btc))
+    book = long_book(collateral)
     return run_vault(
-        prices, LONG, "cross", HAND_MARGIN, HAND_LIQUIDATION, 0.0, params, HAND_BRACKETS
+        prices, book, "cross", HAND_MARGIN, HAND_LIQUIDATION, 0.0, params, HAND_BRACKETS
     )[0]
 
 
 def test_third_bracket_stepped_down_to_the_second_then_the_first_then_closed() -> None:
-    # t = 0, 52,000: R = 0.05 x 130,000 - 3,500 = 3,000 <= E = 6,500: no breach.
-    # t = 1, 50,000: n = 125,000 (third bracket), R = 2,750 > E = 6,500 - 5,000 = 1,500;
-    #   A = 1,500 - 0.005 x 125,000 = 875 > 0: stepped down to the floor 100,000, keeps
+    # t = 0, 52,000: R = 0.05 x 130,000 - 3,495 = 3,005 <= E = 7,000: no breach.
+    # t = 1, 50,000: n = 125,000 (third bracket), R = 2,755 > E = 7,000 - 5,000 = 2,000;
+    #   A = 2,000 - 0.005 x 125,000 = 1,375 > 0: down to the floor 100,000, keeps
     #   100,000 / 50,000 = 2, closes 0.5: notional 25,000, penalty 125,
-    #   c' = 6,500 + 0.5 (50,000 - 52,000) - 125 = 5,375.
-    # t = 2, 50,000: n = 100,000 exactly at the second floor: R = 1,500 (either bracket,
-    #   R is continuous) > E = 5,375 - 4,000 = 1,375; A = 1,375 - 500 = 875 > 0. At the
-    #   floor the leg counts in the bracket below (the second): down to 50,000, keeps 1,
-    #   closes 1: notional 50,000, penalty 250, c'' = 5,375 - 2,000 - 250 = 3,125.
-    # t = 3, 49,300: n = 49,300, the first bracket, R = 493 > E = 3,125 - 2,700 = 425;
-    #   A = 425 - 246.5 = 178.5 > 0, the lowest bracket: closed whole, penalty 246.5 paid
-    #   in full, no bad debt.
-    metrics = run_hand([52000.0, 50000.0, 50000.0, 49300.0])
+    #   c' = 7,000 + 0.5 (50,000 - 52,000) - 125 = 5,875; kept: E' = 5,875 - 4,000 =
+    #   1,875 >= R(100,000) = 1,505: compliant, the unit stays open.
+    # t = 2, 49,500: n = 99,000 (second bracket), R = 0.02 x 99,000 - 495 = 1,485 > E =
+    #   5,875 - 5,000 = 875; A = 875 - 495 = 380 > 0: down to 49,500, keeps 1, closes 1:
+    #   notional 49,500, penalty 247.5, c'' = 5,875 - 2,500 - 247.5 = 3,127.5; kept: E'' =
+    #   627.5 >= R(49,500) = 495 (at the floor: the same in either bracket): compliant.
+    # t = 3, 49,300: the first bracket, R = 493 > E = 3,127.5 - 2,700 = 427.5; A = 427.5 -
+    #   246.5 = 181 > 0, the lowest bracket: closed whole, penalty 246.5 paid in full.
+    metrics = run_hand(HAND_PATH)
     assert metrics[INDEX["n_liquidations"]] == 3
-    hand(metrics[INDEX["liquidated_notional"]], 25000.0 + 50000.0 + 49300.0, "notional")
-    hand(metrics[INDEX["fees_to_fund"]], 0.5 * (125.0 + 250.0 + 246.5), "fees to the fund")
+    hand(metrics[INDEX["liquidated_notional"]], 25000.0 + 49500.0 + 49300.0, "notional")
+    hand(metrics[INDEX["fees_to_fund"]], 0.5 * (125.0 + 247.5 + 246.5), "fees to the fund")
     hand(metrics[INDEX["bad_debt"]], 0.0, "bad debt")
-    # the requirement at t = 0 .. 3 (each flagged unit counted at its flag step): 3,000,
-    # 2,750, 1,500, 493
-    hand(metrics[INDEX["requirement_mean"]], (3000.0 + 2750.0 + 1500.0 + 493.0) / 4.0, "R mean")
-    # the same path ending at 48,000: E = 3,125 - 4,000 = -875, A < 0: closed whole at
-    # once, no penalty paid, bad debt 875
-    bankrupt = run_hand([52000.0, 50000.0, 50000.0, 48000.0])
+    # the requirement at t = 0 .. 3 (a unit flagged at t counted at t)
+    hand(metrics[INDEX["requirement_mean"]], (3005.0 + 2755.0 + 1485.0 + 493.0) / 4.0, "R mean")
+    # the same path ending at 48,000: E = 3,127.5 - 4,000 = -872.5, A < 0: closed whole,
+    # no penalty paid, bad debt 872.5
+    bankrupt = run_hand([*HAND_PATH[:3], 48000.0])
     assert bankrupt[INDEX["n_liquidations"]] == 3
-    hand(bankrupt[INDEX["liquidated_notional"]], 25000.0 + 50000.0 + 48000.0, "notional")
-    hand(bankrupt[INDEX["fees_to_fund"]], 0.5 * (125.0 + 250.0), "fees, bankrupt")
-    hand(bankrupt[INDEX["bad_debt"]], 875.0, "bad debt, bankrupt")
-    # held at 50,000 after the first step down: E = 5,375 - 4,000 = 1,375 < 1,500 again at
-    # t = 2, so the step-down goes on one bracket a step, never two at once
-    held = run_hand([52000.0, 50000.0, 50000.0])
-    assert held[INDEX["n_liquidations"]] == 2
-    hand(held[INDEX["liquidated_notional"]], 75000.0, "notional, held")
+    hand(bankrupt[INDEX["liquidated_notional"]], 25000.0 + 49500.0 + 48000.0, "notional")
+    hand(bankrupt[INDEX["fees_to_fund"]], 0.5 * (125.0 + 247.5), "fees, bankrupt")
+    hand(bankrupt[INDEX["bad_debt"]], 872.5, "bad debt, bankrupt")
+
+
+def test_a_step_down_that_leaves_the_unit_in_breach_closes_it_whole() -> None:
+    # collateral 6,500: at t = 1 E = 1,500 < 2,755, A = 875 > 0; stepped down the unit
+    # would keep c' = 5,375 and E' = 1,375 < R(100,000) = 1,505: still in breach, so it is
+    # closed whole at once: notional 125,000, penalty 625 paid in full, no bad debt
+    metrics = run_hand(HAND_PATH[:2], collateral=6500.0)
+    assert metrics[INDEX["n_liquidations"]] == 1
+    hand(metrics[INDEX["liquidated_notional"]], 125000.0, "notional")
+    hand(metrics[INDEX["fees_to_fund"]], 0.5 * 625.0, "fees")
+    hand(metrics[INDEX["bad_debt"]], 0.0, "bad debt")
 
 
 def test_step_down_with_the_reference_on_the_hand_path() -> None:
-    prices = hand_prices([52000.0, 50000.0, 50000.0, 49300.0], [3000.0] * 4)
     seen: set[str] = set()
+    book = long_book(7000.0)
     expected = reference_account_defences(
-        prices,
-        book_dict(LONG),
+        hand_prices(HAND_PATH, [3000.0] * 4),
+        book_dict(book),
         np.ones(1, dtype=bool),
         HAND_MARGIN,
         *HAND_LIQUIDATION,
@@ -248,8 +262,8 @@ def test_step_down_with_the_reference_on_the_hand_path() -> None:
         seen=seen,
     )
     assert seen == {"stepped down", "lowest bracket"}
-    actual = run_hand([52000.0, 50000.0, 50000.0, 49300.0])
-    assert_defence_metrics(actual[None, :], expected, LONG.entry_notional, enums.METRIC_NAMES)
+    actual = run_hand(HAND_PATH)
+    assert_defence_metrics(actual[None, :], expected, book.entry_notional, enums.METRIC_NAMES)
 
 
 # ----------------------------------------------------------------------------- scenarios

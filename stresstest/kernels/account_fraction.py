@@ -66,8 +66,9 @@ def fraction_closes(
     ``f >= 1`` or when ``q O_a,step <= N_min``, else ``f q``; ``FRACTION_PARTIAL``
     when some leg keeps a quantity, else ``FRACTION_FULL``. With ``rule =
     "tier_step_down"`` the legs after the first two cases are stepped down one bracket
-    instead (:func:`stresstest.kernels.account_step_down.step_down_closes`; no
-    cool-down, no threshold). ``closes[position]``
+    instead, the unit closed whole if that leaves it in breach
+    (:func:`stresstest.kernels.account_step_down.step_down_closes`; no cool-down, no
+    threshold). ``closes[position]``
     receives each of the unit's legs' closed quantity (base units; 0 re-armed, ``q``
     closed whole). ``inputs = (marks, fee_rates, rates_now, shifts, brackets, liquidation,
     params)`` as :func:`stresstest.kernels.account_defences.defence_path` holds them;
@@ -100,7 +101,7 @@ def fraction_closes(
     if not collateral[unit] + pnl - due > 0.0:
         return FRACTION_FULL
     if int(params[enums.MECH_PARTIAL_RULE]) == enums.PARTIAL_RULE_STEP_DOWN:
-        kept = step_down_closes(start, end, step, marks, brackets[0], pos_asset, qty, closes)
+        kept = step_down_closes(unit, step, exits, inputs, units, state)
         return FRACTION_PARTIAL if kept else FRACTION_FULL
     fraction = params[enums.MECH_PARTIAL_FRACTION]
     cooldown = params[enums.MECH_PARTIAL_COOLDOWN]
