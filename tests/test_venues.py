@@ -54,6 +54,9 @@ def test_a_venue_runs_whole_with_its_own_stages(venue: str) -> None:
     if venue == "hyperliquid_btc":  # Hyperliquid's 20 % rule with its ADL (docs/venues.md)
         assert scenario.partial_liquidation is not None
         assert scenario.partial_liquidation.rule == "fraction"
+    if venue == "binance_btcusdt":  # Binance's tier step-down (docs/model.md 11.8)
+        assert scenario.partial_liquidation is not None
+        assert scenario.partial_liquidation.rule == "tier_step_down"
     assert float(result.column("n_liquidations").sum()) > 0
 
 

@@ -48,8 +48,9 @@ class PartialLiquidation:
         "a position whose notional at the mark is at most `min_notional` (Hyperliquid: "
         "20% above 100k USDC, docs/model.md 10.1); 'tier_step_down' (accounts with "
         "accounts.bracket_floor) brings each leg of a breached unit down one maintenance "
-        "bracket, to its bracket's notional floor, and closes a leg of the lowest bracket "
-        "in full (Binance, docs/model.md 11.8).",
+        "bracket, to its bracket's notional floor, closes a leg of the lowest bracket in "
+        "full, and closes the unit whole if the step-down would leave it in breach "
+        "(Binance, docs/model.md 11.8).",
         default=None,
         choices=PARTIAL_RULES,
     )
