@@ -16,10 +16,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import numba
 import numpy as np
 import pytest
-from hypothesis import assume, event, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import stresstest
@@ -29,23 +28,19 @@ from stresstest.kernels import enums
 from stresstest.kernels.account_step_down import step_down_quantity
 from stresstest.scenario import load_scenario
 from tests.reference_account_defences import reference_account_defences
-from tests.reference_accounts import smallest_gap
 from tests.test_accounts import (
     KERNEL_SETTINGS,
-    NEAR_TIE_RELATIVE_GAP,
     accounts_cases,
     book_dict,
     hand_prices,
     make_book,
 )
-from tests.test_accounts_backstop import backstop_tables, run_vault, vault_params
-from tests.test_accounts_defences import (
-    assert_defence_metrics,
-    defence_params,
-    reference_trigger,
+from tests.test_accounts_backstop import (
+    assert_same_bytes_by_thread_and_chunk,
+    run_vault,
 )
-from tests.test_accounts_market import impact_params, market_tables
-from tests.test_accounts_stages import fee_tables, oracle_tables, resolved_fee
+from tests.test_accounts_defences import assert_defence_metrics, defence_params
+from tests.test_accounts_fraction import check_leg_rule, with_other_stages
 from tests.test_composition import ACCOUNTS
 from tests.tiers import examples
 from tests.tolerances import HAND_COMPUTED_ATOL, HAND_COMPUTED_RTOL, assert_close
@@ -86,81 +81,16 @@ def step_down_cases(draw: st.DrawFn) -> dict[str, Any]:
     margin = case["margin"]
     base = margin["maintenance"] if margin["model"] == "static" else margin["floor"]
     case["brackets"] = draw(bracket_tables(base))
-    case["adl"] = draw(st.sampled_from([None, "profit_leverage", "hyperliquid", "pro_rata"]))
-    if draw(st.booleans()):
-        case["fund_initial"] = 0.0  # every bad debt is a shortfall
-    case["oracle"] = draw(oracle_tables()) if draw(st.booleans()) else None
-    vol_margin = margin["model"] == "vol_scaled"
-    case["fee_keys"] = draw(fee_tables(vol_margin)) if draw(st.booleans()) else None
-    case["market"] = draw(market_tables()) if draw(st.integers(0, 3)) == 0 else None
-    case["backstop"] = (
-        draw(backstop_tables(case["book"].entry_notional)) if draw(st.integers(0, 3)) == 0 else None
-    )
-    case["trigger"] = None
-    if draw(st.integers(0, 3)) == 0:
-        case["trigger"] = (draw(st.floats(0.01, 0.5)), draw(st.integers(0, 12)))
-    return case
+    return draw(with_other_stages(case))
 
 
 @settings(KERNEL_SETTINGS, max_examples=examples(300))
 @given(case=step_down_cases())
 def test_step_down_kernel_matches_reference(case: dict[str, Any]) -> None:
-    book = case["book"]
-    mode = case["mode"]
-    cross = book.cross if mode == "book" else np.full(book.n_accounts, mode == "cross")
-    gap = smallest_gap(
-        case["prices"], book_dict(book), cross, case["margin"], case["brackets"], case["oracle"]
-    )
-    assume(gap > NEAR_TIE_RELATIVE_GAP)
     params = defence_params(
         case["margin"], case["oracle"], case["fee_keys"], None, case["adl"], case["trigger"]
     )
-    params = step_down_params(params)
-    if case["market"] is not None:
-        params = impact_params(params, case["market"])
-    if case["backstop"] is not None:
-        params = vault_params(params, case["backstop"])
-    gaps: list[float] = []
-    seen: set[str] = set()
-    expected = reference_account_defences(
-        case["prices"],
-        book_dict(book),
-        cross,
-        case["margin"],
-        *case["liquidation"],
-        case["fund_initial"],
-        case["brackets"],
-        oracle=case["oracle"],
-        fee_model=resolved_fee(case["margin"], case["fee_keys"]),
-        adl=case["adl"],
-        trigger=reference_trigger(params),
-        market=case["market"],
-        backstop=case["backstop"],
-        gaps=gaps,
-        fraction=STEP_DOWN,
-        seen=seen,
-    )
-    assume(not gaps or min(gaps) > NEAR_TIE_RELATIVE_GAP)
-    for name in sorted(seen):  # how often each case of the rule was met (11.8)
-        event(f"case: {name}")
-    actual = run_vault(
-        case["prices"],
-        book,
-        mode,
-        case["margin"],
-        case["liquidation"],
-        case["fund_initial"],
-        params,
-        case["brackets"],
-    )
-    closes = actual[:, INDEX["n_liquidations"]].sum()
-    event(f"{mode}: closes {'> 0' if closes > 0 else '0'}, adl {case['adl'] is not None}")
-    names = enums.METRIC_NAMES
-    names += enums.ADL_METRIC_NAMES if case["adl"] else ()
-    names += enums.MARKET_METRIC_NAMES if case["market"] else ()
-    names += enums.BACKSTOP_METRIC_NAMES if case["backstop"] else ()
-    capital = case["backstop"]["capital"] if case["backstop"] else 0.0
-    assert_defence_metrics(actual, expected, book.entry_notional + capital, names)
+    check_leg_rule(case, step_down_params(params), STEP_DOWN)
 
 
 # ----------------------------------------------------------------------------- by hand
@@ -296,16 +226,7 @@ def test_accounts_run_the_step_down_with_the_same_bytes_by_thread_and_chunk() ->
             result.column("liquidated_notional").sum()
             != closed_whole.column("liquidated_notional").sum()
         ), mode
-        before = numba.get_num_threads()
-        try:
-            numba.set_num_threads(1)
-            one = stresstest.run(loaded, chunk_size=1).metrics
-            numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-            two = stresstest.run(loaded, chunk_size=7).metrics
-        finally:
-            numba.set_num_threads(before)
-        assert one.tobytes() == result.metrics.tobytes()
-        assert two.tobytes() == result.metrics.tobytes()
+        assert_same_bytes_by_thread_and_chunk(loaded, result.metrics, mode)
 
 
 @pytest.mark.parametrize(

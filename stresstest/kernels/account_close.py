@@ -276,3 +276,43 @@ def execution_prices(
         direction[asset] = 1.0 if net[asset] > 0.0 else -1.0
         impact[asset] = relative_impact(params, price * abs(net[asset]))
         execution[asset, step] = price * np.exp(direction[asset] * impact[asset])
+
+
+@kernel
+def closed_terms(
+    unit: int,
+    step: int,
+    exits: np.ndarray,
+    fee_rates: np.ndarray,
+    liquidation: np.ndarray,
+    units: tuple[np.ndarray, ...],
+    qty: np.ndarray,
+    closes: np.ndarray,
+) -> tuple[float, float, float, float]:
+    """``(legs, notional, penalty, realized)`` of closing ``closes[k]`` of each live leg.
+
+    At the exits ``x_k = P_a,step (1 - s_k slippage)`` (``exits`` before slippage) and
+    the leg's penalty rate ``fee_k`` (``fee``, or ``fee_rates[a, step]``): the count of
+    live legs, ``sum dq_k x_k``, ``sum fee_k dq_k x_k`` and ``sum s_k dq_k (x_k - e_k)``,
+    quote units, summed in leg order (a partial close of 11.8, either rule of legs).
+    """
+    unit_start, pos_asset, pos_side, _, pos_entry, _ = units
+    _, slippage, fee, _ = liquidation_terms(liquidation)
+    per_leg = fee_rates.shape[0] > 0
+    legs = 0.0
+    notional = 0.0
+    penalty = 0.0
+    realized = 0.0
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        if qty[position] == 0.0:
+            continue
+        closed = closes[position]
+        side = pos_side[position]
+        asset = pos_asset[position]
+        exit_price = exits[asset, step] * (1.0 - side * slippage)
+        rate = fee_rates[asset, step] if per_leg else fee
+        legs += 1.0
+        notional += closed * exit_price
+        penalty += rate * closed * exit_price
+        realized += side * closed * (exit_price - pos_entry[position])
+    return legs, notional, penalty, realized

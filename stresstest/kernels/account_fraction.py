@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from stresstest.kernels import enums
-from stresstest.kernels.account_close import settle_terms
+from stresstest.kernels.account_close import closed_terms, settle_terms
 from stresstest.kernels.account_step_down import step_down_closes
 from stresstest.kernels.account_watch import unit_breached
 from stresstest.kernels.fund import record_close
@@ -139,26 +139,14 @@ def book_fraction_close(
     full (no bad debt: the case needs ``A > 0``), count every live leg;
     ``c' = c + sum s_k dq_k (x_k - e_k) - penalty``; ``q_k' = q_k - dq_k``.
     """
-    unit_start, pos_asset, pos_side, _, pos_entry, _ = units
-    _, slippage, fee, share = liquidation_terms(liquidation)
-    per_leg = fee_rates.shape[0] > 0
-    legs = 0.0
-    notional = 0.0
-    penalty = 0.0
-    realized = 0.0
+    unit_start = units[0]
+    share = liquidation_terms(liquidation)[3]
+    legs, notional, penalty, realized = closed_terms(
+        unit, step, exits, fee_rates, liquidation, units, qty, closes
+    )
     for position in range(unit_start[unit], unit_start[unit + 1]):
-        if qty[position] == 0.0:
-            continue
-        closed = closes[position]
-        side = pos_side[position]
-        asset = pos_asset[position]
-        exit_price = exits[asset, step] * (1.0 - side * slippage)
-        rate = fee_rates[asset, step] if per_leg else fee
-        legs += 1.0
-        notional += closed * exit_price
-        penalty += rate * closed * exit_price
-        realized += side * closed * (exit_price - pos_entry[position])
-        qty[position] -= closed
+        if qty[position] != 0.0:
+            qty[position] -= closes[position]
     record_close(totals, flows, step, legs, notional, penalty, 0.0, share)
     collateral[unit] += realized - penalty
 

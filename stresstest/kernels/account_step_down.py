@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from stresstest.kernels.account_close import closed_terms
 from stresstest.kernels.account_watch import unit_breached
 from stresstest.kernels.jit import kernel
-from stresstest.kernels.margin import liquidation_terms
 
 
 @kernel
@@ -88,25 +88,15 @@ def step_down_closes(
     """
     marks, fee_rates, rates_now, shifts, brackets, liquidation, _ = inputs
     qty, collateral, _, closes = state
-    unit_start, pos_asset, pos_side, _, pos_entry, _ = units
+    unit_start = units[0]
     start = unit_start[unit]
     end = unit_start[unit + 1]
     if not _leg_closes(unit, step, marks, brackets[0], units, qty, closes):
         closes[start:end] = qty[start:end]
         return False
-    _, slippage, fee, _ = liquidation_terms(liquidation)
-    per_leg = fee_rates.shape[0] > 0
-    penalty = 0.0
-    realized = 0.0
-    for position in range(start, end):
-        if qty[position] == 0.0:
-            continue
-        side = pos_side[position]
-        asset = pos_asset[position]
-        exit_price = exits[asset, step] * (1.0 - side * slippage)
-        rate = fee_rates[asset, step] if per_leg else fee
-        penalty += rate * closes[position] * exit_price
-        realized += side * closes[position] * (exit_price - pos_entry[position])
+    _, _, penalty, realized = closed_terms(
+        unit, step, exits, fee_rates, liquidation, units, qty, closes
+    )
     # the kept unit, tested in place and put back exactly (closes is refilled)
     before = collateral[unit]
     collateral[unit] = before + (realized - penalty)
