@@ -3,7 +3,7 @@
 The accounts defence kernel with ``[partial_liquidation] rule = "fraction"`` against
 tests/reference_account_defences.py (unit by unit, leg by leg) on random books in
 cross, isolated and book modes, with the rule on in every example and ADL, the
-backstop vault, price impact, an oracle, a volatility-scaled penalty or the
+backstop vault, price impact, an oracle, a volatility-scaled penalty, the fund's bound or the
 predictive trigger drawn on top; an isolated one-asset book against the single-asset
 pipeline (10.1.1, position by position); by hand, a cool-down that closes a unit in
 full two steps after its partial close, a leg at or below the notional threshold
@@ -107,8 +107,8 @@ def fraction_cases(draw: st.DrawFn) -> dict[str, Any]:
 
 @st.composite
 def with_other_stages(draw: st.DrawFn, case: dict[str, Any]) -> dict[str, Any]:
-    """``case`` with maybe ADL, an empty fund, an oracle, a vol fee, impact, the vault or
-    the predictive trigger drawn on top (each in every mode, 11.8)."""
+    """``case`` with maybe ADL, an empty fund, an oracle, a vol fee, impact, the vault, the
+    predictive trigger or the fund's bound drawn on top (each in every mode, 11.8)."""
     case["adl"] = draw(st.sampled_from([None, "profit_leverage", "hyperliquid", "pro_rata"]))
     if draw(st.booleans()):
         case["fund_initial"] = 0.0  # every bad debt is a shortfall
@@ -122,6 +122,10 @@ def with_other_stages(draw: st.DrawFn, case: dict[str, Any]) -> dict[str, Any]:
     case["trigger"] = None
     if draw(st.integers(0, 3)) == 0:  # the predictive trigger, in every mode (11.8)
         case["trigger"] = (draw(st.floats(0.01, 0.5)), draw(st.integers(0, 12)))
+    # the fund's bound past bankruptcy (11.10): only the full closes have bad debt
+    case["bound"] = (
+        draw(st.sampled_from([0.0, 0.002, 0.2])) if draw(st.integers(0, 3)) == 0 else None
+    )
     return case
 
 
@@ -149,6 +153,10 @@ def check_leg_rule(case: dict[str, Any], params: np.ndarray, rule: dict[str, flo
         params = impact_params(params, case["market"])
     if case["backstop"] is not None:
         params = vault_params(params, case["backstop"])
+    if case["bound"] is not None:
+        params = params.copy()
+        params[enums.MECH_FUND_BOUND] = 1.0
+        params[enums.MECH_FUND_BOUND_FRACTION] = case["bound"]
     gaps: list[float] = []
     seen: set[str] = set()
     expected = reference_account_defences(
@@ -164,6 +172,7 @@ def check_leg_rule(case: dict[str, Any], params: np.ndarray, rule: dict[str, flo
         adl=case["adl"],
         trigger=reference_trigger(params),
         market=case["market"],
+        bound=case["bound"],
         backstop=case["backstop"],
         gaps=gaps,
         fraction=rule,
@@ -188,6 +197,7 @@ def check_leg_rule(case: dict[str, Any], params: np.ndarray, rule: dict[str, flo
     names += enums.ADL_METRIC_NAMES if case["adl"] else ()
     names += enums.MARKET_METRIC_NAMES if case["market"] else ()
     names += enums.BACKSTOP_METRIC_NAMES if case["backstop"] else ()
+    names += enums.FUND_BOUND_METRIC_NAMES if case["bound"] is not None else ()
     capital = case["backstop"]["capital"] if case["backstop"] else 0.0
     assert_defence_metrics(actual, expected, book.entry_notional + capital, names)
 
