@@ -3,8 +3,8 @@
 The accounts defence kernel with ``[partial_liquidation] rule = "fraction"`` against
 tests/reference_account_defences.py (unit by unit, leg by leg) on random books in
 cross, isolated and book modes, with the rule on in every example and ADL, the
-backstop vault, price impact, an oracle, a volatility-scaled penalty, the fund's bound or the
-predictive trigger drawn on top; an isolated one-asset book against the single-asset
+backstop vault, price impact, an oracle, a volatility-scaled penalty, the fund's bound
+or the predictive trigger drawn on top; an isolated one-asset book against the single-asset
 pipeline (10.1.1, position by position); by hand, a cool-down that closes a unit in
 full two steps after its partial close, a leg at or below the notional threshold
 closed in full while the other is reduced, and a unit whose legs are all below it

@@ -4,12 +4,11 @@
 tests/reference_account_defences.py (unit by unit, leg by leg) on random books with a
 random bracket table in cross, isolated and book modes, with ADL, the backstop vault,
 price impact, an oracle, a volatility-scaled penalty, the predictive trigger or the
-fund's bound drawn on
-top; by hand, a position in the third bracket stepped down to the second, then to the
-first, then closed whole (and the same path ending bankrupt), and a step-down that
-would leave the unit in breach closed whole instead; the scenario layer (the
-rule needs brackets, refuses the buffer and the fraction rule's keys, runs with the same
-bytes by thread and chunk).
+fund's bound drawn on top; by hand, a position in the third bracket stepped down to
+the second, then to the first, then closed whole (and the same path ending bankrupt),
+and a step-down that would leave the unit in breach closed whole instead; the
+scenario layer (the rule needs brackets, refuses the buffer and the fraction rule's
+keys, runs with the same bytes by thread and chunk).
 """
 
 from __future__ import annotations
