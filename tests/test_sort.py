@@ -81,6 +81,15 @@ def test_book_orders_equal_numpy(seed: int) -> None:
     """The synthetic book's two sides sort as numpy would sort them."""
     config = SyntheticBook(n_positions=50_000)
     book = synthetic_book(config, seed, 30_000.0)
-    is_long, threshold, long_order, short_order = threshold_orders(book)
-    np.testing.assert_array_equal(long_order, numpy_order(threshold[is_long]))
-    np.testing.assert_array_equal(short_order, numpy_order(threshold[~is_long]))
+    sides = threshold_orders(book)
+    is_long = book.side == 1
+    margin_per_unit = book.collateral / book.qty
+    threshold = np.where(
+        is_long, book.entry_price - margin_per_unit, book.entry_price + margin_per_unit
+    )
+    np.testing.assert_array_equal(sides.long_threshold, threshold[is_long])
+    np.testing.assert_array_equal(sides.short_threshold, threshold[~is_long])
+    np.testing.assert_array_equal(sides.long_qty, book.qty[is_long])
+    np.testing.assert_array_equal(sides.short_qty, book.qty[~is_long])
+    np.testing.assert_array_equal(sides.long_order, numpy_order(threshold[is_long]))
+    np.testing.assert_array_equal(sides.short_order, numpy_order(threshold[~is_long]))

@@ -14,6 +14,7 @@ import numpy as np
 
 from stresstest.book.positions import Book
 from stresstest.book.sorted_book import ThresholdOrders, sorted_side, threshold_orders
+from stresstest.kernels.book_order import cohort_order, side_cohorts
 
 
 @dataclass(frozen=True)
@@ -34,26 +35,24 @@ class CohortBook:
     short_bounds: np.ndarray
 
 
-def bucket_of(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Left-closed buckets: ``b`` with ``edges[b - 1] <= value < edges[b]`` (0 below the first)."""
-    return np.searchsorted(edges, values, side="right").astype(np.int64)
+def side_cohorts_of(
+    book: Book, leverage_edges: np.ndarray, notional_edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each position's cohort, ``leverage_bucket x n_notional + notional_bucket``, by side.
 
-
-def leverage_and_notional(book: Book) -> tuple[np.ndarray, np.ndarray]:
-    """Entry leverage ``q e / c`` (``inf`` if no collateral) and entry notional ``q e`` (quote)."""
-    notional = book.qty * book.entry_price
-    with np.errstate(divide="ignore"):
-        leverage = np.where(book.collateral > 0.0, notional / book.collateral, np.inf)
-    return leverage, notional
-
-
-def cohort_of(book: Book, leverage_edges: np.ndarray, notional_edges: np.ndarray) -> np.ndarray:
-    """Each position's cohort in its side: ``leverage_bucket x n_notional + notional_bucket``."""
-    leverage, notional = leverage_and_notional(book)
-    n_notional = notional_edges.shape[0] + 1
-    cohort: np.ndarray = bucket_of(leverage, leverage_edges) * n_notional
-    cohort += bucket_of(notional, notional_edges)
-    return cohort
+    Buckets are left-closed (``edges[b - 1] <= value < edges[b]``) on the entry
+    leverage ``q e / c`` (``inf`` without collateral) and the entry notional ``q e``;
+    the longs' cohorts and the shorts', each side in book order, from one pass over
+    the book (:func:`~stresstest.kernels.book_order.side_cohorts`).
+    """
+    return side_cohorts(
+        np.ascontiguousarray(book.side),
+        np.ascontiguousarray(book.qty, dtype=np.float64),
+        np.ascontiguousarray(book.entry_price, dtype=np.float64),
+        np.ascontiguousarray(book.collateral, dtype=np.float64),
+        np.ascontiguousarray(leverage_edges, dtype=np.float64),
+        np.ascontiguousarray(notional_edges, dtype=np.float64),
+    )
 
 
 def _cohort_side(
@@ -64,12 +63,11 @@ def _cohort_side(
     n_cohorts: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # By cohort, then threshold, stable: np.lexsort((threshold, cohort)), but from the
-    # threshold order the book was sorted by, and the second pass sorts small integers
-    # (at most 33 x 33 cohorts), which numpy radix-sorts in O(N).
-    order = by_threshold[np.argsort(cohort[by_threshold].astype(np.int16), kind="stable")]
+    # threshold order the book was sorted by, re-sorted by cohort number in one
+    # counting sort (at most 33 x 33 cohorts).
+    order, bounds = cohort_order(by_threshold, cohort, n_cohorts)
     sorted_threshold, prefix = sorted_side(qty, threshold, order)
-    bounds = np.searchsorted(cohort[order], np.arange(n_cohorts + 1), side="left")
-    return sorted_threshold, prefix, bounds.astype(np.int64)
+    return sorted_threshold, prefix, bounds
 
 
 def cohort_book(
@@ -83,13 +81,13 @@ def cohort_book(
     O(N) given the threshold ``orders`` of :func:`~stresstest.book.sorted_book.threshold_orders`
     (the sort of :func:`~stresstest.book.sorted_book.sort_book`), else it sorts them first.
     """
-    is_long, threshold, long_order, short_order = orders or threshold_orders(book)
-    cohort = cohort_of(book, leverage_edges, notional_edges)
+    sides = orders or threshold_orders(book)
+    long_cohort, short_cohort = side_cohorts_of(book, leverage_edges, notional_edges)
     n_cohorts = (leverage_edges.shape[0] + 1) * (notional_edges.shape[0] + 1)
     long_side = _cohort_side(
-        book.qty[is_long], threshold[is_long], long_order, cohort[is_long], n_cohorts
+        sides.long_qty, sides.long_threshold, sides.long_order, long_cohort, n_cohorts
     )
     short_side = _cohort_side(
-        book.qty[~is_long], threshold[~is_long], short_order, cohort[~is_long], n_cohorts
+        sides.short_qty, sides.short_threshold, sides.short_order, short_cohort, n_cohorts
     )
     return CohortBook(*long_side, *short_side)

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from stresstest.book.positions import Book
+from stresstest.kernels.book_order import side_thresholds
 from stresstest.kernels.sort import stable_argsort
-from stresstest.kernels.sums import compensated_prefix_sums
+from stresstest.kernels.sums import gathered_prefix_sums
 
 
 @dataclass(frozen=True)
@@ -34,48 +35,70 @@ class SortedBook:
 def sorted_side(
     qty: np.ndarray, threshold: np.ndarray, order: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``threshold`` in ``order`` (default: ascending, stable) and its ``(n + 1, 4)`` prefixes."""
+    """``threshold`` in ``order`` (default: ascending, stable) and its ``(n + 1, 4)`` prefixes.
+
+    One pass over the side (:func:`~stresstest.kernels.sums.gathered_prefix_sums`):
+    the same values as ``compensated_prefix_sums`` of ``qty[order]`` and of
+    ``qty[order] * threshold[order]``, without those gathered copies.
+    """
     if order is None:
-        order = np.argsort(threshold, kind="stable")
-    sorted_threshold = np.ascontiguousarray(threshold[order])
-    sorted_qty = np.ascontiguousarray(qty[order])
-    prefix = np.empty((sorted_qty.shape[0] + 1, 4))
-    prefix[:, 0], prefix[:, 1] = compensated_prefix_sums(sorted_qty)
-    prefix[:, 2], prefix[:, 3] = compensated_prefix_sums(sorted_qty * sorted_threshold)
-    return sorted_threshold, prefix
-
-
-def side_thresholds(book: Book) -> tuple[np.ndarray, np.ndarray]:
-    """``(is_long, threshold)``: ``theta = e - c / q`` of longs, ``phi = e + c / q`` of shorts."""
-    is_long = book.side == 1
-    margin_per_unit = book.collateral / book.qty
-    threshold = np.where(
-        is_long, book.entry_price - margin_per_unit, book.entry_price + margin_per_unit
+        order = stable_argsort(threshold)
+    return gathered_prefix_sums(
+        np.ascontiguousarray(qty, dtype=np.float64),
+        np.ascontiguousarray(threshold, dtype=np.float64),
+        np.ascontiguousarray(order, dtype=np.int64),
     )
-    return is_long, threshold
 
 
-#: ``(is_long, threshold, long order, short order)``: each side's stable threshold order.
-ThresholdOrders = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+@dataclass(frozen=True)
+class ThresholdOrders:
+    """Each side's quantities and thresholds, in book order, and their stable ascending order.
+
+    ``long_threshold`` is ``theta = e - c / q`` of the longs, ``short_threshold``
+    ``phi = e + c / q`` of the shorts (quote per base), each side's positions in
+    their order in the book (``book.qty[book.side == 1]``, ...); ``long_order`` is
+    ``np.argsort(long_threshold, kind="stable")``, the same for the shorts.
+    """
+
+    long_qty: np.ndarray
+    long_threshold: np.ndarray
+    long_order: np.ndarray
+    short_qty: np.ndarray
+    short_threshold: np.ndarray
+    short_order: np.ndarray
 
 
 def threshold_orders(book: Book) -> ThresholdOrders:
     """Each side's thresholds and their stable ascending order: the one sort of the book.
 
-    The order is ``np.argsort(threshold, kind="stable")``'s, index for index, found by
-    radix sort in O(N) (:func:`~stresstest.kernels.sort.stable_argsort`).
+    The sides are split and their thresholds computed in one pass
+    (:func:`~stresstest.kernels.book_order.side_thresholds`); the order is
+    ``np.argsort(threshold, kind="stable")``'s, index for index, found by radix sort
+    in O(N) (:func:`~stresstest.kernels.sort.stable_argsort`).
     """
-    is_long, threshold = side_thresholds(book)
-    long_order = stable_argsort(threshold[is_long])
-    short_order = stable_argsort(threshold[~is_long])
-    return is_long, threshold, long_order, short_order
+    long_qty, long_threshold, short_qty, short_threshold = side_thresholds(
+        np.ascontiguousarray(book.side),
+        np.ascontiguousarray(book.qty, dtype=np.float64),
+        np.ascontiguousarray(book.entry_price, dtype=np.float64),
+        np.ascontiguousarray(book.collateral, dtype=np.float64),
+    )
+    return ThresholdOrders(
+        long_qty,
+        long_threshold,
+        stable_argsort(long_threshold),
+        short_qty,
+        short_threshold,
+        stable_argsort(short_threshold),
+    )
 
 
 def sort_book(book: Book, orders: ThresholdOrders | None = None) -> SortedBook:
     """Sort a book once by breach threshold: O(N) (``orders``: already sorted)."""
-    is_long, threshold, long_order, short_order = orders or threshold_orders(book)
-    long_threshold, long_prefix = sorted_side(book.qty[is_long], threshold[is_long], long_order)
+    sides = orders or threshold_orders(book)
+    long_threshold, long_prefix = sorted_side(
+        sides.long_qty, sides.long_threshold, sides.long_order
+    )
     short_threshold, short_prefix = sorted_side(
-        book.qty[~is_long], threshold[~is_long], short_order
+        sides.short_qty, sides.short_threshold, sides.short_order
     )
     return SortedBook(long_threshold, long_prefix, short_threshold, short_prefix)

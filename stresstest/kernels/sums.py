@@ -51,3 +51,50 @@ def range_sum(hi: np.ndarray, lo: np.ndarray, start: int, stop: int) -> float:
         return 0.0
     difference, error = two_sum(hi[stop], -hi[start])
     return float(difference + (error + (lo[stop] - lo[start])))
+
+
+@kernel
+def gathered_prefix_sums(
+    qty: np.ndarray, threshold: np.ndarray, order: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One side of a sorted book in one pass: ``threshold[order]`` and its prefix sums.
+
+    Parameters
+    ----------
+    qty
+        Quantities of the side's positions, base units.
+    threshold
+        Their breach thresholds, quote per base.
+    order
+        The order to sort them in: indices into ``qty`` and ``threshold``.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``threshold[order]``, and the ``(n + 1, 4)`` double-double prefix sums of
+        ``q`` (columns 0, 1: ``hi, lo``) and of ``q * threshold`` (columns 2, 3), in
+        that order: the values :func:`compensated_prefix_sums` gives for
+        ``qty[order]`` and ``qty[order] * threshold[order]``, bit for bit.
+    """
+    n = order.shape[0]
+    sorted_threshold = np.empty(n)
+    prefix = np.empty((n + 1, 4))
+    prefix[0, :] = 0.0
+    qty_hi = 0.0
+    qty_lo = 0.0
+    product_hi = 0.0
+    product_lo = 0.0
+    for i in range(n):
+        position = order[i]
+        q = qty[position]
+        level = threshold[position]
+        sorted_threshold[i] = level
+        qty_hi, error = two_sum(qty_hi, q)
+        qty_lo += error
+        product_hi, error = two_sum(product_hi, q * level)
+        product_lo += error
+        prefix[i + 1, 0] = qty_hi
+        prefix[i + 1, 1] = qty_lo
+        prefix[i + 1, 2] = product_hi
+        prefix[i + 1, 3] = product_lo
+    return sorted_threshold, prefix
