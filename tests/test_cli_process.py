@@ -1,8 +1,9 @@
 """The command line's process settings (cli.py ``tune_process``, docs/performance.md).
 
 ``stresstest`` (and ``python -m stresstest``) asks numpy not to request transparent
-huge pages, unless the user chose (``NUMPY_MADVISE_HUGEPAGE``), and collects garbage
-less often; neither changes a result (the result files of the default scenario are
+huge pages, unless the user chose (``NUMPY_MADVISE_HUGEPAGE``), collects garbage
+less often and lets numba check for BLAS without ``scipy.linalg``
+(tests/test_numba_blas.py); none changes a result (the result files of the default scenario are
 compared byte for byte by benchmarks/bench_startup.py, and by the determinism tests).
 """
 
@@ -17,16 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from stresstest import cli
+from stresstest import cli, numba_blas
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
 def restored_thresholds() -> Iterator[None]:
+    """This process's collection thresholds and import finders as they were."""
     thresholds = gc.get_threshold()
     yield
     gc.set_threshold(*thresholds)
+    numba_blas.uninstall()
 
 
 def test_tune_process_sets_the_defaults(
@@ -36,6 +39,7 @@ def test_tune_process_sets_the_defaults(
     cli.tune_process()
     assert os.environ["NUMPY_MADVISE_HUGEPAGE"] == "0"
     assert gc.get_threshold() == cli.GC_THRESHOLDS
+    assert any(isinstance(finder, numba_blas.BlasBeforeNumba) for finder in sys.meta_path)
 
 
 def test_the_users_choice_wins(monkeypatch: pytest.MonkeyPatch, restored_thresholds: None) -> None:

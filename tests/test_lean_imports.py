@@ -36,7 +36,8 @@ PIPELINE = (
 )
 #: Parts of scipy our code imports (fits, backtests, matching). numba itself imports
 #: ``scipy`` and ``scipy.linalg.cython_blas`` when it loads compiled code, so a run
-#: has those whatever we do.
+#: has those whatever we do (the command loads the latter without the rest of
+#: ``scipy.linalg``: tests/test_numba_blas.py).
 SCIPY_OURS = ("scipy.stats", "scipy.optimize", "scipy.special", "scipy.integrate")
 #: Our modules only accounts scenarios, reports, comparisons and fits use.
 OURS_OPTIONAL = (
