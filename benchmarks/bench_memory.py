@@ -179,8 +179,8 @@ def bound_section(memory: dict[str, Any]) -> list[str]:
         "| `SortedBook.*_prefix` (4 columns: q hi/lo, q x threshold hi/lo) float64 "
         "| 32 | whole run |",
         "| **total while both are held** | **65** | |",
-        "| `sort_book` temporaries (side mask, c/q; per side: q and threshold gathers, "
-        "argsort order int64, sorted copies, q x threshold, prefix-sum outputs) | transient "
+        "| `sort_book` temporaries (per side: q and threshold split off the book in one "
+        "pass, radix keys and argsort order int64, prefix-sum outputs) | transient "
         "| during the sort only; the peak (measured below) |",
         "",
         f"Per chunk (T = steps): prices `chunk x (T + 1) x 8` bytes, capped by "
