@@ -39,9 +39,8 @@ print("RESULT=" + json.dumps({{
 """
 
 
-def probe(tmp_path: Path, setup: str, after: str = "extra = None") -> dict[str, object]:
-    """Run a small GBM scenario through the CLI in a fresh interpreter; what it imported."""
-    body = RUN.format(setup=setup, gbm=str(GBM), out=str(tmp_path / "run"), after=after)
+def run_python(body: str) -> str:
+    """Standard output of ``body`` run in a fresh interpreter from this tree (must succeed)."""
     completed = subprocess.run(
         [sys.executable, "-c", body],
         capture_output=True,
@@ -52,7 +51,14 @@ def probe(tmp_path: Path, setup: str, after: str = "extra = None") -> dict[str, 
         check=False,
     )
     assert completed.returncode == 0, completed.stderr
-    line = next(text for text in completed.stdout.splitlines() if text.startswith("RESULT="))
+    return completed.stdout
+
+
+def probe(tmp_path: Path, setup: str, after: str = "extra = None") -> dict[str, object]:
+    """Run a small GBM scenario through the CLI in a fresh interpreter; what it imported."""
+    body = RUN.format(setup=setup, gbm=str(GBM), out=str(tmp_path / "run"), after=after)
+    output = run_python(body)
+    line = next(text for text in output.splitlines() if text.startswith("RESULT="))
     result: dict[str, object] = json.loads(line.removeprefix("RESULT="))
     return result
 
@@ -111,14 +117,4 @@ same = module is sys.modules["scipy.linalg.cython_blas"]
 found = numba_blas.blas_module_file().name.startswith("cython_blas.")
 print("RESULT=" + str([same, set(sys.modules) == before, found]))
 """
-    completed = subprocess.run(
-        [sys.executable, "-c", body],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        timeout=600,
-        check=False,
-    )
-    assert completed.returncode == 0, completed.stderr
-    assert "RESULT=[True, True, True]" in completed.stdout
+    assert "RESULT=[True, True, True]" in run_python(body)
