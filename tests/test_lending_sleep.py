@@ -2,8 +2,9 @@
 
 The kernel keeps no per-path copy of the book or of the wake heaps: a thread's
 buffers are reused path after path, a loan's state counts only once stamped with
-the path, and the heaps are read from the shared initial order until a position is
-written. These tests stress that: the shared heap against a private copy, and many
+the path, and each group's sleepers are read from the shared sorted order until woken
+(the loans returned to sleep wait in a heap of the thread's). These tests stress that:
+the wake queue against a sorted list, and many
 sleeping, waking, refused and re-sleeping loans over several paths replayed in one
 call with different blocks of paths, every path against the plain reference and
 bit for bit against the same path replayed alone.
@@ -18,12 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stresstest.kernels import enums
-from stresstest.kernels.lending_heaps import (
-    heap_pop,
-    heap_push,
-    shared_heap_pop,
-    shared_heap_push,
-)
+from stresstest.kernels.lending_heaps import wake_next, wake_push
 from tests.reference_lending import reference_lending
 from tests.test_lending import KERNEL_SETTINGS, assert_matches, market, run_kernel
 from tests.tiers import examples
@@ -33,50 +29,54 @@ from tests.tiers import examples
 @given(
     keys=st.lists(st.sampled_from([0.5, 1.0, 1.0, 2.0, 3.0, np.inf]), min_size=1, max_size=40),
     operations=st.lists(
-        st.lists(st.one_of(st.none(), st.sampled_from([0.5, 1.0, 2.5, 4.0])), max_size=60),
+        st.lists(
+            st.one_of(st.none(), st.sampled_from([0.5, 1.0, 2.5, 4.0])), min_size=1, max_size=60
+        ),
         min_size=1,
         max_size=4,
     ),
 )
-def test_the_shared_heap_moves_like_a_private_copy(
+def test_the_wake_queue_wakes_in_threshold_then_loan_order(
     keys: list[float], operations: list[list[float | None]]
 ) -> None:
-    """Pops (None) and pushes on the shared heap, over several paths reusing one overlay,
-    leave exactly the array a private copy of the initial heap holds after the same
-    operations, ties (equal keys) included: the wake order of 13.7 is unchanged.
+    """Wake-ups (None: the next sleeper above a limit drawn from the keys) and returns to
+    sleep (a key) on one group's queue, over several paths reusing the buffers: every
+    wake-up is the sleeper a plain sorted list gives, the largest threshold first and
+    equal thresholds in loan order (docs/model.md 13.7), ties included.
     """
-    theta0 = np.sort(np.asarray(keys))[::-1].copy()  # descending: a max-heap
-    loans0 = np.arange(theta0.size, dtype=np.int64)
-    theta = np.full(theta0.size + 64, np.nan)
-    loans = np.full(theta0.size + 64, -7, dtype=np.int64)
-    written = np.full(theta0.size + 64, -1, dtype=np.int64)
-    shared0 = np.r_[theta0, np.zeros(64)]
-    shared_loans0 = np.r_[loans0, np.zeros(64, dtype=np.int64)]
-    for stamp, path in enumerate(operations):  # one path each, the overlay kept
-        private = shared0.copy()
-        private_loans = shared_loans0.copy()
-        size = shared_size = theta0.size
-        for step, operation in enumerate(path):
+    loans0 = np.arange(len(keys), dtype=np.int64)
+    theta0 = np.asarray(keys)
+    order = np.lexsort((loans0, -theta0))
+    theta0, loans0 = theta0[order].copy(), loans0[order].copy()
+    theta = np.full(len(keys), np.nan)  # this thread's buffers, reused path after path
+    loans = np.full(len(keys), -7, dtype=np.int64)
+    for path in operations:
+        fresh = np.zeros(1, dtype=np.int64)
+        returned = np.zeros(1, dtype=np.int64)
+        sleepers = [(float(key), int(loan)) for key, loan in zip(theta0, loans0, strict=True)]
+        awake: list[int] = []
+        for operation in path:
             if operation is None:
-                if size == 0:
-                    continue
-                size = heap_pop(private, private_loans, 0, size)
-                shared_size = shared_heap_pop(
-                    shared0, shared_loans0, theta, loans, written, stamp, 0, shared_size
+                limit = 1.5 if not sleepers else sleepers[len(sleepers) // 2][0] - 0.25
+                expected = sorted(
+                    (s for s in sleepers if s[0] > limit), key=lambda s: (-s[0], s[1])
                 )
-            else:
-                loan = 1000 + step
-                size = heap_push(private, private_loans, 0, size, operation, loan)
-                shared_size = shared_heap_push(
-                    shared0, shared_loans0, theta, loans, written, stamp, 0, shared_size,
-                    operation, loan,
-                )  # fmt: skip
-            assert shared_size == size
-            own = written[:size] == stamp
-            seen = np.where(own, theta[:size], shared0[:size])
-            seen_loans = np.where(own, loans[:size], shared_loans0[:size])
-            assert seen.tobytes() == private[:size].tobytes()
-            assert list(seen_loans) == list(private_loans[:size])
+                for key, loan in expected:
+                    woken = wake_next(
+                        theta0, loans0, fresh, theta, loans, returned, 0, 0, len(keys), limit
+                    )
+                    assert woken == loan
+                    sleepers.remove((key, loan))
+                    awake.append(loan)
+                assert (
+                    wake_next(theta0, loans0, fresh, theta, loans, returned, 0, 0, len(keys), limit)
+                    == -1
+                )
+            elif awake:  # the earliest awake loan returns to sleep with a new key
+                loan = awake.pop(0)
+                returned[0] = wake_push(theta, loans, 0, returned[0], operation, loan)
+                sleepers.append((operation, loan))
+            assert len(keys) - fresh[0] + returned[0] == len(sleepers)
 
 
 @st.composite

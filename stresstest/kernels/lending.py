@@ -30,7 +30,7 @@ from stresstest.kernels.fund import (
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.lending_awake import AwakeWork, awake_work, hold_slot, scan_single
-from stresstest.kernels.lending_heaps import shared_heap_pop
+from stresstest.kernels.lending_heaps import wake_next
 from stresstest.kernels.lending_market import (
     congestion_gas,
     curve_proceeds,
@@ -52,11 +52,10 @@ from stresstest.kernels.lending_multi import (
 from stresstest.kernels.lending_refusal import sale_gains, surely_refused
 
 #: A thread's buffers (:func:`lending_work`): per-loan state (collateral per row, debt,
-#: open, step refused, the stamp of the path that touched it), the heap overlay (keys,
-#: loans, stamps), the step's candidates and health factors, the awake loans, and the
-#: seize order, seized, whole and sold amounts of one liquidation's legs.
+#: open, step refused, the stamp of the path that touched it), the heaps of the loans
+#: returned to sleep (keys, loans), the step's candidates and health factors, the awake
+#: loans, and the seize order, seized, whole and sold amounts of one liquidation's legs.
 LendingWork = tuple[
-    np.ndarray,
     np.ndarray,
     np.ndarray,
     np.ndarray,
@@ -103,8 +102,8 @@ def lending_work(n_loans: int, n_legs: int, n_single: int, max_legs: int) -> Len
     """Buffers for the paths one thread replays, allocated once (13.7).
 
     Nothing in them is read before it is written on the same path: a loan's state
-    only where its stamp is the path's (:func:`touch`), a heap position only where
-    stamped (:func:`shared_heap_pop`), the rest up to counts set on the path.
+    only where its stamp is the path's (:func:`touch`), the rest up to counts set on
+    the path (the returned heaps' sizes start at 0 on every path).
     """
     return (
         np.empty(n_legs),
@@ -114,7 +113,6 @@ def lending_work(n_loans: int, n_legs: int, n_single: int, max_legs: int) -> Len
         np.full(n_loans, -1, dtype=np.int64),
         np.empty(n_single),
         np.empty(n_single, dtype=np.int64),
-        np.full(n_single, -1, dtype=np.int64),
         np.empty(n_loans, dtype=np.int64),
         np.empty(n_loans),
         np.empty(n_loans, dtype=np.int64),
@@ -311,9 +309,8 @@ def lending_replay_path(
         is_open,
         refused_at,
         touched,
-        heap_theta,
-        heap_loan,
-        heap_written,
+        returned_theta,
+        returned_loan,
         candidates,
         candidate_hf,
         active,
@@ -347,11 +344,10 @@ def lending_replay_path(
             awake_multi[position],
         )
     n_groups = groups.shape[0]
-    asleep = np.empty(n_groups, dtype=np.int64)
+    fresh = groups[:, 0].copy()  # each group's first loan not yet woken on the path
+    returned = np.zeros(n_groups, dtype=np.int64)  # its loans returned to sleep
     sleep_debt = sleep_debt0.copy()  # debt of the group's sleepers, units of the debt asset
     sleep_collateral = sleep_collateral0.copy()  # their collateral, base units
-    for group in range(n_groups):
-        asleep[group] = groups[group, 1] - groups[group, 0]
     flows = np.zeros((N_FLOWS, n_points))
     debt_total = 0.0
     collateral_total = 0.0
@@ -387,11 +383,21 @@ def lending_replay_path(
         for group in range(n_groups):
             asset, debt_of, base = groups[group, 2], groups[group, 3], groups[group, 0]
             limit = marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN)
-            while asleep[group] > 0:
-                own = heap_written[base] == stamp
-                if not (heap_theta[base] if own else single_theta[base]) > limit:
+            while True:
+                loan = wake_next(
+                    single_theta,
+                    single,
+                    fresh,
+                    returned_theta,
+                    returned_loan,
+                    returned,
+                    group,
+                    base,
+                    groups[group, 1],
+                    limit,
+                )
+                if loan < 0:
                     break
-                loan = heap_loan[base] if own else single[base]
                 touch(
                     start,
                     collateral0,
@@ -416,16 +422,6 @@ def lending_replay_path(
                 n_active += 1
                 sleep_debt[group] -= debt[loan]
                 sleep_collateral[group] -= collateral[start[loan]]
-                asleep[group] = shared_heap_pop(
-                    single_theta,
-                    single,
-                    heap_theta,
-                    heap_loan,
-                    heap_written,
-                    stamp,
-                    base,
-                    asleep[group],
-                )
             debt_total += sleep_debt[group] * marks[debt_of, step]
             collateral_total += sleep_collateral[group] * marks[asset, step]
         if bounded and n_active + n_awake > 0:  # only candidates read the gains
@@ -490,9 +486,7 @@ def lending_replay_path(
                 groups,
                 marks,
                 threshold,
-                (single_theta, single, heap_theta, heap_loan, heap_written),
-                stamp,
-                asleep,
+                (returned_theta, returned_loan, returned),
                 sleep_debt,
                 sleep_collateral,
                 candidates,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from stresstest.kernels.jit import kernel
-from stresstest.kernels.lending_heaps import shared_heap_push
+from stresstest.kernels.lending_heaps import wake_push
 from stresstest.kernels.lending_multi import WAKE_MARGIN
 from stresstest.kernels.lending_refusal import leg_refused, pool_turn
 
@@ -65,9 +65,7 @@ def scan_single(
     groups: np.ndarray,
     marks: np.ndarray,
     threshold: np.ndarray,
-    heap: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    stamp: int,
-    asleep: np.ndarray,
+    returned: tuple[np.ndarray, np.ndarray, np.ndarray],
     sleep_debt: np.ndarray,
     sleep_collateral: np.ndarray,
     candidates: np.ndarray,
@@ -82,8 +80,9 @@ def scan_single(
     """One step over the awake single-collateral loans, in awake order (13.7).
 
     A closed loan (debt 0) leaves the list; a loan with ``theta <= (O_a / O_b)(1 -
-    WAKE_MARGIN)`` goes back to its group's heap (``heap``: the shared initial keys and
-    loans, this thread's keys, loans and stamps) and sleep sums; any other stays, its
+    WAKE_MARGIN)`` goes back to sleep: into its group's heap of loans returned to sleep
+    (``returned``: keys, loans, each group's size; :mod:`stresstest.kernels.lending_heaps`)
+    and sleep sums; any other stays, its
     debt and collateral at the marks added to ``totals`` (debt, collateral: quote), and
     becomes a candidate at ``HF < 1`` unless its liquidation is surely refused
     (``pools``: depth, used, gains of the step's rested pools, market prices, each
@@ -93,7 +92,7 @@ def scan_single(
     """
     debt_slot, collateral_slot, theta_slot, group_slot = slots[0], slots[1], slots[2], slots[3]
     candidate_slot, turn, peak = slots[4], slots[5], slots[6]
-    theta0, loans0, heap_theta, heap_loan, heap_written = heap
+    returned_theta, returned_loan, n_returned = returned
     depth, used, gain, market_prices, bonus, bonus_top = pools
     bounded = depth.shape[0] > 0
     if bounded:  # each group's pool_turn at the step's rested pool
@@ -116,17 +115,8 @@ def scan_single(
         theta = theta_slot[position]
         loan = active[position]
         if theta <= marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN):
-            asleep[group] = shared_heap_push(
-                theta0,
-                loans0,
-                heap_theta,
-                heap_loan,
-                heap_written,
-                stamp,
-                groups[group, 0],
-                asleep[group],
-                theta,
-                loan,
+            n_returned[group] = wake_push(
+                returned_theta, returned_loan, groups[group, 0], n_returned[group], theta, loan
             )
             sleep_debt[group] += debt
             sleep_collateral[group] += collateral

@@ -1,10 +1,12 @@
-"""The wake heaps of single-collateral loans (docs/model.md 13.7).
+"""The wake queues of single-collateral loans (docs/model.md 13.7).
 
-Each group of single-collateral loans (collateral asset, debt asset) keeps its
-sleepers in a max-heap on the threshold ``theta`` that wakes them. Every path reads
-the shared initial heap until it writes a position (:func:`shared_heap_pop`,
-:func:`shared_heap_push`), making the same moves and comparisons as
-:func:`heap_pop` and :func:`heap_push` on a private copy. Pure numba over arrays.
+Each group of single-collateral loans (collateral asset, debt asset) wakes its
+sleepers in descending threshold ``theta`` (ties: loan order). A path's sleepers are
+of two kinds: the *fresh* ones, never woken on the path, which are a suffix of the
+group's loans sorted once per run (shared by every path, read from a cursor), and
+the ones *returned* to sleep on the path, in a max-heap of this thread's buffers
+ordered the same way (:func:`wake_push`, :func:`wake_pop`). The next loan to wake
+is the first of the two heads (:func:`wake_next`). Pure numba over arrays.
 """
 
 from __future__ import annotations
@@ -15,119 +17,91 @@ from stresstest.kernels.jit import kernel
 
 
 @kernel
-def heap_pop(theta: np.ndarray, loans: np.ndarray, base: int, size: int) -> int:
-    """Remove the root of the max-heap ``theta[base : base + size]`` (with its ``loans``).
-
-    Returns the new size. A max-heap keyed by the wake-up threshold: the root is the
-    sleeper closest to waking.
-    """
-    size -= 1
-    theta[base] = theta[base + size]
-    loans[base] = loans[base + size]
-    node = 0
-    while True:
-        largest = node
-        for child in (2 * node + 1, 2 * node + 2):
-            if child < size and theta[base + child] > theta[base + largest]:
-                largest = child
-        if largest == node:
-            return size
-        theta[base + node], theta[base + largest] = theta[base + largest], theta[base + node]
-        loans[base + node], loans[base + largest] = loans[base + largest], loans[base + node]
-        node = largest
+def wakes_first(theta: float, loan: int, other_theta: float, other_loan: int) -> bool:
+    """Whether a sleeper (``theta``, ``loan``) wakes before another: the larger
+    threshold first, equal thresholds in loan order."""
+    return theta > other_theta or (theta == other_theta and loan < other_loan)
 
 
 @kernel
-def heap_push(
-    theta: np.ndarray, loans: np.ndarray, base: int, size: int, key: float, loan: int
-) -> int:
-    """Add ``loan`` with threshold ``key`` to the max-heap at ``base``; returns the new size."""
-    node = size
-    theta[base + node] = key
-    loans[base + node] = loan
-    while node > 0:
-        parent = (node - 1) // 2
-        if not theta[base + parent] < theta[base + node]:
-            break
-        theta[base + node], theta[base + parent] = theta[base + parent], theta[base + node]
-        loans[base + node], loans[base + parent] = loans[base + parent], loans[base + node]
-        node = parent
-    return size + 1
-
-
-@kernel
-def shared_heap_pop(
-    theta0: np.ndarray,
-    loans0: np.ndarray,
-    theta: np.ndarray,
-    loans: np.ndarray,
-    written: np.ndarray,
-    stamp: int,
-    base: int,
-    size: int,
-) -> int:
-    """:func:`heap_pop` on a heap read from ``theta0``/``loans0`` until written.
-
-    Position ``p`` holds ``theta[p], loans[p]`` if ``written[p] == stamp`` (written on
-    this path) and ``theta0[p], loans0[p]`` (the shared initial heap) otherwise; writes
-    go to ``theta``/``loans`` and stamp ``p``. The same moves and comparisons as
-    :func:`heap_pop` on a private copy, in ``O(log n)`` positions, without the copy.
-    """
+def wake_pop(theta: np.ndarray, loans: np.ndarray, base: int, size: int) -> int:
+    """Remove the root of the heap ``theta[base : base + size]`` (with its ``loans``),
+    the sleeper that wakes first (:func:`wakes_first`); returns the new size."""
     size -= 1
-    last = base + size
-    key = theta[last] if written[last] == stamp else theta0[last]
-    loan = loans[last] if written[last] == stamp else loans0[last]
+    key = theta[base + size]
+    loan = loans[base + size]
     node = 0
     while True:
-        largest = node
-        largest_key = key
+        first = node
+        first_key = key
+        first_loan = loan
         for child in (2 * node + 1, 2 * node + 2):
             if child < size:
                 at = base + child
-                child_key = theta[at] if written[at] == stamp else theta0[at]
-                if child_key > largest_key:
-                    largest = child
-                    largest_key = child_key
-        at = base + node
-        written[at] = stamp
-        if largest == node:
-            theta[at] = key
-            loans[at] = loan
+                if wakes_first(theta[at], loans[at], first_key, first_loan):
+                    first = child
+                    first_key = theta[at]
+                    first_loan = loans[at]
+        theta[base + node] = first_key
+        loans[base + node] = first_loan
+        if first == node:
             return size
-        other = base + largest
-        theta[at] = largest_key
-        loans[at] = loans[other] if written[other] == stamp else loans0[other]
-        node = largest
+        node = first
 
 
 @kernel
-def shared_heap_push(
-    theta0: np.ndarray,
-    loans0: np.ndarray,
-    theta: np.ndarray,
-    loans: np.ndarray,
-    written: np.ndarray,
-    stamp: int,
-    base: int,
-    size: int,
-    key: float,
-    loan: int,
+def wake_push(
+    theta: np.ndarray, loans: np.ndarray, base: int, size: int, key: float, loan: int
 ) -> int:
-    """:func:`heap_push` on the heap of :func:`shared_heap_pop`; returns the new size."""
+    """Add ``loan`` with threshold ``key`` to the heap of :func:`wake_pop`; returns the
+    new size."""
     node = size
     while node > 0:
         parent = (node - 1) // 2
         at = base + parent
-        parent_key = theta[at] if written[at] == stamp else theta0[at]
-        if not parent_key < key:
+        if not wakes_first(key, loan, theta[at], loans[at]):
             break
-        here = base + node
-        theta[here] = parent_key
-        loans[here] = loans[at] if written[at] == stamp else loans0[at]
-        written[here] = stamp
+        theta[base + node] = theta[at]
+        loans[base + node] = loans[at]
         node = parent
-    here = base + node
-    theta[here] = key
-    loans[here] = loan
-    written[here] = stamp
+    theta[base + node] = key
+    loans[base + node] = loan
     return size + 1
+
+
+@kernel
+def wake_next(
+    theta0: np.ndarray,
+    loans0: np.ndarray,
+    fresh: np.ndarray,
+    theta: np.ndarray,
+    loans: np.ndarray,
+    returned: np.ndarray,
+    group: int,
+    base: int,
+    end: int,
+    limit: float,
+) -> int:
+    """The next sleeper of ``group`` with ``theta > limit``, taken out of its queue, or -1.
+
+    ``theta0``/``loans0`` are every group's loans by descending ``theta`` (ties: loan
+    order), the group's at ``base`` to ``end``; ``fresh[group]`` is the first of them
+    never woken on the path. ``theta``/``loans`` at ``base`` hold the heap of the
+    ``returned[group]`` loans returned to sleep on the path. Of the two heads, the one
+    that wakes first (:func:`wakes_first`) is taken.
+    """
+    position = fresh[group]
+    from_fresh = position < end and theta0[position] > limit
+    size = returned[group]
+    from_returned = size > 0 and theta[base] > limit
+    if from_fresh and from_returned:
+        from_fresh = wakes_first(theta0[position], loans0[position], theta[base], loans[base])
+    if from_fresh:
+        fresh[group] = position + 1
+        woken: int = loans0[position]
+        return woken
+    if from_returned:
+        woken = loans[base]
+        returned[group] = wake_pop(theta, loans, base, size)
+        return woken
+    return -1
