@@ -39,21 +39,29 @@ from tests.tiers import examples
 def test_the_wake_queue_wakes_in_threshold_then_loan_order(
     keys: list[float], operations: list[list[float | None]]
 ) -> None:
-    """Wake-ups (None: the next sleeper above a limit drawn from the keys) and returns to
+    """Wake-ups (None: the next sleepers above a limit drawn from the keys) and returns to
     sleep (a key) on one group's queue, over several paths reusing the buffers: every
-    wake-up is the sleeper a plain sorted list gives, the largest threshold first and
-    equal thresholds in loan order (docs/model.md 13.7), ties included.
+    wake-up is the sleeper a plain sorted list gives, with its debt and collateral, the
+    largest threshold first and equal thresholds in loan order (docs/model.md 13.7),
+    ties included.
     """
-    loans0 = np.arange(len(keys), dtype=np.int64)
+    n = len(keys)
+    loans0 = np.arange(n, dtype=np.int64)
     theta0 = np.asarray(keys)
     order = np.lexsort((loans0, -theta0))
     theta0, loans0 = theta0[order].copy(), loans0[order].copy()
-    theta = np.full(len(keys), np.nan)  # this thread's buffers, reused path after path
-    loans = np.full(len(keys), -7, dtype=np.int64)
+    fresh_sleepers = (theta0, loans0, 10.0 * loans0 + 1.0, 10.0 * loans0 + 2.0)
+    heap = (  # this thread's buffers, reused path after path
+        np.full(n, np.nan),
+        np.full(n, -7, dtype=np.int64),
+        np.full(n, np.nan),
+        np.full(n, np.nan),
+    )
     for path in operations:
         fresh = np.zeros(1, dtype=np.int64)
         returned = np.zeros(1, dtype=np.int64)
         sleepers = [(float(key), int(loan)) for key, loan in zip(theta0, loans0, strict=True)]
+        debt = {loan: 10.0 * loan + 1.0 for loan in range(n)}
         awake: list[int] = []
         for operation in path:
             if operation is None:
@@ -62,21 +70,19 @@ def test_the_wake_queue_wakes_in_threshold_then_loan_order(
                     (s for s in sleepers if s[0] > limit), key=lambda s: (-s[0], s[1])
                 )
                 for key, loan in expected:
-                    woken = wake_next(
-                        theta0, loans0, fresh, theta, loans, returned, 0, 0, len(keys), limit
-                    )
-                    assert woken == loan
+                    woken = wake_next(fresh_sleepers, fresh, heap, returned, 0, 0, n, limit)
+                    assert woken == (loan, debt[loan], 10.0 * loan + 2.0)
                     sleepers.remove((key, loan))
                     awake.append(loan)
-                assert (
-                    wake_next(theta0, loans0, fresh, theta, loans, returned, 0, 0, len(keys), limit)
-                    == -1
-                )
-            elif awake:  # the earliest awake loan returns to sleep with a new key
+                assert wake_next(fresh_sleepers, fresh, heap, returned, 0, 0, n, limit)[0] == -1
+            elif awake:  # the earliest awake loan returns to sleep, its debt changed
                 loan = awake.pop(0)
-                returned[0] = wake_push(theta, loans, 0, returned[0], operation, loan)
+                debt[loan] += 0.5
+                returned[0] = wake_push(
+                    heap, 0, returned[0], operation, loan, debt[loan], 10.0 * loan + 2.0
+                )
                 sleepers.append((operation, loan))
-            assert len(keys) - fresh[0] + returned[0] == len(sleepers)
+            assert n - fresh[0] + returned[0] == len(sleepers)
 
 
 @st.composite

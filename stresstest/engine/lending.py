@@ -108,6 +108,9 @@ class WakeIndex:
     theta
         ``d / (c LT_a)`` of each, in that order: ``HF < 1`` exactly when
         ``O_a / O_b < theta`` (``inf`` when ``c LT_a = 0``).
+    debt, collateral
+        The debt (units of its debt asset) and collateral (base units) of each, in that
+        order: what a loan holds when it first wakes on a path, read in order.
     group_of
         Each loan's group (row of ``groups``), -1 for a loan of several rows.
     groups
@@ -124,6 +127,8 @@ class WakeIndex:
 
     single: np.ndarray
     theta: np.ndarray
+    debt: np.ndarray
+    collateral: np.ndarray
     group_of: np.ndarray
     groups: np.ndarray
     always: np.ndarray
@@ -257,6 +262,8 @@ def wake_index(
     return WakeIndex(
         single=single,
         theta=theta,
+        debt=np.ascontiguousarray(book.debt[single], dtype=float),
+        collateral=np.ascontiguousarray(book.collateral[book.start[single]], dtype=float),
         group_of=group_of,
         groups=groups,
         always=np.flatnonzero(legs != 1).astype(np.int64),
@@ -370,7 +377,8 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         book.debt,
         plan.wake.single,
         plan.wake.theta,
-        plan.wake.group_of,
+        plan.wake.debt,
+        plan.wake.collateral,
         plan.wake.groups,
         plan.wake.multi,
         plan.wake.sleep_debt,

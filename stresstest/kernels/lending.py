@@ -29,7 +29,13 @@ from stresstest.kernels.fund import (
     walk_fund,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.lending_awake import AwakeWork, awake_work, hold_slot, scan_single
+from stresstest.kernels.lending_awake import (
+    AwakeWork,
+    awake_work,
+    hold_slot,
+    liquidate_single,
+    scan_single,
+)
 from stresstest.kernels.lending_heaps import wake_next
 from stresstest.kernels.lending_market import (
     congestion_gas,
@@ -51,11 +57,14 @@ from stresstest.kernels.lending_multi import (
 )
 from stresstest.kernels.lending_refusal import sale_gains, surely_refused
 
-#: A thread's buffers (:func:`lending_work`): per-loan state (collateral per row, debt,
-#: open, step refused, the stamp of the path that touched it), the heaps of the loans
-#: returned to sleep (keys, loans), the step's candidates and health factors, the awake
-#: loans, and the seize order, seized, whole and sold amounts of one liquidation's legs.
+#: A thread's buffers (:func:`lending_work`): per-loan state of the loans of several
+#: rows (collateral per row, debt, open, step refused, the stamp of the path that touched
+#: it), the heaps of the single-collateral loans returned to sleep (keys, loans, debt,
+#: collateral), the step's candidates and health factors, the awake loans, and the seize
+#: order, seized, whole and sold amounts of one liquidation's legs.
 LendingWork = tuple[
+    np.ndarray,
+    np.ndarray,
     np.ndarray,
     np.ndarray,
     np.ndarray,
@@ -113,6 +122,8 @@ def lending_work(n_loans: int, n_legs: int, n_single: int, max_legs: int) -> Len
         np.full(n_loans, -1, dtype=np.int64),
         np.empty(n_single),
         np.empty(n_single, dtype=np.int64),
+        np.empty(n_single),
+        np.empty(n_single),
         np.empty(n_loans, dtype=np.int64),
         np.empty(n_loans),
         np.empty(n_loans, dtype=np.int64),
@@ -213,7 +224,8 @@ def lending_replay_path(
     debt0: np.ndarray,
     single: np.ndarray,
     single_theta: np.ndarray,
-    group_of: np.ndarray,
+    single_debt: np.ndarray,
+    single_collateral: np.ndarray,
     groups: np.ndarray,
     multi: MultiIndex,
     sleep_debt0: np.ndarray,
@@ -239,9 +251,12 @@ def lending_replay_path(
     Single-collateral loans sleep until their thresholds wake them (13.7): ``single``
     lists them by group (collateral asset, debt asset; rows of ``groups``: first
     position, end, asset, debt asset) and, within a group, by descending
-    ``single_theta`` (the ratio ``O_a / O_b`` below which ``HF < 1``), which is a
-    max-heap per group; ``group_of`` is each loan's group (-1: several collateral
-    rows). The loans of several rows sleep in the heaps of ``multi``
+    ``single_theta`` (the ratio ``O_a / O_b`` below which ``HF < 1``; ties in loan
+    order), with ``single_debt`` and ``single_collateral`` their initial debt and
+    collateral in that order; a group wakes them from a cursor, and the loans returned
+    to sleep on the path from a heap (:mod:`stresstest.kernels.lending_heaps`). While
+    awake, a single-collateral loan lives in its slot
+    (:mod:`stresstest.kernels.lending_awake`), and so does its liquidation. The loans of several rows sleep in the heaps of ``multi``
     (kernels/lending_multi.py) until a ratio of marks wakes them.
     ``bonus`` is each asset's liquidation bonus; with ``LEND_BONUS_SLOPE`` > 0 a
     liquidation at health factor ``HF`` pays ``min(bonus_max, bonus + slope (1 - HF))``
@@ -260,8 +275,8 @@ def lending_replay_path(
     Nothing of size ``O(loans)`` is written per path (13.7): ``sleep_debt0`` and
     ``sleep_collateral0`` are the groups' initial sleep sums (:func:`sleep_sums`);
     ``work`` holds the thread's buffers (:func:`lending_work`), whose per-loan state
-    and heap positions count only where stamped ``stamp`` (unique per path among the
-    paths that share ``work``); elsewhere the initial book and heap are read.
+    (loans of several rows) counts only where stamped ``stamp`` (unique per path among
+    the paths that share ``work``); elsewhere the initial book is read.
     ``work_multi`` (:func:`stresstest.kernels.lending_multi.multi_work`) is set from
     ``multi`` at the start of the path; ``work_awake``
     (:func:`stresstest.kernels.lending_awake.awake_work`) holds the awake
@@ -311,6 +326,8 @@ def lending_replay_path(
         touched,
         returned_theta,
         returned_loan,
+        returned_debt,
+        returned_collateral,
         candidates,
         candidate_hf,
         active,
@@ -346,6 +363,9 @@ def lending_replay_path(
     n_groups = groups.shape[0]
     fresh = groups[:, 0].copy()  # each group's first loan not yet woken on the path
     returned = np.zeros(n_groups, dtype=np.int64)  # its loans returned to sleep
+    fresh_sleepers = (single_theta, single, single_debt, single_collateral)
+    heap = (returned_theta, returned_loan, returned_debt, returned_collateral)
+    refused_slot = work_awake[7]
     sleep_debt = sleep_debt0.copy()  # debt of the group's sleepers, units of the debt asset
     sleep_collateral = sleep_collateral0.copy()  # their collateral, base units
     flows = np.zeros((N_FLOWS, n_points))
@@ -384,44 +404,17 @@ def lending_replay_path(
             asset, debt_of, base = groups[group, 2], groups[group, 3], groups[group, 0]
             limit = marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN)
             while True:
-                loan = wake_next(
-                    single_theta,
-                    single,
-                    fresh,
-                    returned_theta,
-                    returned_loan,
-                    returned,
-                    group,
-                    base,
-                    groups[group, 1],
-                    limit,
+                loan, loan_debt, loan_collateral = wake_next(
+                    fresh_sleepers, fresh, heap, returned, group, base, groups[group, 1], limit
                 )
                 if loan < 0:
                     break
-                touch(
-                    start,
-                    collateral0,
-                    debt0,
-                    collateral,
-                    debt,
-                    is_open,
-                    refused_at,
-                    touched,
-                    stamp,
-                    loan,
-                )
                 active[n_active] = loan
-                hold_slot(
-                    work_awake,
-                    n_active,
-                    debt[loan],
-                    collateral[start[loan]],
-                    threshold[asset],
-                    group,
-                )
+                hold_slot(work_awake, n_active, loan_debt, loan_collateral, threshold[asset], group)
+                refused_slot[n_active] = -1
                 n_active += 1
-                sleep_debt[group] -= debt[loan]
-                sleep_collateral[group] -= collateral[start[loan]]
+                sleep_debt[group] -= loan_debt
+                sleep_collateral[group] -= loan_collateral
             debt_total += sleep_debt[group] * marks[debt_of, step]
             collateral_total += sleep_collateral[group] * marks[asset, step]
         if bounded and n_active + n_awake > 0:  # only candidates read the gains
@@ -486,13 +479,12 @@ def lending_replay_path(
                 groups,
                 marks,
                 threshold,
-                (returned_theta, returned_loan, returned),
+                (heap, returned),
                 sleep_debt,
                 sleep_collateral,
                 candidates,
                 candidate_hf,
                 n_candidates,
-                refused_at,
                 (bound_depth, used, gain, market_prices, bonus, bonus_top),
                 min(close_factor, 1.0),
                 gas_now,
@@ -507,6 +499,31 @@ def lending_replay_path(
         for rank in range(n_candidates):
             loan = candidates[ranked[rank]]
             health = candidate_hf[ranked[rank]]
+            slot = candidate_slot[ranked[rank]]
+            if slot >= 0:  # a single-collateral loan, from its slot
+                group = work_awake[3][slot]
+                executed, fee_value, bad, repaid_value, seized_value, profit = liquidate_single(
+                    work_awake,
+                    slot,
+                    health,
+                    step,
+                    (group, groups[group, 2], groups[group, 3]),
+                    marks,
+                    market_prices,
+                    (threshold, bonus, bonus_max, fee, depth),
+                    used,
+                    (curve_start, curve_knots),
+                    (close_factor, full_below, small_loan, ramp, gas_now),
+                )
+                if executed:
+                    flows[FLOW_TO_FUND, step] += fee_value
+                    flows[FLOW_BAD_DEBT, step] += bad
+                    flows[FLOW_COUNT, step] += 1.0
+                    flows[FLOW_NOTIONAL, step] += repaid_value
+                    seized_total += seized_value
+                    profit_total += profit
+                    to_liquidators += seized_value - fee_value - repaid_value
+                continue
             debt_mark = marks[debt_asset[loan], step]
             debt_value = debt[loan] * debt_mark
             factor = close_factor
@@ -594,16 +611,6 @@ def lending_replay_path(
                 debt[loan] = 0.0
             if debt[loan] <= 0.0:
                 is_open[loan] = False
-            slot = candidate_slot[ranked[rank]]
-            if slot >= 0:  # a single-collateral loan: its slot follows it
-                hold_slot(
-                    work_awake,
-                    slot,
-                    debt[loan],
-                    collateral[first],
-                    threshold[leg_asset[first]],
-                    group_of[loan],
-                )
             flows[FLOW_TO_FUND, step] += fee_value
             flows[FLOW_BAD_DEBT, step] += bad
             flows[FLOW_COUNT, step] += 1.0
@@ -618,14 +625,24 @@ def lending_replay_path(
     underwater = 0.0
     awake_multi[:n_awake].sort()  # loans of several rows first, in loan order (13.7)
     for position in range(n_awake + n_active):  # a sleeping loan is healthy at T (13.7)
-        loan = awake_multi[position] if position < n_awake else active[position - n_awake]
-        if not is_open[loan]:
-            continue
-        debt_value = debt[loan] * marks[debt_asset[loan], last_step]
         value = 0.0
-        for leg in range(start[loan], start[loan + 1]):
-            value += collateral[leg] * marks[leg_asset[leg], last_step]
-        if refused_at[loan] == last_step:
+        if position < n_awake:
+            loan = awake_multi[position]
+            if not is_open[loan]:
+                continue
+            debt_value = debt[loan] * marks[debt_asset[loan], last_step]
+            for leg in range(start[loan], start[loan + 1]):
+                value += collateral[leg] * marks[leg_asset[leg], last_step]
+            refused = refused_at[loan]
+        else:  # a single-collateral loan, from its slot (open while its debt is > 0)
+            slot = position - n_awake
+            if not work_awake[0][slot] > 0.0:
+                continue
+            group = work_awake[3][slot]
+            debt_value = work_awake[0][slot] * marks[groups[group, 3], last_step]
+            value += work_awake[1][slot] * marks[groups[group, 2], last_step]
+            refused = refused_slot[slot]
+        if refused == last_step:
             unprofitable_debt += debt_value
             unprofitable += 1.0
         if debt_value > value:
@@ -662,7 +679,8 @@ def lending_replay_paths(
     debt0: np.ndarray,
     single: np.ndarray,
     single_theta: np.ndarray,
-    group_of: np.ndarray,
+    single_debt: np.ndarray,
+    single_collateral: np.ndarray,
     groups: np.ndarray,
     multi: MultiIndex,
     sleep_debt0: np.ndarray,
@@ -712,7 +730,8 @@ def lending_replay_paths(
                 debt0,
                 single,
                 single_theta,
-                group_of,
+                single_debt,
+                single_collateral,
                 groups,
                 multi,
                 sleep_debt0,
