@@ -2,6 +2,7 @@
 
     python benchmarks/bench_lending.py [--loans N] [--paths N] [--steps N] [--smoke]
     python benchmarks/bench_lending.py --vs-core [--loans N] [--paths N] [--runs N] [--smoke]
+                                       [--no-records]
 
 1. Parity: the kernel against ``tests/reference_lending.py`` on the first path and
    the first 400 loans of the timed book, every column at the tests' tolerances.
@@ -23,7 +24,10 @@ the kernel against the reference on 2,000 loans at HF 1.02 to 1.5, and on the fu
 book (the reference replays the loans the path can wake; the others never change,
 so their debt is added in closed form). Then both are timed end to end (path
 generation + replay) after a warm-up, alternating, and each timed lending run's
-checked paths are compared bit for bit with the verified rows.
+checked paths are compared bit for bit with the verified rows. The lending side
+writes every step's records (price, fund, closes: what ``stresstest run`` keeps for
+10,000 paths), the core (``replay_all``) none; ``--no-records`` times the lending
+kernel with an empty grid too, like for like.
 """
 
 from __future__ import annotations
@@ -109,19 +113,24 @@ def book_loans(book: Any, rows: np.ndarray) -> list[dict[str, object]]:
 
 
 def lending_rows(
-    book: Any, values: dict[str, object], prices: np.ndarray, wake: Any = None
+    book: Any,
+    values: dict[str, object],
+    prices: np.ndarray,
+    wake: Any = None,
+    records: bool = True,
 ) -> np.ndarray:
     """The lending kernel's metrics ``(n, N_METRICS_LENDING)`` on ``prices`` ``(n, T + 1)``.
 
     ``wake``: the book's wake index (built once per book, like the engine's plan), or
-    None to build it.
+    None to build it. ``records``: every step's records (price, fund, closes), as
+    ``stresstest run`` writes them for 10,000 paths; False: none, as ``replay_all``.
     """
     import numba
 
     from tests.test_lending import run_kernel_book
 
     out, _ = run_kernel_book(
-        prices[:, None, :], book, wake, values, 1e6, 4 * numba.get_num_threads()
+        prices[:, None, :], book, wake, values, 1e6, 4 * numba.get_num_threads(), records
     )
     return out
 
@@ -166,13 +175,17 @@ def checked_paths(book: Any, prices: np.ndarray, most: int = 2000) -> np.ndarray
     return np.sort(ranked[:2])
 
 
-def lending_engine(book: Any, wake: Any, values: dict[str, object], source: Any) -> np.ndarray:
+def lending_engine(
+    book: Any, wake: Any, values: dict[str, object], source: Any, records: bool = True
+) -> np.ndarray:
     """Path generation + the lending kernel over every chunk of ``source`` (timed)."""
     from stresstest.engine.run import default_chunk_size
 
     size = default_chunk_size(source.n_paths, source.n_steps)
     parts = [
-        lending_rows(book, values, source.chunk(first, min(size, source.n_paths - first)), wake)
+        lending_rows(
+            book, values, source.chunk(first, min(size, source.n_paths - first)), wake, records
+        )
         for first in range(0, source.n_paths, size)
     ]
     return np.concatenate(parts)
@@ -214,12 +227,13 @@ def versus_core(options: argparse.Namespace) -> int:
         f"path can wake (at most {most:,})"
     )
     perps = sort_book(build_book(scenario, source.start_price()))
-    lending_engine(book, wake, values, source)  # warm-up: compiled code, caches, pages
+    records = not options.no_records
+    lending_engine(book, wake, values, source, records)  # warm-up: compiled code, pages
     engine_metrics(scenario, perps)
     lending_times, core_times = [], []
     for _ in range(options.runs):  # alternate, so both see the same load
         begin = time.perf_counter()
-        rows = lending_engine(book, wake, values, source)
+        rows = lending_engine(book, wake, values, source, records)
         lending_times.append(time.perf_counter() - begin)
         if rows[checked].tobytes() != verified.tobytes():
             raise SystemExit("bench_lending: the timed run differs from the verified rows")
@@ -230,7 +244,8 @@ def versus_core(options: argparse.Namespace) -> int:
     lending, core = float(np.median(lending_times)), float(np.median(core_times))
     print(
         f"{options.loans:,} loans / {options.positions:,} positions x {options.paths:,} paths x "
-        f"{source.n_steps} steps, generation + replay, median of {options.runs}: lending "
+        f"{source.n_steps} steps, generation + replay, median of {options.runs}"
+        f"{'' if records else ', lending without per-step records'}: lending "
         f"{lending:.3f} s {[round(t, 3) for t in lending_times]}, perps core {core:.3f} s "
         f"{[round(t, 3) for t in core_times]}, ratio {lending / core:.2f}x; "
         f"paths with a liquidation {int((woke > 0).sum()):,}, liquidations {woke.sum():,.0f}"
@@ -248,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--vs-core", action="store_true", help="issue 16: against the perps core")
     parser.add_argument("--positions", type=int, default=1_000_000, help="perps core positions")
+    parser.add_argument(
+        "--no-records",
+        action="store_true",
+        help="--vs-core: lending without per-step records, like replay_all's core (empty grid)",
+    )
     options = parser.parse_args(argv)
     if options.vs_core:
         if options.smoke:

@@ -122,10 +122,11 @@ def run_kernel_book(
     values: dict[str, Any],
     fund: float,
     blocks: int = 2,
+    records: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The kernel's metrics ``(n, N_METRICS_LENDING)`` and grid records on ``prices``
     ``(n, A, T + 1)`` for a :class:`~stresstest.book.loans.LoanBook` (``wake``: its
-    wake index, or None to build it).
+    wake index, or None to build it; ``records`` False: an empty grid, no records).
     """
     from stresstest.engine.lending import wake_index
     from stresstest.kernels.lending import lending_replay_paths
@@ -135,9 +136,9 @@ def run_kernel_book(
     if wake is None:
         wake = wake_index(book, threshold)
     curves = values.get("curves")
-    grid = np.arange(n_points, dtype=np.int64)
+    grid = np.arange(n_points if records else 0, dtype=np.int64)
     out = np.zeros((n_paths, enums.N_METRICS_LENDING))
-    records = np.empty((n_paths, enums.N_GRID, n_points))
+    records_out = np.empty((n_paths, enums.N_GRID, grid.shape[0]))
     lending_replay_paths(
         np.ascontiguousarray(prices, dtype=float),
         kernel_arguments(values),
@@ -167,9 +168,9 @@ def run_kernel_book(
         curves.knots if curves is not None else np.zeros((3, 0)),
         blocks,
         out,
-        records,
+        records_out,
     )
-    return out, records
+    return out, records_out
 
 
 def loan_book(loans: list[dict[str, Any]], n_assets: int) -> Any:

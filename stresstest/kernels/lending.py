@@ -107,19 +107,24 @@ def sleep_sums(
 
 
 @kernel
-def lending_work(n_loans: int, n_legs: int, n_single: int, max_legs: int) -> LendingWork:
+def lending_work(
+    n_loans: int, n_legs: int, n_single: int, max_legs: int, multi: bool
+) -> LendingWork:
     """Buffers for the paths one thread replays, allocated once (13.7).
 
     Nothing in them is read before it is written on the same path: a loan's state
     only where its stamp is the path's (:func:`touch`), the rest up to counts set on
-    the path (the returned heaps' sizes start at 0 on every path).
+    the path (the returned heaps' sizes start at 0 on every path). The per-loan state
+    is only for loans of several rows: empty when ``multi`` is False (none in the book),
+    so a book of single-collateral loans writes nothing of its size here.
     """
+    n_state = n_loans if multi else 0
     return (
-        np.empty(n_legs),
-        np.empty(n_loans),
-        np.empty(n_loans, dtype=np.bool_),
-        np.empty(n_loans, dtype=np.int64),
-        np.full(n_loans, -1, dtype=np.int64),
+        np.empty(n_legs if multi else 0),
+        np.empty(n_state),
+        np.empty(n_state, dtype=np.bool_),
+        np.empty(n_state, dtype=np.int64),
+        np.full(n_state, -1, dtype=np.int64),
         np.empty(n_single),
         np.empty(n_single, dtype=np.int64),
         np.empty(n_single),
@@ -256,8 +261,9 @@ def lending_replay_path(
     collateral in that order; a group wakes them from a cursor, and the loans returned
     to sleep on the path from a heap (:mod:`stresstest.kernels.lending_heaps`). While
     awake, a single-collateral loan lives in its slot
-    (:mod:`stresstest.kernels.lending_awake`), and so does its liquidation. The loans of several rows sleep in the heaps of ``multi``
-    (kernels/lending_multi.py) until a ratio of marks wakes them.
+    (:mod:`stresstest.kernels.lending_awake`), and so does its liquidation. The loans
+    of several rows sleep in the heaps of ``multi`` (kernels/lending_multi.py) until a
+    ratio of marks wakes them.
     ``bonus`` is each asset's liquidation bonus; with ``LEND_BONUS_SLOPE`` > 0 a
     liquidation at health factor ``HF`` pays ``min(bonus_max, bonus + slope (1 - HF))``
     (the bonus ramp, 13.3).
@@ -711,7 +717,9 @@ def lending_replay_paths(
     for block in numba.prange(n_blocks):
         first = block * n_rows // n_blocks
         end = (block + 1) * n_rows // n_blocks
-        work = lending_work(n_loans, collateral0.shape[0], single.shape[0], max_legs)
+        work = lending_work(
+            n_loans, collateral0.shape[0], single.shape[0], max_legs, multi[1].shape[0] > 1
+        )
         work_multi = multi_work(multi)
         work_awake = awake_work(n_loans, groups.shape[0])
         for row in range(first, end):
