@@ -409,12 +409,12 @@ def lending_replay_path(
         for group in range(n_groups):
             asset, debt_of, base = groups[group, 2], groups[group, 3], groups[group, 0]
             limit = marks[asset, step] / marks[debt_of, step] * (1.0 - WAKE_MARGIN)
-            while True:
+            while (  # the two heads, tested here: no call on a step that wakes none
+                fresh[group] < groups[group, 1] and single_theta[fresh[group]] > limit
+            ) or (returned[group] > 0 and returned_theta[base] > limit):
                 loan, loan_debt, loan_collateral = wake_next(
                     fresh_sleepers, fresh, heap, returned, group, base, groups[group, 1], limit
                 )
-                if loan < 0:
-                    break
                 active[n_active] = loan
                 hold_slot(work_awake, n_active, loan_debt, loan_collateral, threshold[asset], group)
                 refused_slot[n_active] = -1
