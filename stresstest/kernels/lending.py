@@ -521,102 +521,96 @@ def lending_replay_path(
                     (curve_start, curve_knots),
                     (close_factor, full_below, small_loan, ramp, gas_now),
                 )
-                if executed:
-                    flows[FLOW_TO_FUND, step] += fee_value
-                    flows[FLOW_BAD_DEBT, step] += bad
-                    flows[FLOW_COUNT, step] += 1.0
-                    flows[FLOW_NOTIONAL, step] += repaid_value
-                    seized_total += seized_value
-                    profit_total += profit
-                    to_liquidators += seized_value - fee_value - repaid_value
-                continue
-            debt_mark = marks[debt_asset[loan], step]
-            debt_value = debt[loan] * debt_mark
-            factor = close_factor
-            if health < full_below or debt_value < small_loan:
-                factor = 1.0
-            remaining = factor * debt_value
-            first = start[loan]
-            n_legs = start[loan + 1] - first
-            for index in range(n_legs):  # the seize order, stable insertion sort
-                leg = first + index
-                order[index] = leg
-                if by_value:
-                    value = collateral[leg] * marks[leg_asset[leg], step]
-                    position = index
-                    while position > 0:
-                        other = order[position - 1]
-                        if collateral[other] * marks[leg_asset[other], step] >= value:
-                            break
-                        order[position] = other
-                        position -= 1
-                    order[position] = leg
-            proceeds = 0.0
-            seized_value = 0.0
-            fee_value = 0.0
-            for index in range(n_legs):
-                leg = order[index]
-                asset = leg_asset[leg]
-                mark = marks[asset, step]
-                leg_value = collateral[leg] * mark
-                seized[index] = 0.0
-                whole[index] = False
-                sold[index] = 0.0
-                if leg_value <= 0.0 or remaining <= 0.0:
+                if not executed:
                     continue
-                leg_bonus = bonus[asset]
-                if ramp > 0.0:  # the bonus ramp of 13.3
-                    leg_bonus = min(bonus_max[asset], leg_bonus + ramp * (1.0 - health))
-                if leg_value / (1.0 + leg_bonus) <= remaining:
-                    cover = leg_value / (1.0 + leg_bonus)
-                    amount = collateral[leg]
-                    whole[index] = True
+            else:  # a loan of several rows, from the loan arrays
+                debt_mark = marks[debt_asset[loan], step]
+                debt_value = debt[loan] * debt_mark
+                factor = close_factor
+                if health < full_below or debt_value < small_loan:
+                    factor = 1.0
+                remaining = factor * debt_value
+                first = start[loan]
+                n_legs = start[loan + 1] - first
+                for index in range(n_legs):  # the seize order, stable insertion sort
+                    leg = first + index
+                    order[index] = leg
+                    if by_value:
+                        value = collateral[leg] * marks[leg_asset[leg], step]
+                        position = index
+                        while position > 0:
+                            other = order[position - 1]
+                            if collateral[other] * marks[leg_asset[other], step] >= value:
+                                break
+                            order[position] = other
+                            position -= 1
+                        order[position] = leg
+                proceeds = 0.0
+                seized_value = 0.0
+                fee_value = 0.0
+                for index in range(n_legs):
+                    leg = order[index]
+                    asset = leg_asset[leg]
+                    mark = marks[asset, step]
+                    leg_value = collateral[leg] * mark
+                    seized[index] = 0.0
+                    whole[index] = False
+                    sold[index] = 0.0
+                    if leg_value <= 0.0 or remaining <= 0.0:
+                        continue
+                    leg_bonus = bonus[asset]
+                    if ramp > 0.0:  # the bonus ramp of 13.3
+                        leg_bonus = min(bonus_max[asset], leg_bonus + ramp * (1.0 - health))
+                    if leg_value / (1.0 + leg_bonus) <= remaining:
+                        cover = leg_value / (1.0 + leg_bonus)
+                        amount = collateral[leg]
+                        whole[index] = True
+                    else:
+                        cover = remaining
+                        amount = cover * (1.0 + leg_bonus) / mark
+                    remaining -= cover
+                    fee_amount = fee[asset] * cover * leg_bonus / mark
+                    seized[index] = amount
+                    seized_value += amount * mark
+                    fee_value += fee_amount * mark
+                    sold[index] = (amount - fee_amount) * market_prices[asset, step]
+                    if curves:
+                        proceeds += curve_proceeds(
+                            curve_knots,
+                            curve_start[asset],
+                            curve_start[asset + 1],
+                            used[asset],
+                            sold[index],
+                        )
+                    else:
+                        proceeds += pool_proceeds(depth[asset], used[asset], sold[index])
+                repaid_value = factor * debt_value - remaining
+                if repaid_value < 0.0:
+                    repaid_value = 0.0
+                repaid = repaid_value / debt_mark
+                profit = proceeds - repaid * market_prices[debt_asset[loan], step] - gas_now
+                if not profit > 0.0:
+                    refused_at[loan] = step
+                    continue
+                left = 0.0
+                for index in range(n_legs):
+                    leg = order[index]
+                    if whole[index]:
+                        collateral[leg] = 0.0
+                    else:
+                        collateral[leg] -= seized[index]
+                    left += collateral[leg]
+                    used[leg_asset[leg]] += sold[index]
+                bad = 0.0
+                if factor == 1.0 and remaining <= 0.0:
+                    debt[loan] = 0.0
                 else:
-                    cover = remaining
-                    amount = cover * (1.0 + leg_bonus) / mark
-                remaining -= cover
-                fee_amount = fee[asset] * cover * leg_bonus / mark
-                seized[index] = amount
-                seized_value += amount * mark
-                fee_value += fee_amount * mark
-                sold[index] = (amount - fee_amount) * market_prices[asset, step]
-                if curves:
-                    proceeds += curve_proceeds(
-                        curve_knots,
-                        curve_start[asset],
-                        curve_start[asset + 1],
-                        used[asset],
-                        sold[index],
-                    )
-                else:
-                    proceeds += pool_proceeds(depth[asset], used[asset], sold[index])
-            repaid_value = factor * debt_value - remaining
-            if repaid_value < 0.0:
-                repaid_value = 0.0
-            repaid = repaid_value / debt_mark
-            profit = proceeds - repaid * market_prices[debt_asset[loan], step] - gas_now
-            if not profit > 0.0:
-                refused_at[loan] = step
-                continue
-            left = 0.0
-            for index in range(n_legs):
-                leg = order[index]
-                if whole[index]:
-                    collateral[leg] = 0.0
-                else:
-                    collateral[leg] -= seized[index]
-                left += collateral[leg]
-                used[leg_asset[leg]] += sold[index]
-            bad = 0.0
-            if factor == 1.0 and remaining <= 0.0:
-                debt[loan] = 0.0
-            else:
-                debt[loan] -= repaid
-            if left <= 0.0 and debt[loan] > 0.0:
-                bad = debt[loan] * debt_mark  # collateral ran out: the rest is bad debt
-                debt[loan] = 0.0
-            if debt[loan] <= 0.0:
-                is_open[loan] = False
+                    debt[loan] -= repaid
+                if left <= 0.0 and debt[loan] > 0.0:
+                    bad = debt[loan] * debt_mark  # collateral ran out: the rest is bad debt
+                    debt[loan] = 0.0
+                if debt[loan] <= 0.0:
+                    is_open[loan] = False
             flows[FLOW_TO_FUND, step] += fee_value
             flows[FLOW_BAD_DEBT, step] += bad
             flows[FLOW_COUNT, step] += 1.0
