@@ -1,14 +1,17 @@
-"""The awake single-collateral loans of a lending path, checked from a compact copy (13.7).
+"""The awake single-collateral loans of a lending path, kept in compact slots (13.7).
 
 Each awake single-collateral loan holds a *slot*: its debt, collateral, threshold
-``theta = d / (c LT)`` and group, copied when it wakes and rewritten when a
-liquidation changes it, kept in the order of the awake list (compacted as the list
-is). The step's scan reads the slots one after the other instead of the loan arrays
-at random, and does the same arithmetic in the same order as the direct form of
-13.3 (one collateral row: ``weighted = c O_a LT_a``, ``HF = weighted / (d O_b)``), so
-every decision and sum is bit for bit the loan-by-loan one. A liquidatable loan whose
-liquidation the pool bound of :mod:`stresstest.kernels.lending_refusal` refuses is
-marked refused without being priced. Pure numba over arrays.
+``theta = d / (c LT)``, group and the step of its last refused liquidation, written
+when it wakes (from its sleeper's entry) and rewritten when a liquidation changes it,
+kept in the order of the awake list (compacted as the list is). The slot is the
+loan's whole state while awake: the step's scan reads the slots one after the other,
+with the same arithmetic in the same order as the direct form of 13.3 (one collateral
+row: ``weighted = c O_a LT_a``, ``HF = weighted / (d O_b)``), and its liquidation
+(:func:`liquidate_single`) reads and writes the slot, so every decision and sum is
+bit for bit the loan-by-loan one without reading a per-loan array at random. A
+liquidatable loan whose liquidation the pool bound of
+:mod:`stresstest.kernels.lending_refusal` refuses is marked refused without being
+priced. Pure numba over arrays.
 """
 
 from __future__ import annotations
