@@ -28,6 +28,7 @@ import numpy as np
 from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ALL
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
 from tests.reference_backstop import Vault, bounded_bad_debt
+from tests.reference_procyclicality import reference_apc_rates, reference_staged_measures
 
 _COLUMN = METRIC_INDEX
 
@@ -49,6 +50,8 @@ class Mechanisms:
     partial: dict[str, Any] | None = None
     backstop: dict[str, Any] | None = None  # [backstop]: capital, takeover_fraction, hold_steps
     fund_bound: float | None = None  # [insurance_fund] pays_past_bankruptcy
+    vol_floor_variance: float = 0.0  # the resolved APC variance floor f (3.1), per step
+    procyclicality: int = 0  # [procyclicality] horizon_steps n (3.2); 0: not measured
 
 
 @dataclass
@@ -168,6 +171,17 @@ def threshold_ranks(
         order = np.argsort(threshold[members], kind="stable")
         ranks[members[order]] = np.arange(len(members))
     return [int(rank) for rank in ranks]
+
+
+def _margin_rate(market: list[float], mechanisms: Mechanisms) -> float:
+    """``m_t`` at the last step of ``market``: §3, with the APC options of §3.1 when set."""
+    margin = mechanisms.margin
+    apc = any(margin.get(key) for key in ("apc_buffer", "stressed_weight"))
+    if apc or mechanisms.vol_floor_variance > 0.0:
+        return float(
+            reference_apc_rates(np.array(market), margin, mechanisms.vol_floor_variance)[-1]
+        )
+    return float(reference_margin_rates(np.array(market), margin)[-1])
 
 
 def _sigma_series(market: list[float], mechanisms: Mechanisms) -> float:
@@ -449,6 +463,9 @@ def _replay_one(
     bound = mechanisms.fund_bound
     online = with_adl or vault is not None or bound is not None  # the fund walked in the loop
     fund_passed: list[float] = []
+    rates: list[float] = []  # m_t and O_t, and the market closes (i, q, x), for 3.2
+    marks: list[float] = []
+    market_closes: list[tuple[int, float, float]] = []
     for t in range(n_points):
         price = prices[t] * factor
         market.append(price)
@@ -457,7 +474,9 @@ def _replay_one(
         # ADL's price: the mark O_t, or the previous mark O_{t-1} (O_0 at t = 0).
         adl_price = previous_oracle if policy == "hyperliquid" and t >= 1 else oracle
         previous_oracle = oracle
-        rate = float(reference_margin_rates(np.array(market), mechanisms.margin)[-1])
+        rate = _margin_rate(market, mechanisms)
+        rates.append(rate)
+        marks.append(oracle)
         sigma = _sigma_series(market, mechanisms)
         open_qty = math.fsum(
             float(qty[i]) * adl.remain[i]
@@ -524,6 +543,7 @@ def _replay_one(
                 paid = _penalty_paid(remaining, fee * q * x)
                 bad = max(0.0, -remaining)
                 closes.append((q * x, paid, bad))
+                market_closes.append((i, q, x))
                 to_fund_by_step[t].append((1.0 - liq["liquidator_share"]) * paid)
                 bad_by_step[t].append(bad)
                 fund_part, passed = bounded_bad_debt(bad, bound, q * x)
@@ -587,6 +607,14 @@ def _replay_one(
             row[_COLUMN[name]] = value
     if bound is not None:
         row[_COLUMN["fund_passed_bad_debt"]] = math.fsum(fund_passed)
+    if mechanisms.procyclicality > 0:
+        predictive = liq.get("trigger") == "predictive"
+        columns, held_gap = reference_staged_measures(
+            rates, marks, market_closes, book, mechanisms.procyclicality, predictive
+        )
+        for name, value in columns.items():
+            row[_COLUMN[name]] = value
+        gap = min(gap, held_gap)
     return row, crossed, depth, gap
 
 
@@ -740,7 +768,7 @@ def _replay_partial_one(
         # ADL's price: the mark O_t, or the previous mark O_{t-1} (O_0 at t = 0).
         adl_price = previous_oracle if policy == "hyperliquid" and t >= 1 else oracle
         previous_oracle = oracle
-        rate = float(reference_margin_rates(np.array(market), mechanisms.margin)[-1])
+        rate = _margin_rate(market, mechanisms)
         sigma = _sigma_series(market, mechanisms)
         bad_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
         passed_sides: dict[float, list[float]] = {1.0: [], -1.0: []}

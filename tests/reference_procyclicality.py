@@ -114,3 +114,45 @@ def smallest_gap(prices: np.ndarray, rates: np.ndarray, book: Any) -> float:
                 gap = c + s * q * (p - e) - float(rate) * q * p
                 smallest = min(smallest, abs(gap) / (q * p))
     return smallest
+
+
+def reference_staged_measures(
+    rates: list[float],
+    marks: list[float],
+    market_closes: list[tuple[int, float, float]],
+    book: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    horizon: int,
+    predictive: bool,
+) -> tuple[dict[str, float], float]:
+    """The procyclicality columns of a staged run (docs/model.md 3.2, 12), and a near-tie gap.
+
+    ``rates`` and ``marks`` are the run's ``m_t`` and ``O_t``; ``market_closes`` its
+    liquidations sold at the market as ``(position, q, x)`` (the backstop vault's
+    takeovers are not liquidations). A close counts when the position, as it was
+    before any close (``side, qty, entry_price, collateral`` of ``book``), breaches at
+    no step in the direct form ``E < R`` with the rate held at ``m_0`` on the same
+    marks; under the predictive trigger the breach does not read the rate and none
+    counts. The gap is the smallest ``|E - R| / (q O)`` of those comparisons.
+    """
+    ratio, increase = reference_rate_measures(np.array(rates), horizon)
+    held = rates[0]
+    side, qty, entry, collateral = book
+    count = 0
+    notional: list[float] = []
+    gap = math.inf
+    for i, q_closed, exit_price in market_closes:
+        if predictive:
+            continue
+        s, q, e, c = float(side[i]), float(qty[i]), float(entry[i]), float(collateral[i])
+        margins = [c + s * q * (mark - e) - held * q * mark for mark in marks]
+        gap = min(gap, *(abs(m) / (q * mark) for m, mark in zip(margins, marks, strict=True)))
+        if all(m >= 0.0 for m in margins):
+            count += 1
+            notional.append(q_closed * exit_price)
+    columns = {
+        "margin_peak_to_trough": ratio,
+        "margin_max_increase": increase,
+        "procyclical_liquidations": float(count),
+        "procyclical_notional": math.fsum(notional),
+    }
+    return columns, gap

@@ -5,8 +5,10 @@ compared column by column with ``tests.reference_mechanics.reference_mechanics``
 (position by position, direct form) on random books, paths and random
 combinations of stages: oracle models with manipulation, the predictive
 trigger, the vol-scaled penalty, price impact with cascades, ADL in the loss
-waterfall, partial liquidation as the close rule, or both. Absent or neutral
-stages must reproduce the core kernel bit for bit.
+waterfall, partial liquidation as the close rule, or both; with the APC options
+of ``[margin]`` drawn beside any of them, and ``[procyclicality]`` beside any but
+partial liquidation (docs/model.md 3.1, 3.2). Absent or neutral stages must
+reproduce the core kernel bit for bit.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from tests.tiers import examples
 from tests.tolerances import (
     ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL,
     ENGINE_VS_REFERENCE_RTOL,
+    SAME_FORMULA_RTOL,
     assert_close,
 )
 
@@ -95,7 +98,11 @@ def run_mechanics_kernel(case: ReplayCase, mechanisms: Mechanisms) -> np.ndarray
     liq = mechanisms.liquidation
     pipeline_paths(
         np.ascontiguousarray(case.prices),
-        margin_arguments(margin_config(case.margin)),
+        margin_arguments(
+            margin_config(case.margin),
+            vol_floor_variance=mechanisms.vol_floor_variance,
+            procyclicality_horizon=mechanisms.procyclicality,
+        ),
         np.array(
             [liq["latency_steps"], liq["slippage"], liq["fee"], liq["liquidator_share"]],
             dtype=np.float64,
@@ -131,7 +138,45 @@ def stage_names(mechanisms: Mechanisms) -> str:
     return "+".join(names) or "nothing else"
 
 
+def assert_money_close(
+    case: ReplayCase, actual: np.ndarray, expected: np.ndarray, column: int, what: str
+) -> None:
+    """One money column (quote units) of the engine against the reference."""
+    assert_close(
+        actual[:, column],
+        expected[:, column],
+        rtol=ENGINE_VS_REFERENCE_RTOL,
+        atol=ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL * case.scale,
+        what=f"{what}: column {column}",
+    )
+
+
+def compare_procyclicality(
+    case: ReplayCase, mechanisms: Mechanisms, actual: np.ndarray, expected: np.ndarray, what: str
+) -> None:
+    """The ``[procyclicality]`` columns (docs/model.md 3.2): NaN when not measured."""
+    columns = slice(enums.MARGIN_PEAK_TO_TROUGH, enums.PROCYCLICAL_NOTIONAL + 1)
+    if mechanisms.procyclicality == 0:
+        assert np.all(np.isnan(actual[:, columns]))
+        return
+    counts = actual[:, enums.PROCYCLICAL_LIQUIDATIONS]
+    event(f"procyclical liquidations with {stage_names(mechanisms)}: {bool(np.any(counts > 0))}")
+    names = enums.PROCYCLICALITY_METRIC_NAMES
+    for column, atol in ((enums.MARGIN_PEAK_TO_TROUGH, 0.0), (enums.MARGIN_MAX_INCREASE, 1.0)):
+        assert_close(  # dimensionless; the increase may be 0, so its atol is the rtol's scale
+            actual[:, column],
+            expected[:, column],
+            rtol=SAME_FORMULA_RTOL,
+            atol=atol * SAME_FORMULA_RTOL,
+            what=f"{what}: {names[column - enums.MARGIN_PEAK_TO_TROUGH]}",
+        )
+    assert_close(counts, expected[:, enums.PROCYCLICAL_LIQUIDATIONS], rtol=0.0, atol=0.0, what=what)
+    assert_money_close(case, actual, expected, enums.PROCYCLICAL_NOTIONAL, what)
+
+
 def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) -> None:
+    if mechanisms.partial is not None:  # [procyclicality] is refused with it (3.2)
+        mechanisms = replace(mechanisms, procyclicality=0)
     book = case.book
     expected, gap = reference_mechanics(
         case.prices, book.side, book.qty, book.entry_price, book.collateral, mechanisms
@@ -146,6 +191,9 @@ def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) 
         assert np.all(np.isnan(actual[:, enums.CASCADE_DEPTH : enums.IMPACT_BAD_DEBT + 1]))
     if mechanisms.partial is not None:
         event(f"partial with {stage_names(mechanisms)}")
+    margin = mechanisms.margin
+    if margin.get("apc_buffer") or margin.get("stressed_weight") or mechanisms.vol_floor_variance:
+        event(f"APC with {stage_names(mechanisms)}, partial: {mechanisms.partial is not None}")
     if mechanisms.adl is not None:
         event(f"adl {mechanisms.adl['policy']}: {bool(np.any(actual[:, enums.ADL_COUNT] > 0))}")
         assert_close(
@@ -155,13 +203,7 @@ def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) 
             atol=0.0,
             what=f"{what}: adl_count",
         )
-        assert_close(
-            actual[:, enums.ADL_NOTIONAL],
-            expected[:, enums.ADL_NOTIONAL],
-            rtol=ENGINE_VS_REFERENCE_RTOL,
-            atol=ENGINE_VS_REFERENCE_ATOL_PER_NOTIONAL * case.scale,
-            what=f"{what}: adl_notional",
-        )
+        assert_money_close(case, actual, expected, enums.ADL_NOTIONAL, what)
         for column in (enums.ADL_TOP1_SHARE, enums.ADL_TOP10_SHARE, enums.ADL_GINI):
             assert_close(  # dimensionless fractions of money sums
                 actual[:, column],
@@ -173,6 +215,7 @@ def compare_with_reference(case: ReplayCase, mechanisms: Mechanisms, what: str) 
     else:
         assert np.all(np.isnan(actual[:, enums.ADL_NOTIONAL : enums.ADL_GINI + 1]))
     compare_waterfall_columns(case, mechanisms, actual, expected, what)
+    compare_procyclicality(case, mechanisms, actual, expected, what)
     assert_metrics_close(
         actual[:, : enums.N_METRICS],
         expected[:, : enums.N_METRICS],
@@ -257,13 +300,35 @@ def market_tables(draw: st.DrawFn, notional: float) -> dict[str, Any] | None:
 
 
 @st.composite
+def apc_options(draw: st.DrawFn, margin: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """A vol-scaled ``margin`` with random APC options (docs/model.md 3.1), and a floor ``f``.
+
+    Static margin and about half the vol-scaled cases come back unchanged with ``f = 0``.
+    The buffer keeps ``(1 + b) cap < 1``, as validation asks.
+    """
+    if margin["model"] != "vol_scaled" or not draw(st.booleans()):
+        return margin, 0.0
+    options: dict[str, Any] = {}
+    if draw(st.booleans()):
+        options["apc_buffer"] = draw(st.floats(0.0, min(1.0, 0.99 / max(margin["cap"], 0.01) - 1)))
+    if draw(st.booleans()):
+        options["stressed_weight"] = draw(st.floats(0.0, 1.0))
+        if draw(st.booleans()):
+            options["stressed_variance"] = draw(st.floats(0.0, 0.01))
+    return {**margin, **options}, draw(st.sampled_from([0.0, 1e-5, 1e-3]))
+
+
+@st.composite
 def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
     case = draw(replay_cases())
+    margin, vol_floor = draw(apc_options(case.margin))  # the APC rates with every stage
+    case = replace(case, margin=margin)
     n_steps = case.prices.shape[1] - 1
     notional = float(np.sum(case.book.qty * case.book.entry_price))
     keys = draw(liquidation_keys(case.margin["model"] == "static"))
     mechanisms = Mechanisms(
         margin=case.margin,
+        vol_floor_variance=vol_floor,
         liquidation=liquidation_table(case, **keys),
         oracle=draw(oracle_tables(n_steps)),
         market=draw(market_tables(notional)),
@@ -293,6 +358,10 @@ def mechanism_cases(draw: st.DrawFn) -> tuple[ReplayCase, Mechanisms]:
             backstop=draw(backstop_tables(notional)),
             fund_bound=draw(st.sampled_from([None, 0.0, 0.005, 0.05])),
         )
+    margin = case.margin
+    lowest = margin["maintenance"] if margin["model"] == "static" else margin["floor"]
+    if lowest > 0.0 and draw(st.booleans()):  # [procyclicality] divides by m_t (3.2)
+        mechanisms = replace(mechanisms, procyclicality=draw(st.integers(1, 8)))
     return case, mechanisms
 
 
@@ -340,11 +409,21 @@ def test_partial_liquidation_in_the_pipeline_matches_reference(
 
 
 @KERNEL_SETTINGS
-@given(case=replay_cases(), lag_or_twap=st.sampled_from(["lag", "ema", "twap", "market"]))
+@given(
+    case=replay_cases(),
+    lag_or_twap=st.sampled_from(["lag", "ema", "twap", "market"]),
+    data=st.data(),
+)
 def test_neutral_mechanisms_are_bit_identical_to_the_core_kernel(
-    case: ReplayCase, lag_or_twap: str
+    case: ReplayCase, lag_or_twap: str, data: st.DataObject
 ) -> None:
-    """lag 0, ema weight 0, twap of one point, infinite depth: the core kernel, bit for bit."""
+    """lag 0, ema weight 0, twap of one point, infinite depth: the core kernel, bit for bit.
+
+    With the APC options drawn too (docs/model.md 3.1): the pipeline posts them in its
+    loop, the core kernel in a pass of its own, through the same ``apc_rate``.
+    """
+    margin, vol_floor = data.draw(apc_options(case.margin))
+    case = replace(case, margin=margin)
     neutral = {
         "lag": ({"model": "lag", "lag_steps": 0}, None),
         "ema": ({"model": "ema", "ema_lambda": 0.0}, None),
@@ -357,9 +436,10 @@ def test_neutral_mechanisms_are_bit_identical_to_the_core_kernel(
         oracle=neutral[0],
         market=neutral[1],
         fund_initial=case.fund_initial,
+        vol_floor_variance=vol_floor,
     )
     actual = run_mechanics_kernel(case, mechanisms)
-    core = run_sorted_kernel(case)
+    core = run_sorted_kernel(case, vol_floor)
     np.testing.assert_array_equal(actual[:, : enums.N_METRICS], core)
     if neutral[1] is not None:
         np.testing.assert_array_equal(

@@ -270,16 +270,12 @@ def test_gbm_floor_is_sigma_squared() -> None:
         ({"margin": with_margin(stressed_variance=1e-3)}, "margin.stressed_variance"),
         ({"margin": with_margin(apc_buffer=30.0)}, "margin.apc_buffer"),
         ({"margin": with_margin(apc_buffer=9.0, cap=0.2)}, "margin.apc_buffer, margin.cap"),
-        (
-            {"margin": with_margin(apc_buffer=0.25), "oracle": {"model": "lag", "lag_steps": 1}},
-            "oracle",
-        ),
         ({"procyclicality": {"horizon_steps": 21}}, "procyclicality.horizon_steps"),
         ({"procyclicality": {"horizon_steps": 2}, "margin": with_margin(floor=0.0)}, "floor"),
         ({"procyclicality": {"horizon_steps": 0}}, "procyclicality.horizon_steps"),
         (
-            {"procyclicality": {"horizon_steps": 2}, "market": {"impact": "linear", "depth": 1e6}},
-            "procyclicality, market",
+            {"procyclicality": {"horizon_steps": 2}, "partial_liquidation": {"buffer": 0.01}},
+            "procyclicality, partial_liquidation",
         ),
     ],
 )

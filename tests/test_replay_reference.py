@@ -86,14 +86,17 @@ def liquidation_vector(case: ReplayCase) -> np.ndarray:
     return np.asarray(liquidation_tail(case), dtype=np.float64)
 
 
-def run_sorted_kernel(case: ReplayCase) -> np.ndarray:
-    """The engine's kernel on the sorted book, ``(n_paths, N_METRICS)``."""
+def run_sorted_kernel(case: ReplayCase, vol_floor_variance: float = 0.0) -> np.ndarray:
+    """The engine's kernel on the sorted book, ``(n_paths, N_METRICS)``.
+
+    ``vol_floor_variance`` is the APC variance floor ``f`` (docs/model.md 3.1), per step.
+    """
     sorted_book = sort_book(case.book)
     n_paths = case.prices.shape[0]
     out = np.full((n_paths, enums.N_METRICS), np.nan)
     arguments: list[Any] = [
         np.ascontiguousarray(case.prices),
-        margin_arguments(margin_config(case.margin)),
+        margin_arguments(margin_config(case.margin), vol_floor_variance=vol_floor_variance),
         liquidation_vector(case),
         sorted_book.long_threshold,
         sorted_book.long_prefix,

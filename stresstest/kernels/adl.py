@@ -84,6 +84,20 @@ def open_sums(
 
 
 @kernel
+def open_quantity(prefix: np.ndarray, removed: np.ndarray, start: int, stop: int) -> float:
+    """Open ``sum q`` of ``[start, stop)`` (base units), ADL's removals excluded (10.2)."""
+    qty, _, _ = open_sums(prefix, removed, start, stop)
+    return qty
+
+
+@kernel
+def open_count(prefix: np.ndarray, removed: np.ndarray, start: int, stop: int) -> float:
+    """Open positions in ``[start, stop)`` of a sorted side (deleveraged ones excluded)."""
+    _, _, count = open_sums(prefix, removed, start, stop)
+    return count
+
+
+@kernel
 def close_range(
     side: int,
     threshold: np.ndarray,

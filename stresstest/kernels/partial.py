@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.adl import close_range, open_sums
+from stresstest.kernels.adl import close_range, open_quantity, open_sums
 from stresstest.kernels.backstop import passed_bad_debt, take_cohort, take_over
 from stresstest.kernels.fund import FLOW_BAD_DEBT, record_close
 from stresstest.kernels.jit import kernel
@@ -99,13 +99,6 @@ def _qty(prefix: np.ndarray, start: int, stop: int) -> float:
 
 
 @kernel
-def _open_qty(prefix: np.ndarray, removed: np.ndarray, start: int, stop: int) -> float:
-    """Open ``sum q`` of ``[start, stop)`` (base units), ADL's removals excluded (10.2)."""
-    qty, _, _ = open_sums(prefix, removed, start, stop)
-    return qty
-
-
-@kernel
 def initial_segments(n_positions: int, side: int) -> np.ndarray:
     """The segment table of one side: the whole sorted book, armed from step 0."""
     segments = np.zeros((4, N_SEG))
@@ -142,7 +135,7 @@ def arm_due(
         if a >= b:
             continue
         if segments[row, SEG_FROM] == step:
-            armed += _open_qty(prefix, removed, a, b)
+            armed += open_quantity(prefix, removed, a, b)
         segments[kept] = segments[row]
         kept += 1
     n_segments = kept
@@ -210,7 +203,7 @@ def flag_side(
             segments[row, SEG_A] = stop
             if segments[row, SEG_FIRST] > 0.0:
                 frontier = stop
-        flagged += _open_qty(prefix, removed, start, stop)
+        flagged += open_quantity(prefix, removed, start, stop)
         if n_queue == queue.shape[0]:
             queue = grown(queue, n_queue)
         queue[n_queue, Q_FLAG] = step
@@ -362,7 +355,7 @@ def close_range_in_full(
                 flows[FLOW_BAD_DEBT, close_step] -= beyond
                 passed += beyond
         else:
-            closed_qty += _open_qty(prefix, removed, full_start, full_stop)
+            closed_qty += open_quantity(prefix, removed, full_start, full_stop)
     return rearm_start, rearm_stop, part_start, part_stop, closed_qty, passed
 
 

@@ -6,7 +6,8 @@ One loop per path; within a step the stages run in the order of docs/model.md 12
    earlier closes (9.0, 9.4);
 2. **oracle / mark**: ``O_t`` (lag, ema or twap, times a manipulation factor; 9.1);
 3. **breach series**: ``S_t = O_t (1 - m_t)`` for longs (``O_t (1 + m_t)`` for
-   shorts), or the predictive ``O_t exp(-+ z sigma_t sqrt(h))`` (9.3);
+   shorts; ``m_t`` with the APC options of 3.1 when on, the core engine's
+   ``apc_rate`` step by step), or the predictive ``O_t exp(-+ z sigma_t sqrt(h))`` (9.3);
 4. **flag**: a new running extreme of ``S_t`` flags one contiguous range of the
    sorted book (4.1), found by binary search;
 5. **close queue**: the ranges flagged at ``s`` close at ``min(s + L, T)``; all
@@ -34,9 +35,8 @@ the same stages in the same order, its flag and close stages on segments,
 cohorts and close queues (a loop of its own so that the loop without it keeps
 its speed). A book with every stage off runs in the core kernel
 :mod:`stresstest.kernels.replay`, whose results this pipeline reproduces bit for
-bit with every stage off (tests/test_mechanics_reference.py). With partial
-liquidation and ADL both on, ADL reads each position's state after partial closes
-(:mod:`stresstest.kernels.partial_adl`, docs/model.md 10.2).
+bit with every stage off (tests/test_mechanics_reference.py); with ``[procyclicality]``
+its columns too (:mod:`stresstest.kernels.procyclicality_staged`, 3.2).
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ from stresstest.kernels.adl import (
     N_REMOVED,
     fund_step,
     init_fund_state,
-    open_sums,
+    open_count,
+    open_quantity,
     write_fund_state,
 )
 from stresstest.kernels.adl_index import (
@@ -85,10 +86,12 @@ from stresstest.kernels.fund import (
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import (
-    design_rate,
+    apc_state,
     ewma_variance,
+    has_apc,
     liquidation_terms,
     next_variance,
+    posted_rate,
     sqrt_horizon_of,
 )
 from stresstest.kernels.mechanics import (
@@ -101,22 +104,14 @@ from stresstest.kernels.mechanics import (
 from stresstest.kernels.partial import N_COH
 from stresstest.kernels.partial_adl import PartialAdlWork, new_partial_work
 from stresstest.kernels.pipeline_partial import partial_pipeline_path
+from stresstest.kernels.procyclicality import track_rate, write_procyclicality
+from stresstest.kernels.procyclicality_staged import (
+    new_measures,
+    record_market_closes,
+    tally_market_closes,
+)
 from stresstest.kernels.search import first_greater, first_not_less
 from stresstest.kernels.waterfall_columns import write_waterfall_columns
-
-
-@kernel
-def _open_qty(prefix: np.ndarray, removed: np.ndarray, start: int, stop: int) -> float:
-    """Open ``q`` over ``[start, stop)`` of a sorted side, deleveraged positions excluded."""
-    qty, _, _ = open_sums(prefix, removed, start, stop)
-    return qty
-
-
-@kernel
-def _open_count(prefix: np.ndarray, removed: np.ndarray, start: int, stop: int) -> float:
-    """Open positions in ``[start, stop)`` of a sorted side (deleveraged ones excluded)."""
-    _, _, count = open_sums(prefix, removed, start, stop)
-    return count
 
 
 @kernel
@@ -191,6 +186,11 @@ def pipeline_path(
     running_min = np.inf
     running_max = -np.inf
     variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
+    apc = has_apc(margin)  # the APC options (3.1): m_t carries a state of its own
+    apc_margin = apc_state()
+    # [procyclicality] (3.2): the rates' tally, the marks and the market closes by flag step
+    tally, ring, marks, market_closes = new_measures(margin, n_points, n_long)
+    measured = marks.shape[0] > 0
     vol_variance = params[enums.MECH_VOL_V0]
     ema_state = 0.0
     factor = 1.0  # permanent impact so far: market price = factor * P_t
@@ -207,7 +207,7 @@ def pipeline_path(
     gini_weighted = 0.0  # sum over ADL events of cover x Gini
     gini_cover = 0.0  # sum of their covers
     previous_oracle = 0.0
-    open_qty = _open_qty(long_prefix, long_removed, 0, n_long) + _open_qty(
+    open_qty = open_quantity(long_prefix, long_removed, 0, n_long) + open_quantity(
         short_prefix, short_removed, 0, n_short
     )
     requirement_sum = 0.0
@@ -240,7 +240,10 @@ def pipeline_path(
             adl_price = previous_oracle
         previous_oracle = oracle
         # Breach series.
-        rate = design_rate(margin, sqrt_horizon, variance)
+        rate = posted_rate(margin, sqrt_horizon, variance, apc, apc_margin)
+        if measured:
+            track_rate(tally, ring, step, rate)
+            marks[step] = oracle
         if predictive:
             shift = shift_per_sigma * np.sqrt(vol_variance)
             long_series = oracle * np.exp(-shift)
@@ -257,20 +260,20 @@ def pipeline_path(
             running_min = long_series
             start = first_greater(long_threshold, long_series, 0, long_from)
             if start < long_from:
-                open_qty -= _open_qty(long_prefix, long_removed, start, long_from)
+                open_qty -= open_quantity(long_prefix, long_removed, start, long_from)
                 if with_impact and start < baseline_long_from[step]:
                     beyond = min(long_from, baseline_long_from[step])
-                    if _open_count(long_prefix, long_removed, start, beyond) > 0.0:
+                    if open_count(long_prefix, long_removed, start, beyond) > 0.0:
                         generation = impact_generation + 1
                 long_from = start
         if short_series > running_max:
             running_max = short_series
             stop = first_not_less(short_threshold, short_series, short_to, n_short)
             if stop > short_to:
-                open_qty -= _open_qty(short_prefix, short_removed, short_to, stop)
+                open_qty -= open_quantity(short_prefix, short_removed, short_to, stop)
                 if with_impact and stop > baseline_short_to[step]:
                     beyond = max(short_to, baseline_short_to[step])
-                    if _open_count(short_prefix, short_removed, beyond, stop) > 0.0:
+                    if open_count(short_prefix, short_removed, beyond, stop) > 0.0:
                         generation = impact_generation + 1
                 short_to = stop
         long_from_at[step] = long_from
@@ -331,8 +334,8 @@ def pipeline_path(
                 impact = 0.0
                 direction = 0.0
                 if with_impact:
-                    sold = _open_qty(long_prefix, long_removed, closing_from, long_split)
-                    bought = _open_qty(short_prefix, short_removed, short_split, closing_to)
+                    sold = open_quantity(long_prefix, long_removed, closing_from, long_split)
+                    bought = open_quantity(short_prefix, short_removed, short_split, closing_to)
                     net = bought - sold
                     direction = 1.0 if net > 0.0 else -1.0
                     impact = relative_impact(params, price * abs(net))
@@ -347,6 +350,10 @@ def pipeline_path(
                     lower = short_to_at[flag_step - 1] if flag_step >= 1 else 0
                     upper = min(upper, long_split)
                     lower = max(lower, short_split)
+                    if measured:
+                        record_market_closes(
+                            market_closes, flag_step, upper, long_exit, lower, short_exit
+                        )
                     if long_from_at[flag_step] < upper:
                         count, notional, paid, bad, beyond = close_bounded(
                             1,
@@ -464,6 +471,15 @@ def pipeline_path(
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
     write_fund_state(state, out_row)
+    if measured:  # the predictive breach does not read m_t: m_0 held flags the same
+        tally_market_closes(
+            tally,
+            marks if not predictive else marks[:0],
+            market_closes,
+            (long_threshold, long_prefix, long_removed, long_from_at),
+            (short_threshold, short_prefix, short_removed, short_to_at),
+        )
+        write_procyclicality(tally, out_row)
     write_waterfall_columns(
         out_row,
         with_adl,

@@ -66,10 +66,12 @@ from stresstest.kernels.fund import (
 )
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.margin import (
-    design_rate,
+    apc_state,
     ewma_variance,
+    has_apc,
     liquidation_terms,
     next_variance,
+    posted_rate,
     sqrt_horizon_of,
 )
 from stresstest.kernels.mechanics import (
@@ -159,6 +161,8 @@ def partial_pipeline_path(
     long_from = n_long
     short_to = 0
     variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
+    apc = has_apc(margin)  # the APC options (3.1): m_t carries a state of its own
+    apc_margin = apc_state()
     vol_variance = params[enums.MECH_VOL_V0]
     ema_state = 0.0
     factor = 1.0  # permanent impact so far: market price = factor * P_t
@@ -243,7 +247,7 @@ def partial_pipeline_path(
             adl_price = previous_oracle
         previous_oracle = oracle
         # Breach series.
-        rate = design_rate(margin, sqrt_horizon, variance)
+        rate = posted_rate(margin, sqrt_horizon, variance, apc, apc_margin)
         shift = 0.0
         if predictive:
             shift = shift_per_sigma * np.sqrt(vol_variance)

@@ -40,6 +40,13 @@ from stresstest.kernels.margin import (
     rate_series,
     sqrt_horizon_of,
 )
+from stresstest.kernels.procyclicality import (
+    add_procyclical,
+    held_rate_flags,
+    new_tally,
+    track_rate,
+    write_procyclicality,
+)
 from stresstest.kernels.search import (
     first_greater,
     first_greater_from_stop,
@@ -232,71 +239,18 @@ def _step_slot(step_edges: np.ndarray, step: int, first_slot: int) -> int:
     return first_slot + first_greater(step_edges, float(step), 0, step_edges.shape[0])
 
 
-# Fields of a path's procyclicality tally (docs/model.md 3.2).
-_PC_PEAK = 0  # max_t m_t, fraction
-_PC_TROUGH = 1  # min_t m_t, fraction
-_PC_INCREASE = 2  # largest (m_{t+n} - m_t) / m_t so far (-inf: no pair yet)
-_PC_COUNT = 3  # positions flagged that m_0 held constant would not flag, count
-_PC_NOTIONAL = 4  # their closed notional, quote units
-_N_PC = 5
-
-
 @kernel
-def _held_rate_flags(
-    prices: np.ndarray, rate: float, long_threshold: np.ndarray, short_threshold: np.ndarray
-) -> tuple[int, int]:
-    """The book flagged over the path at the step-0 rate ``m_0 = rate`` held constant.
-
-    Returns ``(long_from, short_to)``: longs ``[long_from, n)`` and shorts
-    ``[0, short_to)`` breach at some step with ``m_t = m_0`` (docs/model.md 3.2).
-    """
-    lowest = np.inf
-    highest = -np.inf
-    for step in range(prices.shape[0]):
-        lowest = min(lowest, prices[step] * (1.0 - rate))
-        highest = max(highest, prices[step] * (1.0 + rate))
-    long_from = first_greater(long_threshold, lowest, 0, long_threshold.shape[0])
-    short_to = first_not_less(short_threshold, highest, 0, short_threshold.shape[0])
-    return long_from, short_to
-
-
-@kernel
-def _track_rate(tally: np.ndarray, ring: np.ndarray, step: int, rate: float) -> None:
-    """Add ``m_t`` to the tally's peak, trough and largest ``n``-step increase.
-
-    ``ring`` (length ``n``) holds ``m_{t-n} .. m_{t-1}`` at ``t mod n``.
-    """
-    tally[_PC_PEAK] = max(tally[_PC_PEAK], rate)
-    tally[_PC_TROUGH] = min(tally[_PC_TROUGH], rate)
-    slot = step % ring.shape[0]
-    if step >= ring.shape[0]:
-        before = ring[slot]
-        if before > 0.0:
-            tally[_PC_INCREASE] = max(tally[_PC_INCREASE], (rate - before) / before)
-    ring[slot] = rate
-
-
-@kernel
-def _tally_procyclical(
+def tally_procyclical(
     tally: np.ndarray, prefix: np.ndarray, start: int, stop: int, exit_price: float
 ) -> None:
     """Add the closes ``[start, stop)`` (at ``exit_price``) that m_0 held would not flag."""
     if stop > start:
-        tally[_PC_COUNT] += stop - start
-        tally[_PC_NOTIONAL] += exit_price * range_sum(
-            prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop
+        add_procyclical(
+            tally,
+            stop - start,
+            range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop),
+            exit_price,
         )
-
-
-@kernel
-def _write_procyclicality(tally: np.ndarray, out_row: np.ndarray) -> None:
-    """The procyclicality columns (``enums.PROCYCLICALITY_METRIC_NAMES``) of a path."""
-    trough = tally[_PC_TROUGH]
-    out_row[enums.MARGIN_PEAK_TO_TROUGH] = tally[_PC_PEAK] / trough if trough > 0.0 else np.inf
-    increase = tally[_PC_INCREASE]
-    out_row[enums.MARGIN_MAX_INCREASE] = increase if increase > -np.inf else 0.0
-    out_row[enums.PROCYCLICAL_LIQUIDATIONS] = tally[_PC_COUNT]
-    out_row[enums.PROCYCLICAL_NOTIONAL] = tally[_PC_NOTIONAL]
 
 
 @kernel
@@ -348,16 +302,12 @@ def replay_path(
     apc_rates = rate_series(prices, margin) if apc else prices[:0]
     procyc_horizon = int(margin[enums.MARGIN_ARG_PROCYC_HORIZON])
     measured = procyc_horizon > 0
-    ring = np.empty(procyc_horizon)
-    tally = np.zeros(_N_PC)
-    tally[_PC_TROUGH] = np.inf
-    tally[_PC_PEAK] = -np.inf
-    tally[_PC_INCREASE] = -np.inf
+    tally, ring = new_tally(procyc_horizon)
     long_held_from = 0  # longs [long_held_from, n_long) breach at m_0 held (when measured)
     short_held_to = short_threshold.shape[0]  # shorts [0, short_held_to) likewise
     if measured:
         rate_0 = apc_rates[0] if apc else design_rate(margin, sqrt_horizon, variance)
-        long_held_from, short_held_to = _held_rate_flags(
+        long_held_from, short_held_to = held_rate_flags(
             prices, rate_0, long_threshold, short_threshold
         )
     open_qty = range_sum(long_prefix[:, QTY_HI], long_prefix[:, QTY_LO], 0, n_long) + range_sum(
@@ -384,7 +334,7 @@ def replay_path(
             variance = next_variance(margin, variance, price, prices[step - 1])
         rate = apc_rates[step] if apc else design_rate(margin, sqrt_horizon, variance)
         if measured:
-            _track_rate(tally, ring, step, rate)
+            track_rate(tally, ring, step, rate)
         long_series = price * (1.0 - rate)
         short_series = price * (1.0 + rate)
         close_step = min(step + latency_steps, last_step)
@@ -401,7 +351,7 @@ def replay_path(
                 )
                 open_qty -= qty
                 if measured:
-                    _tally_procyclical(
+                    tally_procyclical(
                         tally,
                         long_prefix,
                         start,
@@ -446,7 +396,7 @@ def replay_path(
                 )
                 open_qty -= qty
                 if measured:
-                    _tally_procyclical(
+                    tally_procyclical(
                         tally, short_prefix, max(short_flagged_to, short_held_to), stop, exit_price
                     )
                 record_close(
@@ -482,7 +432,7 @@ def replay_path(
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
     if measured:
-        _write_procyclicality(tally, out_row)
+        write_procyclicality(tally, out_row)
     walk_fund(flows, fund_initial, out_row)
 
 

@@ -1,9 +1,10 @@
 """``[procyclicality]`` and the EMIR Art. 28 anti-procyclicality (APC) margin options.
 
 ``[procyclicality]`` turns on the per-path procyclicality columns of the core
-engine (docs/model.md 3.2). The APC options are keys of ``[margin] model =
-"vol_scaled"`` (docs/model.md 3.1); this module checks them across tables and
-finds the values below the regulation's minima (plausibility warnings).
+engine and the stage pipeline (docs/model.md 3.2). The APC options are keys of
+``[margin] model = "vol_scaled"`` (docs/model.md 3.1); this module checks them
+across tables and finds the values below the regulation's minima (plausibility
+warnings).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stresstest.errors import InputError
-from stresstest.scenario.attribution import unsupported_reason
+from stresstest.scenario.accounts import is_accounts
 from stresstest.scenario.schema import APC_KEYS, MAX_STEPS, VolScaledMargin, spec
 
 if TYPE_CHECKING:
@@ -67,19 +68,51 @@ def _refuse(problem: str, keys: str, expected: str, file: Path | None) -> InputE
     return InputError(problem, file=file, key=keys, expected=expected)
 
 
+#: Why the APC options do not run with accounts (docs/model.md 12).
+APC_ACCOUNTS_REASON = (
+    "the accounts kernels post one EWMA rate per asset (docs/model.md 11.3) and bound "
+    "every rate by margin.cap to screen units (11.5); the APC rates would need a state "
+    "per asset, a bound of (1 + apc_buffer) x cap and a volatility floor from each "
+    "asset's history, which this version does not build"
+)
+
+
+#: Why ``[procyclicality]`` does not run with partial liquidation (docs/model.md 12).
+PARTIAL_REASON = (
+    "a partially closed position stays open and may be flagged again, so the positions "
+    "the rate held at m_0 would not flag depend on that run's own partial closes, a "
+    "second replay this version does not run"
+)
+
+
+def _apc_engine_refusal(built: dict[str, Any]) -> tuple[str, str] | None:
+    """``(setting, why)`` when the engine a scenario uses has no APC rates, else ``None``.
+
+    The core engine and the single-asset stage pipeline post the APC rates of
+    docs/model.md 3.1 (one function, kernels/margin.py ``apc_rate``); accounts and
+    lending markets do not.
+    """
+    if built.get("lending") is not None:
+        return "lending", "a lending market has no maintenance margin (docs/model.md 13)"
+    if is_accounts(built.get("paths"), built.get("book")):
+        return "accounts", APC_ACCOUNTS_REASON
+    return None
+
+
 def _check_apc(built: dict[str, Any], file: Path | None) -> None:
     margin = built["margin"]
     keys = apc_keys_set(margin)
     if not keys:
         return
     first = f"margin.{keys[0]}"
-    reason = unsupported_reason(built)
-    if reason is not None:
+    refusal = _apc_engine_refusal(built)
+    if refusal is not None:
+        setting, why = refusal
         raise _refuse(
-            f"{first} and {reason[0]} do not run together in this version: the APC "
-            "options are implemented in the core engine only",
-            f"{first}, {reason[0]}",
-            "the APC options without stages or accounts (docs/model.md 3.1)",
+            f"{first} and {setting} do not run together in this version: {why}",
+            f"{first}, {setting}",
+            "the APC options with a single-asset book, with or without stages "
+            "(docs/model.md 3.1, 12)",
             file,
         )
     if margin.stressed_variance is not None and margin.stressed_weight is None:
@@ -112,13 +145,18 @@ def _check_measure(built: dict[str, Any], file: Path | None) -> None:
     table = built.get("procyclicality")
     if table is None:
         return
-    reason = unsupported_reason(built)
-    if reason is not None:
+    refusal = _apc_engine_refusal(built)
+    if refusal is None and built.get("partial_liquidation") is not None:
+        refusal = "partial_liquidation", PARTIAL_REASON
+    if refusal is not None:
+        setting, why = refusal
+        if setting == "accounts":
+            why = "the accounts kernels do not measure procyclicality (docs/model.md 3.2, 12)"
         raise _refuse(
-            f"[procyclicality] and {reason[0]} do not run together in this version: the "
-            "core engine measures procyclicality",
-            f"procyclicality, {reason[0]}",
-            "[procyclicality] without stages or accounts (docs/model.md 3.2)",
+            f"[procyclicality] and {setting} do not run together in this version: {why}",
+            f"procyclicality, {setting}",
+            "[procyclicality] with a single-asset book that closes in full, with or "
+            "without the other stages (docs/model.md 3.2, 12)",
             file,
         )
     margin = built["margin"]
@@ -149,8 +187,10 @@ def _check_measure(built: dict[str, Any], file: Path | None) -> None:
 def check_procyclicality(built: dict[str, Any], file: Path | None) -> None:
     """Refuse the APC options and ``[procyclicality]`` where they would mean nothing.
 
-    Both run in the core engine only (refused beside a stage or accounts, naming
-    both settings); ``stressed_variance`` needs ``stressed_weight``; the buffered
+    The APC options run in the core engine and the single-asset stage pipeline,
+    ``[procyclicality]`` too unless partial liquidation is on (each refused beside
+    accounts or a lending market, naming both settings);
+    ``stressed_variance`` needs ``stressed_weight``; the buffered
     cap must stay below 100%; the volatility floor needs a path source with a
     history; ``[procyclicality]`` needs a rate that cannot be 0 and an increase
     horizon no longer than the paths.
