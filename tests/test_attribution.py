@@ -88,7 +88,6 @@ def run_attributed(
         cohorts,  # type: ignore[arg-type]
         step_edges,
         attribution,
-        False,
     )
     return out, attribution.reshape(n_paths, plan.n_slots, 4)
 

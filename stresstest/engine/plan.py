@@ -194,7 +194,6 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
             cohorts,
             step_edges,
             out[index, :, offset : offset + width],
-            False,
         )
     return out, grid_out
 

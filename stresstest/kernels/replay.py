@@ -33,7 +33,7 @@ from stresstest.kernels.fund import (
     walk_fund,
     write_totals,
 )
-from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.jit import inline_kernel, kernel, parallel_kernel
 from stresstest.kernels.margin import (
     design_rate,
     has_apc,
@@ -329,7 +329,13 @@ def _replay_path_kernel(requirement_only: bool) -> PathReplay:
     which numba freezes and LLVM folds), so each mode's loop holds only its own
     work: the full replay (:data:`replay_path`) as it was, and the
     requirement-only mode (:data:`requirement_path`) without the branches it
-    skips. numba caches the two apart (its cache key hashes the closure's values).
+    skips, nor their scratch (those blocks branch on the constant, so numba
+    deletes them before typing). numba caches the two apart (its cache key hashes
+    the closure's values). The requirement-only mode is inlined into its driver
+    :func:`requirement_paths`: as a call of its own it increments and decrements
+    the reference counts of its array arguments on every path, atomics that the two
+    threads contend for, which cost it 10-17% CPU against the former separate
+    kernel on a static margin (docs/performance.md).
 
     The requirement-only mode replays a path for its cost alone
     (``REQUIREMENT_MEAN``, the only entry of ``out_row`` it writes): the same
@@ -341,7 +347,7 @@ def _replay_path_kernel(requirement_only: bool) -> PathReplay:
     may be empty). A cost match measures its designs so (comparison/measuring.py).
     """
 
-    @kernel
+    @(inline_kernel if requirement_only else kernel)
     def replay_path(
         prices: np.ndarray,
         margin: np.ndarray,
@@ -576,39 +582,18 @@ def replay_paths_attributed(
     cohorts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     step_edges: np.ndarray,
     attribution_out: np.ndarray,
-    requirement_only: bool,
 ) -> None:
     """Replay every row of ``prices`` (paths x (T + 1)); row i of ``out`` is path i's metrics.
 
     ``grid`` (int64, ascending steps, possibly empty) selects the steps recorded
     into ``grid_out`` (paths x N_GRID x len(grid)), see ``record_grid``.
     ``attribution_out`` is ``(paths, width)``, zeroed: row i is path i's
-    attribution (``width`` 0: none), see :func:`replay_path`. With
-    ``requirement_only`` only the ``REQUIREMENT_MEAN`` column of ``out`` is written
-    (nothing is recorded or attributed), see :func:`requirement_paths`.
+    attribution (``width`` 0: none), see :func:`replay_path`.
 
     Each thread owns whole paths and writes only their rows, so the result does
     not depend on the thread count or on how paths are chunked.
     """
-    no_flows = np.zeros((N_FLOWS, 0))
     for row in numba.prange(prices.shape[0]):
-        if requirement_only:  # the cost alone reads no per-step flows
-            requirement_path(
-                prices[row],
-                margin,
-                liquidation,
-                long_threshold,
-                long_prefix,
-                short_threshold,
-                short_prefix,
-                fund_initial,
-                no_flows,
-                out[row],
-                cohorts,
-                step_edges,
-                attribution_out[row],
-            )
-            continue
         flows = np.zeros((N_FLOWS, prices.shape[1]))
         replay_path(
             prices[row],
@@ -666,13 +651,10 @@ def replay_paths(
         NO_COHORTS,
         NO_STEP_EDGES,
         np.zeros((prices.shape[0], 0)),
-        False,
     )
 
 
-_NO_GRID = np.empty(0, dtype=np.int64)
-
-
+@parallel_kernel
 def requirement_paths(
     prices: np.ndarray,
     margin: np.ndarray,
@@ -684,28 +666,32 @@ def requirement_paths(
     fund_initial: float,
     out: np.ndarray,
 ) -> None:
-    """The cost alone: :func:`replay_paths_attributed` with ``requirement_only``.
+    """:data:`requirement_path` of every row of ``prices``: the cost alone.
 
     Row i of ``out`` (paths x metrics, as a replay's) receives path i's
     ``REQUIREMENT_MEAN``, the full replay's bits; its other entries are left as
-    they are. The other arguments are
-    :func:`replay_paths`'s (the liquidation and fund do not change the cost).
+    they are. The other arguments are :func:`replay_paths`'s (the liquidation and
+    fund do not change the cost). A thin entry of its own rather than a flag of
+    :func:`replay_paths_attributed`, so that the full replay's driver stays the
+    one it was (with a second call site in it the full replay measured 3-7% slower).
+
+    Each thread owns whole paths and writes only their rows.
     """
-    n_paths = prices.shape[0]
-    replay_paths_attributed(
-        prices,
-        margin,
-        liquidation,
-        long_threshold,
-        long_prefix,
-        short_threshold,
-        short_prefix,
-        fund_initial,
-        _NO_GRID,
-        out,
-        np.empty((n_paths, 0, 0)),
-        NO_COHORTS,
-        NO_STEP_EDGES,
-        np.zeros((n_paths, 0)),
-        True,
-    )
+    no_flows = np.zeros((N_FLOWS, 0))
+    no_attribution = np.zeros((prices.shape[0], 0))
+    for row in numba.prange(prices.shape[0]):
+        requirement_path(
+            prices[row],
+            margin,
+            liquidation,
+            long_threshold,
+            long_prefix,
+            short_threshold,
+            short_prefix,
+            fund_initial,
+            no_flows,
+            out[row],
+            NO_COHORTS,
+            NO_STEP_EDGES,
+            no_attribution[row],
+        )
