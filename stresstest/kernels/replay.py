@@ -673,7 +673,7 @@ def requirement_paths(
     they are. The other arguments are :func:`replay_paths`'s (the liquidation and
     fund do not change the cost). A thin entry of its own rather than a flag of
     :func:`replay_paths_attributed`, so that the full replay's driver stays the
-    one it was (with a second call site in it the full replay measured 3-7% slower).
+    one it was (with a second call site in it the full replay measured 2-7% slower).
 
     Each thread owns whole paths and writes only their rows.
     """
