@@ -13,8 +13,8 @@ Verified first, timed after; a failed check exits 1 before anything is timed.
    fresh replays', bit for bit.
 2. Bytes against a reference run: the comparison is written once as shipped and
    once with every static design of the searches replayed in full instead of
-   measured by the requirement kernel (the way every release before it
-   measured them); every file of the two folders (all but ``*.toml`` and the
+   measured by the replay's requirement-only mode (the way every release before
+   it measured them); every file of the two folders (all but ``*.toml`` and the
    manifest) must have the same SHA-256. With ``--before TREE`` (another
    checkout, e.g. ``git worktree add DIR main``) the command's folder from that
    tree must have the same SHA-256 per file too.

@@ -260,7 +260,7 @@ def test_match_benchmark_reference_run_catches_a_kernel_off_by_an_ulp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The bytes check against a run whose searches replay every design: equal as
-    shipped; a requirement kernel whose costs are one ulp off moves a matched rate."""
+    shipped; a requirement-only mode whose costs are one ulp off moves a matched rate."""
     from benchmarks import bench_match
     from stresstest.comparison import measuring
     from tests.test_compare import BASE, COMPARE

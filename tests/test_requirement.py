@@ -1,10 +1,11 @@
-"""The requirement kernel: the replay's ``requirement_mean`` column alone, the same bits.
+"""The replay's requirement-only mode: the ``requirement_mean`` column alone, the same bits.
 
-A cost match measures its static designs with :mod:`stresstest.kernels.requirement`
-instead of a replay (comparison/measuring.py); these tests hold it to the replay
-kernel exactly, on random books, paths and margins (the replay itself is held to
-the plain reference in tests/test_replay_reference.py), and the family's costs to
-the mean of a full replay's column.
+A cost match measures its static designs with the requirement-only mode of the
+replay kernel (:func:`stresstest.kernels.replay.requirement_paths`) instead of a
+full replay (comparison/measuring.py); these tests hold the mode to the full
+replay exactly, on random books, paths and margins (the full replay itself is held
+to the plain reference in tests/test_replay_reference.py), and the family's costs
+to the mean of a full replay's column.
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from stresstest.comparison.engine import cost_of, run_variants
 from stresstest.comparison.measuring import MeasureMemo, StaticFamily, static_variant
 from stresstest.engine.run import PrepareCache, margin_arguments
 from stresstest.kernels import enums
-from stresstest.kernels.requirement import requirement_paths
+from stresstest.kernels.replay import requirement_paths
 from stresstest.scenario.compare import Variant
 from tests.test_measuring import vol_k1
 from tests.test_replay_reference import (
     KERNEL_SETTINGS,
     ReplayCase,
+    liquidation_vector,
     margin_config,
     replay_cases,
     run_sorted_kernel,
@@ -41,17 +43,25 @@ def vol_variant(tmp_path: Path) -> Variant:
     return vol_k1(tmp_path)
 
 
-def requirement_kernel(case: ReplayCase) -> np.ndarray:
-    """:func:`requirement_paths` on the case's sorted book, one value per path."""
+#: Marks the entries of a row the requirement-only mode must leave as they are.
+UNTOUCHED = -12345.0
+#: The column the requirement-only mode writes.
+COST_COLUMNS = [enums.REQUIREMENT_MEAN]
+
+
+def requirement_mode(case: ReplayCase) -> np.ndarray:
+    """:func:`requirement_paths` on the case's sorted book, ``(n_paths, N_METRICS)``."""
     book = sort_book(case.book)
-    out = np.full(case.prices.shape[0], np.nan)
+    out = np.full((case.prices.shape[0], enums.N_METRICS), UNTOUCHED)
     requirement_paths(
         np.ascontiguousarray(case.prices),
         margin_arguments(margin_config(case.margin)),
+        liquidation_vector(case),
         book.long_threshold,
         book.long_prefix,
         book.short_threshold,
         book.short_prefix,
+        case.fund_initial,
         out,
     )
     return out
@@ -59,11 +69,15 @@ def requirement_kernel(case: ReplayCase) -> np.ndarray:
 
 @settings(KERNEL_SETTINGS, max_examples=examples(400))
 @given(case=replay_cases())
-def test_requirement_kernel_is_the_replay_column_bit_for_bit(case: ReplayCase) -> None:
+def test_requirement_mode_is_the_replay_columns_bit_for_bit(case: ReplayCase) -> None:
     """Static and volatility-scaled margins, any latency, fee and book: the same bits (no
-    tie is discarded: both kernels take the same breach test on the same values)."""
-    replayed = run_sorted_kernel(case)[:, enums.REQUIREMENT_MEAN]
-    assert requirement_kernel(case).tobytes() == np.ascontiguousarray(replayed).tobytes()
+    tie is discarded: both modes take the same breach test on the same values), and
+    the mode writes that column only."""
+    replayed = run_sorted_kernel(case)[:, COST_COLUMNS]
+    measured = requirement_mode(case)
+    assert measured[:, COST_COLUMNS].tobytes() == np.ascontiguousarray(replayed).tobytes()
+    others = np.delete(measured, COST_COLUMNS, axis=1)
+    assert (others == UNTOUCHED).all()
 
 
 @pytest.mark.parametrize("chunk_size", [None, 7, 45])
@@ -87,11 +101,11 @@ def test_family_costs_are_full_replays_means(vol_variant: Variant, chunk_size: i
 def test_costs_of_a_pipeline_design_are_replayed(
     vol_variant: Variant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A design the requirement kernel does not follow (partial liquidation: the stage
+    """A design the requirement-only mode does not measure (partial liquidation: the stage
     pipeline) is replayed; its costs are still the full replays' means."""
 
     def refused(*_: object) -> list[float]:
-        raise AssertionError("the requirement kernel measured a pipeline design")
+        raise AssertionError("the requirement-only mode measured a pipeline design")
 
     monkeypatch.setattr(measuring, "requirement_costs", refused)
     partial = {"partial_liquidation": {"rule": "fraction", "fraction": 0.5}}

@@ -277,7 +277,7 @@ def _match(
     last: list[float] = []  # the rate of the latest single replay
 
     def measure_many(rates: Any) -> list[float]:
-        if kind == "cost":  # the requirement column alone (kernels/requirement.py)
+        if kind == "cost":  # requirement_mean alone (replay.py requirement_paths)
             return family.costs(rates)
         return [measure(found) for found in family.results(rates)]
 

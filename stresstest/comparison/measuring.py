@@ -21,11 +21,12 @@ replayed with it).
 
 A cost match reads one number per design, the mean over paths of
 ``requirement_mean``: :meth:`StaticFamily.costs` computes that column alone with
-the requirement kernel (:mod:`stresstest.kernels.requirement`, the replay's own
-operations on the quantity left open, without the closes' prices, flows or fund),
-the same bits as the full replay's column, wherever the designs are core replays
-run in this process; anything else (a stage pipeline, an APC option, the dask
-executor) is replayed as above.
+the replay kernel's requirement-only mode
+(:func:`stresstest.kernels.replay.requirement_paths`: the one per-path loop of
+``replay_path``, without the closes' prices, flows or fund), the same bits as the
+full replay's column, wherever the designs are core replays run in this process;
+anything else (a stage pipeline, an APC option, the dask executor) is replayed
+as above.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class MeasureMemo:
 
     ``found[(what, rate)]`` lists ``(scenario, value)`` pairs, ``what`` being
     ``"result"`` (a measuring :class:`Result`) or ``"cost"`` (quote units, from the
-    requirement kernel): a value is served again only for a design whose scenario
+    replay's requirement-only mode): a value is served again only for a design whose scenario
     equals the one measured (the same book, paths, liquidation, fund and rate),
     whichever variant it was derived from.
     """
@@ -121,7 +122,7 @@ class StaticFamily:
         replay's column.
 
         Designs the memo holds are not measured again; the others are measured
-        together by the requirement kernel when they are core replays in this
+        together by the replay's requirement-only mode when they are core replays in this
         process (:func:`core_replay`), else replayed as :meth:`results` does.
         """
         return self._served("cost", rates, self._costs)
@@ -145,7 +146,7 @@ class StaticFamily:
         return found
 
     def _costs(self, designs: list[Variant]) -> list[float]:
-        """The costs of ``designs``: the requirement kernel where it applies, else replays."""
+        """The costs of ``designs``: the requirement-only mode where it applies, else replays."""
         plan, stats = self._measuring_plan(designs)
         local = self.options.get("executor", "local") == "local"
         if local and all(
@@ -185,26 +186,26 @@ class StaticFamily:
 
 
 def core_replay(mechanics: np.ndarray | None, margin: np.ndarray) -> bool:
-    """Whether a design runs the core replay without APC: what the requirement kernel follows."""
+    """Whether a design runs the core replay without APC: the designs whose costs the
+    requirement-only mode measures (tests/test_requirement.py holds it to the full replay)."""
     from stresstest.kernels.margin import has_apc
 
     return mechanics is None and not has_apc(margin)
 
 
 def requirement_costs(plan: ReplayPlan, chunk_size: int | None) -> list[float]:
-    """Each variant's cost (quote units) by the requirement kernel, chunk by chunk.
+    """Each variant's cost (quote units) by the replay's requirement-only mode, chunk by chunk.
 
     Each chunk of paths is generated (or read from memory) once for every
-    variant. A variant's ``requirement_mean`` values are laid out as a replay's
-    metrics column (a row of ``plan.n_metrics`` values per path) and averaged with
-    ``np.mean``, as a replay's column is: the same values in the same layout give
-    the same bits.
+    variant and replayed by :func:`stresstest.kernels.replay.requirement_paths`
+    into a replay's metrics layout (a row of ``plan.n_metrics`` values per path),
+    whose ``requirement_mean`` column is averaged with ``np.mean``, as a full
+    replay's is: the same values in the same layout give the same bits.
     """
-    from stresstest.kernels.requirement import requirement_paths
+    from stresstest.kernels.replay import requirement_paths
 
     size = chunk_size or default_chunk_size(plan.n_paths, plan.source.n_steps)
     columns = np.zeros((len(plan.variants), plan.n_paths, plan.n_metrics))
-    values = np.empty(min(size, plan.n_paths))
     for first, count in chunk_ranges(0, plan.n_paths, size):
         prices = plan.source.chunk(first, count)
         for index, variant in enumerate(plan.variants):
@@ -212,11 +213,12 @@ def requirement_costs(plan: ReplayPlan, chunk_size: int | None) -> list[float]:
             requirement_paths(
                 prices,
                 variant.margin,
+                variant.liquidation,
                 book.long_threshold,
                 book.long_prefix,
                 book.short_threshold,
                 book.short_prefix,
-                values[:count],
+                variant.fund_initial,
+                columns[index, first : first + count],
             )
-            columns[index, first : first + count, enums.REQUIREMENT_MEAN] = values[:count]
     return [float(np.mean(column[:, enums.REQUIREMENT_MEAN])) for column in columns]
