@@ -254,3 +254,57 @@ def test_two_families_draw_the_boundary_of_the_closed_form(tmp_path: Path) -> No
     assert inside.exit_code == 0, inside.output
     points = json.loads((out / "reverse.json").read_text())["boundary"]
     assert [point["first"] for point in points][::7] == [1.0, 3.0]
+
+
+class _HeldPrices:
+    """A path source serving prices given in full (the shocked prices, computed at once)."""
+
+    def __init__(self, prices: np.ndarray, ids: np.ndarray) -> None:
+        self.prices, self.ids = prices, ids
+        self.n_paths, self.n_steps = prices.shape[0], prices.shape[1] - 1
+
+    def chunk(self, first: int, count: int) -> np.ndarray:
+        return self.prices[first : first + count]
+
+    def path_ids(self) -> np.ndarray:
+        return self.ids
+
+    def start_price(self) -> float:
+        return float(self.prices[0, 0])
+
+
+def test_a_path_shock_replays_the_prepared_run_on_the_shocked_paths(tmp_path: Path) -> None:
+    """``PreparedRun.on_paths`` keeps the designs as prepared and swaps only the prices:
+    in chunks of 7 paths its metrics are those of the same plan over the shocked prices
+    of every path at once, and differ from the unshocked run's."""
+    import dataclasses
+
+    from stresstest.engine.run import execute, prepare_run
+    from stresstest.reverse.shocks import ShockedSource
+
+    (tmp_path / "s.toml").write_text(SYNTHETIC)
+    prepared = prepare_run([load_scenario(tmp_path / "s.toml")], attribution=False)
+    shock = Shock("crash", 0.08, at_step=5, recover_steps=10)
+    shocked = prepared.on_paths(lambda source: ShockedSource(source, shock))
+    assert (shocked.n_paths, shocked.n_steps, shocked.findings) == (
+        prepared.n_paths,
+        prepared.n_steps,
+        prepared.findings,
+    )
+    metrics, records = shocked.execute(chunk_size=7)
+    [result] = shocked.results(metrics, records, describe_paths=False)
+    source = prepared.plan.source
+    held = _HeldPrices(shock.apply(source.chunk(0, prepared.n_paths)), source.path_ids())
+    want, _ = execute(dataclasses.replace(prepared.plan, source=held))
+    assert np.array_equal(metrics, want)
+    unshocked, _ = prepared.execute()
+    assert not np.array_equal(metrics, unshocked)  # the shock reached the replay
+    assert result.paths_record is None and result.references is None
+
+
+@pytest.mark.parametrize("scenario_file", ["cross_gbm.toml", "lending/compound_v3_usdc.toml"])
+def test_multi_asset_scenarios_are_refused_naming_the_book_source(scenario_file: str) -> None:
+    scenario = load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / scenario_file)
+    with pytest.raises(InputError, match="which assets a crash or vol shock moves") as refused:
+        reverse_search(scenario, "crash", Target("bad_debt"))
+    assert refused.value.key == "book.source"

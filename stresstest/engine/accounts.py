@@ -394,7 +394,11 @@ def prepare_accounts_variants(scenarios: Sequence[schema.Scenario]) -> PreparedA
 
 
 def accounts_results(
-    prepared: PreparedAccounts, metrics: np.ndarray, records: np.ndarray
+    prepared: PreparedAccounts,
+    metrics: np.ndarray,
+    records: np.ndarray,
+    *,
+    describe_paths: bool = True,
 ) -> list[Result]:
     """One :class:`Result` per prepared scenario from the replayed metrics and records."""
     return assemble_results(
@@ -404,6 +408,7 @@ def accounts_results(
         source=prepared.source,
         grid=prepared.grid,
         books=prepared.stats,
+        describe_paths=describe_paths,
     )
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,8 +29,21 @@ from stresstest.scenario import schema
 from stresstest.scenario.plausibility import Finding
 from stresstest.scenario.tables import ScenarioKind
 
-#: ``assemble(metrics, records)``: one Result per prepared scenario.
-Assemble = Callable[[np.ndarray, np.ndarray], list[Result]]
+
+class Assemble(Protocol):
+    """``assemble(metrics, records)``: one Result per prepared scenario.
+
+    ``describe_paths`` ``False`` records neither the paths' provenance nor their
+    reference paths (replays that only measure a design, such as a reverse search).
+    """
+
+    def __call__(
+        self, metrics: np.ndarray, records: np.ndarray, *, describe_paths: bool = True
+    ) -> list[Result]: ...
+
+
+#: ``wrap(source)``: a path source serving another's chunks transformed (a reverse shock).
+PathsWrap = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,10 @@ class PreparedRun:
         Each scenario's plausibility findings before the run (not yet issued).
     assemble
         Makes one Result per scenario from the replayed arrays.
+    repath
+        ``repath(wrap)``: the same designs (books, plans, findings) replayed on
+        ``wrap(source)`` instead of the path source (``None``: the kind has no
+        such replay); see :meth:`on_paths`.
     """
 
     kind: ScenarioKind
@@ -73,6 +91,7 @@ class PreparedRun:
     chunk_size: int
     findings: tuple[tuple[Finding, ...], ...]
     assemble: Assemble
+    repath: Callable[[PathsWrap], PreparedRun] | None = None
 
     def estimate(self, chunk_size: int | None = None) -> Estimate:
         """Memory and disk of the run in chunks of ``chunk_size`` (default: its own), bytes."""
@@ -117,6 +136,29 @@ class PreparedRun:
             progress=progress,
         )
 
-    def results(self, metrics: np.ndarray, records: np.ndarray) -> list[Result]:
-        """One Result per scenario from what :meth:`execute` returned."""
-        return self.assemble(metrics, records)
+    def results(
+        self, metrics: np.ndarray, records: np.ndarray, *, describe_paths: bool = True
+    ) -> list[Result]:
+        """One Result per scenario from what :meth:`execute` returned.
+
+        ``describe_paths`` ``False``: no provenance record and no reference paths
+        (:func:`~stresstest.engine.assemble.assemble_results`).
+        """
+        return self.assemble(metrics, records, describe_paths=describe_paths)
+
+    def on_paths(self, wrap: PathsWrap) -> PreparedRun:
+        """The same run on the paths of ``wrap(source)``: nothing is built again.
+
+        ``wrap`` takes the run's path source and returns one with the same
+        ``n_paths``, ``n_steps``, ``path_ids()`` and ``start_price()`` whose
+        chunks it transforms (``reverse``'s path shocks, docs/reverse.md).
+
+        Raises
+        ------
+        TypeError
+            The kind has no such replay (:attr:`repath` ``None``): a caller's
+            defect, refused with an ``InputError`` before preparing.
+        """
+        if self.repath is None:
+            raise TypeError(f"a {self.kind} run cannot be replayed on other paths")
+        return self.repath(wrap)

@@ -357,9 +357,20 @@ def prepare_run(
 
         return accounts.prepared_run(scenarios)
     plan, stats = prepare(scenarios, attribution=attribution, cache=cache)
+    return single_asset_run(plan, stats, tuple(scenarios))
+
+
+def single_asset_run(
+    plan: ReplayPlan, stats: Sequence[BookStats], scenarios: tuple[schema.Scenario, ...]
+) -> PreparedRun:
+    """A prepared single-asset plan as a :class:`PreparedRun` (see :func:`prepare_run`).
+
+    Its ``repath`` replays the same variants on a wrapped path source (the books,
+    their margin and mechanics arguments and the findings stay as prepared).
+    """
     return PreparedRun(
-        kind=kind,
-        scenarios=tuple(scenarios),
+        kind="single_asset",
+        scenarios=scenarios,
         plan=plan,
         chunk_function=replay_chunk,
         n_paths=plan.n_paths,
@@ -369,8 +380,19 @@ def prepare_run(
         grid=plan.grid,
         chunk_size=default_chunk_size(plan.n_paths, plan.source.n_steps),
         findings=tuple(variant.warnings for variant in plan.variants),
-        assemble=functools.partial(replay_results, plan, stats, scenarios=tuple(scenarios)),
+        assemble=functools.partial(replay_results, plan, stats, scenarios=scenarios),
+        repath=functools.partial(_on_paths, plan, stats, scenarios),
     )
+
+
+def _on_paths(
+    plan: ReplayPlan,
+    stats: Sequence[BookStats],
+    scenarios: tuple[schema.Scenario, ...],
+    wrap: Callable[[PathSource], PathSource],
+) -> PreparedRun:
+    wrapped = dataclasses.replace(plan, source=wrap(plan.source))
+    return single_asset_run(wrapped, stats, scenarios)
 
 
 @contextlib.contextmanager

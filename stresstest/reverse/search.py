@@ -11,15 +11,14 @@ is met, with a size ``tolerance`` below it (at most) at which it is not.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from stresstest._version import __version__
-from stresstest.engine.assemble import replay_results
-from stresstest.engine.plan import ReplayPlan
 from stresstest.engine.result import Result
 from stresstest.errors import InputError
 from stresstest.reverse.shocks import (
@@ -32,6 +31,9 @@ from stresstest.reverse.shocks import (
     family_range,
 )
 from stresstest.scenario import schema
+
+if TYPE_CHECKING:
+    from stresstest.engine.prepared import PreparedRun
 
 #: Sizes scanned before bisecting, evenly over the family's range.
 SCAN_POINTS = 12
@@ -176,19 +178,20 @@ class ReverseResult:
 class Evaluator:
     """Evaluates shocks on one scenario's book and paths (common random numbers).
 
-    Path shocks (``crash``, ``vol``) transform the prepared source's chunks; the
-    other families change the scenario and rebuild its plan, whose seed gives the
-    same paths. Several shocks compose: scenario changes first, then path
-    transforms in the order given.
+    The scenario is prepared once, as every command prepares its designs
+    (:func:`~stresstest.engine.run.prepare_run`, a
+    :class:`~stresstest.engine.prepared.PreparedRun`). Path shocks (``crash``,
+    ``vol``) replay that run on the shocked paths
+    (:meth:`~stresstest.engine.prepared.PreparedRun.on_paths`); the other families
+    change the scenario and prepare it again, whose seed gives the same paths.
+    Several shocks compose: scenario changes first, then path transforms in the
+    order given.
     """
 
     def __init__(self, scenario: schema.Scenario, target: Target) -> None:
-        from stresstest.engine.run import prepare
-
         self.scenario = scenario
         self.target = target
-        # The search reads per-path totals only: no cohort attribution (docs/model.md 6b).
-        self.plan, self.stats = prepare([scenario], attribution=False)
+        self.prepared = _prepared(scenario)
         self.evaluations: list[Evaluation] = []
 
     def outcome(
@@ -196,25 +199,18 @@ class Evaluator:
     ) -> Evaluation:
         """Replay with every shock of ``shocks`` applied; ``size`` (and, for a boundary,
         the first family's size ``first``) are what the evaluation records."""
-        from stresstest.engine.run import execute, prepare
-
         scenario_shocks = [shock for shock in shocks if shock.family not in PATH_FAMILIES]
-        plan, book = self.plan, self.stats[0]
+        prepared = self.prepared
         if scenario_shocks:
             changed = self.scenario
             for shock in scenario_shocks:
                 changed = shock.scenario_for(changed)
-            rebuilt, stats = prepare([changed], attribution=False)
-            plan, book = rebuilt, stats[0]
-        source = plan.source
+            prepared = _prepared(changed)
         for shock in shocks:
             if shock.family in PATH_FAMILIES:
-                source = ShockedSource(source, shock)
-        shocked = ReplayPlan(source=source, variants=plan.variants)
-        metrics, records = execute(shocked)
-        [result] = replay_results(
-            shocked, [book], metrics, records, scenarios=[self.scenario], describe_paths=False
-        )
+                prepared = prepared.on_paths(functools.partial(ShockedSource, shock=shock))
+        metrics, records = prepared.execute()
+        [result] = prepared.results(metrics, records, describe_paths=False)
         events = self.target.events(result)
         share = float(np.count_nonzero(events)) / events.shape[0]
         evaluation = Evaluation(
@@ -227,6 +223,14 @@ class Evaluator:
         )
         self.evaluations.append(evaluation)
         return evaluation
+
+
+def _prepared(scenario: schema.Scenario) -> PreparedRun:
+    """The scenario prepared for a search: no cohort attribution, the search reads
+    per-path totals only (docs/model.md 6b)."""
+    from stresstest.engine.run import prepare_run
+
+    return prepare_run([scenario], attribution=False)
 
 
 def smallest(
@@ -285,9 +289,7 @@ def _checked(
     at_step: int,
     recover_steps: int,
 ) -> None:
-    from stresstest.scenario.accounts import require_single_asset
-
-    require_single_asset(scenario, "reverse")
+    _check_kind(scenario)
     _check_target(scenario, target)
     if not tolerance > 0:
         raise InputError("tolerance must be positive", key="tolerance", value=tolerance)
@@ -329,7 +331,7 @@ def reverse_search(
     """
     _checked(scenario, (family,), target, tolerance, at_step, recover_steps)
     evaluator = Evaluator(scenario, target)
-    check_family(family, at_step, recover_steps, evaluator.plan.source.n_steps)
+    check_family(family, at_step, recover_steps, evaluator.prepared.n_steps)
 
     def evaluate(size: float) -> Evaluation:
         return evaluator.outcome((Shock(family, size, at_step, recover_steps),), size)
@@ -338,7 +340,7 @@ def reverse_search(
     shock, at_shock, below = smallest(evaluate, low, high, tolerance)
     return ReverseResult(
         scenario,
-        evaluator.plan.n_paths,
+        evaluator.prepared.n_paths,
         family,
         target,
         tolerance,
@@ -378,7 +380,7 @@ def boundary_search(
     _checked(scenario, families, target, tolerance, at_step, recover_steps)
     evaluator = Evaluator(scenario, target)
     for family in families:
-        check_family(family, at_step, recover_steps, evaluator.plan.source.n_steps)
+        check_family(family, at_step, recover_steps, evaluator.prepared.n_steps)
     low_a, high_a = checked_range(first, scenario, first_range)
     low_b, high_b = family_range(second, scenario)
     boundary: list[dict[str, Any]] = []
@@ -396,7 +398,7 @@ def boundary_search(
         boundary.append({"first": float(a), "second": found[0]})
     result = ReverseResult(
         scenario,
-        evaluator.plan.n_paths,
+        evaluator.prepared.n_paths,
         second,
         target,
         tolerance,
@@ -409,6 +411,30 @@ def boundary_search(
         boundary_range=(low_a, high_a),
     )
     return result
+
+
+#: Why a multi-asset scenario has no reverse search yet (docs/reverse.md, "Scope").
+MULTI_ASSET_REVERSE = (
+    "the shock families are defined on one asset's price and a positions book: "
+    "a multi-asset scenario needs which assets a crash or vol shock moves (in a loan "
+    "book a borrowed asset's fall eases its loans) and what oracle, depth and leverage "
+    "change in its tables"
+)
+
+
+def _check_kind(scenario: schema.Scenario) -> None:
+    """Refuse an accounts or lending scenario, naming its ``[book] source`` and why."""
+    from stresstest.scenario.tables import scenario_kind
+
+    kind = scenario_kind(scenario)
+    if kind != "single_asset":
+        raise InputError(
+            f"reverse runs single-asset scenarios only; {MULTI_ASSET_REVERSE}",
+            file=scenario.source_file,
+            key="book.source",
+            value=f"{getattr(scenario.book, 'source', None)} ({kind})",
+            expected="a single-asset scenario: one asset's [paths] and a positions [book]",
+        )
 
 
 def _check_target(scenario: schema.Scenario, target: Target) -> None:
