@@ -346,6 +346,64 @@ def node_bound(
 
 
 @kernel
+def kd_search_start(
+    tree: KdTree, keys: np.ndarray, tags: np.ndarray, policy: int, side: int, price: float
+) -> int:
+    """Start the best-first search of the k-d tree (module docstring) on an empty heap.
+
+    The root goes on the heap ``keys``, ``tags`` if it may hold a candidate; returns
+    the heap's size. :func:`kd_search_next` then yields the leaves and positions.
+    """
+    boxes = tree[KD_NODES]
+    root = node_bound(
+        policy, side, price, boxes[BOX_E_MIN, 1], boxes[BOX_E_MAX, 1], boxes[BOX_M_MIN, 1]
+    )
+    if root > -np.inf:
+        return _push(keys, tags, 0, -root, 1)
+    return 0
+
+
+@kernel
+def kd_search_next(
+    tree: KdTree,
+    keys: np.ndarray,
+    tags: np.ndarray,
+    size: int,
+    policy: int,
+    side: int,
+    price: float,
+) -> tuple[int, int]:
+    """The best-first search's next leaf or position: ``(tag, heap size)``.
+
+    Pops the heap; an inner node's children go on it with their bounds
+    (:func:`node_bound`, ``-inf``: left out) and the next item is popped, until a
+    leaf (``base <= tag < 2 base``, ``base`` the tree's first leaf node: the caller
+    scores its candidates and pushes them with tag ``2 base + position``) or a
+    position (``tag >= 2 base``: the best remaining candidate) is on top. ``tag``
+    ``-1``: the heap is empty. Ties pop by tag (:func:`_before`).
+    """
+    boxes = tree[KD_NODES]
+    base = boxes.shape[1] // 2
+    while size > 0:
+        tag = tags[0]
+        size = _pop(keys, tags, size)
+        if tag >= base:
+            return tag, size
+        for child in range(2 * tag, 2 * tag + 2):
+            bound = node_bound(
+                policy,
+                side,
+                price,
+                boxes[BOX_E_MIN, child],
+                boxes[BOX_E_MAX, child],
+                boxes[BOX_M_MIN, child],
+            )
+            if bound > -np.inf:
+                size = _push(keys, tags, size, -bound, child)
+    return -1, size
+
+
+@kernel
 def _candidates(
     side: int,
     price: float,
@@ -496,16 +554,12 @@ def deleverage(
     weighted = 0.0  # sum over takers in rank order k of (n_all + 1 - k) h_k
     haircuts = 0.0  # sum of h_k
     position_tag = 2 * base
-    size = 0
-    root = node_bound(
-        policy, side, price, boxes[BOX_E_MIN, 1], boxes[BOX_E_MAX, 1], boxes[BOX_M_MIN, 1]
-    )
-    if root > -np.inf:
-        size = _push(keys, tags, size, -root, 1)
-    while left > 0.0 and size > 0:
-        tag = tags[0]
-        size = _pop(keys, tags, size)
-        if tag >= base and tag < position_tag:  # a leaf: its candidates
+    size = kd_search_start(tree, keys, tags, policy, side, price)
+    while left > 0.0:
+        tag, size = kd_search_next(tree, keys, tags, size, policy, side, price)
+        if tag < 0:  # no candidate left
+            break
+        if tag < position_tag:  # a leaf: its candidates
             first = (tag - base) * KD_LEAF
             for slot in range(first, min(first + KD_LEAF, n)):
                 if out[slot] == OUT:
@@ -526,19 +580,6 @@ def deleverage(
                         price,
                     )
                     size = _push(keys, tags, size, -score, position_tag + position)
-            continue
-        if tag < base:  # an inner node: its children
-            for child in range(2 * tag, 2 * tag + 2):
-                bound = node_bound(
-                    policy,
-                    side,
-                    price,
-                    boxes[BOX_E_MIN, child],
-                    boxes[BOX_E_MAX, child],
-                    boxes[BOX_M_MIN, child],
-                )
-                if bound > -np.inf:
-                    size = _push(keys, tags, size, -bound, child)
             continue
         position = tag - position_tag
         profit = side * qty[position] * (price - entry[position])

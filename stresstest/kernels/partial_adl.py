@@ -50,16 +50,13 @@ from stresstest.kernels.adl_index import (
     TOUCHED,
     AdlIndex,
     AdlWork,
-    _pop,
     _push,
     _touch,
+    kd_search_next,
+    kd_search_start,
     kd_tree,
-    node_bound,
 )
 from stresstest.kernels.adl_kdtree import (
-    BOX_E_MAX,
-    BOX_E_MIN,
-    BOX_M_MIN,
     BUILT,
     KD_COUNTERS,
     KD_LEAF,
@@ -587,16 +584,12 @@ def deleverage_partial(
     weighted = 0.0
     haircuts = 0.0
     position_tag = 2 * base
-    size = 0
-    root = node_bound(
-        policy, side, price, boxes[BOX_E_MIN, 1], boxes[BOX_E_MAX, 1], boxes[BOX_M_MIN, 1]
-    )
-    if root > -np.inf:
-        size = _push(keys, tags, size, -root, 1)
-    while left > 0.0 and size > 0:
-        tag = tags[0]
-        size = _pop(keys, tags, size)
-        if tag >= base and tag < position_tag:  # a leaf: its candidates
+    size = kd_search_start(tree, keys, tags, policy, side, price)
+    while left > 0.0:
+        tag, size = kd_search_next(tree, keys, tags, size, policy, side, price)
+        if tag < 0:  # no candidate left
+            break
+        if tag < position_tag:  # a leaf: its candidates
             first = (tag - base) * KD_LEAF
             for slot in range(first, min(first + KD_LEAF, n)):
                 if out[slot] == OUT:
@@ -610,19 +603,6 @@ def deleverage_partial(
                 if profit > 0.0:
                     score = adl_score(policy, side, q, entry[position], c, profit, price)
                     size = _push(keys, tags, size, -score, position_tag + position)
-            continue
-        if tag < base:  # an inner node: its children
-            for child in range(2 * tag, 2 * tag + 2):
-                bound = node_bound(
-                    policy,
-                    side,
-                    price,
-                    boxes[BOX_E_MIN, child],
-                    boxes[BOX_E_MAX, child],
-                    boxes[BOX_M_MIN, child],
-                )
-                if bound > -np.inf:
-                    size = _push(keys, tags, size, -bound, child)
             continue
         position = tag - position_tag
         q, _ = _current(position, side, qty, entry, collateral, remain, partial)
