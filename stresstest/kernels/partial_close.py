@@ -5,7 +5,8 @@ by the venue-style rule (:func:`stresstest.kernels.partial_rules.close_side_frac
 ADL's per-position state updated around it by
 :func:`stresstest.kernels.partial_fraction_adl.track_fraction_close`) or by the target
 rule (:func:`stresstest.kernels.partial.close_side`, the state updated first by
-:func:`stresstest.kernels.partial_adl.track_close`).
+:func:`stresstest.kernels.partial_adl.track_close`). :func:`close_by_rule` is the one
+call of either rule, for the close and for :func:`sized_due_side`'s sizing pass.
 Called by :func:`stresstest.kernels.pipeline_partial.partial_pipeline_path` for longs,
 then shorts. Pure numba over arrays.
 """
@@ -75,72 +76,10 @@ def close_due_side(
     bad = 0.0
     if not (head < n_queue and queue[head, Q_FLAG] == flag_step):
         return segments, n_segments, cohorts, n_cohorts, head, beyond, bad
-    if fraction_rule:
-        first_head = head
-        n_before = n_cohorts
-        bad_before = flows[FLOW_BAD_DEBT, step]
-        # ADL's per-position state in two passes around the close (10.2): the due rows
-        # before it updates them in place, the due ranges after it appended their rows.
-        for stage in range(3):
-            if stage == 1:
-                segments, n_segments, cohorts, n_cohorts, head, _, beyond = close_side_fraction(
-                    side,
-                    flag_step,
-                    step,
-                    last_step,
-                    exit_price,
-                    series,
-                    full_bound,
-                    rate_paid,
-                    liquidator_share,
-                    bound,
-                    mark,
-                    fraction,
-                    cooldown,
-                    min_notional,
-                    threshold,
-                    prefix,
-                    removed,
-                    work[W_REMAIN],
-                    queue,
-                    first_head,
-                    n_queue,
-                    segments,
-                    n_segments,
-                    cohorts,
-                    n_cohorts,
-                    totals,
-                    flows,
-                    True,
-                )
-            elif with_adl:
-                track_fraction_close(
-                    stage == 2,
-                    side,
-                    flag_step,
-                    step,
-                    last_step,
-                    series,
-                    full_bound,
-                    mark,
-                    fraction,
-                    cooldown,
-                    min_notional,
-                    threshold,
-                    prefix,
-                    queue,
-                    first_head,
-                    n_queue,
-                    cohorts,
-                    n_before,
-                    ranked,
-                    ranks,
-                    work,
-                    partial,
-                )
-        bad = flows[FLOW_BAD_DEBT, step] - bad_before
-        return segments, n_segments, cohorts, n_cohorts, head, beyond, bad
-    if with_adl:  # each position's state, before the cohort table changes
+    first_head = head
+    n_before = n_cohorts
+    bad_before = flows[FLOW_BAD_DEBT, step]
+    if with_adl and not fraction_rule:  # each position's state, before the cohort table changes
         track_close(
             side,
             flag_step,
@@ -162,8 +101,150 @@ def close_due_side(
             work,
             partial,
         )
-    bad_before = flows[FLOW_BAD_DEBT, step]
-    segments, n_segments, cohorts, n_cohorts, head, _, beyond = close_side(
+    # The fraction rule updates ADL's per-position state in two passes around the close
+    # (10.2): the due rows before it updates them in place, the due ranges after it
+    # appended their rows.
+    for stage in range(3):
+        if stage == 1:
+            segments, n_segments, cohorts, n_cohorts, head, _, beyond = close_by_rule(
+                side,
+                flag_step,
+                step,
+                last_step,
+                exit_price,
+                fraction_rule,
+                target,
+                series,
+                full_bound,
+                denominator,
+                rate_paid,
+                liquidator_share,
+                bound,
+                mark,
+                fraction,
+                cooldown,
+                min_notional,
+                threshold,
+                prefix,
+                removed,
+                work[W_REMAIN],
+                queue,
+                first_head,
+                n_queue,
+                segments,
+                n_segments,
+                cohorts,
+                n_cohorts,
+                totals,
+                flows,
+                True,
+            )
+        elif with_adl and fraction_rule:
+            track_fraction_close(
+                stage == 2,
+                side,
+                flag_step,
+                step,
+                last_step,
+                series,
+                full_bound,
+                mark,
+                fraction,
+                cooldown,
+                min_notional,
+                threshold,
+                prefix,
+                queue,
+                first_head,
+                n_queue,
+                cohorts,
+                n_before,
+                ranked,
+                ranks,
+                work,
+                partial,
+            )
+    bad = flows[FLOW_BAD_DEBT, step] - bad_before
+    return segments, n_segments, cohorts, n_cohorts, head, beyond, bad
+
+
+@kernel
+def close_by_rule(
+    side: int,
+    flag_step: int,
+    step: int,
+    last_step: int,
+    exit_price: float,
+    fraction_rule: bool,
+    target: float,
+    series: float,
+    full_bound: float,
+    denominator: float,
+    rate_paid: float,
+    liquidator_share: float,
+    bound: float,
+    mark: float,
+    fraction: float,
+    cooldown: int,
+    min_notional: float,
+    threshold: np.ndarray,
+    prefix: np.ndarray,
+    removed: np.ndarray,
+    remain: np.ndarray,
+    queue: np.ndarray,
+    head: int,
+    n_queue: int,
+    segments: np.ndarray,
+    n_segments: int,
+    cohorts: np.ndarray,
+    n_cohorts: int,
+    totals: np.ndarray,
+    flows: np.ndarray,
+    apply: bool,
+) -> tuple[np.ndarray, int, np.ndarray, int, int, float, float]:
+    """Close ``side``'s flags of ``flag_step`` by the side's close rule (10.1, 10.1.1).
+
+    The fraction rule (:func:`~stresstest.kernels.partial_rules.close_side_fraction`,
+    reading ``series``, ``mark``, ``fraction``, ``cooldown``, ``min_notional`` and
+    ADL's remaining fraction ``remain``) or the target rule
+    (:func:`~stresstest.kernels.partial.close_side`, reading ``target`` and
+    ``denominator``), with the other arguments passed as they are. Returns theirs:
+    the segments, cohorts and queue head after the close, the quantity closed (base
+    units) and the bad debt passed on past the fund's bound (quote units).
+    ``apply`` ``False`` changes nothing (a sizing pass).
+    """
+    if fraction_rule:
+        return close_side_fraction(
+            side,
+            flag_step,
+            step,
+            last_step,
+            exit_price,
+            series,
+            full_bound,
+            rate_paid,
+            liquidator_share,
+            bound,
+            mark,
+            fraction,
+            cooldown,
+            min_notional,
+            threshold,
+            prefix,
+            removed,
+            remain,
+            queue,
+            head,
+            n_queue,
+            segments,
+            n_segments,
+            cohorts,
+            n_cohorts,
+            totals,
+            flows,
+            apply,
+        )
+    return close_side(
         side,
         flag_step,
         step,
@@ -187,10 +268,8 @@ def close_due_side(
         n_cohorts,
         totals,
         flows,
-        True,
+        apply,
     )
-    bad = flows[FLOW_BAD_DEBT, step] - bad_before
-    return segments, n_segments, cohorts, n_cohorts, head, beyond, bad
 
 
 @kernel
@@ -242,63 +321,38 @@ def sized_due_side(
     no_flows = np.zeros((1, 1))
     total = 0.0
     for flag_step in range(first, last + 1):
-        if fraction_rule:
-            _, _, _, _, head, closed, _ = close_side_fraction(
-                side,
-                flag_step,
-                close_step,
-                last_step,
-                exit_price,
-                series,
-                full_bound,
-                fee,
-                0.0,
-                -1.0,
-                mark,
-                fraction,
-                cooldown,
-                min_notional,
-                threshold,
-                prefix,
-                removed,
-                remain,
-                queue,
-                head,
-                n_queue,
-                segments,
-                n_segments,
-                cohorts,
-                n_cohorts,
-                no_totals,
-                no_flows,
-                False,
-            )
-        else:
-            _, _, _, _, head, closed, _ = close_side(
-                side,
-                flag_step,
-                close_step,
-                last_step,
-                exit_price,
-                target,
-                full_bound,
-                denominator,
-                fee,
-                0.0,
-                -1.0,
-                threshold,
-                prefix,
-                removed,
-                queue,
-                head,
-                n_queue,
-                segments,
-                n_segments,
-                cohorts,
-                n_cohorts,
-                no_totals,
-                no_flows,
-                False,
-            )
+        _, _, _, _, head, closed, _ = close_by_rule(
+            side,
+            flag_step,
+            close_step,
+            last_step,
+            exit_price,
+            fraction_rule,
+            target,
+            series,
+            full_bound,
+            denominator,
+            fee,
+            0.0,
+            -1.0,
+            mark,
+            fraction,
+            cooldown,
+            min_notional,
+            threshold,
+            prefix,
+            removed,
+            remain,
+            queue,
+            head,
+            n_queue,
+            segments,
+            n_segments,
+            cohorts,
+            n_cohorts,
+            no_totals,
+            no_flows,
+            False,
+        )
         total += closed
     return total
