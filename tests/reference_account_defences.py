@@ -25,7 +25,7 @@ from tests.reference_accounts import (
     reference_requirement,
     schedule_base,
 )
-from tests.reference_mechanics import _impact
+from tests.reference_stages import price_impact
 
 #: Bisection steps for the kept fraction: 2^-200 is far below a float64 ulp of 1.
 BISECTION_STEPS = 200
@@ -569,7 +569,7 @@ def _replay_path(
             for a in range(n_assets):
                 quantity = math.fsum(net[a])
                 sign = 1.0 if quantity > 0.0 else -1.0
-                impact = _impact(price[a][t] * abs(quantity), market)
+                impact = price_impact(price[a][t] * abs(quantity), market)
                 exit_of[a] = price[a][t] * math.exp(sign * impact)
                 moves[a] = sign * float(market.get("permanent_fraction", 0.0)) * impact
             generation = max(generation_of_step[flag_step[u]] for u in settling)

@@ -23,8 +23,8 @@ import numpy as np
 
 from stresstest.kernels import enums
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
-from tests.reference_mechanics import adl_score as mechanics_adl_score
-from tests.reference_mechanics import threshold_ranks
+from tests.reference_waterfall import adl_score as mechanics_adl_score
+from tests.reference_waterfall import threshold_ranks
 
 _COLUMN = {name: index for index, name in enumerate(enums.METRIC_NAMES)}
 ADL_NOTIONAL = enums.ADL_NOTIONAL
@@ -185,7 +185,7 @@ def reference_partial(
 
 
 def adl_score(p: _Position, price: float) -> float:
-    """The ADL ranking score of docs/model.md 10.2 at ``price`` (reference_mechanics' formula)."""
+    """The ADL ranking score of docs/model.md 10.2 at ``price`` (reference_waterfall's formula)."""
     return mechanics_adl_score(p.side * p.qty * (price - p.entry), p.qty, p.collateral, price)
 
 
