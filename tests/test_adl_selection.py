@@ -156,7 +156,9 @@ def test_selection_equals_a_full_sort(policy_name: str, side: int, seed: int) ->
         assert np.array_equal(mine, new), f"work item {item} not restored"
     tree = kd_tree(work)  # the k-d tree: as built, nothing out
     if tree[KD_COUNTERS][BUILT]:
-        assert np.array_equal(tree[KD_NODES], tree[KD_STATIC])
+        # Node 0 is unused and never written (np.empty): compared from node 1, else
+        # its leftover bits fail the test whenever they read as NaN.
+        assert np.array_equal(tree[KD_NODES][:, 1:], tree[KD_STATIC][:, 1:])
         assert not tree[KD_OUT].any()
     assert work[W_GIVEN].sum() == 0.0
 
