@@ -394,9 +394,9 @@ def render(
         verdict = "met" if overheads[last] <= OVERHEAD_TARGET else "missed"
         target = (
             f"**{verdict}** on this load ({overheads[last]:.2f} s of wall time over the "
-            f"kernel's {median(last, 'kernel'):.2f} s). Everything but the kernel runs on "
-            f"one thread, so on an idle machine it would take about its CPU time: "
-            f"{median(last, 'cpu_overhead'):.2f} s."
+            f"kernel's {median(last, 'kernel'):.2f} s); the CPU time of all but the kernel was "
+            f"{median(last, 'cpu_overhead'):.2f} s (CPU above the wall time means parts of "
+            f"it ran on both cores)."
         )
     else:
         target = f"not judged (smoke run on {case})."
