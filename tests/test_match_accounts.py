@@ -37,13 +37,14 @@ from stresstest.scenario import Scenario
 from stresstest.scenario.compare import parse_compare
 from stresstest.scenario.validate import scenario_from_dict
 from tests.test_accounts import run_reference
+from tests.test_accounts_compare import BASE
 from tests.tolerances import ENGINE_VS_REFERENCE_RTOL
 
 REQUIREMENT = METRIC_NAMES.index("requirement_mean")
 BAD_DEBT = METRIC_NAMES.index("bad_debt")
-#: The liquidation of every design: (latency steps, slippage, fee, liquidator share).
-LIQUIDATION = (1, 0.001, 0.005, 0.0)
-FUND = 2000.0
+#: BASE's liquidation (latency steps, slippage, fee), no share to liquidators, and fund.
+LIQUIDATION = (*BASE["liquidation"].values(), 0.0)
+FUND = BASE["insurance_fund"]["initial"]
 VOL: dict[str, Any] = {
     "model": "vol_scaled",
     "k": 1.0,
@@ -60,30 +61,20 @@ MONEY_ATOL = 1e-6
 
 
 def accounts_raw(leverage: tuple[float, float], **variant: Any) -> dict[str, Any]:
-    """A two-asset cross-margin comparison: a static baseline and a volatility-scaled design."""
+    """tests/test_accounts_compare.py's two assets, smaller (30 accounts, 6 paths of 40
+    steps) and cross-margined: a static baseline and a volatility-scaled design."""
     return {
+        **BASE,
         "scenario": {"name": "accounts_match", "seed": 5},
-        "paths": {
-            "source": "gbm_multi",
-            "assets": ["BTC", "ETH"],
-            "s0": [60000.0, 3000.0],
-            "sigma": [0.012, 0.015],
-            "correlation": [[1.0, 0.7], [0.7, 1.0]],
-            "n_paths": 6,
-            "n_steps": 40,
-        },
+        "paths": {**BASE["paths"], "n_paths": 6, "n_steps": 40},
         "book": {
-            "source": "accounts_synthetic",
+            **BASE["book"],
             "n_accounts": 30,
             "leverage_min": leverage[0],
             "leverage_max": leverage[1],
         },
+        "liquidation": {**BASE["liquidation"], "liquidator_share": LIQUIDATION[3]},
         "accounts": {"mode": "cross"},
-        "margin": {"model": "static", "maintenance": 0.005},
-        "liquidation": dict(
-            zip(("latency_steps", "slippage", "fee", "liquidator_share"), LIQUIDATION, strict=True)
-        ),
-        "insurance_fund": {"initial": FUND},
         "compare": {
             "baseline": "static",
             "bootstrap_samples": 20,
