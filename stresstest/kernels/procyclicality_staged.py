@@ -23,6 +23,7 @@ from stresstest.kernels.procyclicality import (
     held_rate,
     held_rate_flags,
     new_tally,
+    write_procyclicality,
 )
 
 # Fields of a flag step's market close (rows of the records).
@@ -103,3 +104,71 @@ def tally_market_closes(
         if stop > start:
             qty, _, count = open_sums(short_prefix, short_removed, start, stop)
             add_procyclical(tally, count, qty, closes[_SHORT_EXIT, flag_step])
+
+
+@kernel
+def tally_closed_ranges(
+    tally: np.ndarray,
+    side: int,
+    full_start: int,
+    full_stop: int,
+    part_start: int,
+    part_stop: int,
+    held_from: int,
+    held_to: int,
+    prefix: np.ndarray,
+    removed: np.ndarray,
+    exit_price: float,
+    full_bound: float,
+    denominator: float,
+) -> tuple[float, float]:
+    """Add a due range's closes of positions the rate held at ``m_0`` never flags (3.2, 10.1).
+
+    With partial liquidation the pipeline knows those positions before the close: the
+    sorted book's ``[held_from, held_to)`` of the side
+    (:func:`stresstest.kernels.procyclicality_partial.measured_partial_path`).
+    ``[full_start, full_stop)`` was closed in full at ``exit_price`` and ``[part_start,
+    part_stop)`` down to the target, each position keeping ``s (F q - q theta) / D``
+    (``full_bound`` ``F``, ``denominator`` ``D``; the range sums of 10.1). Returns the
+    quantity those positions of the partial part keep (base units) and their count,
+    which join the step's cohort. Range sums net of ADL's removals (``removed``).
+    """
+    start = max(full_start, held_from)
+    stop = min(full_stop, held_to)
+    if start < stop:
+        qty, _, count = open_sums(prefix, removed, start, stop)
+        add_procyclical(tally, count, qty, exit_price)
+    start = max(part_start, held_from)
+    stop = min(part_stop, held_to)
+    if not start < stop:
+        return 0.0, 0.0
+    qty, qt, count = open_sums(prefix, removed, start, stop)
+    kept = min(qty, max(0.0, side * (full_bound * qty - qt) / denominator))
+    add_procyclical(tally, count, qty - kept, exit_price)
+    return kept, count
+
+
+@kernel
+def finish_partial_measures(
+    tally: np.ndarray,
+    marks: np.ndarray,
+    predictive: bool,
+    held: np.ndarray,
+    long_threshold: np.ndarray,
+    short_threshold: np.ndarray,
+    out_row: np.ndarray,
+) -> None:
+    """Write the procyclicality columns of a path with partial liquidation (3.2, 10.1).
+
+    Its closes were tallied as they happened (``held`` named the positions the rate
+    held at ``m_0`` never flags); ``held`` becomes the boundaries the path's marks give,
+    longs ``[0, held[0])`` and shorts ``[held[1], n)`` (:func:`held_rate_flags`). Under
+    the predictive trigger the breach does not read ``m_t``: ``held`` stays as it was.
+    """
+    if not predictive:
+        long_from, short_to = held_rate_flags(
+            marks, held_rate(tally), long_threshold, short_threshold
+        )
+        held[0] = long_from
+        held[1] = short_to
+    write_procyclicality(tally, out_row)
