@@ -19,14 +19,9 @@ import pytest
 
 import stresstest
 from stresstest.book import Book
-from stresstest.kernels import enums
 from stresstest.scenario import load_scenario
-from tests.reference_mechanics import Mechanisms, reference_mechanics
 from tests.test_composition import GBM, with_stages
-from tests.test_mechanics_hand_cases import longs
-from tests.test_mechanics_reference import liquidation_table, run_mechanics_kernel
-from tests.test_replay_reference import ReplayCase
-from tests.tolerances import HAND_COMPUTED_ATOL, HAND_COMPUTED_RTOL, assert_close
+from tests.test_mechanics_hand_cases import check, longs, replay
 
 #: k = 1, h = 1, lambda = 0.5, v_0 = 1e-4: the rate is sqrt(v_t) (the floor never binds).
 RISING: dict[str, Any] = {
@@ -56,51 +51,9 @@ def _rates(prices: list[float]) -> list[float]:
 def _measure(
     prices: list[float], book: Book, margin: dict[str, Any], partial: dict[str, Any]
 ) -> dict[str, float]:
-    """The pipeline on one path (latency 0, no fee, no slippage), metrics by name; the plain
-    reference (tests/reference_mechanics.py) must agree."""
-    case = ReplayCase(
-        prices=np.array([prices]),
-        book=book,
-        margin=margin,
-        latency_steps=0,
-        slippage=0.0,
-        fee=0.0,
-        liquidator_share=0.5,
-        fund_initial=0.0,
-    )
-    mechanisms = Mechanisms(
-        margin=margin,
-        liquidation=liquidation_table(case),
-        partial=partial,
-        procyclicality=2,
-    )
-    row = run_mechanics_kernel(case, mechanisms)[0]
-    expected, _ = reference_mechanics(
-        case.prices, book.side, book.qty, book.entry_price, book.collateral, mechanisms
-    )
-    columns = (
-        enums.N_LIQUIDATIONS,
-        enums.LIQUIDATED_NOTIONAL,
-        *range(enums.MARGIN_PEAK_TO_TROUGH, enums.PROCYCLICAL_NOTIONAL + 1),
-    )
-    for column in columns:
-        assert_close(
-            row[column],
-            expected[0, column],
-            rtol=HAND_COMPUTED_RTOL,
-            atol=HAND_COMPUTED_ATOL,
-            what=f"column {column}",
-        )
-    return {
-        name: float(row[index]) for name, index in enums.METRIC_INDEX.items() if index < row.size
-    }
-
-
-def _check(actual: dict[str, float], expected: dict[str, float]) -> None:
-    for name, value in expected.items():
-        assert_close(
-            actual[name], value, rtol=HAND_COMPUTED_RTOL, atol=HAND_COMPUTED_ATOL, what=name
-        )
+    """One path, latency 0, no fee or slippage, ``horizon_steps = 2``; checked against the
+    plain reference (tests/reference_mechanics.py) too."""
+    return replay(prices, book, margin, partial=partial, procyclicality=2)
 
 
 def test_a_long_closed_partially_twice_by_a_rising_rate_counts_both_closes() -> None:
@@ -128,12 +81,12 @@ def test_a_long_closed_partially_twice_by_a_rising_rate_counts_both_closes() -> 
         "margin_peak_to_trough": max(rates) / min(rates),
         "margin_max_increase": max((rates[t + 2] - rates[t]) / rates[t] for t in range(5)),
     }
-    _check(_measure(SWINGS, longs(6.0), RISING, {"buffer": 0.01}), expected)
+    check(_measure(SWINGS, longs(6.0), RISING, {"buffer": 0.01}), expected)
     # The fraction rule, f = 0.5: t = 3 closes 0.5 at 96 (F = 96), theta' = (94 - 48) / 0.5
     # = 92; t = 4: 96.64 > 92; t = 5: 88.749 < 92 closes 0.25 at 96, theta'' = 88; t = 6:
     # 100 x 0.93929 = 93.93 > 88. Two closes of 0.75 in all, none the held rate makes.
     fraction = {"rule": "fraction", "fraction": 0.5}
-    _check(
+    check(
         _measure(SWINGS, longs(6.0), RISING, fraction),
         {
             "n_liquidations": 2.0,
@@ -156,7 +109,7 @@ def test_a_cohort_counts_only_its_members_the_held_rate_never_flags() -> None:
     factor_5 = (96.0 - theta_3) / ((rates[5] + 0.01) * 96.0)
     first = 1.0 - 2.0 / (rho_3 * 96.0) * factor_5
     second = 1.0 - 0.5 / (rho_3 * 96.0) * factor_5
-    _check(
+    check(
         _measure(SWINGS, longs(6.0, 4.5), RISING, {"buffer": 0.01}),
         {
             "n_liquidations": 4.0,
@@ -180,7 +133,7 @@ def test_a_static_design_with_partial_liquidation_is_not_procyclical(
     # = 92.07 flags the rest, past its full-close bound 93: closed in full. Two closes.
     static = {"model": "static", "maintenance": 0.01}
     actual = _measure([100.0, 96.0, 100.0, 93.0, 100.0, 90.0], longs(4.5), static, partial)
-    _check(
+    check(
         actual,
         {
             "n_liquidations": 2.0,

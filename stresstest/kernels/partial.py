@@ -539,10 +539,7 @@ def close_side(
             kept, count = tally_closed_ranges(
                 tally,
                 side,
-                part_stop if side > 0 else start,
-                stop if side > 0 else part_start,
-                part_start,
-                part_stop,
+                (start, stop, part_start, part_stop),
                 held_from,
                 held_to,
                 prefix,

@@ -283,17 +283,14 @@ def close_side_fraction(
             tally_closed_ranges(
                 tally,
                 side,
-                part_stop if side > 0 else start,
-                stop if side > 0 else part_start,
-                part_start,
-                part_start,
+                (start, stop, part_start, part_stop),
                 held_from,
                 held_to,
                 prefix,
                 removed,
                 exit_price,
                 full_bound,
-                1.0,
+                0.0,
             )
         # The middle part, position by position: T < theta < F (longs), so a close in
         # full pays its whole penalty and has no bad debt.

@@ -68,8 +68,11 @@ def measured_partial_path(
     measured = margin[enums.MARGIN_ARG_PROCYC_HORIZON] > 0.0
     predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
     baseline = not with_impact and int(params[enums.MECH_IMPACT]) != enums.IMPACT_NONE
-    if measured and not predictive and not baseline:
-        partial_pipeline_path(
+    n_runs = 2 if measured and not predictive and not baseline else 1
+    depth = 0
+    for run in range(n_runs):
+        final = run == n_runs - 1  # the first of two runs writes scratch outputs
+        depth = partial_pipeline_path(
             prices,
             margin,
             liquidation,
@@ -84,11 +87,11 @@ def measured_partial_path(
             with_impact,
             baseline_long_from,
             baseline_short_to,
-            np.empty_like(long_from_at),
-            np.empty_like(short_to_at),
-            np.empty_like(market),
-            np.zeros_like(flows),
-            np.empty_like(out_row),
+            long_from_at if final else np.empty_like(long_from_at),
+            short_to_at if final else np.empty_like(short_to_at),
+            market if final else np.empty_like(market),
+            flows if final else np.zeros_like(flows),
+            out_row if final else np.empty_like(out_row),
             long_index,
             long_work,
             short_index,
@@ -99,33 +102,4 @@ def measured_partial_path(
             short_partial,
             held,
         )
-    return partial_pipeline_path(
-        prices,
-        margin,
-        liquidation,
-        params,
-        long_threshold,
-        long_prefix,
-        long_positions,
-        short_threshold,
-        short_prefix,
-        short_positions,
-        fund_initial,
-        with_impact,
-        baseline_long_from,
-        baseline_short_to,
-        long_from_at,
-        short_to_at,
-        market,
-        flows,
-        out_row,
-        long_index,
-        long_work,
-        short_index,
-        short_work,
-        heap_keys,
-        heap_tags,
-        long_partial,
-        short_partial,
-        held,
-    )
+    return depth

@@ -110,10 +110,7 @@ def tally_market_closes(
 def tally_closed_ranges(
     tally: np.ndarray,
     side: int,
-    full_start: int,
-    full_stop: int,
-    part_start: int,
-    part_stop: int,
+    due: tuple[int, int, int, int],
     held_from: int,
     held_to: int,
     prefix: np.ndarray,
@@ -126,23 +123,29 @@ def tally_closed_ranges(
 
     With partial liquidation the pipeline knows those positions before the close: the
     sorted book's ``[held_from, held_to)`` of the side
-    (:func:`stresstest.kernels.procyclicality_partial.measured_partial_path`).
-    ``[full_start, full_stop)`` was closed in full at ``exit_price`` and ``[part_start,
-    part_stop)`` down to the target, each position keeping ``s (F q - q theta) / D``
-    (``full_bound`` ``F``, ``denominator`` ``D``; the range sums of 10.1). Returns the
-    quantity those positions of the partial part keep (base units) and their count,
-    which join the step's cohort. Range sums net of ADL's removals (``removed``).
+    (:func:`stresstest.kernels.procyclicality_partial.measured_partial_path`). ``due``
+    is ``(start, stop, part_start, part_stop)``: the due range and its middle part
+    (``kernels/partial.py: close_range_in_full``); the part past the middle (longs
+    ``[part_stop, stop)``, shorts ``[start, part_start)``) was closed in full at
+    ``exit_price``. With ``denominator`` ``D > 0`` (the target rule) the middle part was
+    closed down to the target, each position keeping ``s (F q - q theta) / D``
+    (``full_bound`` ``F``; the range sums of 10.1); with ``D = 0`` (the fraction rule,
+    which tallies its middle position by position) it is left out. Returns the quantity
+    those positions of the middle part keep (base units) and their count, which join
+    the step's cohort. Range sums net of ADL's removals (``removed``).
     """
-    start = max(full_start, held_from)
-    stop = min(full_stop, held_to)
-    if start < stop:
-        qty, _, count = open_sums(prefix, removed, start, stop)
+    start, stop, part_start, part_stop = due
+    full_start, full_stop = (part_stop, stop) if side > 0 else (start, part_start)
+    first = max(full_start, held_from)
+    last = min(full_stop, held_to)
+    if first < last:
+        qty, _, count = open_sums(prefix, removed, first, last)
         add_procyclical(tally, count, qty, exit_price)
-    start = max(part_start, held_from)
-    stop = min(part_stop, held_to)
-    if not start < stop:
+    first = max(part_start, held_from)
+    last = min(part_stop, held_to)
+    if not (first < last and denominator > 0.0):
         return 0.0, 0.0
-    qty, qt, count = open_sums(prefix, removed, start, stop)
+    qty, qt, count = open_sums(prefix, removed, first, last)
     kept = min(qty, max(0.0, side * (full_bound * qty - qt) / denominator))
     add_procyclical(tally, count, qty - kept, exit_price)
     return kept, count
