@@ -8,7 +8,11 @@ stage sold at the market and its exit price. After the path the rate held at
 own), and each range sold at the market splits as in the core kernel: its part
 the held rate would not flag is added to the tally. The marks of a run with
 ``[market]`` are those its own closes moved. ``T + 1`` marks and ``4 (T + 1)``
-fields per path being replayed.
+fields per path being replayed. With partial liquidation the closes are tallied as
+they happen instead (:func:`tally_closed_ranges`, and the close stages of
+kernels/partial.py and kernels/partial_rules.py), the positions to tally known from a
+first run of the path (:mod:`stresstest.kernels.procyclicality_partial`), and
+:func:`finish_partial_measures` writes the columns.
 """
 
 from __future__ import annotations
