@@ -12,16 +12,22 @@ tests/test_mechanics_reference.py
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
+import numba
 import numpy as np
 import pytest
 
 import stresstest
 from stresstest.book import Book
+from stresstest.kernels import enums
 from stresstest.scenario import load_scenario
+from tests.reference_mechanics import Mechanisms
 from tests.test_composition import GBM, with_stages
 from tests.test_mechanics_hand_cases import check, longs, replay
+from tests.test_mechanics_reference import liquidation_table, run_mechanics_kernel
+from tests.test_partial_adl import threads_case
 
 #: k = 1, h = 1, lambda = 0.5, v_0 = 1e-4: the rate is sqrt(v_t) (the floor never binds).
 RISING: dict[str, Any] = {
@@ -156,3 +162,31 @@ def test_a_scenario_with_partial_liquidation_measures_procyclicality(rule: str) 
     count = result.column("procyclical_liquidations")
     assert np.all(count <= result.column("n_liquidations"))
     assert np.all((count > 0) == (result.column("procyclical_notional") > 0))
+
+
+@pytest.mark.parametrize("rule", ["target", "fraction"])
+def test_the_two_replays_give_the_same_bits_on_one_thread_and_two(rule: str) -> None:
+    """Each path's two runs (docs/model.md 3.2) restore ADL's per-thread state between them."""
+    case = replace(threads_case(), margin={**RISING, "k": 3.0, "floor": 0.005})
+    partial: dict[str, Any] = (
+        {"buffer": 0.01} if rule == "target" else {"rule": "fraction", "fraction": 0.2}
+    )
+    mechanisms = Mechanisms(
+        margin=case.margin,
+        liquidation=liquidation_table(case),
+        fund_initial=0.0,
+        adl={"policy": "profit_leverage"},
+        partial=partial,
+        procyclicality=4,
+    )
+    before = numba.get_num_threads()
+    results = []
+    for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        numba.set_num_threads(threads)
+        try:
+            results.append(run_mechanics_kernel(case, mechanisms))
+        finally:
+            numba.set_num_threads(before)
+    assert np.array_equal(results[0], results[1], equal_nan=True)
+    assert results[0][:, enums.ADL_COUNT].sum() > 0
+    assert results[0][:, enums.PROCYCLICAL_LIQUIDATIONS].sum() > 0
