@@ -285,46 +285,66 @@ def close_records(
     _touch_prefix_rows(
         long_prefix, short_prefix, values, marks, n_long_records, n_short_records, qty_only
     )
+    _close_side(prices, liquidation, long_prefix, values, marks, n_long_records, True, qty_only)
+    _close_side(prices, liquidation, short_prefix, values, marks, n_short_records, False, qty_only)
+
+
+@kernel
+def _close_side(
+    prices: np.ndarray,
+    liquidation: np.ndarray,
+    prefix: np.ndarray,
+    values: np.ndarray,
+    marks: np.ndarray,
+    n_records: int,
+    long: bool,
+    qty_only: bool,
+) -> None:
+    """:func:`close_records` for the longs (``long``) or the shorts."""
     latency_steps, slippage, fee, _ = liquidation_terms(liquidation)
     last_step = prices.shape[0] - 1
-    for k in range(n_long_records):
-        start = marks[RECORD_LONG_BOUND, k]
-        stop = marks[RECORD_LONG_STOP, k]
+    record_row, close_row = (RECORD_LONG, CLOSE_LONG) if long else (RECORD_SHORT, CLOSE_SHORT)
+    start_row, stop_row = (
+        (RECORD_LONG_BOUND, RECORD_LONG_STOP) if long else (RECORD_SHORT_START, RECORD_SHORT_BOUND)
+    )
+    first_split, second_split = (
+        (RECORD_LONG_FULL, RECORD_LONG_PARTIAL)
+        if long
+        else (RECORD_SHORT_BAD, RECORD_SHORT_PARTIAL)
+    )
+    for k in range(n_records):
+        start = marks[start_row, k]
+        stop = marks[stop_row, k]
         if start < stop:
             if qty_only:
-                qty = range_sum(long_prefix[:, QTY_HI], long_prefix[:, QTY_LO], start, stop)
-                values[CLOSE_LONG + CLOSE_QTY, k] = qty
-            else:
-                close_step = min(marks[RECORD_LONG, k] + latency_steps, last_step)
+                qty = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
+                values[close_row + CLOSE_QTY, k] = qty
+                continue
+            close_step = min(marks[record_row, k] + latency_steps, last_step)
+            if long:
                 qty, notional, paid, bad = close_long_parts(
-                    long_prefix,
+                    prefix,
                     start,
-                    marks[RECORD_LONG_FULL, k],
-                    marks[RECORD_LONG_PARTIAL, k],
+                    marks[first_split, k],
+                    marks[second_split, k],
                     stop,
                     prices[close_step] * (1.0 - slippage),
                     fee,
                 )
-                _store_close(values, CLOSE_LONG, k, qty, notional, paid, bad)
-    for k in range(n_short_records):
-        start = marks[RECORD_SHORT_START, k]
-        stop = marks[RECORD_SHORT_BOUND, k]
-        if stop > start:
-            if qty_only:
-                qty = range_sum(short_prefix[:, QTY_HI], short_prefix[:, QTY_LO], start, stop)
-                values[CLOSE_SHORT + CLOSE_QTY, k] = qty
             else:
-                close_step = min(marks[RECORD_SHORT, k] + latency_steps, last_step)
                 qty, notional, paid, bad = close_short_parts(
-                    short_prefix,
+                    prefix,
                     start,
-                    marks[RECORD_SHORT_BAD, k],
-                    marks[RECORD_SHORT_PARTIAL, k],
+                    marks[first_split, k],
+                    marks[second_split, k],
                     stop,
                     prices[close_step] * (1.0 + slippage),
                     fee,
                 )
-                _store_close(values, CLOSE_SHORT, k, qty, notional, paid, bad)
+            values[close_row + CLOSE_QTY, k] = qty
+            values[close_row + CLOSE_NOTIONAL, k] = notional
+            values[close_row + CLOSE_PAID, k] = paid
+            values[close_row + CLOSE_BAD_DEBT, k] = bad
 
 
 @kernel
@@ -357,16 +377,6 @@ def _touch_prefix_rows(
             touched += short_prefix[marks[RECORD_SHORT_BAD, k], 0]
             touched += short_prefix[marks[RECORD_SHORT_PARTIAL, k], 0]
     values[RECORD_LEVELS, 0] = touched
-
-
-@kernel
-def _store_close(
-    values: np.ndarray, row: int, k: int, qty: float, notional: float, paid: float, bad: float
-) -> None:
-    values[row + CLOSE_QTY, k] = qty
-    values[row + CLOSE_NOTIONAL, k] = notional
-    values[row + CLOSE_PAID, k] = paid
-    values[row + CLOSE_BAD_DEBT, k] = bad
 
 
 @kernel
