@@ -137,11 +137,12 @@ def reference_deleverage(
 @st.composite
 def adl_cases(draw: st.DrawFn) -> dict:
     """A two-asset book of units of one to three legs, with ties and dead legs."""
-    n_units = draw(st.integers(1, 25))
+    n_units = draw(st.integers(1, 40))
     legs = draw(st.lists(st.integers(1, 3), min_size=n_units, max_size=n_units))
     n_positions = sum(legs)
-    # few distinct values, so scores and entries tie often
-    entry_values = (90.0, 100.0, 100.0, 110.0, 120.0)
+    # few distinct values, so scores and entries tie often; 50 and 140 rare, so at
+    # prices 80 and 130 a short profitable prefix is visited in entry order
+    entry_values = (50.0, 90.0, 100.0, 100.0, 100.0, 110.0, 120.0, 120.0, 140.0)
     pos_asset = np.array(
         draw(st.lists(st.integers(0, 1), min_size=n_positions, max_size=n_positions))
     )

@@ -33,10 +33,17 @@ FLAGGED = 1  # breached; settled at its close step
 CLOSED = 2  # closed in full (liquidation or ADL of every leg)
 TAKEN = 3  # taken over by the backstop vault (11.11)
 
-#: The legs by (asset, side) (:func:`adl_buckets`): bucket ``2 a`` (longs) and
-#: ``2 a + 1`` (shorts) of asset ``a`` are ``order[start[b]:start[b + 1]]``, sorted by
-#: ``key = s e`` ascending (ties: position order); ``key < s A`` is the profitable prefix.
-Buckets = tuple[np.ndarray, np.ndarray, np.ndarray]
+#: The legs by (asset, side) (:func:`adl_buckets`), ``(start, order, key, members)``:
+#: bucket ``2 a`` (longs) and ``2 a + 1`` (shorts) of asset ``a`` are
+#: ``order[start[b]:start[b + 1]]``, sorted by ``key = s e`` ascending (ties: position
+#: order), so ``key < s A`` is the profitable prefix; ``members`` holds the same legs
+#: in position order.
+Buckets = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: An event whose profitable prefix is at least this share of its bucket visits the
+#: bucket in position order (:data:`Buckets` ``members``): the legs and their units are
+#: then read in memory order, which at a few hundred thousand legs costs less than
+#: visiting the prefix alone in entry order (measured; the outputs are the same).
+BOOK_ORDER_SHARE = 0.125
 
 
 @kernel
@@ -54,21 +61,22 @@ def adl_buckets(units: tuple[np.ndarray, ...], n_assets: int, with_adl: bool) ->
         start[bucket[position] + 1] += 1
     for slot in range(1, start.shape[0]):
         start[slot] += start[slot - 1]
-    order = np.empty(n_positions, dtype=np.int64)
+    members = np.empty(n_positions, dtype=np.int64)
     fill = start[:-1].copy()
     for position in range(n_positions):  # position order within a bucket
-        order[fill[bucket[position]]] = position
+        members[fill[bucket[position]]] = position
         fill[bucket[position]] += 1
+    order = members.copy()
     key = np.empty(n_positions)
     for slot in range(start.shape[0] - 1):
-        members = order[start[slot] : start[slot + 1]]
-        keys = np.empty(members.shape[0])
-        for member in range(members.shape[0]):
-            keys[member] = pos_side[members[member]] * pos_entry[members[member]]
+        legs = members[start[slot] : start[slot + 1]]
+        keys = np.empty(legs.shape[0])
+        for leg in range(legs.shape[0]):
+            keys[leg] = pos_side[legs[leg]] * pos_entry[legs[leg]]
         sorted_slots = np.argsort(keys, kind="mergesort")  # stable: ties in position order
-        order[start[slot] : start[slot + 1]] = members[sorted_slots]
+        order[start[slot] : start[slot + 1]] = legs[sorted_slots]
         key[start[slot] : start[slot + 1]] = keys[sorted_slots]
-    return start, order, key
+    return start, order, key, members
 
 
 @kernel
@@ -76,10 +84,12 @@ def adl_work(n_positions: int, n_units: int, buckets: Buckets) -> tuple[np.ndarr
     """One path's ADL work arrays (empty without ADL).
 
     ``(skip, candidate, key, profit, heap, marked, changed, qty_before,
-    collateral_before)``: the forward links over the buckets' slots, per candidate its
+    collateral_before, member_skip)``: the forward links over the buckets' slots in
+    entry order, per candidate its
     position, ranking key and profit (sized by the largest bucket), the heap, per unit
     the step it was last remembered at, the units changed at the step (their count
-    last) and their quantities and collateral before the step's events.
+    last), their quantities and collateral before the step's events, and the forward
+    links over the slots in position order.
     """
     start = buckets[0]
     n_slots = buckets[1].shape[0]
@@ -97,6 +107,7 @@ def adl_work(n_positions: int, n_units: int, buckets: Buckets) -> tuple[np.ndarr
         np.zeros(n_units + 1 if sized else 1, dtype=np.int64),
         np.empty(n_positions if sized else 0),
         np.empty(n_units if sized else 0),
+        np.arange(n_slots + 1),
     )
 
 
@@ -228,21 +239,28 @@ def deleverage_legs(
     candidate by ``f = min(1, need / U)``; a one-leg unit's collateral shrinks with it.
     ``buckets`` from :func:`adl_buckets`, ``work`` from :func:`adl_work`; every unit
     changed is remembered (:func:`remember_unit`) for ``step``. Cost: the profitable
-    prefix of the bucket (skipping dead legs), ``O(L)`` per candidate of a unit of
-    ``L`` legs, ``O(n + k log n)`` to rank (``O(n log n)`` for ``pro_rata``).
+    prefix of the bucket in entry order, or the whole bucket in book order when the
+    prefix is at least :data:`BOOK_ORDER_SHARE` of it (skipping dead legs in both),
+    ``O(L)`` per candidate of a unit of ``L`` legs, ``O(n + k log n)`` to rank
+    (``O(n log n)`` for ``pro_rata``).
     """
     unit_start, pos_asset, pos_side, _, pos_entry, _ = units
-    start, order, bucket_key = buckets
+    start, order, bucket_key, members = buckets
     skip, index, key, profit, heap = work[0], work[1], work[2], work[3], work[4]
     price = adl_prices[asset]
     bucket = 2 * asset + (0 if side > 0 else 1)
     low = start[bucket]
     # every candidate has s (A - e) > 0, i.e. s e < s A: a prefix of the bucket
     high = first_not_less(bucket_key, side * price, low, start[bucket + 1])
+    slots = order
+    if high - low >= BOOK_ORDER_SHARE * (start[bucket + 1] - low):
+        slots = members  # the whole bucket in book order, for memory locality
+        skip = work[9]
+        high = start[bucket + 1]
     n_all = 0
     slot = _next_live(skip, low)
     while slot < high:
-        position = order[slot]
+        position = slots[slot]
         unit = pos_unit[position]
         if qty[position] == 0.0 or state[unit] == CLOSED or state[unit] == TAKEN:
             skip[slot] = slot + 1  # never a candidate again on this path

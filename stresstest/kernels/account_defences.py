@@ -46,6 +46,7 @@ from stresstest.kernels.account_adl import (
     CLOSED,
     FLAGGED,
     TAKEN,
+    Buckets,
     adl_buckets,
     adl_work,
     changed_units,
@@ -268,7 +269,7 @@ def defence_path(
     impact: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     flows: np.ndarray,
     out_row: np.ndarray,
-    buckets: tuple[np.ndarray, np.ndarray, np.ndarray],
+    buckets: Buckets,
 ) -> int:
     """Replay the units over one path with the stages of ``params`` (11.8, 11.9).
 
