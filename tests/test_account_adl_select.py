@@ -225,35 +225,9 @@ def test_candidate_search_equals_the_book_scan(case: dict) -> None:
         prices = np.array([price_0, price_1])
         qty_before = mine[0].copy()
         collateral_before = mine[1].copy()
-        got = deleverage_legs(
-            policy,
-            asset,
-            side,
-            need,
-            prices,
-            units,
-            pos_unit,
-            mine[2],
-            mine[0],
-            mine[1],
-            gave_mine,
-            buckets,
-            work,
-            step,
-        )
-        expected = reference_deleverage(
-            policy,
-            asset,
-            side,
-            need,
-            prices,
-            units,
-            pos_unit,
-            theirs[2],
-            theirs[0],
-            theirs[1],
-            gave_theirs,
-        )
+        event = (policy, asset, side, need, prices, units, pos_unit)
+        got = deleverage_legs(*event, mine[2], mine[0], mine[1], gave_mine, buckets, work, step)
+        expected = reference_deleverage(*event, theirs[2], theirs[0], theirs[1], gave_theirs)
         assert got == expected
         for ours, reference in zip(mine, theirs, strict=True):
             np.testing.assert_array_equal(ours, reference)
