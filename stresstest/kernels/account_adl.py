@@ -5,6 +5,17 @@ step's shortfall is covered by the profitable legs of the opposite side of that 
 in armed units, ranked by the account's score (:func:`stresstest.kernels.adl.adl_score`
 with the unit's collateral and account value) or reduced ``pro_rata``; a unit whose
 legs are all gone is closed.
+
+An event visits only the legs of its (asset, side) in profit: each side's legs are
+sorted by entry once per kernel call (a chunk of paths, :func:`adl_buckets`), so
+they are a prefix found by binary search, and legs that can never be candidates
+again (quantity 0, unit closed or taken over) are skipped by forward links with
+path halving (:func:`_next_live`). Ranked policies take their legs from a binary
+heap ordered as the stable sort of the rule (``O(n + k log n)`` for ``k`` legs taken
+of ``n`` candidates); the work arrays are allocated once per path
+(:func:`adl_work`), and the units an event changes are listed
+(:func:`remember_unit`), so the kernel updates its watch and armed quantities from
+that list, not from the whole book.
 """
 
 from __future__ import annotations
@@ -14,12 +25,131 @@ import numpy as np
 from stresstest.kernels import enums
 from stresstest.kernels.adl import adl_score
 from stresstest.kernels.jit import kernel
+from stresstest.kernels.search import first_not_less
 
 # Unit states of the defence replay (account_defences re-exports them).
 ARMED = 0  # open and checked at every step
 FLAGGED = 1  # breached; settled at its close step
 CLOSED = 2  # closed in full (liquidation or ADL of every leg)
 TAKEN = 3  # taken over by the backstop vault (11.11)
+
+#: The legs by (asset, side) (:func:`adl_buckets`), ``(start, order, key, members)``:
+#: bucket ``2 a`` (longs) and ``2 a + 1`` (shorts) of asset ``a`` are
+#: ``order[start[b]:start[b + 1]]``, sorted by ``key = s e`` ascending (ties: position
+#: order), so ``key < s A`` is the profitable prefix; ``members`` holds the same legs
+#: in position order.
+Buckets = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+#: An event whose profitable prefix is at least this share of its bucket visits the
+#: bucket in position order (:data:`Buckets` ``members``): the legs and their units are
+#: then read in memory order, which at a few hundred thousand legs costs less than
+#: visiting the prefix alone in entry order (measured; the outputs are the same).
+BOOK_ORDER_SHARE = 0.125
+
+
+@kernel
+def adl_buckets(units: tuple[np.ndarray, ...], n_assets: int, with_adl: bool) -> Buckets:
+    """The legs of the book by (asset, side), each sorted by ``s e`` (once per kernel call).
+
+    Empty without ADL. ``O(P log P)``.
+    """
+    pos_asset, pos_side, pos_entry = units[1], units[2], units[4]
+    n_positions = pos_asset.shape[0] if with_adl else 0
+    start = np.zeros(2 * n_assets + 1 if with_adl else 1, dtype=np.int64)
+    bucket = np.empty(n_positions, dtype=np.int64)
+    for position in range(n_positions):
+        bucket[position] = 2 * pos_asset[position] + (0 if pos_side[position] > 0 else 1)
+        start[bucket[position] + 1] += 1
+    for slot in range(1, start.shape[0]):
+        start[slot] += start[slot - 1]
+    members = np.empty(n_positions, dtype=np.int64)
+    fill = start[:-1].copy()
+    for position in range(n_positions):  # position order within a bucket
+        members[fill[bucket[position]]] = position
+        fill[bucket[position]] += 1
+    order = members.copy()
+    key = np.empty(n_positions)
+    for slot in range(start.shape[0] - 1):
+        legs = members[start[slot] : start[slot + 1]]
+        keys = np.empty(legs.shape[0])
+        for leg in range(legs.shape[0]):
+            keys[leg] = pos_side[legs[leg]] * pos_entry[legs[leg]]
+        sorted_slots = np.argsort(keys, kind="mergesort")  # stable: ties in position order
+        order[start[slot] : start[slot + 1]] = legs[sorted_slots]
+        key[start[slot] : start[slot + 1]] = keys[sorted_slots]
+    return start, order, key, members
+
+
+@kernel
+def adl_work(n_positions: int, n_units: int, buckets: Buckets) -> tuple[np.ndarray, ...]:
+    """One path's ADL work arrays (empty without ADL).
+
+    ``(skip, candidate, key, profit, heap, marked, changed, qty_before,
+    collateral_before, member_skip)``: the forward links over the buckets' slots in
+    entry order, per candidate its
+    position, ranking key and profit (sized by the largest bucket), the heap, per unit
+    the step it was last remembered at, the units changed at the step (their count
+    last), their quantities and collateral before the step's events, and the forward
+    links over the slots in position order.
+    """
+    start = buckets[0]
+    n_slots = buckets[1].shape[0]
+    largest = 0
+    for slot in range(start.shape[0] - 1):
+        largest = max(largest, start[slot + 1] - start[slot])
+    sized = n_slots > 0
+    return (
+        np.arange(n_slots + 1),
+        np.empty(largest, dtype=np.int64),
+        np.empty(largest),
+        np.empty(largest),
+        np.empty(largest, dtype=np.int64),
+        np.full(n_units if sized else 0, -1, dtype=np.int64),
+        np.zeros(n_units + 1 if sized else 1, dtype=np.int64),
+        np.empty(n_positions if sized else 0),
+        np.empty(n_units if sized else 0),
+        np.arange(n_slots + 1),
+    )
+
+
+@kernel
+def _next_live(skip: np.ndarray, slot: int) -> int:
+    """The first slot ``>= slot`` not skipped (forward links, path halving)."""
+    while skip[slot] != slot:
+        skip[slot] = skip[skip[slot]]
+        slot = skip[slot]
+    return slot
+
+
+@kernel
+def remember_unit(
+    unit: int,
+    step: int,
+    unit_start: np.ndarray,
+    qty: np.ndarray,
+    collateral: np.ndarray,
+    work: tuple[np.ndarray, ...],
+) -> None:
+    """Before ADL first changes ``unit`` at ``step``: list it, keep its legs and collateral."""
+    marked, changed, qty_before, collateral_before = work[5], work[6], work[7], work[8]
+    if marked[unit] == step:
+        return
+    marked[unit] = step
+    n_changed = changed.shape[0] - 1
+    changed[changed[n_changed]] = unit
+    changed[n_changed] += 1
+    for position in range(unit_start[unit], unit_start[unit + 1]):
+        qty_before[position] = qty[position]
+    collateral_before[unit] = collateral[unit]
+
+
+@kernel
+def changed_units(work: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The units ADL changed at the step, in unit order; the list is emptied."""
+    changed = work[6]
+    n_changed = changed.shape[0] - 1
+    out = np.sort(changed[: changed[n_changed]])
+    changed[n_changed] = 0
+    return out
 
 
 @kernel
@@ -45,6 +175,44 @@ def account_value(
 
 
 @kernel
+def _ranks_before(key: np.ndarray, candidate: np.ndarray, a: int, b: int) -> bool:
+    """Whether candidate ``a`` ranks before ``b``: lower key, ties (NaN last) by position.
+
+    The order of a stable ascending sort of the keys in position order.
+    """
+    key_a = float(key[a])
+    key_b = float(key[b])
+    if key_a < key_b:
+        return True
+    if key_a > key_b:
+        return False
+    nan_a = np.isnan(key_a)
+    nan_b = np.isnan(key_b)
+    if nan_a != nan_b:
+        return bool(nan_b)
+    return bool(candidate[a] < candidate[b])
+
+
+@kernel
+def _sift_down(
+    heap: np.ndarray, size: int, slot: int, key: np.ndarray, candidate: np.ndarray
+) -> None:
+    """Restore the heap below ``slot`` (the first-ranked candidate at the root)."""
+    item = heap[slot]
+    while True:
+        child = 2 * slot + 1
+        if child >= size:
+            break
+        if child + 1 < size and _ranks_before(key, candidate, heap[child + 1], heap[child]):
+            child += 1
+        if not _ranks_before(key, candidate, heap[child], item):
+            break
+        heap[slot] = heap[child]
+        slot = child
+    heap[slot] = item
+
+
+@kernel
 def deleverage_legs(
     policy: int,
     asset: int,
@@ -57,6 +225,9 @@ def deleverage_legs(
     qty: np.ndarray,
     collateral: np.ndarray,
     given: np.ndarray,
+    buckets: Buckets,
+    work: tuple[np.ndarray, ...],
+    step: int,
 ) -> tuple[float, float, float, float, float]:
     """Cover ``need`` from the profitable legs of ``asset`` on ``side`` in armed units.
 
@@ -66,19 +237,36 @@ def deleverage_legs(
     closed whole giving ``min(u, need left)``; a unit left with no leg is closed, a
     unit with other legs keeps ``c + u - taken``. ``pro_rata`` reduces every
     candidate by ``f = min(1, need / U)``; a one-leg unit's collateral shrinks with it.
+    ``buckets`` from :func:`adl_buckets`, ``work`` from :func:`adl_work`; every unit
+    changed is remembered (:func:`remember_unit`) for ``step``. Cost: the profitable
+    prefix of the bucket in entry order, or the whole bucket in book order when the
+    prefix is at least :data:`BOOK_ORDER_SHARE` of it (skipping dead legs in both),
+    ``O(L)`` per candidate of a unit of ``L`` legs, ``O(n + k log n)`` to rank
+    (``O(n log n)`` for ``pro_rata``).
     """
     unit_start, pos_asset, pos_side, _, pos_entry, _ = units
+    start, order, bucket_key, members = buckets
+    skip, index, key, profit, heap = work[0], work[1], work[2], work[3], work[4]
     price = adl_prices[asset]
-    n_positions = pos_asset.shape[0]
-    index = np.empty(n_positions, dtype=np.int64)
-    key = np.empty(n_positions)
-    profit = np.empty(n_positions)
+    bucket = 2 * asset + (0 if side > 0 else 1)
+    low = start[bucket]
+    # every candidate has s (A - e) > 0, i.e. s e < s A: a prefix of the bucket
+    high = first_not_less(bucket_key, side * price, low, start[bucket + 1])
+    slots = order
+    if high - low >= BOOK_ORDER_SHARE * (start[bucket + 1] - low):
+        slots = members  # the whole bucket in book order, for memory locality
+        skip = work[9]
+        high = start[bucket + 1]
     n_all = 0
-    total = 0.0
-    for position in range(n_positions):
-        if pos_asset[position] != asset or pos_side[position] != side or qty[position] == 0.0:
-            continue
+    slot = _next_live(skip, low)
+    while slot < high:
+        position = slots[slot]
         unit = pos_unit[position]
+        if qty[position] == 0.0 or state[unit] == CLOSED or state[unit] == TAKEN:
+            skip[slot] = slot + 1  # never a candidate again on this path
+            slot = _next_live(skip, slot + 1)
+            continue
+        slot = _next_live(skip, slot + 1)
         if state[unit] != ARMED:
             continue
         gain = side * qty[position] * (price - pos_entry[position])
@@ -86,7 +274,6 @@ def deleverage_legs(
             continue
         index[n_all] = position
         profit[n_all] = gain
-        total += gain
         if policy != enums.ADL_PRO_RATA:
             value = account_value(
                 unit, adl_prices, unit_start, pos_asset, pos_side, qty, pos_entry, collateral
@@ -113,10 +300,15 @@ def deleverage_legs(
     notional = 0.0
     count = 0.0
     if policy == enums.ADL_PRO_RATA:
+        by_position = np.argsort(index[:n_all])  # the sums in position order
+        total = 0.0
+        for candidate in by_position:
+            total += profit[candidate]
         fraction = 1.0 if need >= total else need / total
-        for candidate in range(n_all):
+        for candidate in by_position:
             position = index[candidate]
             unit = pos_unit[position]
+            remember_unit(unit, step, unit_start, qty, collateral, work)
             taken = profit[candidate] * fraction
             cover += taken
             given[position] += taken
@@ -128,16 +320,23 @@ def deleverage_legs(
             _close_if_empty(unit, unit_start, qty, state)
         left = need - total if fraction >= 1.0 else 0.0
         return cover, left, notional, count, 0.0
-    order = np.argsort(key[:n_all], kind="mergesort")
+    for slot in range(n_all):
+        heap[slot] = slot
+    for slot in range(n_all // 2 - 1, -1, -1):
+        _sift_down(heap, n_all, slot, key, index)
+    size = n_all
     left = need
     weighted = 0.0
     haircuts = 0.0
-    for rank in range(n_all):
-        if not left > 0.0:
-            break
-        position = index[order[rank]]
+    while size > 0 and left > 0.0:
+        candidate = heap[0]
+        size -= 1
+        heap[0] = heap[size]
+        _sift_down(heap, size, 0, key, index)
+        position = index[candidate]
         unit = pos_unit[position]
-        gain = profit[order[rank]]
+        remember_unit(unit, step, unit_start, qty, collateral, work)
+        gain = profit[candidate]
         taken = min(gain, left)
         left -= taken
         cover += taken

@@ -29,7 +29,9 @@ the armed quantity of each asset, kept up to date as units are flagged (in unit
 order), re-armed and deleveraged. Cost per path: the filter's ``O(T G)`` plus one
 direct check per wake-up and per changed unit and step, ``O(A T)`` for the two sums
 (``O(N T)`` with brackets, as the plain kernel), ``O(L)`` per flag or re-arm of a
-unit of ``L`` legs, and ``O(N + P + n log n)`` per ADL event (``n`` candidates);
+unit of ``L`` legs, and per ADL event the profitable prefix of its (asset, side)
+plus ``O(n L + k log n)`` for ``n`` candidates and ``k`` legs taken
+(:mod:`stresstest.kernels.account_adl`);
 memory ``O(N)`` per thread, never units x paths x steps.
 """
 
@@ -44,6 +46,10 @@ from stresstest.kernels.account_adl import (
     CLOSED,
     FLAGGED,
     TAKEN,
+    Buckets,
+    adl_buckets,
+    adl_work,
+    changed_units,
     deleverage_legs,
 )
 from stresstest.kernels.account_backstop import (
@@ -263,6 +269,7 @@ def defence_path(
     impact: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     flows: np.ndarray,
     out_row: np.ndarray,
+    buckets: Buckets,
 ) -> int:
     """Replay the units over one path with the stages of ``params`` (11.8, 11.9).
 
@@ -369,8 +376,10 @@ def defence_path(
     breached = np.empty(n_units, dtype=np.int64)
     flagged = np.empty(n_units, dtype=np.int64)
     n_flagged = 0
-    qty_before = np.empty(pos_asset.shape[0] if with_adl else 0)
-    collateral_before = np.empty(n_units if with_adl else 0)
+    # ADL's work arrays, once per path; qty_before and collateral_before are kept only
+    # for the units an event changed (account_adl.remember_unit)
+    work = adl_work(pos_asset.shape[0], n_units, buckets)
+    qty_before, collateral_before = work[7], work[8]
     for step in range(n_points):
         if with_impact:
             stage_step(
@@ -549,8 +558,6 @@ def defence_path(
             bad_total = 0.0
             for asset in range(n_assets):
                 bad_total += bad_by_asset[asset, 0] + bad_by_asset[asset, 1]
-            qty_before[:] = qty
-            collateral_before[:] = collateral
             for asset in range(n_assets):
                 for bankrupt in range(2):  # longs went bankrupt: shorts cover, then the mirror
                     need = 0.0
@@ -572,6 +579,9 @@ def defence_path(
                         qty,
                         collateral,
                         given,
+                        buckets,
+                        work,
+                        step,
                     )
                     cover += got
                     left += need_left
@@ -579,19 +589,24 @@ def defence_path(
                     adl_count += count
                     gini_weighted += got * gini
                     gini_cover += got
-            watch_changed(qty_before, collateral_before, qty, collateral, state, pos_unit, watch)
-            for position in range(pos_asset.shape[0]):  # what ADL took leaves the armed book
-                if qty[position] != qty_before[position]:
-                    open_qty[pos_asset[position]] -= qty_before[position] - qty[position]
+            changed = changed_units(work)  # in unit order, so positions in book order
+            watch_changed(
+                changed, unit_start, qty_before, collateral_before, qty, collateral, state, watch
+            )
+            for unit in changed:  # what ADL took leaves the armed book
+                for position in range(unit_start[unit], unit_start[unit + 1]):
+                    if qty[position] != qty_before[position]:
+                        open_qty[pos_asset[position]] -= qty_before[position] - qty[position]
             if passed > 0.0:
                 fund_need = shortfall if shortfall > 0.0 else 0.0
                 settle_passed(fund, net_flow, cover, fund_need, passed, left == 0.0)
             else:
                 fund_step(fund, net_flow, cover, left == 0.0)
             if touched.shape[0] > 0:  # a deleveraged unit differs in the replay with impact
-                for position in range(pos_asset.shape[0]):
-                    if given[position] > 0.0 and touched[pos_unit[position]] > step:
-                        touched[pos_unit[position]] = step
+                for unit in changed:
+                    for position in range(unit_start[unit], unit_start[unit + 1]):
+                        if given[position] > 0.0 and touched[unit] > step:
+                            touched[unit] = step
         else:
             fund_step(fund, net_flow, 0.0, False)
         flows[FLOW_FUND, step] = fund[FUND]
@@ -652,6 +667,8 @@ def defence_replay_paths(
     n_units = units[5].shape[0]
     no_prices = np.empty((0, 0))
     no_steps = np.empty(0, dtype=np.int64)
+    with_adl = int(params[enums.MECH_ADL]) != enums.ADL_NONE
+    buckets = adl_buckets(units, prices.shape[1], with_adl)  # once per call, shared
     for row in numba.prange(prices.shape[0]):
         flows = np.zeros((N_FLOWS, n_points))
         market = prices[row]
@@ -673,6 +690,7 @@ def defence_replay_paths(
                 (no_prices, no_prices, no_steps, touched),
                 np.zeros((N_FLOWS, n_points)),
                 baseline_row,
+                buckets,
             )
             impacted = np.empty_like(market)
             impacted_marks = np.empty_like(market) if has_oracle(params) else impacted
@@ -691,6 +709,7 @@ def defence_replay_paths(
                 (market, np.empty_like(market), touched, no_steps),
                 flows,
                 out[row],
+                buckets,
             )
             out[row, enums.CASCADE_DEPTH] = depth
             out[row, enums.IMPACT_BAD_DEBT] = (
@@ -712,6 +731,7 @@ def defence_replay_paths(
                 (no_prices, no_prices, no_steps, no_steps),
                 flows,
                 out[row],
+                buckets,
             )
             first_asset = market[0]
         if grid.shape[0] > 0:

@@ -346,23 +346,26 @@ def due_units(step: int, flagged: np.ndarray, due: np.ndarray, n_flagged: int) -
 
 @kernel
 def watch_changed(
+    changed: np.ndarray,
+    unit_start: np.ndarray,
     qty_before: np.ndarray,
     collateral_before: np.ndarray,
     qty: np.ndarray,
     collateral: np.ndarray,
     state: np.ndarray,
-    pos_unit: np.ndarray,
     watch: tuple[np.ndarray, ...],
 ) -> None:
-    """After an ADL event: the units whose legs or collateral it changed leave the filter.
+    """After a step's ADL events: the units whose legs or collateral they changed leave the filter.
 
-    A changed unit still open is checked directly from the next step; one ADL closed
-    is no longer watched. ``O(N + P)``, as the event's ranking.
+    ``changed`` the units the events touched, in unit order, with their legs'
+    quantities and collateral before the events in ``qty_before`` and
+    ``collateral_before``. A changed unit still open is checked directly from the next
+    step; one ADL closed is no longer watched. ``O(L)`` per unit of ``L`` legs.
     """
-    for position in range(qty.shape[0]):
-        unit = pos_unit[position]
-        if qty[position] != qty_before[position] or collateral[unit] != collateral_before[unit]:
-            if state[unit] == ARMED:
-                watch_directly(unit, watch)
-            else:
-                unwatch(unit, watch)
+    for unit in changed:
+        for position in range(unit_start[unit], unit_start[unit + 1]):
+            if qty[position] != qty_before[position] or collateral[unit] != collateral_before[unit]:
+                if state[unit] == ARMED:
+                    watch_directly(unit, watch)
+                else:
+                    unwatch(unit, watch)
