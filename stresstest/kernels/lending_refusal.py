@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.jit import kernel
+from stresstest.kernels.jit import inline_kernel, kernel
 
 #: Relative margin of the refusal bound over the magnitudes of the profit (the loan's
 #: debt at the oracle and market prices, the seizable value, gas): far above the
@@ -119,7 +119,7 @@ def refusal_holds(
     return total + REFUSAL_MARGIN * scale + DEPTH_MARGIN * pools <= gas
 
 
-@kernel
+@inline_kernel
 def surely_refused(
     loan: int,
     start: np.ndarray,
