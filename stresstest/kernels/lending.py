@@ -139,7 +139,7 @@ def lending_work(
     )
 
 
-@kernel
+@inline_kernel
 def touch(
     start: np.ndarray,
     collateral0: np.ndarray,
