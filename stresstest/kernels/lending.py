@@ -28,7 +28,7 @@ from stresstest.kernels.fund import (
     record_grid,
     walk_fund,
 )
-from stresstest.kernels.jit import kernel, parallel_kernel
+from stresstest.kernels.jit import inline_kernel, kernel, parallel_kernel
 from stresstest.kernels.lending_awake import (
     AwakeWork,
     awake_work,
@@ -139,7 +139,7 @@ def lending_work(
     )
 
 
-@kernel
+@inline_kernel
 def touch(
     start: np.ndarray,
     collateral0: np.ndarray,
@@ -189,7 +189,7 @@ def tie_order(ranked: np.ndarray, key: np.ndarray, loans: np.ndarray) -> None:
         first = end
 
 
-@kernel
+@inline_kernel
 def loan_health(
     loan: int,
     step: int,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.jit import kernel
+from stresstest.kernels.jit import inline_kernel, kernel
 
 #: A loan is woken once a ratio of marks has fallen to within this fraction of its
 #: key: far more than the rounding between ``HF`` and the ratios, so a loan left
@@ -106,7 +106,7 @@ def start_path(index: MultiIndex, work: MultiWork) -> int:
     return n_awake
 
 
-@kernel
+@inline_kernel
 def sift_up(
     key: np.ndarray, slot_entry: np.ndarray, slot_of: np.ndarray, base: int, node: int
 ) -> None:
@@ -208,7 +208,7 @@ def wake_multi(
     return n_awake
 
 
-@kernel
+@inline_kernel
 def leave_sleep(
     loan: int,
     start: np.ndarray,
@@ -225,7 +225,7 @@ def leave_sleep(
         sleep_collateral[leg_asset[leg]] -= collateral[leg]
 
 
-@kernel
+@inline_kernel
 def go_to_sleep(
     loan: int,
     health: float,

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stresstest.kernels.jit import kernel
+from stresstest.kernels.jit import inline_kernel, kernel
 
 #: Relative margin of the refusal bound over the magnitudes of the profit (the loan's
 #: debt at the oracle and market prices, the seizable value, gas): far above the
@@ -68,7 +68,7 @@ def sale_gains(
         gain[asset] = kept * (market_prices[asset, step] / marks[asset, step])
 
 
-@kernel
+@inline_kernel
 def pool_turn(depth: float, used: float, gain: float, price: float) -> tuple[float, float]:
     """The sale ``y* = D sqrt(k / c) - (D + s)`` at which a constant-product pool's
     marginal price falls to ``c / k`` (quote; <= 0: already below), and the most a
@@ -84,7 +84,7 @@ def pool_turn(depth: float, used: float, gain: float, price: float) -> tuple[flo
     return turn, shortfall * shortfall / rested
 
 
-@kernel
+@inline_kernel
 def gain_at(
     turn: float, peak: float, depth: float, used: float, gain: float, price: float, cover: float
 ) -> float:
@@ -96,7 +96,7 @@ def gain_at(
     return max(pool_edge(depth, used, gain, price, cover), 0.0)
 
 
-@kernel
+@inline_kernel
 def pool_gain(depth: float, used: float, gain: float, price: float, cover: float) -> float:
     """``max_{0 <= x <= cover} [pool(gain x; used) - price x]`` (quote units, >= 0).
 
@@ -108,7 +108,7 @@ def pool_gain(depth: float, used: float, gain: float, price: float, cover: float
     return gain_at(turn, peak, depth, used, gain, price, cover)
 
 
-@kernel
+@inline_kernel
 def refusal_holds(
     total: float, widest: float, pools: float, cover: float, cost: float, gas: float
 ) -> bool:
@@ -119,7 +119,7 @@ def refusal_holds(
     return total + REFUSAL_MARGIN * scale + DEPTH_MARGIN * pools <= gas
 
 
-@kernel
+@inline_kernel
 def surely_refused(
     loan: int,
     start: np.ndarray,
@@ -152,7 +152,7 @@ def surely_refused(
     return refusal_holds(total, widest, pools, cover, debt * debt_price, gas)
 
 
-@kernel
+@inline_kernel
 def pool_edge(depth: float, used: float, gain: float, price: float, cover: float) -> float:
     """``pool(gain cover; used) - price cover`` (quote units, of either sign)."""
     rested = depth + used
