@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 import stresstest
 from stresstest.book import Book
 from stresstest.book.accounts import AccountsBook, margin_units
-from stresstest.engine.plan import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.account_defences import defence_replay_paths
 from stresstest.scenario import load_scenario
@@ -37,6 +36,7 @@ from tests.test_accounts import (
     bracket_base_rate,
     brackets_array,
     hand_prices,
+    kernel_margin,
     make_book,
 )
 from tests.test_accounts_defences import assert_defence_metrics, defence_params, defence_watch
@@ -80,7 +80,7 @@ def run_vault(
     defence_replay_paths(
         prices,
         params,
-        margin_arguments(config),
+        kernel_margin(margin),
         table,
         np.asarray(liquidation, dtype=float),
         (units.start, units.asset, units.side, units.qty, units.entry, units.collateral),
