@@ -86,6 +86,19 @@ def kernel_margin(margin: dict[str, Any]) -> np.ndarray:
     return accounts_margin_arguments(margin_config(margin), margin.get(ASSET_FLOORS))
 
 
+def vol_scaled_margin(draw: st.DrawFn) -> dict[str, Any]:
+    """A random vol-scaled ``[margin]`` table without the APC options (floor 0.2%)."""
+    return {
+        "model": "vol_scaled",
+        "k": draw(st.floats(0.5, 5.0)),
+        "horizon_steps": draw(st.integers(1, 24)),
+        "ewma_lambda": draw(st.floats(0.5, 0.99)),
+        "initial_variance": draw(st.floats(0.0, 1e-3)),
+        "floor": 0.002,
+        "cap": draw(st.floats(0.002, 0.2)),
+    }
+
+
 def apc_keys(draw: st.DrawFn, n_assets: int, *, always: bool = False) -> dict[str, Any]:
     """Random APC options of docs/model.md 3.1 (none, some or all), per-asset floors included.
 
@@ -269,16 +282,7 @@ def accounts_cases(draw: st.DrawFn, vol_brackets: bool = False) -> dict[str, Any
             else None
         )
     else:
-        margin = {
-            "model": "vol_scaled",
-            "k": draw(st.floats(0.5, 5.0)),
-            "horizon_steps": draw(st.integers(1, 24)),
-            "ewma_lambda": draw(st.floats(0.5, 0.99)),
-            "initial_variance": draw(st.floats(0.0, 1e-3)),
-            "floor": 0.002,
-            "cap": draw(st.floats(0.002, 0.2)),
-            **apc_keys(draw, n_assets),
-        }
+        margin = {**vol_scaled_margin(draw), **apc_keys(draw, n_assets)}
         brackets = (
             [(draw(st.floats(10.0, 200.0)), 0.002 + draw(st.floats(0.0, 0.02))), (400.0, 0.06)]
             if vol_brackets or draw(st.booleans())

@@ -42,22 +42,17 @@ from tests.test_accounts import (
     make_book,
     run_kernel,
     run_reference,
+    vol_scaled_margin,
 )
 from tests.test_accounts_defences import check_defence_case
+from tests.test_apc_stages import HAND_MARGIN as STAGES_HAND_MARGIN
+from tests.test_apc_stages import _vol_scaled
 from tests.test_composition import ACCOUNTS
 from tests.tiers import examples
 from tests.tolerances import HAND_COMPUTED_ATOL, HAND_COMPUTED_RTOL, assert_close
 
 #: k = 1, h = 1, lambda = 0.9, v_0 = 1e-4, floor 0, cap 0.5: the model rate is sqrt(v_t).
-HAND_MARGIN: dict[str, Any] = {
-    "model": "vol_scaled",
-    "k": 1.0,
-    "horizon_steps": 1,
-    "ewma_lambda": 0.9,
-    "initial_variance": 1e-4,
-    "floor": 0.0,
-    "cap": 0.5,
-}
+HAND_MARGIN: dict[str, Any] = {**STAGES_HAND_MARGIN, "ewma_lambda": 0.9}
 #: BTC falls 10% in log at step 1 (the spike), then 1.1% at step 4; ETH stays at 50.
 HAND_BTC = [100.0, 100.0 * math.exp(-0.1), 100.0 * math.exp(-0.1), 100.0 * math.exp(-0.1)]
 HAND_BTC += [89.5, 89.5, 89.5]
@@ -149,16 +144,8 @@ def apc_accounts_cases(draw: st.DrawFn) -> dict[str, Any]:
     """A random accounts case (tests/test_accounts.py) with vol-scaled margin and the APC
     options always on (some or all), brackets or not."""
     case = draw(accounts_cases(vol_brackets=draw(st.booleans())))
-    margin = {
-        "model": "vol_scaled",
-        "k": draw(st.floats(0.5, 5.0)),
-        "horizon_steps": draw(st.integers(1, 24)),
-        "ewma_lambda": draw(st.floats(0.5, 0.99)),
-        "initial_variance": draw(st.floats(0.0, 1e-3)),
-        "floor": 0.002,
-        "cap": draw(st.floats(0.002, 0.2)),
-    }
-    case["margin"] = {**margin, **apc_keys(draw, case["prices"].shape[1], always=True)}
+    keys = apc_keys(draw, case["prices"].shape[1], always=True)
+    case["margin"] = {**vol_scaled_margin(draw), **keys}
     return case
 
 
@@ -225,18 +212,8 @@ def test_the_filter_bound_holds_the_buffered_cap(
 
 
 def _accounts(**margin: Any) -> dict[str, Any]:
-    scenario = copy.deepcopy(ACCOUNTS)
-    scenario["margin"] = {
-        "model": "vol_scaled",
-        "k": 3.0,
-        "horizon_steps": 4,
-        "ewma_lambda": 0.9,
-        "initial_variance": 1e-4,
-        "floor": 0.002,
-        "cap": 0.2,
-        **margin,
-    }
-    return scenario
+    """The small accounts scenario of tests/test_composition.py with a vol-scaled margin."""
+    return _vol_scaled(ACCOUNTS, floor=0.002, **margin)
 
 
 @pytest.mark.parametrize("mode", ["cross", "isolated"])
