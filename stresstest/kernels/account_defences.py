@@ -312,7 +312,7 @@ def defence_path(
     pos_unit = np.empty(pos_asset.shape[0], dtype=np.int64)
     for unit in range(n_units):
         pos_unit[unit_start[unit] : unit_start[unit + 1]] = unit
-    margin_state = rate_state(margin, n_assets)
+    rates_state, apc = rate_state(margin, n_assets)
     rates_now = np.empty(n_assets)
     predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
     vol_variance = np.full(n_assets, params[enums.MECH_VOL_V0])
@@ -386,7 +386,7 @@ def defence_path(
                 ema_state,
                 fee_variance,
             )
-        step_rates(prices, step, margin_state, sqrt_horizon, rates_now)
+        step_rates(prices, step, rates_state, apc, sqrt_horizon, rates_now)
         if predictive:
             trigger_shifts(params, prices, step, vol_variance, shifts)
             if covariance.shape[0] > 0:

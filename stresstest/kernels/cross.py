@@ -332,7 +332,7 @@ def cross_replay_path(
     n_groups = group_start.shape[0] - 1
     n_filtered = unit_h.shape[0]
 
-    margin_state = rate_state(margin, n_assets)
+    rates_state, apc = rate_state(margin, n_assets)
     rates_now = np.empty(n_assets)
     open_qty = initial_qty.copy()
     closed = np.zeros(n_units if tiered else 1, dtype=np.bool_)
@@ -357,7 +357,7 @@ def cross_replay_path(
     open_notional_sum = 0.0
 
     for step in range(n_points):
-        step_rates(prices, step, margin_state, sqrt_horizon, rates_now)
+        step_rates(prices, step, rates_state, apc, sqrt_horizon, rates_now)
         # requirement and notional of the units open at the step (before its closes)
         requirement, open_notional = open_sums(
             step, marks, rates_now, brackets, unit_start, pos_asset, pos_qty, closed, open_qty

@@ -43,9 +43,9 @@ def dense_cross_path(
     latency, slippage, fee, share = liquidation_terms(liquidation)
     sqrt_horizon = sqrt_horizon_of(margin)
     rate_table = np.empty((n_points, n_assets))
-    margin_state = rate_state(margin, n_assets)
+    rates_state, apc = rate_state(margin, n_assets)
     for step in range(n_points):
-        step_rates(prices, step, margin_state, sqrt_horizon, rate_table[step])
+        step_rates(prices, step, rates_state, apc, sqrt_horizon, rate_table[step])
     flows = np.zeros((N_FLOWS, n_points))
     totals = np.zeros(N_TOTALS)
     requirement_by_step = np.zeros(n_points)
