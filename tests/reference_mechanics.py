@@ -371,6 +371,10 @@ def _replay_partial_one(
     online = bound is not None or vault is not None or with_adl
     walk = FundWalk(mechanisms.fund_initial, mechanisms.fund_initial, mechanisms.fund_initial)
     fund_passed: list[float] = []
+    # [procyclicality] (3.2): the rates, marks and every close (partial or full) at the market
+    rates: list[float] = []
+    marks: list[float] = []
+    market_closes: list[tuple[int, float, float]] = []
     for t in range(n_points):
         price = prices[t] * factor
         market.append(price)
@@ -380,6 +384,8 @@ def _replay_partial_one(
         adl_price = previous_oracle if policy == "hyperliquid" and t >= 1 else oracle
         previous_oracle = oracle
         rate = _margin_rate(market, mechanisms)
+        rates.append(rate)
+        marks.append(oracle)
         sigma = _sigma_series(market, mechanisms)
         bad_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
         passed_sides: dict[float, list[float]] = {1.0: [], -1.0: []}
@@ -513,6 +519,7 @@ def _replay_partial_one(
                     paid = _penalty_paid(equity, fee * q * x)
                     bad = max(0.0, -equity)
                     closes.append((q * x, paid, bad))
+                    market_closes.append((i, q, x))
                     to_fund_by_step[t].append((1.0 - share) * paid)
                     bad_by_step[t].append(bad)
                     fund_part, passed = bounded_bad_debt(bad, bound, q * x)
@@ -528,6 +535,7 @@ def _replay_partial_one(
                     closed = q - kept
                     penalty = fee * closed * x
                     closes.append((closed * x, penalty, 0.0))
+                    market_closes.append((i, closed, x))
                     to_fund_by_step[t].append((1.0 - share) * penalty)
                     collateral[i] = equity - penalty - s * kept * (x - entry[i])
                     qty[i] = kept
@@ -595,6 +603,13 @@ def _replay_partial_one(
     if vault is not None:
         for name, value in vault.columns().items():
             row[_COLUMN[name]] = value
+    if mechanisms.procyclicality > 0:  # every close of a position m_0 held never flags
+        columns, held_gap = reference_staged_measures(
+            rates, marks, market_closes, book, mechanisms.procyclicality, predictive
+        )
+        for name, value in columns.items():
+            row[_COLUMN[name]] = value
+        gap = min(gap, held_gap)
     return row, first_flag, depth, gap
 
 

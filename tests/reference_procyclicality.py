@@ -128,11 +128,13 @@ def reference_staged_measures(
 
     ``rates`` and ``marks`` are the run's ``m_t`` and ``O_t``; ``market_closes`` its
     liquidations sold at the market as ``(position, q, x)`` (the backstop vault's
-    takeovers are not liquidations). A close counts when the position, as it was
-    before any close (``side, qty, entry_price, collateral`` of ``book``), breaches at
-    no step in the direct form ``E < R`` with the rate held at ``m_0`` on the same
-    marks; under the predictive trigger the breach does not read the rate and none
-    counts. The gap is the smallest ``|E - R| / (q O)`` of those comparisons.
+    takeovers are not liquidations; with partial liquidation every close, partial or
+    in full, with the quantity it closed, so a position may appear several times). A
+    close counts when the position, as it was before any close (``side, qty,
+    entry_price, collateral`` of ``book``), breaches at no step in the direct form
+    ``E < R`` with the rate held at ``m_0`` on the same marks; under the predictive
+    trigger the breach does not read the rate and none counts. The gap is the smallest
+    ``|E - R| / (q O)`` of those comparisons.
     """
     ratio, increase = reference_rate_measures(np.array(rates), horizon)
     held = rates[0]

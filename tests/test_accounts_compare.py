@@ -144,13 +144,6 @@ def test_differences_are_paired_and_capital_is_collateral_posted(compared: Path)
     assert summary["compare"]["baseline"] == "isolated"
 
 
-def test_compare_refuses_a_match_of_accounts(tmp_path: Path) -> None:
-    file = write_scenario(tmp_path, {**BASE, "compare": COMPARE})
-    with pytest.raises(InputError) as caught:
-        compare(load_scenario(file), match="cost")
-    assert caught.value.key == "match"
-
-
 def test_accounts_plans_survive_pickling(tmp_path: Path) -> None:
     """A remote Dask worker receives the plans pickled: the round trip must replay the same."""
     scenario = load_scenario(write_scenario(tmp_path, BASE))

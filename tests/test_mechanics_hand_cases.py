@@ -26,8 +26,9 @@ from stresstest.engine.mechanics import trigger_z
 from stresstest.engine.run import run
 from stresstest.errors import InputError
 from stresstest.kernels import enums
+from stresstest.kernels.enums import PROCYCLICALITY_METRIC_NAMES
 from stresstest.scenario import load_scenario
-from tests.reference_mechanics import Mechanisms
+from tests.reference_mechanics import Mechanisms, reference_mechanics
 from tests.test_mechanics_reference import liquidation_table, run_mechanics_kernel
 from tests.test_replay_reference import ReplayCase
 from tests.tolerances import HAND_COMPUTED_ATOL, HAND_COMPUTED_RTOL, assert_close
@@ -54,9 +55,15 @@ def replay(
     oracle: dict[str, Any] | None = None,
     market: dict[str, Any] | None = None,
     partial: dict[str, Any] | None = None,
+    procyclicality: int = 0,
     **liquidation: Any,
 ) -> dict[str, float]:
-    """The mechanics kernel on one path; metrics by name."""
+    """The mechanics kernel on one path; metrics by name.
+
+    With ``procyclicality = n > 0`` (``[procyclicality] horizon_steps``, docs/model.md
+    3.2) its four columns too, each returned column checked against the plain
+    reference (tests/reference_mechanics.py) at the hand-computed tolerances.
+    """
     case = ReplayCase(
         prices=np.array([prices]),
         book=book,
@@ -73,10 +80,20 @@ def replay(
         oracle=oracle,
         market=market,
         partial=partial,
+        procyclicality=procyclicality,
     )
     row = run_mechanics_kernel(case, mechanisms)[0]
     names = enums.METRIC_NAMES + (enums.MARKET_METRIC_NAMES if market else ())
-    return {name: float(row[enums.METRIC_INDEX[name]]) for name in names}
+    actual = {name: float(row[enums.METRIC_INDEX[name]]) for name in names}
+    if procyclicality > 0:
+        actual.update(
+            {name: float(row[enums.METRIC_INDEX[name]]) for name in PROCYCLICALITY_METRIC_NAMES}
+        )
+        reference, _ = reference_mechanics(
+            case.prices, book.side, book.qty, book.entry_price, book.collateral, mechanisms
+        )
+        check(actual, {name: float(reference[0, enums.METRIC_INDEX[name]]) for name in actual})
+    return actual
 
 
 def check(actual: dict[str, float], expected: dict[str, float]) -> None:

@@ -273,10 +273,6 @@ def test_gbm_floor_is_sigma_squared() -> None:
         ({"procyclicality": {"horizon_steps": 21}}, "procyclicality.horizon_steps"),
         ({"procyclicality": {"horizon_steps": 2}, "margin": with_margin(floor=0.0)}, "floor"),
         ({"procyclicality": {"horizon_steps": 0}}, "procyclicality.horizon_steps"),
-        (
-            {"procyclicality": {"horizon_steps": 2}, "partial_liquidation": {"buffer": 0.01}},
-            "procyclicality, partial_liquidation",
-        ),
     ],
 )
 def test_meaningless_settings_are_refused(tables: dict[str, Any], keys: str) -> None:

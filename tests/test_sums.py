@@ -15,7 +15,12 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stresstest.kernels.search import first_greater, first_not_less
+from stresstest.kernels.search import (
+    first_greater,
+    first_greater_each,
+    first_not_less,
+    first_not_less_each,
+)
 from stresstest.kernels.sums import compensated_prefix_sums, range_sum, two_sum
 from tests.tiers import examples
 from tests.tolerances import COMPENSATED_RANGE_SUM_EPS
@@ -113,3 +118,36 @@ def test_searches_equal_searchsorted(case: tuple[np.ndarray, float, int, int]) -
     assert first_not_less(values, probe, start, stop) == start + int(
         np.searchsorted(window, probe, side="left")
     )
+
+
+@given(
+    values=st.lists(st.integers(-5, 5), max_size=40),
+    probes=st.lists(st.integers(-14, 14), max_size=12),
+    unused=st.integers(0, 3),
+    ranges=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=1, max_size=4),
+)
+@settings(deadline=None, database=None, max_examples=examples(300))
+def test_interleaved_searches_equal_searchsorted_and_clamp_to_any_range(
+    values: list[int], probes: list[int], unused: int, ranges: list[tuple[int, int]]
+) -> None:
+    """kernels/records.py: the whole side's answers, clamped to a range, are the range's."""
+    side = np.sort(np.asarray(values, dtype=float) / 2.0)
+    levels = np.asarray(probes, dtype=float) / 4.0  # on the values, between them and outside
+    count = levels.shape[0]
+    # the output arrays are longer than ``count``: the entries past it are not written
+    greater = np.full(count + unused, -7, dtype=np.int64)
+    not_less = np.full(count + unused, -7, dtype=np.int64)
+    first_greater_each(side, np.concatenate([levels, np.zeros(unused)]), count, greater)
+    first_not_less_each(side, np.concatenate([levels, np.zeros(unused)]), count, not_less)
+    assert np.array_equal(greater[:count], np.searchsorted(side, levels, side="right"))
+    assert np.array_equal(not_less[:count], np.searchsorted(side, levels, side="left"))
+    assert np.all(greater[count:] == -7) and np.all(not_less[count:] == -7)
+    for a, b in ranges:
+        start, stop = min(a, b, side.shape[0]), min(max(a, b), side.shape[0])
+        for k in range(count):
+            assert min(max(int(greater[k]), start), stop) == first_greater(
+                side, levels[k], start, stop
+            )
+            assert min(max(int(not_less[k]), start), stop) == first_not_less(
+                side, levels[k], start, stop
+            )

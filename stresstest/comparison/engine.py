@@ -157,15 +157,30 @@ def columns_of(result: Result) -> dict[str, np.ndarray]:
 
 
 def _check_accounts_compare(spec: CompareSpec, file: Path | None, match: str | None) -> None:
-    """Refuse the options an accounts comparison (docs/model.md 11.6) does not support."""
+    """Refuse the options an accounts comparison (docs/model.md 11.6) does not support.
+
+    ``--match`` matches each volatility-scaled variant with one static maintenance
+    rate for every asset (docs/model.md 11.6); a matched variant with tiered
+    brackets (11.4) has no such twin, and is refused before anything is replayed.
+    """
     if match is not None:
-        raise InputError(
-            "--match needs single-asset volatility-scaled variants; accounts variants "
-            "are compared as given",
-            key="match",
-            value=match,
-            expected="no --match for an accounts scenario",
-        )
+        for variant in spec.variants:
+            scenario = variant.scenario
+            table = getattr(scenario, "accounts", None)
+            if not isinstance(scenario.margin, schema.VolScaledMargin) or table is None:
+                continue
+            if table.bracket_floor is not None:
+                raise InputError(
+                    f"variant {variant.name!r}: --match replaces the margin with one static "
+                    "maintenance rate for every asset, which with tiered brackets is only the "
+                    "first bracket's rate and must stay below the higher brackets' rates "
+                    "(docs/model.md 11.4), so the scanned rates up to "
+                    f"{MATCH_BRACKET[1]:g} have no static twin",
+                    file=file,
+                    key="match, accounts.bracket_floor",
+                    value=f"{match}, {table.bracket_floor}",
+                    expected="no --match, or no brackets in a volatility-scaled variant",
+                )
     if spec.backtest_data is not None:
         raise InputError(
             "the coverage backtest is single-asset",
@@ -267,7 +282,8 @@ def _match(
     Scans ``MATCH_GRID_POINTS`` rates in one replay on the same paths, refines each
     sign change (:func:`~stresstest.comparison.matching.find_matching_rates`) and
     takes the lowest matching rate (``MATCH_RULE``, docs/compare.md). Every replay
-    reads the paths and the sorted book of ``cache``; a static design another
+    goes through :func:`~stresstest.engine.run.prepare_run` (single-asset or
+    accounts) and reads the paths and the books of ``cache``; a static design another
     match replayed already is read from ``memo``. A cost match measures its
     designs' requirement column alone (:meth:`StaticFamily.costs`), the same bits.
     """
@@ -368,7 +384,8 @@ def compare(
     variant gets a static twin with the same average requirement or the same
     ES99 of bad debt (quote units): every matching static rate is found by a scan
     of ``MATCH_GRID_POINTS`` rates and Brent's method on each sign change, and the
-    lowest is the twin (docs/compare.md, "Matching"). ``scenario`` is a loaded
+    lowest is the twin (docs/compare.md, "Matching"); an accounts variant's twin has
+    one static rate for every asset (docs/model.md 11.6). ``scenario`` is a loaded
     scenario or the path of a scenario TOML file (``str`` or ``Path``).
 
     Each variant's plausibility findings (:mod:`stresstest.scenario.plausibility`)

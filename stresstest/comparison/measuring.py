@@ -19,14 +19,22 @@ replays each distinct static design once and serves it again to every later
 match that asks for it (a design's metrics do not depend on the other designs
 replayed with it).
 
+Every replay goes through the engine's one sequence
+(:func:`~stresstest.engine.run.prepare_run`, then
+:meth:`~stresstest.engine.prepared.PreparedRun.execute` and
+:meth:`~stresstest.engine.prepared.PreparedRun.results`), for single-asset and
+accounts designs alike, with the :class:`~stresstest.engine.run.PrepareCache`
+of the comparison (paths and books built once).
+
 A cost match reads one number per design, the mean over paths of
 ``requirement_mean``: :meth:`StaticFamily.costs` computes that column alone with
 the replay kernel's requirement-only mode
-(:func:`stresstest.kernels.replay.requirement_paths`: the one per-path loop of
+(:func:`stresstest.engine.plan.requirement_chunk`, which runs
+:func:`stresstest.kernels.replay.requirement_paths`: the one per-path loop of
 ``replay_path``, without the closes' prices, flows or fund), the same bits as the
-full replay's column, wherever the designs are core replays run in this process;
-anything else (a stage pipeline, an APC option, the dask executor) is replayed
-as above.
+full replay's column, wherever the prepared run has that mode (single-asset core
+replays) and runs in this process; anything else (a stage pipeline, an APC
+option, accounts designs, the dask executor) is replayed as above.
 """
 
 from __future__ import annotations
@@ -37,10 +45,9 @@ from typing import Any
 
 import numpy as np
 
-from stresstest.engine.assemble import replay_results
-from stresstest.engine.plan import ReplayPlan, chunk_ranges
-from stresstest.engine.result import BookStats, Result
-from stresstest.engine.run import PrepareCache, default_chunk_size, execute, prepare
+from stresstest.engine.prepared import PreparedRun
+from stresstest.engine.result import Result
+from stresstest.engine.run import PrepareCache, prepare_run
 from stresstest.kernels import enums
 from stresstest.scenario import Scenario
 from stresstest.scenario.compare import Variant
@@ -122,8 +129,8 @@ class StaticFamily:
         replay's column.
 
         Designs the memo holds are not measured again; the others are measured
-        together by the replay's requirement-only mode when they are core replays in this
-        process (:func:`core_replay`), else replayed as :meth:`results` does.
+        together by the replay's requirement-only mode where
+        :func:`measured_by_requirement`, else replayed as :meth:`results` does.
         """
         return self._served("cost", rates, self._costs)
 
@@ -147,19 +154,16 @@ class StaticFamily:
 
     def _costs(self, designs: list[Variant]) -> list[float]:
         """The costs of ``designs``: the requirement-only mode where it applies, else replays."""
-        plan, stats = self._measuring_plan(designs)
-        local = self.options.get("executor", "local") == "local"
-        if local and all(
-            core_replay(variant.mechanics, variant.margin) for variant in plan.variants
-        ):
-            return requirement_costs(plan, self.options.get("chunk_size"))
-        replayed = self._replay(designs, (plan, stats))
+        prepared = self._measuring_run(designs)
+        if measured_by_requirement(prepared, self.options):
+            return requirement_costs(prepared, self.options.get("chunk_size"))
+        replayed = self._replay(designs, prepared)
         return [float(np.mean(result.column("requirement_mean"))) for result in replayed]
 
-    def _measuring_plan(self, designs: list[Variant]) -> tuple[ReplayPlan, list[BookStats]]:
-        """The plan of ``designs`` on the shared paths and books, without records,
+    def _measuring_run(self, designs: list[Variant]) -> PreparedRun:
+        """``designs`` prepared on the shared paths and books, without records,
         attribution or findings."""
-        return prepare(
+        return prepare_run(
             [design.scenario for design in designs],
             attribution=False,
             records=False,
@@ -167,58 +171,29 @@ class StaticFamily:
             cache=self.cache,
         )
 
-    def _replay(
-        self,
-        designs: list[Variant],
-        prepared: tuple[ReplayPlan, list[BookStats]] | None = None,
-    ) -> list[Result]:
+    def _replay(self, designs: list[Variant], prepared: PreparedRun | None = None) -> list[Result]:
         """Replay ``designs`` together on the shared paths and books, measuring only."""
-        plan, stats = prepared or self._measuring_plan(designs)
-        metrics, records = execute(plan, **self.options)
-        return replay_results(
-            plan,
-            stats,
-            metrics,
-            records,
-            scenarios=[design.scenario for design in designs],
-            describe_paths=False,
-        )
+        run = prepared or self._measuring_run(designs)
+        metrics, records = run.execute(**self.options)
+        return run.results(metrics, records, describe_paths=False)
 
 
-def core_replay(mechanics: np.ndarray | None, margin: np.ndarray) -> bool:
-    """Whether a design runs the core replay without APC: the designs whose costs the
-    requirement-only mode measures (tests/test_requirement.py holds it to the full replay)."""
-    from stresstest.kernels.margin import has_apc
+def measured_by_requirement(prepared: PreparedRun, options: dict[str, Any]) -> bool:
+    """Whether the costs of ``prepared``'s designs are measured by the requirement-only
+    mode: the run has one (single-asset core replays without records,
+    :func:`~stresstest.engine.plan.measures_requirement`) and ``options`` run it in this
+    process."""
+    local = options.get("executor", "local") == "local"
+    return local and prepared.requirement_chunk is not None
 
-    return mechanics is None and not has_apc(margin)
 
+def requirement_costs(prepared: PreparedRun, chunk_size: int | None) -> list[float]:
+    """Each design's cost (quote units) by the replay's requirement-only mode.
 
-def requirement_costs(plan: ReplayPlan, chunk_size: int | None) -> list[float]:
-    """Each variant's cost (quote units) by the replay's requirement-only mode, chunk by chunk.
-
-    Each chunk of paths is generated (or read from memory) once for every
-    variant and replayed by :func:`stresstest.kernels.replay.requirement_paths`
-    into a replay's metrics layout (a row of ``plan.n_metrics`` values per path),
-    whose ``requirement_mean`` column is averaged with ``np.mean``, as a full
-    replay's is: the same values in the same layout give the same bits.
+    :meth:`~stresstest.engine.prepared.PreparedRun.execute` with ``requirement_only``
+    fills a replay's metrics layout ``(n_designs, n_paths, n_metrics)`` with only the
+    ``requirement_mean`` column, which is averaged with ``np.mean`` as a full replay's
+    is: the same values in the same layout give the same bits.
     """
-    from stresstest.kernels.replay import requirement_paths
-
-    size = chunk_size or default_chunk_size(plan.n_paths, plan.source.n_steps)
-    columns = np.zeros((len(plan.variants), plan.n_paths, plan.n_metrics))
-    for first, count in chunk_ranges(0, plan.n_paths, size):
-        prices = plan.source.chunk(first, count)
-        for index, variant in enumerate(plan.variants):
-            book = variant.book
-            requirement_paths(
-                prices,
-                variant.margin,
-                variant.liquidation,
-                book.long_threshold,
-                book.long_prefix,
-                book.short_threshold,
-                book.short_prefix,
-                variant.fund_initial,
-                columns[index, first : first + count],
-            )
-    return [float(np.mean(column[:, enums.REQUIREMENT_MEAN])) for column in columns]
+    metrics, _ = prepared.execute(chunk_size=chunk_size, requirement_only=True)
+    return [float(np.mean(column[:, enums.REQUIREMENT_MEAN])) for column in metrics]

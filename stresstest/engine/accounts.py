@@ -12,6 +12,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,7 @@ from stresstest.kernels.account_defences import defence_replay_paths
 from stresstest.kernels.brackets import bracket_amounts
 from stresstest.kernels.cross import cross_replay_paths
 from stresstest.kernels.enums import N_GRID
+from stresstest.paths.memory import MemoryPathSource
 from stresstest.paths.multi import MultiPathSource, multi_path_source
 from stresstest.scenario import schema
 from stresstest.scenario.accounts import (
@@ -44,7 +46,12 @@ from stresstest.scenario.accounts import (
     bracket_base_rate,
 )
 
+if TYPE_CHECKING:
+    from stresstest.engine.run import PrepareCache
+
 Progress = Callable[[int, int], None]
+#: Multi-asset paths as generated, or held in memory for a family of replays (a match).
+AccountsSource = MultiPathSource | MemoryPathSource
 
 
 def accounts_table(scenario: schema.Scenario) -> AccountsTable:
@@ -95,7 +102,7 @@ def accounts_margin_arguments(
     return np.concatenate([vector, np.asarray(asset_floors, dtype=np.float64)])
 
 
-def build_accounts(scenario: schema.Scenario, source: MultiPathSource) -> AccountsBook:
+def build_accounts(scenario: schema.Scenario, source: AccountsSource) -> AccountsBook:
     """The accounts book of a scenario's ``[book]`` table."""
     config = scenario.book
     if isinstance(config, AccountsSyntheticBook):
@@ -171,7 +178,7 @@ class AccountsPlan:
     ``width`` is the row width the kernel writes (:func:`metrics_row_width`).
     """
 
-    source: MultiPathSource
+    source: AccountsSource
     index: CrossIndex
     stages: np.ndarray
     margin: np.ndarray
@@ -202,7 +209,7 @@ def defence_arguments(
 
 def plan_for_mode(
     scenario: schema.Scenario,
-    source: MultiPathSource,
+    source: AccountsSource,
     book: AccountsBook,
     mode: str,
     grid: np.ndarray,
@@ -387,30 +394,53 @@ class PreparedAccounts:
     """Accounts scenarios ready to replay: shared paths, one plan and book summary each."""
 
     scenarios: tuple[schema.Scenario, ...]
-    source: MultiPathSource
+    source: AccountsSource
     plans: tuple[AccountsPlan, ...]
     stats: tuple[BookStats, ...]
     grid: np.ndarray
 
 
-def prepare_accounts_variants(scenarios: Sequence[schema.Scenario]) -> PreparedAccounts:
+def prepare_accounts_variants(
+    scenarios: Sequence[schema.Scenario],
+    *,
+    records: bool = True,
+    cache: PrepareCache | None = None,
+) -> PreparedAccounts:
     """Check every scenario and build its paths, accounts book and plan; nothing is written.
 
     The scenarios must share ``[paths]`` and the seed (a comparison's variants
     do); one accounts book is built per distinct ``[book]`` table, so variants
     that differ only in margin mode, margin, brackets, collateral scale,
-    liquidation or fund replay the same accounts.
+    liquidation or fund replay the same accounts. ``records`` ``False`` plans no
+    per-step records (an empty grid). With ``cache`` the path source (held in
+    memory when it fits and ``cache.hold_paths``) and the books of an earlier
+    call are reused and this call's kept (:class:`~stresstest.engine.run.PrepareCache`).
     """
-    source, first_book = prepare_accounts(scenarios[0])
-    books: dict[object, AccountsBook] = {scenarios[0].book: first_book}
-    grid = record_grid_steps(source.n_paths, source.n_steps, len(scenarios))
+    from stresstest.engine.run import PrepareCache
+
+    held = cache if cache is not None else PrepareCache(hold_paths=False)
+    if held.source is None:
+        source = multi_path_source(scenarios[0].paths, scenarios[0].seed, scenarios[0].source_file)
+        if held.hold_paths:
+            from stresstest.paths.memory import held_in_memory
+
+            source = held_in_memory(source)
+        held.source = source
+    source = held.source
+    books = held.accounts
+    grid = (
+        record_grid_steps(source.n_paths, source.n_steps, len(scenarios))
+        if records
+        else np.empty(0, dtype=np.int64)
+    )
     plans = []
     stats = []
     for scenario in scenarios:
-        if scenario.book not in books:
-            books[scenario.book] = build_accounts(scenario, source)
+        key = (scenario.book, scenario.seed)
+        if key not in books:
+            books[key] = build_accounts(scenario, source)
         table = accounts_table(scenario)
-        book = scale_collateral(books[scenario.book], table.collateral_scale)
+        book = scale_collateral(books[key], table.collateral_scale)
         plans.append(plan_for_mode(scenario, source, book, table.mode, grid))
         stats.append(book_stats(book))
     return PreparedAccounts(tuple(scenarios), source, tuple(plans), tuple(stats), grid)
@@ -435,16 +465,26 @@ def accounts_results(
     )
 
 
-def prepared_run(scenarios: Sequence[schema.Scenario]) -> PreparedRun:
+def prepared_run(
+    scenarios: Sequence[schema.Scenario],
+    *,
+    records: bool = True,
+    findings: bool = True,
+    cache: PrepareCache | None = None,
+) -> PreparedRun:
     """Accounts scenarios as the engine's one :class:`~stresstest.engine.prepared.PreparedRun`.
 
-    See :func:`prepare_accounts_variants`; each scenario's findings are its checks
-    before the run, over the shared paths (docs/plausibility.md).
+    See :func:`prepare_accounts_variants` (``records``, ``cache``); each
+    scenario's findings are its checks before the run, over the shared paths
+    (docs/plausibility.md), none with ``findings`` ``False`` (a design a match
+    only measures).
     """
+    from stresstest.paths.memory import unwrapped
     from stresstest.scenario.plausibility import pre_run_findings
 
-    prepared = prepare_accounts_variants(scenarios)
+    prepared = prepare_accounts_variants(scenarios, records=records, cache=cache)
     source = prepared.source
+    generated = unwrapped(source)  # what the findings read
     return PreparedRun(
         kind="accounts",
         scenarios=prepared.scenarios,
@@ -457,7 +497,8 @@ def prepared_run(scenarios: Sequence[schema.Scenario]) -> PreparedRun:
         grid=prepared.grid,
         chunk_size=accounts_chunk_size(prepared.plans),
         findings=tuple(
-            tuple(pre_run_findings(scenario, None, source)) for scenario in prepared.scenarios
+            tuple(pre_run_findings(scenario, None, generated)) if findings else ()
+            for scenario in prepared.scenarios
         ),
         assemble=functools.partial(accounts_results, prepared),
     )

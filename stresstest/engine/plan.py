@@ -198,6 +198,51 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     return out, grid_out
 
 
+def core_replay(mechanics: np.ndarray | None, margin: np.ndarray) -> bool:
+    """Whether a design runs the core replay without APC: the designs whose costs the
+    requirement-only mode measures (tests/test_requirement.py holds it to the full replay)."""
+    from stresstest.kernels.margin import has_apc
+
+    return mechanics is None and not has_apc(margin)
+
+
+def measures_requirement(plan: ReplayPlan) -> bool:
+    """Whether :func:`requirement_chunk` serves ``plan``: no records (an empty grid) and
+    every variant a core replay (:func:`core_replay`)."""
+    return plan.grid.shape[0] == 0 and all(
+        core_replay(variant.mechanics, variant.margin) for variant in plan.variants
+    )
+
+
+def requirement_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """The replay's requirement-only mode over paths ``first .. first + count - 1``.
+
+    Only for a plan :func:`measures_requirement` accepts. Returns the metrics
+    ``(n_variants, count, n_metrics)`` in a replay's layout with only
+    ``REQUIREMENT_MEAN`` computed (the full replay's bits,
+    :func:`stresstest.kernels.replay.requirement_paths`; the other columns are 0)
+    and the (empty) records ``(n_variants, count, N_GRID, 0)``.
+    """
+    from stresstest.kernels.replay import requirement_paths
+
+    prices = plan.source.chunk(first, count)
+    out = np.zeros((len(plan.variants), count, plan.n_metrics))
+    for index, variant in enumerate(plan.variants):
+        book = variant.book
+        requirement_paths(
+            prices,
+            variant.margin,
+            variant.liquidation,
+            book.long_threshold,
+            book.long_prefix,
+            book.short_threshold,
+            book.short_prefix,
+            variant.fund_initial,
+            out[index],
+        )
+    return out, np.empty((len(plan.variants), count, N_GRID, 0))
+
+
 _NO_POSITIONS = np.empty((3, 0))
 
 

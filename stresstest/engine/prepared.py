@@ -77,6 +77,12 @@ class PreparedRun:
         ``repath(wrap)``: the same designs (books, plans, findings) replayed on
         ``wrap(source)`` instead of the path source (``None``: the kind has no
         such replay); see :meth:`on_paths`.
+    requirement_chunk
+        A chunk function that computes only the ``requirement_mean`` column of
+        the metrics, the full replay's bits (``None``: the run has none); see
+        :meth:`execute`. A single-asset run without records whose designs are
+        all core replays has one (:func:`~stresstest.engine.plan.requirement_chunk`):
+        the cost a ``compare --match cost`` reads.
     """
 
     kind: ScenarioKind
@@ -92,6 +98,7 @@ class PreparedRun:
     findings: tuple[tuple[Finding, ...], ...]
     assemble: Assemble
     repath: Callable[[PathsWrap], PreparedRun] | None = None
+    requirement_chunk: ChunkFunction | None = None
 
     def estimate(self, chunk_size: int | None = None) -> Estimate:
         """Memory and disk of the run in chunks of ``chunk_size`` (default: its own), bytes."""
@@ -114,17 +121,31 @@ class PreparedRun:
         scheduler: str | None = None,
         checkpoint: Checkpoint | None = None,
         progress: Progress | None = None,
+        requirement_only: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Replay every chunk of paths for every design.
 
         Returns the metrics ``(n_designs, n_paths, n_metrics)`` and the records
         ``(n_designs, n_paths, N_GRID, len(grid))``; they depend neither on
         ``chunk_size`` nor on ``executor``. Chunks held in ``checkpoint`` are
-        reused once verified, new ones are saved to it.
+        reused once verified, new ones are saved to it. ``requirement_only``
+        runs :attr:`requirement_chunk` instead: only the ``requirement_mean``
+        column is computed (the others are 0).
+
+        Raises
+        ------
+        TypeError
+            ``requirement_only`` for a run without :attr:`requirement_chunk` (a
+            caller's defect).
         """
+        chunk_function = self.chunk_function
+        if requirement_only:
+            if self.requirement_chunk is None:
+                raise TypeError("this run has no requirement-only mode")
+            chunk_function = self.requirement_chunk
         return execute_chunks(
             self.plan,
-            chunk_function=self.chunk_function,
+            chunk_function=chunk_function,
             n_variants=len(self.scenarios),
             n_paths=self.n_paths,
             n_metrics=self.n_metrics,

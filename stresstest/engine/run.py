@@ -9,7 +9,7 @@ import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tomli_w
@@ -29,8 +29,10 @@ from stresstest.engine.plan import (
     VariantPlan,
     liquidation_arguments,
     margin_arguments,
+    measures_requirement,
     record_grid_steps,
     replay_chunk,
+    requirement_chunk,
 )
 from stresstest.engine.prepared import PreparedRun
 from stresstest.engine.procyclicality import scenario_margin_arguments
@@ -51,6 +53,7 @@ from stresstest.scenario.tables import scenario_kind
 
 if TYPE_CHECKING:
     from stresstest.book import Book, SortedBook
+    from stresstest.book.accounts import AccountsBook
     from stresstest.book.cohorts import CohortBook
     from stresstest.book.sorted_book import ThresholdOrders
 
@@ -132,9 +135,15 @@ class PrepareCache:
     static rate of a match and the matched designs. ``hold_paths`` ``False`` (a
     distributed executor) keeps the path source as it is: its workers generate
     their own chunks rather than receive every price from the client.
+
+    An accounts run (:func:`stresstest.engine.accounts.prepared_run`) keeps its
+    multi-asset path source here the same way and its accounts books in
+    ``accounts`` (built once per book table and seed, before any
+    ``collateral_scale``: the margin units and the filter index depend on the
+    margin and are built per design). A lending run does not use the cache.
     """
 
-    source: PathSource | None = None
+    source: Any = None
     hold_paths: bool = True
     books: dict[tuple[object, int], tuple[SortedBook, BookStats]] = field(default_factory=dict)
     unsorted: dict[tuple[object, int], Book] = field(default_factory=dict)
@@ -142,6 +151,7 @@ class PrepareCache:
     cohorts: dict[
         tuple[object, int], dict[tuple[tuple[float, ...], tuple[float, ...]], CohortBook]
     ] = field(default_factory=dict)
+    accounts: dict[tuple[object, int], AccountsBook] = field(default_factory=dict)
 
 
 def prepare(
@@ -336,27 +346,43 @@ def prepare_run(
     scenarios: Sequence[schema.Scenario],
     *,
     attribution: bool = True,
+    records: bool = True,
+    findings: bool = True,
     cache: PrepareCache | None = None,
 ) -> PreparedRun:
     """The scenarios (of one kind, on the first one's paths) as one :class:`PreparedRun`.
 
     The kind is the first scenario's ``[book]`` (designs that share ``[paths]``
-    share it): single-asset positions (:func:`prepare`, which ``cache`` serves),
-    multi-asset accounts (:func:`stresstest.engine.accounts.prepared_run`) or
-    loans (:func:`stresstest.engine.lending.prepared_run`). ``attribution``
-    ``False`` plans no cohort attribution (single-asset; the other kinds have
-    none). Nothing is written.
+    share it): single-asset positions (:func:`prepare`), multi-asset accounts
+    (:func:`stresstest.engine.accounts.prepared_run`) or loans
+    (:func:`stresstest.engine.lending.prepared_run`). ``attribution`` ``False``
+    plans no cohort attribution (single-asset; the other kinds have none);
+    ``records`` ``False`` no per-step records and ``findings`` ``False`` no
+    plausibility findings (single-asset and accounts: the replays that only
+    measure a design, a match's scan and Brent steps); ``cache`` serves the
+    paths and books of earlier calls (single-asset and accounts,
+    :class:`PrepareCache`). Nothing is written.
+
+    Raises
+    ------
+    TypeError
+        ``records`` or ``findings`` ``False`` for loans (a caller's defect: no
+        command measures lending designs without them).
     """
     kind = scenario_kind(scenarios[0])
     if kind == "lending":  # docs/model.md 13
         from stresstest.engine import lending
 
+        if not (records and findings):
+            raise TypeError("a lending run is prepared with its records and findings")
         return lending.prepared_run(scenarios)
     if kind == "accounts":  # docs/model.md 11
         from stresstest.engine import accounts
 
-        return accounts.prepared_run(scenarios)
-    plan, stats = prepare(scenarios, attribution=attribution, cache=cache)
+        return accounts.prepared_run(scenarios, records=records, findings=findings, cache=cache)
+    plan, stats = prepare(
+        scenarios, attribution=attribution, records=records, findings=findings, cache=cache
+    )
     return single_asset_run(plan, stats, tuple(scenarios))
 
 
@@ -366,7 +392,9 @@ def single_asset_run(
     """A prepared single-asset plan as a :class:`PreparedRun` (see :func:`prepare_run`).
 
     Its ``repath`` replays the same variants on a wrapped path source (the books,
-    their margin and mechanics arguments and the findings stay as prepared).
+    their margin and mechanics arguments and the findings stay as prepared); a
+    plan without records whose variants are all core replays has the
+    requirement-only mode (:func:`~stresstest.engine.plan.requirement_chunk`).
     """
     return PreparedRun(
         kind="single_asset",
@@ -382,6 +410,7 @@ def single_asset_run(
         findings=tuple(variant.warnings for variant in plan.variants),
         assemble=functools.partial(replay_results, plan, stats, scenarios=scenarios),
         repath=functools.partial(_on_paths, plan, stats, scenarios),
+        requirement_chunk=requirement_chunk if measures_requirement(plan) else None,
     )
 
 

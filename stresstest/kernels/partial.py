@@ -58,6 +58,8 @@ from stresstest.kernels.adl import close_range, open_quantity, open_sums
 from stresstest.kernels.backstop import passed_bad_debt, take_cohort, take_over
 from stresstest.kernels.fund import FLOW_BAD_DEBT, record_close
 from stresstest.kernels.jit import kernel
+from stresstest.kernels.procyclicality import add_procyclical
+from stresstest.kernels.procyclicality_staged import tally_closed_ranges
 from stresstest.kernels.replay import QTY_HI, QTY_LO, _close_long_range, _close_short_range
 from stresstest.kernels.search import first_greater, first_not_less
 from stresstest.kernels.sums import range_sum
@@ -75,6 +77,14 @@ COH_COUNT = 2
 COH_FROM = 3
 COH_ID = 4
 N_COH = 5
+# With [procyclicality] (docs/model.md 3.2) a target-rule cohort also carries the part of it
+# the rate held at m_0 never flags: its quantity (base units) and count, and that side's
+# index range [COH_HELD_FROM, COH_HELD_TO) of such positions in the sorted book.
+COH_HELD_QTY = N_COH
+COH_HELD_COUNT = N_COH + 1
+COH_HELD_FROM = N_COH + 2
+COH_HELD_TO = N_COH + 3
+N_COH_HELD = N_COH + 4
 
 Q_FLAG = 0
 Q_A = 1
@@ -404,6 +414,9 @@ def close_side(
     totals: np.ndarray,
     flows: np.ndarray,
     book: bool,
+    tally: np.ndarray,
+    held_from: int,
+    held_to: int,
 ) -> tuple[np.ndarray, int, np.ndarray, int, int, float, float]:
     """Close one side's flags of ``flag_step`` at ``close_step`` (docs/model.md 10.1).
 
@@ -422,13 +435,19 @@ def close_side(
     removed (``removed``, :func:`stresstest.kernels.adl.open_sums`; a cohort's
     ``COH_QTY`` and ``COH_COUNT`` are already net of it). Returns the tables, their
     row counts, the new queue head, the closed quantity (base units) and the bad
-    debt passed on (quote units).
+    debt passed on (quote units). With ``book`` and a non-empty ``tally``
+    (``[procyclicality]``, 3.2) the closes of positions ``[held_from, held_to)``, those
+    the rate held at ``m_0`` never flags, are added to it; a cohort carries their part
+    (:data:`COH_HELD_QTY`, a table of :data:`N_COH_HELD` columns).
     """
     alive_after = close_step < last_step
+    measured = book and tally.shape[0] > 0
     closed_qty = 0.0
     passed = 0.0
     new_qty = 0.0
     new_count = 0.0
+    new_held_qty = 0.0
+    new_held_count = 0.0
     while head < n_queue and queue[head, Q_FLAG] == flag_step:
         if queue[head, Q_COHORT] > 0.0:
             row = _cohort_row(cohorts, n_cohorts, queue[head, Q_A])
@@ -460,12 +479,24 @@ def close_side(
                         flows[FLOW_BAD_DEBT, close_step] -= beyond
                         passed += beyond
                     cohorts[row, COH_COUNT] = 0.0
+                    if measured:
+                        held_qty = cohorts[row, COH_HELD_QTY]
+                        add_procyclical(tally, cohorts[row, COH_HELD_COUNT], held_qty, exit_price)
                 else:
                     closed_qty += qty
             else:
                 remaining = min(qty, max(0.0, qty * side * (full_bound - level) / denominator))
                 closed = qty - remaining
                 closed_qty += closed
+                if measured:  # every member keeps the same share (10.1)
+                    held_qty = cohorts[row, COH_HELD_QTY]
+                    kept = held_qty * side * (full_bound - level) / denominator
+                    kept = min(held_qty, max(0.0, kept))
+                    add_procyclical(
+                        tally, cohorts[row, COH_HELD_COUNT], held_qty - kept, exit_price
+                    )
+                    new_held_qty += kept
+                    new_held_count += cohorts[row, COH_HELD_COUNT]
                 if book:
                     record_close(
                         totals,
@@ -504,6 +535,21 @@ def close_side(
         )
         closed_qty += full_qty
         passed += beyond
+        if measured:
+            kept, count = tally_closed_ranges(
+                tally,
+                side,
+                (start, stop, part_start, part_stop),
+                held_from,
+                held_to,
+                prefix,
+                removed,
+                exit_price,
+                full_bound,
+                denominator,
+            )
+            new_held_qty += kept
+            new_held_count += count
         if part_start < part_stop:
             qty, qt, count = open_sums(prefix, removed, part_start, part_stop)
             excess = side * (full_bound * qty - qt)
@@ -534,6 +580,11 @@ def close_side(
         cohorts[n_cohorts, COH_COUNT] = new_count
         cohorts[n_cohorts, COH_FROM] = close_step + 1
         cohorts[n_cohorts, COH_ID] = cohorts[n_cohorts - 1, COH_ID] + 1.0 if n_cohorts else 0.0
+        if cohorts.shape[1] == N_COH_HELD:
+            cohorts[n_cohorts, COH_HELD_QTY] = new_held_qty
+            cohorts[n_cohorts, COH_HELD_COUNT] = new_held_count
+            cohorts[n_cohorts, COH_HELD_FROM] = held_from
+            cohorts[n_cohorts, COH_HELD_TO] = held_to
         n_cohorts += 1
     return segments, n_segments, cohorts, n_cohorts, head, closed_qty, passed
 

@@ -72,9 +72,14 @@ from stresstest.kernels.adl_kdtree import (
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.partial import (
     COH_COUNT,
+    COH_HELD_COUNT,
+    COH_HELD_FROM,
+    COH_HELD_QTY,
+    COH_HELD_TO,
     COH_ID,
     COH_QTY,
     COH_THRESHOLD,
+    N_COH_HELD,
     Q_A,
     Q_B,
     Q_COHORT,
@@ -82,7 +87,7 @@ from stresstest.kernels.partial import (
     _cohort_row,
     split_due_range,
 )
-from stresstest.kernels.partial_rules import COH_MEMBER
+from stresstest.kernels.partial_rules import COH_MEMBER, N_COH_RULES
 
 #: A thread's per-position state of one side (:func:`new_partial_work`, items ``P_*``).
 PartialAdlWork = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -211,7 +216,7 @@ def first_member(cohort_id: float, heads: np.ndarray, cohorts: np.ndarray, n_coh
     (a cohort table with the :data:`COH_MEMBER` column) a row has one member, its
     position in the sorted book, whose ``next_member`` is -1.
     """
-    if cohorts.shape[1] > COH_MEMBER:
+    if cohorts.shape[1] == N_COH_RULES:
         return int(cohorts[_cohort_row(cohorts, n_cohorts, cohort_id), COH_MEMBER])
     return int(heads[int(cohort_id)])
 
@@ -459,7 +464,9 @@ def _take(
     """ADL closes ``fraction`` (``closed`` base units) of a position's quantity left.
 
     The range sums of its segment (ADL's removal trees) or its cohort's ``Q`` and
-    count lose it, so the partial stage sees what is left.
+    count lose it (and with ``[procyclicality]`` the cohort's part the rate held at
+    ``m_0`` never flags, if the position is of it), so the partial stage sees what is
+    left.
     """
     removed = work[1]
     remain = work[2]
@@ -470,6 +477,12 @@ def _take(
             cohorts[row, COH_QTY] = max(0.0, cohorts[row, COH_QTY] - closed)
             if fraction >= 1.0:
                 cohorts[row, COH_COUNT] -= 1.0
+            if cohorts.shape[1] == N_COH_HELD and (  # [procyclicality]'s part (3.2)
+                cohorts[row, COH_HELD_FROM] <= position < cohorts[row, COH_HELD_TO]
+            ):
+                cohorts[row, COH_HELD_QTY] = max(0.0, cohorts[row, COH_HELD_QTY] - closed)
+                if fraction >= 1.0:
+                    cohorts[row, COH_HELD_COUNT] -= 1.0
     _touch(work[4], work[5], work[8], position)
     was = remain[position] > 0.0
     remove_position(removed, remain, position, qty[position], threshold[position], fraction)

@@ -62,6 +62,9 @@ def close_due_side(
     ranks: np.ndarray,
     work: AdlWork,
     partial: PartialAdlWork,
+    tally: np.ndarray,
+    held_from: int,
+    held_to: int,
 ) -> tuple[np.ndarray, int, np.ndarray, int, int, float, float]:
     """Close ``side``'s queued flags of ``flag_step`` at ``step``, if the queue holds any.
 
@@ -70,7 +73,9 @@ def close_due_side(
     base), ``mark`` the mark the notional threshold reads. Returns the updated
     segments, cohorts and queue head, the bad debt passed on past the fund's bound
     and the bad debt the closes added to the step's flow (quote units), which splits
-    the step's shortfall between the sides for ADL (10.2).
+    the step's shortfall between the sides for ADL (10.2). ``tally`` (empty: not
+    measured) takes the closes of the side's positions ``[held_from, held_to)``, which
+    the rate held at ``m_0`` never flags (``[procyclicality]``, 3.2).
     """
     beyond = 0.0
     bad = 0.0
@@ -138,6 +143,9 @@ def close_due_side(
                 totals,
                 flows,
                 True,
+                tally,
+                held_from,
+                held_to,
             )
         elif with_adl and fraction_rule:
             track_fraction_close(
@@ -201,6 +209,9 @@ def close_by_rule(
     totals: np.ndarray,
     flows: np.ndarray,
     apply: bool,
+    tally: np.ndarray,
+    held_from: int,
+    held_to: int,
 ) -> tuple[np.ndarray, int, np.ndarray, int, int, float, float]:
     """Close ``side``'s flags of ``flag_step`` by the side's close rule (10.1, 10.1.1).
 
@@ -211,7 +222,8 @@ def close_by_rule(
     ``denominator``), with the other arguments passed as they are. Returns theirs:
     the segments, cohorts and queue head after the close, the quantity closed (base
     units) and the bad debt passed on past the fund's bound (quote units).
-    ``apply`` ``False`` changes nothing (a sizing pass).
+    ``apply`` ``False`` changes nothing (a sizing pass). ``tally``, ``held_from`` and
+    ``held_to``: the procyclicality tally of either rule (empty: not measured).
     """
     if fraction_rule:
         return close_side_fraction(
@@ -243,6 +255,9 @@ def close_by_rule(
             totals,
             flows,
             apply,
+            tally,
+            held_from,
+            held_to,
         )
     return close_side(
         side,
@@ -269,6 +284,9 @@ def close_by_rule(
         totals,
         flows,
         apply,
+        tally,
+        held_from,
+        held_to,
     )
 
 
@@ -353,6 +371,9 @@ def sized_due_side(
             no_totals,
             no_flows,
             False,
+            no_totals[:0],
+            0,
+            0,
         )
         total += closed
     return total

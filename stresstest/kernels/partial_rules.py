@@ -50,6 +50,8 @@ from stresstest.kernels.partial import (
     grown,
     rearmed,
 )
+from stresstest.kernels.procyclicality import add_procyclical
+from stresstest.kernels.procyclicality_staged import tally_closed_ranges
 
 COH_LAST = N_COH  # step of the remainder's last partial close (rule 'fraction')
 COH_MEMBER = N_COH + 1  # the remainder's position in the sorted book (ADL's state, 10.2)
@@ -157,6 +159,9 @@ def close_side_fraction(
     totals: np.ndarray,
     flows: np.ndarray,
     book: bool,
+    tally: np.ndarray,
+    held_from: int,
+    held_to: int,
 ) -> tuple[np.ndarray, int, np.ndarray, int, int, float, float]:
     """Close one side's flags of ``flag_step`` at ``close_step`` by the fraction rule (10.1).
 
@@ -171,9 +176,13 @@ def close_side_fraction(
     ``remain`` ADL's remaining fraction per position (empty without ADL): a range's
     sums and each middle position's quantity are net of what ADL took, and a
     position ADL closed is skipped. Without ``book`` nothing changes and only the closed
-    quantity is computed (the order the impact stage prices).
+    quantity is computed (the order the impact stage prices). With ``book`` and a
+    non-empty ``tally`` (``[procyclicality]``, 3.2) the closes of positions
+    ``[held_from, held_to)`` of the sorted book, those the rate held at ``m_0`` never
+    flags, are added to it (a row's position is its :data:`COH_MEMBER`).
     """
     alive_after = close_step < last_step
+    measured = book and tally.shape[0] > 0
     keep = 1.0 - fraction
     closed_qty = 0.0
     passed = 0.0
@@ -183,6 +192,8 @@ def close_side_fraction(
             head += 1
             level = cohorts[row, COH_THRESHOLD]
             qty = cohorts[row, COH_QTY]
+            member = cohorts[row, COH_MEMBER]
+            counted = measured and held_from <= member and member < held_to
             case = fraction_case(
                 side,
                 target,
@@ -216,12 +227,16 @@ def close_side_fraction(
                         totals,
                         flows,
                     )
+                    if counted:
+                        add_procyclical(tally, cohorts[row, COH_COUNT], qty, exit_price)
                     cohorts[row, COH_COUNT] = 0.0
                 else:
                     closed_qty += qty
                 continue
             closed = fraction * qty
             closed_qty += closed
+            if counted:
+                add_procyclical(tally, cohorts[row, COH_COUNT], closed, exit_price)
             if book:
                 record_close(
                     totals,
@@ -264,23 +279,45 @@ def close_side_fraction(
         )
         closed_qty += full_qty
         passed += beyond
+        if measured:
+            tally_closed_ranges(
+                tally,
+                side,
+                (start, stop, part_start, part_stop),
+                held_from,
+                held_to,
+                prefix,
+                removed,
+                exit_price,
+                full_bound,
+                0.0,
+            )
         # The middle part, position by position: T < theta < F (longs), so a close in
         # full pays its whole penalty and has no bad debt.
         small_count = 0
         small_qty = 0.0
         part_count = 0
         part_closed = 0.0
+        held_count = 0  # [procyclicality]: of those, the positions m_0 held never flags
+        held_closed = 0.0
         for index in range(part_start, part_stop):
             qty = held_qty(prefix, remain, index)
             if not qty > 0.0:  # closed by ADL (10.2)
                 continue
+            counted = measured and held_from <= index and index < held_to
             if fraction >= 1.0 or qty * mark <= min_notional:
                 small_count += 1
                 small_qty += qty
+                if counted:
+                    held_count += 1
+                    held_closed += qty
                 continue
             closed = fraction * qty
             part_count += 1
             part_closed += closed
+            if counted:
+                held_count += 1
+                held_closed += closed
             if book and alive_after:
                 cohorts = grown(cohorts, n_cohorts)
                 cohorts[n_cohorts, COH_THRESHOLD] = (
@@ -318,6 +355,8 @@ def close_side_fraction(
                 0.0,
                 liquidator_share,
             )
+        if held_count > 0:
+            add_procyclical(tally, held_count, held_closed, exit_price)
         if book and rearm_start < rearm_stop and alive_after:
             segments, n_segments = rearmed(
                 segments, n_segments, side, rearm_start, rearm_stop, close_step

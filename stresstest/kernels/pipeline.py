@@ -103,8 +103,8 @@ from stresstest.kernels.mechanics import (
 )
 from stresstest.kernels.partial import N_COH
 from stresstest.kernels.partial_adl import PartialAdlWork, new_partial_work
-from stresstest.kernels.pipeline_partial import partial_pipeline_path
 from stresstest.kernels.procyclicality import track_rate, write_procyclicality
+from stresstest.kernels.procyclicality_partial import measured_partial_path
 from stresstest.kernels.procyclicality_staged import (
     new_measures,
     record_market_closes,
@@ -537,7 +537,7 @@ def _replay_path(
     liquidation (:func:`stresstest.kernels.partial_adl.new_partial_work`).
     """
     if int(params[enums.MECH_PARTIAL]) != 0:
-        return partial_pipeline_path(
+        return measured_partial_path(
             prices,
             margin,
             liquidation,

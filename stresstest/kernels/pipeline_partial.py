@@ -83,6 +83,7 @@ from stresstest.kernels.mechanics import (
 )
 from stresstest.kernels.partial import (
     N_COH,
+    N_COH_HELD,
     N_Q,
     Q_FLAG,
     arm_due,
@@ -99,6 +100,8 @@ from stresstest.kernels.partial_adl import (
 )
 from stresstest.kernels.partial_close import close_due_side, sized_due_side
 from stresstest.kernels.partial_rules import N_COH_RULES
+from stresstest.kernels.procyclicality import new_tally, track_rate
+from stresstest.kernels.procyclicality_staged import finish_partial_measures
 from stresstest.kernels.waterfall_columns import write_waterfall_columns
 
 
@@ -131,6 +134,7 @@ def partial_pipeline_path(
     heap_tags: np.ndarray,
     long_partial: PartialAdlWork,
     short_partial: PartialAdlWork,
+    held: np.ndarray,
 ) -> int:
     """The pipeline's loop with partial liquidation as the close rule (10.1).
 
@@ -143,7 +147,10 @@ def partial_pipeline_path(
     ``long_from_at[t]`` / ``short_to_at[t]`` hold the first-flag boundaries after
     step t; with ``with_impact`` a step's flags are caused by impact when they
     first-flag a position beyond the baseline's first-flag boundary. Returns the
-    cascade depth.
+    cascade depth. With ``[procyclicality]`` (3.2) ``held`` holds the sorted book's
+    positions the rate held at ``m_0`` never flags, longs ``[0, held[0])`` and shorts
+    ``[held[1], n)``, whose closes are tallied; on return, those this run's marks give
+    (:func:`stresstest.kernels.procyclicality_partial.measured_partial_path`).
     """
     n_points = prices.shape[0]
     last_step = n_points - 1
@@ -163,6 +170,13 @@ def partial_pipeline_path(
     variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
     apc = has_apc(margin)  # the APC options (3.1): m_t carries a state of its own
     apc_margin = apc_state()
+    # [procyclicality] (3.2): the posted rate's tally, the marks, the closes of `held`
+    tally, ring = new_tally(int(margin[enums.MARGIN_ARG_PROCYC_HORIZON]))
+    measured = ring.shape[0] > 0
+    marks = np.empty(n_points if measured else 0)
+    counted = tally if measured else tally[:0]
+    long_held_to = int(held[0])
+    short_held_from = int(held[1])
     vol_variance = params[enums.MECH_VOL_V0]
     ema_state = 0.0
     factor = 1.0  # permanent impact so far: market price = factor * P_t
@@ -179,7 +193,7 @@ def partial_pipeline_path(
     size = 16
     long_segments = initial_segments(n_long, 1)
     short_segments = initial_segments(n_short, -1)
-    cohort_width = N_COH_RULES if fraction_rule else N_COH
+    cohort_width = N_COH_RULES if fraction_rule else (N_COH_HELD if measured else N_COH)
     long_cohorts = np.zeros((size, cohort_width))
     short_cohorts = np.zeros((size, cohort_width))
     long_queue = np.zeros((size, N_Q))
@@ -248,6 +262,9 @@ def partial_pipeline_path(
         previous_oracle = oracle
         # Breach series.
         rate = posted_rate(margin, sqrt_horizon, variance, apc, apc_margin)
+        if measured:
+            track_rate(tally, ring, step, rate)
+            marks[step] = oracle
         shift = 0.0
         if predictive:
             shift = shift_per_sigma * np.sqrt(vol_variance)
@@ -571,6 +588,9 @@ def partial_pipeline_path(
                     long_ranks,
                     long_work,
                     long_partial,
+                    counted,
+                    0,
+                    long_held_to,
                 )
                 passed_long += beyond
                 bad_long += bad
@@ -619,6 +639,9 @@ def partial_pipeline_path(
                     short_ranks,
                     short_work,
                     short_partial,
+                    counted,
+                    short_held_from,
+                    n_short,
                 )
                 passed_short += beyond
                 bad_short += bad
@@ -710,6 +733,10 @@ def partial_pipeline_path(
         write_fund_state(state, out_row)
     else:
         walk_fund(flows, fund_initial, out_row)
+    if measured:
+        finish_partial_measures(
+            tally, marks, predictive, held, long_threshold, short_threshold, out_row
+        )
     write_waterfall_columns(
         out_row,
         with_adl,

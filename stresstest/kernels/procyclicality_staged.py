@@ -8,7 +8,11 @@ stage sold at the market and its exit price. After the path the rate held at
 own), and each range sold at the market splits as in the core kernel: its part
 the held rate would not flag is added to the tally. The marks of a run with
 ``[market]`` are those its own closes moved. ``T + 1`` marks and ``4 (T + 1)``
-fields per path being replayed.
+fields per path being replayed. With partial liquidation the closes are tallied as
+they happen instead (:func:`tally_closed_ranges`, and the close stages of
+kernels/partial.py and kernels/partial_rules.py), the positions to tally known from a
+first run of the path (:mod:`stresstest.kernels.procyclicality_partial`), and
+:func:`finish_partial_measures` writes the columns.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from stresstest.kernels.procyclicality import (
     held_rate,
     held_rate_flags,
     new_tally,
+    write_procyclicality,
 )
 
 # Fields of a flag step's market close (rows of the records).
@@ -103,3 +108,74 @@ def tally_market_closes(
         if stop > start:
             qty, _, count = open_sums(short_prefix, short_removed, start, stop)
             add_procyclical(tally, count, qty, closes[_SHORT_EXIT, flag_step])
+
+
+@kernel
+def tally_closed_ranges(
+    tally: np.ndarray,
+    side: int,
+    due: tuple[int, int, int, int],
+    held_from: int,
+    held_to: int,
+    prefix: np.ndarray,
+    removed: np.ndarray,
+    exit_price: float,
+    full_bound: float,
+    denominator: float,
+) -> tuple[float, float]:
+    """Add a due range's closes of positions the rate held at ``m_0`` never flags (3.2, 10.1).
+
+    With partial liquidation the pipeline knows those positions before the close: the
+    sorted book's ``[held_from, held_to)`` of the side
+    (:func:`stresstest.kernels.procyclicality_partial.measured_partial_path`). ``due``
+    is ``(start, stop, part_start, part_stop)``: the due range and its middle part
+    (``kernels/partial.py: close_range_in_full``); the part past the middle (longs
+    ``[part_stop, stop)``, shorts ``[start, part_start)``) was closed in full at
+    ``exit_price``. With ``denominator`` ``D > 0`` (the target rule) the middle part was
+    closed down to the target, each position keeping ``s (F q - q theta) / D``
+    (``full_bound`` ``F``; the range sums of 10.1); with ``D = 0`` (the fraction rule,
+    which tallies its middle position by position) it is left out. Returns the quantity
+    those positions of the middle part keep (base units) and their count, which join
+    the step's cohort. Range sums net of ADL's removals (``removed``).
+    """
+    start, stop, part_start, part_stop = due
+    full_start, full_stop = (part_stop, stop) if side > 0 else (start, part_start)
+    first = max(full_start, held_from)
+    last = min(full_stop, held_to)
+    if first < last:
+        qty, _, count = open_sums(prefix, removed, first, last)
+        add_procyclical(tally, count, qty, exit_price)
+    first = max(part_start, held_from)
+    last = min(part_stop, held_to)
+    if not (first < last and denominator > 0.0):
+        return 0.0, 0.0
+    qty, qt, count = open_sums(prefix, removed, first, last)
+    kept = min(qty, max(0.0, side * (full_bound * qty - qt) / denominator))
+    add_procyclical(tally, count, qty - kept, exit_price)
+    return kept, count
+
+
+@kernel
+def finish_partial_measures(
+    tally: np.ndarray,
+    marks: np.ndarray,
+    predictive: bool,
+    held: np.ndarray,
+    long_threshold: np.ndarray,
+    short_threshold: np.ndarray,
+    out_row: np.ndarray,
+) -> None:
+    """Write the procyclicality columns of a path with partial liquidation (3.2, 10.1).
+
+    Its closes were tallied as they happened (``held`` named the positions the rate
+    held at ``m_0`` never flags); ``held`` becomes the boundaries the path's marks give,
+    longs ``[0, held[0])`` and shorts ``[held[1], n)`` (:func:`held_rate_flags`). Under
+    the predictive trigger the breach does not read ``m_t``: ``held`` stays as it was.
+    """
+    if not predictive:
+        long_from, short_to = held_rate_flags(
+            marks, held_rate(tally), long_threshold, short_threshold
+        )
+        held[0] = long_from
+        held[1] = short_to
+    write_procyclicality(tally, out_row)

@@ -13,7 +13,11 @@ paid, the bad debt and the notional of the whole range come from compensated
 prefix sums of ``q`` and ``q * theta`` after two more binary searches. A path
 costs O(T + B log N) for B new extremes, whatever the book size.
 
-Prefix arrays are ``(4, N + 1)``: rows ``QTY_HI, QTY_LO`` (prefix sums of ``q``)
+The records of a path (its new extremes), their searches and their closes are
+computed before the loop over the steps, the searches interleaved
+(:mod:`stresstest.kernels.records`); the loop books them in step order.
+
+Prefix arrays are ``(N + 1, 4)``: columns ``QTY_HI, QTY_LO`` (prefix sums of ``q``)
 and ``QT_HI, QT_LO`` (of ``q * threshold``), double-double.
 """
 
@@ -38,7 +42,6 @@ from stresstest.kernels.margin import (
     design_rate,
     has_apc,
     liquidation_terms,
-    next_variance,
     rate_series,
     sqrt_horizon_of,
 )
@@ -49,6 +52,25 @@ from stresstest.kernels.procyclicality import (
     track_rate,
     write_procyclicality,
 )
+from stresstest.kernels.records import (
+    CLOSE_LONG,
+    CLOSE_QTY,
+    CLOSE_SHORT,
+    RECORD_LONG,
+    RECORD_LONG_BOUND,
+    RECORD_SHORT,
+    RECORD_SHORT_BOUND,
+    close_long_parts,
+    close_short_parts,
+    path_records,
+    stored_close,
+)
+
+# the prefix columns, re-exported for the kernels that import them from here
+from stresstest.kernels.records import QT_HI as QT_HI
+from stresstest.kernels.records import QT_LO as QT_LO
+from stresstest.kernels.records import QTY_HI as QTY_HI
+from stresstest.kernels.records import QTY_LO as QTY_LO
 from stresstest.kernels.search import (
     first_greater,
     first_greater_from_stop,
@@ -56,11 +78,6 @@ from stresstest.kernels.search import (
     first_not_less_from_start,
 )
 from stresstest.kernels.sums import range_sum
-
-QTY_HI = 0
-QTY_LO = 1
-QT_HI = 2
-QT_LO = 3
 
 # Fields of one cohort's (or flag-step bucket's) slot in a path's attribution row:
 # positions closed, their notional, penalties paid and bad debt (quote units).
@@ -89,15 +106,7 @@ def _close_long_range(
     """
     full_stop = first_greater(threshold, exit_price * (1.0 - fee), start, stop)
     partial_stop = first_greater(threshold, exit_price, full_stop, stop)
-    qty_all = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
-    qty_full = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, full_stop)
-    qty_partial = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], full_stop, partial_stop)
-    qt_partial = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], full_stop, partial_stop)
-    qty_bad = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], partial_stop, stop)
-    qt_bad = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], partial_stop, stop)
-    penalty_paid = fee * exit_price * qty_full + max(0.0, exit_price * qty_partial - qt_partial)
-    bad_debt = max(0.0, qt_bad - exit_price * qty_bad)
-    return qty_all, exit_price * qty_all, penalty_paid, bad_debt
+    return close_long_parts(prefix, start, full_stop, partial_stop, stop, exit_price, fee)
 
 
 @kernel
@@ -116,15 +125,7 @@ def _close_short_range(
     """
     bad_stop = first_not_less(threshold, exit_price, start, stop)
     partial_stop = first_not_less(threshold, exit_price * (1.0 + fee), bad_stop, stop)
-    qty_all = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, stop)
-    qty_bad = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], start, bad_stop)
-    qt_bad = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], start, bad_stop)
-    qty_partial = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], bad_stop, partial_stop)
-    qt_partial = range_sum(prefix[:, QT_HI], prefix[:, QT_LO], bad_stop, partial_stop)
-    qty_full = range_sum(prefix[:, QTY_HI], prefix[:, QTY_LO], partial_stop, stop)
-    penalty_paid = fee * exit_price * qty_full + max(0.0, qt_partial - exit_price * qty_partial)
-    bad_debt = max(0.0, exit_price * qty_bad - qt_bad)
-    return qty_all, exit_price * qty_all, penalty_paid, bad_debt
+    return close_short_parts(prefix, start, bad_stop, partial_stop, stop, exit_price, fee)
 
 
 @kernel
@@ -383,33 +384,41 @@ def _replay_path_kernel(requirement_only: bool) -> PathReplay:
             long_cursor = long_bounds[1:].copy()
             short_cursor = short_bounds[:-1].copy()
             n_cohort_slots = long_cursor.shape[0] + short_cursor.shape[0]
+        # The records of the breach series first, with their searches and closes
+        # (kernels/records.py); the loop over the steps books them in step order.
+        rates, values, marks, n_long_records, n_short_records = path_records(
+            prices,
+            margin,
+            liquidation,
+            apc_rates,
+            long_threshold,
+            long_prefix,
+            short_threshold,
+            short_prefix,
+            requirement_only,
+        )
+        long_record = 0
+        short_record = 0
         for step in range(n_points):
             price = prices[step]
-            if step >= 1:
-                variance = next_variance(margin, variance, price, prices[step - 1])
-            rate = apc_rates[step] if apc else design_rate(margin, sqrt_horizon, variance)
+            rate = rates[step]
             if not requirement_only and measured:
                 track_rate(tally, ring, step, rate)
-            long_series = price * (1.0 - rate)
-            short_series = price * (1.0 + rate)
             close_step = min(step + latency_steps, last_step)
             open_notional = price * open_qty
             requirement_sum += rate * open_notional
             if not requirement_only:
                 open_notional_sum += open_notional
-            if long_series < running_min:
-                running_min = long_series
-                start = first_greater(long_threshold, long_series, 0, long_flagged_from)
+            if long_record < n_long_records and marks[RECORD_LONG, long_record] == step:
+                running_min = values[RECORD_LONG, long_record]
+                start = marks[RECORD_LONG_BOUND, long_record]
+                long_record += 1
                 if start < long_flagged_from:
                     if requirement_only:
-                        open_qty -= range_sum(
-                            long_prefix[:, QTY_HI], long_prefix[:, QTY_LO], start, long_flagged_from
-                        )
+                        open_qty -= values[CLOSE_LONG + CLOSE_QTY, long_record - 1]
                     else:
                         exit_price = prices[close_step] * (1.0 - slippage)
-                        qty, notional, paid, bad = _close_long_range(
-                            long_threshold, long_prefix, start, long_flagged_from, exit_price, fee
-                        )
+                        qty, notional, paid, bad = stored_close(values, CLOSE_LONG, long_record - 1)
                         open_qty -= qty
                         if measured:
                             tally_procyclical(
@@ -445,20 +454,17 @@ def _replay_path_kernel(requirement_only: bool) -> PathReplay:
                                 attribution, slot, long_flagged_from - start, notional, paid, bad
                             )
                     long_flagged_from = start
-            if short_series > running_max:
-                running_max = short_series
-                stop = first_not_less(
-                    short_threshold, short_series, short_flagged_to, short_threshold.shape[0]
-                )
+            if short_record < n_short_records and marks[RECORD_SHORT, short_record] == step:
+                running_max = values[RECORD_SHORT, short_record]
+                stop = marks[RECORD_SHORT_BOUND, short_record]
+                short_record += 1
                 if stop > short_flagged_to:
                     if requirement_only:
-                        open_qty -= range_sum(
-                            short_prefix[:, QTY_HI], short_prefix[:, QTY_LO], short_flagged_to, stop
-                        )
+                        open_qty -= values[CLOSE_SHORT + CLOSE_QTY, short_record - 1]
                     else:
                         exit_price = prices[close_step] * (1.0 + slippage)
-                        qty, notional, paid, bad = _close_short_range(
-                            short_threshold, short_prefix, short_flagged_to, stop, exit_price, fee
+                        qty, notional, paid, bad = stored_close(
+                            values, CLOSE_SHORT, short_record - 1
                         )
                         open_qty -= qty
                         if measured:

@@ -80,3 +80,58 @@ def first_not_less_from_start(
             step *= 2
         else:
             return first_not_less(sorted_values, value, low, probe + 1)
+
+
+@kernel
+def first_greater_each(
+    sorted_values: np.ndarray, values: np.ndarray, count: int, out: np.ndarray
+) -> None:
+    """``out[k] = first_greater(sorted_values, values[k], 0, n)`` for ``k < count``, interleaved.
+
+    The same indices as :func:`first_greater` over the whole array. The ``count``
+    searches run level by level: each level halves every search's range with a
+    select (no data-dependent branch), and its ``count`` loads are independent, so
+    the processor overlaps their cache misses instead of waiting for each in turn
+    (with a million thresholds a search is a chain of about 20 dependent loads,
+    most of them out of the first-level cache).
+    """
+    n = sorted_values.shape[0]
+    for k in range(count):
+        out[k] = 0
+    if n == 0:
+        return
+    width = n  # every search's answer lies in [out[k], out[k] + width]
+    while width > 1:
+        half = width >> 1
+        for k in range(count):
+            base = out[k]
+            out[k] = base + half if sorted_values[base + half] <= values[k] else base
+        width -= half
+    for k in range(count):
+        base = out[k]
+        out[k] = base + 1 if sorted_values[base] <= values[k] else base
+
+
+@kernel
+def first_not_less_each(
+    sorted_values: np.ndarray, values: np.ndarray, count: int, out: np.ndarray
+) -> None:
+    """``out[k] = first_not_less(sorted_values, values[k], 0, n)`` for ``k < count``, interleaved.
+
+    The mirror of :func:`first_greater_each`; the same indices as :func:`first_not_less`.
+    """
+    n = sorted_values.shape[0]
+    for k in range(count):
+        out[k] = 0
+    if n == 0:
+        return
+    width = n
+    while width > 1:
+        half = width >> 1
+        for k in range(count):
+            base = out[k]
+            out[k] = base + half if sorted_values[base + half] < values[k] else base
+        width -= half
+    for k in range(count):
+        base = out[k]
+        out[k] = base + 1 if sorted_values[base] < values[k] else base

@@ -85,9 +85,9 @@ class Appetite:
     )
     procyclical_liquidations_mean_max: float | None = spec(
         "Largest mean number per path of liquidations caused by margin increases alone "
-        "(needs [procyclicality]).",
+        "(needs [procyclicality]; with partial liquidation every close counts).",
         default=None,
-        unit="positions",
+        unit="closes",
         ge=0.0,
         le=AMOUNT_MAX,
     )

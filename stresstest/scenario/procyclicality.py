@@ -82,14 +82,6 @@ ACCOUNTS_MEASURE_REASON = (
 )
 
 
-#: Why ``[procyclicality]`` does not run with partial liquidation (docs/model.md 12).
-PARTIAL_REASON = (
-    "a partially closed position stays open and may be flagged again, so the positions "
-    "the rate held at m_0 would not flag depend on that run's own partial closes, a "
-    "second replay this version does not run"
-)
-
-
 def _apc_engine_refusal(built: dict[str, Any]) -> tuple[str, str] | None:
     """``(setting, why)`` when the engine a scenario uses has no APC rates or no
     procyclicality measure, else ``None``.
@@ -153,8 +145,6 @@ def _check_measure(built: dict[str, Any], file: Path | None) -> None:
     if table is None:
         return
     refusal = _apc_engine_refusal(built)
-    if refusal is None and built.get("partial_liquidation") is not None:
-        refusal = "partial_liquidation", PARTIAL_REASON
     if refusal is not None:
         setting, why = refusal
         if setting == "accounts":
@@ -162,8 +152,8 @@ def _check_measure(built: dict[str, Any], file: Path | None) -> None:
         raise _refuse(
             f"[procyclicality] and {setting} do not run together in this version: {why}",
             f"procyclicality, {setting}",
-            "[procyclicality] with a single-asset book that closes in full, with or "
-            "without the other stages (docs/model.md 3.2, 12)",
+            "[procyclicality] with a single-asset book, with or without the other "
+            "stages (docs/model.md 3.2, 12)",
             file,
         )
     margin = built["margin"]
@@ -194,9 +184,10 @@ def _check_measure(built: dict[str, Any], file: Path | None) -> None:
 def check_procyclicality(built: dict[str, Any], file: Path | None) -> None:
     """Refuse the APC options and ``[procyclicality]`` where they would mean nothing.
 
-    The APC options run in the core engine and the single-asset stage pipeline,
-    ``[procyclicality]`` too unless partial liquidation is on (each refused beside
-    accounts or a lending market, naming both settings);
+    The APC options run in the core engine, the single-asset stage pipeline and
+    the accounts kernels (per asset), ``[procyclicality]`` in the first two; each is
+    refused beside a lending market, ``[procyclicality]`` also beside accounts,
+    naming both settings;
     ``stressed_variance`` needs ``stressed_weight``; the buffered
     cap must stay below 100%; the volatility floor needs a path source with a
     history; ``[procyclicality]`` needs a rate that cannot be 0 and an increase

@@ -1,0 +1,78 @@
+"""One side of bench_flagship.py's before/after comparison, run in a tree given by PYTHONPATH.
+
+    PYTHONPATH=TREE python benchmarks/flagship_worker.py MARGIN N_POSITIONS N_PATHS RUNS
+
+Imports ``stresstest`` and ``benchmarks.engine_cases`` of ``TREE`` only, so the
+same script times an older commit. It first checks the engine against the dense
+numba twin and the numpy reference on the first paths (``check_parity``: the
+engine benchmark's check, exit 1 on a mismatch), then runs, ``RUNS`` times each
+and alternately, GBM generation alone (the chunks the engine generates) and the
+engine end to end (generation + replay, ``replay_all``), and prints one JSON
+line: the wall and CPU seconds (``time.process_time``, all threads) of every run
+and the SHA-256 of the engine's metric matrix (every timed run's must be equal,
+and its first rows equal the verified ones). Run it with ``NUMBA_NUM_THREADS=1``
+to measure one core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+
+import numpy as np
+
+from benchmarks.engine_cases import (
+    check_parity,
+    check_timed_output,
+    engine_metrics,
+    generate_only,
+    make_scenario,
+    warm_up,
+)
+from stresstest.book import sort_book
+from stresstest.engine.run import build_book
+from stresstest.paths.gbm import GbmPathSource
+
+
+def _timed(function: object, *args: object) -> tuple[float, float, object]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function(*args)  # type: ignore[operator]
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def main(margin: str, n_positions: int, n_paths: int, runs: int) -> None:
+    """Check, then time, one flagship case; print one JSON line."""
+    warm_up()
+    scenario = make_scenario(n_positions, n_paths, margin)
+    source = GbmPathSource(scenario.paths, scenario.seed)
+    book = build_book(scenario, source.start_price())
+    sorted_book = sort_book(book)
+    report = check_parity(scenario, book=book, sorted_book=sorted_book)
+    record: dict[str, object] = {
+        "margin": margin,
+        "positions": n_positions,
+        "paths": n_paths,
+        "worst_vs_dense": report.worst_vs_dense,
+        "worst_vs_numpy": report.worst_vs_numpy,
+        "generation": [],
+        "engine": [],
+    }
+    digests = set()
+    for _ in range(runs):
+        wall, cpu, _ = _timed(generate_only, scenario)
+        record["generation"].append((wall, cpu))  # type: ignore[attr-defined]
+        wall, cpu, metrics = _timed(engine_metrics, scenario, sorted_book)
+        record["engine"].append((wall, cpu))  # type: ignore[attr-defined]
+        assert isinstance(metrics, np.ndarray)
+        check_timed_output(metrics, report, book, f"{margin} {n_positions}x{n_paths}")
+        digests.add(hashlib.sha256(np.ascontiguousarray(metrics).tobytes()).hexdigest())
+    if len(digests) != 1:
+        sys.exit("timed engine runs gave different metrics")
+    record["metrics_sha256"] = digests.pop()
+    print(json.dumps(record), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
