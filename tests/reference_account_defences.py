@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ALL
-from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
+from tests.reference import _fund_walk, _penalty_paid
 from tests.reference_account_backstop import AccountVault
 from tests.reference_accounts import (
+    reference_asset_rates,
     reference_fee_rates,
     reference_marks,
     reference_requirement,
@@ -259,7 +260,7 @@ def _replay_path(
     raw = [[float(v) for v in path_prices[a]] for a in range(n_assets)]
     if market is None:
         price = raw
-        rates = [reference_margin_rates(path_prices[a], margin) for a in range(n_assets)]
+        rates = [reference_asset_rates(path_prices[a], margin, a) for a in range(n_assets)]
         mark = [reference_marks(price[a], oracle, a) for a in range(n_assets)]
         fee_rate = [reference_fee_rates(price[a], fee_model) for a in range(n_assets)]
         shift = [_shifts(price[a], trigger) for a in range(n_assets)]
@@ -503,7 +504,7 @@ def _replay_path(
         if market is not None:
             for a in range(n_assets):
                 price[a].append(raw[a][t] * math.exp(permanent[a]))
-                rates[a].append(float(reference_margin_rates(np.array(price[a]), margin)[t]))
+                rates[a].append(float(reference_asset_rates(price[a], margin, a)[t]))
                 mark[a].append(reference_marks(price[a], oracle, a)[t])
                 if fee_model:
                     fee_rate[a].append(reference_fee_rates(price[a], fee_model)[t])

@@ -18,8 +18,29 @@ import numpy as np
 
 from stresstest.kernels.enums import METRIC_NAMES, N_METRICS
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
+from tests.reference_procyclicality import reference_apc_rates
 
 _COLUMN = {name: index for index, name in enumerate(METRIC_NAMES)}
+#: The APC keys of ``[margin]`` (docs/model.md 3.1) a margin table of these references may hold.
+APC_TABLE_KEYS = ("apc_buffer", "stressed_weight", "stressed_variance")
+#: Test-only key of a margin table: each asset's resolved APC variance floor ``f_a`` (per step).
+ASSET_FLOORS = "asset_floors"
+
+
+def reference_asset_rates(prices: Any, margin: dict[str, Any], asset: int) -> np.ndarray:
+    """``m_a,t`` for ``t = 0..T`` of asset ``a`` from its own market prices (11.3).
+
+    The APC rate of docs/model.md 3.1 (the asset's own EWMA, running maximum and
+    previous posted rate, its floor ``margin["asset_floors"][a]``) when the table sets
+    an APC key or floors, else the plain rate of 3.
+    """
+    floors = margin.get(ASSET_FLOORS)
+    if margin["model"] == "vol_scaled" and (
+        floors is not None or any(margin.get(key) is not None for key in APC_TABLE_KEYS)
+    ):
+        floor = 0.0 if floors is None else float(floors[asset])
+        return reference_apc_rates(np.asarray(prices, dtype=float), margin, floor)
+    return reference_margin_rates(np.asarray(prices, dtype=float), margin)
 
 
 def reference_requirement(
@@ -150,7 +171,9 @@ def reference_accounts(
             units.extend([row] for row in rows)
     out = np.zeros((n_paths, N_METRICS))
     for path in range(n_paths):
-        rates = [reference_margin_rates(prices[path, asset], margin) for asset in range(n_assets)]
+        rates = [
+            reference_asset_rates(prices[path, asset], margin, asset) for asset in range(n_assets)
+        ]
         price = [[float(v) for v in prices[path, asset]] for asset in range(n_assets)]
         mark = [reference_marks(price[asset], oracle, asset) for asset in range(n_assets)]
         fee_rate = [reference_fee_rates(price[asset], fee_model) for asset in range(n_assets)]
@@ -255,7 +278,9 @@ def smallest_gap(
         units.extend([rows] if cross[account] else [[row] for row in rows])
     smallest = math.inf
     for path in range(n_paths):
-        rates = [reference_margin_rates(prices[path, asset], margin) for asset in range(n_assets)]
+        rates = [
+            reference_asset_rates(prices[path, asset], margin, asset) for asset in range(n_assets)
+        ]
         mark = [
             reference_marks([float(v) for v in prices[path, asset]], oracle, asset)
             for asset in range(n_assets)

@@ -18,15 +18,14 @@ from hypothesis import strategies as st
 
 from stresstest.book.accounts import AccountsBook, margin_units
 from stresstest.book.cross_index import build_cross_index
-from stresstest.engine.accounts import bracket_base_rate, rate_bound
-from stresstest.engine.plan import margin_arguments
+from stresstest.engine.accounts import accounts_margin_arguments, bracket_base_rate, rate_bound
 from stresstest.kernels import enums
 from stresstest.kernels.brackets import bracket_amounts
 from stresstest.kernels.cross import cross_replay_paths
 from stresstest.kernels.cross_dense import dense_cross_paths
 from stresstest.kernels.enums import N_GRID
 from stresstest.scenario.validate import scenario_from_dict
-from tests.reference_accounts import reference_accounts, smallest_gap
+from tests.reference_accounts import ASSET_FLOORS, reference_accounts, smallest_gap
 from tests.tiers import examples
 from tests.tolerances import (
     ENGINE_VS_DENSE_RTOL,
@@ -71,6 +70,57 @@ def make_book(
     )
 
 
+def margin_config(margin: dict[str, Any]) -> Any:
+    """The ``[margin]`` dataclass of a margin table (without the test-only asset floors)."""
+    from stresstest.scenario import schema
+
+    if margin["model"] == "static":
+        return schema.StaticMargin(maintenance=margin["maintenance"])
+    keys = {k: v for k, v in margin.items() if k not in ("model", ASSET_FLOORS)}
+    return schema.VolScaledMargin(**keys)
+
+
+def kernel_margin(margin: dict[str, Any]) -> np.ndarray:
+    """The accounts kernels' margin vector of a margin table, each asset's APC floor appended
+    when the table has ``asset_floors`` (engine.accounts.accounts_margin_arguments)."""
+    return accounts_margin_arguments(margin_config(margin), margin.get(ASSET_FLOORS))
+
+
+def vol_scaled_margin(draw: st.DrawFn) -> dict[str, Any]:
+    """A random vol-scaled ``[margin]`` table without the APC options (floor 0.2%)."""
+    return {
+        "model": "vol_scaled",
+        "k": draw(st.floats(0.5, 5.0)),
+        "horizon_steps": draw(st.integers(1, 24)),
+        "ewma_lambda": draw(st.floats(0.5, 0.99)),
+        "initial_variance": draw(st.floats(0.0, 1e-3)),
+        "floor": 0.002,
+        "cap": draw(st.floats(0.002, 0.2)),
+    }
+
+
+def apc_keys(draw: st.DrawFn, n_assets: int, *, always: bool = False) -> dict[str, Any]:
+    """Random APC options of docs/model.md 3.1 (none, some or all), per-asset floors included.
+
+    The buffer at most 0.5, so with ``cap <= 0.2`` the refusal ``(1 + b) cap >= 1`` is
+    never met; floors up to ``1e-3`` per step (3% an hour), at or above the EWMA.
+    ``always``: at least one option.
+    """
+    which = draw(
+        st.sampled_from(["buffer", "weight", "floor", "all"] + ([] if always else ["none"]))
+    )
+    keys: dict[str, Any] = {}
+    if which in ("buffer", "all"):
+        keys["apc_buffer"] = draw(st.floats(0.0, 0.5))
+    if which in ("weight", "all"):
+        keys["stressed_weight"] = draw(st.floats(0.0, 1.0))
+        if draw(st.booleans()):
+            keys["stressed_variance"] = draw(st.floats(0.0, 1e-3))
+    if which in ("floor", "all"):
+        keys[ASSET_FLOORS] = [draw(st.floats(0.0, 1e-3)) for _ in range(n_assets)]
+    return keys
+
+
 def brackets_array(maintenance: float, brackets: list[tuple[float, float]]) -> np.ndarray:
     floors = np.array([0.0] + [floor for floor, _ in brackets])
     rates = np.array([maintenance] + [rate for _, rate in brackets])
@@ -97,14 +147,8 @@ def run_kernel(
     no stage (an empty vector, as the engine passes).
     """
     stages = np.empty(0) if stages is None else stages
-    from stresstest.scenario import schema
-
-    config = (
-        schema.StaticMargin(maintenance=margin["maintenance"])
-        if margin["model"] == "static"
-        else schema.VolScaledMargin(**{k: v for k, v in margin.items() if k != "model"})
-    )
-    margin_vector = margin_arguments(config)
+    config = margin_config(margin)
+    margin_vector = kernel_margin(margin)
     table = brackets_array(bracket_base_rate(config)[1], brackets or [])
     units = margin_units(book, mode)
     index = build_cross_index(
@@ -238,15 +282,7 @@ def accounts_cases(draw: st.DrawFn, vol_brackets: bool = False) -> dict[str, Any
             else None
         )
     else:
-        margin = {
-            "model": "vol_scaled",
-            "k": draw(st.floats(0.5, 5.0)),
-            "horizon_steps": draw(st.integers(1, 24)),
-            "ewma_lambda": draw(st.floats(0.5, 0.99)),
-            "initial_variance": draw(st.floats(0.0, 1e-3)),
-            "floor": 0.002,
-            "cap": draw(st.floats(0.002, 0.2)),
-        }
+        margin = {**vol_scaled_margin(draw), **apc_keys(draw, n_assets)}
         brackets = (
             [(draw(st.floats(10.0, 200.0)), 0.002 + draw(st.floats(0.0, 0.02))), (400.0, 0.06)]
             if vol_brackets or draw(st.booleans())

@@ -22,12 +22,11 @@ from hypothesis import strategies as st
 import stresstest
 from stresstest.book import Book
 from stresstest.book.accounts import AccountsBook, margin_units
-from stresstest.engine.plan import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.account_defences import defence_replay_paths
 from stresstest.scenario import load_scenario
 from tests.reference_account_defences import reference_account_defences
-from tests.reference_accounts import smallest_gap
+from tests.reference_accounts import ASSET_FLOORS, smallest_gap
 from tests.reference_mechanics import Mechanisms
 from tests.test_accounts import (
     KERNEL_SETTINGS,
@@ -37,6 +36,7 @@ from tests.test_accounts import (
     bracket_base_rate,
     brackets_array,
     hand_prices,
+    kernel_margin,
     make_book,
 )
 from tests.test_accounts_defences import assert_defence_metrics, defence_params, defence_watch
@@ -80,7 +80,7 @@ def run_vault(
     defence_replay_paths(
         prices,
         params,
-        margin_arguments(config),
+        kernel_margin(margin),
         table,
         np.asarray(liquidation, dtype=float),
         (units.start, units.asset, units.side, units.qty, units.entry, units.collateral),
@@ -218,6 +218,9 @@ def single_asset_metrics(
     """The single-asset pipeline on the same positions and paths, with the tables
     ``tables`` (:class:`tests.reference_mechanics.Mechanisms` fields, e.g. ``backstop``)."""
     latency, slippage, fee, share = case["liquidation"]
+    # the first asset's APC floor (the accounts margin table lists one per asset)
+    margin = {key: value for key, value in case["margin"].items() if key != ASSET_FLOORS}
+    floors = case["margin"].get(ASSET_FLOORS)
     single = ReplayCase(
         prices=prices[:, 0, :],
         book=Book(
@@ -226,7 +229,7 @@ def single_asset_metrics(
             entry_price=book.entry_price,
             collateral=book.collateral,
         ),
-        margin=case["margin"],
+        margin=margin,
         latency_steps=latency,
         slippage=slippage,
         fee=fee,
@@ -234,9 +237,10 @@ def single_asset_metrics(
         fund_initial=case["fund_initial"],
     )
     mechanisms = Mechanisms(
-        margin=case["margin"],
+        margin=margin,
         liquidation=liquidation_table(single),
         fund_initial=case["fund_initial"],
+        vol_floor_variance=0.0 if floors is None else float(floors[0]),
         **tables,
     )
     return run_mechanics_kernel(single, mechanisms)

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 
 import stresstest
 from stresstest.book.accounts import AccountsBook, margin_units
-from stresstest.engine.plan import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.account_defences import defence_replay_paths
 from stresstest.scenario import load_scenario
@@ -35,6 +34,7 @@ from tests.test_accounts import (
     bracket_base_rate,
     brackets_array,
     hand_prices,
+    kernel_margin,
     make_book,
 )
 from tests.test_accounts_backstop import (
@@ -86,7 +86,7 @@ def run_bound(
     defence_replay_paths(
         prices,
         stages,
-        margin_arguments(config),
+        kernel_margin(margin),
         table,
         np.asarray(liquidation, dtype=float),
         (units.start, units.asset, units.side, units.qty, units.entry, units.collateral),

@@ -19,7 +19,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from stresstest.book.accounts import AccountsBook, margin_units
-from stresstest.engine.plan import margin_arguments
 from stresstest.kernels import enums
 from stresstest.kernels.account_defences import defence_replay_paths
 from stresstest.scenario.validate import scenario_from_dict
@@ -33,6 +32,7 @@ from tests.test_accounts import (
     bracket_base_rate,
     brackets_array,
     hand_prices,
+    kernel_margin,
     make_book,
 )
 from tests.test_accounts_defences import (
@@ -91,7 +91,7 @@ def run_market(
     defence_replay_paths(
         prices,
         impact_params(base, market),
-        margin_arguments(config),
+        kernel_margin(margin),
         table,
         np.asarray(liquidation, dtype=float),
         (units.start, units.asset, units.side, units.qty, units.entry, units.collateral),

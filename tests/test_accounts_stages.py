@@ -32,6 +32,7 @@ from tests.test_accounts import (
     gbm_two_assets,
     hand_prices,
     make_book,
+    margin_config,
     run_kernel,
 )
 from tests.tiers import examples
@@ -41,12 +42,6 @@ from tests.tolerances import (
     HAND_COMPUTED_RTOL,
     assert_close,
 )
-
-
-def margin_config(margin: dict[str, Any]) -> Any:
-    if margin["model"] == "static":
-        return schema.StaticMargin(maintenance=margin["maintenance"])
-    return schema.VolScaledMargin(**{k: v for k, v in margin.items() if k != "model"})
 
 
 def stage_vector(

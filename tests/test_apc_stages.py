@@ -26,7 +26,6 @@ from hypothesis import strategies as st
 
 import stresstest
 from stresstest.engine.run import margin_arguments
-from stresstest.errors import InputError
 from stresstest.kernels import enums
 from stresstest.scenario import load_scenario
 from tests.reference_mechanics import Mechanisms
@@ -133,12 +132,13 @@ def test_options_at_zero_leave_a_staged_run_as_without_them(stages: tuple[str, .
     assert plain.paths.equals(zeros.paths)
 
 
-def test_accounts_refuse_the_options_naming_both() -> None:
-    with pytest.raises(InputError) as caught:
-        load_scenario(_vol_scaled(ACCOUNTS, apc_buffer=0.25))
-    message = str(caught.value)
-    assert "margin.apc_buffer, accounts" in message
-    assert "per asset" in message
+def test_accounts_accept_the_options() -> None:
+    """Accounts post the APC rates per asset (docs/model.md 3.1, 11.3;
+    tests/test_accounts_apc.py): the options load beside an accounts book."""
+    scenario = load_scenario(
+        _vol_scaled(ACCOUNTS, apc_buffer=0.25, stressed_weight=0.25, vol_floor_lookback_years=10)
+    )
+    assert scenario.margin.apc_buffer == 0.25
 
 
 @settings(KERNEL_SETTINGS, max_examples=examples(100))

@@ -29,6 +29,7 @@ from stresstest.engine.plan import (
     record_grid_steps,
 )
 from stresstest.engine.prepared import PreparedRun
+from stresstest.engine.procyclicality import asset_vol_floor_variances
 from stresstest.engine.result import BookStats, Result
 from stresstest.kernels import enums
 from stresstest.kernels.account_defences import defence_replay_paths
@@ -71,14 +72,34 @@ def bracket_table(scenario: schema.Scenario) -> np.ndarray:
 def rate_bound(margin: schema.MarginConfig, brackets: np.ndarray) -> float:
     """``m_bar``: no step's requirement per notional exceeds it, fraction of notional.
 
-    Static: the rate or the top bracket rate ``r_B``. Vol-scaled: ``cap``, or
-    ``r_B + cap - floor`` with brackets (``R(n) <= r_B n`` and ``m_t <= cap``).
+    Static: the rate or the top bracket rate ``r_B``. Vol-scaled: the bound ``c`` of
+    the posted rate, or ``r_B + c - floor`` with brackets (``R(n) <= r_B n`` and
+    ``m_t <= c``), where ``c = cap``, or ``(1 + apc_buffer) cap`` with the APC
+    buffer (docs/model.md 3.1: ``m_t <= (1 + b) u_t`` and ``u_t <= cap``; 11.5).
     """
     if isinstance(margin, schema.StaticMargin):
         return float(brackets[1].max())
+    buffer = margin.apc_buffer
+    top = float(margin.cap) if buffer is None else (1.0 + float(buffer)) * float(margin.cap)
     if brackets.shape[1] > 1:
-        return float(brackets[1].max()) + float(margin.cap) - float(brackets[1, 0])
-    return float(margin.cap)
+        return float(brackets[1].max()) + top - float(brackets[1, 0])
+    return top
+
+
+def accounts_margin_arguments(
+    margin: schema.MarginConfig, asset_floors: Sequence[float] | None = None
+) -> np.ndarray:
+    """The accounts kernels' margin vector: :func:`margin_arguments`, then each asset's floor.
+
+    ``asset_floors`` (per step, one per asset in the order of ``paths.assets``) are
+    the APC variance floors ``f_a`` (docs/model.md 3.1, 11.3), appended at
+    ``enums.MARGIN_ARG_ASSET_FLOORS``; ``None`` (the floor off) appends nothing,
+    and the vector is the single-asset one.
+    """
+    vector = margin_arguments(margin)
+    if asset_floors is None:
+        return vector
+    return np.concatenate([vector, np.asarray(asset_floors, dtype=np.float64)])
 
 
 def build_accounts(scenario: schema.Scenario, source: AccountsSource) -> AccountsBook:
@@ -207,7 +228,9 @@ def plan_for_mode(
         source=source,
         index=index,
         stages=stage_arguments(scenario),
-        margin=margin_arguments(scenario.margin),
+        margin=accounts_margin_arguments(
+            scenario.margin, asset_vol_floor_variances(scenario, source)
+        ),
         brackets=brackets,
         liquidation=liquidation_arguments(scenario.liquidation),
         fund_initial=scenario.insurance_fund.initial,

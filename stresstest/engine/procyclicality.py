@@ -9,7 +9,7 @@ the design vector with the ``[procyclicality]`` horizon (docs/model.md 3.2).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -62,6 +62,24 @@ def vol_floor_variance(scenario: Scenario) -> float:
         return sigma * sigma
     assert kind == "data"  # validation refuses the other sources
     return history_variance(getattr(paths, "data"), margin.vol_floor_lookback_years)  # noqa: B009
+
+
+def asset_vol_floor_variances(scenario: Scenario, source: Any) -> list[float] | None:
+    """Each asset's APC variance floor ``f_a`` of an accounts scenario (docs/model.md 3.1, 11.3).
+
+    Per step, in the order of ``paths.assets``: ``sigma_a^2`` for ``gbm_multi``; for
+    ``historical_multi`` and ``fhs_multi`` :func:`history_variance` of asset ``a``'s
+    own candle file (``source.files[a]``, resolved), over the last
+    ``vol_floor_lookback_years`` before that file's last bar. ``None`` when the
+    floor is off.
+    """
+    margin = scenario.margin
+    if not isinstance(margin, VolScaledMargin) or margin.vol_floor_lookback_years is None:
+        return None
+    years = margin.vol_floor_lookback_years
+    if getattr(scenario.paths, "source", None) == "gbm_multi":  # its own per-step variance
+        return [float(value) * float(value) for value in getattr(scenario.paths, "sigma")]  # noqa: B009
+    return [history_variance(path, years) for path in source.files]
 
 
 def scenario_margin_arguments(scenario: Scenario) -> np.ndarray:

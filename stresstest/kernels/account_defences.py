@@ -97,8 +97,9 @@ from stresstest.kernels.adl import (
     top_shares,
     write_fund_state,
 )
+from stresstest.kernels.asset_rates import rate_state, step_rates
 from stresstest.kernels.backstop import VAULT_PASSED, init_vault, settle_passed
-from stresstest.kernels.cross import add_legs, book_quantities, open_sums, step_rates
+from stresstest.kernels.cross import add_legs, book_quantities, open_sums
 from stresstest.kernels.fund import (
     FLOW_BAD_DEBT,
     FLOW_FUND,
@@ -318,7 +319,7 @@ def defence_path(
     pos_unit = np.empty(pos_asset.shape[0], dtype=np.int64)
     for unit in range(n_units):
         pos_unit[unit_start[unit] : unit_start[unit + 1]] = unit
-    variance = np.full(n_assets, margin[enums.MARGIN_ARG_INITIAL_VARIANCE])
+    rates_state, apc = rate_state(margin, n_assets)
     rates_now = np.empty(n_assets)
     predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
     vol_variance = np.full(n_assets, params[enums.MECH_VOL_V0])
@@ -394,7 +395,7 @@ def defence_path(
                 ema_state,
                 fee_variance,
             )
-        step_rates(prices, step, margin, sqrt_horizon, variance, rates_now)
+        step_rates(prices, step, rates_state, apc, sqrt_horizon, rates_now)
         if predictive:
             trigger_shifts(params, prices, step, vol_variance, shifts)
             if covariance.shape[0] > 0:

@@ -25,6 +25,10 @@ path's arc length since they fell asleep, or its displacement from where they
 fell asleep, reaches ``d``. Units the filter cannot describe (three or more
 assets, cross accounts with brackets, ``|v| = 0``) are checked at every step.
 
+Each asset's rate ``m_a,t`` is posted by :mod:`stresstest.kernels.asset_rates` (with
+the APC options, from the asset's own state; ``m_bar`` is then ``(1 + apc_buffer)
+cap``-based, docs/model.md 11.5).
+
 With an oracle every price of the breach, the requirement and the filter is the
 mark ``O_a,t`` (the filter's bounds hold on any positive series); the EWMA of the
 margin rates and the closes read the market prices ``P_a,t`` (docs/model.md 11.7).
@@ -40,6 +44,7 @@ import numpy as np
 
 from stresstest.kernels import enums
 from stresstest.kernels.account_stages import stage_series
+from stresstest.kernels.asset_rates import rate_state, step_rates
 from stresstest.kernels.brackets import position_requirement
 from stresstest.kernels.fund import (
     N_FLOWS,
@@ -50,12 +55,7 @@ from stresstest.kernels.fund import (
     write_totals,
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
-from stresstest.kernels.margin import (
-    design_rate,
-    liquidation_terms,
-    next_variance,
-    sqrt_horizon_of,
-)
+from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
 from stresstest.kernels.search import first_greater
 
 #: Slack added to the filter's bound, in units of |y| (scaled prices): the bound and
@@ -163,27 +163,6 @@ def close_unit(
         max(0.0, -remaining),
         liquidator_share,
     )
-
-
-@kernel
-def step_rates(
-    prices: np.ndarray,
-    step: int,
-    margin: np.ndarray,
-    sqrt_horizon: float,
-    variance: np.ndarray,
-    rates_now: np.ndarray,
-) -> None:
-    """Update each asset's EWMA variance with the return into ``step`` and its rate ``m_a,t``.
-
-    ``margin`` is the margin design vector (``enums.MARGIN_ARG_*``).
-    """
-    for asset in range(prices.shape[0]):
-        if step >= 1:
-            variance[asset] = next_variance(
-                margin, variance[asset], prices[asset, step], prices[asset, step - 1]
-            )
-        rates_now[asset] = design_rate(margin, sqrt_horizon, variance[asset])
 
 
 @kernel
@@ -322,8 +301,10 @@ def cross_replay_path(
     closes); ``marks`` the marks ``O_a,t`` the breach, the requirement and the
     filter read (``prices`` itself without an oracle); ``fee_rates`` the
     per-asset penalty rates of :func:`stresstest.kernels.account_stages.fee_series`,
-    or ``(0, 0)`` for the flat ``fee`` (docs/model.md 11.7). ``margin`` = (model,
-    maintenance, k, horizon_steps, ewma_lambda, initial_variance, floor, cap);
+    or ``(0, 0)`` for the flat ``fee`` (docs/model.md 11.7). ``margin`` is the
+    accounts margin vector (``enums.MARGIN_ARG_*``, with the APC options of 3.1 and
+    each asset's variance floor when on; each asset posts its rate by
+    :func:`stresstest.kernels.asset_rates.step_rates`);
     ``brackets`` = rows (floors, rates, amounts)
     (one column without tiers; ``rates[0]`` is ``maintenance``, or ``floor`` for
     vol-scaled margin, whose add-on ``(m_a,t - floor) q P`` comes on top);
@@ -351,7 +332,7 @@ def cross_replay_path(
     n_groups = group_start.shape[0] - 1
     n_filtered = unit_h.shape[0]
 
-    variance = np.full(n_assets, margin[enums.MARGIN_ARG_INITIAL_VARIANCE])
+    rates_state, apc = rate_state(margin, n_assets)
     rates_now = np.empty(n_assets)
     open_qty = initial_qty.copy()
     closed = np.zeros(n_units if tiered else 1, dtype=np.bool_)
@@ -376,7 +357,7 @@ def cross_replay_path(
     open_notional_sum = 0.0
 
     for step in range(n_points):
-        step_rates(prices, step, margin, sqrt_horizon, variance, rates_now)
+        step_rates(prices, step, rates_state, apc, sqrt_horizon, rates_now)
         # requirement and notional of the units open at the step (before its closes)
         requirement, open_notional = open_sums(
             step, marks, rates_now, brackets, unit_start, pos_asset, pos_qty, closed, open_qty

@@ -13,7 +13,8 @@ import numpy as np
 
 from stresstest.kernels import enums
 from stresstest.kernels.account_stages import stage_series
-from stresstest.kernels.cross import close_unit, step_rates, unit_gap
+from stresstest.kernels.asset_rates import rate_state, step_rates
+from stresstest.kernels.cross import close_unit, unit_gap
 from stresstest.kernels.fund import N_FLOWS, N_TOTALS, walk_fund, write_totals
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
@@ -42,9 +43,9 @@ def dense_cross_path(
     latency, slippage, fee, share = liquidation_terms(liquidation)
     sqrt_horizon = sqrt_horizon_of(margin)
     rate_table = np.empty((n_points, n_assets))
-    variance = np.full(n_assets, margin[enums.MARGIN_ARG_INITIAL_VARIANCE])
+    rates_state, apc = rate_state(margin, n_assets)
     for step in range(n_points):
-        step_rates(prices, step, margin, sqrt_horizon, variance, rate_table[step])
+        step_rates(prices, step, rates_state, apc, sqrt_horizon, rate_table[step])
     flows = np.zeros((N_FLOWS, n_points))
     totals = np.zeros(N_TOTALS)
     requirement_by_step = np.zeros(n_points)

@@ -67,6 +67,10 @@ MARGIN_ARG_VOL_FLOOR_VARIANCE = 11  # floor on the EWMA variance, per step
 # increase of m_t, steps; 0: the procyclicality columns are not written.
 MARGIN_ARG_PROCYC_HORIZON = 12
 N_MARGIN_ARGS = 13
+# Accounts (docs/model.md 3.1, 11.3): with the APC volatility floor the vector goes on
+# with one variance floor per asset, asset a's at MARGIN_ARG_ASSET_FLOORS + a (per step);
+# without them every asset takes MARGIN_ARG_VOL_FLOOR_VARIANCE.
+MARGIN_ARG_ASSET_FLOORS = N_MARGIN_ARGS
 
 # Slots of a path's margin state under the APC options (kernels/margin.py apc_rate).
 APC_STATE_STRESSED = 0  # running maximum of the floored variance, per step

@@ -29,6 +29,8 @@ EMIR_FLOOR_YEARS = 10.0
 EMIR_ARTICLE = "EMIR RTS 153/2013 Art. 28(1)"
 #: Path sources whose ``[paths] data`` file is the history of the volatility floor.
 HISTORY_SOURCES = frozenset({"historical", "garch", "fhs"})
+#: Multi-asset path sources whose ``[paths] data`` files (one per asset) are the histories.
+MULTI_HISTORY_SOURCES = frozenset({"historical_multi", "fhs_multi"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,11 +57,17 @@ def apc_keys_set(margin: Any) -> list[str]:
 
 
 def history_source(paths: Any) -> str | None:
-    """``"gbm"`` or ``"data"`` when the path source has a volatility history, else ``None``."""
+    """``"gbm"`` or ``"data"`` when the path source has a volatility history, else ``None``.
+
+    Multi-asset sources (``gbm_multi``; ``historical_multi`` and ``fhs_multi``,
+    one data file per asset) have one history per asset (docs/model.md 3.1, 11.3).
+    """
     source = getattr(paths, "source", None)
-    if source == "gbm":
+    if source in ("gbm", "gbm_multi"):
         return "gbm"
     if source in HISTORY_SOURCES and isinstance(getattr(paths, "data", None), Path):
+        return "data"
+    if source in MULTI_HISTORY_SOURCES and getattr(paths, "data", None):
         return "data"
     return None
 
@@ -68,26 +76,25 @@ def _refuse(problem: str, keys: str, expected: str, file: Path | None) -> InputE
     return InputError(problem, file=file, key=keys, expected=expected)
 
 
-#: Why the APC options do not run with accounts (docs/model.md 12).
-APC_ACCOUNTS_REASON = (
-    "the accounts kernels post one EWMA rate per asset (docs/model.md 11.3) and bound "
-    "every rate by margin.cap to screen units (11.5); the APC rates would need a state "
-    "per asset, a bound of (1 + apc_buffer) x cap and a volatility floor from each "
-    "asset's history, which this version does not build"
+#: Why ``[procyclicality]`` does not run with accounts (docs/model.md 3.2, 12).
+ACCOUNTS_MEASURE_REASON = (
+    "the accounts kernels do not measure procyclicality (docs/model.md 3.2, 12)"
 )
 
 
 def _apc_engine_refusal(built: dict[str, Any]) -> tuple[str, str] | None:
-    """``(setting, why)`` when the engine a scenario uses has no APC rates, else ``None``.
+    """``(setting, why)`` when the engine a scenario uses has no APC rates or no
+    procyclicality measure, else ``None``.
 
-    The core engine and the single-asset stage pipeline post the APC rates of
-    docs/model.md 3.1 (one function, kernels/margin.py ``apc_rate``); accounts and
-    lending markets do not.
+    The core engine, the single-asset stage pipeline and the accounts kernels post
+    the APC rates of docs/model.md 3.1 (one function, kernels/margin.py
+    ``apc_rate``; per asset with accounts, 11.3); a lending market has none. The
+    accounts kernels do not measure procyclicality (3.2).
     """
     if built.get("lending") is not None:
         return "lending", "a lending market has no maintenance margin (docs/model.md 13)"
     if is_accounts(built.get("paths"), built.get("book")):
-        return "accounts", APC_ACCOUNTS_REASON
+        return "accounts", ACCOUNTS_MEASURE_REASON
     return None
 
 
@@ -98,13 +105,13 @@ def _check_apc(built: dict[str, Any], file: Path | None) -> None:
         return
     first = f"margin.{keys[0]}"
     refusal = _apc_engine_refusal(built)
-    if refusal is not None:
+    if refusal is not None and refusal[0] != "accounts":  # accounts: per asset (11.3)
         setting, why = refusal
         raise _refuse(
             f"{first} and {setting} do not run together in this version: {why}",
             f"{first}, {setting}",
-            "the APC options with a single-asset book, with or without stages "
-            "(docs/model.md 3.1, 12)",
+            "the APC options with a single-asset or an accounts book, with or without "
+            "stages (docs/model.md 3.1, 12)",
             file,
         )
     if margin.stressed_variance is not None and margin.stressed_weight is None:
@@ -128,8 +135,8 @@ def _check_apc(built: dict[str, Any], file: Path | None) -> None:
             file=file,
             key="margin.vol_floor_lookback_years, paths.source",
             value=getattr(built["paths"], "source", None),
-            expected="paths.source gbm (floor sigma^2), or historical, garch or fhs with a "
-            "data file (docs/model.md 3.1)",
+            expected="paths.source gbm or gbm_multi (floor sigma^2), or historical, garch, "
+            "fhs, historical_multi or fhs_multi with data files (docs/model.md 3.1)",
         )
 
 
@@ -177,9 +184,10 @@ def _check_measure(built: dict[str, Any], file: Path | None) -> None:
 def check_procyclicality(built: dict[str, Any], file: Path | None) -> None:
     """Refuse the APC options and ``[procyclicality]`` where they would mean nothing.
 
-    The APC options and ``[procyclicality]`` run in the core engine and the
-    single-asset stage pipeline (each refused beside accounts or a lending market,
-    naming both settings);
+    The APC options run in the core engine, the single-asset stage pipeline and
+    the accounts kernels (per asset), ``[procyclicality]`` in the first two; each is
+    refused beside a lending market, ``[procyclicality]`` also beside accounts,
+    naming both settings;
     ``stressed_variance`` needs ``stressed_weight``; the buffered
     cap must stay below 100%; the volatility floor needs a path source with a
     history; ``[procyclicality]`` needs a rate that cannot be 0 and an increase

@@ -466,8 +466,9 @@ class VolScaledMargin:
     )
     vol_floor_lookback_years: float | None = spec(
         "APC (c): floor the EWMA variance at the mean squared step log return of the last "
-        "this many years of the path source's data (all of it when shorter; gbm: sigma^2) "
-        "(EMIR asks ten years).",
+        "this many years of the path source's data (all of it when shorter; gbm: sigma^2); "
+        "with accounts each asset's own floor, from its own data file (gbm_multi: its "
+        "sigma^2) (EMIR asks ten years).",
         default=None,
         unit="years",
         gt=0.0,
