@@ -95,6 +95,14 @@ def walk_fund(flows: np.ndarray, fund_initial: float, out_row: np.ndarray) -> No
     ``peak - F`` with the peak starting at ``fund_initial``, and ``fund_required``
     is ``max(0, max_t -C_t)`` with ``C_t`` the cumulative net flow up to step t.
     All amounts in quote units.
+
+    A step whose net flow is zero (no close reached the fund; most of a path's
+    steps) while ``F > 0`` leaves every running value as it was, so it only writes
+    ``F`` and skips the chain of comparisons. Exact: ``F + 0 = F`` for ``F > 0``;
+    ``C`` is never ``-0.0`` (it starts at ``+0.0``, and a sum is ``-0.0`` only when
+    both terms are), so ``C + 0 = C``; and the comparisons hold as they did after the
+    step before (``F`` is not negative, the minimum, peak, drawdown and requirement
+    already account for it). A zero, negative or NaN ``F`` walks the step in full.
     """
     fund = fund_initial
     peak = fund_initial
@@ -105,6 +113,9 @@ def walk_fund(flows: np.ndarray, fund_initial: float, out_row: np.ndarray) -> No
     required = 0.0
     for step in range(flows.shape[1]):
         net = flows[FLOW_TO_FUND, step] - flows[FLOW_BAD_DEBT, step]
+        if net == 0.0 and fund > 0.0:
+            flows[FLOW_FUND, step] = fund
+            continue
         fund += net
         cumulative += net
         if -cumulative > required:
