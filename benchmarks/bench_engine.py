@@ -251,6 +251,18 @@ def targets(cases: list[CaseTiming]) -> list[str]:
             f"{worst.engine_over_generation:.2f}x at {worst.n_positions:,} x {worst.n_paths:,} "
             f"{worst.margin}, over {len(judged)} uncontended case(s){note})."
         )
+        lines.append(
+            "  (c) was set on 2026-11-24, when generation took 1.29 s of the 2.62 s of the "
+            "1M x 100k static case; generation has since moved into SIMD lanes (about 5x per "
+            "core, issue 19), so the ratio now divides by a much smaller floor. The replay "
+            "alone (engine minus generation) on large books: "
+            + ", ".join(
+                f"{c.n_positions:,} x {c.n_paths:,} {c.margin} {_s(c.engine - c.generation)} s"
+                for c in large
+                if c.n_paths == max(x.n_paths for x in large)
+            )
+            + "."
+        )
     return lines
 
 
@@ -325,7 +337,11 @@ def render(
         "the numpy reference on one core.",
         "",
         f"Load average (1 min) before / after the timings: {load[0]:.2f} / {load[1]:.2f} "
-        "(other jobs shared this 2-core machine while it ran).",
+        + (
+            "(other jobs shared this 2-core machine while it ran)."
+            if max(load) > numba.get_num_threads() + 0.5
+            else "(no more than the benchmark's own threads: the machine was otherwise quiet)."
+        ),
         "",
         *table(
             [
