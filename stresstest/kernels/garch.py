@@ -108,14 +108,14 @@ def variance_steps_lanes(
                 + beta * state[lane]
             )
             log_sum[lane] += mu + eps
-            prices[lane] = s0 * exp_lanes(PERCENT * log_sum[lane])
     else:
         for lane in range(state.shape[0]):
             eps = math.sqrt(state[lane]) * z[lane]
             slope = alpha + gamma if eps < 0.0 else alpha
             state[lane] = omega + slope * (eps * eps) + beta * state[lane]
             log_sum[lane] += mu + eps
-            prices[lane] = s0 * exp_lanes(PERCENT * log_sum[lane])
+    for lane in range(state.shape[0]):
+        prices[lane] = s0 * exp_lanes(PERCENT * log_sum[lane])
 
 
 @parallel_kernel

@@ -76,6 +76,27 @@ def trig_t(
 
 
 @inline_kernel
+def student_t_lanes(
+    radius_words: np.ndarray,
+    angle_words: np.ndarray,
+    t_scale: float,
+    t_exponent: float,
+    z: np.ndarray,
+) -> None:
+    """:func:`trig_t` of every lane, in three passes over the lanes that reuse ``z``."""
+    lanes = z.shape[0]
+    for lane in range(lanes):
+        z[lane] = radius_log(radius_words[lane])
+    for lane in range(lanes):
+        z[lane] = exp_lanes(t_exponent * z[lane])
+    for lane in range(lanes):
+        angle_word = angle_words[lane]
+        sign = 1.0 - 2.0 * float(angle_word >> _SHIFT31)
+        v = (float(angle_word & _LOW31) + 0.5) * _TWO_POW_MINUS_31
+        z[lane] = (sign * sin_half_pi(v)) * math.sqrt(t_scale * (z[lane] - 1.0))
+
+
+@inline_kernel
 def skew_t(t_value: float, side_word: np.uint64, lam: float, skew_a: float, skew_b: float) -> float:
     """Hansen's skewed t (arch's SkewStudent, unit variance) from a unit-variance Student-t.
 
@@ -123,18 +144,17 @@ def innovation_pairs_lanes(
         normal_pairs_lanes(k0, k1, pair, stream, first_path, words, z0, z1)
     elif dist == DIST_T:
         philox_lanes(k0, k1, pair, stream, first_path, words)
-        for lane in range(lanes):
-            z0[lane] = trig_t(words[0, lane], words[1, lane], t_scale, t_exponent)
-            z1[lane] = trig_t(words[2, lane], words[3, lane], t_scale, t_exponent)
+        student_t_lanes(words[0], words[1], t_scale, t_exponent, z0)
+        student_t_lanes(words[2], words[3], t_scale, t_exponent, z1)
     elif dist == DIST_SKEWT:
         philox_lanes(k0, k1, 2 * pair, stream, first_path, words)
+        student_t_lanes(words[0], words[1], t_scale, t_exponent, z0)
         for lane in range(lanes):
-            t_value = trig_t(words[0, lane], words[1, lane], t_scale, t_exponent)
-            z0[lane] = skew_t(t_value, words[2, lane], lam, skew_a, skew_b)
+            z0[lane] = skew_t(z0[lane], words[2, lane], lam, skew_a, skew_b)
         philox_lanes(k0, k1, 2 * pair + 1, stream, first_path, words)
+        student_t_lanes(words[0], words[1], t_scale, t_exponent, z1)
         for lane in range(lanes):
-            t_value = trig_t(words[0, lane], words[1, lane], t_scale, t_exponent)
-            z1[lane] = skew_t(t_value, words[2, lane], lam, skew_a, skew_b)
+            z1[lane] = skew_t(z1[lane], words[2, lane], lam, skew_a, skew_b)
     else:
         philox_lanes(k0, k1, pair, stream, first_path, words)
         for lane in range(lanes):
