@@ -41,6 +41,9 @@ _SHIFT32 = np.uint64(32)
 _SQRT_TWO_OVER_PI = math.sqrt(2.0 / math.pi)
 #: Percent to fraction: a log return is 0.01 r.
 PERCENT = 0.01
+#: Steps made per pass (even, so a block starts on an innovation pair): the
+#: innovations and prices of a block, ``STEP_BLOCK x LANES`` doubles each, stay in L1.
+STEP_BLOCK = 32
 
 Variance = tuple[float, float, float, float, float]
 
@@ -67,7 +70,7 @@ def garch_step(model: int, variance: Variance, state: float, z: float) -> tuple[
 
     ``r_t`` is in percent. GARCH is GJR with ``gamma = 0``. The multi-asset FHS
     (:mod:`stresstest.kernels.multi_paths`, docs/model.md 11.1.1) uses this scalar
-    form; the single-asset generators use :func:`variance_steps_lanes`.
+    form; the single-asset generators use :func:`variance_step_lanes`.
     """
     mu, omega, alpha, gamma, beta = variance
     if model == VOL_EGARCH:
@@ -80,21 +83,19 @@ def garch_step(model: int, variance: Variance, state: float, z: float) -> tuple[
 
 
 @kernel
-def variance_steps_lanes(
+def variance_step_lanes(
     model: int,
     variance: Variance,
-    s0: float,
     state: np.ndarray,
     log_sum: np.ndarray,
     z: np.ndarray,
-    prices: np.ndarray,
 ) -> None:
     """One step of every lane: apply ``z[l]``, update ``state[l]`` and ``log_sum[l]``.
 
-    ``prices[l] = s0 exp(0.01 log_sum[l])`` after the step. The operations, in this
-    order: ``eps = sigma z``; GJR ``state = (omega + slope (eps eps)) + beta state``,
-    EGARCH ``state = ((omega + alpha (|z| - sqrt(2/pi))) + gamma z) + beta state``;
-    ``log_sum = log_sum + (mu + eps)``.
+    The operations, in this order: ``eps = sigma z``; GJR ``state = (omega + slope
+    (eps eps)) + beta state``, EGARCH ``state = ((omega + alpha (|z| - sqrt(2/pi))) +
+    gamma z) + beta state``; ``log_sum = log_sum + (mu + eps)``. The price of the step,
+    ``s0 exp(0.01 log_sum)``, is :func:`prices_lanes`'s.
     """
     mu, omega, alpha, gamma, beta = variance
     if model == VOL_EGARCH:
@@ -114,8 +115,36 @@ def variance_steps_lanes(
             slope = alpha + gamma if eps < 0.0 else alpha
             state[lane] = omega + slope * (eps * eps) + beta * state[lane]
             log_sum[lane] += mu + eps
-    for lane in range(state.shape[0]):
-        prices[lane] = s0 * exp_lanes(PERCENT * log_sum[lane])
+
+
+@kernel
+def prices_lanes(s0: float, log_sums: np.ndarray, count: int) -> None:
+    """``log_sums[k, l] <- s0 exp(0.01 log_sums[k, l])`` for the first ``count`` rows.
+
+    One flat loop over ``count x lanes`` independent values, so the polynomial of
+    ``exp`` runs on many vectors at once.
+    """
+    flat = log_sums.reshape(-1)
+    for index in range(count * log_sums.shape[1]):
+        flat[index] = s0 * exp_lanes(PERCENT * flat[index])
+
+
+@kernel
+def transpose_lanes(prices: np.ndarray, out: np.ndarray) -> None:
+    """``out[l, t] = prices[t, l]`` for the rows of ``out``, eight rows at a time.
+
+    A step's eight lanes are one cache line of ``prices``; eight rows of ``out``
+    are written in step order side by side.
+    """
+    rows, n_points = out.shape
+    full = rows - rows % 8
+    for first_lane in range(0, full, 8):
+        for step in range(n_points):
+            for lane in range(first_lane, first_lane + 8):
+                out[lane, step] = prices[step, lane]
+    for lane in range(full, rows):
+        for step in range(n_points):
+            out[lane, step] = prices[step, lane]
 
 
 @parallel_kernel
@@ -148,32 +177,32 @@ def garch_paths(
         first_row = group * LANES
         rows = min(LANES, n_paths - first_row)
         words = np.empty((4, LANES), dtype=np.uint64)
-        z = np.empty((2, LANES))
-        state = np.full(LANES, state0)
-        log_sum = np.zeros(LANES)
+        z = np.empty((STEP_BLOCK, LANES))
         prices = np.empty((n_points, LANES))  # step-major, so each step is a SIMD row
         prices[0, :] = s0
-        for pair in range((n_steps + 1) // 2):
-            innovation_pairs_lanes(
-                k0,
-                k1,
-                pair,
-                stream,
-                first_path + first_row,
-                dist,
-                shape,
-                residuals,
-                words,
-                z[0],
-                z[1],
-            )
-            step = 2 * pair + 1
-            variance_steps_lanes(model, variance, s0, state, log_sum, z[0], prices[step])
-            if step < n_steps:
-                variance_steps_lanes(model, variance, s0, state, log_sum, z[1], prices[step + 1])
-        for lane in range(rows):
-            for step in range(n_points):
-                out[first_row + lane, step] = prices[step, lane]
+        state = np.full(LANES, state0)
+        log_sum = np.zeros(LANES)
+        for first_step in range(0, n_steps, STEP_BLOCK):
+            count = min(STEP_BLOCK, n_steps - first_step)
+            for pair in range((count + 1) // 2):
+                innovation_pairs_lanes(
+                    k0,
+                    k1,
+                    first_step // 2 + pair,
+                    stream,
+                    first_path + first_row,
+                    dist,
+                    shape,
+                    residuals,
+                    words,
+                    z[2 * pair],
+                    z[2 * pair + 1],
+                )
+            for step in range(count):
+                variance_step_lanes(model, variance, state, log_sum, z[step])
+                prices[first_step + 1 + step, :] = log_sum
+            prices_lanes(s0, prices[first_step + 1 :], count)
+        transpose_lanes(prices, out[first_row : first_row + rows])
 
 
 @parallel_kernel
@@ -221,7 +250,7 @@ def garch_paths_from_innovations(
 ) -> None:
     """Prices ``out`` (paths x (T + 1)) from given innovations ``z`` (paths x T).
 
-    The same recursion as :func:`garch_paths` (:func:`variance_steps_lanes`), for
+    The same recursion as :func:`garch_paths` (:func:`variance_step_lanes`), for
     tests and external innovations.
     """
     n_paths, n_steps = z.shape
@@ -232,12 +261,14 @@ def garch_paths_from_innovations(
         z_step = np.zeros(LANES)
         state = np.full(LANES, state0)
         log_sum = np.zeros(LANES)
-        prices = np.empty(LANES)
+        prices = np.empty((1, LANES))
         for lane in range(rows):
             out[first_row + lane, 0] = s0
         for step in range(1, n_steps + 1):
             for lane in range(rows):
                 z_step[lane] = z[first_row + lane, step - 1]
-            variance_steps_lanes(model, variance, s0, state, log_sum, z_step, prices)
+            variance_step_lanes(model, variance, state, log_sum, z_step)
+            prices[0, :] = log_sum
+            prices_lanes(s0, prices, 1)
             for lane in range(rows):
-                out[first_row + lane, step] = prices[lane]
+                out[first_row + lane, step] = prices[0, lane]

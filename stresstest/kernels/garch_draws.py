@@ -7,8 +7,8 @@ z_{2j+2}``; counter words ``(block mod 2^32, stream, p mod 2^32, p >> 32)``:
 
 - normal: the Box-Muller pair of block ``j`` (docs/model.md 1.3);
 - Student-t: block ``j``; ``z_{2j+1}`` from ``(w0, w1)`` and ``z_{2j+2}`` from
-  ``(w2, w3)`` by :func:`trig_t`;
-- skewed t: ``z_t`` from block ``t - 1``: :func:`trig_t` of ``(w0, w1)`` and the
+  ``(w2, w3)`` by :func:`student_t_lanes`;
+- skewed t: ``z_t`` from block ``t - 1``: the Student-t of ``(w0, w1)`` and the
   side word ``w2`` (:func:`skew_t`); ``w3`` is not used;
 - empirical (FHS): block ``j``; 53-bit uniforms from ``(w0, w1)`` and ``(w2, w3)``
   pick the residuals of the two steps.
@@ -54,28 +54,6 @@ def radius_log(word: np.uint64) -> float:
 
 
 @inline_kernel
-def trig_t(
-    radius_word: np.uint64, angle_word: np.uint64, t_scale: float, t_exponent: float
-) -> float:
-    """Bailey's Student-t in trigonometric form, standardized to unit variance.
-
-    A point uniform in the unit disc has squared radius ``w``, uniform in (0, 1), and an
-    independent uniform angle ``theta``, so the polar method's ``u sqrt(nu (w^(-2/nu) - 1)
-    / w)`` (Bailey, 1994) is ``cos(theta) sqrt(nu (w^(-2/nu) - 1))``, without rejection;
-    ``sqrt((nu - 2) / nu)`` makes the variance 1. ``cos(theta)`` has the law of
-    ``s sin(pi v / 2)`` with a fair sign ``s`` and ``v`` uniform in (0, 1). From the words:
-    ``w = (radius_word + 0.5) 2^-32``, ``s = +1`` if ``angle_word < 2^31`` else ``-1``,
-    ``v = ((angle_word mod 2^31) + 0.5) 2^-31``, and
-
-        z = (s sin(pi v / 2)) sqrt((nu - 2) (exp(-(2/nu) ln w) - 1))
-    """
-    sign = 1.0 - 2.0 * float(angle_word >> _SHIFT31)
-    v = (float(angle_word & _LOW31) + 0.5) * _TWO_POW_MINUS_31
-    power = exp_lanes(t_exponent * radius_log(radius_word))
-    return (sign * sin_half_pi(v)) * math.sqrt(t_scale * (power - 1.0))
-
-
-@inline_kernel
 def student_t_lanes(
     radius_words: np.ndarray,
     angle_words: np.ndarray,
@@ -83,7 +61,23 @@ def student_t_lanes(
     t_exponent: float,
     z: np.ndarray,
 ) -> None:
-    """:func:`trig_t` of every lane, in three passes over the lanes that reuse ``z``."""
+    """Bailey's Student-t in trigonometric form, unit variance, into every lane of ``z``.
+
+    A point uniform in the unit disc has squared radius ``w``, uniform in (0, 1), and an
+    independent uniform angle ``theta``, so the polar method's ``u sqrt(nu (w^(-2/nu) - 1)
+    / w)`` (Bailey, 1994) is ``cos(theta) sqrt(nu (w^(-2/nu) - 1))``, without rejection;
+    ``sqrt((nu - 2) / nu)`` makes the variance 1. ``cos(theta)`` has the law of
+    ``s sin(pi v / 2)`` with a fair sign ``s`` and ``v`` uniform in (0, 1). From the words
+    of lane ``l``: ``w = (radius_words[l] + 0.5) 2^-32``, ``s = +1`` if ``angle_words[l] <
+    2^31`` else ``-1``, ``v = ((angle_words[l] mod 2^31) + 0.5) 2^-31``, and
+
+        z[l] = (s sin(pi v / 2)) sqrt((nu - 2) (exp(-(2/nu) ln w) - 1))
+
+    In three passes over the lanes (``ln w``, then the ``exp``, then the rest), each
+    keeping its value in ``z``: a single loop holding the three polynomials and the
+    square root is bound by the latency of their Horner chains, short loops let the
+    core overlap the lanes' chains. The same operations on every lane either way.
+    """
     lanes = z.shape[0]
     for lane in range(lanes):
         z[lane] = radius_log(radius_words[lane])
@@ -112,11 +106,9 @@ def skew_t(t_value: float, side_word: np.uint64, lam: float, skew_a: float, skew
 
 
 @inline_kernel
-def pick(residuals: np.ndarray, uniform: float) -> float:
-    """``residuals[floor(uniform n)]`` (index clipped to ``n - 1``) for a uniform in [0, 1)."""
-    n = residuals.shape[0]
-    index = min(int(uniform * n), n - 1)
-    return float(residuals[index])
+def residual_index(uniform: float, n: int) -> int:
+    """``floor(uniform n)`` clipped to ``n - 1``: the residual a uniform in [0, 1) picks."""
+    return min(int(uniform * n), n - 1)
 
 
 @kernel
@@ -157,6 +149,10 @@ def innovation_pairs_lanes(
             z1[lane] = skew_t(z1[lane], words[2, lane], lam, skew_a, skew_b)
     else:
         philox_lanes(k0, k1, pair, stream, first_path, words)
+        n = residuals.shape[0]
+        for lane in range(lanes):  # the indices first, then the loads: short loops
+            words[0, lane] = residual_index(uniform53(words[0, lane], words[1, lane]), n)
+            words[2, lane] = residual_index(uniform53(words[2, lane], words[3, lane]), n)
         for lane in range(lanes):
-            z0[lane] = pick(residuals, uniform53(words[0, lane], words[1, lane]))
-            z1[lane] = pick(residuals, uniform53(words[2, lane], words[3, lane]))
+            z0[lane] = residuals[words[0, lane]]
+            z1[lane] = residuals[words[2, lane]]
