@@ -32,7 +32,7 @@ import numpy as np
 
 from stresstest.kernels.enums import VOL_EGARCH
 from stresstest.kernels.fast_math import exp_lanes
-from stresstest.kernels.garch_draws import LANES, Shape, innovation_pairs_lanes
+from stresstest.kernels.garch_draws import LANES, Shape, innovations_lanes
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.rng import philox4x32_10
 
@@ -70,7 +70,7 @@ def garch_step(model: int, variance: Variance, state: float, z: float) -> tuple[
 
     ``r_t`` is in percent. GARCH is GJR with ``gamma = 0``. The multi-asset FHS
     (:mod:`stresstest.kernels.multi_paths`, docs/model.md 11.1.1) uses this scalar
-    form; the single-asset generators use :func:`variance_step_lanes`.
+    form; the single-asset generators use :func:`variance_steps_lanes`.
     """
     mu, omega, alpha, gamma, beta = variance
     if model == VOL_EGARCH:
@@ -83,38 +83,45 @@ def garch_step(model: int, variance: Variance, state: float, z: float) -> tuple[
 
 
 @kernel
-def variance_step_lanes(
+def variance_steps_lanes(
     model: int,
     variance: Variance,
     state: np.ndarray,
     log_sum: np.ndarray,
     z: np.ndarray,
+    count: int,
+    log_sums: np.ndarray,
 ) -> None:
-    """One step of every lane: apply ``z[l]``, update ``state[l]`` and ``log_sum[l]``.
+    """Steps ``k < count`` of every lane: apply ``z[k, l]``, update ``state[l]`` and ``log_sum[l]``.
 
-    The operations, in this order: ``eps = sigma z``; GJR ``state = (omega + slope
-    (eps eps)) + beta state``, EGARCH ``state = ((omega + alpha (|z| - sqrt(2/pi))) +
-    gamma z) + beta state``; ``log_sum = log_sum + (mu + eps)``. The price of the step,
-    ``s0 exp(0.01 log_sum)``, is :func:`prices_lanes`'s.
+    ``log_sums[k, l]`` is ``log_sum[l]`` after step ``k``. The operations, in this order:
+    ``eps = sigma z``; GJR ``state = (omega + slope (eps eps)) + beta state``, EGARCH
+    ``state = ((omega + alpha (|z| - sqrt(2/pi))) + gamma z) + beta state``; ``log_sum =
+    log_sum + (mu + eps)``. The prices, ``s0 exp(0.01 log_sum)``, are :func:`prices_lanes`'s.
     """
     mu, omega, alpha, gamma, beta = variance
+    lanes = state.shape[0]
     if model == VOL_EGARCH:
-        for lane in range(state.shape[0]):
-            z_lane = z[lane]
-            eps = exp_lanes(0.5 * state[lane]) * z_lane
-            state[lane] = (
-                omega
-                + alpha * (abs(z_lane) - _SQRT_TWO_OVER_PI)
-                + gamma * z_lane
-                + beta * state[lane]
-            )
-            log_sum[lane] += mu + eps
+        for step in range(count):
+            for lane in range(lanes):
+                z_lane = z[step, lane]
+                eps = exp_lanes(0.5 * state[lane]) * z_lane
+                state[lane] = (
+                    omega
+                    + alpha * (abs(z_lane) - _SQRT_TWO_OVER_PI)
+                    + gamma * z_lane
+                    + beta * state[lane]
+                )
+                log_sum[lane] += mu + eps
+                log_sums[step, lane] = log_sum[lane]
     else:
-        for lane in range(state.shape[0]):
-            eps = math.sqrt(state[lane]) * z[lane]
-            slope = alpha + gamma if eps < 0.0 else alpha
-            state[lane] = omega + slope * (eps * eps) + beta * state[lane]
-            log_sum[lane] += mu + eps
+        for step in range(count):
+            for lane in range(lanes):
+                eps = math.sqrt(state[lane]) * z[step, lane]
+                slope = alpha + gamma if eps < 0.0 else alpha
+                state[lane] = omega + slope * (eps * eps) + beta * state[lane]
+                log_sum[lane] += mu + eps
+                log_sums[step, lane] = log_sum[lane]
 
 
 @kernel
@@ -184,24 +191,21 @@ def garch_paths(
         log_sum = np.zeros(LANES)
         for first_step in range(0, n_steps, STEP_BLOCK):
             count = min(STEP_BLOCK, n_steps - first_step)
-            for pair in range((count + 1) // 2):
-                innovation_pairs_lanes(
-                    k0,
-                    k1,
-                    first_step // 2 + pair,
-                    stream,
-                    first_path + first_row,
-                    dist,
-                    shape,
-                    residuals,
-                    words,
-                    z[2 * pair],
-                    z[2 * pair + 1],
-                )
-            for step in range(count):
-                variance_step_lanes(model, variance, state, log_sum, z[step])
-                prices[first_step + 1 + step, :] = log_sum
-            prices_lanes(s0, prices[first_step + 1 :], count)
+            innovations_lanes(
+                k0,
+                k1,
+                first_step // 2,
+                stream,
+                first_path + first_row,
+                dist,
+                shape,
+                residuals,
+                words,
+                z[: 2 * ((count + 1) // 2)],
+            )
+            block = prices[first_step + 1 :]
+            variance_steps_lanes(model, variance, state, log_sum, z, count, block)
+            prices_lanes(s0, block, count)
         transpose_lanes(prices, out[first_row : first_row + rows])
 
 
@@ -225,18 +229,8 @@ def garch_innovations(
         words = np.empty((4, LANES), dtype=np.uint64)
         z = np.empty((2, LANES))
         for pair in range((n_steps + 1) // 2):
-            innovation_pairs_lanes(
-                k0,
-                k1,
-                pair,
-                stream,
-                first_path + first_row,
-                dist,
-                shape,
-                residuals,
-                words,
-                z[0],
-                z[1],
+            innovations_lanes(
+                k0, k1, pair, stream, first_path + first_row, dist, shape, residuals, words, z
             )
             for lane in range(rows):
                 out[first_row + lane, 2 * pair] = z[0, lane]
@@ -250,7 +244,7 @@ def garch_paths_from_innovations(
 ) -> None:
     """Prices ``out`` (paths x (T + 1)) from given innovations ``z`` (paths x T).
 
-    The same recursion as :func:`garch_paths` (:func:`variance_step_lanes`), for
+    The same recursion as :func:`garch_paths` (:func:`variance_steps_lanes`), for
     tests and external innovations.
     """
     n_paths, n_steps = z.shape
@@ -258,7 +252,7 @@ def garch_paths_from_innovations(
     for group in numba.prange(n_groups):
         first_row = group * LANES
         rows = min(LANES, n_paths - first_row)
-        z_step = np.zeros(LANES)
+        z_step = np.zeros((1, LANES))
         state = np.full(LANES, state0)
         log_sum = np.zeros(LANES)
         prices = np.empty((1, LANES))
@@ -266,9 +260,8 @@ def garch_paths_from_innovations(
             out[first_row + lane, 0] = s0
         for step in range(1, n_steps + 1):
             for lane in range(rows):
-                z_step[lane] = z[first_row + lane, step - 1]
-            variance_step_lanes(model, variance, state, log_sum, z_step)
-            prices[0, :] = log_sum
+                z_step[0, lane] = z[first_row + lane, step - 1]
+            variance_steps_lanes(model, variance, state, log_sum, z_step, 1, prices)
             prices_lanes(s0, prices, 1)
             for lane in range(rows):
                 out[first_row + lane, step] = prices[0, lane]

@@ -112,47 +112,52 @@ def residual_index(uniform: float, n: int) -> int:
 
 
 @kernel
-def innovation_pairs_lanes(
+def innovations_lanes(
     k0: np.uint64,
     k1: np.uint64,
-    pair: int,
+    first_pair: int,
     stream: int,
     first_path: int,
     dist: int,
     shape: Shape,
     residuals: np.ndarray,
     words: np.ndarray,
-    z0: np.ndarray,
-    z1: np.ndarray,
+    z: np.ndarray,
 ) -> None:
-    """``z_{2 pair + 1}`` into ``z0``, ``z_{2 pair + 2}`` into ``z1``, of paths ``first_path + l``.
+    """Innovation pairs ``first_pair ..`` of paths ``first_path + l`` into ``z``.
 
-    ``words`` is scratch of shape ``(4, lanes)`` (``uint64``); ``residuals`` is read
-    only for ``DIST_EMPIRICAL``. See the module text for the layout.
+    ``z`` has shape ``(2 n_pairs, lanes)``: rows ``2 k`` and ``2 k + 1`` are ``z_{2 j + 1}``
+    and ``z_{2 j + 2}`` of pair ``j = first_pair + k``. ``words`` is scratch of shape
+    ``(4, lanes)`` (``uint64``); ``residuals`` is read only for ``DIST_EMPIRICAL``. See
+    the module text for the layout. One call makes a block of pairs, so the set-up of
+    the loops over lanes is paid once a block.
     """
     t_scale, t_exponent, lam, skew_a, skew_b = shape
-    lanes = z0.shape[0]
+    lanes = z.shape[1]
+    n_pairs = z.shape[0] // 2
     if dist == DIST_NORMAL:
-        normal_pairs_lanes(k0, k1, pair, stream, first_path, words, z0, z1)
+        for k in range(n_pairs):
+            normal_pairs_lanes(
+                k0, k1, first_pair + k, stream, first_path, words, z[2 * k], z[2 * k + 1]
+            )
     elif dist == DIST_T:
-        philox_lanes(k0, k1, pair, stream, first_path, words)
-        student_t_lanes(words[0], words[1], t_scale, t_exponent, z0)
-        student_t_lanes(words[2], words[3], t_scale, t_exponent, z1)
+        for k in range(n_pairs):
+            philox_lanes(k0, k1, first_pair + k, stream, first_path, words)
+            student_t_lanes(words[0], words[1], t_scale, t_exponent, z[2 * k])
+            student_t_lanes(words[2], words[3], t_scale, t_exponent, z[2 * k + 1])
     elif dist == DIST_SKEWT:
-        philox_lanes(k0, k1, 2 * pair, stream, first_path, words)
-        student_t_lanes(words[0], words[1], t_scale, t_exponent, z0)
-        for lane in range(lanes):
-            z0[lane] = skew_t(z0[lane], words[2, lane], lam, skew_a, skew_b)
-        philox_lanes(k0, k1, 2 * pair + 1, stream, first_path, words)
-        student_t_lanes(words[0], words[1], t_scale, t_exponent, z1)
-        for lane in range(lanes):
-            z1[lane] = skew_t(z1[lane], words[2, lane], lam, skew_a, skew_b)
+        for step in range(2 * n_pairs):  # one block per step
+            philox_lanes(k0, k1, 2 * first_pair + step, stream, first_path, words)
+            student_t_lanes(words[0], words[1], t_scale, t_exponent, z[step])
+            for lane in range(lanes):
+                z[step, lane] = skew_t(z[step, lane], words[2, lane], lam, skew_a, skew_b)
     else:
-        philox_lanes(k0, k1, pair, stream, first_path, words)
         n = residuals.shape[0]
-        for lane in range(lanes):  # the indices first, then the loads: short loops
-            words[0, lane] = residual_index(uniform53(words[0, lane], words[1, lane]), n)
-            words[2, lane] = residual_index(uniform53(words[2, lane], words[3, lane]), n)
-        for lane in range(lanes):
-            z0[lane] = residuals[words[0, lane]]
-            z1[lane] = residuals[words[2, lane]]
+        for k in range(n_pairs):
+            philox_lanes(k0, k1, first_pair + k, stream, first_path, words)
+            for lane in range(lanes):  # the indices first, then the loads: short loops
+                words[0, lane] = residual_index(uniform53(words[0, lane], words[1, lane]), n)
+                words[2, lane] = residual_index(uniform53(words[2, lane], words[3, lane]), n)
+            for lane in range(lanes):
+                z[2 * k, lane] = residuals[words[0, lane]]
+                z[2 * k + 1, lane] = residuals[words[2, lane]]
