@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from stresstest.kernels.enums import DIST_NORMAL, DIST_SKEWT, DIST_T
-from stresstest.kernels.fast_math import exp_lanes, minus_two_log, sin_half_pi
+from stresstest.kernels.fast_math import exp_lanes, log_53, sin_half_pi
 from stresstest.kernels.jit import inline_kernel, kernel
 from stresstest.kernels.rng import normal_pairs_lanes, philox_lanes, uniform53
 
@@ -47,10 +47,11 @@ Shape = tuple[float, float, float, float, float]
 def radius_log(word: np.uint64) -> float:
     """``ln w`` of ``w = (word + 0.5) 2^-32``: ``-(1/2) (-2 ln((2 word + 1) 2^20 / 2^53))``.
 
-    ``(2 word + 1) 2^20 / 2^53`` is ``w`` exactly, so :func:`minus_two_log` applies;
-    halving is exact.
+    ``(2 word + 1) 2^20 / 2^53`` is ``w`` exactly, so the ``ln`` of docs/model.md 1.3
+    applies; :func:`~stresstest.kernels.fast_math.log_53` is it before the exact
+    multiplication by ``-2``, so the halving is not done either.
     """
-    return -0.5 * minus_two_log(((word << _ONE) | _ONE) << _SHIFT20)
+    return log_53(((word << _ONE) | _ONE) << _SHIFT20)
 
 
 @inline_kernel
