@@ -19,6 +19,16 @@ path's prices do not depend on its group, chunk or thread. The innovations ``z_t
 and their place in the Philox stream are in :mod:`stresstest.kernels.garch_draws`
 (docs/model.md 1.6).
 
+A group makes its steps in blocks of :data:`STEP_BLOCK`: the block's innovations
+(:func:`~stresstest.kernels.garch_draws.innovations_lanes`), then its recursion
+(:func:`variance_steps_lanes`), then the prices of the whole block in one flat pass
+(:func:`prices_lanes`); the lane-major prices go into the rows of ``out`` at the end
+(:func:`transpose_lanes`). Short passes, each over many independent lanes, keep the
+polynomials' dependence chains overlapped (one loop doing everything was bound by
+their latency), and each pass's set-up is paid once a block. Every lane does the
+same operations in the same order as one path alone would, so the bits do not
+depend on the blocks (docs/performance.md, "GARCH family and FHS in SIMD lanes").
+
 ``shape = (t_scale, t_exponent, lam, skew_a, skew_b)`` with ``t_scale = nu - 2`` and
 ``t_exponent = -2 / nu``; ``variance = (mu, omega, alpha, gamma, beta)`` in arch's units.
 """
