@@ -73,7 +73,7 @@ _leading_zeros = cast("Callable[[np.uint64], np.uint64]", leading_zeros)
 def exp_lanes(x: float) -> float:
     """``exp(x)`` of ``x`` clamped to ``[-708, 709]`` (dimensionless); see the module text."""
     x = min(max(x, -708.0), 709.0)
-    n = np.floor(x * _INV_LN2 + 0.5)  # a double: the products below need no conversion
+    n = float(np.floor(x * _INV_LN2 + 0.5))  # a double: n ln2_hi, n ln2_lo need no conversion
     r = (x - n * _LN2_HI) - n * _LN2_LO
     p = 1.0 / 6227020800.0  # 1/13!
     p = p * r + 1.0 / 479001600.0
