@@ -73,7 +73,7 @@ _leading_zeros = cast("Callable[[np.uint64], np.uint64]", leading_zeros)
 def exp_lanes(x: float) -> float:
     """``exp(x)`` of ``x`` clamped to ``[-708, 709]`` (dimensionless); see the module text."""
     x = min(max(x, -708.0), 709.0)
-    n = math.floor(x * _INV_LN2 + 0.5)
+    n = float(np.floor(x * _INV_LN2 + 0.5))  # a double: n ln2_hi, n ln2_lo need no conversion
     r = (x - n * _LN2_HI) - n * _LN2_LO
     p = 1.0 / 6227020800.0  # 1/13!
     p = p * r + 1.0 / 479001600.0
@@ -95,6 +95,17 @@ def exp_lanes(x: float) -> float:
 @inline_kernel
 def minus_two_log(m: np.uint64) -> float:
     """``-2 ln(m / 2^53)`` for an integer ``m`` in ``[1, 2^53]``; see the module text."""
+    return -2.0 * log_53(m)
+
+
+@inline_kernel
+def log_53(m: np.uint64) -> float:
+    """``ln(m / 2^53)`` for an integer ``m`` in ``[1, 2^53]``: :func:`minus_two_log` / -2, exactly.
+
+    Multiplying by ``-2`` only shifts the exponent and flips the sign, so a caller that
+    wants the logarithm itself (the Student-t's radius) takes this and skips the
+    multiplications by ``-2`` and ``-1/2``.
+    """
     zeros = _leading_zeros(m)
     exponent = np.int64(63) - np.int64(zeros)  # m = 2^exponent x, x in [1, 2)
     normal = m << (max(zeros, _ELEVEN) - _ELEVEN)  # leading bit at bit 52
@@ -118,7 +129,7 @@ def minus_two_log(m: np.uint64) -> float:
     p = p * z + 1.0 / 3.0
     log_x = 2.0 * s + 2.0 * s * z * p
     k = float(exponent - 53)
-    return -2.0 * ((k * _LN2_HI + log_x) + k * _LN2_LO)
+    return (k * _LN2_HI + log_x) + k * _LN2_LO
 
 
 @inline_kernel

@@ -19,6 +19,16 @@ path's prices do not depend on its group, chunk or thread. The innovations ``z_t
 and their place in the Philox stream are in :mod:`stresstest.kernels.garch_draws`
 (docs/model.md 1.6).
 
+A group makes its steps in blocks of :data:`STEP_BLOCK`: the block's innovations
+(:func:`~stresstest.kernels.garch_draws.innovations_lanes`), then its recursion
+(:func:`variance_steps_lanes`), then the prices of the whole block in one flat pass
+(:func:`prices_lanes`); the lane-major prices go into the rows of ``out`` at the end
+(:func:`transpose_lanes`). Short passes, each over many independent lanes, keep the
+polynomials' dependence chains overlapped (one loop doing everything was bound by
+their latency), and each pass's set-up is paid once a block. Every lane does the
+same operations in the same order as one path alone would, so the bits do not
+depend on the blocks (docs/performance.md, "GARCH family and FHS in SIMD lanes").
+
 ``shape = (t_scale, t_exponent, lam, skew_a, skew_b)`` with ``t_scale = nu - 2`` and
 ``t_exponent = -2 / nu``; ``variance = (mu, omega, alpha, gamma, beta)`` in arch's units.
 """
@@ -32,7 +42,7 @@ import numpy as np
 
 from stresstest.kernels.enums import VOL_EGARCH
 from stresstest.kernels.fast_math import exp_lanes
-from stresstest.kernels.garch_draws import LANES, Shape, innovation_pairs_lanes
+from stresstest.kernels.garch_draws import LANES, Shape, innovations_lanes
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.rng import philox4x32_10
 
@@ -41,6 +51,9 @@ _SHIFT32 = np.uint64(32)
 _SQRT_TWO_OVER_PI = math.sqrt(2.0 / math.pi)
 #: Percent to fraction: a log return is 0.01 r.
 PERCENT = 0.01
+#: Steps made per pass (even, so a block starts on an innovation pair): a block's
+#: innovations, ``STEP_BLOCK x LANES`` doubles (16 KiB), stay in L1. 16 and 64 were no faster.
+STEP_BLOCK = 32
 
 Variance = tuple[float, float, float, float, float]
 
@@ -83,39 +96,72 @@ def garch_step(model: int, variance: Variance, state: float, z: float) -> tuple[
 def variance_steps_lanes(
     model: int,
     variance: Variance,
-    s0: float,
     state: np.ndarray,
     log_sum: np.ndarray,
     z: np.ndarray,
-    prices: np.ndarray,
+    count: int,
+    log_sums: np.ndarray,
 ) -> None:
-    """One step of every lane: apply ``z[l]``, update ``state[l]`` and ``log_sum[l]``.
+    """Steps ``k < count`` of every lane: apply ``z[k, l]``, update ``state[l]`` and ``log_sum[l]``.
 
-    ``prices[l] = s0 exp(0.01 log_sum[l])`` after the step. The operations, in this
-    order: ``eps = sigma z``; GJR ``state = (omega + slope (eps eps)) + beta state``,
-    EGARCH ``state = ((omega + alpha (|z| - sqrt(2/pi))) + gamma z) + beta state``;
-    ``log_sum = log_sum + (mu + eps)``.
+    ``log_sums[k, l]`` is ``log_sum[l]`` after step ``k``. The operations, in this order:
+    ``eps = sigma z``; GJR ``state = (omega + slope (eps eps)) + beta state``, EGARCH
+    ``state = ((omega + alpha (|z| - sqrt(2/pi))) + gamma z) + beta state``; ``log_sum =
+    log_sum + (mu + eps)``. The prices, ``s0 exp(0.01 log_sum)``, are :func:`prices_lanes`'s.
     """
     mu, omega, alpha, gamma, beta = variance
+    lanes = state.shape[0]
     if model == VOL_EGARCH:
-        for lane in range(state.shape[0]):
-            z_lane = z[lane]
-            eps = exp_lanes(0.5 * state[lane]) * z_lane
-            state[lane] = (
-                omega
-                + alpha * (abs(z_lane) - _SQRT_TWO_OVER_PI)
-                + gamma * z_lane
-                + beta * state[lane]
-            )
-            log_sum[lane] += mu + eps
-            prices[lane] = s0 * exp_lanes(PERCENT * log_sum[lane])
+        for step in range(count):
+            for lane in range(lanes):
+                z_lane = z[step, lane]
+                eps = exp_lanes(0.5 * state[lane]) * z_lane
+                state[lane] = (
+                    omega
+                    + alpha * (abs(z_lane) - _SQRT_TWO_OVER_PI)
+                    + gamma * z_lane
+                    + beta * state[lane]
+                )
+                log_sum[lane] += mu + eps
+                log_sums[step, lane] = log_sum[lane]
     else:
-        for lane in range(state.shape[0]):
-            eps = math.sqrt(state[lane]) * z[lane]
-            slope = alpha + gamma if eps < 0.0 else alpha
-            state[lane] = omega + slope * (eps * eps) + beta * state[lane]
-            log_sum[lane] += mu + eps
-            prices[lane] = s0 * exp_lanes(PERCENT * log_sum[lane])
+        for step in range(count):
+            for lane in range(lanes):
+                eps = math.sqrt(state[lane]) * z[step, lane]
+                slope = alpha + gamma if eps < 0.0 else alpha
+                state[lane] = omega + slope * (eps * eps) + beta * state[lane]
+                log_sum[lane] += mu + eps
+                log_sums[step, lane] = log_sum[lane]
+
+
+@kernel
+def prices_lanes(s0: float, log_sums: np.ndarray, count: int) -> None:
+    """``log_sums[k, l] <- s0 exp(0.01 log_sums[k, l])`` for the first ``count`` rows.
+
+    One flat loop over ``count x lanes`` independent values, so the polynomial of
+    ``exp`` runs on many vectors at once.
+    """
+    flat = log_sums.reshape(-1)
+    for index in range(count * log_sums.shape[1]):
+        flat[index] = s0 * exp_lanes(PERCENT * flat[index])
+
+
+@kernel
+def transpose_lanes(prices: np.ndarray, out: np.ndarray) -> None:
+    """``out[l, t] = prices[t, l]`` for the rows of ``out``, eight rows at a time.
+
+    A step's eight lanes are one cache line of ``prices``; eight rows of ``out``
+    are written in step order side by side.
+    """
+    rows, n_points = out.shape
+    full = rows - rows % 8
+    for first_lane in range(0, full, 8):
+        for step in range(n_points):
+            for lane in range(first_lane, first_lane + 8):
+                out[lane, step] = prices[step, lane]
+    for lane in range(full, rows):
+        for step in range(n_points):
+            out[lane, step] = prices[step, lane]
 
 
 @parallel_kernel
@@ -148,32 +194,29 @@ def garch_paths(
         first_row = group * LANES
         rows = min(LANES, n_paths - first_row)
         words = np.empty((4, LANES), dtype=np.uint64)
-        z = np.empty((2, LANES))
-        state = np.full(LANES, state0)
-        log_sum = np.zeros(LANES)
+        z = np.empty((STEP_BLOCK, LANES))
         prices = np.empty((n_points, LANES))  # step-major, so each step is a SIMD row
         prices[0, :] = s0
-        for pair in range((n_steps + 1) // 2):
-            innovation_pairs_lanes(
+        state = np.full(LANES, state0)
+        log_sum = np.zeros(LANES)
+        for first_step in range(0, n_steps, STEP_BLOCK):
+            count = min(STEP_BLOCK, n_steps - first_step)
+            innovations_lanes(
                 k0,
                 k1,
-                pair,
+                first_step // 2,
                 stream,
                 first_path + first_row,
                 dist,
                 shape,
                 residuals,
                 words,
-                z[0],
-                z[1],
+                z[: 2 * ((count + 1) // 2)],
             )
-            step = 2 * pair + 1
-            variance_steps_lanes(model, variance, s0, state, log_sum, z[0], prices[step])
-            if step < n_steps:
-                variance_steps_lanes(model, variance, s0, state, log_sum, z[1], prices[step + 1])
-        for lane in range(rows):
-            for step in range(n_points):
-                out[first_row + lane, step] = prices[step, lane]
+            block = prices[first_step + 1 :]
+            variance_steps_lanes(model, variance, state, log_sum, z, count, block)
+            prices_lanes(s0, block, count)
+        transpose_lanes(prices, out[first_row : first_row + rows])
 
 
 @parallel_kernel
@@ -196,18 +239,8 @@ def garch_innovations(
         words = np.empty((4, LANES), dtype=np.uint64)
         z = np.empty((2, LANES))
         for pair in range((n_steps + 1) // 2):
-            innovation_pairs_lanes(
-                k0,
-                k1,
-                pair,
-                stream,
-                first_path + first_row,
-                dist,
-                shape,
-                residuals,
-                words,
-                z[0],
-                z[1],
+            innovations_lanes(
+                k0, k1, pair, stream, first_path + first_row, dist, shape, residuals, words, z
             )
             for lane in range(rows):
                 out[first_row + lane, 2 * pair] = z[0, lane]
@@ -229,15 +262,16 @@ def garch_paths_from_innovations(
     for group in numba.prange(n_groups):
         first_row = group * LANES
         rows = min(LANES, n_paths - first_row)
-        z_step = np.zeros(LANES)
+        z_step = np.zeros((1, LANES))
         state = np.full(LANES, state0)
         log_sum = np.zeros(LANES)
-        prices = np.empty(LANES)
+        prices = np.empty((1, LANES))
         for lane in range(rows):
             out[first_row + lane, 0] = s0
         for step in range(1, n_steps + 1):
             for lane in range(rows):
-                z_step[lane] = z[first_row + lane, step - 1]
-            variance_steps_lanes(model, variance, s0, state, log_sum, z_step, prices)
+                z_step[0, lane] = z[first_row + lane, step - 1]
+            variance_steps_lanes(model, variance, state, log_sum, z_step, 1, prices)
+            prices_lanes(s0, prices, 1)
             for lane in range(rows):
-                out[first_row + lane, step] = prices[lane]
+                out[first_row + lane, step] = prices[0, lane]
