@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.engine_cases import MARGINS
 from stresstest.engine.plan import (
     ReplayPlan,
     fuses_generation,
@@ -29,19 +30,6 @@ from stresstest.engine.run import prepare, run
 from stresstest.kernels.gbm import LANES
 from stresstest.paths.memory import MemoryPathSource
 from stresstest.scenario import load_scenario
-
-MARGINS = {
-    "static": {"model": "static", "maintenance": 0.01},
-    "vol_scaled": {
-        "model": "vol_scaled",
-        "k": 3.0,
-        "horizon_steps": 8,
-        "ewma_lambda": 0.94,
-        "initial_variance": 1e-4,
-        "floor": 0.004,
-        "cap": 0.2,
-    },
-}
 
 
 def _scenario(

@@ -182,13 +182,7 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
         offset = plan.attribution_offset
         replay_paths_attributed(
             prices,
-            variant.margin,
-            variant.liquidation,
-            variant.book.long_threshold,
-            variant.book.long_prefix,
-            variant.book.short_threshold,
-            variant.book.short_prefix,
-            variant.fund_initial,
+            *core_arguments(variant),
             plan.grid,
             out[index],
             grid_out[index],
@@ -199,16 +193,44 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     return out, grid_out
 
 
-def attribution_arguments(
+def core_arguments(
     variant: VariantPlan,
-) -> tuple[tuple[np.ndarray, ...], np.ndarray, int]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """The core replay's design and book arguments for ``variant``, in its kernels' order.
+
+    ``(margin, liquidation, long_threshold, long_prefix, short_threshold,
+    short_prefix, fund_initial)``: the arguments ``replay_paths_attributed``,
+    ``gbm_replay_paths`` and ``requirement_paths`` share.
+    """
+    book = variant.book
+    return (
+        variant.margin,
+        variant.liquidation,
+        book.long_threshold,
+        book.long_prefix,
+        book.short_threshold,
+        book.short_prefix,
+        variant.fund_initial,
+    )
+
+
+#: The book by cohort as the core replay takes it (``replay_path``'s ``cohorts``).
+CohortArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def attribution_arguments(variant: VariantPlan) -> tuple[CohortArrays, np.ndarray, int]:
     """The core replay's ``(cohorts, step_edges)`` for ``variant`` and its attribution width."""
     from stresstest.kernels.replay import NO_COHORTS, NO_STEP_EDGES
 
     if variant.attribution is None:
         return NO_COHORTS, NO_STEP_EDGES, 0
     cohorts, step_edges = variant.attribution.kernel_arguments()
-    return cohorts, step_edges, variant.attribution.width
+    long_threshold, long_prefix, long_bounds, short_threshold, short_prefix, short_bounds = cohorts
+    return (
+        (long_threshold, long_prefix, long_bounds, short_threshold, short_prefix, short_bounds),
+        step_edges,
+        variant.attribution.width,
+    )
 
 
 def fuses_generation(plan: ReplayPlan) -> bool:
@@ -256,13 +278,7 @@ def replay_gbm_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarr
         source.config.sigma,
         source.config.drift,
         source.n_steps,
-        variant.margin,
-        variant.liquidation,
-        variant.book.long_threshold,
-        variant.book.long_prefix,
-        variant.book.short_threshold,
-        variant.book.short_prefix,
-        variant.fund_initial,
+        *core_arguments(variant),
         plan.grid,
         out[0],
         grid_out[0],
@@ -303,16 +319,9 @@ def requirement_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndar
     prices = plan.source.chunk(first, count)
     out = np.zeros((len(plan.variants), count, plan.n_metrics))
     for index, variant in enumerate(plan.variants):
-        book = variant.book
         requirement_paths(
             prices,
-            variant.margin,
-            variant.liquidation,
-            book.long_threshold,
-            book.long_prefix,
-            book.short_threshold,
-            book.short_prefix,
-            variant.fund_initial,
+            *core_arguments(variant),
             out[index],
         )
     return out, np.empty((len(plan.variants), count, N_GRID, 0))

@@ -1,4 +1,4 @@
-"""GBM generation fused with the core replay, one group of :data:`~stresstest.kernels.gbm.LANES` paths at a time.
+"""GBM generation fused with the core replay, one group of 64 paths (``gbm.LANES``) at a time.
 
 The unfused engine generates a chunk of paths (about 64 MB of prices,
 :func:`stresstest.kernels.gbm.gbm_paths`) and replays it afterwards
@@ -8,7 +8,7 @@ group's prices into a buffer of its own (``(T + 1) x LANES`` floats, 369 KB at
 720 steps, which stays in the core's second-level cache) with the same
 :func:`~stresstest.kernels.gbm.gbm_group`, copies each lane into a path of
 ``T + 1`` contiguous prices and replays it with the same
-:data:`~stresstest.kernels.replay.replay_path`. The prices are the same bits as
+:func:`~stresstest.kernels.replay.replay_row` as the unfused driver. The prices are the same bits as
 ``gbm_paths``'s and the replay reads the same values in the same order, so every
 output is the same bits as generation followed by the replay
 (tests/test_gbm_replay.py).
@@ -19,10 +19,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from stresstest.kernels.fund import N_FLOWS, record_grid
 from stresstest.kernels.gbm import LANES, gbm_group
 from stresstest.kernels.jit import parallel_kernel
-from stresstest.kernels.replay import replay_path
+from stresstest.kernels.replay import replay_row
 
 
 @parallel_kernel
@@ -73,8 +72,7 @@ def gbm_replay_paths(
             for step in range(n_points):
                 prices[step] = lanes[step, lane]
             row = first_row + lane
-            flows = np.zeros((N_FLOWS, n_points))
-            replay_path(
+            replay_row(
                 prices,
                 margin,
                 liquidation,
@@ -83,11 +81,10 @@ def gbm_replay_paths(
                 short_threshold,
                 short_prefix,
                 fund_initial,
-                flows,
+                grid,
                 out[row],
+                grid_out[row],
                 cohorts,
                 step_edges,
                 attribution_out[row],
             )
-            if grid.shape[0] > 0:
-                record_grid(prices, flows, grid, grid_out[row])

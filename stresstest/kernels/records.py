@@ -142,8 +142,9 @@ def breach_records(
     Writes ``m_t`` into ``rates`` (the APC rates ``apc_rates`` when not empty, else
     the design's rate at the EWMA variance, docs/model.md 3, :func:`design_rates`), the
     new running minima of ``P_t (1 - m_t)`` and the new running maxima of
-    ``P_t (1 + m_t)`` (strict, from +-inf) into rows ``RECORD_LONG`` and ``RECORD_SHORT`` of ``values``, and their
-    steps into the same rows of ``marks``, in step order. Returns how many of each.
+    ``P_t (1 + m_t)`` (strict, from +-inf) into rows ``RECORD_LONG`` and
+    ``RECORD_SHORT`` of ``values``, and their steps into the same rows of ``marks``,
+    in step order. Returns how many of each.
     """
     apc = apc_rates.shape[0] > 0
     fixed = not apc and not is_vol_scaled(margin)  # static: one rate, written in the loop
