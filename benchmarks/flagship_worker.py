@@ -10,7 +10,10 @@ and alternately, GBM generation alone (the chunks the engine generates) and the
 engine end to end (generation + replay, ``replay_all``), and prints one JSON
 line: the wall and CPU seconds (``time.process_time``, all threads) of every run
 and the SHA-256 of the engine's metric matrix (every timed run's must be equal,
-and its first rows equal the verified ones). Run it with ``NUMBA_NUM_THREADS=1``
+and its first rows equal the verified ones), and ``fused``: whether the tree's
+engine fuses GBM generation with the replay (``engine.plan.fuses_generation``;
+then the engine's time is the fused kernel's, and engine minus generation is
+what the replay costs beyond generating the paths). Run it with ``NUMBA_NUM_THREADS=1``
 to measure one core.
 """
 
@@ -20,6 +23,7 @@ import hashlib
 import json
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +36,7 @@ from benchmarks.engine_cases import (
     warm_up,
 )
 from stresstest.book import sort_book
-from stresstest.engine.run import build_book
+from stresstest.engine.run import build_book, margin_arguments
 from stresstest.paths.gbm import GbmPathSource
 
 
@@ -40,6 +44,28 @@ def _timed(function: object, *args: object) -> tuple[float, float, object]:
     wall, cpu = time.perf_counter(), time.process_time()
     result = function(*args)  # type: ignore[operator]
     return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def fused_generation(scenario: Any, sorted_book: Any) -> bool:
+    """Whether the tree's engine generates and replays the paths group by group (issue 19).
+
+    ``engine.plan.fuses_generation`` of the plan ``replay_all`` makes (one core
+    design on the scenario's GBM source); trees before the fused kernel have no
+    such function: ``False``.
+    """
+    from stresstest.engine import plan
+
+    fuses = getattr(plan, "fuses_generation", None)
+    if fuses is None:
+        return False
+    variant = plan.VariantPlan(
+        book=sorted_book,
+        margin=margin_arguments(scenario.margin),
+        liquidation=plan.liquidation_arguments(scenario.liquidation),
+        fund_initial=scenario.insurance_fund.initial,
+    )
+    source = GbmPathSource(scenario.paths, scenario.seed)
+    return bool(fuses(plan.ReplayPlan(source=source, variants=(variant,))))
 
 
 def main(margin: str, n_positions: int, n_paths: int, runs: int) -> None:
@@ -71,6 +97,7 @@ def main(margin: str, n_positions: int, n_paths: int, runs: int) -> None:
     if len(digests) != 1:
         sys.exit("timed engine runs gave different metrics")
     record["metrics_sha256"] = digests.pop()
+    record["fused"] = fused_generation(scenario, sorted_book)
     print(json.dumps(record), flush=True)
 
 

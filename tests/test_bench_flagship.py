@@ -18,6 +18,7 @@ def test_worker_checks_then_times_and_prints_its_metrics_digest(capsys) -> None:
     assert record["worst_vs_dense"] < 1.0 and record["worst_vs_numpy"] < 1.0
     assert len(record["generation"]) == 1 and len(record["engine"]) == 1
     assert len(record["metrics_sha256"]) == 64
+    assert record["fused"] is True  # the engine timed is the fused kernel
 
 
 def test_driver_refuses_trees_whose_metrics_differ(monkeypatch, tmp_path: Path) -> None:

@@ -162,10 +162,14 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
     """Generate paths ``first .. first + count - 1`` once and replay every variant on them.
 
     Returns the metrics ``(n_variants, count, N_METRICS)`` and the records at the
-    grid steps ``(n_variants, count, N_GRID, len(grid))``, float64.
+    grid steps ``(n_variants, count, N_GRID, len(grid))``, float64. A plan that
+    :func:`fuses_generation` generates and replays its paths group by group
+    instead (:func:`replay_gbm_chunk`): the same bits.
     """
-    from stresstest.kernels.replay import NO_COHORTS, NO_STEP_EDGES, replay_paths_attributed
+    from stresstest.kernels.replay import replay_paths_attributed
 
+    if fuses_generation(plan):
+        return replay_gbm_chunk(plan, first, count)
     prices = plan.source.chunk(first, count)
     n_variants = len(plan.variants)
     out = np.zeros((n_variants, count, plan.n_metrics))
@@ -174,20 +178,11 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
         if variant.mechanics is not None:
             replay_pipeline(prices, plan.grid, variant, out[index], grid_out[index])
             continue
-        cohorts, step_edges, width = NO_COHORTS, NO_STEP_EDGES, 0
-        if variant.attribution is not None:
-            cohorts, step_edges = variant.attribution.kernel_arguments()  # type: ignore[assignment]
-            width = variant.attribution.width
+        cohorts, step_edges, width = attribution_arguments(variant)
         offset = plan.attribution_offset
         replay_paths_attributed(
             prices,
-            variant.margin,
-            variant.liquidation,
-            variant.book.long_threshold,
-            variant.book.long_prefix,
-            variant.book.short_threshold,
-            variant.book.short_prefix,
-            variant.fund_initial,
+            *core_arguments(variant),
             plan.grid,
             out[index],
             grid_out[index],
@@ -195,6 +190,102 @@ def replay_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, 
             step_edges,
             out[index, :, offset : offset + width],
         )
+    return out, grid_out
+
+
+def core_arguments(
+    variant: VariantPlan,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """The core replay's design and book arguments for ``variant``, in its kernels' order.
+
+    ``(margin, liquidation, long_threshold, long_prefix, short_threshold,
+    short_prefix, fund_initial)``: the arguments ``replay_paths_attributed``,
+    ``gbm_replay_paths`` and ``requirement_paths`` share.
+    """
+    book = variant.book
+    return (
+        variant.margin,
+        variant.liquidation,
+        book.long_threshold,
+        book.long_prefix,
+        book.short_threshold,
+        book.short_prefix,
+        variant.fund_initial,
+    )
+
+
+#: The book by cohort as the core replay takes it (``replay_path``'s ``cohorts``).
+CohortArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def attribution_arguments(variant: VariantPlan) -> tuple[CohortArrays, np.ndarray, int]:
+    """The core replay's ``(cohorts, step_edges)`` for ``variant`` and its attribution width."""
+    from stresstest.kernels.replay import NO_COHORTS, NO_STEP_EDGES
+
+    if variant.attribution is None:
+        return NO_COHORTS, NO_STEP_EDGES, 0
+    cohorts, step_edges = variant.attribution.kernel_arguments()
+    long_threshold, long_prefix, long_bounds, short_threshold, short_prefix, short_bounds = cohorts
+    return (
+        (long_threshold, long_prefix, long_bounds, short_threshold, short_prefix, short_bounds),
+        step_edges,
+        variant.attribution.width,
+    )
+
+
+def fuses_generation(plan: ReplayPlan) -> bool:
+    """Whether :func:`replay_chunk` fuses generation with the replay (:func:`replay_gbm_chunk`).
+
+    So when the paths are drawn by :class:`~stresstest.paths.gbm.GbmPathSource`
+    itself (not held in memory, not transformed by a wrapper) and replayed by one
+    design on the core replay (no stage of kernels/pipeline.py): nothing else reads
+    the chunk's prices then (the per-step records, which the quantile bands and the
+    per-step files are made of, are written by the fused kernel). Several designs
+    (``compare``) share one generated chunk instead.
+    """
+    from stresstest.paths.gbm import GbmPathSource
+
+    return (
+        type(plan.source) is GbmPathSource
+        and len(plan.variants) == 1
+        and plan.variants[0].mechanics is None
+    )
+
+
+def replay_gbm_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`replay_chunk` of a plan that :func:`fuses_generation`: the same arrays, bit for bit.
+
+    Generates and replays paths ``first .. first + count - 1`` one group of
+    ``kernels.gbm.LANES`` paths at a time
+    (:func:`stresstest.kernels.gbm_replay.gbm_replay_paths`), so the chunk's
+    prices are never held in memory whole.
+    """
+    from stresstest.kernels.gbm_replay import gbm_replay_paths
+    from stresstest.paths.gbm import GbmPathSource
+
+    source = plan.source
+    assert isinstance(source, GbmPathSource)
+    [variant] = plan.variants
+    out = np.zeros((1, count, plan.n_metrics))
+    grid_out = np.empty((1, count, N_GRID, plan.grid.shape[0]))
+    cohorts, step_edges, width = attribution_arguments(variant)
+    offset = plan.attribution_offset
+    gbm_replay_paths(
+        source.key[0],
+        source.key[1],
+        first,
+        source.config.s0,
+        source.config.sigma,
+        source.config.drift,
+        source.n_steps,
+        *core_arguments(variant),
+        plan.grid,
+        out[0],
+        grid_out[0],
+        cohorts,
+        step_edges,
+        out[0, :, offset : offset + width],
+    )
     return out, grid_out
 
 
@@ -228,16 +319,9 @@ def requirement_chunk(plan: ReplayPlan, first: int, count: int) -> tuple[np.ndar
     prices = plan.source.chunk(first, count)
     out = np.zeros((len(plan.variants), count, plan.n_metrics))
     for index, variant in enumerate(plan.variants):
-        book = variant.book
         requirement_paths(
             prices,
-            variant.margin,
-            variant.liquidation,
-            book.long_threshold,
-            book.long_prefix,
-            book.short_threshold,
-            book.short_prefix,
-            variant.fund_initial,
+            *core_arguments(variant),
             out[index],
         )
     return out, np.empty((len(plan.variants), count, N_GRID, 0))

@@ -14,7 +14,12 @@ def ewma_variance(
     previous_variance: float, price: float, previous_price: float, ewma_lambda: float
 ) -> float:
     """``v_t = lambda v_{t-1} + (1 - lambda) r_t^2`` with ``r_t = ln(P_t / P_{t-1})`` (per step)."""
-    log_return = np.log(price / previous_price)
+    return ewma_step(previous_variance, np.log(price / previous_price), ewma_lambda)
+
+
+@kernel
+def ewma_step(previous_variance: float, log_return: float, ewma_lambda: float) -> float:
+    """:func:`ewma_variance` given ``r_t = ln(P_t / P_{t-1})``: the same operations, in order."""
     return float(ewma_lambda * previous_variance + (1.0 - ewma_lambda) * log_return * log_return)
 
 
@@ -72,6 +77,37 @@ def design_rate(margin: np.ndarray, sqrt_horizon: float, variance: float) -> flo
         margin[enums.MARGIN_ARG_CAP],
         variance,
     )
+
+
+@kernel
+def design_rates(prices: np.ndarray, margin: np.ndarray, rates: np.ndarray) -> None:
+    """Write :func:`design_rate` of every step of one path into ``rates`` (``m_t``, fractions).
+
+    The values of the loop ``v_t = next_variance(v_{t-1}, P_t, P_{t-1})``,
+    ``m_t = design_rate(v_t)`` from ``v_0 = initial_variance``, bit for bit, in
+    passes that do not wait on each other: under vol-scaled margin first every
+    log return ``ln(P_t / P_{t-1})`` (the same libm ``log`` of the same quotient;
+    the calls are independent, so they overlap instead of interleaving with the
+    recursion), then the recursion :func:`ewma_step` (``v_t`` in ``rates``),
+    then each rate from its variance. ``rates`` is ``prices``' length.
+    """
+    n_points = prices.shape[0]
+    sqrt_horizon = sqrt_horizon_of(margin)
+    variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
+    if not is_vol_scaled(margin):
+        rate = design_rate(margin, sqrt_horizon, variance)
+        for step in range(n_points):
+            rates[step] = rate
+        return
+    ewma_lambda = margin[enums.MARGIN_ARG_LAMBDA]
+    for step in range(1, n_points):
+        rates[step] = np.log(prices[step] / prices[step - 1])
+    rates[0] = variance
+    for step in range(1, n_points):
+        variance = ewma_step(variance, rates[step], ewma_lambda)
+        rates[step] = variance
+    for step in range(n_points):
+        rates[step] = design_rate(margin, sqrt_horizon, rates[step])
 
 
 @kernel

@@ -24,8 +24,9 @@ from stresstest.kernels import enums
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.margin import (
     design_rate,
+    design_rates,
+    is_vol_scaled,
     liquidation_terms,
-    next_variance,
     sqrt_horizon_of,
 )
 from stresstest.kernels.search import first_greater_each, first_not_less_each
@@ -139,24 +140,30 @@ def breach_records(
     """The rates of one path and the records of its two breach series.
 
     Writes ``m_t`` into ``rates`` (the APC rates ``apc_rates`` when not empty, else
-    the design's rate at the EWMA variance, docs/model.md 3), the new running minima
-    of ``P_t (1 - m_t)`` and the new running maxima of ``P_t (1 + m_t)`` (strict, from
-    +-inf) into rows ``RECORD_LONG`` and ``RECORD_SHORT`` of ``values``, and their
-    steps into the same rows of ``marks``, in step order. Returns how many of each.
+    the design's rate at the EWMA variance, docs/model.md 3, :func:`design_rates`), the
+    new running minima of ``P_t (1 - m_t)`` and the new running maxima of
+    ``P_t (1 + m_t)`` (strict, from +-inf) into rows ``RECORD_LONG`` and
+    ``RECORD_SHORT`` of ``values``, and their steps into the same rows of ``marks``,
+    in step order. Returns how many of each.
     """
-    sqrt_horizon = sqrt_horizon_of(margin)
-    variance = margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
     apc = apc_rates.shape[0] > 0
+    fixed = not apc and not is_vol_scaled(margin)  # static: one rate, written in the loop
+    if apc:
+        rates[:] = apc_rates
+    elif not fixed:
+        design_rates(prices, margin, rates)
+    fixed_rate = design_rate(
+        margin, sqrt_horizon_of(margin), margin[enums.MARGIN_ARG_INITIAL_VARIANCE]
+    )
     running_min = np.inf
     running_max = -np.inf
     n_long = 0
     n_short = 0
     for step in range(prices.shape[0]):
         price = prices[step]
-        if step >= 1:
-            variance = next_variance(margin, variance, price, prices[step - 1])
-        rate = apc_rates[step] if apc else design_rate(margin, sqrt_horizon, variance)
-        rates[step] = rate
+        if fixed:
+            rates[step] = fixed_rate
+        rate = rates[step]
         long_series = price * (1.0 - rate)
         short_series = price * (1.0 + rate)
         if long_series < running_min:

@@ -550,8 +550,7 @@ def replay_paths_attributed(
     not depend on the thread count or on how paths are chunked.
     """
     for row in numba.prange(prices.shape[0]):
-        flows = np.zeros((N_FLOWS, prices.shape[1]))
-        replay_path(
+        replay_row(
             prices[row],
             margin,
             liquidation,
@@ -560,14 +559,55 @@ def replay_paths_attributed(
             short_threshold,
             short_prefix,
             fund_initial,
-            flows,
+            grid,
             out[row],
+            grid_out[row],
             cohorts,
             step_edges,
             attribution_out[row],
         )
-        if grid.shape[0] > 0:
-            record_grid(prices[row], flows, grid, grid_out[row])
+
+
+@inline_kernel
+def replay_row(
+    prices: np.ndarray,
+    margin: np.ndarray,
+    liquidation: np.ndarray,
+    long_threshold: np.ndarray,
+    long_prefix: np.ndarray,
+    short_threshold: np.ndarray,
+    short_prefix: np.ndarray,
+    fund_initial: float,
+    grid: np.ndarray,
+    out_row: np.ndarray,
+    grid_row: np.ndarray,
+    cohorts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    step_edges: np.ndarray,
+    attribution_row: np.ndarray,
+) -> None:
+    """One path of :func:`replay_paths_attributed` (prices ``P_0..P_T``): its metrics into
+    ``out_row``, its records at the ``grid`` steps into ``grid_row`` and its attribution
+    into ``attribution_row``. Inlined into the drivers that call it per path (this one
+    and the fused :func:`stresstest.kernels.gbm_replay.gbm_replay_paths`), so their
+    loops are what they were with the body written in place."""
+    flows = np.zeros((N_FLOWS, prices.shape[0]))
+    replay_path(
+        prices,
+        margin,
+        liquidation,
+        long_threshold,
+        long_prefix,
+        short_threshold,
+        short_prefix,
+        fund_initial,
+        flows,
+        out_row,
+        cohorts,
+        step_edges,
+        attribution_row,
+    )
+    if grid.shape[0] > 0:
+        record_grid(prices, flows, grid, grid_row)
 
 
 _NO_BOUNDS = np.zeros(1, dtype=np.int64)
