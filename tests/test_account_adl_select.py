@@ -24,6 +24,7 @@ from stresstest.kernels.account_adl import (
     CLOSED,
     FLAGGED,
     TAKEN,
+    TOP_LEGS,
     adl_buckets,
     adl_work,
     changed_units,
@@ -159,8 +160,10 @@ def adl_cases(draw: st.DrawFn) -> dict:
             )
         )
     )
+    # often every margin positive, so finite scores compete and the bound decides
+    margins = draw(st.sampled_from(((-5.0, 0.0, 10.0, 40.0), (0.5, 2.0, 10.0, 40.0))))
     collateral = np.array(
-        draw(st.lists(st.sampled_from((-5.0, 0.0, 10.0, 40.0)), min_size=n_units, max_size=n_units))
+        draw(st.lists(st.sampled_from(margins), min_size=n_units, max_size=n_units))
     )
     state = np.array(
         draw(
@@ -188,6 +191,8 @@ def adl_cases(draw: st.DrawFn) -> dict:
     )
     return {
         "policy": draw(st.sampled_from(POLICIES)),
+        # few kept legs: the bound skips legs and the need often outruns the kept ones
+        "top_legs": draw(st.sampled_from((1, 2, 3, TOP_LEGS))),
         "legs": legs,
         "pos_asset": pos_asset.astype(np.int64),
         "pos_side": pos_side,
@@ -215,7 +220,7 @@ def test_candidate_search_equals_the_book_scan(case: dict) -> None:
     )
     policy = case["policy"]
     buckets = adl_buckets(units, 2, True)
-    work = adl_work(pos_unit.shape[0], len(legs), buckets)
+    work = adl_work(pos_unit.shape[0], len(legs), buckets, case["top_legs"])
     mine = [case["qty"].copy(), case["collateral"].copy(), case["state"].copy()]
     theirs = [case["qty"].copy(), case["collateral"].copy(), case["state"].copy()]
     gave_mine = np.zeros(pos_unit.shape[0])
@@ -287,3 +292,44 @@ def test_tied_scores_go_to_the_lower_position_index() -> None:
     np.testing.assert_array_equal(gave, [10.0, 5.0, 0.0])
     np.testing.assert_array_equal(quantities, [0.0, 0.0, 1.0])
     assert list(changed_units(work)) == [0, 1]
+
+
+def test_the_bound_does_not_hide_the_best_leg() -> None:
+    """Kept legs 1: the first short scored (score 5.33) must not hide the second (12.8).
+
+    Two one-leg shorts, entry 100, collateral 10, quantities 1 and 2, ADL price 80:
+    profits 20 and 40, scores ``(20 / 10) (80 / 30)`` and ``(40 / 10) (160 / 50)``; the
+    second's bound ``q A / c = 16`` is above 5.33, so it is scored and taken first.
+    """
+    unit_start = np.arange(3, dtype=np.int64)
+    quantities = np.array([1.0, 2.0])
+    units = (
+        unit_start,
+        np.zeros(2, dtype=np.int64),
+        np.full(2, -1.0),
+        quantities.copy(),
+        np.full(2, 100.0),
+        np.full(2, 10.0),
+    )
+    buckets = adl_buckets(units, 1, True)
+    work = adl_work(2, 2, buckets, 1)
+    gave = np.zeros(2)
+    cover, left, notional, count, _ = deleverage_legs(
+        enums.ADL_PROFIT_LEVERAGE,
+        0,
+        -1.0,
+        1.0,
+        np.array([80.0]),
+        units,
+        np.arange(2, dtype=np.int64),
+        np.zeros(2, dtype=np.int64),
+        quantities,
+        np.full(2, 10.0),
+        gave,
+        buckets,
+        work,
+        0,
+    )
+    assert (cover, left, notional, count) == (1.0, 0.0, 160.0, 1.0)
+    np.testing.assert_array_equal(quantities, [1.0, 0.0])
+    np.testing.assert_array_equal(gave, [0.0, 1.0])
