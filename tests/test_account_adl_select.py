@@ -191,7 +191,7 @@ def adl_cases(draw: st.DrawFn) -> dict:
     )
     return {
         "policy": draw(st.sampled_from(POLICIES)),
-        # few kept legs: the bound skips legs and the need often outruns the kept ones
+        # few kept legs: the need often outruns them and every candidate is heaped
         "top_legs": draw(st.sampled_from((1, 2, 3, TOP_LEGS))),
         "legs": legs,
         "pos_asset": pos_asset.astype(np.int64),
@@ -294,12 +294,12 @@ def test_tied_scores_go_to_the_lower_position_index() -> None:
     assert list(changed_units(work)) == [0, 1]
 
 
-def test_the_bound_does_not_hide_the_best_leg() -> None:
-    """Kept legs 1: the first short scored (score 5.33) must not hide the second (12.8).
+def test_one_kept_leg_is_the_best_one() -> None:
+    """One kept leg: the second short (score 12.8) is kept over the first (5.33).
 
     Two one-leg shorts, entry 100, collateral 10, quantities 1 and 2, ADL price 80:
-    profits 20 and 40, scores ``(20 / 10) (80 / 30)`` and ``(40 / 10) (160 / 50)``; the
-    second's bound ``q A / c = 16`` is above 5.33, so it is scored and taken first.
+    profits 20 and 40, scores ``(20 / 10) (80 / 30)`` and ``(40 / 10) (160 / 50)``; a
+    need of 1 takes the second only.
     """
     unit_start = np.arange(3, dtype=np.int64)
     quantities = np.array([1.0, 2.0])

@@ -44,13 +44,10 @@ Buckets = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 #: then read in memory order, which at a few hundred thousand legs costs less than
 #: visiting the prefix alone in entry order (measured; the outputs are the same).
 BOOK_ORDER_SHARE = 0.125
-#: A ranked event keeps its best this many candidates while it scans (a heap whose
-#: root ranks last) and scores exactly only the legs whose bound can beat the last of
-#: them; if the need is not covered by them it scores and ranks every candidate.
-TOP_LEGS = 64
-#: Relative margin on the ``profit_leverage`` bound ``q A / c`` (:func:`_below_bound`):
-#: the computed score exceeds ``q A / c`` by at most about 4 units in the last place.
-BOUND_MARGIN = 1e-12
+#: A ranked event ranks only its best this many candidates (:func:`_best`), which in a
+#: crash is far more than it takes; when their profits do not cover the need it heaps
+#: every candidate (the order and the legs taken are the same either way).
+TOP_LEGS = 256
 
 
 @kernel
@@ -98,8 +95,8 @@ def adl_work(
     position, ranking key and profit (sized by the largest bucket), the heap, per unit
     the step it was last remembered at, the units changed at the step (their count
     last), their quantities and collateral before the step's events, the forward
-    links over the slots in position order, and the ``top_legs`` best-ranked
-    candidates a ranked event keeps while it scans (:data:`TOP_LEGS`; at least 1).
+    links over the slots in position order, and room for the ``top_legs`` best-ranked
+    candidates of a ranked event (:data:`TOP_LEGS`; at least 1).
     """
     start = buckets[0]
     n_slots = buckets[1].shape[0]
@@ -249,72 +246,28 @@ def _heapify(
 
 
 @kernel
-def _below_bound(qty: float, price: float, margin: float, threshold: float) -> bool:
-    """Whether a ``profit_leverage`` score is certainly below ``threshold``.
+def _best(n_all: int, key: np.ndarray, candidate: np.ndarray, best: np.ndarray) -> int:
+    """The first ``len(best)`` candidates in rank order into ``best`` (any order); their count.
 
-    For a candidate with ``c > 0`` and ``V > 0`` the score ``((V - c) / c) (q A / V)``
-    is at most ``q A / c`` (``(V - c) / V <= 1``), and as computed
-    (:func:`stresstest.kernels.adl.adl_score`: ``p = V - c``, ``(p / c) (q A / (c +
-    p))``, four roundings) at most ``q A / c`` times ``1 + 4.0001 eps``. So
-    ``q A (1 + BOUND_MARGIN) < threshold c``, rounded, puts the computed score below a
-    finite positive ``threshold``; with ``threshold`` not finite and positive it is
-    ``False``. ``qty`` base units, ``price`` and ``threshold`` as the score's.
+    One pass with a heap whose root ranks last: ``O(n)`` comparisons and ``O(K log K
+    log n)`` expected replacements for ``K`` kept of ``n`` in random order.
     """
-    if not (threshold > 0.0 and threshold < np.inf and margin > 0.0):
-        return False
-    return bool(qty * price * (1.0 + BOUND_MARGIN) < threshold * margin)
-
-
-@kernel
-def _leg_key(
-    policy: int,
-    side: float,
-    position: int,
-    unit: int,
-    adl_prices: np.ndarray,
-    units: tuple[np.ndarray, ...],
-    qty: np.ndarray,
-    collateral: np.ndarray,
-    threshold: float,
-) -> tuple[bool, float]:
-    """A ranked candidate's key ``-score`` (11.8), unless it is certainly below ``threshold``.
-
-    Returns ``(True, nan)`` when ``profit_leverage``'s bound (:func:`_below_bound`)
-    puts the score below ``threshold`` (a unit of one leg with ``c > 0`` has ``V = c +
-    u > 0``; a unit of several legs is valued first), else ``(False, -score)`` with the
-    score ``+inf`` for ``V <= 0``. ``threshold`` NaN scores every candidate.
-    """
-    unit_start, pos_asset, pos_side, _, pos_entry, _ = units
-    price = adl_prices[pos_asset[position]]
-    margin = collateral[unit]
-    valued = False
-    value = 0.0
-    if policy == enums.ADL_PROFIT_LEVERAGE and _below_bound(
-        qty[position], price, margin, threshold
-    ):
-        if unit_start[unit + 1] - unit_start[unit] == 1:
-            return True, np.nan
-        value = account_value(
-            unit, adl_prices, unit_start, pos_asset, pos_side, qty, pos_entry, collateral
-        )
-        if value > 0.0:
-            return True, np.nan
-        valued = True
-    if not valued:
-        value = account_value(
-            unit, adl_prices, unit_start, pos_asset, pos_side, qty, pos_entry, collateral
-        )
-    if value <= 0.0:
-        return False, -np.inf
-    score = adl_score(
-        policy, int(side), qty[position], pos_entry[position], margin, value - margin, price
-    )
-    return False, -score
+    n_top = 0
+    for item in range(n_all):
+        if n_top < best.shape[0]:
+            best[n_top] = item
+            n_top += 1
+            if n_top == best.shape[0]:
+                _heapify(best, n_top, key, candidate, True)
+        elif _ranks_before(key, candidate, item, best[0]):
+            best[0] = item
+            _sift_down(best, n_top, 0, key, candidate, True)
+    return n_top
 
 
 @kernel
 def _in_rank_order(
-    best: np.ndarray, n_top: int, key: np.ndarray, candidate: np.ndarray, out: np.ndarray
+    n_top: int, key: np.ndarray, candidate: np.ndarray, best: np.ndarray, out: np.ndarray
 ) -> int:
     """Write ``best[:n_top]`` into ``out`` first-ranked first; returns ``n_top``."""
     _heapify(best, n_top, key, candidate, False)
@@ -368,7 +321,7 @@ def deleverage_legs(
     ``O(L)`` per candidate of a unit of ``L`` legs, ``O(n + k log n)`` to rank
     (``O(n log n)`` for ``pro_rata``).
     """
-    unit_start, _, _, _, pos_entry, _ = units
+    unit_start, pos_asset, pos_side, _, pos_entry, _ = units
     start, order, bucket_key, members = buckets
     skip, index, key, profit, heap = work[0], work[1], work[2], work[3], work[4]
     price = adl_prices[asset]
@@ -381,8 +334,6 @@ def deleverage_legs(
         slots = members  # the whole bucket in book order, for memory locality
         skip = work[9]
         high = start[bucket + 1]
-    best = work[10]  # the best candidates so far, last-ranked at the root
-    n_top = 0
     n_all = 0
     slot = _next_live(skip, low)
     while slot < high:
@@ -400,22 +351,25 @@ def deleverage_legs(
             continue
         index[n_all] = position
         profit[n_all] = gain
-        if policy != enums.ADL_PRO_RATA:  # keep the best n_top; score only what may enter
-            threshold = np.nan
-            if n_top == best.shape[0]:
-                threshold = -key[best[0]]
-            skipped, key[n_all] = _leg_key(
-                policy, side, position, unit, adl_prices, units, qty, collateral, threshold
+        if policy != enums.ADL_PRO_RATA:
+            value = account_value(
+                unit, adl_prices, unit_start, pos_asset, pos_side, qty, pos_entry, collateral
             )
-            if not skipped:
-                if n_top < best.shape[0]:
-                    best[n_top] = n_all
-                    n_top += 1
-                    if n_top == best.shape[0]:
-                        _heapify(best, n_top, key, index, True)
-                elif _ranks_before(key, index, n_all, best[0]):
-                    best[0] = n_all
-                    _sift_down(best, n_top, 0, key, index, True)
+            margin = collateral[unit]
+            score = (
+                np.inf
+                if value <= 0.0
+                else adl_score(
+                    policy,
+                    int(side),
+                    qty[position],
+                    pos_entry[position],
+                    margin,
+                    value - margin,
+                    price,
+                )
+            )
+            key[n_all] = -score
         n_all += 1
     if n_all == 0:
         return 0.0, need, 0.0, 0.0, 0.0
@@ -443,23 +397,11 @@ def deleverage_legs(
             _close_if_empty(unit, unit_start, qty, state)
         left = need - total if fraction >= 1.0 else 0.0
         return cover, left, notional, count, 0.0
-    # the best n_top in rank order (a sorted array is a heap); if their profits do not
-    # cover the need and other candidates exist, every candidate is scored and heaped
-    size = _in_rank_order(best, n_top, key, index, heap)
-    if n_top < n_all and _uncovered(heap, size, profit, need):
+    # the best TOP_LEGS in rank order (a sorted array is a heap); only if their profits
+    # do not cover the need, every candidate is heaped
+    size = _in_rank_order(_best(n_all, key, index, work[10]), key, index, work[10], heap)
+    if size < n_all and _uncovered(heap, size, profit, need):
         for candidate in range(n_all):
-            position = index[candidate]
-            key[candidate] = _leg_key(
-                policy,
-                side,
-                position,
-                pos_unit[position],
-                adl_prices,
-                units,
-                qty,
-                collateral,
-                np.nan,
-            )[1]
             heap[candidate] = candidate
         _heapify(heap, n_all, key, index, False)
         size = n_all
