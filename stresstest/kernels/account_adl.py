@@ -10,9 +10,11 @@ An event visits only the legs of its (asset, side) in profit: each side's legs a
 sorted by entry once per kernel call (a chunk of paths, :func:`adl_buckets`), so
 they are a prefix found by binary search, and legs that can never be candidates
 again (quantity 0, unit closed or taken over) are skipped by forward links with
-path halving (:func:`_next_live`). Ranked policies take their legs from a binary
-heap ordered as the stable sort of the rule (``O(n + k log n)`` for ``k`` legs taken
-of ``n`` candidates); the work arrays are allocated once per path
+path halving (:func:`_next_live`). Ranked policies score every candidate, keep the
+first :data:`TOP_LEGS` in the order of the stable sort of the rule in one pass
+(:func:`_best`, a heap whose root ranks last) and take their legs from those in
+order; only when their profits do not cover the need are all ``n`` candidates heaped
+(``O(n)`` comparisons plus ``O(k log n)`` for ``k`` legs taken either way); the work arrays are allocated once per path
 (:func:`adl_work`), and the units an event changes are listed
 (:func:`remember_unit`), so the kernel updates its watch and armed quantities from
 that list, not from the whole book.
@@ -318,8 +320,9 @@ def deleverage_legs(
     changed is remembered (:func:`remember_unit`) for ``step``. Cost: the profitable
     prefix of the bucket in entry order, or the whole bucket in book order when the
     prefix is at least :data:`BOOK_ORDER_SHARE` of it (skipping dead legs in both),
-    ``O(L)`` per candidate of a unit of ``L`` legs, ``O(n + k log n)`` to rank
-    (``O(n log n)`` for ``pro_rata``).
+    ``O(L)`` per candidate of a unit of ``L`` legs, ``O(n + k log n)`` to rank: the
+    best :data:`TOP_LEGS` kept in one pass, every candidate heaped only if their
+    profits leave need (``O(n log n)`` for ``pro_rata``).
     """
     unit_start, pos_asset, pos_side, _, pos_entry, _ = units
     start, order, bucket_key, members = buckets
