@@ -14,8 +14,9 @@ path halving (:func:`_next_live`). Ranked policies score every candidate, keep t
 first :data:`TOP_LEGS` in the order of the stable sort of the rule in one pass
 (:func:`_best`, a heap whose root ranks last) and take their legs from those in
 order; only when their profits do not cover the need are all ``n`` candidates heaped
-(``O(n)`` comparisons plus ``O(k log n)`` for ``k`` legs taken either way); the work arrays are allocated once per path
-(:func:`adl_work`), and the units an event changes are listed
+(``O(n)`` comparisons plus ``O(k log n)`` for ``k`` legs taken either way); the
+work arrays are allocated once per path (:func:`adl_work`), and the units an event
+changes are listed
 (:func:`remember_unit`), so the kernel updates its watch and armed quantities from
 that list, not from the whole book.
 """
