@@ -24,6 +24,7 @@ from stresstest.kernels.account_adl import (
     CLOSED,
     FLAGGED,
     TAKEN,
+    TOP_LEGS,
     adl_buckets,
     adl_work,
     changed_units,
@@ -159,8 +160,10 @@ def adl_cases(draw: st.DrawFn) -> dict:
             )
         )
     )
+    # often every margin positive, so finite scores compete and the bound decides
+    margins = draw(st.sampled_from(((-5.0, 0.0, 10.0, 40.0), (0.5, 2.0, 10.0, 40.0))))
     collateral = np.array(
-        draw(st.lists(st.sampled_from((-5.0, 0.0, 10.0, 40.0)), min_size=n_units, max_size=n_units))
+        draw(st.lists(st.sampled_from(margins), min_size=n_units, max_size=n_units))
     )
     state = np.array(
         draw(
@@ -188,6 +191,8 @@ def adl_cases(draw: st.DrawFn) -> dict:
     )
     return {
         "policy": draw(st.sampled_from(POLICIES)),
+        # few kept legs: the need often outruns them and every candidate is heaped
+        "top_legs": draw(st.sampled_from((1, 2, 3, TOP_LEGS))),
         "legs": legs,
         "pos_asset": pos_asset.astype(np.int64),
         "pos_side": pos_side,
@@ -215,7 +220,7 @@ def test_candidate_search_equals_the_book_scan(case: dict) -> None:
     )
     policy = case["policy"]
     buckets = adl_buckets(units, 2, True)
-    work = adl_work(pos_unit.shape[0], len(legs), buckets)
+    work = adl_work(pos_unit.shape[0], len(legs), buckets, case["top_legs"])
     mine = [case["qty"].copy(), case["collateral"].copy(), case["state"].copy()]
     theirs = [case["qty"].copy(), case["collateral"].copy(), case["state"].copy()]
     gave_mine = np.zeros(pos_unit.shape[0])
@@ -251,39 +256,76 @@ def test_candidate_search_equals_the_book_scan(case: dict) -> None:
             )
 
 
-def test_tied_scores_go_to_the_lower_position_index() -> None:
-    """Three identical one-leg shorts in profit; need covers one and a half: positions 0, 1."""
-    unit_start = np.arange(4, dtype=np.int64)
-    pos_asset = np.zeros(3, dtype=np.int64)
-    pos_side = np.full(3, -1.0)
-    pos_entry = np.full(3, 100.0)
-    qty = np.ones(3)
-    collateral = np.full(3, 10.0)
-    units = (unit_start, pos_asset, pos_side, qty, pos_entry, collateral)
+def one_leg_shorts(
+    quantities: np.ndarray, need: float, price: float, top_legs: int = TOP_LEGS
+) -> tuple[tuple[float, float, float, float, float], np.ndarray, np.ndarray, np.ndarray]:
+    """One ``profit_leverage`` event on one-leg shorts (entry 100, collateral 10).
+
+    Returns the event's result, the quantities and what each leg gave after it, and
+    the units it changed.
+    """
+    n_legs = quantities.shape[0]
+    units = (
+        np.arange(n_legs + 1, dtype=np.int64),
+        np.zeros(n_legs, dtype=np.int64),
+        np.full(n_legs, -1.0),
+        quantities.copy(),
+        np.full(n_legs, 100.0),
+        np.full(n_legs, 10.0),
+    )
     buckets = adl_buckets(units, 1, True)
-    work = adl_work(3, 3, buckets)
-    state = np.zeros(3, dtype=np.int64)
-    gave = np.zeros(3)
-    quantities = qty.copy()
-    cover, left, notional, count, _ = deleverage_legs(
+    work = adl_work(n_legs, n_legs, buckets, top_legs)
+    gave = np.zeros(n_legs)
+    left_qty = quantities.copy()
+    result = deleverage_legs(
         enums.ADL_PROFIT_LEVERAGE,
         0,
         -1.0,
-        15.0,
-        np.array([90.0]),
+        need,
+        np.array([price]),
         units,
-        np.arange(3, dtype=np.int64),
-        state,
-        quantities,
-        collateral.copy(),
+        np.arange(n_legs, dtype=np.int64),
+        np.zeros(n_legs, dtype=np.int64),
+        left_qty,
+        np.full(n_legs, 10.0),
         gave,
         buckets,
         work,
         0,
+    )
+    return result, left_qty, gave, changed_units(work)
+
+
+def test_tied_scores_go_to_the_lower_position_index() -> None:
+    """Three identical one-leg shorts in profit; need covers one and a half: positions 0, 1."""
+    (cover, left, notional, count, _), quantities, gave, changed = one_leg_shorts(
+        np.ones(3), 15.0, 90.0
     )
     # each short gains 10 at 90: the first gives 10, the second 5, the third nothing
     assert (cover, left, count) == (15.0, 0.0, 2.0)
     assert notional == 180.0
     np.testing.assert_array_equal(gave, [10.0, 5.0, 0.0])
     np.testing.assert_array_equal(quantities, [0.0, 0.0, 1.0])
-    assert list(changed_units(work)) == [0, 1]
+    assert list(changed) == [0, 1]
+
+
+def test_one_kept_leg_is_the_best_one() -> None:
+    """One kept leg: the second short (score 12.8) is kept over the first (5.33).
+
+    Two one-leg shorts, entry 100, collateral 10, quantities 1 and 2, ADL price 80:
+    profits 20 and 40, scores ``(20 / 10) (80 / 30)`` and ``(40 / 10) (160 / 50)``; a
+    need of 1 takes the second only, a need of 50 both (the kept leg leaves need, so
+    every candidate is heaped).
+    """
+    (cover, left, notional, count, _), quantities, gave, _ = one_leg_shorts(
+        np.array([1.0, 2.0]), 1.0, 80.0, 1
+    )
+    assert (cover, left, notional, count) == (1.0, 0.0, 160.0, 1.0)
+    np.testing.assert_array_equal(quantities, [1.0, 0.0])
+    np.testing.assert_array_equal(gave, [0.0, 1.0])
+    (cover, left, notional, count, _), quantities, gave, _ = one_leg_shorts(
+        np.array([1.0, 2.0]), 50.0, 80.0, 1
+    )
+    assert (cover, left, notional, count) == (50.0, 0.0, 240.0, 2.0)
+    np.testing.assert_array_equal(quantities, [0.0, 0.0])
+    np.testing.assert_array_equal(gave, [10.0, 40.0])

@@ -10,10 +10,13 @@ An event visits only the legs of its (asset, side) in profit: each side's legs a
 sorted by entry once per kernel call (a chunk of paths, :func:`adl_buckets`), so
 they are a prefix found by binary search, and legs that can never be candidates
 again (quantity 0, unit closed or taken over) are skipped by forward links with
-path halving (:func:`_next_live`). Ranked policies take their legs from a binary
-heap ordered as the stable sort of the rule (``O(n + k log n)`` for ``k`` legs taken
-of ``n`` candidates); the work arrays are allocated once per path
-(:func:`adl_work`), and the units an event changes are listed
+path halving (:func:`_next_live`). Ranked policies score every candidate, keep the
+first :data:`TOP_LEGS` in the order of the stable sort of the rule in one pass
+(:func:`_best`, a heap whose root ranks last) and take their legs from those in
+order; only when their profits do not cover the need are all ``n`` candidates heaped
+(``O(n)`` comparisons plus ``O(k log n)`` for ``k`` legs taken either way); the
+work arrays are allocated once per path (:func:`adl_work`), and the units an event
+changes are listed
 (:func:`remember_unit`), so the kernel updates its watch and armed quantities from
 that list, not from the whole book.
 """
@@ -44,6 +47,10 @@ Buckets = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 #: then read in memory order, which at a few hundred thousand legs costs less than
 #: visiting the prefix alone in entry order (measured; the outputs are the same).
 BOOK_ORDER_SHARE = 0.125
+#: A ranked event ranks only its best this many candidates (:func:`_best`), which in a
+#: crash is far more than it takes; when their profits do not cover the need it heaps
+#: every candidate (the order and the legs taken are the same either way).
+TOP_LEGS = 256
 
 
 @kernel
@@ -80,16 +87,19 @@ def adl_buckets(units: tuple[np.ndarray, ...], n_assets: int, with_adl: bool) ->
 
 
 @kernel
-def adl_work(n_positions: int, n_units: int, buckets: Buckets) -> tuple[np.ndarray, ...]:
+def adl_work(
+    n_positions: int, n_units: int, buckets: Buckets, top_legs: int = TOP_LEGS
+) -> tuple[np.ndarray, ...]:
     """One path's ADL work arrays (empty without ADL).
 
     ``(skip, candidate, key, profit, heap, marked, changed, qty_before,
-    collateral_before, member_skip)``: the forward links over the buckets' slots in
-    entry order, per candidate its
+    collateral_before, member_skip, best)``: the forward links over the buckets' slots
+    in entry order, per candidate its
     position, ranking key and profit (sized by the largest bucket), the heap, per unit
     the step it was last remembered at, the units changed at the step (their count
-    last), their quantities and collateral before the step's events, and the forward
-    links over the slots in position order.
+    last), their quantities and collateral before the step's events, the forward
+    links over the slots in position order, and room for the ``top_legs`` best-ranked
+    candidates of a ranked event (:data:`TOP_LEGS`; at least 1).
     """
     start = buckets[0]
     n_slots = buckets[1].shape[0]
@@ -108,6 +118,7 @@ def adl_work(n_positions: int, n_units: int, buckets: Buckets) -> tuple[np.ndarr
         np.empty(n_positions if sized else 0),
         np.empty(n_units if sized else 0),
         np.arange(n_slots + 1),
+        np.empty(max(1, min(top_legs, largest)), dtype=np.int64),
     )
 
 
@@ -195,21 +206,90 @@ def _ranks_before(key: np.ndarray, candidate: np.ndarray, a: int, b: int) -> boo
 
 @kernel
 def _sift_down(
-    heap: np.ndarray, size: int, slot: int, key: np.ndarray, candidate: np.ndarray
+    heap: np.ndarray,
+    size: int,
+    slot: int,
+    key: np.ndarray,
+    candidate: np.ndarray,
+    last_first: bool = False,
 ) -> None:
-    """Restore the heap below ``slot`` (the first-ranked candidate at the root)."""
+    """Restore the heap below ``slot``: the first-ranked candidate at the root.
+
+    With ``last_first`` the last-ranked one (the order reversed; no two candidates
+    tie, as their positions differ).
+    """
     item = heap[slot]
     while True:
         child = 2 * slot + 1
         if child >= size:
             break
-        if child + 1 < size and _ranks_before(key, candidate, heap[child + 1], heap[child]):
-            child += 1
-        if not _ranks_before(key, candidate, heap[child], item):
+        if child + 1 < size:
+            first, second = heap[child], heap[child + 1]
+            if last_first:  # the child ranked later goes up
+                first, second = second, first
+            if _ranks_before(key, candidate, second, first):
+                child += 1
+        if last_first:
+            if not _ranks_before(key, candidate, item, heap[child]):
+                break
+        elif not _ranks_before(key, candidate, heap[child], item):
             break
         heap[slot] = heap[child]
         slot = child
     heap[slot] = item
+
+
+@kernel
+def _heapify(
+    heap: np.ndarray, size: int, key: np.ndarray, candidate: np.ndarray, last_first: bool
+) -> None:
+    """Make ``heap[:size]`` a heap (:func:`_sift_down`), ``O(size)``."""
+    for slot in range(size // 2 - 1, -1, -1):
+        _sift_down(heap, size, slot, key, candidate, last_first)
+
+
+@kernel
+def _best(n_all: int, key: np.ndarray, candidate: np.ndarray, best: np.ndarray) -> int:
+    """The first ``len(best)`` candidates in rank order into ``best`` (any order); their count.
+
+    One pass with a heap whose root ranks last: ``O(n)`` comparisons and ``O(K log K
+    log n)`` expected replacements for ``K`` kept of ``n`` in random order.
+    """
+    n_top = 0
+    for item in range(n_all):
+        if n_top < best.shape[0]:
+            best[n_top] = item
+            n_top += 1
+            if n_top == best.shape[0]:
+                _heapify(best, n_top, key, candidate, True)
+        elif _ranks_before(key, candidate, item, best[0]):
+            best[0] = item
+            _sift_down(best, n_top, 0, key, candidate, True)
+    return n_top
+
+
+@kernel
+def _in_rank_order(
+    n_top: int, key: np.ndarray, candidate: np.ndarray, best: np.ndarray, out: np.ndarray
+) -> int:
+    """Write ``best[:n_top]`` into ``out`` first-ranked first; returns ``n_top``."""
+    _heapify(best, n_top, key, candidate, False)
+    for slot in range(n_top):
+        out[slot] = best[0]
+        best[0] = best[n_top - 1 - slot]
+        _sift_down(best, n_top - 1 - slot, 0, key, candidate)
+    return n_top
+
+
+@kernel
+def _uncovered(order: np.ndarray, size: int, profit: np.ndarray, need: float) -> bool:
+    """Whether taking ``order[:size]`` in turn leaves need (the arithmetic of the take)."""
+    left = need
+    for slot in range(size):
+        if not left > 0.0:
+            return False
+        left -= min(profit[order[slot]], left)
+    return left > 0.0
 
 
 @kernel
@@ -241,8 +321,9 @@ def deleverage_legs(
     changed is remembered (:func:`remember_unit`) for ``step``. Cost: the profitable
     prefix of the bucket in entry order, or the whole bucket in book order when the
     prefix is at least :data:`BOOK_ORDER_SHARE` of it (skipping dead legs in both),
-    ``O(L)`` per candidate of a unit of ``L`` legs, ``O(n + k log n)`` to rank
-    (``O(n log n)`` for ``pro_rata``).
+    ``O(L)`` per candidate of a unit of ``L`` legs, ``O(n + k log n)`` to rank: the
+    best :data:`TOP_LEGS` kept in one pass, every candidate heaped only if their
+    profits leave need (``O(n log n)`` for ``pro_rata``).
     """
     unit_start, pos_asset, pos_side, _, pos_entry, _ = units
     start, order, bucket_key, members = buckets
@@ -320,11 +401,14 @@ def deleverage_legs(
             _close_if_empty(unit, unit_start, qty, state)
         left = need - total if fraction >= 1.0 else 0.0
         return cover, left, notional, count, 0.0
-    for slot in range(n_all):
-        heap[slot] = slot
-    for slot in range(n_all // 2 - 1, -1, -1):
-        _sift_down(heap, n_all, slot, key, index)
-    size = n_all
+    # the best TOP_LEGS in rank order (a sorted array is a heap); only if their profits
+    # do not cover the need, every candidate is heaped
+    size = _in_rank_order(_best(n_all, key, index, work[10]), key, index, work[10], heap)
+    if size < n_all and _uncovered(heap, size, profit, need):
+        for candidate in range(n_all):
+            heap[candidate] = candidate
+        _heapify(heap, n_all, key, index, False)
+        size = n_all
     left = need
     weighted = 0.0
     haircuts = 0.0
