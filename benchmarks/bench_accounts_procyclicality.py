@@ -51,7 +51,7 @@ MEASURES += ("procyclical_notional",)
 MARGIN = {
     "model": "vol_scaled",
     "k": 3.0,
-    "horizon_steps": 8,
+    "horizon_steps": 1,
     "ewma_lambda": 0.94,
     "initial_variance": 3.6e-5,
     "floor": 0.004,

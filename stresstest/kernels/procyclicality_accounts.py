@@ -129,6 +129,48 @@ def close_booked(measure: Measure, sink: np.ndarray, totals: np.ndarray, unit: i
 
 
 @kernel
+def _cross(ox: float, oy: float, ax: float, ay: float, bx: float, by: float) -> float:
+    """``(a - o) x (b - o)``: positive when ``o, a, b`` turn counter-clockwise."""
+    return (ax - ox) * (by - oy) - (ay - oy) * (bx - ox)
+
+
+@kernel
+def pair_hull(x: np.ndarray, y: np.ndarray, hull: np.ndarray) -> int:
+    """The vertices of the convex hull of the points ``(x_t, y_t)`` into ``hull``; their count.
+
+    Andrew's monotone chain over the points sorted by ``x``, then ``y``; collinear
+    points are dropped (a linear function's least value over the points is at a
+    vertex). ``hull`` holds at least ``2 len(x)`` rows of ``(x, y)``.
+    """
+    order = np.argsort(y, kind="mergesort")
+    order = order[np.argsort(x[order], kind="mergesort")]
+    count = 0
+    for rounds in range(2):  # the lower chain, then the upper one
+        start = count
+        for slot in range(x.shape[0]):
+            point = order[slot] if rounds == 0 else order[x.shape[0] - 1 - slot]
+            px = x[point]
+            py = y[point]
+            while count - start >= 2 and (
+                _cross(
+                    hull[count - 2, 0],
+                    hull[count - 2, 1],
+                    hull[count - 1, 0],
+                    hull[count - 1, 1],
+                    px,
+                    py,
+                )
+                <= 0.0
+            ):
+                count -= 1
+            hull[count, 0] = px
+            hull[count, 1] = py
+            count += 1
+        count -= 1  # each chain's last point is the other's first
+    return max(count, 1)
+
+
+@kernel
 def held_flags(
     marks: np.ndarray,
     rates_0: np.ndarray,
@@ -137,12 +179,17 @@ def held_flags(
 ) -> np.ndarray:
     """Whether each unit, as opened, breaches at some step with ``m_a,t = m_a,0`` held.
 
-    The direct form of docs/model.md 11.3 (``cross.unit_gap`` with the held rates, the
-    brackets' add-on included) on the marks ``O_a,t`` ``(A, T + 1)``. A unit whose
-    bound ``K + sum_k min_t (s_k - r_k) q_k O_a_k,t`` (``K = c - sum_k s_k q_k e_k``,
-    ``r_k = m_a_k,0``, plus ``r_B - r_0`` with brackets: ``R_k <= r_k q_k O``) stays
-    above :data:`HELD_BOUND_SLACK` of its scale never breaches; the others are
-    checked step by step until their first breach.
+    The direct form of docs/model.md 11.3 (``account_gap.unit_gap`` with the held
+    rates, the brackets' add-on included) on the marks ``O_a,t`` ``(A, T + 1)``. Without
+    brackets the held gap of a unit in one or two assets is linear in the marks,
+    ``K + sum_a W_a O_a,t`` (``K = c - sum_k s_k q_k e_k``, ``W_a = sum_{k: a_k = a} (s_k -
+    m_a,0) q_k``), and its least value over the path is at an extreme mark (one asset)
+    or at a vertex of the convex hull of the points ``(O_a,t, O_b,t)`` (two assets,
+    :func:`pair_hull`, once per pair and path): above :data:`HELD_BOUND_SLACK` of the
+    unit's scale the unit never breaches, below minus that it does. Otherwise (brackets,
+    three or more assets) the bound ``K + sum_k min_t (s_k - m_a_k,0 - (r_B - r_0)) q_k
+    O_a_k,t`` (``R_k <= (m_a,0 + r_B - r_0) q_k O``) clears the units above the slack.
+    The units left are checked step by step until their first breach.
     """
     unit_start, pos_asset, pos_side, pos_qty, pos_entry, unit_collateral = units
     n_assets, n_points = marks.shape
@@ -155,21 +202,63 @@ def held_flags(
     for asset in range(n_assets):
         lowest[asset] = marks[asset].min()
         highest[asset] = marks[asset].max()
+    tiered = floors.shape[0] > 1
+    # the hull of every pair of assets' marks (pair a < b at a * n_assets + b), without brackets
+    n_pairs = n_assets * n_assets if not tiered and n_assets > 1 else 0
+    hulls = np.empty((n_pairs, 2 * n_points, 2))
+    hull_size = np.zeros(n_pairs, dtype=np.int64)
+    for first in range(n_assets if n_pairs > 0 else 0):
+        for second in range(first + 1, n_assets):
+            pair = first * n_assets + second
+            hull_size[pair] = pair_hull(marks[first], marks[second], hulls[pair])
+    weights = np.zeros(n_assets)
     n_units = unit_collateral.shape[0]
     flagged = np.zeros(n_units, dtype=np.bool_)
     for unit in range(n_units):
         collateral = unit_collateral[unit]
-        bound = collateral
+        base = collateral  # K
+        bound = 0.0  # sum_k min_t (s_k - m_a,0 - premium) q_k O_a,t
         scale = abs(collateral)
+        first = -1
+        second = -1
+        many = False
         for position in range(unit_start[unit], unit_start[unit + 1]):
             asset = pos_asset[position]
             qty = pos_qty[position]
             side = pos_side[position]
             coefficient = (side - rates_0[asset] - premium) * qty
-            bound -= side * qty * pos_entry[position]
+            base -= side * qty * pos_entry[position]
             bound += coefficient * (lowest[asset] if coefficient > 0.0 else highest[asset])
             scale += qty * (pos_entry[position] + 2.0 * highest[asset])
-        if bound > HELD_BOUND_SLACK * scale:
+            if first < 0 or asset == first:
+                first = asset
+            elif second < 0 or asset == second:
+                second = asset
+            else:
+                many = True
+            weights[asset] = 0.0
+        slack = HELD_BOUND_SLACK * scale
+        if not tiered and not many:  # the least held gap over the path, exactly
+            for position in range(unit_start[unit], unit_start[unit + 1]):
+                asset = pos_asset[position]
+                weights[asset] += (pos_side[position] - rates_0[asset]) * pos_qty[position]
+            if second < 0:
+                weight = weights[first]
+                least = weight * (lowest[first] if weight > 0.0 else highest[first])
+            else:
+                low = min(first, second)
+                high = max(first, second)
+                pair = low * n_assets + high
+                least = np.inf
+                for vertex in range(hull_size[pair]):
+                    value = weights[low] * hulls[pair, vertex, 0]
+                    least = min(least, value + weights[high] * hulls[pair, vertex, 1])
+            if base + least > slack:
+                continue
+            if base + least < -slack:
+                flagged[unit] = True
+                continue
+        elif base + bound > slack:
             continue
         for step in range(n_points):
             equity, requirement = unit_gap(
