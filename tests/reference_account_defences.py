@@ -19,6 +19,7 @@ import numpy as np
 from stresstest.kernels.enums import METRIC_INDEX, N_METRICS_ALL
 from tests.reference import _fund_walk, _penalty_paid
 from tests.reference_account_backstop import AccountVault
+from tests.reference_account_procyclicality import reference_account_measures
 from tests.reference_accounts import (
     reference_asset_rates,
     reference_fee_rates,
@@ -163,6 +164,8 @@ def reference_account_defences(
     gaps: list[float] | None = None,
     fraction: dict[str, float] | None = None,
     seen: set[str] | None = None,
+    procyclicality: int = 0,
+    held_gaps: list[float] | None = None,
 ) -> np.ndarray:
     """Per-path metrics ``(n_paths, N_METRICS_ALL)`` (``enums.METRIC_INDEX`` slots).
 
@@ -189,7 +192,11 @@ def reference_account_defences(
     step-down*; needs ``brackets``); ``seen``, when given, receives the names of the
     rule's cases met (``re-armed``, ``bankrupt``, ``cool-down``, ``below threshold``,
     ``partial``, ``partial and full legs``; the step-down's ``stepped down``, ``stepped and
-    full legs``, ``lowest bracket``, ``still in breach``).
+    full legs``, ``lowest bracket``, ``still in breach``); ``procyclicality``:
+    ``[procyclicality] horizon_steps`` (0: not measured), which fills the four columns of
+    docs/model.md 3.2 "With accounts" on the run's rates and marks (the replay with
+    impact's, with ``market``), and ``held_gaps``, when given, receives each replay's
+    nearest tie of the held test (:mod:`tests.reference_account_procyclicality`).
     """
     prices = np.asarray(prices, dtype=float)
     n_paths = prices.shape[0]
@@ -211,6 +218,8 @@ def reference_account_defences(
         "gaps": gaps,
         "fraction": fraction,
         "seen": seen if seen is not None else set(),
+        "procyclicality": procyclicality,
+        "held_gaps": held_gaps,
     }
     for path in range(n_paths):
         if market is None:
@@ -284,7 +293,7 @@ def _replay_path(
     status = ["armed"] * len(units)
     due = [0] * len(units)
     last_partial: list[int | None] = [None] * len(units)  # the fraction rule's cool-down
-    closes: list[tuple[float, float, float, int]] = []
+    closes: list[tuple[float, float, float, int, int]] = []  # ..., legs, unit
     to_fund: list[list[float]] = [[] for _ in range(n_points)]
     bad_at: list[list[float]] = [[] for _ in range(n_points)]
     requirement_terms: list[float] = []
@@ -426,7 +435,7 @@ def _replay_path(
             if closed_qty is not None:  # a partial close: every live leg closes something
                 paid = math.fsum(rate[row] * closed_qty[row] * x[row] for row in live)
                 closes.append(
-                    (math.fsum(closed_qty[row] * x[row] for row in live), paid, 0.0, len(live))
+                    (math.fsum(closed_qty[row] * x[row] for row in live), paid, 0.0, len(live), u)
                 )
                 to_fund[t].append((1.0 - liquidator_share) * paid)
                 realized = math.fsum(
@@ -471,7 +480,7 @@ def _replay_path(
             if not book_it:
                 return {row: qty[row] * closed for row in live}
             paid = closed * penalty
-            closes.append((closed * exit_notional, paid, 0.0, len(live)))
+            closes.append((closed * exit_notional, paid, 0.0, len(live), u))
             to_fund[t].append((1.0 - liquidator_share) * paid)
             coll[u] += closed * (pnl - penalty)
             for row in live:
@@ -485,7 +494,7 @@ def _replay_path(
         beyond = 0.0
         if bound is not None and bad > 0.0:
             beyond = bad - min(bad, bound * exit_notional)
-        closes.append((exit_notional, paid, bad, len(live)))
+        closes.append((exit_notional, paid, bad, len(live), u))
         to_fund[t].append((1.0 - liquidator_share) * paid)
         bad_at[t].append(bad - beyond)
         passed_all.append(beyond)
@@ -690,6 +699,21 @@ def _replay_path(
     row_out[METRIC_INDEX["margin_rate_mean"]] = (
         requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
     )
+    if keys["procyclicality"]:  # docs/model.md 3.2 "With accounts", on this replay's marks
+        columns, held_gap = reference_account_measures(
+            rates,
+            mark,
+            units,
+            book,
+            [(close[4], float(close[3]), close[0]) for close in closes],
+            keys["procyclicality"],
+            trigger is not None,
+            lambda n, rate: reference_requirement(n, rate, brackets, base),
+        )
+        for name, value in columns.items():
+            row_out[METRIC_INDEX[name]] = value
+        if keys["held_gaps"] is not None:
+            keys["held_gaps"].append(held_gap)
     return row_out, touched, depth
 
 

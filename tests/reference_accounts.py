@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from stresstest.kernels.enums import METRIC_NAMES, N_METRICS
+from stresstest.kernels.enums import METRIC_INDEX, METRIC_NAMES, N_METRICS, N_METRICS_PROCYCLICALITY
 from tests.reference import _fund_walk, _penalty_paid, reference_margin_rates
+from tests.reference_account_procyclicality import reference_account_measures
 from tests.reference_procyclicality import reference_apc_rates
 
 _COLUMN = {name: index for index, name in enumerate(METRIC_NAMES)}
@@ -142,8 +143,15 @@ def reference_accounts(
     brackets: list[tuple[float, float]] | None = None,
     oracle: dict[str, Any] | None = None,
     fee_model: dict[str, Any] | None = None,
+    procyclicality: int = 0,
+    held_gaps: list[float] | None = None,
 ) -> np.ndarray:
     """Per-path metrics ``(n_paths, N_METRICS)`` of an accounts book.
+
+    ``procyclicality``: ``[procyclicality] horizon_steps`` (0: not measured); with it the
+    rows are ``N_METRICS_PROCYCLICALITY`` wide and hold the four columns of docs/model.md
+    3.2 "With accounts" (:func:`tests.reference_account_procyclicality.reference_account_measures`),
+    and ``held_gaps``, when given, receives each path's nearest tie of the held test.
 
     ``oracle``: the ``[oracle]`` table (one for every asset), ``None`` for none;
     ``fee_model``: the volatility-scaled penalty's keys (:func:`reference_fee_rates`),
@@ -169,7 +177,7 @@ def reference_accounts(
             units.append(rows)
         else:
             units.extend([row] for row in rows)
-    out = np.zeros((n_paths, N_METRICS))
+    out = np.zeros((n_paths, N_METRICS_PROCYCLICALITY if procyclicality else N_METRICS))
     for path in range(n_paths):
         rates = [
             reference_asset_rates(prices[path, asset], margin, asset) for asset in range(n_assets)
@@ -178,7 +186,7 @@ def reference_accounts(
         mark = [reference_marks(price[asset], oracle, asset) for asset in range(n_assets)]
         fee_rate = [reference_fee_rates(price[asset], fee_model) for asset in range(n_assets)]
         is_open = [True] * len(units)
-        closes: list[tuple[float, float, float, int]] = []
+        closes: list[tuple[float, float, float, int, int]] = []
         to_fund_by_step: list[list[float]] = [[] for _ in range(n_points)]
         bad_by_step: list[list[float]] = [[] for _ in range(n_points)]
         requirement_terms: list[float] = []
@@ -225,7 +233,7 @@ def reference_accounts(
                 due = math.fsum(due_terms) if fee_model else fee * notional
                 paid = _penalty_paid(remaining, due)
                 bad = max(0.0, -remaining)
-                closes.append((notional, paid, bad, len(rows)))
+                closes.append((notional, paid, bad, len(rows), u))
                 to_fund_by_step[tau].append((1.0 - liquidator_share) * paid)
                 bad_by_step[tau].append(bad)
         row_out = out[path]
@@ -251,6 +259,21 @@ def reference_accounts(
         row_out[_COLUMN["margin_rate_mean"]] = (
             requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
         )
+        if procyclicality:
+            columns, gap = reference_account_measures(
+                rates,
+                mark,
+                units,
+                book,
+                [(close[4], float(close[3]), close[0]) for close in closes],
+                procyclicality,
+                False,
+                lambda n, rate: reference_requirement(n, rate, brackets, base),
+            )
+            for name, value in columns.items():
+                row_out[METRIC_INDEX[name]] = value
+            if held_gaps is not None:
+                held_gaps.append(gap)
     return out
 
 

@@ -140,15 +140,19 @@ def run_kernel(
     group_size: int = 4,
     grid: np.ndarray | None = None,
     stages: np.ndarray | None = None,
+    margin_vector: np.ndarray | None = None,
+    width: int = enums.N_METRICS,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Metrics ``(n_paths, N_METRICS)`` and grid records of the kernel (or its dense twin).
+    """Metrics ``(n_paths, width)`` and grid records of the kernel (or its dense twin).
 
     ``stages``: the ``N_MECH`` stage vector (oracle, vol-scaled penalty); ``None``:
-    no stage (an empty vector, as the engine passes).
+    no stage (an empty vector, as the engine passes). ``margin_vector``: the kernels'
+    margin vector (``None``: :func:`kernel_margin` of ``margin``), e.g. with the
+    ``[procyclicality]`` horizon set.
     """
     stages = np.empty(0) if stages is None else stages
     config = margin_config(margin)
-    margin_vector = kernel_margin(margin)
+    margin_vector = kernel_margin(margin) if margin_vector is None else margin_vector
     table = brackets_array(bracket_base_rate(config)[1], brackets or [])
     units = margin_units(book, mode)
     index = build_cross_index(
@@ -160,7 +164,7 @@ def run_kernel(
         static_rates=margin["model"] == "static",
     )
     liquidation_vector = np.asarray(liquidation, dtype=float)
-    out = np.empty((prices.shape[0], enums.N_METRICS))
+    out = np.zeros((prices.shape[0], width))
     grid = np.empty(0, dtype=np.int64) if grid is None else grid
     grid_out = np.empty((prices.shape[0], N_GRID, grid.shape[0]))
     if dense:

@@ -87,16 +87,19 @@ def rate_bound(margin: schema.MarginConfig, brackets: np.ndarray) -> float:
 
 
 def accounts_margin_arguments(
-    margin: schema.MarginConfig, asset_floors: Sequence[float] | None = None
+    margin: schema.MarginConfig,
+    asset_floors: Sequence[float] | None = None,
+    procyclicality_horizon: int = 0,
 ) -> np.ndarray:
     """The accounts kernels' margin vector: :func:`margin_arguments`, then each asset's floor.
 
     ``asset_floors`` (per step, one per asset in the order of ``paths.assets``) are
     the APC variance floors ``f_a`` (docs/model.md 3.1, 11.3), appended at
     ``enums.MARGIN_ARG_ASSET_FLOORS``; ``None`` (the floor off) appends nothing,
-    and the vector is the single-asset one.
+    and the vector is the single-asset one. ``procyclicality_horizon`` is
+    ``[procyclicality] horizon_steps`` (0: not measured, docs/model.md 3.2).
     """
-    vector = margin_arguments(margin)
+    vector = margin_arguments(margin, procyclicality_horizon=procyclicality_horizon)
     if asset_floors is None:
         return vector
     return np.concatenate([vector, np.asarray(asset_floors, dtype=np.float64)])
@@ -154,12 +157,15 @@ def uses_account_defences(scenario: schema.Scenario) -> bool:
 def metrics_row_width(scenario: schema.Scenario) -> int:
     """The row width the accounts kernel writes: ``N_METRICS``, wider with ``[market]``
     (``N_METRICS_MARKET``), ``[adl]`` (``N_METRICS_ADL``, which holds the market slots),
+    ``[procyclicality]`` (``N_METRICS_PROCYCLICALITY``, which holds those),
     ``[backstop]`` (``N_METRICS_BACKSTOP``, which holds those) or the fund's bound
     (``N_METRICS_FUND_BOUND``, which holds them all)."""
     if scenario.insurance_fund.pays_past_bankruptcy is not None:
         return enums.N_METRICS_FUND_BOUND
     if scenario.backstop is not None:
         return enums.N_METRICS_BACKSTOP
+    if scenario.procyclicality is not None:
+        return enums.N_METRICS_PROCYCLICALITY
     if getattr(scenario, "adl", None) is not None:
         return enums.N_METRICS_ADL
     if getattr(scenario, "market", None) is not None:
@@ -229,7 +235,9 @@ def plan_for_mode(
         index=index,
         stages=stage_arguments(scenario),
         margin=accounts_margin_arguments(
-            scenario.margin, asset_vol_floor_variances(scenario, source)
+            scenario.margin,
+            asset_vol_floor_variances(scenario, source),
+            0 if scenario.procyclicality is None else scenario.procyclicality.horizon_steps,
         ),
         brackets=brackets,
         liquidation=liquidation_arguments(scenario.liquidation),

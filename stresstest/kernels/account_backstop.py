@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from stresstest.kernels.account_gap import unit_gap
 from stresstest.kernels.backstop import (
     VAULT_CAPITAL,
     VAULT_HELD,
@@ -35,7 +36,6 @@ from stresstest.kernels.backstop import (
     VAULT_PNL,
     VAULT_TAKEOVERS,
 )
-from stresstest.kernels.cross import unit_gap
 from stresstest.kernels.jit import kernel
 
 HELD_QTY = 0  # sum q of the held legs, base units

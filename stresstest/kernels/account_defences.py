@@ -113,6 +113,13 @@ from stresstest.kernels.fund import (
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
+from stresstest.kernels.procyclicality_accounts import (
+    close_booked,
+    close_sink,
+    finish_accounts_measure,
+    new_accounts_measure,
+    track_book_rate,
+)
 from stresstest.kernels.waterfall_columns import write_vault_columns
 
 
@@ -321,6 +328,8 @@ def defence_path(
         pos_unit[unit_start[unit] : unit_start[unit + 1]] = unit
     rates_state, apc = rate_state(margin, n_assets)
     rates_now = np.empty(n_assets)
+    # [procyclicality] (3.2), not in the baseline replay of [market] (touched not empty)
+    measure = new_accounts_measure(margin, units, n_assets, touched.shape[0] == 0)
     predictive = int(params[enums.MECH_TRIGGER]) == enums.TRIGGER_PREDICTIVE
     vol_variance = np.full(n_assets, params[enums.MECH_VOL_V0])
     # z sigma_a,t sqrt(h) (log-price), then with units of several legs the covariance (11.8)
@@ -396,6 +405,7 @@ def defence_path(
                 fee_variance,
             )
         step_rates(prices, step, rates_state, apc, sqrt_horizon, rates_now)
+        track_book_rate(measure, step, rates_now)
         if predictive:
             trigger_shifts(params, prices, step, vol_variance, shifts)
             if covariance.shape[0] > 0:
@@ -497,9 +507,10 @@ def defence_path(
             if state[unit] != FLAGGED:
                 continue
             case = FRACTION_FULL
+            sink = close_sink(measure, totals)  # totals, or the unit's close (3.2)
             if fraction_rule:  # 11.8's fraction rule; settle_unit closes what it closes whole
                 case = settle_by_fraction(
-                    unit, step, exits, fraction_inputs, units, fraction_state, totals, flows
+                    unit, step, exits, fraction_inputs, units, fraction_state, sink, flows
                 )
             stays = case != FRACTION_FULL
             if not stays:  # no fraction rule, or closed whole by it
@@ -517,12 +528,13 @@ def defence_path(
                     units,
                     qty,
                     collateral,
-                    totals,
+                    sink,
                     flows,
                     bad_by_asset,
                     bound,
                     passed_by_asset,
                 )
+            close_booked(measure, sink, totals, unit)
             state[unit] = ARMED if stays else CLOSED
             if stays:  # re-armed, perhaps with legs closed: checked directly from now on
                 watch_directly(unit, watch)
@@ -616,6 +628,7 @@ def defence_path(
     write_totals(totals, out_row)
     out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
     out_row[enums.MARGIN_RATE_MEAN] = requirement_sum / notional_sum if notional_sum > 0.0 else 0.0
+    finish_accounts_measure(measure, marks, brackets, units, predictive, out_row)
     if with_bound:
         out_row[enums.FUND_PASSED_BAD_DEBT] = fund_passed
     if with_backstop:

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from stresstest.kernels.account_gap import unit_gap
 from stresstest.kernels.account_stages import predictive_breach
-from stresstest.kernels.cross import FILTER_SLACK, _asleep, _group_bound, _sleep, unit_gap
+from stresstest.kernels.cross import FILTER_SLACK, _asleep, _group_bound, _sleep
 from stresstest.kernels.jit import kernel
 from stresstest.kernels.search import first_greater
 

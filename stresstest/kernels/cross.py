@@ -43,6 +43,7 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
+from stresstest.kernels.account_gap import unit_gap
 from stresstest.kernels.account_stages import stage_series
 from stresstest.kernels.asset_rates import rate_state, step_rates
 from stresstest.kernels.brackets import position_requirement
@@ -56,6 +57,13 @@ from stresstest.kernels.fund import (
 )
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
+from stresstest.kernels.procyclicality_accounts import (
+    close_booked,
+    close_sink,
+    finish_accounts_measure,
+    new_accounts_measure,
+    track_book_rate,
+)
 from stresstest.kernels.search import first_greater
 
 #: Slack added to the filter's bound, in units of |y| (scaled prices): the bound and
@@ -66,44 +74,6 @@ FILTER_SLACK = 1e-9
 #: the bound is (1 + FILTER_SLACK)-Lipschitz in y, and the arc length and gaps are rounded
 #: far below 1e-6 relative, so this never wakes anything late.
 WAKE_SHRINK = 1.0 - 1e-6
-
-
-@kernel
-def unit_gap(
-    unit: int,
-    step: int,
-    prices: np.ndarray,
-    rates_now: np.ndarray,
-    floors: np.ndarray,
-    rates: np.ndarray,
-    amounts: np.ndarray,
-    unit_start: np.ndarray,
-    pos_asset: np.ndarray,
-    pos_side: np.ndarray,
-    pos_qty: np.ndarray,
-    pos_entry: np.ndarray,
-    unit_collateral: np.ndarray,
-) -> tuple[float, float]:
-    """Equity ``E_u,t`` and requirement ``R_u,t`` of a unit at a step, quote units.
-
-    ``prices`` is the series the breach is measured at: the marks ``O_a,t``
-    (the market prices without an oracle).
-    """
-    equity = unit_collateral[unit]
-    requirement = 0.0
-    tiered = floors.shape[0] > 1
-    for position in range(unit_start[unit], unit_start[unit + 1]):
-        asset = pos_asset[position]
-        price = prices[asset, step]
-        quantity = pos_qty[position]
-        equity += pos_side[position] * quantity * (price - pos_entry[position])
-        if tiered:
-            requirement += position_requirement(
-                quantity * price, rates_now[asset], floors, rates, amounts
-            )
-        else:
-            requirement += rates_now[asset] * quantity * price
-    return equity, requirement
 
 
 @kernel
@@ -355,9 +325,11 @@ def cross_replay_path(
     totals = np.zeros(N_TOTALS)
     requirement_sum = 0.0
     open_notional_sum = 0.0
+    measure = new_accounts_measure(margin, units, n_assets, True)  # [procyclicality] (3.2)
 
     for step in range(n_points):
         step_rates(prices, step, rates_state, apc, sqrt_horizon, rates_now)
+        track_book_rate(measure, step, rates_now)
         # requirement and notional of the units open at the step (before its closes)
         requirement, open_notional = open_sums(
             step, marks, rates_now, brackets, unit_start, pos_asset, pos_qty, closed, open_qty
@@ -446,6 +418,7 @@ def cross_replay_path(
             if not equity < unit_requirement:
                 slot += 1
                 continue
+            sink = close_sink(measure, totals)
             close_unit(
                 unit,
                 close_step,
@@ -460,9 +433,10 @@ def cross_replay_path(
                 pos_qty,
                 pos_entry,
                 unit_collateral,
-                totals,
+                sink,
                 flows,
             )
+            close_booked(measure, sink, totals, unit)
             add_legs(unit, -1.0, unit_start, pos_asset, pos_qty, open_qty)
             if tiered:
                 closed[unit] = True
@@ -481,6 +455,7 @@ def cross_replay_path(
         requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
     )
     walk_fund(flows, fund_initial, out_row)
+    finish_accounts_measure(measure, marks, brackets, units, False, out_row)
 
 
 @parallel_kernel

@@ -12,9 +12,10 @@ import numba
 import numpy as np
 
 from stresstest.kernels import enums
+from stresstest.kernels.account_gap import unit_gap
 from stresstest.kernels.account_stages import stage_series
 from stresstest.kernels.asset_rates import rate_state, step_rates
-from stresstest.kernels.cross import close_unit, unit_gap
+from stresstest.kernels.cross import close_unit
 from stresstest.kernels.fund import N_FLOWS, N_TOTALS, walk_fund, write_totals
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stresstest.errors import InputError
-from stresstest.scenario.accounts import is_accounts
 from stresstest.scenario.schema import APC_KEYS, MAX_STEPS, VolScaledMargin, spec
 
 if TYPE_CHECKING:
@@ -76,25 +75,17 @@ def _refuse(problem: str, keys: str, expected: str, file: Path | None) -> InputE
     return InputError(problem, file=file, key=keys, expected=expected)
 
 
-#: Why ``[procyclicality]`` does not run with accounts (docs/model.md 3.2, 12).
-ACCOUNTS_MEASURE_REASON = (
-    "the accounts kernels do not measure procyclicality (docs/model.md 3.2, 12)"
-)
-
-
-def _apc_engine_refusal(built: dict[str, Any]) -> tuple[str, str] | None:
-    """``(setting, why)`` when the engine a scenario uses has no APC rates or no
-    procyclicality measure, else ``None``.
+def _lending_refusal(built: dict[str, Any]) -> tuple[str, str] | None:
+    """``(setting, why)`` when the scenario is a lending market, which has no
+    maintenance margin for the APC rates or ``[procyclicality]`` to act on, else ``None``.
 
     The core engine, the single-asset stage pipeline and the accounts kernels post
     the APC rates of docs/model.md 3.1 (one function, kernels/margin.py
-    ``apc_rate``; per asset with accounts, 11.3); a lending market has none. The
-    accounts kernels do not measure procyclicality (3.2).
+    ``apc_rate``; per asset with accounts, 11.3) and measure procyclicality (3.2;
+    with accounts on the book's rate, "With accounts").
     """
     if built.get("lending") is not None:
         return "lending", "a lending market has no maintenance margin (docs/model.md 13)"
-    if is_accounts(built.get("paths"), built.get("book")):
-        return "accounts", ACCOUNTS_MEASURE_REASON
     return None
 
 
@@ -104,8 +95,8 @@ def _check_apc(built: dict[str, Any], file: Path | None) -> None:
     if not keys:
         return
     first = f"margin.{keys[0]}"
-    refusal = _apc_engine_refusal(built)
-    if refusal is not None and refusal[0] != "accounts":  # accounts: per asset (11.3)
+    refusal = _lending_refusal(built)
+    if refusal is not None:
         setting, why = refusal
         raise _refuse(
             f"{first} and {setting} do not run together in this version: {why}",
@@ -144,16 +135,14 @@ def _check_measure(built: dict[str, Any], file: Path | None) -> None:
     table = built.get("procyclicality")
     if table is None:
         return
-    refusal = _apc_engine_refusal(built)
+    refusal = _lending_refusal(built)
     if refusal is not None:
         setting, why = refusal
-        if setting == "accounts":
-            why = "the accounts kernels do not measure procyclicality (docs/model.md 3.2, 12)"
         raise _refuse(
             f"[procyclicality] and {setting} do not run together in this version: {why}",
             f"procyclicality, {setting}",
-            "[procyclicality] with a single-asset book, with or without the other "
-            "stages (docs/model.md 3.2, 12)",
+            "[procyclicality] with a single-asset or an accounts book, with or without "
+            "the other stages (docs/model.md 3.2, 12)",
             file,
         )
     margin = built["margin"]
@@ -184,10 +173,9 @@ def _check_measure(built: dict[str, Any], file: Path | None) -> None:
 def check_procyclicality(built: dict[str, Any], file: Path | None) -> None:
     """Refuse the APC options and ``[procyclicality]`` where they would mean nothing.
 
-    The APC options run in the core engine, the single-asset stage pipeline and
-    the accounts kernels (per asset), ``[procyclicality]`` in the first two; each is
-    refused beside a lending market, ``[procyclicality]`` also beside accounts,
-    naming both settings;
+    The APC options and ``[procyclicality]`` run in the core engine, the
+    single-asset stage pipeline and the accounts kernels (per asset); each is
+    refused beside a lending market, naming both settings;
     ``stressed_variance`` needs ``stressed_weight``; the buffered
     cap must stay below 100%; the volatility floor needs a path source with a
     history; ``[procyclicality]`` needs a rate that cannot be 0 and an increase
