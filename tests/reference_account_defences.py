@@ -294,6 +294,7 @@ def _replay_path(
     due = [0] * len(units)
     last_partial: list[int | None] = [None] * len(units)  # the fraction rule's cool-down
     closes: list[tuple[float, float, float, int, int]] = []  # ..., legs, unit
+    adl_weakened: set[int] = set()  # units of several legs ADL changed (3.2 "With accounts")
     to_fund: list[list[float]] = [[] for _ in range(n_points)]
     bad_at: list[list[float]] = [[] for _ in range(n_points)]
     requirement_terms: list[float] = []
@@ -634,6 +635,8 @@ def _replay_path(
             for row, amount in enumerate(given):
                 if amount > 0.0:
                     touched[unit_of[row]] = min(touched[unit_of[row]], t)
+                    if len(units[unit_of[row]]) >= 2:
+                        adl_weakened.add(unit_of[row])
         covered = (shortfall > 0.0 or passed > 0.0) and left == 0.0
         # ADL's cover fills the fund's own shortfall first, then the losses passed on
         to_fund_cover = min(cover, max(shortfall, 0.0)) if passed > 0.0 else cover
@@ -705,7 +708,11 @@ def _replay_path(
             mark,
             units,
             book,
-            [(close[4], float(close[3]), close[0]) for close in closes],
+            [
+                (close[4], float(close[3]), close[0])
+                for close in closes
+                if close[4] not in adl_weakened
+            ],
             keys["procyclicality"],
             trigger is not None,
             lambda n, rate: reference_requirement(n, rate, brackets, base),

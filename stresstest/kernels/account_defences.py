@@ -114,6 +114,7 @@ from stresstest.kernels.fund import (
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
 from stresstest.kernels.procyclicality_accounts import (
+    adl_changed,
     close_booked,
     close_sink,
     finish_accounts_measure,
@@ -603,6 +604,7 @@ def defence_path(
                     gini_weighted += got * gini
                     gini_cover += got
             changed = changed_units(work)  # in unit order, so positions in book order
+            adl_changed(measure, changed, unit_start)  # their closes leave the measure (3.2)
             watch_changed(
                 changed, unit_start, qty_before, collateral_before, qty, collateral, state, watch
             )

@@ -44,7 +44,8 @@ from stresstest.kernels.procyclicality import (
 HELD_BOUND_SLACK = 1e-9
 
 # The measure of a path (:func:`new_accounts_measure`): (tally, ring, weights, rates_0,
-# closes (U, 2): legs and notional closed per unit, scratch totals of one settlement).
+# closes (U, 3): legs and notional closed per unit and 1.0 once ADL changed a unit of
+# several legs, scratch totals of one settlement).
 Measure = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -63,7 +64,7 @@ def new_accounts_measure(
     tally, ring = new_tally(horizon)
     if horizon == 0:
         empty = np.empty(0)
-        return tally, ring, empty, empty, np.empty((0, 2)), empty
+        return tally, ring, empty, empty, np.empty((0, 3)), empty
     _, pos_asset, _, pos_qty, pos_entry, unit_collateral = units
     weights = np.zeros(n_assets)
     total = 0.0
@@ -74,7 +75,7 @@ def new_accounts_measure(
     if total > 0.0:
         for asset in range(n_assets):
             weights[asset] /= total
-    closes = np.zeros((unit_collateral.shape[0], 2))
+    closes = np.zeros((unit_collateral.shape[0], 3))
     return tally, ring, weights, np.empty(n_assets), closes, np.zeros(N_TOTALS)
 
 
@@ -126,6 +127,22 @@ def close_booked(measure: Measure, sink: np.ndarray, totals: np.ndarray, unit: i
     closes = measure[4]
     closes[unit, 0] += sink[TOTAL_COUNT]
     closes[unit, 1] += sink[TOTAL_NOTIONAL]
+
+
+@kernel
+def adl_changed(measure: Measure, changed: np.ndarray, unit_start: np.ndarray) -> None:
+    """Mark the units of several legs whose legs ADL changed at this step (``changed``,
+    unit indices): none of their closes counts (docs/model.md 3.2 "With accounts").
+
+    A unit of one position keeps its breach price under ADL and is not marked. Nothing
+    when off.
+    """
+    closes = measure[4]
+    if closes.shape[0] == 0:
+        return
+    for unit in changed:
+        if unit_start[unit + 1] - unit_start[unit] >= 2:
+            closes[unit, 2] = 1.0
 
 
 @kernel
@@ -295,8 +312,8 @@ def finish_accounts_measure(
 
     ``procyclical_liquidations`` and ``procyclical_notional`` sum, in unit order, the
     closes of the units :func:`held_flags` never flags (``units`` as opened, the run's
-    marks); under the predictive trigger the breach does not read the rates and both
-    are 0 (no pass runs).
+    marks) and ADL never changed (:func:`adl_changed`); under the predictive trigger the
+    breach does not read the rates and both are 0 (no pass runs).
     """
     tally, ring, _, rates_0, closes, _ = measure
     if ring.shape[0] == 0:
@@ -304,6 +321,6 @@ def finish_accounts_measure(
     if not predictive:
         flagged = held_flags(marks, rates_0, brackets, units)
         for unit in range(closes.shape[0]):
-            if not flagged[unit] and closes[unit, 0] > 0.0:
+            if not flagged[unit] and closes[unit, 2] == 0.0 and closes[unit, 0] > 0.0:
                 add_procyclical(tally, closes[unit, 0], closes[unit, 1], 1.0)
     write_procyclicality(tally, out_row)
