@@ -29,7 +29,12 @@ from stresstest.kernels.margin import (
     liquidation_terms,
     sqrt_horizon_of,
 )
-from stresstest.kernels.search import first_greater_each, first_not_less_each
+from stresstest.kernels.search import (
+    first_greater_each,
+    first_greater_each_of,
+    first_not_less_each,
+    first_not_less_each_of,
+)
 from stresstest.kernels.sums import range_sum
 
 QTY_HI = 0
@@ -104,6 +109,7 @@ RECORD_SHORT_BAD = 6  # marks: first short with phi >= x
 RECORD_SHORT_PARTIAL = 7  # marks: first short with phi >= x (1 + fee)
 RECORD_LONG_STOP = 8  # marks: the longs newly flagged at a record are [bound, this)
 RECORD_SHORT_START = 9  # marks: the shorts newly flagged at a record are [this, bound)
+RECORD_PENDING = 10  # marks: scratch of the exit searches (exit_bounds)
 # values: each record's close, the closes in step order (close_records)
 CLOSE_LONG = 4  # rows CLOSE_LONG + CLOSE_QTY .. CLOSE_BAD_DEBT: the longs closed at a record
 CLOSE_SHORT = 8  # the same for the shorts
@@ -112,7 +118,7 @@ CLOSE_NOTIONAL = 1  # quote units, and so are the next two
 CLOSE_PAID = 2
 CLOSE_BAD_DEBT = 3
 N_VALUE_ROWS = 12
-N_MARK_ROWS = 10
+N_MARK_ROWS = 11
 
 
 @kernel
@@ -199,6 +205,57 @@ def record_ranges(marks: np.ndarray, n_long: int, n_short: int, n_long_records: 
 
 
 @kernel
+def _exit_split(
+    threshold: np.ndarray,
+    levels: np.ndarray,
+    records: np.ndarray,
+    starts: np.ndarray,
+    stops: np.ndarray,
+    count: int,
+    out: np.ndarray,
+    pending: np.ndarray,
+    long: bool,
+) -> None:
+    """One split of every record's range at its exit level, for :func:`exit_bounds`.
+
+    ``out[k]`` is the first long in ``[starts[k], stops[k])`` with ``theta > levels[k]``
+    (``long``), or the first short with ``phi >= levels[k]``: the whole side's
+    search clamped to the range. The range of long record k lies in the records'
+    values, ``records[k] < theta <= records[k - 1]`` (no upper value for k = 0:
+    its range runs to the end of the side, where NaN thresholds would sort), that
+    of short record k in
+    ``records[k - 1] <= phi < records[k]`` (``-inf`` for k = 0). So a level at or
+    below the lower value splits the range at its start, one at or above the upper
+    value at its stop, without a load of the side; only the others are searched
+    (:data:`~stresstest.kernels.search.first_greater_each_of`, interleaved). A NaN
+    level is searched, and gives the start, as the whole side's search clamped.
+    """
+    n_pending = 0
+    for k in range(count):
+        level = levels[k]
+        if long:
+            lower = records[k]
+            upper = records[k - 1] if k > 0 else np.nan
+        else:
+            lower = records[k - 1] if k > 0 else -np.inf
+            upper = records[k]
+        if level <= lower:
+            out[k] = starts[k]
+        elif level >= upper:
+            out[k] = stops[k]
+        else:
+            pending[n_pending] = k
+            n_pending += 1
+    if long:
+        first_greater_each_of(threshold, levels, pending, n_pending, out)
+    else:
+        first_not_less_each_of(threshold, levels, pending, n_pending, out)
+    for j in range(n_pending):  # a level strictly inside the values gives an index inside
+        k = pending[j]  # the range already; a NaN level gives 0, clamped to the start
+        out[k] = min(max(out[k], starts[k]), stops[k])
+
+
+@kernel
 def exit_bounds(
     prices: np.ndarray,
     liquidation: np.ndarray,
@@ -215,42 +272,74 @@ def exit_bounds(
     ``c = min(t + latency, T)``. ``replay._close_long_range`` searches the range for
     the first long with ``theta > x (1 - fee)``, then with ``theta > x``;
     ``replay._close_short_range`` for the first short with ``phi >= x``, then
-    ``phi >= x (1 + fee)``. A search over ``[start, stop)`` of a sorted array is the
-    whole array's answer clamped to ``[start, stop]``: the whole side is searched here
-    (for every record at once, :func:`first_greater_each`) and the answers clamped to
-    the record's range, which gives the same indices.
+    ``phi >= x (1 + fee)``, the second search over ``[first answer, stop)``. Each is
+    the whole side's search clamped to the range (a search of ``[start, stop)`` of a
+    sorted array is the whole array's answer clamped to ``[start, stop]``). Most
+    levels lie outside their range's values, which answers them without a search
+    (:func:`_exit_split`); the others search the whole side, all at once,
+    interleaved (:data:`~stresstest.kernels.search.first_greater_each_of`), and are
+    clamped. The same indices as ``replay._close_long_range``'s searches.
     """
     latency_steps, slippage, fee, _ = liquidation_terms(liquidation)
     last_step = prices.shape[0] - 1
     levels = values[RECORD_LEVELS]
+    pending = marks[RECORD_PENDING]
     for k in range(n_long_records):
         close_step = min(marks[RECORD_LONG, k] + latency_steps, last_step)
         levels[k] = prices[close_step] * (1.0 - slippage) * (1.0 - fee)
-    first_greater_each(long_threshold, levels, n_long_records, marks[RECORD_LONG_FULL])
+    _exit_split(
+        long_threshold,
+        levels,
+        values[RECORD_LONG],
+        marks[RECORD_LONG_BOUND],
+        marks[RECORD_LONG_STOP],
+        n_long_records,
+        marks[RECORD_LONG_FULL],
+        pending,
+        True,
+    )
     for k in range(n_long_records):
         close_step = min(marks[RECORD_LONG, k] + latency_steps, last_step)
         levels[k] = prices[close_step] * (1.0 - slippage)
-    first_greater_each(long_threshold, levels, n_long_records, marks[RECORD_LONG_PARTIAL])
+    _exit_split(
+        long_threshold,
+        levels,
+        values[RECORD_LONG],
+        marks[RECORD_LONG_FULL],
+        marks[RECORD_LONG_STOP],
+        n_long_records,
+        marks[RECORD_LONG_PARTIAL],
+        pending,
+        True,
+    )
     for k in range(n_short_records):
         close_step = min(marks[RECORD_SHORT, k] + latency_steps, last_step)
         levels[k] = prices[close_step] * (1.0 + slippage)
-    first_not_less_each(short_threshold, levels, n_short_records, marks[RECORD_SHORT_BAD])
+    _exit_split(
+        short_threshold,
+        levels,
+        values[RECORD_SHORT],
+        marks[RECORD_SHORT_START],
+        marks[RECORD_SHORT_BOUND],
+        n_short_records,
+        marks[RECORD_SHORT_BAD],
+        pending,
+        False,
+    )
     for k in range(n_short_records):
         close_step = min(marks[RECORD_SHORT, k] + latency_steps, last_step)
         levels[k] = prices[close_step] * (1.0 + slippage) * (1.0 + fee)
-    first_not_less_each(short_threshold, levels, n_short_records, marks[RECORD_SHORT_PARTIAL])
-    for k in range(n_long_records):
-        start = marks[RECORD_LONG_BOUND, k]
-        stop = marks[RECORD_LONG_STOP, k]
-        full_stop = min(max(marks[RECORD_LONG_FULL, k], start), stop)
-        marks[RECORD_LONG_FULL, k] = full_stop
-        marks[RECORD_LONG_PARTIAL, k] = min(max(marks[RECORD_LONG_PARTIAL, k], full_stop), stop)
-    for k in range(n_short_records):
-        start = marks[RECORD_SHORT_START, k]
-        stop = marks[RECORD_SHORT_BOUND, k]
-        bad_stop = min(max(marks[RECORD_SHORT_BAD, k], start), stop)
-        marks[RECORD_SHORT_BAD, k] = bad_stop
-        marks[RECORD_SHORT_PARTIAL, k] = min(max(marks[RECORD_SHORT_PARTIAL, k], bad_stop), stop)
+    _exit_split(
+        short_threshold,
+        levels,
+        values[RECORD_SHORT],
+        marks[RECORD_SHORT_BAD],
+        marks[RECORD_SHORT_BOUND],
+        n_short_records,
+        marks[RECORD_SHORT_PARTIAL],
+        pending,
+        False,
+    )
 
 
 @kernel
