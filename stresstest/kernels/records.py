@@ -223,12 +223,12 @@ def _exit_split(
     search clamped to the range. The range of long record k lies in the records'
     values, ``records[k] < theta <= records[k - 1]`` (no upper value for k = 0:
     its range runs to the end of the side, where NaN thresholds would sort), that
-    of short record k in
-    ``records[k - 1] <= phi < records[k]`` (``-inf`` for k = 0). So a level at or
-    below the lower value splits the range at its start, one at or above the upper
-    value at its stop, without a load of the side; only the others are searched
-    (:data:`~stresstest.kernels.search.first_greater_each_of`, interleaved). A NaN
-    level is searched, and gives the start, as the whole side's search clamped.
+    of short record k in ``records[k - 1] <= phi < records[k]`` (``-inf`` for
+    k = 0). So a level at or below the lower value splits the range at its start,
+    one at or above the upper value at its stop, without a load of the side; only
+    the others are searched (:data:`~stresstest.kernels.search.first_greater_each_of`,
+    interleaved). A NaN level is searched, and gives the start, as the whole side's
+    search clamped.
     """
     n_pending = 0
     for k in range(count):
