@@ -1,7 +1,7 @@
 """The flagship case's kernel, before and after, measured alternately (issue 19).
 
     python benchmarks/bench_flagship.py --before DIR [--rounds 2] [--runs 3]
-        [--paths 100000] [--positions 1000000] [--threads 2,1]
+        [--paths 100000] [--positions 1000000] [--threads 2,1] [--records]
 
 1M positions x 100k GBM paths x 720 steps (benchmarks/engine_cases.py's book and
 paths), static and vol_scaled margin. For each round, each thread count, each
@@ -14,7 +14,9 @@ metric matrices must have the same SHA-256 (the change is exact). Prints a
 markdown table of medians (wall and CPU seconds, all threads), the load, and
 whether each tree fuses GBM generation with the replay (issue 19: then the
 engine column times the fused kernel, which is what runs; the generation column
-still times ``gbm_paths`` alone, the floor of the unfused engine).
+still times ``gbm_paths`` alone, the floor of the unfused engine). With ``--records``
+the engine also writes the per-step records a ``stresstest run`` writes (its grid
+steps), and the SHA-256 compared covers them too.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ WORKER = REPO / "benchmarks" / "flagship_worker.py"
 
 
 def run_worker(
-    tree: Path, margin: str, positions: int, paths: int, runs: int, threads: int
+    tree: Path, margin: str, positions: int, paths: int, runs: int, threads: int, records: bool
 ) -> dict:
     """One worker run in ``tree``; its JSON line."""
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_NUM_THREADS=str(threads))
+    mode = ["records"] if records else []
     done = subprocess.run(
-        [sys.executable, str(WORKER), margin, str(positions), str(paths), str(runs)],
+        [sys.executable, str(WORKER), margin, str(positions), str(paths), str(runs), *mode],
         env=env,
         cwd="/",
         capture_output=True,
@@ -58,6 +61,7 @@ def main() -> None:
     parser.add_argument("--paths", type=int, default=100_000)
     parser.add_argument("--positions", type=int, default=1_000_000)
     parser.add_argument("--threads", default="2,1")
+    parser.add_argument("--records", action="store_true")
     args = parser.parse_args()
     trees = {"before": args.before.resolve(), "after": REPO}
     thread_counts = [int(value) for value in args.threads.split(",")]
@@ -69,7 +73,13 @@ def main() -> None:
             for margin in ("static", "vol_scaled"):
                 for side in order:
                     record = run_worker(
-                        trees[side], margin, args.positions, args.paths, args.runs, threads
+                        trees[side],
+                        margin,
+                        args.positions,
+                        args.paths,
+                        args.runs,
+                        threads,
+                        args.records,
                     )
                     key = (side, threads, margin)
                     if key in results:
@@ -93,6 +103,8 @@ def main() -> None:
 
     print()
     print(f"Load average (1 min) at the start / end: {load_start[0]:.2f} / {load_end[0]:.2f}")
+    grid_steps = {record.get("grid_steps", 0) for record in results.values()}
+    print(f"Per-step records at {grid_steps} grid steps (0: none)")
     print()
     print(
         "| threads | margin | tree | generation wall s | generation CPU s "

@@ -1,6 +1,6 @@
 """One side of bench_flagship.py's before/after comparison, run in a tree given by PYTHONPATH.
 
-    PYTHONPATH=TREE python benchmarks/flagship_worker.py MARGIN N_POSITIONS N_PATHS RUNS
+    PYTHONPATH=TREE python benchmarks/flagship_worker.py MARGIN N_POSITIONS N_PATHS RUNS [records]
 
 Imports ``stresstest`` and ``benchmarks.engine_cases`` of ``TREE`` only, so the
 same script times an older commit. It first checks the engine against the dense
@@ -15,6 +15,11 @@ engine fuses GBM generation with the replay (``engine.plan.fuses_generation``;
 then the engine's time is the fused kernel's, and engine minus generation is
 what the replay costs beyond generating the paths). Run it with ``NUMBA_NUM_THREADS=1``
 to measure one core.
+
+With ``records`` the engine runs as ``stresstest run`` does, with the per-step records
+(``engine.run.prepare`` with records, without attribution or findings, then
+``engine.run.execute``, timed; docs/model.md 6a: 83 grid steps at 100k paths x 720
+steps), and the SHA-256 covers the records too.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from benchmarks.engine_cases import (
     warm_up,
 )
 from stresstest.book import sort_book
-from stresstest.engine.run import build_book, margin_arguments
+from stresstest.engine.run import build_book, execute, margin_arguments, prepare
 from stresstest.paths.gbm import GbmPathSource
 
 
@@ -68,7 +73,13 @@ def fused_generation(scenario: Any, sorted_book: Any) -> bool:
     return bool(fuses(plan.ReplayPlan(source=source, variants=(variant,))))
 
 
-def main(margin: str, n_positions: int, n_paths: int, runs: int) -> None:
+def engine_with_records(plan: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(metrics, records)`` of the one design of ``plan`` (:func:`prepare`'s, with records)."""
+    metrics, records = execute(plan)
+    return metrics[0], records[0]
+
+
+def main(margin: str, n_positions: int, n_paths: int, runs: int, records: bool = False) -> None:
     """Check, then time, one flagship case; print one JSON line."""
     warm_up()
     scenario = make_scenario(n_positions, n_paths, margin)
@@ -85,15 +96,24 @@ def main(margin: str, n_positions: int, n_paths: int, runs: int) -> None:
         "generation": [],
         "engine": [],
     }
+    plan = prepare([scenario], attribution=False, findings=False)[0] if records else None
+    record["grid_steps"] = 0 if plan is None else int(plan.grid.shape[0])
     digests = set()
     for _ in range(runs):
         wall, cpu, _ = _timed(generate_only, scenario)
         record["generation"].append((wall, cpu))  # type: ignore[attr-defined]
-        wall, cpu, metrics = _timed(engine_metrics, scenario, sorted_book)
+        if plan is None:
+            wall, cpu, metrics = _timed(engine_metrics, scenario, sorted_book)
+            digest = hashlib.sha256(np.ascontiguousarray(metrics).tobytes())
+        else:
+            wall, cpu, both = _timed(engine_with_records, plan)
+            metrics, grid_records = both  # type: ignore[misc]
+            digest = hashlib.sha256(np.ascontiguousarray(metrics).tobytes())
+            digest.update(np.ascontiguousarray(grid_records).tobytes())
         record["engine"].append((wall, cpu))  # type: ignore[attr-defined]
         assert isinstance(metrics, np.ndarray)
         check_timed_output(metrics, report, book, f"{margin} {n_positions}x{n_paths}")
-        digests.add(hashlib.sha256(np.ascontiguousarray(metrics).tobytes()).hexdigest())
+        digests.add(digest.hexdigest())
     if len(digests) != 1:
         sys.exit("timed engine runs gave different metrics")
     record["metrics_sha256"] = digests.pop()
@@ -102,4 +122,10 @@ def main(margin: str, n_positions: int, n_paths: int, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
+    main(
+        sys.argv[1],
+        int(sys.argv[2]),
+        int(sys.argv[3]),
+        int(sys.argv[4]),
+        len(sys.argv) > 5 and sys.argv[5] == "records",
+    )

@@ -84,6 +84,82 @@ def record_grid(
 
 
 @kernel
+def start_events(events: np.ndarray, event_steps: np.ndarray) -> int:
+    """Open a path's close events with step 0's column (zeroed); returns the count, 1.
+
+    ``events`` is ``(N_FLOWS, T + 1)`` scratch, not zeroed, and ``event_steps`` int64
+    of length ``T + 1``: column ``e`` of ``events`` holds what row ``event_steps[e]``
+    of a dense ``flows`` array would hold (its rows ``FLOW_*``), for step 0 and the
+    steps with closes, in step order. Step 0 is always a column, so the fund walk
+    over the columns (:func:`walk_fund` of ``events[:, :n_events]``) walks step 0 as
+    the dense walk does (its docstring says why the other steps without closes
+    change nothing) and every grid step has a column at or before it
+    (:func:`record_grid_events`).
+    """
+    for row in range(N_FLOWS):
+        events[row, 0] = 0.0
+    event_steps[0] = 0
+    return 1
+
+
+@kernel
+def event_at(events: np.ndarray, event_steps: np.ndarray, n_events: int, close_step: int) -> int:
+    """Make the last of ``n_events`` columns of ``events`` the one of ``close_step``; the new count.
+
+    The closes are booked with non-decreasing close steps (the loop books step ``t``'s
+    closes at ``min(t + latency, T)``), so a close shares the last column when it has
+    the same step, and otherwise opens the next one, zeroed (``+0.0``, as a dense cell
+    starts): :func:`record_close` into column ``n_events - 1`` then adds the same
+    values in the same order as into the dense cell, so each column holds the cell's
+    bits.
+    """
+    if event_steps[n_events - 1] == close_step:
+        return n_events
+    for row in range(N_FLOWS):
+        events[row, n_events] = 0.0
+    event_steps[n_events] = close_step
+    return n_events + 1
+
+
+@kernel
+def record_grid_events(
+    prices: np.ndarray,
+    events: np.ndarray,
+    event_steps: np.ndarray,
+    n_events: int,
+    grid: np.ndarray,
+    grid_row: np.ndarray,
+) -> None:
+    """:func:`record_grid` from a path's close events (:func:`start_events`): the same bits.
+
+    ``events[:, :n_events]`` has been walked (:func:`walk_fund`), so its row
+    ``FLOW_FUND`` holds the fund after each column's step. The fund at grid step
+    ``g`` is the fund after the last column at or before ``g`` (step 0 is a column;
+    the fund does not change over the steps without closes, see :func:`walk_fund`),
+    and the count and notional between grid points are summed over the columns
+    between them, in step order from ``+0.0``, as the dense sum over every step:
+    that sum also adds the ``+0.0`` of each step without closes, and ``s + 0.0 = s``
+    for every ``s`` but ``-0.0``, which the sum never is (it starts at ``+0.0``, and a
+    sum is ``-0.0`` only when both terms are).
+    """
+    event = 0
+    fund = events[FLOW_FUND, 0]
+    for index in range(grid.shape[0]):
+        step = grid[index]
+        count = 0.0
+        notional = 0.0
+        while event < n_events and event_steps[event] <= step:
+            count += events[FLOW_COUNT, event]
+            notional += events[FLOW_NOTIONAL, event]
+            fund = events[FLOW_FUND, event]
+            event += 1
+        grid_row[enums.GRID_PRICE, index] = prices[step]
+        grid_row[enums.GRID_FUND, index] = fund
+        grid_row[enums.GRID_COUNT, index] = count
+        grid_row[enums.GRID_NOTIONAL, index] = notional
+
+
+@kernel
 def walk_fund(flows: np.ndarray, fund_initial: float, out_row: np.ndarray) -> None:
     """Walk the fund over steps 0..T and write its per-path metrics into ``out_row``.
 
@@ -103,6 +179,25 @@ def walk_fund(flows: np.ndarray, fund_initial: float, out_row: np.ndarray) -> No
     both terms are), so ``C + 0 = C``; and the comparisons hold as they did after the
     step before (``F`` is not negative, the minimum, peak, drawdown and requirement
     already account for it). A zero, negative or NaN ``F`` walks the step in full.
+
+    So the walk may be given only some of the steps (the core replay gives step 0
+    and the steps with closes, :func:`start_events`): every step left out has net
+    flow ``+0.0`` and, after step 0, changes nothing whatever ``F``, so the fund
+    after each given step and the metrics are those of the walk over every step.
+    After a walked step ``F`` is not ``-0.0`` (a net flow is never ``-0.0``: each
+    flow starts at ``+0.0`` and adds, so is not ``-0.0``, and ``a - b`` is ``-0.0``
+    only when ``a`` is; so ``F + net`` is not, and a negative ``F`` is floored to
+    ``+0.0``), and the minimum, peak, drawdown and requirement have just been
+    compared with the current ``F`` and ``C``. A zero-net step then: with ``F > 0``
+    is skipped; with ``F = +0.0`` gives ``F + 0 = +0.0`` and ``C + 0 = C`` and makes
+    the same comparisons with the same values, which change nothing the second time
+    (each sets a value to one it already is, or is false); with ``F`` NaN keeps NaN and
+    every comparison with it is false. Step 0 is different: ``F`` is still
+    ``fund_initial``, which may be ``-0.0`` (``-0.0 + 0.0 = +0.0``) or negative
+    (socialized at step 0), so step 0 is always walked. A step whose closes net to
+    zero (a zero-net event: a fund share equal to the bad debt, or neither) is walked
+    as every given step, the same operations as the dense walk at that step, so it
+    too is the identity after step 0; its count and notional are still recorded.
     """
     fund = fund_initial
     peak = fund_initial

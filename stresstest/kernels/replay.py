@@ -32,8 +32,10 @@ from stresstest.kernels import enums
 from stresstest.kernels.fund import (
     N_FLOWS,
     N_TOTALS,
+    event_at,
     record_close,
-    record_grid,
+    record_grid_events,
+    start_events,
     walk_fund,
     write_totals,
 )
@@ -269,11 +271,12 @@ PathReplay = Callable[
         float,
         np.ndarray,
         np.ndarray,
+        np.ndarray,
         tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         np.ndarray,
         np.ndarray,
     ],
-    None,
+    int,
 ]
 
 
@@ -297,9 +300,10 @@ def _replay_path_kernel(requirement_only: bool) -> PathReplay:
     steps, running extremes, searches for the newly flagged ranges and prefix sums
     of their quantity, in the same order, so the value is the full replay's bits
     (tests/test_requirement.py); the exit prices, penalties, bad debt,
-    ``MARGIN_RATE_MEAN``, attribution, procyclicality, per-step flows and fund walk
-    are skipped, and so is their scratch (``flows`` is neither read nor written and
-    may be empty). A cost match measures its designs so (comparison/measuring.py).
+    ``MARGIN_RATE_MEAN``, attribution, procyclicality, close events and fund walk
+    are skipped, and so is their scratch (``events`` and ``event_steps`` are neither
+    read nor written and may be empty; it returns 0). A cost match measures its
+    designs so (comparison/measuring.py).
     """
 
     @(inline_kernel if requirement_only else kernel)
@@ -312,18 +316,23 @@ def _replay_path_kernel(requirement_only: bool) -> PathReplay:
         short_threshold: np.ndarray,
         short_prefix: np.ndarray,
         fund_initial: float,
-        flows: np.ndarray,
+        events: np.ndarray,
+        event_steps: np.ndarray,
         out_row: np.ndarray,
         cohorts: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
         step_edges: np.ndarray,
         attribution: np.ndarray,
-    ) -> None:
+    ) -> int:
         """Replay the sorted book over one path of prices ``P_0..P_T`` into ``out_row``.
 
         ``margin`` and ``liquidation`` are the design vectors indexed by
         ``enums.MARGIN_ARG_*`` and ``enums.LIQUIDATION_ARG_*`` (engine.plan builds them).
-        ``flows`` is a zeroed ``(N_FLOWS, T + 1)`` scratch array; on return it holds
-        the path's per-step closes and fund (see :mod:`stresstest.kernels.fund`).
+        ``events`` (``(N_FLOWS, T + 1)``) and ``event_steps`` (int64, ``T + 1``) are
+        scratch, not zeroed; on return their first ``n_events`` columns, the returned
+        count, hold the path's close events: step 0 and each step with closes, its
+        closes and the fund after it, in step order (the same bits as those steps'
+        columns of a dense per-step ``flows``; see
+        :func:`stresstest.kernels.fund.start_events`).
 
         ``cohorts`` is the book by cohort (``threshold, prefix, bounds`` of the longs,
         then of the shorts, as :class:`stresstest.book.cohorts.CohortBook`); with an
@@ -370,9 +379,11 @@ def _replay_path_kernel(requirement_only: bool) -> PathReplay:
         # The scratch of the closes' accounting, in blocks that numba deletes from the
         # requirement-only mode (a branch on the closure constant), so that mode
         # neither allocates them nor counts references to them per path.
+        n_events = 0
         if not requirement_only:
             tally, ring = new_tally(procyc_horizon)
             totals = np.zeros(N_TOTALS)
+            n_events = start_events(events, event_steps)
             (
                 long_c_threshold,
                 long_c_prefix,
@@ -428,10 +439,11 @@ def _replay_path_kernel(requirement_only: bool) -> PathReplay:
                                 min(long_flagged_from, long_held_from),
                                 exit_price,
                             )
+                        n_events = event_at(events, event_steps, n_events, close_step)
                         record_close(
                             totals,
-                            flows,
-                            close_step,
+                            events,
+                            n_events - 1,
                             long_flagged_from - start,
                             notional,
                             paid,
@@ -475,10 +487,11 @@ def _replay_path_kernel(requirement_only: bool) -> PathReplay:
                                 stop,
                                 exit_price,
                             )
+                        n_events = event_at(events, event_steps, n_events, close_step)
                         record_close(
                             totals,
-                            flows,
-                            close_step,
+                            events,
+                            n_events - 1,
                             stop - short_flagged_to,
                             notional,
                             paid,
@@ -504,14 +517,15 @@ def _replay_path_kernel(requirement_only: bool) -> PathReplay:
                     short_flagged_to = stop
         out_row[enums.REQUIREMENT_MEAN] = requirement_sum / n_points
         if requirement_only:
-            return
+            return 0
         out_row[enums.MARGIN_RATE_MEAN] = (
             requirement_sum / open_notional_sum if open_notional_sum > 0.0 else 0.0
         )
         write_totals(totals, out_row)
         if measured:
             write_procyclicality(tally, out_row)
-        walk_fund(flows, fund_initial, out_row)
+        walk_fund(events[:, :n_events], fund_initial, out_row)
+        return n_events
 
     return replay_path
 
@@ -542,7 +556,7 @@ def replay_paths_attributed(
     """Replay every row of ``prices`` (paths x (T + 1)); row i of ``out`` is path i's metrics.
 
     ``grid`` (int64, ascending steps, possibly empty) selects the steps recorded
-    into ``grid_out`` (paths x N_GRID x len(grid)), see ``record_grid``.
+    into ``grid_out`` (paths x N_GRID x len(grid)), see ``record_grid_events``.
     ``attribution_out`` is ``(paths, width)``, zeroed: row i is path i's
     attribution (``width`` 0: none), see :func:`replay_path`.
 
@@ -590,8 +604,9 @@ def replay_row(
     into ``attribution_row``. Inlined into the drivers that call it per path (this one
     and the fused :func:`stresstest.kernels.gbm_replay.gbm_replay_paths`), so their
     loops are what they were with the body written in place."""
-    flows = np.zeros((N_FLOWS, prices.shape[0]))
-    replay_path(
+    events = np.empty((N_FLOWS, prices.shape[0]))
+    event_steps = np.empty(prices.shape[0], dtype=np.int64)
+    n_events = replay_path(
         prices,
         margin,
         liquidation,
@@ -600,14 +615,15 @@ def replay_row(
         short_threshold,
         short_prefix,
         fund_initial,
-        flows,
+        events,
+        event_steps,
         out_row,
         cohorts,
         step_edges,
         attribution_row,
     )
     if grid.shape[0] > 0:
-        record_grid(prices, flows, grid, grid_row)
+        record_grid_events(prices, events, event_steps, n_events, grid, grid_row)
 
 
 _NO_BOUNDS = np.zeros(1, dtype=np.int64)
@@ -673,7 +689,8 @@ def requirement_paths(
 
     Each thread owns whole paths and writes only their rows.
     """
-    no_flows = np.zeros((N_FLOWS, 0))
+    no_events = np.zeros((N_FLOWS, 0))
+    no_event_steps = np.zeros(0, dtype=np.int64)
     no_attribution = np.zeros((prices.shape[0], 0))
     for row in numba.prange(prices.shape[0]):
         requirement_path(
@@ -685,7 +702,8 @@ def requirement_paths(
             short_threshold,
             short_prefix,
             fund_initial,
-            no_flows,
+            no_events,
+            no_event_steps,
             out[row],
             NO_COHORTS,
             NO_STEP_EDGES,
