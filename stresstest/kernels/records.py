@@ -29,7 +29,12 @@ from stresstest.kernels.margin import (
     liquidation_terms,
     sqrt_horizon_of,
 )
-from stresstest.kernels.search import first_greater_each, first_not_less_each
+from stresstest.kernels.search import (
+    first_greater_each,
+    first_greater_each_of,
+    first_not_less_each,
+    first_not_less_each_of,
+)
 from stresstest.kernels.sums import range_sum
 
 QTY_HI = 0
@@ -95,15 +100,17 @@ def close_short_parts(
 RECORD_LONG = 0  # values: new running minima of P (1 - m); marks: their steps
 RECORD_SHORT = 1  # values: new running maxima of P (1 + m); marks: their steps
 RECORD_RATES = 2  # values: m_t of every step
-RECORD_LEVELS = 3  # values: the exit levels being searched (exit_bounds)
+RECORD_LEVELS = 3  # values: scratch (_touch_prefix_rows)
 RECORD_LONG_BOUND = 2  # marks: first long with theta > the record (the longs flagged from)
 RECORD_SHORT_BOUND = 3  # marks: first short with phi >= the record (the shorts flagged to)
 RECORD_LONG_FULL = 4  # marks: first long with theta > x (1 - fee), x the record's exit price
-RECORD_LONG_PARTIAL = 5  # marks: first long with theta > x
+RECORD_LONG_PARTIAL = RECORD_LONG_FULL + 1  # marks: first long with theta > x
 RECORD_SHORT_BAD = 6  # marks: first short with phi >= x
-RECORD_SHORT_PARTIAL = 7  # marks: first short with phi >= x (1 + fee)
+RECORD_SHORT_PARTIAL = RECORD_SHORT_BAD + 1  # marks: first short with phi >= x (1 + fee)
 RECORD_LONG_STOP = 8  # marks: the longs newly flagged at a record are [bound, this)
 RECORD_SHORT_START = 9  # marks: the shorts newly flagged at a record are [this, bound)
+RECORD_PENDING = 10  # marks: two rows, scratch of the exit searches (exit_bounds)
+RECORD_SPLIT_LEVELS = 12  # values: two rows, the levels of the exit searches (exit_bounds)
 # values: each record's close, the closes in step order (close_records)
 CLOSE_LONG = 4  # rows CLOSE_LONG + CLOSE_QTY .. CLOSE_BAD_DEBT: the longs closed at a record
 CLOSE_SHORT = 8  # the same for the shorts
@@ -111,8 +118,8 @@ CLOSE_QTY = 0  # base units
 CLOSE_NOTIONAL = 1  # quote units, and so are the next two
 CLOSE_PAID = 2
 CLOSE_BAD_DEBT = 3
-N_VALUE_ROWS = 12
-N_MARK_ROWS = 10
+N_VALUE_ROWS = 14
+N_MARK_ROWS = 12
 
 
 @kernel
@@ -199,6 +206,62 @@ def record_ranges(marks: np.ndarray, n_long: int, n_short: int, n_long_records: 
 
 
 @kernel
+def _exit_splits(
+    threshold: np.ndarray,
+    levels: np.ndarray,
+    records: np.ndarray,
+    starts: np.ndarray,
+    stops: np.ndarray,
+    count: int,
+    stride: int,
+    out: np.ndarray,
+    pending: np.ndarray,
+    long: bool,
+) -> None:
+    """The two splits of every record's range at its exit levels, for :func:`exit_bounds`.
+
+    ``levels[k]`` and ``levels[stride + k]`` are record k's two levels; ``out`` at the
+    same places receives, for each, the first long in ``[starts[k], stops[k])`` with
+    ``theta`` above it (``long``), or the first short with ``phi`` not below it: the
+    whole side's search clamped to the range. The range of long record k lies in the
+    records' values, ``records[k] < theta <= records[k - 1]`` (no upper value for
+    k = 0: its range runs to the end of the side, where NaN thresholds would sort),
+    that of short record k in ``records[k - 1] <= phi < records[k]`` (``-inf`` for
+    k = 0). So a level at or below the lower value splits the range at its start, one
+    at or above the upper value at its stop, without a load of the side; only the
+    others are searched, both splits' together
+    (:data:`~stresstest.kernels.search.first_greater_each_of`, interleaved). A NaN
+    level is searched, and gives the start, as the whole side's search clamped.
+    ``pending`` (at least ``2 stride`` long) is scratch.
+    """
+    n_pending = 0
+    for split in range(2):
+        for k in range(count):
+            level = levels[split * stride + k]
+            if long:
+                lower = records[k]
+                upper = records[k - 1] if k > 0 else np.nan
+            else:
+                lower = records[k - 1] if k > 0 else -np.inf
+                upper = records[k]
+            if level <= lower:
+                out[split * stride + k] = starts[k]
+            elif level >= upper:
+                out[split * stride + k] = stops[k]
+            else:
+                pending[n_pending] = split * stride + k
+                n_pending += 1
+    if long:
+        first_greater_each_of(threshold, levels, pending, n_pending, out)
+    else:
+        first_not_less_each_of(threshold, levels, pending, n_pending, out)
+    for j in range(n_pending):  # a level strictly inside the values gives an index inside
+        at = pending[j]  # the range already; a NaN level gives 0, clamped to the start
+        k = at - stride if at >= stride else at
+        out[at] = min(max(out[at], starts[k]), stops[k])
+
+
+@kernel
 def exit_bounds(
     prices: np.ndarray,
     liquidation: np.ndarray,
@@ -213,44 +276,73 @@ def exit_bounds(
 
     A record at step t closes its range at ``x = P_c (1 -+ slippage)``,
     ``c = min(t + latency, T)``. ``replay._close_long_range`` searches the range for
-    the first long with ``theta > x (1 - fee)``, then with ``theta > x``;
-    ``replay._close_short_range`` for the first short with ``phi >= x``, then
-    ``phi >= x (1 + fee)``. A search over ``[start, stop)`` of a sorted array is the
-    whole array's answer clamped to ``[start, stop]``: the whole side is searched here
-    (for every record at once, :func:`first_greater_each`) and the answers clamped to
-    the record's range, which gives the same indices.
+    the first long with ``theta > x (1 - fee)``, then with ``theta > x`` over
+    ``[first answer, stop)``; ``replay._close_short_range`` for the first short with
+    ``phi >= x``, then ``phi >= x (1 + fee)``. Each is the whole side's search clamped
+    to the range (a search of ``[start, stop)`` of a sorted array is the whole array's
+    answer clamped to ``[start, stop]``), the second clamped to ``[first answer,
+    stop]``. Most levels lie outside their range's values, which answers them without
+    a search (:func:`_exit_splits`); the others search the whole side, a side's two
+    splits all at once, interleaved, and are clamped. The same indices as
+    ``replay._close_long_range``'s searches.
     """
     latency_steps, slippage, fee, _ = liquidation_terms(liquidation)
-    last_step = prices.shape[0] - 1
-    levels = values[RECORD_LEVELS]
+    n_points = prices.shape[0]
+    last_step = n_points - 1
+    # two rows each, seen flat: record k's first split at k, its second at n_points + k
+    levels = values.reshape(-1)[
+        RECORD_SPLIT_LEVELS * n_points : (RECORD_SPLIT_LEVELS + 2) * n_points
+    ]
+    pending = marks.reshape(-1)[RECORD_PENDING * n_points : (RECORD_PENDING + 2) * n_points]
+    flat_marks = marks.reshape(-1)
     for k in range(n_long_records):
-        close_step = min(marks[RECORD_LONG, k] + latency_steps, last_step)
-        levels[k] = prices[close_step] * (1.0 - slippage) * (1.0 - fee)
-    first_greater_each(long_threshold, levels, n_long_records, marks[RECORD_LONG_FULL])
+        exit_price = prices[min(marks[RECORD_LONG, k] + latency_steps, last_step)] * (
+            1.0 - slippage
+        )
+        levels[k] = exit_price * (1.0 - fee)
+        levels[n_points + k] = exit_price
+    long_splits = flat_marks[RECORD_LONG_FULL * n_points : (RECORD_LONG_PARTIAL + 1) * n_points]
+    _exit_splits(
+        long_threshold,
+        levels,
+        values[RECORD_LONG],
+        marks[RECORD_LONG_BOUND],
+        marks[RECORD_LONG_STOP],
+        n_long_records,
+        n_points,
+        long_splits,
+        pending,
+        True,
+    )
     for k in range(n_long_records):
-        close_step = min(marks[RECORD_LONG, k] + latency_steps, last_step)
-        levels[k] = prices[close_step] * (1.0 - slippage)
-    first_greater_each(long_threshold, levels, n_long_records, marks[RECORD_LONG_PARTIAL])
+        marks[RECORD_LONG_PARTIAL, k] = min(
+            max(marks[RECORD_LONG_PARTIAL, k], marks[RECORD_LONG_FULL, k]),
+            marks[RECORD_LONG_STOP, k],
+        )
     for k in range(n_short_records):
-        close_step = min(marks[RECORD_SHORT, k] + latency_steps, last_step)
-        levels[k] = prices[close_step] * (1.0 + slippage)
-    first_not_less_each(short_threshold, levels, n_short_records, marks[RECORD_SHORT_BAD])
+        exit_price = prices[min(marks[RECORD_SHORT, k] + latency_steps, last_step)] * (
+            1.0 + slippage
+        )
+        levels[k] = exit_price
+        levels[n_points + k] = exit_price * (1.0 + fee)
+    short_splits = flat_marks[RECORD_SHORT_BAD * n_points : (RECORD_SHORT_PARTIAL + 1) * n_points]
+    _exit_splits(
+        short_threshold,
+        levels,
+        values[RECORD_SHORT],
+        marks[RECORD_SHORT_START],
+        marks[RECORD_SHORT_BOUND],
+        n_short_records,
+        n_points,
+        short_splits,
+        pending,
+        False,
+    )
     for k in range(n_short_records):
-        close_step = min(marks[RECORD_SHORT, k] + latency_steps, last_step)
-        levels[k] = prices[close_step] * (1.0 + slippage) * (1.0 + fee)
-    first_not_less_each(short_threshold, levels, n_short_records, marks[RECORD_SHORT_PARTIAL])
-    for k in range(n_long_records):
-        start = marks[RECORD_LONG_BOUND, k]
-        stop = marks[RECORD_LONG_STOP, k]
-        full_stop = min(max(marks[RECORD_LONG_FULL, k], start), stop)
-        marks[RECORD_LONG_FULL, k] = full_stop
-        marks[RECORD_LONG_PARTIAL, k] = min(max(marks[RECORD_LONG_PARTIAL, k], full_stop), stop)
-    for k in range(n_short_records):
-        start = marks[RECORD_SHORT_START, k]
-        stop = marks[RECORD_SHORT_BOUND, k]
-        bad_stop = min(max(marks[RECORD_SHORT_BAD, k], start), stop)
-        marks[RECORD_SHORT_BAD, k] = bad_stop
-        marks[RECORD_SHORT_PARTIAL, k] = min(max(marks[RECORD_SHORT_PARTIAL, k], bad_stop), stop)
+        marks[RECORD_SHORT_PARTIAL, k] = min(
+            max(marks[RECORD_SHORT_PARTIAL, k], marks[RECORD_SHORT_BAD, k]),
+            marks[RECORD_SHORT_BOUND, k],
+        )
 
 
 @kernel

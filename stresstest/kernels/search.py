@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from stresstest.kernels.jit import kernel
@@ -82,6 +84,59 @@ def first_not_less_from_start(
             return first_not_less(sorted_values, value, low, probe + 1)
 
 
+#: ``(sorted_values, values, pending, count, out)``: the interleaved searches.
+InterleavedSearch = Callable[[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray], None]
+
+
+def _interleaved(strict: bool, indexed: bool) -> InterleavedSearch:
+    """The kernel of :func:`first_greater_each` and its three siblings.
+
+    The predicate of a value ``x`` against a searched value ``v`` is ``x <= v``
+    (``strict`` false, :func:`first_greater`'s side) or ``x < v`` (``strict``,
+    :func:`first_not_less`'s). With ``indexed``, search ``k`` of the ``count`` is
+    ``pending[k]`` (the others are left as they are); else ``k``. Both are closure
+    constants that numba folds. The indices are taken unsigned (they are never
+    negative), so that numba adds no wraparound of negative indices to each load.
+    """
+
+    @kernel
+    def interleaved(
+        sorted_values: np.ndarray,
+        values: np.ndarray,
+        pending: np.ndarray,
+        count: int,
+        out: np.ndarray,
+    ) -> None:
+        n = sorted_values.shape[0]
+        for j in range(count):
+            out[pending[j] if indexed else j] = 0
+        if n == 0:
+            return
+        width = n  # every search's answer lies in [out[k], out[k] + width]
+        while width > 1:
+            half = width >> 1
+            for j in range(count):
+                k = pending[j] if indexed else j
+                base = out[k]
+                probe = sorted_values[np.uint64(base + half)]
+                holds = probe < values[k] if strict else probe <= values[k]
+                out[k] = base + half if holds else base
+            width -= half
+        for j in range(count):
+            k = pending[j] if indexed else j
+            base = out[k]
+            probe = sorted_values[np.uint64(base)]
+            holds = probe < values[k] if strict else probe <= values[k]
+            out[k] = base + 1 if holds else base
+
+    return interleaved
+
+
+_first_greater_each = _interleaved(strict=False, indexed=False)
+_first_not_less_each = _interleaved(strict=True, indexed=False)
+_NOT_INDEXED = np.empty(0, dtype=np.int64)
+
+
 @kernel
 def first_greater_each(
     sorted_values: np.ndarray, values: np.ndarray, count: int, out: np.ndarray
@@ -95,21 +150,7 @@ def first_greater_each(
     (with a million thresholds a search is a chain of about 20 dependent loads,
     most of them out of the first-level cache).
     """
-    n = sorted_values.shape[0]
-    for k in range(count):
-        out[k] = 0
-    if n == 0:
-        return
-    width = n  # every search's answer lies in [out[k], out[k] + width]
-    while width > 1:
-        half = width >> 1
-        for k in range(count):
-            base = out[k]
-            out[k] = base + half if sorted_values[base + half] <= values[k] else base
-        width -= half
-    for k in range(count):
-        base = out[k]
-        out[k] = base + 1 if sorted_values[base] <= values[k] else base
+    _first_greater_each(sorted_values, values, _NOT_INDEXED, count, out)
 
 
 @kernel
@@ -120,18 +161,12 @@ def first_not_less_each(
 
     The mirror of :func:`first_greater_each`; the same indices as :func:`first_not_less`.
     """
-    n = sorted_values.shape[0]
-    for k in range(count):
-        out[k] = 0
-    if n == 0:
-        return
-    width = n
-    while width > 1:
-        half = width >> 1
-        for k in range(count):
-            base = out[k]
-            out[k] = base + half if sorted_values[base + half] < values[k] else base
-        width -= half
-    for k in range(count):
-        base = out[k]
-        out[k] = base + 1 if sorted_values[base] < values[k] else base
+    _first_not_less_each(sorted_values, values, _NOT_INDEXED, count, out)
+
+
+#: :func:`first_greater_each` of the searches ``pending[0 .. count - 1]`` only:
+#: ``out[k]`` for ``k`` in them (the other entries are left as they are); arguments
+#: ``(sorted_values, values, pending, count, out)``.
+first_greater_each_of = _interleaved(strict=False, indexed=True)
+#: :func:`first_not_less_each` of the searches ``pending[0 .. count - 1]`` only.
+first_not_less_each_of = _interleaved(strict=True, indexed=True)
