@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 from stresstest.book.sorted_book import threshold_orders
 from stresstest.book.synthetic import synthetic_book
-from stresstest.kernels.sort import order_keys, radix_argsort, stable_argsort
+from stresstest.kernels.sort import order_keys, radix_argsort, rank_by_key, stable_argsort
 from stresstest.scenario.schema import SyntheticBook
 from tests.tiers import examples
 
@@ -93,3 +93,31 @@ def test_book_orders_equal_numpy(seed: int) -> None:
     np.testing.assert_array_equal(sides.short_qty, book.qty[~is_long])
     np.testing.assert_array_equal(sides.long_order, numpy_order(threshold[is_long]))
     np.testing.assert_array_equal(sides.short_order, numpy_order(threshold[~is_long]))
+
+
+@settings(deadline=None, database=None, max_examples=examples(300))
+@given(
+    st.integers(0, 300).flatmap(
+        lambda n: st.tuples(
+            hnp.arrays(
+                np.float64,
+                n,
+                elements=st.sampled_from([0.0, -0.0, 0.25, 0.5, 0.93, 0.99])
+                | st.floats(0.0, 1.0, width=64),
+            ),
+            st.permutations(range(n)),
+        )
+    ),
+    st.sampled_from([0, 1, 2, 7, 64, 10**9]),
+)
+def test_rank_by_key_is_key_then_label_whichever_sort_runs(
+    case: tuple[np.ndarray, list[int]], radix_from: int
+) -> None:
+    """The lending candidates' order (docs/model.md 13.7): (health factor, loan), the
+    same with the radix sort (``radix_from`` at or below the size) as with the
+    quicksort, ties (``0.0`` and ``-0.0`` too) in label order whatever the input order."""
+    key, labels = case
+    labels_array = np.asarray(labels, dtype=np.int64) * 3 + 1  # distinct, not 0..n-1
+    ranked = rank_by_key(key, labels_array, radix_from)
+    expected = np.lexsort((labels_array, key + 0.0))  # -0.0 + 0.0 is 0.0: one key
+    assert ranked.tolist() == expected.tolist()

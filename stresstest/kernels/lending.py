@@ -56,6 +56,7 @@ from stresstest.kernels.lending_multi import (
     wake_multi,
 )
 from stresstest.kernels.lending_refusal import sale_gains, surely_refused
+from stresstest.kernels.sort import rank_by_key
 
 #: A thread's buffers (:func:`lending_work`): per-loan state of the loans of several
 #: rows (collateral per row, debt, open, step refused, the stamp of the path that touched
@@ -80,6 +81,14 @@ LendingWork = tuple[
     np.ndarray,
     np.ndarray,
 ]
+
+
+#: From this many candidates on, a step's candidates are ranked by radix sort, below
+#: it by numba's quicksort (:func:`stresstest.kernels.sort.rank_by_key`; the same order
+#: either way). Radix sort costs O(n) a pass but a fixed 2048-bucket histogram per pass:
+#: slower than the quicksort on a few hundred keys, several times faster on tens of
+#: thousands (docs/performance.md, issue 16).
+RADIX_CANDIDATES = 2048
 
 
 @kernel
@@ -165,28 +174,6 @@ def touch(
     refused_at[loan] = -1
     for leg in range(start[loan], start[loan + 1]):
         collateral[leg] = collateral0[leg]
-
-
-@kernel
-def tie_order(ranked: np.ndarray, key: np.ndarray, loans: np.ndarray) -> None:
-    """Order each run of equal ``key`` in ``ranked`` (an argsort of ``key``) by loan index.
-
-    The argsort need not be stable: ties, rare, are put in loan order here, so the
-    order is (health factor, loan) whatever the order the candidates were found in.
-    """
-    first = 0
-    while first < ranked.shape[0]:
-        end = first + 1
-        while end < ranked.shape[0] and key[ranked[end]] == key[ranked[first]]:
-            end += 1
-        for index in range(first + 1, end):  # insertion sort of the run by loan index
-            moving = ranked[index]
-            position = index
-            while position > first and loans[ranked[position - 1]] > loans[moving]:
-                ranked[position] = ranked[position - 1]
-                position -= 1
-            ranked[position] = moving
-        first = end
 
 
 @inline_kernel
@@ -500,8 +487,7 @@ def lending_replay_path(
             collateral_total = totals[1]
         if n_candidates == 0:
             continue
-        ranked = np.argsort(candidate_hf[:n_candidates])
-        tie_order(ranked, candidate_hf, candidates)
+        ranked = rank_by_key(candidate_hf[:n_candidates], candidates, RADIX_CANDIDATES)
         for rank in range(n_candidates):
             loan = candidates[ranked[rank]]
             health = candidate_hf[ranked[rank]]

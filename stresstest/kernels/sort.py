@@ -90,3 +90,40 @@ def stable_argsort(values: np.ndarray) -> np.ndarray:
     if values.shape[0] < 2 or np.isnan(values).any():
         return np.argsort(values, kind="stable")
     return radix_argsort(order_keys(values))
+
+
+@kernel
+def tie_order(ranked: np.ndarray, key: np.ndarray, labels: np.ndarray) -> None:
+    """Order each run of equal ``key`` in ``ranked`` (an argsort of ``key``) by ``labels``.
+
+    The argsort need not be stable: ties are put in label order here (an insertion
+    sort of each run), so the order is (key, label) whatever the order the keys came in.
+    """
+    first = 0
+    while first < ranked.shape[0]:
+        end = first + 1
+        while end < ranked.shape[0] and key[ranked[end]] == key[ranked[first]]:
+            end += 1
+        for index in range(first + 1, end):  # insertion sort of the run by label
+            moving = ranked[index]
+            position = index
+            while position > first and labels[ranked[position - 1]] > labels[moving]:
+                ranked[position] = ranked[position - 1]
+                position -= 1
+            ranked[position] = moving
+        first = end
+
+
+@kernel
+def rank_by_key(key: np.ndarray, labels: np.ndarray, radix_from: int) -> np.ndarray:
+    """Indices ordering ``key`` ascending, equal keys by ``labels`` (ascending, distinct).
+
+    ``key`` must hold no NaN (float64; ``-0.0`` equals ``0.0``). With at least
+    ``radix_from`` keys the argsort is :func:`radix_argsort` (O(n) a pass), below it
+    numba's quicksort; :func:`tie_order` then orders each run of equal keys by label,
+    so the result is the same whichever sort ran.
+    """
+    many = key.shape[0] >= radix_from
+    ranked = radix_argsort(order_keys(key)) if many else np.argsort(key)
+    tie_order(ranked, key, labels)
+    return ranked
