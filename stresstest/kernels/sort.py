@@ -9,6 +9,10 @@ LSD radix sort is stable, and two keys map to the same integer exactly when
 numpy calls them equal (``-0.0`` is mapped as ``0.0``), so the order is the one
 ``np.argsort(keys, kind="stable")`` returns, index for index. Keys must not be
 NaN (numpy puts NaN last; :func:`stable_argsort` leaves such arrays to numpy).
+
+:func:`rank_by_key` orders keys with ties broken by a label (the lending
+candidates' ``(health factor, loan)``): the radix sort for many keys, numba's
+quicksort for few, then :func:`tie_order` on the runs of equal keys.
 """
 
 from __future__ import annotations
