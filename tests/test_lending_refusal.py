@@ -222,12 +222,13 @@ def test_what_the_cut_refuses_at_the_last_step_is_unprofitable() -> None:
     of depth 1e6 (rested), bonus 5%, no protocol fee (k = 1.05), gas 1. Loan 0 (37.5 ETH
     against 30,000 USDC, HF 0.9 < 0.95: full close) goes first: it repays 30,000 and sells
     31,500, proceeds 1e6 x 31,500 / 1,031,500 = 30,538.0, profit 537.0. The pool is then
-    past its turn (31,500 sold > y* = 1e6 (sqrt(1.05) - 1) = 24,695): the cut holds. Loan 1
-    (HF 0.97 on 1,000 USDC: repay 500, sell 525) would have made 23.7 at the rested pool,
-    so the scan's bound keeps it, but it is refused at its turn (proceeds 493.2 against
-    500 + gas), unprofitable at T as the cut marks it without pricing it."""
-    debts = (30_000.0, 1_000.0)
-    amounts = (37.5, 0.97 * 1_000.0 / (900.0 * 0.8))
+    past its turn (31,500 sold > y* = 1e6 (sqrt(1.05) - 1) = 24,695). Loans 1 and 2 (HF
+    0.97 and 0.98 on 1,000 USDC: repay 500, sell 525) would each have made 23.7 at the
+    rested pool, so the scan's bound keeps them, but both are refused at their turn
+    (proceeds 493.2 against 500 + gas): loan 1 priced, then the cut, tested after that
+    refusal, holds and marks loan 2 refused without pricing it. Both are unprofitable at T."""
+    debts = (30_000.0, 1_000.0, 1_000.0)
+    amounts = (37.5, 0.97 * 1_000.0 / (900.0 * 0.8), 0.98 * 1_000.0 / (900.0 * 0.8))
 
     def book() -> list[dict[str, Any]]:
         return [
@@ -239,15 +240,15 @@ def test_what_the_cut_refuses_at_the_last_step_is_unprofitable() -> None:
     values = market(gas=1.0, depth=[1e6], fee=[0.0])
     attempts = priced(prices[0], book(), values)
     top = bonus_top(values)
-    assert [a["loan"] for a in attempts] == [0, 1]
+    assert [a["loan"] for a in attempts] == [0, 1, 2]
     assert_hand(attempts[0]["profit"], 1e6 * 31_500.0 / 1_031_500.0 - 30_000.0 - 1.0, "loan 0")
-    assert attempts[1]["profit"] < 0.0
-    assert not bound_refuses(attempts[1], values, top) and cut_refuses(
-        attempts[1], book(), values, top
-    )
+    for attempt in attempts[1:]:
+        assert attempt["profit"] < 0.0
+        assert not bound_refuses(attempt, values, top)
+        assert cut_refuses(attempt, book(), values, top)
     columns, _ = run_kernel(prices, book(), values, 0.0)
     expected = reference_lending(prices[0], book(), values, 0.0)
-    assert expected["n_liquidations"] == 1 and expected["unprofitable_loans"] == 1
+    assert expected["n_liquidations"] == 1 and expected["unprofitable_loans"] == 2
     assert_matches(columns, expected)
 
 

@@ -523,10 +523,11 @@ def lending_replay_path(
             for asset in range(n_assets + 1):
                 if borrowed[asset]:
                     cheapest = min(cheapest, market_prices[asset, step] / marks[asset, step])
-        cut = bounded  # tested before the first try and after each liquidation (13.7)
+        cut_due = bounded  # the pools changed since the cut was last tested (13.7)
+        refused = False  # the candidate before was refused
         for rank in range(n_candidates):
-            if cut:
-                cut = False
+            if refused and cut_due:  # tested after a refusal, once per change of the pools
+                cut_due = False
                 if step_refused(
                     depth, used, gain, held, cheapest, largest_cover, largest_cost, gas_now
                 ):  # every candidate left is refused, as its priced liquidation would be
@@ -537,6 +538,7 @@ def lending_replay_path(
                             else:
                                 refused_at[candidates[ranked[later]]] = step
                     break
+            refused = True  # until it is executed
             loan = candidates[ranked[rank]]
             health = candidate_hf[ranked[rank]]
             slot = candidate_slot[ranked[rank]]
@@ -645,7 +647,8 @@ def lending_replay_path(
                     debt[loan] = 0.0
                 if debt[loan] <= 0.0:
                     is_open[loan] = False
-            cut = bounded  # the pools have changed
+            refused = False
+            cut_due = bounded  # the pools have changed
             flows[FLOW_TO_FUND, step] += fee_value
             flows[FLOW_BAD_DEBT, step] += bad
             flows[FLOW_COUNT, step] += 1.0
