@@ -116,22 +116,6 @@ def sleep_sums(
 
 
 @kernel
-def book_assets(
-    start: np.ndarray, leg_asset: np.ndarray, debt_asset: np.ndarray, n_assets: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The path assets some loan holds as collateral (``n_assets`` flags) and the
-    assets some loan borrows (``n_assets + 1`` flags, the quote asset last), once per
-    run, for the step's cut of the candidates (13.7)."""
-    held = np.zeros(n_assets, dtype=np.bool_)
-    borrowed = np.zeros(n_assets + 1, dtype=np.bool_)
-    for loan in range(debt_asset.shape[0]):
-        borrowed[debt_asset[loan]] = True
-        for leg in range(start[loan], start[loan + 1]):
-            held[leg_asset[leg]] = True
-    return held, borrowed
-
-
-@kernel
 def lending_work(
     n_loans: int, n_legs: int, n_single: int, max_legs: int, multi: bool
 ) -> LendingWork:
@@ -238,14 +222,14 @@ def lending_replay_path(
     multi: MultiIndex,
     sleep_debt0: np.ndarray,
     sleep_collateral0: np.ndarray,
+    held: np.ndarray,
+    borrowed: np.ndarray,
     fund_initial: float,
     grid: np.ndarray,
     oracle: np.ndarray,
     gas_steps: np.ndarray,
     curve_start: np.ndarray,
     curve_knots: np.ndarray,
-    held: np.ndarray,
-    borrowed: np.ndarray,
     work: LendingWork,
     work_multi: MultiWork,
     work_awake: AwakeWork,
@@ -282,8 +266,9 @@ def lending_replay_path(
     ``curve_knots`` are the piecewise depth curves of the path assets' pools
     (:func:`curve_proceeds`); ``curve_start`` empty: the constant-product pools of
     ``depth``. ``held`` (per path asset) and ``borrowed`` (per asset, the quote last)
-    flag the assets some loan holds as collateral and borrows (:func:`book_assets`),
-    for the step's cut of the candidates (13.7).
+    flag the assets some loan holds as collateral and borrows
+    (:class:`stresstest.engine.lending.WakeIndex`), for the step's cut of the
+    candidates (13.7).
 
     Nothing of size ``O(loans)`` is written per path (13.7): ``sleep_debt0`` and
     ``sleep_collateral0`` are the groups' initial sleep sums (:func:`sleep_sums`);
@@ -723,6 +708,8 @@ def lending_replay_paths(
     multi: MultiIndex,
     sleep_debt0: np.ndarray,
     sleep_collateral0: np.ndarray,
+    held: np.ndarray,
+    borrowed: np.ndarray,
     fund_initial: float,
     grid: np.ndarray,
     oracle: np.ndarray,
@@ -745,7 +732,6 @@ def lending_replay_paths(
     max_legs = 1
     for loan in range(n_loans):
         max_legs = max(max_legs, start[loan + 1] - start[loan])
-    held, borrowed = book_assets(start, leg_asset, debt_asset, prices.shape[1])
     n_blocks = min(n_rows, max(1, blocks))
     for block in numba.prange(n_blocks):
         first = block * n_rows // n_blocks
@@ -777,14 +763,14 @@ def lending_replay_paths(
                 multi,
                 sleep_debt0,
                 sleep_collateral0,
+                held,
+                borrowed,
                 fund_initial,
                 grid,
                 oracle,
                 gas_steps,
                 curve_start,
                 curve_knots,
-                held,
-                borrowed,
                 work,
                 work_multi,
                 work_awake,
