@@ -81,8 +81,8 @@ def reference_lending(
     not the market price (13.2). ``attempts``, if given, receives one record per priced
     liquidation: step, loan, its debt and debt asset, its collateral assets and amounts
     and health factor (before the liquidation), the pools'
-    unrefilled sales before the step's liquidations, the gas, every asset's mark and
-    market price at the step, and the profit.
+    unrefilled sales before the step's liquidations and at the liquidation's turn, the
+    gas, every asset's mark and market price at the step, and the profit.
     """
     n_assets, n_points = prices.shape
     last_step = n_points - 1
@@ -195,6 +195,7 @@ def reference_lending(
                         "collateral": [amount for _, amount in loan["collateral"]],
                         "health": health,
                         "used": rested,
+                        "used_now": list(used),
                         "gas": gas_at[t],
                         "marks": [mark[t] for mark in marks],
                         "prices": [price[t] for price in market_price],

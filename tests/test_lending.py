@@ -160,6 +160,8 @@ def run_kernel_book(
         wake.multi,
         wake.sleep_debt,
         wake.sleep_collateral,
+        wake.held,
+        wake.borrowed,
         fund,
         grid,
         oracle_arguments(values, n_assets),

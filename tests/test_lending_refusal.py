@@ -6,7 +6,9 @@ tests check the bound against every liquidation the loan-by-loan reference price
 (a liquidation the bound refuses never has a positive profit), count the pricings the
 bound saves on crashes that saturate the pools (single- and multi-collateral books),
 check that a deliberately loosened bound (no liquidation bonus) is caught, and compare
-the kernel with the reference on those crashes.
+the kernel with the reference on those crashes. The step's cut (the same bound for the
+whole rest of a step's candidates, at the pools as the step's liquidations leave them) is
+checked the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from stresstest.kernels.lending_refusal import (
     pool_gain,
     pool_turn,
     sale_gains,
+    step_refused,
     surely_refused,
 )
 from tests.reference_lending import reference_lending
@@ -97,6 +100,43 @@ def bound_refuses(attempt: dict[str, Any], values: dict[str, Any], top_bonus: np
     )
 
 
+def cut_refuses(
+    attempt: dict[str, Any],
+    loans: list[dict[str, Any]],
+    values: dict[str, Any],
+    top_bonus: np.ndarray,
+) -> bool:
+    """Whether the step's cut (:func:`step_refused`) refuses the priced liquidation
+    ``attempt`` at its turn: the pools as the step's earlier liquidations left them, the
+    assets the book holds as collateral and borrows, and the attempt's own debt as the
+    step's largest (the tightest cut the kernel can test)."""
+    n_assets = len(values["depth"])
+    held = np.zeros(n_assets, dtype=np.bool_)
+    borrowed = np.zeros(n_assets + 1, dtype=np.bool_)
+    for loan in loans:
+        borrowed[loan["debt_asset"]] = True
+        for asset, _ in loan["collateral"]:
+            held[asset] = True
+    marks = np.array(attempt["marks"], dtype=float)
+    prices = np.array(attempt["prices"], dtype=float)
+    gain = np.zeros(n_assets + 1)
+    fee = np.array(values["fee"], dtype=float)
+    sale_gains(top_bonus, fee, prices[:, None], marks[:, None], 0, gain[:n_assets])
+    debt_asset = attempt["debt_asset"]
+    return bool(
+        step_refused(
+            np.array(values["depth"], dtype=float),
+            np.array(attempt["used_now"], dtype=float),
+            gain,
+            held,
+            float(np.min(prices[borrowed] / marks[borrowed])),
+            attempt["debt"] * marks[debt_asset],
+            attempt["debt"] * prices[debt_asset],
+            attempt["gas"],
+        )
+    )
+
+
 def priced(
     prices: np.ndarray, loans: list[dict[str, Any]], values: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -151,6 +191,67 @@ def test_no_liquidation_the_bound_refuses_is_profitable(
     assert unsound(attempts, values, bonus_top(values)) == []
 
 
+@settings(KERNEL_SETTINGS, max_examples=examples(300))
+@given(case=lending_cases())
+def test_no_liquidation_the_steps_cut_refuses_is_profitable(
+    case: tuple[np.ndarray, list[dict[str, Any]], dict[str, Any]],
+) -> None:
+    """The same random cases: every liquidation the reference prices and the step's cut
+    refuses at its turn has profit <= 0."""
+    prices, loans, values = case
+    values.pop("curves", None)
+    book = [dict(loan, collateral=list(loan["collateral"])) for loan in loans]
+    attempts = priced(prices, loans, values)
+    top = bonus_top(values)
+    assert [a for a in attempts if a["profit"] > 0.0 and cut_refuses(a, book, values, top)] == []
+
+
+def test_a_cut_without_the_bonus_is_caught() -> None:
+    """The 100 USDC loan below: the step's cut keeps its profitable liquidation; the
+    same cut ignoring the bonus (every pool then at its turn, no gain left) refuses it."""
+    loans = [{"collateral": [(0, 0.125)], "debt_asset": 1, "debt": 100.0}]
+    values = market(gas=1.0, depth=[1e6])
+    attempts = priced(one_asset([1100.0, 980.0, 980.0])[0], loans, values)
+    assert len(attempts) == 1 and attempts[0]["profit"] > 0.0
+    assert not cut_refuses(attempts[0], loans, values, bonus_top(values))
+    assert cut_refuses(attempts[0], loans, values, np.zeros(1))
+
+
+def test_what_the_cut_refuses_at_the_last_step_is_unprofitable() -> None:
+    """Hand case, the step's cut at T: ETH falls from 1100 to 900 at the last step, a pool
+    of depth 1e6 (rested), bonus 5%, no protocol fee (k = 1.05), gas 1. Loan 0 (37.5 ETH
+    against 30,000 USDC, HF 0.9 < 0.95: full close) goes first: it repays 30,000 and sells
+    31,500, proceeds 1e6 x 31,500 / 1,031,500 = 30,538.0, profit 537.0. The pool is then
+    past its turn (31,500 sold > y* = 1e6 (sqrt(1.05) - 1) = 24,695). Loans 1 and 2 (HF
+    0.97 and 0.98 on 1,000 USDC: repay 500, sell 525) would each have made 23.7 at the
+    rested pool, so the scan's bound keeps them, but both are refused at their turn
+    (proceeds 493.2 against 500 + gas): loan 1 priced, then the cut, tested after that
+    refusal, holds and marks loan 2 refused without pricing it. Both are unprofitable at T."""
+    debts = (30_000.0, 1_000.0, 1_000.0)
+    amounts = (37.5, 0.97 * 1_000.0 / (900.0 * 0.8), 0.98 * 1_000.0 / (900.0 * 0.8))
+
+    def book() -> list[dict[str, Any]]:
+        return [
+            {"collateral": [(0, amount)], "debt_asset": 1, "debt": debt}
+            for amount, debt in zip(amounts, debts, strict=True)
+        ]
+
+    prices = one_asset([1100.0, 900.0])
+    values = market(gas=1.0, depth=[1e6], fee=[0.0])
+    attempts = priced(prices[0], book(), values)
+    top = bonus_top(values)
+    assert [a["loan"] for a in attempts] == [0, 1, 2]
+    assert_hand(attempts[0]["profit"], 1e6 * 31_500.0 / 1_031_500.0 - 30_000.0 - 1.0, "loan 0")
+    for attempt in attempts[1:]:
+        assert attempt["profit"] < 0.0
+        assert not bound_refuses(attempt, values, top)
+        assert cut_refuses(attempt, book(), values, top)
+    columns, _ = run_kernel(prices, book(), values, 0.0)
+    expected = reference_lending(prices[0], book(), values, 0.0)
+    assert expected["n_liquidations"] == 1 and expected["unprofitable_loans"] == 2
+    assert_matches(columns, expected)
+
+
 def test_a_bound_without_the_bonus_is_caught() -> None:
     """A 100 USDC loan at HF 0.98 liquidated for a bonus of 2.5 quote against gas 1: the
     bound keeps it; the same bound ignoring the bonus (a deliberate loosening) refuses a
@@ -186,11 +287,13 @@ def test_one_legs_gain_in_closed_form() -> None:
 
 
 # ----------------------------------------------------------------------------- firing
-def saved_pricings(legs: int) -> tuple[int, int]:
-    """Liquidations the reference prices on a saturating crash, and how many the bound
-    refuses without pricing; asserts the kernel matches the reference there."""
+def saved_pricings(legs: int) -> tuple[int, int, int]:
+    """Liquidations the reference prices on a saturating crash, how many the bound
+    refuses without pricing and how many the step's cut refuses at their turn; asserts
+    the kernel matches the reference there."""
     prices = crash(2, 120, seed=legs)
     loans = crash_book(prices, 300, legs, seed=16 + legs)
+    book = [dict(loan, collateral=list(loan["collateral"])) for loan in loans]
     values = market(
         threshold=[0.8, 0.75],
         bonus=[0.05, 0.07],
@@ -205,18 +308,25 @@ def saved_pricings(legs: int) -> tuple[int, int]:
     expected = reference_lending(prices, loans, values, 0.0)
     assert expected["unprofitable_loans"] > 0 and expected["n_liquidations"] > 0
     assert_matches(columns, expected)
-    return len(attempts), sum(bound_refuses(a, values, bonus_top(values)) for a in attempts)
+    top = bonus_top(values)
+    return (
+        len(attempts),
+        sum(bound_refuses(a, values, top) for a in attempts),
+        sum(cut_refuses(a, book, values, top) for a in attempts),
+    )
 
 
 def test_the_bound_spares_most_pricings_of_a_saturating_single_collateral_crash() -> None:
     """300 single-collateral loans, pools drained by the crash: of the 32,877 liquidations
     the reference prices (10 executed), the bound settles 32,759 without pricing."""
-    tried, spared = saved_pricings(legs=1)
+    tried, spared, _ = saved_pricings(legs=1)
     assert spared >= 0.95 * tried, (tried, spared)
 
 
 def test_the_bound_spares_most_pricings_of_a_saturating_two_collateral_crash() -> None:
     """300 loans of two collateral assets, the same crash: of 31,978 priced liquidations
-    (9 executed) the bound for several rows settles 29,748."""
-    tried, spared = saved_pricings(legs=2)
+    (9 executed) the bound for several rows settles 29,748, and the step's cut, tested at
+    each one's turn, 31,233."""
+    tried, spared, cut = saved_pricings(legs=2)
     assert spared >= 0.8 * tried, (tried, spared)
+    assert cut >= 0.9 * tried, (tried, cut)

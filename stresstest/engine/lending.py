@@ -123,6 +123,10 @@ class WakeIndex:
         Each group's debt (units of its debt asset) and collateral (base units) summed
         over ``single`` in that order: the sleep sums every path starts from, computed
         once here instead of on every path.
+    held, borrowed
+        Whether some loan holds each path asset as collateral (a row, whatever its
+        amount), and whether some loan borrows each asset (the quote asset last): the
+        assets of the step's cut of the candidates (docs/model.md 13.7).
     """
 
     single: np.ndarray
@@ -134,6 +138,8 @@ class WakeIndex:
     always: np.ndarray
     sleep_debt: np.ndarray
     sleep_collateral: np.ndarray
+    held: np.ndarray
+    borrowed: np.ndarray
     multi: MultiIndex
 
 
@@ -269,6 +275,8 @@ def wake_index(
         always=np.flatnonzero(legs != 1).astype(np.int64),
         sleep_debt=sleep_debt,
         sleep_collateral=sleep_collateral,
+        held=np.isin(np.arange(len(book.assets) - 1), book.asset),
+        borrowed=np.isin(np.arange(len(book.assets)), book.debt_asset),
         multi=multi_sleep_index(book, threshold, reference),
     )
 
@@ -383,6 +391,8 @@ def replay_prices(plan: LendingPlan, prices: np.ndarray) -> tuple[np.ndarray, np
         plan.wake.multi,
         plan.wake.sleep_debt,
         plan.wake.sleep_collateral,
+        plan.wake.held,
+        plan.wake.borrowed,
         plan.fund_initial,
         plan.grid,
         plan.oracle,

@@ -55,7 +55,7 @@ from stresstest.kernels.lending_multi import (
     start_path,
     wake_multi,
 )
-from stresstest.kernels.lending_refusal import sale_gains, surely_refused
+from stresstest.kernels.lending_refusal import sale_gains, step_refused, surely_refused
 from stresstest.kernels.sort import rank_by_key
 
 #: A thread's buffers (:func:`lending_work`): per-loan state of the loans of several
@@ -222,6 +222,8 @@ def lending_replay_path(
     multi: MultiIndex,
     sleep_debt0: np.ndarray,
     sleep_collateral0: np.ndarray,
+    held: np.ndarray,
+    borrowed: np.ndarray,
     fund_initial: float,
     grid: np.ndarray,
     oracle: np.ndarray,
@@ -263,7 +265,10 @@ def lending_replay_path(
     ``LEND_GAS_CRASH_ASSET``'s price (:func:`congestion_gas`). ``curve_start`` and
     ``curve_knots`` are the piecewise depth curves of the path assets' pools
     (:func:`curve_proceeds`); ``curve_start`` empty: the constant-product pools of
-    ``depth``.
+    ``depth``. ``held`` (per path asset) and ``borrowed`` (per asset, the quote last)
+    flag the assets some loan holds as collateral and borrows
+    (:class:`stresstest.engine.lending.WakeIndex`), for the step's cut of the
+    candidates (13.7).
 
     Nothing of size ``O(loans)`` is written per path (13.7): ``sleep_debt0`` and
     ``sleep_collateral0`` are the groups' initial sleep sums (:func:`sleep_sums`);
@@ -333,7 +338,9 @@ def lending_replay_path(
     bounded = not curves  # refused liquidations known without pricing them (13.7)
     gain = np.zeros(n_assets + 1)
     bound_depth = depth.copy() if bounded else np.empty(0)  # empty: no bound
-    totals = np.zeros(2)  # debt and collateral outstanding, summed over steps (quote)
+    # debt and collateral outstanding, summed over steps, then the step's largest
+    # candidate debt at the oracle and at the market (quote)
+    totals = np.zeros(4)
     candidate_slot = work_awake[4]
     bonus_top = bonus_max if ramp > 0.0 else bonus
     n_active = 0
@@ -413,6 +420,8 @@ def lending_replay_path(
         if bounded and n_active + n_awake > 0:  # only candidates read the gains
             sale_gains(bonus_top, fee, market_prices, marks, step, gain[:n_assets])
         n_candidates = 0
+        largest_cover = 0.0  # the candidates' largest d O_b and d P_b (quote), for the cut
+        largest_cost = 0.0
         kept = 0
         for position in range(n_awake):  # awake loans of several rows
             loan = awake_multi[position]
@@ -460,10 +469,14 @@ def lending_replay_path(
                 candidate_hf[n_candidates] = health
                 candidate_slot[n_candidates] = -1
                 n_candidates += 1
+                largest_cover = max(largest_cover, debt_value)
+                largest_cost = max(largest_cost, debt[loan] * market_prices[debt_asset[loan], step])
         n_awake = kept
         if n_active > 0:  # the awake single-collateral loans, from their slots
             totals[0] = debt_total
             totals[1] = collateral_total
+            totals[2] = largest_cover
+            totals[3] = largest_cost
             n_active, n_candidates = scan_single(
                 step,
                 n_active,
@@ -485,10 +498,32 @@ def lending_replay_path(
             )
             debt_total = totals[0]
             collateral_total = totals[1]
+            largest_cover = totals[2]
+            largest_cost = totals[3]
         if n_candidates == 0:
             continue
         ranked = rank_by_key(candidate_hf[:n_candidates], candidates, RADIX_CANDIDATES)
+        cheapest = np.inf  # the lowest P_b / O_b of the debt assets, for the cut
+        if bounded:
+            for asset in range(n_assets + 1):
+                if borrowed[asset]:
+                    cheapest = min(cheapest, market_prices[asset, step] / marks[asset, step])
+        cut_due = bounded  # the pools changed since the cut was last tested (13.7)
+        refused = False  # the candidate before was refused
         for rank in range(n_candidates):
+            if refused and cut_due:  # tested after a refusal, once per change of the pools
+                cut_due = False
+                if step_refused(
+                    depth, used, gain, held, cheapest, largest_cover, largest_cost, gas_now
+                ):  # every candidate left is refused, as its priced liquidation would be
+                    if step == last_step:  # only a refusal at T is read (unprofitable)
+                        for later in range(rank, n_candidates):
+                            if candidate_slot[ranked[later]] >= 0:
+                                refused_slot[candidate_slot[ranked[later]]] = step
+                            else:
+                                refused_at[candidates[ranked[later]]] = step
+                    break
+            refused = True  # until it is executed
             loan = candidates[ranked[rank]]
             health = candidate_hf[ranked[rank]]
             slot = candidate_slot[ranked[rank]]
@@ -597,6 +632,8 @@ def lending_replay_path(
                     debt[loan] = 0.0
                 if debt[loan] <= 0.0:
                     is_open[loan] = False
+            refused = False
+            cut_due = bounded  # the pools have changed
             flows[FLOW_TO_FUND, step] += fee_value
             flows[FLOW_BAD_DEBT, step] += bad
             flows[FLOW_COUNT, step] += 1.0
@@ -671,6 +708,8 @@ def lending_replay_paths(
     multi: MultiIndex,
     sleep_debt0: np.ndarray,
     sleep_collateral0: np.ndarray,
+    held: np.ndarray,
+    borrowed: np.ndarray,
     fund_initial: float,
     grid: np.ndarray,
     oracle: np.ndarray,
@@ -724,6 +763,8 @@ def lending_replay_paths(
                 multi,
                 sleep_debt0,
                 sleep_collateral0,
+                held,
+                borrowed,
                 fund_initial,
                 grid,
                 oracle,

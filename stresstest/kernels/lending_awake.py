@@ -93,7 +93,9 @@ def scan_single(
     (``pools``: depth, used, gains of the step's rested pools, market prices, each
     asset's liquidation bonus and largest bonus; empty depth: no bound;
     ``close_least`` the smallest close factor), when it is marked refused at
-    ``step`` (its slot's refusal). Returns the awake loans kept and the candidates.
+    ``step`` (its slot's refusal). A candidate raises ``totals[2]`` and ``totals[3]``
+    to its debt at the oracle and at the market (quote) if larger, for the step's cut
+    of the candidates (13.7). Returns the awake loans kept and the candidates.
     """
     debt_slot, collateral_slot, theta_slot, group_slot = slots[0], slots[1], slots[2], slots[3]
     candidate_slot, turn, peak, refused_at = slots[4], slots[5], slots[6], slots[7]
@@ -160,6 +162,8 @@ def scan_single(
             candidate_hf[n_candidates] = health
             candidate_slot[n_candidates] = kept - 1
             n_candidates += 1
+            totals[2] = max(totals[2], debt_value)
+            totals[3] = max(totals[3], debt * market_prices[debt_of, step])
     return kept, n_candidates
 
 

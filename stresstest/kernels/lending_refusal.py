@@ -194,3 +194,36 @@ def leg_refused(
     else:
         total = pool_edge(depth, used, gain, price, most)
     return refusal_holds(total, gain, depth + used, debt * debt_mark, debt * debt_price, gas)
+
+
+@kernel
+def step_refused(
+    depth: np.ndarray,
+    used: np.ndarray,
+    gain: np.ndarray,
+    held: np.ndarray,
+    price: float,
+    cover: float,
+    cost: float,
+    gas: float,
+) -> bool:
+    """Whether every liquidation still to be tried in the step is refused (the step's cut).
+
+    :func:`surely_refused` for a loan that would hold every asset of ``held`` (the path
+    assets some loan holds as collateral), repay at the lowest ``price = P_b / O_b`` of
+    the book's debt assets and cover ``cover = d O_b`` at a cost ``cost = d P_b`` (quote),
+    both the largest of the step's candidates: a loan's legs are distinct assets of
+    ``held`` and each leg's gain is at most its pool's peak, which falls as ``price``
+    rises, so the bound of every candidate is at most this one. ``depth``, ``used`` the
+    pools (quote; ``used`` the step's sales so far, which only grow), ``gain`` the step's
+    :func:`sale_gains`, ``gas`` the step's gas (quote units, >= 0).
+    """
+    total = 0.0
+    widest = 0.0
+    pools = 0.0
+    for asset in range(depth.shape[0]):
+        if held[asset]:
+            total += pool_turn(depth[asset], used[asset], gain[asset], price)[1]
+            widest = max(widest, gain[asset])
+            pools += depth[asset] + used[asset]
+    return refusal_holds(total, widest, pools, cover, cost, gas)
