@@ -302,7 +302,9 @@ def test_a_unit_in_its_cool_down_is_closed_in_full() -> None:
 
 
 def test_a_leg_at_or_below_the_notional_threshold_closes_in_full() -> None:
-    prices = PRICES[:, :, :2]
+    # contiguous, as the engine passes prices: a strided slice would compile the defence
+    # kernel a second time for layout 'A' (about 45 s cold, docs/performance.md)
+    prices = np.ascontiguousarray(PRICES[:, :, :2])
     # N_min = 40,000: the ETH leg's notional at the mark, 30,000, is below it: closed in
     # full; the BTC leg's 57,000 is above it: half closed. Notional 28,500 + 30,000, penalty
     # 585, the unit stays open with 0.5 BTC long and c' = 6,000 - 1,500 - 585 = 3,915

@@ -79,8 +79,10 @@ def kernel_paths(
         shape,
         np.empty(0),
         model,
-        variance,
-        state0,
+        # floats, as the engine passes them: a tuple holding ints would compile
+        # garch_paths a second time (docs/performance.md, stop 36)
+        tuple(float(value) for value in variance),
+        float(state0),
         100.0,
         out,
     )

@@ -623,6 +623,9 @@ def _pipeline_blocks(
     n_points = prices.shape[1]
     n_rows = prices.shape[0]
     with_impact = int(params[enums.MECH_IMPACT]) != enums.IMPACT_NONE
+    # _replay_path gets with_impact (or its negation) as a run-time bool, never a literal
+    # True/False: numba compiles a callee once per literal, and the whole stage chain
+    # below it twice cost about 35 s of compilation (docs/performance.md, stop 36).
     # ADL's index is built once per call (docs/model.md 10.2), its working state once
     # per block of rows; every path restores what it touched, so the results do not
     # depend on the number of blocks (threads).
@@ -667,7 +670,7 @@ def _pipeline_blocks(
                     short_prefix,
                     short_positions,
                     fund_initial,
-                    False,
+                    not with_impact,  # False, as a run-time bool (above)
                     baseline_long_from,
                     baseline_short_to,
                     baseline_long_from,
@@ -696,7 +699,7 @@ def _pipeline_blocks(
                     short_prefix,
                     short_positions,
                     fund_initial,
-                    True,
+                    with_impact,  # True
                     baseline_long_from,
                     baseline_short_to,
                     long_from_at,
@@ -730,7 +733,7 @@ def _pipeline_blocks(
                     short_prefix,
                     short_positions,
                     fund_initial,
-                    False,
+                    with_impact,  # False
                     long_from_at,
                     short_to_at,
                     long_from_at,
