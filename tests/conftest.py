@@ -86,7 +86,22 @@ def _validate_outputs_of_session(tmp_path_factory: pytest.TempPathFactory) -> It
     validate_written(tmp_path_factory.getbasetemp(), _CHECKED, _KINDS)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker, hand the folders it validated to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["validated_kinds"] = dict(_KINDS)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: absent without it
+def pytest_testnodedown(node: object, error: object) -> None:
+    """In the pytest-xdist controller, add up what a finished worker validated."""
+    for kind, count in getattr(node, "workeroutput", {}).get("validated_kinds", {}).items():
+        _KINDS[kind] = _KINDS.get(kind, 0) + count
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """One line: how many result folders were validated against the schemas, by kind."""
+    """One line: how many result folders were validated against the schemas, by kind
+    (in every worker, when pytest-xdist runs the suite)."""
     counts = ", ".join(f"{count} {kind}" for kind, count in sorted(_KINDS.items())) or "none"
     terminalreporter.write_line(f"result folders validated against stresstest/schemas: {counts}")
