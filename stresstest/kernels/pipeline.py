@@ -623,9 +623,7 @@ def _pipeline_blocks(
     n_points = prices.shape[1]
     n_rows = prices.shape[0]
     with_impact = int(params[enums.MECH_IMPACT]) != enums.IMPACT_NONE
-    # _replay_path gets with_impact (or its negation) as a run-time bool, never a literal
-    # True/False: numba compiles a callee once per literal, and the whole stage chain
-    # below it twice cost about 35 s of compilation (docs/performance.md, stop 36).
+    # with_impact goes to _replay_path as a run-time bool: a literal compiles it twice
     # ADL's index is built once per call (docs/model.md 10.2), its working state once
     # per block of rows; every path restores what it touched, so the results do not
     # depend on the number of blocks (threads).
