@@ -503,18 +503,23 @@ def lending_replay_path(
         if n_candidates == 0:
             continue
         ranked = rank_by_key(candidate_hf[:n_candidates], candidates, RADIX_CANDIDATES)
-        cheapest = np.inf  # the lowest P_b / O_b of the debt assets, for the cut
-        if bounded:
-            for asset in range(n_assets + 1):
-                if borrowed[asset]:
-                    cheapest = min(cheapest, market_prices[asset, step] / marks[asset, step])
         cut_due = bounded  # the pools changed since the cut was last tested (13.7)
         refused = False  # the candidate before was refused
         for rank in range(n_candidates):
             if refused and cut_due:  # tested after a refusal, once per change of the pools
                 cut_due = False
                 if step_refused(
-                    depth, used, gain, held, cheapest, largest_cover, largest_cost, gas_now
+                    depth,
+                    used,
+                    gain,
+                    held,
+                    borrowed,
+                    market_prices,
+                    marks,
+                    step,
+                    largest_cover,
+                    largest_cost,
+                    gas_now,
                 ):  # every candidate left is refused, as its priced liquidation would be
                     if step == last_step:  # only a refusal at T is read (unprofitable)
                         for later in range(rank, n_candidates):

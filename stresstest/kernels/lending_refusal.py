@@ -202,7 +202,10 @@ def step_refused(
     used: np.ndarray,
     gain: np.ndarray,
     held: np.ndarray,
-    price: float,
+    borrowed: np.ndarray,
+    market_prices: np.ndarray,
+    marks: np.ndarray,
+    step: int,
     cover: float,
     cost: float,
     gas: float,
@@ -210,14 +213,19 @@ def step_refused(
     """Whether every liquidation still to be tried in the step is refused (the step's cut).
 
     :func:`surely_refused` for a loan that would hold every asset of ``held`` (the path
-    assets some loan holds as collateral), repay at the lowest ``price = P_b / O_b`` of
-    the book's debt assets and cover ``cover = d O_b`` at a cost ``cost = d P_b`` (quote),
-    both the largest of the step's candidates: a loan's legs are distinct assets of
-    ``held`` and each leg's gain is at most its pool's peak, which falls as ``price``
-    rises, so the bound of every candidate is at most this one. ``depth``, ``used`` the
-    pools (quote; ``used`` the step's sales so far, which only grow), ``gain`` the step's
-    :func:`sale_gains`, ``gas`` the step's gas (quote units, >= 0).
+    assets some loan holds as collateral), repay at the lowest ``price = P_b / O_b`` at
+    ``step`` of the assets of ``borrowed`` (those some loan borrows; ``market_prices``
+    and ``marks`` per asset and step, the quote asset last) and cover ``cover = d O_b``
+    at a cost ``cost = d P_b`` (quote), both the largest of the step's candidates: a
+    loan's legs are distinct assets of ``held`` and each leg's gain is at most its pool's
+    peak, which falls as ``price`` rises, so the bound of every candidate is at most this
+    one. ``depth``, ``used`` the pools (quote; ``used`` the step's sales so far, which only
+    grow), ``gain`` the step's :func:`sale_gains`, ``gas`` the step's gas (quote, >= 0).
     """
+    price = np.inf
+    for asset in range(borrowed.shape[0]):
+        if borrowed[asset]:
+            price = min(price, market_prices[asset, step] / marks[asset, step])
     total = 0.0
     widest = 0.0
     pools = 0.0
