@@ -1,10 +1,10 @@
 """Sleeping loans of several collateral rows (docs/model.md 13.7, issue 16).
 
-A loan of several rows sleeps in one indexed max-heap per (collateral asset, debt
-asset) until a ratio of marks crosses its key. These tests check the heaps against a
-plain model, a hand case where a two-collateral loan sleeps and wakes exactly at the
-step its health factor crosses 1 (and one where a loose bound wakes it early and it
-goes back to sleep), and the kernel against the loan-by-loan reference on random
+A loan of several rows sleeps in one wake queue per (collateral asset, debt asset)
+until a ratio of marks crosses its key. These tests check the queues against a plain
+max-heap of every sleeper, a hand case where a two-collateral loan sleeps and wakes
+exactly at the step its health factor crosses 1 (and one where a loose bound wakes it
+early and it goes back to sleep), and the kernel against the loan-by-loan reference on random
 books of several collateral assets with depegs, Chainlink updates and refused
 liquidations.
 """
@@ -23,9 +23,7 @@ from stresstest.kernels.lending_multi import (
     MULTI_SLEEP_HF,
     WAKE_MARGIN,
     go_to_sleep,
-    heap_remove,
     multi_work,
-    sift_up,
     start_path,
     wake_multi,
 )
@@ -41,45 +39,142 @@ from tests.test_lending import (
 from tests.tiers import examples
 
 
-# ----------------------------------------------------------------------------- the heap
-@settings(KERNEL_SETTINGS, max_examples=examples(200))
-@given(
-    operations=st.lists(
-        st.tuples(st.integers(0, 15), st.sampled_from([0.5, 1.0, 1.0, 2.0, 3.0])),
-        min_size=1,
-        max_size=80,
+# ----------------------------------------------------------------------------- the queues
+def sleep_loan(
+    loan: int,
+    health: float,
+    marks: np.ndarray,
+    step: int,
+    threshold: np.ndarray,
+    book: Any,
+    index: Any,
+    work: Any,
+) -> None:
+    """Put ``loan`` of ``book`` to sleep at ``health`` and ``step``'s marks (the kernel's call)."""
+    go_to_sleep(
+        loan,
+        health,
+        marks,
+        step,
+        threshold,
+        book.start,
+        book.asset,
+        book.debt_asset,
+        book.collateral,
+        book.debt,
+        index,
+        work,
     )
-)
-def test_the_indexed_heap_keeps_its_root_and_slots(operations: list[tuple[int, float]]) -> None:
-    """Pushes and removals of entries 0..15 in one heap: after each, every entry knows
-    its slot, the heap property holds, and the root's key is the largest present.
-    An operation on an entry in the heap removes it, otherwise pushes it with the key.
-    """
-    key = np.zeros(16)
-    slot_entry = np.full(16, -1, dtype=np.int64)
-    slot_of = np.full(16, -1, dtype=np.int64)
-    size = 0
-    present: dict[int, float] = {}
-    for entry, value in operations:
-        if entry in present:
-            size = heap_remove(key, slot_entry, slot_of, 0, size, int(slot_of[entry]))
-            del present[entry]
-        else:
-            key[size] = value
-            slot_entry[size] = entry
-            sift_up(key, slot_entry, slot_of, 0, size)
-            size += 1
-            present[entry] = value
-        assert size == len(present)
-        for slot in range(size):
-            assert slot_of[slot_entry[slot]] == slot
-            assert key[slot] == present[int(slot_entry[slot])]
-            if slot > 0:
-                assert not key[(slot - 1) // 2] < key[slot], "heap property"
-        for entry_id in range(16):
-            assert (slot_of[entry_id] >= 0) == (entry_id in present)
-        if present:
-            assert key[0] == max(present.values())
+
+
+@st.composite
+def queue_cases(draw: st.DrawFn) -> tuple[np.ndarray, list[dict[str, Any]], list[list[float]]]:
+    """Marks of 2 or 3 assets over up to 3 paths (jumps of up to 64x, past the end
+    buckets), up to 12 loans of 2 or 3 collateral rows (some the same loan again:
+    equal keys), and per path and step the health factors at which awake loans go
+    back to sleep (0: they stay awake)."""
+    n_assets = draw(st.integers(2, 3))
+    n_paths = draw(st.integers(1, 3))
+    n_steps = draw(st.integers(1, 25))
+    factors = st.sampled_from([1 / 64, 0.5, 0.9, 0.999, 0.9999, 1.0, 1.0001, 1.01, 1.3, 64.0])
+    marks = np.ones((n_paths, n_assets + 1, n_steps + 1))
+    for path in range(n_paths):
+        for asset in range(n_assets):
+            moves = draw(st.lists(factors, min_size=n_steps, max_size=n_steps))
+            marks[path, asset] = 10.0**asset * np.cumprod([1.0, *moves])
+    loans: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(1, 12))):
+        if loans and draw(st.integers(0, 4)) == 0:
+            loans.append(dict(loans[draw(st.integers(0, len(loans) - 1))]))
+            continue
+        legs = draw(st.lists(st.integers(0, n_assets - 1), min_size=2, max_size=3, unique=True))
+        collateral = [(a, draw(st.sampled_from([0.0, 0.5, 1.0, 3.0]))) for a in legs]
+        debt = draw(st.sampled_from([0.1, 1.0, 5.0, 30.0]))
+        loans.append({"collateral": collateral, "debt_asset": n_assets, "debt": debt})
+    healths = [
+        draw(st.lists(st.sampled_from([0.0, 0.0, 1.05, 1.2, 2.0, 7.0]), min_size=12, max_size=12))
+        for _ in range(n_paths * (n_steps + 1))
+    ]
+    return marks, loans, healths
+
+
+def plain_wakes(
+    marks: np.ndarray, step: int, index: Any, keys: dict[int, float], awake: list[int]
+) -> list[int]:
+    """The loans a max-heap of every sleeper would wake at ``step``: pair by pair, the
+    entries above the limit by descending key (ties: entry order), each loan once.
+    ``keys`` (entry -> key of the sleeping entries) loses the woken loans' entries."""
+    entry_loan, entry_pair, pairs = index[3], index[4], index[5]
+    woken: list[int] = []
+    for pair in range(pairs.shape[0]):
+        limit = marks[pairs[pair, 1], step] / marks[pairs[pair, 2], step] * (1.0 - WAKE_MARGIN)
+        crossing = sorted(
+            (-value, entry)
+            for entry, value in keys.items()
+            if entry_pair[entry] == pair and value > limit
+        )
+        for _, entry in crossing:
+            loan = int(entry_loan[entry])
+            if loan in awake:
+                continue
+            awake.append(loan)
+            woken.append(loan)
+            for other in [e for e in keys if entry_loan[e] == loan]:
+                del keys[other]
+    return woken
+
+
+@settings(KERNEL_SETTINGS, max_examples=examples(300))
+@given(case=queue_cases())
+def test_the_wake_queues_wake_what_a_heap_of_every_sleeper_wakes(
+    case: tuple[np.ndarray, list[dict[str, Any]], list[list[float]]],
+) -> None:
+    """Paths replayed one after the other on one thread's buffers (stamps 0, 1, 2):
+    at every step the queues wake the same loans in the same order as a plain max-heap
+    of every sleeping entry, whose keys are the initial ones, then ``R_t / H`` at
+    each return to sleep; keys on both sides of bucket edges and of the end buckets."""
+    marks, loans, healths = case
+    n_assets = marks.shape[1] - 1
+    book = loan_book(loans, n_assets)
+    threshold = np.array([0.8, 0.7, 0.9][:n_assets])
+    index = multi_sleep_index(book, threshold, marks[0, :, 0])
+    work = multi_work(index)
+    n_steps = marks.shape[2]
+    for path in range(marks.shape[0]):
+        n_awake = start_path(index, work)
+        awake = [int(loan) for loan in work[4][:n_awake]]
+        keys = {
+            int(index[8][slot]): float(index[7][slot])
+            for p in range(index[5].shape[0])
+            for slot in range(index[5][p, 0], index[5][p, 0] + index[6][p])
+        }
+        for step in range(n_steps):
+            before = n_awake
+            n_awake = wake_multi(marks[path], step, index, work, n_awake, path)
+            expected = plain_wakes(marks[path], step, index, keys, awake)
+            assert [int(loan) for loan in work[4][before:n_awake]] == expected, (path, step)
+            health = healths[path * n_steps + step]
+            kept = 0
+            for position in range(n_awake):
+                loan = int(work[4][position])
+                if health[position % 12] >= MULTI_SLEEP_HF:
+                    sleep_loan(
+                        loan, health[position % 12], marks[path], step, threshold, book, index, work
+                    )
+                    awake.remove(loan)
+                    first = int(index[1][index[0][loan]])
+                    for leg in range(book.start[loan], book.start[loan + 1]):
+                        asset = int(book.asset[leg])
+                        if book.collateral[leg] * threshold[asset] > 0.0:
+                            ratio = marks[path, asset, step] / marks[path, n_assets, step]
+                            keys[first + leg - int(book.start[loan])] = (
+                                ratio / health[position % 12]
+                            )
+                else:
+                    work[4][kept] = loan
+                    kept += 1
+            n_awake = kept
+            assert sorted(awake) == sorted(int(loan) for loan in work[4][:n_awake])
 
 
 # ----------------------------------------------------------------------------- hand cases
@@ -105,24 +200,11 @@ def woken_at(prices: np.ndarray, loans: list[dict[str, Any]], health: list[float
     woken: list[int] = []
     for step in range(prices.shape[1]):
         before = awake
-        awake = wake_multi(marks, step, index, work, awake)
+        awake = wake_multi(marks, step, index, work, awake, 0)
         if awake > before:
             woken.append(step)
         if awake and health[step] >= MULTI_SLEEP_HF:
-            go_to_sleep(
-                0,
-                health[step],
-                marks,
-                step,
-                threshold,
-                book.start,
-                book.asset,
-                book.debt_asset,
-                book.collateral,
-                book.debt,
-                index,
-                work,
-            )
+            sleep_loan(0, health[step], marks, step, threshold, book, index, work)
             awake = 0
     return woken
 

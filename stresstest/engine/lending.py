@@ -148,7 +148,7 @@ def multi_sleep_index(
 ) -> MultiIndex:
     """The sleep index of the loans of several collateral rows (docs/model.md 13.7).
 
-    Each of their collateral rows is an entry of the heap of its pair (collateral
+    Each of their collateral rows is an entry of the wake queue of its pair (collateral
     asset, debt asset); a row with ``c LT > 0`` starts asleep with key
     ``rho_a d / sum_a c_a LT_a rho_a``, ``rho_a = reference_a / reference_b`` a
     reference ratio of marks (``reference``: a price per asset and 1 for the quote
@@ -156,7 +156,7 @@ def multi_sleep_index(
     one wakes fewer loans at the first step). A loan with no such row is awake from
     the start. Every path starts from this index; nothing here depends on a path.
     """
-    from stresstest.kernels.lending_multi import initial_sleep_sums
+    from stresstest.kernels.lending_multi import BUCKET_SHIFT, N_BUCKETS, initial_sleep_sums
 
     n_marks = len(book.assets)
     legs = np.diff(book.start)
@@ -198,11 +198,11 @@ def multi_sleep_index(
     rank = np.arange(order.size) - (np.cumsum(size0) - size0)[entry_pair[order]]
     slots = pairs[entry_pair[order], 0] + rank
     key0 = np.zeros(n_entries)
-    slot_entry0 = np.full(n_entries, -1, dtype=np.int64)
-    slot_of0 = np.full(n_entries, -1, dtype=np.int64)
+    entry0 = np.full(n_entries, -1, dtype=np.int64)
     key0[slots] = key[order]
-    slot_entry0[slots] = order
-    slot_of0[order] = slots
+    entry0[slots] = order
+    pair_rho = prices[pairs[:, 1]] / prices[pairs[:, 2]]
+    origin = (pair_rho.view(np.int64) >> BUCKET_SHIFT) - N_BUCKETS // 2
     sleep_debt = np.zeros(n_marks)
     sleep_collateral = np.zeros(n_marks)
     initial_sleep_sums(
@@ -224,8 +224,8 @@ def multi_sleep_index(
         pairs,
         size0,
         key0,
-        slot_entry0,
-        slot_of0,
+        entry0,
+        origin.astype(np.int64),
         always[~asleep],
         sleep_debt,
         sleep_collateral,

@@ -381,7 +381,7 @@ def lending_replay_path(
         gas_now = gas_series[step] if gas_series.shape[0] > 0 else gas
         if sleeping_multi:  # loans of several rows: wake, then the sleepers' sums (13.7)
             first_woken = n_awake
-            n_awake = wake_multi(marks, step, multi, work_multi, n_awake)
+            n_awake = wake_multi(marks, step, multi, work_multi, n_awake, stamp)
             for position in range(first_woken, n_awake):
                 loan = awake_multi[position]
                 touch(
