@@ -251,7 +251,7 @@ def lending_replay_path(
     to sleep on the path from a heap (:mod:`stresstest.kernels.lending_heaps`). While
     awake, a single-collateral loan lives in its slot
     (:mod:`stresstest.kernels.lending_awake`), and so does its liquidation. The loans
-    of several rows sleep in the heaps of ``multi`` (kernels/lending_multi.py) until a
+    of several rows sleep in the wake queues of ``multi`` (kernels/lending_multi.py) until a
     ratio of marks wakes them.
     ``bonus`` is each asset's liquidation bonus; with ``LEND_BONUS_SLOPE`` > 0 a
     liquidation at health factor ``HF`` pays ``min(bonus_max, bonus + slope (1 - HF))``
