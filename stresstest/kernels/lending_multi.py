@@ -170,7 +170,7 @@ def start_path(index: MultiIndex, work: MultiWork) -> int:
 
 @inline_kernel
 def key_bucket(key: float, origin: int) -> int:
-    """The bucket of a positive ``key`` (or of a limit): its leading bits less the
+    """The bucket of a key or limit (never negative): its leading bits less the
     pair's ``origin``, clipped to the pair's buckets. Non-decreasing in ``key``."""
     raw = int(np.float64(key).view(np.int64) >> BUCKET_SHIFT) - origin
     if raw < 0:
