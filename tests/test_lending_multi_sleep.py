@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -207,6 +208,27 @@ def woken_at(prices: np.ndarray, loans: list[dict[str, Any]], health: list[float
             sleep_loan(0, health[step], marks, step, threshold, book, index, work)
             awake = 0
     return woken
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_a_nan_limit_wakes_no_returned_sleeper(sign: float) -> None:
+    """A NaN limit, of either sign (its bits name the top bucket or the bottom one),
+    has no key above it, as in a heap: the loan returned to sleep at step 1 (keys
+    0.5 / 2 and 1 / 2) stays asleep at step 2, where its first collateral's mark is
+    NaN, and wakes at step 3, when that ratio (0.1) falls below its key."""
+    loans = [{"collateral": [(0, 1.0), (1, 1.0)], "debt_asset": 2, "debt": 1.0}]
+    book = loan_book(loans, 3)
+    threshold = np.array([0.8, 0.8, 0.8])
+    nan = np.copysign(np.nan, sign)
+    marks = np.array([[1.0, 0.5, nan, 0.1], [1.0, 1.0, 1.0, 1.0], [1.0] * 4, [1.0] * 4])
+    index = multi_sleep_index(book, threshold, marks[:, 0])
+    work = multi_work(index)
+    n_awake = start_path(index, work)
+    assert wake_multi(marks, 0, index, work, n_awake, 0) == 0
+    assert wake_multi(marks, 1, index, work, 0, 0) == 1  # 0.5 below its key 1 / 1.6
+    sleep_loan(0, 2.0, marks, 1, threshold, book, index, work)  # keys 0.25 and 0.5
+    assert wake_multi(marks, 2, index, work, 0, 0) == 0
+    assert wake_multi(marks, 3, index, work, 0, 0) == 1
 
 
 def test_a_two_collateral_loan_sleeps_until_its_health_factor_crosses_one() -> None:

@@ -46,11 +46,12 @@ WAKE_MARGIN = 1e-9
 MULTI_SLEEP_HF = 1.05
 
 #: Bits of a key's mantissa that name its bucket, after the exponent: a bucket spans
-#: keys within a factor ``1 + 2**-12`` (0.024%), so the limit's own bucket, the one
+#: keys within a factor ``1 + 2**-10`` (0.1%), so the limit's own bucket, the one
 #: whose keys are compared, holds few entries.
-BUCKET_BITS = 12
-#: Buckets per pair: ``2**14`` of them span a factor 16 either side of the pair's
-#: reference ratio; keys beyond share the end buckets (compared like the limit's).
+BUCKET_BITS = 10
+#: Buckets per pair: ``2**14`` of them, 16 octaves of ``2**10``, span a factor 256
+#: either side of the pair's reference ratio; keys beyond share the end buckets
+#: (compared like the limit's).
 N_BUCKETS = 1 << 14
 #: A float64's bits shifted right by this keep its exponent and ``BUCKET_BITS``.
 BUCKET_SHIFT = 52 - BUCKET_BITS
@@ -264,7 +265,7 @@ def wake_multi(
             position += 1
         bounds[pair, 2] = position
         top = bounds[pair, 0]
-        if top >= 0:  # returned sleepers: the buckets from the highest to the limit's
+        if top >= 0 and limit == limit:  # returned sleepers (a NaN limit: none crosses)
             at_limit = key_bucket(limit, origin[pair])
             if top >= at_limit:
                 for bucket in range(top, at_limit - 1, -1):
