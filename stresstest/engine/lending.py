@@ -225,7 +225,7 @@ def multi_sleep_index(
         size0,
         key0,
         entry0,
-        origin.astype(np.int64),
+        origin,
         always[~asleep],
         sleep_debt,
         sleep_collateral,

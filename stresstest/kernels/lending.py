@@ -56,7 +56,7 @@ from stresstest.kernels.lending_multi import (
     wake_multi,
 )
 from stresstest.kernels.lending_refusal import sale_gains, step_refused, surely_refused
-from stresstest.kernels.sort import rank_by_key
+from stresstest.kernels.sort import RADIX_FROM, rank_by_key
 
 #: A thread's buffers (:func:`lending_work`): per-loan state of the loans of several
 #: rows (collateral per row, debt, open, step refused, the stamp of the path that touched
@@ -81,14 +81,6 @@ LendingWork = tuple[
     np.ndarray,
     np.ndarray,
 ]
-
-
-#: From this many candidates on, a step's candidates are ranked by radix sort, below
-#: it by numba's quicksort (:func:`stresstest.kernels.sort.rank_by_key`; the same order
-#: either way). Radix sort costs O(n) a pass but a fixed 2048-bucket histogram per pass:
-#: slower than the quicksort on a few hundred keys, several times faster on tens of
-#: thousands (docs/performance.md, issue 16).
-RADIX_CANDIDATES = 2048
 
 
 @kernel
@@ -502,7 +494,7 @@ def lending_replay_path(
             largest_cost = totals[3]
         if n_candidates == 0:
             continue
-        ranked = rank_by_key(candidate_hf[:n_candidates], candidates, RADIX_CANDIDATES)
+        ranked = rank_by_key(candidate_hf[:n_candidates], candidates, RADIX_FROM)
         cut_due = bounded  # the pools changed since the cut was last tested (13.7)
         refused = False  # the candidate before was refused
         for rank in range(n_candidates):

@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from stresstest.kernels.jit import inline_kernel, kernel
-from stresstest.kernels.sort import rank_by_key
+from stresstest.kernels.sort import RADIX_FROM, rank_by_key
 
 #: A loan is woken once a ratio of marks has fallen to within this fraction of its
 #: key: far more than the rounding between ``HF`` and the ratios, so a loan left
@@ -199,7 +199,7 @@ def order_crossing(keys: np.ndarray, entries: np.ndarray, n: int) -> None:
     """Put the first ``n`` crossing ``keys`` and ``entries`` in descending key order,
     equal keys in entry order (in place)."""
     if n >= SORT_FROM:
-        ranked = rank_by_key(-keys[:n], entries[:n], 2048)
+        ranked = rank_by_key(-keys[:n], entries[:n], RADIX_FROM)
         sorted_keys = keys[:n][ranked]
         sorted_entries = entries[:n][ranked]
         keys[:n] = sorted_keys

@@ -26,6 +26,11 @@ RADIX_BITS = 11
 RADIX_BUCKETS = 1 << RADIX_BITS
 #: Passes over 64-bit keys: ceil(64 / 11).
 RADIX_PASSES = 6
+#: From this many keys on, :func:`rank_by_key`'s callers ask for the radix sort, below
+#: it numba's quicksort (the same order either way). Radix sort costs O(n) a pass but a
+#: fixed 2048-bucket histogram per pass: slower than the quicksort on a few hundred
+#: keys, several times faster on tens of thousands (docs/performance.md, issue 16).
+RADIX_FROM = 2048
 
 
 @kernel
