@@ -58,8 +58,7 @@ from stresstest.kernels.fund import (
 from stresstest.kernels.jit import kernel, parallel_kernel
 from stresstest.kernels.margin import liquidation_terms, sqrt_horizon_of
 from stresstest.kernels.procyclicality_accounts import (
-    close_booked,
-    close_sink,
+    close_counted,
     finish_accounts_measure,
     new_accounts_measure,
     track_book_rate,
@@ -93,14 +92,16 @@ def close_unit(
     unit_collateral: np.ndarray,
     totals: np.ndarray,
     flows: np.ndarray,
-) -> None:
+) -> tuple[float, float]:
     """Close every position of a unit at ``x_k = P_a,close (1 - s_k slippage)`` and book it.
 
     ``prices`` are the market prices (never the marks). Remaining equity
     ``e' = c + sum s q (x - e)``; penalty due ``fee sum q x``, or with the
     volatility-scaled penalty (``fee_rates`` ``(A, T + 1)``, not ``(0, 0)``)
     ``sum fee_a_k,close q_k x_k``, each leg at its own asset's rate (docs/model.md
-    11.7); paid and bad debt as for one position (docs/model.md 4).
+    11.7); paid and bad debt as for one position (docs/model.md 4), booked into
+    ``totals`` and ``flows``. Returns the legs closed and their notional ``sum q x``
+    (quote units), for the unit's closes of ``[procyclicality]``.
     """
     remaining = unit_collateral[unit]
     notional = 0.0
@@ -133,6 +134,7 @@ def close_unit(
         max(0.0, -remaining),
         liquidator_share,
     )
+    return float(stop - first), notional
 
 
 @kernel
@@ -418,8 +420,7 @@ def cross_replay_path(
             if not equity < unit_requirement:
                 slot += 1
                 continue
-            sink = close_sink(measure, totals)
-            close_unit(
+            count, notional = close_unit(
                 unit,
                 close_step,
                 prices,
@@ -433,10 +434,10 @@ def cross_replay_path(
                 pos_qty,
                 pos_entry,
                 unit_collateral,
-                sink,
+                totals,
                 flows,
             )
-            close_booked(measure, sink, totals, unit)
+            close_counted(measure, unit, count, notional)
             add_legs(unit, -1.0, unit_start, pos_asset, pos_qty, open_qty)
             if tiered:
                 closed[unit] = True

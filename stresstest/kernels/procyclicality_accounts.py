@@ -7,8 +7,8 @@ kernel :mod:`stresstest.kernels.account_defences`) keep a path's measure here:
   book's entry notional ``sum_k q_k e_k`` (fixed for the path), whose peak, trough and
   largest ``n``-step increase go to the tally of :mod:`stresstest.kernels.procyclicality`;
 - each unit's closes (the legs counted in ``n_liquidations`` and the notional of
-  ``liquidated_notional``), recorded as they are booked (:func:`close_sink`,
-  :func:`close_booked`);
+  ``liquidated_notional``), recorded as they are booked (:func:`close_counted` in the
+  filtered kernel, :func:`close_sink` and :func:`close_booked` in the defence kernel);
 - after the path, one plain pass of the breach test ``E_u,t < R_u,t`` with every
   asset's rate held at its step-0 value ``m_a,0``, on the run's marks, of each unit
   as opened (:func:`held_flags`); the closes of the units it never flags are the
@@ -127,6 +127,24 @@ def close_booked(measure: Measure, sink: np.ndarray, totals: np.ndarray, unit: i
     closes = measure[4]
     closes[unit, 0] += sink[TOTAL_COUNT]
     closes[unit, 1] += sink[TOTAL_NOTIONAL]
+
+
+@kernel
+def close_counted(measure: Measure, unit: int, count: float, notional: float) -> None:
+    """Add a unit's close (``count`` legs, ``notional`` quote units) to its closes.
+
+    For a kernel that books the close into the totals itself (the filtered kernel of
+    :mod:`stresstest.kernels.cross`): the same bits as :func:`close_sink` and
+    :func:`close_booked`, which add a scratch holding only this close. Nothing when
+    off, and no array is returned or passed per close: with :func:`close_sink` the
+    filtered kernel measured some 8% slower with the measure off
+    (docs/performance.md, issue 15 "Cross accounts with every stage available").
+    """
+    closes = measure[4]
+    if closes.shape[0] == 0:
+        return
+    closes[unit, 0] += count
+    closes[unit, 1] += notional
 
 
 @kernel
