@@ -1,6 +1,7 @@
 """Two-collateral loans against two-asset cross-margin accounts on the same paths.
 
     python benchmarks/bench_lending_multi.py [--loans N] [--paths N] [--steps N] [--runs N]
+                                             [--pool-depth QUOTE]
     python benchmarks/bench_lending_multi.py --smoke
 
 Issue 16's target: "multi-collateral loans at least as fast as cross-margin accounts
@@ -12,7 +13,13 @@ GBM of benchmarks/bench_accounts.py (sigma 0.6 % and 0.8 % per step, rho 0.8,
   margin, static m = 0.5 %, latency 1 step (bench_accounts' case);
 - loans: ``loans_synthetic`` with two legs (BTC and ETH collateral, USDC debt, health
   factors log-uniform 1.05 to 2, the synthetic book's defaults), Aave v3-style LT 0.78 /
-  0.83, bonus 5 %, fee 10 %, pools of 2e8 quote, gas 5.
+  0.83, bonus 5 %, fee 10 %, pools of 2e8 quote (``--pool-depth``), gas 5.
+
+``--pool-depth`` sets both pools' depth (quote units). With deep pools (1e12) the
+liquidators' sales hardly move the pools, so few liquidations are refused for want
+of depth: the same book and paths without most of the queue of liquidatable loans
+that shallow pools build on a crash (docs/performance.md, issue 16 "the refusal
+queue measured apart").
 
 1. Checked before anything is timed: the two sources give the same paths bit for
    bit (first 2 paths); the accounts kernel against the dense twin (first 4 paths) and
@@ -68,8 +75,13 @@ DEPTH = [2e8, 2e8]
 GAS = 5.0
 
 
-def lending_dict(n_loans: int, n_paths: int, n_steps: int) -> dict[str, Any]:
-    """The lending scenario on the paths of :func:`bench_accounts.scenario_dict`."""
+def lending_dict(
+    n_loans: int, n_paths: int, n_steps: int, pool_depth: float = DEPTH[0]
+) -> dict[str, Any]:
+    """The lending scenario on the paths of :func:`bench_accounts.scenario_dict`.
+
+    ``pool_depth`` is each AMM pool's depth (quote units).
+    """
     paths = scenario_dict(n_loans, n_paths, "cross", n_steps)["paths"]
     return {
         "scenario": {"name": f"bench_lending_multi_{n_loans}", "seed": SEED},
@@ -79,7 +91,7 @@ def lending_dict(n_loans: int, n_paths: int, n_steps: int) -> dict[str, Any]:
             "liquidation_threshold": THRESHOLD,
             "liquidation_bonus": BONUS,
             "protocol_fee": FEE,
-            "pool_depth": DEPTH,
+            "pool_depth": [pool_depth] * len(DEPTH),
             "gas_cost": GAS,
             "small_loan_threshold": 2000.0,
         },
@@ -87,12 +99,13 @@ def lending_dict(n_loans: int, n_paths: int, n_steps: int) -> dict[str, Any]:
     }
 
 
-def reference_market() -> dict[str, Any]:
+def reference_market(pool_depth: float = DEPTH[0]) -> dict[str, Any]:
     """The reference's market of :func:`lending_dict` (tests/reference_lending.py)."""
     from tests.test_lending import market
 
+    depth = [pool_depth] * len(DEPTH)
     return market(
-        threshold=THRESHOLD, bonus=BONUS, fee=FEE, depth=DEPTH, gas=GAS, small_loan=2000.0
+        threshold=THRESHOLD, bonus=BONUS, fee=FEE, depth=depth, gas=GAS, small_loan=2000.0
     )
 
 
@@ -136,9 +149,12 @@ def busiest_paths(plan: Any, count: int = 16) -> np.ndarray:
     return np.sort(ranked[:2])
 
 
-def check_lending(scenario: Any, plan: Any, count: int, paths: np.ndarray) -> float:
+def check_lending(
+    scenario: Any, plan: Any, count: int, paths: np.ndarray, pool_depth: float = DEPTH[0]
+) -> float:
     """The lending kernel on the first ``count`` loans and ``paths`` (path indices) against
     the reference, every column at the tests' tolerances (raises on the first difference).
+    ``pool_depth`` is the scenario's (:func:`lending_dict`).
 
     Returns the liquidations the reference executed on those paths.
     """
@@ -153,14 +169,14 @@ def check_lending(scenario: Any, plan: Any, count: int, paths: np.ndarray) -> fl
     loans = loans_of(plan.book, count)
     liquidations = 0.0
     for path in range(len(paths)):
-        expected = reference_lending(prices[path], loans, reference_market(), FUND)
+        expected = reference_lending(prices[path], loans, reference_market(pool_depth), FUND)
         actual = {name: float(rows[path, enums.METRIC_INDEX[name]]) for name in NAMES}
         assert_matches(actual, expected, f"bench_lending_multi {count} loans, path {path}: ")
         liquidations += expected["n_liquidations"]
     return liquidations
 
 
-def profile(checked: Any, n: int, n_paths: int, n_steps: int) -> int:
+def profile(checked: Any, n: int, n_paths: int, n_steps: int, pool_depth: float) -> int:
     """Kernel seconds per path (one thread) for the checked book and a never-liquidated one."""
     import numba
 
@@ -168,7 +184,7 @@ def profile(checked: Any, n: int, n_paths: int, n_steps: int) -> int:
     from stresstest.kernels import enums
     from stresstest.scenario.validate import scenario_from_dict
 
-    calm = lending_dict(n, n_paths, n_steps)
+    calm = lending_dict(n, n_paths, n_steps, pool_depth)
     calm["book"].update({"hf_min": 3.0, "hf_max": 4.0})
     books = {"HF 1.05-2": checked, "HF 3-4": scenario_from_dict(calm, file=None)}
     numba.set_num_threads(1)
@@ -208,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--paths", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=720)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--pool-depth", type=float, default=DEPTH[0], help="each pool's depth, quote units"
+    )
     parser.add_argument("--smoke", action="store_true", help="2,000 units x 8 paths x 100 steps")
     parser.add_argument("--profile", action="store_true", help="the kernel per loan and step")
     options = parser.parse_args(argv)
@@ -218,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     source, book = prepare_accounts(accounts)
     grid = np.empty(0, dtype=np.int64)
     account_plan = plan_for_mode(accounts, source, book, "cross", grid)
-    lending = scenario_from_dict(lending_dict(n, n_paths, n_steps), file=None)
+    depth = options.pool_depth
+    lending = scenario_from_dict(lending_dict(n, n_paths, n_steps, depth), file=None)
     lending_plan = prepare_lending(lending)
     # 1. checks
     same = source.chunk(0, 2)
@@ -247,10 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         what=f"accounts vs reference, {REFERENCE_UNITS} accounts",
     )
     checked = busiest_paths(lending_plan)
-    liquidated = check_lending(lending, lending_plan, REFERENCE_UNITS, checked)
+    liquidated = check_lending(lending, lending_plan, REFERENCE_UNITS, checked, depth)
     whole = n <= WHOLE_BOOK_MAX
     if whole:
-        liquidated += check_lending(lending, lending_plan, n, checked[1:])
+        liquidated += check_lending(lending, lending_plan, n, checked[1:], depth)
     if liquidated == 0.0:
         raise SystemExit("bench_lending_multi: the checked loans were never liquidated")
     verified = run_lending(lending, lending_plan).metrics[:PARITY_PATHS].copy()
@@ -263,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     if options.profile:
-        return profile(lending, n, n_paths, n_steps)
+        return profile(lending, n, n_paths, n_steps, depth)
     # 2. timing, alternating (the checks compiled every kernel; one untimed warm-up each)
     run_lending(lending, lending_plan)
     execute_accounts(account_plan)
@@ -281,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics[:PARITY_PATHS], fast, notional=book.entry_notional, what="timed accounts"
         )
     loans_liquidated = result.metrics[:, enums.N_LIQUIDATIONS].mean()
+    left_unprofitable = result.metrics[:, enums.UNPROFITABLE_LOANS].mean()
     accounts_liquidated = metrics[:, enums.N_LIQUIDATIONS].mean()
     lend, cross = float(np.median(lending_times)), float(np.median(account_times))
     print(
@@ -289,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{lend:.2f} s {[round(t, 2) for t in lending_times]}, cross accounts {cross:.2f} s "
         f"{[round(t, 2) for t in account_times]}, ratio {lend / cross:.2f}x; liquidations "
         f"per path: loans {loans_liquidated:,.0f}, accounts (positions) "
-        f"{accounts_liquidated:,.0f}"
+        f"{accounts_liquidated:,.0f}; pools of {depth:.3g} quote, loans left liquidatable "
+        f"as unprofitable at T per path {left_unprofitable:,.1f}"
     )
     print(machine_description())
     return 0
