@@ -295,3 +295,17 @@ def test_lending_multi_check_rejects_a_market_other_than_the_run(monkeypatch) ->
     monkeypatch.setattr(bench, "GAS", 5000.0)
     with pytest.raises(AssertionError):
         bench.check_lending(scenario, plan, 300, np.arange(5))
+
+
+def test_lending_multi_check_follows_the_pool_depth() -> None:
+    """``--pool-depth`` reaches the run and the reference alike: the check passes at the
+    run's depth and fails when the reference's pools are the default ones."""
+    from benchmarks import bench_lending_multi as bench
+    from stresstest.engine.lending import prepare_lending
+    from stresstest.scenario.validate import scenario_from_dict
+
+    scenario = scenario_from_dict(bench.lending_dict(2000, 8, 100, 1e12), file=None)
+    plan = prepare_lending(scenario)
+    assert bench.check_lending(scenario, plan, 300, np.arange(5), 1e12) > 0
+    with pytest.raises(AssertionError):
+        bench.check_lending(scenario, plan, 300, np.arange(5))
