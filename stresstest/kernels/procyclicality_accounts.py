@@ -117,19 +117,6 @@ def close_sink(measure: Measure, totals: np.ndarray) -> np.ndarray:
 
 
 @kernel
-def close_booked(measure: Measure, sink: np.ndarray, totals: np.ndarray, unit: int) -> None:
-    """After a settlement into :func:`close_sink`'s ``sink``: add it to ``totals`` and
-    to the unit's closes (legs, notional in quote units). Nothing when off."""
-    if measure[5].shape[0] == 0:
-        return
-    for slot in range(totals.shape[0]):
-        totals[slot] += sink[slot]
-    closes = measure[4]
-    closes[unit, 0] += sink[TOTAL_COUNT]
-    closes[unit, 1] += sink[TOTAL_NOTIONAL]
-
-
-@kernel
 def close_counted(measure: Measure, unit: int, count: float, notional: float) -> None:
     """Add a unit's close (``count`` legs, ``notional`` quote units) to its closes.
 
@@ -145,6 +132,17 @@ def close_counted(measure: Measure, unit: int, count: float, notional: float) ->
         return
     closes[unit, 0] += count
     closes[unit, 1] += notional
+
+
+@kernel
+def close_booked(measure: Measure, sink: np.ndarray, totals: np.ndarray, unit: int) -> None:
+    """After a settlement into :func:`close_sink`'s ``sink``: add it to ``totals`` and
+    to the unit's closes (legs, notional in quote units). Nothing when off."""
+    if measure[5].shape[0] == 0:
+        return
+    for slot in range(totals.shape[0]):
+        totals[slot] += sink[slot]
+    close_counted(measure, unit, sink[TOTAL_COUNT], sink[TOTAL_NOTIONAL])
 
 
 @kernel
